@@ -1,0 +1,305 @@
+/**
+ * The HTTP layer every REST connector shares: one undici keep-alive pool per source, timeouts,
+ * retries with jittered exponential backoff that honour `Retry-After` and `X-RateLimit-Reset`,
+ * a client-side rate limit, a per-run request budget, and pluggable auth.
+ *
+ * Errors never carry response bodies (a vendor page is full of student data); connectors that need
+ * a vendor's error code pass `describeError`, which must return only non-personal text.
+ */
+import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
+import { setTimeout as sleepMs } from 'node:timers/promises';
+import { RostergateError, type ErrorCode } from '../src/errors.ts';
+import type { Logger } from '../src/log.ts';
+
+export interface HttpRequest {
+  method?: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  url: string | URL;
+  headers?: Record<string, string>;
+  body?: string;
+  /** Vendor resource name for error messages ("users", "token"). */
+  resource?: string;
+  /** Skip the auth provider (token endpoints authenticate themselves). */
+  noAuth?: boolean;
+  /** Statuses the caller handles itself instead of getting an error (e.g. 410 for an expired delta token). */
+  acceptStatuses?: number[];
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+}
+
+/** Adds credentials to a request; `invalidate` drops a cached token after a 401 so one fresh try follows. */
+export interface AuthProvider {
+  authorize(req: { method: string; url: URL; headers: Record<string, string> }): Promise<void>;
+  invalidate?(): void;
+}
+
+export interface HttpClientOptions {
+  sourceId: string;
+  dispatcher?: Dispatcher;
+  auth?: AuthProvider;
+  /** Per-request timeout for headers and for body (ms). */
+  timeoutMs?: number;
+  /** Retries after the first attempt for 429, 5xx, timeouts and connection errors. */
+  maxRetries?: number;
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  /** Longest server-requested wait we accept before giving up with SOURCE_RATE_LIMITED (ms). */
+  maxRetryAfterMs?: number;
+  /** Client-side cap on requests per minute (vendors publish theirs; Clever's is 1200). */
+  requestsPerMinute?: number;
+  /** Hard cap on requests per client lifetime (one sync run). */
+  budget?: number;
+  /** Safe, non-personal description of an error body (vendor error code). */
+  describeError?: (status: number, body: string) => string | undefined;
+  log?: Logger;
+  sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
+  now?: () => number;
+}
+
+export type RetryDecision = { action: 'retry'; delayMs: number } | { action: 'fail'; code: ErrorCode; retryable: boolean };
+
+/**
+ * The retry decision as one pure function of (status or error, attempt, headers).
+ * `status` is undefined when the request failed before a response (timeout, reset).
+ */
+export function decideRetry(input: {
+  status?: number;
+  errorCode?: 'timeout' | 'network';
+  attempt: number;
+  headers?: Record<string, string | string[] | undefined>;
+  opts: Required<Pick<HttpClientOptions, 'maxRetries' | 'baseDelayMs' | 'maxDelayMs' | 'maxRetryAfterMs'>>;
+  random: number;
+  now: number;
+}): RetryDecision {
+  const { status, attempt, opts } = input;
+  const retryableStatus = status === 429 || status === 408 || (status !== undefined && status >= 500 && status !== 501);
+  if (status !== undefined && !retryableStatus) {
+    return { action: 'fail', code: status === 401 || status === 403 ? 'SOURCE_AUTH' : 'SOURCE_HTTP', retryable: false };
+  }
+  const failCode: ErrorCode = status === 429 ? 'SOURCE_RATE_LIMITED' : input.errorCode === 'timeout' ? 'SOURCE_TIMEOUT' : 'SOURCE_HTTP';
+  if (attempt > opts.maxRetries) return { action: 'fail', code: failCode, retryable: true };
+  const serverWait = serverRequestedWait(input.headers ?? {}, input.now);
+  if (serverWait !== undefined) {
+    if (serverWait > opts.maxRetryAfterMs) return { action: 'fail', code: failCode, retryable: true };
+    return { action: 'retry', delayMs: serverWait };
+  }
+  // Full jitter: a random delay in [0, min(max, base·2^attempt)] spreads a thundering herd.
+  const ceiling = Math.min(opts.maxDelayMs, opts.baseDelayMs * 2 ** (attempt - 1));
+  return { action: 'retry', delayMs: Math.round(ceiling / 2 + (input.random * ceiling) / 2) };
+}
+
+/** Retry-After (seconds or HTTP date) or X-RateLimit-Reset (Unix seconds), as ms from now. */
+export function serverRequestedWait(headers: Record<string, string | string[] | undefined>, now: number): number | undefined {
+  const h = (name: string) => {
+    const v = headers[name] ?? headers[name.toLowerCase()];
+    return Array.isArray(v) ? v[0] : v;
+  };
+  const retryAfter = h('retry-after');
+  if (retryAfter !== undefined && retryAfter !== '') {
+    const secs = Number(retryAfter);
+    if (Number.isFinite(secs)) return Math.max(0, secs * 1000);
+    const at = Date.parse(retryAfter);
+    if (Number.isFinite(at)) return Math.max(0, at - now);
+  }
+  const reset = h('x-ratelimit-reset');
+  if (reset !== undefined && reset !== '' && Number.isFinite(Number(reset))) {
+    const n = Number(reset);
+    // Unix seconds; anything small is a relative number of seconds (some vendors send that).
+    return n > 1e9 ? Math.max(0, n * 1000 - now) : n * 1000;
+  }
+  return undefined;
+}
+
+const DEFAULTS = {
+  timeoutMs: 30_000,
+  maxRetries: 5,
+  baseDelayMs: 500,
+  maxDelayMs: 30_000,
+  maxRetryAfterMs: 120_000,
+};
+
+export class HttpClient {
+  readonly sourceId: string;
+  private readonly opts: HttpClientOptions & typeof DEFAULTS;
+  private readonly dispatcher: Dispatcher;
+  private readonly ownsDispatcher: boolean;
+  private requestsMade = 0;
+  private recent: number[] = [];
+
+  constructor(opts: HttpClientOptions) {
+    this.sourceId = opts.sourceId;
+    this.opts = { ...DEFAULTS, ...stripUndefined(opts), sourceId: opts.sourceId };
+    this.ownsDispatcher = !opts.dispatcher;
+    this.dispatcher =
+      opts.dispatcher ??
+      new Agent({
+        keepAliveTimeout: 10_000,
+        connections: 8,
+        headersTimeout: this.opts.timeoutMs,
+        bodyTimeout: this.opts.timeoutMs,
+      });
+  }
+
+  /** Requests made so far (for summaries and budget tests). */
+  get requestCount(): number {
+    return this.requestsMade;
+  }
+
+  setAuth(auth: AuthProvider): void {
+    this.opts.auth = auth;
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsDispatcher) await this.dispatcher.close();
+  }
+
+  /** GET (or other method) returning parsed JSON; malformed JSON is SOURCE_BAD_PAGE, naming the resource. */
+  async json<T>(req: HttpRequest): Promise<T> {
+    // A truncated or garbled page is usually a transient proxy or network fault: fetch it again a
+    // few times before failing with SOURCE_BAD_PAGE.
+    for (let attempt = 1; ; attempt++) {
+      const res = await this.request(req);
+      try {
+        return parseJson<T>(res.text, this.sourceId, req.resource);
+      } catch (e) {
+        if (attempt > Math.min(2, this.opts.maxRetries)) throw e;
+        this.opts.log?.warn({ source: this.sourceId, resource: req.resource, attempt }, 'malformed JSON page, fetching again');
+      }
+    }
+  }
+
+  async request(req: HttpRequest): Promise<HttpResponse> {
+    const url = new URL(req.url);
+    const method = req.method ?? 'GET';
+    const resource = req.resource ?? url.pathname;
+    const ctx = { source: this.sourceId, resource };
+    let triedReauth = false;
+    for (let attempt = 1; ; attempt++) {
+      await this.takeBudgetAndRate(resource);
+      const headers: Record<string, string> = { accept: 'application/json', ...req.headers };
+      if (!req.noAuth && this.opts.auth) await this.opts.auth.authorize({ method, url, headers });
+      let status: number | undefined;
+      let resHeaders: Record<string, string | string[] | undefined> = {};
+      let text = '';
+      let errorCode: 'timeout' | 'network' | undefined;
+      try {
+        const res = await undiciRequest(url, {
+          method,
+          headers,
+          body: req.body,
+          dispatcher: this.dispatcher,
+          headersTimeout: this.opts.timeoutMs,
+          bodyTimeout: this.opts.timeoutMs,
+        });
+        status = res.statusCode;
+        resHeaders = res.headers as Record<string, string | string[] | undefined>;
+        text = await res.body.text();
+      } catch (e) {
+        const code = (e as { code?: string }).code ?? '';
+        errorCode = /TIMEOUT/i.test(code) ? 'timeout' : 'network';
+        this.opts.log?.warn({ source: this.sourceId, resource, attempt, err: code }, 'request failed before a response');
+        if (attempt > this.opts.maxRetries) {
+          throw new RostergateError(
+            errorCode === 'timeout' ? 'SOURCE_TIMEOUT' : 'SOURCE_HTTP',
+            `${errorCode === 'timeout' ? 'timed out' : `connection failed (${code || 'unknown'})`} after ${attempt} attempts`,
+            ctx,
+            { retryable: true, cause: e },
+          );
+        }
+      }
+      if (status !== undefined && ((status >= 200 && status < 300) || req.acceptStatuses?.includes(status))) {
+        return { status, headers: resHeaders, text };
+      }
+      if (status === 401 && !triedReauth && this.opts.auth?.invalidate) {
+        // A cached token may have expired: drop it and try once with a fresh one.
+        triedReauth = true;
+        this.opts.auth.invalidate();
+        attempt--;
+        continue;
+      }
+      const decision = decideRetry({
+        status,
+        errorCode,
+        attempt,
+        headers: resHeaders,
+        opts: this.opts,
+        random: (this.opts.random ?? Math.random)(),
+        now: (this.opts.now ?? Date.now)(),
+      });
+      if (decision.action === 'retry') {
+        this.opts.log?.warn({ source: this.sourceId, resource, status, attempt, delayMs: decision.delayMs }, 'retrying');
+        await (this.opts.sleep ?? sleepMs)(decision.delayMs);
+        continue;
+      }
+      const detail = status !== undefined ? this.opts.describeError?.(status, text) : undefined;
+      throw new RostergateError(decision.code, describeStatus(status, attempt, detail), { ...ctx, status }, { retryable: decision.retryable });
+    }
+  }
+
+  private async takeBudgetAndRate(resource: string): Promise<void> {
+    if (this.opts.budget !== undefined && this.requestsMade >= this.opts.budget) {
+      throw new RostergateError('SOURCE_BUDGET', `request budget of ${this.opts.budget} exhausted`, { source: this.sourceId, resource });
+    }
+    const rpm = this.opts.requestsPerMinute;
+    if (rpm) {
+      const now = (this.opts.now ?? Date.now)();
+      this.recent = this.recent.filter((t) => now - t < 60_000);
+      if (this.recent.length >= rpm) {
+        const wait = 60_000 - (now - this.recent[0]!);
+        await (this.opts.sleep ?? sleepMs)(wait);
+      }
+      this.recent.push((this.opts.now ?? Date.now)());
+    }
+    this.requestsMade++;
+  }
+}
+
+function describeStatus(status: number | undefined, attempts: number, detail?: string): string {
+  const base =
+    status === 401
+      ? 'credentials rejected (401): check the token or client id/secret configured for this source'
+      : status === 403
+        ? 'access denied (403): the credentials lack a permission or scope this source needs'
+        : status === 404
+          ? 'not found (404): check the base URL'
+          : status === 429
+            ? `rate limited (429) after ${attempts} attempts`
+            : status !== undefined && status >= 500
+              ? `server error (${status}) after ${attempts} attempts`
+              : `unexpected status ${status}`;
+  return detail ? `${base} — ${detail}` : base;
+}
+
+export function parseJson<T>(text: string, source: string, resource?: string): T {
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new RostergateError('SOURCE_BAD_PAGE', `malformed JSON page (${text.length} bytes, not shown: it may hold personal data)`, {
+      source,
+      resource,
+    }, { retryable: true });
+  }
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** Guards a paginator against vendors that hand back a page we already followed. */
+export class LoopGuard {
+  private seen = new Set<string>();
+  constructor(private readonly source: string, private readonly resource: string) {}
+  check(token: string): void {
+    if (this.seen.has(token)) {
+      throw new RostergateError('SOURCE_PAGING_LOOP', `paging returned a cursor already followed in this run`, {
+        source: this.source,
+        resource: this.resource,
+      });
+    }
+    this.seen.add(token);
+  }
+}

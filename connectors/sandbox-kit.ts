@@ -1,0 +1,192 @@
+/**
+ * Shared machinery for the vendor sandboxes — local emulators of each vendor's wire format that
+ * serve the synthetic demo district. They are test and demo equipment, never a production data
+ * source: every response says so in an `x-rostergate-sandbox` header.
+ *
+ * One HTTP server hosts every sandbox under its own path prefix (`/clever`, `/oneroster`, …), and a
+ * shared fault plan lets tests inject 429 storms, 5xx, hangs and truncated pages into any of them.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { RosterDataset } from '../src/demo/dataset.ts';
+
+export interface SandboxContext {
+  dataset: RosterDataset;
+  /** Public base URL of this sandbox, e.g. http://127.0.0.1:4100/clever (no trailing slash). */
+  baseUrl: string;
+}
+
+export interface SandboxRequest {
+  method: string;
+  url: URL;
+  /** Path below the sandbox's prefix, e.g. "/v3.0/users". */
+  path: string;
+  headers: IncomingMessage['headers'];
+  body: string;
+}
+
+export interface SandboxResponse {
+  status: number;
+  headers?: Record<string, string>;
+  /** An object is sent as JSON; a string as is. */
+  body?: unknown;
+}
+
+export interface SandboxHandler {
+  handle(req: SandboxRequest): Promise<SandboxResponse> | SandboxResponse;
+  /** The vendor's error body for an injected status, so faults look like the real thing. */
+  errorBody?(status: number): unknown;
+}
+
+export interface SandboxApp {
+  /** Vendor name for logs and the landing list ("Clever Data API v3"). */
+  name: string;
+  /** Path prefix on the shared server ("/clever"). */
+  prefix: string;
+  create(ctx: SandboxContext): SandboxHandler;
+}
+
+export type Fault =
+  | { kind: 'status'; status: number; retryAfter?: string; headers?: Record<string, string> }
+  | { kind: 'truncate' }
+  | { kind: 'hang'; ms: number }
+  | { kind: 'reset' };
+
+/** Faults applied, in order, to the next requests whose path matches. */
+export class FaultPlan {
+  private queue: { match?: RegExp; fault: Fault; times: number }[] = [];
+  /** Count of requests each sandbox path received (for tests that assert request patterns). */
+  readonly hits: string[] = [];
+
+  inject(fault: Fault, opts: { match?: RegExp; times?: number } = {}): this {
+    this.queue.push({ match: opts.match, fault, times: opts.times ?? 1 });
+    return this;
+  }
+
+  clear(): void {
+    this.queue = [];
+  }
+
+  take(path: string): Fault | undefined {
+    const i = this.queue.findIndex((q) => !q.match || q.match.test(path));
+    if (i < 0) return undefined;
+    const q = this.queue[i]!;
+    if (--q.times <= 0) this.queue.splice(i, 1);
+    return q.fault;
+  }
+}
+
+export interface RunningSandbox {
+  url: string;
+  port: number;
+  faults: FaultPlan;
+  /** Base URL of one mounted sandbox by prefix, e.g. urlOf('/clever'). */
+  urlOf(prefix: string): string;
+  close(): Promise<void>;
+}
+
+export async function startSandboxServer(opts: {
+  dataset: RosterDataset;
+  apps: SandboxApp[];
+  port?: number;
+  host?: string;
+}): Promise<RunningSandbox> {
+  const faults = new FaultPlan();
+  const host = opts.host ?? '127.0.0.1';
+  const handlers = new Map<string, SandboxHandler>();
+  let origin = '';
+  const server: Server = createServer((req, res) => {
+    void dispatch(req, res).catch((e) => {
+      if (!res.headersSent) sendJson(res, 500, { message: `sandbox error: ${(e as Error).message}` });
+      else res.destroy();
+    });
+  });
+  server.keepAliveTimeout = 5_000;
+
+  async function dispatch(req: IncomingMessage, res: ServerResponse) {
+    const url = new URL(req.url ?? '/', origin);
+    const app = opts.apps.find((a) => url.pathname === a.prefix || url.pathname.startsWith(a.prefix + '/'));
+    if (!app) return sendJson(res, 404, { message: 'no sandbox at this path', sandboxes: opts.apps.map((a) => a.prefix) });
+    const handler = handlers.get(app.prefix)!;
+    const path = url.pathname.slice(app.prefix.length) || '/';
+    faults.hits.push(`${app.prefix}${path}`);
+    const fault = faults.take(`${app.prefix}${path}`);
+    if (fault?.kind === 'hang') await new Promise((r) => setTimeout(r, fault.ms));
+    if (fault?.kind === 'reset') return void req.socket.destroy();
+    if (fault?.kind === 'status') {
+      const headers = { ...fault.headers, ...(fault.retryAfter !== undefined ? { 'retry-after': fault.retryAfter } : {}) };
+      return sendJson(res, fault.status, handler.errorBody?.(fault.status) ?? { message: `injected ${fault.status}` }, headers);
+    }
+    const body = await readBody(req);
+    const out = await handler.handle({ method: req.method ?? 'GET', url, path, headers: req.headers, body });
+    const text = typeof out.body === 'string' ? out.body : out.body === undefined ? '' : JSON.stringify(out.body);
+    const contentType = typeof out.body === 'string' ? 'text/plain; charset=utf-8' : 'application/json; charset=utf-8';
+    const sent = fault?.kind === 'truncate' ? text.slice(0, Math.max(1, Math.floor(text.length / 2))) : text;
+    res.writeHead(out.status, { 'content-type': contentType, 'x-rostergate-sandbox': app.name, ...out.headers });
+    res.end(sent);
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  origin = `http://${host}:${port}`;
+  for (const app of opts.apps) handlers.set(app.prefix, app.create({ dataset: opts.dataset, baseUrl: origin + app.prefix }));
+  return {
+    url: origin,
+    port,
+    faults,
+    urlOf: (prefix) => origin + prefix,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
+  res.end(JSON.stringify(body));
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+/** Reads `Authorization: Basic …` as [id, secret]. */
+export function basicAuth(headers: IncomingMessage['headers']): [string, string] | undefined {
+  const h = headers.authorization;
+  if (!h?.startsWith('Basic ')) return undefined;
+  const decoded = Buffer.from(h.slice(6), 'base64').toString('utf8');
+  const i = decoded.indexOf(':');
+  return i < 0 ? undefined : [decodeURIComponent(decoded.slice(0, i)), decodeURIComponent(decoded.slice(i + 1))];
+}
+
+export function bearer(headers: IncomingMessage['headers']): string | undefined {
+  const h = headers.authorization;
+  return h?.startsWith('Bearer ') ? h.slice(7) : undefined;
+}
+
+/** A stable pseudo-random id derived from a demo key, in a vendor's id shape. */
+export function vendorId(namespace: string, key: string, shape: 'hex24' | 'uuid' | 'digits21'): string {
+  // FNV-1a over the input, stretched: fixture ids only, not a security function.
+  let out = '';
+  let h = 0x811c9dc5;
+  for (let round = 0; out.length < 40; round++) {
+    for (const ch of `${namespace}:${key}:${round}`) {
+      h ^= ch.charCodeAt(0);
+      h = Math.imul(h, 0x01000193) >>> 0;
+    }
+    out += h.toString(16).padStart(8, '0');
+  }
+  if (shape === 'hex24') return out.slice(0, 24);
+  if (shape === 'uuid') return `${out.slice(0, 8)}-${out.slice(8, 12)}-4${out.slice(13, 16)}-8${out.slice(17, 20)}-${out.slice(20, 32)}`;
+  return BigInt('0x' + out.slice(0, 17)).toString().padStart(21, '1').slice(0, 21);
+}

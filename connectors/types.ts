@@ -1,0 +1,68 @@
+/**
+ * The contract between a source connector and the sync engine.
+ *
+ * A connector is a pure reader: it turns a vendor's pages into unified `SourceRecord`s and says,
+ * with each page, the opaque `state` from which reading resumes *after* that page is stored.
+ * The sync engine commits the page's records and that state in one transaction, so a crash at any
+ * moment resumes without loss or duplicates. Connectors never touch the store.
+ */
+import type { z } from 'zod';
+import type { EntityType, SourceRecord } from '../src/model/records.ts';
+import type { HttpClient } from './http.ts';
+import type { Logger } from '../src/log.ts';
+import type { SandboxApp } from './sandbox-kit.ts';
+
+export type SourceType = 'clever' | 'oneroster' | 'oneroster-csv' | 'msgraph' | 'sds-csv' | 'google-classroom';
+
+/** JSON-serialisable state a connector resumes from. Shape is private to each connector. */
+export type ConnectorState = { [k: string]: unknown };
+
+export interface Page {
+  /** Vendor resource the page came from ("users", "sections", "events", "users.csv"), for progress and errors. */
+  resource: string;
+  records: SourceRecord[];
+  /** State to resume from once this page is committed. */
+  state: ConnectorState;
+  /**
+   * Set on the last page of a *complete* listing of these entity types during this run: every record
+   * of these types from this source that the run has not seen is gone at the source. The engine
+   * turns them into tombstones (subject to the mass-deletion guard).
+   */
+  completes?: EntityType[];
+}
+
+export interface ReadOptions {
+  /** Ignore any incremental cursor and read everything (a full sync). */
+  full?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface Connector {
+  readonly sourceId: string;
+  readonly type: SourceType;
+  /**
+   * Pages in dependency order (orgs, sessions, courses, people, demographics, classes, enrollments,
+   * guardianships). `state` is what the last committed page returned, or null for a first run.
+   * After the final page of a run the engine records the run as complete; the next run is
+   * incremental if the connector's state allows it.
+   */
+  read(state: ConnectorState | null, opts?: ReadOptions): AsyncIterable<Page>;
+}
+
+/** What the runtime hands a connector when creating it. */
+export interface ConnectorContext {
+  http: HttpClient;
+  log: Logger;
+  /** Reads a secret given as a literal or `env:NAME` (already resolved by config loading). */
+  now?: () => Date;
+}
+
+/** Everything about one source type, registered in connectors/registry.ts. */
+export interface ConnectorDefinition<C extends { id: string; type: SourceType }> {
+  type: C['type'];
+  /** zod schema of this source's config block (besides `id` and `type`, which the registry adds). */
+  configSchema: z.ZodType<C>;
+  create(config: C, ctx: ConnectorContext): Connector;
+  /** The local emulator of this vendor's wire format, if it has one (CSV sources do not). */
+  sandbox?: SandboxApp;
+}

@@ -1,0 +1,69 @@
+/**
+ * Errors with stable codes. Messages name the source, resource and record that failed — by key,
+ * never by personal value — so they are safe to log and to show an operator.
+ */
+export type ErrorCode =
+  | 'CONFIG_INVALID'
+  | 'SOURCE_AUTH'
+  | 'SOURCE_HTTP'
+  | 'SOURCE_TIMEOUT'
+  | 'SOURCE_RATE_LIMITED'
+  | 'SOURCE_BAD_PAGE'
+  | 'SOURCE_BAD_RECORD'
+  | 'SOURCE_PAGING_LOOP'
+  | 'SOURCE_BUDGET'
+  | 'SOURCE_CURSOR_EXPIRED'
+  | 'CSV_INVALID'
+  | 'SYNC_MASS_DELETE'
+  | 'SYNC_ABORTED'
+  | 'STORE'
+  | 'DATA_FOLDER'
+  | 'NOT_FOUND'
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN';
+
+export interface ErrorContext {
+  /** The configured source id (e.g. "district-clever"). */
+  source?: string;
+  /** The vendor resource (e.g. "users", "sections", "users.csv"). */
+  resource?: string;
+  /** The source key of the failing record, or a file:line:column for CSV. */
+  record?: string;
+  /** HTTP status where one was received. */
+  status?: number;
+}
+
+export class RostergateError extends Error {
+  readonly code: ErrorCode;
+  readonly context: ErrorContext;
+  /** Whether retrying the same operation later may succeed. */
+  readonly retryable: boolean;
+
+  constructor(code: ErrorCode, message: string, context: ErrorContext = {}, opts: { retryable?: boolean; cause?: unknown } = {}) {
+    super(formatMessage(message, context), opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'RostergateError';
+    this.code = code;
+    this.context = context;
+    this.retryable = opts.retryable ?? false;
+  }
+}
+
+function formatMessage(message: string, ctx: ErrorContext): string {
+  const where = [
+    ctx.source && `source ${ctx.source}`,
+    ctx.resource && `resource ${ctx.resource}`,
+    ctx.record && `record ${ctx.record}`,
+    ctx.status !== undefined && `HTTP ${ctx.status}`,
+  ].filter(Boolean);
+  return where.length ? `${where.join(', ')}: ${message}` : message;
+}
+
+export function isRostergateError(e: unknown, code?: ErrorCode): e is RostergateError {
+  return e instanceof RostergateError && (code === undefined || e.code === code);
+}
+
+/** One line for a terminal: the message, without a stack. */
+export function oneLine(e: unknown): string {
+  if (e instanceof Error) return e.message.split('\n')[0] ?? String(e);
+  return String(e);
+}

@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { generateDistrict, countDistrict } from '../../src/demo/generator.ts';
+import { RosterDataset } from '../../src/demo/dataset.ts';
+
+describe('demo district generator', () => {
+  const d = generateDistrict();
+
+  it('is deterministic for a seed and differs across seeds', () => {
+    expect(generateDistrict()).toEqual(d);
+    expect(generateDistrict({ seed: 7 }).person[0]).not.toEqual(d.person[0]);
+  });
+
+  it('has the default shape: 3 schools, 1500 students, 80 teachers, 200 classes, guardians, demographics', () => {
+    const c = countDistrict(d);
+    expect(d.org.filter((o) => o.data.type === 'school')).toHaveLength(3);
+    expect(d.person.filter((p) => p.data.roles.includes('student'))).toHaveLength(1500);
+    expect(d.person.filter((p) => p.data.roles.includes('teacher'))).toHaveLength(80);
+    expect(c.class).toBe(200);
+    expect(c.demographics).toBe(1500);
+    expect(d.person.filter((p) => p.data.roles.includes('guardian')).length).toBeGreaterThan(800);
+    expect(c.guardianship).toBeGreaterThan(1500);
+  });
+
+  it('has non-ASCII names, students in several classes, and a teacher in two schools', () => {
+    expect(d.person.some((p) => /[^\x00-\x7f]/.test(p.data.givenName + p.data.familyName))).toBe(true);
+    const perStudent = new Map<string, number>();
+    for (const e of d.enrollment) if (e.data.role === 'student') perStudent.set(e.data.personKey, (perStudent.get(e.data.personKey) ?? 0) + 1);
+    expect([...perStudent.values()].filter((n) => n >= 2).length).toBeGreaterThan(500);
+    const t = d.person.find((p) => p.key === 'tch-0001')!;
+    expect(t.data.orgKeys).toHaveLength(2);
+    const schoolsTaught = new Set(d.enrollment.filter((e) => e.data.personKey === 'tch-0001').map((e) => e.data.schoolKey));
+    expect(schoolsTaught.size).toBe(2);
+  });
+
+  it('keeps plausible distributions for demographics and program flags', () => {
+    const n = d.demographics.length;
+    const share = (f: (x: (typeof d.demographics)[number]['data']) => boolean) => d.demographics.filter((x) => f(x.data)).length / n;
+    expect(share((x) => x.iep === true)).toBeGreaterThan(0.08);
+    expect(share((x) => x.iep === true)).toBeLessThan(0.2);
+    expect(share((x) => x.freeReducedLunch === 'free')).toBeGreaterThan(0.2);
+    expect(share((x) => x.hispanicOrLatino === true)).toBeGreaterThan(0.15);
+  });
+
+  it('uses only reserved example domains for emails', () => {
+    for (const p of d.person) if (p.data.email) expect(p.data.email).toMatch(/\.example$|@mail\.example$/);
+  });
+
+  it('scales by option', () => {
+    const small = generateDistrict({ students: 60, teachers: 6, classes: 10, schools: 2 });
+    expect(small.person.filter((p) => p.data.roles.includes('student'))).toHaveLength(60);
+    expect(small.class).toHaveLength(10);
+  });
+});
+
+describe('sandbox dataset journal', () => {
+  it('records creates, updates with previous data, and deletions in order with increasing timestamps', () => {
+    const ds = RosterDataset.generate({ students: 20, teachers: 3, classes: 4, schools: 1 });
+    const p = ds.list('person')[0]!;
+    ds.upsert('person', p.key, { givenName: 'New' });
+    ds.remove('person', p.key);
+    ds.upsert('org', 'sch-99', { name: 'Annex', type: 'school' });
+    const j = ds.changesSince(0);
+    expect(j.map((e) => e.op)).toEqual(['updated', 'deleted', 'created']);
+    expect((j[0]!.previous as { givenName: string }).givenName).toBe(p.data.givenName);
+    expect(j[0]!.at < j[1]!.at && j[1]!.at < j[2]!.at).toBe(true);
+    expect(ds.get('person', p.key)).toBeUndefined();
+    expect(ds.listWithDeleted('person').find((r) => r.key === p.key)?.deletedAt).toBeDefined();
+  });
+});
