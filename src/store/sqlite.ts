@@ -1,0 +1,348 @@
+/**
+ * The embedded store: one SQLite file (better-sqlite3, WAL). Writes go through one connection in
+ * explicit transactions; reads use a second connection, so GraphQL requests served while a sync
+ * runs see only committed pages.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { EntityType } from '../model/records.ts';
+import { ENTITY_TYPES } from '../model/records.ts';
+import { RostergateError } from '../errors.ts';
+import { SQLITE_MIGRATIONS } from './migrations.ts';
+import type {
+  ChangeRow,
+  EntityRow,
+  IdentityConflict,
+  ListQuery,
+  ListResult,
+  SourceRecordRow,
+  Store,
+  StoreTx,
+  SyncStateRow,
+} from './types.ts';
+
+type Db = Database.Database;
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite' as const;
+  private readonly writer: Db;
+  private readonly reader: Db;
+  private queue: Promise<unknown> = Promise.resolve();
+  /** Read statements executed (tests assert loaders keep this bounded). */
+  readCount = 0;
+
+  private constructor(writer: Db, reader: Db) {
+    this.writer = writer;
+    this.reader = reader;
+  }
+
+  static open(path: string): SqliteStore {
+    if (path !== ':memory:') {
+      try {
+        mkdirSync(dirname(path), { recursive: true });
+      } catch (e) {
+        throw new RostergateError('DATA_FOLDER', `cannot create the data folder for ${path}: ${(e as Error).message}`);
+      }
+    }
+    let writer: Db;
+    try {
+      writer = new Database(path);
+      writer.pragma('journal_mode = WAL');
+      writer.pragma('synchronous = NORMAL');
+      writer.pragma('foreign_keys = ON');
+      writer.pragma('busy_timeout = 5000');
+      migrate(writer);
+    } catch (e) {
+      if (e instanceof RostergateError) throw e;
+      throw new RostergateError('DATA_FOLDER', `cannot open the store at ${path}: ${(e as Error).message}`);
+    }
+    // An in-memory database is private to its connection, so tests read through the writer.
+    const reader = path === ':memory:' ? writer : new Database(path, { readonly: true });
+    if (reader !== writer) reader.pragma('busy_timeout = 5000');
+    return new SqliteStore(writer, reader);
+  }
+
+  async transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    // One write transaction at a time: chain them, since async work happens between statements.
+    const run = this.queue.then(async () => {
+      this.writer.exec('BEGIN IMMEDIATE');
+      try {
+        const out = await fn(new SqliteTx(this.writer));
+        this.writer.exec('COMMIT');
+        return out;
+      } catch (e) {
+        this.writer.exec('ROLLBACK');
+        throw e;
+      }
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private all<R>(sql: string, ...params: unknown[]): R[] {
+    this.readCount++;
+    return this.reader.prepare(sql).all(...params) as R[];
+  }
+
+  async getEntities(ids: readonly string[]): Promise<(EntityRow | undefined)[]> {
+    if (ids.length === 0) return [];
+    const rows = this.all<RawEntity>(`SELECT * FROM entities WHERE id IN (SELECT value FROM json_each(?))`, JSON.stringify(ids));
+    const byId = new Map(rows.map((r) => [r.id, toEntity(r)]));
+    return ids.map((id) => byId.get(id));
+  }
+
+  async list(q: ListQuery): Promise<ListResult> {
+    const where = ['e.type = ?'];
+    const params: unknown[] = [q.type];
+    let from = 'entities e';
+    if (q.linkedTo) {
+      from += ' JOIN links l ON l.from_id = e.id AND l.rel = ? AND l.to_id = ?';
+      params.unshift(q.linkedTo.rel, q.linkedTo.to);
+    }
+    if (q.updatedSince) {
+      where.push('e.updated_at >= ?');
+      params.push(q.updatedSince);
+    }
+    if (q.hasValue) {
+      where.push(`EXISTS (SELECT 1 FROM json_each(e.data, ?) WHERE value = ?)`);
+      params.push(`$.${q.hasValue.field}`, q.hasValue.value);
+    }
+    const total = this.all<{ n: number }>(`SELECT count(*) AS n FROM ${from} WHERE ${where.join(' AND ')}`, ...params)[0]!.n;
+    if (q.afterId) {
+      where.push('e.id > ?');
+      params.push(q.afterId);
+    }
+    const rows = this.all<RawEntity>(
+      `SELECT e.* FROM ${from} WHERE ${where.join(' AND ')} ORDER BY e.id LIMIT ?`,
+      ...params,
+      q.first + 1,
+    );
+    return { rows: rows.slice(0, q.first).map(toEntity), hasNext: rows.length > q.first, total };
+  }
+
+  async linkedFrom(rel: string, toIds: readonly string[]): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>(toIds.map((id) => [id, []]));
+    if (toIds.length === 0) return out;
+    const rows = this.all<{ from_id: string; to_id: string }>(
+      `SELECT from_id, to_id FROM links WHERE rel = ? AND to_id IN (SELECT value FROM json_each(?)) ORDER BY from_id`,
+      rel,
+      JSON.stringify(toIds),
+    );
+    for (const r of rows) out.get(r.to_id)!.push(r.from_id);
+    return out;
+  }
+
+  async sourcesOf(entityIds: readonly string[]) {
+    const out = new Map<string, { source: string; key: string; lastModified: string | null }[]>(entityIds.map((id) => [id, []]));
+    if (entityIds.length === 0) return out;
+    const rows = this.all<{ entity_id: string; source: string; key: string; last_modified: string | null }>(
+      `SELECT entity_id, source, key, last_modified FROM source_records WHERE entity_id IN (SELECT value FROM json_each(?)) ORDER BY source, key`,
+      JSON.stringify(entityIds),
+    );
+    for (const r of rows) out.get(r.entity_id)?.push({ source: r.source, key: r.key, lastModified: r.last_modified });
+    return out;
+  }
+
+  async getSyncState(source: string): Promise<SyncStateRow | undefined> {
+    const r = this.all<RawSync>(`SELECT * FROM sync_state WHERE source = ?`, source)[0];
+    return r && toSync(r);
+  }
+
+  async changes(q: { afterSeq: number; limit: number; types?: EntityType[] }): Promise<ChangeRow[]> {
+    const types = q.types ?? [...ENTITY_TYPES];
+    return this.all<RawChange>(
+      `SELECT * FROM change_log WHERE seq > ? AND type IN (SELECT value FROM json_each(?)) ORDER BY seq LIMIT ?`,
+      q.afterSeq,
+      JSON.stringify(types),
+      q.limit,
+    ).map(toChange);
+  }
+
+  async oldestChangeSeq(): Promise<number | undefined> {
+    return this.all<{ s: number | null }>(`SELECT min(seq) AS s FROM change_log`)[0]?.s ?? undefined;
+  }
+
+  async conflicts(): Promise<IdentityConflict[]> {
+    return this.all<{ id: number; at: string; source: string; type: EntityType; key: string; reason: string; candidates: string }>(
+      `SELECT * FROM identity_conflicts ORDER BY id`,
+    ).map((r) => ({ ...r, candidates: JSON.parse(r.candidates) as string[] }));
+  }
+
+  async counts(): Promise<Record<EntityType, number>> {
+    const rows = this.all<{ type: EntityType; n: number }>(`SELECT type, count(*) AS n FROM entities GROUP BY type`);
+    const out = Object.fromEntries(ENTITY_TYPES.map((t) => [t, 0])) as Record<EntityType, number>;
+    for (const r of rows) out[r.type] = r.n;
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await this.queue;
+    if (this.reader !== this.writer) this.reader.close();
+    this.writer.close();
+  }
+}
+
+class SqliteTx implements StoreTx {
+  private stmts = new Map<string, Database.Statement>();
+  constructor(private readonly db: Db) {}
+
+  private st(sql: string): Database.Statement {
+    let s = this.stmts.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.stmts.set(sql, s);
+    }
+    return s;
+  }
+
+  async getSourceRecord(source: string, type: EntityType, key: string) {
+    const r = this.st(`SELECT * FROM source_records WHERE source = ? AND type = ? AND key = ?`).get(source, type, key) as RawSource | undefined;
+    return r && toSource(r);
+  }
+
+  async putSourceRecord(r: SourceRecordRow) {
+    this.st(
+      `INSERT INTO source_records (source, type, key, entity_id, data, hash, last_modified, seen_run)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (source, type, key) DO UPDATE SET entity_id = excluded.entity_id, data = excluded.data,
+         hash = excluded.hash, last_modified = excluded.last_modified, seen_run = excluded.seen_run`,
+    ).run(r.source, r.type, r.key, r.entityId, JSON.stringify(r.data), r.hash, r.lastModified, r.seenRun);
+  }
+
+  async deleteSourceRecord(source: string, type: EntityType, key: string) {
+    this.st(`DELETE FROM source_records WHERE source = ? AND type = ? AND key = ?`).run(source, type, key);
+  }
+
+  async sourceRecordsOf(entityId: string) {
+    return (this.st(`SELECT * FROM source_records WHERE entity_id = ?`).all(entityId) as RawSource[]).map(toSource);
+  }
+
+  async unseenSourceRecords(source: string, types: EntityType[], runId: number) {
+    return this.st(
+      `SELECT type, key FROM source_records WHERE source = ? AND type IN (SELECT value FROM json_each(?)) AND seen_run <> ? ORDER BY type, key`,
+    ).all(source, JSON.stringify(types), runId) as { type: EntityType; key: string }[];
+  }
+
+  async countSourceRecords(source: string, types: EntityType[]) {
+    return (this.st(`SELECT count(*) AS n FROM source_records WHERE source = ? AND type IN (SELECT value FROM json_each(?))`).get(
+      source,
+      JSON.stringify(types),
+    ) as { n: number }).n;
+  }
+
+  async pendingSourceRecords(source: string) {
+    return (this.st(`SELECT * FROM source_records WHERE source = ? AND entity_id IS NULL`).all(source) as RawSource[]).map(toSource);
+  }
+
+  async resolveKey(source: string, type: EntityType, key: string) {
+    const r = this.st(`SELECT entity_id FROM source_records WHERE source = ? AND type = ? AND key = ?`).get(source, type, key) as
+      | { entity_id: string | null }
+      | undefined;
+    return r?.entity_id ?? undefined;
+  }
+
+  async getEntity(id: string) {
+    const r = this.st(`SELECT * FROM entities WHERE id = ?`).get(id) as RawEntity | undefined;
+    return r && toEntity(r);
+  }
+
+  async putEntity(r: { id: string; type: EntityType; data: unknown; updatedAt: string; updatedSeq: number }) {
+    this.st(
+      `INSERT INTO entities (id, type, data, updated_at, updated_seq) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at, updated_seq = excluded.updated_seq`,
+    ).run(r.id, r.type, JSON.stringify(r.data), r.updatedAt, r.updatedSeq);
+  }
+
+  async deleteEntity(id: string) {
+    this.st(`DELETE FROM links WHERE from_id = ?`).run(id);
+    this.st(`DELETE FROM match_keys WHERE entity_id = ?`).run(id);
+    this.st(`DELETE FROM entities WHERE id = ?`).run(id);
+  }
+
+  async setLinks(fromId: string, links: { rel: string; to: string }[]) {
+    this.st(`DELETE FROM links WHERE from_id = ?`).run(fromId);
+    const ins = this.st(`INSERT OR IGNORE INTO links (from_id, rel, to_id) VALUES (?, ?, ?)`);
+    for (const l of links) ins.run(fromId, l.rel, l.to);
+  }
+
+  async linksTo(rel: string, toId: string) {
+    return (this.st(`SELECT from_id FROM links WHERE rel = ? AND to_id = ? ORDER BY from_id`).all(rel, toId) as { from_id: string }[]).map((r) => r.from_id);
+  }
+
+  async appendChange(c: Omit<ChangeRow, 'seq'>) {
+    const info = this.st(`INSERT INTO change_log (at, entity_id, type, op, fields, source, before) VALUES (?, ?, ?, ?, ?, ?, ?)`).run(
+      c.at,
+      c.entityId,
+      c.type,
+      c.op,
+      JSON.stringify(c.fields),
+      c.source,
+      c.before === undefined ? null : JSON.stringify(c.before),
+    );
+    return Number(info.lastInsertRowid);
+  }
+
+  async findByMatchKey(kind: string, value: string) {
+    return (this.st(`SELECT entity_id FROM match_keys WHERE kind = ? AND value = ? ORDER BY entity_id`).all(kind, value) as { entity_id: string }[]).map(
+      (r) => r.entity_id,
+    );
+  }
+
+  async setMatchKeys(entityId: string, keys: { kind: string; value: string }[]) {
+    this.st(`DELETE FROM match_keys WHERE entity_id = ?`).run(entityId);
+    const ins = this.st(`INSERT OR IGNORE INTO match_keys (kind, value, entity_id) VALUES (?, ?, ?)`);
+    for (const k of keys) ins.run(k.kind, k.value, entityId);
+  }
+
+  async addConflict(c: Omit<IdentityConflict, 'id'>) {
+    this.st(
+      `INSERT INTO identity_conflicts (at, source, type, key, reason, candidates) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (source, type, key, reason) DO UPDATE SET at = excluded.at, candidates = excluded.candidates`,
+    ).run(c.at, c.source, c.type, c.key, c.reason, JSON.stringify(c.candidates));
+  }
+
+  async setSyncState(r: SyncStateRow) {
+    this.st(
+      `INSERT INTO sync_state (source, state, run_id, run_status, run_full, started_at, updated_at, error)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (source) DO UPDATE SET state = excluded.state, run_id = excluded.run_id, run_status = excluded.run_status,
+         run_full = excluded.run_full, started_at = excluded.started_at, updated_at = excluded.updated_at, error = excluded.error`,
+    ).run(r.source, JSON.stringify(r.state), r.runId, r.runStatus, r.runFull ? 1 : 0, r.startedAt, r.updatedAt, r.error);
+  }
+}
+
+function migrate(db: Db) {
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`);
+  const done = new Set((db.prepare(`SELECT version FROM schema_migrations`).all() as { version: number }[]).map((r) => r.version));
+  const newest = Math.max(0, ...done);
+  const known = Math.max(...SQLITE_MIGRATIONS.map((m) => m.version));
+  if (newest > known) {
+    throw new RostergateError('STORE', `the store was written by a newer rostergate (schema ${newest} > ${known}); upgrade rostergate`);
+  }
+  for (const m of SQLITE_MIGRATIONS) {
+    if (done.has(m.version)) continue;
+    db.transaction(() => {
+      db.exec(m.sql);
+      db.prepare(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`).run(m.version, new Date().toISOString());
+    })();
+  }
+}
+
+interface RawEntity { id: string; type: EntityType; data: string; updated_at: string; updated_seq: number }
+interface RawSource { source: string; type: EntityType; key: string; entity_id: string | null; data: string; hash: string; last_modified: string | null; seen_run: number }
+interface RawChange { seq: number; at: string; entity_id: string; type: EntityType; op: ChangeRow['op']; fields: string; source: string | null; before: string | null }
+interface RawSync { source: string; state: string; run_id: number; run_status: SyncStateRow['runStatus']; run_full: number; started_at: string; updated_at: string; error: string | null }
+
+const toEntity = (r: RawEntity): EntityRow => ({ id: r.id, type: r.type, data: JSON.parse(r.data), updatedAt: r.updated_at, updatedSeq: r.updated_seq });
+const toSource = (r: RawSource): SourceRecordRow => ({
+  source: r.source, type: r.type, key: r.key, entityId: r.entity_id, data: JSON.parse(r.data), hash: r.hash, lastModified: r.last_modified, seenRun: r.seen_run,
+});
+const toChange = (r: RawChange): ChangeRow => ({
+  seq: r.seq, at: r.at, entityId: r.entity_id, type: r.type, op: r.op, fields: JSON.parse(r.fields), source: r.source,
+  ...(r.before ? { before: JSON.parse(r.before) } : {}),
+});
+const toSync = (r: RawSync): SyncStateRow => ({
+  source: r.source, state: JSON.parse(r.state), runId: r.run_id, runStatus: r.run_status, runFull: r.run_full === 1,
+  startedAt: r.started_at, updatedAt: r.updated_at, error: r.error,
+});

@@ -1,0 +1,144 @@
+/**
+ * The Store interface: what the sync engine writes and the GraphQL layer, feeds and extracts read.
+ * SQLite (embedded, the default) implements it now; PostgreSQL implements the same interface.
+ *
+ * Two layers of data:
+ * - source records: each source's own version of a record, keyed (source, type, key), with its
+ *   content hash and the run that last saw it;
+ * - entities: the gateway's unified records, one per real-world thing, with references resolved to
+ *   gateway ids. One person entity can have source records from several sources (identity resolution).
+ * Every change to an entity appends to the change log, in commit order.
+ */
+import type { EntityData, EntityType } from '../model/records.ts';
+
+type ResolvedName<K> = K extends `${infer P}Keys` ? `${P}Ids` : K extends `${infer P}Key` ? `${P}Id` : K;
+/** Entity data as stored: the source's `xxxKey` references become gateway `xxxId`s. */
+export type Resolved<D> = { [K in keyof D as ResolvedName<K & string>]: D[K] };
+export type StoredData = { [T in EntityType]: Resolved<EntityData[T]> };
+
+export interface EntityRow<T extends EntityType = EntityType> {
+  id: string;
+  type: T;
+  data: StoredData[T];
+  updatedAt: string;
+  /** Change-log sequence number of the entity's last change. */
+  updatedSeq: number;
+}
+
+export interface SourceRecordRow {
+  source: string;
+  type: EntityType;
+  key: string;
+  entityId: string | null;
+  /** The record as the source delivered it (references still as source keys). */
+  data: unknown;
+  hash: string;
+  lastModified: string | null;
+  seenRun: number;
+}
+
+export interface ChangeRow {
+  seq: number;
+  at: string;
+  entityId: string;
+  type: EntityType;
+  op: 'created' | 'updated' | 'deleted';
+  /** Names of fields whose value changed (for updates), so purpose-filtered feeds can skip irrelevant ones. */
+  fields: string[];
+  source: string | null;
+  /** For deletions: the entity's last data, so a feed can render a tombstone filtered by purpose. */
+  before?: unknown;
+}
+
+export type SyncRunStatus = 'running' | 'complete' | 'failed' | 'guarded';
+
+export interface SyncStateRow {
+  source: string;
+  /** Opaque connector state of the last committed page. */
+  state: unknown;
+  runId: number;
+  runStatus: SyncRunStatus;
+  runFull: boolean;
+  startedAt: string;
+  updatedAt: string;
+  error: string | null;
+}
+
+export interface ListQuery {
+  type: EntityType;
+  first: number;
+  /** Keyset pagination: entities with id greater than this. */
+  afterId?: string;
+  updatedSince?: string;
+  /** Only entities linked to `to` through `rel` (e.g. classes of a school: rel 'class.school'). */
+  linkedTo?: { rel: string; to: string };
+  /** Only entities whose JSON array field contains a value (e.g. roles contains 'student'). */
+  hasValue?: { field: string; value: string };
+}
+
+export interface ListResult {
+  rows: EntityRow[];
+  hasNext: boolean;
+  total: number;
+}
+
+export interface IdentityConflict {
+  id: number;
+  at: string;
+  source: string;
+  type: EntityType;
+  key: string;
+  reason: string;
+  candidates: string[];
+}
+
+/** Operations inside one write transaction. All are synchronous-looking but async for PostgreSQL parity. */
+export interface StoreTx {
+  getSourceRecord(source: string, type: EntityType, key: string): Promise<SourceRecordRow | undefined>;
+  putSourceRecord(row: SourceRecordRow): Promise<void>;
+  deleteSourceRecord(source: string, type: EntityType, key: string): Promise<void>;
+  /** Source records of one entity, in no particular order. */
+  sourceRecordsOf(entityId: string): Promise<SourceRecordRow[]>;
+  /** Source records of a source and type that the given run did not see (candidates for deletion). */
+  unseenSourceRecords(source: string, types: EntityType[], runId: number): Promise<{ type: EntityType; key: string }[]>;
+  countSourceRecords(source: string, types: EntityType[]): Promise<number>;
+  /** Source records waiting for a reference to resolve. */
+  pendingSourceRecords(source: string): Promise<SourceRecordRow[]>;
+  /** The entity a source key maps to, if any. */
+  resolveKey(source: string, type: EntityType, key: string): Promise<string | undefined>;
+
+  getEntity(id: string): Promise<EntityRow | undefined>;
+  putEntity(row: { id: string; type: EntityType; data: unknown; updatedAt: string; updatedSeq: number }): Promise<void>;
+  deleteEntity(id: string): Promise<void>;
+  /** Replaces the outgoing links of an entity: rel → target ids. */
+  setLinks(fromId: string, links: { rel: string; to: string }[]): Promise<void>;
+  /** Ids of entities linking to `toId` through `rel`. */
+  linksTo(rel: string, toId: string): Promise<string[]>;
+  appendChange(c: Omit<ChangeRow, 'seq'>): Promise<number>;
+
+  /** Identity match keys (normalised SIS id, email) → person entities. */
+  findByMatchKey(kind: string, value: string): Promise<string[]>;
+  setMatchKeys(entityId: string, keys: { kind: string; value: string }[]): Promise<void>;
+  addConflict(c: Omit<IdentityConflict, 'id'>): Promise<void>;
+
+  setSyncState(row: SyncStateRow): Promise<void>;
+}
+
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres';
+  /** Runs `fn` in one write transaction; commits if it resolves, rolls back if it throws. */
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
+
+  getEntities(ids: readonly string[]): Promise<(EntityRow | undefined)[]>;
+  list(q: ListQuery): Promise<ListResult>;
+  /** For each target id, the ids of entities linking to it through `rel` (ordered by id). */
+  linkedFrom(rel: string, toIds: readonly string[]): Promise<Map<string, string[]>>;
+  /** Source references of entities, for provenance. */
+  sourcesOf(entityIds: readonly string[]): Promise<Map<string, { source: string; key: string; lastModified: string | null }[]>>;
+  getSyncState(source: string): Promise<SyncStateRow | undefined>;
+  changes(q: { afterSeq: number; limit: number; types?: EntityType[] }): Promise<ChangeRow[]>;
+  oldestChangeSeq(): Promise<number | undefined>;
+  conflicts(): Promise<IdentityConflict[]>;
+  counts(): Promise<Record<EntityType, number>>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,59 @@
+/**
+ * Identity resolution: the same person arriving from several sources is linked to one gateway id,
+ * so analytics can join across sources. Rules are tried in order (by default SIS id, then
+ * normalised email). A link is made only when the evidence is unambiguous; anything else becomes a
+ * reported conflict and a separate person — never a silent merge.
+ */
+import type { PersonData } from '../model/records.ts';
+import type { StoreTx } from '../store/types.ts';
+
+export type MatchRule = 'sisId' | 'email' | 'stateId';
+export const DEFAULT_MATCH_RULES: MatchRule[] = ['sisId', 'email'];
+
+export function normaliseMatchValue(rule: MatchRule, v: string | undefined): string | undefined {
+  if (!v) return undefined;
+  const t = v.trim();
+  if (!t) return undefined;
+  return rule === 'email' ? t.toLowerCase() : t.toUpperCase();
+}
+
+export function matchKeysOf(data: Partial<PersonData>, rules: MatchRule[]): { kind: string; value: string }[] {
+  const out: { kind: string; value: string }[] = [];
+  for (const r of rules) {
+    const v = normaliseMatchValue(r, data[r]);
+    if (v) out.push({ kind: r, value: v });
+  }
+  return out;
+}
+
+export type Resolution =
+  | { kind: 'new' }
+  | { kind: 'link'; entityId: string; rule: MatchRule }
+  | { kind: 'conflict'; reason: string; candidates: string[] };
+
+/** Decides which existing person (if any) a new source record of a person belongs to. */
+export async function resolvePerson(tx: StoreTx, source: string, data: PersonData, rules: MatchRule[]): Promise<Resolution> {
+  const byRule: { rule: MatchRule; ids: string[] }[] = [];
+  for (const rule of rules) {
+    const v = normaliseMatchValue(rule, data[rule]);
+    if (!v) continue;
+    const ids = await tx.findByMatchKey(rule, v);
+    if (ids.length) byRule.push({ rule, ids });
+  }
+  if (byRule.length === 0) return { kind: 'new' };
+  const first = byRule[0]!;
+  if (first.ids.length > 1) return { kind: 'conflict', reason: `ambiguous ${first.rule}: matches ${first.ids.length} people`, candidates: first.ids };
+  const candidate = first.ids[0]!;
+  const disagreeing = byRule.slice(1).find((r) => !r.ids.includes(candidate));
+  if (disagreeing) {
+    return {
+      kind: 'conflict',
+      reason: `${first.rule} and ${disagreeing.rule} point at different people`,
+      candidates: [...new Set([candidate, ...disagreeing.ids])],
+    };
+  }
+  // A source that already delivered this person under another key says these are two people.
+  const sameSource = (await tx.sourceRecordsOf(candidate)).some((r) => r.source === source);
+  if (sameSource) return { kind: 'conflict', reason: `${first.rule} matches a different record of the same source`, candidates: [candidate] };
+  return { kind: 'link', entityId: candidate, rule: first.rule };
+}

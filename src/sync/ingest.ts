@@ -1,0 +1,210 @@
+/**
+ * Applying source records to the store, inside the page's transaction: content-hash diffing (an
+ * unchanged record costs one lookup), reference resolution (records whose targets have not arrived
+ * yet wait as pending), identity resolution for people, multi-source merge, links and the change
+ * log. Deleting an entity also deletes what cannot exist without it (enrollments of a class).
+ */
+import { createHash } from 'node:crypto';
+import { ENTITY_TYPES, type EntityType, type PersonData, type SourceRecord } from '../model/records.ts';
+import type { EntityRow, SourceRecordRow, StoreTx } from '../store/types.ts';
+import { demographicsIdFor, newEntityId } from './ids.ts';
+import { matchKeysOf, resolvePerson, type MatchRule } from './identity.ts';
+import { changedFields, linksOf, mergeData, REQUIRED_REFS, resolveRefs, stableJson } from './merge.ts';
+
+export interface IngestContext {
+  source: string;
+  runId: number;
+  now: () => string;
+  /** Source ids in precedence order, for merging people seen in several sources. */
+  precedence: string[];
+  matchRules: MatchRule[];
+  /** Ingest minimisation: strips fields no purpose may receive, before anything is stored. */
+  minimise?: (type: EntityType, data: Record<string, unknown>) => Record<string, unknown>;
+  counters: IngestCounters;
+}
+
+export interface IngestCounters {
+  created: number;
+  updated: number;
+  deleted: number;
+  unchanged: number;
+  pending: number;
+  linked: number;
+  conflicts: number;
+}
+
+export function newCounters(): IngestCounters {
+  return { created: 0, updated: 0, deleted: 0, unchanged: 0, pending: 0, linked: 0, conflicts: 0 };
+}
+
+/** Entity types that cannot exist without the entity they reference through these link names. */
+const DEPENDENTS: { type: EntityType; rel: string }[] = [
+  { type: 'enrollment', rel: 'enrollment.class' },
+  { type: 'enrollment', rel: 'enrollment.person' },
+  { type: 'guardianship', rel: 'guardianship.guardian' },
+  { type: 'guardianship', rel: 'guardianship.student' },
+  { type: 'demographics', rel: 'demographics.person' },
+];
+
+export function contentHash(type: EntityType, data: unknown): string {
+  return createHash('sha256').update(type).update('\0').update(stableJson(data)).digest('base64url').slice(0, 32);
+}
+
+export async function applyRecord(tx: StoreTx, ctx: IngestContext, record: SourceRecord): Promise<void> {
+  if (record.deleted) return deleteSourceRecord(tx, ctx, record.type, record.key);
+  const raw = ctx.minimise ? ctx.minimise(record.type, record.data as unknown as Record<string, unknown>) : (record.data as unknown as Record<string, unknown>);
+  const hash = contentHash(record.type, raw);
+  const existing = await tx.getSourceRecord(ctx.source, record.type, record.key);
+  if (existing && existing.hash === hash && existing.entityId) {
+    ctx.counters.unchanged++;
+    if (existing.seenRun !== ctx.runId) await tx.putSourceRecord({ ...existing, seenRun: ctx.runId });
+    return;
+  }
+  const row: SourceRecordRow = {
+    source: ctx.source,
+    type: record.type,
+    key: record.key,
+    entityId: existing?.entityId ?? null,
+    data: raw,
+    hash,
+    lastModified: record.lastModified ?? null,
+    seenRun: ctx.runId,
+  };
+  if ((await materialiseSourceRecord(tx, ctx, row, existing, { final: false })) === 'pending') ctx.counters.pending++;
+}
+
+/**
+ * Resolves a source record's references and folds it into its entity. With `final`, optional
+ * references that still do not resolve are dropped instead of holding the record back.
+ */
+async function materialiseSourceRecord(
+  tx: StoreTx,
+  ctx: IngestContext,
+  row: SourceRecordRow,
+  existing: SourceRecordRow | undefined,
+  opts: { final: boolean },
+): Promise<'stored' | 'pending'> {
+  const raw = rawOf(row) as Record<string, unknown>;
+  const { data, unresolved } = await resolveRefs(row.type, raw, (t, k) => tx.resolveKey(ctx.source, t, k));
+  const required = REQUIRED_REFS[row.type] ?? [];
+  const blocking = opts.final ? unresolved.filter((f) => required.includes(f)) : unresolved;
+  if (blocking.length > 0) {
+    // Wait for the referenced records (a later page, or a later run); keep what was delivered.
+    await tx.putSourceRecord({ ...row, entityId: null, data: { raw, resolved: null } });
+    return 'pending';
+  }
+  let entityId = row.entityId;
+  if (!entityId) entityId = await chooseEntityId(tx, ctx, row.type, row.key, data);
+  await tx.putSourceRecord({ ...row, entityId, data: { raw, resolved: data } });
+  await rematerialise(tx, ctx, entityId, row.type);
+  return 'stored';
+}
+
+/** Source records keep what the source delivered (`raw`) and, once resolved, the resolved form. */
+function rawOf(row: SourceRecordRow): unknown {
+  const d = row.data as { raw?: unknown } | Record<string, unknown>;
+  return d && typeof d === 'object' && 'raw' in d && 'resolved' in d ? (d as { raw: unknown }).raw : d;
+}
+function resolvedOf(row: SourceRecordRow): Record<string, unknown> | null {
+  const d = row.data as { resolved?: Record<string, unknown> | null };
+  return d?.resolved ?? null;
+}
+
+async function chooseEntityId(tx: StoreTx, ctx: IngestContext, type: EntityType, key: string, data: Record<string, unknown>): Promise<string> {
+  if (type === 'demographics') return demographicsIdFor(data.personId as string);
+  if (type !== 'person') return newEntityId(type);
+  const res = await resolvePerson(tx, ctx.source, data as unknown as PersonData, ctx.matchRules);
+  if (res.kind === 'link') {
+    ctx.counters.linked++;
+    return res.entityId;
+  }
+  if (res.kind === 'conflict') {
+    ctx.counters.conflicts++;
+    await tx.addConflict({ at: ctx.now(), source: ctx.source, type, key, reason: res.reason, candidates: res.candidates });
+  }
+  return newEntityId(type);
+}
+
+/** Recomputes an entity from all its source records and records the change, if any. */
+export async function rematerialise(tx: StoreTx, ctx: IngestContext, entityId: string, type: EntityType): Promise<void> {
+  const rows = (await tx.sourceRecordsOf(entityId)).filter((r) => resolvedOf(r));
+  const before = await tx.getEntity(entityId);
+  if (rows.length === 0) {
+    if (before) await deleteEntity(tx, ctx, before);
+    return;
+  }
+  const rank = (s: string) => {
+    const i = ctx.precedence.indexOf(s);
+    return i < 0 ? ctx.precedence.length : i;
+  };
+  rows.sort((a, b) => rank(a.source) - rank(b.source) || (a.key < b.key ? -1 : 1));
+  const merged = mergeData(rows.map((r) => resolvedOf(r)!));
+  const fields = changedFields(before?.data as Record<string, unknown> | undefined, merged);
+  if (before && fields.length === 0) {
+    ctx.counters.unchanged++;
+    return;
+  }
+  const at = ctx.now();
+  const seq = await tx.appendChange({ at, entityId, type, op: before ? 'updated' : 'created', fields, source: ctx.source });
+  await tx.putEntity({ id: entityId, type, data: merged, updatedAt: at, updatedSeq: seq });
+  await tx.setLinks(entityId, linksOf(type, merged));
+  if (type === 'person') await tx.setMatchKeys(entityId, matchKeysOf(merged as Partial<PersonData>, ctx.matchRules));
+  if (before) ctx.counters.updated++;
+  else ctx.counters.created++;
+}
+
+async function deleteSourceRecord(tx: StoreTx, ctx: IngestContext, type: EntityType, key: string): Promise<void> {
+  const existing = await tx.getSourceRecord(ctx.source, type, key);
+  if (!existing) return;
+  await tx.deleteSourceRecord(ctx.source, type, key);
+  if (existing.entityId) await rematerialise(tx, ctx, existing.entityId, type);
+}
+
+async function deleteEntity(tx: StoreTx, ctx: IngestContext, entity: EntityRow): Promise<void> {
+  // Dependents first, so the change log never shows an enrollment outliving its class.
+  for (const dep of DEPENDENTS) {
+    if (!dep.rel.startsWith(`${dep.type}.`)) continue;
+    const target = dep.rel.slice(dep.type.length + 1);
+    if (!refTargets(entity.type).includes(target)) continue;
+    for (const depId of await tx.linksTo(dep.rel, entity.id)) {
+      const depEntity = await tx.getEntity(depId);
+      if (!depEntity) continue;
+      for (const r of await tx.sourceRecordsOf(depId)) await tx.deleteSourceRecord(r.source, r.type, r.key);
+      await deleteEntity(tx, ctx, depEntity);
+    }
+  }
+  const at = ctx.now();
+  await tx.appendChange({ at, entityId: entity.id, type: entity.type, op: 'deleted', fields: [], source: ctx.source, before: entity.data });
+  await tx.deleteEntity(entity.id);
+  ctx.counters.deleted++;
+}
+
+/** Link names under which other records point at an entity of this type. */
+function refTargets(type: EntityType): string[] {
+  if (type === 'class') return ['class'];
+  if (type === 'person') return ['person', 'guardian', 'student'];
+  return [];
+}
+
+/** Retries records waiting for references. With `final`, optional references that never came are dropped. */
+export async function resolvePending(tx: StoreTx, ctx: IngestContext, opts: { final: boolean }): Promise<number> {
+  // Dependency order, repeated until nothing more resolves: a pending class can unblock its enrollments.
+  let pending = await tx.pendingSourceRecords(ctx.source);
+  for (;;) {
+    pending.sort((a, b) => ENTITY_TYPES.indexOf(a.type) - ENTITY_TYPES.indexOf(b.type));
+    const still: SourceRecordRow[] = [];
+    for (const row of pending) {
+      const res = await materialiseSourceRecord(tx, ctx, { ...row, data: rawOf(row) }, undefined, opts);
+      if (res === 'pending') still.push(row);
+    }
+    if (still.length === 0 || still.length === pending.length) return still.length;
+    pending = still;
+  }
+}
+
+/** Deletes this source's records of `types` that the current run did not see. */
+export async function sweepUnseen(tx: StoreTx, ctx: IngestContext, types: EntityType[]): Promise<number> {
+  const unseen = await tx.unseenSourceRecords(ctx.source, types, ctx.runId);
+  for (const u of unseen) await deleteSourceRecord(tx, ctx, u.type, u.key);
+  return unseen.length;
+}

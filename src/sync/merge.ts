@@ -1,0 +1,106 @@
+/**
+ * How several sources' versions of one entity become one record: sources earlier in the config
+ * take precedence field by field; list fields (roles, organisations, grades) are unioned. Also the
+ * reference resolution from source keys to gateway ids, and the link rows derived from it.
+ */
+import { REFERENCES, type EntityType } from '../model/records.ts';
+
+/** Stable JSON (sorted keys): equal content gives equal text and equal hashes. */
+export function stableJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v)
+      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${stableJson((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+export function resolvedName(field: string): string {
+  return field.endsWith('Keys') ? `${field.slice(0, -4)}Ids` : field.endsWith('Key') ? `${field.slice(0, -3)}Id` : field;
+}
+
+/** Reference fields without which the record means nothing (an enrollment without its class). */
+export const REQUIRED_REFS: Partial<Record<EntityType, string[]>> = {
+  demographics: ['personKey'],
+  enrollment: ['classKey', 'personKey'],
+  guardianship: ['guardianKey', 'studentKey'],
+};
+
+export type KeyResolver = (type: EntityType, key: string) => Promise<string | undefined>;
+
+/**
+ * Replaces source keys with gateway ids. Returns the unresolved reference fields too, so the
+ * caller can hold the record back until its targets arrive.
+ */
+export async function resolveRefs(
+  type: EntityType,
+  data: Record<string, unknown>,
+  resolve: KeyResolver,
+  opts: { dropUnresolved?: boolean } = {},
+): Promise<{ data: Record<string, unknown>; unresolved: string[] }> {
+  const out: Record<string, unknown> = {};
+  const unresolved: string[] = [];
+  const refs = REFERENCES[type] as Record<string, EntityType>;
+  for (const [field, value] of Object.entries(data)) {
+    const target = refs[field];
+    if (!target || value === undefined || value === null) {
+      out[field] = value;
+      continue;
+    }
+    if (Array.isArray(value)) {
+      const ids: string[] = [];
+      for (const k of value as string[]) {
+        const id = await resolve(target, k);
+        if (id) ids.push(id);
+        else unresolved.push(field);
+      }
+      out[resolvedName(field)] = [...new Set(ids)];
+    } else {
+      const id = await resolve(target, value as string);
+      if (id) out[resolvedName(field)] = id;
+      else unresolved.push(field);
+    }
+  }
+  return { data: out, unresolved: opts.dropUnresolved ? [] : [...new Set(unresolved)] };
+}
+
+const UNION_FIELDS = new Set(['roles', 'orgIds', 'grades', 'termIds', 'subjects', 'periods']);
+
+/** Merges resolved data of several sources; `parts` are in precedence order (first wins). */
+export function mergeData(parts: Record<string, unknown>[]): Record<string, unknown> {
+  if (parts.length === 1) return parts[0]!;
+  const out: Record<string, unknown> = {};
+  for (const part of parts) {
+    for (const [k, v] of Object.entries(part)) {
+      if (v === undefined || v === null || v === '') continue;
+      if (UNION_FIELDS.has(k) && Array.isArray(v)) {
+        out[k] = [...new Set([...((out[k] as unknown[]) ?? []), ...v])];
+      } else if (!(k in out)) {
+        out[k] = v;
+      }
+    }
+  }
+  return out;
+}
+
+/** Names of fields whose values differ. */
+export function changedFields(before: Record<string, unknown> | undefined, after: Record<string, unknown>): string[] {
+  if (!before) return Object.keys(after).filter((k) => after[k] !== undefined).sort();
+  const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
+  return [...keys].filter((k) => stableJson(before[k]) !== stableJson(after[k])).sort();
+}
+
+/** Link rows of an entity: one per resolved reference, named `<type>.<field without Id/Ids>`. */
+export function linksOf(type: EntityType, data: Record<string, unknown>): { rel: string; to: string }[] {
+  const out: { rel: string; to: string }[] = [];
+  for (const field of Object.keys(REFERENCES[type])) {
+    const name = resolvedName(field);
+    const v = data[name];
+    const rel = `${type}.${name.replace(/Ids?$/, '')}`;
+    for (const to of Array.isArray(v) ? (v as string[]) : v ? [v as string] : []) out.push({ rel, to });
+  }
+  return out;
+}

@@ -1,0 +1,159 @@
+/**
+ * The sync runner: drives one connector through a run and commits each page together with the
+ * connector state that follows it, in one transaction. A run killed at any moment resumes from the
+ * last committed page with the same run id, so "seen in this run" marks survive the crash.
+ *
+ * Lifecycle hooks (syncWillStart → pageDidStore* → syncDidEnd) feed progress bars and logs.
+ */
+import type { Connector, ConnectorState, Page } from '../../connectors/types.ts';
+import type { EntityType } from '../model/records.ts';
+import { RostergateError, oneLine } from '../errors.ts';
+import type { Store, SyncStateRow } from '../store/types.ts';
+import { DEFAULT_MATCH_RULES, type MatchRule } from './identity.ts';
+import { applyRecord, newCounters, resolvePending, sweepUnseen, type IngestContext, type IngestCounters } from './ingest.ts';
+
+export interface SyncHooks {
+  syncWillStart?(e: { source: string; runId: number; mode: RunMode }): void;
+  pageDidStore?(e: { source: string; resource: string; records: number; counters: IngestCounters }): void;
+  syncDidEnd?(summary: SyncSummary): void;
+}
+
+export type RunMode = 'full' | 'incremental' | 'resumed';
+
+export interface SyncOptions {
+  /** Force a full read even when an incremental cursor exists. */
+  full?: boolean;
+  /** Largest share of a source's records of a type a full sync may delete (default 0.2). */
+  maxDeleteShare?: number;
+  /** Let this run delete more than `maxDeleteShare` (after an operator has checked the source). */
+  allowMassDelete?: boolean;
+  precedence?: string[];
+  matchRules?: MatchRule[];
+  minimise?: IngestContext['minimise'];
+  hooks?: SyncHooks;
+  signal?: AbortSignal;
+  now?: () => Date;
+}
+
+export interface SyncSummary {
+  source: string;
+  runId: number;
+  mode: RunMode;
+  status: 'complete' | 'guarded' | 'failed';
+  pages: number;
+  records: number;
+  byResource: Record<string, { pages: number; records: number }>;
+  counters: IngestCounters;
+  /** Records still waiting for a reference at the end of the run (e.g. an enrollment whose class never came). */
+  unresolved: number;
+  /** Mass-deletion guard findings, when it stopped deletions. */
+  guarded?: { type: EntityType; wouldDelete: number; of: number }[];
+  error?: string;
+  startedAt: string;
+  endedAt: string;
+}
+
+export async function syncSource(store: Store, connector: Connector, opts: SyncOptions = {}): Promise<SyncSummary> {
+  const source = connector.sourceId;
+  const clock = opts.now ?? (() => new Date());
+  const now = () => clock().toISOString();
+  const prev = await store.getSyncState(source);
+  const resuming = prev?.runStatus === 'running' || prev?.runStatus === 'failed';
+  const runId = resuming ? prev!.runId : (prev?.runId ?? 0) + 1;
+  const full = resuming ? prev!.runFull : Boolean(opts.full || !prev || prev.runStatus === 'guarded');
+  const mode: RunMode = resuming ? 'resumed' : full ? 'full' : 'incremental';
+  const startState: ConnectorState | null = resuming || !full ? ((prev?.state as ConnectorState | null) ?? null) : null;
+  const startedAt = resuming ? prev!.startedAt : now();
+  const counters = newCounters();
+  const ctx: IngestContext = {
+    source,
+    runId,
+    now,
+    precedence: opts.precedence ?? [source],
+    matchRules: opts.matchRules ?? DEFAULT_MATCH_RULES,
+    minimise: opts.minimise,
+    counters,
+  };
+  const summary: SyncSummary = {
+    source, runId, mode, status: 'complete', pages: 0, records: 0, byResource: {}, counters, unresolved: 0, startedAt, endedAt: startedAt,
+  };
+  const state = (s: Partial<SyncStateRow>): SyncStateRow => ({
+    source, state: startState, runId, runStatus: 'running', runFull: full, startedAt, updatedAt: now(), error: null, ...s,
+  });
+  let lastState: ConnectorState | null = startState;
+  await store.transaction((tx) => tx.setSyncState(state({ state: lastState })));
+  opts.hooks?.syncWillStart?.({ source, runId, mode });
+
+  const guarded: NonNullable<SyncSummary['guarded']> = [];
+  try {
+    for await (const page of connector.read(startState, { full: mode === 'full', signal: opts.signal })) {
+      if (opts.signal?.aborted) throw new RostergateError('SYNC_ABORTED', 'sync aborted', { source });
+      await store.transaction(async (tx) => {
+        for (const r of page.records) {
+          try {
+            await applyRecord(tx, ctx, r);
+          } catch (e) {
+            throw new RostergateError('STORE', `could not store a ${r.type} record: ${oneLine(e)}`, { source, resource: page.resource, record: `${r.type} #${page.records.indexOf(r)}` }, { cause: e });
+          }
+        }
+        if (page.completes?.length) await sweepCompleted(tx, ctx, page, opts, guarded);
+        await tx.setSyncState(state({ state: page.state }));
+      });
+      lastState = page.state;
+      summary.pages++;
+      summary.records += page.records.length;
+      const br = (summary.byResource[page.resource] ??= { pages: 0, records: 0 });
+      br.pages++;
+      br.records += page.records.length;
+      opts.hooks?.pageDidStore?.({ source, resource: page.resource, records: page.records.length, counters });
+    }
+    await store.transaction(async (tx) => {
+      summary.unresolved = await resolvePending(tx, ctx, { final: true });
+      await tx.setSyncState(state({ state: lastState, runStatus: guarded.length ? 'guarded' : 'complete' }));
+    });
+    if (guarded.length) {
+      summary.status = 'guarded';
+      summary.guarded = guarded;
+      summary.error = guardMessage(source, guarded, opts.maxDeleteShare ?? 0.2);
+    }
+  } catch (e) {
+    summary.status = 'failed';
+    summary.error = oneLine(e);
+    await store.transaction((tx) => tx.setSyncState(state({ state: lastState, runStatus: 'failed', error: summary.error ?? null })));
+    summary.endedAt = now();
+    opts.hooks?.syncDidEnd?.(summary);
+    throw e;
+  }
+  summary.endedAt = now();
+  opts.hooks?.syncDidEnd?.(summary);
+  return summary;
+}
+
+async function sweepCompleted(
+  tx: Parameters<Parameters<Store['transaction']>[0]>[0],
+  ctx: IngestContext,
+  page: Page,
+  opts: SyncOptions,
+  guarded: NonNullable<SyncSummary['guarded']>,
+): Promise<void> {
+  // Records referring to others that arrived in this run may still be waiting: settle them first
+  // so they count as seen.
+  await resolvePending(tx, ctx, { final: false });
+  const share = opts.maxDeleteShare ?? 0.2;
+  const types = page.completes!;
+  for (const type of types) {
+    const total = await tx.countSourceRecords(ctx.source, [type]);
+    const unseen = (await tx.unseenSourceRecords(ctx.source, [type], ctx.runId)).length;
+    if (unseen === 0) continue;
+    if (!opts.allowMassDelete && total > 0 && unseen / total > share) {
+      guarded.push({ type, wouldDelete: unseen, of: total });
+      continue;
+    }
+    await sweepUnseen(tx, ctx, [type]);
+  }
+}
+
+function guardMessage(source: string, g: NonNullable<SyncSummary['guarded']>, share: number): string {
+  const parts = g.map((x) => `${x.wouldDelete} of ${x.of} ${x.type} records`);
+  return `source ${source}: mass-deletion guard stopped the sync from deleting ${parts.join(', ')} (over ${Math.round(share * 100)}%). Nothing was deleted. If the source really lost these records, run again with --allow-mass-delete.`;
+}

@@ -1,0 +1,138 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { RosterDataset } from '../../src/demo/dataset.ts';
+import { directConnector } from '../../src/demo/direct-connector.ts';
+import { SqliteStore } from '../../src/store/sqlite.ts';
+import { syncSource } from '../../src/sync/runner.ts';
+import type { Connector, Page } from '../../connectors/types.ts';
+import { isRostergateError } from '../../src/errors.ts';
+
+const small = () => RosterDataset.generate({ students: 60, teachers: 6, classes: 8, schools: 2 });
+let stores: SqliteStore[] = [];
+const open = () => {
+  const s = SqliteStore.open(':memory:');
+  stores.push(s);
+  return s;
+};
+afterEach(async () => {
+  for (const s of stores) await s.close();
+  stores = [];
+});
+
+/** Wraps a connector so it dies after N pages, like a killed process. */
+function killedAfter(c: Connector, n: number): Connector {
+  return {
+    ...c,
+    async *read(state, opts) {
+      let i = 0;
+      for await (const p of c.read(state, opts)) {
+        if (i++ === n) throw new Error('killed');
+        yield p;
+      }
+    },
+  };
+}
+
+describe('sync engine', () => {
+  it('lands the dataset in the store with resolved references and a change log', async () => {
+    const ds = small();
+    const store = open();
+    const s = await syncSource(store, directConnector('demo', ds, { pageSize: 50 }));
+    expect(s.status).toBe('complete');
+    const counts = await store.counts();
+    expect(counts.person).toBe(ds.list('person').length);
+    expect(counts.enrollment).toBe(ds.list('enrollment').length);
+    expect(counts.demographics).toBe(ds.list('demographics').length);
+    expect(s.unresolved).toBe(0);
+    const changes = await store.changes({ afterSeq: 0, limit: 100_000 });
+    expect(changes.filter((c) => c.op === 'created').length).toBe(Object.values(counts).reduce((a, b) => a + b, 0));
+  });
+
+  it('a second identical run changes nothing', async () => {
+    const ds = small();
+    const store = open();
+    await syncSource(store, directConnector('demo', ds));
+    const head = (await store.changes({ afterSeq: 0, limit: 1e6 })).length;
+    const s2 = await syncSource(store, directConnector('demo', ds));
+    expect(s2.counters.created + s2.counters.updated + s2.counters.deleted).toBe(0);
+    expect((await store.changes({ afterSeq: 0, limit: 1e6 })).length).toBe(head);
+  });
+
+  it('a run killed mid-way resumes with the same run and ends with exactly the full result', async () => {
+    const ds = small();
+    const ref = open();
+    await syncSource(ref, directConnector('demo', ds, { pageSize: 20 }));
+    const store = open();
+    await expect(syncSource(store, killedAfter(directConnector('demo', ds, { pageSize: 20 }), 7))).rejects.toThrow('killed');
+    const st = await store.getSyncState('demo');
+    expect(st?.runStatus).toBe('failed');
+    const s = await syncSource(store, directConnector('demo', ds, { pageSize: 20 }));
+    expect(s.mode).toBe('resumed');
+    expect(s.runId).toBe(st!.runId);
+    expect(await store.counts()).toEqual(await ref.counts());
+  });
+
+  it('records that disappear from a full listing become tombstones, with dependents', async () => {
+    const ds = small();
+    const store = open();
+    await syncSource(store, directConnector('demo', ds));
+    const cls = ds.list('class')[0]!;
+    const enrolled = ds.list('enrollment').filter((e) => e.data.classKey === cls.key).length;
+    ds.remove('class', cls.key);
+    const head = (await store.changes({ afterSeq: 0, limit: 1e6 })).at(-1)!.seq;
+    const s = await syncSource(store, directConnector('demo', ds), { allowMassDelete: false });
+    expect(s.status).toBe('complete');
+    const tomb = await store.changes({ afterSeq: head, limit: 1e6 });
+    expect(tomb.filter((c) => c.op === 'deleted' && c.type === 'class')).toHaveLength(1);
+    expect(tomb.filter((c) => c.op === 'deleted' && c.type === 'enrollment')).toHaveLength(enrolled);
+    expect((tomb.find((c) => c.type === 'class')!.before as { title: string }).title).toBe(cls.data.title);
+  });
+
+  it('the mass-deletion guard stops a full sync that would delete too much, and deletes nothing', async () => {
+    const ds = small();
+    const store = open();
+    await syncSource(store, directConnector('demo', ds));
+    const before = await store.counts();
+    for (const c of ds.list('class').slice(0, 4)) ds.remove('class', c.key);
+    const s = await syncSource(store, directConnector('demo', ds));
+    expect(s.status).toBe('guarded');
+    expect(s.error).toMatch(/mass-deletion guard.*4 of 8 class/);
+    expect((await store.counts()).class).toBe(before.class);
+    const s2 = await syncSource(store, directConnector('demo', ds), { allowMassDelete: true });
+    expect(s2.mode).toBe('full');
+    expect((await store.counts()).class).toBe(before.class - 4);
+  });
+
+  it('records arriving before what they reference wait, then resolve in the same run', async () => {
+    const ds = small();
+    const base = directConnector('demo', ds);
+    // Deliver enrollments first, then everything else.
+    const reordered: Connector = {
+      ...base,
+      async *read() {
+        const pages: Page[] = [];
+        for await (const p of base.read(null)) pages.push({ ...p, completes: undefined });
+        const enr = pages.filter((p) => p.resource === 'enrollment');
+        const rest = pages.filter((p) => p.resource !== 'enrollment');
+        for (const p of [...enr, ...rest]) yield { ...p, state: { done: true } };
+      },
+    };
+    const store = open();
+    const s = await syncSource(store, reordered);
+    expect(s.counters.pending).toBeGreaterThan(0);
+    expect(s.unresolved).toBe(0);
+    expect((await store.counts()).enrollment).toBe(ds.list('enrollment').length);
+  });
+
+  it('a store error names source, resource and record position but no values', async () => {
+    const store = open();
+    const bad: Connector = {
+      sourceId: 'bad-src', type: 'clever',
+      async *read() {
+        yield { resource: 'users', records: [{ type: 'person', key: 'k1', data: null as never }], state: {} };
+      },
+    };
+    const e = await syncSource(store, bad).catch((x: unknown) => x);
+    expect(isRostergateError(e)).toBe(true);
+    expect((e as Error).message).toMatch(/source bad-src, resource users, record person #0/);
+  });
+});
