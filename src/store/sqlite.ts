@@ -108,6 +108,10 @@ export class SqliteStore implements Store {
       where.push(`EXISTS (SELECT 1 FROM json_each(e.data, ?) WHERE value = ?)`);
       params.push(`$.${q.hasValue.field}`, q.hasValue.value);
     }
+    if (q.fieldEquals) {
+      where.push(`json_extract(e.data, ?) = ?`);
+      params.push(`$.${q.fieldEquals.field}`, q.fieldEquals.value);
+    }
     const total = this.all<{ n: number }>(`SELECT count(*) AS n FROM ${from} WHERE ${where.join(' AND ')}`, ...params)[0]!.n;
     if (q.afterId) {
       where.push('e.id > ?');

@@ -74,6 +74,8 @@ export interface ListQuery {
   linkedTo?: { rel: string; to: string };
   /** Only entities whose JSON array field contains a value (e.g. roles contains 'student'). */
   hasValue?: { field: string; value: string };
+  /** Only entities whose scalar field equals a value (e.g. type = 'school'). */
+  fieldEquals?: { field: string; value: string };
 }
 
 export interface ListResult {

@@ -1,0 +1,16 @@
+/**
+ * Every source type the gateway can read, in one place. Adding a vendor means adding its
+ * definition here; config validation, the CLI, the sandbox server and the demo all read this list.
+ */
+import type { ConnectorDefinition, SourceType } from './types.ts';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyDefinition = ConnectorDefinition<any>;
+
+export const CONNECTORS: AnyDefinition[] = [];
+
+export function definitionOf(type: string): AnyDefinition | undefined {
+  return CONNECTORS.find((d) => d.type === type);
+}
+
+export const SOURCE_TYPES: SourceType[] = ['clever', 'oneroster', 'oneroster-csv', 'msgraph', 'sds-csv', 'google-classroom'];

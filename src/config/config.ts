@@ -1,0 +1,98 @@
+/**
+ * The configuration file (YAML or JSON) given by --config or ROSTERGATE_CONFIG, validated with zod.
+ * Every error names the file and the path of the offending key; unknown keys are errors, not
+ * silently ignored; secrets are resolved from the environment or owner-only files while validating.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve, dirname, isAbsolute } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { RostergateError } from '../errors.ts';
+import { definitionOf, SOURCE_TYPES } from '../../connectors/registry.ts';
+import type { SourceType } from '../../connectors/types.ts';
+
+const baseSchema = z
+  .object({
+    store: z.string().min(1).default('./data/rostergate.db'),
+    server: z
+      .object({ port: z.number().int().min(0).max(65535).default(4000), host: z.string().default('127.0.0.1') })
+      .strict()
+      .default({ port: 4000, host: '127.0.0.1' }),
+    sources: z.array(z.object({ id: z.string(), type: z.string() }).passthrough()).default([]),
+    identity: z
+      .object({ match: z.array(z.enum(['sisId', 'email', 'stateId'])).min(1).default(['sisId', 'email']) })
+      .strict()
+      .default({ match: ['sisId', 'email'] }),
+    sync: z
+      .object({ maxDeleteShare: z.number().min(0).max(1).default(0.2) })
+      .strict()
+      .default({ maxDeleteShare: 0.2 }),
+  })
+  .strict();
+
+export interface SourceConfig {
+  id: string;
+  type: SourceType;
+  http?: { timeoutMs?: number; maxRetries?: number; requestsPerMinute?: number; budget?: number };
+  [k: string]: unknown;
+}
+
+export type Config = Omit<z.infer<typeof baseSchema>, 'sources'> & { sources: SourceConfig[]; file?: string };
+
+export function loadConfigFile(path: string): Config {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new RostergateError('CONFIG_INVALID', `cannot read config file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  } catch (e) {
+    throw new RostergateError('CONFIG_INVALID', `${path}: not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(e as Error).message.split('\n')[0]}`);
+  }
+  const cfg = parseConfig(raw ?? {}, path);
+  // Relative paths in the file are relative to the file, not to wherever the command runs.
+  const base = dirname(resolve(path));
+  const rel = (p: string) => (isAbsolute(p) || p === ':memory:' || p.startsWith('postgres') ? p : resolve(base, p));
+  cfg.store = rel(cfg.store);
+  for (const s of cfg.sources) if (typeof s.path === 'string') s.path = rel(s.path);
+  return { ...cfg, file: path };
+}
+
+export function parseConfig(raw: unknown, where = 'config'): Config {
+  const base = baseSchema.safeParse(raw);
+  if (!base.success) throw new RostergateError('CONFIG_INVALID', `${where}: ${formatIssues(base.error)}`);
+  const seen = new Set<string>();
+  const sources: SourceConfig[] = base.data.sources.map((s, i) => {
+    const label = `sources[${i}]${s.id ? ` (${s.id})` : ''}`;
+    if (seen.has(s.id)) throw new RostergateError('CONFIG_INVALID', `${where}: ${label}: duplicate source id "${s.id}"`);
+    seen.add(s.id);
+    const def = definitionOf(s.type);
+    if (!def) {
+      const known = SOURCE_TYPES.join(', ');
+      throw new RostergateError('CONFIG_INVALID', `${where}: ${label}.type: unknown source type "${s.type}" (known: ${known})`);
+    }
+    const parsed = def.configSchema.safeParse(s);
+    if (!parsed.success) throw new RostergateError('CONFIG_INVALID', `${where}: ${label}: ${formatIssues(parsed.error)}`);
+    return parsed.data as SourceConfig;
+  });
+  return { ...base.data, sources };
+}
+
+function formatIssues(err: z.ZodError): string {
+  return err.issues
+    .slice(0, 5)
+    .map((i) => {
+      const path = i.path.join('.');
+      const msg = i.code === 'unrecognized_keys' ? `unknown key(s) ${(i as { keys: string[] }).keys.join(', ')}` : i.message;
+      return path ? `${path}: ${msg}` : msg;
+    })
+    .join('; ');
+}
+
+/** --config wins; then ROSTERGATE_CONFIG; otherwise none (defaults). */
+export function configPath(flag?: string): string | undefined {
+  return flag ?? process.env.ROSTERGATE_CONFIG ?? undefined;
+}

@@ -1,0 +1,52 @@
+/**
+ * Relay-style connections. Cursors are opaque (base64url of the last id) and keyset-based, so a
+ * client paging while a sync runs never sees a row twice or skips one that existed throughout.
+ */
+import { GraphQLError } from 'graphql';
+import type { EntityRow, ListResult } from '../store/types.ts';
+
+export const MAX_PAGE = 1000;
+
+export function encodeCursor(id: string): string {
+  return Buffer.from(`c1:${id}`, 'utf8').toString('base64url');
+}
+
+export function decodeCursor(cursor: string | null | undefined): string | undefined {
+  if (cursor === null || cursor === undefined) return undefined;
+  const text = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (!text.startsWith('c1:') || text.length < 4) {
+    throw new GraphQLError('invalid cursor: pass an endCursor or edge cursor returned by this API', { extensions: { code: 'BAD_USER_INPUT' } });
+  }
+  return text.slice(3);
+}
+
+export function checkFirst(first: number | null | undefined): number {
+  const n = first ?? 50;
+  if (!Number.isInteger(n) || n < 0 || n > MAX_PAGE) {
+    throw new GraphQLError(`first must be between 0 and ${MAX_PAGE}`, { extensions: { code: 'BAD_USER_INPUT' } });
+  }
+  return n;
+}
+
+export interface Connection<T> {
+  edges: { node: T; cursor: string }[];
+  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+  totalCount: number;
+}
+
+export function fromList(r: ListResult): Connection<EntityRow> {
+  const edges = r.rows.map((node) => ({ node, cursor: encodeCursor(node.id) }));
+  return { edges, pageInfo: { hasNextPage: r.hasNext, endCursor: edges.at(-1)?.cursor ?? null }, totalCount: r.total };
+}
+
+/** A page of an id list already in memory (nested connections batched through loaders). */
+export function sliceIds(ids: string[], first: number, after?: string): { ids: string[]; hasNext: boolean; total: number } {
+  const sorted = [...ids].sort();
+  const start = after === undefined ? 0 : sorted.findIndex((id) => id > after);
+  const from = start < 0 ? sorted.length : start;
+  return { ids: sorted.slice(from, from + first), hasNext: from + first < sorted.length, total: sorted.length };
+}
+
+export function fromRows(rows: EntityRow[], hasNext: boolean, total: number): Connection<EntityRow> {
+  return fromList({ rows, hasNext, total });
+}

@@ -1,0 +1,35 @@
+/**
+ * DataLoaders that keep nested queries to a bounded number of store queries: entities by id, and
+ * reverse links (classes of a school, enrollments of a class) by target id, each batched per tick.
+ */
+import DataLoader from 'dataloader';
+import type { EntityRow, Store } from '../store/types.ts';
+
+export interface Loaders {
+  entity: DataLoader<string, EntityRow | undefined>;
+  /** For a link name (e.g. 'enrollment.class'), the ids of entities linking to each target id. */
+  linkedFrom(rel: string): DataLoader<string, string[]>;
+  sources: DataLoader<string, { source: string; key: string; lastModified: string | null }[]>;
+}
+
+export function createLoaders(store: Store): Loaders {
+  const byRel = new Map<string, DataLoader<string, string[]>>();
+  return {
+    entity: new DataLoader((ids) => store.getEntities(ids), { maxBatchSize: 5000 }),
+    linkedFrom(rel) {
+      let l = byRel.get(rel);
+      if (!l) {
+        l = new DataLoader(async (ids) => {
+          const m = await store.linkedFrom(rel, ids);
+          return ids.map((id) => m.get(id) ?? []);
+        }, { maxBatchSize: 5000 });
+        byRel.set(rel, l);
+      }
+      return l;
+    },
+    sources: new DataLoader(async (ids) => {
+      const m = await store.sourcesOf(ids);
+      return ids.map((id) => m.get(id) ?? []);
+    }, { maxBatchSize: 5000 }),
+  };
+}

@@ -1,0 +1,183 @@
+/**
+ * Resolvers of the unified schema over the store. Parents are store `EntityRow`s; scalar fields
+ * are read from `row.data` by the default field resolver in `schema.ts`. Every relation goes
+ * through a per-request loader so nested queries stay a bounded number of store queries.
+ */
+import { GraphQLError } from 'graphql';
+import { DateResolver, DateTimeResolver, EmailAddressResolver } from 'graphql-scalars';
+import { GraphQLScalarType, Kind } from 'graphql';
+import type { EntityType } from '../model/records.ts';
+import type { EntityRow } from '../store/types.ts';
+import { demographicsIdFor, typeOfId } from '../sync/ids.ts';
+import { checkFirst, decodeCursor, fromList, fromRows, sliceIds } from './connection.ts';
+import type { GraphQLContext } from './context.ts';
+import type { Resolvers } from './generated.ts';
+
+const upper = (s: string) => s.replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase();
+const enumMap = (values: string[]) => Object.fromEntries(values.map((v) => [upper(v), v]));
+
+const TYPENAME: Record<EntityType, string> = {
+  org: 'Organization', academicSession: 'AcademicSession', course: 'Course', person: 'Person',
+  demographics: 'Demographics', class: 'Class', enrollment: 'Enrollment', guardianship: 'Guardianship',
+};
+
+const CursorScalar = new GraphQLScalarType({
+  name: 'Cursor',
+  serialize: (v) => String(v),
+  parseValue: (v) => {
+    if (typeof v !== 'string') throw new GraphQLError('a Cursor is a string');
+    return v;
+  },
+  parseLiteral: (ast) => {
+    if (ast.kind !== Kind.STRING) throw new GraphQLError('a Cursor is a string');
+    return ast.value;
+  },
+});
+
+type ListArgs = { first?: number | null; after?: string | null; updatedSince?: string | Date | null };
+
+/** The DateTime scalar parses input into a Date; the store compares ISO strings. */
+const since = (v: string | Date | null | undefined) => (v instanceof Date ? v.toISOString() : (v ?? undefined));
+
+async function rootList(ctx: GraphQLContext, type: EntityType, args: ListArgs, extra: Partial<Parameters<GraphQLContext['store']['list']>[0]> = {}) {
+  const r = await ctx.store.list({
+    type,
+    first: checkFirst(args.first),
+    afterId: decodeCursor(args.after),
+    updatedSince: since(args.updatedSince),
+    ...extra,
+  });
+  for (const row of r.rows) ctx.loaders.entity.prime(row.id, row);
+  return fromList(r);
+}
+
+/** A nested connection: ids from a batched reverse-link loader, rows from the entity loader. */
+async function nestedList(ctx: GraphQLContext, rel: string, parentId: string, args: ListArgs, keep?: (row: EntityRow) => boolean) {
+  const all = await ctx.loaders.linkedFrom(rel).load(parentId);
+  const updatedSince = since(args.updatedSince);
+  if (keep || updatedSince) {
+    const rows = (await ctx.loaders.entity.loadMany(all)).filter((r): r is EntityRow => !!r && !(r instanceof Error));
+    const kept = rows.filter((r) => (!keep || keep(r)) && (!updatedSince || r.updatedAt >= updatedSince)).map((r) => r.id);
+    const page = sliceIds(kept, checkFirst(args.first), decodeCursor(args.after));
+    return fromRows(page.ids.map((id) => rows.find((r) => r.id === id)!), page.hasNext, page.total);
+  }
+  const page = sliceIds(all, checkFirst(args.first), decodeCursor(args.after));
+  const rows = (await ctx.loaders.entity.loadMany(page.ids)).filter((r): r is EntityRow => !!r && !(r instanceof Error));
+  return fromRows(rows, page.hasNext, page.total);
+}
+
+async function one(ctx: GraphQLContext, id: unknown): Promise<EntityRow | null> {
+  if (typeof id !== 'string') return null;
+  return (await ctx.loaders.entity.load(id)) ?? null;
+}
+
+async function many(ctx: GraphQLContext, ids: unknown): Promise<EntityRow[]> {
+  if (!Array.isArray(ids)) return [];
+  return (await ctx.loaders.entity.loadMany(ids as string[])).filter((r): r is EntityRow => !!r && !(r instanceof Error));
+}
+
+const d = (row: EntityRow) => row.data as Record<string, unknown>;
+// Enum-typed values are the internal lower-case ones (mapped to GraphQL enum names above), which
+// the generated types cannot express: hence the `never` casts on these two helpers.
+const sources = async (row: EntityRow, _: unknown, ctx: GraphQLContext): Promise<never> =>
+  (await ctx.loaders.sources.load(row.id)).map((s) => ({
+    source: s.source,
+    system: ctx.sourceTypes.get(s.source) ?? 'oneroster-csv',
+    sourcedId: s.key,
+    lastModified: s.lastModified,
+  })) as never;
+const arr = (field: string) => (row: EntityRow): never => ((d(row)[field] as string[] | undefined) ?? []) as never;
+
+export const resolvers: Resolvers = {
+  Date: DateResolver,
+  DateTime: DateTimeResolver,
+  EmailAddress: EmailAddressResolver,
+  Cursor: CursorScalar,
+  OrgType: enumMap(['district', 'school', 'department', 'local', 'state', 'national', 'other']) as never,
+  SessionType: enumMap(['schoolYear', 'semester', 'term', 'gradingPeriod']) as never,
+  PersonRole: enumMap(['student', 'teacher', 'staff', 'administrator', 'guardian']) as never,
+  EnrollmentRole: enumMap(['student', 'teacher', 'administrator', 'aide', 'proctor']) as never,
+  Sex: enumMap(['male', 'female', 'other', 'unspecified']) as never,
+  FreeReducedLunch: enumMap(['free', 'reduced', 'paid', 'other']) as never,
+  GuardianRelation: { ...enumMap(['parent', 'guardian', 'grandparent', 'relative', 'sibling', 'self', 'other']), AUNT_UNCLE: 'aunt_uncle' } as never,
+  SourceType: {
+    CLEVER: 'clever', ONEROSTER: 'oneroster', ONEROSTER_CSV: 'oneroster-csv', MSGRAPH: 'msgraph', SDS_CSV: 'sds-csv', GOOGLE_CLASSROOM: 'google-classroom',
+  } as never,
+
+  Node: {
+    __resolveType: (row) => TYPENAME[row.type] as never,
+  },
+
+  Query: {
+    node: async (_, { id }, ctx) => {
+      const type = typeOfId(id);
+      if (!type || type === 'demographics') return null;
+      return one(ctx, id);
+    },
+    organizations: (_, args, ctx) => rootList(ctx, 'org', args, args.type ? { fieldEquals: { field: 'type', value: args.type as string } } : {}),
+    schools: (_, args, ctx) => rootList(ctx, 'org', args, { fieldEquals: { field: 'type', value: 'school' } }),
+    academicSessions: (_, args, ctx) => rootList(ctx, 'academicSession', args),
+    courses: (_, args, ctx) => rootList(ctx, 'course', args),
+    classes: (_, args, ctx) => rootList(ctx, 'class', args, args.schoolId ? { linkedTo: { rel: 'class.school', to: args.schoolId } } : {}),
+    people: (_, args, ctx) => rootList(ctx, 'person', args, args.role ? { hasValue: { field: 'roles', value: args.role as string } } : {}),
+    enrollments: (_, args, ctx) => rootList(ctx, 'enrollment', args, args.role ? { fieldEquals: { field: 'role', value: args.role as string } } : {}),
+    guardianships: (_, args, ctx) => rootList(ctx, 'guardianship', args),
+  },
+
+  Organization: {
+    parent: (row, _, ctx) => one(ctx, d(row).parentId),
+    children: async (row, _, ctx) => many(ctx, await ctx.loaders.linkedFrom('org.parent').load(row.id)),
+    classes: (row, args, ctx) => nestedList(ctx, 'class.school', row.id, args),
+    people: (row, args, ctx) => nestedList(ctx, 'person.org', row.id, args, args.role ? (r) => ((d(r).roles as string[] | undefined) ?? []).includes(args.role as string) : undefined),
+    sources,
+  },
+  AcademicSession: {
+    parent: (row, _, ctx) => one(ctx, d(row).parentId),
+    organization: (row, _, ctx) => one(ctx, d(row).orgId),
+    sources,
+  },
+  Course: {
+    subjects: arr('subjects'),
+    grades: arr('grades'),
+    organization: (row, _, ctx) => one(ctx, d(row).orgId),
+    schoolYear: (row, _, ctx) => one(ctx, d(row).schoolYearId),
+    sources,
+  },
+  Class: {
+    periods: arr('periods'),
+    subjects: arr('subjects'),
+    grades: arr('grades'),
+    school: (row, _, ctx) => one(ctx, d(row).schoolId),
+    course: (row, _, ctx) => one(ctx, d(row).courseId),
+    terms: (row, _, ctx) => many(ctx, d(row).termIds),
+    enrollments: (row, args, ctx) => nestedList(ctx, 'enrollment.class', row.id, args, args.role ? (r) => d(r).role === args.role : undefined),
+    sources,
+  },
+  Person: {
+    roles: arr('roles'),
+    grades: arr('grades'),
+    organizations: (row, _, ctx) => many(ctx, d(row).orgIds),
+    primaryOrganization: (row, _, ctx) => one(ctx, d(row).primaryOrgId),
+    demographics: (row, _, ctx) => one(ctx, demographicsIdFor(row.id)),
+    enrollments: (row, args, ctx) => nestedList(ctx, 'enrollment.person', row.id, args, args.role ? (r) => d(r).role === args.role : undefined),
+    guardianships: async (row, _, ctx) => {
+      const [asGuardian, asStudent] = await Promise.all([
+        ctx.loaders.linkedFrom('guardianship.guardian').load(row.id),
+        ctx.loaders.linkedFrom('guardianship.student').load(row.id),
+      ]);
+      return many(ctx, [...asGuardian, ...asStudent]);
+    },
+    sources,
+  },
+  Enrollment: {
+    class: async (row, _, ctx) => (await one(ctx, d(row).classId))!,
+    person: async (row, _, ctx) => (await one(ctx, d(row).personId))!,
+    school: (row, _, ctx) => one(ctx, d(row).schoolId),
+    sources,
+  },
+  Guardianship: {
+    guardian: async (row, _, ctx) => (await one(ctx, d(row).guardianId))!,
+    student: async (row, _, ctx) => (await one(ctx, d(row).studentId))!,
+    sources,
+  },
+};

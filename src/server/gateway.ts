@@ -1,0 +1,188 @@
+/**
+ * The gateway's HTTP server: Apollo Server 5 wired onto node:http (no framework), the offline
+ * landing page, health and readiness probes, request logs without personal data, and graceful
+ * shutdown. Extra routes (extracts, webhooks admin) register through `routes`.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ApolloServer, HeaderMap, type BaseContext } from '@apollo/server';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { unwrapResolverError } from '@apollo/server/errors';
+import type { GraphQLFormattedError, GraphQLSchema } from 'graphql';
+import { RostergateError, isRostergateError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { fieldResolver } from '../graphql/schema.ts';
+import { EXAMPLE_QUERY, landingPage } from './landing.ts';
+
+export type RouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean> | boolean;
+
+export interface GatewayOptions<C extends BaseContext> {
+  /** The schema to serve. With purposes, `schemaFor` picks one per request instead. */
+  schema: GraphQLSchema;
+  /** Builds the per-request context; throw RostergateError UNAUTHENTICATED for 401. */
+  context(req: IncomingMessage): Promise<C>;
+  /** Per-purpose schemas: a separate Apollo Server each, chosen by the request's context. */
+  schemaFor?: (ctx: C) => string;
+  schemas?: Record<string, GraphQLSchema>;
+  plugins?: ConstructorParameters<typeof ApolloServer<C>>[0]['plugins'];
+  port?: number;
+  host?: string;
+  log: Logger;
+  /** Readiness: false while an initial sync runs. */
+  ready?: () => boolean;
+  routes?: RouteHandler[];
+  demoKeys?: { client: string; key: string }[];
+}
+
+export interface RunningGateway {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+const MAX_BODY = 1_000_000;
+
+export async function startGateway<C extends BaseContext>(opts: GatewayOptions<C>): Promise<RunningGateway> {
+  const log = opts.log;
+  const schemas = opts.schemas ?? { default: opts.schema };
+  const apollos = new Map<string, ApolloServer<C>>();
+  for (const [name, schema] of Object.entries(schemas)) {
+    const apollo = new ApolloServer<C>({
+      schema,
+      fieldResolver,
+      introspection: true,
+      includeStacktraceInErrorResponses: false,
+      plugins: [ApolloServerPluginLandingPageDisabled(), ...(opts.plugins ?? [])],
+      formatError: (formatted, error) => maskError(formatted, error, log),
+    });
+    await apollo.start();
+    apollos.set(name, apollo);
+  }
+  const page = landingPage({ exampleQuery: EXAMPLE_QUERY, demoKeys: opts.demoKeys });
+  let inFlight = 0;
+
+  const server: Server = createServer((req, res) => {
+    const started = process.hrtime.bigint();
+    inFlight++;
+    res.on('finish', () => {
+      inFlight--;
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      // Path and status only: query strings can carry ids, bodies carry everything.
+      log.info({ method: req.method, path: (req.url ?? '').split('?')[0], status: res.statusCode, ms: Math.round(ms) }, 'request');
+    });
+    handle(req, res).catch((e) => {
+      log.error({ err: (e as Error).message }, 'request failed');
+      if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
+      else res.end();
+    });
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse) {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname === '/healthz') return sendJson(res, 200, { status: 'ok' });
+    if (url.pathname === '/readyz') {
+      const ready = opts.ready?.() ?? true;
+      return sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'starting' });
+    }
+    if (url.pathname === '/' && req.method === 'GET') {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+      return void res.end(page);
+    }
+    for (const route of opts.routes ?? []) if (await route(req, res, url)) return;
+    if (url.pathname !== '/graphql') return sendJson(res, 404, { error: 'not found', see: ['/', '/graphql', '/healthz', '/readyz'] });
+    if (req.method !== 'POST' && req.method !== 'GET') return sendJson(res, 405, { error: 'use POST or GET' });
+
+    let ctx: C;
+    try {
+      ctx = await opts.context(req);
+    } catch (e) {
+      if (isRostergateError(e, 'UNAUTHENTICATED')) {
+        res.setHeader('www-authenticate', 'ApiKey header="x-api-key"');
+        return sendJson(res, 401, { errors: [{ message: e.message, extensions: { code: 'UNAUTHENTICATED' } }] });
+      }
+      throw e;
+    }
+    const apollo = apollos.get(opts.schemaFor?.(ctx) ?? 'default');
+    if (!apollo) throw new Error('no schema for this client');
+    let body: unknown;
+    if (req.method === 'POST') {
+      const text = await readBody(req, MAX_BODY);
+      if (text === undefined) return sendJson(res, 413, { errors: [{ message: `request body over ${MAX_BODY} bytes` }] });
+      try {
+        body = text ? JSON.parse(text) : {};
+      } catch {
+        return sendJson(res, 400, { errors: [{ message: 'request body is not valid JSON', extensions: { code: 'BAD_REQUEST' } }] });
+      }
+    }
+    const headers = new HeaderMap();
+    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(', ') : v);
+    const result = await apollo.executeHTTPGraphQLRequest({
+      httpGraphQLRequest: { method: req.method!, headers, search: url.search, body },
+      context: async () => ctx,
+    });
+    for (const [k, v] of result.headers) res.setHeader(k, v);
+    res.statusCode = result.status ?? 200;
+    if (result.body.kind === 'complete') return void res.end(result.body.string);
+    for await (const chunk of result.body.asyncIterator) res.write(chunk);
+    res.end();
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EADDRINUSE') reject(new RostergateError('CONFIG_INVALID', `port ${opts.port} is already in use: stop the other process or pass --port`));
+      else if (e.code === 'EACCES') reject(new RostergateError('CONFIG_INVALID', `no permission to listen on port ${opts.port}: use a port above 1024`));
+      else reject(e);
+    });
+    server.listen(opts.port ?? 4000, opts.host ?? '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = opts.host ?? '127.0.0.1';
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    port,
+    async close() {
+      // Stop accepting, let in-flight requests finish (bounded), then stop Apollo.
+      const closed = new Promise<void>((r) => server.close(() => r()));
+      server.closeIdleConnections();
+      const deadline = Date.now() + 10_000;
+      while (inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      server.closeAllConnections();
+      await closed;
+      for (const a of apollos.values()) await a.stop();
+    },
+  };
+}
+
+/** Errors are masked by default: validation and user-input errors pass, internals become a generic message. */
+function maskError(formatted: GraphQLFormattedError, error: unknown, log: Logger): GraphQLFormattedError {
+  const code = formatted.extensions?.code;
+  const original = unwrapResolverError(error);
+  if (isRostergateError(original)) {
+    return { ...formatted, message: original.message, extensions: { code: original.code } };
+  }
+  if (code === 'INTERNAL_SERVER_ERROR' || code === undefined) {
+    log.error({ err: original instanceof Error ? original.message.slice(0, 200) : 'unknown', path: formatted.path }, 'resolver error');
+    return { message: 'internal error', path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
+  }
+  return formatted;
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown) {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
+  res.end(JSON.stringify(body));
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) over = true;
+      else chunks.push(c);
+    });
+    req.on('end', () => resolve(over ? undefined : Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
