@@ -11,6 +11,7 @@ import type { EntityType, SourceRecord } from '../src/model/records.ts';
 import type { HttpClient } from './http.ts';
 import type { Logger } from '../src/log.ts';
 import type { SandboxApp } from './sandbox-kit.ts';
+import type { RosterDataset } from '../src/demo/dataset.ts';
 
 export type SourceType = 'clever' | 'oneroster' | 'oneroster-csv' | 'msgraph' | 'sds-csv' | 'google-classroom';
 
@@ -65,4 +66,16 @@ export interface ConnectorDefinition<C extends { id: string; type: SourceType }>
   create(config: C, ctx: ConnectorContext): Connector;
   /** The local emulator of this vendor's wire format, if it has one (CSV sources do not). */
   sandbox?: SandboxApp;
+  /**
+   * The config block of a demo source reading the sandbox (REST sources) or a drop written from the
+   * demo dataset into `workDir` (file sources). Without it the type takes no part in the demo.
+   */
+  demoSource?(ctx: DemoSourceContext): Promise<Omit<C, 'id'> & { id?: string }> | (Omit<C, 'id'> & { id?: string });
+}
+
+export interface DemoSourceContext {
+  /** Base URL of a mounted sandbox by its prefix. */
+  sandboxUrl(prefix: string): string;
+  dataset: RosterDataset;
+  workDir: string;
 }

@@ -1,0 +1,36 @@
+import { log } from '../log.ts';
+import { startDemo } from '../demo/demo.ts';
+import { serveStore } from '../runtime.ts';
+import { formatSummary, progressHooks } from '../sync/progress.ts';
+import { onShutdown } from './serve.ts';
+import { RostergateError } from '../errors.ts';
+
+export async function demoCommand(opts: { port: string; data: string; students?: string }): Promise<void> {
+  const port = Number(opts.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RostergateError('CONFIG_INVALID', `--port ${opts.port} is not a port number`);
+  const out = (s: string) => process.stdout.write(s + '\n');
+  out('rostergate demo — a synthetic district (no real people) served by local vendor sandboxes');
+  const demo = await startDemo({
+    dataDir: opts.data,
+    district: opts.students ? { students: Number(opts.students) } : {},
+    log,
+    hooks: progressHooks(log),
+  });
+  for (const s of demo.summaries) out(formatSummary(s));
+  const gw = await serveStore(demo.store, demo.config, log, { port });
+  onShutdown(async () => {
+    await gw.close();
+    await demo.close();
+  });
+  out('');
+  out(`  Sandboxes (vendor emulators): ${demo.sandbox.url}`);
+  out(`  Store:                        ${demo.config.store}`);
+  out(`  Open the console:             ${gw.url}/`);
+  out(`  GraphQL endpoint:             ${gw.url}/graphql`);
+  out('');
+  out('  Try:');
+  out(`    curl -s ${gw.url}/graphql -H 'content-type: application/json' \\`);
+  out(`      -d '{"query":"{ schools { totalCount edges { node { name classes(first: 2) { edges { node { title enrollments(first: 3) { edges { node { role person { givenName familyName } } } } } } } } } } }"}'`);
+  out('');
+  out('  Ctrl+C stops the gateway and the sandboxes.');
+}

@@ -1,0 +1,24 @@
+import { CONNECTORS } from '../../connectors/registry.ts';
+import { startSandboxServer } from '../../connectors/sandbox-kit.ts';
+import { RosterDataset } from '../demo/dataset.ts';
+import { demoConfig } from '../demo/demo.ts';
+import { onShutdown } from './serve.ts';
+import { stringify } from 'yaml';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export async function sandboxCommand(opts: { port: string; seed?: string; students?: string }): Promise<void> {
+  const dataset = RosterDataset.generate({
+    ...(opts.seed ? { seed: Number(opts.seed) } : {}),
+    ...(opts.students ? { students: Number(opts.students) } : {}),
+  });
+  const apps = CONNECTORS.flatMap((d) => (d.sandbox ? [d.sandbox] : []));
+  const sandbox = await startSandboxServer({ dataset, apps, port: Number(opts.port) });
+  const out = (s: string) => process.stdout.write(s + '\n');
+  out(`rostergate sandboxes — local emulators of vendor APIs serving a synthetic district, at ${sandbox.url}`);
+  for (const a of apps) out(`  ${a.name.padEnd(36)} ${sandbox.urlOf(a.prefix)}`);
+  const cfg = await demoConfig(sandbox, dataset, join(tmpdir(), 'rostergate-sandbox'));
+  out('\nA config that reads them (secrets are the sandboxes\' demo credentials):\n');
+  out(stringify({ store: './data/rostergate.db', sources: cfg.sources.map((s) => ({ ...s })) }));
+  onShutdown(() => sandbox.close());
+}

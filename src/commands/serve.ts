@@ -1,0 +1,43 @@
+import { configPath, loadConfigFile, parseConfig, type Config } from '../config/config.ts';
+import { RostergateError } from '../errors.ts';
+import { log } from '../log.ts';
+import { openStore, serveStore } from '../runtime.ts';
+import { existsSync } from 'node:fs';
+
+export function loadConfig(flag?: string): Config {
+  const path = configPath(flag);
+  return path ? loadConfigFile(path) : parseConfig({});
+}
+
+export async function serveCommand(opts: { config?: string; port?: string; host?: string }): Promise<void> {
+  const cfg = loadConfig(opts.config);
+  if (!existsSync(cfg.store)) {
+    throw new RostergateError('DATA_FOLDER', `no store at ${cfg.store}: run \`rostergate sync\` first (or \`npm start\` for the demo)`);
+  }
+  const store = openStore(cfg);
+  const gw = await serveStore(store, cfg, log, { port: opts.port ? Number(opts.port) : undefined, host: opts.host });
+  process.stdout.write(`rostergate serving ${cfg.store}\n  GraphQL: ${gw.url}/graphql\n  console: ${gw.url}/\n`);
+  onShutdown(async () => {
+    await gw.close();
+    await store.close();
+  });
+}
+
+/** Graceful shutdown on SIGTERM/SIGINT: finish in-flight requests, close the store, exit 0. */
+export function onShutdown(fn: () => Promise<void>): void {
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    fn().then(
+      () => process.exit(0),
+      (e) => {
+        log.error({ err: (e as Error).message }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}

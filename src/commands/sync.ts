@@ -1,0 +1,23 @@
+import { log } from '../log.ts';
+import { openStore, syncAll } from '../runtime.ts';
+import { formatSummary, progressHooks } from '../sync/progress.ts';
+import { loadConfig } from './serve.ts';
+import { RostergateError } from '../errors.ts';
+
+export async function syncCommand(opts: { config?: string; source?: string; full?: boolean; allowMassDelete?: boolean }): Promise<number> {
+  const cfg = loadConfig(opts.config);
+  if (cfg.sources.length === 0) throw new RostergateError('CONFIG_INVALID', 'no sources configured: add a `sources:` list to the config file');
+  const store = openStore(cfg);
+  try {
+    const summaries = await syncAll(store, cfg, log, {
+      only: opts.source,
+      full: opts.full,
+      allowMassDelete: opts.allowMassDelete,
+      hooks: progressHooks(log),
+    });
+    for (const s of summaries) process.stdout.write(formatSummary(s) + '\n');
+    return summaries.some((s) => s.status !== 'complete') ? 3 : 0;
+  } finally {
+    await store.close();
+  }
+}

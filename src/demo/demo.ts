@@ -1,0 +1,73 @@
+/**
+ * The demo: a synthetic district served by the vendor sandboxes, synced through the real
+ * connectors into a fresh SQLite store. Used by `npm start` and by the end-to-end tests.
+ */
+import { mkdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { CONNECTORS } from '../../connectors/registry.ts';
+import { startSandboxServer, type RunningSandbox } from '../../connectors/sandbox-kit.ts';
+import { parseConfig, type Config } from '../config/config.ts';
+import type { Logger } from '../log.ts';
+import { RostergateError } from '../errors.ts';
+import { openStore, syncAll } from '../runtime.ts';
+import type { Store } from '../store/types.ts';
+import type { SyncHooks, SyncSummary } from '../sync/runner.ts';
+import { RosterDataset } from './dataset.ts';
+import type { DistrictOptions } from './generator.ts';
+
+export interface Demo {
+  config: Config;
+  dataset: RosterDataset;
+  sandbox: RunningSandbox;
+  store: Store;
+  summaries: SyncSummary[];
+  close(): Promise<void>;
+}
+
+/** The demo's config: one source per connector type that can take part, in this precedence order. */
+export async function demoConfig(sandbox: RunningSandbox, dataset: RosterDataset, dataDir: string): Promise<Config> {
+  const workDir = join(dataDir, 'drops');
+  mkdirSync(workDir, { recursive: true });
+  const sources: Record<string, unknown>[] = [];
+  for (const def of CONNECTORS) {
+    if (!def.demoSource) continue;
+    const block = await def.demoSource({ sandboxUrl: (p) => sandbox.urlOf(p), dataset, workDir });
+    sources.push({ id: `demo-${def.type}`, ...block });
+  }
+  return parseConfig({ store: join(dataDir, 'demo.db'), sources }, 'demo config');
+}
+
+export async function startDemo(opts: {
+  dataDir: string;
+  district?: DistrictOptions;
+  log: Logger;
+  hooks?: SyncHooks;
+  sandboxPort?: number;
+}): Promise<Demo> {
+  const dataDir = resolve(opts.dataDir);
+  try {
+    mkdirSync(dataDir, { recursive: true });
+  } catch (e) {
+    throw new RostergateError('DATA_FOLDER', `cannot create the data folder ${dataDir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  // The demo always starts from a fresh store, so it is the same on every machine.
+  for (const f of ['demo.db', 'demo.db-wal', 'demo.db-shm']) rmSync(join(dataDir, f), { force: true });
+  const dataset = RosterDataset.generate(opts.district ?? {});
+  const sandbox = await startSandboxServer({ dataset, apps: CONNECTORS.flatMap((d) => (d.sandbox ? [d.sandbox] : [])), port: opts.sandboxPort });
+  const config = await demoConfig(sandbox, dataset, dataDir);
+  const store = openStore(config);
+  try {
+    const summaries = await syncAll(store, config, opts.log, { hooks: opts.hooks });
+    return {
+      config, dataset, sandbox, store, summaries,
+      async close() {
+        await store.close();
+        await sandbox.close();
+      },
+    };
+  } catch (e) {
+    await store.close();
+    await sandbox.close();
+    throw e;
+  }
+}

@@ -1,0 +1,64 @@
+/** The command line as a user runs it: one clear line and an exit code for bad input. */
+import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync, chmodSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { createServer } from 'node:net';
+import { tempDir } from '../support/stores.ts';
+
+const bin = join(import.meta.dirname, '../../bin/rostergate.mjs');
+const run = (args: string[], env: Record<string, string> = {}) =>
+  spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, ROSTERGATE_LOG_LEVEL: 'silent', ...env }, timeout: 60_000 });
+
+describe('rostergate CLI', () => {
+  it('rejects an unknown flag with one line and a non-zero exit', () => {
+    const r = run(['serve', '--bogus']);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/unknown option '--bogus'/);
+  });
+
+  it('refuses to serve a missing store, naming it', () => {
+    const dir = tempDir();
+    const cfg = join(dir, 'c.yaml');
+    writeFileSync(cfg, `store: ./nothing/here.db\n`);
+    const r = run(['serve', '--config', cfg]);
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/no store at .*here\.db/);
+    expect(existsSync(join(dir, 'nothing/here.db'))).toBe(false);
+  });
+
+  it('reports config errors with the file and key path', () => {
+    const dir = tempDir();
+    const cfg = join(dir, 'c.yaml');
+    writeFileSync(cfg, `store: ./x.db\nsources:\n  - id: a\n    type: fax-machine\n`);
+    const r = run(['sync', '--config', cfg]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/c\.yaml: sources\[0\] \(a\)\.type: unknown source type "fax-machine"/);
+    writeFileSync(cfg, `store: ./x.db\nstorage: oops\n`);
+    expect(run(['serve', '--config', cfg]).stderr).toMatch(/unknown key\(s\) storage/);
+    expect(run(['serve', '--config', join(dir, 'missing.yaml')]).stderr).toMatch(/cannot read config file .*missing\.yaml: ENOENT/);
+  });
+
+  it('an unusable data folder is one clear line and exit 2', () => {
+    const dir = tempDir();
+    const file = join(dir, 'not-a-folder');
+    writeFileSync(file, 'a file, not a folder');
+    chmodSync(file, 0o444);
+    const r = run(['demo', '--data', join(file, 'sub'), '--students', '30', '--port', '0']);
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/cannot create the data folder .*not-a-folder\/sub: ENOTDIR/);
+  });
+
+  it('a port in use is one clear line and exit 2', async () => {
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+    const port = (blocker.address() as { port: number }).port;
+    const dir = tempDir();
+    const r = run(['demo', '--port', String(port), '--data', dir, '--students', '30']);
+    blocker.close();
+    expect(r.stderr).toMatch(new RegExp(`port ${port} is already in use`));
+    expect(r.status).toBe(2);
+  });
+});
