@@ -23,6 +23,12 @@ export type Scalars = {
   Date: { input: string; output: string; }
   DateTime: { input: string; output: string; }
   EmailAddress: { input: string; output: string; }
+  /**
+   * A keyed pseudonym of a person in one pseudonymisation domain: version prefix + truncated
+   * HMAC-SHA256 of the gateway id. Stable within the domain, unlinkable across domains, irreversible
+   * without the gateway's key. Appears in place of identifiers in purposes that pseudonymise them.
+   */
+  Pseudonym: { input: any; output: any; }
 };
 
 export type AcademicSession = Node & {
@@ -129,9 +135,13 @@ export type CourseEdge = {
 
 export type Demographics = {
   __typename?: 'Demographics';
+  /** Age in whole years on the day of the request, in bands of three (3-5, 6-8, … 18+): a generalised form of birthDate. */
+  ageBand?: Maybe<Scalars['String']['output']>;
   americanIndianOrAlaskaNative?: Maybe<Scalars['Boolean']['output']>;
   asian?: Maybe<Scalars['Boolean']['output']>;
   birthDate?: Maybe<Scalars['Date']['output']>;
+  /** Year of birth: a generalised form of birthDate. */
+  birthYear?: Maybe<Scalars['Int']['output']>;
   blackOrAfricanAmerican?: Maybe<Scalars['Boolean']['output']>;
   countryOfBirth?: Maybe<Scalars['String']['output']>;
   englishLanguageLearner?: Maybe<Scalars['Boolean']['output']>;
@@ -141,6 +151,8 @@ export type Demographics = {
   homeLanguage?: Maybe<Scalars['String']['output']>;
   iep?: Maybe<Scalars['Boolean']['output']>;
   nativeHawaiianOrOtherPacificIslander?: Maybe<Scalars['Boolean']['output']>;
+  /** The first three characters of the postal code: a generalised form of postalCode. */
+  postalArea?: Maybe<Scalars['String']['output']>;
   postalCode?: Maybe<Scalars['String']['output']>;
   section504?: Maybe<Scalars['Boolean']['output']>;
   sex?: Maybe<Sex>;
@@ -153,6 +165,7 @@ export type Enrollment = Node & {
   beginDate?: Maybe<Scalars['Date']['output']>;
   class: Class;
   endDate?: Maybe<Scalars['Date']['output']>;
+  /** Points at one person's place in a class, so it is an identifier like the person's own id. */
   id: Scalars['ID']['output'];
   person: Person;
   primary?: Maybe<Scalars['Boolean']['output']>;
@@ -303,6 +316,8 @@ export type Person = Node & {
   enrollments: EnrollmentConnection;
   familyName: Scalars['String']['output'];
   givenName: Scalars['String']['output'];
+  /** Grade band (PK, K-2, 3-5, 6-8, 9-12): a generalised form of grades. */
+  gradeBand?: Maybe<Scalars['String']['output']>;
   /** Grade levels as CEDS codes (KG, 01 … 12). */
   grades: Array<Scalars['String']['output']>;
   graduationYear?: Maybe<Scalars['String']['output']>;
@@ -381,6 +396,8 @@ export type Query = {
   node?: Maybe<Node>;
   organizations: OrganizationConnection;
   people: PersonConnection;
+  /** A person by id — the gateway id, or in purposes that pseudonymise identifiers, the pseudonym. */
+  person?: Maybe<Person>;
   schools: OrganizationConnection;
 };
 
@@ -440,6 +457,11 @@ export type QueryPeopleArgs = {
   first?: InputMaybe<Scalars['Int']['input']>;
   role?: InputMaybe<PersonRole>;
   updatedSince?: InputMaybe<Scalars['DateTime']['input']>;
+};
+
+
+export type QueryPersonArgs = {
+  id: Scalars['ID']['input'];
 };
 
 
@@ -592,6 +614,7 @@ export type ResolversTypes = ResolversObject<{
   PersonEdge: ResolverTypeWrapper<Omit<PersonEdge, 'node'> & { node: ResolversTypes['Person'] }>;
   PersonRole: PersonRole;
   PiiCategory: PiiCategory;
+  Pseudonym: ResolverTypeWrapper<Scalars['Pseudonym']['output']>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   SessionType: SessionType;
   Sex: Sex;
@@ -634,6 +657,7 @@ export type ResolversParentTypes = ResolversObject<{
   Person: EntityRowModel;
   PersonConnection: Omit<PersonConnection, 'edges'> & { edges: Array<ResolversParentTypes['PersonEdge']> };
   PersonEdge: Omit<PersonEdge, 'node'> & { node: ResolversParentTypes['Person'] };
+  Pseudonym: Scalars['Pseudonym']['output'];
   Query: Record<PropertyKey, never>;
   SourceRef: SourceRef;
   String: Scalars['String']['output'];
@@ -750,9 +774,11 @@ export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversT
 }
 
 export type DemographicsResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Demographics'] = ResolversParentTypes['Demographics']> = ResolversObject<{
+  ageBand?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   americanIndianOrAlaskaNative?: Resolver<Maybe<ResolversTypes['Boolean']>, ParentType, ContextType>;
   asian?: Resolver<Maybe<ResolversTypes['Boolean']>, ParentType, ContextType>;
   birthDate?: Resolver<Maybe<ResolversTypes['Date']>, ParentType, ContextType>;
+  birthYear?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
   blackOrAfricanAmerican?: Resolver<Maybe<ResolversTypes['Boolean']>, ParentType, ContextType>;
   countryOfBirth?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   englishLanguageLearner?: Resolver<Maybe<ResolversTypes['Boolean']>, ParentType, ContextType>;
@@ -762,6 +788,7 @@ export type DemographicsResolvers<ContextType = GraphQLContext, ParentType exten
   homeLanguage?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   iep?: Resolver<Maybe<ResolversTypes['Boolean']>, ParentType, ContextType>;
   nativeHawaiianOrOtherPacificIslander?: Resolver<Maybe<ResolversTypes['Boolean']>, ParentType, ContextType>;
+  postalArea?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   postalCode?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   section504?: Resolver<Maybe<ResolversTypes['Boolean']>, ParentType, ContextType>;
   sex?: Resolver<Maybe<ResolversTypes['Sex']>, ParentType, ContextType>;
@@ -867,6 +894,7 @@ export type PersonResolvers<ContextType = GraphQLContext, ParentType extends Res
   enrollments?: Resolver<ResolversTypes['EnrollmentConnection'], ParentType, ContextType, RequireFields<PersonEnrollmentsArgs, 'first'>>;
   familyName?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   givenName?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  gradeBand?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   grades?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
   graduationYear?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   guardianships?: Resolver<Array<ResolversTypes['Guardianship']>, ParentType, ContextType>;
@@ -901,6 +929,10 @@ export type PersonEdgeResolvers<ContextType = GraphQLContext, ParentType extends
   node?: Resolver<ResolversTypes['Person'], ParentType, ContextType>;
 }>;
 
+export interface PseudonymScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['Pseudonym'], any> {
+  name: 'Pseudonym';
+}
+
 export type QueryResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
   academicSessions?: Resolver<ResolversTypes['AcademicSessionConnection'], ParentType, ContextType, RequireFields<QueryAcademicSessionsArgs, 'first'>>;
   classes?: Resolver<ResolversTypes['ClassConnection'], ParentType, ContextType, RequireFields<QueryClassesArgs, 'first'>>;
@@ -910,6 +942,7 @@ export type QueryResolvers<ContextType = GraphQLContext, ParentType extends Reso
   node?: Resolver<Maybe<ResolversTypes['Node']>, ParentType, ContextType, RequireFields<QueryNodeArgs, 'id'>>;
   organizations?: Resolver<ResolversTypes['OrganizationConnection'], ParentType, ContextType, RequireFields<QueryOrganizationsArgs, 'first'>>;
   people?: Resolver<ResolversTypes['PersonConnection'], ParentType, ContextType, RequireFields<QueryPeopleArgs, 'first'>>;
+  person?: Resolver<Maybe<ResolversTypes['Person']>, ParentType, ContextType, RequireFields<QueryPersonArgs, 'id'>>;
   schools?: Resolver<ResolversTypes['OrganizationConnection'], ParentType, ContextType, RequireFields<QuerySchoolsArgs, 'first'>>;
 }>;
 
@@ -950,6 +983,7 @@ export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   Person?: PersonResolvers<ContextType>;
   PersonConnection?: PersonConnectionResolvers<ContextType>;
   PersonEdge?: PersonEdgeResolvers<ContextType>;
+  Pseudonym?: GraphQLScalarType;
   Query?: QueryResolvers<ContextType>;
   SourceRef?: SourceRefResolvers<ContextType>;
 }>;

@@ -17,11 +17,21 @@ export function normaliseMatchValue(rule: MatchRule, v: string | undefined): str
   return rule === 'email' ? t.toLowerCase() : t.toUpperCase();
 }
 
-export function matchKeysOf(data: Partial<PersonData>, rules: MatchRule[]): { kind: string; value: string }[] {
-  const out: { kind: string; value: string }[] = [];
+export interface MatchKey {
+  kind: MatchRule;
+  value: string;
+}
+
+/**
+ * Match keys of a person, in rule order. With `hash` (the gateway's keyed hash), the store keeps
+ * only keyed hashes of SIS ids and emails, so matching works even for fields ingest minimisation
+ * does not store.
+ */
+export function matchKeysOf(data: Partial<PersonData>, rules: MatchRule[], hash?: (kind: string, v: string) => string): MatchKey[] {
+  const out: MatchKey[] = [];
   for (const r of rules) {
     const v = normaliseMatchValue(r, data[r]);
-    if (v) out.push({ kind: r, value: v });
+    if (v) out.push({ kind: r, value: hash ? hash(r, v) : v });
   }
   return out;
 }
@@ -32,13 +42,11 @@ export type Resolution =
   | { kind: 'conflict'; reason: string; candidates: string[] };
 
 /** Decides which existing person (if any) a new source record of a person belongs to. */
-export async function resolvePerson(tx: StoreTx, source: string, data: PersonData, rules: MatchRule[]): Promise<Resolution> {
+export async function resolvePerson(tx: StoreTx, source: string, keys: MatchKey[]): Promise<Resolution> {
   const byRule: { rule: MatchRule; ids: string[] }[] = [];
-  for (const rule of rules) {
-    const v = normaliseMatchValue(rule, data[rule]);
-    if (!v) continue;
-    const ids = await tx.findByMatchKey(rule, v);
-    if (ids.length) byRule.push({ rule, ids });
+  for (const k of keys) {
+    const ids = await tx.findByMatchKey(k.kind, k.value);
+    if (ids.length) byRule.push({ rule: k.kind, ids });
   }
   if (byRule.length === 0) return { kind: 'new' };
   const first = byRule[0]!;

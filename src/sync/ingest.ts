@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { ENTITY_TYPES, type EntityType, type PersonData, type SourceRecord } from '../model/records.ts';
 import type { EntityRow, SourceRecordRow, StoreTx } from '../store/types.ts';
 import { demographicsIdFor, newEntityId } from './ids.ts';
-import { matchKeysOf, resolvePerson, type MatchRule } from './identity.ts';
+import { matchKeysOf, resolvePerson, type MatchKey, type MatchRule } from './identity.ts';
 import { changedFields, linksOf, mergeData, REQUIRED_REFS, resolveRefs, stableJson } from './merge.ts';
 
 export interface IngestContext {
@@ -20,6 +20,10 @@ export interface IngestContext {
   matchRules: MatchRule[];
   /** Ingest minimisation: strips fields no purpose may receive, before anything is stored. */
   minimise?: (type: EntityType, data: Record<string, unknown>) => Record<string, unknown>;
+  /** Keyed hash for identity match keys (see KeyRing.matchKey); without it keys are stored as normalised text. */
+  hashMatchKey?: (kind: string, value: string) => string;
+  /** Called for each new person entity, to materialise its pseudonyms in the same transaction. */
+  personCreated?: (tx: StoreTx, entityId: string) => Promise<void>;
   counters: IngestCounters;
 }
 
@@ -53,7 +57,9 @@ export function contentHash(type: EntityType, data: unknown): string {
 export async function applyRecord(tx: StoreTx, ctx: IngestContext, record: SourceRecord): Promise<void> {
   if (record.deleted) return deleteSourceRecord(tx, ctx, record.type, record.key);
   const raw = ctx.minimise ? ctx.minimise(record.type, record.data as unknown as Record<string, unknown>) : (record.data as unknown as Record<string, unknown>);
-  const hash = contentHash(record.type, raw);
+  // Match keys come from the record as delivered: minimisation may drop the email it matches on.
+  const match = record.type === 'person' ? matchKeysOf(record.data as PersonData, ctx.matchRules, ctx.hashMatchKey) : undefined;
+  const hash = contentHash(record.type, match ? { raw, match } : raw);
   const existing = await tx.getSourceRecord(ctx.source, record.type, record.key);
   if (existing && existing.hash === hash && existing.entityId) {
     ctx.counters.unchanged++;
@@ -65,7 +71,7 @@ export async function applyRecord(tx: StoreTx, ctx: IngestContext, record: Sourc
     type: record.type,
     key: record.key,
     entityId: existing?.entityId ?? null,
-    data: raw,
+    data: { raw, resolved: null, match },
     hash,
     lastModified: record.lastModified ?? null,
     seenRun: ctx.runId,
@@ -85,35 +91,38 @@ async function materialiseSourceRecord(
   opts: { final: boolean },
 ): Promise<'stored' | 'pending'> {
   const raw = rawOf(row) as Record<string, unknown>;
+  const match = matchOf(row);
   const { data, unresolved } = await resolveRefs(row.type, raw, (t, k) => tx.resolveKey(ctx.source, t, k));
   const required = REQUIRED_REFS[row.type] ?? [];
   const blocking = opts.final ? unresolved.filter((f) => required.includes(f)) : unresolved;
   if (blocking.length > 0) {
     // Wait for the referenced records (a later page, or a later run); keep what was delivered.
-    await tx.putSourceRecord({ ...row, entityId: null, data: { raw, resolved: null } });
+    await tx.putSourceRecord({ ...row, entityId: null, data: { raw, resolved: null, match } });
     return 'pending';
   }
   let entityId = row.entityId;
-  if (!entityId) entityId = await chooseEntityId(tx, ctx, row.type, row.key, data);
-  await tx.putSourceRecord({ ...row, entityId, data: { raw, resolved: data } });
+  if (!entityId) entityId = await chooseEntityId(tx, ctx, row.type, row.key, data, match ?? []);
+  await tx.putSourceRecord({ ...row, entityId, data: { raw, resolved: data, match } });
   await rematerialise(tx, ctx, entityId, row.type);
   return 'stored';
 }
 
-/** Source records keep what the source delivered (`raw`) and, once resolved, the resolved form. */
-function rawOf(row: SourceRecordRow): unknown {
-  const d = row.data as { raw?: unknown } | Record<string, unknown>;
-  return d && typeof d === 'object' && 'raw' in d && 'resolved' in d ? (d as { raw: unknown }).raw : d;
+/** Source records keep what the source delivered (`raw`), once resolved the resolved form, and for people their match keys. */
+interface StoredSourceData {
+  raw: Record<string, unknown>;
+  resolved: Record<string, unknown> | null;
+  match?: MatchKey[];
 }
-function resolvedOf(row: SourceRecordRow): Record<string, unknown> | null {
-  const d = row.data as { resolved?: Record<string, unknown> | null };
-  return d?.resolved ?? null;
-}
+const rawOf = (row: SourceRecordRow) => (row.data as StoredSourceData).raw;
+const resolvedOf = (row: SourceRecordRow) => (row.data as StoredSourceData).resolved;
+const matchOf = (row: SourceRecordRow) => (row.data as StoredSourceData).match;
 
-async function chooseEntityId(tx: StoreTx, ctx: IngestContext, type: EntityType, key: string, data: Record<string, unknown>): Promise<string> {
+async function chooseEntityId(
+  tx: StoreTx, ctx: IngestContext, type: EntityType, key: string, data: Record<string, unknown>, match: MatchKey[],
+): Promise<string> {
   if (type === 'demographics') return demographicsIdFor(data.personId as string);
   if (type !== 'person') return newEntityId(type);
-  const res = await resolvePerson(tx, ctx.source, data as unknown as PersonData, ctx.matchRules);
+  const res = await resolvePerson(tx, ctx.source, match);
   if (res.kind === 'link') {
     ctx.counters.linked++;
     return res.entityId;
@@ -148,7 +157,10 @@ export async function rematerialise(tx: StoreTx, ctx: IngestContext, entityId: s
   const seq = await tx.appendChange({ at, entityId, type, op: before ? 'updated' : 'created', fields, source: ctx.source });
   await tx.putEntity({ id: entityId, type, data: merged, updatedAt: at, updatedSeq: seq });
   await tx.setLinks(entityId, linksOf(type, merged));
-  if (type === 'person') await tx.setMatchKeys(entityId, matchKeysOf(merged as Partial<PersonData>, ctx.matchRules));
+  if (type === 'person') {
+    await tx.setMatchKeys(entityId, dedupe(rows.flatMap((r) => matchOf(r) ?? [])));
+    if (!before) await ctx.personCreated?.(tx, entityId);
+  }
   if (before) ctx.counters.updated++;
   else ctx.counters.created++;
 }
@@ -194,7 +206,7 @@ export async function resolvePending(tx: StoreTx, ctx: IngestContext, opts: { fi
     pending.sort((a, b) => ENTITY_TYPES.indexOf(a.type) - ENTITY_TYPES.indexOf(b.type));
     const still: SourceRecordRow[] = [];
     for (const row of pending) {
-      const res = await materialiseSourceRecord(tx, ctx, { ...row, data: rawOf(row) }, undefined, opts);
+      const res = await materialiseSourceRecord(tx, ctx, row, undefined, opts);
       if (res === 'pending') still.push(row);
     }
     if (still.length === 0 || still.length === pending.length) return still.length;
@@ -207,4 +219,14 @@ export async function sweepUnseen(tx: StoreTx, ctx: IngestContext, types: Entity
   const unseen = await tx.unseenSourceRecords(ctx.source, types, ctx.runId);
   for (const u of unseen) await deleteSourceRecord(tx, ctx, u.type, u.key);
   return unseen.length;
+}
+
+function dedupe(keys: MatchKey[]): MatchKey[] {
+  const seen = new Set<string>();
+  return keys.filter((k) => {
+    const id = `${k.kind}\0${k.value}`;
+    if (seen.has(id)) return false;
+    seen.add(id);
+    return true;
+  });
 }
