@@ -13,7 +13,10 @@ import type { Store } from './store/types.ts';
 import { syncSource, type SyncHooks, type SyncSummary } from './sync/runner.ts';
 import { buildUnifiedSchema } from './graphql/schema.ts';
 import { createContext } from './graphql/context.ts';
-import { startGateway, type RunningGateway } from './server/gateway.ts';
+import { startGateway, type RunningGateway, type ServedSchema } from './server/gateway.ts';
+import { setupPrivacy, type Privacy } from './privacy/setup.ts';
+import { explainDenied } from './privacy/purpose-schema.ts';
+import type { GraphQLContext } from './graphql/context.ts';
 
 export function openStore(cfg: Pick<Config, 'store'>): Store {
   if (cfg.store.startsWith('postgres://') || cfg.store.startsWith('postgresql://')) {
@@ -38,7 +41,7 @@ export async function syncAll(
   store: Store,
   cfg: Config,
   log: Logger,
-  opts: { only?: string; full?: boolean; allowMassDelete?: boolean; hooks?: SyncHooks } = {},
+  opts: { only?: string; full?: boolean; allowMassDelete?: boolean; hooks?: SyncHooks; privacy?: Privacy } = {},
 ): Promise<SyncSummary[]> {
   const chosen = opts.only ? cfg.sources.filter((s) => s.id === opts.only) : cfg.sources;
   if (opts.only && chosen.length === 0) {
@@ -47,21 +50,27 @@ export async function syncAll(
   const summaries: SyncSummary[] = [];
   for (const source of chosen) {
     const { connector, http } = createConnector(source, log);
+    const ingest = opts.privacy ? await opts.privacy.ingest(store) : undefined;
     try {
-      summaries.push(
-        await syncSource(store, connector, {
+      const summary = await syncSource(store, connector, {
           full: opts.full,
           allowMassDelete: opts.allowMassDelete,
           maxDeleteShare: cfg.sync.maxDeleteShare,
           precedence: cfg.sources.map((s) => s.id),
           matchRules: cfg.identity.match,
           hooks: opts.hooks,
-        }),
-      );
+          minimise: ingest?.minimise,
+          hashMatchKey: ingest?.hashMatchKey,
+          personCreated: ingest?.personCreated,
+      });
+      if (ingest) summary.dropped = [...ingest.minimiser.dropped].sort();
+      summaries.push(summary);
     } finally {
       await http.close();
     }
   }
+  // People created while a domain was being rotated get their new-version pseudonyms here.
+  if (opts.privacy) await opts.privacy.pseudonymiser.backfillAll(store);
   return summaries;
 }
 
@@ -69,17 +78,33 @@ export async function serveStore(
   store: Store,
   cfg: Config,
   log: Logger,
-  opts: { port?: number; host?: string; ready?: () => boolean; demoKeys?: { client: string; key: string }[] } = {},
+  opts: { port?: number; host?: string; ready?: () => boolean; demoKeys?: { client: string; key: string }[]; privacy?: Privacy } = {},
 ): Promise<RunningGateway> {
-  const schema = buildUnifiedSchema();
+  const base = buildUnifiedSchema();
   const types = sourceTypes(cfg);
-  return startGateway({
-    schema,
-    context: async () => createContext(store, types),
-    port: opts.port ?? cfg.server.port,
-    host: opts.host ?? cfg.server.host,
-    log,
-    ready: opts.ready,
-    demoKeys: opts.demoKeys,
+  const common = { port: opts.port ?? cfg.server.port, host: opts.host ?? cfg.server.host, log, ready: opts.ready, demoKeys: opts.demoKeys };
+  if (cfg.server.openAccess) {
+    log.warn('server.openAccess is on: every request gets the whole unified schema without a key');
+    return startGateway({ ...common, schemas: { default: { schema: base } }, context: async () => createContext(store, types) });
+  }
+  if (cfg.clients.length === 0) {
+    throw new RostergateError('CONFIG_INVALID', 'no clients configured: add `purposes:` and `clients:` (see README, "Purposes") or set server.openAccess for a local experiment');
+  }
+  const privacy = opts.privacy ?? setupPrivacy(cfg, base);
+  await privacy.pseudonymiser.backfillAll(store);
+  const schemas: Record<string, ServedSchema<GraphQLContext>> = {};
+  for (const [id, ps] of privacy.schemas) {
+    const purpose = privacy.purposes.get(id)!;
+    schemas[id] = {
+      schema: ps.schema,
+      plugins: [privacy.auditPlugin(purpose, ps.schema)],
+      explain: (m) => explainDenied(m, id, undefined, privacy.classification),
+    };
+  }
+  return startGateway<GraphQLContext>({
+    ...common,
+    schemas,
+    context: async (req) => privacy.context(store, types, await privacy.authenticate(store, req)),
+    schemaFor: (ctx) => ctx.client!.purpose,
   });
 }

@@ -17,7 +17,11 @@ export async function demoCommand(opts: { port: string; data: string; students?:
     hooks: progressHooks(log),
   });
   for (const s of demo.summaries) out(formatSummary(s));
-  const gw = await serveStore(demo.store, demo.config, log, { port });
+  const gw = await serveStore(demo.store, demo.config, log, {
+    port,
+    privacy: demo.privacy,
+    demoKeys: demo.keys.map((k) => ({ client: `${k.client} (${k.purpose})`, key: k.key })),
+  });
   onShutdown(async () => {
     await gw.close();
     await demo.close();
@@ -28,8 +32,11 @@ export async function demoCommand(opts: { port: string; data: string; students?:
   out(`  Open the console:             ${gw.url}/`);
   out(`  GraphQL endpoint:             ${gw.url}/graphql`);
   out('');
-  out('  Try:');
-  out(`    curl -s ${gw.url}/graphql -H 'content-type: application/json' \\`);
+  out('  Demo API keys (send as the x-api-key header; the console has a picker):');
+  for (const k of demo.keys) out(`    ${k.client.padEnd(16)} purpose ${k.purpose.padEnd(12)} ${k.key}`);
+  out('');
+  out('  Try (names for the LMS; pseudonyms for analytics):');
+  out(`    curl -s ${gw.url}/graphql -H 'content-type: application/json' -H 'x-api-key: ${demo.keys[0]!.key}' \\`);
   out(`      -d '{"query":"{ schools { totalCount edges { node { name classes(first: 2) { edges { node { title enrollments(first: 3) { edges { node { role person { givenName familyName } } } } } } } } } } }"}'`);
   out('');
   out('  Ctrl+C stops the gateway and the sandboxes.');

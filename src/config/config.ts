@@ -10,14 +10,31 @@ import { z } from 'zod';
 import { RostergateError } from '../errors.ts';
 import { definitionOf, SOURCE_TYPES } from '../../connectors/registry.ts';
 import type { SourceType } from '../../connectors/types.ts';
+import { clientSchema, purposeSchema } from '../privacy/policy.ts';
 
 const baseSchema = z
   .object({
     store: z.string().min(1).default('./data/rostergate.db'),
     server: z
-      .object({ port: z.number().int().min(0).max(65535).default(4000), host: z.string().default('127.0.0.1') })
+      .object({
+        port: z.number().int().min(0).max(65535).default(4000),
+        host: z.string().default('127.0.0.1'),
+        /** Serve the unified schema to anyone, without keys or purposes. Only for local experiments. */
+        openAccess: z.boolean().default(false),
+      })
       .strict()
-      .default({ port: 4000, host: '127.0.0.1' }),
+      .default({ port: 4000, host: '127.0.0.1', openAccess: false }),
+    privacy: z
+      .object({
+        /** Tenant label mixed into every derived key: two deployments with one master key stay unlinkable. */
+        tenant: z.string().min(1).default('default'),
+        /** File holding the master key (mode 0600). ROSTERGATE_MASTER_KEY in the environment wins. */
+        masterKeyFile: z.string().optional(),
+      })
+      .strict()
+      .default({ tenant: 'default' }),
+    purposes: z.record(z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'purpose ids: lower-case letters, digits, "-"'), purposeSchema).default({}),
+    clients: z.array(clientSchema).default([]),
     sources: z.array(z.object({ id: z.string(), type: z.string() }).passthrough()).default([]),
     identity: z
       .object({ match: z.array(z.enum(['sisId', 'email', 'stateId'])).min(1).default(['sisId', 'email']) })
@@ -57,6 +74,7 @@ export function loadConfigFile(path: string): Config {
   const base = dirname(resolve(path));
   const rel = (p: string) => (isAbsolute(p) || p === ':memory:' || p.startsWith('postgres') ? p : resolve(base, p));
   cfg.store = rel(cfg.store);
+  if (cfg.privacy.masterKeyFile) cfg.privacy.masterKeyFile = rel(cfg.privacy.masterKeyFile);
   for (const s of cfg.sources) if (typeof s.path === 'string') s.path = rel(s.path);
   return { ...cfg, file: path };
 }
@@ -77,6 +95,14 @@ export function parseConfig(raw: unknown, where = 'config'): Config {
     const parsed = def.configSchema.safeParse(s);
     if (!parsed.success) throw new RostergateError('CONFIG_INVALID', `${where}: ${label}: ${formatIssues(parsed.error)}`);
     return parsed.data as SourceConfig;
+  });
+  const clientIds = new Set<string>();
+  base.data.clients.forEach((c, i) => {
+    if (clientIds.has(c.id)) throw new RostergateError('CONFIG_INVALID', `${where}: clients[${i}]: duplicate client id "${c.id}"`);
+    clientIds.add(c.id);
+    if (!base.data.purposes[c.purpose]) {
+      throw new RostergateError('CONFIG_INVALID', `${where}: clients[${i}] (${c.id}).purpose: no purpose "${c.purpose}" (defined: ${Object.keys(base.data.purposes).join(', ') || 'none'})`);
+    }
   });
   return { ...base.data, sources };
 }

@@ -13,10 +13,19 @@ import { openStore, syncAll } from '../runtime.ts';
 import type { Store } from '../store/types.ts';
 import type { SyncHooks, SyncSummary } from '../sync/runner.ts';
 import { RosterDataset } from './dataset.ts';
+import { DEMO_CLIENTS, DEMO_PURPOSES } from './demo-policy.ts';
+import { setupPrivacy, type Privacy } from '../privacy/setup.ts';
+import { buildUnifiedSchema } from '../graphql/schema.ts';
+import { KeyRing } from '../privacy/pseudonym.ts';
+import { hashApiKey, newApiKey } from '../privacy/api-keys.ts';
+import { randomBytes } from 'node:crypto';
 import type { DistrictOptions } from './generator.ts';
 
 export interface Demo {
   config: Config;
+  privacy: Privacy;
+  /** Ready-made API keys of the demo clients (printed by `npm start`). */
+  keys: { client: string; purpose: string; key: string }[];
   dataset: RosterDataset;
   sandbox: RunningSandbox;
   store: Store;
@@ -34,7 +43,10 @@ export async function demoConfig(sandbox: RunningSandbox, dataset: RosterDataset
     const block = await def.demoSource({ sandboxUrl: (p) => sandbox.urlOf(p), dataset, workDir });
     sources.push({ id: `demo-${def.type}`, ...block });
   }
-  return parseConfig({ store: join(dataDir, 'demo.db'), sources }, 'demo config');
+  return parseConfig(
+    { store: join(dataDir, 'demo.db'), sources, privacy: { tenant: 'rostergate-demo' }, purposes: DEMO_PURPOSES, clients: DEMO_CLIENTS },
+    'demo config',
+  );
 }
 
 export async function startDemo(opts: {
@@ -57,9 +69,17 @@ export async function startDemo(opts: {
   const config = await demoConfig(sandbox, dataset, dataDir);
   const store = openStore(config);
   try {
-    const summaries = await syncAll(store, config, opts.log, { hooks: opts.hooks });
+    // The demo's master key lives only as long as the demo: its store is rebuilt on every start.
+    const privacy = setupPrivacy(config, buildUnifiedSchema(), { keyring: new KeyRing(randomBytes(32), config.privacy.tenant) });
+    const keys = [];
+    for (const c of config.clients) {
+      const key = newApiKey();
+      await store.addApiKey(hashApiKey(key), c.id, new Date().toISOString());
+      keys.push({ client: c.id, purpose: c.purpose, key });
+    }
+    const summaries = await syncAll(store, config, opts.log, { hooks: opts.hooks, privacy });
     return {
-      config, dataset, sandbox, store, summaries,
+      config, privacy, keys, dataset, sandbox, store, summaries,
       async close() {
         await store.close();
         await sandbox.close();

@@ -7,17 +7,35 @@ import type { EntityRow, ListResult } from '../store/types.ts';
 
 export const MAX_PAGE = 1000;
 
-export function encodeCursor(id: string): string {
-  return Buffer.from(`c1:${id}`, 'utf8').toString('base64url');
+/** Turns ids into cursors and back. Purposes with a key ring seal them (see KeyRing.sealCursor). */
+export interface CursorCodec {
+  encode(id: string): string;
+  decode(cursor: string | null | undefined): string | undefined;
 }
 
-export function decodeCursor(cursor: string | null | undefined): string | undefined {
-  if (cursor === null || cursor === undefined) return undefined;
-  const text = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (!text.startsWith('c1:') || text.length < 4) {
-    throw new GraphQLError('invalid cursor: pass an endCursor or edge cursor returned by this API', { extensions: { code: 'BAD_USER_INPUT' } });
-  }
-  return text.slice(3);
+const invalid = () =>
+  new GraphQLError('invalid cursor: pass an endCursor or edge cursor returned by this API to the same client', { extensions: { code: 'BAD_USER_INPUT' } });
+
+export const plainCursors: CursorCodec = {
+  encode: (id) => Buffer.from(`c1:${id}`, 'utf8').toString('base64url'),
+  decode(cursor) {
+    if (cursor === null || cursor === undefined) return undefined;
+    const text = Buffer.from(cursor, 'base64url').toString('utf8');
+    if (!text.startsWith('c1:') || text.length < 4) throw invalid();
+    return text.slice(3);
+  },
+};
+
+export function sealedCursors(seal: (plain: string) => string, open: (sealed: string) => string | undefined): CursorCodec {
+  return {
+    encode: (id) => seal(`c1:${id}`),
+    decode(cursor) {
+      if (cursor === null || cursor === undefined) return undefined;
+      const text = open(cursor);
+      if (!text?.startsWith('c1:')) throw invalid();
+      return text.slice(3);
+    },
+  };
 }
 
 export function checkFirst(first: number | null | undefined): number {
@@ -34,8 +52,8 @@ export interface Connection<T> {
   totalCount: number;
 }
 
-export function fromList(r: ListResult): Connection<EntityRow> {
-  const edges = r.rows.map((node) => ({ node, cursor: encodeCursor(node.id) }));
+export function fromList(r: ListResult, cursors: CursorCodec): Connection<EntityRow> {
+  const edges = r.rows.map((node) => ({ node, cursor: cursors.encode(node.id) }));
   return { edges, pageInfo: { hasNextPage: r.hasNext, endCursor: edges.at(-1)?.cursor ?? null }, totalCount: r.total };
 }
 
@@ -47,6 +65,6 @@ export function sliceIds(ids: string[], first: number, after?: string): { ids: s
   return { ids: sorted.slice(from, from + first), hasNext: from + first < sorted.length, total: sorted.length };
 }
 
-export function fromRows(rows: EntityRow[], hasNext: boolean, total: number): Connection<EntityRow> {
-  return fromList({ rows, hasNext, total });
+export function fromRows(rows: EntityRow[], hasNext: boolean, total: number, cursors: CursorCodec): Connection<EntityRow> {
+  return fromList({ rows, hasNext, total }, cursors);
 }

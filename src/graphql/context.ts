@@ -1,18 +1,43 @@
 /**
- * Per-request GraphQL context. Loaders are built per request (and, once purposes exist, per
- * purpose): a loader shared across requests would leak one consumer's cache to another.
+ * Per-request GraphQL context. Loaders are built per request and per purpose: a loader shared
+ * across requests would leak one consumer's cache to another.
  */
 import type { Store } from '../store/types.ts';
 import { createLoaders, type Loaders } from './loaders.ts';
 import type { SourceType } from '../../connectors/types.ts';
+import { plainCursors, type CursorCodec } from './connection.ts';
+
+export interface ClientIdentity {
+  id: string;
+  purpose: string;
+}
 
 export interface GraphQLContext {
   store: Store;
   loaders: Loaders;
   /** Configured source id → its type, for provenance. */
   sourceTypes: ReadonlyMap<string, SourceType>;
+  cursors: CursorCodec;
+  /** Maps the id a client passes to `person(id:)` to a gateway id (pseudonymising purposes look it up). */
+  resolvePersonId(id: string): Promise<string | undefined>;
+  /** The authenticated client, when purposes are configured. */
+  client?: ClientIdentity;
+  /** Gateway ids of the people whose fields this request resolved (audit and disclosure ledger). */
+  people: Set<string>;
 }
 
-export function createContext(store: Store, sourceTypes: ReadonlyMap<string, SourceType>): GraphQLContext {
-  return { store, loaders: createLoaders(store), sourceTypes };
+export function createContext(
+  store: Store,
+  sourceTypes: ReadonlyMap<string, SourceType>,
+  extra: Partial<Pick<GraphQLContext, 'cursors' | 'resolvePersonId' | 'client'>> & { pseudonymDomain?: { domain: string; version: number } } = {},
+): GraphQLContext {
+  return {
+    store,
+    loaders: createLoaders(store, extra.pseudonymDomain),
+    sourceTypes,
+    cursors: extra.cursors ?? plainCursors,
+    resolvePersonId: extra.resolvePersonId ?? (async (id) => id),
+    client: extra.client,
+    people: new Set(),
+  };
 }

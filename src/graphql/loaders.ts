@@ -10,9 +10,11 @@ export interface Loaders {
   /** For a link name (e.g. 'enrollment.class'), the ids of entities linking to each target id. */
   linkedFrom(rel: string): DataLoader<string, string[]>;
   sources: DataLoader<string, { source: string; key: string; lastModified: string | null }[]>;
+  /** Person gateway id → pseudonym in the request's domain (materialised at sync time: no HMAC here). */
+  pseudonym: DataLoader<string, string | undefined>;
 }
 
-export function createLoaders(store: Store): Loaders {
+export function createLoaders(store: Store, domain?: { domain: string; version: number }): Loaders {
   const byRel = new Map<string, DataLoader<string, string[]>>();
   return {
     entity: new DataLoader((ids) => store.getEntities(ids), { maxBatchSize: 5000 }),
@@ -30,6 +32,11 @@ export function createLoaders(store: Store): Loaders {
     sources: new DataLoader(async (ids) => {
       const m = await store.sourcesOf(ids);
       return ids.map((id) => m.get(id) ?? []);
+    }, { maxBatchSize: 5000 }),
+    pseudonym: new DataLoader(async (ids) => {
+      if (!domain) throw new Error('no pseudonym domain for this request');
+      const m = await store.pseudonymsOf(domain.domain, domain.version, ids);
+      return ids.map((id) => m.get(id));
     }, { maxBatchSize: 5000 }),
   };
 }

@@ -9,9 +9,10 @@ import { GraphQLScalarType, Kind } from 'graphql';
 import type { EntityType } from '../model/records.ts';
 import type { EntityRow } from '../store/types.ts';
 import { demographicsIdFor, typeOfId } from '../sync/ids.ts';
-import { checkFirst, decodeCursor, fromList, fromRows, sliceIds } from './connection.ts';
+import { checkFirst, fromList, fromRows, sliceIds } from './connection.ts';
 import type { GraphQLContext } from './context.ts';
 import type { Resolvers } from './generated.ts';
+import { ageBand, birthYear, gradeBand, postalArea } from '../privacy/generalise.ts';
 
 const upper = (s: string) => s.replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase();
 const enumMap = (values: string[]) => Object.fromEntries(values.map((v) => [upper(v), v]));
@@ -43,12 +44,12 @@ async function rootList(ctx: GraphQLContext, type: EntityType, args: ListArgs, e
   const r = await ctx.store.list({
     type,
     first: checkFirst(args.first),
-    afterId: decodeCursor(args.after),
+    afterId: ctx.cursors.decode(args.after),
     updatedSince: since(args.updatedSince),
     ...extra,
   });
   for (const row of r.rows) ctx.loaders.entity.prime(row.id, row);
-  return fromList(r);
+  return fromList(r, ctx.cursors);
 }
 
 /** A nested connection: ids from a batched reverse-link loader, rows from the entity loader. */
@@ -58,12 +59,13 @@ async function nestedList(ctx: GraphQLContext, rel: string, parentId: string, ar
   if (keep || updatedSince) {
     const rows = (await ctx.loaders.entity.loadMany(all)).filter((r): r is EntityRow => !!r && !(r instanceof Error));
     const kept = rows.filter((r) => (!keep || keep(r)) && (!updatedSince || r.updatedAt >= updatedSince)).map((r) => r.id);
-    const page = sliceIds(kept, checkFirst(args.first), decodeCursor(args.after));
-    return fromRows(page.ids.map((id) => rows.find((r) => r.id === id)!), page.hasNext, page.total);
+    const page = sliceIds(kept, checkFirst(args.first), ctx.cursors.decode(args.after));
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    return fromRows(page.ids.map((id) => byId.get(id)!), page.hasNext, page.total, ctx.cursors);
   }
-  const page = sliceIds(all, checkFirst(args.first), decodeCursor(args.after));
+  const page = sliceIds(all, checkFirst(args.first), ctx.cursors.decode(args.after));
   const rows = (await ctx.loaders.entity.loadMany(page.ids)).filter((r): r is EntityRow => !!r && !(r instanceof Error));
-  return fromRows(rows, page.hasNext, page.total);
+  return fromRows(rows, page.hasNext, page.total, ctx.cursors);
 }
 
 async function one(ctx: GraphQLContext, id: unknown): Promise<EntityRow | null> {
@@ -114,6 +116,11 @@ export const resolvers: Resolvers = {
       if (!type || type === 'demographics') return null;
       return one(ctx, id);
     },
+    person: async (_, { id }, ctx) => {
+      const entityId = await ctx.resolvePersonId(id);
+      const row = entityId ? await one(ctx, entityId) : null;
+      return row?.type === 'person' ? row : null;
+    },
     organizations: (_, args, ctx) => rootList(ctx, 'org', args, args.type ? { fieldEquals: { field: 'type', value: args.type as string } } : {}),
     schools: (_, args, ctx) => rootList(ctx, 'org', args, { fieldEquals: { field: 'type', value: 'school' } }),
     academicSessions: (_, args, ctx) => rootList(ctx, 'academicSession', args),
@@ -156,6 +163,7 @@ export const resolvers: Resolvers = {
   Person: {
     roles: arr('roles'),
     grades: arr('grades'),
+    gradeBand: (row) => gradeBand(d(row).grades),
     organizations: (row, _, ctx) => many(ctx, d(row).orgIds),
     primaryOrganization: (row, _, ctx) => one(ctx, d(row).primaryOrgId),
     demographics: (row, _, ctx) => one(ctx, demographicsIdFor(row.id)),
@@ -168,6 +176,11 @@ export const resolvers: Resolvers = {
       return many(ctx, [...asGuardian, ...asStudent]);
     },
     sources,
+  },
+  Demographics: {
+    birthYear: (row) => birthYear(d(row).birthDate),
+    ageBand: (row) => ageBand(d(row).birthDate),
+    postalArea: (row) => postalArea(d(row).postalCode),
   },
   Enrollment: {
     class: async (row, _, ctx) => (await one(ctx, d(row).classId))!,

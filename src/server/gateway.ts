@@ -5,7 +5,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ApolloServer, HeaderMap, type BaseContext } from '@apollo/server';
+import { ApolloServer, HeaderMap, type ApolloServerPlugin, type BaseContext } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { unwrapResolverError } from '@apollo/server/errors';
 import type { GraphQLFormattedError, GraphQLSchema } from 'graphql';
@@ -16,15 +16,20 @@ import { EXAMPLE_QUERY, landingPage } from './landing.ts';
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean> | boolean;
 
-export interface GatewayOptions<C extends BaseContext> {
-  /** The schema to serve. With purposes, `schemaFor` picks one per request instead. */
+export interface ServedSchema<C extends BaseContext> {
   schema: GraphQLSchema;
+  plugins?: ApolloServerPlugin<C>[];
+  /** Rewords validation errors (e.g. to name the purpose that denies a field). */
+  explain?: (message: string) => string;
+}
+
+export interface GatewayOptions<C extends BaseContext> {
+  /** One schema per purpose (or one 'default'); each gets its own Apollo Server. */
+  schemas: Record<string, ServedSchema<C>>;
   /** Builds the per-request context; throw RostergateError UNAUTHENTICATED for 401. */
   context(req: IncomingMessage): Promise<C>;
-  /** Per-purpose schemas: a separate Apollo Server each, chosen by the request's context. */
+  /** Picks the schema for a request from its context (default: 'default'). */
   schemaFor?: (ctx: C) => string;
-  schemas?: Record<string, GraphQLSchema>;
-  plugins?: ConstructorParameters<typeof ApolloServer<C>>[0]['plugins'];
   port?: number;
   host?: string;
   log: Logger;
@@ -44,16 +49,18 @@ const MAX_BODY = 1_000_000;
 
 export async function startGateway<C extends BaseContext>(opts: GatewayOptions<C>): Promise<RunningGateway> {
   const log = opts.log;
-  const schemas = opts.schemas ?? { default: opts.schema };
   const apollos = new Map<string, ApolloServer<C>>();
-  for (const [name, schema] of Object.entries(schemas)) {
+  for (const [name, served] of Object.entries(opts.schemas)) {
     const apollo = new ApolloServer<C>({
-      schema,
+      schema: served.schema,
       fieldResolver,
       introspection: true,
       includeStacktraceInErrorResponses: false,
-      plugins: [ApolloServerPluginLandingPageDisabled(), ...(opts.plugins ?? [])],
-      formatError: (formatted, error) => maskError(formatted, error, log),
+      plugins: [ApolloServerPluginLandingPageDisabled(), ...(served.plugins ?? [])],
+      formatError: (formatted, error) => {
+        const masked = maskError(formatted, error, log);
+        return served.explain && masked.extensions?.code === 'GRAPHQL_VALIDATION_FAILED' ? { ...masked, message: served.explain(masked.message) } : masked;
+      },
     });
     await apollo.start();
     apollos.set(name, apollo);

@@ -90,4 +90,58 @@ export const SQLITE_MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    description: 'privacy: API keys, pseudonym domains and materialised pseudonyms, audit log, disclosure ledger',
+    sql: `
+      CREATE TABLE api_keys (
+        hash TEXT PRIMARY KEY,
+        client TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+      );
+      CREATE INDEX api_keys_client ON api_keys (client);
+
+      CREATE TABLE pseudonym_domains (
+        domain TEXT PRIMARY KEY,
+        version INTEGER NOT NULL,
+        rotated_at TEXT NOT NULL
+      );
+      CREATE TABLE pseudonyms (
+        domain TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        entity_id TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (domain, version, entity_id)
+      );
+      CREATE UNIQUE INDEX pseudonyms_value ON pseudonyms (domain, value);
+
+      -- Append-only and hash-chained: each row's hash covers its content and the previous hash.
+      CREATE TABLE audit_log (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        client TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        operation TEXT,
+        operation_hash TEXT,
+        categories TEXT NOT NULL,
+        fields TEXT NOT NULL,
+        people INTEGER NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+      );
+      CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+
+      CREATE TABLE disclosures (
+        client TEXT NOT NULL,
+        entity_id TEXT NOT NULL,
+        first_at TEXT NOT NULL,
+        last_at TEXT NOT NULL,
+        PRIMARY KEY (client, entity_id)
+      );
+      CREATE INDEX disclosures_entity ON disclosures (entity_id);
+    `,
+  },
 ];
+

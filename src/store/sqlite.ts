@@ -11,6 +11,7 @@ import { ENTITY_TYPES } from '../model/records.ts';
 import { RostergateError } from '../errors.ts';
 import { SQLITE_MIGRATIONS } from './migrations.ts';
 import type {
+  AuditRow,
   ChangeRow,
   EntityRow,
   IdentityConflict,
@@ -180,12 +181,84 @@ export class SqliteStore implements Store {
     return out;
   }
 
+  async addApiKey(hash: string, client: string, at: string) {
+    await this.transaction(async () => {
+      this.writer.prepare(`INSERT INTO api_keys (hash, client, created_at) VALUES (?, ?, ?)`).run(hash, client, at);
+    });
+  }
+
+  async findApiKey(hash: string) {
+    const r = this.all<{ client: string; revoked_at: string | null }>(`SELECT client, revoked_at FROM api_keys WHERE hash = ?`, hash)[0];
+    return r && { client: r.client, revokedAt: r.revoked_at };
+  }
+
+  async revokeApiKeys(client: string, at: string) {
+    return this.transaction(async () =>
+      this.writer.prepare(`UPDATE api_keys SET revoked_at = ? WHERE client = ? AND revoked_at IS NULL`).run(at, client).changes,
+    );
+  }
+
+  async listApiKeys() {
+    return this.all<{ client: string; hash: string; created_at: string; revoked_at: string | null }>(
+      `SELECT client, hash, created_at, revoked_at FROM api_keys ORDER BY client, created_at`,
+    ).map((r) => ({ client: r.client, hashPrefix: r.hash.slice(0, 8), createdAt: r.created_at, revokedAt: r.revoked_at }));
+  }
+
+  async domainVersion(domain: string) {
+    return this.all<{ version: number }>(`SELECT version FROM pseudonym_domains WHERE domain = ?`, domain)[0]?.version;
+  }
+
+  async pseudonymsOf(domain: string, version: number, entityIds: readonly string[]) {
+    const out = new Map<string, string>();
+    if (entityIds.length === 0) return out;
+    for (const r of this.all<{ entity_id: string; value: string }>(
+      `SELECT entity_id, value FROM pseudonyms WHERE domain = ? AND version = ? AND entity_id IN (SELECT value FROM json_each(?))`,
+      domain, version, JSON.stringify(entityIds),
+    )) out.set(r.entity_id, r.value);
+    return out;
+  }
+
+  async entityByPseudonym(domain: string, value: string) {
+    return this.all<{ entity_id: string }>(`SELECT entity_id FROM pseudonyms WHERE domain = ? AND value = ?`, domain, value)[0]?.entity_id;
+  }
+
+  async peopleWithoutPseudonym(domain: string, version: number, limit: number) {
+    return this.all<{ id: string }>(
+      `SELECT e.id FROM entities e WHERE e.type = 'person' AND NOT EXISTS
+         (SELECT 1 FROM pseudonyms p WHERE p.domain = ? AND p.version = ? AND p.entity_id = e.id) ORDER BY e.id LIMIT ?`,
+      domain, version, limit,
+    ).map((r) => r.id);
+  }
+
+  async personIds(afterId: string | undefined, limit: number) {
+    return this.all<{ id: string }>(`SELECT id FROM entities WHERE type = 'person' AND id > ? ORDER BY id LIMIT ?`, afterId ?? '', limit).map((r) => r.id);
+  }
+
+  async auditEntries(q: { afterSeq?: number; limit?: number }) {
+    return this.all<RawAudit>(`SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?`, q.afterSeq ?? 0, q.limit ?? 1_000_000).map(toAudit);
+  }
+
+  async disclosuresOf(entityId: string) {
+    return this.all<{ client: string; first_at: string; last_at: string }>(
+      `SELECT client, first_at, last_at FROM disclosures WHERE entity_id = ? ORDER BY client`, entityId,
+    ).map((r) => ({ client: r.client, firstAt: r.first_at, lastAt: r.last_at }));
+  }
+
   async close(): Promise<void> {
     await this.queue;
     if (this.reader !== this.writer) this.reader.close();
     this.writer.close();
   }
 }
+
+interface RawAudit {
+  seq: number; at: string; client: string; purpose: string; kind: string; operation: string | null; operation_hash: string | null;
+  categories: string; fields: string; people: number; prev_hash: string; hash: string;
+}
+const toAudit = (r: RawAudit): AuditRow & { seq: number } => ({
+  seq: r.seq, at: r.at, client: r.client, purpose: r.purpose, kind: r.kind, operation: r.operation, operationHash: r.operation_hash,
+  categories: JSON.parse(r.categories), fields: JSON.parse(r.fields), people: r.people, prevHash: r.prev_hash, hash: r.hash,
+});
 
 class SqliteTx implements StoreTx {
   private stmts = new Map<string, Database.Statement>();
@@ -261,6 +334,7 @@ class SqliteTx implements StoreTx {
   async deleteEntity(id: string) {
     this.st(`DELETE FROM links WHERE from_id = ?`).run(id);
     this.st(`DELETE FROM match_keys WHERE entity_id = ?`).run(id);
+    this.st(`DELETE FROM pseudonyms WHERE entity_id = ?`).run(id);
     this.st(`DELETE FROM entities WHERE id = ?`).run(id);
   }
 
@@ -304,6 +378,43 @@ class SqliteTx implements StoreTx {
       `INSERT INTO identity_conflicts (at, source, type, key, reason, candidates) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (source, type, key, reason) DO UPDATE SET at = excluded.at, candidates = excluded.candidates`,
     ).run(c.at, c.source, c.type, c.key, c.reason, JSON.stringify(c.candidates));
+  }
+
+  async getDomainVersion(domain: string) {
+    return (this.st(`SELECT version FROM pseudonym_domains WHERE domain = ?`).get(domain) as { version: number } | undefined)?.version;
+  }
+
+  async setDomainVersion(domain: string, version: number, at: string) {
+    this.st(`INSERT INTO pseudonym_domains (domain, version, rotated_at) VALUES (?, ?, ?)
+      ON CONFLICT (domain) DO UPDATE SET version = excluded.version, rotated_at = excluded.rotated_at`).run(domain, version, at);
+  }
+
+  async putPseudonyms(rows: { domain: string; version: number; entityId: string; value: string }[]) {
+    const ins = this.st(`INSERT OR REPLACE INTO pseudonyms (domain, version, entity_id, value) VALUES (?, ?, ?, ?)`);
+    for (const r of rows) ins.run(r.domain, r.version, r.entityId, r.value);
+  }
+
+  async deletePseudonyms(domain: string, version: number) {
+    return this.st(`DELETE FROM pseudonyms WHERE domain = ? AND version = ?`).run(domain, version).changes;
+  }
+
+  async lastAudit() {
+    return this.st(`SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`).get() as { seq: number; hash: string } | undefined;
+  }
+
+  async insertAudit(r: AuditRow) {
+    return Number(
+      this.st(`INSERT INTO audit_log (at, client, purpose, kind, operation, operation_hash, categories, fields, people, prev_hash, hash)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
+        r.at, r.client, r.purpose, r.kind, r.operation, r.operationHash, JSON.stringify(r.categories), JSON.stringify(r.fields), r.people, r.prevHash, r.hash,
+      ).lastInsertRowid,
+    );
+  }
+
+  async recordDisclosures(client: string, entityIds: string[], at: string) {
+    const up = this.st(`INSERT INTO disclosures (client, entity_id, first_at, last_at) VALUES (?, ?, ?, ?)
+      ON CONFLICT (client, entity_id) DO UPDATE SET last_at = excluded.last_at`);
+    for (const id of entityIds) up.run(client, id, at, at);
   }
 
   async setSyncState(r: SyncStateRow) {

@@ -124,6 +124,32 @@ export interface StoreTx {
   addConflict(c: Omit<IdentityConflict, 'id'>): Promise<void>;
 
   setSyncState(row: SyncStateRow): Promise<void>;
+
+  getDomainVersion(domain: string): Promise<number | undefined>;
+  setDomainVersion(domain: string, version: number, at: string): Promise<void>;
+  putPseudonyms(rows: { domain: string; version: number; entityId: string; value: string }[]): Promise<void>;
+  deletePseudonyms(domain: string, version: number): Promise<number>;
+  lastAudit(): Promise<{ seq: number; hash: string } | undefined>;
+  insertAudit(row: AuditRow): Promise<number>;
+  recordDisclosures(client: string, entityIds: string[], at: string): Promise<void>;
+}
+
+export interface AuditRow {
+  at: string;
+  client: string;
+  purpose: string;
+  /** 'query' | 'extract' | 'webhook' | 'erasure' … */
+  kind: string;
+  operation: string | null;
+  operationHash: string | null;
+  /** Classified fields touched, counted by category. */
+  categories: Record<string, number>;
+  /** Schema coordinates touched. */
+  fields: string[];
+  /** How many people the response carried data about. */
+  people: number;
+  prevHash: string;
+  hash: string;
 }
 
 export interface Store {
@@ -142,5 +168,19 @@ export interface Store {
   oldestChangeSeq(): Promise<number | undefined>;
   conflicts(): Promise<IdentityConflict[]>;
   counts(): Promise<Record<EntityType, number>>;
+
+  addApiKey(hash: string, client: string, at: string): Promise<void>;
+  findApiKey(hash: string): Promise<{ client: string; revokedAt: string | null } | undefined>;
+  revokeApiKeys(client: string, at: string): Promise<number>;
+  listApiKeys(): Promise<{ client: string; hashPrefix: string; createdAt: string; revokedAt: string | null }[]>;
+  domainVersion(domain: string): Promise<number | undefined>;
+  pseudonymsOf(domain: string, version: number, entityIds: readonly string[]): Promise<Map<string, string>>;
+  entityByPseudonym(domain: string, value: string): Promise<string | undefined>;
+  /** People without a pseudonym in (domain, version), for backfills after a new domain or a rotation. */
+  peopleWithoutPseudonym(domain: string, version: number, limit: number): Promise<string[]>;
+  /** Person ids in id order, for batch work (pseudonym rotation). */
+  personIds(afterId: string | undefined, limit: number): Promise<string[]>;
+  auditEntries(q: { afterSeq?: number; limit?: number }): Promise<(AuditRow & { seq: number })[]>;
+  disclosuresOf(entityId: string): Promise<{ client: string; firstAt: string; lastAt: string }[]>;
   close(): Promise<void>;
 }

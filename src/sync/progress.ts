@@ -49,6 +49,7 @@ export function formatSummary(s: SyncSummary): string {
     c.linked ? `${c.linked} people linked across sources` : '',
     c.conflicts ? `${c.conflicts} identity conflicts (see \`rostergate identity conflicts\`)` : '',
     s.unresolved ? `${s.unresolved} records wait for references that never arrived` : '',
+    s.dropped?.length ? `not stored (no purpose may receive them): ${s.dropped.join(', ')}` : '',
   ].filter(Boolean);
   return [head, ...extra.map((x) => `  ${x}`), ...(s.error ? [`  ${s.error}`] : [])].join('\n');
 }

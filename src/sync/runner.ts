@@ -30,6 +30,8 @@ export interface SyncOptions {
   precedence?: string[];
   matchRules?: MatchRule[];
   minimise?: IngestContext['minimise'];
+  hashMatchKey?: IngestContext['hashMatchKey'];
+  personCreated?: IngestContext['personCreated'];
   hooks?: SyncHooks;
   signal?: AbortSignal;
   now?: () => Date;
@@ -49,6 +51,8 @@ export interface SyncSummary {
   /** Mass-deletion guard findings, when it stopped deletions. */
   guarded?: { type: EntityType; wouldDelete: number; of: number }[];
   error?: string;
+  /** Fields ingest minimisation kept out of the store (no purpose may receive them), as type.field. */
+  dropped?: string[];
   startedAt: string;
   endedAt: string;
 }
@@ -72,6 +76,8 @@ export async function syncSource(store: Store, connector: Connector, opts: SyncO
     precedence: opts.precedence ?? [source],
     matchRules: opts.matchRules ?? DEFAULT_MATCH_RULES,
     minimise: opts.minimise,
+    hashMatchKey: opts.hashMatchKey,
+    personCreated: opts.personCreated,
     counters,
   };
   const summary: SyncSummary = {

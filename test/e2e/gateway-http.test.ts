@@ -20,7 +20,7 @@ let dataset: RosterDataset;
 beforeAll(async () => {
   const dir = tempDir();
   ({ store, dataset } = await syncedStore({ students: 200, teachers: 12, classes: 24, schools: 3 }, join(dir, 'rg.db')));
-  gw = await serveStore(store, parseConfig({ store: join(dir, 'rg.db') }), createLogger({ level: 'silent' }), { port: 0 });
+  gw = await serveStore(store, parseConfig({ store: join(dir, 'rg.db'), server: { openAccess: true } }), createLogger({ level: 'silent' }), { port: 0 });
 });
 afterAll(async () => {
   await gw?.close();

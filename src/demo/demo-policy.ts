@@ -1,0 +1,36 @@
+/**
+ * The demo's purposes and clients: the three consumers the README walks through.
+ * - roster-sync (an LMS): names and identifiers, no special categories;
+ * - analytics (a data team): pseudonyms for people, generalised quasi-identifiers only, nothing direct or special;
+ * - admin (operations): everything the store holds, plus webhooks and keys.
+ * Special categories (race/ethnicity, IEP/504, free/reduced lunch, ELL) go to none of them, so
+ * ingest minimisation keeps them out of the demo store altogether.
+ */
+export const DEMO_PURPOSES = {
+  'roster-sync': {
+    description: 'An LMS backend keeping classes and enrolments in step and showing names to teachers',
+    legalBasis: 'Contract between the school and the LMS vendor (GDPR art. 6(1)(b)), under a processor agreement',
+    categories: { NONE: 'allow', DIRECT: 'allow', IDENTIFIER: 'allow', QUASI: 'allow', SPECIAL: 'deny' },
+    fields: { 'Person.photoUrl': 'deny' },
+  },
+  analytics: {
+    description: 'The district data team measuring course participation, on pseudonymised extracts',
+    legalBasis: 'Public task of the school board: evaluating education (GDPR art. 6(1)(e)), pseudonymised per art. 89',
+    categories: { NONE: 'allow', DIRECT: 'deny', IDENTIFIER: 'pseudonymise', QUASI: 'deny', SPECIAL: 'deny' },
+    fields: { 'Demographics.birthYear': 'allow', 'Demographics.ageBand': 'allow', 'Person.gradeBand': 'allow' },
+    extracts: true,
+  },
+  admin: {
+    description: 'District IT operating the gateway',
+    legalBasis: 'Legitimate operation of the school’s systems (GDPR art. 6(1)(e))',
+    categories: { NONE: 'allow', DIRECT: 'allow', IDENTIFIER: 'allow', QUASI: 'allow', SPECIAL: 'deny' },
+    extracts: true,
+    admin: true,
+  },
+} as const;
+
+export const DEMO_CLIENTS = [
+  { id: 'lms-demo', purpose: 'roster-sync', description: 'demo LMS backend' },
+  { id: 'analytics-demo', purpose: 'analytics', description: 'demo data team' },
+  { id: 'admin-demo', purpose: 'admin', description: 'demo operator' },
+];

@@ -1,0 +1,55 @@
+/**
+ * The audit log: one entry per request or extract — client, purpose, operation name and hash,
+ * the classified fields it touched counted by category, and how many people it returned. Entries
+ * are append-only and chained: each hash is an HMAC (keyed by the gateway's key, so a store-level
+ * attacker cannot recompute it) over the entry and the previous hash. `verify` walks the chain.
+ *
+ * The disclosure ledger, written in the same transaction, records which people (gateway ids) each
+ * client has received data about, so erasure notices reach exactly those clients.
+ */
+import { createHmac } from 'node:crypto';
+import type { AuditRow, Store } from '../store/types.ts';
+import { stableJson } from '../sync/merge.ts';
+
+export type AuditInput = Omit<AuditRow, 'prevHash' | 'hash'>;
+const GENESIS = 'genesis';
+
+export function entryHash(key: Buffer, prevHash: string, e: AuditInput): string {
+  const body = stableJson({
+    at: e.at, client: e.client, purpose: e.purpose, kind: e.kind, operation: e.operation, operationHash: e.operationHash,
+    categories: e.categories, fields: e.fields, people: e.people,
+  });
+  return createHmac('sha256', key).update(prevHash).update('\n').update(body).digest('base64url');
+}
+
+export class AuditLog {
+  constructor(private readonly store: Store, private readonly key: Buffer) {}
+
+  async record(entry: AuditInput, disclosed: string[] = []): Promise<number> {
+    return this.store.transaction(async (tx) => {
+      const prev = (await tx.lastAudit())?.hash ?? GENESIS;
+      const seq = await tx.insertAudit({ ...entry, prevHash: prev, hash: entryHash(this.key, prev, entry) });
+      if (disclosed.length) await tx.recordDisclosures(entry.client, disclosed, entry.at);
+      return seq;
+    });
+  }
+
+  /** Walks the chain; the first entry whose hash or link does not match is reported. */
+  async verify(): Promise<{ ok: boolean; entries: number; firstBad?: { seq: number; reason: string } }> {
+    let prev = GENESIS;
+    let n = 0;
+    let after = 0;
+    for (;;) {
+      const batch = await this.store.auditEntries({ afterSeq: after, limit: 5000 });
+      if (batch.length === 0) break;
+      for (const e of batch) {
+        n++;
+        if (e.prevHash !== prev) return { ok: false, entries: n, firstBad: { seq: e.seq, reason: 'link to the previous entry is broken (an entry was removed or inserted)' } };
+        if (e.hash !== entryHash(this.key, prev, e)) return { ok: false, entries: n, firstBad: { seq: e.seq, reason: 'content does not match its hash (the entry was edited)' } };
+        prev = e.hash;
+        after = e.seq;
+      }
+    }
+    return { ok: true, entries: n };
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * A schema per purpose, derived at start-up from the unified schema and the purpose's policy:
+ * - denied fields do not exist (introspection tells each client the truth; asking for one is an
+ *   ordinary validation error, reworded to name the field and the purpose);
+ * - a pseudonymised Person.id is typed `Pseudonym` and resolves to the materialised pseudonym of the
+ *   purpose's domain (no HMAC at query time);
+ * - a type whose id a purpose may not see leaves the `Node` interface;
+ * - every Person field notes the person in the request's disclosure set (audit + ledger).
+ */
+import { MapperKind, mapSchema } from '@graphql-tools/utils';
+import {
+  GraphQLNonNull,
+  GraphQLObjectType,
+  getNamedType,
+  isObjectType,
+  isScalarType,
+  type GraphQLFieldConfig,
+  type GraphQLFieldResolver,
+  type GraphQLSchema,
+} from 'graphql';
+import type { GraphQLContext } from '../graphql/context.ts';
+import { fieldResolver } from '../graphql/schema.ts';
+import type { EntityRow } from '../store/types.ts';
+import { isStructural, type Classification } from './classification.ts';
+import { fieldActions, type Action, type Purpose } from './policy.ts';
+
+export interface PurposeSchema {
+  schema: GraphQLSchema;
+  actions: Map<string, Action>;
+  /** Coordinates the purpose receives in any form (allow or pseudonymise). */
+  received: Set<string>;
+  pseudonymises: boolean;
+}
+
+export function buildPurposeSchema(base: GraphQLSchema, cls: Classification, purpose: Pick<Purpose, 'id' | 'categories' | 'fields'>): PurposeSchema {
+  const actions = fieldActions(purpose, cls);
+  const denied = new Set([...actions].filter(([, a]) => a === 'deny').map(([c]) => c));
+  // A field whose type has nothing left to show is denied too (repeat: that may empty its parent).
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const type of Object.values(base.getTypeMap())) {
+      if (!isObjectType(type) || type.name.startsWith('__')) continue;
+      for (const f of Object.values(type.getFields())) {
+        const coord = `${type.name}.${f.name}`;
+        if (denied.has(coord)) continue;
+        const target = getNamedType(f.type);
+        if (isObjectType(target) && !isStructural(target.name) && Object.keys(target.getFields()).every((n) => denied.has(`${target.name}.${n}`))) {
+          denied.add(coord);
+          changed = true;
+        }
+      }
+    }
+  }
+  const pseudonymises = actions.get('Person.id') === 'pseudonymise';
+  const pseudonymType = base.getType('Pseudonym');
+  if (!isScalarType(pseudonymType)) throw new Error('schema/ must declare scalar Pseudonym');
+  const idAllowed = (typeName: string) => actions.get(`${typeName}.id`) === 'allow';
+
+  const schema = mapSchema(base, {
+    [MapperKind.OBJECT_TYPE]: (type) => {
+      const config = type.toConfig();
+      if (config.interfaces.some((i) => i.name === 'Node') && !idAllowed(type.name)) {
+        return new GraphQLObjectType({ ...config, interfaces: config.interfaces.filter((i) => i.name !== 'Node') });
+      }
+      return type;
+    },
+    [MapperKind.OBJECT_FIELD]: (fieldConfig, fieldName, typeName) => {
+      const coord = `${typeName}.${fieldName}`;
+      if (denied.has(coord)) return null;
+      if (coord === 'Query.person') {
+        if (actions.get('Person.id') === 'deny') return null;
+        if (pseudonymises) return { ...fieldConfig, args: { ...fieldConfig.args, id: { ...fieldConfig.args!.id!, type: new GraphQLNonNull(pseudonymType) } } } as GraphQLFieldConfig<unknown, unknown>;
+        return fieldConfig;
+      }
+      let out = fieldConfig as GraphQLFieldConfig<unknown, GraphQLContext>;
+      if (coord === 'Person.id' && pseudonymises) {
+        out = {
+          ...out,
+          type: new GraphQLNonNull(pseudonymType),
+          description: 'A keyed pseudonym of this person in this purpose’s pseudonymisation domain.',
+          resolve: async (row, _args, ctx) => {
+            const p = await ctx.loaders.pseudonym.load((row as EntityRow).id);
+            if (!p) throw new Error('pseudonym not materialised for this person');
+            return p;
+          },
+        };
+      }
+      if (typeName === 'Person') out = { ...out, resolve: notePerson(out.resolve ?? (fieldResolver as GraphQLFieldResolver<unknown, GraphQLContext>)) };
+      return out;
+    },
+  });
+  const received = new Set([...actions].filter(([c, a]) => a !== 'deny' && !denied.has(c)).map(([c]) => c));
+  return { schema, actions, received, pseudonymises };
+}
+
+function notePerson(inner: GraphQLFieldResolver<unknown, GraphQLContext>): GraphQLFieldResolver<unknown, GraphQLContext> {
+  return (row, args, ctx, info) => {
+    ctx.people.add((row as EntityRow).id);
+    return inner(row, args, ctx, info);
+  };
+}
+
+/** Rewrites "Cannot query field" validation errors so they name the purpose that denies the field. */
+export function explainDenied(message: string, purposeId: string, clientId: string | undefined, cls: Classification): string {
+  const m = /^Cannot query field "(\w+)" on type "(\w+)"/.exec(message);
+  if (!m) return message;
+  const f = cls.get(`${m[2]}.${m[1]}`);
+  if (!f) return message;
+  return `Cannot query field "${m[1]}" on type "${m[2]}": the purpose "${purposeId}"${clientId ? ` of client "${clientId}"` : ''} does not allow ${f.coordinate} (${f.category}).`;
+}

@@ -1,0 +1,151 @@
+/**
+ * Assembles the privacy layer from the config: classification, purposes and their schemas, the key
+ * ring, ingest minimisation and pseudonym materialisation for sync, and for serving the client
+ * authentication, per-request contexts and the audit plugin.
+ */
+import { createHash } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { ApolloServerPlugin } from '@apollo/server';
+import { TypeInfo, visit, visitWithTypeInfo, type GraphQLSchema } from 'graphql';
+import type { Config } from '../config/config.ts';
+import { RostergateError } from '../errors.ts';
+import { sealedCursors } from '../graphql/connection.ts';
+import { createContext, type GraphQLContext } from '../graphql/context.ts';
+import type { Store } from '../store/types.ts';
+import type { IngestContext } from '../sync/ingest.ts';
+import { hashApiKey, keyFromHeaders } from './api-keys.ts';
+import { AuditLog } from './audit.ts';
+import { classify, type Classification } from './classification.ts';
+import { createMinimiser, type Minimiser } from './minimise.ts';
+import { validatePurpose, type Purpose } from './policy.ts';
+import { buildPurposeSchema, type PurposeSchema } from './purpose-schema.ts';
+import { KeyRing } from './pseudonym.ts';
+import { Pseudonymiser } from './pseudonymiser.ts';
+import type { SourceType } from '../../connectors/types.ts';
+
+export interface Privacy {
+  keyring: KeyRing;
+  classification: Classification;
+  purposes: Map<string, Purpose>;
+  schemas: Map<string, PurposeSchema>;
+  pseudonymiser: Pseudonymiser;
+  /** Coordinates received by at least one purpose. */
+  received: Set<string>;
+  /** Fresh per sync run: minimisation records what it dropped. */
+  ingest(store: Store): Promise<Pick<IngestContext, 'minimise' | 'hashMatchKey' | 'personCreated'> & { minimiser: Minimiser }>;
+  authenticate(store: Store, req: Pick<IncomingMessage, 'headers'>): Promise<{ client: string; purpose: Purpose }>;
+  context(store: Store, sourceTypes: ReadonlyMap<string, SourceType>, who: { client: string; purpose: Purpose }): Promise<GraphQLContext>;
+  auditPlugin(purpose: Purpose, schema: GraphQLSchema): ApolloServerPlugin<GraphQLContext>;
+}
+
+export function setupPrivacy(cfg: Config, base: GraphQLSchema, opts: { keyring?: KeyRing } = {}): Privacy {
+  const classification = classify(base);
+  const keyring = opts.keyring ?? KeyRing.load({ tenant: cfg.privacy.tenant, file: cfg.privacy.masterKeyFile });
+  const purposes = new Map<string, Purpose>();
+  const errors: string[] = [];
+  for (const [id, p] of Object.entries(cfg.purposes)) {
+    errors.push(...validatePurpose(id, p, classification));
+    purposes.set(id, { ...p, id, domain: p.pseudonymDomain ?? id });
+  }
+  if (errors.length) throw new RostergateError('CONFIG_INVALID', `${cfg.file ?? 'config'}: ${errors.join('; ')}`);
+  const schemas = new Map([...purposes.values()].map((p) => [p.id, buildPurposeSchema(base, classification, p)]));
+  const received = new Set([...schemas.values()].flatMap((s) => [...s.received]));
+  const domains = [...new Set([...purposes.values()].filter((p) => schemas.get(p.id)!.pseudonymises).map((p) => p.domain))];
+  const pseudonymiser = new Pseudonymiser(keyring, domains);
+  let audit: AuditLog | undefined;
+  const keyHashes = new Map(cfg.clients.flatMap((c) => c.keyHashes.map((h) => [h, c.id] as const)));
+  const clients = new Map(cfg.clients.map((c) => [c.id, c]));
+  // Domain versions change only on rotation; re-read them now and then, not on every request.
+  let versionCache: { at: number; versions: Map<string, number> } | undefined;
+  const versions = async (store: Store) => {
+    if (!versionCache || Date.now() - versionCache.at > 10_000) versionCache = { at: Date.now(), versions: await pseudonymiser.versions(store) };
+    return versionCache.versions;
+  };
+
+  return {
+    keyring, classification, purposes, schemas, pseudonymiser, received,
+
+    async ingest(store) {
+      const minimiser = createMinimiser(classification, received);
+      const v = await pseudonymiser.versions(store);
+      return { minimiser, minimise: minimiser, hashMatchKey: (k, val) => keyring.matchKey(k, val), personCreated: pseudonymiser.hook(v) };
+    },
+
+    async authenticate(store, req) {
+      const key = keyFromHeaders(req.headers);
+      const fail = () => new RostergateError('UNAUTHENTICATED', 'missing or invalid API key: send it in the x-api-key header');
+      if (!key) throw fail();
+      const hash = hashApiKey(key);
+      let clientId = keyHashes.get(hash);
+      if (!clientId) {
+        const stored = await store.findApiKey(hash);
+        if (stored && !stored.revokedAt) clientId = stored.client;
+      }
+      const client = clientId ? clients.get(clientId) : undefined;
+      if (!client) throw fail();
+      return { client: client.id, purpose: purposes.get(client.purpose)! };
+    },
+
+    async context(store, sourceTypes, who) {
+      const ps = schemas.get(who.purpose.id)!;
+      const domain = ps.pseudonymises ? { domain: who.purpose.domain, version: (await versions(store)).get(who.purpose.domain)! } : undefined;
+      return createContext(store, sourceTypes, {
+        client: { id: who.client, purpose: who.purpose.id },
+        pseudonymDomain: domain,
+        cursors: sealedCursors((p) => keyring.sealCursor(who.purpose.domain, p), (s) => keyring.openCursor(who.purpose.domain, s)),
+        resolvePersonId: domain ? (id) => store.entityByPseudonym(domain.domain, id) : async (id) => id,
+      });
+    },
+
+    auditPlugin(purpose, schema) {
+      return {
+        async requestDidStart() {
+          return {
+            async willSendResponse(rc) {
+              const ctx = rc.contextValue;
+              if (!ctx.client) return;
+              const fields = rc.document ? touchedFields(schema, rc.document, classification) : [];
+              const categories: Record<string, number> = {};
+              for (const f of fields) {
+                const c = classification.get(f)!.category;
+                categories[c] = (categories[c] ?? 0) + 1;
+              }
+              audit ??= auditLogFor(ctx.store, keyring);
+              await audit.record(
+                {
+                  at: new Date().toISOString(), client: ctx.client.id, purpose: purpose.id, kind: 'query',
+                  operation: rc.operationName ?? null,
+                  operationHash: rc.source ? createHash('sha256').update(rc.source).digest('hex').slice(0, 32) : null,
+                  categories, fields, people: ctx.people.size,
+                },
+                [...ctx.people],
+              );
+            },
+          };
+        },
+      };
+    },
+  };
+}
+
+/** Classified schema coordinates an operation selects. */
+export function touchedFields(schema: GraphQLSchema, document: Parameters<typeof visit>[0], cls: Classification): string[] {
+  const info = new TypeInfo(schema);
+  const out = new Set<string>();
+  visit(
+    document,
+    visitWithTypeInfo(info, {
+      Field(node) {
+        const parent = info.getParentType();
+        if (!parent) return;
+        const coord = `${parent.name}.${node.name.value}`;
+        if (cls.has(coord)) out.add(coord);
+      },
+    }),
+  );
+  return [...out].sort();
+}
+
+export function auditLogFor(store: Store, keyring: KeyRing): AuditLog {
+  return new AuditLog(store, keyring.auditKey());
+}

@@ -1,0 +1,102 @@
+/**
+ * Purpose-bound views end to end over HTTP with the demo purposes: the same nested query gives
+ * names to roster-sync and pseudonyms and generalised values to analytics; denied fields are
+ * validation errors naming the purpose; requests without a valid key get 401.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { privateGateway, type PrivateGateway } from '../support/privacy.ts';
+
+let g: PrivateGateway;
+beforeAll(async () => {
+  g = await privateGateway();
+});
+afterAll(() => g?.close());
+
+const NESTED = `{ classes(first: 3) { edges { node { title enrollments(role: STUDENT, first: 5) { edges { node { person { id PERSON } } } } } } } }`;
+
+describe('purpose-bound views', () => {
+  it('roster-sync gets names; analytics gets pseudonyms and generalised values for the same query', async () => {
+    const lms = await g.gql('lms-demo', NESTED.replace('PERSON', 'givenName familyName grades'));
+    expect(lms.status).toBe(200);
+    const lmsPeople = lms.body.data.classes.edges.flatMap((c: any) => c.node.enrollments.edges.map((e: any) => e.node.person));
+    const names = new Set(g.dataset.list('person').map((p) => p.data.givenName));
+    expect(lmsPeople.length).toBeGreaterThan(5);
+    for (const p of lmsPeople) expect(names).toContain(p.givenName);
+
+    const an = await g.gql('analytics-demo', NESTED.replace('PERSON', 'gradeBand demographics { birthYear ageBand }'));
+    expect(an.status).toBe(200);
+    const anPeople = an.body.data.classes.edges.flatMap((c: any) => c.node.enrollments.edges.map((e: any) => e.node.person));
+    expect(anPeople.length).toBe(lmsPeople.length);
+    for (const p of anPeople) {
+      expect(p.id).toMatch(/^p1_[A-Za-z0-9_-]{22}$/);
+      expect(p.gradeBand).toMatch(/^(PK|K-2|3-5|6-8|9-12|mixed)$/);
+      expect(typeof p.demographics.birthYear).toBe('number');
+      expect(p.demographics.ageBand).toMatch(/^\d+-\d+$|^18\+$/);
+    }
+    // Pseudonyms are not the gateway ids the LMS sees.
+    expect(anPeople.map((p: any) => p.id)).not.toEqual(lmsPeople.map((p: any) => p.id));
+  });
+
+  it('analytics asking for email is a validation error naming the field and the purpose', async () => {
+    const r = await g.gql('analytics-demo', `{ people(first: 1) { edges { node { email } } } }`);
+    expect(r.status).toBe(400);
+    expect(r.body.errors![0].message).toMatch(/Cannot query field "email" on type "Person": the purpose "analytics" does not allow Person.email \(DIRECT\)/);
+  });
+
+  it('introspection shows each client only what it may have', async () => {
+    const q = `{ __type(name: "Person") { fields { name type { kind name ofType { name } } } } }`;
+    const an = await g.gql('analytics-demo', q);
+    const fields = an.body.data.__type.fields.map((f: any) => f.name);
+    for (const denied of ['givenName', 'familyName', 'email', 'username', 'sisId', 'stateId', 'studentNumber', 'grades', 'organizations']) expect(fields).not.toContain(denied);
+    const src = await g.gql('analytics-demo', `{ __type(name: "SourceRef") { fields { name } } }`);
+    expect(src.body.data.__type.fields.map((f: any) => f.name)).toEqual(['source', 'system', 'lastModified']);
+    const id = an.body.data.__type.fields.find((f: any) => f.name === 'id');
+    expect(id.type.ofType.name).toBe('Pseudonym');
+    const lms = await g.gql('lms-demo', q);
+    const lmsFields = lms.body.data.__type.fields.map((f: any) => f.name);
+    expect(lmsFields).toContain('email');
+    expect(lmsFields).not.toContain('photoUrl');
+    const demo = await g.gql('lms-demo', `{ __type(name: "Demographics") { fields { name } } }`);
+    expect(demo.body.data.__type.fields.map((f: any) => f.name)).not.toContain('iep');
+  });
+
+  it('requests without a valid key get 401', async () => {
+    expect((await g.gql('', `{ schools { totalCount } }`)).status).toBe(401);
+    expect((await g.gql('rgk_not-a-real-key', `{ schools { totalCount } }`)).status).toBe(401);
+    await g.store.revokeApiKeys('lms-demo', new Date().toISOString());
+    expect((await g.gql('lms-demo', `{ schools { totalCount } }`)).status).toBe(401);
+  });
+
+  it('pseudonyms are stable across queries and syncs; person(id:) and cursors work with them', async () => {
+    const q = `query($after: Cursor) { people(role: STUDENT, first: 50, after: $after) { pageInfo { endCursor hasNextPage } edges { cursor node { id } } } }`;
+    const a = await g.gql('analytics-demo', q);
+    const b = await g.gql('analytics-demo', q);
+    expect(b.body.data.people.edges.map((e: any) => e.node.id)).toEqual(a.body.data.people.edges.map((e: any) => e.node.id));
+    // A cursor reveals no gateway id: it is sealed, and differs each time it is issued.
+    const cursor = a.body.data.people.pageInfo.endCursor;
+    expect(Buffer.from(cursor, 'base64url').toString('latin1')).not.toMatch(/per_/);
+    expect(cursor).not.toBe(b.body.data.people.pageInfo.endCursor);
+    const next = await g.gql('analytics-demo', q, { after: cursor });
+    const ids = [...a.body.data.people.edges, ...next.body.data.people.edges].map((e: any) => e.node.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    const one = a.body.data.people.edges[3].node.id;
+    const p = await g.gql('analytics-demo', `query($id: Pseudonym!) { person(id: $id) { id gradeBand } }`, { id: one });
+    expect(p.body.data.person.id).toBe(one);
+    await g.resync();
+    const c = await g.gql('analytics-demo', q);
+    expect(c.body.data.people.edges.map((e: any) => e.node.id)).toEqual(a.body.data.people.edges.map((e: any) => e.node.id));
+  });
+
+  it('every request is audited with client, purpose, categories and people; disclosures are recorded', async () => {
+    const before = (await g.store.auditEntries({})).length;
+    await g.gql('admin-demo', `query AdminLook { people(role: STUDENT, first: 7) { edges { node { givenName email demographics { birthDate } } } } }`);
+    const entries = await g.store.auditEntries({});
+    expect(entries.length).toBe(before + 1);
+    const e = entries.at(-1)!;
+    expect(e).toMatchObject({ client: 'admin-demo', purpose: 'admin', kind: 'query', operation: 'AdminLook', people: 7 });
+    expect(e.categories).toMatchObject({ DIRECT: 2, QUASI: 1 });
+    expect(e.fields).toContain('Person.email');
+    const someone = (await g.store.list({ type: 'person', first: 1, hasValue: { field: 'roles', value: 'student' } })).rows[0]!;
+    expect((await g.store.disclosuresOf(someone.id)).map((d) => d.client)).toContain('admin-demo');
+  });
+});

@@ -1,0 +1,73 @@
+/** Test helpers: a synced store served with the demo purposes, clients and fresh API keys. */
+import { join } from 'node:path';
+import { RosterDataset } from '../../src/demo/dataset.ts';
+import { directConnector } from '../../src/demo/direct-connector.ts';
+import type { DistrictOptions } from '../../src/demo/generator.ts';
+import { DEMO_CLIENTS, DEMO_PURPOSES } from '../../src/demo/demo-policy.ts';
+import { parseConfig, type Config } from '../../src/config/config.ts';
+import { buildUnifiedSchema } from '../../src/graphql/schema.ts';
+import { createLogger } from '../../src/log.ts';
+import { hashApiKey, newApiKey } from '../../src/privacy/api-keys.ts';
+import { KeyRing } from '../../src/privacy/pseudonym.ts';
+import { setupPrivacy, type Privacy } from '../../src/privacy/setup.ts';
+import { serveStore } from '../../src/runtime.ts';
+import { SqliteStore } from '../../src/store/sqlite.ts';
+import { syncSource, type SyncSummary } from '../../src/sync/runner.ts';
+import type { RunningGateway } from '../../src/server/gateway.ts';
+import { tempDir } from './stores.ts';
+import { request } from 'undici';
+
+export const TEST_MASTER_KEY = Buffer.alloc(32, 7);
+
+export interface PrivateGateway {
+  dataset: RosterDataset;
+  store: SqliteStore;
+  config: Config;
+  privacy: Privacy;
+  keys: Record<string, string>;
+  gw: RunningGateway;
+  summary: SyncSummary;
+  resync(): Promise<SyncSummary>;
+  gql(client: string, query: string, variables?: unknown): Promise<{ status: number; body: { data?: any; errors?: any[] } }>;
+  close(): Promise<void>;
+}
+
+export function demoPrivacyConfig(store: string, extra: Record<string, unknown> = {}): Config {
+  return parseConfig({ store, privacy: { tenant: 'test' }, purposes: DEMO_PURPOSES, clients: DEMO_CLIENTS, ...extra });
+}
+
+export async function privateGateway(district: DistrictOptions = { students: 120, teachers: 8, classes: 12, schools: 2 }, keyring = new KeyRing(TEST_MASTER_KEY, 'test')): Promise<PrivateGateway> {
+  const dir = tempDir();
+  const dataset = RosterDataset.generate(district);
+  const config = demoPrivacyConfig(join(dir, 'rg.db'));
+  const store = SqliteStore.open(config.store);
+  const privacy = setupPrivacy(config, buildUnifiedSchema(), { keyring });
+  const sync = async () => {
+    const ingest = await privacy.ingest(store);
+    const s = await syncSource(store, directConnector('demo', dataset), { ...ingest, matchRules: config.identity.match });
+    s.dropped = [...ingest.minimiser.dropped].sort();
+    return s;
+  };
+  const summary = await sync();
+  const keys: Record<string, string> = {};
+  for (const c of config.clients) {
+    keys[c.id] = newApiKey();
+    await store.addApiKey(hashApiKey(keys[c.id]!), c.id, new Date().toISOString());
+  }
+  const gw = await serveStore(store, config, createLogger({ level: 'silent' }), { port: 0, privacy });
+  return {
+    dataset, store, config, privacy, keys, gw, summary,
+    resync: sync,
+    async gql(client, query, variables) {
+      const headers: Record<string, string> = { 'content-type': 'application/json' };
+      if (keys[client]) headers['x-api-key'] = keys[client]!;
+      else if (client) headers['x-api-key'] = client;
+      const r = await request(`${gw.url}/graphql`, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
+      return { status: r.statusCode, body: (await r.body.json()) as { data?: any; errors?: any[] } };
+    },
+    async close() {
+      await gw.close();
+      await store.close();
+    },
+  };
+}
