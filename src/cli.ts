@@ -47,6 +47,49 @@ program
   .option('--students <n>', 'number of students in the demo district')
   .action(async (opts) => (await import('./commands/demo.ts')).demoCommand(opts));
 
+const keys = program.command('keys').description('API keys, the master key, pseudonym-domain rotation');
+keys
+  .command('create')
+  .description('create an API key for a client (shown once; only its hash is kept)')
+  .requiredOption('--client <id>', 'client id from the config')
+  .option('-c, --config <file>', 'config file')
+  .action(async (opts) => (await import('./commands/keys.ts')).keysCreate(opts));
+keys
+  .command('list')
+  .description('list API keys by client (hash prefixes only)')
+  .option('-c, --config <file>', 'config file')
+  .action(async (opts) => (await import('./commands/keys.ts')).keysList(opts));
+keys
+  .command('revoke')
+  .description('revoke every key of a client')
+  .requiredOption('--client <id>', 'client id')
+  .option('-c, --config <file>', 'config file')
+  .action(async (opts) => (await import('./commands/keys.ts')).keysRevoke(opts));
+keys
+  .command('master')
+  .description('write a new random master key to a file readable only by its owner')
+  .requiredOption('--out <file>', 'where to write it')
+  .option('--force', 'overwrite an existing file')
+  .action(async (opts) => (await import('./commands/keys.ts')).keysMaster(opts));
+keys
+  .command('rotate')
+  .description('move a pseudonymisation domain to a new key version')
+  .requiredOption('--domain <name>', 'pseudonymisation domain (by default a purpose id)')
+  .option('--rekey-table <file>', 'write an old → new pseudonym CSV for the domain owner (mode 600)')
+  .option('--force', 'overwrite an existing re-keying table')
+  .option('-c, --config <file>', 'config file')
+  .action(async (opts) => (await import('./commands/keys.ts')).keysRotate(opts));
+
+program
+  .command('audit')
+  .description('audit log tools')
+  .command('verify')
+  .description('check the audit log hash chain; exit 4 if an entry was edited, removed or inserted')
+  .option('-c, --config <file>', 'config file')
+  .action(async (opts) => {
+    process.exitCode = await (await import('./commands/keys.ts')).auditVerify(opts);
+  });
+
 try {
   await program.parseAsync(process.argv);
 } catch (e) {

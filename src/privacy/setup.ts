@@ -38,7 +38,7 @@ export interface Privacy {
   auditPlugin(purpose: Purpose, schema: GraphQLSchema): ApolloServerPlugin<GraphQLContext>;
 }
 
-export function setupPrivacy(cfg: Config, base: GraphQLSchema, opts: { keyring?: KeyRing } = {}): Privacy {
+export function setupPrivacy(cfg: Config, base: GraphQLSchema, opts: { keyring?: KeyRing; versionCacheMs?: number } = {}): Privacy {
   const classification = classify(base);
   const keyring = opts.keyring ?? KeyRing.load({ tenant: cfg.privacy.tenant, file: cfg.privacy.masterKeyFile });
   const purposes = new Map<string, Purpose>();
@@ -58,7 +58,7 @@ export function setupPrivacy(cfg: Config, base: GraphQLSchema, opts: { keyring?:
   // Domain versions change only on rotation; re-read them now and then, not on every request.
   let versionCache: { at: number; versions: Map<string, number> } | undefined;
   const versions = async (store: Store) => {
-    if (!versionCache || Date.now() - versionCache.at > 10_000) versionCache = { at: Date.now(), versions: await pseudonymiser.versions(store) };
+    if (!versionCache || Date.now() - versionCache.at >= (opts.versionCacheMs ?? 10_000)) versionCache = { at: Date.now(), versions: await pseudonymiser.versions(store) };
     return versionCache.versions;
   };
 

@@ -41,7 +41,8 @@ export async function privateGateway(district: DistrictOptions = { students: 120
   const dataset = RosterDataset.generate(district);
   const config = demoPrivacyConfig(join(dir, 'rg.db'));
   const store = SqliteStore.open(config.store);
-  const privacy = setupPrivacy(config, buildUnifiedSchema(), { keyring });
+  // Tests rotate domains and expect the next request to see it: no version caching.
+  const privacy = setupPrivacy(config, buildUnifiedSchema(), { keyring, versionCacheMs: 0 });
   const sync = async () => {
     const ingest = await privacy.ingest(store);
     const s = await syncSource(store, directConnector('demo', dataset), { ...ingest, matchRules: config.identity.match });

@@ -1,0 +1,100 @@
+/**
+ * `rostergate keys …` and `rostergate audit verify`: API keys for clients (shown once, stored as
+ * hashes), the master key, pseudonym-domain rotation with an optional re-keying table.
+ */
+import { createWriteStream, existsSync, writeFileSync } from 'node:fs';
+import { stringify } from 'csv-stringify';
+import { RostergateError } from '../errors.ts';
+import { buildUnifiedSchema } from '../graphql/schema.ts';
+import { hashApiKey, newApiKey } from '../privacy/api-keys.ts';
+import { auditLogFor, setupPrivacy } from '../privacy/setup.ts';
+import { KeyRing } from '../privacy/pseudonym.ts';
+import { openStore } from '../runtime.ts';
+import { loadConfig } from './serve.ts';
+
+const out = (s: string) => process.stdout.write(s + '\n');
+
+export async function keysCreate(opts: { config?: string; client: string }): Promise<void> {
+  const cfg = loadConfig(opts.config);
+  const client = cfg.clients.find((c) => c.id === opts.client);
+  if (!client) throw new RostergateError('CONFIG_INVALID', `no client "${opts.client}" in the config (clients: ${cfg.clients.map((c) => c.id).join(', ') || 'none'})`);
+  const store = openStore(cfg);
+  try {
+    const key = newApiKey();
+    await store.addApiKey(hashApiKey(key), client.id, new Date().toISOString());
+    out(`New API key for client ${client.id} (purpose ${client.purpose}). It is shown only this once; rostergate keeps only its hash.`);
+    out(key);
+  } finally {
+    await store.close();
+  }
+}
+
+export async function keysList(opts: { config?: string }): Promise<void> {
+  const cfg = loadConfig(opts.config);
+  const store = openStore(cfg);
+  try {
+    for (const k of await store.listApiKeys()) out(`${k.client.padEnd(20)} ${k.hashPrefix}…  created ${k.createdAt}${k.revokedAt ? `  revoked ${k.revokedAt}` : ''}`);
+  } finally {
+    await store.close();
+  }
+}
+
+export async function keysRevoke(opts: { config?: string; client: string }): Promise<void> {
+  const cfg = loadConfig(opts.config);
+  const store = openStore(cfg);
+  try {
+    out(`revoked ${await store.revokeApiKeys(opts.client, new Date().toISOString())} key(s) of client ${opts.client}`);
+  } finally {
+    await store.close();
+  }
+}
+
+/** Writes a new random master key to a file only its owner can read. */
+export function keysMaster(opts: { out: string; force?: boolean }): void {
+  if (existsSync(opts.out) && !opts.force) throw new RostergateError('CONFIG_INVALID', `${opts.out} exists: refusing to overwrite a master key (pass --force)`);
+  writeFileSync(opts.out, KeyRing.generateText() + '\n', { mode: 0o600 });
+  out(`wrote a new master key to ${opts.out} (mode 600). Point privacy.masterKeyFile at it, or export ROSTERGATE_MASTER_KEY.`);
+}
+
+export async function keysRotate(opts: { config?: string; domain: string; rekeyTable?: string; force?: boolean }): Promise<void> {
+  if (opts.rekeyTable && existsSync(opts.rekeyTable) && !opts.force) {
+    throw new RostergateError('CONFIG_INVALID', `${opts.rekeyTable} exists: refusing to overwrite (pass --force)`);
+  }
+  const cfg = loadConfig(opts.config);
+  const privacy = setupPrivacy(cfg, buildUnifiedSchema());
+  const store = openStore(cfg);
+  try {
+    let table: ReturnType<typeof stringify> | undefined;
+    let done: Promise<void> | undefined;
+    if (opts.rekeyTable) {
+      table = stringify({ header: true, columns: ['old_pseudonym', 'new_pseudonym'] });
+      const file = createWriteStream(opts.rekeyTable, { mode: 0o600 });
+      table.pipe(file);
+      done = new Promise((r) => file.on('finish', () => r()));
+    }
+    const r = await privacy.pseudonymiser.rotate(store, opts.domain, table ? (o, n) => table!.write([o, n]) : undefined);
+    table?.end();
+    await done;
+    out(`domain ${opts.domain}: version ${r.from} → ${r.to}; ${r.people} people re-keyed.`);
+    if (opts.rekeyTable) out(`re-keying table (old → new) written to ${opts.rekeyTable}; hand it only to the domain's owner.`);
+  } finally {
+    await store.close();
+  }
+}
+
+export async function auditVerify(opts: { config?: string }): Promise<number> {
+  const cfg = loadConfig(opts.config);
+  const keyring = KeyRing.load({ tenant: cfg.privacy.tenant, file: cfg.privacy.masterKeyFile });
+  const store = openStore(cfg);
+  try {
+    const r = await auditLogFor(store, keyring).verify();
+    if (r.ok) {
+      out(`audit log intact: ${r.entries} entries verified`);
+      return 0;
+    }
+    out(`audit log TAMPERED at entry ${r.firstBad!.seq}: ${r.firstBad!.reason}`);
+    return 4;
+  } finally {
+    await store.close();
+  }
+}

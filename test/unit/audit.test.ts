@@ -1,0 +1,61 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import { auditLogFor } from '../../src/privacy/setup.ts';
+import { KeyRing } from '../../src/privacy/pseudonym.ts';
+import { SqliteStore } from '../../src/store/sqlite.ts';
+import { join } from 'node:path';
+import { tempDir } from '../support/stores.ts';
+
+const ring = new KeyRing(Buffer.alloc(32, 3), 't');
+let path: string;
+
+async function withLog(n: number) {
+  path = join(tempDir(), 'audit.db');
+  const store = SqliteStore.open(path);
+  const log = auditLogFor(store, ring);
+  for (let i = 0; i < n; i++) {
+    await log.record({ at: `2026-11-25T10:00:0${i}Z`, client: 'c', purpose: 'p', kind: 'query', operation: `Op${i}`, operationHash: 'h', categories: { DIRECT: 1 }, fields: ['Person.email'], people: i }, [`per_${i}`]);
+  }
+  return store;
+}
+
+describe('hash-chained audit log', () => {
+  it('verifies an untouched chain', async () => {
+    const store = await withLog(5);
+    expect(await auditLogFor(store, ring).verify()).toEqual({ ok: true, entries: 5 });
+    await store.close();
+  });
+
+  it('refuses updates through SQL, and detects an edited entry when the guard is bypassed', async () => {
+    const store = await withLog(5);
+    await store.close();
+    const db = new Database(path);
+    expect(() => db.prepare(`UPDATE audit_log SET people = 99 WHERE seq = 3`).run()).toThrow(/append-only/);
+    db.exec(`DROP TRIGGER audit_log_no_update`);
+    db.prepare(`UPDATE audit_log SET people = 99 WHERE seq = 3`).run();
+    db.close();
+    const again = SqliteStore.open(path);
+    const r = await auditLogFor(again, ring).verify();
+    expect(r.ok).toBe(false);
+    expect(r.firstBad).toEqual({ seq: 3, reason: expect.stringMatching(/edited/) });
+    await again.close();
+  });
+
+  it('detects a removed entry', async () => {
+    const store = await withLog(5);
+    await store.close();
+    const db = new Database(path);
+    db.prepare(`DELETE FROM audit_log WHERE seq = 2`).run();
+    db.close();
+    const again = SqliteStore.open(path);
+    expect((await auditLogFor(again, ring).verify()).firstBad?.seq).toBe(3);
+    await again.close();
+  });
+
+  it('a recomputed plain hash does not fool it: the chain is keyed', async () => {
+    const store = await withLog(2);
+    const other = new KeyRing(Buffer.alloc(32, 4), 't');
+    expect((await auditLogFor(store, other).verify()).ok).toBe(false);
+    await store.close();
+  });
+});
