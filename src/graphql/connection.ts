@@ -53,8 +53,24 @@ export interface Connection<T> {
 }
 
 export function fromList(r: ListResult, cursors: CursorCodec): Connection<EntityRow> {
-  const edges = r.rows.map((node) => ({ node, cursor: cursors.encode(node.id) }));
-  return { edges, pageInfo: { hasNextPage: r.hasNext, endCursor: edges.at(-1)?.cursor ?? null }, totalCount: r.total };
+  // Cursors are computed only when selected: sealing one costs an AES-GCM operation.
+  const edges = r.rows.map((node) => ({
+    node,
+    get cursor() {
+      return cursors.encode(node.id);
+    },
+  }));
+  const last = r.rows.at(-1);
+  return {
+    edges,
+    pageInfo: {
+      hasNextPage: r.hasNext,
+      get endCursor() {
+        return last ? cursors.encode(last.id) : null;
+      },
+    },
+    totalCount: r.total,
+  };
 }
 
 /** A page of an id list already in memory (nested connections batched through loaders). */

@@ -22,16 +22,35 @@ export function entryHash(key: Buffer, prevHash: string, e: AuditInput): string 
   return createHmac('sha256', key).update(prevHash).update('\n').update(body).digest('base64url');
 }
 
+/** The ledger's `last_at` is kept to the hour: a person shown again within it needs no write. */
+const LEDGER_RESOLUTION_MS = 3_600_000;
+
 export class AuditLog {
+  private recent = new Map<string, Set<string>>();
+  private recentSince = Date.now();
+
   constructor(private readonly store: Store, private readonly key: Buffer) {}
 
   async record(entry: AuditInput, disclosed: string[] = []): Promise<number> {
-    return this.store.transaction(async (tx) => {
+    if (Date.now() - this.recentSince > LEDGER_RESOLUTION_MS) {
+      this.recent = new Map();
+      this.recentSince = Date.now();
+    }
+    const seen = this.recent.get(entry.client) ?? this.recent.set(entry.client, new Set()).get(entry.client)!;
+    const fresh = disclosed.filter((id) => !seen.has(id));
+    const seq = await this.store.transaction(async (tx) => {
       const prev = (await tx.lastAudit())?.hash ?? GENESIS;
       const seq = await tx.insertAudit({ ...entry, prevHash: prev, hash: entryHash(this.key, prev, entry) });
-      if (disclosed.length) await tx.recordDisclosures(entry.client, disclosed, entry.at);
+      if (fresh.length) await tx.recordDisclosures(entry.client, fresh, entry.at);
       return seq;
     });
+    for (const id of fresh) seen.add(id);
+    return seq;
+  }
+
+  /** After an erasure the ledger rows of a person go; forget them here too. */
+  forget(entityId: string): void {
+    for (const s of this.recent.values()) s.delete(entityId);
   }
 
   /** Walks the chain; the first entry whose hash or link does not match is reported. */
