@@ -6,6 +6,24 @@ import type { Store } from '../store/types.ts';
 import { createLoaders, type Loaders } from './loaders.ts';
 import type { SourceType } from '../../connectors/types.ts';
 import { plainCursors, type CursorCodec } from './connection.ts';
+import type { EntityType } from '../model/records.ts';
+import { fieldFeeds, type FieldFeeds } from '../feeds/relevance.ts';
+import { classify } from '../privacy/classification.ts';
+import { buildUnifiedSchema } from './schema.ts';
+
+/** What the request's purpose receives, for filtering the change feed (undefined: everything). */
+export interface PurposeView {
+  feeds: FieldFeeds;
+  received: Set<string> | undefined;
+  typeVisible(t: EntityType): boolean;
+}
+
+let openView: PurposeView | undefined;
+/** The view of open access (no purposes): every field of every type. */
+export function unrestrictedView(): PurposeView {
+  openView ??= { feeds: fieldFeeds(classify(buildUnifiedSchema())), received: undefined, typeVisible: () => true };
+  return openView;
+}
 
 export interface ClientIdentity {
   id: string;
@@ -24,12 +42,15 @@ export interface GraphQLContext {
   client?: ClientIdentity;
   /** Gateway ids of the people whose fields this request resolved (audit and disclosure ledger). */
   people: Set<string>;
+  view: PurposeView;
+  /** The pseudonymisation domain of a pseudonymising purpose (tombstones carry their pseudonyms per domain). */
+  pseudonymDomain?: string;
 }
 
 export function createContext(
   store: Store,
   sourceTypes: ReadonlyMap<string, SourceType>,
-  extra: Partial<Pick<GraphQLContext, 'cursors' | 'resolvePersonId' | 'client'>> & { pseudonymDomain?: { domain: string; version: number } } = {},
+  extra: Partial<Pick<GraphQLContext, 'cursors' | 'resolvePersonId' | 'client' | 'view'>> & { pseudonymDomain?: { domain: string; version: number } } = {},
 ): GraphQLContext {
   return {
     store,
@@ -39,5 +60,7 @@ export function createContext(
     resolvePersonId: extra.resolvePersonId ?? (async (id) => id),
     client: extra.client,
     people: new Set(),
+    view: extra.view ?? unrestrictedView(),
+    pseudonymDomain: extra.pseudonymDomain?.domain,
   };
 }

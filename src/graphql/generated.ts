@@ -67,6 +67,41 @@ export type Address = {
   street?: Maybe<Scalars['String']['output']>;
 };
 
+export type Change = {
+  __typename?: 'Change';
+  at: Scalars['DateTime']['output'];
+  /** For updates: the changed fields of `record` this purpose receives (demographics fields as demographics.<field>). */
+  fields: Array<Scalars['String']['output']>;
+  op: ChangeOp;
+  /**
+   * The record now (CREATED, UPDATED), or its last state (DELETED: the tombstone), through this
+   * purpose's view. Null when a later change deleted it: that deletion follows in the feed.
+   */
+  record?: Maybe<RosterRecord>;
+  type: RecordType;
+};
+
+export type ChangeConnection = {
+  __typename?: 'ChangeConnection';
+  edges: Array<ChangeEdge>;
+  pageInfo: PageInfo;
+};
+
+export type ChangeEdge = {
+  __typename?: 'ChangeEdge';
+  cursor: Scalars['Cursor']['output'];
+  node: Change;
+};
+
+/**
+ * The change feed: what changed in the roster, in commit order, as this client's purpose sees it.
+ * A change to a field the purpose does not receive is not an event for it.
+ */
+export type ChangeOp =
+  | 'CREATED'
+  | 'DELETED'
+  | 'UPDATED';
+
 /** A class (section): a group of students taught together. */
 export type Class = Node & {
   __typename?: 'Class';
@@ -163,11 +198,13 @@ export type Demographics = {
 export type Enrollment = Node & {
   __typename?: 'Enrollment';
   beginDate?: Maybe<Scalars['Date']['output']>;
-  class: Class;
+  /** Null only in a tombstone whose class was deleted too. */
+  class?: Maybe<Class>;
   endDate?: Maybe<Scalars['Date']['output']>;
   /** Points at one person's place in a class, so it is an identifier like the person's own id. */
   id: Scalars['ID']['output'];
-  person: Person;
+  /** Null only in a tombstone whose person was deleted too. */
+  person?: Maybe<Person>;
   primary?: Maybe<Scalars['Boolean']['output']>;
   role: EnrollmentRole;
   school?: Maybe<Organization>;
@@ -216,11 +253,13 @@ export type Guardianship = Node & {
   __typename?: 'Guardianship';
   contactType?: Maybe<Scalars['String']['output']>;
   emergencyContact?: Maybe<Scalars['Boolean']['output']>;
-  guardian: Person;
+  /** Null only in a tombstone whose guardian was deleted too. */
+  guardian?: Maybe<Person>;
   id: Scalars['ID']['output'];
   relation?: Maybe<GuardianRelation>;
   sources: Array<SourceRef>;
-  student: Person;
+  /** Null only in a tombstone whose student was deleted too. */
+  student?: Maybe<Person>;
   updatedAt: Scalars['DateTime']['output'];
 };
 
@@ -388,6 +427,14 @@ export type PiiCategory =
 export type Query = {
   __typename?: 'Query';
   academicSessions: AcademicSessionConnection;
+  /**
+   * Changes after `after` (the start of the retained window when omitted), oldest first. Follow
+   * pageInfo.endCursor; when hasNextPage is false you are in step. A cursor older than the retained
+   * window (default 30 days) is an error: read everything again, starting from changesHead.
+   */
+  changes: ChangeConnection;
+  /** The cursor of the newest change: take it before a full read, then follow `changes(after:)` from it. */
+  changesHead: Scalars['Cursor']['output'];
   classes: ClassConnection;
   courses: CourseConnection;
   enrollments: EnrollmentConnection;
@@ -406,6 +453,13 @@ export type QueryAcademicSessionsArgs = {
   after?: InputMaybe<Scalars['Cursor']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
   updatedSince?: InputMaybe<Scalars['DateTime']['input']>;
+};
+
+
+export type QueryChangesArgs = {
+  after?: InputMaybe<Scalars['Cursor']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
+  types?: InputMaybe<Array<RecordType>>;
 };
 
 
@@ -470,6 +524,17 @@ export type QuerySchoolsArgs = {
   first?: InputMaybe<Scalars['Int']['input']>;
   updatedSince?: InputMaybe<Scalars['DateTime']['input']>;
 };
+
+export type RecordType =
+  | 'ACADEMIC_SESSION'
+  | 'CLASS'
+  | 'COURSE'
+  | 'ENROLLMENT'
+  | 'GUARDIANSHIP'
+  | 'ORGANIZATION'
+  | 'PERSON';
+
+export type RosterRecord = AcademicSession | Class | Course | Enrollment | Guardianship | Organization | Person;
 
 export type SessionType =
   | 'GRADING_PERIOD'
@@ -581,6 +646,10 @@ export type ResolversTypes = ResolversObject<{
   AcademicSessionEdge: ResolverTypeWrapper<Omit<AcademicSessionEdge, 'node'> & { node: ResolversTypes['AcademicSession'] }>;
   Address: ResolverTypeWrapper<Address>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
+  Change: ResolverTypeWrapper<Omit<Change, 'record'> & { record?: Maybe<ResolversTypes['RosterRecord']> }>;
+  ChangeConnection: ResolverTypeWrapper<Omit<ChangeConnection, 'edges'> & { edges: Array<ResolversTypes['ChangeEdge']> }>;
+  ChangeEdge: ResolverTypeWrapper<Omit<ChangeEdge, 'node'> & { node: ResolversTypes['Change'] }>;
+  ChangeOp: ChangeOp;
   Class: ResolverTypeWrapper<EntityRowModel>;
   ClassConnection: ResolverTypeWrapper<Omit<ClassConnection, 'edges'> & { edges: Array<ResolversTypes['ClassEdge']> }>;
   ClassEdge: ResolverTypeWrapper<Omit<ClassEdge, 'node'> & { node: ResolversTypes['Class'] }>;
@@ -616,6 +685,8 @@ export type ResolversTypes = ResolversObject<{
   PiiCategory: PiiCategory;
   Pseudonym: ResolverTypeWrapper<Scalars['Pseudonym']['output']>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  RecordType: RecordType;
+  RosterRecord: ResolverTypeWrapper<EntityRowModel>;
   SessionType: SessionType;
   Sex: Sex;
   SourceRef: ResolverTypeWrapper<SourceRef>;
@@ -630,6 +701,9 @@ export type ResolversParentTypes = ResolversObject<{
   AcademicSessionEdge: Omit<AcademicSessionEdge, 'node'> & { node: ResolversParentTypes['AcademicSession'] };
   Address: Address;
   Boolean: Scalars['Boolean']['output'];
+  Change: Omit<Change, 'record'> & { record?: Maybe<ResolversParentTypes['RosterRecord']> };
+  ChangeConnection: Omit<ChangeConnection, 'edges'> & { edges: Array<ResolversParentTypes['ChangeEdge']> };
+  ChangeEdge: Omit<ChangeEdge, 'node'> & { node: ResolversParentTypes['Change'] };
   Class: EntityRowModel;
   ClassConnection: Omit<ClassConnection, 'edges'> & { edges: Array<ResolversParentTypes['ClassEdge']> };
   ClassEdge: Omit<ClassEdge, 'node'> & { node: ResolversParentTypes['Class'] };
@@ -659,6 +733,7 @@ export type ResolversParentTypes = ResolversObject<{
   PersonEdge: Omit<PersonEdge, 'node'> & { node: ResolversParentTypes['Person'] };
   Pseudonym: Scalars['Pseudonym']['output'];
   Query: Record<PropertyKey, never>;
+  RosterRecord: EntityRowModel;
   SourceRef: SourceRef;
   String: Scalars['String']['output'];
 }>;
@@ -706,6 +781,24 @@ export type AddressResolvers<ContextType = GraphQLContext, ParentType extends Re
   postalCode?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   state?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   street?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+}>;
+
+export type ChangeResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Change'] = ResolversParentTypes['Change']> = ResolversObject<{
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  fields?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  op?: Resolver<ResolversTypes['ChangeOp'], ParentType, ContextType>;
+  record?: Resolver<Maybe<ResolversTypes['RosterRecord']>, ParentType, ContextType>;
+  type?: Resolver<ResolversTypes['RecordType'], ParentType, ContextType>;
+}>;
+
+export type ChangeConnectionResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['ChangeConnection'] = ResolversParentTypes['ChangeConnection']> = ResolversObject<{
+  edges?: Resolver<Array<ResolversTypes['ChangeEdge']>, ParentType, ContextType>;
+  pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
+}>;
+
+export type ChangeEdgeResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['ChangeEdge'] = ResolversParentTypes['ChangeEdge']> = ResolversObject<{
+  cursor?: Resolver<ResolversTypes['Cursor'], ParentType, ContextType>;
+  node?: Resolver<ResolversTypes['Change'], ParentType, ContextType>;
 }>;
 
 export type ClassResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Class'] = ResolversParentTypes['Class']> = ResolversObject<{
@@ -802,10 +895,10 @@ export interface EmailAddressScalarConfig extends GraphQLScalarTypeConfig<Resolv
 
 export type EnrollmentResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Enrollment'] = ResolversParentTypes['Enrollment']> = ResolversObject<{
   beginDate?: Resolver<Maybe<ResolversTypes['Date']>, ParentType, ContextType>;
-  class?: Resolver<ResolversTypes['Class'], ParentType, ContextType>;
+  class?: Resolver<Maybe<ResolversTypes['Class']>, ParentType, ContextType>;
   endDate?: Resolver<Maybe<ResolversTypes['Date']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
-  person?: Resolver<ResolversTypes['Person'], ParentType, ContextType>;
+  person?: Resolver<Maybe<ResolversTypes['Person']>, ParentType, ContextType>;
   primary?: Resolver<Maybe<ResolversTypes['Boolean']>, ParentType, ContextType>;
   role?: Resolver<ResolversTypes['EnrollmentRole'], ParentType, ContextType>;
   school?: Resolver<Maybe<ResolversTypes['Organization']>, ParentType, ContextType>;
@@ -828,11 +921,11 @@ export type EnrollmentEdgeResolvers<ContextType = GraphQLContext, ParentType ext
 export type GuardianshipResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Guardianship'] = ResolversParentTypes['Guardianship']> = ResolversObject<{
   contactType?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   emergencyContact?: Resolver<Maybe<ResolversTypes['Boolean']>, ParentType, ContextType>;
-  guardian?: Resolver<ResolversTypes['Person'], ParentType, ContextType>;
+  guardian?: Resolver<Maybe<ResolversTypes['Person']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   relation?: Resolver<Maybe<ResolversTypes['GuardianRelation']>, ParentType, ContextType>;
   sources?: Resolver<Array<ResolversTypes['SourceRef']>, ParentType, ContextType>;
-  student?: Resolver<ResolversTypes['Person'], ParentType, ContextType>;
+  student?: Resolver<Maybe<ResolversTypes['Person']>, ParentType, ContextType>;
   updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
 }>;
@@ -935,6 +1028,8 @@ export interface PseudonymScalarConfig extends GraphQLScalarTypeConfig<Resolvers
 
 export type QueryResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
   academicSessions?: Resolver<ResolversTypes['AcademicSessionConnection'], ParentType, ContextType, RequireFields<QueryAcademicSessionsArgs, 'first'>>;
+  changes?: Resolver<ResolversTypes['ChangeConnection'], ParentType, ContextType, RequireFields<QueryChangesArgs, 'first'>>;
+  changesHead?: Resolver<ResolversTypes['Cursor'], ParentType, ContextType>;
   classes?: Resolver<ResolversTypes['ClassConnection'], ParentType, ContextType, RequireFields<QueryClassesArgs, 'first'>>;
   courses?: Resolver<ResolversTypes['CourseConnection'], ParentType, ContextType, RequireFields<QueryCoursesArgs, 'first'>>;
   enrollments?: Resolver<ResolversTypes['EnrollmentConnection'], ParentType, ContextType, RequireFields<QueryEnrollmentsArgs, 'first'>>;
@@ -944,6 +1039,10 @@ export type QueryResolvers<ContextType = GraphQLContext, ParentType extends Reso
   people?: Resolver<ResolversTypes['PersonConnection'], ParentType, ContextType, RequireFields<QueryPeopleArgs, 'first'>>;
   person?: Resolver<Maybe<ResolversTypes['Person']>, ParentType, ContextType, RequireFields<QueryPersonArgs, 'id'>>;
   schools?: Resolver<ResolversTypes['OrganizationConnection'], ParentType, ContextType, RequireFields<QuerySchoolsArgs, 'first'>>;
+}>;
+
+export type RosterRecordResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['RosterRecord'] = ResolversParentTypes['RosterRecord']> = ResolversObject<{
+  __resolveType: TypeResolveFn<'AcademicSession' | 'Class' | 'Course' | 'Enrollment' | 'Guardianship' | 'Organization' | 'Person', ParentType, ContextType>;
 }>;
 
 export type SourceRefResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['SourceRef'] = ResolversParentTypes['SourceRef']> = ResolversObject<{
@@ -958,6 +1057,9 @@ export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   AcademicSessionConnection?: AcademicSessionConnectionResolvers<ContextType>;
   AcademicSessionEdge?: AcademicSessionEdgeResolvers<ContextType>;
   Address?: AddressResolvers<ContextType>;
+  Change?: ChangeResolvers<ContextType>;
+  ChangeConnection?: ChangeConnectionResolvers<ContextType>;
+  ChangeEdge?: ChangeEdgeResolvers<ContextType>;
   Class?: ClassResolvers<ContextType>;
   ClassConnection?: ClassConnectionResolvers<ContextType>;
   ClassEdge?: ClassEdgeResolvers<ContextType>;
@@ -985,6 +1087,7 @@ export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   PersonEdge?: PersonEdgeResolvers<ContextType>;
   Pseudonym?: GraphQLScalarType;
   Query?: QueryResolvers<ContextType>;
+  RosterRecord?: RosterRecordResolvers<ContextType>;
   SourceRef?: SourceRefResolvers<ContextType>;
 }>;
 

@@ -12,6 +12,7 @@ import { demographicsIdFor, typeOfId } from '../sync/ids.ts';
 import { checkFirst, fromList, fromRows, sliceIds } from './connection.ts';
 import type { GraphQLContext } from './context.ts';
 import type { Resolvers } from './generated.ts';
+import { changesResolver, encodeSeq } from '../feeds/changes.ts';
 import { ageBand, birthYear, gradeBand, postalArea } from '../privacy/generalise.ts';
 
 const upper = (s: string) => s.replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase();
@@ -109,6 +110,9 @@ export const resolvers: Resolvers = {
   Node: {
     __resolveType: (row) => TYPENAME[row.type] as never,
   },
+  RosterRecord: {
+    __resolveType: (row) => TYPENAME[(row as EntityRow).type] as never,
+  },
 
   Query: {
     node: async (_, { id }, ctx) => {
@@ -129,6 +133,8 @@ export const resolvers: Resolvers = {
     people: (_, args, ctx) => rootList(ctx, 'person', args, args.role ? { hasValue: { field: 'roles', value: args.role as string } } : {}),
     enrollments: (_, args, ctx) => rootList(ctx, 'enrollment', args, args.role ? { fieldEquals: { field: 'role', value: args.role as string } } : {}),
     guardianships: (_, args, ctx) => rootList(ctx, 'guardianship', args),
+    changes: (_, args, ctx) => changesResolver(ctx, args as never) as never,
+    changesHead: async (_, __, ctx) => encodeSeq(ctx, await ctx.store.headSeq()),
   },
 
   Organization: {
@@ -183,14 +189,14 @@ export const resolvers: Resolvers = {
     postalArea: (row) => postalArea(d(row).postalCode),
   },
   Enrollment: {
-    class: async (row, _, ctx) => (await one(ctx, d(row).classId))!,
-    person: async (row, _, ctx) => (await one(ctx, d(row).personId))!,
+    class: (row, _, ctx) => one(ctx, d(row).classId),
+    person: (row, _, ctx) => one(ctx, d(row).personId),
     school: (row, _, ctx) => one(ctx, d(row).schoolId),
     sources,
   },
   Guardianship: {
-    guardian: async (row, _, ctx) => (await one(ctx, d(row).guardianId))!,
-    student: async (row, _, ctx) => (await one(ctx, d(row).studentId))!,
+    guardian: (row, _, ctx) => one(ctx, d(row).guardianId),
+    student: (row, _, ctx) => one(ctx, d(row).studentId),
     sources,
   },
 };

@@ -79,6 +79,9 @@ export function buildPurposeSchema(base: GraphQLSchema, cls: Classification, pur
           type: new GraphQLNonNull(pseudonymType),
           description: 'A keyed pseudonym of this person in this purpose’s pseudonymisation domain.',
           resolve: async (row, _args, ctx) => {
+            // A tombstone carries the pseudonyms its person had when deleted.
+            const kept = ((row as EntityRow).data as { _pseudonyms?: Record<string, string> })._pseudonyms?.[ctx.pseudonymDomain ?? ''];
+            if (kept) return kept;
             const p = await ctx.loaders.pseudonym.load((row as EntityRow).id);
             if (!p) throw new Error('pseudonym not materialised for this person');
             return p;

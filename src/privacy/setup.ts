@@ -22,6 +22,8 @@ import { buildPurposeSchema, type PurposeSchema } from './purpose-schema.ts';
 import { KeyRing } from './pseudonym.ts';
 import { Pseudonymiser } from './pseudonymiser.ts';
 import type { SourceType } from '../../connectors/types.ts';
+import type { EntityType } from '../model/records.ts';
+import { fieldFeeds, GRAPHQL_TYPE } from '../feeds/relevance.ts';
 
 export interface Privacy {
   keyring: KeyRing;
@@ -49,6 +51,13 @@ export function setupPrivacy(cfg: Config, base: GraphQLSchema, opts: { keyring?:
   }
   if (errors.length) throw new RostergateError('CONFIG_INVALID', `${cfg.file ?? 'config'}: ${errors.join('; ')}`);
   const schemas = new Map([...purposes.values()].map((p) => [p.id, buildPurposeSchema(base, classification, p)]));
+  const feeds = fieldFeeds(classification);
+  const views = new Map(
+    [...schemas].map(([id, ps]) => {
+      const types = new Set([...ps.received].map((c) => c.slice(0, c.indexOf('.'))));
+      return [id, { feeds, received: ps.received, typeVisible: (t: EntityType) => types.has(GRAPHQL_TYPE[t]) }] as const;
+    }),
+  );
   const received = new Set([...schemas.values()].flatMap((s) => [...s.received]));
   const domains = [...new Set([...purposes.values()].filter((p) => schemas.get(p.id)!.pseudonymises).map((p) => p.domain))];
   const pseudonymiser = new Pseudonymiser(keyring, domains);
@@ -92,6 +101,7 @@ export function setupPrivacy(cfg: Config, base: GraphQLSchema, opts: { keyring?:
       return createContext(store, sourceTypes, {
         client: { id: who.client, purpose: who.purpose.id },
         pseudonymDomain: domain,
+        view: views.get(who.purpose.id)!,
         cursors: sealedCursors((p) => keyring.sealCursor(who.purpose.domain, p), (s) => keyring.openCursor(who.purpose.domain, s)),
         resolvePersonId: domain ? (id) => store.entityByPseudonym(domain.domain, id) : async (id) => id,
       });

@@ -143,5 +143,12 @@ export const SQLITE_MIGRATIONS: Migration[] = [
       CREATE INDEX disclosures_entity ON disclosures (entity_id);
     `,
   },
+  {
+    version: 3,
+    description: 'metadata (change-log retention watermark)',
+    sql: `
+      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE INDEX change_log_at ON change_log (at);
+    `,
+  },
 ];
-

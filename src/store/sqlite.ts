@@ -168,6 +168,26 @@ export class SqliteStore implements Store {
     return this.all<{ s: number | null }>(`SELECT min(seq) AS s FROM change_log`)[0]?.s ?? undefined;
   }
 
+  async headSeq(): Promise<number> {
+    return this.all<{ s: number | null }>(`SELECT max(seq) AS s FROM change_log`)[0]?.s ?? 0;
+  }
+
+  async purgedThroughSeq(): Promise<number> {
+    return Number(this.all<{ value: string }>(`SELECT value FROM meta WHERE key = 'change_log_purged_through'`)[0]?.value ?? 0);
+  }
+
+  async purgeChanges(beforeIso: string): Promise<number> {
+    return this.transaction(async () => {
+      const last = (this.writer.prepare(`SELECT max(seq) AS s FROM change_log WHERE at < ?`).get(beforeIso) as { s: number | null }).s;
+      if (last === null) return 0;
+      const n = this.writer.prepare(`DELETE FROM change_log WHERE seq <= ?`).run(last).changes;
+      this.writer
+        .prepare(`INSERT INTO meta (key, value) VALUES ('change_log_purged_through', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`)
+        .run(String(last));
+      return n;
+    });
+  }
+
   async conflicts(): Promise<IdentityConflict[]> {
     return this.all<{ id: number; at: string; source: string; type: EntityType; key: string; reason: string; candidates: string }>(
       `SELECT * FROM identity_conflicts ORDER BY id`,
@@ -396,6 +416,14 @@ class SqliteTx implements StoreTx {
 
   async deletePseudonyms(domain: string, version: number) {
     return this.st(`DELETE FROM pseudonyms WHERE domain = ? AND version = ?`).run(domain, version).changes;
+  }
+
+  async pseudonymsOfEntity(entityId: string) {
+    // The current version of each domain: what the domain's clients know the person by.
+    const rows = this.st(
+      `SELECT p.domain, p.value FROM pseudonyms p JOIN pseudonym_domains d ON d.domain = p.domain AND d.version = p.version WHERE p.entity_id = ?`,
+    ).all(entityId) as { domain: string; value: string }[];
+    return Object.fromEntries(rows.map((r) => [r.domain, r.value]));
   }
 
   async lastAudit() {

@@ -129,6 +129,7 @@ export interface StoreTx {
   setDomainVersion(domain: string, version: number, at: string): Promise<void>;
   putPseudonyms(rows: { domain: string; version: number; entityId: string; value: string }[]): Promise<void>;
   deletePseudonyms(domain: string, version: number): Promise<number>;
+  pseudonymsOfEntity(entityId: string): Promise<Record<string, string>>;
   lastAudit(): Promise<{ seq: number; hash: string } | undefined>;
   insertAudit(row: AuditRow): Promise<number>;
   recordDisclosures(client: string, entityIds: string[], at: string): Promise<void>;
@@ -166,6 +167,12 @@ export interface Store {
   getSyncState(source: string): Promise<SyncStateRow | undefined>;
   changes(q: { afterSeq: number; limit: number; types?: EntityType[] }): Promise<ChangeRow[]>;
   oldestChangeSeq(): Promise<number | undefined>;
+  /** The newest change's seq (0 when the log is empty). */
+  headSeq(): Promise<number>;
+  /** Changes up to this seq were purged by retention; a feed cursor before it is expired. */
+  purgedThroughSeq(): Promise<number>;
+  /** Deletes changes older than `beforeIso`; returns how many. */
+  purgeChanges(beforeIso: string): Promise<number>;
   conflicts(): Promise<IdentityConflict[]>;
   counts(): Promise<Record<EntityType, number>>;
 

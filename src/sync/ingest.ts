@@ -186,7 +186,10 @@ async function deleteEntity(tx: StoreTx, ctx: IngestContext, entity: EntityRow):
     }
   }
   const at = ctx.now();
-  await tx.appendChange({ at, entityId: entity.id, type: entity.type, op: 'deleted', fields: [], source: ctx.source, before: entity.data });
+  // The tombstone keeps the last state (shown through each purpose's view) and, for people, the
+  // pseudonyms their clients know them by, since those rows go with the entity.
+  const before = entity.type === 'person' ? { ...(entity.data as object), _pseudonyms: await tx.pseudonymsOfEntity(entity.id) } : entity.data;
+  await tx.appendChange({ at, entityId: entity.id, type: entity.type, op: 'deleted', fields: [], source: ctx.source, before });
   await tx.deleteEntity(entity.id);
   ctx.counters.deleted++;
 }

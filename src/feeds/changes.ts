@@ -1,0 +1,114 @@
+/**
+ * The `changes` query: the change log in commit order, filtered and rendered through the client's
+ * purpose. Demographics changes surface as updates of their person. A deleted record is rendered
+ * from its last state (the tombstone), so it carries exactly what the purpose may see.
+ */
+import { GraphQLError } from 'graphql';
+import type { GraphQLContext } from '../graphql/context.ts';
+import { checkFirst } from '../graphql/connection.ts';
+import type { EntityType } from '../model/records.ts';
+import type { ChangeRow, EntityRow } from '../store/types.ts';
+import { ENTITY_OF_RECORD_TYPE, RECORD_TYPE, visibleFields, type FieldFeeds } from './relevance.ts';
+
+export const DEFAULT_RETENTION_DAYS = 30;
+const SCAN_BATCH = 500;
+const MAX_SCAN = 20_000;
+
+export interface ChangeEvent {
+  op: 'CREATED' | 'UPDATED' | 'DELETED';
+  type: string;
+  at: string;
+  fields: string[];
+  entityId: string;
+  tombstone?: EntityRow;
+  seq: number;
+}
+
+const personOfDemographics = (id: string) => `per_${id.slice(id.indexOf('_') + 1)}`;
+
+/** One change-log row as an event for a purpose, or undefined when the purpose would not see it. */
+export function toEvent(row: ChangeRow, feeds: FieldFeeds, received: Set<string> | undefined, typeVisible: (t: EntityType) => boolean): ChangeEvent | undefined {
+  if (row.type === 'demographics') {
+    const fields = visibleFields(feeds, 'demographics', row.op === 'updated' ? row.fields : Object.keys((row.before as object) ?? {}).concat(row.fields), received);
+    if (fields.length === 0 || !typeVisible('person')) return undefined;
+    return { op: 'UPDATED', type: 'PERSON', at: row.at, fields, entityId: personOfDemographics(row.entityId), seq: row.seq };
+  }
+  if (!typeVisible(row.type)) return undefined;
+  const op = row.op === 'created' ? 'CREATED' : row.op === 'updated' ? 'UPDATED' : 'DELETED';
+  const fields = row.op === 'updated' ? visibleFields(feeds, row.type, row.fields, received) : [];
+  if (row.op === 'updated' && fields.length === 0) return undefined;
+  const tombstone = row.op === 'deleted'
+    ? ({ id: row.entityId, type: row.type, data: row.before ?? {}, updatedAt: row.at, updatedSeq: row.seq } as EntityRow)
+    : undefined;
+  return { op, type: RECORD_TYPE[row.type], at: row.at, fields, entityId: row.entityId, tombstone, seq: row.seq };
+}
+
+export interface FeedPage {
+  events: ChangeEvent[];
+  /** Seq of the last change examined (events or not): where the next page starts. */
+  lastSeq: number;
+  hasNext: boolean;
+}
+
+/** Reads one page of events, skipping changes the purpose cannot see (bounded scan per call). */
+export async function readFeed(
+  ctx: Pick<GraphQLContext, 'store'>,
+  q: { afterSeq: number; first: number; types?: string[] },
+  view: { feeds: FieldFeeds; received: Set<string> | undefined; typeVisible: (t: EntityType) => boolean },
+): Promise<FeedPage> {
+  const purged = await ctx.store.purgedThroughSeq();
+  if (q.afterSeq < purged) {
+    throw new GraphQLError(
+      `this cursor is older than the retained change window (changes up to #${purged} were purged): read everything again, starting from changesHead`,
+      { extensions: { code: 'CHANGES_CURSOR_EXPIRED' } },
+    );
+  }
+  const entityTypes = q.types?.length ? q.types.map((t) => ENTITY_OF_RECORD_TYPE[t]!) : undefined;
+  const storeTypes = entityTypes?.includes('person') ? [...entityTypes, 'demographics' as EntityType] : entityTypes;
+  const events: ChangeEvent[] = [];
+  let lastSeq = q.afterSeq;
+  let scanned = 0;
+  while (events.length < q.first && scanned < MAX_SCAN) {
+    const rows = await ctx.store.changes({ afterSeq: lastSeq, limit: SCAN_BATCH, types: storeTypes });
+    if (rows.length === 0) return { events, lastSeq, hasNext: false };
+    for (const row of rows) {
+      lastSeq = row.seq;
+      scanned++;
+      const ev = toEvent(row, view.feeds, view.received, view.typeVisible);
+      if (ev) events.push(ev);
+      if (events.length === q.first) break;
+    }
+  }
+  const more = await ctx.store.changes({ afterSeq: lastSeq, limit: 1, types: storeTypes });
+  return { events, lastSeq, hasNext: more.length > 0 };
+}
+
+export function encodeSeq(ctx: GraphQLContext, seq: number): string {
+  return ctx.cursors.encode(`#${seq}`);
+}
+
+export function decodeSeq(ctx: GraphQLContext, cursor: string | null | undefined): number | undefined {
+  const v = ctx.cursors.decode(cursor);
+  if (v === undefined) return undefined;
+  if (!v.startsWith('#') || !Number.isInteger(Number(v.slice(1)))) {
+    throw new GraphQLError('invalid change cursor: pass an endCursor from changes or changesHead', { extensions: { code: 'BAD_USER_INPUT' } });
+  }
+  return Number(v.slice(1));
+}
+
+export async function changesResolver(
+  ctx: GraphQLContext,
+  args: { after?: string | null; first?: number | null; types?: string[] | null },
+) {
+  const afterSeq = decodeSeq(ctx, args.after) ?? (await ctx.store.purgedThroughSeq());
+  const page = await readFeed(ctx, { afterSeq, first: checkFirst(args.first ?? 100), types: args.types ?? undefined }, ctx.view);
+  const live = await ctx.loaders.entity.loadMany(page.events.filter((e) => !e.tombstone).map((e) => e.entityId));
+  const byId = new Map(live.filter((r): r is EntityRow => !!r && !(r instanceof Error)).map((r) => [r.id, r]));
+  return {
+    edges: page.events.map((e) => ({
+      node: { op: e.op, type: e.type, at: e.at, fields: e.fields, record: e.tombstone ?? byId.get(e.entityId) ?? null },
+      cursor: encodeSeq(ctx, e.seq),
+    })),
+    pageInfo: { hasNextPage: page.hasNext, endCursor: encodeSeq(ctx, page.lastSeq) },
+  };
+}

@@ -1,0 +1,140 @@
+/**
+ * An LMS keeping a replica by the change feed alone ends with exactly the roster the gateway
+ * serves it, after a full and an incremental sync; analytics sees only changes to what it
+ * receives; stale cursors get a clear error.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { privateGateway, type PrivateGateway } from '../support/privacy.ts';
+
+let g: PrivateGateway;
+beforeAll(async () => {
+  g = await privateGateway({ students: 60, teachers: 5, classes: 6, schools: 2 });
+});
+afterAll(() => g?.close());
+
+const RECORD = `record { __typename
+  ... on Person { id givenName familyName email roles }
+  ... on Class { id title }
+  ... on Enrollment { id role class { id } person { id } }
+  ... on Organization { id name }
+  ... on Course { id title }
+  ... on AcademicSession { id title }
+  ... on Guardianship { id relation }
+}`;
+
+type Replica = Map<string, any>;
+
+async function follow(client: string, replica: Replica, after: string | null, record = RECORD) {
+  let cursor = after;
+  let events = 0;
+  for (;;) {
+    const r = await g.gql(client, `query($after: Cursor) { changes(after: $after, first: 200) { pageInfo { hasNextPage endCursor } edges { node { op type fields ${record} } } } }`, { after: cursor });
+    expect(r.body.errors, JSON.stringify(r.body.errors)).toBeUndefined();
+    const c = r.body.data.changes;
+    for (const { node } of c.edges) {
+      events++;
+      const key = `${node.record.__typename}:${node.record.id ?? node.record.cid}`;
+      if (node.op === 'DELETED') replica.delete(key);
+      else replica.set(key, node.record);
+    }
+    cursor = c.pageInfo.endCursor;
+    if (!c.pageInfo.hasNextPage) return { cursor, events };
+  }
+}
+
+async function fullRead(client: string) {
+  const out: Replica = new Map();
+  const lists: [string, string][] = [
+    ['people', `id givenName familyName email roles`],
+    ['classes', `id title`],
+    ['enrollments', `id role class { id } person { id }`],
+    ['organizations', `id name`],
+    ['courses', `id title`],
+    ['academicSessions', `id title`],
+    ['guardianships', `id relation`],
+  ];
+  for (const [root, fields] of lists) {
+    let after: string | null = null;
+    for (;;) {
+      const r: any = await g.gql(client, `query($after: Cursor) { ${root}(first: 500, after: $after) { pageInfo { hasNextPage endCursor } edges { node { __typename ${fields} } } } }`, { after });
+      for (const e of r.body.data[root].edges) out.set(`${e.node.__typename}:${e.node.id}`, e.node);
+      if (!r.body.data[root].pageInfo.hasNextPage) break;
+      after = r.body.data[root].pageInfo.endCursor;
+    }
+  }
+  return out;
+}
+
+describe('change feed', () => {
+  let lmsCursor: string | null = null;
+  const lms: Replica = new Map();
+  let anCursor: string | null = null;
+  const an: Replica = new Map();
+
+  it('applying the feed after a full sync gives exactly the served roster', async () => {
+    ({ cursor: lmsCursor } = await follow('lms-demo', lms, null));
+    expect(lms).toEqual(await fullRead('lms-demo'));
+    ({ cursor: anCursor } = await follow('analytics-demo', an, null, `record { __typename ... on Person { id gradeBand } ... on Class { cid: id title } }`));
+  });
+
+  it('after an incremental sync (rename, new person, deleted class with its enrollments) the replica still matches', async () => {
+    const ds = g.dataset;
+    const student = ds.list('person').find((p) => p.data.roles.includes('student'))!;
+    ds.upsert('person', student.key, { givenName: 'Renée' });
+    const cls = ds.list('class')[1]!;
+    ds.remove('class', cls.key);
+    ds.upsert('person', 'stu-new-1', { givenName: 'Ayşe', familyName: 'Yılmaz', roles: ['student'], sisId: 'S999001', orgKeys: ['sch-01'], grades: ['03'] });
+    ds.upsert('enrollment', 'new-enr', { classKey: ds.list('class')[0]!.key, personKey: 'stu-new-1', role: 'student' });
+    await g.resync();
+    const r = await follow('lms-demo', lms, lmsCursor);
+    expect(r.events).toBeGreaterThan(3);
+    expect(lms).toEqual(await fullRead('lms-demo'));
+    lmsCursor = r.cursor;
+  });
+
+  it('a change to a field a purpose does not receive is not an event for it', async () => {
+    const ds = g.dataset;
+    const p = ds.list('person').find((x) => x.data.roles.includes('student') && x.key !== 'stu-new-1')!;
+    ds.upsert('person', p.key, { email: 'changed.address@students.rostergate-demo.example' });
+    await g.resync();
+    const seen: any[] = [];
+    const l = await g.gql('lms-demo', `query($after: Cursor) { changes(after: $after) { edges { node { op type fields } } } }`, { after: lmsCursor });
+    seen.push(...l.body.data.changes.edges.map((e: any) => e.node));
+    expect(seen).toEqual([{ op: 'UPDATED', type: 'PERSON', fields: ['email'] }]);
+    // Analytics catches up on the earlier changes; the email change is not among them.
+    const before = an.size;
+    const a = await g.gql('analytics-demo', `query($after: Cursor) { changes(after: $after, first: 1000) { edges { node { op type fields } } } }`, { after: anCursor });
+    const evs = a.body.data.changes.edges.map((e: any) => e.node);
+    expect(evs.some((e: any) => e.fields.includes('email'))).toBe(false);
+    expect(evs.filter((e: any) => e.op === 'UPDATED' && e.type === 'PERSON')).toEqual([]);
+    expect(evs.filter((e: any) => e.op === 'DELETED' && e.type === 'CLASS')).toHaveLength(1);
+    expect(before).toBeGreaterThan(0);
+  });
+
+  it('tombstones carry only what the purpose sees; deleted people keep their pseudonym', async () => {
+    const ds = g.dataset;
+    const head = (await g.gql('analytics-demo', `{ changesHead }`)).body.data.changesHead;
+    const lmsHead = (await g.gql('lms-demo', `{ changesHead }`)).body.data.changesHead;
+    const victim = ds.list('person').find((x) => x.key === 'stu-new-1')!;
+    const q = `{ people(first: 1000) { edges { node { id gradeBand } } } }`;
+    const ids = new Set((await g.gql('analytics-demo', q)).body.data.people.edges.map((e: any) => e.node.id));
+    ds.remove('person', victim.key);
+    await g.resync();
+    const after = new Set((await g.gql('analytics-demo', q)).body.data.people.edges.map((e: any) => e.node.id));
+    const gone = [...ids].filter((x) => !after.has(x));
+    expect(gone).toHaveLength(1);
+    const r = await g.gql('analytics-demo', `query($after: Cursor) { changes(after: $after, types: [PERSON]) { edges { node { op record { ... on Person { id gradeBand } } } } } }`, { after: head });
+    const del = r.body.data.changes.edges.map((e: any) => e.node).find((n: any) => n.op === 'DELETED');
+    expect(del.record).toEqual({ id: gone[0], gradeBand: '3-5' });
+    const lms = await g.gql('lms-demo', `query($after: Cursor) { changes(after: $after, types: [PERSON]) { edges { node { op record { ... on Person { givenName } } } } } }`, { after: lmsHead });
+    expect(lms.body.data.changes.edges.some((e: any) => e.node.op === 'DELETED' && e.node.record.givenName === 'Ayşe')).toBe(true);
+  });
+
+  it('a cursor older than the retained window is a clear error telling the client to re-read', async () => {
+    const early = (await g.gql('lms-demo', `{ changes(first: 1) { pageInfo { endCursor } } }`)).body.data.changes.pageInfo.endCursor;
+    await g.store.purgeChanges('2999-01-01T00:00:00Z');
+    const r = await g.gql('lms-demo', `query($after: Cursor) { changes(after: $after) { edges { node { op } } } }`, { after: early });
+    expect(r.body.errors![0].extensions.code).toBe('CHANGES_CURSOR_EXPIRED');
+    expect(r.body.errors![0].message).toMatch(/older than the retained change window.*read everything again, starting from changesHead/);
+  });
+});
