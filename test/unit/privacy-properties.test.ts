@@ -41,7 +41,8 @@ export function randomQuery(schema: GraphQLSchema, seed: number): string {
     if (named.name.endsWith('Connection')) {
       const edge = getNamedType(named.getFields().edges!.type) as GraphQLObjectType;
       const node = getNamedType(edge.getFields().node!.type) as GraphQLObjectType;
-      return `${f.name}${args} { totalCount edges { cursor node { ${selection(node, depth + 1)} } } }`;
+      const total = named.getFields().totalCount ? 'totalCount ' : '';
+      return `${f.name}${args} { ${total}edges { cursor node { ${selection(node, depth + 1)} } } }`;
     }
     return `${f.name}${args} { ${selection(named, depth + 1)} }`;
   };
