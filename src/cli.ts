@@ -47,6 +47,18 @@ program
   .option('--students <n>', 'number of students in the demo district')
   .action(async (opts) => (await import('./commands/demo.ts')).demoCommand(opts));
 
+program
+  .command('extract')
+  .description('write a pseudonymised extract through a client\'s purpose view, with a k-anonymity report')
+  .requiredOption('--client <id>', 'client whose purpose decides what the extract holds')
+  .requiredOption('--dataset <name>', 'people | enrollments | classes | schools | organizations | courses | sessions | guardianships')
+  .option('--format <format>', 'csv | ndjson', 'csv')
+  .requiredOption('--out <file>', 'output file (refused if it exists, unless --force)')
+  .option('--force', 'overwrite an existing output file')
+  .option('--k <n>', 'k for the k-anonymity check (default: the purpose\'s, 5)')
+  .option('-c, --config <file>', 'config file')
+  .action(async (opts) => (await import('./commands/extract.ts')).extractCommand(opts));
+
 const keys = program.command('keys').description('API keys, the master key, pseudonym-domain rotation');
 keys
   .command('create')

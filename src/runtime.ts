@@ -17,6 +17,7 @@ import { startGateway, type RunningGateway, type ServedSchema } from './server/g
 import { setupPrivacy, type Privacy } from './privacy/setup.ts';
 import { explainDenied } from './privacy/purpose-schema.ts';
 import type { GraphQLContext } from './graphql/context.ts';
+import { extractRoute } from './extract/http.ts';
 
 export function openStore(cfg: Pick<Config, 'store'>): Store {
   if (cfg.store.startsWith('postgres://') || cfg.store.startsWith('postgresql://')) {
@@ -103,6 +104,7 @@ export async function serveStore(
   }
   return startGateway<GraphQLContext>({
     ...common,
+    routes: [extractRoute(store, privacy, types, log)],
     schemas,
     context: async (req) => privacy.context(store, types, await privacy.authenticate(store, req)),
     schemaFor: (ctx) => ctx.client!.purpose,

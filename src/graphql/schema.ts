@@ -6,7 +6,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeExecutableSchema } from '@graphql-tools/schema';
-import { defaultFieldResolver, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql';
+import { defaultFieldResolver, isObjectType, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql';
 import { resolvers } from './resolvers.ts';
 
 export const SCHEMA_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../schema');
@@ -20,7 +20,15 @@ export function loadTypeDefs(): string {
 }
 
 export function buildUnifiedSchema(): GraphQLSchema {
-  return makeExecutableSchema({ typeDefs: loadTypeDefs(), resolvers: resolvers as never });
+  const schema = makeExecutableSchema({ typeDefs: loadTypeDefs(), resolvers: resolvers as never });
+  // Every field gets an explicit resolver, so the schema behaves the same under any executor:
+  // Apollo wraps resolvers and, in a plain graphql execute (extracts), would otherwise fall back to
+  // graphql's default resolver instead of ours.
+  for (const type of Object.values(schema.getTypeMap())) {
+    if (!isObjectType(type) || type.name.startsWith('__')) continue;
+    for (const f of Object.values(type.getFields())) f.resolve ??= fieldResolver;
+  }
+  return schema;
 }
 
 /** Reads `row.data[field]` for roster entities, falling back to the parent's own property. */

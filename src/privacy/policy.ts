@@ -22,6 +22,15 @@ export const purposeSchema = z
     extracts: z.boolean().default(false),
     /** May its clients manage webhooks and keys (admin)? */
     admin: z.boolean().default(false),
+    /** Re-identification check on extracts: groups of quasi-identifiers smaller than k. */
+    kAnonymity: z
+      .object({
+        k: z.number().int().min(2).default(5),
+        onViolation: z.enum(['generalise', 'suppress']).default('generalise'),
+        maxSuppressShare: z.number().min(0).max(1).default(0.05),
+      })
+      .strict()
+      .default({ k: 5, onViolation: 'generalise', maxSuppressShare: 0.05 }),
   })
   .strict();
 export type PurposeConfig = z.infer<typeof purposeSchema>;

@@ -35,6 +35,8 @@ export interface Privacy {
   received: Set<string>;
   /** Fresh per sync run: minimisation records what it dropped. */
   ingest(store: Store): Promise<Pick<IngestContext, 'minimise' | 'hashMatchKey' | 'personCreated'> & { minimiser: Minimiser }>;
+  /** The purpose of a configured client. */
+  clientPurpose(clientId: string): Purpose | undefined;
   authenticate(store: Store, req: Pick<IncomingMessage, 'headers'>): Promise<{ client: string; purpose: Purpose }>;
   context(store: Store, sourceTypes: ReadonlyMap<string, SourceType>, who: { client: string; purpose: Purpose }): Promise<GraphQLContext>;
   auditPlugin(purpose: Purpose, schema: GraphQLSchema): ApolloServerPlugin<GraphQLContext>;
@@ -73,6 +75,11 @@ export function setupPrivacy(cfg: Config, base: GraphQLSchema, opts: { keyring?:
 
   return {
     keyring, classification, purposes, schemas, pseudonymiser, received,
+
+    clientPurpose(clientId) {
+      const c = clients.get(clientId);
+      return c && purposes.get(c.purpose);
+    },
 
     async ingest(store) {
       const minimiser = createMinimiser(classification, received);

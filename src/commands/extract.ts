@@ -1,0 +1,42 @@
+import { createWriteStream, existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { RostergateError } from '../errors.ts';
+import { buildUnifiedSchema } from '../graphql/schema.ts';
+import { setupPrivacy } from '../privacy/setup.ts';
+import { openStore, sourceTypes } from '../runtime.ts';
+import { datasetOf } from '../extract/columns.ts';
+import { FORMATS, humanSummary, runExtract, type ExtractFormat } from '../extract/extract.ts';
+import { loadConfig } from './serve.ts';
+
+/**
+ * `rostergate extract`: writes to OUT.partial and renames when complete, so a failed extract
+ * leaves no half file behind; the report goes to OUT.report.json.
+ */
+export async function extractCommand(opts: { config?: string; client: string; dataset: string; format: string; out: string; force?: boolean; k?: string }): Promise<void> {
+  const dataset = datasetOf(opts.dataset);
+  if (!FORMATS.includes(opts.format as ExtractFormat)) throw new RostergateError('CONFIG_INVALID', `unknown format "${opts.format}" (formats: ${FORMATS.join(', ')})`);
+  if (existsSync(opts.out) && !opts.force) throw new RostergateError('CONFIG_INVALID', `${opts.out} exists: refusing to overwrite (pass --force)`);
+  const k = opts.k === undefined ? undefined : Number(opts.k);
+  if (k !== undefined && (!Number.isInteger(k) || k < 2)) throw new RostergateError('CONFIG_INVALID', '--k must be a whole number ≥ 2');
+  const cfg = loadConfig(opts.config);
+  if (!existsSync(cfg.store)) throw new RostergateError('DATA_FOLDER', `no store at ${cfg.store}: run \`rostergate sync\` first`);
+  const privacy = setupPrivacy(cfg, buildUnifiedSchema());
+  if (!privacy.clientPurpose(opts.client)) throw new RostergateError('CONFIG_INVALID', `no client "${opts.client}" in the config`);
+  const store = openStore(cfg);
+  const partial = `${opts.out}.partial`;
+  const out = createWriteStream(partial, { mode: 0o600 });
+  try {
+    const report = await runExtract({ store, privacy, sourceTypes: sourceTypes(cfg), client: opts.client, dataset, format: opts.format as ExtractFormat, out, k });
+    out.end();
+    await once(out, 'finish');
+    renameSync(partial, opts.out);
+    writeFileSync(`${opts.out}.report.json`, JSON.stringify(report, null, 2) + '\n', { mode: 0o600 });
+    process.stdout.write(humanSummary(report) + `\nwrote ${opts.out} and ${opts.out}.report.json\n`);
+  } catch (e) {
+    out.destroy();
+    rmSync(partial, { force: true });
+    throw e;
+  } finally {
+    await store.close();
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * Extract datasets and their columns, derived from the client's purpose schema: the leaf fields of
+ * the dataset's type, ids of the records it refers to, and a person's demographics flattened. What
+ * the purpose may not see is not in its schema, so it cannot become a column.
+ */
+import {
+  getNamedType,
+  isLeafType,
+  isListType,
+  isNonNullType,
+  isObjectType,
+  type GraphQLObjectType,
+  type GraphQLSchema,
+  type GraphQLOutputType,
+} from 'graphql';
+import { RostergateError } from '../errors.ts';
+
+export const DATASETS = {
+  people: { root: 'people', type: 'Person' },
+  enrollments: { root: 'enrollments', type: 'Enrollment' },
+  classes: { root: 'classes', type: 'Class' },
+  schools: { root: 'schools', type: 'Organization' },
+  organizations: { root: 'organizations', type: 'Organization' },
+  courses: { root: 'courses', type: 'Course' },
+  sessions: { root: 'academicSessions', type: 'AcademicSession' },
+  guardianships: { root: 'guardianships', type: 'Guardianship' },
+} as const;
+export type Dataset = keyof typeof DATASETS;
+
+export interface Column {
+  /** Header name, e.g. "demographics.birthYear" or "class.id". */
+  name: string;
+  /** Path in the GraphQL result node. */
+  path: string[];
+  /** The schema coordinate the value comes from (classification, audit). */
+  coordinate: string;
+  list: boolean;
+}
+
+const unwrapList = (t: GraphQLOutputType): boolean => isListType(isNonNullType(t) ? t.ofType : t);
+
+export function datasetOf(name: string): Dataset {
+  if (!(name in DATASETS)) throw new RostergateError('CONFIG_INVALID', `unknown dataset "${name}" (datasets: ${Object.keys(DATASETS).join(', ')})`);
+  return name as Dataset;
+}
+
+export function columnsFor(schema: GraphQLSchema, dataset: Dataset): { columns: Column[]; selection: string } {
+  const { type: typeName, root } = DATASETS[dataset];
+  if (!schema.getQueryType()?.getFields()[root]) throw new RostergateError('FORBIDDEN', `this purpose cannot read ${dataset}`);
+  const type = schema.getType(typeName) as GraphQLObjectType;
+  const columns: Column[] = [];
+  const parts: string[] = [];
+  for (const f of Object.values(type.getFields())) {
+    const named = getNamedType(f.type);
+    if (f.name === 'sources' || f.name === 'updatedAt') continue;
+    if (isLeafType(named)) {
+      columns.push({ name: f.name, path: [f.name], coordinate: `${typeName}.${f.name}`, list: unwrapList(f.type) });
+      parts.push(f.name);
+      continue;
+    }
+    if (!isObjectType(named) || named.name.endsWith('Connection') || f.args.length) continue;
+    if (f.name === 'demographics') {
+      const leaves = Object.values(named.getFields()).filter((x) => isLeafType(getNamedType(x.type)));
+      if (!leaves.length) continue;
+      for (const x of leaves) columns.push({ name: `demographics.${x.name}`, path: ['demographics', x.name], coordinate: `Demographics.${x.name}`, list: unwrapList(x.type) });
+      parts.push(`demographics { ${leaves.map((x) => x.name).join(' ')} }`);
+    } else if (named.getFields().id) {
+      columns.push({ name: `${f.name}.id`, path: [f.name, 'id'], coordinate: `${typeName}.${f.name}`, list: unwrapList(f.type) });
+      parts.push(`${f.name} { id }`);
+    }
+  }
+  return { columns, selection: parts.join(' ') };
+}
+
+/** A cell value: lists joined with ";", absent values empty. */
+export function cell(node: unknown, c: Column): string | number | boolean | null {
+  let v: unknown = node;
+  for (const p of c.path) {
+    if (Array.isArray(v)) v = v.map((x) => (x as Record<string, unknown> | null)?.[p]);
+    else v = (v as Record<string, unknown> | null | undefined)?.[p];
+  }
+  if (v === undefined || v === null) return null;
+  if (Array.isArray(v)) return v.filter((x) => x !== null && x !== undefined).join(';');
+  return v as string | number | boolean;
+}

@@ -1,0 +1,59 @@
+/**
+ * GET /extracts/<dataset>.<csv|ndjson>[?k=N] with the client's API key: the same extract as the
+ * CLI, streamed. The k-anonymity report follows the body as an HTTP trailer
+ * (`x-rostergate-extract-report`, JSON), since it is final only when the last row is written.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isRostergateError, RostergateError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { Privacy } from '../privacy/setup.ts';
+import type { Store } from '../store/types.ts';
+import type { SourceType } from '../../connectors/types.ts';
+import { datasetOf } from './columns.ts';
+import { FORMATS, runExtract, type ExtractFormat } from './extract.ts';
+
+export function extractRoute(store: Store, privacy: Privacy, sourceTypes: ReadonlyMap<string, SourceType>, log: Logger) {
+  return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> => {
+    const m = /^\/extracts\/([a-z]+)\.([a-z]+)$/.exec(url.pathname);
+    if (!m) return false;
+    const fail = (status: number, message: string) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: message }));
+      return true;
+    };
+    if (req.method !== 'GET') return fail(405, 'use GET');
+    let who;
+    try {
+      who = await privacy.authenticate(store, req);
+    } catch (e) {
+      if (isRostergateError(e, 'UNAUTHENTICATED')) return fail(401, e.message);
+      throw e;
+    }
+    let dataset;
+    try {
+      dataset = datasetOf(m[1]!);
+    } catch (e) {
+      return fail(404, (e as Error).message);
+    }
+    const format = m[2] as ExtractFormat;
+    if (!FORMATS.includes(format)) return fail(404, `unknown format "${format}" (formats: ${FORMATS.join(', ')})`);
+    if (!who.purpose.extracts) return fail(403, `client ${who.client} (purpose ${who.purpose.id}) has no extract rights`);
+    const k = url.searchParams.get('k');
+    if (k !== null && (!Number.isInteger(Number(k)) || Number(k) < 2)) return fail(400, 'k must be a whole number ≥ 2');
+    res.writeHead(200, {
+      'content-type': format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8',
+      'content-disposition': `attachment; filename="${dataset}.${format}"`,
+      trailer: 'x-rostergate-extract-report',
+    });
+    try {
+      const report = await runExtract({ store, privacy, sourceTypes, client: who.client, dataset, format, out: res, k: k === null ? undefined : Number(k) });
+      res.addTrailers({ 'x-rostergate-extract-report': JSON.stringify(report) });
+      res.end();
+    } catch (e) {
+      log.error({ err: (e as Error).message, dataset }, 'extract failed');
+      // Headers are gone: end the stream without the trailer, so the client knows it is incomplete.
+      res.destroy(e instanceof RostergateError ? e : new Error('extract failed'));
+    }
+    return true;
+  };
+}
