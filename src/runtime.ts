@@ -18,6 +18,7 @@ import { setupPrivacy, type Privacy } from './privacy/setup.ts';
 import { explainDenied } from './privacy/purpose-schema.ts';
 import type { GraphQLContext } from './graphql/context.ts';
 import { extractRoute } from './extract/http.ts';
+import { WebhookDispatcher } from './feeds/webhooks.ts';
 
 export function openStore(cfg: Pick<Config, 'store'>): Store {
   if (cfg.store.startsWith('postgres://') || cfg.store.startsWith('postgresql://')) {
@@ -79,7 +80,11 @@ export async function serveStore(
   store: Store,
   cfg: Config,
   log: Logger,
-  opts: { port?: number; host?: string; ready?: () => boolean; demoKeys?: { client: string; key: string }[]; privacy?: Privacy } = {},
+  opts: {
+    port?: number; host?: string; ready?: () => boolean; demoKeys?: { client: string; key: string }[]; privacy?: Privacy;
+    /** false: do not start the webhook dispatcher (tests drive it themselves). */
+    webhooks?: boolean;
+  } = {},
 ): Promise<RunningGateway> {
   const base = buildUnifiedSchema();
   const types = sourceTypes(cfg);
@@ -102,11 +107,20 @@ export async function serveStore(
       explain: (m) => explainDenied(m, id, undefined, privacy.classification),
     };
   }
-  return startGateway<GraphQLContext>({
+  const dispatcher = new WebhookDispatcher(store, privacy, types, cfg.webhooks, log);
+  const gw = await startGateway<GraphQLContext>({
     ...common,
     routes: [extractRoute(store, privacy, types, log)],
     schemas,
     context: async (req) => privacy.context(store, types, await privacy.authenticate(store, req)),
     schemaFor: (ctx) => ctx.client!.purpose,
   });
+  if (opts.webhooks !== false) dispatcher.start();
+  return {
+    ...gw,
+    async close() {
+      await dispatcher.stop();
+      await gw.close();
+    },
+  };
 }

@@ -11,6 +11,7 @@ import { RostergateError } from '../errors.ts';
 import { definitionOf, SOURCE_TYPES } from '../../connectors/registry.ts';
 import type { SourceType } from '../../connectors/types.ts';
 import { clientSchema, purposeSchema } from '../privacy/policy.ts';
+import { webhookConfigSchema } from '../feeds/webhooks.ts';
 
 const baseSchema = z
   .object({
@@ -33,6 +34,8 @@ const baseSchema = z
       })
       .strict()
       .default({ tenant: 'default' }),
+    webhooks: webhookConfigSchema.default(webhookConfigSchema.parse({})),
+    changeFeed: z.object({ retentionDays: z.number().int().min(1).default(30) }).strict().default({ retentionDays: 30 }),
     purposes: z.record(z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'purpose ids: lower-case letters, digits, "-"'), purposeSchema).default({}),
     clients: z.array(clientSchema).default([]),
     sources: z.array(z.object({ id: z.string(), type: z.string() }).passthrough()).default([]),

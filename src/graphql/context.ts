@@ -10,6 +10,7 @@ import type { EntityType } from '../model/records.ts';
 import { fieldFeeds, type FieldFeeds } from '../feeds/relevance.ts';
 import { classify } from '../privacy/classification.ts';
 import { buildUnifiedSchema } from './schema.ts';
+import type { AdminServices } from '../feeds/admin.ts';
 
 /** What the request's purpose receives, for filtering the change feed (undefined: everything). */
 export interface PurposeView {
@@ -45,12 +46,14 @@ export interface GraphQLContext {
   view: PurposeView;
   /** The pseudonymisation domain of a pseudonymising purpose (tombstones carry their pseudonyms per domain). */
   pseudonymDomain?: string;
+  /** Present for admin purposes only. */
+  admin?: AdminServices;
 }
 
 export function createContext(
   store: Store,
   sourceTypes: ReadonlyMap<string, SourceType>,
-  extra: Partial<Pick<GraphQLContext, 'cursors' | 'resolvePersonId' | 'client' | 'view'>> & { pseudonymDomain?: { domain: string; version: number } } = {},
+  extra: Partial<Pick<GraphQLContext, 'cursors' | 'resolvePersonId' | 'client' | 'view' | 'admin'>> & { pseudonymDomain?: { domain: string; version: number } } = {},
 ): GraphQLContext {
   return {
     store,
@@ -62,5 +65,6 @@ export function createContext(
     people: new Set(),
     view: extra.view ?? unrestrictedView(),
     pseudonymDomain: extra.pseudonymDomain?.domain,
+    admin: extra.admin,
   };
 }

@@ -168,6 +168,11 @@ export type CourseEdge = {
   node: Course;
 };
 
+export type DeliveryStatus =
+  | 'DEAD'
+  | 'DELIVERED'
+  | 'PENDING';
+
 export type Demographics = {
   __typename?: 'Demographics';
   /** Age in whole years on the day of the request, in bands of three (3-5, 6-8, … 18+): a generalised form of birthDate. */
@@ -274,6 +279,40 @@ export type GuardianshipEdge = {
   __typename?: 'GuardianshipEdge';
   cursor: Scalars['Cursor']['output'];
   node: Guardianship;
+};
+
+export type Mutation = {
+  __typename?: 'Mutation';
+  /** Subscribes a client's endpoint. Only https URLs outside loopback and private ranges, unless the config allows them. */
+  createWebhook: WebhookCreated;
+  deleteWebhook: Scalars['Boolean']['output'];
+  /** Delivers again every change since a time (default: the start of the retained window). */
+  replayWebhook: Webhook;
+  /** Puts dead letters back in the queue; returns how many. */
+  retryDeadLetters: Scalars['Int']['output'];
+};
+
+
+export type MutationCreateWebhookArgs = {
+  client: Scalars['String']['input'];
+  types?: InputMaybe<Array<RecordType>>;
+  url: Scalars['String']['input'];
+};
+
+
+export type MutationDeleteWebhookArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type MutationReplayWebhookArgs = {
+  id: Scalars['ID']['input'];
+  since?: InputMaybe<Scalars['DateTime']['input']>;
+};
+
+
+export type MutationRetryDeadLettersArgs = {
+  id: Scalars['ID']['input'];
 };
 
 export type Node = {
@@ -446,6 +485,7 @@ export type Query = {
   /** A person by id — the gateway id, or in purposes that pseudonymise identifiers, the pseudonym. */
   person?: Maybe<Person>;
   schools: OrganizationConnection;
+  webhooks: Array<Webhook>;
 };
 
 
@@ -567,6 +607,52 @@ export type SourceType =
   | 'ONEROSTER_CSV'
   | 'SDS_CSV';
 
+/** A webhook subscription: a client's change events, filtered by its purpose, signed (Standard Webhooks). */
+export type Webhook = {
+  __typename?: 'Webhook';
+  client: Scalars['String']['output'];
+  createdAt: Scalars['DateTime']['output'];
+  /** Deliveries that failed every retry (dead letters). */
+  dead: Scalars['Int']['output'];
+  delivered: Scalars['Int']['output'];
+  deliveries: Array<WebhookDelivery>;
+  id: Scalars['ID']['output'];
+  pending: Scalars['Int']['output'];
+  /** Record types delivered; empty means all. */
+  types: Array<RecordType>;
+  url: Scalars['String']['output'];
+};
+
+
+/** A webhook subscription: a client's change events, filtered by its purpose, signed (Standard Webhooks). */
+export type WebhookDeliveriesArgs = {
+  first?: InputMaybe<Scalars['Int']['input']>;
+  status?: InputMaybe<DeliveryStatus>;
+};
+
+export type WebhookCreated = {
+  __typename?: 'WebhookCreated';
+  /** The signing secret (whsec_…), shown only now. Verify each delivery's webhook-signature with it. */
+  secret: Scalars['String']['output'];
+  webhook: Webhook;
+};
+
+export type WebhookDelivery = {
+  __typename?: 'WebhookDelivery';
+  attempts: Scalars['Int']['output'];
+  createdAt: Scalars['DateTime']['output'];
+  deliveredAt?: Maybe<Scalars['DateTime']['output']>;
+  eventType: Scalars['String']['output'];
+  id: Scalars['ID']['output'];
+  lastError?: Maybe<Scalars['String']['output']>;
+  /** HTTP status of the last attempt (no response body is kept). */
+  lastStatus?: Maybe<Scalars['Int']['output']>;
+  /** The Standard Webhooks message id (webhook-id header). */
+  messageId: Scalars['String']['output'];
+  nextAttemptAt?: Maybe<Scalars['DateTime']['output']>;
+  status: DeliveryStatus;
+};
+
 export type WithIndex<TObject> = TObject & Record<string, any>;
 export type ResolversObject<TObject> = WithIndex<TObject>;
 
@@ -659,6 +745,7 @@ export type ResolversTypes = ResolversObject<{
   Cursor: ResolverTypeWrapper<Scalars['Cursor']['output']>;
   Date: ResolverTypeWrapper<Scalars['Date']['output']>;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
+  DeliveryStatus: DeliveryStatus;
   Demographics: ResolverTypeWrapper<EntityRowModel>;
   EmailAddress: ResolverTypeWrapper<Scalars['EmailAddress']['output']>;
   Enrollment: ResolverTypeWrapper<EntityRowModel>;
@@ -672,6 +759,7 @@ export type ResolversTypes = ResolversObject<{
   GuardianshipEdge: ResolverTypeWrapper<Omit<GuardianshipEdge, 'node'> & { node: ResolversTypes['Guardianship'] }>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
+  Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Node: ResolverTypeWrapper<EntityRowModel>;
   OrgType: OrgType;
   Organization: ResolverTypeWrapper<EntityRowModel>;
@@ -692,6 +780,9 @@ export type ResolversTypes = ResolversObject<{
   SourceRef: ResolverTypeWrapper<SourceRef>;
   SourceType: SourceType;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
+  Webhook: ResolverTypeWrapper<Webhook>;
+  WebhookCreated: ResolverTypeWrapper<WebhookCreated>;
+  WebhookDelivery: ResolverTypeWrapper<WebhookDelivery>;
 }>;
 
 /** Mapping between all available schema types and the resolvers parents */
@@ -723,6 +814,7 @@ export type ResolversParentTypes = ResolversObject<{
   GuardianshipEdge: Omit<GuardianshipEdge, 'node'> & { node: ResolversParentTypes['Guardianship'] };
   ID: Scalars['ID']['output'];
   Int: Scalars['Int']['output'];
+  Mutation: Record<PropertyKey, never>;
   Node: EntityRowModel;
   Organization: EntityRowModel;
   OrganizationConnection: Omit<OrganizationConnection, 'edges'> & { edges: Array<ResolversParentTypes['OrganizationEdge']> };
@@ -736,7 +828,14 @@ export type ResolversParentTypes = ResolversObject<{
   RosterRecord: EntityRowModel;
   SourceRef: SourceRef;
   String: Scalars['String']['output'];
+  Webhook: Webhook;
+  WebhookCreated: WebhookCreated;
+  WebhookDelivery: WebhookDelivery;
 }>;
+
+export type AdminDirectiveArgs = { };
+
+export type AdminDirectiveResolver<Result, Parent, ContextType = GraphQLContext, Args = AdminDirectiveArgs> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
 
 export type GeneralisesDirectiveArgs = {
   field: Scalars['String']['input'];
@@ -941,6 +1040,13 @@ export type GuardianshipEdgeResolvers<ContextType = GraphQLContext, ParentType e
   node?: Resolver<ResolversTypes['Guardianship'], ParentType, ContextType>;
 }>;
 
+export type MutationResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
+  createWebhook?: Resolver<ResolversTypes['WebhookCreated'], ParentType, ContextType, RequireFields<MutationCreateWebhookArgs, 'client' | 'url'>>;
+  deleteWebhook?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationDeleteWebhookArgs, 'id'>>;
+  replayWebhook?: Resolver<ResolversTypes['Webhook'], ParentType, ContextType, RequireFields<MutationReplayWebhookArgs, 'id'>>;
+  retryDeadLetters?: Resolver<ResolversTypes['Int'], ParentType, ContextType, RequireFields<MutationRetryDeadLettersArgs, 'id'>>;
+}>;
+
 export type NodeResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Node'] = ResolversParentTypes['Node']> = ResolversObject<{
   __resolveType: TypeResolveFn<'AcademicSession' | 'Class' | 'Course' | 'Enrollment' | 'Guardianship' | 'Organization' | 'Person', ParentType, ContextType>;
 }>;
@@ -1039,6 +1145,7 @@ export type QueryResolvers<ContextType = GraphQLContext, ParentType extends Reso
   people?: Resolver<ResolversTypes['PersonConnection'], ParentType, ContextType, RequireFields<QueryPeopleArgs, 'first'>>;
   person?: Resolver<Maybe<ResolversTypes['Person']>, ParentType, ContextType, RequireFields<QueryPersonArgs, 'id'>>;
   schools?: Resolver<ResolversTypes['OrganizationConnection'], ParentType, ContextType, RequireFields<QuerySchoolsArgs, 'first'>>;
+  webhooks?: Resolver<Array<ResolversTypes['Webhook']>, ParentType, ContextType>;
 }>;
 
 export type RosterRecordResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['RosterRecord'] = ResolversParentTypes['RosterRecord']> = ResolversObject<{
@@ -1050,6 +1157,36 @@ export type SourceRefResolvers<ContextType = GraphQLContext, ParentType extends 
   source?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   sourcedId?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   system?: Resolver<ResolversTypes['SourceType'], ParentType, ContextType>;
+}>;
+
+export type WebhookResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Webhook'] = ResolversParentTypes['Webhook']> = ResolversObject<{
+  client?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  dead?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  delivered?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  deliveries?: Resolver<Array<ResolversTypes['WebhookDelivery']>, ParentType, ContextType, RequireFields<WebhookDeliveriesArgs, 'first'>>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  pending?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  types?: Resolver<Array<ResolversTypes['RecordType']>, ParentType, ContextType>;
+  url?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
+export type WebhookCreatedResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['WebhookCreated'] = ResolversParentTypes['WebhookCreated']> = ResolversObject<{
+  secret?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  webhook?: Resolver<ResolversTypes['Webhook'], ParentType, ContextType>;
+}>;
+
+export type WebhookDeliveryResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['WebhookDelivery'] = ResolversParentTypes['WebhookDelivery']> = ResolversObject<{
+  attempts?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  deliveredAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  eventType?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  lastError?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  lastStatus?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  messageId?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  nextAttemptAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['DeliveryStatus'], ParentType, ContextType>;
 }>;
 
 export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
@@ -1077,6 +1214,7 @@ export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   Guardianship?: GuardianshipResolvers<ContextType>;
   GuardianshipConnection?: GuardianshipConnectionResolvers<ContextType>;
   GuardianshipEdge?: GuardianshipEdgeResolvers<ContextType>;
+  Mutation?: MutationResolvers<ContextType>;
   Node?: NodeResolvers<ContextType>;
   Organization?: OrganizationResolvers<ContextType>;
   OrganizationConnection?: OrganizationConnectionResolvers<ContextType>;
@@ -1089,9 +1227,13 @@ export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   Query?: QueryResolvers<ContextType>;
   RosterRecord?: RosterRecordResolvers<ContextType>;
   SourceRef?: SourceRefResolvers<ContextType>;
+  Webhook?: WebhookResolvers<ContextType>;
+  WebhookCreated?: WebhookCreatedResolvers<ContextType>;
+  WebhookDelivery?: WebhookDeliveryResolvers<ContextType>;
 }>;
 
 export type DirectiveResolvers<ContextType = GraphQLContext> = ResolversObject<{
+  admin?: AdminDirectiveResolver<any, any, ContextType>;
   generalises?: GeneralisesDirectiveResolver<any, any, ContextType>;
   pii?: PiiDirectiveResolver<any, any, ContextType>;
 }>;

@@ -13,6 +13,7 @@ import { checkFirst, fromList, fromRows, sliceIds } from './connection.ts';
 import type { GraphQLContext } from './context.ts';
 import type { Resolvers } from './generated.ts';
 import { changesResolver, encodeSeq } from '../feeds/changes.ts';
+import { adminResolvers } from '../feeds/admin.ts';
 import { ageBand, birthYear, gradeBand, postalArea } from '../privacy/generalise.ts';
 
 const upper = (s: string) => s.replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase();
@@ -135,7 +136,11 @@ export const resolvers: Resolvers = {
     guardianships: (_, args, ctx) => rootList(ctx, 'guardianship', args),
     changes: (_, args, ctx) => changesResolver(ctx, args as never) as never,
     changesHead: async (_, __, ctx) => encodeSeq(ctx, await ctx.store.headSeq()),
+    ...(adminResolvers.Query as object),
   },
+  Mutation: adminResolvers.Mutation as never,
+  Webhook: adminResolvers.Webhook as never,
+  DeliveryStatus: adminResolvers.DeliveryStatus as never,
 
   Organization: {
     parent: (row, _, ctx) => one(ctx, d(row).parentId),

@@ -21,7 +21,7 @@ export interface FieldClass {
 export type Classification = Map<string, FieldClass>;
 
 export function isStructural(typeName: string): boolean {
-  return typeName === 'Query' || typeName === 'PageInfo' || /Connection$|Edge$/.test(typeName) || typeName.startsWith('__');
+  return typeName === 'Query' || typeName === 'Mutation' || typeName === 'PageInfo' || /Connection$|Edge$/.test(typeName) || typeName.startsWith('__');
 }
 
 function arg(d: ConstDirectiveNode | undefined, name: string): string | undefined {

@@ -32,7 +32,11 @@ export interface PurposeSchema {
   pseudonymises: boolean;
 }
 
-export function buildPurposeSchema(base: GraphQLSchema, cls: Classification, purpose: Pick<Purpose, 'id' | 'categories' | 'fields'>): PurposeSchema {
+export function buildPurposeSchema(
+  base: GraphQLSchema,
+  cls: Classification,
+  purpose: Pick<Purpose, 'id' | 'categories' | 'fields'> & { admin?: boolean },
+): PurposeSchema {
   const actions = fieldActions(purpose, cls);
   const denied = new Set([...actions].filter(([, a]) => a === 'deny').map(([c]) => c));
   // A field whose type has nothing left to show is denied too (repeat: that may empty its parent).
@@ -57,6 +61,8 @@ export function buildPurposeSchema(base: GraphQLSchema, cls: Classification, pur
   const idAllowed = (typeName: string) => actions.get(`${typeName}.id`) === 'allow';
 
   const schema = mapSchema(base, {
+    // Operations marked @admin exist only in admin purposes' schemas.
+    [MapperKind.MUTATION]: (type) => (purpose.admin ? type : null),
     [MapperKind.OBJECT_TYPE]: (type) => {
       const config = type.toConfig();
       if (config.interfaces.some((i) => i.name === 'Node') && !idAllowed(type.name)) {
@@ -67,6 +73,7 @@ export function buildPurposeSchema(base: GraphQLSchema, cls: Classification, pur
     [MapperKind.OBJECT_FIELD]: (fieldConfig, fieldName, typeName) => {
       const coord = `${typeName}.${fieldName}`;
       if (denied.has(coord)) return null;
+      if (!purpose.admin && fieldConfig.astNode?.directives?.some((d) => d.name.value === 'admin')) return null;
       if (coord === 'Query.person') {
         if (actions.get('Person.id') === 'deny') return null;
         if (pseudonymises) return { ...fieldConfig, args: { ...fieldConfig.args, id: { ...fieldConfig.args!.id!, type: new GraphQLNonNull(pseudonymType) } } } as GraphQLFieldConfig<unknown, unknown>;

@@ -35,6 +35,8 @@ export interface Privacy {
   received: Set<string>;
   /** Fresh per sync run: minimisation records what it dropped. */
   ingest(store: Store): Promise<Pick<IngestContext, 'minimise' | 'hashMatchKey' | 'personCreated'> & { minimiser: Minimiser }>;
+  /** Audits a non-GraphQL disclosure (webhook payloads) and records it in the ledger. */
+  recordDisclosure(store: Store, client: string, purpose: string, people: string[], kind: string, events: number): Promise<void>;
   /** The purpose of a configured client. */
   clientPurpose(clientId: string): Purpose | undefined;
   authenticate(store: Store, req: Pick<IncomingMessage, 'headers'>): Promise<{ client: string; purpose: Purpose }>;
@@ -73,8 +75,16 @@ export function setupPrivacy(cfg: Config, base: GraphQLSchema, opts: { keyring?:
     return versionCache.versions;
   };
 
-  return {
+  const self: Privacy = {
     keyring, classification, purposes, schemas, pseudonymiser, received,
+
+    async recordDisclosure(store, client, purpose, people, kind, events) {
+      audit ??= auditLogFor(store, keyring);
+      await audit.record(
+        { at: new Date().toISOString(), client, purpose, kind, operation: `${kind}:${events} events`, operationHash: null, categories: {}, fields: [], people: people.length },
+        people,
+      );
+    },
 
     clientPurpose(clientId) {
       const c = clients.get(clientId);
@@ -109,6 +119,7 @@ export function setupPrivacy(cfg: Config, base: GraphQLSchema, opts: { keyring?:
         client: { id: who.client, purpose: who.purpose.id },
         pseudonymDomain: domain,
         view: views.get(who.purpose.id)!,
+        admin: who.purpose.admin ? { store, privacy: self, webhooks: cfg.webhooks } : undefined,
         cursors: sealedCursors((p) => keyring.sealCursor(who.purpose.domain, p), (s) => keyring.openCursor(who.purpose.domain, s)),
         resolvePersonId: domain ? (id) => store.entityByPseudonym(domain.domain, id) : async (id) => id,
       });
@@ -143,6 +154,7 @@ export function setupPrivacy(cfg: Config, base: GraphQLSchema, opts: { keyring?:
       };
     },
   };
+  return self;
 }
 
 /** Classified schema coordinates an operation selects. */

@@ -167,6 +167,9 @@ function maskError(formatted: GraphQLFormattedError, error: unknown, log: Logger
   if (isRostergateError(original)) {
     return { ...formatted, message: original.message, extensions: { code: original.code } };
   }
+  if (/^Schema is not configured to execute (mutation|subscription) operation/.test(formatted.message)) {
+    return { message: `${formatted.message.replace(/\.$/, '')}: this client's purpose has no such operations`, extensions: { code: 'OPERATION_NOT_ALLOWED' } };
+  }
   if (code === 'INTERNAL_SERVER_ERROR' || code === undefined) {
     log.error({ err: original instanceof Error ? original.message.slice(0, 200) : 'unknown', path: formatted.path }, 'resolver error');
     return { message: 'internal error', path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } };

@@ -151,4 +151,35 @@ export const SQLITE_MIGRATIONS: Migration[] = [
       CREATE INDEX change_log_at ON change_log (at);
     `,
   },
+  {
+    version: 4,
+    description: 'webhook subscriptions and deliveries (with dead letters)',
+    sql: `
+      CREATE TABLE webhooks (
+        id TEXT PRIMARY KEY,
+        client TEXT NOT NULL,
+        url TEXT NOT NULL,
+        types TEXT NOT NULL,
+        secret TEXT NOT NULL,
+        cursor_seq INTEGER NOT NULL,
+        created_at TEXT NOT NULL
+      );
+      CREATE TABLE webhook_deliveries (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        webhook_id TEXT NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        msg_id TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'dead')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        last_status INTEGER,
+        last_error TEXT,
+        created_at TEXT NOT NULL,
+        delivered_at TEXT
+      );
+      CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (webhook_id, status, id);
+    `,
+  },
 ];

@@ -12,6 +12,9 @@ import { RostergateError } from '../errors.ts';
 import { SQLITE_MIGRATIONS } from './migrations.ts';
 import type {
   AuditRow,
+  DeliveryRow,
+  WebhookRow,
+  WebhookStore,
   ChangeRow,
   EntityRow,
   IdentityConflict,
@@ -32,10 +35,12 @@ export class SqliteStore implements Store {
   private queue: Promise<unknown> = Promise.resolve();
   /** Read statements executed (tests assert loaders keep this bounded). */
   readCount = 0;
+  readonly webhooks: WebhookStore;
 
   private constructor(writer: Db, reader: Db) {
     this.writer = writer;
     this.reader = reader;
+    this.webhooks = new SqliteWebhooks(this, writer, (sql, ...p) => this.all(sql, ...p));
   }
 
   static open(path: string): SqliteStore {
@@ -268,6 +273,90 @@ export class SqliteStore implements Store {
     await this.queue;
     if (this.reader !== this.writer) this.reader.close();
     this.writer.close();
+  }
+}
+
+interface RawDelivery {
+  id: number; webhook_id: string; seq: number; msg_id: string; event_type: string; payload: string; status: DeliveryRow['status'];
+  attempts: number; next_attempt_at: string; last_status: number | null; last_error: string | null; created_at: string; delivered_at: string | null;
+}
+const toDelivery = (r: RawDelivery): DeliveryRow => ({
+  id: r.id, webhookId: r.webhook_id, seq: r.seq, msgId: r.msg_id, eventType: r.event_type, payload: r.payload, status: r.status,
+  attempts: r.attempts, nextAttemptAt: r.next_attempt_at, lastStatus: r.last_status, lastError: r.last_error, createdAt: r.created_at, deliveredAt: r.delivered_at,
+});
+interface RawWebhook { id: string; client: string; url: string; types: string; secret: string; cursor_seq: number; created_at: string }
+const toWebhook = (r: RawWebhook): WebhookRow => ({
+  id: r.id, client: r.client, url: r.url, types: JSON.parse(r.types), secret: r.secret, cursorSeq: r.cursor_seq, createdAt: r.created_at,
+});
+
+class SqliteWebhooks implements WebhookStore {
+  constructor(
+    private readonly store: SqliteStore,
+    private readonly writer: Db,
+    private readonly all: <R>(sql: string, ...p: unknown[]) => R[],
+  ) {}
+
+  private write<T>(fn: () => T): Promise<T> {
+    return this.store.transaction(async () => fn());
+  }
+
+  create(w: WebhookRow) {
+    return this.write(() => {
+      this.writer.prepare(`INSERT INTO webhooks (id, client, url, types, secret, cursor_seq, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+        .run(w.id, w.client, w.url, JSON.stringify(w.types), w.secret, w.cursorSeq, w.createdAt);
+    });
+  }
+  async list() {
+    return this.all<RawWebhook>(`SELECT * FROM webhooks ORDER BY created_at, id`).map(toWebhook);
+  }
+  async get(id: string) {
+    const r = this.all<RawWebhook>(`SELECT * FROM webhooks WHERE id = ?`, id)[0];
+    return r && toWebhook(r);
+  }
+  delete(id: string) {
+    return this.write(() => {
+      this.writer.prepare(`DELETE FROM webhook_deliveries WHERE webhook_id = ?`).run(id);
+      return this.writer.prepare(`DELETE FROM webhooks WHERE id = ?`).run(id).changes > 0;
+    });
+  }
+  setCursor(id: string, seq: number) {
+    return this.write(() => void this.writer.prepare(`UPDATE webhooks SET cursor_seq = ? WHERE id = ?`).run(seq, id));
+  }
+  enqueue(id: string, ds: Parameters<WebhookStore['enqueue']>[1], cursorSeq: number) {
+    return this.write(() => {
+      const ins = this.writer.prepare(`INSERT INTO webhook_deliveries (webhook_id, seq, msg_id, event_type, payload, status, next_attempt_at, created_at)
+        VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)`);
+      for (const d of ds) ins.run(id, d.seq, d.msgId, d.eventType, d.payload, d.nextAttemptAt, d.createdAt);
+      this.writer.prepare(`UPDATE webhooks SET cursor_seq = ? WHERE id = ?`).run(cursorSeq, id);
+    });
+  }
+  async nextPending(id: string) {
+    const r = this.all<RawDelivery>(`SELECT * FROM webhook_deliveries WHERE webhook_id = ? AND status = 'pending' ORDER BY id LIMIT 1`, id)[0];
+    return r && toDelivery(r);
+  }
+  update(d: Parameters<WebhookStore['update']>[0]) {
+    return this.write(() => {
+      this.writer.prepare(`UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, last_status = ?, last_error = ?, delivered_at = ? WHERE id = ?`)
+        .run(d.status, d.attempts, d.nextAttemptAt, d.lastStatus, d.lastError, d.deliveredAt, d.id);
+    });
+  }
+  async deliveries(id: string, status?: DeliveryRow['status'], limit = 100) {
+    return this.all<RawDelivery>(
+      `SELECT * FROM webhook_deliveries WHERE webhook_id = ? AND (? IS NULL OR status = ?) ORDER BY id DESC LIMIT ?`, id, status ?? null, status ?? null, limit,
+    ).map(toDelivery);
+  }
+  async counts(id: string) {
+    const out = { pending: 0, delivered: 0, dead: 0 };
+    for (const r of this.all<{ status: DeliveryRow['status']; n: number }>(`SELECT status, count(*) AS n FROM webhook_deliveries WHERE webhook_id = ? GROUP BY status`, id)) out[r.status] = r.n;
+    return out;
+  }
+  retryDead(id: string, at: string) {
+    return this.write(() =>
+      this.writer.prepare(`UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = ? WHERE webhook_id = ? AND status = 'dead'`).run(at, id).changes,
+    );
+  }
+  async seqAt(iso: string) {
+    return this.all<{ s: number | null }>(`SELECT min(seq) AS s FROM change_log WHERE at >= ?`, iso)[0]?.s ?? (await this.store.headSeq()) + 1;
   }
 }
 

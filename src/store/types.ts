@@ -189,5 +189,52 @@ export interface Store {
   personIds(afterId: string | undefined, limit: number): Promise<string[]>;
   auditEntries(q: { afterSeq?: number; limit?: number }): Promise<(AuditRow & { seq: number })[]>;
   disclosuresOf(entityId: string): Promise<{ client: string; firstAt: string; lastAt: string }[]>;
+  webhooks: WebhookStore;
   close(): Promise<void>;
+}
+
+export interface WebhookRow {
+  id: string;
+  client: string;
+  url: string;
+  types: string[];
+  /** Sealed with the gateway's key: the signing secret is needed in clear only to sign. */
+  secret: string;
+  cursorSeq: number;
+  createdAt: string;
+}
+
+export interface DeliveryRow {
+  id: number;
+  webhookId: string;
+  seq: number;
+  msgId: string;
+  eventType: string;
+  payload: string;
+  status: 'pending' | 'delivered' | 'dead';
+  attempts: number;
+  nextAttemptAt: string;
+  lastStatus: number | null;
+  lastError: string | null;
+  createdAt: string;
+  deliveredAt: string | null;
+}
+
+export interface WebhookStore {
+  create(w: WebhookRow): Promise<void>;
+  list(): Promise<WebhookRow[]>;
+  get(id: string): Promise<WebhookRow | undefined>;
+  delete(id: string): Promise<boolean>;
+  setCursor(id: string, seq: number): Promise<void>;
+  /** Adds deliveries and moves the subscription's cursor, in one transaction. */
+  enqueue(id: string, deliveries: Omit<DeliveryRow, 'id' | 'status' | 'attempts' | 'lastStatus' | 'lastError' | 'deliveredAt'>[], cursorSeq: number): Promise<void>;
+  /** The oldest undelivered delivery of a subscription (deliveries go out in order). */
+  nextPending(id: string): Promise<DeliveryRow | undefined>;
+  update(d: Pick<DeliveryRow, 'id' | 'status' | 'attempts' | 'nextAttemptAt' | 'lastStatus' | 'lastError' | 'deliveredAt'>): Promise<void>;
+  deliveries(id: string, status?: DeliveryRow['status'], limit?: number): Promise<DeliveryRow[]>;
+  counts(id: string): Promise<{ pending: number; delivered: number; dead: number }>;
+  /** Dead letters back to pending; returns how many. */
+  retryDead(id: string, at: string): Promise<number>;
+  /** First change seq at or after a time, for replays. */
+  seqAt(iso: string): Promise<number>;
 }

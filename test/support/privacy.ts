@@ -36,10 +36,14 @@ export function demoPrivacyConfig(store: string, extra: Record<string, unknown> 
   return parseConfig({ store, privacy: { tenant: 'test' }, purposes: DEMO_PURPOSES, clients: DEMO_CLIENTS, ...extra });
 }
 
-export async function privateGateway(district: DistrictOptions = { students: 120, teachers: 8, classes: 12, schools: 2 }, keyring = new KeyRing(TEST_MASTER_KEY, 'test')): Promise<PrivateGateway> {
+export async function privateGateway(
+  district: DistrictOptions = { students: 120, teachers: 8, classes: 12, schools: 2 },
+  keyring = new KeyRing(TEST_MASTER_KEY, 'test'),
+  opts: { config?: Record<string, unknown>; webhooks?: boolean } = {},
+): Promise<PrivateGateway> {
   const dir = tempDir();
   const dataset = RosterDataset.generate(district);
-  const config = demoPrivacyConfig(join(dir, 'rg.db'));
+  const config = demoPrivacyConfig(join(dir, 'rg.db'), opts.config);
   const store = SqliteStore.open(config.store);
   // Tests rotate domains and expect the next request to see it: no version caching.
   const privacy = setupPrivacy(config, buildUnifiedSchema(), { keyring, versionCacheMs: 0 });
@@ -55,7 +59,7 @@ export async function privateGateway(district: DistrictOptions = { students: 120
     keys[c.id] = newApiKey();
     await store.addApiKey(hashApiKey(keys[c.id]!), c.id, new Date().toISOString());
   }
-  const gw = await serveStore(store, config, createLogger({ level: 'silent' }), { port: 0, privacy });
+  const gw = await serveStore(store, config, createLogger({ level: 'silent' }), { port: 0, privacy, webhooks: opts.webhooks ?? false });
   return {
     dataset, store, config, privacy, keys, gw, summary,
     resync: sync,

@@ -3,7 +3,7 @@ import { isObjectType, isInterfaceType, parse, visit, Kind, buildSchema } from '
 import { loadTypeDefs } from '../../src/graphql/schema.ts';
 
 /** Structural types carry no data of their own; every other field must be classified. */
-const STRUCTURAL = (name: string) => name === 'Query' || name === 'PageInfo' || /Connection$|Edge$/.test(name) || name.startsWith('__');
+const STRUCTURAL = (name: string) => name === 'Query' || name === 'Mutation' || name === 'PageInfo' || /Connection$|Edge$/.test(name) || name.startsWith('__');
 
 export function unclassifiedFields(sdl: string): string[] {
   const missing: string[] = [];

@@ -1,0 +1,68 @@
+/**
+ * Admin operations on webhooks (GraphQL, admin purposes only: the fields carry @admin and are
+ * absent from every other purpose's schema).
+ */
+import { randomBytes } from 'node:crypto';
+import { GraphQLError } from 'graphql';
+import type { GraphQLContext } from '../graphql/context.ts';
+import type { Privacy } from '../privacy/setup.ts';
+import type { Store, WebhookRow } from '../store/types.ts';
+import { checkEndpoint, newWebhookSecret, type WebhookConfig } from './webhooks.ts';
+
+export interface AdminServices {
+  store: Store;
+  privacy: Privacy;
+  webhooks: WebhookConfig;
+}
+
+function services(ctx: GraphQLContext): AdminServices {
+  if (!ctx.admin) throw new GraphQLError('webhooks need purposes and clients configured (not available with server.openAccess)', { extensions: { code: 'FORBIDDEN' } });
+  return ctx.admin;
+}
+
+const view = (w: WebhookRow) => ({ id: w.id, client: w.client, url: w.url, types: w.types, createdAt: w.createdAt, _row: w });
+
+export const adminResolvers = {
+  DeliveryStatus: { PENDING: 'pending', DELIVERED: 'delivered', DEAD: 'dead' },
+  Query: {
+    webhooks: async (_: unknown, __: unknown, ctx: GraphQLContext) => (await services(ctx).store.webhooks.list()).map(view),
+  },
+  Webhook: {
+    pending: async (w: { id: string }, _: unknown, ctx: GraphQLContext) => (await services(ctx).store.webhooks.counts(w.id)).pending,
+    delivered: async (w: { id: string }, _: unknown, ctx: GraphQLContext) => (await services(ctx).store.webhooks.counts(w.id)).delivered,
+    dead: async (w: { id: string }, _: unknown, ctx: GraphQLContext) => (await services(ctx).store.webhooks.counts(w.id)).dead,
+    deliveries: async (w: { id: string }, args: { status?: 'pending' | 'delivered' | 'dead'; first?: number }, ctx: GraphQLContext) =>
+      (await services(ctx).store.webhooks.deliveries(w.id, args.status, Math.min(args.first ?? 50, 500))).map((d) => ({
+        ...d, id: String(d.id), messageId: d.msgId, nextAttemptAt: d.status === 'pending' ? d.nextAttemptAt : null,
+      })),
+  },
+  Mutation: {
+    createWebhook: async (_: unknown, args: { client: string; url: string; types?: string[] | null }, ctx: GraphQLContext) => {
+      const s = services(ctx);
+      if (!s.privacy.clientPurpose(args.client)) throw new GraphQLError(`no client "${args.client}"`, { extensions: { code: 'BAD_USER_INPUT' } });
+      try {
+        await checkEndpoint(args.url, s.webhooks);
+      } catch (e) {
+        throw new GraphQLError((e as Error).message, { extensions: { code: 'BAD_USER_INPUT' } });
+      }
+      const secret = newWebhookSecret();
+      const row: WebhookRow = {
+        id: `wh_${randomBytes(9).toString('base64url')}`, client: args.client, url: args.url, types: args.types ?? [],
+        secret: s.privacy.keyring.sealCursor('webhook-secrets', secret), cursorSeq: await s.store.headSeq(), createdAt: new Date().toISOString(),
+      };
+      await s.store.webhooks.create(row);
+      return { webhook: view(row), secret };
+    },
+    deleteWebhook: async (_: unknown, args: { id: string }, ctx: GraphQLContext) => services(ctx).store.webhooks.delete(args.id),
+    replayWebhook: async (_: unknown, args: { id: string; since?: string | Date | null }, ctx: GraphQLContext) => {
+      const s = services(ctx);
+      const w = await s.store.webhooks.get(args.id);
+      if (!w) throw new GraphQLError(`no webhook ${args.id}`, { extensions: { code: 'NOT_FOUND' } });
+      const since = args.since instanceof Date ? args.since.toISOString() : args.since;
+      const from = since ? Math.max((await s.store.webhooks.seqAt(since)) - 1, await s.store.purgedThroughSeq()) : await s.store.purgedThroughSeq();
+      await s.store.webhooks.setCursor(w.id, from);
+      return view({ ...w, cursorSeq: from });
+    },
+    retryDeadLetters: async (_: unknown, args: { id: string }, ctx: GraphQLContext) => services(ctx).store.webhooks.retryDead(args.id, new Date().toISOString()),
+  },
+};

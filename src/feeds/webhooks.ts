@@ -1,0 +1,201 @@
+/**
+ * Signed webhooks for LMS backends, Standard Webhooks style: each change event a client's purpose
+ * can see is delivered as JSON with `webhook-id`, `webhook-timestamp` and `webhook-signature`
+ * (v1, HMAC-SHA256 over "id.timestamp.body" with the subscription's whsec_ secret).
+ *
+ * At-least-once: events are first queued (payload rendered once, so retries are byte-identical),
+ * then delivered in order per subscription with jittered backoff; after the last retry a delivery
+ * becomes a dead letter and the queue moves on. The dispatcher runs on its own timer with timeouts
+ * on every request, so a consumer that hangs or fails never holds up a sync.
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { request } from 'undici';
+import { execute, parse } from 'graphql';
+import { z } from 'zod';
+import { RostergateError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { Privacy } from '../privacy/setup.ts';
+import type { DeliveryRow, Store, WebhookRow } from '../store/types.ts';
+import type { SourceType } from '../../connectors/types.ts';
+import { recordSelection, cleanRecord } from './render.ts';
+
+export const webhookConfigSchema = z
+  .object({
+    /** Accept http:// endpoints (tests, local development). */
+    allowHttp: z.boolean().default(false),
+    /** Accept endpoints on loopback, private, link-local and other non-public addresses. */
+    allowPrivateNetworks: z.boolean().default(false),
+    maxAttempts: z.number().int().min(1).max(50).default(8),
+    /** Waits before each retry, in seconds; the last repeats. Jittered by ±20%. */
+    retrySeconds: z.array(z.number().min(0)).min(1).default([5, 30, 120, 600, 3600, 21600]),
+    timeoutMs: z.number().int().positive().default(10_000),
+    pollMs: z.number().int().positive().default(2_000),
+  })
+  .strict();
+export type WebhookConfig = z.infer<typeof webhookConfigSchema>;
+
+/** Standard Webhooks signature header value for a message. */
+export function sign(secret: string, msgId: string, timestamp: number, body: string): string {
+  const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
+  return `v1,${createHmac('sha256', key).update(`${msgId}.${timestamp}.${body}`).digest('base64')}`;
+}
+
+export function newWebhookSecret(): string {
+  return `whsec_${randomBytes(32).toString('base64')}`;
+}
+
+/** Loopback, private (RFC 1918, ULA), link-local, CGNAT, unspecified and multicast addresses. */
+export function isNonPublicAddress(ip: string): boolean {
+  if (isIP(ip) === 4) {
+    const [a, b] = ip.split('.').map(Number) as [number, number];
+    return a === 10 || a === 127 || a === 0 || (a === 169 && b === 254) || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127) || a >= 224;
+  }
+  const v = ip.toLowerCase();
+  if (v.startsWith('::ffff:')) return isNonPublicAddress(v.slice(7));
+  return v === '::1' || v === '::' || v.startsWith('fc') || v.startsWith('fd') || v.startsWith('fe80') || v.startsWith('ff');
+}
+
+/** Checks an endpoint URL against the policy; resolves the host so a name cannot hide a private address. */
+export async function checkEndpoint(url: string, cfg: Pick<WebhookConfig, 'allowHttp' | 'allowPrivateNetworks'>): Promise<URL> {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new RostergateError('CONFIG_INVALID', `not a URL: ${url}`);
+  }
+  if (u.protocol !== 'https:' && !(u.protocol === 'http:' && cfg.allowHttp)) {
+    throw new RostergateError('CONFIG_INVALID', `webhook URLs must use https (http is allowed only with webhooks.allowHttp)`);
+  }
+  if (u.username || u.password) throw new RostergateError('CONFIG_INVALID', 'webhook URLs must not carry credentials');
+  if (!cfg.allowPrivateNetworks) {
+    const host = u.hostname.replace(/^\[|\]$/g, '');
+    const addrs = isIP(host) ? [host] : (await lookup(host, { all: true }).catch(() => [])).map((a) => a.address);
+    if (addrs.length === 0) throw new RostergateError('CONFIG_INVALID', `cannot resolve ${host}`);
+    const bad = addrs.find(isNonPublicAddress);
+    if (bad) throw new RostergateError('CONFIG_INVALID', `webhook host ${host} is on a loopback or private address (${bad}); allow it with webhooks.allowPrivateNetworks`);
+  }
+  return u;
+}
+
+export class WebhookDispatcher {
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<void>;
+  private stopped = false;
+
+  constructor(
+    private readonly store: Store,
+    private readonly privacy: Privacy,
+    private readonly sourceTypes: ReadonlyMap<string, SourceType>,
+    private readonly cfg: WebhookConfig,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    const loop = () => {
+      if (this.stopped) return;
+      this.running = this.tick()
+        .catch((e) => this.log.error({ err: (e as Error).message }, 'webhook dispatcher tick failed'))
+        .finally(() => {
+          if (!this.stopped) this.timer = setTimeout(loop, this.cfg.pollMs);
+        });
+    };
+    loop();
+  }
+
+  /** Stops the timer and waits for the tick in flight. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+  }
+
+  /** One round: queue new events for every subscription, then deliver what is due. */
+  async tick(now = new Date()): Promise<void> {
+    for (const w of await this.store.webhooks.list()) {
+      await this.enqueue(w, now);
+      await this.deliver(w, now);
+    }
+  }
+
+  /** Renders new change events for the subscription's client and queues them. */
+  private async enqueue(w: WebhookRow, now: Date): Promise<void> {
+    const purpose = this.privacy.clientPurpose(w.client);
+    if (!purpose) return;
+    const ps = this.privacy.schemas.get(purpose.id)!;
+    const sel = recordSelection(ps.schema);
+    const doc = parse(`query($after: Cursor, $types: [RecordType!]) { changes(after: $after, first: 200, types: $types) {
+      pageInfo { hasNextPage endCursor } edges { node { op type at fields record { ${sel} } } } } }`);
+    for (let cursorSeq = w.cursorSeq, page = 0; page < 20; page++) {
+      const ctx = await this.privacy.context(this.store, this.sourceTypes, { client: w.client, purpose });
+      const after = ctx.cursors.encode(`#${cursorSeq}`);
+      const res = await execute({ schema: ps.schema, document: doc, contextValue: ctx, variableValues: { after, types: w.types.length ? w.types : null } });
+      if (res.errors?.length) throw new RostergateError('STORE', `webhook ${w.id}: ${res.errors[0]!.message}`);
+      const conn = (res.data as { changes: { pageInfo: { hasNextPage: boolean; endCursor: string }; edges: { node: Record<string, unknown> }[] } }).changes;
+      const endSeq = Number(ctx.cursors.decode(conn.pageInfo.endCursor)!.slice(1));
+      if (conn.edges.length) {
+        // The disclosure ledger: webhook payloads disclose people like responses do.
+        await this.privacy.recordDisclosure(this.store, w.client, purpose.id, [...ctx.people], 'webhook', conn.edges.length);
+      }
+      const deliveries = conn.edges.map(({ node }, i) => {
+        const eventType = `${String(node.type).toLowerCase()}.${String(node.op).toLowerCase()}`;
+        const msgId = `msg_${w.id}_${cursorSeq}_${i}_${randomBytes(4).toString('hex')}`;
+        const payload = JSON.stringify({ type: eventType, timestamp: node.at, data: { ...node, record: cleanRecord(node.record) } });
+        return { webhookId: w.id, seq: endSeq, msgId, eventType, payload, nextAttemptAt: now.toISOString(), createdAt: now.toISOString() };
+      });
+      if (deliveries.length || endSeq !== cursorSeq) await this.store.webhooks.enqueue(w.id, deliveries, endSeq);
+      cursorSeq = endSeq;
+      if (!conn.pageInfo.hasNextPage) return;
+    }
+  }
+
+  /** Delivers due deliveries in order; stops at the first one that has to wait. */
+  private async deliver(w: WebhookRow, now: Date): Promise<void> {
+    const secret = this.privacy.keyring.openCursor('webhook-secrets', w.secret);
+    if (!secret) {
+      this.log.error({ webhook: w.id }, 'webhook secret cannot be opened (master key changed?)');
+      return;
+    }
+    for (let n = 0; n < 500; n++) {
+      const d = await this.store.webhooks.nextPending(w.id);
+      if (!d || d.nextAttemptAt > now.toISOString()) return;
+      const ok = await this.attempt(w, d, secret, now);
+      if (!ok) return;
+    }
+  }
+
+  private async attempt(w: WebhookRow, d: DeliveryRow, secret: string, now: Date): Promise<boolean> {
+    const ts = Math.floor(Date.now() / 1000);
+    let status: number | null = null;
+    let error: string | null = null;
+    try {
+      await checkEndpoint(w.url, this.cfg);
+      const res = await request(w.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'webhook-id': d.msgId, 'webhook-timestamp': String(ts), 'webhook-signature': sign(secret, d.msgId, ts, d.payload), 'user-agent': 'rostergate-webhooks' },
+        body: d.payload,
+        headersTimeout: this.cfg.timeoutMs,
+        bodyTimeout: this.cfg.timeoutMs,
+      });
+      status = res.statusCode;
+      await res.body.dump();
+    } catch (e) {
+      error = (e as { code?: string }).code ?? (e as Error).message.slice(0, 200);
+    }
+    const attempts = d.attempts + 1;
+    if (status !== null && status >= 200 && status < 300) {
+      await this.store.webhooks.update({ id: d.id, status: 'delivered', attempts, nextAttemptAt: d.nextAttemptAt, lastStatus: status, lastError: null, deliveredAt: new Date().toISOString() });
+      return true;
+    }
+    const dead = attempts >= this.cfg.maxAttempts;
+    const wait = this.cfg.retrySeconds[Math.min(attempts - 1, this.cfg.retrySeconds.length - 1)]! * (0.8 + Math.random() * 0.4);
+    await this.store.webhooks.update({
+      id: d.id, status: dead ? 'dead' : 'pending', attempts, nextAttemptAt: new Date(now.getTime() + wait * 1000).toISOString(),
+      lastStatus: status, lastError: error ?? `HTTP ${status}`, deliveredAt: null,
+    });
+    this.log.warn({ webhook: w.id, delivery: d.id, status, attempts, dead }, dead ? 'webhook delivery is a dead letter' : 'webhook delivery failed, will retry');
+    // A dead letter no longer holds up the queue.
+    return dead;
+  }
+}

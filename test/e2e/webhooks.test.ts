@@ -1,0 +1,156 @@
+/**
+ * Signed webhooks to a receiver on loopback: verifiable deliveries filtered by purpose, retries
+ * with backoff, dead letters and their retry, replay, and a hanging consumer that never blocks a sync.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { privateGateway, type PrivateGateway } from '../support/privacy.ts';
+import { WebhookDispatcher } from '../../src/feeds/webhooks.ts';
+import { createLogger } from '../../src/log.ts';
+
+type Received = { headers: IncomingMessage['headers']; body: string; json: any };
+
+/** A consumer written from the Standard Webhooks spec, independent of the gateway's code. */
+function verify(secret: string, h: IncomingMessage['headers'], body: string): boolean {
+  const key = Buffer.from(secret.replace('whsec_', ''), 'base64');
+  const expected = createHmac('sha256', key).update(`${h['webhook-id']}.${h['webhook-timestamp']}.${body}`).digest();
+  return String(h['webhook-signature']).split(' ').some((s) => {
+    const [v, sig] = s.split(',');
+    const got = Buffer.from(sig ?? '', 'base64');
+    return v === 'v1' && got.length === expected.length && timingSafeEqual(got, expected);
+  });
+}
+
+let g: PrivateGateway;
+let receiver: Server;
+let url: string;
+const received: Received[] = [];
+let behaviour: 'ok' | 'fail' | 'hang' = 'ok';
+let dispatcher: WebhookDispatcher;
+
+beforeAll(async () => {
+  g = await privateGateway({ students: 30, teachers: 3, classes: 4, schools: 1 }, undefined, {
+    config: { webhooks: { allowHttp: true, allowPrivateNetworks: true, maxAttempts: 3, retrySeconds: [0], timeoutMs: 300 } },
+  });
+  receiver = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      if (behaviour === 'hang') return; // never answers
+      if (behaviour === 'fail') {
+        res.writeHead(500).end();
+        return;
+      }
+      const body = Buffer.concat(chunks).toString('utf8');
+      received.push({ headers: req.headers, body, json: JSON.parse(body) });
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', () => r()));
+  url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`;
+  dispatcher = new WebhookDispatcher(g.store, g.privacy, new Map(), g.config.webhooks, createLogger({ level: 'silent' }));
+});
+afterAll(async () => {
+  receiver?.closeAllConnections();
+  receiver?.close();
+  await g?.close();
+});
+
+async function create(client: string) {
+  const r = await g.gql('admin-demo', `mutation($c: String!, $u: String!) { createWebhook(client: $c, url: $u) { secret webhook { id client url } } }`, { c: client, u: url });
+  expect(r.body.errors).toBeUndefined();
+  return r.body.data.createWebhook as { secret: string; webhook: { id: string } };
+}
+
+describe('webhooks', () => {
+  let lms: { secret: string; webhook: { id: string } };
+
+  it('only admin clients can manage webhooks', async () => {
+    const r = await g.gql('lms-demo', `mutation { deleteWebhook(id: "x") }`);
+    expect(r.body.errors![0]).toMatchObject({ extensions: { code: 'OPERATION_NOT_ALLOWED' } });
+    expect(r.body.errors![0].message).toMatch(/not configured to execute mutation operation: this client's purpose has no such operations/);
+    const q = await g.gql('lms-demo', `{ webhooks { id } }`);
+    expect(q.body.errors![0].message).toMatch(/Cannot query field "webhooks"/);
+  });
+
+  it('delivers signed, verifiable change events filtered by the client’s purpose', async () => {
+    lms = await create('lms-demo');
+    const an = await create('analytics-demo');
+    const student = g.dataset.list('person').find((p) => p.data.roles.includes('student'))!;
+    g.dataset.upsert('person', student.key, { givenName: 'Océane' });
+    await g.resync();
+    await dispatcher.tick();
+    const forLms = received.filter((r) => r.json.data.record?.givenName === 'Océane');
+    expect(forLms).toHaveLength(1);
+    expect(forLms[0]!.json.type).toBe('person.updated');
+    expect(forLms[0]!.json.data.fields).toEqual(['givenName']);
+    expect(verify(lms.secret, forLms[0]!.headers, forLms[0]!.body)).toBe(true);
+    expect(verify(an.secret, forLms[0]!.headers, forLms[0]!.body)).toBe(false);
+    // A name change is not an event for analytics: nothing it receives changed.
+    expect(received.filter((r) => verify(an.secret, r.headers, r.body))).toHaveLength(0);
+    await g.gql('admin-demo', `mutation($id: ID!) { deleteWebhook(id: $id) }`, { id: an.webhook.id });
+  });
+
+  it('retries failed deliveries with backoff and delivers at least once', async () => {
+    behaviour = 'fail';
+    g.dataset.upsert('person', g.dataset.list('person')[5]!.key, { familyName: 'Retry-Test' });
+    await g.resync();
+    await dispatcher.tick();
+    await dispatcher.tick();
+    behaviour = 'ok';
+    await dispatcher.tick();
+    const got = received.filter((r) => r.json.data.record?.familyName === 'Retry-Test');
+    expect(got).toHaveLength(1);
+    const d = await g.store.webhooks.deliveries(lms.webhook.id, 'delivered', 1);
+    expect(d[0]!.attempts).toBe(3);
+  });
+
+  it('turns a delivery that fails every retry into a dead letter, moves on, and can retry it', async () => {
+    behaviour = 'fail';
+    g.dataset.upsert('person', g.dataset.list('person')[6]!.key, { familyName: 'Dead-Letter' });
+    await g.resync();
+    for (let i = 0; i < 3; i++) await dispatcher.tick();
+    const dead = await g.store.webhooks.deliveries(lms.webhook.id, 'dead');
+    expect(dead).toHaveLength(1);
+    expect(dead[0]!.lastStatus).toBe(500);
+    const q = await g.gql('admin-demo', `{ webhooks { id dead deliveries(status: DEAD) { eventType attempts lastStatus } } }`);
+    expect(q.body.data.webhooks[0]).toMatchObject({ dead: 1, deliveries: [{ eventType: 'person.updated', attempts: 3, lastStatus: 500 }] });
+    behaviour = 'ok';
+    const r = await g.gql('admin-demo', `mutation($id: ID!) { retryDeadLetters(id: $id) }`, { id: lms.webhook.id });
+    expect(r.body.data.retryDeadLetters).toBe(1);
+    await dispatcher.tick();
+    expect(received.filter((x) => x.json.data.record?.familyName === 'Dead-Letter')).toHaveLength(1);
+  });
+
+  it('a consumer that hangs times out and never blocks a sync', async () => {
+    behaviour = 'hang';
+    g.dataset.upsert('person', g.dataset.list('person')[7]!.key, { familyName: 'Hang-Test' });
+    await g.resync();
+    const t0 = Date.now();
+    const [, sync] = await Promise.all([dispatcher.tick(), (async () => {
+      g.dataset.upsert('person', g.dataset.list('person')[8]!.key, { familyName: 'During-Hang' });
+      const s = await g.resync();
+      return { s, ms: Date.now() - t0 };
+    })()]);
+    expect(sync.s.status).toBe('complete');
+    expect(sync.ms).toBeLessThan(2000);
+    const pending = await g.store.webhooks.deliveries(lms.webhook.id, 'pending');
+    expect(pending.some((p) => p.lastError === 'UND_ERR_HEADERS_TIMEOUT')).toBe(true);
+    behaviour = 'ok';
+    await dispatcher.tick();
+    await dispatcher.tick();
+    expect(received.some((x) => x.json.data.record?.familyName === 'During-Hang')).toBe(true);
+  });
+
+  it('replays from the change log', async () => {
+    const before = received.length;
+    const r = await g.gql('admin-demo', `mutation($id: ID!) { replayWebhook(id: $id) { id } }`, { id: lms.webhook.id });
+    expect(r.body.errors).toBeUndefined();
+    await dispatcher.tick();
+    await dispatcher.tick();
+    expect(received.length - before).toBeGreaterThan(50);
+    expect(received.slice(before).some((x) => x.json.type === 'class.created')).toBe(true);
+  });
+});
