@@ -1,8 +1,10 @@
 /** `npm run bench [name…]`: runs the benchmarks and prints their figures. */
 import { benchPrivacy } from './privacy.ts';
+import { benchConsumers } from './consumers.ts';
 
-const benches: Record<string, () => Promise<void>> = { privacy: benchPrivacy };
-const chosen = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(benches);
+const benches: Record<string, () => Promise<void>> = { privacy: benchPrivacy, consumers: benchConsumers };
+const names = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !all[i - 1]?.startsWith('--'));
+const chosen = names.length ? names : Object.keys(benches);
 for (const name of chosen) {
   const b = benches[name];
   if (!b) {

@@ -73,6 +73,9 @@ export async function syncAll(
   }
   // People created while a domain was being rotated get their new-version pseudonyms here.
   if (opts.privacy) await opts.privacy.pseudonymiser.backfillAll(store);
+  // The change feed keeps its retention window: older changes (and their tombstones) go.
+  const purged = await store.purgeChanges(new Date(Date.now() - cfg.changeFeed.retentionDays * 86_400_000).toISOString());
+  if (purged) log.info({ purged, retentionDays: cfg.changeFeed.retentionDays }, 'change log purged past the retention window');
   return summaries;
 }
 

@@ -1,0 +1,90 @@
+/**
+ * Benchmarks (print figures; not tests) for the consumers: extract throughput and peak memory on a
+ * large district (default 50,000 students, about 300,000 enrollments), and change-feed read
+ * throughput. Size: `npm run bench consumers -- --students 50000`.
+ */
+import { join } from 'node:path';
+import { mkdtempSync, createWriteStream, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { once } from 'node:events';
+import { execute, parse } from 'graphql';
+import { RosterDataset } from '../src/demo/dataset.ts';
+import { directConnector } from '../src/demo/direct-connector.ts';
+import { DEMO_CLIENTS, DEMO_PURPOSES } from '../src/demo/demo-policy.ts';
+import { parseConfig } from '../src/config/config.ts';
+import { buildUnifiedSchema } from '../src/graphql/schema.ts';
+import { KeyRing } from '../src/privacy/pseudonym.ts';
+import { setupPrivacy } from '../src/privacy/setup.ts';
+import { SqliteStore } from '../src/store/sqlite.ts';
+import { syncSource } from '../src/sync/runner.ts';
+import { runExtract } from '../src/extract/extract.ts';
+
+function arg(name: string, dflt: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : dflt;
+}
+
+/** Samples RSS while `fn` runs; returns the peak in MiB. */
+async function peakRss<T>(fn: () => Promise<T>): Promise<{ result: T; peakMiB: number; baseMiB: number }> {
+  const base = process.memoryUsage().rss;
+  let peak = base;
+  const t = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+  try {
+    const result = await fn();
+    return { result, peakMiB: peak / 2 ** 20, baseMiB: base / 2 ** 20 };
+  } finally {
+    clearInterval(t);
+  }
+}
+
+export async function benchConsumers(): Promise<void> {
+  const students = arg('students', 50_000);
+  const dir = mkdtempSync(join(tmpdir(), 'rostergate-bench-'));
+  const cfg = parseConfig({ store: join(dir, 'b.db'), privacy: { tenant: 'bench' }, purposes: DEMO_PURPOSES, clients: DEMO_CLIENTS });
+  const store = SqliteStore.open(cfg.store);
+  const privacy = setupPrivacy(cfg, buildUnifiedSchema(), { keyring: new KeyRing(Buffer.alloc(32, 5), 'bench') });
+  let t = Date.now();
+  const dataset = RosterDataset.generate({ students, teachers: Math.round(students / 19), classes: Math.round(students / 4.5), schools: Math.max(3, Math.round(students / 500)) });
+  const genMs = Date.now() - t;
+  const ingest = await privacy.ingest(store);
+  t = Date.now();
+  const s = await syncSource(store, directConnector('bench', dataset, { pageSize: 2000 }), { ...ingest });
+  const syncSec = (Date.now() - t) / 1000;
+  const counts = await store.counts();
+  console.log(`consumers — ${students} students: ${counts.person} people, ${counts.enrollment} enrollments (generated in ${genMs} ms)`);
+  console.log(`  sync (direct, with minimisation + pseudonyms): ${s.records} records in ${syncSec.toFixed(1)} s = ${Math.round(s.records / syncSec).toLocaleString('en')} records/s`);
+
+  for (const [dataset, format] of [['people', 'csv'], ['enrollments', 'csv'], ['enrollments', 'ndjson']] as const) {
+    const file = join(dir, `${dataset}.${format}`);
+    const out = createWriteStream(file);
+    t = Date.now();
+    const { result, peakMiB, baseMiB } = await peakRss(() => runExtract({ store, privacy, sourceTypes: new Map(), client: 'analytics-demo', dataset, format, out }));
+    out.end();
+    await once(out, 'finish');
+    const sec = (Date.now() - t) / 1000;
+    console.log(
+      `  extract ${dataset}.${format} (analytics, k=5, two passes): ${result.written.toLocaleString('en')} rows in ${sec.toFixed(1)} s = ` +
+        `${Math.round(result.rows / sec).toLocaleString('en')} rows/s; ${(statSync(file).size / 2 ** 20).toFixed(1)} MiB; RSS ${baseMiB.toFixed(0)} → peak ${peakMiB.toFixed(0)} MiB`,
+    );
+  }
+
+  // Change-feed read throughput: the whole log, as the LMS client would page through it.
+  const purpose = privacy.clientPurpose('lms-demo')!;
+  const schema = privacy.schemas.get(purpose.id)!.schema;
+  const doc = parse(`query($after: Cursor) { changes(after: $after, first: 1000) { pageInfo { hasNextPage endCursor } edges { node { op type at record { __typename ... on Enrollment { id role } ... on Person { id givenName } } } } } }`);
+  let after: string | null = null;
+  let events = 0;
+  t = Date.now();
+  for (;;) {
+    const ctx = await privacy.context(store, new Map(), { client: 'lms-demo', purpose });
+    const r = await execute({ schema, document: doc, contextValue: ctx, variableValues: { after } });
+    if (r.errors) throw new Error(r.errors[0]!.message);
+    const c = (r.data as any).changes;
+    events += c.edges.length;
+    if (!c.pageInfo.hasNextPage) break;
+    after = c.pageInfo.endCursor;
+  }
+  const feedSec = (Date.now() - t) / 1000;
+  console.log(`  change feed (lms, pages of 1000 with records): ${events.toLocaleString('en')} events in ${feedSec.toFixed(1)} s = ${Math.round(events / feedSec).toLocaleString('en')} events/s`);
+  await store.close();
+}
