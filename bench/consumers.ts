@@ -24,16 +24,35 @@ function arg(name: string, dflt: number): number {
   return i > 0 ? Number(process.argv[i + 1]) : dflt;
 }
 
-/** Samples RSS while `fn` runs; returns the peak in MiB. */
-async function peakRss<T>(fn: () => Promise<T>): Promise<{ result: T; peakMiB: number; baseMiB: number }> {
+const gc = (globalThis as { gc?: () => void }).gc;
+const MiB = (n: number) => n / 2 ** 20;
+
+/**
+ * Samples memory while `fn` runs. RSS peaks say little (V8 collects lazily), so with --expose-gc
+ * the live heap is also measured after a full collection every 250 ms: that is what "flat" means.
+ */
+async function peakRss<T>(fn: () => Promise<T>): Promise<{ result: T; peakMiB: number; baseMiB: number; liveHeap: string }> {
+  gc?.();
   const base = process.memoryUsage().rss;
+  const heapBase = process.memoryUsage().heapUsed;
   let peak = base;
+  let liveMax = heapBase;
   const t = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+  const g = gc
+    ? setInterval(() => {
+        gc();
+        liveMax = Math.max(liveMax, process.memoryUsage().heapUsed);
+      }, 250)
+    : undefined;
   try {
     const result = await fn();
-    return { result, peakMiB: peak / 2 ** 20, baseMiB: base / 2 ** 20 };
+    return {
+      result, peakMiB: MiB(peak), baseMiB: MiB(base),
+      liveHeap: gc ? `live heap ${MiB(heapBase).toFixed(0)} → max ${MiB(liveMax).toFixed(0)} MiB` : 'run with node --expose-gc for live heap',
+    };
   } finally {
     clearInterval(t);
+    clearInterval(g);
   }
 }
 
@@ -58,13 +77,13 @@ export async function benchConsumers(): Promise<void> {
     const file = join(dir, `${dataset}.${format}`);
     const out = createWriteStream(file);
     t = Date.now();
-    const { result, peakMiB, baseMiB } = await peakRss(() => runExtract({ store, privacy, sourceTypes: new Map(), client: 'analytics-demo', dataset, format, out }));
+    const { result, peakMiB, baseMiB, liveHeap } = await peakRss(() => runExtract({ store, privacy, sourceTypes: new Map(), client: 'analytics-demo', dataset, format, out }));
     out.end();
     await once(out, 'finish');
     const sec = (Date.now() - t) / 1000;
     console.log(
       `  extract ${dataset}.${format} (analytics, k=5, two passes): ${result.written.toLocaleString('en')} rows in ${sec.toFixed(1)} s = ` +
-        `${Math.round(result.rows / sec).toLocaleString('en')} rows/s; ${(statSync(file).size / 2 ** 20).toFixed(1)} MiB; RSS ${baseMiB.toFixed(0)} → peak ${peakMiB.toFixed(0)} MiB`,
+        `${Math.round(result.rows / sec).toLocaleString('en')} rows/s; ${(statSync(file).size / 2 ** 20).toFixed(1)} MiB; RSS ${baseMiB.toFixed(0)} → peak ${peakMiB.toFixed(0)} MiB; ${liveHeap}`,
     );
   }
 

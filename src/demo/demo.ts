@@ -13,6 +13,8 @@ import { openStore, syncAll } from '../runtime.ts';
 import type { Store } from '../store/types.ts';
 import type { SyncHooks, SyncSummary } from '../sync/runner.ts';
 import { RosterDataset } from './dataset.ts';
+import { directConnector } from './direct-connector.ts';
+import { syncSource } from '../sync/runner.ts';
 import { DEMO_CLIENTS, DEMO_PURPOSES } from './demo-policy.ts';
 import { setupPrivacy, type Privacy } from '../privacy/setup.ts';
 import { buildUnifiedSchema } from '../graphql/schema.ts';
@@ -77,7 +79,9 @@ export async function startDemo(opts: {
       await store.addApiKey(hashApiKey(key), c.id, new Date().toISOString());
       keys.push({ client: c.id, purpose: c.purpose, key });
     }
-    const summaries = await syncAll(store, config, opts.log, { hooks: opts.hooks, privacy });
+    const summaries = config.sources.length
+      ? await syncAll(store, config, opts.log, { hooks: opts.hooks, privacy })
+      : [await syncDirect(store, dataset, privacy, opts.hooks)];
     return {
       config, privacy, keys, dataset, sandbox, store, summaries,
       async close() {
@@ -90,4 +94,12 @@ export async function startDemo(opts: {
     await sandbox.close();
     throw e;
   }
+}
+
+/** With no vendor connector registered, the demo loads the district straight into the store. */
+async function syncDirect(store: Store, dataset: RosterDataset, privacy: Privacy, hooks?: SyncHooks): Promise<SyncSummary> {
+  const ingest = await privacy.ingest(store);
+  const summary = await syncSource(store, directConnector('demo-direct', dataset), { ...ingest, hooks });
+  summary.dropped = [...ingest.minimiser.dropped].sort();
+  return summary;
 }
