@@ -82,7 +82,7 @@ export async function benchConsumers(): Promise<void> {
     await once(out, 'finish');
     const sec = (Date.now() - t) / 1000;
     console.log(
-      `  extract ${dataset}.${format} (analytics, k=5, two passes): ${result.written.toLocaleString('en')} rows in ${sec.toFixed(1)} s = ` +
+      `  extract ${dataset}.${format} (analytics, k=5): ${result.written.toLocaleString('en')} rows in ${sec.toFixed(1)} s = ` +
         `${Math.round(result.rows / sec).toLocaleString('en')} rows/s; ${(statSync(file).size / 2 ** 20).toFixed(1)} MiB; RSS ${baseMiB.toFixed(0)} → peak ${peakMiB.toFixed(0)} MiB; ${liveHeap}`,
     );
   }
