@@ -9,6 +9,7 @@ import type { Config, SourceConfig } from './config/config.ts';
 import { RostergateError } from './errors.ts';
 import type { Logger } from './log.ts';
 import { SqliteStore } from './store/sqlite.ts';
+import { PostgresStore } from './store/postgres.ts';
 import type { Store } from './store/types.ts';
 import { syncSource, type SyncHooks, type SyncSummary } from './sync/runner.ts';
 import { buildUnifiedSchema } from './graphql/schema.ts';
@@ -20,11 +21,13 @@ import type { GraphQLContext } from './graphql/context.ts';
 import { extractRoute } from './extract/http.ts';
 import { WebhookDispatcher } from './feeds/webhooks.ts';
 
-export function openStore(cfg: Pick<Config, 'store'>): Store {
-  if (cfg.store.startsWith('postgres://') || cfg.store.startsWith('postgresql://')) {
-    throw new RostergateError('CONFIG_INVALID', 'PostgreSQL stores are not available in this version yet: use a SQLite file path for `store`');
-  }
-  return SqliteStore.open(cfg.store);
+export function isPostgresUrl(store: string): boolean {
+  return store.startsWith('postgres://') || store.startsWith('postgresql://');
+}
+
+/** A `postgres://` URL opens PostgreSQL; anything else is a SQLite file path. */
+export async function openStore(cfg: Pick<Config, 'store'>): Promise<Store> {
+  return isPostgresUrl(cfg.store) ? PostgresStore.open(cfg.store) : SqliteStore.open(cfg.store);
 }
 
 export function createConnector(source: SourceConfig, log: Logger): { connector: Connector; http: HttpClient } {

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { RostergateError } from '../errors.ts';
 import { buildUnifiedSchema } from '../graphql/schema.ts';
 import { setupPrivacy } from '../privacy/setup.ts';
-import { openStore, sourceTypes } from '../runtime.ts';
+import { isPostgresUrl, openStore, sourceTypes } from '../runtime.ts';
 import { datasetOf } from '../extract/columns.ts';
 import { FORMATS, humanSummary, runExtract, type ExtractFormat } from '../extract/extract.ts';
 import { loadConfig } from './serve.ts';
@@ -19,10 +19,10 @@ export async function extractCommand(opts: { config?: string; client: string; da
   const k = opts.k === undefined ? undefined : Number(opts.k);
   if (k !== undefined && (!Number.isInteger(k) || k < 2)) throw new RostergateError('CONFIG_INVALID', '--k must be a whole number ≥ 2');
   const cfg = loadConfig(opts.config);
-  if (!existsSync(cfg.store)) throw new RostergateError('DATA_FOLDER', `no store at ${cfg.store}: run \`rostergate sync\` first`);
+  if (!isPostgresUrl(cfg.store) && !existsSync(cfg.store)) throw new RostergateError('DATA_FOLDER', `no store at ${cfg.store}: run \`rostergate sync\` first`);
   const privacy = setupPrivacy(cfg, buildUnifiedSchema());
   if (!privacy.clientPurpose(opts.client)) throw new RostergateError('CONFIG_INVALID', `no client "${opts.client}" in the config`);
-  const store = openStore(cfg);
+  const store = await openStore(cfg);
   const partial = `${opts.out}.partial`;
   const out = createWriteStream(partial, { mode: 0o600 });
   try {

@@ -18,7 +18,7 @@ export async function keysCreate(opts: { config?: string; client: string }): Pro
   const cfg = loadConfig(opts.config);
   const client = cfg.clients.find((c) => c.id === opts.client);
   if (!client) throw new RostergateError('CONFIG_INVALID', `no client "${opts.client}" in the config (clients: ${cfg.clients.map((c) => c.id).join(', ') || 'none'})`);
-  const store = openStore(cfg);
+  const store = await openStore(cfg);
   try {
     const key = newApiKey();
     await store.addApiKey(hashApiKey(key), client.id, new Date().toISOString());
@@ -31,7 +31,7 @@ export async function keysCreate(opts: { config?: string; client: string }): Pro
 
 export async function keysList(opts: { config?: string }): Promise<void> {
   const cfg = loadConfig(opts.config);
-  const store = openStore(cfg);
+  const store = await openStore(cfg);
   try {
     for (const k of await store.listApiKeys()) out(`${k.client.padEnd(20)} ${k.hashPrefix}…  created ${k.createdAt}${k.revokedAt ? `  revoked ${k.revokedAt}` : ''}`);
   } finally {
@@ -41,7 +41,7 @@ export async function keysList(opts: { config?: string }): Promise<void> {
 
 export async function keysRevoke(opts: { config?: string; client: string }): Promise<void> {
   const cfg = loadConfig(opts.config);
-  const store = openStore(cfg);
+  const store = await openStore(cfg);
   try {
     out(`revoked ${await store.revokeApiKeys(opts.client, new Date().toISOString())} key(s) of client ${opts.client}`);
   } finally {
@@ -62,7 +62,7 @@ export async function keysRotate(opts: { config?: string; domain: string; rekeyT
   }
   const cfg = loadConfig(opts.config);
   const privacy = setupPrivacy(cfg, buildUnifiedSchema());
-  const store = openStore(cfg);
+  const store = await openStore(cfg);
   try {
     let table: ReturnType<typeof stringify> | undefined;
     let done: Promise<void> | undefined;
@@ -85,7 +85,7 @@ export async function keysRotate(opts: { config?: string; domain: string; rekeyT
 export async function auditVerify(opts: { config?: string }): Promise<number> {
   const cfg = loadConfig(opts.config);
   const keyring = KeyRing.load({ tenant: cfg.privacy.tenant, file: cfg.privacy.masterKeyFile });
-  const store = openStore(cfg);
+  const store = await openStore(cfg);
   try {
     const r = await auditLogFor(store, keyring).verify();
     if (r.ok) {

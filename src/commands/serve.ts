@@ -1,7 +1,7 @@
 import { configPath, loadConfigFile, parseConfig, type Config } from '../config/config.ts';
 import { RostergateError } from '../errors.ts';
 import { log } from '../log.ts';
-import { openStore, serveStore } from '../runtime.ts';
+import { isPostgresUrl, openStore, serveStore } from '../runtime.ts';
 import { existsSync } from 'node:fs';
 
 export function loadConfig(flag?: string): Config {
@@ -11,10 +11,10 @@ export function loadConfig(flag?: string): Config {
 
 export async function serveCommand(opts: { config?: string; port?: string; host?: string }): Promise<void> {
   const cfg = loadConfig(opts.config);
-  if (!existsSync(cfg.store)) {
+  if (!isPostgresUrl(cfg.store) && !existsSync(cfg.store)) {
     throw new RostergateError('DATA_FOLDER', `no store at ${cfg.store}: run \`rostergate sync\` first (or \`npm start\` for the demo)`);
   }
-  const store = openStore(cfg);
+  const store = await openStore(cfg);
   const gw = await serveStore(store, cfg, log, { port: opts.port ? Number(opts.port) : undefined, host: opts.host });
   process.stdout.write(`rostergate serving ${cfg.store}\n  GraphQL: ${gw.url}/graphql\n  console: ${gw.url}/\n`);
   onShutdown(async () => {

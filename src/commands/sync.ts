@@ -12,7 +12,7 @@ export async function syncCommand(opts: { config?: string; source?: string; full
   // With purposes configured, ingest minimisation and pseudonyms apply (and need the master key).
   const privacy = Object.keys(cfg.purposes).length ? setupPrivacy(cfg, buildUnifiedSchema()) : undefined;
   if (!privacy) log.warn('no purposes configured: nothing is minimised at ingest and no pseudonyms are made');
-  const store = openStore(cfg);
+  const store = await openStore(cfg);
   try {
     const summaries = await syncAll(store, cfg, log, {
       privacy,

@@ -15,7 +15,16 @@ import { webhookConfigSchema } from '../feeds/webhooks.ts';
 
 const baseSchema = z
   .object({
-    store: z.string().min(1).default('./data/rostergate.db'),
+    /** A SQLite file path, or a postgres:// URL (secrets in it: use env:NAME for the whole URL). */
+    store: z.string().min(1).default('./data/rostergate.db').transform((v, ctx) => {
+      if (!v.startsWith('env:')) return v;
+      const r = process.env[v.slice(4)];
+      if (!r) {
+        ctx.addIssue({ code: 'custom', message: `environment variable ${v.slice(4)} is not set` });
+        return z.NEVER;
+      }
+      return r;
+    }),
     server: z
       .object({
         port: z.number().int().min(0).max(65535).default(4000),

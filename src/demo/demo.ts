@@ -69,7 +69,7 @@ export async function startDemo(opts: {
   const dataset = RosterDataset.generate(opts.district ?? {});
   const sandbox = await startSandboxServer({ dataset, apps: CONNECTORS.flatMap((d) => (d.sandbox ? [d.sandbox] : [])), port: opts.sandboxPort });
   const config = await demoConfig(sandbox, dataset, dataDir);
-  const store = openStore(config);
+  const store = await openStore(config);
   try {
     // The demo's master key lives only as long as the demo: its store is rebuilt on every start.
     const privacy = setupPrivacy(config, buildUnifiedSchema(), { keyring: new KeyRing(randomBytes(32), config.privacy.tenant) });

@@ -183,3 +183,74 @@ export const SQLITE_MIGRATIONS: Migration[] = [
     `,
   },
 ];
+
+/** The same schema for PostgreSQL. Timestamps stay ISO text so both stores compare them alike. */
+export const POSTGRES_MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    description: 'entities, links, source records, change log, sync state, identity',
+    sql: `
+      CREATE TABLE entities (id text PRIMARY KEY, type text NOT NULL, data jsonb NOT NULL, updated_at text NOT NULL, updated_seq bigint NOT NULL);
+      CREATE INDEX entities_type_id ON entities (type, id);
+      CREATE INDEX entities_type_updated ON entities (type, updated_at);
+      CREATE TABLE links (from_id text NOT NULL, rel text NOT NULL, to_id text NOT NULL, PRIMARY KEY (rel, to_id, from_id));
+      CREATE INDEX links_from ON links (from_id);
+      CREATE TABLE source_records (
+        source text NOT NULL, type text NOT NULL, key text NOT NULL, entity_id text, data jsonb NOT NULL, hash text NOT NULL,
+        last_modified text, seen_run integer NOT NULL, PRIMARY KEY (source, type, key));
+      CREATE INDEX source_records_entity ON source_records (entity_id);
+      CREATE INDEX source_records_pending ON source_records (source) WHERE entity_id IS NULL;
+      CREATE TABLE change_log (
+        seq bigserial PRIMARY KEY, at text NOT NULL, entity_id text NOT NULL, type text NOT NULL,
+        op text NOT NULL CHECK (op IN ('created', 'updated', 'deleted')), fields jsonb NOT NULL, source text, before jsonb);
+      CREATE INDEX change_log_entity ON change_log (entity_id);
+      CREATE INDEX change_log_at ON change_log (at);
+      CREATE TABLE sync_state (
+        source text PRIMARY KEY, state jsonb NOT NULL, run_id integer NOT NULL, run_status text NOT NULL, run_full boolean NOT NULL,
+        started_at text NOT NULL, updated_at text NOT NULL, error text);
+      CREATE TABLE match_keys (kind text NOT NULL, value text NOT NULL, entity_id text NOT NULL, PRIMARY KEY (kind, value, entity_id));
+      CREATE INDEX match_keys_entity ON match_keys (entity_id);
+      CREATE TABLE identity_conflicts (
+        id bigserial PRIMARY KEY, at text NOT NULL, source text NOT NULL, type text NOT NULL, key text NOT NULL, reason text NOT NULL,
+        candidates jsonb NOT NULL, UNIQUE (source, type, key, reason));
+    `,
+  },
+  {
+    version: 2,
+    description: 'privacy: API keys, pseudonyms, audit log, disclosure ledger',
+    sql: `
+      CREATE TABLE api_keys (hash text PRIMARY KEY, client text NOT NULL, created_at text NOT NULL, revoked_at text);
+      CREATE INDEX api_keys_client ON api_keys (client);
+      CREATE TABLE pseudonym_domains (domain text PRIMARY KEY, version integer NOT NULL, rotated_at text NOT NULL);
+      CREATE TABLE pseudonyms (domain text NOT NULL, version integer NOT NULL, entity_id text NOT NULL, value text NOT NULL, PRIMARY KEY (domain, version, entity_id));
+      CREATE UNIQUE INDEX pseudonyms_value ON pseudonyms (domain, value);
+      CREATE INDEX pseudonyms_entity ON pseudonyms (entity_id);
+      CREATE TABLE audit_log (
+        seq bigserial PRIMARY KEY, at text NOT NULL, client text NOT NULL, purpose text NOT NULL, kind text NOT NULL, operation text,
+        operation_hash text, categories jsonb NOT NULL, fields jsonb NOT NULL, people integer NOT NULL, prev_hash text NOT NULL, hash text NOT NULL);
+      CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit log is append-only'; END $$;
+      CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
+      CREATE TABLE disclosures (client text NOT NULL, entity_id text NOT NULL, first_at text NOT NULL, last_at text NOT NULL, PRIMARY KEY (client, entity_id));
+      CREATE INDEX disclosures_entity ON disclosures (entity_id);
+    `,
+  },
+  {
+    version: 3,
+    description: 'metadata (change-log retention watermark)',
+    sql: `CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL);`,
+  },
+  {
+    version: 4,
+    description: 'webhook subscriptions and deliveries',
+    sql: `
+      CREATE TABLE webhooks (id text PRIMARY KEY, client text NOT NULL, url text NOT NULL, types jsonb NOT NULL, secret text NOT NULL,
+        cursor_seq bigint NOT NULL, created_at text NOT NULL);
+      CREATE TABLE webhook_deliveries (
+        id bigserial PRIMARY KEY, webhook_id text NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE, seq bigint NOT NULL, msg_id text NOT NULL,
+        event_type text NOT NULL, payload text NOT NULL, status text NOT NULL CHECK (status IN ('pending', 'delivered', 'dead')),
+        attempts integer NOT NULL DEFAULT 0, next_attempt_at text NOT NULL, last_status integer, last_error text, created_at text NOT NULL, delivered_at text);
+      CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (webhook_id, status, id);
+    `,
+  },
+];
+

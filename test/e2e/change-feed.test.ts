@@ -6,11 +6,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { privateGateway, type PrivateGateway } from '../support/privacy.ts';
 
+import { storeKinds } from '../support/stores.ts';
+
 let g: PrivateGateway;
-beforeAll(async () => {
-  g = await privateGateway({ students: 60, teachers: 5, classes: 6, schools: 2 });
-});
-afterAll(() => g?.close());
 
 const RECORD = `record { __typename
   ... on Person { id givenName familyName email roles }
@@ -64,6 +62,12 @@ async function fullRead(client: string) {
   }
   return out;
 }
+
+describe.each(storeKinds())('on %s', (kind) => {
+beforeAll(async () => {
+  g = await privateGateway({ students: 60, teachers: 5, classes: 6, schools: 2 }, undefined, { store: kind });
+});
+afterAll(() => g?.close());
 
 describe('change feed', () => {
   let lmsCursor: string | null = null;
@@ -162,4 +166,6 @@ describe('relay pagination during a sync', () => {
     const seenSet = new Set(seen);
     expect(stayed.filter((id) => !seenSet.has(id))).toEqual([]);
   });
+});
+
 });

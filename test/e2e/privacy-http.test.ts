@@ -5,14 +5,17 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { privateGateway, type PrivateGateway } from '../support/privacy.ts';
+import { storeKinds } from '../support/stores.ts';
 
 let g: PrivateGateway;
-beforeAll(async () => {
-  g = await privateGateway();
-});
-afterAll(() => g?.close());
 
 const NESTED = `{ classes(first: 3) { edges { node { title enrollments(role: STUDENT, first: 5) { edges { node { person { id PERSON } } } } } } } }`;
+
+describe.each(storeKinds())('on %s', (kind) => {
+beforeAll(async () => {
+  g = await privateGateway(undefined, undefined, { store: kind });
+});
+afterAll(() => g?.close());
 
 describe('purpose-bound views', () => {
   it('roster-sync gets names; analytics gets pseudonyms and generalised values for the same query', async () => {
@@ -99,4 +102,6 @@ describe('purpose-bound views', () => {
     const someone = (await g.store.list({ type: 'person', first: 1, hasValue: { field: 'roles', value: 'student' } })).rows[0]!;
     expect((await g.store.disclosuresOf(someone.id)).map((d) => d.client)).toContain('admin-demo');
   });
+});
+
 });

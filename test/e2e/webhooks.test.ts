@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { privateGateway, type PrivateGateway } from '../support/privacy.ts';
+import { storeKinds } from '../support/stores.ts';
 import { WebhookDispatcher } from '../../src/feeds/webhooks.ts';
 import { createLogger } from '../../src/log.ts';
 
@@ -30,9 +31,13 @@ const received: Received[] = [];
 let behaviour: 'ok' | 'fail' | 'hang' = 'ok';
 let dispatcher: WebhookDispatcher;
 
+describe.each(storeKinds())('on %s', (kind) => {
 beforeAll(async () => {
+  received.length = 0;
+  behaviour = 'ok';
   g = await privateGateway({ students: 30, teachers: 3, classes: 4, schools: 1 }, undefined, {
     config: { webhooks: { allowHttp: true, allowPrivateNetworks: true, maxAttempts: 3, retrySeconds: [0], timeoutMs: 300 } },
+    store: kind,
   });
   receiver = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -153,4 +158,5 @@ describe('webhooks', () => {
     expect(received.length - before).toBeGreaterThan(50);
     expect(received.slice(before).some((x) => x.json.type === 'class.created')).toBe(true);
   });
+});
 });

@@ -14,14 +14,15 @@ import { serveStore } from '../../src/runtime.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { syncSource, type SyncSummary } from '../../src/sync/runner.ts';
 import type { RunningGateway } from '../../src/server/gateway.ts';
-import { tempDir } from './stores.ts';
+import { openTestStore, tempDir, type StoreKind } from './stores.ts';
+import type { Store } from '../../src/store/types.ts';
 import { request } from 'undici';
 
 export const TEST_MASTER_KEY = Buffer.alloc(32, 7);
 
 export interface PrivateGateway {
   dataset: RosterDataset;
-  store: SqliteStore;
+  store: Store & { readCount: number };
   config: Config;
   privacy: Privacy;
   keys: Record<string, string>;
@@ -39,12 +40,12 @@ export function demoPrivacyConfig(store: string, extra: Record<string, unknown> 
 export async function privateGateway(
   district: DistrictOptions = { students: 120, teachers: 8, classes: 12, schools: 2 },
   keyring = new KeyRing(TEST_MASTER_KEY, 'test'),
-  opts: { config?: Record<string, unknown>; webhooks?: boolean } = {},
+  opts: { config?: Record<string, unknown>; webhooks?: boolean; store?: StoreKind } = {},
 ): Promise<PrivateGateway> {
   const dir = tempDir();
   const dataset = RosterDataset.generate(district);
   const config = demoPrivacyConfig(join(dir, 'rg.db'), opts.config);
-  const store = SqliteStore.open(config.store);
+  const store = opts.store === 'postgres' ? await openTestStore('postgres') : SqliteStore.open(config.store);
   // Tests rotate domains and expect the next request to see it: no version caching.
   const privacy = setupPrivacy(config, buildUnifiedSchema(), { keyring, versionCacheMs: 0 });
   const sync = async () => {

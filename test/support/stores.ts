@@ -6,15 +6,54 @@ import { RosterDataset } from '../../src/demo/dataset.ts';
 import { directConnector } from '../../src/demo/direct-connector.ts';
 import type { DistrictOptions } from '../../src/demo/generator.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
+import { PostgresStore } from '../../src/store/postgres.ts';
+import type { Store } from '../../src/store/types.ts';
 import { syncSource } from '../../src/sync/runner.ts';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+
+export type StoreKind = 'sqlite' | 'postgres';
+
+/**
+ * The store kinds a suite runs on: SQLite always; PostgreSQL when ROSTERGATE_TEST_POSTGRES names a
+ * server (.ci/run starts one). In CI a missing server is an error, not a silent skip.
+ */
+export function storeKinds(): StoreKind[] {
+  if (process.env.ROSTERGATE_TEST_POSTGRES) return ['sqlite', 'postgres'];
+  if (process.env.CI) throw new Error('CI runs the store suites on PostgreSQL too: set ROSTERGATE_TEST_POSTGRES (see .ci/postgres.sh)');
+  return ['sqlite'];
+}
+
+/** A fresh, empty store of a kind: a new SQLite file, or a new PostgreSQL database dropped on close. */
+export async function openTestStore(kind: StoreKind): Promise<Store & { readCount: number }> {
+  if (kind === 'sqlite') return SqliteStore.open(join(tempDir(), 'rg.db'));
+  const admin = process.env.ROSTERGATE_TEST_POSTGRES!;
+  const name = `rg_test_${randomBytes(6).toString('hex')}`;
+  const c = new pg.Client({ connectionString: admin });
+  await c.connect();
+  await c.query(`CREATE DATABASE ${name}`);
+  await c.end();
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  const store = await PostgresStore.open(url.toString());
+  const close = store.close.bind(store);
+  store.close = async () => {
+    await close();
+    const d = new pg.Client({ connectionString: admin });
+    await d.connect();
+    await d.query(`DROP DATABASE IF EXISTS ${name}`);
+    await d.end();
+  };
+  return store;
+}
 
 export function tempDir(prefix = 'rostergate-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-export async function syncedStore(district: DistrictOptions = {}, path = ':memory:') {
+export async function syncedStore(district: DistrictOptions = {}, path = ':memory:', kind: StoreKind = 'sqlite') {
   const dataset = RosterDataset.generate(district);
-  const store = SqliteStore.open(path);
+  const store = kind === 'postgres' ? await openTestStore('postgres') : SqliteStore.open(path);
   await syncSource(store, directConnector('demo', dataset));
   return { store, dataset };
 }

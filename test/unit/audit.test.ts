@@ -4,7 +4,7 @@ import { auditLogFor } from '../../src/privacy/setup.ts';
 import { KeyRing } from '../../src/privacy/pseudonym.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { join } from 'node:path';
-import { tempDir } from '../support/stores.ts';
+import { openTestStore, storeKinds, tempDir } from '../support/stores.ts';
 
 const ring = new KeyRing(Buffer.alloc(32, 3), 't');
 let path: string;
@@ -57,5 +57,25 @@ describe('hash-chained audit log', () => {
     const other = new KeyRing(Buffer.alloc(32, 4), 't');
     expect((await auditLogFor(store, other).verify()).ok).toBe(false);
     await store.close();
+  });
+});
+
+describe('hash-chained audit log on PostgreSQL', () => {
+  it.runIf(storeKinds().includes('postgres'))('refuses updates, and detects an edited entry when the guard is bypassed', async () => {
+    const store = await openTestStore('postgres');
+    try {
+      const log = auditLogFor(store, ring);
+      for (let i = 0; i < 4; i++) {
+        await log.record({ at: `2026-11-25T10:00:0${i}Z`, client: 'c', purpose: 'p', kind: 'query', operation: null, operationHash: null, categories: {}, fields: [], people: i }, []);
+      }
+      expect((await log.verify()).ok).toBe(true);
+      const tamper = (sql: string) => store.transaction(async (tx) => (tx as unknown as { exec(s: string): Promise<number> }).exec(sql));
+      await expect(tamper(`UPDATE audit_log SET people = 99 WHERE seq = 2`)).rejects.toThrow(/append-only/);
+      await tamper(`ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update`);
+      await tamper(`UPDATE audit_log SET people = 99 WHERE seq = 2`);
+      expect((await log.verify()).firstBad?.seq).toBe(2);
+    } finally {
+      await store.close();
+    }
   });
 });

@@ -2,18 +2,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execute, parse } from 'graphql';
 import { buildUnifiedSchema, fieldResolver } from '../../src/graphql/schema.ts';
 import { createContext } from '../../src/graphql/context.ts';
-import { syncedStore } from '../support/stores.ts';
-import type { SqliteStore } from '../../src/store/sqlite.ts';
+import { storeKinds, syncedStore } from '../support/stores.ts';
+import type { Store } from '../../src/store/types.ts';
 import type { RosterDataset } from '../../src/demo/dataset.ts';
 
-let store: SqliteStore;
+let store: Store & { readCount: number };
 let dataset: RosterDataset;
 const schema = buildUnifiedSchema();
-
-beforeAll(async () => {
-  ({ store, dataset } = (await syncedStore({ students: 900, teachers: 20, classes: 30, schools: 3 })) as { store: SqliteStore; dataset: RosterDataset });
-});
-afterAll(() => store.close());
 
 async function run(query: string, variables: Record<string, unknown> = {}) {
   const ctx = createContext(store, new Map([['demo', 'oneroster-csv']]));
@@ -22,7 +17,12 @@ async function run(query: string, variables: Record<string, unknown> = {}) {
   return r.data as Record<string, any>;
 }
 
-describe('nested queries through loaders', () => {
+describe.each(storeKinds())('nested queries through loaders on %s', (kind) => {
+  beforeAll(async () => {
+    ({ store, dataset } = (await syncedStore({ students: 900, teachers: 20, classes: 30, schools: 3 }, ':memory:', kind)) as never);
+  });
+  afterAll(() => store.close());
+
   it('30 classes × 30 students with enrollments take a small, bounded number of store queries', async () => {
     const before = store.readCount;
     const data = await run(`{

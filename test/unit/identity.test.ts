@@ -1,18 +1,20 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RosterDataset } from '../../src/demo/dataset.ts';
 import { directConnector } from '../../src/demo/direct-connector.ts';
-import { SqliteStore } from '../../src/store/sqlite.ts';
+import { openTestStore, storeKinds } from '../support/stores.ts';
+import type { Store } from '../../src/store/types.ts';
 import { syncSource } from '../../src/sync/runner.ts';
 import type { Connector } from '../../connectors/types.ts';
 import type { PersonData, SourceRecord } from '../../src/model/records.ts';
 
-let stores: SqliteStore[] = [];
+let stores: Store[] = [];
+let kind: 'sqlite' | 'postgres' = 'sqlite';
 afterEach(async () => {
   for (const s of stores) await s.close();
   stores = [];
 });
-const open = () => {
-  const s = SqliteStore.open(':memory:');
+const open = async () => {
+  const s = await openTestStore(kind);
   stores.push(s);
   return s;
 };
@@ -32,12 +34,15 @@ function otherSource(id: string, people: { key: string; data: PersonData }[], ed
   };
 }
 
-describe('identity resolution across sources', () => {
+describe.each(storeKinds())('identity resolution across sources on %s', (k) => {
+  beforeEach(() => {
+    kind = k;
+  });
   const precedence = ['sis', 'google'];
 
   it('links the same person from two sources to one gateway id, by SIS id or by email', async () => {
     const ds = RosterDataset.generate({ students: 30, teachers: 3, classes: 3, schools: 1 });
-    const store = open();
+    const store = await open();
     await syncSource(store, directConnector('sis', ds), { precedence });
     const people = ds.list('person').slice(0, 10);
     // Half arrive with SIS id, half only with an email in different case.
@@ -58,7 +63,7 @@ describe('identity resolution across sources', () => {
 
   it('reports conflicts and ambiguous matches instead of merging silently', async () => {
     const ds = RosterDataset.generate({ students: 30, teachers: 3, classes: 3, schools: 1 });
-    const store = open();
+    const store = await open();
     await syncSource(store, directConnector('sis', ds), { precedence });
     const [a, b] = ds.list('person').filter((p) => p.data.roles.includes('student'));
     // SIS id of one person with the email of another: the rules disagree.
@@ -74,7 +79,7 @@ describe('identity resolution across sources', () => {
 
   it('merges field by field in source precedence, and keeps the person while any source has it', async () => {
     const ds = RosterDataset.generate({ students: 10, teachers: 2, classes: 2, schools: 1 });
-    const store = open();
+    const store = await open();
     await syncSource(store, directConnector('sis', ds), { precedence });
     const p = ds.list('person').find((x) => x.data.roles.includes('student'))!;
     await syncSource(store, otherSource('google', [p], (d) => ({ ...d, givenName: 'Other', photoUrl: 'https://photos.example/x.png' })), { precedence });

@@ -1,15 +1,17 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RosterDataset } from '../../src/demo/dataset.ts';
 import { directConnector } from '../../src/demo/direct-connector.ts';
-import { SqliteStore } from '../../src/store/sqlite.ts';
+import { openTestStore, storeKinds } from '../support/stores.ts';
+import type { Store } from '../../src/store/types.ts';
 import { syncSource } from '../../src/sync/runner.ts';
 import type { Connector, Page } from '../../connectors/types.ts';
 import { isRostergateError } from '../../src/errors.ts';
 
 const small = () => RosterDataset.generate({ students: 60, teachers: 6, classes: 8, schools: 2 });
-let stores: SqliteStore[] = [];
-const open = () => {
-  const s = SqliteStore.open(':memory:');
+let stores: Store[] = [];
+let kind: 'sqlite' | 'postgres' = 'sqlite';
+const open = async () => {
+  const s = await openTestStore(kind);
   stores.push(s);
   return s;
 };
@@ -32,10 +34,13 @@ function killedAfter(c: Connector, n: number): Connector {
   };
 }
 
-describe('sync engine', () => {
+describe.each(storeKinds())('sync engine on %s', (k) => {
+  beforeEach(() => {
+    kind = k;
+  });
   it('lands the dataset in the store with resolved references and a change log', async () => {
     const ds = small();
-    const store = open();
+    const store = await open();
     const s = await syncSource(store, directConnector('demo', ds, { pageSize: 50 }));
     expect(s.status).toBe('complete');
     const counts = await store.counts();
@@ -49,7 +54,7 @@ describe('sync engine', () => {
 
   it('a second identical run changes nothing', async () => {
     const ds = small();
-    const store = open();
+    const store = await open();
     await syncSource(store, directConnector('demo', ds));
     const head = (await store.changes({ afterSeq: 0, limit: 1e6 })).length;
     const s2 = await syncSource(store, directConnector('demo', ds));
@@ -59,9 +64,9 @@ describe('sync engine', () => {
 
   it('a run killed mid-way resumes with the same run and ends with exactly the full result', async () => {
     const ds = small();
-    const ref = open();
+    const ref = await open();
     await syncSource(ref, directConnector('demo', ds, { pageSize: 20 }));
-    const store = open();
+    const store = await open();
     await expect(syncSource(store, killedAfter(directConnector('demo', ds, { pageSize: 20 }), 7))).rejects.toThrow('killed');
     const st = await store.getSyncState('demo');
     expect(st?.runStatus).toBe('failed');
@@ -73,7 +78,7 @@ describe('sync engine', () => {
 
   it('records that disappear from a full listing become tombstones, with dependents', async () => {
     const ds = small();
-    const store = open();
+    const store = await open();
     await syncSource(store, directConnector('demo', ds));
     const cls = ds.list('class')[0]!;
     const enrolled = ds.list('enrollment').filter((e) => e.data.classKey === cls.key).length;
@@ -89,7 +94,7 @@ describe('sync engine', () => {
 
   it('the mass-deletion guard stops a full sync that would delete too much, and deletes nothing', async () => {
     const ds = small();
-    const store = open();
+    const store = await open();
     await syncSource(store, directConnector('demo', ds));
     const before = await store.counts();
     for (const c of ds.list('class').slice(0, 4)) ds.remove('class', c.key);
@@ -116,7 +121,7 @@ describe('sync engine', () => {
         for (const p of [...enr, ...rest]) yield { ...p, state: { done: true } };
       },
     };
-    const store = open();
+    const store = await open();
     const s = await syncSource(store, reordered);
     expect(s.counters.pending).toBeGreaterThan(0);
     expect(s.unresolved).toBe(0);
@@ -124,7 +129,7 @@ describe('sync engine', () => {
   });
 
   it('a store error names source, resource and record position but no values', async () => {
-    const store = open();
+    const store = await open();
     const bad: Connector = {
       sourceId: 'bad-src', type: 'clever',
       async *read() {

@@ -1,0 +1,549 @@
+/**
+ * The production store: PostgreSQL through `pg`, the same interface and behaviour as SQLite.
+ *
+ * Every write transaction first takes one transaction-scoped advisory lock, so writers on any
+ * number of gateway replicas are serialised by PostgreSQL itself: change-log sequence numbers then
+ * commit in order (a feed reader never sees seq 11 before seq 10 exists), and two replicas never
+ * apply pages of the same source at once.
+ */
+import pg from 'pg';
+import { ENTITY_TYPES, type EntityType } from '../model/records.ts';
+import { RostergateError } from '../errors.ts';
+import { POSTGRES_MIGRATIONS } from './migrations.ts';
+import type {
+  AuditRow,
+  ChangeRow,
+  DeliveryRow,
+  EntityRow,
+  IdentityConflict,
+  ListQuery,
+  ListResult,
+  SourceRecordRow,
+  Store,
+  StoreTx,
+  SyncStateRow,
+  WebhookRow,
+  WebhookStore,
+} from './types.ts';
+
+/** Advisory lock key of the gateway's write transactions ("rstrgate" in ASCII). */
+const WRITE_LOCK = 0x7273747267617465n;
+
+// int8 (counts, sequences) as numbers: sequences stay far below 2^53.
+const types = {
+  getTypeParser: (oid: number, format?: string) =>
+    oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text'),
+};
+
+type Q = { query: pg.Pool['query'] };
+
+export class PostgresStore implements Store {
+  readonly kind = 'postgres' as const;
+  readonly webhooks: WebhookStore;
+  readCount = 0;
+
+  private constructor(private readonly pool: pg.Pool) {
+    this.webhooks = new PgWebhooks(this, pool);
+  }
+
+  static async open(url: string): Promise<PostgresStore> {
+    const pool = new pg.Pool({ connectionString: url, max: 8, types: types as never });
+    try {
+      await migrate(pool);
+    } catch (e) {
+      await pool.end();
+      if (e instanceof RostergateError) throw e;
+      throw new RostergateError('STORE', `cannot open the PostgreSQL store: ${(e as Error).message.split('\n')[0]}`);
+    }
+    return new PostgresStore(pool);
+  }
+
+  async rows<R>(sql: string, params: unknown[] = []): Promise<R[]> {
+    this.readCount++;
+    return (await this.pool.query(sql, params)).rows as R[];
+  }
+
+  async transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    const c = await this.pool.connect();
+    try {
+      await c.query('BEGIN');
+      await c.query('SELECT pg_advisory_xact_lock($1)', [WRITE_LOCK.toString()]);
+      const out = await fn(new PgTx(c));
+      await c.query('COMMIT');
+      return out;
+    } catch (e) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    } finally {
+      c.release();
+    }
+  }
+
+  async getEntities(ids: readonly string[]) {
+    if (ids.length === 0) return [];
+    const rows = await this.rows<RawEntity>(`SELECT * FROM entities WHERE id = ANY($1::text[])`, [ids]);
+    const byId = new Map(rows.map((r) => [r.id, toEntity(r)]));
+    return ids.map((id) => byId.get(id));
+  }
+
+  async list(q: ListQuery): Promise<ListResult> {
+    const params: unknown[] = [q.type];
+    const p = (v: unknown) => {
+      params.push(v);
+      return `$${params.length}`;
+    };
+    let from = 'entities e';
+    if (q.linkedTo) from += ` JOIN links l ON l.from_id = e.id AND l.rel = ${p(q.linkedTo.rel)} AND l.to_id = ${p(q.linkedTo.to)}`;
+    const where = ['e.type = $1'];
+    if (q.updatedSince) where.push(`e.updated_at >= ${p(q.updatedSince)}`);
+    if (q.hasValue) where.push(`(e.data -> ${p(q.hasValue.field)}) @> jsonb_build_array(${p(q.hasValue.value)}::text)`);
+    if (q.fieldEquals) where.push(`e.data ->> ${p(q.fieldEquals.field)} = ${p(q.fieldEquals.value)}`);
+    const total = (await this.rows<{ n: number }>(`SELECT count(*)::int AS n FROM ${from} WHERE ${where.join(' AND ')}`, params))[0]!.n;
+    if (q.afterId) where.push(`e.id COLLATE "C" > ${p(q.afterId)}`);
+    // COLLATE "C": keyset order must match SQLite's byte order, whatever the database's locale.
+    const rows = await this.rows<RawEntity>(
+      `SELECT e.* FROM ${from} WHERE ${where.join(' AND ')} ORDER BY e.id COLLATE "C" LIMIT ${p(q.first + 1)}`,
+      params,
+    );
+    return { rows: rows.slice(0, q.first).map(toEntity), hasNext: rows.length > q.first, total };
+  }
+
+  async linkedFrom(rel: string, toIds: readonly string[]) {
+    const out = new Map<string, string[]>(toIds.map((id) => [id, []]));
+    if (toIds.length === 0) return out;
+    for (const r of await this.rows<{ from_id: string; to_id: string }>(
+      `SELECT from_id, to_id FROM links WHERE rel = $1 AND to_id = ANY($2::text[]) ORDER BY from_id COLLATE "C"`, [rel, toIds],
+    )) out.get(r.to_id)!.push(r.from_id);
+    return out;
+  }
+
+  async sourcesOf(entityIds: readonly string[]) {
+    const out = new Map<string, { source: string; key: string; lastModified: string | null }[]>(entityIds.map((id) => [id, []]));
+    if (entityIds.length === 0) return out;
+    for (const r of await this.rows<{ entity_id: string; source: string; key: string; last_modified: string | null }>(
+      `SELECT entity_id, source, key, last_modified FROM source_records WHERE entity_id = ANY($1::text[]) ORDER BY source, key`, [entityIds],
+    )) out.get(r.entity_id)?.push({ source: r.source, key: r.key, lastModified: r.last_modified });
+    return out;
+  }
+
+  async getSyncState(source: string) {
+    const r = (await this.rows<RawSync>(`SELECT * FROM sync_state WHERE source = $1`, [source]))[0];
+    return r && toSync(r);
+  }
+
+  async changes(q: { afterSeq: number; limit: number; types?: EntityType[] }) {
+    return (await this.rows<RawChange>(
+      `SELECT * FROM change_log WHERE seq > $1 AND type = ANY($2::text[]) ORDER BY seq LIMIT $3`,
+      [q.afterSeq, q.types ?? [...ENTITY_TYPES], q.limit],
+    )).map(toChange);
+  }
+
+  async oldestChangeSeq() {
+    return (await this.rows<{ s: number | null }>(`SELECT min(seq) AS s FROM change_log`))[0]?.s ?? undefined;
+  }
+
+  async headSeq() {
+    return (await this.rows<{ s: number | null }>(`SELECT max(seq) AS s FROM change_log`))[0]?.s ?? 0;
+  }
+
+  async purgedThroughSeq() {
+    return Number((await this.rows<{ value: string }>(`SELECT value FROM meta WHERE key = 'change_log_purged_through'`))[0]?.value ?? 0);
+  }
+
+  async purgeChanges(beforeIso: string) {
+    return this.transaction(async (tx) => (tx as PgTx).purge(beforeIso));
+  }
+
+  async conflicts(): Promise<IdentityConflict[]> {
+    return (await this.rows<IdentityConflict>(`SELECT id, at, source, type, key, reason, candidates FROM identity_conflicts ORDER BY id`));
+  }
+
+  async counts() {
+    const out = Object.fromEntries(ENTITY_TYPES.map((t) => [t, 0])) as Record<EntityType, number>;
+    for (const r of await this.rows<{ type: EntityType; n: number }>(`SELECT type, count(*)::int AS n FROM entities GROUP BY type`)) out[r.type] = r.n;
+    return out;
+  }
+
+  async addApiKey(hash: string, client: string, at: string) {
+    await this.transaction((tx) => (tx as PgTx).exec(`INSERT INTO api_keys (hash, client, created_at) VALUES ($1, $2, $3)`, [hash, client, at]));
+  }
+
+  async findApiKey(hash: string) {
+    const r = (await this.rows<{ client: string; revoked_at: string | null }>(`SELECT client, revoked_at FROM api_keys WHERE hash = $1`, [hash]))[0];
+    return r && { client: r.client, revokedAt: r.revoked_at };
+  }
+
+  async revokeApiKeys(client: string, at: string) {
+    return this.transaction((tx) => (tx as PgTx).exec(`UPDATE api_keys SET revoked_at = $1 WHERE client = $2 AND revoked_at IS NULL`, [at, client]));
+  }
+
+  async listApiKeys() {
+    return (await this.rows<{ client: string; hash: string; created_at: string; revoked_at: string | null }>(
+      `SELECT client, hash, created_at, revoked_at FROM api_keys ORDER BY client, created_at`,
+    )).map((r) => ({ client: r.client, hashPrefix: r.hash.slice(0, 8), createdAt: r.created_at, revokedAt: r.revoked_at }));
+  }
+
+  async domainVersion(domain: string) {
+    return (await this.rows<{ version: number }>(`SELECT version FROM pseudonym_domains WHERE domain = $1`, [domain]))[0]?.version;
+  }
+
+  async pseudonymsOf(domain: string, version: number, entityIds: readonly string[]) {
+    const out = new Map<string, string>();
+    if (entityIds.length === 0) return out;
+    for (const r of await this.rows<{ entity_id: string; value: string }>(
+      `SELECT entity_id, value FROM pseudonyms WHERE domain = $1 AND version = $2 AND entity_id = ANY($3::text[])`, [domain, version, entityIds],
+    )) out.set(r.entity_id, r.value);
+    return out;
+  }
+
+  async entityByPseudonym(domain: string, value: string) {
+    return (await this.rows<{ entity_id: string }>(`SELECT entity_id FROM pseudonyms WHERE domain = $1 AND value = $2`, [domain, value]))[0]?.entity_id;
+  }
+
+  async peopleWithoutPseudonym(domain: string, version: number, limit: number) {
+    return (await this.rows<{ id: string }>(
+      `SELECT e.id FROM entities e WHERE e.type = 'person' AND NOT EXISTS
+         (SELECT 1 FROM pseudonyms p WHERE p.domain = $1 AND p.version = $2 AND p.entity_id = e.id) ORDER BY e.id COLLATE "C" LIMIT $3`,
+      [domain, version, limit],
+    )).map((r) => r.id);
+  }
+
+  async personIds(afterId: string | undefined, limit: number) {
+    return (await this.rows<{ id: string }>(
+      `SELECT id FROM entities WHERE type = 'person' AND id COLLATE "C" > $1 ORDER BY id COLLATE "C" LIMIT $2`, [afterId ?? '', limit],
+    )).map((r) => r.id);
+  }
+
+  async auditEntries(q: { afterSeq?: number; limit?: number }) {
+    return (await this.rows<RawAudit>(`SELECT * FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2`, [q.afterSeq ?? 0, q.limit ?? 1_000_000])).map(toAudit);
+  }
+
+  async disclosuresOf(entityId: string) {
+    return (await this.rows<{ client: string; first_at: string; last_at: string }>(
+      `SELECT client, first_at, last_at FROM disclosures WHERE entity_id = $1 ORDER BY client`, [entityId],
+    )).map((r) => ({ client: r.client, firstAt: r.first_at, lastAt: r.last_at }));
+  }
+
+  async close() {
+    await this.pool.end();
+  }
+}
+
+class PgTx implements StoreTx {
+  constructor(private readonly c: pg.PoolClient) {}
+
+  private async q<R>(sql: string, params: unknown[] = []): Promise<R[]> {
+    return (await this.c.query(sql, params)).rows as R[];
+  }
+
+  async exec(sql: string, params: unknown[] = []): Promise<number> {
+    return (await this.c.query(sql, params)).rowCount ?? 0;
+  }
+
+  async purge(beforeIso: string): Promise<number> {
+    const last = (await this.q<{ s: number | null }>(`SELECT max(seq) AS s FROM change_log WHERE at < $1`, [beforeIso]))[0]?.s;
+    if (last === null || last === undefined) return 0;
+    const n = await this.exec(`DELETE FROM change_log WHERE seq <= $1`, [last]);
+    await this.exec(
+      `INSERT INTO meta (key, value) VALUES ('change_log_purged_through', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [String(last)],
+    );
+    return n;
+  }
+
+  async getSourceRecord(source: string, type: EntityType, key: string) {
+    const r = (await this.q<RawSource>(`SELECT * FROM source_records WHERE source = $1 AND type = $2 AND key = $3`, [source, type, key]))[0];
+    return r && toSource(r);
+  }
+
+  async putSourceRecord(r: SourceRecordRow) {
+    await this.exec(
+      `INSERT INTO source_records (source, type, key, entity_id, data, hash, last_modified, seen_run) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+       ON CONFLICT (source, type, key) DO UPDATE SET entity_id = excluded.entity_id, data = excluded.data, hash = excluded.hash,
+         last_modified = excluded.last_modified, seen_run = excluded.seen_run`,
+      [r.source, r.type, r.key, r.entityId, JSON.stringify(r.data), r.hash, r.lastModified, r.seenRun],
+    );
+  }
+
+  async deleteSourceRecord(source: string, type: EntityType, key: string) {
+    await this.exec(`DELETE FROM source_records WHERE source = $1 AND type = $2 AND key = $3`, [source, type, key]);
+  }
+
+  async sourceRecordsOf(entityId: string) {
+    return (await this.q<RawSource>(`SELECT * FROM source_records WHERE entity_id = $1`, [entityId])).map(toSource);
+  }
+
+  async unseenSourceRecords(source: string, types: EntityType[], runId: number) {
+    return this.q<{ type: EntityType; key: string }>(
+      `SELECT type, key FROM source_records WHERE source = $1 AND type = ANY($2::text[]) AND seen_run <> $3 ORDER BY type, key`, [source, types, runId],
+    );
+  }
+
+  async countSourceRecords(source: string, types: EntityType[]) {
+    return (await this.q<{ n: number }>(`SELECT count(*)::int AS n FROM source_records WHERE source = $1 AND type = ANY($2::text[])`, [source, types]))[0]!.n;
+  }
+
+  async pendingSourceRecords(source: string) {
+    return (await this.q<RawSource>(`SELECT * FROM source_records WHERE source = $1 AND entity_id IS NULL`, [source])).map(toSource);
+  }
+
+  async resolveKey(source: string, type: EntityType, key: string) {
+    return (await this.q<{ entity_id: string | null }>(`SELECT entity_id FROM source_records WHERE source = $1 AND type = $2 AND key = $3`, [source, type, key]))[0]?.entity_id ?? undefined;
+  }
+
+  async getEntity(id: string) {
+    const r = (await this.q<RawEntity>(`SELECT * FROM entities WHERE id = $1`, [id]))[0];
+    return r && toEntity(r);
+  }
+
+  async putEntity(r: { id: string; type: EntityType; data: unknown; updatedAt: string; updatedSeq: number }) {
+    await this.exec(
+      `INSERT INTO entities (id, type, data, updated_at, updated_seq) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at, updated_seq = excluded.updated_seq`,
+      [r.id, r.type, JSON.stringify(r.data), r.updatedAt, r.updatedSeq],
+    );
+  }
+
+  async deleteEntity(id: string) {
+    await this.exec(`DELETE FROM links WHERE from_id = $1`, [id]);
+    await this.exec(`DELETE FROM match_keys WHERE entity_id = $1`, [id]);
+    await this.exec(`DELETE FROM pseudonyms WHERE entity_id = $1`, [id]);
+    await this.exec(`DELETE FROM entities WHERE id = $1`, [id]);
+  }
+
+  async setLinks(fromId: string, links: { rel: string; to: string }[]) {
+    await this.exec(`DELETE FROM links WHERE from_id = $1`, [fromId]);
+    if (links.length) {
+      await this.exec(
+        `INSERT INTO links (from_id, rel, to_id) SELECT $1, r, t FROM unnest($2::text[], $3::text[]) AS u(r, t) ON CONFLICT DO NOTHING`,
+        [fromId, links.map((l) => l.rel), links.map((l) => l.to)],
+      );
+    }
+  }
+
+  async linksTo(rel: string, toId: string) {
+    return (await this.q<{ from_id: string }>(`SELECT from_id FROM links WHERE rel = $1 AND to_id = $2 ORDER BY from_id COLLATE "C"`, [rel, toId])).map((r) => r.from_id);
+  }
+
+  async appendChange(c: Omit<ChangeRow, 'seq'>) {
+    return (await this.q<{ seq: number }>(
+      `INSERT INTO change_log (at, entity_id, type, op, fields, source, before) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq`,
+      [c.at, c.entityId, c.type, c.op, JSON.stringify(c.fields), c.source, c.before === undefined ? null : JSON.stringify(c.before)],
+    ))[0]!.seq;
+  }
+
+  async findByMatchKey(kind: string, value: string) {
+    return (await this.q<{ entity_id: string }>(`SELECT entity_id FROM match_keys WHERE kind = $1 AND value = $2 ORDER BY entity_id COLLATE "C"`, [kind, value])).map((r) => r.entity_id);
+  }
+
+  async setMatchKeys(entityId: string, keys: { kind: string; value: string }[]) {
+    await this.exec(`DELETE FROM match_keys WHERE entity_id = $1`, [entityId]);
+    if (keys.length) {
+      await this.exec(
+        `INSERT INTO match_keys (kind, value, entity_id) SELECT k, v, $1 FROM unnest($2::text[], $3::text[]) AS u(k, v) ON CONFLICT DO NOTHING`,
+        [entityId, keys.map((k) => k.kind), keys.map((k) => k.value)],
+      );
+    }
+  }
+
+  async addConflict(c: Omit<IdentityConflict, 'id'>) {
+    await this.exec(
+      `INSERT INTO identity_conflicts (at, source, type, key, reason, candidates) VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (source, type, key, reason) DO UPDATE SET at = excluded.at, candidates = excluded.candidates`,
+      [c.at, c.source, c.type, c.key, c.reason, JSON.stringify(c.candidates)],
+    );
+  }
+
+  async setSyncState(r: SyncStateRow) {
+    await this.exec(
+      `INSERT INTO sync_state (source, state, run_id, run_status, run_full, started_at, updated_at, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+       ON CONFLICT (source) DO UPDATE SET state = excluded.state, run_id = excluded.run_id, run_status = excluded.run_status,
+         run_full = excluded.run_full, started_at = excluded.started_at, updated_at = excluded.updated_at, error = excluded.error`,
+      [r.source, JSON.stringify(r.state), r.runId, r.runStatus, r.runFull, r.startedAt, r.updatedAt, r.error],
+    );
+  }
+
+  async getDomainVersion(domain: string) {
+    return (await this.q<{ version: number }>(`SELECT version FROM pseudonym_domains WHERE domain = $1`, [domain]))[0]?.version;
+  }
+
+  async setDomainVersion(domain: string, version: number, at: string) {
+    await this.exec(
+      `INSERT INTO pseudonym_domains (domain, version, rotated_at) VALUES ($1, $2, $3)
+       ON CONFLICT (domain) DO UPDATE SET version = excluded.version, rotated_at = excluded.rotated_at`, [domain, version, at],
+    );
+  }
+
+  async putPseudonyms(rows: { domain: string; version: number; entityId: string; value: string }[]) {
+    for (let i = 0; i < rows.length; i += 1000) {
+      const b = rows.slice(i, i + 1000);
+      await this.exec(
+        `INSERT INTO pseudonyms (domain, version, entity_id, value) SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[])
+         ON CONFLICT (domain, version, entity_id) DO UPDATE SET value = excluded.value`,
+        [b.map((r) => r.domain), b.map((r) => r.version), b.map((r) => r.entityId), b.map((r) => r.value)],
+      );
+    }
+  }
+
+  async deletePseudonyms(domain: string, version: number) {
+    return this.exec(`DELETE FROM pseudonyms WHERE domain = $1 AND version = $2`, [domain, version]);
+  }
+
+  async pseudonymsOfEntity(entityId: string) {
+    const rows = await this.q<{ domain: string; value: string }>(
+      `SELECT p.domain, p.value FROM pseudonyms p JOIN pseudonym_domains d ON d.domain = p.domain AND d.version = p.version WHERE p.entity_id = $1`, [entityId],
+    );
+    return Object.fromEntries(rows.map((r) => [r.domain, r.value]));
+  }
+
+  async lastAudit() {
+    return (await this.q<{ seq: number; hash: string }>(`SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`))[0];
+  }
+
+  async insertAudit(r: AuditRow) {
+    return (await this.q<{ seq: number }>(
+      `INSERT INTO audit_log (at, client, purpose, kind, operation, operation_hash, categories, fields, people, prev_hash, hash)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING seq`,
+      [r.at, r.client, r.purpose, r.kind, r.operation, r.operationHash, JSON.stringify(r.categories), JSON.stringify(r.fields), r.people, r.prevHash, r.hash],
+    ))[0]!.seq;
+  }
+
+  async recordDisclosures(client: string, entityIds: string[], at: string) {
+    for (let i = 0; i < entityIds.length; i += 5000) {
+      await this.exec(
+        `INSERT INTO disclosures (client, entity_id, first_at, last_at) SELECT $1, e, $2, $2 FROM unnest($3::text[]) AS u(e)
+         ON CONFLICT (client, entity_id) DO UPDATE SET last_at = excluded.last_at`,
+        [client, at, entityIds.slice(i, i + 5000)],
+      );
+    }
+  }
+}
+
+class PgWebhooks implements WebhookStore {
+  constructor(private readonly store: PostgresStore, private readonly pool: Q) {}
+
+  private write<T>(fn: (tx: PgTx) => Promise<T>): Promise<T> {
+    return this.store.transaction((tx) => fn(tx as PgTx));
+  }
+
+  async create(w: WebhookRow) {
+    await this.write((tx) => tx.exec(`INSERT INTO webhooks (id, client, url, types, secret, cursor_seq, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      [w.id, w.client, w.url, JSON.stringify(w.types), w.secret, w.cursorSeq, w.createdAt]));
+  }
+  async list() {
+    return (await this.store.rows<RawWebhook>(`SELECT * FROM webhooks ORDER BY created_at, id`)).map(toWebhook);
+  }
+  async get(id: string) {
+    const r = (await this.store.rows<RawWebhook>(`SELECT * FROM webhooks WHERE id = $1`, [id]))[0];
+    return r && toWebhook(r);
+  }
+  async delete(id: string) {
+    return this.write(async (tx) => {
+      await tx.exec(`DELETE FROM webhook_deliveries WHERE webhook_id = $1`, [id]);
+      return (await tx.exec(`DELETE FROM webhooks WHERE id = $1`, [id])) > 0;
+    });
+  }
+  async setCursor(id: string, seq: number) {
+    await this.write((tx) => tx.exec(`UPDATE webhooks SET cursor_seq = $1 WHERE id = $2`, [seq, id]));
+  }
+  async enqueue(id: string, ds: Parameters<WebhookStore['enqueue']>[1], cursorSeq: number) {
+    await this.write(async (tx) => {
+      for (const d of ds) {
+        await tx.exec(`INSERT INTO webhook_deliveries (webhook_id, seq, msg_id, event_type, payload, status, next_attempt_at, created_at)
+          VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7)`, [id, d.seq, d.msgId, d.eventType, d.payload, d.nextAttemptAt, d.createdAt]);
+      }
+      await tx.exec(`UPDATE webhooks SET cursor_seq = $1 WHERE id = $2`, [cursorSeq, id]);
+    });
+  }
+  async nextPending(id: string) {
+    const r = (await this.store.rows<RawDelivery>(`SELECT * FROM webhook_deliveries WHERE webhook_id = $1 AND status = 'pending' ORDER BY id LIMIT 1`, [id]))[0];
+    return r && toDelivery(r);
+  }
+  async update(d: Parameters<WebhookStore['update']>[0]) {
+    await this.write((tx) => tx.exec(
+      `UPDATE webhook_deliveries SET status = $1, attempts = $2, next_attempt_at = $3, last_status = $4, last_error = $5, delivered_at = $6 WHERE id = $7`,
+      [d.status, d.attempts, d.nextAttemptAt, d.lastStatus, d.lastError, d.deliveredAt, d.id],
+    ));
+  }
+  async deliveries(id: string, status?: DeliveryRow['status'], limit = 100) {
+    return (await this.store.rows<RawDelivery>(
+      `SELECT * FROM webhook_deliveries WHERE webhook_id = $1 AND ($2::text IS NULL OR status = $2) ORDER BY id DESC LIMIT $3`, [id, status ?? null, limit],
+    )).map(toDelivery);
+  }
+  async counts(id: string) {
+    const out = { pending: 0, delivered: 0, dead: 0 };
+    for (const r of await this.store.rows<{ status: DeliveryRow['status']; n: number }>(
+      `SELECT status, count(*)::int AS n FROM webhook_deliveries WHERE webhook_id = $1 GROUP BY status`, [id],
+    )) out[r.status] = r.n;
+    return out;
+  }
+  async retryDead(id: string, at: string) {
+    return this.write((tx) => tx.exec(`UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = $1 WHERE webhook_id = $2 AND status = 'dead'`, [at, id]));
+  }
+  async seqAt(iso: string) {
+    return (await this.store.rows<{ s: number | null }>(`SELECT min(seq) AS s FROM change_log WHERE at >= $1`, [iso]))[0]?.s ?? (await this.store.headSeq()) + 1;
+  }
+}
+
+async function migrate(pool: pg.Pool) {
+  const c = await pool.connect();
+  try {
+    // Replicas starting together: one migrates, the others wait on the lock.
+    await c.query('SELECT pg_advisory_lock($1)', [(WRITE_LOCK + 1n).toString()]);
+    await c.query(`CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, applied_at text NOT NULL)`);
+    const done = new Set((await c.query(`SELECT version FROM schema_migrations`)).rows.map((r: { version: number }) => r.version));
+    const newest = Math.max(0, ...done);
+    const known = Math.max(...POSTGRES_MIGRATIONS.map((m) => m.version));
+    if (newest > known) throw new RostergateError('STORE', `the store was written by a newer rostergate (schema ${newest} > ${known}); upgrade rostergate`);
+    for (const m of POSTGRES_MIGRATIONS) {
+      if (done.has(m.version)) continue;
+      await c.query('BEGIN');
+      try {
+        await c.query(m.sql);
+        await c.query(`INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, [m.version, new Date().toISOString()]);
+        await c.query('COMMIT');
+      } catch (e) {
+        await c.query('ROLLBACK');
+        throw e;
+      }
+    }
+  } finally {
+    await c.query('SELECT pg_advisory_unlock($1)', [(WRITE_LOCK + 1n).toString()]).catch(() => undefined);
+    c.release();
+  }
+}
+
+interface RawEntity { id: string; type: EntityType; data: unknown; updated_at: string; updated_seq: number }
+interface RawSource { source: string; type: EntityType; key: string; entity_id: string | null; data: unknown; hash: string; last_modified: string | null; seen_run: number }
+interface RawChange { seq: number; at: string; entity_id: string; type: EntityType; op: ChangeRow['op']; fields: string[]; source: string | null; before: unknown }
+interface RawSync { source: string; state: unknown; run_id: number; run_status: SyncStateRow['runStatus']; run_full: boolean; started_at: string; updated_at: string; error: string | null }
+interface RawAudit {
+  seq: number; at: string; client: string; purpose: string; kind: string; operation: string | null; operation_hash: string | null;
+  categories: Record<string, number>; fields: string[]; people: number; prev_hash: string; hash: string;
+}
+interface RawWebhook { id: string; client: string; url: string; types: string[]; secret: string; cursor_seq: number; created_at: string }
+interface RawDelivery {
+  id: number; webhook_id: string; seq: number; msg_id: string; event_type: string; payload: string; status: DeliveryRow['status'];
+  attempts: number; next_attempt_at: string; last_status: number | null; last_error: string | null; created_at: string; delivered_at: string | null;
+}
+
+const toEntity = (r: RawEntity): EntityRow => ({ id: r.id, type: r.type, data: r.data as EntityRow['data'], updatedAt: r.updated_at, updatedSeq: r.updated_seq });
+const toSource = (r: RawSource): SourceRecordRow => ({
+  source: r.source, type: r.type, key: r.key, entityId: r.entity_id, data: r.data, hash: r.hash, lastModified: r.last_modified, seenRun: r.seen_run,
+});
+const toChange = (r: RawChange): ChangeRow => ({
+  seq: r.seq, at: r.at, entityId: r.entity_id, type: r.type, op: r.op, fields: r.fields, source: r.source, ...(r.before ? { before: r.before } : {}),
+});
+const toSync = (r: RawSync): SyncStateRow => ({
+  source: r.source, state: r.state, runId: r.run_id, runStatus: r.run_status, runFull: r.run_full, startedAt: r.started_at, updatedAt: r.updated_at, error: r.error,
+});
+const toAudit = (r: RawAudit): AuditRow & { seq: number } => ({
+  seq: r.seq, at: r.at, client: r.client, purpose: r.purpose, kind: r.kind, operation: r.operation, operationHash: r.operation_hash,
+  categories: r.categories, fields: r.fields, people: r.people, prevHash: r.prev_hash, hash: r.hash,
+});
+const toWebhook = (r: RawWebhook): WebhookRow => ({
+  id: r.id, client: r.client, url: r.url, types: r.types, secret: r.secret, cursorSeq: r.cursor_seq, createdAt: r.created_at,
+});
+const toDelivery = (r: RawDelivery): DeliveryRow => ({
+  id: r.id, webhookId: r.webhook_id, seq: r.seq, msgId: r.msg_id, eventType: r.event_type, payload: r.payload, status: r.status,
+  attempts: r.attempts, nextAttemptAt: r.next_attempt_at, lastStatus: r.last_status, lastError: r.last_error, createdAt: r.created_at, deliveredAt: r.delivered_at,
+});
