@@ -3,11 +3,12 @@
  * definition here; config validation, the CLI, the sandbox server and the demo all read this list.
  */
 import type { ConnectorDefinition, SourceType } from './types.ts';
+import { cleverDefinition } from './clever/index.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyDefinition = ConnectorDefinition<any>;
 
-export const CONNECTORS: AnyDefinition[] = [];
+export const CONNECTORS: AnyDefinition[] = [cleverDefinition];
 
 export function definitionOf(type: string): AnyDefinition | undefined {
   return CONNECTORS.find((d) => d.type === type);

@@ -70,8 +70,11 @@ export interface ConnectorDefinition<C extends { id: string; type: SourceType }>
    * The config block of a demo source reading the sandbox (REST sources) or a drop written from the
    * demo dataset into `workDir` (file sources). Without it the type takes no part in the demo.
    */
-  demoSource?(ctx: DemoSourceContext): Promise<Omit<C, 'id'> & { id?: string }> | (Omit<C, 'id'> & { id?: string });
+  demoSource?(ctx: DemoSourceContext): Promise<DemoSourceBlock<C>> | DemoSourceBlock<C>;
 }
+
+/** A config block as a user would write it (validated by the config schema like any other). */
+export type DemoSourceBlock<C extends { type: SourceType }> = { type: C['type']; id?: string } & Record<string, unknown>;
 
 export interface DemoSourceContext {
   /** Base URL of a mounted sandbox by its prefix. */
