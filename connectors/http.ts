@@ -159,17 +159,27 @@ export class HttpClient {
 
   /** GET (or other method) returning parsed JSON; malformed JSON is SOURCE_BAD_PAGE, naming the resource. */
   async json<T>(req: HttpRequest): Promise<T> {
+    return (await this.jsonResponse<T>(req)).body;
+  }
+
+  /** Parsed JSON with status and headers (paging headers such as X-Total-Count). */
+  async jsonResponse<T>(req: HttpRequest): Promise<{ status: number; headers: HttpResponse['headers']; body: T }> {
     // A truncated or garbled page is usually a transient proxy or network fault: fetch it again a
     // few times before failing with SOURCE_BAD_PAGE.
     for (let attempt = 1; ; attempt++) {
       const res = await this.request(req);
       try {
-        return parseJson<T>(res.text, this.sourceId, req.resource);
+        return { status: res.status, headers: res.headers, body: parseJson<T>(res.text, this.sourceId, req.resource) };
       } catch (e) {
         if (attempt > Math.min(2, this.opts.maxRetries)) throw e;
         this.opts.log?.warn({ source: this.sourceId, resource: req.resource, attempt }, 'malformed JSON page, fetching again');
       }
     }
+  }
+
+  /** Sets how error bodies are summarised (a vendor's error code; never the body itself). */
+  setErrorDescriber(fn: HttpClientOptions['describeError']): void {
+    this.opts.describeError = fn;
   }
 
   async request(req: HttpRequest): Promise<HttpResponse> {

@@ -47,6 +47,15 @@ export class CleverConnector implements Connector {
   constructor(private readonly cfg: CleverConfig, private readonly ctx: ConnectorContext) {
     this.sourceId = cfg.id;
     this.base = `${cfg.baseUrl.replace(/\/$/, '')}/v${cfg.apiVersion}`;
+    // Clever error bodies are {"message": "…"}: shown only when short and free of addresses.
+    ctx.http.setErrorDescriber((_status, body) => {
+      try {
+        const m = (JSON.parse(body) as { message?: unknown }).message;
+        return typeof m === 'string' && m.length <= 80 && !m.includes('@') ? `Clever says: ${m}` : undefined;
+      } catch {
+        return undefined;
+      }
+    });
     ctx.http.setAuth({
       authorize: async ({ headers }) => {
         headers.authorization = `Bearer ${cfg.token}`;
