@@ -1,0 +1,133 @@
+/**
+ * Reading CSV drops (OneRoster CSV, School Data Sync): a zip or a folder of files, RFC 4180, UTF-8
+ * with or without BOM, CRLF or LF. Every problem names the file, the line and the column; in
+ * tolerant mode, defects real exports contain become warnings (positions only, never values).
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { parse } from 'csv-parse/sync';
+import { unzipSync } from 'fflate';
+import { RostergateError } from '../src/errors.ts';
+
+export type CsvMode = 'strict' | 'tolerant';
+
+export interface Drop {
+  /** File name (as in the drop) → bytes. Names are matched case-insensitively by `file()`. */
+  files: Map<string, Buffer>;
+  /** sha256 over names and bytes: the same drop read twice has the same fingerprint. */
+  fingerprint: string;
+}
+
+export function readDrop(path: string, source: string): Drop {
+  if (!existsSync(path)) throw new RostergateError('DATA_FOLDER', `no CSV drop at ${path}`, { source });
+  const files = new Map<string, Buffer>();
+  if (statSync(path).isDirectory()) {
+    for (const f of readdirSync(path).sort()) if (f.toLowerCase().endsWith('.csv')) files.set(f, readFileSync(join(path, f)));
+  } else {
+    let entries: Record<string, Uint8Array>;
+    try {
+      entries = unzipSync(readFileSync(path));
+    } catch (e) {
+      throw new RostergateError('CSV_INVALID', `${basename(path)} is not a readable zip file (${(e as Error).message})`, { source });
+    }
+    for (const [name, bytes] of Object.entries(entries).sort()) {
+      if (name.endsWith('/') || !name.toLowerCase().endsWith('.csv')) continue;
+      files.set(basename(name), Buffer.from(bytes));
+    }
+  }
+  const h = createHash('sha256');
+  for (const [name, bytes] of [...files].sort(([a], [b]) => (a < b ? -1 : 1))) h.update(name).update('\0').update(bytes).update('\0');
+  return { files, fingerprint: h.digest('hex') };
+}
+
+/** A file of the drop by name, case-insensitively (exports vary: users.csv, Users.csv). */
+export function file(drop: Drop, name: string): { name: string; bytes: Buffer } | undefined {
+  const lower = name.toLowerCase();
+  for (const [n, bytes] of drop.files) if (n.toLowerCase() === lower) return { name: n, bytes };
+  return undefined;
+}
+
+const PARSE_ERRORS: Record<string, string> = {
+  CSV_QUOTE_NOT_CLOSED: 'a quoted field is not closed (truncated file?)',
+  INVALID_OPENING_QUOTE: 'a quote opens inside a field (a broken or truncated row?)',
+  CSV_INVALID_CLOSING_QUOTE: 'a quoted field is followed by other characters',
+  CSV_RECORD_INCONSISTENT_FIELDS_LENGTH: 'the row has a different number of fields than the header',
+  CSV_RECORD_DONT_MATCH_COLUMNS_LENGTH: 'the row has a different number of fields than the header',
+  CSV_NON_TRIMABLE_CHAR_AFTER_CLOSING_QUOTE: 'a quoted field is followed by other characters',
+};
+
+export interface CsvTable {
+  file: string;
+  header: string[];
+  /** Rows as objects keyed by header, with their 1-based line numbers in the file. */
+  rows: { line: number; values: Record<string, string> }[];
+}
+
+export interface CsvProblems {
+  source: string;
+  mode: CsvMode;
+  warnings: string[];
+}
+
+export function fail(p: CsvProblems, file: string, line: number, column: string | undefined, message: string): never {
+  throw new RostergateError('CSV_INVALID', message, { source: p.source, resource: file, record: column ? `line ${line}, column ${column}` : `line ${line}` });
+}
+
+/** In strict mode a defect is an error; in tolerant mode a warning naming file, line and column. */
+export function defect(p: CsvProblems, file: string, line: number, column: string | undefined, message: string): void {
+  if (p.mode === 'strict') fail(p, file, line, column, message);
+  p.warnings.push(`${file} line ${line}${column ? `, column ${column}` : ''}: ${message}`);
+}
+
+/**
+ * Parses one file. Structural breakage (an unterminated quote, a row with the wrong number of
+ * fields) is always an error naming file and line, so a damaged file never applies half.
+ */
+export function readTable(p: CsvProblems, name: string, bytes: Buffer): CsvTable {
+  let records: { record: string[]; info: { lines: number } }[];
+  try {
+    records = parse(bytes, { bom: true, relax_quotes: false, skip_empty_lines: true, info: true, relax_column_count: false }) as never;
+  } catch (e) {
+    // csv-parse's own messages quote the offending value: describe the problem by its code instead.
+    const err = e as { lines?: number; code?: string };
+    const detail = PARSE_ERRORS[err.code ?? ''] ?? `malformed CSV (${err.code ?? 'unknown error'})`;
+    fail(p, name, err.lines ?? 0, undefined, detail);
+  }
+  if (records.length === 0) fail(p, name, 1, undefined, 'the file is empty: a header row is required');
+  const header = records[0]!.record.map((h) => h.trim());
+  return {
+    file: name,
+    header,
+    rows: records.slice(1).map((r) => ({ line: r.info.lines, values: Object.fromEntries(header.map((h, i) => [h, r.record[i] ?? ''])) })),
+  };
+}
+
+/**
+ * Checks a header against the binding: required columns present (always an error), spec columns in
+ * order with extensions only to the right (strict), unknown columns (strict error, tolerant warning).
+ */
+export function checkHeader(p: CsvProblems, t: CsvTable, spec: { columns: string[]; required: string[]; ordered?: boolean; extensionsAllowed?: boolean }): void {
+  for (const r of spec.required) if (!t.header.includes(r)) fail(p, t.file, 1, r, `required column "${r}" is missing`);
+  const known = t.header.filter((h) => spec.columns.includes(h));
+  if (spec.ordered) {
+    const expected = spec.columns.filter((c) => t.header.includes(c));
+    if (known.join(',') !== expected.join(',')) defect(p, t.file, 1, undefined, `columns are not in the order the binding gives (${expected.join(',')})`);
+    const lastKnown = Math.max(...known.map((k) => t.header.indexOf(k)));
+    t.header.forEach((h, i) => {
+      if (!spec.columns.includes(h) && i < lastKnown) defect(p, t.file, 1, h, `unknown column "${h}" among the binding's columns (extensions go to the right)`);
+    });
+  }
+  for (const h of t.header) {
+    if (!spec.columns.includes(h) && !(spec.extensionsAllowed && h.startsWith('metadata.'))) {
+      if (!spec.ordered) defect(p, t.file, 1, h, `unknown column "${h}"`);
+    }
+  }
+  const missing = spec.columns.filter((c) => !t.header.includes(c) && !spec.required.includes(c));
+  if (missing.length) defect(p, t.file, 1, missing[0], `optional column(s) missing: ${missing.join(', ')}`);
+}
+
+/** A comma-separated multi-value cell ("1,3,5" in quotes in the file). */
+export function multi(v: string | undefined): string[] {
+  return (v ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+}

@@ -1,0 +1,144 @@
+/**
+ * Reading a OneRoster CSV drop: manifest-driven bulk or delta files, validated completely before
+ * any page is yielded, so a drop with a broken row applies nothing. Bulk files complete their
+ * record types (records missing from them become tombstones); delta rows are upserts or, with
+ * status tobedeleted, deletions. The same drop read again yields nothing.
+ */
+import type { Connector, ConnectorContext, ConnectorState, Page, ReadOptions } from '../types.ts';
+import type { EntityType, SourceRecord } from '../../src/model/records.ts';
+import { RostergateError } from '../../src/errors.ts';
+import { checkHeader, defect, fail, file, readDrop, readTable, type CsvProblems, type Drop } from '../csv-kit.ts';
+import { RESOURCES } from '../oneroster/mapping.ts';
+import type { OrRole } from '../oneroster/wire.ts';
+import { ALL_FILES, FILES, ORDER, toJson } from './binding.ts';
+import type { OneRosterCsvConfig } from './config.ts';
+
+const PAGE = 1000;
+type State = { fingerprint: string; done: true } | { fingerprint: string; done?: false; part: number; offset: number };
+interface Part { file: string; records: SourceRecord[]; completes?: EntityType[] }
+
+const BOOLEAN_COLUMNS = new Set(['enabledUser', 'primary', 'americanIndianOrAlaskaNative', 'asian', 'blackOrAfricanAmerican', 'nativeHawaiianOrOtherPacificIslander', 'white', 'demographicRaceTwoOrMoreRaces', 'hispanicOrLatinoEthnicity']);
+const DATE_COLUMNS = new Set(['startDate', 'endDate', 'birthDate', 'beginDate']);
+
+export class OneRosterCsvConnector implements Connector {
+  readonly type = 'oneroster-csv' as const;
+  readonly sourceId: string;
+  /** Tolerant-mode findings of the last read (file, line, column: never values). */
+  warnings: string[] = [];
+
+  constructor(private readonly cfg: OneRosterCsvConfig, private readonly ctx: ConnectorContext) {
+    this.sourceId = cfg.id;
+  }
+
+  async *read(prev: ConnectorState | null, opts: ReadOptions = {}): AsyncIterable<Page> {
+    const drop = readDrop(this.cfg.path, this.sourceId);
+    const state = prev as State | null;
+    if (state?.fingerprint === drop.fingerprint && state.done && !opts.full) {
+      yield { resource: 'manifest.csv', records: [], state };
+      return;
+    }
+    const parts = this.load(drop);
+    const start = state?.fingerprint === drop.fingerprint && !state.done && !opts.full ? state : { part: 0, offset: 0 };
+    if (parts.length === 0) {
+      yield { resource: 'manifest.csv', records: [], state: { fingerprint: drop.fingerprint, done: true } };
+      return;
+    }
+    for (let i = start.part; i < parts.length; i++) {
+      const p = parts[i]!;
+      for (let off = i === start.part ? start.offset : 0; ; ) {
+        const slice = p.records.slice(off, off + PAGE);
+        off += slice.length;
+        const lastOfPart = off >= p.records.length;
+        const lastOfAll = lastOfPart && i === parts.length - 1;
+        yield {
+          resource: `${p.file}.csv`,
+          records: slice,
+          state: lastOfAll ? { fingerprint: drop.fingerprint, done: true } : lastOfPart ? { fingerprint: drop.fingerprint, part: i + 1, offset: 0 } : { fingerprint: drop.fingerprint, part: i, offset: off },
+          completes: lastOfPart ? p.completes : undefined,
+        };
+        if (lastOfPart) break;
+      }
+    }
+  }
+
+  /** Parses and validates the whole drop into records per file, in dependency order. */
+  private load(drop: Drop): Part[] {
+    const problems: CsvProblems = { source: this.sourceId, mode: this.cfg.mode, warnings: [] };
+    const manifestFile = file(drop, 'manifest.csv');
+    if (!manifestFile) throw new RostergateError('CSV_INVALID', 'manifest.csv is missing', { source: this.sourceId, resource: 'manifest.csv' });
+    const manifest = readTable(problems, manifestFile.name, manifestFile.bytes);
+    checkHeader({ ...problems, mode: 'strict' }, manifest, { columns: ['propertyName', 'value'], required: ['propertyName', 'value'] });
+    const props = new Map(manifest.rows.map((r) => [r.values.propertyName!.trim(), (r.values.value ?? '').trim()]));
+    const version = props.get('oneroster.version');
+    if (version !== '1.1' && version !== '1.2') fail(problems, manifestFile.name, 1, 'oneroster.version', `oneroster.version must be 1.1 or 1.2`);
+    const modes = new Map<string, 'bulk' | 'delta'>();
+    for (const name of ALL_FILES) {
+      const mode = (props.get(`file.${name}`) ?? 'absent').toLowerCase();
+      const present = file(drop, `${name}.csv`);
+      if (mode === 'absent') {
+        if (present) defect(problems, present.name, 1, undefined, `the manifest lists ${name} as absent but the file is in the drop (ignored)`);
+        continue;
+      }
+      if (mode !== 'bulk' && mode !== 'delta') fail(problems, manifestFile.name, 1, `file.${name}`, `must be absent, bulk or delta`);
+      if (!present) fail(problems, `${name}.csv`, 0, undefined, `the manifest lists ${name} as ${mode} but the file is not in the drop`);
+      modes.set(name, mode as 'bulk' | 'delta');
+    }
+    const specs = FILES[version as '1.1' | '1.2'];
+    const table = (name: string) => {
+      const f = file(drop, `${name}.csv`)!;
+      const t = readTable(problems, f.name, f.bytes);
+      checkHeader(problems, t, { ...specs[name]!, ordered: true });
+      if (t.rows.length === 0) defect(problems, f.name, 2, undefined, 'the binding does not allow a file without data rows');
+      for (const row of t.rows) this.checkRow(problems, f.name, row.line, row.values, modes.get(name)!);
+      return t;
+    };
+    // 1.2 keeps roles in roles.csv: join them onto users.
+    const roles = new Map<string, OrRole[]>();
+    if (version === '1.2' && modes.has('roles')) {
+      for (const r of table('roles').rows) {
+        const v = r.values;
+        if ((v.status ?? '').toLowerCase() === 'tobedeleted') continue;
+        const list = roles.get(v.userSourcedId!) ?? [];
+        list.push({ roleType: v.roleType, role: v.role!, org: { sourcedId: v.orgSourcedId! }, beginDate: v.beginDate, endDate: v.endDate });
+        roles.set(v.userSourcedId!, list);
+      }
+    }
+    const parts: Part[] = [];
+    for (const name of ORDER) {
+      const mode = modes.get(name);
+      if (!mode) continue;
+      const t = table(name);
+      const res = RESOURCES.find((r) => r.name === name)!;
+      const records = t.rows.flatMap((row) => {
+        try {
+          return res.map(toJson(name, row.values, roles.get(row.values.sourcedId ?? '')));
+        } catch (e) {
+          return fail(problems, t.file, row.line, undefined, (e as Error).message);
+        }
+      });
+      parts.push({ file: name, records, completes: mode === 'bulk' ? ([...res.completes] as EntityType[]) : undefined });
+    }
+    this.warnings = problems.warnings;
+    if (problems.warnings.length) {
+      this.ctx.log.warn({ source: this.sourceId, warnings: problems.warnings.length, first: problems.warnings.slice(0, 5) }, 'CSV drop accepted with defects (tolerant mode)');
+    }
+    return parts;
+  }
+
+  private checkRow(p: CsvProblems, fileName: string, line: number, v: Record<string, string>, mode: 'bulk' | 'delta'): void {
+    if (!v.sourcedId?.trim()) fail(p, fileName, line, 'sourcedId', 'sourcedId is empty');
+    if (mode === 'bulk' && (v.status || v.dateLastModified)) defect(p, fileName, line, v.status ? 'status' : 'dateLastModified', 'must be empty in a bulk file');
+    if (mode === 'delta') {
+      if (!['active', 'tobedeleted'].includes(v.status ?? '')) defect(p, fileName, line, 'status', 'must be active or tobedeleted in a delta file');
+      if (!v.dateLastModified || Number.isNaN(Date.parse(v.dateLastModified))) defect(p, fileName, line, 'dateLastModified', 'must be an ISO 8601 date-time in a delta file');
+    }
+    for (const [col, val] of Object.entries(v)) {
+      if (!val) continue;
+      if (BOOLEAN_COLUMNS.has(col) && val !== 'true' && val !== 'false') {
+        if (/^(true|false)$/i.test(val)) defect(p, fileName, line, col, 'booleans are lower case (true/false)');
+        else fail(p, fileName, line, col, 'not a boolean (true/false)');
+      }
+      if (DATE_COLUMNS.has(col) && !/^\d{4}-\d{2}-\d{2}$/.test(val)) defect(p, fileName, line, col, 'dates are YYYY-MM-DD');
+    }
+  }
+}
