@@ -8,10 +8,10 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { RosterDataset } from '../src/demo/dataset.ts';
+import type { DatasetView } from '../src/demo/dataset.ts';
 
 export interface SandboxContext {
-  dataset: RosterDataset;
+  dataset: DatasetView;
   /** Public base URL of this sandbox, e.g. http://127.0.0.1:4100/clever (no trailing slash). */
   baseUrl: string;
 }
@@ -86,8 +86,10 @@ export interface RunningSandbox {
 }
 
 export async function startSandboxServer(opts: {
-  dataset: RosterDataset;
+  dataset: DatasetView;
   apps: SandboxApp[];
+  /** A different view of the data for some sandboxes, by prefix (the demo gives each vendor its own schools). */
+  datasets?: Map<string, DatasetView>;
   port?: number;
   host?: string;
 }): Promise<RunningSandbox> {
@@ -132,7 +134,7 @@ export async function startSandboxServer(opts: {
   });
   const port = (server.address() as AddressInfo).port;
   origin = `http://${host}:${port}`;
-  for (const app of opts.apps) handlers.set(app.prefix, app.create({ dataset: opts.dataset, baseUrl: origin + app.prefix }));
+  for (const app of opts.apps) handlers.set(app.prefix, app.create({ dataset: opts.datasets?.get(app.prefix) ?? opts.dataset, baseUrl: origin + app.prefix }));
   return {
     url: origin,
     port,

@@ -11,7 +11,7 @@ import type { EntityType, SourceRecord } from '../src/model/records.ts';
 import type { HttpClient } from './http.ts';
 import type { Logger } from '../src/log.ts';
 import type { SandboxApp } from './sandbox-kit.ts';
-import type { RosterDataset } from '../src/demo/dataset.ts';
+import type { DatasetView } from '../src/demo/dataset.ts';
 
 export type SourceType = 'clever' | 'oneroster' | 'oneroster-csv' | 'msgraph' | 'sds-csv' | 'google-classroom';
 
@@ -79,6 +79,6 @@ export type DemoSourceBlock<C extends { type: SourceType }> = { type: C['type'];
 export interface DemoSourceContext {
   /** Base URL of a mounted sandbox by its prefix. */
   sandboxUrl(prefix: string): string;
-  dataset: RosterDataset;
+  dataset: DatasetView;
   workDir: string;
 }

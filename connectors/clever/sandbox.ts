@@ -4,7 +4,7 @@
  * `starting_after`/`ending_before`, the 10000 limit (413 above), bearer-token checks (401) and
  * unknown ids (404) follow Clever's swagger and docs. Events are rendered from the dataset's journal.
  */
-import type { DatasetRow, RosterDataset } from '../../src/demo/dataset.ts';
+import type { DatasetRow, DatasetView } from '../../src/demo/dataset.ts';
 import type { AcademicSessionData, ClassData, DemographicsData, EnrollmentData, GuardianshipData, OrgData, PersonData } from '../../src/model/records.ts';
 import { basicAuth, bearer, vendorId, type SandboxApp, type SandboxRequest, type SandboxResponse } from '../sandbox-kit.ts';
 import type { CleverEvent, CleverSection, CleverUser } from './wire.ts';
@@ -36,7 +36,7 @@ export interface CleverSandboxOptions {
 
 /** Renders the dataset as Clever objects. */
 class CleverView {
-  constructor(private readonly ds: RosterDataset, private readonly v31: boolean) {}
+  constructor(private readonly ds: DatasetView, private readonly v31: boolean) {}
 
   district() {
     const d = this.ds.list('org').find((o) => o.data.type === 'district');
@@ -136,7 +136,7 @@ interface Indexes {
   enrollments: Map<string, EnrollmentData[]>;
 }
 
-function indexes(ds: RosterDataset): Indexes {
+function indexes(ds: DatasetView): Indexes {
   const group = <T>(rows: T[], key: (t: T) => string) => {
     const m = new Map<string, T[]>();
     for (const r of rows) m.set(key(r), [...(m.get(key(r)) ?? []), r]);
@@ -234,7 +234,7 @@ export function cleverSandbox(options: CleverSandboxOptions = {}): SandboxApp {
 export const cleverSandboxApp = cleverSandbox();
 
 /** The dataset journal as Clever events, ids increasing with the journal sequence. */
-function events(ds: RosterDataset, v: CleverView, idx: Indexes, options: CleverSandboxOptions): CleverEvent[] {
+function events(ds: DatasetView, v: CleverView, idx: Indexes, options: CleverSandboxOptions): CleverEvent[] {
   const out: CleverEvent[] = [];
   const anyRow = <T extends 'person' | 'class' | 'org' | 'course' | 'academicSession'>(type: T, key: string) =>
     ds.listWithDeleted(type).find((r) => r.key === key);

@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import { zipSync } from 'fflate';
-import type { DatasetRow, RosterDataset } from '../../src/demo/dataset.ts';
+import type { DatasetRow, DatasetView } from '../../src/demo/dataset.ts';
 import type { EntityType } from '../../src/model/records.ts';
 import { FILES } from './binding.ts';
 
@@ -60,7 +60,7 @@ function cells(name: string, r: DatasetRow, version: '1.1' | '1.2', agents: Map<
 
 /** Writes the drop into `dir` (a folder) and, with `zip`, also `dir.zip`; returns the path to read. */
 export function writeOneRosterDrop(
-  ds: RosterDataset,
+  ds: DatasetView,
   dir: string,
   opts: { mode?: 'bulk' | 'delta'; sinceSeq?: number; version?: '1.1' | '1.2'; zip?: boolean } = {},
 ): string {

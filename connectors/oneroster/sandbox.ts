@@ -7,7 +7,7 @@
  * bodies, and ClassLink's 1.1 quirks (enabledUser as a string, empty strings, periods as []).
  */
 import { randomBytes } from 'node:crypto';
-import type { DatasetRow, RosterDataset } from '../../src/demo/dataset.ts';
+import type { DatasetRow, DatasetView } from '../../src/demo/dataset.ts';
 import type { EntityType } from '../../src/model/records.ts';
 import { basicAuth, bearer, type SandboxApp, type SandboxRequest, type SandboxResponse } from '../sandbox-kit.ts';
 import { hmacSignature, signatureBase } from './auth.ts';
@@ -29,7 +29,7 @@ function imsx(status: number, major: string, minor: string, description: string)
 }
 
 /** Renders dataset rows as OneRoster objects of one version. */
-function render(ds: RosterDataset, baseUrl: string, v12: boolean) {
+function render(ds: DatasetView, baseUrl: string, v12: boolean) {
   const ref = (type: string, path: string, key?: string) => (key ? { href: `${baseUrl}${v12 ? V12 : V11}/${path}/${key}`, sourcedId: key, type } : undefined);
   const b = (x: boolean | undefined) => (x === undefined ? undefined : v12 ? String(x) : x);
   const base = (r: DatasetRow) => ({ sourcedId: r.key, status: r.deletedAt ? 'tobedeleted' : 'active', dateLastModified: r.lastModified });

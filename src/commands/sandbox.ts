@@ -1,7 +1,7 @@
 import { CONNECTORS } from '../../connectors/registry.ts';
 import { startSandboxServer } from '../../connectors/sandbox-kit.ts';
 import { RosterDataset } from '../demo/dataset.ts';
-import { demoConfig } from '../demo/demo.ts';
+import { demoConfig, demoViews } from '../demo/demo.ts';
 import { onShutdown } from './serve.ts';
 import { stringify } from 'yaml';
 import { tmpdir } from 'node:os';
@@ -13,7 +13,11 @@ export async function sandboxCommand(opts: { port: string; seed?: string; studen
     ...(opts.students ? { students: Number(opts.students) } : {}),
   });
   const apps = CONNECTORS.flatMap((d) => (d.sandbox ? [d.sandbox] : []));
-  const sandbox = await startSandboxServer({ dataset, apps, port: Number(opts.port) });
+  const views = demoViews(dataset);
+  const sandbox = await startSandboxServer({
+    dataset, apps, port: Number(opts.port),
+    datasets: new Map(CONNECTORS.flatMap((d) => (d.sandbox ? [[d.sandbox.prefix, views.get(d.type)!] as const] : []))),
+  });
   const out = (s: string) => process.stdout.write(s + '\n');
   out(`rostergate sandboxes — local emulators of vendor APIs serving a synthetic district, at ${sandbox.url}`);
   for (const a of apps) out(`  ${a.name.padEnd(36)} ${sandbox.urlOf(a.prefix)}`);

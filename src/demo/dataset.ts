@@ -28,7 +28,17 @@ export interface JournalEntry {
   previous?: unknown;
 }
 
-export class RosterDataset {
+/** What vendor sandboxes and drop writers read: the whole dataset, or a slice of it. */
+export interface DatasetView {
+  list<T extends EntityType>(type: T): DatasetRow<T>[];
+  listWithDeleted<T extends EntityType>(type: T): DatasetRow<T>[];
+  get<T extends EntityType>(type: T, key: string): DatasetRow<T> | undefined;
+  changesSince(seq: number): JournalEntry[];
+  readonly headSeq: number;
+  now(): Date;
+}
+
+export class RosterDataset implements DatasetView {
   private rows = new Map<EntityType, Map<string, DatasetRow>>();
   private journal: JournalEntry[] = [];
   private clock: () => Date;

@@ -12,7 +12,9 @@ import { RostergateError } from '../errors.ts';
 import { openStore, syncAll } from '../runtime.ts';
 import type { Store } from '../store/types.ts';
 import type { SyncHooks, SyncSummary } from '../sync/runner.ts';
-import { RosterDataset } from './dataset.ts';
+import { RosterDataset, type DatasetView } from './dataset.ts';
+import { sliceBySchools } from './slice.ts';
+import type { SourceType } from '../../connectors/types.ts';
 import { directConnector } from './direct-connector.ts';
 import { syncSource } from '../sync/runner.ts';
 import { DEMO_CLIENTS, DEMO_PURPOSES } from './demo-policy.ts';
@@ -35,14 +37,33 @@ export interface Demo {
   close(): Promise<void>;
 }
 
+/**
+ * Which part of the district each vendor serves in the demo: the elementary school rosters through
+ * Clever, the middle school through OneRoster REST, the high school sends OneRoster CSV drops. People
+ * in more than one school (a teacher, guardians of siblings) arrive from several sources and are
+ * linked into one person. Types not listed serve the whole district.
+ */
+const DEMO_SCHOOL_OF: Partial<Record<SourceType, number>> = { clever: 0, oneroster: 1, 'oneroster-csv': 2 };
+
+export function demoViews(dataset: RosterDataset): Map<SourceType, DatasetView> {
+  const schools = dataset.list('org').filter((o) => o.data.type === 'school').map((o) => o.key);
+  const out = new Map<SourceType, DatasetView>();
+  for (const def of CONNECTORS) {
+    const i = DEMO_SCHOOL_OF[def.type as SourceType];
+    out.set(def.type, i === undefined || schools.length === 0 ? dataset : sliceBySchools(dataset, [schools[i % schools.length]!]));
+  }
+  return out;
+}
+
 /** The demo's config: one source per connector type that can take part, in this precedence order. */
 export async function demoConfig(sandbox: RunningSandbox, dataset: RosterDataset, dataDir: string): Promise<Config> {
   const workDir = join(dataDir, 'drops');
   mkdirSync(workDir, { recursive: true });
   const sources: Record<string, unknown>[] = [];
+  const views = demoViews(dataset);
   for (const def of CONNECTORS) {
     if (!def.demoSource) continue;
-    const block = await def.demoSource({ sandboxUrl: (p) => sandbox.urlOf(p), dataset, workDir });
+    const block = await def.demoSource({ sandboxUrl: (p) => sandbox.urlOf(p), dataset: views.get(def.type)!, workDir });
     sources.push({ id: `demo-${def.type}`, ...block });
   }
   return parseConfig(
@@ -67,7 +88,13 @@ export async function startDemo(opts: {
   // The demo always starts from a fresh store, so it is the same on every machine.
   for (const f of ['demo.db', 'demo.db-wal', 'demo.db-shm']) rmSync(join(dataDir, f), { force: true });
   const dataset = RosterDataset.generate(opts.district ?? {});
-  const sandbox = await startSandboxServer({ dataset, apps: CONNECTORS.flatMap((d) => (d.sandbox ? [d.sandbox] : [])), port: opts.sandboxPort });
+  const views = demoViews(dataset);
+  const sandbox = await startSandboxServer({
+    dataset,
+    apps: CONNECTORS.flatMap((d) => (d.sandbox ? [d.sandbox] : [])),
+    datasets: new Map(CONNECTORS.flatMap((d) => (d.sandbox ? [[d.sandbox.prefix, views.get(d.type)!] as const] : []))),
+    port: opts.sandboxPort,
+  });
   const config = await demoConfig(sandbox, dataset, dataDir);
   const store = await openStore(config);
   try {
