@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs (if needed) and starts a throwaway PostgreSQL server on 127.0.0.1:55432 for the store
+# Installs (if needed) and starts a throwaway PostgreSQL server on a free loopback port for the store
 # tests, and prints the URL to use as ROSTERGATE_TEST_POSTGRES. Source-free: call it and read stdout.
 set -euo pipefail
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
@@ -8,7 +8,8 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2
 fi
 bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
-port=${ROSTERGATE_PG_PORT:-55432}
+# A free loopback port, so a second server (another checkout, a rerun) never collides.
+port=${ROSTERGATE_PG_PORT:-$(node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")}
 data=$(mktemp -d /tmp/rostergate-pg-XXXXXX)
 run() { if [ "$(id -u)" = 0 ]; then su postgres -s /bin/sh -c "$*"; else sh -c "$*"; fi; }
 [ "$(id -u)" = 0 ] && chown postgres "$data"
