@@ -6,7 +6,8 @@ import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../../shared/external');
+// ROSTERGATE_SHARED_EXTERNAL points elsewhere when the checkout does not sit beside shared/.
+const root = process.env.ROSTERGATE_SHARED_EXTERNAL ?? resolve(dirname(fileURLToPath(import.meta.url)), '../../../shared/external');
 
 export function externalPath(...parts: string[]): string {
   const p = resolve(root, ...parts);
