@@ -6,11 +6,12 @@ import type { ConnectorDefinition, SourceType } from './types.ts';
 import { cleverDefinition } from './clever/index.ts';
 import { oneRosterDefinition } from './oneroster/index.ts';
 import { oneRosterCsvDefinition } from './oneroster-csv/index.ts';
+import { msGraphDefinition } from './msgraph/index.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyDefinition = ConnectorDefinition<any>;
 
-export const CONNECTORS: AnyDefinition[] = [cleverDefinition, oneRosterDefinition, oneRosterCsvDefinition];
+export const CONNECTORS: AnyDefinition[] = [cleverDefinition, oneRosterDefinition, oneRosterCsvDefinition, msGraphDefinition];
 
 export function definitionOf(type: string): AnyDefinition | undefined {
   return CONNECTORS.find((d) => d.type === type);

@@ -1,0 +1,125 @@
+/**
+ * Microsoft Graph Education connector ↔ sandbox: the connector suite, a roundtrip, the sandbox
+ * against the Graph CSDL (education types), expired delta tokens, deleted classes, and token errors.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { request } from 'undici';
+import { RosterDataset } from '../../src/demo/dataset.ts';
+import { startSandboxServer } from '../../connectors/sandbox-kit.ts';
+import { graphId, graphSandbox, msGraphDefinition, sandboxSourceConfig } from '../../connectors/msgraph/index.ts';
+import { collect, defineConnectorSuite, MiniStore, testHttp } from '../support/connector-suite.ts';
+import { createLogger } from '../../src/log.ts';
+import { externalPath } from '../support/external.ts';
+import { RostergateError } from '../../src/errors.ts';
+import type { PersonData } from '../../src/model/records.ts';
+import type { GraphSandboxOptions } from '../../connectors/msgraph/sandbox.ts';
+
+const log = createLogger({ level: 'silent' });
+
+async function start(opts: GraphSandboxOptions = {}, extra: Record<string, unknown> = {}) {
+  const dataset = RosterDataset.generate({ students: 120, teachers: 8, classes: 16, schools: 2 });
+  const sandbox = await startSandboxServer({ dataset, apps: [graphSandbox(opts)] });
+  const make = () => {
+    const cfg = msGraphDefinition.configSchema.parse({ id: 'graph', ...sandboxSourceConfig(sandbox.urlOf('/msgraph')), pageSize: 50, ...extra });
+    return msGraphDefinition.create(cfg, { http: testHttp('graph'), log });
+  };
+  return { dataset, sandbox, make, close: () => sandbox.close() };
+}
+
+defineConnectorSuite({ name: 'msgraph', start, types: ['org', 'academicSession', 'course', 'person', 'demographics', 'class', 'enrollment'] });
+
+describe('msgraph roundtrip and delta', () => {
+  let s: Awaited<ReturnType<typeof start>>;
+  const opts: GraphSandboxOptions = { birthDateAsTimestamp: true };
+  beforeAll(async () => {
+    s = await start(opts);
+  });
+  afterAll(() => s.close());
+
+  it('gives back students and teachers with their schools, birth dates (timestamp form too) and rosters', async () => {
+    const store = new MiniStore().apply(await collect(s.make(), null, { full: true }));
+    const people = s.dataset.list('person').filter((p) => !p.data.roles.includes('guardian'));
+    expect(store.ofType('person')).toHaveLength(people.length);
+    for (const p of people.filter((x) => x.data.roles.includes('student') || x.data.roles.includes('teacher'))) {
+      const got = (store.records.get(`person/${graphId('person', p.key)}`) as { data: PersonData }).data;
+      expect(got).toMatchObject({ givenName: p.data.givenName, familyName: p.data.familyName, email: p.data.email, sisId: p.data.sisId, roles: p.data.roles });
+      expect(got.orgKeys?.length).toBe((p.data.orgKeys ?? []).length);
+    }
+    const d = s.dataset.list('demographics')[0]!;
+    expect((store.records.get(`demographics/${graphId('person', d.key)}`) as unknown as { data: { birthDate: string } }).data.birthDate).toBe(d.data.birthDate);
+    expect(store.ofType('enrollment')).toHaveLength(s.dataset.list('enrollment').length);
+  });
+
+  it('finds deleted classes although class delta leaves them out, and falls back to a full sync on an expired token', async () => {
+    const full = await collect(s.make(), null, { full: true });
+    const store = new MiniStore().apply(full);
+    const gone = s.dataset.list('class')[2]!;
+    s.dataset.remove('class', gone.key);
+    const inc = await collect(s.make(), full.at(-1)!.state);
+    store.newRun().apply(inc);
+    expect(store.records.has(`class/${graphId('class', gone.key)}`)).toBe(false);
+    opts.rejectDeltaTokens = true;
+    const again = await collect(s.make(), inc.at(-1)!.state);
+    opts.rejectDeltaTokens = false;
+    expect(again[0]!.resource).toBe('schools');
+    expect(again.some((p) => p.completes?.includes('class'))).toBe(true);
+  });
+});
+
+describe('msgraph sandbox against the Graph CSDL', () => {
+  it('every property it sends for schools, users and classes is declared on the education types', async () => {
+    const csdl = readFileSync(externalPath('microsoft/v1.0-Prod.education-subset.csdl.xml'), 'utf8');
+    const props = (type: string) => {
+      const m = new RegExp(`<(?:EntityType|ComplexType) Name="${type}"[^>]*>([\\s\\S]*?)</(?:EntityType|ComplexType)>`).exec(csdl);
+      expect(m, type).not.toBeNull();
+      return new Set([...m![1]!.matchAll(/<(?:Property|NavigationProperty) Name="(\w+)"/g)].map((x) => x[1]!));
+    };
+    const school = new Set([...props('educationSchool'), ...props('educationOrganization'), 'id']);
+    const user = new Set([...props('educationUser'), 'id']);
+    const cls = new Set([...props('educationClass'), 'id']);
+    const s = await start();
+    try {
+      const t = await request(`${s.sandbox.urlOf('/msgraph')}/00000000-0000-4000-8000-00000000d3m0/oauth2/v2.0/token`, {
+        method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'client_id=demo-graph-app&client_secret=demo-graph-secret&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default&grant_type=client_credentials',
+      });
+      const token = ((await t.body.json()) as { access_token: string }).access_token;
+      for (const [path, declared] of [['/schools', school], ['/users', user], ['/classes', cls]] as const) {
+        const r = await request(`${s.sandbox.urlOf('/msgraph')}/v1.0/education${path}`, { headers: { authorization: `Bearer ${token}` } });
+        const body = (await r.body.json()) as { value: Record<string, unknown>[]; '@odata.context': string };
+        expect(body['@odata.context']).toMatch(/\$metadata#/);
+        for (const item of body.value) for (const k of Object.keys(item)) if (!k.startsWith('@')) expect(declared, `${path}.${k}`).toContain(k);
+      }
+      for (const [nested, type] of [['student', 'educationStudent'], ['teacher', 'educationTeacher']] as const) {
+        const declared = props(type);
+        const r = await request(`${s.sandbox.urlOf('/msgraph')}/v1.0/education/users?$top=999`, { headers: { authorization: `Bearer ${token}` } });
+        const u = ((await r.body.json()) as { value: Record<string, Record<string, unknown> | null>[] }).value.find((x) => x[nested]);
+        for (const k of Object.keys(u![nested]!)) expect(declared, `${nested}.${k}`).toContain(k);
+      }
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('msgraph token errors', () => {
+  for (const [extra, pattern] of [
+    [{ clientSecret: 'wrong' }, /AADSTS7000215\): client secret rejected: check clientSecret/],
+    [{ tenantId: 'no-such-tenant' }, /AADSTS90002\): tenant not found: check tenantId/],
+    [{ clientId: 'nobody' }, /AADSTS700016\): application not found/],
+  ] as const) {
+    it(`names the source and what to fix: ${Object.keys(extra)[0]}`, async () => {
+      const s = await start({}, extra);
+      try {
+        const e = await collect(s.make(), null).catch((x: unknown) => x);
+        expect((e as RostergateError).code).toBe('SOURCE_AUTH');
+        expect((e as Error).message).toMatch(/^source graph, resource token/);
+        expect((e as Error).message).toMatch(pattern);
+        expect((e as Error).message).not.toContain('wrong');
+      } finally {
+        await s.close();
+      }
+    });
+  }
+});
