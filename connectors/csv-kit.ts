@@ -131,3 +131,51 @@ export function checkHeader(p: CsvProblems, t: CsvTable, spec: { columns: string
 export function multi(v: string | undefined): string[] {
   return (v ?? '').split(',').map((x) => x.trim()).filter(Boolean);
 }
+
+/** Records of one file of a drop, with the record types a complete file covers. */
+export interface DropPart {
+  file: string;
+  records: import('../src/model/records.ts').SourceRecord[];
+  completes?: import('../src/model/records.ts').EntityType[];
+}
+
+export type DropState = { fingerprint: string; done: true } | { fingerprint: string; done?: false; part: number; offset: number };
+
+/**
+ * Pages of a loaded drop, resumable at a file and row: the state names the drop by fingerprint, so
+ * a resumed read of the same drop continues, a new drop starts over, and a finished one yields nothing.
+ */
+export async function* dropPages(
+  parts: () => DropPart[],
+  fingerprint: string,
+  prev: DropState | null,
+  full: boolean,
+  pageSize = 1000,
+): AsyncIterable<import('./types.ts').Page> {
+  if (prev?.fingerprint === fingerprint && prev.done && !full) {
+    yield { resource: 'drop', records: [], state: prev };
+    return;
+  }
+  const loaded = parts();
+  const start = prev?.fingerprint === fingerprint && !prev.done && !full ? prev : { part: 0, offset: 0 };
+  if (loaded.length === 0) {
+    yield { resource: 'drop', records: [], state: { fingerprint, done: true } };
+    return;
+  }
+  for (let i = start.part; i < loaded.length; i++) {
+    const p = loaded[i]!;
+    for (let off = i === start.part ? start.offset : 0; ; ) {
+      const slice = p.records.slice(off, off + pageSize);
+      off += slice.length;
+      const lastOfPart = off >= p.records.length;
+      const lastOfAll = lastOfPart && i === loaded.length - 1;
+      yield {
+        resource: p.file,
+        records: slice,
+        state: lastOfAll ? { fingerprint, done: true } : lastOfPart ? { fingerprint, part: i + 1, offset: 0 } : { fingerprint, part: i, offset: off },
+        completes: lastOfPart ? p.completes : undefined,
+      };
+      if (lastOfPart) break;
+    }
+  }
+}

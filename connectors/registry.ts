@@ -7,11 +7,12 @@ import { cleverDefinition } from './clever/index.ts';
 import { oneRosterDefinition } from './oneroster/index.ts';
 import { oneRosterCsvDefinition } from './oneroster-csv/index.ts';
 import { msGraphDefinition } from './msgraph/index.ts';
+import { sdsCsvDefinition } from './sds-csv/index.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyDefinition = ConnectorDefinition<any>;
 
-export const CONNECTORS: AnyDefinition[] = [cleverDefinition, oneRosterDefinition, oneRosterCsvDefinition, msGraphDefinition];
+export const CONNECTORS: AnyDefinition[] = [cleverDefinition, oneRosterDefinition, oneRosterCsvDefinition, msGraphDefinition, sdsCsvDefinition];
 
 export function definitionOf(type: string): AnyDefinition | undefined {
   return CONNECTORS.find((d) => d.type === type);

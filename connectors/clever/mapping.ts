@@ -27,14 +27,8 @@ export function grade(v: string | undefined): string | undefined {
   return GRADES[v!] ?? 'Other';
 }
 
-/** "M/D/YYYY" (Clever's documented form), tolerating ISO dates and timestamps. */
-export function isoDate(v: string | undefined): string | undefined {
-  if (!s(v)) return undefined;
-  const us = /^(\d{1,2})\/(\d{1,2})\/(\d{4})$/.exec(v!);
-  if (us) return `${us[3]}-${us[1]!.padStart(2, '0')}-${us[2]!.padStart(2, '0')}`;
-  const iso = /^(\d{4}-\d{2}-\d{2})/.exec(v!);
-  return iso?.[1];
-}
+export { isoDate } from '../dates.ts';
+import { isoDate } from '../dates.ts';
 
 const RACE_FLAG: Record<string, keyof DemographicsData> = {
   Caucasian: 'white',

@@ -7,15 +7,12 @@
 import type { Connector, ConnectorContext, ConnectorState, Page, ReadOptions } from '../types.ts';
 import type { EntityType, SourceRecord } from '../../src/model/records.ts';
 import { RostergateError } from '../../src/errors.ts';
-import { checkHeader, defect, fail, file, readDrop, readTable, type CsvProblems, type Drop } from '../csv-kit.ts';
+import { checkHeader, defect, dropPages, fail, file, readDrop, readTable, type CsvProblems, type Drop, type DropPart, type DropState } from '../csv-kit.ts';
 import { RESOURCES } from '../oneroster/mapping.ts';
 import type { OrRole } from '../oneroster/wire.ts';
 import { ALL_FILES, FILES, ORDER, toJson } from './binding.ts';
 import type { OneRosterCsvConfig } from './config.ts';
 
-const PAGE = 1000;
-type State = { fingerprint: string; done: true } | { fingerprint: string; done?: false; part: number; offset: number };
-interface Part { file: string; records: SourceRecord[]; completes?: EntityType[] }
 
 const BOOLEAN_COLUMNS = new Set(['enabledUser', 'primary', 'americanIndianOrAlaskaNative', 'asian', 'blackOrAfricanAmerican', 'nativeHawaiianOrOtherPacificIslander', 'white', 'demographicRaceTwoOrMoreRaces', 'hispanicOrLatinoEthnicity']);
 const DATE_COLUMNS = new Set(['startDate', 'endDate', 'birthDate', 'beginDate']);
@@ -32,37 +29,11 @@ export class OneRosterCsvConnector implements Connector {
 
   async *read(prev: ConnectorState | null, opts: ReadOptions = {}): AsyncIterable<Page> {
     const drop = readDrop(this.cfg.path, this.sourceId);
-    const state = prev as State | null;
-    if (state?.fingerprint === drop.fingerprint && state.done && !opts.full) {
-      yield { resource: 'manifest.csv', records: [], state };
-      return;
-    }
-    const parts = this.load(drop);
-    const start = state?.fingerprint === drop.fingerprint && !state.done && !opts.full ? state : { part: 0, offset: 0 };
-    if (parts.length === 0) {
-      yield { resource: 'manifest.csv', records: [], state: { fingerprint: drop.fingerprint, done: true } };
-      return;
-    }
-    for (let i = start.part; i < parts.length; i++) {
-      const p = parts[i]!;
-      for (let off = i === start.part ? start.offset : 0; ; ) {
-        const slice = p.records.slice(off, off + PAGE);
-        off += slice.length;
-        const lastOfPart = off >= p.records.length;
-        const lastOfAll = lastOfPart && i === parts.length - 1;
-        yield {
-          resource: `${p.file}.csv`,
-          records: slice,
-          state: lastOfAll ? { fingerprint: drop.fingerprint, done: true } : lastOfPart ? { fingerprint: drop.fingerprint, part: i + 1, offset: 0 } : { fingerprint: drop.fingerprint, part: i, offset: off },
-          completes: lastOfPart ? p.completes : undefined,
-        };
-        if (lastOfPart) break;
-      }
-    }
+    yield* dropPages(() => this.load(drop), drop.fingerprint, prev as DropState | null, !!opts.full);
   }
 
   /** Parses and validates the whole drop into records per file, in dependency order. */
-  private load(drop: Drop): Part[] {
+  private load(drop: Drop): DropPart[] {
     const problems: CsvProblems = { source: this.sourceId, mode: this.cfg.mode, warnings: [] };
     const manifestFile = file(drop, 'manifest.csv');
     if (!manifestFile) throw new RostergateError('CSV_INVALID', 'manifest.csv is missing', { source: this.sourceId, resource: 'manifest.csv' });
@@ -103,7 +74,7 @@ export class OneRosterCsvConnector implements Connector {
         roles.set(v.userSourcedId!, list);
       }
     }
-    const parts: Part[] = [];
+    const parts: DropPart[] = [];
     for (const name of ORDER) {
       const mode = modes.get(name);
       if (!mode) continue;
@@ -116,7 +87,7 @@ export class OneRosterCsvConnector implements Connector {
           return fail(problems, t.file, row.line, undefined, (e as Error).message);
         }
       });
-      parts.push({ file: name, records, completes: mode === 'bulk' ? ([...res.completes] as EntityType[]) : undefined });
+      parts.push({ file: `${name}.csv`, records, completes: mode === 'bulk' ? ([...res.completes] as EntityType[]) : undefined });
     }
     this.warnings = problems.warnings;
     if (problems.warnings.length) {

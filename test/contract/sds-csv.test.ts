@@ -1,0 +1,101 @@
+/**
+ * School Data Sync CSV connector: the connector suite over v2.1 drops written from the demo
+ * dataset, Microsoft's public v2.1 and v1 samples, the UK variant, and header defects.
+ */
+import { describe, expect, it } from 'vitest';
+import { cpSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { RosterDataset } from '../../src/demo/dataset.ts';
+import { sdsCsvDefinition, SdsCsvConnector, writeSdsDrop } from '../../connectors/sds-csv/index.ts';
+import { collect, defineConnectorSuite, MiniStore, testHttp } from '../support/connector-suite.ts';
+import { createLogger } from '../../src/log.ts';
+import { externalPath } from '../support/external.ts';
+import { tempDir } from '../support/stores.ts';
+import type { PersonData } from '../../src/model/records.ts';
+
+const log = createLogger({ level: 'silent' });
+const sds = (path: string, mode: 'strict' | 'tolerant' = 'strict', format?: string) =>
+  sdsCsvDefinition.create(sdsCsvDefinition.configSchema.parse({ id: 'sds', type: 'sds-csv', path, mode, ...(format ? { format } : {}) }), { http: testHttp('sds'), log }) as SdsCsvConnector;
+
+defineConnectorSuite({
+  name: 'sds csv v2.1',
+  faults: false,
+  types: ['org', 'academicSession', 'course', 'person', 'demographics', 'class', 'enrollment', 'guardianship'],
+  async start() {
+    const dataset = RosterDataset.generate({ students: 120, teachers: 8, classes: 16, schools: 2 });
+    const dir = tempDir();
+    let seq = -1;
+    let path = '';
+    // SDS uploads are always complete: a change means a new full drop.
+    const make = () => {
+      if (dataset.headSeq !== seq) {
+        path = writeSdsDrop(dataset, join(dir, `drop-${dataset.headSeq}`));
+        seq = dataset.headSeq;
+      }
+      return sds(path);
+    };
+    return { dataset, make, close: async () => undefined };
+  },
+});
+
+describe('sds csv samples and formats', () => {
+  it('imports Microsoft’s v2.1 sample: users with roles, guardians, flags and demographics', async () => {
+    const c = sds(externalPath('microsoft/sds-csv/v2.1'), 'tolerant');
+    const store = new MiniStore().apply(await collect(c, null));
+    expect(c.format).toBe('v2.1');
+    const users = readFileSync(externalPath('microsoft/sds-csv/v2.1/users.csv'), 'utf8').trim().split(/\r?\n/).length - 1;
+    expect(store.ofType('person')).toHaveLength(users);
+    const jack = store.records.get('person/114001') as { data: PersonData };
+    expect(jack.data).toMatchObject({ givenName: 'Jack', familyName: 'Craig', roles: ['student'], orgKeys: ['110003'], grades: ['10'], sisId: '114001' });
+    expect((store.records.get('person/114002') as { data: PersonData }).data.roles).toContain('guardian');
+    expect((store.records.get('demographics/114001') as unknown as { data: Record<string, unknown> }).data).toMatchObject({ sex: 'male', birthDate: '2001-07-02', hispanicOrLatino: true, iep: true });
+    expect((store.records.get('demographics/114003') as unknown as { data: Record<string, unknown> }).data).toMatchObject({ asian: true, freeReducedLunch: 'free' });
+    expect(store.records.get('guardianship/114002:114001')).toMatchObject({ data: { relation: 'guardian' } });
+    expect(store.ofType('enrollment').find((e) => e.key === '112001:114006')?.data.role).toBe('teacher');
+  });
+
+  it('imports Microsoft’s classic v1 sample (CRLF), sections with their terms and courses', async () => {
+    const c = sds(externalPath('microsoft/sds-csv/v1-25-users'));
+    const store = new MiniStore().apply(await collect(c, null));
+    expect(c.format).toBe('v1');
+    const count = (f: string) => readFileSync(externalPath(`microsoft/sds-csv/v1-25-users/${f}`), 'utf8').trim().split(/\r?\n/).length - 1;
+    expect(store.ofType('person')).toHaveLength(count('Student.csv') + count('Teacher.csv'));
+    expect(store.ofType('class')).toHaveLength(count('Section.csv'));
+    expect(store.ofType('enrollment')).toHaveLength(count('StudentEnrollment.csv') + count('TeacherRoster.csv'));
+    expect(store.records.get('person/13001')).toMatchObject({ data: { givenName: 'Ora', familyName: 'Klein', roles: ['student'], grades: ['09'], graduationYear: '2019' } });
+    expect(store.records.get('demographics/13001')).toMatchObject({ data: { birthDate: '2000-04-02' } });
+    expect(store.records.get('academicSession/12000')).toMatchObject({ data: { startDate: '2017-07-01', endDate: '2018-06-30' } });
+  });
+
+  it('reads the UK variant’s column names (DfE Number, ID, School DfE Number, Section ID)', async () => {
+    const dir = tempDir();
+    for (const f of readdirSync(externalPath('microsoft/sds-csv/v1-25-users'))) {
+      if (!f.endsWith('.csv')) continue;
+      const [head, ...rest] = readFileSync(externalPath(`microsoft/sds-csv/v1-25-users/${f}`), 'utf8').split('\r\n');
+      const uk = head!.split(',').map((h) =>
+        f === 'School.csv' ? (h === 'SIS ID' ? 'DfE Number' : h === 'Zip' ? 'Postal Code' : h) : h === 'SIS ID' ? 'ID' : h === 'School SIS ID' ? 'School DfE Number' : h === 'Section SIS ID' ? 'Section ID' : h,
+      );
+      writeFileSync(join(dir, f), [uk.join(','), ...rest].join('\r\n'));
+    }
+    const c = sds(dir);
+    const store = new MiniStore().apply(await collect(c, null));
+    expect(c.format).toBe('v1-uk');
+    expect(store.records.get('person/13001')).toMatchObject({ data: { givenName: 'Ora', orgKeys: ['10001'] } });
+    expect(store.ofType('enrollment').length).toBeGreaterThan(0);
+  });
+
+  it('a missing required column is an error naming file, line and column; unknown columns warn or fail by mode', async () => {
+    const dir = tempDir();
+    cpSync(externalPath('microsoft/sds-csv/v2.1'), dir, { recursive: true });
+    const users = readFileSync(join(dir, 'users.csv'), 'utf8');
+    writeFileSync(join(dir, 'users.csv'), users.replace(/^sourcedId,username/, 'sourcedId,login'));
+    const e = await collect(sds(dir, 'tolerant'), null).catch((x: unknown) => x);
+    expect((e as Error).message).toMatch(/source sds, resource users\.csv, record line 1, column username: required column "username" is missing/);
+    writeFileSync(join(dir, 'users.csv'), users.replace(/^(sourcedId,username,[^\r\n]*)/, '$1,shoeSize').replace(/\r\n(\d+,[^\r\n]*)/g, '\r\n$1,42'));
+    const tolerant = sds(dir, 'tolerant');
+    await collect(tolerant, null);
+    expect(tolerant.warnings.some((w) => /users\.csv line 1, column shoeSize: unknown column "shoeSize"/.test(w))).toBe(true);
+    const strict = await collect(sds(dir, 'strict'), null).catch((x: unknown) => x);
+    expect((strict as Error).message).toMatch(/users\.csv, record line 1, column shoeSize: unknown column/);
+  });
+});
