@@ -8,11 +8,12 @@ import { oneRosterDefinition } from './oneroster/index.ts';
 import { oneRosterCsvDefinition } from './oneroster-csv/index.ts';
 import { msGraphDefinition } from './msgraph/index.ts';
 import { sdsCsvDefinition } from './sds-csv/index.ts';
+import { googleClassroomDefinition } from './google-classroom/index.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyDefinition = ConnectorDefinition<any>;
 
-export const CONNECTORS: AnyDefinition[] = [cleverDefinition, oneRosterDefinition, oneRosterCsvDefinition, msGraphDefinition, sdsCsvDefinition];
+export const CONNECTORS: AnyDefinition[] = [cleverDefinition, oneRosterDefinition, oneRosterCsvDefinition, msGraphDefinition, sdsCsvDefinition, googleClassroomDefinition];
 
 export function definitionOf(type: string): AnyDefinition | undefined {
   return CONNECTORS.find((d) => d.type === type);

@@ -41,9 +41,12 @@ export interface Demo {
  * Which part of the district each vendor serves in the demo: the elementary school rosters through
  * Clever, the middle school through OneRoster REST, the high school sends OneRoster CSV drops. People
  * in more than one school (a teacher, guardians of siblings) arrive from several sources and are
- * linked into one person. Types not listed serve the whole district.
+ * linked into one person. The high school also teaches in Google Classroom, and the Microsoft 365
+ * tenant covers the whole district: Classroom courses and Teams classes are objects of their own,
+ * while their people are linked to the SIS people (by SIS id, or by email where a source has none).
+ * Types not listed serve the whole district.
  */
-const DEMO_SCHOOL_OF: Partial<Record<SourceType, number>> = { clever: 0, oneroster: 1, 'oneroster-csv': 2 };
+const DEMO_SCHOOL_OF: Partial<Record<SourceType, number>> = { clever: 0, oneroster: 1, 'oneroster-csv': 2, 'google-classroom': 2 };
 
 export function demoViews(dataset: RosterDataset): Map<SourceType, DatasetView> {
   const schools = dataset.list('org').filter((o) => o.data.type === 'school').map((o) => o.key);

@@ -124,8 +124,10 @@ describe('the demo (npm start) end to end', () => {
     expect(demo.summaries.map((s) => [s.source, s.status])).toEqual(demo.config.sources.map((s) => [s.id, 'complete']));
     const counts = await demo.store.counts();
     expect(counts.person).toBe(demo.dataset.list('person').length);
-    // SIS sections arrive once (each school through one vendor); Teams classes from Graph are objects of their own.
-    expect(counts.class).toBe(demo.dataset.list('class').length * 2);
+    // SIS sections arrive once (each school through one vendor); Teams classes (the whole district)
+    // and Classroom courses (the high school) are objects of their own.
+    const high = demo.dataset.list('class').filter((c) => c.data.schoolKey === 'sch-03').length;
+    expect(counts.class).toBe(demo.dataset.list('class').length * 2 + high);
     const linked = demo.summaries.reduce((n, s) => n + s.counters.linked, 0);
     expect(linked).toBeGreaterThan(0);
     const people = (await demo.store.list({ type: 'person', first: 10_000 })).rows;
@@ -133,5 +135,8 @@ describe('the demo (npm start) end to end', () => {
     const teacher = people.find((p) => (p.data as { sisId?: string }).sisId === 'T005000')!;
     expect(sources.get(teacher.id)!.map((s) => s.source).sort()).toEqual(['demo-clever', 'demo-msgraph', 'demo-oneroster']);
     expect(await demo.store.conflicts()).toEqual([]);
+    // Classroom has no SIS ids: its people were linked by email.
+    const highStudent = people.find((p) => (p.data as { orgIds?: string[] }).orgIds?.length && (p.data as { roles: string[] }).roles.includes('student') && sources.get(p.id)!.some((s) => s.source === 'demo-google-classroom'))!;
+    expect(sources.get(highStudent.id)!.map((s) => s.source)).toEqual(expect.arrayContaining(['demo-oneroster-csv', 'demo-google-classroom', 'demo-msgraph']));
   });
 });

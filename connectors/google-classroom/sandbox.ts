@@ -1,0 +1,151 @@
+/**
+ * Google Classroom sandbox: a local emulator of Google's OAuth token endpoint for service accounts
+ * (it verifies the RS256 JWT against the demo service account's public key, the audience, the
+ * one-hour lifetime, the scopes and the impersonated admin) and of Classroom v1: courses (newest
+ * first, courseStates, pageToken), students and teachers (30 per page unless asked), user profiles
+ * and guardians, with Google's {error:{code,message,status}} bodies.
+ */
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { jwtVerify } from 'jose';
+import type { DatasetRow, DatasetView } from '../../src/demo/dataset.ts';
+import { bearer, vendorId, type SandboxApp, type SandboxRequest, type SandboxResponse } from '../sandbox-kit.ts';
+import type { ServiceAccountKey } from './config.ts';
+
+export const GOOGLE_SANDBOX_ADMIN = 'admin@rostergate-demo.example';
+export const googleId = (key: string) => vendorId('google', key, 'digits21');
+
+// The demo service account's key pair, made once per process: the sandbox and the demo config of
+// that process share it. It signs nothing but sandbox tokens.
+const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const CLIENT_EMAIL = 'rostergate-demo@rostergate-demo.iam.gserviceaccount.example';
+
+/** The demo service account key JSON (what Google's console downloads), token_uri set per sandbox. */
+export function sandboxServiceAccountKey(tokenUri: string): ServiceAccountKey {
+  return {
+    type: 'service_account', client_email: CLIENT_EMAIL, private_key_id: 'demo-key-1', token_uri: tokenUri,
+    private_key: pair.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+  };
+}
+
+const gError = (code: number, status: string, message: string): SandboxResponse => ({ status: code, body: { error: { code, message, status } } });
+
+export interface GoogleSandboxOptions {
+  /** Refuse guardians (as for a domain without the guardian link grant). */
+  guardiansForbidden?: boolean;
+}
+
+export function googleSandbox(options: GoogleSandboxOptions = {}): SandboxApp {
+  return {
+    name: 'Google Classroom API v1 (sandbox)',
+    prefix: '/google',
+    create({ dataset, baseUrl }) {
+      const tokens = new Set<string>();
+      const tokenUrl = `${baseUrl}/token`;
+      return {
+        errorBody: (status) => (status === 429 ? gError(429, 'RESOURCE_EXHAUSTED', 'Quota exceeded.') : gError(status, 'UNAVAILABLE', 'The service is currently unavailable.')).body,
+        async handle(req: SandboxRequest): Promise<SandboxResponse> {
+          if (req.path === '/token' || req.path === '/oauth2/v4/token') {
+            const form = new URLSearchParams(req.body);
+            if (form.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:jwt-bearer') return { status: 400, body: { error: 'unsupported_grant_type', error_description: 'Invalid grant_type.' } };
+            let claims: Record<string, unknown>;
+            try {
+              ({ payload: claims } = await jwtVerify(form.get('assertion') ?? '', pair.publicKey, { algorithms: ['RS256'], audience: [tokenUrl, `${baseUrl}/oauth2/v4/token`] }));
+            } catch {
+              return { status: 400, body: { error: 'invalid_grant', error_description: 'Invalid JWT Signature.' } };
+            }
+            if (claims.iss !== CLIENT_EMAIL) return { status: 401, body: { error: 'unauthorized_client', error_description: 'Client is unauthorized to retrieve access tokens using this method.' } };
+            if (typeof claims.exp !== 'number' || typeof claims.iat !== 'number' || claims.exp - claims.iat > 3600) return { status: 400, body: { error: 'invalid_grant', error_description: 'Invalid JWT: expiration too far in the future.' } };
+            if (claims.sub !== GOOGLE_SANDBOX_ADMIN) return { status: 400, body: { error: 'invalid_grant', error_description: 'Invalid email or User ID' } };
+            const scopes = String(claims.scope ?? '').split(' ');
+            if (!scopes.includes('https://www.googleapis.com/auth/classroom.rosters.readonly') || !scopes.includes('https://www.googleapis.com/auth/classroom.courses.readonly')) {
+              return { status: 401, body: { error: 'unauthorized_client', error_description: 'Client is unauthorized for these scopes.' } };
+            }
+            const t = `ya29.${randomBytes(24).toString('base64url')}`;
+            tokens.add(t);
+            return { status: 200, body: { access_token: t, token_type: 'Bearer', expires_in: 3599 } };
+          }
+          const t = bearer(req.headers);
+          if (!t || !tokens.has(t)) return gError(401, 'UNAUTHENTICATED', 'Request had invalid authentication credentials. Expected OAuth 2 access token.');
+          const q = req.url.searchParams;
+          const page = (items: unknown[], key: string, dflt: number): SandboxResponse => {
+            const size = Math.min(1000, Number(q.get('pageSize') || 0) || dflt);
+            const from = q.get('pageToken') ? Number(Buffer.from(q.get('pageToken')!, 'base64url').toString()) : 0;
+            if (!Number.isInteger(from) || from < 0) return gError(400, 'INVALID_ARGUMENT', 'Invalid page token.');
+            const slice = items.slice(from, from + size);
+            const next = from + size < items.length ? Buffer.from(String(from + size)).toString('base64url') : undefined;
+            return { status: 200, body: { [key]: slice, ...(next ? { nextPageToken: next } : {}) } };
+          };
+          const v = new ClassroomView(dataset);
+          let m: RegExpExecArray | null;
+          if (req.path === '/v1/courses') {
+            const states = q.getAll('courseStates');
+            return page(v.courses().filter((c) => states.length === 0 || states.includes(c.courseState)), 'courses', 100);
+          }
+          if ((m = /^\/v1\/courses\/(\d+)\/(students|teachers)$/.exec(req.path))) {
+            const c = v.classRow(m[1]!);
+            if (!c) return gError(404, 'NOT_FOUND', 'Requested entity was not found.');
+            return page(v.roster(c, m[2] === 'students' ? 'student' : 'teacher'), m[2]!, 30);
+          }
+          if ((m = /^\/v1\/userProfiles\/([^/]+)\/guardians$/.exec(req.path))) {
+            if (options.guardiansForbidden) return gError(403, 'PERMISSION_DENIED', '@CannotAccessGuardians The caller does not have permission.');
+            return page(v.guardians(m[1] === '-' ? undefined : m[1]), 'guardians', 100);
+          }
+          if ((m = /^\/v1\/userProfiles\/([^/]+)$/.exec(req.path))) {
+            const p = v.person(m[1]!);
+            return p ? { status: 200, body: v.profile(p) } : gError(404, 'NOT_FOUND', 'Requested entity was not found.');
+          }
+          return gError(404, 'NOT_FOUND', 'Method not found.');
+        },
+      };
+    },
+  };
+}
+
+class ClassroomView {
+  constructor(private readonly ds: DatasetView) {}
+  classRow(id: string) {
+    return this.ds.list('class').find((c) => googleId(c.key) === id);
+  }
+  person(id: string) {
+    return this.ds.list('person').find((p) => googleId(p.key) === id);
+  }
+  profile(p: DatasetRow<'person'>) {
+    return {
+      id: googleId(p.key), name: { givenName: p.data.givenName, familyName: p.data.familyName, fullName: `${p.data.givenName} ${p.data.familyName}` },
+      emailAddress: p.data.email ?? '', verifiedTeacher: p.data.roles.includes('teacher'), permissions: p.data.roles.includes('teacher') ? [{ permission: 'CREATE_COURSE' }] : [],
+    };
+  }
+  courses() {
+    const enr = this.ds.list('enrollment');
+    return this.ds
+      .list('class')
+      .map((c) => {
+        const owner = enr.find((e) => e.data.classKey === c.key && e.data.role === 'teacher' && e.data.primary) ?? enr.find((e) => e.data.classKey === c.key && e.data.role === 'teacher');
+        return {
+          id: googleId(c.key), name: c.data.title, section: c.data.classCode ?? '', room: c.data.location ?? '', ownerId: owner ? googleId(owner.data.personKey) : undefined,
+          creationTime: c.created, updateTime: c.lastModified, courseState: 'ACTIVE', enrollmentCode: c.key.replace(/\W/g, '').slice(-6), guardiansEnabled: true,
+        };
+      })
+      .sort((a, b) => (a.creationTime < b.creationTime ? 1 : a.creationTime > b.creationTime ? -1 : a.id < b.id ? 1 : -1)); // newest first
+  }
+  roster(c: DatasetRow<'class'>, role: 'student' | 'teacher') {
+    return this.ds
+      .list('enrollment')
+      .filter((e) => e.data.classKey === c.key && e.data.role === role)
+      .flatMap((e) => {
+        const p = this.ds.get('person', e.data.personKey);
+        return p ? [{ courseId: googleId(c.key), userId: googleId(p.key), profile: this.profile(p) }] : [];
+      });
+  }
+  guardians(studentId?: string) {
+    return this.ds
+      .list('guardianship')
+      .filter((g) => !studentId || googleId(g.data.studentKey) === studentId)
+      .flatMap((g) => {
+        const p = this.ds.get('person', g.data.guardianKey);
+        return p ? [{ studentId: googleId(g.data.studentKey), guardianId: googleId(p.key), guardianProfile: this.profile(p), invitedEmailAddress: p.data.email ?? '' }] : [];
+      });
+  }
+}
+
+export const googleSandboxApp = googleSandbox();

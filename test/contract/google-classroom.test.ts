@@ -1,0 +1,130 @@
+/**
+ * Google Classroom connector ↔ sandbox: the connector suite (a full re-list each run), a roundtrip,
+ * the sandbox against the Classroom discovery document, JWT grant failures, and guardians that the
+ * domain does not grant.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { generateKeyPairSync } from 'node:crypto';
+import { RosterDataset } from '../../src/demo/dataset.ts';
+import { startSandboxServer } from '../../connectors/sandbox-kit.ts';
+import { googleClassroomDefinition, googleId, googleSandbox, sandboxServiceAccountKey, sandboxSourceConfig } from '../../connectors/google-classroom/index.ts';
+import { collect, defineConnectorSuite, MiniStore, testHttp } from '../support/connector-suite.ts';
+import { createLogger } from '../../src/log.ts';
+import { externalPath } from '../support/external.ts';
+import { tempDir } from '../support/stores.ts';
+import { RostergateError } from '../../src/errors.ts';
+import type { PersonData } from '../../src/model/records.ts';
+import { request } from 'undici';
+import { jwtBearer, loadServiceAccountKey } from '../../connectors/google-classroom/auth.ts';
+
+const log = createLogger({ level: 'silent' });
+
+async function start(opts: Parameters<typeof googleSandbox>[0] = {}, extra: (base: string) => Record<string, unknown> = () => ({})) {
+  const dataset = RosterDataset.generate({ students: 120, teachers: 8, classes: 16, schools: 2 });
+  const sandbox = await startSandboxServer({ dataset, apps: [googleSandbox(opts)] });
+  const make = () => {
+    const base = sandbox.urlOf('/google');
+    const cfg = googleClassroomDefinition.configSchema.parse({ id: 'classroom', ...sandboxSourceConfig(base), pageSize: 7, ...extra(base) });
+    return googleClassroomDefinition.create(cfg, { http: testHttp('classroom'), log });
+  };
+  return { dataset, sandbox, make, close: () => sandbox.close() };
+}
+
+defineConnectorSuite({ name: 'google classroom', start, types: ['org', 'person', 'class', 'enrollment', 'guardianship'] });
+
+describe('google classroom roundtrip', () => {
+  let s: Awaited<ReturnType<typeof start>>;
+  beforeAll(async () => {
+    s = await start();
+  });
+  afterAll(() => s.close());
+
+  it('gives back courses as classes of the placeholder school, people by email, rosters and guardians', async () => {
+    const store = new MiniStore().apply(await collect(s.make(), null));
+    expect(store.ofType('org')).toEqual([expect.objectContaining({ key: 'classroom:placeholder', data: { name: 'Google Classroom', type: 'school' } })]);
+    expect(store.ofType('class')).toHaveLength(s.dataset.list('class').length);
+    expect(store.ofType('enrollment')).toHaveLength(s.dataset.list('enrollment').length);
+    expect(store.ofType('guardianship')).toHaveLength(s.dataset.list('guardianship').length);
+    const st = s.dataset.list('person').find((p) => p.data.roles.includes('student'))!;
+    const got = (store.records.get(`person/${googleId(st.key)}`) as { data: PersonData }).data;
+    expect(got).toMatchObject({ givenName: st.data.givenName, familyName: st.data.familyName, email: st.data.email, roles: ['student'], orgKeys: ['classroom:placeholder'] });
+    expect(got.sisId).toBeUndefined();
+    const e = s.dataset.list('enrollment').find((x) => x.data.role === 'teacher' && x.data.primary)!;
+    expect(store.records.get(`enrollment/${googleId(e.data.classKey)}:${googleId(e.data.personKey)}`)).toMatchObject({ data: { role: 'teacher', primary: true } });
+  });
+
+  it('skips guardians without failing when the domain does not grant them', async () => {
+    const s2 = await start({ guardiansForbidden: true });
+    try {
+      const store = new MiniStore().apply(await collect(s2.make(), null));
+      expect(store.ofType('guardianship')).toEqual([]);
+      expect(store.ofType('class').length).toBeGreaterThan(0);
+    } finally {
+      await s2.close();
+    }
+  });
+});
+
+describe('google classroom sandbox against the discovery document', () => {
+  it('paths and every property sent are in the Classroom v1 discovery schemas', async () => {
+    const disc = JSON.parse(readFileSync(externalPath('google/classroom-v1.json'), 'utf8')) as {
+      schemas: Record<string, { properties: Record<string, unknown> }>;
+      resources: { courses: { methods: { list: { path: string } }; resources: { students: { methods: { list: { path: string } } } } } };
+    };
+    expect(disc.resources.courses.methods.list.path).toBe('v1/courses');
+    expect(disc.resources.courses.resources.students.methods.list.path).toBe('v1/courses/{courseId}/students');
+    const s = await start();
+    try {
+      const base = s.sandbox.urlOf('/google');
+      const cfg = googleClassroomDefinition.configSchema.parse({ id: 'x', ...sandboxSourceConfig(base) });
+      const auth = {} as Record<string, string>;
+      await jwtBearer(testHttp('x'), cfg, loadServiceAccountKey(cfg)).authorize({ method: 'GET', url: new URL(base), headers: auth });
+      const get = async (p: string) => (await (await request(`${base}${p}`, { headers: auth })).body.json()) as Record<string, Record<string, unknown>[]>;
+      const check = (obj: Record<string, unknown>, schema: string) => {
+        for (const k of Object.keys(obj)) expect(Object.keys(disc.schemas[schema]!.properties), `${schema}.${k}`).toContain(k);
+      };
+      const courses = (await get('/v1/courses')).courses!;
+      for (const course of courses.slice(0, 5)) check(course, 'Course');
+      const students = (await get(`/v1/courses/${courses[0]!.id}/students`)).students!;
+      check(students[0]!, 'Student');
+      check(students[0]!.profile as Record<string, unknown>, 'UserProfile');
+      check((students[0]!.profile as { name: Record<string, unknown> }).name, 'Name');
+      const guardians = (await get('/v1/userProfiles/-/guardians')).guardians!;
+      check(guardians[0]!, 'Guardian');
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('google classroom credentials', () => {
+  it('a key the service account does not have fails the JWT grant with what to check', async () => {
+    const other = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const s = await start({}, (base) => ({ serviceAccountKey: JSON.stringify({ ...sandboxServiceAccountKey(`${base}/token`), private_key: other }) }));
+    try {
+      const e = await collect(s.make(), null).catch((x: unknown) => x);
+      expect((e as RostergateError).code).toBe('SOURCE_AUTH');
+      expect((e as Error).message).toMatch(/source classroom, resource token.*invalid_grant\): check subject \(the admin to impersonate\), that the key is not revoked/);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('impersonating someone who is not an admin is refused; a key file readable by others is refused', async () => {
+    const s = await start({}, () => ({ subject: 'student@rostergate-demo.example' }));
+    try {
+      expect(((await collect(s.make(), null).catch((x: unknown) => x)) as Error).message).toMatch(/invalid_grant/);
+    } finally {
+      await s.close();
+    }
+    const f = join(tempDir(), 'key.json');
+    writeFileSync(f, JSON.stringify(sandboxServiceAccountKey('https://oauth2.googleapis.com/token')));
+    chmodSync(f, 0o644);
+    const cfg = googleClassroomDefinition.configSchema.parse({ id: 'c', type: 'google-classroom', serviceAccountKeyFile: f, subject: 'admin@rostergate-demo.example' });
+    expect(() => googleClassroomDefinition.create(cfg, { http: testHttp('c'), log })).toThrow(/readable by group or others.*chmod 600/);
+    chmodSync(f, 0o600);
+    expect(() => googleClassroomDefinition.create(cfg, { http: testHttp('c'), log })).not.toThrow();
+  });
+});
