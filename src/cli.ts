@@ -93,6 +93,15 @@ keys
   .action(async (opts) => (await import('./commands/keys.ts')).keysRotate(opts));
 
 program
+  .command('identity')
+  .description('cross-source identity resolution')
+  .command('conflicts')
+  .description('list records kept apart because their match was ambiguous or contradictory')
+  .option('--json', 'machine-readable output')
+  .option('-c, --config <file>', 'config file')
+  .action(async (opts) => (await import('./commands/identity.ts')).identityConflicts(opts));
+
+program
   .command('audit')
   .description('audit log tools')
   .command('verify')

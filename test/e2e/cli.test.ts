@@ -62,3 +62,19 @@ describe('rostergate CLI', () => {
     expect(r.status).toBe(2);
   });
 });
+
+describe('rostergate identity conflicts', () => {
+  it('lists conflicts from the store with source, key and reason', async () => {
+    const { SqliteStore } = await import('../../src/store/sqlite.ts');
+    const dir = tempDir();
+    const store = SqliteStore.open(join(dir, 'rg.db'));
+    await store.transaction((tx) => tx.addConflict({ at: '2026-11-25T10:00:00Z', source: 'classroom', type: 'person', key: '123', reason: 'sisId and email point at different people', candidates: ['per_a', 'per_b'] }));
+    await store.close();
+    const cfg = join(dir, 'c.yaml');
+    writeFileSync(cfg, `store: ./rg.db\n`);
+    const r = run(['identity', 'conflicts', '--config', cfg]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/source classroom, person 123: sisId and email point at different people; kept apart from per_a, per_b/);
+    expect(JSON.parse(run(['identity', 'conflicts', '--config', cfg, '--json']).stdout)).toHaveLength(1);
+  });
+});

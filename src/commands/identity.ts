@@ -1,0 +1,29 @@
+import { openStore } from '../runtime.ts';
+import { loadConfig } from './serve.ts';
+
+/**
+ * `rostergate identity conflicts`: records that matched more than one person, or whose match rules
+ * disagreed, and were therefore kept apart. For the operator who resolves them at the source, so it
+ * names the source and the record's key there, and the gateway ids involved — no names or emails.
+ */
+export async function identityConflicts(opts: { config?: string; json?: boolean }): Promise<void> {
+  const cfg = loadConfig(opts.config);
+  const store = await openStore(cfg);
+  try {
+    const conflicts = await store.conflicts();
+    if (opts.json) {
+      process.stdout.write(JSON.stringify(conflicts, null, 2) + '\n');
+      return;
+    }
+    if (conflicts.length === 0) {
+      process.stdout.write('no identity conflicts: every person matched at most one other\n');
+      return;
+    }
+    for (const c of conflicts) {
+      process.stdout.write(`${c.at}  source ${c.source}, ${c.type} ${c.key}: ${c.reason}; kept apart from ${c.candidates.join(', ')}\n`);
+    }
+    process.stdout.write(`${conflicts.length} conflict(s). Fix the SIS id or email at the source; the next sync links what then matches.\n`);
+  } finally {
+    await store.close();
+  }
+}
