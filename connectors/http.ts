@@ -299,6 +299,26 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
+/**
+ * An AuthProvider for OAuth-style bearer tokens: fetches one when needed, caches it until two
+ * minutes before it expires, and drops it after a 401 so the next attempt fetches a fresh one.
+ */
+export function bearerTokenAuth(fetchToken: () => Promise<{ token: string; expiresInSeconds?: number }>): AuthProvider {
+  let cached: { value: string; until: number } | undefined;
+  return {
+    async authorize({ headers }) {
+      if (!cached || Date.now() > cached.until) {
+        const t = await fetchToken();
+        cached = { value: t.token, until: Date.now() + Math.max(30, (t.expiresInSeconds ?? 3600) - 120) * 1000 };
+      }
+      headers.authorization = `Bearer ${cached.value}`;
+    },
+    invalidate() {
+      cached = undefined;
+    },
+  };
+}
+
 /** Guards a paginator against vendors that hand back a page we already followed. */
 export class LoopGuard {
   private seen = new Set<string>();

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { importPKCS8, SignJWT } from 'jose';
 import { assertOwnerOnly } from '../../src/config/secret.ts';
 import { RostergateError } from '../../src/errors.ts';
-import type { AuthProvider, HttpClient } from '../http.ts';
+import { bearerTokenAuth, type AuthProvider, type HttpClient } from '../http.ts';
 import type { GoogleConfig, ServiceAccountKey } from './config.ts';
 
 export const SCOPES = [
@@ -44,39 +44,30 @@ const TOKEN_ERRORS: Record<string, string> = {
 
 export function jwtBearer(http: HttpClient, cfg: GoogleConfig, key: ServiceAccountKey): AuthProvider {
   const tokenUrl = cfg.tokenUrl ?? key.token_uri ?? 'https://oauth2.googleapis.com/token';
-  let token: { value: string; until: number } | undefined;
-  return {
-    async authorize({ headers }) {
-      if (!token || Date.now() > token.until) {
-        let assertion: string;
-        try {
-          const pk = await importPKCS8(key.private_key, 'RS256');
-          assertion = await new SignJWT({ scope: SCOPES.join(' ') })
-            .setProtectedHeader({ alg: 'RS256', typ: 'JWT', ...(key.private_key_id ? { kid: key.private_key_id } : {}) })
-            .setIssuer(key.client_email).setSubject(cfg.subject).setAudience(tokenUrl).setIssuedAt().setExpirationTime('1h')
-            .sign(pk);
-        } catch (e) {
-          throw new RostergateError('CONFIG_INVALID', `cannot sign with the service account key (${(e as Error).message.split('\n')[0]})`, { source: cfg.id });
-        }
-        const res = await http.jsonResponse<{ access_token?: string; expires_in?: number; error?: string }>({
-          method: 'POST', url: tokenUrl, resource: 'token', noAuth: true, acceptStatuses: [400, 401, 403],
-          headers: { 'content-type': 'application/x-www-form-urlencoded' },
-          body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion }).toString(),
-        });
-        if (res.status !== 200 || !res.body.access_token) {
-          const code = String(res.body?.error ?? '').replace(/[^a-z_]/gi, '');
-          throw new RostergateError('SOURCE_AUTH', `token request refused (${code || res.status}): ${TOKEN_ERRORS[code] ?? 'check the service account key and subject'}`, {
-            source: cfg.id, resource: 'token', status: res.status,
-          });
-        }
-        token = { value: res.body.access_token, until: Date.now() + Math.max(30, (res.body.expires_in ?? 3599) - 120) * 1000 };
-      }
-      headers.authorization = `Bearer ${token.value}`;
-    },
-    invalidate() {
-      token = undefined;
-    },
-  };
+  return bearerTokenAuth(async () => {
+    let assertion: string;
+    try {
+      const pk = await importPKCS8(key.private_key, 'RS256');
+      assertion = await new SignJWT({ scope: SCOPES.join(' ') })
+        .setProtectedHeader({ alg: 'RS256', typ: 'JWT', ...(key.private_key_id ? { kid: key.private_key_id } : {}) })
+        .setIssuer(key.client_email).setSubject(cfg.subject).setAudience(tokenUrl).setIssuedAt().setExpirationTime('1h')
+        .sign(pk);
+    } catch (e) {
+      throw new RostergateError('CONFIG_INVALID', `cannot sign with the service account key (${(e as Error).message.split('\n')[0]})`, { source: cfg.id });
+    }
+    const res = await http.jsonResponse<{ access_token?: string; expires_in?: number; error?: string }>({
+      method: 'POST', url: tokenUrl, resource: 'token', noAuth: true, acceptStatuses: [400, 401, 403],
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion }).toString(),
+    });
+    if (res.status !== 200 || !res.body.access_token) {
+      const code = String(res.body?.error ?? '').replace(/[^a-z_]/gi, '');
+      throw new RostergateError('SOURCE_AUTH', `token request refused (${code || res.status}): ${TOKEN_ERRORS[code] ?? 'check the service account key and subject'}`, {
+        source: cfg.id, resource: 'token', status: res.status,
+      });
+    }
+    return { token: res.body.access_token, expiresInSeconds: res.body.expires_in };
+  });
 }
 
 /** Google error bodies {error:{code,message,status}}: the status and any "@Code " sub-code, nothing else. */

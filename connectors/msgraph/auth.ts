@@ -4,7 +4,7 @@
  * become messages that say what to fix. Neither the secret nor Microsoft's description text is kept.
  */
 import { RostergateError } from '../../src/errors.ts';
-import type { AuthProvider, HttpClient } from '../http.ts';
+import { bearerTokenAuth, type AuthProvider, type HttpClient } from '../http.ts';
 import type { MsGraphConfig } from './config.ts';
 
 const AADSTS: Record<string, string> = {
@@ -18,29 +18,20 @@ const AADSTS: Record<string, string> = {
 };
 
 export function clientCredentials(http: HttpClient, cfg: MsGraphConfig): AuthProvider {
-  let token: { value: string; until: number } | undefined;
-  return {
-    async authorize({ headers }) {
-      if (!token || Date.now() > token.until) {
-        const res = await http.jsonResponse<{ access_token?: string; expires_in?: number; error?: string; error_codes?: number[] }>({
-          method: 'POST', url: `${cfg.authorityUrl.replace(/\/$/, '')}/${encodeURIComponent(cfg.tenantId)}/oauth2/v2.0/token`, resource: 'token', noAuth: true,
-          acceptStatuses: [400, 401],
-          headers: { 'content-type': 'application/x-www-form-urlencoded' },
-          body: new URLSearchParams({ client_id: cfg.clientId, client_secret: cfg.clientSecret, scope: 'https://graph.microsoft.com/.default', grant_type: 'client_credentials' }).toString(),
-        });
-        if (res.status !== 200 || !res.body.access_token) {
-          const code = String(res.body?.error_codes?.[0] ?? '');
-          const what = AADSTS[code] ?? `check tenantId, clientId and clientSecret${res.body?.error ? ` (${String(res.body.error).replace(/[^a-z_]/gi, '')})` : ''}`;
-          throw new RostergateError('SOURCE_AUTH', `token request refused${code ? ` (AADSTS${code})` : ''}: ${what}`, { source: cfg.id, resource: 'token', status: res.status });
-        }
-        token = { value: res.body.access_token, until: Date.now() + Math.max(30, (res.body.expires_in ?? 3599) - 120) * 1000 };
-      }
-      headers.authorization = `Bearer ${token.value}`;
-    },
-    invalidate() {
-      token = undefined;
-    },
-  };
+  return bearerTokenAuth(async () => {
+    const res = await http.jsonResponse<{ access_token?: string; expires_in?: number; error?: string; error_codes?: number[] }>({
+      method: 'POST', url: `${cfg.authorityUrl.replace(/\/$/, '')}/${encodeURIComponent(cfg.tenantId)}/oauth2/v2.0/token`, resource: 'token', noAuth: true,
+      acceptStatuses: [400, 401],
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ client_id: cfg.clientId, client_secret: cfg.clientSecret, scope: 'https://graph.microsoft.com/.default', grant_type: 'client_credentials' }).toString(),
+    });
+    if (res.status !== 200 || !res.body.access_token) {
+      const code = String(res.body?.error_codes?.[0] ?? '');
+      const what = AADSTS[code] ?? `check tenantId, clientId and clientSecret${res.body?.error ? ` (${String(res.body.error).replace(/[^a-z_]/gi, '')})` : ''}`;
+      throw new RostergateError('SOURCE_AUTH', `token request refused${code ? ` (AADSTS${code})` : ''}: ${what}`, { source: cfg.id, resource: 'token', status: res.status });
+    }
+    return { token: res.body.access_token, expiresInSeconds: res.body.expires_in };
+  });
 }
 
 /** Graph error bodies: {error:{code, message, innerError}} — only the code is shown. */

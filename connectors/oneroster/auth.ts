@@ -4,7 +4,7 @@
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { RostergateError } from '../../src/errors.ts';
-import type { AuthProvider, HttpClient } from '../http.ts';
+import { bearerTokenAuth, type AuthProvider, type HttpClient } from '../http.ts';
 
 /** RFC 3986 percent-encoding (encodeURIComponent leaves !'()* alone; OAuth does not). */
 export function pct(s: string): string {
@@ -43,27 +43,18 @@ export function oauth1(clientId: string, clientSecret: string, now: () => number
 }
 
 export function oauth2ClientCredentials(http: HttpClient, o: { source: string; tokenUrl: string; clientId: string; clientSecret: string; scope: string }): AuthProvider {
-  let token: { value: string; until: number } | undefined;
-  return {
-    async authorize({ headers }) {
-      if (!token || Date.now() > token.until) {
-        const res = await http.jsonResponse<{ access_token?: string; expires_in?: number; error?: string }>({
-          method: 'POST', url: o.tokenUrl, resource: 'token', noAuth: true, acceptStatuses: [400, 401],
-          headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${pct(o.clientId)}:${pct(o.clientSecret)}`).toString('base64')}` },
-          body: new URLSearchParams({ grant_type: 'client_credentials', scope: o.scope }).toString(),
-        });
-        if (res.status !== 200 || !res.body.access_token) {
-          const code = typeof res.body?.error === 'string' ? res.body.error.replace(/[^a-z_]/gi, '') : '';
-          throw new RostergateError('SOURCE_AUTH', `token request refused (${res.status}${code ? ` ${code}` : ''}): check clientId, clientSecret and tokenUrl`, {
-            source: o.source, resource: 'token', status: res.status,
-          });
-        }
-        token = { value: res.body.access_token, until: Date.now() + Math.max(30, (res.body.expires_in ?? 3600) - 60) * 1000 };
-      }
-      headers.authorization = `Bearer ${token.value}`;
-    },
-    invalidate() {
-      token = undefined;
-    },
-  };
+  return bearerTokenAuth(async () => {
+    const res = await http.jsonResponse<{ access_token?: string; expires_in?: number; error?: string }>({
+      method: 'POST', url: o.tokenUrl, resource: 'token', noAuth: true, acceptStatuses: [400, 401],
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${pct(o.clientId)}:${pct(o.clientSecret)}`).toString('base64')}` },
+      body: new URLSearchParams({ grant_type: 'client_credentials', scope: o.scope }).toString(),
+    });
+    if (res.status !== 200 || !res.body.access_token) {
+      const code = typeof res.body?.error === 'string' ? res.body.error.replace(/[^a-z_]/gi, '') : '';
+      throw new RostergateError('SOURCE_AUTH', `token request refused (${res.status}${code ? ` ${code}` : ''}): check clientId, clientSecret and tokenUrl`, {
+        source: o.source, resource: 'token', status: res.status,
+      });
+    }
+    return { token: res.body.access_token, expiresInSeconds: res.body.expires_in };
+  });
 }
