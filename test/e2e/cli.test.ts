@@ -78,3 +78,53 @@ describe('rostergate identity conflicts', () => {
     expect(JSON.parse(run(['identity', 'conflicts', '--config', cfg, '--json']).stdout)).toHaveLength(1);
   });
 });
+
+describe('rostergate process lifecycle and failures', () => {
+  it('the demo serves, then shuts down gracefully on SIGTERM with exit 0', async () => {
+    const { spawn } = await import('node:child_process');
+    const dir = tempDir();
+    const child = spawn(process.execPath, [bin, 'demo', '--port', '0', '--data', dir, '--students', '30'], {
+      env: { ...process.env, ROSTERGATE_LOG_LEVEL: 'silent' }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const url = await new Promise<string>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no URL in time: ${out}`)), 60_000);
+      child.stdout.on('data', () => {
+        const m = /GraphQL endpoint:\s+(\S+)/.exec(out);
+        if (m) {
+          clearTimeout(t);
+          resolve(m[1]!);
+        }
+      });
+    });
+    const key = /lms-demo\s+purpose roster-sync\s+(\S+)/.exec(out)![1]!;
+    const { request } = await import('undici');
+    const r = await request(url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': key }, body: JSON.stringify({ query: '{ schools { totalCount } }' }) });
+    expect(((await r.body.json()) as { data: { schools: { totalCount: number } } }).data.schools.totalCount).toBeGreaterThan(0);
+    child.kill('SIGTERM');
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    expect(code).toBe(0);
+  }, 90_000);
+
+  it('sync exits non-zero naming the failing source, resource and reason', () => {
+    const dir = tempDir();
+    const cfg = join(dir, 'c.yaml');
+    writeFileSync(cfg, `store: ./rg.db\nsources:\n  - id: district-clever\n    type: clever\n    baseUrl: http://127.0.0.1:9\n    token: t\n    http: { maxRetries: 0, timeoutMs: 2000 }\n`);
+    const r = run(['sync', '--config', cfg]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/rostergate: source district-clever, resource events: connection failed \(ECONNREFUSED\)/);
+  });
+
+  it('with purposes configured, the gateway refuses to start without a master key', () => {
+    const dir = tempDir();
+    const cfg = join(dir, 'c.yaml');
+    writeFileSync(cfg, `store: ./rg.db\npurposes:\n  lms:\n    legalBasis: contract\n    categories: { NONE: allow }\nclients:\n  - { id: l, purpose: lms }\n`);
+    writeFileSync(join(dir, 'rg.db'), '');
+    const env = { ...process.env } as Record<string, string>;
+    delete env.ROSTERGATE_MASTER_KEY;
+    const r = spawnSync(process.execPath, [bin, 'serve', '--config', cfg, '--port', '0'], { encoding: 'utf8', env: { ...env, ROSTERGATE_LOG_LEVEL: 'silent' }, timeout: 30_000 });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/no master key: set ROSTERGATE_MASTER_KEY or privacy.masterKeyFile/);
+  });
+});
