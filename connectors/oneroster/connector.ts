@@ -13,7 +13,7 @@ import { RESOURCES } from './mapping.ts';
 import { ENVELOPE } from './wire.ts';
 
 type State =
-  | { phase: 'full' | 'delta'; resource: number; offset: number; since?: string; startedAt: string }
+  | { phase: 'full' | 'delta'; resource: number; offset: number; since?: string; startedAt: string; received?: number }
   | { phase: 'done'; since: string };
 
 export class OneRosterConnector implements Connector {
@@ -44,6 +44,7 @@ export class OneRosterConnector implements Connector {
     for (let i = run.resource; i < RESOURCES.length; i++) {
       const res = RESOURCES[i]!;
       let offset = i === run.resource ? run.offset : 0;
+      let received = i === run.resource ? run.received ?? 0 : 0;
       let firstIdOfPrevious: string | undefined;
       for (;;) {
         const { items, total } = await this.page(res.name, offset, run.phase === 'delta' ? run.since : undefined);
@@ -62,13 +63,21 @@ export class OneRosterConnector implements Connector {
           }
         });
         const next = offset + items.length;
-        const last = items.length < this.cfg.pageSize || (total !== undefined && next >= total) || items.length === 0;
+        received += items.length;
+        // With X-Total-Count, a short page is not the end; without it, it is.
+        const last = items.length === 0 || (total !== undefined ? next >= total : items.length < this.cfg.pageSize);
         const after: State = !last
-          ? { ...run, resource: i, offset: next }
+          ? { ...run, resource: i, offset: next, received }
           : i === RESOURCES.length - 1
             ? { phase: 'done', since: nextSince }
-            : { ...run, resource: i + 1, offset: 0 };
-        yield { resource: res.name, records, state: after, completes: last && run.phase === 'full' ? ([...res.completes] as EntityType[]) : undefined };
+            : { ...run, resource: i + 1, offset: 0, received: 0 };
+        // A listing that came up short of its own total cannot prove anything is gone: no tombstones
+        // from it (the next full run tries again).
+        const complete = total === undefined || received >= total;
+        if (last && run.phase === 'full' && !complete) {
+          this.ctx.log.warn({ source: this.sourceId, resource: res.name, received, total }, 'listing returned fewer records than X-Total-Count: deletions deferred');
+        }
+        yield { resource: res.name, records, state: after, completes: last && run.phase === 'full' && complete ? ([...res.completes] as EntityType[]) : undefined };
         if (last) break;
         offset = next;
       }

@@ -109,6 +109,8 @@ const SINGLE: Record<string, string> = {
 export interface OneRosterSandboxOptions {
   /** Ignore offset (a broken server), to test paging-loop detection. */
   ignoreOffset?: boolean;
+  /** Leave one record out of every listing while counting it in X-Total-Count (a server that skips). */
+  skipOne?: boolean;
 }
 
 export function oneRosterSandbox(options: OneRosterSandboxOptions = {}): SandboxApp {
@@ -177,8 +179,10 @@ export function oneRosterSandbox(options: OneRosterSandboxOptions = {}): Sandbox
             if (!m || Number.isNaN(Date.parse(m[1]!))) return imsx(400, 'failure', 'invalid_filter_field', 'only dateLastModified>\'ISO-8601\' is supported');
             rows = dataset.listWithDeleted(type).filter((r) => r.lastModified > new Date(m[1]!).toISOString());
           }
+          const total = rows.length;
+          if (options.skipOne && rows.length > 1) rows = rows.filter((_, i) => i !== Math.floor(rows.length / 2));
           const page = rows.slice(options.ignoreOffset ? 0 : offset, (options.ignoreOffset ? 0 : offset) + limit);
-          return { status: 200, headers: { 'x-total-count': String(rows.length) }, body: { [ENVELOPE[resource]!]: page.map(renderer) } };
+          return { status: 200, headers: { 'x-total-count': String(total) }, body: { [ENVELOPE[resource]!]: page.map(renderer) } };
         },
       };
     },

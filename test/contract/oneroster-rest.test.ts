@@ -161,6 +161,17 @@ describe('oneroster errors', () => {
     }
   });
 
+  it('a server that skips records in its pages deletes nothing: its short listing completes no types', async () => {
+    const s = await start('1.2', { skipOne: true });
+    try {
+      const pages = await collect(s.make(), null, { full: true });
+      expect(pages.filter((p) => p.resource === 'users').length).toBeGreaterThan(1);
+      expect(pages.some((p) => p.completes?.length)).toBe(false);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('a record without a required field names resource and position, not values', async () => {
     const s = await start('1.2');
     try {
