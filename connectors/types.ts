@@ -66,6 +66,8 @@ export interface ConnectorDefinition<C extends { id: string; type: SourceType }>
   create(config: C, ctx: ConnectorContext): Connector;
   /** The local emulator of this vendor's wire format, if it has one (CSV sources do not). */
   sandbox?: SandboxApp;
+  /** HTTP defaults for this vendor (its published rate limit); a source's `http:` block overrides them. */
+  defaultHttp?: { requestsPerMinute?: number; timeoutMs?: number; maxRetries?: number };
   /**
    * The config block of a demo source reading the sandbox (REST sources) or a drop written from the
    * demo dataset into `workDir` (file sources). Without it the type takes no part in the demo.

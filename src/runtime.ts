@@ -33,7 +33,7 @@ export async function openStore(cfg: Pick<Config, 'store'>): Promise<Store> {
 export function createConnector(source: SourceConfig, log: Logger): { connector: Connector; http: HttpClient } {
   const def = definitionOf(source.type);
   if (!def) throw new RostergateError('CONFIG_INVALID', `source ${source.id}: unknown type ${source.type}`);
-  const http = new HttpClient({ sourceId: source.id, log, ...source.http });
+  const http = new HttpClient({ sourceId: source.id, log, ...def.defaultHttp, ...source.http });
   return { connector: def.create(source, { http, log }), http };
 }
 

@@ -17,10 +17,9 @@ export function sandboxSourceConfig(baseUrl: string) {
 export const cleverDefinition: ConnectorDefinition<CleverConfig> = {
   type: 'clever',
   configSchema: cleverConfigSchema,
-  create: (config, ctx) => {
-    // Clever allows 1200 requests per minute per token; stay under it unless told otherwise.
-    return new CleverConnector(config, ctx);
-  },
+  create: (config, ctx) => new CleverConnector(config, ctx),
+  // Clever allows 1200 requests per minute per token.
+  defaultHttp: { requestsPerMinute: 1200 },
   sandbox: cleverSandboxApp,
   demoSource: ({ sandboxUrl }) => sandboxSourceConfig(sandboxUrl('/clever')),
 };

@@ -18,6 +18,8 @@ export const googleClassroomDefinition: ConnectorDefinition<GoogleConfig> = {
   type: 'google-classroom',
   configSchema: googleConfigSchema as never,
   create: (config, ctx) => new GoogleClassroomConnector(config, ctx),
+  // Classroom's default quota: 1200 queries per minute per user (the impersonated admin).
+  defaultHttp: { requestsPerMinute: 1200 },
   sandbox: googleSandboxApp,
   demoSource: ({ sandboxUrl }) => sandboxSourceConfig(sandboxUrl('/google')),
 };
