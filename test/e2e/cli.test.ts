@@ -91,7 +91,8 @@ describe('rostergate process lifecycle and failures', () => {
     const url = await new Promise<string>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`no URL in time: ${out}`)), 60_000);
       child.stdout.on('data', () => {
-        const m = /GraphQL endpoint:\s+(\S+)/.exec(out);
+        // The last line printed: everything above it (URL, keys) is there.
+        const m = /Ctrl\+C/.test(out) ? /GraphQL endpoint:\s+(\S+)/.exec(out) : null;
         if (m) {
           clearTimeout(t);
           resolve(m[1]!);
