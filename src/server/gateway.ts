@@ -13,6 +13,7 @@ import { RostergateError, isRostergateError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { fieldResolver } from '../graphql/schema.ts';
 import { EXAMPLE_QUERY, landingPage } from './landing.ts';
+import { aliasLimit, depthLimit } from './limits.ts';
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean> | boolean;
 
@@ -57,6 +58,7 @@ export async function startGateway<C extends BaseContext>(opts: GatewayOptions<C
       introspection: true,
       includeStacktraceInErrorResponses: false,
       plugins: [ApolloServerPluginLandingPageDisabled(), ...(served.plugins ?? [])],
+      validationRules: [depthLimit(), aliasLimit()],
       formatError: (formatted, error) => {
         const masked = maskError(formatted, error, log);
         return served.explain && masked.extensions?.code === 'GRAPHQL_VALIDATION_FAILED' ? { ...masked, message: served.explain(masked.message) } : masked;

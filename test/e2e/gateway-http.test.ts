@@ -58,6 +58,17 @@ describe('gateway over HTTP', () => {
     expect(body.errors![0]!.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
   });
 
+  it('refuses queries deeper than the limit or with too many aliases, before running them', async () => {
+    let q = 'id';
+    for (let i = 0; i < 20; i++) q = `parent { ${q} }`;
+    const deep = await gql(`{ schools { edges { node { ${q} } } } }`);
+    expect(deep.status).toBe(400);
+    expect(deep.body.errors![0]!.message).toMatch(/levels deep; the limit is 20/);
+    const aliases = Array.from({ length: 51 }, (_, i) => `a${i}: schools { totalCount }`).join(' ');
+    const many = await gql(`{ ${aliases} }`);
+    expect(many.body.errors![0]!.message).toMatch(/more than 50 aliases/);
+  });
+
   it('malformed JSON bodies and unknown paths get clear errors', async () => {
     const r = await request(`${gw.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{nope' });
     expect(r.statusCode).toBe(400);
