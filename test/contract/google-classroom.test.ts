@@ -12,7 +12,7 @@ import { startSandboxServer } from '../../connectors/sandbox-kit.ts';
 import { googleClassroomDefinition, googleId, googleSandbox, sandboxServiceAccountKey, sandboxSourceConfig } from '../../connectors/google-classroom/index.ts';
 import { collect, defineConnectorSuite, MiniStore, testHttp } from '../support/connector-suite.ts';
 import { createLogger } from '../../src/log.ts';
-import { externalPath } from '../support/external.ts';
+import { externalPath, itExternal } from '../support/external.ts';
 import { tempDir } from '../support/stores.ts';
 import { RostergateError } from '../../src/errors.ts';
 import type { PersonData } from '../../src/model/records.ts';
@@ -68,7 +68,7 @@ describe('google classroom roundtrip', () => {
 });
 
 describe('google classroom sandbox against the discovery document', () => {
-  it('paths and every property sent are in the Classroom v1 discovery schemas', async () => {
+  itExternal('paths and every property sent are in the Classroom v1 discovery schemas', async () => {
     const disc = JSON.parse(readFileSync(externalPath('google/classroom-v1.json'), 'utf8')) as {
       schemas: Record<string, { properties: Record<string, unknown> }>;
       resources: { courses: { methods: { list: { path: string } }; resources: { students: { methods: { list: { path: string } } } } } };

@@ -9,7 +9,7 @@ import { RosterDataset } from '../../src/demo/dataset.ts';
 import { oneRosterCsvDefinition, writeOneRosterDrop, OneRosterCsvConnector } from '../../connectors/oneroster-csv/index.ts';
 import { collect, defineConnectorSuite, MiniStore, testHttp } from '../support/connector-suite.ts';
 import { createLogger } from '../../src/log.ts';
-import { externalPath } from '../support/external.ts';
+import { externalPath, itExternal } from '../support/external.ts';
 import { tempDir } from '../support/stores.ts';
 import { RostergateError } from '../../src/errors.ts';
 import type { PersonData } from '../../src/model/records.ts';
@@ -56,7 +56,7 @@ describe('oneroster csv drops', () => {
     expect(again.flatMap((x) => x.records)).toEqual([]);
   });
 
-  it('imports the public OneRoster 1.1 bulk sample (tolerant: it has statuses in bulk files and TRUE)', async () => {
+  itExternal('imports the public OneRoster 1.1 bulk sample (tolerant: it has statuses in bulk files and TRUE)', async () => {
     const c = csvConnector(externalPath('oneroster/moodle-1.1-full'), 'tolerant');
     const store = new MiniStore().apply(await collect(c, null));
     expect(store.ofType('person').length).toBe(6);
@@ -70,7 +70,7 @@ describe('oneroster csv drops', () => {
     expect(c.warnings.join('\n')).not.toContain('Mary');
   });
 
-  it('imports the public OneRoster 1.2 delta sample in tolerant mode; strict mode names file, line and column', async () => {
+  itExternal('imports the public OneRoster 1.2 delta sample in tolerant mode; strict mode names file, line and column', async () => {
     const store = new MiniStore().apply(await collect(csvConnector(externalPath('oneroster/moodle-1.2-delta'), 'tolerant'), null));
     const bruce = store.ofType('person').find((x) => x.key === 'USER_0')!;
     expect(bruce.data).toMatchObject({ givenName: 'Bruce', familyName: 'Wayne', roles: ['student'], orgKeys: ['ORG_1'] });

@@ -9,7 +9,7 @@ import { RosterDataset } from '../../src/demo/dataset.ts';
 import { sdsCsvDefinition, SdsCsvConnector, writeSdsDrop } from '../../connectors/sds-csv/index.ts';
 import { collect, defineConnectorSuite, MiniStore, testHttp } from '../support/connector-suite.ts';
 import { createLogger } from '../../src/log.ts';
-import { externalPath } from '../support/external.ts';
+import { externalPath, itExternal } from '../support/external.ts';
 import { tempDir } from '../support/stores.ts';
 import type { PersonData } from '../../src/model/records.ts';
 
@@ -39,7 +39,7 @@ defineConnectorSuite({
 });
 
 describe('sds csv samples and formats', () => {
-  it('imports Microsoft’s v2.1 sample: users with roles, guardians, flags and demographics', async () => {
+  itExternal('imports Microsoft’s v2.1 sample: users with roles, guardians, flags and demographics', async () => {
     const c = sds(externalPath('microsoft/sds-csv/v2.1'), 'tolerant');
     const store = new MiniStore().apply(await collect(c, null));
     expect(c.format).toBe('v2.1');
@@ -54,7 +54,7 @@ describe('sds csv samples and formats', () => {
     expect(store.ofType('enrollment').find((e) => e.key === '112001:114006')?.data.role).toBe('teacher');
   });
 
-  it('imports Microsoft’s classic v1 sample (CRLF), sections with their terms and courses', async () => {
+  itExternal('imports Microsoft’s classic v1 sample (CRLF), sections with their terms and courses', async () => {
     const c = sds(externalPath('microsoft/sds-csv/v1-25-users'));
     const store = new MiniStore().apply(await collect(c, null));
     expect(c.format).toBe('v1');
@@ -67,7 +67,7 @@ describe('sds csv samples and formats', () => {
     expect(store.records.get('academicSession/12000')).toMatchObject({ data: { startDate: '2017-07-01', endDate: '2018-06-30' } });
   });
 
-  it('reads the UK variant’s column names (DfE Number, ID, School DfE Number, Section ID)', async () => {
+  itExternal('reads the UK variant’s column names (DfE Number, ID, School DfE Number, Section ID)', async () => {
     const dir = tempDir();
     for (const f of readdirSync(externalPath('microsoft/sds-csv/v1-25-users'))) {
       if (!f.endsWith('.csv')) continue;
@@ -84,7 +84,7 @@ describe('sds csv samples and formats', () => {
     expect(store.ofType('enrollment').length).toBeGreaterThan(0);
   });
 
-  it('a missing required column is an error naming file, line and column; unknown columns warn or fail by mode', async () => {
+  itExternal('a missing required column is an error naming file, line and column; unknown columns warn or fail by mode', async () => {
     const dir = tempDir();
     cpSync(externalPath('microsoft/sds-csv/v2.1'), dir, { recursive: true });
     const users = readFileSync(join(dir, 'users.csv'), 'utf8');
