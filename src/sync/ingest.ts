@@ -56,6 +56,30 @@ export function contentHash(type: EntityType, data: unknown): string {
 
 export async function applyRecord(tx: StoreTx, ctx: IngestContext, record: SourceRecord): Promise<void> {
   if (record.deleted) return deleteSourceRecord(tx, ctx, record.type, record.key);
+  await upsertSourceRecord(tx, ctx, record);
+  if (record.owns?.length) await dropDisowned(tx, ctx, record.type, record.key, record.owns);
+}
+
+/**
+ * Deletes this source's records linked to an owner through `rel` that the owner no longer lists
+ * (a guardian a student's agents dropped, a student a section's roster dropped). Records of other
+ * sources are left alone: each source speaks only for itself.
+ */
+async function dropDisowned(tx: StoreTx, ctx: IngestContext, type: EntityType, key: string, owns: { rel: string; keys: string[] }[]): Promise<void> {
+  const ownerId = await tx.resolveKey(ctx.source, type, key);
+  if (!ownerId) return;
+  for (const o of owns) {
+    const depType = o.rel.slice(0, o.rel.indexOf('.')) as EntityType;
+    const keep = new Set(o.keys);
+    for (const depId of await tx.linksTo(o.rel, ownerId)) {
+      for (const r of await tx.sourceRecordsOf(depId)) {
+        if (r.source === ctx.source && r.type === depType && !keep.has(r.key)) await deleteSourceRecord(tx, ctx, r.type, r.key);
+      }
+    }
+  }
+}
+
+async function upsertSourceRecord(tx: StoreTx, ctx: IngestContext, record: Exclude<SourceRecord, { deleted: true }>): Promise<void> {
   const raw = ctx.minimise ? ctx.minimise(record.type, record.data as unknown as Record<string, unknown>) : (record.data as unknown as Record<string, unknown>);
   // Match keys come from the record as delivered: minimisation may drop the email it matches on.
   const match = record.type === 'person' ? matchKeysOf(record.data as PersonData, ctx.matchRules, ctx.hashMatchKey) : undefined;

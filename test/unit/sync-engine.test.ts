@@ -128,6 +128,48 @@ describe.each(storeKinds())('sync engine on %s', (k) => {
     expect((await store.counts()).enrollment).toBe(ds.list('enrollment').length);
   });
 
+  it('a record that owns its dependents drops those of its source it no longer lists, and only those', async () => {
+    const ds = small();
+    const store = await open();
+    await syncSource(store, directConnector('demo', ds));
+    const g = ds.list('guardianship')[0]!;
+    const student = g.data.studentKey;
+    const others = ds.list('guardianship').filter((x) => x.data.studentKey === student && x.key !== g.key).map((x) => x.key);
+    const person = ds.get('person', student)!;
+    // The same guardianship from a second source.
+    const second: Connector = {
+      sourceId: 'second', type: 'clever',
+      async *read() {
+        yield { resource: 'users', state: {}, records: [
+          { type: 'person', key: student, data: person.data },
+          { type: 'person', key: g.data.guardianKey, data: ds.get('person', g.data.guardianKey)!.data },
+          { type: 'guardianship', key: g.key, data: g.data },
+        ] };
+      },
+    };
+    await syncSource(store, second);
+    const before = (await store.counts()).guardianship;
+    const owner: Connector = {
+      sourceId: 'demo', type: 'oneroster',
+      async *read() {
+        yield { resource: 'users', state: {}, records: [{ type: 'person', key: student, data: person.data, owns: [{ rel: 'guardianship.student', keys: others }] }] };
+      },
+    };
+    const s = await syncSource(store, owner);
+    expect(s.mode).toBe('incremental');
+    expect(s.counters.deleted).toBe(1);
+    expect((await store.counts()).guardianship).toBe(before - 1);
+    const keys = await store.transaction(async (tx) => ({
+      dropped: await tx.resolveKey('demo', 'guardianship', g.key),
+      kept: await Promise.all(others.map((k) => tx.resolveKey('demo', 'guardianship', k))),
+      otherSource: await tx.resolveKey('second', 'guardianship', g.key),
+    }));
+    expect(keys.dropped).toBeUndefined();
+    expect(keys.kept.every(Boolean)).toBe(true);
+    // The second source still says the guardianship exists: its record is not this source's to end.
+    expect(keys.otherSource).toBeDefined();
+  });
+
   it('a store error names source, resource and record position but no values', async () => {
     const store = await open();
     const bad: Connector = {
