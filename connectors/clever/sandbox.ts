@@ -176,6 +176,8 @@ export function cleverSandbox(options: CleverSandboxOptions = {}): SandboxApp {
       };
       return {
         errorBody: (status) => ({ message: status === 429 ? 'Rate limit exceeded' : status >= 500 ? 'Internal Server Error' : `error ${status}` }),
+        // Clever's documented rate-limit header: when the per-minute window resets, in Unix seconds.
+        rateLimitHeaders: (resetAtMs) => ({ 'x-ratelimit-reset': String(Math.ceil(resetAtMs / 1000)) }),
         handle(req: SandboxRequest): SandboxResponse {
           if (req.path === '/oauth/tokens') {
             const creds = basicAuth(req.headers);
