@@ -167,6 +167,10 @@ describe('oneroster errors', () => {
       const pages = await collect(s.make(), null, { full: true });
       expect(pages.filter((p) => p.resource === 'users').length).toBeGreaterThan(1);
       expect(pages.some((p) => p.completes?.length)).toBe(false);
+      // Pages carry the listing's size for progress bars; the run ends asking for a full read next.
+      expect(pages.find((p) => p.resource === 'users')!.total).toBe(s.dataset.list('person').length);
+      expect(pages.at(-1)!.state).toEqual({ phase: 'done' });
+      expect((await collect(s.make(), pages.at(-1)!.state))[0]!.state).toMatchObject({ phase: 'full' });
     } finally {
       await s.close();
     }
