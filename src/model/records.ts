@@ -194,6 +194,11 @@ export interface UpsertRecord<T extends EntityType = EntityType> {
    * `keys` are gone. This is how an incremental read learns that a relationship ended.
    */
   owns?: { rel: string; keys: string[] }[];
+  /**
+   * Fields this delivery does not carry (a OneRoster 1.2 CSV delta row whose roles.csv rows are
+   * not in the drop): the values this source delivered last time stand.
+   */
+  keep?: string[];
 }
 
 export interface DeleteRecord<T extends EntityType = EntityType> {

@@ -80,11 +80,17 @@ async function dropDisowned(tx: StoreTx, ctx: IngestContext, type: EntityType, k
 }
 
 async function upsertSourceRecord(tx: StoreTx, ctx: IngestContext, record: Exclude<SourceRecord, { deleted: true }>): Promise<void> {
-  const raw = ctx.minimise ? ctx.minimise(record.type, record.data as unknown as Record<string, unknown>) : (record.data as unknown as Record<string, unknown>);
+  const existing = await tx.getSourceRecord(ctx.source, record.type, record.key);
+  let raw = ctx.minimise ? ctx.minimise(record.type, record.data as unknown as Record<string, unknown>) : (record.data as unknown as Record<string, unknown>);
+  // Fields this delivery does not carry keep what the source said last time.
+  if (record.keep?.length && existing) {
+    const before = rawOf(existing);
+    raw = { ...raw };
+    for (const f of record.keep) raw[f] = before[f];
+  }
   // Match keys come from the record as delivered: minimisation may drop the email it matches on.
   const match = record.type === 'person' ? matchKeysOf(record.data as PersonData, ctx.matchRules, ctx.hashMatchKey) : undefined;
   const hash = contentHash(record.type, match ? { raw, match } : raw);
-  const existing = await tx.getSourceRecord(ctx.source, record.type, record.key);
   // Unchanged costs one lookup — unless the stored version still misses a reference that may
   // resolve now (its target skipped or late last time): then it is resolved again.
   if (existing && existing.hash === hash && existing.entityId && !unresolvedOf(existing)?.length) {
