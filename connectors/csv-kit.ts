@@ -173,6 +173,7 @@ export async function* dropPages(
         resource: p.file,
         records: slice,
         state: lastOfAll ? { fingerprint, done: true } : lastOfPart ? { fingerprint, part: i + 1, offset: 0 } : { fingerprint, part: i, offset: off },
+        total: p.records.length,
         completes: lastOfPart ? p.completes : undefined,
       };
       if (lastOfPart) break;

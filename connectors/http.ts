@@ -87,7 +87,8 @@ export function decideRetry(input: {
     if (serverWait > opts.maxRetryAfterMs) return { action: 'fail', code: failCode, retryable: true };
     return { action: 'retry', delayMs: serverWait };
   }
-  // Full jitter: a random delay in [0, min(max, base·2^attempt)] spreads a thundering herd.
+  // Equal jitter: a random delay in [c/2, c], c = min(max, base·2^(attempt-1)), spreads a
+  // thundering herd while still backing off.
   const ceiling = Math.min(opts.maxDelayMs, opts.baseDelayMs * 2 ** (attempt - 1));
   return { action: 'retry', delayMs: Math.round(ceiling / 2 + (input.random * ceiling) / 2) };
 }

@@ -5,6 +5,7 @@
  *
  * One HTTP server hosts every sandbox under its own path prefix (`/clever`, `/oneroster`, …), and a
  * shared fault plan lets tests inject 429 storms, 5xx, hangs and truncated pages into any of them.
+ * An optional per-sandbox request quota answers over-quota requests with the vendor's own 429.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -36,6 +37,11 @@ export interface SandboxHandler {
   handle(req: SandboxRequest): Promise<SandboxResponse> | SandboxResponse;
   /** The vendor's error body for an injected status, so faults look like the real thing. */
   errorBody?(status: number): unknown;
+  /**
+   * Headers of a rate-limited (429) answer, given when the window resets (ms since the epoch), in
+   * the vendor's own form. Default: `Retry-After` in whole seconds.
+   */
+  rateLimitHeaders?(resetAtMs: number): Record<string, string>;
 }
 
 export interface SandboxApp {
@@ -54,12 +60,16 @@ export type Fault =
 
 /** Faults applied, in order, to the next requests whose path matches. */
 export class FaultPlan {
-  private queue: { match?: RegExp; fault: Fault; times: number }[] = [];
+  private queue: { match?: RegExp; fault: Fault; times: number; after: number }[] = [];
   /** Count of requests each sandbox path received (for tests that assert request patterns). */
   readonly hits: string[] = [];
 
-  inject(fault: Fault, opts: { match?: RegExp; times?: number } = {}): this {
-    this.queue.push({ match: opts.match, fault, times: opts.times ?? 1 });
+  /**
+   * Queues a fault for the next `times` requests whose path matches, after letting `after` of them
+   * through untouched (so a test can break a run in its middle, e.g. the third page of users).
+   */
+  inject(fault: Fault, opts: { match?: RegExp; times?: number; after?: number } = {}): this {
+    this.queue.push({ match: opts.match, fault, times: opts.times ?? 1, after: opts.after ?? 0 });
     return this;
   }
 
@@ -71,6 +81,10 @@ export class FaultPlan {
     const i = this.queue.findIndex((q) => !q.match || q.match.test(path));
     if (i < 0) return undefined;
     const q = this.queue[i]!;
+    if (q.after > 0) {
+      q.after--;
+      return undefined;
+    }
     if (--q.times <= 0) this.queue.splice(i, 1);
     return q.fault;
   }
@@ -92,8 +106,17 @@ export async function startSandboxServer(opts: {
   datasets?: Map<string, DatasetView>;
   port?: number;
   host?: string;
+  /**
+   * Each sandbox's request quota per fixed window (Clever: 1200 per minute, reset every minute
+   * rather than averaged). Requests over it get the vendor's 429. Off when absent.
+   */
+  rateLimit?: { requests: number; windowMs: number };
 }): Promise<RunningSandbox> {
   const faults = new FaultPlan();
+  const windows = new Map<string, { start: number; count: number }>();
+  // Hung requests end with the server, so a test's injected hang never outlives it.
+  const hangs = new Set<NodeJS.Timeout>();
+  let closed = false;
   const host = opts.host ?? '127.0.0.1';
   const handlers = new Map<string, SandboxHandler>();
   let origin = '';
@@ -112,8 +135,24 @@ export async function startSandboxServer(opts: {
     const handler = handlers.get(app.prefix)!;
     const path = url.pathname.slice(app.prefix.length) || '/';
     faults.hits.push(`${app.prefix}${path}`);
+    if (opts.rateLimit) {
+      const now = Date.now();
+      let w = windows.get(app.prefix);
+      if (!w || now - w.start >= opts.rateLimit.windowMs) windows.set(app.prefix, (w = { start: now, count: 0 }));
+      if (++w.count > opts.rateLimit.requests) {
+        const resetAt = w.start + opts.rateLimit.windowMs;
+        const headers = handler.rateLimitHeaders?.(resetAt) ?? { 'retry-after': String(Math.max(1, Math.ceil((resetAt - now) / 1000))) };
+        return sendJson(res, 429, handler.errorBody?.(429) ?? { message: 'rate limit exceeded' }, headers);
+      }
+    }
     const fault = faults.take(`${app.prefix}${path}`);
-    if (fault?.kind === 'hang') await new Promise((r) => setTimeout(r, fault.ms));
+    if (fault?.kind === 'hang') {
+      await new Promise<void>((r) => {
+        const t = setTimeout(() => (hangs.delete(t), r()), fault.ms);
+        hangs.add(t);
+      });
+      if (closed) return;
+    }
     if (fault?.kind === 'reset') return void req.socket.destroy();
     if (fault?.kind === 'status') {
       const headers = { ...fault.headers, ...(fault.retryAfter !== undefined ? { 'retry-after': fault.retryAfter } : {}) };
@@ -142,6 +181,9 @@ export async function startSandboxServer(opts: {
     urlOf: (prefix) => origin + prefix,
     close: () =>
       new Promise<void>((resolve) => {
+        closed = true;
+        for (const t of hangs) clearTimeout(t);
+        hangs.clear();
         server.closeAllConnections();
         server.close(() => resolve());
       }),

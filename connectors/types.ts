@@ -25,6 +25,11 @@ export interface Page {
   /** State to resume from once this page is committed. */
   state: ConnectorState;
   /**
+   * Records the whole listing of this resource holds, when the source says so (OneRoster's
+   * X-Total-Count, the rows of a CSV file): progress bars show it. Never used for correctness.
+   */
+  total?: number;
+  /**
    * Set on the last page of a *complete* listing of these entity types during this run: every record
    * of these types from this source that the run has not seen is gone at the source. The engine
    * turns them into tombstones (subject to the mass-deletion guard).

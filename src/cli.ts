@@ -37,6 +37,7 @@ program
   .option('-p, --port <port>', 'port', '4100')
   .option('--seed <n>', 'district seed')
   .option('--students <n>', 'number of students')
+  .option('--rate-limit <n>', 'requests per minute each sandbox answers before its vendor\'s 429')
   .action(async (opts) => (await import('./commands/sandbox.ts')).sandboxCommand(opts));
 
 program

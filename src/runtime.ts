@@ -41,12 +41,15 @@ export function sourceTypes(cfg: Pick<Config, 'sources'>): Map<string, SourceTyp
   return new Map(cfg.sources.map((s) => [s.id, s.type]));
 }
 
-/** Syncs the configured sources in config order (earlier sources take precedence in merges). */
+/**
+ * Syncs the configured sources in config order (earlier sources take precedence in merges). A
+ * failing source throws, unless `keepGoing`: then its summary says 'failed' and the others still run.
+ */
 export async function syncAll(
   store: Store,
   cfg: Config,
   log: Logger,
-  opts: { only?: string; full?: boolean; allowMassDelete?: boolean; hooks?: SyncHooks; privacy?: Privacy } = {},
+  opts: { only?: string; full?: boolean; allowMassDelete?: boolean; hooks?: SyncHooks; privacy?: Privacy; keepGoing?: boolean } = {},
 ): Promise<SyncSummary[]> {
   const chosen = opts.only ? cfg.sources.filter((s) => s.id === opts.only) : cfg.sources;
   if (opts.only && chosen.length === 0) {
@@ -67,6 +70,7 @@ export async function syncAll(
           minimise: ingest?.minimise,
           hashMatchKey: ingest?.hashMatchKey,
           personCreated: ingest?.personCreated,
+          onFailure: opts.keepGoing ? 'return' : 'throw',
       });
       if (ingest) summary.dropped = [...ingest.minimiser.dropped].sort();
       summaries.push(summary);

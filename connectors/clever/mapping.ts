@@ -103,7 +103,12 @@ export function userRecords(u: CleverUser): SourceRecord[] {
     graduationYear: s(st?.graduation_year),
     title: s(te?.title) ?? s(r.staff?.title) ?? s(r.district_admin?.title),
   };
-  const out: SourceRecord[] = [{ type: 'person', key: u.id, lastModified: s(u.last_modified), data: person }];
+  const relationships = r.contact?.student_relationships ?? [];
+  const out: SourceRecord[] = [{
+    type: 'person', key: u.id, lastModified: s(u.last_modified), data: person,
+    // A contact's student_relationships are all its guardianships: one no longer listed has ended.
+    owns: r.contact ? [{ rel: 'guardianship.guardian', keys: relationships.map((rel) => `${u.id}:${rel.student}`) }] : undefined,
+  }];
   if (st) {
     const race = st.race ? RACE_FLAG[st.race] : undefined;
     const demo: DemographicsData = {
@@ -122,7 +127,7 @@ export function userRecords(u: CleverUser): SourceRecord[] {
     if (race) (demo as unknown as Record<string, unknown>)[race] = true;
     out.push({ type: 'demographics', key: u.id, data: demo });
   }
-  for (const rel of r.contact?.student_relationships ?? []) out.push(guardianshipRecord(u.id, rel));
+  for (const rel of relationships) out.push(guardianshipRecord(u.id, rel));
   return out;
 }
 
@@ -140,11 +145,15 @@ export function guardianshipRecord(contactId: string, rel: { student: string; re
 
 /** A section as its class and its enrollments (the primary teacher is `teacher`). */
 export function sectionRecords(x: CleverSection): SourceRecord[] {
+  const teachers = [...new Set([...(x.teacher ? [x.teacher] : []), ...(x.teachers ?? [])])];
+  const students = [...new Set(x.students ?? [])];
   const out: SourceRecord[] = [
     {
       type: 'class',
       key: x.id,
       lastModified: s(x.last_modified),
+      // The section's teachers and students are its whole roster: anyone no longer listed left it.
+      owns: [{ rel: 'enrollment.class', keys: [...teachers, ...students].map((u) => enrollmentKey(x.id, u)) }],
       data: {
         title: x.name || x.id, classCode: s(x.section_number) ?? s(x.sis_id), schoolKey: s(x.school), courseKey: s(x.course),
         termKeys: s(x.term_id) ? [x.term_id!] : undefined, periods: s(x.period) ? [x.period!] : undefined,
@@ -152,9 +161,8 @@ export function sectionRecords(x: CleverSection): SourceRecord[] {
       },
     },
   ];
-  const teachers = [...new Set([...(x.teacher ? [x.teacher] : []), ...(x.teachers ?? [])])];
   for (const t of teachers) out.push(enrollmentRecord(x, t, 'teacher', t === x.teacher));
-  for (const st of new Set(x.students ?? [])) out.push(enrollmentRecord(x, st, 'student', false));
+  for (const st of students) out.push(enrollmentRecord(x, st, 'student', false));
   return out;
 }
 

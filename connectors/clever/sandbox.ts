@@ -32,6 +32,8 @@ export interface CleverSandboxOptions {
   previousAttributesInData?: boolean;
   /** Answer /events with 404, as for an app without Events API access. */
   eventsDisabled?: boolean;
+  /** Ignore `starting_after` (a broken server whose next link leads back to the same page). Read per request. */
+  ignoreStartingAfter?: boolean;
 }
 
 /** Renders the dataset as Clever objects. */
@@ -176,6 +178,8 @@ export function cleverSandbox(options: CleverSandboxOptions = {}): SandboxApp {
       };
       return {
         errorBody: (status) => ({ message: status === 429 ? 'Rate limit exceeded' : status >= 500 ? 'Internal Server Error' : `error ${status}` }),
+        // Clever's documented rate-limit header: when the per-minute window resets, in Unix seconds.
+        rateLimitHeaders: (resetAtMs) => ({ 'x-ratelimit-reset': String(Math.ceil(resetAtMs / 1000)) }),
         handle(req: SandboxRequest): SandboxResponse {
           if (req.path === '/oauth/tokens') {
             const creds = basicAuth(req.headers);
@@ -208,7 +212,7 @@ export function cleverSandbox(options: CleverSandboxOptions = {}): SandboxApp {
           let rows = all;
           const role = q.get('role');
           if (resource === 'users' && role) rows = rows.filter((u) => (u as CleverUser).roles?.[role === 'district_admin' ? 'district_admin' : (role as 'student')]);
-          const after = q.get('starting_after');
+          const after = options.ignoreStartingAfter ? null : q.get('starting_after');
           const before = q.get('ending_before');
           let page: { id: string }[];
           if (before) {

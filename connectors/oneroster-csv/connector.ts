@@ -65,16 +65,23 @@ export class OneRosterCsvConnector implements Connector {
     };
     // 1.2 keeps roles in roles.csv: join them onto users.
     const roles = new Map<string, OrRole[]>();
+    const roleLines = new Map<string, number>();
     if (version === '1.2' && modes.has('roles')) {
       for (const r of table('roles').rows) {
         const v = r.values;
+        if (!roleLines.has(v.userSourcedId!)) roleLines.set(v.userSourcedId!, r.line);
         if ((v.status ?? '').toLowerCase() === 'tobedeleted') continue;
         const list = roles.get(v.userSourcedId!) ?? [];
         list.push({ roleType: v.roleType, role: v.role!, org: { sourcedId: v.orgSourcedId! }, beginDate: v.beginDate, endDate: v.endDate });
         roles.set(v.userSourcedId!, list);
       }
     }
+    // In a 1.2 delta, a user's roles come only when its roles.csv rows do: without them, the roles
+    // (and the organisations they name) stored from earlier drops stand.
+    const rolesUnknown = (row: Record<string, string>) =>
+      version === '1.2' && modes.get('users') === 'delta' && !roleLines.has(row.sourcedId ?? '') && (row.status ?? '').toLowerCase() !== 'tobedeleted';
     const parts: DropPart[] = [];
+    const usersInDrop = new Set<string>();
     for (const name of ORDER) {
       const mode = modes.get(name);
       if (!mode) continue;
@@ -82,16 +89,26 @@ export class OneRosterCsvConnector implements Connector {
       const res = RESOURCES.find((r) => r.name === name)!;
       const records = t.rows.flatMap((row) => {
         try {
-          return res.map(toJson(name, row.values, roles.get(row.values.sourcedId ?? '')));
+          const out = res.map(toJson(name, row.values, roles.get(row.values.sourcedId ?? '')));
+          if (name !== 'users' || !rolesUnknown(row.values)) return out;
+          const keep = ['roles', 'orgKeys', ...(row.values.primaryOrgSourcedId?.trim() ? [] : ['primaryOrgKey'])];
+          return out.map((r) => (r.type === 'person' && !r.deleted ? { ...r, keep } : r));
         } catch (e) {
           return fail(problems, t.file, row.line, undefined, (e as Error).message);
         }
       });
+      if (name === 'users') for (const r of t.rows) usersInDrop.add(r.values.sourcedId ?? '');
       parts.push({ file: `${name}.csv`, records, completes: mode === 'bulk' ? ([...res.completes] as EntityType[]) : undefined });
+    }
+    // Roles are applied through their users: a role row whose user is not in the drop cannot be.
+    for (const [user, line] of roleLines) {
+      if (!usersInDrop.has(user)) {
+        problems.warnings.push(`roles.csv line ${line}: a role change for a user whose users.csv row is not in this drop is not applied (the next bulk drop carries it)`);
+      }
     }
     this.warnings = problems.warnings;
     if (problems.warnings.length) {
-      this.ctx.log.warn({ source: this.sourceId, warnings: problems.warnings.length, first: problems.warnings.slice(0, 5) }, 'CSV drop accepted with defects (tolerant mode)');
+      this.ctx.log.warn({ source: this.sourceId, warnings: problems.warnings.length, first: problems.warnings.slice(0, 5) }, 'CSV drop accepted with warnings');
     }
     return parts;
   }

@@ -12,9 +12,14 @@ import type { OneRosterConfig } from './config.ts';
 import { RESOURCES } from './mapping.ts';
 import { ENVELOPE } from './wire.ts';
 
+/**
+ * `short` marks a run in which some listing came up short of its own X-Total-Count (or whose total
+ * moved while it was paged): records may have been skipped, so the run may not move the delta
+ * window forward. `done` without `since` means the next run must be a full one.
+ */
 type State =
-  | { phase: 'full' | 'delta'; resource: number; offset: number; since?: string; startedAt: string; received?: number }
-  | { phase: 'done'; since: string };
+  | { phase: 'full' | 'delta'; resource: number; offset: number; since?: string; startedAt: string; received?: number; firstTotal?: number; short?: boolean }
+  | { phase: 'done'; since?: string };
 
 export class OneRosterConnector implements Connector {
   readonly type = 'oneroster' as const;
@@ -37,14 +42,17 @@ export class OneRosterConnector implements Connector {
   async *read(prev: ConnectorState | null, opts: ReadOptions = {}): AsyncIterable<Page> {
     const now = (this.ctx.now ?? (() => new Date()))().toISOString();
     let state = prev as State | null;
-    if (!state || opts.full) state = { phase: 'full', resource: 0, offset: 0, startedAt: now };
+    if (!state || opts.full || (state.phase === 'done' && !state.since)) state = { phase: 'full', resource: 0, offset: 0, startedAt: now };
     else if (state.phase === 'done') state = { phase: 'delta', resource: 0, offset: 0, since: state.since, startedAt: now };
     const run = state;
     const nextSince = new Date(Date.parse(run.startedAt) - this.cfg.deltaOverlapSeconds * 1000).toISOString();
+    let short = run.short ?? false;
     for (let i = run.resource; i < RESOURCES.length; i++) {
       const res = RESOURCES[i]!;
-      let offset = i === run.resource ? run.offset : 0;
-      let received = i === run.resource ? run.received ?? 0 : 0;
+      const resuming = i === run.resource;
+      let offset = resuming ? run.offset : 0;
+      let received = resuming ? run.received ?? 0 : 0;
+      let firstTotal = resuming ? run.firstTotal : undefined;
       let firstIdOfPrevious: string | undefined;
       for (;;) {
         const { items, total } = await this.page(res.name, offset, run.phase === 'delta' ? run.since : undefined);
@@ -55,6 +63,7 @@ export class OneRosterConnector implements Connector {
           });
         }
         firstIdOfPrevious = firstId;
+        firstTotal ??= total;
         const records: SourceRecord[] = items.flatMap((x, idx) => {
           try {
             return res.map(x);
@@ -66,18 +75,24 @@ export class OneRosterConnector implements Connector {
         received += items.length;
         // With X-Total-Count, a short page is not the end; without it, it is.
         const last = items.length === 0 || (total !== undefined ? next >= total : items.length < this.cfg.pageSize);
-        const after: State = !last
-          ? { ...run, resource: i, offset: next, received }
-          : i === RESOURCES.length - 1
-            ? { phase: 'done', since: nextSince }
-            : { ...run, resource: i + 1, offset: 0, received: 0 };
-        // A listing that came up short of its own total cannot prove anything is gone: no tombstones
-        // from it (the next full run tries again).
-        const complete = total === undefined || received >= total;
-        if (last && run.phase === 'full' && !complete) {
-          this.ctx.log.warn({ source: this.sourceId, resource: res.name, received, total }, 'listing returned fewer records than X-Total-Count: deletions deferred');
+        // Offset paging over a listing that changes underneath (or a server that drops records)
+        // skips some: a listing short of its total, or whose total moved, proves nothing complete.
+        const complete = total === undefined || (received >= total && total === firstTotal);
+        if (last && !complete) {
+          short = true;
+          this.ctx.log.warn({ source: this.sourceId, resource: res.name, received, total, firstTotal }, 'listing came up short of X-Total-Count: no deletions from it, and the next run reads this window again');
         }
-        yield { resource: res.name, records, state: after, completes: last && run.phase === 'full' && complete ? ([...res.completes] as EntityType[]) : undefined };
+        const after: State = !last
+          ? { ...run, resource: i, offset: next, received, firstTotal, short }
+          : i < RESOURCES.length - 1
+            ? { ...run, resource: i + 1, offset: 0, received: 0, firstTotal: undefined, short }
+            // A short run keeps the old window (a delta) or asks for a full read (a full run), so
+            // whatever it skipped is read again next time.
+            : short ? { phase: 'done', since: run.phase === 'delta' ? run.since : undefined } : { phase: 'done', since: nextSince };
+        yield {
+          resource: res.name, records, state: after, total,
+          completes: last && run.phase === 'full' && complete ? ([...res.completes] as EntityType[]) : undefined,
+        };
         if (last) break;
         offset = next;
       }

@@ -115,13 +115,12 @@ export function userRecords(u: OrUser): SourceRecord[] {
     };
   });
   if (base.deleted || !(base.data as { roles: string[] }).roles.includes('student')) return [base];
-  // A student's agents are its parents and guardians (OneRoster 1.1 §4.9 / 1.2 users.agents).
-  return [
-    base,
-    ...(u.agents ?? []).map((a) => ({
-      type: 'guardianship' as const, key: `${a.sourcedId}:${u.sourcedId}`, data: { guardianKey: a.sourcedId, studentKey: u.sourcedId },
-    })),
-  ];
+  // A student's agents are its parents and guardians (OneRoster 1.1 §4.9 / 1.2 users.agents), and
+  // the complete list of them: an agent no longer listed is a guardianship that ended.
+  const guardianships = [...new Set((u.agents ?? []).map(ref).filter((x): x is string => !!x))].map((agent) => ({
+    type: 'guardianship' as const, key: `${agent}:${base.key}`, data: { guardianKey: agent, studentKey: base.key },
+  }));
+  return [{ ...base, owns: [{ rel: 'guardianship.student', keys: guardianships.map((g) => g.key) }] }, ...guardianships];
 }
 
 export function demographicsRecord(d: OrDemographics): SourceRecord {

@@ -32,7 +32,8 @@ function imsx(status: number, major: string, minor: string, description: string)
 function render(ds: DatasetView, baseUrl: string, v12: boolean) {
   const ref = (type: string, path: string, key?: string) => (key ? { href: `${baseUrl}${v12 ? V12 : V11}/${path}/${key}`, sourcedId: key, type } : undefined);
   const b = (x: boolean | undefined) => (x === undefined ? undefined : v12 ? String(x) : x);
-  const base = (r: DatasetRow) => ({ sourcedId: r.key, status: r.deletedAt ? 'tobedeleted' : 'active', dateLastModified: r.lastModified });
+  const touched = agentsTouched(ds);
+  const base = (r: DatasetRow) => ({ sourcedId: r.key, status: r.deletedAt ? 'tobedeleted' : 'active', dateLastModified: lastModifiedOf(r, touched) });
   const districtKey = ds.list('org').find((o) => o.data.type === 'district')?.key ?? '';
   const guardiansOf = new Map<string, string[]>();
   const studentsOf = new Map<string, string[]>();
@@ -96,6 +97,24 @@ function render(ds: DatasetView, baseUrl: string, v12: boolean) {
     },
   };
   return renderers;
+}
+
+/**
+ * When each person's `agents` last changed. A user's agents are part of the user record, so a
+ * guardianship that starts or ends changes both users' dateLastModified, as a SIS would report it.
+ */
+function agentsTouched(ds: DatasetView): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const g of ds.listWithDeleted('guardianship')) {
+    const at = g.deletedAt ?? g.lastModified;
+    for (const k of [g.data.guardianKey, g.data.studentKey]) if (at > (out.get(k) ?? '')) out.set(k, at);
+  }
+  return out;
+}
+
+function lastModifiedOf(r: DatasetRow, touched: Map<string, string>): string {
+  const t = r.type === 'person' ? touched.get(r.key) : undefined;
+  return t && t > r.lastModified ? t : r.lastModified;
 }
 
 const TYPE_OF: Record<string, EntityType> = {
@@ -177,7 +196,9 @@ export function oneRosterSandbox(options: OneRosterSandboxOptions = {}): Sandbox
           if (filter) {
             const m = /^dateLastModified>'([^']+)'$/.exec(filter.trim());
             if (!m || Number.isNaN(Date.parse(m[1]!))) return imsx(400, 'failure', 'invalid_filter_field', 'only dateLastModified>\'ISO-8601\' is supported');
-            rows = dataset.listWithDeleted(type).filter((r) => r.lastModified > new Date(m[1]!).toISOString());
+            const since = new Date(m[1]!).toISOString();
+            const touched = agentsTouched(dataset);
+            rows = dataset.listWithDeleted(type).filter((r) => lastModifiedOf(r, touched) > since);
           }
           const total = rows.length;
           if (options.skipOne && rows.length > 1) rows = rows.filter((_, i) => i !== Math.floor(rows.length / 2));

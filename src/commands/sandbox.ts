@@ -5,9 +5,14 @@ import { demoConfig, demoViews } from '../demo/demo.ts';
 import { onShutdown } from './serve.ts';
 import { stringify } from 'yaml';
 import { tmpdir } from 'node:os';
+import { RostergateError } from '../errors.ts';
 import { join } from 'node:path';
 
-export async function sandboxCommand(opts: { port: string; seed?: string; students?: string }): Promise<void> {
+export async function sandboxCommand(opts: { port: string; seed?: string; students?: string; rateLimit?: string }): Promise<void> {
+  const rateLimit = opts.rateLimit === undefined ? undefined : Number(opts.rateLimit);
+  if (rateLimit !== undefined && (!Number.isInteger(rateLimit) || rateLimit < 1)) {
+    throw new RostergateError('CONFIG_INVALID', `--rate-limit must be a whole number of requests per minute (got "${opts.rateLimit}")`);
+  }
   const dataset = RosterDataset.generate({
     ...(opts.seed ? { seed: Number(opts.seed) } : {}),
     ...(opts.students ? { students: Number(opts.students) } : {}),
@@ -16,6 +21,7 @@ export async function sandboxCommand(opts: { port: string; seed?: string; studen
   const views = demoViews(dataset);
   const sandbox = await startSandboxServer({
     dataset, apps, port: Number(opts.port),
+    ...(rateLimit ? { rateLimit: { requests: rateLimit, windowMs: 60_000 } } : {}),
     datasets: new Map(CONNECTORS.flatMap((d) => (d.sandbox ? [[d.sandbox.prefix, views.get(d.type)!] as const] : []))),
   });
   const out = (s: string) => process.stdout.write(s + '\n');

@@ -187,6 +187,18 @@ export interface UpsertRecord<T extends EntityType = EntityType> {
   deleted?: false;
   /** When the source last changed it, if the source says. */
   lastModified?: IsoDateTime;
+  /**
+   * Set when the record carries the complete list of some records that depend on it (a OneRoster
+   * student's agents, a Clever contact's student_relationships, a Clever section's rosters): records
+   * of this source linked to it through `rel` (e.g. "guardianship.student") whose keys are not in
+   * `keys` are gone. This is how an incremental read learns that a relationship ended.
+   */
+  owns?: { rel: string; keys: string[] }[];
+  /**
+   * Fields this delivery does not carry (a OneRoster 1.2 CSV delta row whose roles.csv rows are
+   * not in the drop): the values this source delivered last time stand.
+   */
+  keep?: string[];
 }
 
 export interface DeleteRecord<T extends EntityType = EntityType> {

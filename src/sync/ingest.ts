@@ -56,12 +56,44 @@ export function contentHash(type: EntityType, data: unknown): string {
 
 export async function applyRecord(tx: StoreTx, ctx: IngestContext, record: SourceRecord): Promise<void> {
   if (record.deleted) return deleteSourceRecord(tx, ctx, record.type, record.key);
-  const raw = ctx.minimise ? ctx.minimise(record.type, record.data as unknown as Record<string, unknown>) : (record.data as unknown as Record<string, unknown>);
+  await upsertSourceRecord(tx, ctx, record);
+  if (record.owns?.length) await dropDisowned(tx, ctx, record.type, record.key, record.owns);
+}
+
+/**
+ * Deletes this source's records linked to an owner through `rel` that the owner no longer lists
+ * (a guardian a student's agents dropped, a student a section's roster dropped). Records of other
+ * sources are left alone: each source speaks only for itself.
+ */
+async function dropDisowned(tx: StoreTx, ctx: IngestContext, type: EntityType, key: string, owns: { rel: string; keys: string[] }[]): Promise<void> {
+  const ownerId = await tx.resolveKey(ctx.source, type, key);
+  if (!ownerId) return;
+  for (const o of owns) {
+    const depType = o.rel.slice(0, o.rel.indexOf('.')) as EntityType;
+    const keep = new Set(o.keys);
+    for (const depId of await tx.linksTo(o.rel, ownerId)) {
+      for (const r of await tx.sourceRecordsOf(depId)) {
+        if (r.source === ctx.source && r.type === depType && !keep.has(r.key)) await deleteSourceRecord(tx, ctx, r.type, r.key);
+      }
+    }
+  }
+}
+
+async function upsertSourceRecord(tx: StoreTx, ctx: IngestContext, record: Exclude<SourceRecord, { deleted: true }>): Promise<void> {
+  const existing = await tx.getSourceRecord(ctx.source, record.type, record.key);
+  let raw = ctx.minimise ? ctx.minimise(record.type, record.data as unknown as Record<string, unknown>) : (record.data as unknown as Record<string, unknown>);
+  // Fields this delivery does not carry keep what the source said last time.
+  if (record.keep?.length && existing) {
+    const before = rawOf(existing);
+    raw = { ...raw };
+    for (const f of record.keep) raw[f] = before[f];
+  }
   // Match keys come from the record as delivered: minimisation may drop the email it matches on.
   const match = record.type === 'person' ? matchKeysOf(record.data as PersonData, ctx.matchRules, ctx.hashMatchKey) : undefined;
   const hash = contentHash(record.type, match ? { raw, match } : raw);
-  const existing = await tx.getSourceRecord(ctx.source, record.type, record.key);
-  if (existing && existing.hash === hash && existing.entityId) {
+  // Unchanged costs one lookup — unless the stored version still misses a reference that may
+  // resolve now (its target skipped or late last time): then it is resolved again.
+  if (existing && existing.hash === hash && existing.entityId && !unresolvedOf(existing)?.length) {
     ctx.counters.unchanged++;
     if (existing.seenRun !== ctx.runId) await tx.putSourceRecord({ ...existing, seenRun: ctx.runId });
     return;
@@ -94,15 +126,22 @@ async function materialiseSourceRecord(
   const match = matchOf(row);
   const { data, unresolved } = await resolveRefs(row.type, raw, (t, k) => tx.resolveKey(ctx.source, t, k));
   const required = REQUIRED_REFS[row.type] ?? [];
-  const blocking = opts.final ? unresolved.filter((f) => required.includes(f)) : unresolved;
+  // A new record waits for an optional reference until the run ends (its target may be on a later
+  // page); a stored one is updated now without it, so its entity is neither stale nor orphaned.
+  const dropOptional = opts.final || row.entityId !== null;
+  const blocking = dropOptional ? unresolved.filter((f) => required.includes(f)) : unresolved;
   if (blocking.length > 0) {
     // Wait for the referenced records (a later page, or a later run); keep what was delivered.
     await tx.putSourceRecord({ ...row, entityId: null, data: { raw, resolved: null, match } });
+    // A stored record that now points at something unknown leaves its entity, which goes if no
+    // other source holds it: an entity is never left behind without its source record.
+    if (row.entityId) await rematerialise(tx, ctx, row.entityId, row.type);
     return 'pending';
   }
   let entityId = row.entityId;
   if (!entityId) entityId = await chooseEntityId(tx, ctx, row.type, row.key, data, match ?? []);
-  await tx.putSourceRecord({ ...row, entityId, data: { raw, resolved: data, match } });
+  const dropped = unresolved.filter((f) => !required.includes(f));
+  await tx.putSourceRecord({ ...row, entityId, data: { raw, resolved: data, match, ...(dropped.length ? { unresolved: dropped } : {}) } });
   await rematerialise(tx, ctx, entityId, row.type);
   return 'stored';
 }
@@ -112,8 +151,11 @@ interface StoredSourceData {
   raw: Record<string, unknown>;
   resolved: Record<string, unknown> | null;
   match?: MatchKey[];
+  /** Optional reference fields that did not resolve and were left out of `resolved`. */
+  unresolved?: string[];
 }
 const rawOf = (row: SourceRecordRow) => (row.data as StoredSourceData).raw;
+const unresolvedOf = (row: SourceRecordRow) => (row.data as StoredSourceData).unresolved;
 const resolvedOf = (row: SourceRecordRow) => (row.data as StoredSourceData).resolved;
 const matchOf = (row: SourceRecordRow) => (row.data as StoredSourceData).match;
 

@@ -1,51 +1,72 @@
 /**
- * Sync progress for people: bars per resource on a terminal (cli-progress), periodic log lines
- * otherwise (CI, pipes). Counts only — never record contents.
+ * Sync progress for people: on a terminal, one bar per resource (cli-progress) with its pages and
+ * records — filled against the listing's size where the source tells it (OneRoster's
+ * X-Total-Count, the rows of a CSV file), a plain counter where it does not (Clever); periodic log
+ * lines otherwise (CI, pipes). Counts only — never record contents.
  */
 import cliProgress from 'cli-progress';
 import type { Logger } from '../log.ts';
 import type { SyncHooks, SyncSummary } from './runner.ts';
 
+const WITH_TOTAL = ' {source} {resource} {bar} {percentage}% | {pages} pages | {value}/{total} records';
+const WITHOUT_TOTAL = ' {source} {resource} {pages} pages | {value} records';
+
 export function progressHooks(log: Logger, stream: NodeJS.WriteStream = process.stderr): SyncHooks {
   if (!stream.isTTY) {
     let last = 0;
+    const tally = new Map<string, { pages: number; records: number }>();
     return {
       syncWillStart: (e) => log.info(e, 'sync started'),
       pageDidStore: (e) => {
+        const t = tally.get(`${e.source}/${e.resource}`) ?? { pages: 0, records: 0 };
+        t.pages++;
+        t.records += e.records;
+        tally.set(`${e.source}/${e.resource}`, t);
         if (Date.now() - last > 2000) {
           last = Date.now();
-          log.info({ source: e.source, resource: e.resource, ...e.counters }, 'sync progress');
+          log.info({ source: e.source, resource: e.resource, ...t, total: e.total, ...e.counters }, 'sync progress');
         }
       },
     };
   }
-  const multi = new cliProgress.MultiBar(
-    { stream, format: ' {source} {resource} | {pages} pages | {value} records', hideCursor: true, clearOnComplete: false },
-    cliProgress.Presets.shades_classic,
-  );
+  // One block of bars per source: a stopped MultiBar keeps its final lines on screen and the next
+  // source starts a fresh block below it.
+  let multi: cliProgress.MultiBar | undefined;
   const bars = new Map<string, { bar: cliProgress.SingleBar; pages: number; records: number }>();
   return {
     pageDidStore: (e) => {
+      multi ??= new cliProgress.MultiBar(
+        { stream, format: WITHOUT_TOTAL, hideCursor: true, clearOnComplete: false, barsize: 24 },
+        cliProgress.Presets.shades_classic,
+      );
       const id = `${e.source}/${e.resource}`;
       let b = bars.get(id);
       if (!b) {
-        b = { bar: multi.create(0, 0, { source: e.source.padEnd(16), resource: e.resource.padEnd(18), pages: 0 }), pages: 0, records: 0 };
+        const payload = { source: e.source.padEnd(16), resource: e.resource.padEnd(18), pages: 0 };
+        b = { bar: multi.create(e.total ?? 0, 0, payload, { format: e.total !== undefined ? WITH_TOTAL : WITHOUT_TOTAL }), pages: 0, records: 0 };
         bars.set(id, b);
       }
       b.pages++;
       b.records += e.records;
-      b.bar.setTotal(b.records);
+      // A total can grow while a listing is paged (records added meanwhile) or be absent (Clever).
+      b.bar.setTotal(Math.max(e.total ?? 0, b.records));
       b.bar.update(b.records, { pages: b.pages });
     },
-    syncDidEnd: () => multi.stop(),
+    syncDidEnd: () => {
+      multi?.stop();
+      multi = undefined;
+      bars.clear();
+    },
   };
 }
 
 export function formatSummary(s: SyncSummary): string {
   const c = s.counters;
+  const resources = Object.entries(s.byResource).map(([r, x]) => `${r} ${x.records} in ${x.pages} page${x.pages === 1 ? '' : 's'}`);
   const head = `${s.source}: ${s.status} (${s.mode}, run ${s.runId}) — ${s.pages} pages, ${s.records} records; ` +
     `${c.created} created, ${c.updated} updated, ${c.deleted} deleted, ${c.unchanged} unchanged`;
   const extra = [
+    resources.length ? `by resource: ${resources.join(', ')}` : '',
     c.linked ? `${c.linked} people linked across sources` : '',
     c.conflicts ? `${c.conflicts} identity conflicts (see \`rostergate identity conflicts\`)` : '',
     s.unresolved ? `${s.unresolved} records wait for references that never arrived` : '',

@@ -7,14 +7,15 @@
  */
 import type { Connector, ConnectorState, Page } from '../../connectors/types.ts';
 import type { EntityType } from '../model/records.ts';
-import { RostergateError, oneLine } from '../errors.ts';
+import { RostergateError, isRostergateError, oneLine } from '../errors.ts';
 import type { Store, SyncStateRow } from '../store/types.ts';
 import { DEFAULT_MATCH_RULES, type MatchRule } from './identity.ts';
 import { applyRecord, newCounters, resolvePending, sweepUnseen, type IngestContext, type IngestCounters } from './ingest.ts';
 
 export interface SyncHooks {
   syncWillStart?(e: { source: string; runId: number; mode: RunMode }): void;
-  pageDidStore?(e: { source: string; resource: string; records: number; counters: IngestCounters }): void;
+  /** After each committed page; `total` is the listing's size when the source tells it (for progress bars). */
+  pageDidStore?(e: { source: string; resource: string; records: number; total?: number; counters: IngestCounters }): void;
   syncDidEnd?(summary: SyncSummary): void;
 }
 
@@ -33,6 +34,8 @@ export interface SyncOptions {
   hashMatchKey?: IngestContext['hashMatchKey'];
   personCreated?: IngestContext['personCreated'];
   hooks?: SyncHooks;
+  /** 'return': a failed run resolves to its summary (status 'failed', `error` set) instead of throwing. */
+  onFailure?: 'throw' | 'return';
   signal?: AbortSignal;
   now?: () => Date;
 }
@@ -62,7 +65,9 @@ export async function syncSource(store: Store, connector: Connector, opts: SyncO
   const clock = opts.now ?? (() => new Date());
   const now = () => clock().toISOString();
   const prev = await store.getSyncState(source);
-  const resuming = prev?.runStatus === 'running' || prev?.runStatus === 'failed';
+  // An interrupted run is resumed (same run id, so its "seen" marks still count) unless a full
+  // sync is asked for, which starts over.
+  const resuming = !opts.full && (prev?.runStatus === 'running' || prev?.runStatus === 'failed');
   const runId = resuming ? prev!.runId : (prev?.runId ?? 0) + 1;
   const full = resuming ? prev!.runFull : Boolean(opts.full || !prev || prev.runStatus === 'guarded');
   const mode: RunMode = resuming ? 'resumed' : full ? 'full' : 'incremental';
@@ -111,7 +116,7 @@ export async function syncSource(store: Store, connector: Connector, opts: SyncO
       const br = (summary.byResource[page.resource] ??= { pages: 0, records: 0 });
       br.pages++;
       br.records += page.records.length;
-      opts.hooks?.pageDidStore?.({ source, resource: page.resource, records: page.records.length, counters });
+      opts.hooks?.pageDidStore?.({ source, resource: page.resource, records: page.records.length, total: page.total, counters });
     }
     await store.transaction(async (tx) => {
       summary.unresolved = await resolvePending(tx, ctx, { final: true });
@@ -124,10 +129,12 @@ export async function syncSource(store: Store, connector: Connector, opts: SyncO
     }
   } catch (e) {
     summary.status = 'failed';
-    summary.error = oneLine(e);
+    // Every failure names its source, even one that did not come from a connector.
+    summary.error = isRostergateError(e) && e.context.source ? oneLine(e) : `source ${source}: ${oneLine(e)}`;
     await store.transaction((tx) => tx.setSyncState(state({ state: lastState, runStatus: 'failed', error: summary.error ?? null })));
     summary.endedAt = now();
     opts.hooks?.syncDidEnd?.(summary);
+    if (opts.onFailure === 'return') return summary;
     throw e;
   }
   summary.endedAt = now();

@@ -13,6 +13,9 @@ import { externalPath, itExternal } from '../support/external.ts';
 import { tempDir } from '../support/stores.ts';
 import { RostergateError } from '../../src/errors.ts';
 import type { PersonData } from '../../src/model/records.ts';
+import { SqliteStore } from '../../src/store/sqlite.ts';
+import { syncSource } from '../../src/sync/runner.ts';
+import { expectedRoster, rosterViaGraphQL } from '../support/roster.ts';
 
 const log = createLogger({ level: 'silent' });
 
@@ -129,6 +132,34 @@ describe('oneroster csv drops', () => {
     writeFileSync(join(dir, 'orgs.csv'), withExtra.join('\n') + '\n');
     const e2 = await collect(csvConnector(dir, 'strict'), null).catch((x: unknown) => x);
     expect((e2 as Error).message).toMatch(/orgs\.csv, record line 1, column color: unknown column "color" among the binding's columns/);
+  });
+
+  it('1.2 delta: a user row without its roles.csv rows keeps its roles; a role row without its user is a warning', async () => {
+    const ds = RosterDataset.generate({ students: 30, teachers: 3, classes: 3, schools: 1 });
+    const dir = tempDir();
+    const path = join(dir, 'drop');
+    const store = SqliteStore.open(join(dir, 'rg.db'));
+    try {
+      writeOneRosterDrop(ds, path, { version: '1.2' });
+      const seq = ds.headSeq;
+      await syncSource(store, csvConnector(path));
+      const student = ds.list('person').find((p) => p.data.roles.includes('student'))!;
+      const teacher = ds.list('person').find((p) => p.data.roles.includes('teacher'))!;
+      ds.upsert('person', student.key, { givenName: 'Renamed' });
+      const delta = join(dir, 'delta');
+      writeOneRosterDrop(ds, delta, { mode: 'delta', sinceSeq: seq, version: '1.2' });
+      // The producer sends the user row alone, and a role row for a user it sends no row for.
+      const roleRow = `${teacher.key}:role,active,2026-01-01T00:00:00Z,${teacher.key},primary,teacher,,,${teacher.data.primaryOrgKey},`;
+      writeFileSync(join(delta, 'roles.csv'), `sourcedId,status,dateLastModified,userSourcedId,roleType,role,beginDate,endDate,orgSourcedId,userProfileSourcedId\n${roleRow}\n`);
+      const c = csvConnector(delta, 'strict');
+      expect((await syncSource(store, c)).status).toBe('complete');
+      expect(await rosterViaGraphQL(store)).toEqual(expectedRoster(ds));
+      const [stored] = (await store.list({ type: 'person', first: 1000 })).rows.filter((p) => (p.data as PersonData).givenName === 'Renamed');
+      expect((stored!.data as PersonData).roles).toEqual(['student']);
+      expect(c.warnings).toEqual(['roles.csv line 2: a role change for a user whose users.csv row is not in this drop is not applied (the next bulk drop carries it)']);
+    } finally {
+      await store.close();
+    }
   });
 
   it('a manifest listing a missing file, or no manifest, is a clear error', async () => {

@@ -135,6 +135,36 @@ describe('oneroster sandbox against the specs', () => {
   });
 });
 
+describe('oneroster sandbox errors look like a Roster Server’s', () => {
+  it('401 without or with a bad signature, 404 for unknown resources and records, 413 above limit 10000, 429 with Retry-After', async () => {
+    const dataset = RosterDataset.generate({ students: 10, teachers: 1, classes: 1, schools: 1 });
+    const sandbox = await startSandboxServer({ dataset, apps: [oneRosterSandbox()], rateLimit: { requests: 6, windowMs: 60_000 } });
+    try {
+      const base = sandbox.urlOf('/oneroster');
+      const token = JSON.parse(await (await request(`${base}/token`, {
+        method: 'POST', body: 'grant_type=client_credentials', headers: { authorization: `Basic ${Buffer.from('demo-oneroster-key:demo-oneroster-secret').toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+      })).body.text()).access_token as string;
+      const get = async (path: string, auth = `Bearer ${token}`) => {
+        const r = await request(`${base}${path}`, { headers: { authorization: auth } });
+        return { status: r.statusCode, headers: r.headers, body: (await r.body.json()) as Record<string, unknown> };
+      };
+      const unauth = await get(`${V12}/users`, 'Bearer nope');
+      expect(unauth.status).toBe(401);
+      expect(unauth.body).toMatchObject({ imsx_codeMajor: 'failure', imsx_CodeMinor: { imsx_codeMinorField: [{ imsx_codeMinorFieldValue: 'unauthorisedrequest' }] } });
+      expect((await get('/ims/oneroster/v1p1/users', 'OAuth oauth_consumer_key="demo-oneroster-key",oauth_signature="forged"')).status).toBe(401);
+      expect((await get(`${V12}/widgets`)).status).toBe(404);
+      expect((await get(`${V12}/users/no-such-user`)).status).toBe(404);
+      expect((await get(`${V12}/users?limit=10001`)).status).toBe(413);
+      const limited = await get(`${V12}/users?limit=1`);
+      expect(limited.status).toBe(429);
+      expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+      expect(limited.body).toMatchObject({ imsx_codeMajor: 'failure' });
+    } finally {
+      await sandbox.close();
+    }
+  });
+});
+
 describe('oneroster errors', () => {
   for (const version of ['1.1', '1.2'] as const) {
     it(`${version}: a wrong secret is SOURCE_AUTH naming the source and what to check`, async () => {
@@ -167,6 +197,10 @@ describe('oneroster errors', () => {
       const pages = await collect(s.make(), null, { full: true });
       expect(pages.filter((p) => p.resource === 'users').length).toBeGreaterThan(1);
       expect(pages.some((p) => p.completes?.length)).toBe(false);
+      // Pages carry the listing's size for progress bars; the run ends asking for a full read next.
+      expect(pages.find((p) => p.resource === 'users')!.total).toBe(s.dataset.list('person').length);
+      expect(pages.at(-1)!.state).toEqual({ phase: 'done' });
+      expect((await collect(s.make(), pages.at(-1)!.state))[0]!.state).toMatchObject({ phase: 'full' });
     } finally {
       await s.close();
     }

@@ -5,7 +5,6 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { execute, parse } from 'graphql';
 import { RosterDataset } from '../../src/demo/dataset.ts';
 import { startSandboxServer, type RunningSandbox } from '../../connectors/sandbox-kit.ts';
 import { CONNECTORS } from '../../connectors/registry.ts';
@@ -16,41 +15,12 @@ import { parseConfig } from '../../src/config/config.ts';
 import { createLogger } from '../../src/log.ts';
 import { syncAll } from '../../src/runtime.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
-import { buildUnifiedSchema } from '../../src/graphql/schema.ts';
-import { createContext } from '../../src/graphql/context.ts';
+import type { SyncSummary } from '../../src/sync/runner.ts';
 import { tempDir } from '../support/stores.ts';
+import { expectedRoster, rosterViaGraphQL, type RosterView } from '../support/roster.ts';
 import { startDemo, type Demo } from '../../src/demo/demo.ts';
 
 const log = createLogger({ level: 'silent' });
-const schema = buildUnifiedSchema();
-
-/** The roster as GraphQL shows it, in vendor-neutral terms (names, SIS ids, class titles). */
-async function roster(store: SqliteStore) {
-  const ctx = createContext(store, new Map());
-  const r = await execute({
-    schema, contextValue: ctx,
-    document: parse(`{ classes(first: 1000) { edges { node { title school { name } enrollments(first: 1000) { edges { node { role person { sisId givenName familyName } } } } } } }
-      people(first: 1000, role: STUDENT) { edges { node { sisId givenName familyName grades } } } }`),
-  });
-  if (r.errors) throw new Error(r.errors[0]!.message);
-  const d = r.data as any;
-  return {
-    classes: d.classes.edges.map((e: any) => `${e.node.title} @ ${e.node.school?.name}`).sort(),
-    enrollments: d.classes.edges.flatMap((e: any) => e.node.enrollments.edges.map((x: any) => `${e.node.title}|${x.node.role}|${x.node.person.sisId}`)).sort(),
-    students: d.people.edges.map((e: any) => `${e.node.sisId} ${e.node.givenName} ${e.node.familyName} ${e.node.grades.join(',')}`).sort(),
-  };
-}
-
-function expected(ds: RosterDataset) {
-  const school = new Map(ds.list('org').map((o) => [o.key, o.data.name]));
-  const cls = new Map(ds.list('class').map((c) => [c.key, c.data.title]));
-  const person = new Map(ds.list('person').map((p) => [p.key, p.data]));
-  return {
-    classes: ds.list('class').map((c) => `${c.data.title} @ ${school.get(c.data.schoolKey!)}`).sort(),
-    enrollments: ds.list('enrollment').map((e) => `${cls.get(e.data.classKey)}|${e.data.role.toUpperCase()}|${person.get(e.data.personKey)!.sisId}`).sort(),
-    students: ds.list('person').filter((p) => p.data.roles.includes('student')).map((p) => `${p.data.sisId} ${p.data.givenName} ${p.data.familyName} ${(p.data.grades ?? []).join(',')}`).sort(),
-  };
-}
 
 describe('the same roster through every issue-3 connector', () => {
   let ds: RosterDataset;
@@ -76,25 +46,32 @@ describe('the same roster through every issue-3 connector', () => {
     await sandbox.close();
   });
 
+  const STORE_TYPES = ['person', 'demographics', 'class', 'enrollment', 'guardianship'] as const;
+
   async function syncEach() {
-    const out = new Map<string, Awaited<ReturnType<typeof roster>>>();
+    const out = new Map<string, { roster: RosterView; summary: SyncSummary; counts: Record<string, number> }>();
     for (const [id, block] of Object.entries(sources())) {
       const cfg = parseConfig({ store: join(dir, `${id}.db`), sources: [{ id, ...block }] });
       const store = stores.get(id) ?? SqliteStore.open(cfg.store);
       stores.set(id, store);
       const [s] = await syncAll(store, cfg, log);
       expect(s!.status, id).toBe('complete');
-      out.set(id, await roster(store));
+      out.set(id, { roster: await rosterViaGraphQL(store), summary: s!, counts: await store.counts() });
     }
     return out;
   }
 
-  it('a full sync lands the district identically through each', async () => {
-    const want = expected(ds);
+  /** The store holds exactly the district's records of the types every one of these sources carries. */
+  function expectStoreCounts(id: string, counts: Record<string, number>) {
+    for (const t of STORE_TYPES) expect(counts[t] ?? 0, `${id}: stored ${t}`).toBe(ds.list(t).length);
+  }
+
+  it('a full sync lands the district identically through each, in the store and in GraphQL', async () => {
+    const want = expectedRoster(ds);
     for (const [id, got] of await syncEach()) {
-      expect(got.classes, id).toEqual(want.classes);
-      expect(got.enrollments, id).toEqual(want.enrollments);
-      expect(got.students, id).toEqual(want.students);
+      expect(got.summary.mode, id).toBe('full');
+      expectStoreCounts(id, got.counts);
+      expect(got.roster, id).toEqual(want);
     }
   });
 
@@ -103,12 +80,18 @@ describe('the same roster through every issue-3 connector', () => {
     ds.upsert('person', student.key, { givenName: 'Zoé-Renée' });
     ds.remove('enrollment', ds.list('enrollment').find((e) => e.data.role === 'student')!.key);
     ds.upsert('person', 'stu-late', { givenName: 'Late', familyName: 'Arrival', roles: ['student'], sisId: 'S777777', orgKeys: ['sch-01'], primaryOrgKey: 'sch-01', grades: ['KG'] });
+    ds.upsert('demographics', 'stu-late', { personKey: 'stu-late', birthDate: '2020-02-03', sex: 'female' });
     ds.upsert('enrollment', 'late-enr', { classKey: ds.list('class')[0]!.key, personKey: 'stu-late', schoolKey: 'sch-01', role: 'student' });
+    const g = ds.list('guardianship')[0]!;
+    ds.remove('guardianship', g.key);
     writeOneRosterDrop(ds, join(dir, 'drop'), { mode: 'delta', sinceSeq: csvSeq, version: '1.2', zip: true });
-    const want = expected(ds);
+    const want = expectedRoster(ds);
     for (const [id, got] of await syncEach()) {
-      expect(got.students, id).toEqual(want.students);
-      expect(got.enrollments, id).toEqual(want.enrollments);
+      // Really incremental: events, a dateLastModified window or a delta drop, not a re-read.
+      expect(got.summary.mode, id).toBe('incremental');
+      expect(got.summary.records, id).toBeLessThan(40);
+      expectStoreCounts(id, got.counts);
+      expect(got.roster, id).toEqual(want);
     }
   });
 });

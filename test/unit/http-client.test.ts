@@ -45,6 +45,22 @@ describe('HttpClient over a mocked network', () => {
     expect((e as RostergateError).code).toBe('SOURCE_BUDGET');
   });
 
+  it('keeps under the configured requests per minute by waiting, not by failing', async () => {
+    const agent = new MockAgent();
+    agent.disableNetConnect();
+    agent.get('https://vendor.example').intercept({ path: '/r', method: 'GET' }).reply(200, '{}').times(5);
+    let now = 1_000_000;
+    const waits: number[] = [];
+    const http = new HttpClient({ sourceId: 's', dispatcher: agent, requestsPerMinute: 2, now: () => now, sleep: async (ms) => void (waits.push(ms), (now += ms)) });
+    for (let i = 0; i < 5; i++) {
+      await http.json({ url: 'https://vendor.example/r' });
+      now += 1000;
+    }
+    // Two requests per rolling minute: the third waits for the first to age out, and so on.
+    expect(waits).toEqual([58_000, 58_000]);
+    expect(http.requestCount).toBe(5);
+  });
+
   it('after a 401 drops the cached token and tries once more with a fresh one', async () => {
     const agent = new MockAgent();
     agent.disableNetConnect();

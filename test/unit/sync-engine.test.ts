@@ -128,6 +128,95 @@ describe.each(storeKinds())('sync engine on %s', (k) => {
     expect((await store.counts()).enrollment).toBe(ds.list('enrollment').length);
   });
 
+  it('a record that owns its dependents drops those of its source it no longer lists, and only those', async () => {
+    const ds = small();
+    const store = await open();
+    await syncSource(store, directConnector('demo', ds));
+    const g = ds.list('guardianship')[0]!;
+    const student = g.data.studentKey;
+    const others = ds.list('guardianship').filter((x) => x.data.studentKey === student && x.key !== g.key).map((x) => x.key);
+    const person = ds.get('person', student)!;
+    // The same guardianship from a second source.
+    const second: Connector = {
+      sourceId: 'second', type: 'clever',
+      async *read() {
+        yield { resource: 'users', state: {}, records: [
+          { type: 'person', key: student, data: person.data },
+          { type: 'person', key: g.data.guardianKey, data: ds.get('person', g.data.guardianKey)!.data },
+          { type: 'guardianship', key: g.key, data: g.data },
+        ] };
+      },
+    };
+    await syncSource(store, second);
+    const before = (await store.counts()).guardianship;
+    const owner: Connector = {
+      sourceId: 'demo', type: 'oneroster',
+      async *read() {
+        yield { resource: 'users', state: {}, records: [{ type: 'person', key: student, data: person.data, owns: [{ rel: 'guardianship.student', keys: others }] }] };
+      },
+    };
+    const s = await syncSource(store, owner);
+    expect(s.mode).toBe('incremental');
+    expect(s.counters.deleted).toBe(1);
+    expect((await store.counts()).guardianship).toBe(before - 1);
+    const keys = await store.transaction(async (tx) => ({
+      dropped: await tx.resolveKey('demo', 'guardianship', g.key),
+      kept: await Promise.all(others.map((k) => tx.resolveKey('demo', 'guardianship', k))),
+      otherSource: await tx.resolveKey('second', 'guardianship', g.key),
+    }));
+    expect(keys.dropped).toBeUndefined();
+    expect(keys.kept.every(Boolean)).toBe(true);
+    // The second source still says the guardianship exists: its record is not this source's to end.
+    expect(keys.otherSource).toBeDefined();
+  });
+
+  it('a stored record re-pointed at a record that arrives later keeps one entity: no orphan, no duplicate', async () => {
+    const ds = small();
+    const store = await open();
+    await syncSource(store, directConnector('demo', ds));
+    const before = await store.counts();
+    const e = ds.list('enrollment')[0]!;
+    const cls = ds.list('class')[0]!;
+    const moved: Connector = {
+      sourceId: 'demo', type: 'oneroster',
+      async *read() {
+        yield { resource: 'enrollments', state: { n: 1 }, records: [{ type: 'enrollment', key: e.key, data: { ...e.data, classKey: 'cls-new' } }] };
+        yield { resource: 'classes', state: { n: 2 }, records: [{ type: 'class', key: 'cls-new', data: { ...cls.data, title: 'New class' } }] };
+      },
+    };
+    const s = await syncSource(store, moved);
+    expect(s.unresolved).toBe(0);
+    const after = await store.counts();
+    expect(after.enrollment).toBe(before.enrollment);
+    expect(after.class).toBe(before.class! + 1);
+    // Every enrollment entity still has its source record.
+    const rows = (await store.list({ type: 'enrollment', first: 10_000 })).rows;
+    const sources = await store.sourcesOf(rows.map((r) => r.id));
+    expect(rows.filter((r) => !sources.get(r.id)?.length)).toEqual([]);
+  });
+
+  it('an optional reference left out because its target never came is filled in when the target arrives in a later run', async () => {
+    const ds = small();
+    const store = await open();
+    const school = ds.list('org').find((o) => o.data.type === 'school')!;
+    const cls = ds.list('class').find((c) => c.data.schoolKey === school.key)!;
+    const page = (records: Page['records']): Connector => ({
+      sourceId: 'demo', type: 'oneroster',
+      async *read() {
+        yield { resource: 'x', state: {}, records };
+      },
+    });
+    const classRecord = { type: 'class' as const, key: cls.key, data: { ...cls.data, courseKey: undefined, termKeys: undefined } };
+    expect((await syncSource(store, page([classRecord]))).unresolved).toBe(0);
+    const [stored] = (await store.list({ type: 'class', first: 10 })).rows;
+    expect((stored!.data as { schoolId?: string }).schoolId).toBeUndefined();
+    // The next run brings the school and the very same class.
+    await syncSource(store, page([{ type: 'org', key: school.key, data: { ...school.data, parentKey: undefined } }, classRecord]));
+    const [again] = (await store.list({ type: 'class', first: 10 })).rows;
+    const [org] = (await store.list({ type: 'org', first: 10 })).rows;
+    expect((again!.data as { schoolId?: string }).schoolId).toBe(org!.id);
+  });
+
   it('a store error names source, resource and record position but no values', async () => {
     const store = await open();
     const bad: Connector = {
