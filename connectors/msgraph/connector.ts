@@ -38,6 +38,8 @@ type DeltaState = {
 };
 type State = FullState | DeltaState;
 
+const USER_PROPS = USER_SELECT.split(',');
+
 export class MsGraphConnector implements Connector {
   readonly type = 'msgraph' as const;
   readonly sourceId: string;
@@ -73,8 +75,8 @@ export class MsGraphConnector implements Connector {
     return u.toString();
   }
 
-  private async get<T>(url: string, resource: string): Promise<ODataPage<T>> {
-    const r = await this.ctx.http.jsonResponse<ODataPage<T> & { error?: { code?: string } }>({ url, resource, acceptStatuses: [400, 410] });
+  private async get<T>(url: string, resource: string, headers?: Record<string, string>): Promise<ODataPage<T>> {
+    const r = await this.ctx.http.jsonResponse<ODataPage<T> & { error?: { code?: string } }>({ url, resource, headers, acceptStatuses: [400, 410] });
     if (r.status === 410 || (r.status === 400 && /resyncRequired|syncStateNotFound|syncStateInvalid/i.test(r.body?.error?.code ?? ''))) {
       throw new RostergateError('SOURCE_CURSOR_EXPIRED', 'Graph no longer accepts this delta token', { source: this.sourceId, resource, status: r.status });
     }
@@ -127,14 +129,14 @@ export class MsGraphConnector implements Connector {
       }
     }
     if (st.step === 'users') {
-      for await (const { items, deltaLink, next } of this.pages<EduUser>(st.next ?? this.url('/education/users/delta', { $select: USER_SELECT, $top: top }), 'users/delta')) {
+      for await (const { items, deltaLink, next } of this.pages<EduUser>(st.next ?? this.url('/education/users/delta', { $select: USER_SELECT }), 'users/delta')) {
         const records = items.filter((u) => !u['@removed']).flatMap((u) => userRecords(u, st.userSchools[u.id]));
         st = deltaLink ? { ...st, step: 'classes', next: undefined, usersDelta: deltaLink, userSchools: {} } : { ...st, next };
         yield { resource: 'users', records, state: st, completes: deltaLink ? ['person', 'demographics'] : undefined };
       }
     }
     if (st.step === 'classes') {
-      for await (const { items, deltaLink, next } of this.pages<EduClass>(st.next ?? this.url('/education/classes/delta', { $select: CLASS_SELECT, $top: top }), 'classes/delta')) {
+      for await (const { items, deltaLink, next } of this.pages<EduClass>(st.next ?? this.url('/education/classes/delta', { $select: CLASS_SELECT }), 'classes/delta')) {
         const live = items.filter((c) => !c['@removed']);
         const records = once(live.flatMap((c) => classRecords(c, st.classSchool[c.id])));
         st = { ...st, classIds: [...st.classIds, ...live.map((c) => c.id)] };
@@ -161,11 +163,16 @@ export class MsGraphConnector implements Connector {
     }
   }
 
-  /** Pages of a delta round: items, then the deltaLink on the last page. */
+  /**
+   * Pages of a delta round: items, then the deltaLink on the last page. Delta functions take their
+   * page size from `Prefer: odata.maxpagesize`, not `$top` (which directory delta does not support),
+   * and the header goes with every nextLink, since the links themselves carry no page size.
+   */
   private async *pages<T>(start: string, resource: string): AsyncIterable<{ items: T[]; next?: string; deltaLink?: string }> {
     const guard = new LoopGuard(this.sourceId, resource);
+    const prefer = { prefer: `odata.maxpagesize=${this.cfg.pageSize}` };
     for (let url: string | undefined = start; url; ) {
-      const p: ODataPage<T> = await this.get<T>(url, resource);
+      const p: ODataPage<T> = await this.get<T>(url, resource, prefer);
       const next = p['@odata.nextLink'];
       const deltaLink = p['@odata.deltaLink'];
       if (!next && !deltaLink) throw new RostergateError('SOURCE_BAD_PAGE', 'a delta page with neither nextLink nor deltaLink', { source: this.sourceId, resource });
@@ -193,11 +200,13 @@ export class MsGraphConnector implements Connector {
       const records: SourceRecord[] = [];
       for (const u of items) {
         if (u['@removed']) {
-          records.push({ type: 'person', key: u.id, deleted: true });
+          // "deleted" or "changed" (out of scope, e.g. soft-deleted): either way gone from this source.
+          records.push({ type: 'demographics', key: u.id, deleted: true }, { type: 'person', key: u.id, deleted: true });
           continue;
         }
-        // Delta items carry at least the changed properties: read the whole user when needed.
-        const full = u.primaryRole && (u.givenName || u.displayName) ? u : ((await this.ctx.http.json<EduUser>({ url: this.url(`/education/users/${u.id}`, { $select: USER_SELECT }), resource: 'users' })));
+        // Delta items carry at least the changed properties: a user lacking any selected property is
+        // read whole, so a rename never loses the student facet (SIS id, birth date) it did not repeat.
+        const full = USER_PROPS.every((k) => k in u) ? u : await this.ctx.http.json<EduUser>({ url: this.url(`/education/users/${u.id}`, { $select: USER_SELECT }), resource: 'users' });
         const schools = (await this.all<{ id: string }>(this.url(`/education/users/${u.id}/schools`, { $select: 'id' }), 'users/schools')).map((x) => x.id);
         records.push(...userRecords(full, schools));
       }

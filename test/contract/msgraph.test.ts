@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { request } from 'undici';
+import { Writable } from 'node:stream';
 import { RosterDataset } from '../../src/demo/dataset.ts';
 import { startSandboxServer } from '../../connectors/sandbox-kit.ts';
 import { graphId, graphSandbox, msGraphDefinition, sandboxSourceConfig } from '../../connectors/msgraph/index.ts';
@@ -67,6 +68,58 @@ describe('msgraph roundtrip and delta', () => {
   });
 });
 
+describe('msgraph incremental sync in detail', () => {
+  it('re-reads partial delta items whole, deletes removed users with their demographics, and pages delta by Prefer', async () => {
+    const s = await start({ partialDeltaItems: true });
+    try {
+      const full = await collect(s.make(), null, { full: true });
+      // pageSize 50: lists page by $top, delta by `Prefer: odata.maxpagesize` (the sandbox ignores $top there).
+      const users = s.dataset.list('person').filter((p) => !p.data.roles.includes('guardian')).length;
+      expect(full.filter((p) => p.resource === 'users')).toHaveLength(Math.ceil(users / 50));
+      const store = new MiniStore().apply(full);
+      const [renamed, removed] = s.dataset.list('person').filter((p) => p.data.roles.includes('student') && s.dataset.get('demographics', p.key));
+      s.dataset.upsert('person', renamed!.key, { givenName: 'Renamed' });
+      for (const e of s.dataset.list('enrollment').filter((x) => x.data.personKey === removed!.key)) s.dataset.remove('enrollment', e.key);
+      s.dataset.remove('demographics', removed!.key);
+      s.dataset.remove('person', removed!.key);
+      const inc = await collect(s.make(), full.at(-1)!.state);
+      expect(inc.some((p) => p.resource === 'schools')).toBe(false);
+      store.newRun().apply(inc);
+      const got = store.records.get(`person/${graphId('person', renamed!.key)}`) as { data: PersonData };
+      // The delta item carried only names: the student facet came from re-reading the user.
+      expect(got.data).toMatchObject({ givenName: 'Renamed', sisId: renamed!.data.sisId, graduationYear: renamed!.data.graduationYear, roles: ['student'] });
+      expect(typeof got.data.graduationYear).toBe('string');
+      expect(store.records.get(`demographics/${graphId('person', renamed!.key)}`)).toMatchObject({ data: { birthDate: s.dataset.get('demographics', renamed!.key)!.data.birthDate } });
+      expect(store.records.has(`person/${graphId('person', removed!.key)}`)).toBe(false);
+      expect(store.records.has(`demographics/${graphId('person', removed!.key)}`)).toBe(false);
+      expect(store.ofType('enrollment')).toHaveLength(s.dataset.list('enrollment').length);
+    } finally {
+      await s.close();
+    }
+  });
+
+  for (const status of [410, 400] as const) {
+    it(`a delta token refused with ${status} leads to a full sync, logged`, async () => {
+      const opts: GraphSandboxOptions = {};
+      const s = await start(opts);
+      const lines: string[] = [];
+      const sink = new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) });
+      try {
+        const full = await collect(s.make(), null, { full: true });
+        opts.rejectDeltaTokens = status;
+        const cfg = msGraphDefinition.configSchema.parse({ id: 'graph', ...sandboxSourceConfig(s.sandbox.urlOf('/msgraph')), pageSize: 50 });
+        const c = msGraphDefinition.create(cfg, { http: testHttp('graph'), log: createLogger({ level: 'warn', destination: sink }) });
+        const again = await collect(c, full.at(-1)!.state);
+        expect(again[0]!.resource).toBe('schools');
+        expect(new MiniStore().apply(again).records.size).toBe(new MiniStore().apply(full).records.size);
+        expect(lines.join('')).toMatch(/"source":"graph".*no longer accepts the delta token: running a full sync/);
+      } finally {
+        await s.close();
+      }
+    });
+  }
+});
+
 describe('msgraph sandbox against the Graph CSDL', () => {
   itExternal('every property it sends for schools, users and classes is declared on the education types', async () => {
     const csdl = readFileSync(externalPath('microsoft/v1.0-Prod.education-subset.csdl.xml'), 'utf8');
@@ -108,9 +161,10 @@ describe('msgraph token errors', () => {
     [{ clientSecret: 'wrong' }, /AADSTS7000215\): client secret rejected: check clientSecret/],
     [{ tenantId: 'no-such-tenant' }, /AADSTS90002\): tenant not found: check tenantId/],
     [{ clientId: 'nobody' }, /AADSTS700016\): application not found/],
+    [{ secretExpired: true }, /AADSTS7000222\): client secret expired: create a new one in the app registration and update clientSecret/],
   ] as const) {
     it(`names the source and what to fix: ${Object.keys(extra)[0]}`, async () => {
-      const s = await start({}, extra);
+      const s = 'secretExpired' in extra ? await start(extra) : await start({}, extra);
       try {
         const e = await collect(s.make(), null).catch((x: unknown) => x);
         expect((e as RostergateError).code).toBe('SOURCE_AUTH');
