@@ -13,7 +13,8 @@ import { googleClassroomDefinition, googleId, googleSandbox, sandboxServiceAccou
 import { collect, defineConnectorSuite, MiniStore, testHttp } from '../support/connector-suite.ts';
 import { createLogger } from '../../src/log.ts';
 import { externalPath, itExternal } from '../support/external.ts';
-import { tempDir } from '../support/stores.ts';
+import { openTestStore, tempDir } from '../support/stores.ts';
+import { syncSource } from '../../src/sync/runner.ts';
 import { RostergateError } from '../../src/errors.ts';
 import type { PersonData } from '../../src/model/records.ts';
 import { request } from 'undici';
@@ -63,6 +64,74 @@ describe('google classroom roundtrip', () => {
       expect(store.ofType('class').length).toBeGreaterThan(0);
     } finally {
       await s2.close();
+    }
+  });
+});
+
+describe('google classroom without a delta API', () => {
+  it('profiles that come without a name are read with userProfiles.get, once per user', async () => {
+    const s = await start({ omitSomeProfiles: true });
+    const plain = await start();
+    try {
+      const before = s.sandbox.faults.hits.length;
+      const got = new MiniStore().apply(await collect(s.make(), null));
+      const want = new MiniStore().apply(await collect(plain.make(), null));
+      expect([...got.records.values()].sort((a, b) => (a.key < b.key ? -1 : 1))).toEqual([...want.records.values()].sort((a, b) => (a.key < b.key ? -1 : 1)));
+      const lookups = s.sandbox.faults.hits.slice(before).filter((h) => /^\/google\/v1\/userProfiles\/\d+$/.test(h));
+      expect(lookups.length).toBeGreaterThan(0);
+      expect(new Set(lookups).size).toBe(lookups.length);
+    } finally {
+      await s.close();
+      await plain.close();
+    }
+  });
+
+  it('a re-list of an unchanged Classroom changes nothing in the store; a rename is one update', async () => {
+    const s = await start();
+    const store = await openTestStore('sqlite');
+    try {
+      const first = await syncSource(store, s.make());
+      expect(first.counters.created).toBeGreaterThan(0);
+      const again = await syncSource(store, s.make());
+      expect(again.mode).toBe('incremental');
+      expect(again.counters).toMatchObject({ created: 0, updated: 0, deleted: 0 });
+      const changesBefore = (await store.changes({ afterSeq: 0, limit: 100_000 })).length;
+      const st = s.dataset.list('person').find((p) => p.data.roles.includes('student'))!;
+      s.dataset.upsert('person', st.key, { givenName: 'Renamed' });
+      const third = await syncSource(store, s.make());
+      expect(third.counters).toMatchObject({ created: 0, updated: 1, deleted: 0 });
+      expect((await store.changes({ afterSeq: 0, limit: 100_000 })).length).toBe(changesBefore + 1);
+    } finally {
+      await store.close();
+      await s.close();
+    }
+  });
+
+  it('quota errors (429 RESOURCE_EXHAUSTED, no Retry-After) back off and recover; a lasting one names the status', async () => {
+    const s = await start();
+    try {
+      s.sandbox.faults.inject({ kind: 'status', status: 429 }, { match: /\/students$/, times: 3 });
+      const pages = await collect(s.make(), null);
+      expect(new MiniStore().apply(pages).ofType('enrollment')).toHaveLength(s.dataset.list('enrollment').length);
+      s.sandbox.faults.inject({ kind: 'status', status: 429 }, { match: /\/v1\/courses$/, times: 20 });
+      const e = await collect(s.make(), null).catch((x: unknown) => x);
+      s.sandbox.faults.clear();
+      expect((e as RostergateError).code).toBe('SOURCE_RATE_LIMITED');
+      expect((e as Error).message).toMatch(/^source classroom, resource courses.*rate limited \(429\) after 4 attempts — RESOURCE_EXHAUSTED$/);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('Classroom API turned off for the admin: the status, the @Code sub-code and what to do, nothing else of the message', async () => {
+    const s = await start({ apiDisabled: true });
+    try {
+      const e = await collect(s.make(), null).catch((x: unknown) => x);
+      expect((e as RostergateError).code).toBe('SOURCE_AUTH');
+      expect((e as Error).message).toMatch(/^source classroom, resource courses, HTTP 403: access denied \(403\).* — PERMISSION_DENIED @ClassroomApiDisabled: Classroom data access \(the API\) is off for the impersonated user: turn it on in the Admin console/);
+      expect((e as Error).message).not.toContain('is not permitted');
+    } finally {
+      await s.close();
     }
   });
 });
