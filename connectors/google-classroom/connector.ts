@@ -2,7 +2,7 @@
  * Reading Google Classroom. There is no delta API, so every run re-lists: courses (all configured
  * states, paged by pageToken, newest first), each course's students and teachers (their profiles
  * come inline; `userProfiles.get` only for one that came without a name), then guardians for all
- * students at once where the domain grants it. Every run completes all it reads; the sync engine's content hashes make unchanged
+ * students at once where the domain grants it (`userProfiles.get` for a student in no course). Every run completes all it reads; the sync engine's content hashes make unchanged
  * records free. A run killed mid-way resumes at the courses page it reached.
  */
 import type { Connector, ConnectorContext, ConnectorState, Page, ReadOptions } from '../types.ts';
@@ -113,12 +113,27 @@ export class GoogleClassroomConnector implements Connector {
       state = { phase: 'guardians' };
     }
     const guardianRecords: SourceRecord[] = [];
+    let unknownStudents = 0;
     if (this.cfg.guardians) {
       try {
         for (const g of await this.all<{ studentId: string; guardianId: string; guardianProfile?: Profile }>('/v1/userProfiles/-/guardians', 'guardians', 'userProfiles.guardians')) {
+          // A student in no course is known only from the guardian link: read their profile, so the
+          // link has its student (a profile that no longer exists drops the link).
+          if (!people.has(g.studentId)) {
+            const student = await this.profileOf(g.studentId, undefined, profiles).catch((e: unknown) => {
+              if (isRostergateError(e) && e.context.status === 404) return undefined;
+              throw e;
+            });
+            if (!student) {
+              unknownStudents++;
+              continue;
+            }
+            this.add(people, guardianRecords, this.person(student, 'student'));
+          }
           this.add(people, guardianRecords, this.person(await this.profileOf(g.guardianId, g.guardianProfile, profiles), 'guardian'));
           guardianRecords.push({ type: 'guardianship', key: `${g.guardianId}:${g.studentId}`, data: { guardianKey: g.guardianId, studentKey: g.studentId } });
         }
+        if (unknownStudents) this.ctx.log.warn({ source: this.sourceId, links: unknownStudents }, 'guardian links to students without a profile: left out');
       } catch (e) {
         if (!(isRostergateError(e) && (e.context.status === 403 || e.context.status === 400))) throw e;
         this.ctx.log.warn({ source: this.sourceId, status: e.context.status }, 'guardians are not available to this service account: skipped');

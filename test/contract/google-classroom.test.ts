@@ -86,6 +86,22 @@ describe('google classroom without a delta API', () => {
     }
   });
 
+  it('a guardian link to a student in no course brings the student from userProfiles.get', async () => {
+    const s = await start();
+    try {
+      const g = s.dataset.list('guardianship')[0]!;
+      for (const e of s.dataset.list('enrollment').filter((x) => x.data.personKey === g.data.studentKey)) s.dataset.remove('enrollment', e.key);
+      const before = s.sandbox.faults.hits.length;
+      const store = new MiniStore().apply(await collect(s.make(), null));
+      expect(s.sandbox.faults.hits.slice(before)).toContain(`/google/v1/userProfiles/${googleId(g.data.studentKey)}`);
+      const st = s.dataset.get('person', g.data.studentKey)!;
+      expect(store.records.get(`person/${googleId(st.key)}`)).toMatchObject({ data: { givenName: st.data.givenName, email: st.data.email, roles: ['student'] } });
+      expect(store.records.get(`guardianship/${googleId(g.data.guardianKey)}:${googleId(st.key)}`)).toBeDefined();
+    } finally {
+      await s.close();
+    }
+  });
+
   it('a re-list of an unchanged Classroom changes nothing in the store; a rename is one update', async () => {
     const s = await start();
     const store = await openTestStore('sqlite');
