@@ -18,7 +18,8 @@ import { syncSource } from '../../src/sync/runner.ts';
 import { RostergateError } from '../../src/errors.ts';
 import type { PersonData } from '../../src/model/records.ts';
 import { request } from 'undici';
-import { jwtBearer, loadServiceAccountKey } from '../../connectors/google-classroom/auth.ts';
+import { jwtBearer, loadServiceAccountKey, SCOPES } from '../../connectors/google-classroom/auth.ts';
+import { COURSE_STATES } from '../../connectors/google-classroom/config.ts';
 
 const log = createLogger({ level: 'silent' });
 
@@ -160,6 +161,10 @@ describe('google classroom sandbox against the discovery document', () => {
     };
     expect(disc.resources.courses.methods.list.path).toBe('v1/courses');
     expect(disc.resources.courses.resources.students.methods.list.path).toBe('v1/courses/{courseId}/students');
+    // What the connector sends: its scopes, and every course state it asks for, exist in the document.
+    const raw = disc as unknown as { auth: { oauth2: { scopes: Record<string, unknown> } }; resources: { courses: { methods: { list: { parameters: { courseStates: { enum: string[] } } } } } } };
+    for (const scope of SCOPES) expect(Object.keys(raw.auth.oauth2.scopes)).toContain(scope);
+    expect(raw.resources.courses.methods.list.parameters.courseStates.enum).toEqual(expect.arrayContaining([...COURSE_STATES]));
     const s = await start();
     try {
       const base = s.sandbox.urlOf('/google');

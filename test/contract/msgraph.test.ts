@@ -15,6 +15,7 @@ import { externalPath, itExternal } from '../support/external.ts';
 import { RostergateError } from '../../src/errors.ts';
 import type { PersonData } from '../../src/model/records.ts';
 import type { GraphSandboxOptions } from '../../connectors/msgraph/sandbox.ts';
+import { CLASS_SELECT, SCHOOL_SELECT, USER_SELECT } from '../../connectors/msgraph/wire.ts';
 
 const log = createLogger({ level: 'silent' });
 
@@ -131,6 +132,10 @@ describe('msgraph sandbox against the Graph CSDL', () => {
     const school = new Set([...props('educationSchool'), ...props('educationOrganization'), 'id']);
     const user = new Set([...props('educationUser'), 'id']);
     const cls = new Set([...props('educationClass'), 'id']);
+    // What the connector asks for with $select is declared too.
+    for (const [select, declared] of [[SCHOOL_SELECT, school], [USER_SELECT, user], [CLASS_SELECT, cls]] as const) {
+      for (const k of select.split(',')) expect(declared, `$select ${k}`).toContain(k);
+    }
     const s = await start();
     try {
       const t = await request(`${s.sandbox.urlOf('/msgraph')}/00000000-0000-4000-8000-00000000d3m0/oauth2/v2.0/token`, {
