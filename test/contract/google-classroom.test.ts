@@ -57,6 +57,19 @@ describe('google classroom roundtrip', () => {
     expect(store.records.get(`enrollment/${googleId(e.data.classKey)}:${googleId(e.data.personKey)}`)).toMatchObject({ data: { role: 'teacher', primary: true } });
   });
 
+  it('the placeholder school is configurable: its key and name hold every class and person', async () => {
+    const s2 = await start({}, () => ({ placeholderSchool: { key: 'gc:lincoln-high', name: 'Lincoln High (Classroom)' } }));
+    try {
+      const store = new MiniStore().apply(await collect(s2.make(), null));
+      expect(store.ofType('org')).toEqual([expect.objectContaining({ key: 'gc:lincoln-high', data: { name: 'Lincoln High (Classroom)', type: 'school' } })]);
+      expect(new Set(store.ofType('class').map((c) => c.data.schoolKey))).toEqual(new Set(['gc:lincoln-high']));
+      const nonGuardians = store.ofType('person').filter((p) => !p.data.roles.includes('guardian'));
+      expect(nonGuardians.every((p) => p.data.primaryOrgKey === 'gc:lincoln-high')).toBe(true);
+    } finally {
+      await s2.close();
+    }
+  });
+
   it('skips guardians without failing when the domain does not grant them', async () => {
     const s2 = await start({ guardiansForbidden: true });
     try {

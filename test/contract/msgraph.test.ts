@@ -13,6 +13,7 @@ import { collect, defineConnectorSuite, MiniStore, testHttp } from '../support/c
 import { createLogger } from '../../src/log.ts';
 import { externalPath, itExternal } from '../support/external.ts';
 import { RostergateError } from '../../src/errors.ts';
+import { HttpClient } from '../../connectors/http.ts';
 import type { PersonData } from '../../src/model/records.ts';
 import type { GraphSandboxOptions } from '../../connectors/msgraph/sandbox.ts';
 import { CLASS_SELECT, SCHOOL_SELECT, USER_SELECT } from '../../connectors/msgraph/wire.ts';
@@ -94,6 +95,22 @@ describe('msgraph incremental sync in detail', () => {
       expect(store.records.has(`person/${graphId('person', removed!.key)}`)).toBe(false);
       expect(store.records.has(`demographics/${graphId('person', removed!.key)}`)).toBe(false);
       expect(store.ofType('enrollment')).toHaveLength(s.dataset.list('enrollment').length);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a 429 waits exactly as long as Retry-After says, then carries on', async () => {
+    const s = await start();
+    try {
+      const waits: number[] = [];
+      const http = new HttpClient({ sourceId: 'graph', maxRetries: 3, sleep: async (ms) => void waits.push(ms), log });
+      const cfg = msGraphDefinition.configSchema.parse({ id: 'graph', ...sandboxSourceConfig(s.sandbox.urlOf('/msgraph')), pageSize: 50 });
+      s.sandbox.faults.inject({ kind: 'status', status: 429, retryAfter: '7' }, { match: /users\/delta$/, times: 2 });
+      const pages = await collect(msGraphDefinition.create(cfg, { http, log }), null, { full: true });
+      expect(waits).toEqual([7000, 7000]);
+      expect(new MiniStore().apply(pages).ofType('person').length).toBeGreaterThan(0);
+      await http.close();
     } finally {
       await s.close();
     }
