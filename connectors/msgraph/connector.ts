@@ -1,7 +1,8 @@
 /**
  * Reading Microsoft Graph Education. A full run lists schools (and which users and classes each
  * school has), then users and classes through their delta functions — so the run ends holding the
- * deltaLinks — then each class's members and teachers. Incremental runs follow the deltaLinks;
+ * deltaLinks — then each class's members and teachers. Incremental runs re-list the schools (few,
+ * and without them a new school's classes would wait), then follow the deltaLinks;
  * changed classes get their rosters re-read (removed members become deletions), and because class
  * delta leaves out deleted classes, the class ids are listed each run and missing ones deleted.
  * A delta token Graph no longer accepts leads to a full run, logged.
@@ -195,6 +196,17 @@ export class MsGraphConnector implements Connector {
   }
 
   private async *delta(st: DeltaState): AsyncIterable<Page> {
+    // Schools first, listed whole (a district has few): a new school is there before the classes and
+    // users that refer to it, and a deleted one is swept. Unchanged ones cost the store nothing.
+    const guard = new LoopGuard(this.sourceId, 'schools');
+    for (let next: string | undefined = this.url('/education/schools', { $top: String(this.cfg.pageSize), $select: SCHOOL_SELECT }), first = true; next; first = false) {
+      const page: ODataPage<EduSchool> = await this.get<EduSchool>(next, 'schools');
+      const records: SourceRecord[] = first ? [{ type: 'org', key: tenantKey(this.cfg.tenantId), data: { name: this.cfg.districtName, type: 'district' } }] : [];
+      records.push(...page.value.map((school) => schoolRecord(school, this.cfg.tenantId)));
+      next = page['@odata.nextLink'];
+      if (next) guard.check(next);
+      yield { resource: 'schools', records, state: st, completes: next ? undefined : ['org'] };
+    }
     let usersDelta = st.usersDelta;
     for await (const { items, deltaLink, next } of this.pages<EduUser>(st.usersDelta, 'users/delta')) {
       const records: SourceRecord[] = [];

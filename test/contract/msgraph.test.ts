@@ -65,7 +65,7 @@ describe('msgraph roundtrip and delta', () => {
     opts.rejectDeltaTokens = true;
     const again = await collect(s.make(), inc.at(-1)!.state);
     opts.rejectDeltaTokens = false;
-    expect(again[0]!.resource).toBe('schools');
+    expect(again.some((p) => p.resource === 'users')).toBe(true);
     expect(again.some((p) => p.completes?.includes('class'))).toBe(true);
   });
 });
@@ -85,7 +85,9 @@ describe('msgraph incremental sync in detail', () => {
       s.dataset.remove('demographics', removed!.key);
       s.dataset.remove('person', removed!.key);
       const inc = await collect(s.make(), full.at(-1)!.state);
-      expect(inc.some((p) => p.resource === 'schools')).toBe(false);
+      // Delta, not a full re-read: users come from users/delta.
+      expect(inc.some((p) => p.resource === 'users')).toBe(false);
+      expect(inc.some((p) => p.resource === 'users/delta')).toBe(true);
       store.newRun().apply(inc);
       const got = store.records.get(`person/${graphId('person', renamed!.key)}`) as { data: PersonData };
       // The delta item carried only names: the student facet came from re-reading the user.
@@ -95,6 +97,29 @@ describe('msgraph incremental sync in detail', () => {
       expect(store.records.has(`person/${graphId('person', removed!.key)}`)).toBe(false);
       expect(store.records.has(`demographics/${graphId('person', removed!.key)}`)).toBe(false);
       expect(store.ofType('enrollment')).toHaveLength(s.dataset.list('enrollment').length);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('an incremental run sees a new school (with its new class) and a school that is gone', async () => {
+    const s = await start();
+    try {
+      const full = await collect(s.make(), null, { full: true });
+      const store = new MiniStore().apply(full);
+      const [gone] = s.dataset.list('org').filter((o) => o.data.type === 'school');
+      for (const c of s.dataset.list('class').filter((x) => x.data.schoolKey === gone!.key)) {
+        for (const e of s.dataset.list('enrollment').filter((x) => x.data.classKey === c.key)) s.dataset.remove('enrollment', e.key);
+        s.dataset.remove('class', c.key);
+      }
+      s.dataset.remove('org', gone!.key);
+      s.dataset.upsert('org', 'sch-new', { name: 'New Academy', type: 'school', parentKey: 'district' });
+      s.dataset.upsert('class', 'cls-new', { title: 'Robotics', schoolKey: 'sch-new' });
+      store.newRun().apply(await collect(s.make(), full.at(-1)!.state));
+      expect(store.records.has(`org/${graphId('org', gone!.key)}`)).toBe(false);
+      expect(store.records.get(`org/${graphId('org', 'sch-new')}`)).toMatchObject({ data: { name: 'New Academy', type: 'school' } });
+      expect(store.records.get(`class/${graphId('class', 'cls-new')}`)).toMatchObject({ data: { title: 'Robotics', schoolKey: graphId('org', 'sch-new') } });
+      expect(store.ofType('class')).toHaveLength(s.dataset.list('class').length);
     } finally {
       await s.close();
     }
@@ -128,7 +153,7 @@ describe('msgraph incremental sync in detail', () => {
         const cfg = msGraphDefinition.configSchema.parse({ id: 'graph', ...sandboxSourceConfig(s.sandbox.urlOf('/msgraph')), pageSize: 50 });
         const c = msGraphDefinition.create(cfg, { http: testHttp('graph'), log: createLogger({ level: 'warn', destination: sink }) });
         const again = await collect(c, full.at(-1)!.state);
-        expect(again[0]!.resource).toBe('schools');
+        expect(again.some((p) => p.resource === 'users')).toBe(true);
         expect(new MiniStore().apply(again).records.size).toBe(new MiniStore().apply(full).records.size);
         expect(lines.join('')).toMatch(/"source":"graph".*no longer accepts the delta token: running a full sync/);
       } finally {
