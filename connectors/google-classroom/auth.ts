@@ -70,13 +70,24 @@ export function jwtBearer(http: HttpClient, cfg: GoogleConfig, key: ServiceAccou
   });
 }
 
-/** Google error bodies {error:{code,message,status}}: the status and any "@Code " sub-code, nothing else. */
+/** What to do about the access sub-codes (Classroom "Access Errors" reference) a reading connector can meet. */
+const SUB_CODES: Record<string, string> = {
+  ClassroomApiDisabled: 'Classroom data access (the API) is off for the impersonated user: turn it on in the Admin console (Apps › Google Workspace › Classroom › Data access), or check subject',
+  ClassroomDisabled: 'the impersonated user has no access to Classroom: turn Classroom on for their organisational unit, or check subject',
+};
+
+/**
+ * Google error bodies {error:{code,message,status}}: the status, the "@Code " sub-code with which
+ * Classroom starts the message, and what to do about a known one — never the rest of the message.
+ */
 export function describeGoogleError(_status: number, body: string): string | undefined {
   try {
     const e = (JSON.parse(body) as { error?: { status?: unknown; message?: unknown } }).error;
     const sub = typeof e?.message === 'string' ? /^@(\w+) /.exec(e.message)?.[1] : undefined;
     const status = typeof e?.status === 'string' ? e.status.replace(/[^A-Z_]/g, '') : undefined;
-    return [status, sub && `@${sub}`].filter(Boolean).join(' ') || undefined;
+    const text = [status, sub && `@${sub}`].filter(Boolean).join(' ');
+    const hint = sub ? SUB_CODES[sub] : undefined;
+    return (hint ? `${text}: ${hint}` : text) || undefined;
   } catch {
     return undefined;
   }

@@ -19,8 +19,11 @@ export const googleConfigSchema = sourceBase
     tokenUrl: z.string().url().optional(),
     /** Classroom has no schools: every course belongs to this placeholder school. */
     placeholderSchool: z.object({ key: z.string().default('classroom:placeholder'), name: z.string().default('Google Classroom') }).strict().default({ key: 'classroom:placeholder', name: 'Google Classroom' }),
-    /** Course states to read; Classroom's own default omits SUSPENDED. */
-    courseStates: z.array(z.enum(COURSE_STATES)).min(1).default(['ACTIVE', 'ARCHIVED', 'PROVISIONED', 'DECLINED']),
+    /**
+     * Course states to read: all of them by default (Classroom's own default omits SUSPENDED), since
+     * a course in a state not read looks deleted and its class would become a tombstone.
+     */
+    courseStates: z.array(z.enum(COURSE_STATES)).min(1).default([...COURSE_STATES]),
     /** Read guardians where the domain grants it. */
     guardians: z.boolean().default(true),
     pageSize: z.number().int().min(1).max(1000).default(100),

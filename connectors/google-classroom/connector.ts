@@ -1,8 +1,8 @@
 /**
  * Reading Google Classroom. There is no delta API, so every run re-lists: courses (all configured
  * states, paged by pageToken, newest first), each course's students and teachers (their profiles
- * come inline — no per-user requests), then guardians for all students at once where the domain
- * grants it. Every run completes all it reads; the sync engine's content hashes make unchanged
+ * come inline; `userProfiles.get` only for one that came without a name), then guardians for all
+ * students at once where the domain grants it (`userProfiles.get` for a student in no course). Every run completes all it reads; the sync engine's content hashes make unchanged
  * records free. A run killed mid-way resumes at the courses page it reached.
  */
 import type { Connector, ConnectorContext, ConnectorState, Page, ReadOptions } from '../types.ts';
@@ -50,6 +50,21 @@ export class GoogleClassroomConnector implements Connector {
     }
   }
 
+  /**
+   * A roster entry's or guardian's profile, from `userProfiles.get` when it came without one or
+   * without a name (each such user is asked for once per run).
+   */
+  private async profileOf(userId: string, inline: Profile | undefined, cache: Map<string, Profile>): Promise<Profile> {
+    if (inline?.name && (inline.name.givenName || inline.name.familyName || inline.name.fullName)) return { ...inline, id: userId };
+    let p = cache.get(userId);
+    if (!p) {
+      const u = new URL(`${this.base}/v1/userProfiles/${encodeURIComponent(userId)}`);
+      p = { ...(await this.ctx.http.json<Profile>({ url: u, resource: 'userProfiles' })), id: userId };
+      cache.set(userId, p);
+    }
+    return p;
+  }
+
   private person(p: Profile, role: 'student' | 'teacher' | 'guardian'): SourceRecord {
     return {
       type: 'person', key: p.id,
@@ -66,6 +81,7 @@ export class GoogleClassroomConnector implements Connector {
     if (!state || state.phase === 'done') state = { phase: 'courses' };
     // People appear in many courses: send each once per run (roles merged across their courses).
     const people = new Map<string, SourceRecord>();
+    const profiles = new Map<string, Profile>();
     const school: SourceRecord = { type: 'org', key: this.cfg.placeholderSchool.key, data: { name: this.cfg.placeholderSchool.name, type: 'school' } };
     if (state.phase === 'courses') {
       const guard = new LoopGuard(this.sourceId, 'courses');
@@ -77,14 +93,14 @@ export class GoogleClassroomConnector implements Connector {
         const records: SourceRecord[] = token ? [] : [school];
         for (const c of courses) {
           records.push({ type: 'class', key: c.id, lastModified: c.updateTime, data: { title: c.name || c.id, classCode: c.section || undefined, location: c.room || undefined, schoolKey: this.cfg.placeholderSchool.key } });
-          const teachers = await this.all<{ userId: string; profile: Profile }>(`/v1/courses/${c.id}/teachers`, 'teachers', 'courses.teachers');
-          const students = await this.all<{ userId: string; profile: Profile }>(`/v1/courses/${c.id}/students`, 'students', 'courses.students');
+          const teachers = await this.all<{ userId: string; profile?: Profile }>(`/v1/courses/${c.id}/teachers`, 'teachers', 'courses.teachers');
+          const students = await this.all<{ userId: string; profile?: Profile }>(`/v1/courses/${c.id}/students`, 'students', 'courses.students');
           for (const t of teachers) {
-            this.add(people, records, this.person({ ...t.profile, id: t.userId }, 'teacher'));
+            this.add(people, records, this.person(await this.profileOf(t.userId, t.profile, profiles), 'teacher'));
             records.push({ type: 'enrollment', key: `${c.id}:${t.userId}`, data: { classKey: c.id, personKey: t.userId, role: 'teacher', primary: t.userId === c.ownerId, schoolKey: this.cfg.placeholderSchool.key } });
           }
           for (const st of students) {
-            this.add(people, records, this.person({ ...st.profile, id: st.userId }, 'student'));
+            this.add(people, records, this.person(await this.profileOf(st.userId, st.profile, profiles), 'student'));
             records.push({ type: 'enrollment', key: `${c.id}:${st.userId}`, data: { classKey: c.id, personKey: st.userId, role: 'student', primary: false, schoolKey: this.cfg.placeholderSchool.key } });
           }
         }
@@ -97,15 +113,30 @@ export class GoogleClassroomConnector implements Connector {
       state = { phase: 'guardians' };
     }
     const guardianRecords: SourceRecord[] = [];
+    let unknownStudents = 0;
     if (this.cfg.guardians) {
       try {
         for (const g of await this.all<{ studentId: string; guardianId: string; guardianProfile?: Profile }>('/v1/userProfiles/-/guardians', 'guardians', 'userProfiles.guardians')) {
-          if (g.guardianProfile) this.add(people, guardianRecords, this.person({ ...g.guardianProfile, id: g.guardianId }, 'guardian'));
+          // A student in no course is known only from the guardian link: read their profile, so the
+          // link has its student (a profile that no longer exists drops the link).
+          if (!people.has(g.studentId)) {
+            const student = await this.profileOf(g.studentId, undefined, profiles).catch((e: unknown) => {
+              if (isRostergateError(e) && e.context.status === 404) return undefined;
+              throw e;
+            });
+            if (!student) {
+              unknownStudents++;
+              continue;
+            }
+            this.add(people, guardianRecords, this.person(student, 'student'));
+          }
+          this.add(people, guardianRecords, this.person(await this.profileOf(g.guardianId, g.guardianProfile, profiles), 'guardian'));
           guardianRecords.push({ type: 'guardianship', key: `${g.guardianId}:${g.studentId}`, data: { guardianKey: g.guardianId, studentKey: g.studentId } });
         }
+        if (unknownStudents) this.ctx.log.warn({ source: this.sourceId, links: unknownStudents }, 'guardian links to students without a profile: left out');
       } catch (e) {
         if (!(isRostergateError(e) && (e.context.status === 403 || e.context.status === 400))) throw e;
-        this.ctx.log.info({ source: this.sourceId }, 'guardians are not available to this service account: skipped');
+        this.ctx.log.warn({ source: this.sourceId, status: e.context.status }, 'guardians are not available to this service account: skipped');
       }
     }
     yield { resource: 'userProfiles.guardians', records: guardianRecords, state: { phase: 'done' }, completes: ['person', 'guardianship'] };

@@ -32,6 +32,10 @@ const gError = (code: number, status: string, message: string): SandboxResponse 
 export interface GoogleSandboxOptions {
   /** Refuse guardians (as for a domain without the guardian link grant). */
   guardiansForbidden?: boolean;
+  /** Leave the inline profile out of every third roster entry and guardian (clients then ask userProfiles.get). */
+  omitSomeProfiles?: boolean;
+  /** Classroom data access is off for the impersonated admin: every API call is 403 @ClassroomApiDisabled. */
+  apiDisabled?: boolean;
 }
 
 export function googleSandbox(options: GoogleSandboxOptions = {}): SandboxApp {
@@ -66,6 +70,7 @@ export function googleSandbox(options: GoogleSandboxOptions = {}): SandboxApp {
           }
           const t = bearer(req.headers);
           if (!t || !tokens.has(t)) return gError(401, 'UNAUTHENTICATED', 'Request had invalid authentication credentials. Expected OAuth 2 access token.');
+          if (options.apiDisabled) return gError(403, 'PERMISSION_DENIED', '@ClassroomApiDisabled The user is not permitted to access the Classroom API.');
           const q = req.url.searchParams;
           const page = (items: unknown[], key: string, dflt: number): SandboxResponse => {
             const size = Math.min(1000, Number(q.get('pageSize') || 0) || dflt);
@@ -75,7 +80,7 @@ export function googleSandbox(options: GoogleSandboxOptions = {}): SandboxApp {
             const next = from + size < items.length ? Buffer.from(String(from + size)).toString('base64url') : undefined;
             return { status: 200, body: { [key]: slice, ...(next ? { nextPageToken: next } : {}) } };
           };
-          const v = new ClassroomView(dataset);
+          const v = new ClassroomView(dataset, !!options.omitSomeProfiles);
           let m: RegExpExecArray | null;
           if (req.path === '/v1/courses') {
             const states = q.getAll('courseStates');
@@ -102,7 +107,11 @@ export function googleSandbox(options: GoogleSandboxOptions = {}): SandboxApp {
 }
 
 class ClassroomView {
-  constructor(private readonly ds: DatasetView) {}
+  constructor(private readonly ds: DatasetView, private readonly omitSomeProfiles = false) {}
+  /** With `omitSomeProfiles`, every third entry of a list comes without its profile. */
+  private withProfile<T extends Record<string, unknown>>(entry: T, field: string, i: number): T {
+    return this.omitSomeProfiles && i % 3 === 0 ? (Object.fromEntries(Object.entries(entry).filter(([k]) => k !== field)) as T) : entry;
+  }
   classRow(id: string) {
     return this.ds.list('class').find((c) => googleId(c.key) === id);
   }
@@ -135,7 +144,8 @@ class ClassroomView {
       .flatMap((e) => {
         const p = this.ds.get('person', e.data.personKey);
         return p ? [{ courseId: googleId(c.key), userId: googleId(p.key), profile: this.profile(p) }] : [];
-      });
+      })
+      .map((e, i) => this.withProfile(e, 'profile', i));
   }
   guardians(studentId?: string) {
     return this.ds
@@ -144,7 +154,8 @@ class ClassroomView {
       .flatMap((g) => {
         const p = this.ds.get('person', g.data.guardianKey);
         return p ? [{ studentId: googleId(g.data.studentKey), guardianId: googleId(p.key), guardianProfile: this.profile(p), invitedEmailAddress: p.data.email ?? '' }] : [];
-      });
+      })
+      .map((e, i) => this.withProfile(e, 'guardianProfile', i));
   }
 }
 

@@ -11,7 +11,7 @@ export const msGraphConfigSchema = sourceBase
     clientSecret: secret,
     baseUrl: z.string().url().default('https://graph.microsoft.com/v1.0'),
     authorityUrl: z.string().url().default('https://login.microsoftonline.com'),
-    /** $top per page (Graph clamps or ignores what it does not allow). */
+    /** Page size: `$top` on lists, `Prefer: odata.maxpagesize` on delta (Graph clamps what it does not allow). */
     pageSize: z.number().int().min(1).max(999).default(999),
     /** Name of the district org standing for the tenant. */
     districtName: z.string().default('Microsoft 365 tenant'),

@@ -1,7 +1,8 @@
 /**
  * Reading Microsoft Graph Education. A full run lists schools (and which users and classes each
  * school has), then users and classes through their delta functions — so the run ends holding the
- * deltaLinks — then each class's members and teachers. Incremental runs follow the deltaLinks;
+ * deltaLinks — then each class's members and teachers. Incremental runs re-list the schools (few,
+ * and without them a new school's classes would wait), then follow the deltaLinks;
  * changed classes get their rosters re-read (removed members become deletions), and because class
  * delta leaves out deleted classes, the class ids are listed each run and missing ones deleted.
  * A delta token Graph no longer accepts leads to a full run, logged.
@@ -38,6 +39,8 @@ type DeltaState = {
 };
 type State = FullState | DeltaState;
 
+const USER_PROPS = USER_SELECT.split(',');
+
 export class MsGraphConnector implements Connector {
   readonly type = 'msgraph' as const;
   readonly sourceId: string;
@@ -73,8 +76,8 @@ export class MsGraphConnector implements Connector {
     return u.toString();
   }
 
-  private async get<T>(url: string, resource: string): Promise<ODataPage<T>> {
-    const r = await this.ctx.http.jsonResponse<ODataPage<T> & { error?: { code?: string } }>({ url, resource, acceptStatuses: [400, 410] });
+  private async get<T>(url: string, resource: string, headers?: Record<string, string>): Promise<ODataPage<T>> {
+    const r = await this.ctx.http.jsonResponse<ODataPage<T> & { error?: { code?: string } }>({ url, resource, headers, acceptStatuses: [400, 410] });
     if (r.status === 410 || (r.status === 400 && /resyncRequired|syncStateNotFound|syncStateInvalid/i.test(r.body?.error?.code ?? ''))) {
       throw new RostergateError('SOURCE_CURSOR_EXPIRED', 'Graph no longer accepts this delta token', { source: this.sourceId, resource, status: r.status });
     }
@@ -127,14 +130,14 @@ export class MsGraphConnector implements Connector {
       }
     }
     if (st.step === 'users') {
-      for await (const { items, deltaLink, next } of this.pages<EduUser>(st.next ?? this.url('/education/users/delta', { $select: USER_SELECT, $top: top }), 'users/delta')) {
+      for await (const { items, deltaLink, next } of this.pages<EduUser>(st.next ?? this.url('/education/users/delta', { $select: USER_SELECT }), 'users/delta')) {
         const records = items.filter((u) => !u['@removed']).flatMap((u) => userRecords(u, st.userSchools[u.id]));
         st = deltaLink ? { ...st, step: 'classes', next: undefined, usersDelta: deltaLink, userSchools: {} } : { ...st, next };
         yield { resource: 'users', records, state: st, completes: deltaLink ? ['person', 'demographics'] : undefined };
       }
     }
     if (st.step === 'classes') {
-      for await (const { items, deltaLink, next } of this.pages<EduClass>(st.next ?? this.url('/education/classes/delta', { $select: CLASS_SELECT, $top: top }), 'classes/delta')) {
+      for await (const { items, deltaLink, next } of this.pages<EduClass>(st.next ?? this.url('/education/classes/delta', { $select: CLASS_SELECT }), 'classes/delta')) {
         const live = items.filter((c) => !c['@removed']);
         const records = once(live.flatMap((c) => classRecords(c, st.classSchool[c.id])));
         st = { ...st, classIds: [...st.classIds, ...live.map((c) => c.id)] };
@@ -161,11 +164,16 @@ export class MsGraphConnector implements Connector {
     }
   }
 
-  /** Pages of a delta round: items, then the deltaLink on the last page. */
+  /**
+   * Pages of a delta round: items, then the deltaLink on the last page. Delta functions take their
+   * page size from `Prefer: odata.maxpagesize`, not `$top` (which directory delta does not support),
+   * and the header goes with every nextLink, since the links themselves carry no page size.
+   */
   private async *pages<T>(start: string, resource: string): AsyncIterable<{ items: T[]; next?: string; deltaLink?: string }> {
     const guard = new LoopGuard(this.sourceId, resource);
+    const prefer = { prefer: `odata.maxpagesize=${this.cfg.pageSize}` };
     for (let url: string | undefined = start; url; ) {
-      const p: ODataPage<T> = await this.get<T>(url, resource);
+      const p: ODataPage<T> = await this.get<T>(url, resource, prefer);
       const next = p['@odata.nextLink'];
       const deltaLink = p['@odata.deltaLink'];
       if (!next && !deltaLink) throw new RostergateError('SOURCE_BAD_PAGE', 'a delta page with neither nextLink nor deltaLink', { source: this.sourceId, resource });
@@ -188,16 +196,29 @@ export class MsGraphConnector implements Connector {
   }
 
   private async *delta(st: DeltaState): AsyncIterable<Page> {
+    // Schools first, listed whole (a district has few): a new school is there before the classes and
+    // users that refer to it, and a deleted one is swept. Unchanged ones cost the store nothing.
+    const guard = new LoopGuard(this.sourceId, 'schools');
+    for (let next: string | undefined = this.url('/education/schools', { $top: String(this.cfg.pageSize), $select: SCHOOL_SELECT }), first = true; next; first = false) {
+      const page: ODataPage<EduSchool> = await this.get<EduSchool>(next, 'schools');
+      const records: SourceRecord[] = first ? [{ type: 'org', key: tenantKey(this.cfg.tenantId), data: { name: this.cfg.districtName, type: 'district' } }] : [];
+      records.push(...page.value.map((school) => schoolRecord(school, this.cfg.tenantId)));
+      next = page['@odata.nextLink'];
+      if (next) guard.check(next);
+      yield { resource: 'schools', records, state: st, completes: next ? undefined : ['org'] };
+    }
     let usersDelta = st.usersDelta;
     for await (const { items, deltaLink, next } of this.pages<EduUser>(st.usersDelta, 'users/delta')) {
       const records: SourceRecord[] = [];
       for (const u of items) {
         if (u['@removed']) {
-          records.push({ type: 'person', key: u.id, deleted: true });
+          // "deleted" or "changed" (out of scope, e.g. soft-deleted): either way gone from this source.
+          records.push({ type: 'demographics', key: u.id, deleted: true }, { type: 'person', key: u.id, deleted: true });
           continue;
         }
-        // Delta items carry at least the changed properties: read the whole user when needed.
-        const full = u.primaryRole && (u.givenName || u.displayName) ? u : ((await this.ctx.http.json<EduUser>({ url: this.url(`/education/users/${u.id}`, { $select: USER_SELECT }), resource: 'users' })));
+        // Delta items carry at least the changed properties: a user lacking any selected property is
+        // read whole, so a rename never loses the student facet (SIS id, birth date) it did not repeat.
+        const full = USER_PROPS.every((k) => k in u) ? u : await this.ctx.http.json<EduUser>({ url: this.url(`/education/users/${u.id}`, { $select: USER_SELECT }), resource: 'users' });
         const schools = (await this.all<{ id: string }>(this.url(`/education/users/${u.id}/schools`, { $select: 'id' }), 'users/schools')).map((x) => x.id);
         records.push(...userRecords(full, schools));
       }

@@ -5,9 +5,14 @@
  */
 import { createHash } from 'node:crypto';
 import type { SourceRecord } from '../../src/model/records.ts';
+import { isoDate as parseDate } from '../dates.ts';
 import type { EduClass, EduCourse, EduSchool, EduTerm, EduUser } from './wire.ts';
 
-const s = (v: string | null | undefined) => (v === null || v === undefined || v.trim() === '' ? undefined : v.trim());
+/** Text of an optional property; numbers become text (graduationYear is Edm.String, but not every tenant's data is). */
+const s = (v: unknown): string | undefined => {
+  const t = typeof v === 'string' ? v.trim() : typeof v === 'number' ? String(v) : '';
+  return t === '' ? undefined : t;
+};
 const hash = (x: unknown) => createHash('sha256').update(JSON.stringify(x)).digest('hex').slice(0, 16);
 
 export const tenantKey = (tenantId: string) => `tenant:${tenantId}`;
@@ -21,8 +26,8 @@ export function grade(v: string | null | undefined): string | undefined {
   return t;
 }
 
-/** birthDate is Edm.Date; old samples send a timestamp. */
-export const isoDate = (v: string | null | undefined) => s(v)?.slice(0, 10);
+/** birthDate is Edm.Date ("2001-07-02"); old samples send a timestamp ("2001-07-02T00:00:00Z"): both give the date. */
+export const isoDate = (v: string | null | undefined) => parseDate(s(v));
 
 export function schoolRecord(x: EduSchool, tenantId: string): SourceRecord {
   return {

@@ -15,10 +15,17 @@ export const MSGRAPH_SANDBOX_CLIENT_SECRET = 'demo-graph-secret';
 export const graphId = (type: string, key: string) => vendorId('msgraph', `${type}:${key}`, 'uuid');
 
 export interface GraphSandboxOptions {
-  /** Answer every delta token with 410 (as Graph does once it expired). Mutable by tests. */
-  rejectDeltaTokens?: boolean;
+  /**
+   * Refuse every delta token, as Graph does once one has expired: 410 `resyncRequired` (the default)
+   * or 400 `syncStateNotFound` (which status education delta uses is not documented). Mutable by tests.
+   */
+  rejectDeltaTokens?: boolean | 410 | 400;
   /** Send student.birthDate as the old timestamp form ("2001-01-01T00:00:00Z"). */
   birthDateAsTimestamp?: boolean;
+  /** Changed users in a delta round carry only their id and name properties ("at least the changed properties"). */
+  partialDeltaItems?: boolean;
+  /** The client secret has expired (AADSTS7000222), as happens when nobody renews it. */
+  secretExpired?: boolean;
 }
 
 const graphError = (status: number, code: string, message: string): SandboxResponse => ({
@@ -49,6 +56,7 @@ export function graphSandbox(options: GraphSandboxOptions = {}): SandboxApp {
             if (form.get('grant_type') !== 'client_credentials') return aad(400, 'unsupported_grant_type', 70003, 'The app requested an unsupported grant type.');
             if (form.get('client_id') !== MSGRAPH_SANDBOX_CLIENT_ID) return aad(400, 'unauthorized_client', 700016, 'Application was not found in the directory.');
             if (form.get('client_secret') !== MSGRAPH_SANDBOX_CLIENT_SECRET) return aad(401, 'invalid_client', 7000215, 'Invalid client secret provided.');
+            if (options.secretExpired) return aad(401, 'invalid_client', 7000222, 'The provided client secret keys for app are expired.');
             if (form.get('scope') !== 'https://graph.microsoft.com/.default') return aad(400, 'invalid_scope', 70011, 'The provided value for scope is not valid.');
             const t = randomBytes(24).toString('base64url');
             tokens.add(t);
@@ -61,7 +69,10 @@ export function graphSandbox(options: GraphSandboxOptions = {}): SandboxApp {
           const q = req.url.searchParams;
           const select = q.get('$select')?.split(',').map((x) => x.trim());
           const pick = (o: Record<string, unknown>) => (select ? Object.fromEntries(Object.entries(o).filter(([k]) => k === 'id' || k.startsWith('@') || select.includes(k))) : o);
-          const top = Math.min(999, Number(q.get('$top') ?? 100) || 100);
+          // Lists page by $top; delta functions ignore it and take `Prefer: odata.maxpagesize`.
+          const isDelta = path.endsWith('/delta');
+          const preferred = /odata\.maxpagesize=(\d+)/.exec(String(req.headers.prefer ?? ''))?.[1];
+          const top = Math.min(999, Number((isDelta ? preferred : q.get('$top')) ?? 100) || 100);
           const context = (what: string) => `${graphBase}/$metadata#${what}`;
           const listPage = (items: Record<string, unknown>[], what: string, extra: Record<string, unknown> = {}): SandboxResponse => {
             const skip = q.get('$skiptoken') ? Number(Buffer.from(q.get('$skiptoken')!, 'base64url').toString()) : 0;
@@ -70,7 +81,7 @@ export function graphSandbox(options: GraphSandboxOptions = {}): SandboxApp {
             next?.searchParams.set('$skiptoken', Buffer.from(String(skip + top)).toString('base64url'));
             return {
               status: 200,
-              headers: { 'odata-version': '4.0' },
+              headers: { 'odata-version': '4.0', ...(isDelta && preferred ? { 'preference-applied': `odata.maxpagesize=${top}` } : {}) },
               body: { '@odata.context': context(what), ...(next ? { '@odata.nextLink': next.toString() } : extra), value: page.map(pick) },
             };
           };
@@ -87,6 +98,7 @@ export function graphSandbox(options: GraphSandboxOptions = {}): SandboxApp {
             const what = m[1] as 'users' | 'classes';
             const token = q.get('$deltatoken');
             if (token !== null) {
+              if (options.rejectDeltaTokens === 400) return graphError(400, 'syncStateNotFound', 'The sync state was not found.');
               if (options.rejectDeltaTokens) return graphError(410, 'resyncRequired', 'The delta token is no longer valid.');
               const since = Number(Buffer.from(token, 'base64url').toString());
               const changed = what === 'users' ? view.changedUsers(since) : view.changedClasses(since);
@@ -197,7 +209,11 @@ class GraphView {
       const row = this.ds.listWithDeleted('person').find((p) => p.key === key);
       if (!row || row.data.roles.includes('guardian')) continue;
       const id = graphId('person', key);
-      out.set(id, row.deletedAt ? { id, '@removed': { reason: 'deleted' } } : this.user(row));
+      if (row.deletedAt) out.set(id, { id, '@removed': { reason: 'deleted' } });
+      else if (this.opts.partialDeltaItems) {
+        const u = this.user(row);
+        out.set(id, { '@odata.type': u['@odata.type'], id, displayName: u.displayName, givenName: u.givenName, surname: u.surname });
+      } else out.set(id, this.user(row));
     }
     return [...out.values()];
   }

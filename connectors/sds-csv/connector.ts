@@ -7,9 +7,9 @@ import { isoDate as isoDateFromUs } from '../dates.ts';
 import type { Connector, ConnectorContext, ConnectorState, Page, ReadOptions } from '../types.ts';
 import type { DemographicsData, EntityType, GuardianRelation, PersonData, PersonRole, SourceRecord } from '../../src/model/records.ts';
 import { RostergateError } from '../../src/errors.ts';
-import { checkHeader, dropPages, fail, file, readDrop, readTable, type CsvProblems, type CsvTable, type Drop, type DropPart, type DropState } from '../csv-kit.ts';
+import { defect, dropPages, fail, file, readDrop, readTable, type CsvProblems, type CsvTable, type Drop, type DropPart, type DropState } from '../csv-kit.ts';
 import { grade } from '../oneroster/mapping.ts';
-import { filesOf, ukName, type SdsFormat } from './formats.ts';
+import { filesOf, ukName, type SdsFile, type SdsFormat } from './formats.ts';
 import type { SdsCsvConfig } from './config.ts';
 
 const s = (v: string | undefined) => (v === undefined || v.trim() === '' ? undefined : v.trim());
@@ -65,7 +65,7 @@ export class SdsCsvConnector implements Connector {
     for (const [name, spec] of Object.entries(specs)) {
       const f = file(drop, name);
       if (!f) {
-        if (!spec.optional && format === 'v2.1') fail(problems, name, 0, undefined, `required file ${name} is missing from the drop`);
+        if (!spec.optional) fail(problems, name, 0, undefined, `required file ${name} is missing from the drop`);
         continue;
       }
       const t = readTable(problems, f.name, f.bytes);
@@ -75,7 +75,7 @@ export class SdsCsvConnector implements Connector {
         t.header = t.header.map((h) => canon.get(h.toLowerCase()) ?? h);
         t.rows = t.rows.map((r) => ({ line: r.line, values: Object.fromEntries(Object.entries(r.values).map(([k, v]) => [canon.get(k.toLowerCase()) ?? k, v])) }));
       }
-      checkHeader(problems, t, { columns: spec.columns, required: spec.required });
+      checkSdsTable(problems, t, spec);
       tables.set(name, t);
     }
     const parts = format === 'v2.1' ? this.v21(tables, problems) : this.v1(tables, format, problems);
@@ -86,14 +86,22 @@ export class SdsCsvConnector implements Connector {
 
   private v21(t: Map<string, CsvTable>, p: CsvProblems): DropPart[] {
     const rows = (f: string) => t.get(f)?.rows ?? [];
-    const part = (file: string, records: SourceRecord[], completes: EntityType[]): DropPart => ({ file, records, completes });
+    // A file left out of the drop says nothing about its records: its types are not completed, so
+    // nothing is deleted for want of a file (SDS asks for the same set of files on every upload).
+    const part = (files: string[], records: SourceRecord[], completes: EntityType[]): DropPart => ({
+      file: files.join(', '), records, completes: files.some((f) => t.has(f)) ? completes : undefined,
+    });
+    const date = (file: string, line: number, column: string, v: string | undefined) => sdsDate(p, file, line, column, v);
     const orgs = rows('orgs.csv').map(({ values: v }) => ({
       type: 'org', key: v.sourcedId!,
       data: { name: v.name!, type: SCHOOL_TYPES.has(v.type!.toLowerCase()) ? 'school' : v.type === 'district' ? 'district' : v.type === 'department' ? 'department' : 'other', parentKey: s(v.parentSourcedId) },
     }) as SourceRecord);
-    const sessions = rows('academicSessions.csv').map(({ values: v }) => ({
+    const sessions = rows('academicSessions.csv').map(({ values: v, line }) => ({
       type: 'academicSession', key: v.sourcedId!,
-      data: { title: v.title!, type: (['schoolYear', 'semester', 'term', 'gradingPeriod'].find((x) => x.toLowerCase() === v.type!.toLowerCase()) ?? 'term') as 'term', schoolYear: s(v.schoolYear), startDate: s(v.startDate), endDate: s(v.endDate) },
+      data: {
+        title: v.title!, type: (['schoolYear', 'semester', 'term', 'gradingPeriod'].find((x) => x.toLowerCase() === v.type!.toLowerCase()) ?? 'term') as 'term', schoolYear: s(v.schoolYear),
+        startDate: date('academicSessions.csv', line, 'startDate', v.startDate), endDate: date('academicSessions.csv', line, 'endDate', v.endDate),
+      },
     }) as SourceRecord);
     const courses = rows('courses.csv').map(({ values: v }) => ({
       type: 'course', key: v.sourcedId!,
@@ -110,9 +118,12 @@ export class SdsCsvConnector implements Connector {
     const people = rows('users.csv').map(({ values: v, line }) => {
       const r = roles.get(v.sourcedId!) ?? [];
       const personRoles = [...new Set([...r.map((x) => x.role), ...(guardians.has(v.sourcedId!) ? ['guardian' as const] : [])])];
-      if (!s(v.givenName) || !s(v.familyName)) fail(p, 'users.csv', line, !s(v.givenName) ? 'givenName' : 'familyName', 'empty (rostergate needs names for every user)');
+      // Names may be blank for users SDS matches to existing accounts, but guardians need them.
+      if (guardians.has(v.sourcedId!) && (!s(v.givenName) || !s(v.familyName))) {
+        defect(p, 'users.csv', line, !s(v.givenName) ? 'givenName' : 'familyName', 'blank, but SDS requires names of users who are guardians in relationships.csv');
+      }
       const data: PersonData = {
-        givenName: v.givenName!.trim(), familyName: v.familyName!.trim(), username: s(v.username), email: s(v.email), phone: s(v.phone), sms: s(v.sms),
+        givenName: s(v.givenName) ?? '', familyName: s(v.familyName) ?? '', username: s(v.username), email: s(v.email), phone: s(v.phone), sms: s(v.sms),
         roles: personRoles, sisId: v.sourcedId, orgKeys: r.length ? [...new Set(r.map((x) => x.org))] : undefined,
         primaryOrgKey: (r.find((x) => x.primary) ?? r[0])?.org, grades: r.find((x) => x.grade) ? [grade(r.find((x) => x.grade)!.grade!)] : undefined,
       };
@@ -120,10 +131,10 @@ export class SdsCsvConnector implements Connector {
     });
     const demo = new Map<string, DemographicsData>();
     const d = (id: string) => demo.get(id) ?? demo.set(id, { personKey: id }).get(id)!;
-    for (const { values: v } of rows('demographics.csv')) {
+    for (const { values: v, line } of rows('demographics.csv')) {
       const x = d(v.userSourcedId!);
       const sex = s(v.sex)?.toLowerCase();
-      Object.assign(x, { birthDate: s(v.birthDate), sex: sex === 'male' || sex === 'female' || sex === 'other' ? sex : sex ? 'unspecified' : undefined, countryOfBirth: s(v.birthCountry) });
+      Object.assign(x, { birthDate: date('demographics.csv', line, 'birthDate', v.birthDate), sex: sex === 'male' || sex === 'female' || sex === 'other' ? sex : sex ? 'unspecified' : undefined, countryOfBirth: s(v.birthCountry) });
       if (list(v.ethnicityCodes).some((c) => c.toLowerCase() === 'hispanicorlatinoethnicity')) x.hispanicOrLatino = true;
       for (const c of list(v.raceCodes)) if (RACE[c.toLowerCase()]) (x as unknown as Record<string, unknown>)[RACE[c.toLowerCase()]!] = true;
     }
@@ -151,23 +162,23 @@ export class SdsCsvConnector implements Connector {
       return { type: 'enrollment', key: `${v.classSourcedId}:${v.userSourcedId}`, data: { classKey: v.classSourcedId!, personKey: v.userSourcedId!, role: role === 'student' ? 'student' : 'teacher' } } as SourceRecord;
     });
     return [
-      part('orgs.csv', orgs, ['org']),
-      part('academicSessions.csv', sessions, ['academicSession']),
-      part('courses.csv', courses, ['course']),
-      part('users.csv', people, ['person']),
-      part('demographics.csv', demographics, ['demographics']),
-      part('classes.csv', classes, ['class']),
-      part('enrollments.csv', enrollments, ['enrollment']),
-      part('relationships.csv', guardianships, ['guardianship']),
+      part(['orgs.csv'], orgs, ['org']),
+      part(['academicSessions.csv'], sessions, ['academicSession']),
+      part(['courses.csv'], courses, ['course']),
+      part(['users.csv'], people, ['person']),
+      part(['demographics.csv', 'userFlags.csv'], demographics, ['demographics']),
+      part(['classes.csv'], classes, ['class']),
+      part(['enrollments.csv'], enrollments, ['enrollment']),
+      part(['relationships.csv'], guardianships, ['guardianship']),
     ];
   }
 
   private v1(t: Map<string, CsvTable>, format: SdsFormat, p: CsvProblems): DropPart[] {
     const col = (f: string, c: string) => (format === 'v1-uk' ? ukName(f, c) : c);
     const rows = (f: string) => (t.get(f)?.rows ?? []).map((r) => ({ line: r.line, get: (c: string) => s(r.values[col(f, c)]) }));
-    for (const req of ['School.csv', 'Section.csv', 'Student.csv', 'Teacher.csv', 'StudentEnrollment.csv', 'TeacherRoster.csv']) {
-      if (!t.has(req)) fail(p, req, 0, undefined, `required file ${req} is missing from the drop`);
-    }
+    const date = (f: string, r: { line: number; get: (c: string) => string | undefined }, c: string) => sdsDate(p, f, r.line, col(f, c), r.get(c));
+    // Types read from a file the drop left out are not completed (see v21).
+    const has = (...files: string[]) => files.every((f) => t.has(f));
     const schools = rows('School.csv').map((r) => ({
       type: 'org', key: r.get('SIS ID')!,
       data: {
@@ -180,7 +191,7 @@ export class SdsCsvConnector implements Connector {
     const courses = new Map<string, SourceRecord>();
     const classes = rows('Section.csv').map((r) => {
       const term = r.get('Term SIS ID');
-      if (term) sessions.set(term, { type: 'academicSession', key: term, data: { title: r.get('Term Name') ?? term, type: 'term', startDate: isoDateFromUs(r.get('Term StartDate')), endDate: isoDateFromUs(r.get('Term EndDate')) } });
+      if (term) sessions.set(term, { type: 'academicSession', key: term, data: { title: r.get('Term Name') ?? term, type: 'term', startDate: date('Section.csv', r, 'Term StartDate'), endDate: date('Section.csv', r, 'Term EndDate') } });
       const course = r.get('Course SIS ID');
       if (course) courses.set(course, { type: 'course', key: course, data: { title: r.get('Course Name') ?? course, courseCode: r.get('Course Number'), description: r.get('Course Description'), subjects: r.get('Course Subject') ? [r.get('Course Subject')!] : undefined, orgKey: r.get('School SIS ID') } });
       return {
@@ -204,7 +215,7 @@ export class SdsCsvConnector implements Connector {
       });
     const students = person('Student.csv', 'student');
     const teachers = person('Teacher.csv', 'teacher');
-    const demographics = rows('Student.csv').filter((r) => r.get('Birthdate')).map((r) => ({ type: 'demographics', key: r.get('SIS ID')!, data: { personKey: r.get('SIS ID')!, birthDate: isoDateFromUs(r.get('Birthdate')) } }) as SourceRecord);
+    const demographics = rows('Student.csv').filter((r) => r.get('Birthdate')).map((r) => ({ type: 'demographics', key: r.get('SIS ID')!, data: { personKey: r.get('SIS ID')!, birthDate: date('Student.csv', r, 'Birthdate') } }) as SourceRecord);
     const enrol = (f: string, role: 'student' | 'teacher') =>
       rows(f).map((r) => ({ type: 'enrollment', key: `${r.get('Section SIS ID')}:${r.get('SIS ID')}`, data: { classKey: r.get('Section SIS ID')!, personKey: r.get('SIS ID')!, role, primary: role === 'teacher' ? undefined : false } }) as SourceRecord);
     // The parent add-on: guardians in user.csv, linked to students by email in guardianrelationship.csv.
@@ -218,15 +229,51 @@ export class SdsCsvConnector implements Connector {
       const g = guardianKey.get(r.get('Email')!.toLowerCase()) ?? `email:${r.get('Email')!.toLowerCase()}`;
       return { type: 'guardianship', key: `${g}:${r.get('SIS ID')}`, data: { guardianKey: g, studentKey: r.get('SIS ID')!, relation: RELATION[(r.get('Role') ?? '').toLowerCase()] ?? 'other' } } as SourceRecord;
     });
+    const when = (present: boolean, types: EntityType[]) => (present ? types : undefined);
     return [
       { file: 'School.csv', records: schools, completes: ['org'] },
-      { file: 'Section.csv (terms)', records: [...sessions.values()], completes: ['academicSession'] },
-      { file: 'Section.csv (courses)', records: [...courses.values()], completes: ['course'] },
+      { file: 'Section.csv (terms)', records: [...sessions.values()], completes: when(has('Section.csv'), ['academicSession']) },
+      { file: 'Section.csv (courses)', records: [...courses.values()], completes: when(has('Section.csv'), ['course']) },
+      // Guardians of the parent add-on go with the people: it is an add-on, so its absence is normal.
       { file: 'Student.csv, Teacher.csv, user.csv', records: [...students, ...teachers, ...guardians], completes: ['person'] },
       { file: 'Student.csv (birth dates)', records: demographics, completes: ['demographics'] },
-      { file: 'Section.csv', records: classes, completes: ['class'] },
-      { file: 'StudentEnrollment.csv, TeacherRoster.csv', records: [...enrol('StudentEnrollment.csv', 'student'), ...enrol('TeacherRoster.csv', 'teacher')], completes: ['enrollment'] },
-      { file: 'guardianrelationship.csv', records: guardianships, completes: ['guardianship'] },
+      { file: 'Section.csv', records: classes, completes: when(has('Section.csv'), ['class']) },
+      // Student and teacher rosters share a type: it completes only when both files came.
+      { file: 'StudentEnrollment.csv, TeacherRoster.csv', records: [...enrol('StudentEnrollment.csv', 'student'), ...enrol('TeacherRoster.csv', 'teacher')], completes: when(has('StudentEnrollment.csv', 'TeacherRoster.csv'), ['enrollment']) },
+      { file: 'guardianrelationship.csv', records: guardianships, completes: when(has('guardianrelationship.csv'), ['guardianship']) },
     ];
   }
+}
+
+/**
+ * SDS headers: the required columns must be there (always an error); any other SDS column may be
+ * left out (Microsoft's own "minimum required attributes" samples do); an unknown column is a
+ * defect. Ids and references must not be blank in any row; other required values may be blank
+ * only in tolerant mode.
+ */
+function checkSdsTable(p: CsvProblems, t: CsvTable, spec: SdsFile): void {
+  for (const r of spec.required) if (!t.header.includes(r)) fail(p, t.file, 1, r, `required column "${r}" is missing`);
+  for (const h of t.header) if (!spec.columns.includes(h)) defect(p, t.file, 1, h, `unknown column "${h}"`);
+  const blankable = new Set(['Role']);
+  for (const row of t.rows) {
+    for (const c of spec.required) {
+      if ((row.values[c] ?? '').trim() !== '') continue;
+      if (spec.keys.includes(c)) fail(p, t.file, row.line, c, 'blank, but it identifies the record or what it refers to');
+      else if (!blankable.has(c)) defect(p, t.file, row.line, c, 'blank, but SDS requires a value');
+    }
+  }
+}
+
+/**
+ * Dates in SDS drops: ISO `YYYY-MM-DD` (v2.1, and what the v1 docs recommend), `YYYYMMDD`, or the
+ * `M/D/YYYY` of Microsoft's v1 samples. Anything else is a defect; tolerant mode leaves the date out.
+ */
+function sdsDate(p: CsvProblems, file: string, line: number, column: string, v: string | undefined): string | undefined {
+  const t = s(v);
+  if (!t) return undefined;
+  const compact = /^(\d{4})(\d{2})(\d{2})$/.exec(t);
+  const iso = compact ? `${compact[1]}-${compact[2]}-${compact[3]}` : isoDateFromUs(t);
+  if (iso && /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/.test(iso)) return iso;
+  defect(p, file, line, column, 'not a date (expected YYYY-MM-DD, YYYYMMDD or M/D/YYYY)');
+  return undefined;
 }

@@ -22,7 +22,11 @@ export async function identityConflicts(opts: { config?: string; json?: boolean 
     for (const c of conflicts) {
       process.stdout.write(`${c.at}  source ${c.source}, ${c.type} ${c.key}: ${c.reason}; kept apart from ${c.candidates.join(', ')}\n`);
     }
-    process.stdout.write(`${conflicts.length} conflict(s). Fix the SIS id or email at the source; the next sync links what then matches.\n`);
+    // Say what the gateway does and does not do: a record kept apart is not re-linked later.
+    process.stdout.write(
+      `${conflicts.length} conflict(s). Each record was kept as a separate person; nothing was merged. Correct the SIS id or email at the source so ` +
+        'new records match one person; a record already kept apart stays a separate person (the gateway does not re-link after the fact).\n',
+    );
   } finally {
     await store.close();
   }

@@ -41,8 +41,20 @@ export type Resolution =
   | { kind: 'link'; entityId: string; rule: MatchRule }
   | { kind: 'conflict'; reason: string; candidates: string[] };
 
-/** Decides which existing person (if any) a new source record of a person belongs to. */
-export async function resolvePerson(tx: StoreTx, source: string, keys: MatchKey[]): Promise<Resolution> {
+/**
+ * Rules whose ids are issued per role: an SIS keeps students and staff in separate tables, so a
+ * student's SIS id can equal a teacher's. A match by one of these links a student only to a student.
+ * Emails are unique across roles and need no such check.
+ */
+const PER_ROLE_RULES: ReadonlySet<MatchRule> = new Set(['sisId', 'stateId']);
+
+const isStudent = (roles: readonly string[]) => roles.includes('student');
+
+/**
+ * Decides which existing person (if any) a new source record of a person belongs to. `roles` are
+ * the record's roles, checked against the candidate's when the deciding rule is a per-role id.
+ */
+export async function resolvePerson(tx: StoreTx, source: string, keys: MatchKey[], roles: readonly string[] = []): Promise<Resolution> {
   const byRule: { rule: MatchRule; ids: string[] }[] = [];
   for (const k of keys) {
     const ids = await tx.findByMatchKey(k.kind, k.value);
@@ -63,5 +75,11 @@ export async function resolvePerson(tx: StoreTx, source: string, keys: MatchKey[
   // A source that already delivered this person under another key says these are two people.
   const sameSource = (await tx.sourceRecordsOf(candidate)).some((r) => r.source === source);
   if (sameSource) return { kind: 'conflict', reason: `${first.rule} matches a different record of the same source`, candidates: [candidate] };
+  if (PER_ROLE_RULES.has(first.rule) && roles.length > 0) {
+    const theirs = ((await tx.getEntity(candidate))?.data as { roles?: string[] } | undefined)?.roles ?? [];
+    if (theirs.length > 0 && isStudent(theirs) !== isStudent(roles)) {
+      return { kind: 'conflict', reason: `${first.rule} matches a ${isStudent(theirs) ? 'student' : 'non-student'} but this record is ${isStudent(roles) ? 'a student' : 'not a student'}`, candidates: [candidate] };
+    }
+  }
   return { kind: 'link', entityId: candidate, rule: first.rule };
 }

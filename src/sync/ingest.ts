@@ -164,7 +164,7 @@ async function chooseEntityId(
 ): Promise<string> {
   if (type === 'demographics') return demographicsIdFor(data.personId as string);
   if (type !== 'person') return newEntityId(type);
-  const res = await resolvePerson(tx, ctx.source, match);
+  const res = await resolvePerson(tx, ctx.source, match, (data.roles as string[] | undefined) ?? []);
   if (res.kind === 'link') {
     ctx.counters.linked++;
     return res.entityId;

@@ -13,11 +13,13 @@ import { googleClassroomDefinition, googleId, googleSandbox, sandboxServiceAccou
 import { collect, defineConnectorSuite, MiniStore, testHttp } from '../support/connector-suite.ts';
 import { createLogger } from '../../src/log.ts';
 import { externalPath, itExternal } from '../support/external.ts';
-import { tempDir } from '../support/stores.ts';
+import { openTestStore, tempDir } from '../support/stores.ts';
+import { syncSource } from '../../src/sync/runner.ts';
 import { RostergateError } from '../../src/errors.ts';
 import type { PersonData } from '../../src/model/records.ts';
 import { request } from 'undici';
-import { jwtBearer, loadServiceAccountKey } from '../../connectors/google-classroom/auth.ts';
+import { jwtBearer, loadServiceAccountKey, SCOPES } from '../../connectors/google-classroom/auth.ts';
+import { COURSE_STATES } from '../../connectors/google-classroom/config.ts';
 
 const log = createLogger({ level: 'silent' });
 
@@ -55,6 +57,19 @@ describe('google classroom roundtrip', () => {
     expect(store.records.get(`enrollment/${googleId(e.data.classKey)}:${googleId(e.data.personKey)}`)).toMatchObject({ data: { role: 'teacher', primary: true } });
   });
 
+  it('the placeholder school is configurable: its key and name hold every class and person', async () => {
+    const s2 = await start({}, () => ({ placeholderSchool: { key: 'gc:lincoln-high', name: 'Lincoln High (Classroom)' } }));
+    try {
+      const store = new MiniStore().apply(await collect(s2.make(), null));
+      expect(store.ofType('org')).toEqual([expect.objectContaining({ key: 'gc:lincoln-high', data: { name: 'Lincoln High (Classroom)', type: 'school' } })]);
+      expect(new Set(store.ofType('class').map((c) => c.data.schoolKey))).toEqual(new Set(['gc:lincoln-high']));
+      const nonGuardians = store.ofType('person').filter((p) => !p.data.roles.includes('guardian'));
+      expect(nonGuardians.every((p) => p.data.primaryOrgKey === 'gc:lincoln-high')).toBe(true);
+    } finally {
+      await s2.close();
+    }
+  });
+
   it('skips guardians without failing when the domain does not grant them', async () => {
     const s2 = await start({ guardiansForbidden: true });
     try {
@@ -67,6 +82,90 @@ describe('google classroom roundtrip', () => {
   });
 });
 
+describe('google classroom without a delta API', () => {
+  it('profiles that come without a name are read with userProfiles.get, once per user', async () => {
+    const s = await start({ omitSomeProfiles: true });
+    const plain = await start();
+    try {
+      const before = s.sandbox.faults.hits.length;
+      const got = new MiniStore().apply(await collect(s.make(), null));
+      const want = new MiniStore().apply(await collect(plain.make(), null));
+      expect([...got.records.values()].sort((a, b) => (a.key < b.key ? -1 : 1))).toEqual([...want.records.values()].sort((a, b) => (a.key < b.key ? -1 : 1)));
+      const lookups = s.sandbox.faults.hits.slice(before).filter((h) => /^\/google\/v1\/userProfiles\/\d+$/.test(h));
+      expect(lookups.length).toBeGreaterThan(0);
+      expect(new Set(lookups).size).toBe(lookups.length);
+    } finally {
+      await s.close();
+      await plain.close();
+    }
+  });
+
+  it('a guardian link to a student in no course brings the student from userProfiles.get', async () => {
+    const s = await start();
+    try {
+      const g = s.dataset.list('guardianship')[0]!;
+      for (const e of s.dataset.list('enrollment').filter((x) => x.data.personKey === g.data.studentKey)) s.dataset.remove('enrollment', e.key);
+      const before = s.sandbox.faults.hits.length;
+      const store = new MiniStore().apply(await collect(s.make(), null));
+      expect(s.sandbox.faults.hits.slice(before)).toContain(`/google/v1/userProfiles/${googleId(g.data.studentKey)}`);
+      const st = s.dataset.get('person', g.data.studentKey)!;
+      expect(store.records.get(`person/${googleId(st.key)}`)).toMatchObject({ data: { givenName: st.data.givenName, email: st.data.email, roles: ['student'] } });
+      expect(store.records.get(`guardianship/${googleId(g.data.guardianKey)}:${googleId(st.key)}`)).toBeDefined();
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a re-list of an unchanged Classroom changes nothing in the store; a rename is one update', async () => {
+    const s = await start();
+    const store = await openTestStore('sqlite');
+    try {
+      const first = await syncSource(store, s.make());
+      expect(first.counters.created).toBeGreaterThan(0);
+      const again = await syncSource(store, s.make());
+      expect(again.mode).toBe('incremental');
+      expect(again.counters).toMatchObject({ created: 0, updated: 0, deleted: 0 });
+      const changesBefore = (await store.changes({ afterSeq: 0, limit: 100_000 })).length;
+      const st = s.dataset.list('person').find((p) => p.data.roles.includes('student'))!;
+      s.dataset.upsert('person', st.key, { givenName: 'Renamed' });
+      const third = await syncSource(store, s.make());
+      expect(third.counters).toMatchObject({ created: 0, updated: 1, deleted: 0 });
+      expect((await store.changes({ afterSeq: 0, limit: 100_000 })).length).toBe(changesBefore + 1);
+    } finally {
+      await store.close();
+      await s.close();
+    }
+  });
+
+  it('quota errors (429 RESOURCE_EXHAUSTED, no Retry-After) back off and recover; a lasting one names the status', async () => {
+    const s = await start();
+    try {
+      s.sandbox.faults.inject({ kind: 'status', status: 429 }, { match: /\/students$/, times: 3 });
+      const pages = await collect(s.make(), null);
+      expect(new MiniStore().apply(pages).ofType('enrollment')).toHaveLength(s.dataset.list('enrollment').length);
+      s.sandbox.faults.inject({ kind: 'status', status: 429 }, { match: /\/v1\/courses$/, times: 20 });
+      const e = await collect(s.make(), null).catch((x: unknown) => x);
+      s.sandbox.faults.clear();
+      expect((e as RostergateError).code).toBe('SOURCE_RATE_LIMITED');
+      expect((e as Error).message).toMatch(/^source classroom, resource courses.*rate limited \(429\) after 4 attempts — RESOURCE_EXHAUSTED$/);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('Classroom API turned off for the admin: the status, the @Code sub-code and what to do, nothing else of the message', async () => {
+    const s = await start({ apiDisabled: true });
+    try {
+      const e = await collect(s.make(), null).catch((x: unknown) => x);
+      expect((e as RostergateError).code).toBe('SOURCE_AUTH');
+      expect((e as Error).message).toMatch(/^source classroom, resource courses, HTTP 403: access denied \(403\).* — PERMISSION_DENIED @ClassroomApiDisabled: Classroom data access \(the API\) is off for the impersonated user: turn it on in the Admin console/);
+      expect((e as Error).message).not.toContain('is not permitted');
+    } finally {
+      await s.close();
+    }
+  });
+});
+
 describe('google classroom sandbox against the discovery document', () => {
   itExternal('paths and every property sent are in the Classroom v1 discovery schemas', async () => {
     const disc = JSON.parse(readFileSync(externalPath('google/classroom-v1.json'), 'utf8')) as {
@@ -75,6 +174,10 @@ describe('google classroom sandbox against the discovery document', () => {
     };
     expect(disc.resources.courses.methods.list.path).toBe('v1/courses');
     expect(disc.resources.courses.resources.students.methods.list.path).toBe('v1/courses/{courseId}/students');
+    // What the connector sends: its scopes, and every course state it asks for, exist in the document.
+    const raw = disc as unknown as { auth: { oauth2: { scopes: Record<string, unknown> } }; resources: { courses: { methods: { list: { parameters: { courseStates: { enum: string[] } } } } } } };
+    for (const scope of SCOPES) expect(Object.keys(raw.auth.oauth2.scopes)).toContain(scope);
+    expect(raw.resources.courses.methods.list.parameters.courseStates.enum).toEqual(expect.arrayContaining([...COURSE_STATES]));
     const s = await start();
     try {
       const base = s.sandbox.urlOf('/google');

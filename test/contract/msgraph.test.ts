@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { request } from 'undici';
+import { Writable } from 'node:stream';
 import { RosterDataset } from '../../src/demo/dataset.ts';
 import { startSandboxServer } from '../../connectors/sandbox-kit.ts';
 import { graphId, graphSandbox, msGraphDefinition, sandboxSourceConfig } from '../../connectors/msgraph/index.ts';
@@ -12,8 +13,10 @@ import { collect, defineConnectorSuite, MiniStore, testHttp } from '../support/c
 import { createLogger } from '../../src/log.ts';
 import { externalPath, itExternal } from '../support/external.ts';
 import { RostergateError } from '../../src/errors.ts';
+import { HttpClient } from '../../connectors/http.ts';
 import type { PersonData } from '../../src/model/records.ts';
 import type { GraphSandboxOptions } from '../../connectors/msgraph/sandbox.ts';
+import { CLASS_SELECT, SCHOOL_SELECT, USER_SELECT } from '../../connectors/msgraph/wire.ts';
 
 const log = createLogger({ level: 'silent' });
 
@@ -62,9 +65,102 @@ describe('msgraph roundtrip and delta', () => {
     opts.rejectDeltaTokens = true;
     const again = await collect(s.make(), inc.at(-1)!.state);
     opts.rejectDeltaTokens = false;
-    expect(again[0]!.resource).toBe('schools');
+    expect(again.some((p) => p.resource === 'users')).toBe(true);
     expect(again.some((p) => p.completes?.includes('class'))).toBe(true);
   });
+});
+
+describe('msgraph incremental sync in detail', () => {
+  it('re-reads partial delta items whole, deletes removed users with their demographics, and pages delta by Prefer', async () => {
+    const s = await start({ partialDeltaItems: true });
+    try {
+      const full = await collect(s.make(), null, { full: true });
+      // pageSize 50: lists page by $top, delta by `Prefer: odata.maxpagesize` (the sandbox ignores $top there).
+      const users = s.dataset.list('person').filter((p) => !p.data.roles.includes('guardian')).length;
+      expect(full.filter((p) => p.resource === 'users')).toHaveLength(Math.ceil(users / 50));
+      const store = new MiniStore().apply(full);
+      const [renamed, removed] = s.dataset.list('person').filter((p) => p.data.roles.includes('student') && s.dataset.get('demographics', p.key));
+      s.dataset.upsert('person', renamed!.key, { givenName: 'Renamed' });
+      for (const e of s.dataset.list('enrollment').filter((x) => x.data.personKey === removed!.key)) s.dataset.remove('enrollment', e.key);
+      s.dataset.remove('demographics', removed!.key);
+      s.dataset.remove('person', removed!.key);
+      const inc = await collect(s.make(), full.at(-1)!.state);
+      // Delta, not a full re-read: users come from users/delta.
+      expect(inc.some((p) => p.resource === 'users')).toBe(false);
+      expect(inc.some((p) => p.resource === 'users/delta')).toBe(true);
+      store.newRun().apply(inc);
+      const got = store.records.get(`person/${graphId('person', renamed!.key)}`) as { data: PersonData };
+      // The delta item carried only names: the student facet came from re-reading the user.
+      expect(got.data).toMatchObject({ givenName: 'Renamed', sisId: renamed!.data.sisId, graduationYear: renamed!.data.graduationYear, roles: ['student'] });
+      expect(typeof got.data.graduationYear).toBe('string');
+      expect(store.records.get(`demographics/${graphId('person', renamed!.key)}`)).toMatchObject({ data: { birthDate: s.dataset.get('demographics', renamed!.key)!.data.birthDate } });
+      expect(store.records.has(`person/${graphId('person', removed!.key)}`)).toBe(false);
+      expect(store.records.has(`demographics/${graphId('person', removed!.key)}`)).toBe(false);
+      expect(store.ofType('enrollment')).toHaveLength(s.dataset.list('enrollment').length);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('an incremental run sees a new school (with its new class) and a school that is gone', async () => {
+    const s = await start();
+    try {
+      const full = await collect(s.make(), null, { full: true });
+      const store = new MiniStore().apply(full);
+      const [gone] = s.dataset.list('org').filter((o) => o.data.type === 'school');
+      for (const c of s.dataset.list('class').filter((x) => x.data.schoolKey === gone!.key)) {
+        for (const e of s.dataset.list('enrollment').filter((x) => x.data.classKey === c.key)) s.dataset.remove('enrollment', e.key);
+        s.dataset.remove('class', c.key);
+      }
+      s.dataset.remove('org', gone!.key);
+      s.dataset.upsert('org', 'sch-new', { name: 'New Academy', type: 'school', parentKey: 'district' });
+      s.dataset.upsert('class', 'cls-new', { title: 'Robotics', schoolKey: 'sch-new' });
+      store.newRun().apply(await collect(s.make(), full.at(-1)!.state));
+      expect(store.records.has(`org/${graphId('org', gone!.key)}`)).toBe(false);
+      expect(store.records.get(`org/${graphId('org', 'sch-new')}`)).toMatchObject({ data: { name: 'New Academy', type: 'school' } });
+      expect(store.records.get(`class/${graphId('class', 'cls-new')}`)).toMatchObject({ data: { title: 'Robotics', schoolKey: graphId('org', 'sch-new') } });
+      expect(store.ofType('class')).toHaveLength(s.dataset.list('class').length);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a 429 waits exactly as long as Retry-After says, then carries on', async () => {
+    const s = await start();
+    try {
+      const waits: number[] = [];
+      const http = new HttpClient({ sourceId: 'graph', maxRetries: 3, sleep: async (ms) => void waits.push(ms), log });
+      const cfg = msGraphDefinition.configSchema.parse({ id: 'graph', ...sandboxSourceConfig(s.sandbox.urlOf('/msgraph')), pageSize: 50 });
+      s.sandbox.faults.inject({ kind: 'status', status: 429, retryAfter: '7' }, { match: /users\/delta$/, times: 2 });
+      const pages = await collect(msGraphDefinition.create(cfg, { http, log }), null, { full: true });
+      expect(waits).toEqual([7000, 7000]);
+      expect(new MiniStore().apply(pages).ofType('person').length).toBeGreaterThan(0);
+      await http.close();
+    } finally {
+      await s.close();
+    }
+  });
+
+  for (const status of [410, 400] as const) {
+    it(`a delta token refused with ${status} leads to a full sync, logged`, async () => {
+      const opts: GraphSandboxOptions = {};
+      const s = await start(opts);
+      const lines: string[] = [];
+      const sink = new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) });
+      try {
+        const full = await collect(s.make(), null, { full: true });
+        opts.rejectDeltaTokens = status;
+        const cfg = msGraphDefinition.configSchema.parse({ id: 'graph', ...sandboxSourceConfig(s.sandbox.urlOf('/msgraph')), pageSize: 50 });
+        const c = msGraphDefinition.create(cfg, { http: testHttp('graph'), log: createLogger({ level: 'warn', destination: sink }) });
+        const again = await collect(c, full.at(-1)!.state);
+        expect(again.some((p) => p.resource === 'users')).toBe(true);
+        expect(new MiniStore().apply(again).records.size).toBe(new MiniStore().apply(full).records.size);
+        expect(lines.join('')).toMatch(/"source":"graph".*no longer accepts the delta token: running a full sync/);
+      } finally {
+        await s.close();
+      }
+    });
+  }
 });
 
 describe('msgraph sandbox against the Graph CSDL', () => {
@@ -78,6 +174,10 @@ describe('msgraph sandbox against the Graph CSDL', () => {
     const school = new Set([...props('educationSchool'), ...props('educationOrganization'), 'id']);
     const user = new Set([...props('educationUser'), 'id']);
     const cls = new Set([...props('educationClass'), 'id']);
+    // What the connector asks for with $select is declared too.
+    for (const [select, declared] of [[SCHOOL_SELECT, school], [USER_SELECT, user], [CLASS_SELECT, cls]] as const) {
+      for (const k of select.split(',')) expect(declared, `$select ${k}`).toContain(k);
+    }
     const s = await start();
     try {
       const t = await request(`${s.sandbox.urlOf('/msgraph')}/00000000-0000-4000-8000-00000000d3m0/oauth2/v2.0/token`, {
@@ -108,9 +208,10 @@ describe('msgraph token errors', () => {
     [{ clientSecret: 'wrong' }, /AADSTS7000215\): client secret rejected: check clientSecret/],
     [{ tenantId: 'no-such-tenant' }, /AADSTS90002\): tenant not found: check tenantId/],
     [{ clientId: 'nobody' }, /AADSTS700016\): application not found/],
+    [{ secretExpired: true }, /AADSTS7000222\): client secret expired: create a new one in the app registration and update clientSecret/],
   ] as const) {
     it(`names the source and what to fix: ${Object.keys(extra)[0]}`, async () => {
-      const s = await start({}, extra);
+      const s = 'secretExpired' in extra ? await start(extra) : await start({}, extra);
       try {
         const e = await collect(s.make(), null).catch((x: unknown) => x);
         expect((e as RostergateError).code).toBe('SOURCE_AUTH');

@@ -3,7 +3,7 @@
  * dataset, Microsoft's public v2.1 and v1 samples, the UK variant, and header defects.
  */
 import { describe, expect, it } from 'vitest';
-import { cpSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RosterDataset } from '../../src/demo/dataset.ts';
 import { sdsCsvDefinition, SdsCsvConnector, writeSdsDrop } from '../../connectors/sds-csv/index.ts';
@@ -39,12 +39,20 @@ defineConnectorSuite({
 });
 
 describe('sds csv samples and formats', () => {
-  itExternal('imports Microsoft’s v2.1 sample: users with roles, guardians, flags and demographics', async () => {
-    const c = sds(externalPath('microsoft/sds-csv/v2.1'), 'tolerant');
+  itExternal('imports Microsoft’s v2.1 sample (CRLF) in strict mode: every file, users with roles, guardians, flags and demographics', async () => {
+    expect(readFileSync(externalPath('microsoft/sds-csv/v2.1/users.csv'), 'utf8')).toContain('\r\n');
+    const c = sds(externalPath('microsoft/sds-csv/v2.1'), 'strict');
     const store = new MiniStore().apply(await collect(c, null));
     expect(c.format).toBe('v2.1');
-    const users = readFileSync(externalPath('microsoft/sds-csv/v2.1/users.csv'), 'utf8').trim().split(/\r?\n/).length - 1;
-    expect(store.ofType('person')).toHaveLength(users);
+    expect(c.warnings).toEqual([]);
+    const count = (f: string) => readFileSync(externalPath(`microsoft/sds-csv/v2.1/${f}`), 'utf8').trim().split(/\r?\n/).length - 1;
+    expect(store.ofType('person')).toHaveLength(count('users.csv'));
+    expect(store.ofType('org')).toHaveLength(count('orgs.csv'));
+    expect(store.ofType('academicSession')).toHaveLength(count('academicSessions.csv'));
+    expect(store.ofType('course')).toHaveLength(count('courses.csv'));
+    expect(store.ofType('class')).toHaveLength(count('classes.csv'));
+    expect(store.ofType('enrollment')).toHaveLength(count('enrollments.csv'));
+    expect(store.ofType('guardianship')).toHaveLength(count('relationships.csv'));
     const jack = store.records.get('person/114001') as { data: PersonData };
     expect(jack.data).toMatchObject({ givenName: 'Jack', familyName: 'Craig', roles: ['student'], orgKeys: ['110003'], grades: ['10'], sisId: '114001' });
     expect((store.records.get('person/114002') as { data: PersonData }).data.roles).toContain('guardian');
@@ -97,5 +105,65 @@ describe('sds csv samples and formats', () => {
     expect(tolerant.warnings.some((w) => /users\.csv line 1, column shoeSize: unknown column "shoeSize"/.test(w))).toBe(true);
     const strict = await collect(sds(dir, 'strict'), null).catch((x: unknown) => x);
     expect((strict as Error).message).toMatch(/users\.csv, record line 1, column shoeSize: unknown column/);
+  });
+
+  itExternal('a drop with only the required files and columns imports in strict mode (UK "minimum required attributes")', async () => {
+    const dir = tempDir();
+    const uk: Record<string, Record<string, string>> = {
+      'School.csv': { 'SIS ID': 'DfE Number' },
+      'Student.csv': { 'SIS ID': 'ID', 'School SIS ID': 'School DfE Number' },
+      'Teacher.csv': { 'SIS ID': 'ID', 'School SIS ID': 'School DfE Number' },
+    };
+    const keep: Record<string, string[]> = { 'School.csv': ['SIS ID', 'Name'], 'Student.csv': ['SIS ID', 'School SIS ID', 'Username'], 'Teacher.csv': ['SIS ID', 'School SIS ID', 'Username'] };
+    for (const [f, cols] of Object.entries(keep)) {
+      const [head, ...rows] = readFileSync(externalPath(`microsoft/sds-csv/v1-25-users/${f}`), 'utf8').trim().split('\r\n');
+      const idx = cols.map((c) => head!.split(',').indexOf(c));
+      writeFileSync(join(dir, f), [cols.map((c) => uk[f]![c] ?? c).join(','), ...rows.map((r) => idx.map((i) => r.split(',')[i]).join(','))].join('\r\n') + '\r\n');
+    }
+    const c = sds(dir, 'strict');
+    const store = new MiniStore().apply(await collect(c, null));
+    expect(c.format).toBe('v1-uk');
+    expect(c.warnings).toEqual([]);
+    expect(store.records.get('person/13001')).toMatchObject({ data: { username: 'OKlein', roles: ['student'], orgKeys: ['10001'] } });
+    expect(store.ofType('class')).toEqual([]);
+  });
+
+  it('files left out of a later drop delete nothing; a missing required file is named', async () => {
+    const ds = RosterDataset.generate({ students: 40, teachers: 4, classes: 6, schools: 1 });
+    const first = writeSdsDrop(ds, join(tempDir(), 'a'));
+    const store = new MiniStore().apply(await collect(sds(first), null));
+    const classes = store.ofType('class').length;
+    expect(classes).toBeGreaterThan(0);
+    const second = writeSdsDrop(ds, join(tempDir(), 'b'));
+    for (const f of ['classes.csv', 'enrollments.csv', 'academicSessions.csv', 'courses.csv', 'demographics.csv', 'userFlags.csv', 'relationships.csv']) rmSync(join(second, f));
+    const pages = await collect(sds(second), null);
+    expect(pages.flatMap((p) => p.completes ?? []).sort()).toEqual(['org', 'person']);
+    store.newRun().apply(pages);
+    expect(store.ofType('class')).toHaveLength(classes);
+    expect(store.ofType('enrollment')).toHaveLength(ds.list('enrollment').length);
+    rmSync(join(second, 'roles.csv'));
+    expect(((await collect(sds(second), null).catch((x: unknown) => x)) as Error).message).toMatch(/source sds, resource roles\.csv.*required file roles\.csv is missing/);
+  });
+
+  it('a blank id names file, line and column in any mode; a bad date fails strict and is left out in tolerant', async () => {
+    const ds = RosterDataset.generate({ students: 20, teachers: 2, classes: 2, schools: 1 });
+    const dir = writeSdsDrop(ds, join(tempDir(), 'd'));
+    const enr = readFileSync(join(dir, 'enrollments.csv'), 'utf8').split('\r\n');
+    writeFileSync(join(dir, 'enrollments.csv'), [enr[0], enr[1], `,${enr[2]!.split(',').slice(1).join(',')}`, ...enr.slice(3)].join('\r\n'));
+    for (const mode of ['strict', 'tolerant'] as const) {
+      const e = await collect(sds(dir, mode), null).catch((x: unknown) => x);
+      expect((e as Error).message, mode).toMatch(/resource enrollments\.csv, record line 3, column classSourcedId: blank, but it identifies the record/);
+    }
+    writeFileSync(join(dir, 'enrollments.csv'), enr.join('\r\n'));
+    const demo = readFileSync(join(dir, 'demographics.csv'), 'utf8').split('\r\n');
+    const cells = demo[1]!.split(',');
+    cells[2] = '31/12/2010';
+    writeFileSync(join(dir, 'demographics.csv'), [demo[0], cells.join(','), ...demo.slice(2)].join('\r\n'));
+    expect(((await collect(sds(dir, 'strict'), null).catch((x: unknown) => x)) as Error).message).toMatch(/resource demographics\.csv, record line 2, column birthDate: not a date/);
+    const tolerant = sds(dir, 'tolerant');
+    const store = new MiniStore().apply(await collect(tolerant, null));
+    expect(tolerant.warnings).toEqual(['demographics.csv line 2, column birthDate: not a date (expected YYYY-MM-DD, YYYYMMDD or M/D/YYYY)']);
+    expect((store.records.get(`demographics/${cells[0]}`) as unknown as { data: { birthDate?: string } }).data.birthDate).toBeUndefined();
+    expect(store.ofType('demographics')).toHaveLength(ds.list('demographics').length);
   });
 });

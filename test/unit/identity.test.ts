@@ -77,6 +77,67 @@ describe.each(storeKinds())('identity resolution across sources on %s', (k) => {
     expect((await store.counts()).person).toBe(ds.list('person').length + 1);
   });
 
+  it('an email matching two people is ambiguous: reported, and the record kept apart', async () => {
+    const ds = RosterDataset.generate({ students: 30, teachers: 3, classes: 3, schools: 1 });
+    const [a, b] = ds.list('person').filter((p) => p.data.roles.includes('student'));
+    // Siblings entered with the family's address.
+    ds.upsert('person', b!.key, { email: a!.data.email });
+    const store = await open();
+    await syncSource(store, directConnector('sis', ds), { precedence });
+    const s = await syncSource(store, otherSource('google', [a!], (p) => ({ ...p, sisId: undefined })), { precedence });
+    expect(s.counters).toMatchObject({ linked: 0, conflicts: 1 });
+    // Within the SIS the second sibling is already a conflict (same source); Classroom's record is ambiguous.
+    const conflicts = await store.conflicts();
+    expect(conflicts.map((c) => [c.source, c.reason])).toEqual([
+      ['sis', 'email matches a different record of the same source'],
+      ['google', 'ambiguous email: matches 2 people'],
+    ]);
+    expect(conflicts[1]).toMatchObject({ type: 'person', key: `g-${a!.key}` });
+    expect(conflicts[1]!.candidates).toHaveLength(2);
+    expect((await store.counts()).person).toBe(ds.list('person').length + 1);
+  });
+
+  it('a second record of one source matching the same person, or a student matching a teacher by SIS id, is a conflict', async () => {
+    const ds = RosterDataset.generate({ students: 30, teachers: 3, classes: 3, schools: 1 });
+    const student = ds.list('person').find((p) => p.data.roles.includes('student'))!;
+    const teacher = ds.list('person').find((p) => p.data.roles.includes('teacher'))!;
+    const source = (records: PersonData[]): Connector => ({
+      sourceId: 'google', type: 'google-classroom',
+      async *read() {
+        yield { resource: 'userProfiles', state: { done: true }, records: records.map((data, i) => ({ type: 'person', key: `g-${i + 1}`, data })) };
+      },
+    });
+    const asStudent = { ...student.data, email: undefined, orgKeys: [], primaryOrgKey: undefined };
+    // An SIS that numbers staff and students separately: this teacher's id is the student's.
+    const asTeacher = { ...teacher.data, email: undefined, orgKeys: [], primaryOrgKey: undefined, sisId: student.data.sisId };
+    for (const [records, linked, reason] of [
+      [[asStudent, asStudent], 1, 'g-2: sisId matches a different record of the same source'],
+      [[asTeacher], 0, 'g-1: sisId matches a student but this record is not a student'],
+    ] as const) {
+      const store = await open();
+      await syncSource(store, directConnector('sis', ds), { precedence });
+      const s = await syncSource(store, source([...records]), { precedence });
+      expect(s.counters).toMatchObject({ linked, conflicts: 1 });
+      expect((await store.conflicts()).map((c) => `${c.key}: ${c.reason}`)).toEqual([reason]);
+    }
+  });
+
+  it('match rules are configurable: with only sisId, an email alone links nobody; with only email, an SIS id alone links nobody', async () => {
+    const ds = RosterDataset.generate({ students: 20, teachers: 2, classes: 2, schools: 1 });
+    const people = ds.list('person').slice(0, 6);
+    for (const [rules, edit] of [
+      [['sisId'], (p: PersonData) => ({ ...p, sisId: undefined })],
+      [['email'], (p: PersonData) => ({ ...p, email: undefined })],
+    ] as const) {
+      const store = await open();
+      await syncSource(store, directConnector('sis', ds), { precedence, matchRules: [...rules] });
+      const s = await syncSource(store, otherSource('google', people, edit), { precedence, matchRules: [...rules] });
+      expect(s.counters, rules.join()).toMatchObject({ linked: 0, conflicts: 0, created: people.length });
+      const both = await syncSource(store, otherSource('google2', people, (p) => p), { precedence, matchRules: [...rules] });
+      expect(both.counters.linked, rules.join()).toBe(people.length);
+    }
+  });
+
   it('merges field by field in source precedence, and keeps the person while any source has it', async () => {
     const ds = RosterDataset.generate({ students: 10, teachers: 2, classes: 2, schools: 1 });
     const store = await open();
