@@ -71,8 +71,22 @@ const HOME_LANGUAGES: [string, number][] = [
 ];
 const SUBJECTS = ['English Language Arts', 'Mathematics', 'Science', 'Social Studies', 'Art', 'Music', 'Physical Education', 'World Languages', 'Technology'];
 
-export function generateDistrict(options: DistrictOptions = {}): District {
+/**
+ * The options filled in. Teachers and classes not given grow with the number of students, in the
+ * default district's ratios (and at least one per school), so a larger demo keeps full schedules.
+ */
+export function districtShape(options: DistrictOptions = {}): Required<DistrictOptions> {
   const o = { ...DEFAULT_DISTRICT, ...options };
+  const scale = o.students / DEFAULT_DISTRICT.students;
+  return {
+    ...o,
+    teachers: options.teachers ?? Math.max(o.schools, Math.round(DEFAULT_DISTRICT.teachers * scale)),
+    classes: options.classes ?? Math.max(o.schools, Math.round(DEFAULT_DISTRICT.classes * scale)),
+  };
+}
+
+export function generateDistrict(options: DistrictOptions = {}): District {
+  const o = districtShape(options);
   const rnd = prng(o.seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
   const chance = (p: number) => rnd() < p;
@@ -179,12 +193,26 @@ export function generateDistrict(options: DistrictOptions = {}): District {
     });
   }
 
-  // Students with demographics, spread over the schools' grades.
+  // Where each class sits is a pure function of its index, so students can be placed in grades that
+  // have classes: every student then has a schedule (see the rosters below).
+  const classPlace = (c: number) => {
+    const school = schools[c % schools.length]!;
+    const grade = school.grades[Math.floor(c / schools.length) % school.grades.length]!;
+    return { school, grade };
+  };
+  const taughtGrades = new Map<string, string[]>();
+  for (let c = 0; c < o.classes; c++) {
+    const { school, grade } = classPlace(c);
+    const gs = taughtGrades.get(school.key) ?? [];
+    if (!gs.includes(grade)) taughtGrades.set(school.key, [...gs, grade]);
+  }
+
+  // Students with demographics, spread over the schools' grades (those that have classes).
   const studentsBySchoolGrade = new Map<string, string[]>();
   const families: { family: string; students: string[] }[] = [];
   for (let i = 0; i < o.students; i++) {
     const school = schools[i % schools.length]!;
-    const grade = pick(school.grades);
+    const grade = pick(taughtGrades.get(school.key) ?? school.grades);
     // Siblings: some students join the previous family (same family name, shared guardians).
     const sibling = families.length > 0 && chance(0.18);
     const fam = sibling ? families[families.length - 1]! : { family: pick(FAMILY), students: [] };
@@ -270,9 +298,13 @@ export function generateDistrict(options: DistrictOptions = {}): District {
     seenEnrollment.add(key);
     add('enrollment', key, { classKey, personKey, schoolKey, role, primary, beginDate: sem.start, endDate: sem.end } satisfies EnrollmentData);
   };
+  // Rosters: each class takes the next students of its school and grade, wrapping round, so the
+  // classes of a grade together cover all its students (about four classes each by default). Where
+  // a grade has fewer seats than students, those left over join its emptiest class.
+  const nextSeat = new Map<string, number>();
+  const classesOf = new Map<string, { key: string; students: number; sem: (typeof semesters)[number] }[]>();
   for (let c = 0; c < o.classes; c++) {
-    const school = schools[c % schools.length]!;
-    const grade = school.grades[Math.floor(c / schools.length) % school.grades.length]!;
+    const { school, grade } = classPlace(c);
     const subject = SUBJECTS[Math.floor(c / (schools.length * school.grades.length)) % SUBJECTS.length]!;
     const sem = semesters[c % 2]!;
     const key = `cls-${pad(c + 1, 5)}`;
@@ -289,10 +321,23 @@ export function generateDistrict(options: DistrictOptions = {}): District {
     const teacher = c < schools.length && c < 2 ? 'tch-0001' : teachers[c % teachers.length]!;
     enroll(key, teacher, school.key, 'teacher', true, sem);
     if (chance(0.1)) enroll(key, teachers[(c + 1) % teachers.length]!, school.key, 'teacher', false, sem);
-    const pool = studentsBySchoolGrade.get(`${school.key}/${grade}`) ?? [];
+    const poolKey = `${school.key}/${grade}`;
+    const pool = studentsBySchoolGrade.get(poolKey) ?? [];
     const size = Math.min(pool.length, 22 + Math.floor(rnd() * 12));
-    const start = Math.floor(rnd() * Math.max(1, pool.length));
+    const start = nextSeat.get(poolKey) ?? Math.floor(rnd() * Math.max(1, pool.length));
+    nextSeat.set(poolKey, (start + size) % Math.max(1, pool.length));
     for (let s = 0; s < size; s++) enroll(key, pool[(start + s) % pool.length]!, school.key, 'student', false, sem);
+    classesOf.set(poolKey, [...(classesOf.get(poolKey) ?? []), { key, students: size, sem }]);
+  }
+  const scheduled = new Set(d.enrollment.map((e) => e.data.personKey));
+  for (const [poolKey, pool] of studentsBySchoolGrade) {
+    const classes = classesOf.get(poolKey) ?? [];
+    for (const student of pool) {
+      if (scheduled.has(student) || classes.length === 0) continue;
+      const emptiest = classes.reduce((a, b) => (b.students < a.students ? b : a));
+      enroll(emptiest.key, student, poolKey.split('/')[0]!, 'student', false, emptiest.sem);
+      emptiest.students++;
+    }
   }
   return d;
 }
