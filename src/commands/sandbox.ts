@@ -3,19 +3,21 @@ import { startSandboxServer } from '../../connectors/sandbox-kit.ts';
 import { RosterDataset } from '../demo/dataset.ts';
 import { demoConfig, demoViews } from '../demo/demo.ts';
 import { onShutdown } from './serve.ts';
+import { assertCanListen } from '../server/gateway.ts';
 import { stringify } from 'yaml';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export async function sandboxCommand(opts: { port: string; seed?: string; students?: string }): Promise<void> {
+export async function sandboxCommand(opts: { port: number; seed?: number; students?: number }): Promise<void> {
+  await assertCanListen(opts.port);
   const dataset = RosterDataset.generate({
-    ...(opts.seed ? { seed: Number(opts.seed) } : {}),
-    ...(opts.students ? { students: Number(opts.students) } : {}),
+    ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
+    ...(opts.students ? { students: opts.students } : {}),
   });
   const apps = CONNECTORS.flatMap((d) => (d.sandbox ? [d.sandbox] : []));
   const views = demoViews(dataset);
   const sandbox = await startSandboxServer({
-    dataset, apps, port: Number(opts.port),
+    dataset, apps, port: opts.port,
     datasets: new Map(CONNECTORS.flatMap((d) => (d.sandbox ? [[d.sandbox.prefix, views.get(d.type)!] as const] : []))),
   });
   const out = (s: string) => process.stdout.write(s + '\n');

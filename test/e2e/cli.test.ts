@@ -17,6 +17,22 @@ describe('rostergate CLI', () => {
     expect(r.stderr).toMatch(/unknown option '--bogus'/);
   });
 
+  it('rejects a bad option value before doing anything, naming the option', () => {
+    const dir = tempDir();
+    const cases: [string[], string, string][] = [
+      [['serve', '--port', 'abc'], '--port', 'abc'],
+      [['serve', '--port', '70000'], '--port', '70000'],
+      [['demo', '--students', 'many', '--data', join(dir, 'd')], '--students', 'many'],
+      [['sandbox', '--seed', 'x'], '--seed', 'x'],
+    ];
+    for (const [args, option, value] of cases) {
+      const r = run(args);
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(r.stderr.split('\n')[0]).toMatch(new RegExp(`^error: option '.*${option} <.*>' argument '${value}' is invalid\\. Not a`));
+    }
+    expect(existsSync(join(dir, 'd'))).toBe(false);
+  });
+
   it('refuses to serve a missing store, naming it', () => {
     const dir = tempDir();
     const cfg = join(dir, 'c.yaml');
@@ -57,9 +73,15 @@ describe('rostergate CLI', () => {
     const port = (blocker.address() as { port: number }).port;
     const dir = tempDir();
     const r = run(['demo', '--port', String(port), '--data', dir, '--students', '30']);
+    const sandbox = run(['sandbox', '--port', String(port)]);
     blocker.close();
-    expect(r.stderr).toMatch(new RegExp(`port ${port} is already in use`));
+    expect(r.stderr.trim()).toBe(`rostergate: port ${port} is already in use: stop the other process or pass --port`);
     expect(r.status).toBe(2);
+    // Checked before the demo syncs: nothing was synced, no store written.
+    expect(r.stdout).toBe('');
+    expect(existsSync(join(dir, 'demo.db'))).toBe(false);
+    expect(sandbox.status).toBe(2);
+    expect(sandbox.stderr.trim()).toBe(`rostergate: port ${port} is already in use: stop the other process or pass --port`);
   });
 });
 
