@@ -1,6 +1,6 @@
 import { configPath, loadConfigFile, parseConfig, type Config } from '../config/config.ts';
 import { RostergateError } from '../errors.ts';
-import { log } from '../log.ts';
+import { errorForLog, log } from '../log.ts';
 import { isPostgresUrl, openStore, serveStore } from '../runtime.ts';
 import { existsSync } from 'node:fs';
 
@@ -33,7 +33,7 @@ export function onShutdown(fn: () => Promise<void>): void {
     fn().then(
       () => process.exit(0),
       (e) => {
-        log.error({ err: (e as Error).message }, 'shutdown failed');
+        log.error(errorForLog(e), 'shutdown failed');
         process.exit(1);
       },
     );

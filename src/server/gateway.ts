@@ -10,7 +10,7 @@ import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/dis
 import { unwrapResolverError } from '@apollo/server/errors';
 import type { GraphQLFormattedError, GraphQLSchema } from 'graphql';
 import { RostergateError, isRostergateError } from '../errors.ts';
-import type { Logger } from '../log.ts';
+import { errorForLog, type Logger } from '../log.ts';
 import { fieldResolver } from '../graphql/schema.ts';
 import { EXAMPLE_QUERY, landingPage } from './landing.ts';
 import { aliasLimit, depthLimit } from './limits.ts';
@@ -80,7 +80,7 @@ export async function startGateway<C extends BaseContext>(opts: GatewayOptions<C
       log.info({ method: req.method, path: (req.url ?? '').split('?')[0], status: res.statusCode, ms: Math.round(ms) }, 'request');
     });
     handle(req, res).catch((e) => {
-      log.error({ err: (e as Error).message }, 'request failed');
+      log.error(errorForLog(e), 'request failed');
       if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
       else res.end();
     });
@@ -190,7 +190,7 @@ function maskError(formatted: GraphQLFormattedError, error: unknown, log: Logger
     return { message: `${formatted.message.replace(/\.$/, '')}: this client's purpose has no such operations`, extensions: { code: 'OPERATION_NOT_ALLOWED' } };
   }
   if (code === 'INTERNAL_SERVER_ERROR' || code === undefined) {
-    log.error({ err: original instanceof Error ? original.message.slice(0, 200) : 'unknown', path: formatted.path }, 'resolver error');
+    log.error({ ...errorForLog(original), path: formatted.path }, 'resolver error');
     return { message: 'internal error', path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
   }
   return formatted;
