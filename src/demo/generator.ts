@@ -96,6 +96,8 @@ export function generateDistrict(options: DistrictOptions = {}): District {
     return xs[xs.length - 1]![0];
   };
   const pad = (n: number, w: number) => String(n).padStart(w, '0');
+  /** A date in the school cohort of `year`: from 2 September of year - 1 to 1 September of year. */
+  const birthDate = (year: number, month: number, day: number) => `${month > 9 || (month === 9 && day > 1) ? year - 1 : year}-${pad(month, 2)}-${pad(day, 2)}`;
   const lm = `${o.schoolYear - 1}-08-01T12:00:00.000Z`;
 
   const d: District = {
@@ -221,7 +223,9 @@ export function generateDistrict(options: DistrictOptions = {}): District {
     const key = `stu-${pad(i + 1, 6)}`;
     fam.students.push(key);
     const gradeNum = grade === 'KG' ? 0 : Number(grade);
-    const birthYear = y - 6 - gradeNum - (chance(0.25) ? 1 : 0);
+    // Born in the twelve months that reach kindergarten age (5) by 1 September of the year the
+    // school year starts; a quarter of students a year older (late start or a repeated year).
+    const older = chance(0.25) ? 1 : 0;
     add('person', key, {
       givenName: given, familyName: fam.family, middleName: chance(0.3) ? pick(GIVEN) : undefined,
       preferredGivenName: chance(0.05) ? pick(GIVEN) : undefined,
@@ -237,7 +241,7 @@ export function generateDistrict(options: DistrictOptions = {}): District {
     const homeLanguage = weighted(HOME_LANGUAGES);
     add('demographics', key, {
       personKey: key,
-      birthDate: `${birthYear}-${pad(1 + Math.floor(rnd() * 12), 2)}-${pad(1 + Math.floor(rnd() * 28), 2)}`,
+      birthDate: birthDate(y - 6 - gradeNum - older, 1 + Math.floor(rnd() * 12), 1 + Math.floor(rnd() * 28)),
       sex: weighted([['female', 0.49], ['male', 0.49], ['other', 0.01], ['unspecified', 0.01]]),
       [race]: true,
       hispanicOrLatino: chance(0.25),

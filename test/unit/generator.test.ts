@@ -49,6 +49,21 @@ describe('demo district generator', () => {
     expect(share((x) => x.hispanicOrLatino === true)).toBeGreaterThan(0.15);
   });
 
+  it('gives students the age of their grade on the first day of the school year (a quarter a year older)', () => {
+    const start = new Date(Date.UTC(2026, 8, 1)); // the default school year 2026-2027
+    const grade = new Map(d.person.map((p) => [p.key, p.data.grades?.[0]]));
+    const over = d.demographics.map((x) => {
+      const b = new Date(`${x.data.birthDate}T00:00:00Z`);
+      const age = start.getUTCFullYear() - b.getUTCFullYear() - (start < new Date(Date.UTC(start.getUTCFullYear(), b.getUTCMonth(), b.getUTCDate())) ? 1 : 0);
+      const g = grade.get(x.data.personKey)!;
+      return age - 5 - (g === 'KG' ? 0 : Number(g));
+    });
+    expect(new Set(over)).toEqual(new Set([0, 1]));
+    const older = over.filter((n) => n === 1).length / over.length;
+    expect(older).toBeGreaterThan(0.2);
+    expect(older).toBeLessThan(0.3);
+  });
+
   it('uses only reserved example domains for emails', () => {
     for (const p of d.person) if (p.data.email) expect(p.data.email).toMatch(/\.example$|@mail\.example$/);
   });
