@@ -2,8 +2,24 @@
  * The `rostergate` command line. Each subcommand lives in src/commands/; this file only wires
  * commander and turns errors into one clear line and an exit code.
  */
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { isRostergateError, oneLine } from './errors.ts';
+
+/** Option values checked while parsing, so a bad one is commander's one-line error and exit 2. */
+function port(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 65535) throw new InvalidArgumentError('Not a port number (0–65535).');
+  return n;
+}
+function count(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1) throw new InvalidArgumentError('Not a whole number of at least 1.');
+  return n;
+}
+function integer(value: string): number {
+  if (!/^-?\d+$/.test(value)) throw new InvalidArgumentError('Not a whole number.');
+  return Number(value);
+}
 
 const program = new Command()
   .name('rostergate')
@@ -16,7 +32,7 @@ program
   .command('serve')
   .description('serve the store over GraphQL')
   .option('-c, --config <file>', 'config file (YAML or JSON); default $ROSTERGATE_CONFIG')
-  .option('-p, --port <port>', 'port to listen on (overrides the config)')
+  .option('-p, --port <port>', 'port to listen on (overrides the config)', port)
   .option('--host <host>', 'address to bind (overrides the config)')
   .action(async (opts) => (await import('./commands/serve.ts')).serveCommand(opts));
 
@@ -34,18 +50,18 @@ program
 program
   .command('sandbox')
   .description('start the local vendor sandboxes (emulators serving a synthetic district)')
-  .option('-p, --port <port>', 'port', '4100')
-  .option('--seed <n>', 'district seed')
-  .option('--students <n>', 'number of students')
-  .option('--rate-limit <n>', 'requests per minute each sandbox answers before its vendor\'s 429')
+  .option('-p, --port <port>', 'port', port, 4100)
+  .option('--seed <n>', 'district seed', integer)
+  .option('--students <n>', 'number of students', count)
+  .option('--rate-limit <n>', 'requests per minute each sandbox answers before its vendor\'s 429', count)
   .action(async (opts) => (await import('./commands/sandbox.ts')).sandboxCommand(opts));
 
 program
   .command('demo')
   .description('start the sandboxes, sync the demo district through them into SQLite, and serve it')
-  .option('-p, --port <port>', 'gateway port', '4000')
+  .option('-p, --port <port>', 'gateway port', port, 4000)
   .option('--data <dir>', 'folder for the demo store', './data')
-  .option('--students <n>', 'number of students in the demo district')
+  .option('--students <n>', 'number of students in the demo district (teachers and classes grow with it)', count)
   .action(async (opts) => (await import('./commands/demo.ts')).demoCommand(opts));
 
 program

@@ -4,6 +4,7 @@
  * pass keys and counts, never records, as the codebase's rule.
  */
 import { pino, type Logger } from 'pino';
+import { RostergateError } from './errors.ts';
 
 export const PERSONAL_KEYS = [
   'givenName', 'familyName', 'middleName', 'preferredGivenName', 'name', 'email', 'username',
@@ -22,4 +23,20 @@ export function createLogger(opts: { level?: string; destination?: NodeJS.Writab
 }
 
 export const log: Logger = createLogger();
+
+/**
+ * What a log line may say about an error. Messages are not logged: graphql's own ("String cannot
+ * represent value: \"Zoë\""), a driver's or JSON.parse's quote the data they failed on, and ours
+ * name records by source key. The kind, a stable code and where it was thrown are enough to find it.
+ */
+export function errorForLog(e: unknown): Record<string, unknown> {
+  if (e instanceof RostergateError) {
+    const { source, resource, status } = e.context;
+    return { err: e.code, source, resource, status };
+  }
+  if (!(e instanceof Error)) return { err: typeof e };
+  const code = (e as { code?: unknown }).code;
+  const at = e.stack?.split('\n').find((l) => l.trimStart().startsWith('at '))?.trim().slice(3);
+  return { err: e.name, ...(typeof code === 'string' ? { code } : {}), ...(at ? { at } : {}) };
+}
 export type { Logger };

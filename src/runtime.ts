@@ -17,6 +17,7 @@ import { createContext } from './graphql/context.ts';
 import { startGateway, type RunningGateway, type ServedSchema } from './server/gateway.ts';
 import { setupPrivacy, type Privacy } from './privacy/setup.ts';
 import { explainDenied } from './privacy/purpose-schema.ts';
+import { classify } from './privacy/classification.ts';
 import type { GraphQLContext } from './graphql/context.ts';
 import { extractRoute } from './extract/http.ts';
 import { WebhookDispatcher } from './feeds/webhooks.ts';
@@ -97,6 +98,8 @@ export async function serveStore(
   } = {},
 ): Promise<RunningGateway> {
   const base = buildUnifiedSchema();
+  // An unclassified field stops start-up in every mode: open access would otherwise meet it only at the first request.
+  classify(base);
   const types = sourceTypes(cfg);
   const common = { port: opts.port ?? cfg.server.port, host: opts.host ?? cfg.server.host, log, ready: opts.ready, demoKeys: opts.demoKeys };
   if (cfg.server.openAccess) {

@@ -3,16 +3,17 @@ import { startDemo } from '../demo/demo.ts';
 import { serveStore } from '../runtime.ts';
 import { formatSummary, progressHooks } from '../sync/progress.ts';
 import { onShutdown } from './serve.ts';
-import { RostergateError } from '../errors.ts';
+import { assertCanListen } from '../server/gateway.ts';
 
-export async function demoCommand(opts: { port: string; data: string; students?: string }): Promise<void> {
-  const port = Number(opts.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RostergateError('CONFIG_INVALID', `--port ${opts.port} is not a port number`);
+export async function demoCommand(opts: { port: number; data: string; students?: number }): Promise<void> {
+  const port = opts.port;
+  // The sync takes a while: a port that is taken should fail before it, not after.
+  await assertCanListen(port);
   const out = (s: string) => process.stdout.write(s + '\n');
   out('rostergate demo — a synthetic district (no real people) served by local vendor sandboxes');
   const demo = await startDemo({
     dataDir: opts.data,
-    district: opts.students ? { students: Number(opts.students) } : {},
+    district: opts.students ? { students: opts.students } : {},
     log,
     hooks: progressHooks(log),
   });

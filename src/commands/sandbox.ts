@@ -3,25 +3,22 @@ import { startSandboxServer } from '../../connectors/sandbox-kit.ts';
 import { RosterDataset } from '../demo/dataset.ts';
 import { demoConfig, demoViews } from '../demo/demo.ts';
 import { onShutdown } from './serve.ts';
+import { assertCanListen } from '../server/gateway.ts';
 import { stringify } from 'yaml';
 import { tmpdir } from 'node:os';
-import { RostergateError } from '../errors.ts';
 import { join } from 'node:path';
 
-export async function sandboxCommand(opts: { port: string; seed?: string; students?: string; rateLimit?: string }): Promise<void> {
-  const rateLimit = opts.rateLimit === undefined ? undefined : Number(opts.rateLimit);
-  if (rateLimit !== undefined && (!Number.isInteger(rateLimit) || rateLimit < 1)) {
-    throw new RostergateError('CONFIG_INVALID', `--rate-limit must be a whole number of requests per minute (got "${opts.rateLimit}")`);
-  }
+export async function sandboxCommand(opts: { port: number; seed?: number; students?: number; rateLimit?: number }): Promise<void> {
+  await assertCanListen(opts.port);
   const dataset = RosterDataset.generate({
-    ...(opts.seed ? { seed: Number(opts.seed) } : {}),
-    ...(opts.students ? { students: Number(opts.students) } : {}),
+    ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
+    ...(opts.students ? { students: opts.students } : {}),
   });
   const apps = CONNECTORS.flatMap((d) => (d.sandbox ? [d.sandbox] : []));
   const views = demoViews(dataset);
   const sandbox = await startSandboxServer({
-    dataset, apps, port: Number(opts.port),
-    ...(rateLimit ? { rateLimit: { requests: rateLimit, windowMs: 60_000 } } : {}),
+    dataset, apps, port: opts.port,
+    ...(opts.rateLimit ? { rateLimit: { requests: opts.rateLimit, windowMs: 60_000 } } : {}),
     datasets: new Map(CONNECTORS.flatMap((d) => (d.sandbox ? [[d.sandbox.prefix, views.get(d.type)!] as const] : []))),
   });
   const out = (s: string) => process.stdout.write(s + '\n');

@@ -1,6 +1,6 @@
 import { configPath, loadConfigFile, parseConfig, type Config } from '../config/config.ts';
 import { RostergateError } from '../errors.ts';
-import { log } from '../log.ts';
+import { errorForLog, log } from '../log.ts';
 import { isPostgresUrl, openStore, serveStore } from '../runtime.ts';
 import { existsSync } from 'node:fs';
 
@@ -9,13 +9,13 @@ export function loadConfig(flag?: string): Config {
   return path ? loadConfigFile(path) : parseConfig({});
 }
 
-export async function serveCommand(opts: { config?: string; port?: string; host?: string }): Promise<void> {
+export async function serveCommand(opts: { config?: string; port?: number; host?: string }): Promise<void> {
   const cfg = loadConfig(opts.config);
   if (!isPostgresUrl(cfg.store) && !existsSync(cfg.store)) {
     throw new RostergateError('DATA_FOLDER', `no store at ${cfg.store}: run \`rostergate sync\` first (or \`npm start\` for the demo)`);
   }
   const store = await openStore(cfg);
-  const gw = await serveStore(store, cfg, log, { port: opts.port ? Number(opts.port) : undefined, host: opts.host });
+  const gw = await serveStore(store, cfg, log, { port: opts.port, host: opts.host });
   process.stdout.write(`rostergate serving ${cfg.store}\n  GraphQL: ${gw.url}/graphql\n  console: ${gw.url}/\n`);
   onShutdown(async () => {
     await gw.close();
@@ -33,7 +33,7 @@ export function onShutdown(fn: () => Promise<void>): void {
     fn().then(
       () => process.exit(0),
       (e) => {
-        log.error({ err: (e as Error).message }, 'shutdown failed');
+        log.error(errorForLog(e), 'shutdown failed');
         process.exit(1);
       },
     );

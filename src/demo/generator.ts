@@ -71,8 +71,22 @@ const HOME_LANGUAGES: [string, number][] = [
 ];
 const SUBJECTS = ['English Language Arts', 'Mathematics', 'Science', 'Social Studies', 'Art', 'Music', 'Physical Education', 'World Languages', 'Technology'];
 
-export function generateDistrict(options: DistrictOptions = {}): District {
+/**
+ * The options filled in. Teachers and classes not given grow with the number of students, in the
+ * default district's ratios (and at least one per school), so a larger demo keeps full schedules.
+ */
+export function districtShape(options: DistrictOptions = {}): Required<DistrictOptions> {
   const o = { ...DEFAULT_DISTRICT, ...options };
+  const scale = o.students / DEFAULT_DISTRICT.students;
+  return {
+    ...o,
+    teachers: options.teachers ?? Math.max(o.schools, Math.round(DEFAULT_DISTRICT.teachers * scale)),
+    classes: options.classes ?? Math.max(o.schools, Math.round(DEFAULT_DISTRICT.classes * scale)),
+  };
+}
+
+export function generateDistrict(options: DistrictOptions = {}): District {
+  const o = districtShape(options);
   const rnd = prng(o.seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
   const chance = (p: number) => rnd() < p;
@@ -82,6 +96,8 @@ export function generateDistrict(options: DistrictOptions = {}): District {
     return xs[xs.length - 1]![0];
   };
   const pad = (n: number, w: number) => String(n).padStart(w, '0');
+  /** A date in the school cohort of `year`: from 2 September of year - 1 to 1 September of year. */
+  const birthDate = (year: number, month: number, day: number) => `${month > 9 || (month === 9 && day > 1) ? year - 1 : year}-${pad(month, 2)}-${pad(day, 2)}`;
   const lm = `${o.schoolYear - 1}-08-01T12:00:00.000Z`;
 
   const d: District = {
@@ -179,12 +195,26 @@ export function generateDistrict(options: DistrictOptions = {}): District {
     });
   }
 
-  // Students with demographics, spread over the schools' grades.
+  // Where each class sits is a pure function of its index, so students can be placed in grades that
+  // have classes: every student then has a schedule (see the rosters below).
+  const classPlace = (c: number) => {
+    const school = schools[c % schools.length]!;
+    const grade = school.grades[Math.floor(c / schools.length) % school.grades.length]!;
+    return { school, grade };
+  };
+  const taughtGrades = new Map<string, string[]>();
+  for (let c = 0; c < o.classes; c++) {
+    const { school, grade } = classPlace(c);
+    const gs = taughtGrades.get(school.key) ?? [];
+    if (!gs.includes(grade)) taughtGrades.set(school.key, [...gs, grade]);
+  }
+
+  // Students with demographics, spread over the schools' grades (those that have classes).
   const studentsBySchoolGrade = new Map<string, string[]>();
   const families: { family: string; students: string[] }[] = [];
   for (let i = 0; i < o.students; i++) {
     const school = schools[i % schools.length]!;
-    const grade = pick(school.grades);
+    const grade = pick(taughtGrades.get(school.key) ?? school.grades);
     // Siblings: some students join the previous family (same family name, shared guardians).
     const sibling = families.length > 0 && chance(0.18);
     const fam = sibling ? families[families.length - 1]! : { family: pick(FAMILY), students: [] };
@@ -193,7 +223,9 @@ export function generateDistrict(options: DistrictOptions = {}): District {
     const key = `stu-${pad(i + 1, 6)}`;
     fam.students.push(key);
     const gradeNum = grade === 'KG' ? 0 : Number(grade);
-    const birthYear = y - 6 - gradeNum - (chance(0.25) ? 1 : 0);
+    // Born in the twelve months that reach kindergarten age (5) by 1 September of the year the
+    // school year starts; a quarter of students a year older (late start or a repeated year).
+    const older = chance(0.25) ? 1 : 0;
     add('person', key, {
       givenName: given, familyName: fam.family, middleName: chance(0.3) ? pick(GIVEN) : undefined,
       preferredGivenName: chance(0.05) ? pick(GIVEN) : undefined,
@@ -209,7 +241,7 @@ export function generateDistrict(options: DistrictOptions = {}): District {
     const homeLanguage = weighted(HOME_LANGUAGES);
     add('demographics', key, {
       personKey: key,
-      birthDate: `${birthYear}-${pad(1 + Math.floor(rnd() * 12), 2)}-${pad(1 + Math.floor(rnd() * 28), 2)}`,
+      birthDate: birthDate(y - 6 - gradeNum - older, 1 + Math.floor(rnd() * 12), 1 + Math.floor(rnd() * 28)),
       sex: weighted([['female', 0.49], ['male', 0.49], ['other', 0.01], ['unspecified', 0.01]]),
       [race]: true,
       hispanicOrLatino: chance(0.25),
@@ -270,9 +302,13 @@ export function generateDistrict(options: DistrictOptions = {}): District {
     seenEnrollment.add(key);
     add('enrollment', key, { classKey, personKey, schoolKey, role, primary, beginDate: sem.start, endDate: sem.end } satisfies EnrollmentData);
   };
+  // Rosters: each class takes the next students of its school and grade, wrapping round, so the
+  // classes of a grade together cover all its students (about four classes each by default). Where
+  // a grade has fewer seats than students, those left over join its emptiest class.
+  const nextSeat = new Map<string, number>();
+  const classesOf = new Map<string, { key: string; students: number; sem: (typeof semesters)[number] }[]>();
   for (let c = 0; c < o.classes; c++) {
-    const school = schools[c % schools.length]!;
-    const grade = school.grades[Math.floor(c / schools.length) % school.grades.length]!;
+    const { school, grade } = classPlace(c);
     const subject = SUBJECTS[Math.floor(c / (schools.length * school.grades.length)) % SUBJECTS.length]!;
     const sem = semesters[c % 2]!;
     const key = `cls-${pad(c + 1, 5)}`;
@@ -289,10 +325,23 @@ export function generateDistrict(options: DistrictOptions = {}): District {
     const teacher = c < schools.length && c < 2 ? 'tch-0001' : teachers[c % teachers.length]!;
     enroll(key, teacher, school.key, 'teacher', true, sem);
     if (chance(0.1)) enroll(key, teachers[(c + 1) % teachers.length]!, school.key, 'teacher', false, sem);
-    const pool = studentsBySchoolGrade.get(`${school.key}/${grade}`) ?? [];
+    const poolKey = `${school.key}/${grade}`;
+    const pool = studentsBySchoolGrade.get(poolKey) ?? [];
     const size = Math.min(pool.length, 22 + Math.floor(rnd() * 12));
-    const start = Math.floor(rnd() * Math.max(1, pool.length));
+    const start = nextSeat.get(poolKey) ?? Math.floor(rnd() * Math.max(1, pool.length));
+    nextSeat.set(poolKey, (start + size) % Math.max(1, pool.length));
     for (let s = 0; s < size; s++) enroll(key, pool[(start + s) % pool.length]!, school.key, 'student', false, sem);
+    classesOf.set(poolKey, [...(classesOf.get(poolKey) ?? []), { key, students: size, sem }]);
+  }
+  const scheduled = new Set(d.enrollment.map((e) => e.data.personKey));
+  for (const [poolKey, pool] of studentsBySchoolGrade) {
+    const classes = classesOf.get(poolKey) ?? [];
+    for (const student of pool) {
+      if (scheduled.has(student) || classes.length === 0) continue;
+      const emptiest = classes.reduce((a, b) => (b.students < a.students ? b : a));
+      enroll(emptiest.key, student, poolKey.split('/')[0]!, 'student', false, emptiest.sem);
+      emptiest.students++;
+    }
   }
   return d;
 }

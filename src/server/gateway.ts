@@ -4,13 +4,13 @@
  * shutdown. Extra routes (extracts, webhooks admin) register through `routes`.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
 import { ApolloServer, HeaderMap, type ApolloServerPlugin, type BaseContext } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { unwrapResolverError } from '@apollo/server/errors';
 import type { GraphQLFormattedError, GraphQLSchema } from 'graphql';
 import { RostergateError, isRostergateError } from '../errors.ts';
-import type { Logger } from '../log.ts';
+import { errorForLog, type Logger } from '../log.ts';
 import { fieldResolver } from '../graphql/schema.ts';
 import { EXAMPLE_QUERY, landingPage } from './landing.ts';
 import { aliasLimit, depthLimit } from './limits.ts';
@@ -80,7 +80,7 @@ export async function startGateway<C extends BaseContext>(opts: GatewayOptions<C
       log.info({ method: req.method, path: (req.url ?? '').split('?')[0], status: res.statusCode, ms: Math.round(ms) }, 'request');
     });
     handle(req, res).catch((e) => {
-      log.error({ err: (e as Error).message }, 'request failed');
+      log.error(errorForLog(e), 'request failed');
       if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
       else res.end();
     });
@@ -136,14 +136,7 @@ export async function startGateway<C extends BaseContext>(opts: GatewayOptions<C
     res.end();
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'EADDRINUSE') reject(new RostergateError('CONFIG_INVALID', `port ${opts.port} is already in use: stop the other process or pass --port`));
-      else if (e.code === 'EACCES') reject(new RostergateError('CONFIG_INVALID', `no permission to listen on port ${opts.port}: use a port above 1024`));
-      else reject(e);
-    });
-    server.listen(opts.port ?? 4000, opts.host ?? '127.0.0.1', () => resolve());
-  });
+  await listen(server, opts.port ?? 4000, opts.host ?? '127.0.0.1');
   const port = (server.address() as AddressInfo).port;
   const host = opts.host ?? '127.0.0.1';
   return {
@@ -162,6 +155,30 @@ export async function startGateway<C extends BaseContext>(opts: GatewayOptions<C
   };
 }
 
+/** Listens, turning the usual failures (port taken, privileged port) into one clear line. */
+function listen(server: Server | NetServer, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EADDRINUSE') reject(new RostergateError('CONFIG_INVALID', `port ${port} is already in use: stop the other process or pass --port`));
+      else if (e.code === 'EACCES') reject(new RostergateError('CONFIG_INVALID', `no permission to listen on port ${port}: use a port above 1024`));
+      else if (e.code === 'EADDRNOTAVAIL') reject(new RostergateError('CONFIG_INVALID', `cannot listen on ${host}: not an address of this machine`));
+      else reject(e);
+    });
+    server.listen(port, host, () => resolve());
+  });
+}
+
+/**
+ * Fails now, with the same line the gateway would give later, if the port cannot be listened on:
+ * commands that do long work before serving (the demo's sync) check first instead of after.
+ */
+export async function assertCanListen(port: number, host = '127.0.0.1'): Promise<void> {
+  if (port === 0) return;
+  const probe = createNetServer();
+  await listen(probe, port, host);
+  await new Promise<void>((r) => probe.close(() => r()));
+}
+
 /** Errors are masked by default: validation and user-input errors pass, internals become a generic message. */
 function maskError(formatted: GraphQLFormattedError, error: unknown, log: Logger): GraphQLFormattedError {
   const code = formatted.extensions?.code;
@@ -173,7 +190,7 @@ function maskError(formatted: GraphQLFormattedError, error: unknown, log: Logger
     return { message: `${formatted.message.replace(/\.$/, '')}: this client's purpose has no such operations`, extensions: { code: 'OPERATION_NOT_ALLOWED' } };
   }
   if (code === 'INTERNAL_SERVER_ERROR' || code === undefined) {
-    log.error({ err: original instanceof Error ? original.message.slice(0, 200) : 'unknown', path: formatted.path }, 'resolver error');
+    log.error({ ...errorForLog(original), path: formatted.path }, 'resolver error');
     return { message: 'internal error', path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
   }
   return formatted;

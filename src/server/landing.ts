@@ -26,8 +26,14 @@ export function landingPage(opts: { exampleQuery: string; demoKeys?: { client: s
 <textarea id="v" spellcheck="false" placeholder="variables (JSON)">{}</textarea></div><pre id="out">Press Run (Ctrl+Enter).</pre></main>
 <script>
 const $=id=>document.getElementById(id);
-const demo=$('demo'); if(demo) demo.onchange=()=>{ $('key').value=demo.value; };
 $('key').value=localStorage.getItem('rg-key')||'';
+const demo=$('demo');
+if(demo){
+  demo.onchange=()=>{ $('key').value=demo.value; };
+  // The demo makes new keys on every start: a remembered key from an earlier run would only get 401.
+  const known=[...demo.options].find(o=>o.value&&o.value===$('key').value);
+  if(known) demo.value=known.value; else { demo.selectedIndex=1; $('key').value=demo.value; }
+}
 async function run(){
   localStorage.setItem('rg-key',$('key').value);
   let variables={}; try{variables=JSON.parse($('v').value||'{}')}catch(e){$('out').textContent='variables: '+e.message;return}

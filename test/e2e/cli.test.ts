@@ -5,6 +5,7 @@ import { writeFileSync, chmodSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { tempDir } from '../support/stores.ts';
+import { readmeExample, shapeOf } from '../support/readme.ts';
 
 const bin = join(import.meta.dirname, '../../bin/rostergate.mjs');
 const run = (args: string[], env: Record<string, string> = {}) =>
@@ -15,6 +16,22 @@ describe('rostergate CLI', () => {
     const r = run(['serve', '--bogus']);
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(/unknown option '--bogus'/);
+  });
+
+  it('rejects a bad option value before doing anything, naming the option', () => {
+    const dir = tempDir();
+    const cases: [string[], string, string][] = [
+      [['serve', '--port', 'abc'], '--port', 'abc'],
+      [['serve', '--port', '70000'], '--port', '70000'],
+      [['demo', '--students', 'many', '--data', join(dir, 'd')], '--students', 'many'],
+      [['sandbox', '--seed', 'x'], '--seed', 'x'],
+    ];
+    for (const [args, option, value] of cases) {
+      const r = run(args);
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(r.stderr.split('\n')[0]).toMatch(new RegExp(`^error: option '.*${option} <.*>' argument '${value}' is invalid\\. Not a`));
+    }
+    expect(existsSync(join(dir, 'd'))).toBe(false);
   });
 
   it('refuses to serve a missing store, naming it', () => {
@@ -57,9 +74,15 @@ describe('rostergate CLI', () => {
     const port = (blocker.address() as { port: number }).port;
     const dir = tempDir();
     const r = run(['demo', '--port', String(port), '--data', dir, '--students', '30']);
+    const sandbox = run(['sandbox', '--port', String(port)]);
     blocker.close();
-    expect(r.stderr).toMatch(new RegExp(`port ${port} is already in use`));
+    expect(r.stderr.trim()).toBe(`rostergate: port ${port} is already in use: stop the other process or pass --port`);
     expect(r.status).toBe(2);
+    // Checked before the demo syncs: nothing was synced, no store written.
+    expect(r.stdout).toBe('');
+    expect(existsSync(join(dir, 'demo.db'))).toBe(false);
+    expect(sandbox.status).toBe(2);
+    expect(sandbox.stderr.trim()).toBe(`rostergate: port ${port} is already in use: stop the other process or pass --port`);
   });
 });
 
@@ -80,7 +103,7 @@ describe('rostergate identity conflicts', () => {
 });
 
 describe('rostergate process lifecycle and failures', () => {
-  it('the demo serves, then shuts down gracefully on SIGTERM with exit 0', async () => {
+  it('the demo serves the README example, then shuts down gracefully on SIGTERM with exit 0', async () => {
     const { spawn } = await import('node:child_process');
     const dir = tempDir();
     const child = spawn(process.execPath, [bin, 'demo', '--port', '0', '--data', dir, '--students', '30'], {
@@ -100,9 +123,23 @@ describe('rostergate process lifecycle and failures', () => {
       });
     });
     const key = /lms-demo\s+purpose roster-sync\s+(\S+)/.exec(out)![1]!;
+    const analyticsKey = /analytics-demo\s+purpose analytics\s+(\S+)/.exec(out)![1]!;
     const { request } = await import('undici');
-    const r = await request(url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': key }, body: JSON.stringify({ query: '{ schools { totalCount } }' }) });
-    expect(((await r.body.json()) as { data: { schools: { totalCount: number } } }).data.schools.totalCount).toBeGreaterThan(0);
+    const ask = async (apiKey: string, query: string) => {
+      const r = await request(url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': apiKey }, body: JSON.stringify({ query }) });
+      return (await r.body.json()) as any;
+    };
+    expect((await ask(key, '{ schools { totalCount } }')).data.schools.totalCount).toBeGreaterThan(0);
+    // The README's example: a nested school → class → students query, answered in the README's shape
+    // (its values come from the default district: test/unit/readme-example.test.ts checks those).
+    const ex = readmeExample();
+    const lms = await ask(key, ex.query);
+    expect(lms.errors).toBeUndefined();
+    expect(shapeOf(lms)).toEqual(shapeOf(ex.answer));
+    const analytics = await ask(analyticsKey, ex.analyticsQuery);
+    expect(analytics.errors).toBeUndefined();
+    expect(shapeOf(analytics.data.schools.edges[0].node.classes.edges[0].node.enrollments.edges[0])).toEqual(shapeOf(ex.analyticsNode));
+    expect(await ask(analyticsKey, ex.refusedQuery)).toEqual(ex.refusal);
     child.kill('SIGTERM');
     const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
     expect(code).toBe(0);

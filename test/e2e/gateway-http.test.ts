@@ -9,7 +9,8 @@ import { syncedStore, tempDir } from '../support/stores.ts';
 import { serveStore } from '../../src/runtime.ts';
 import { parseConfig } from '../../src/config/config.ts';
 import { createLogger } from '../../src/log.ts';
-import type { RunningGateway } from '../../src/server/gateway.ts';
+import { startGateway, type RunningGateway } from '../../src/server/gateway.ts';
+import { makeExecutableSchema } from '@graphql-tools/schema';
 import type { Store } from '../../src/store/types.ts';
 import type { RosterDataset } from '../../src/demo/dataset.ts';
 
@@ -90,5 +91,25 @@ describe('gateway over HTTP', () => {
     expect(html).toContain('/graphql');
     // Nothing fetched from the internet: no external script, style or font.
     expect(html).not.toMatch(/<(script|link)[^>]+(src|href)="https?:/);
+  });
+});
+
+describe('gateway shutdown', () => {
+  it('lets a request in flight finish, then refuses new connections', async () => {
+    let started!: () => void;
+    const running = new Promise<void>((r) => (started = r));
+    const schema = makeExecutableSchema({
+      typeDefs: 'type Query { slow: String }',
+      resolvers: { Query: { slow: () => (started(), new Promise((r) => setTimeout(() => r('finished'), 300))) } },
+    });
+    const g = await startGateway({ schemas: { default: { schema } }, context: async () => ({}), port: 0, log: createLogger({ level: 'silent' }) });
+    const inFlight = request(`${g.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ slow }' }) });
+    await running;
+    const closing = g.close();
+    const r = await inFlight;
+    expect(r.statusCode).toBe(200);
+    expect(await r.body.json()).toEqual({ data: { slow: 'finished' } });
+    await closing;
+    await expect(request(`${g.url}/healthz`)).rejects.toThrow(/ECONNREFUSED/);
   });
 });

@@ -105,6 +105,8 @@ describe('the demo (npm start) end to end', () => {
 
   it('syncs every part of the district through its vendor and shows each person once, with all sources', async () => {
     expect(demo.summaries.map((s) => [s.source, s.status])).toEqual(demo.config.sources.map((s) => [s.id, 'complete']));
+    // The demo district is consistent: no source leaves records waiting for references.
+    expect(demo.summaries.map((s) => [s.source, s.unresolved])).toEqual(demo.config.sources.map((s) => [s.id, 0]));
     const counts = await demo.store.counts();
     expect(counts.person).toBe(demo.dataset.list('person').length);
     // SIS sections arrive once (each school through one vendor); Teams classes (the whole district)

@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { generateDistrict, countDistrict } from '../../src/demo/generator.ts';
+import { generateDistrict, countDistrict, districtShape } from '../../src/demo/generator.ts';
 import { RosterDataset } from '../../src/demo/dataset.ts';
+import { demoViews } from '../../src/demo/demo.ts';
+
+/** Classes per student, for every student of the district (0 where a student has none). */
+function classesPerStudent(d: ReturnType<typeof generateDistrict>): number[] {
+  const per = new Map<string, number>();
+  for (const e of d.enrollment) if (e.data.role === 'student') per.set(e.data.personKey, (per.get(e.data.personKey) ?? 0) + 1);
+  return d.person.filter((p) => p.data.roles.includes('student')).map((p) => per.get(p.key) ?? 0);
+}
 
 describe('demo district generator', () => {
   const d = generateDistrict();
@@ -41,14 +49,65 @@ describe('demo district generator', () => {
     expect(share((x) => x.hispanicOrLatino === true)).toBeGreaterThan(0.15);
   });
 
+  it('gives students the age of their grade on the first day of the school year (a quarter a year older)', () => {
+    const start = new Date(Date.UTC(2026, 8, 1)); // the default school year 2026-2027
+    const grade = new Map(d.person.map((p) => [p.key, p.data.grades?.[0]]));
+    const over = d.demographics.map((x) => {
+      const b = new Date(`${x.data.birthDate}T00:00:00Z`);
+      const age = start.getUTCFullYear() - b.getUTCFullYear() - (start < new Date(Date.UTC(start.getUTCFullYear(), b.getUTCMonth(), b.getUTCDate())) ? 1 : 0);
+      const g = grade.get(x.data.personKey)!;
+      return age - 5 - (g === 'KG' ? 0 : Number(g));
+    });
+    expect(new Set(over)).toEqual(new Set([0, 1]));
+    const older = over.filter((n) => n === 1).length / over.length;
+    expect(older).toBeGreaterThan(0.2);
+    expect(older).toBeLessThan(0.3);
+  });
+
   it('uses only reserved example domains for emails', () => {
     for (const p of d.person) if (p.data.email) expect(p.data.email).toMatch(/\.example$|@mail\.example$/);
   });
 
-  it('scales by option', () => {
+  it('gives every student a schedule: three to five classes in the default district', () => {
+    const per = classesPerStudent(d);
+    expect(Math.min(...per)).toBeGreaterThanOrEqual(3);
+    expect(Math.max(...per)).toBeLessThanOrEqual(5);
+  });
+
+  it('keeps every student in a class however few classes a small district has', () => {
+    for (const o of [{ students: 30 }, { students: 150, teachers: 9, classes: 15 }, { students: 20, teachers: 2, classes: 2, schools: 1 }]) {
+      const small = generateDistrict(o);
+      expect(Math.min(...classesPerStudent(small)), JSON.stringify(o)).toBeGreaterThanOrEqual(1);
+      const people = new Set(small.person.map((p) => p.key));
+      for (const e of small.enrollment) expect(people.has(e.data.personKey)).toBe(true);
+    }
+  });
+
+  it('scales by option; teachers and classes not given grow with the students', () => {
     const small = generateDistrict({ students: 60, teachers: 6, classes: 10, schools: 2 });
     expect(small.person.filter((p) => p.data.roles.includes('student'))).toHaveLength(60);
     expect(small.class).toHaveLength(10);
+    expect(districtShape({ students: 3000 })).toMatchObject({ students: 3000, teachers: 160, classes: 400 });
+    expect(districtShape({ students: 30 })).toMatchObject({ teachers: 3, classes: 4 });
+    expect(Math.min(...classesPerStudent(generateDistrict({ students: 3000 })))).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe('the demo’s division of the district among vendors', () => {
+  it('gives each vendor a consistent slice: every student it holds is on one of its class rosters', () => {
+    // Classroom knows students only from course rosters; a guardianship naming a student on no
+    // roster would wait for a person that never arrives.
+    const ds = RosterDataset.generate();
+    for (const [type, view] of demoViews(ds)) {
+      const rostered = new Set(view.list('enrollment').map((e) => e.data.personKey));
+      const classes = new Set(view.list('class').map((c) => c.key));
+      const people = new Set(view.list('person').map((p) => p.key));
+      for (const e of view.list('enrollment')) expect(classes.has(e.data.classKey) && people.has(e.data.personKey), `${type} ${e.key}`).toBe(true);
+      for (const g of view.list('guardianship')) {
+        expect(people.has(g.data.guardianKey), `${type} ${g.key}`).toBe(true);
+        expect(rostered.has(g.data.studentKey), `${type}: student of ${g.key} on no roster`).toBe(true);
+      }
+    }
   });
 });
 

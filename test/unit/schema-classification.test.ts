@@ -1,32 +1,35 @@
 import { describe, expect, it } from 'vitest';
-import { isObjectType, isInterfaceType, parse, visit, Kind, buildSchema } from 'graphql';
-import { loadTypeDefs } from '../../src/graphql/schema.ts';
-
-/** Structural types carry no data of their own; every other field must be classified. */
-const STRUCTURAL = (name: string) => name === 'Query' || name === 'Mutation' || name === 'PageInfo' || /Connection$|Edge$/.test(name) || name.startsWith('__');
-
-export function unclassifiedFields(sdl: string): string[] {
-  const missing: string[] = [];
-  visit(parse(sdl), {
-    ObjectTypeDefinition(node) {
-      if (STRUCTURAL(node.name.value)) return;
-      for (const f of node.fields ?? []) {
-        if (!f.directives?.some((d) => d.name.value === 'pii')) missing.push(`${node.name.value}.${f.name.value}`);
-      }
-    },
-  });
-  return missing;
-}
+import { isObjectType, isInterfaceType, Kind, buildSchema } from 'graphql';
+import { buildUnifiedSchema, loadTypeDefs } from '../../src/graphql/schema.ts';
+import { classify, unclassifiedFields } from '../../src/privacy/classification.ts';
 
 describe('schema classification', () => {
   const sdl = loadTypeDefs();
 
   it('every field of every roster type carries @pii', () => {
-    expect(unclassifiedFields(sdl)).toEqual([]);
+    // The executable schema the gateway serves, built from every file in schema/.
+    const schema = buildUnifiedSchema();
+    expect(unclassifiedFields(schema)).toEqual([]);
+    expect(classify(schema).get('Person.email')?.category).toBe('DIRECT');
   });
 
-  it('the check catches an unclassified field', () => {
-    expect(unclassifiedFields(sdl + '\ntype Extra { secret: String }')).toEqual(['Extra.secret']);
+  it('catches an unclassified field in a new type, an `extend type` and a connection, and start-up refuses it', () => {
+    const extended = buildSchema(`${sdl}
+      type Extra { secret: String }
+      extend type Person { nickname: String }
+      extend type PersonConnection { leakedEmail: String }
+      extend type Query { extra: Extra }`);
+    const missing = ['Extra.secret', 'Person.nickname', 'PersonConnection.leakedEmail'];
+    expect(unclassifiedFields(extended)).toEqual(missing);
+    expect(() => classify(extended)).toThrow(new RegExp(missing.join(', ').replace(/\./g, '\\.')));
+  });
+
+  it('needs no classification for connection plumbing, and takes one where it is given', () => {
+    const extended = buildSchema(`${sdl}\nextend type PersonConnection { schoolCount: Int @pii(category: QUASI) }`);
+    expect(unclassifiedFields(extended)).toEqual([]);
+    const cls = classify(extended);
+    expect(cls.get('PersonConnection.schoolCount')?.category).toBe('QUASI');
+    expect(cls.has('PersonConnection.totalCount')).toBe(false);
   });
 
   it('classifies names and emails DIRECT, ids IDENTIFIER, birth date QUASI, race and IEP SPECIAL', () => {

@@ -1,0 +1,109 @@
+/**
+ * Versioned migrations on both stores: each runs once, reopening changes nothing, a store written by
+ * a newer version is refused without being touched, and SQLite runs in WAL mode.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { SqliteStore } from '../../src/store/sqlite.ts';
+import { PostgresStore } from '../../src/store/postgres.ts';
+import { POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS } from '../../src/store/migrations.ts';
+import { storeKinds, tempDir, type StoreKind } from '../support/stores.ts';
+import { isRostergateError } from '../../src/errors.ts';
+
+/** A store location that can be opened several times, and plain SQL against it outside the store. */
+interface Place {
+  open(): Promise<{ close(): Promise<void> }>;
+  sql<R>(q: string): Promise<R[]>;
+  drop(): Promise<void>;
+}
+
+async function place(kind: StoreKind): Promise<Place> {
+  if (kind === 'sqlite') {
+    const file = join(tempDir(), 'rg.db');
+    return {
+      open: async () => SqliteStore.open(file),
+      sql: async <R>(q: string) => {
+        const db = new Database(file);
+        try {
+          const st = db.prepare(q);
+          return (st.reader ? st.all() : (st.run(), [])) as R[];
+        } finally {
+          db.close();
+        }
+      },
+      drop: async () => undefined,
+    };
+  }
+  const admin = process.env.ROSTERGATE_TEST_POSTGRES!;
+  const name = `rg_mig_${randomBytes(6).toString('hex')}`;
+  const onAdmin = async (q: string) => {
+    const c = new pg.Client({ connectionString: admin });
+    await c.connect();
+    try {
+      await c.query(q);
+    } finally {
+      await c.end();
+    }
+  };
+  await onAdmin(`CREATE DATABASE ${name}`);
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  return {
+    open: () => PostgresStore.open(url.toString()),
+    sql: async <R>(q: string) => {
+      const c = new pg.Client({ connectionString: url.toString() });
+      await c.connect();
+      try {
+        return (await c.query(q)).rows as R[];
+      } finally {
+        await c.end();
+      }
+    },
+    drop: () => onAdmin(`DROP DATABASE IF EXISTS ${name}`),
+  };
+}
+
+describe.each(storeKinds())('store migrations on %s', (kind) => {
+  const places: Place[] = [];
+  afterAll(async () => {
+    for (const p of places) await p.drop();
+  });
+  const known = (kind === 'sqlite' ? SQLITE_MIGRATIONS : POSTGRES_MIGRATIONS).map((m) => m.version);
+
+  it('apply each version once, and reopening applies nothing again', async () => {
+    const p = await place(kind);
+    places.push(p);
+    await (await p.open()).close();
+    const first = await p.sql<{ version: number; applied_at: string }>(`SELECT version, applied_at FROM schema_migrations ORDER BY version`);
+    expect(first.map((r) => Number(r.version))).toEqual(known);
+    await (await p.open()).close();
+    expect(await p.sql(`SELECT version, applied_at FROM schema_migrations ORDER BY version`)).toEqual(first);
+  });
+
+  it('refuse a store written by a newer version, and leave it as it was', async () => {
+    const p = await place(kind);
+    places.push(p);
+    await (await p.open()).close();
+    const newer = Math.max(...known) + 1;
+    await p.sql(`INSERT INTO schema_migrations (version, applied_at) VALUES (${newer}, '2999-01-01T00:00:00Z')`);
+    const before = await p.sql(`SELECT version FROM schema_migrations ORDER BY version`);
+    const err = await p.open().then(
+      (s) => s.close().then(() => undefined),
+      (e: unknown) => e,
+    );
+    expect(isRostergateError(err, 'STORE')).toBe(true);
+    expect((err as Error).message).toBe(`the store was written by a newer rostergate (schema ${newer} > ${Math.max(...known)}); upgrade rostergate`);
+    expect(await p.sql(`SELECT version FROM schema_migrations ORDER BY version`)).toEqual(before);
+  });
+});
+
+describe('the SQLite store', () => {
+  it('runs in WAL mode, so queries read while a sync writes', async () => {
+    const p = await place('sqlite');
+    await (await p.open()).close();
+    expect(await p.sql(`PRAGMA journal_mode`)).toEqual([{ journal_mode: 'wal' }]);
+  });
+});
