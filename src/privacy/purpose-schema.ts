@@ -4,11 +4,13 @@
  *   ordinary validation error, reworded to name the field and the purpose);
  * - a pseudonymised Person.id is typed `Pseudonym` and resolves to the materialised pseudonym of the
  *   purpose's domain (no HMAC at query time);
- * - a type whose id a purpose may not see leaves the `Node` interface;
+ * - a type whose id a purpose may not see leaves the `Node` interface, and `node(id:)` does not find
+ *   its records;
  * - every Person field notes the person in the request's disclosure set (audit + ledger).
  */
 import { MapperKind, mapSchema } from '@graphql-tools/utils';
 import {
+  GraphQLError,
   GraphQLNonNull,
   GraphQLObjectType,
   getNamedType,
@@ -21,8 +23,10 @@ import {
 import type { GraphQLContext } from '../graphql/context.ts';
 import { fieldResolver } from '../graphql/schema.ts';
 import type { EntityRow } from '../store/types.ts';
+import { GRAPHQL_TYPE } from '../feeds/relevance.ts';
 import { isStructural, type Classification } from './classification.ts';
 import { fieldActions, type Action, type Purpose } from './policy.ts';
+import { versionOf } from './pseudonym.ts';
 
 export interface PurposeSchema {
   schema: GraphQLSchema;
@@ -74,6 +78,9 @@ export function buildPurposeSchema(
       const coord = `${typeName}.${fieldName}`;
       if (denied.has(coord)) return null;
       if (!purpose.admin && fieldConfig.astNode?.directives?.some((d) => d.name.value === 'admin')) return null;
+      if (coord === 'Query.node') {
+        return { ...fieldConfig, resolve: nodeWithin(purpose.id, pseudonymises, (fieldConfig.resolve ?? fieldResolver) as GraphQLFieldResolver<unknown, GraphQLContext>) } as GraphQLFieldConfig<unknown, unknown>;
+      }
       if (coord === 'Query.person') {
         if (actions.get('Person.id') === 'deny') return null;
         if (pseudonymises) return { ...fieldConfig, args: { ...fieldConfig.args, id: { ...fieldConfig.args!.id!, type: new GraphQLNonNull(pseudonymType) } } } as GraphQLFieldConfig<unknown, unknown>;
@@ -101,6 +108,23 @@ export function buildPurposeSchema(
   });
   const received = new Set([...actions].filter(([c, a]) => a !== 'deny' && !denied.has(c)).map(([c]) => c));
   return { schema, actions, received, pseudonymises };
+}
+
+/**
+ * `node(id:)` within a purpose: a record whose type is no Node here (its id is withheld) is not
+ * found, rather than failing at type resolution. A pseudonym is no Node id: `Node.id` is an `ID`,
+ * and a field typed `Pseudonym` cannot implement it, so people are fetched with `person(id:)`.
+ */
+function nodeWithin(purposeId: string, pseudonymises: boolean, inner: GraphQLFieldResolver<unknown, GraphQLContext>): GraphQLFieldResolver<unknown, GraphQLContext> {
+  return async (src, args: { id?: unknown }, ctx, info) => {
+    if (pseudonymises && typeof args.id === 'string' && versionOf(args.id) !== undefined) {
+      throw new GraphQLError(`node(id:) was given a pseudonym: in purpose "${purposeId}" a person is fetched with person(id:), which takes a Pseudonym`, { extensions: { code: 'BAD_USER_INPUT' } });
+    }
+    const row = (await inner(src, args, ctx, info)) as EntityRow | null | undefined;
+    if (!row) return null;
+    const type = info.schema.getType(GRAPHQL_TYPE[row.type]);
+    return isObjectType(type) && type.getInterfaces().some((i) => i.name === 'Node') ? row : null;
+  };
 }
 
 function notePerson(inner: GraphQLFieldResolver<unknown, GraphQLContext>): GraphQLFieldResolver<unknown, GraphQLContext> {

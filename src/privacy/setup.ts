@@ -99,7 +99,7 @@ export function setupPrivacy(cfg: Config, base: GraphQLSchema, opts: { keyring?:
 
     async authenticate(store, req) {
       const key = keyFromHeaders(req.headers);
-      const fail = () => new RostergateError('UNAUTHENTICATED', 'missing or invalid API key: send it in the x-api-key header');
+      const fail = () => new RostergateError('UNAUTHENTICATED', 'missing or invalid API key: send it in the x-api-key header or as Authorization: Bearer');
       if (!key) throw fail();
       const hash = hashApiKey(key);
       let clientId = keyHashes.get(hash);

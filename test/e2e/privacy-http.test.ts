@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { privateGateway, type PrivateGateway } from '../support/privacy.ts';
 import { storeKinds } from '../support/stores.ts';
+import { request } from 'undici';
 
 let g: PrivateGateway;
 
@@ -63,9 +64,28 @@ describe('purpose-bound views', () => {
     expect(demo.body.data.__type.fields.map((f: any) => f.name)).not.toContain('iep');
   });
 
-  it('requests without a valid key get 401', async () => {
+  it('requests without a valid key get 401, whether sent as x-api-key or as a bearer token', async () => {
     expect((await g.gql('', `{ schools { totalCount } }`)).status).toBe(401);
     expect((await g.gql('rgk_not-a-real-key', `{ schools { totalCount } }`)).status).toBe(401);
+    const post = async (headers: Record<string, string>) => {
+      const r = await request(`${g.gw.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ query: '{ schools { totalCount } }' }) });
+      const body = (await r.body.json()) as { data?: unknown; errors?: { extensions: { code: string } }[] };
+      return { status: r.statusCode, body, challenge: r.headers['www-authenticate'] };
+    };
+    const key = g.keys['admin-demo']!;
+    expect((await post({ authorization: `Bearer ${key}` })).status).toBe(200);
+    expect((await post({ authorization: `bearer ${key}` })).status).toBe(200);
+    const bad = await post({ authorization: 'Bearer rgk_not-a-real-key' });
+    expect(bad.status).toBe(401);
+    expect(bad.body.errors![0]!.extensions.code).toBe('UNAUTHENTICATED');
+    expect(bad.body.data).toBeUndefined();
+    expect(bad.challenge).toBeDefined();
+    expect((await post({ authorization: `Basic ${Buffer.from(`admin:${key}`).toString('base64')}` })).status).toBe(401);
+    expect((await post({ authorization: 'Bearer' })).status).toBe(401);
+    // A GET carries no body to fail on: it is refused all the same.
+    const get = await request(`${g.gw.url}/graphql?query=${encodeURIComponent('{ schools { totalCount } }')}`);
+    expect(get.statusCode).toBe(401);
+    await get.body.dump();
     await g.store.revokeApiKeys('lms-demo', new Date().toISOString());
     expect((await g.gql('lms-demo', `{ schools { totalCount } }`)).status).toBe(401);
   });
@@ -85,6 +105,17 @@ describe('purpose-bound views', () => {
     const one = a.body.data.people.edges[3].node.id;
     const p = await g.gql('analytics-demo', `query($id: Pseudonym!) { person(id: $id) { id gradeBand } }`, { id: one });
     expect(p.body.data.person.id).toBe(one);
+    // node(id:) takes record ids; a pseudonym is refused with a pointer to person(id:), and records
+    // whose ids the purpose does not see (people, enrollments by gateway id) are not found.
+    const byNode = (client: string, id: string) => g.gql(client, `query($id: ID!) { node(id: $id) { __typename } }`, { id });
+    const asNode = await byNode('analytics-demo', one);
+    expect(asNode.body.errors![0]).toMatchObject({ message: expect.stringMatching(/pseudonym.*person\(id:\)/), extensions: { code: 'BAD_USER_INPUT' } });
+    const gatewayPerson = (await g.store.list({ type: 'person', first: 1 })).rows[0]!.id;
+    const gatewayEnrollment = (await g.store.list({ type: 'enrollment', first: 1 })).rows[0]!.id;
+    for (const id of [gatewayPerson, gatewayEnrollment]) expect((await byNode('analytics-demo', id)).body).toEqual({ data: { node: null } });
+    const cls = (await g.gql('analytics-demo', `{ classes(first: 1) { edges { node { id } } } }`)).body.data.classes.edges[0].node.id;
+    expect((await byNode('analytics-demo', cls)).body).toEqual({ data: { node: { __typename: 'Class' } } });
+    expect((await byNode('admin-demo', gatewayPerson)).body.data.node.__typename).toBe('Person');
     await g.resync();
     const c = await g.gql('analytics-demo', q);
     expect(c.body.data.people.edges.map((e: any) => e.node.id)).toEqual(a.body.data.people.edges.map((e: any) => e.node.id));
