@@ -3,7 +3,7 @@
  * category and, for generalised forms, which exact field it generalises. One source of truth for
  * the per-purpose schemas, ingest minimisation, the audit log and the privacy report.
  */
-import { isInterfaceType, isObjectType, Kind, type GraphQLSchema, type ConstDirectiveNode } from 'graphql';
+import { getNamedType, isLeafType, isObjectType, Kind, type GraphQLSchema, type ConstDirectiveNode } from 'graphql';
 
 export const CATEGORIES = ['DIRECT', 'IDENTIFIER', 'QUASI', 'SPECIAL', 'NONE'] as const;
 export type Category = (typeof CATEGORIES)[number];
@@ -24,26 +24,41 @@ export function isStructural(typeName: string): boolean {
   return typeName === 'Query' || typeName === 'Mutation' || typeName === 'PageInfo' || /Connection$|Edge$/.test(typeName) || typeName.startsWith('__');
 }
 
+/** The fields a connection, edge or page info is made of; anything else on them carries data. */
+const STRUCTURAL_FIELDS = new Set(['edges', 'pageInfo', 'totalCount', 'node', 'cursor', 'hasNextPage', 'endCursor']);
+
 function arg(d: ConstDirectiveNode | undefined, name: string): string | undefined {
   const a = d?.arguments?.find((x) => x.name.value === name)?.value;
   return a && (a.kind === Kind.ENUM || a.kind === Kind.STRING) ? a.value : undefined;
 }
 
+/**
+ * Every field that can carry a value must be classified, or the gateway does not start: a field
+ * added later cannot reach a client by default. That is every field of a roster type, any extra
+ * field on a connection, edge or page info, and any root field (Query, Mutation) returning a
+ * scalar or enum directly; root fields returning roster types are covered by those types.
+ */
 export function classify(schema: GraphQLSchema): Classification {
   const out: Classification = new Map();
+  const missing: string[] = [];
   for (const type of Object.values(schema.getTypeMap())) {
-    if (!(isObjectType(type) || isInterfaceType(type)) || isStructural(type.name) || isInterfaceType(type)) continue;
+    if (!isObjectType(type) || type.name.startsWith('__')) continue;
+    const root = type.name === 'Query' || type.name === 'Mutation';
     for (const f of Object.values(type.getFields())) {
       const dirs = f.astNode?.directives ?? [];
-      const pii = dirs.find((d) => d.name.value === 'pii');
-      const category = arg(pii, 'category') as Category | undefined;
+      const category = arg(dirs.find((d) => d.name.value === 'pii'), 'category') as Category | undefined;
       const coordinate = `${type.name}.${f.name}`;
-      if (!category) throw new Error(`field ${coordinate} has no @pii classification`);
+      if (!category) {
+        const exempt = root ? !isLeafType(getNamedType(f.type)) : isStructural(type.name) && STRUCTURAL_FIELDS.has(f.name);
+        if (!exempt) missing.push(coordinate);
+        continue;
+      }
       out.set(coordinate, {
         coordinate, type: type.name, field: f.name, category,
         generalises: arg(dirs.find((d) => d.name.value === 'generalises'), 'field'),
       });
     }
   }
+  if (missing.length) throw new Error(`unclassified field(s) ${missing.join(', ')}: give each a @pii(category: …) in schema/`);
   return out;
 }

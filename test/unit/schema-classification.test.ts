@@ -1,51 +1,69 @@
 import { describe, expect, it } from 'vitest';
-import { isObjectType, isInterfaceType, parse, visit, Kind, buildSchema } from 'graphql';
+import { buildSchema } from 'graphql';
+import { makeExecutableSchema } from '@graphql-tools/schema';
 import { loadTypeDefs } from '../../src/graphql/schema.ts';
+import { classify } from '../../src/privacy/classification.ts';
+import { buildPurposeSchema } from '../../src/privacy/purpose-schema.ts';
+import { DEMO_PURPOSES } from '../../src/demo/demo-policy.ts';
 
-/** Structural types carry no data of their own; every other field must be classified. */
-const STRUCTURAL = (name: string) => name === 'Query' || name === 'Mutation' || name === 'PageInfo' || /Connection$|Edge$/.test(name) || name.startsWith('__');
-
-export function unclassifiedFields(sdl: string): string[] {
-  const missing: string[] = [];
-  visit(parse(sdl), {
-    ObjectTypeDefinition(node) {
-      if (STRUCTURAL(node.name.value)) return;
-      for (const f of node.fields ?? []) {
-        if (!f.directives?.some((d) => d.name.value === 'pii')) missing.push(`${node.name.value}.${f.name.value}`);
-      }
-    },
-  });
-  return missing;
-}
+const sdl = loadTypeDefs();
+const schemaWith = (extra = '') => makeExecutableSchema({ typeDefs: sdl + '\n' + extra });
 
 describe('schema classification', () => {
-  const sdl = loadTypeDefs();
-
-  it('every field of every roster type carries @pii', () => {
-    expect(unclassifiedFields(sdl)).toEqual([]);
+  it('every field that can carry a value is classified', () => {
+    expect(() => classify(schemaWith())).not.toThrow();
   });
 
-  it('the check catches an unclassified field', () => {
-    expect(unclassifiedFields(sdl + '\ntype Extra { secret: String }')).toEqual(['Extra.secret']);
+  it('a field added without a classification stops the gateway from starting, wherever it is added', () => {
+    expect(() => classify(schemaWith('extend type Person { nickname: String }'))).toThrow(/unclassified field\(s\) Person\.nickname/);
+    expect(() => classify(schemaWith('type Extra { secret: String } extend type Query { extra: Extra }'))).toThrow(/Extra\.secret/);
+    // Root fields returning a value directly, and extras on connections, are not exempt.
+    expect(() => classify(schemaWith('extend type Query { emailOf(id: ID!): String }'))).toThrow(/Query\.emailOf/);
+    expect(() => classify(schemaWith('extend type PersonConnection { emails: [String!]! }'))).toThrow(/PersonConnection\.emails/);
+  });
+
+  it('a field added later, classified, is absent from every purpose that was not granted its category or the field', () => {
+    const schema = schemaWith('extend type Person { nickname: String @pii(category: DIRECT) shoeSize: Int @pii(category: QUASI) }');
+    const cls = classify(schema);
+    const fieldsOf = (p: { categories: object; fields?: object }) =>
+      Object.keys((buildPurposeSchema(schema, cls, { id: 'p', categories: p.categories, fields: p.fields ?? {} } as never).schema.getType('Person') as never as { getFields(): object }).getFields());
+    expect(fieldsOf(DEMO_PURPOSES.analytics)).not.toContain('nickname');
+    expect(fieldsOf(DEMO_PURPOSES.analytics)).not.toContain('shoeSize');
+    expect(fieldsOf(DEMO_PURPOSES['roster-sync'])).toEqual(expect.arrayContaining(['nickname', 'shoeSize']));
+    // A purpose that says nothing about a category gets none of it.
+    const noneOnly = fieldsOf({ categories: { NONE: 'allow' } });
+    expect(noneOnly).not.toContain('nickname');
+    expect(noneOnly).not.toContain('shoeSize');
+    expect(noneOnly).not.toContain('id');
+    expect(noneOnly).toContain('roles');
+    expect(fieldsOf({ categories: { NONE: 'allow' }, fields: { 'Person.shoeSize': 'allow' } })).toContain('shoeSize');
   });
 
   it('classifies names and emails DIRECT, ids IDENTIFIER, birth date QUASI, race and IEP SPECIAL', () => {
-    const schema = buildSchema(sdl);
-    const cat = (type: string, field: string) => {
-      const t = schema.getType(type);
-      if (!isObjectType(t) && !isInterfaceType(t)) throw new Error(type);
-      const dir = t.getFields()[field]!.astNode!.directives!.find((d) => d.name.value === 'pii')!;
-      const arg = dir.arguments![0]!.value;
-      return arg.kind === Kind.ENUM ? arg.value : undefined;
-    };
-    expect(cat('Person', 'givenName')).toBe('DIRECT');
-    expect(cat('Person', 'email')).toBe('DIRECT');
-    expect(cat('Person', 'id')).toBe('IDENTIFIER');
-    expect(cat('Person', 'sisId')).toBe('IDENTIFIER');
-    expect(cat('SourceRef', 'sourcedId')).toBe('IDENTIFIER');
-    expect(cat('Demographics', 'birthDate')).toBe('QUASI');
-    expect(cat('Demographics', 'asian')).toBe('SPECIAL');
-    expect(cat('Demographics', 'iep')).toBe('SPECIAL');
-    expect(cat('Demographics', 'freeReducedLunch')).toBe('SPECIAL');
+    const cls = classify(schemaWith());
+    const cat = (coordinate: string) => cls.get(coordinate)?.category;
+    expect(cat('Person.givenName')).toBe('DIRECT');
+    expect(cat('Person.email')).toBe('DIRECT');
+    expect(cat('Person.username')).toBe('DIRECT');
+    expect(cat('Person.id')).toBe('IDENTIFIER');
+    expect(cat('Person.sisId')).toBe('IDENTIFIER');
+    expect(cat('Person.stateId')).toBe('IDENTIFIER');
+    expect(cat('SourceRef.sourcedId')).toBe('IDENTIFIER');
+    expect(cat('Demographics.birthDate')).toBe('QUASI');
+    expect(cat('Demographics.asian')).toBe('SPECIAL');
+    expect(cat('Demographics.iep')).toBe('SPECIAL');
+    expect(cat('Demographics.freeReducedLunch')).toBe('SPECIAL');
+  });
+
+  it('each generalised form is a quasi-identifier of its own, pointing at the exact field it coarsens', () => {
+    const cls = classify(buildSchema(sdl));
+    const generalised = [...cls.values()].filter((f) => f.generalises).map((f) => [f.coordinate, f.category, f.generalises]);
+    expect(generalised).toEqual(expect.arrayContaining([
+      ['Demographics.birthYear', 'QUASI', 'birthDate'],
+      ['Demographics.ageBand', 'QUASI', 'birthDate'],
+      ['Demographics.postalArea', 'QUASI', 'postalCode'],
+      ['Person.gradeBand', 'QUASI', 'grades'],
+    ]));
+    for (const [coordinate, , exact] of generalised) expect(cls.get(`${coordinate!.split('.')[0]}.${exact}`)?.category).toBe('QUASI');
   });
 });
