@@ -5,7 +5,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { privateGateway, type PrivateGateway } from '../support/privacy.ts';
-import { storeKinds } from '../support/stores.ts';
+import { join } from 'node:path';
+import { storeKinds, tempDir } from '../support/stores.ts';
+import { SqliteStore } from '../../src/store/sqlite.ts';
+import { parseConfig } from '../../src/config/config.ts';
+import { serveStore } from '../../src/runtime.ts';
+import { createLogger } from '../../src/log.ts';
 import { request } from 'undici';
 import { createHash } from 'node:crypto';
 
@@ -174,4 +179,19 @@ describe('purpose-bound views', () => {
   });
 });
 
+});
+
+describe('open access (no purposes, no keys)', () => {
+  it('is refused on any host but a loopback address', async () => {
+    const path = join(tempDir(), 'open.db');
+    const store = SqliteStore.open(path);
+    try {
+      const cfg = parseConfig({ store: path, server: { openAccess: true, host: '0.0.0.0' } });
+      await expect(serveStore(store, cfg, createLogger({ level: 'silent' }), { port: 0 })).rejects.toThrow(/openAccess .* only on a loopback host .* not 0\.0\.0\.0/);
+      const local = await serveStore(store, cfg, createLogger({ level: 'silent' }), { port: 0, host: '127.0.0.1' });
+      await local.close();
+    } finally {
+      await store.close();
+    }
+  });
 });
