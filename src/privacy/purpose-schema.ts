@@ -6,19 +6,25 @@
  *   purpose's domain (no HMAC at query time);
  * - a type whose id a purpose may not see leaves the `Node` interface, and `node(id:)` does not find
  *   its records;
- * - every Person field notes the person in the request's disclosure set (audit + ledger).
+ * - every Person field notes the person in the request's disclosure set (audit + ledger);
+ * - types no client of the purpose can reach, and the classification directives, are left out.
  */
 import { MapperKind, mapSchema } from '@graphql-tools/utils';
 import {
   GraphQLError,
   GraphQLNonNull,
   GraphQLObjectType,
+  GraphQLSchema,
   getNamedType,
+  isAbstractType,
+  isInputObjectType,
+  isInterfaceType,
   isObjectType,
   isScalarType,
+  isSpecifiedDirective,
+  type GraphQLNamedType,
   type GraphQLFieldConfig,
   type GraphQLFieldResolver,
-  type GraphQLSchema,
 } from 'graphql';
 import type { GraphQLContext } from '../graphql/context.ts';
 import { fieldResolver } from '../graphql/schema.ts';
@@ -107,7 +113,31 @@ export function buildPurposeSchema(
     },
   });
   const received = new Set([...actions].filter(([c, a]) => a !== 'deny' && !denied.has(c)).map(([c]) => c));
-  return { schema, actions, received, pseudonymises };
+  return { schema: reachableOnly(schema), actions, received, pseudonymises };
+}
+
+/**
+ * Keeps only the types a client can reach from its roots, and only the directives GraphQL itself
+ * defines: a type left behind by denied fields (an enum of free-lunch statuses, the webhook types
+ * of admin operations) or the classification directives would tell a client about data it may
+ * not have. (graphql-tools' pruneSchema keeps unreachable enums, hence this walk.)
+ */
+function reachableOnly(schema: GraphQLSchema): GraphQLSchema {
+  const seen = new Set<string>();
+  const queue: GraphQLNamedType[] = [schema.getQueryType(), schema.getMutationType()].filter((t): t is GraphQLObjectType => !!t);
+  while (queue.length) {
+    const t = queue.pop()!;
+    if (seen.has(t.name)) continue;
+    seen.add(t.name);
+    if (isObjectType(t) || isInterfaceType(t)) {
+      for (const f of Object.values(t.getFields())) queue.push(getNamedType(f.type), ...f.args.map((a) => getNamedType(a.type)));
+      queue.push(...t.getInterfaces());
+    }
+    if (isAbstractType(t)) queue.push(...schema.getPossibleTypes(t));
+    if (isInputObjectType(t)) queue.push(...Object.values(t.getFields()).map((f) => getNamedType(f.type)));
+  }
+  const config = schema.toConfig();
+  return new GraphQLSchema({ ...config, types: config.types.filter((t) => seen.has(t.name)), directives: config.directives.filter(isSpecifiedDirective) });
 }
 
 /**

@@ -68,6 +68,19 @@ describe('purpose-bound views', () => {
     expect(lmsFields).not.toContain('photoUrl');
     const demo = await g.gql('lms-demo', `{ __type(name: "Demographics") { fields { name } } }`);
     expect(demo.body.data.__type.fields.map((f: any) => f.name)).not.toContain('iep');
+    // Types only denied fields or admin operations use, and the classification directives, are gone too.
+    const schemaOf = async (client: string) => {
+      const r = await g.gql(client, `{ __schema { types { name } directives { name } } }`);
+      return { types: r.body.data.__schema.types.map((t: any) => t.name), directives: r.body.data.__schema.directives.map((d: any) => d.name) };
+    };
+    const an2 = await schemaOf('analytics-demo');
+    for (const t of ['Webhook', 'WebhookCreated', 'DeliveryStatus', 'FreeReducedLunch', 'Sex', 'EmailAddress', 'PiiCategory']) expect(an2.types).not.toContain(t);
+    expect(an2.types).toEqual(expect.arrayContaining(['Person', 'Pseudonym', 'Demographics', 'Class']));
+    expect(an2.directives.filter((d: string) => ['pii', 'generalises', 'admin'].includes(d))).toEqual([]);
+    const lms2 = await schemaOf('lms-demo');
+    expect(lms2.types).toEqual(expect.arrayContaining(['Sex', 'EmailAddress']));
+    for (const t of ['FreeReducedLunch', 'Webhook', 'Pseudonym']) expect(lms2.types).not.toContain(t);
+    expect((await schemaOf('admin-demo')).types).toEqual(expect.arrayContaining(['Webhook', 'WebhookCreated', 'DeliveryStatus']));
   });
 
   it('requests without a valid key get 401, whether sent as x-api-key or as a bearer token', async () => {
