@@ -123,6 +123,7 @@ program
   .description('audit log tools')
   .command('verify')
   .description('check the audit log hash chain; exit 4 if an entry was edited, removed or inserted')
+  .option('--anchor <hash>', 'a head hash printed by an earlier verify: it must still be on the chain (catches entries cut from the end)')
   .option('-c, --config <file>', 'config file')
   .action(async (opts) => {
     process.exitCode = await (await import('./commands/keys.ts')).auditVerify(opts);

@@ -22,6 +22,8 @@ import type { GraphQLContext } from './graphql/context.ts';
 import { extractRoute } from './extract/http.ts';
 import { WebhookDispatcher } from './feeds/webhooks.ts';
 
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
 export function isPostgresUrl(store: string): boolean {
   return store.startsWith('postgres://') || store.startsWith('postgresql://');
 }
@@ -103,6 +105,10 @@ export async function serveStore(
   const types = sourceTypes(cfg);
   const common = { port: opts.port ?? cfg.server.port, host: opts.host ?? cfg.server.host, log, ready: opts.ready, demoKeys: opts.demoKeys };
   if (cfg.server.openAccess) {
+    // Everything to anyone, unauthenticated: tolerable on this machine only.
+    if (!LOOPBACK.has(common.host)) {
+      throw new RostergateError('CONFIG_INVALID', `server.openAccess serves every field to anyone without a key, so only on a loopback host (127.0.0.1, ::1, localhost), not ${common.host}: configure purposes and clients instead`);
+    }
     log.warn('server.openAccess is on: every request gets the whole unified schema without a key');
     return startGateway({ ...common, schemas: { default: { schema: base } }, context: async () => createContext(store, types) });
   }

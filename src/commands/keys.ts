@@ -2,7 +2,7 @@
  * `rostergate keys …` and `rostergate audit verify`: API keys for clients (shown once, stored as
  * hashes), the master key, pseudonym-domain rotation with an optional re-keying table.
  */
-import { createWriteStream, existsSync, writeFileSync } from 'node:fs';
+import { chmodSync, createWriteStream, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { stringify } from 'csv-stringify';
 import { RostergateError } from '../errors.ts';
 import { buildUnifiedSchema } from '../graphql/schema.ts';
@@ -52,7 +52,10 @@ export async function keysRevoke(opts: { config?: string; client: string }): Pro
 /** Writes a new random master key to a file only its owner can read. */
 export function keysMaster(opts: { out: string; force?: boolean }): void {
   if (existsSync(opts.out) && !opts.force) throw new RostergateError('CONFIG_INVALID', `${opts.out} exists: refusing to overwrite a master key (pass --force)`);
-  writeFileSync(opts.out, KeyRing.generateText() + '\n', { mode: 0o600 });
+  // `mode` applies only to a file being created: replace, never rewrite, an existing one.
+  rmSync(opts.out, { force: true });
+  writeFileSync(opts.out, KeyRing.generateText() + '\n', { mode: 0o600, flag: 'wx' });
+  chmodSync(opts.out, 0o600);
   out(`wrote a new master key to ${opts.out} (mode 600). Point privacy.masterKeyFile at it, or export ROSTERGATE_MASTER_KEY.`);
 }
 
@@ -68,7 +71,11 @@ export async function keysRotate(opts: { config?: string; domain: string; rekeyT
     let done: Promise<void> | undefined;
     if (opts.rekeyTable) {
       table = stringify({ header: true, columns: ['old_pseudonym', 'new_pseudonym'] });
-      const file = createWriteStream(opts.rekeyTable, { mode: 0o600 });
+      // Created afresh (an overwritten file would keep its old, perhaps wider, mode), owner-only.
+      rmSync(opts.rekeyTable, { force: true });
+      const file = createWriteStream(opts.rekeyTable, { mode: 0o600, flags: 'wx' });
+      await new Promise<void>((r, reject) => file.once('open', () => r()).once('error', reject));
+      chmodSync(opts.rekeyTable, 0o600);
       table.pipe(file);
       done = new Promise((r) => file.on('finish', () => r()));
     }
@@ -82,14 +89,16 @@ export async function keysRotate(opts: { config?: string; domain: string; rekeyT
   }
 }
 
-export async function auditVerify(opts: { config?: string }): Promise<number> {
+export async function auditVerify(opts: { config?: string; anchor?: string }): Promise<number> {
   const cfg = loadConfig(opts.config);
   const keyring = KeyRing.load({ tenant: cfg.privacy.tenant, file: cfg.privacy.masterKeyFile });
   const store = await openStore(cfg);
   try {
-    const r = await auditLogFor(store, keyring).verify();
+    const r = await auditLogFor(store, keyring).verify(opts.anchor);
     if (r.ok) {
       out(`audit log intact: ${r.entries} entries verified`);
+      // Cutting entries from the end leaves a valid chain: only a head noted elsewhere catches that.
+      if (r.head) out(`head: entry ${r.head.seq}, hash ${r.head.hash} (keep it apart from the store; pass it as --anchor next time)`);
       return 0;
     }
     out(`audit log TAMPERED at entry ${r.firstBad!.seq}: ${r.firstBad!.reason}`);

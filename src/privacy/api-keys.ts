@@ -16,11 +16,11 @@ export function sameHash(a: string, b: string): boolean {
   return a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
 }
 
-/** The key from `x-api-key` or `Authorization: Bearer`. */
+/** The key from `x-api-key` or `Authorization: Bearer` (the scheme name is case-insensitive, RFC 9110 §11.1). */
 export function keyFromHeaders(headers: Record<string, string | string[] | undefined>): string | undefined {
   const x = headers['x-api-key'];
-  if (typeof x === 'string' && x) return x.trim();
+  if (typeof x === 'string' && x.trim()) return x.trim();
   const auth = headers.authorization;
-  if (typeof auth === 'string' && auth.startsWith('Bearer ')) return auth.slice(7).trim();
-  return undefined;
+  const m = typeof auth === 'string' ? /^Bearer +(\S+)\s*$/i.exec(auth) : null;
+  return m?.[1];
 }

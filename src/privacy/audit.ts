@@ -53,22 +53,39 @@ export class AuditLog {
     for (const s of this.recent.values()) s.delete(entityId);
   }
 
-  /** Walks the chain; the first entry whose hash or link does not match is reported. */
-  async verify(): Promise<{ ok: boolean; entries: number; firstBad?: { seq: number; reason: string } }> {
+  /**
+   * Walks the chain; the first entry whose hash or link does not match is reported. A chain can
+   * only prove what it still holds: entries cut from its end leave a shorter, valid chain. So the
+   * head is returned for the operator to note elsewhere, and `anchor` (a head noted earlier) must
+   * still be on the chain.
+   */
+  async verify(anchor?: string): Promise<VerifyResult> {
     let prev = GENESIS;
     let n = 0;
     let after = 0;
+    let anchored = anchor === undefined;
     for (;;) {
       const batch = await this.store.auditEntries({ afterSeq: after, limit: 5000 });
       if (batch.length === 0) break;
       for (const e of batch) {
         n++;
         if (e.prevHash !== prev) return { ok: false, entries: n, firstBad: { seq: e.seq, reason: 'link to the previous entry is broken (an entry was removed or inserted)' } };
-        if (e.hash !== entryHash(this.key, prev, e)) return { ok: false, entries: n, firstBad: { seq: e.seq, reason: 'content does not match its hash (the entry was edited)' } };
+        if (e.hash !== entryHash(this.key, prev, e)) return { ok: false, entries: n, firstBad: { seq: e.seq, reason: 'content does not match its hash (the entry was edited, or inserted without the key)' } };
+        if (e.hash === anchor) anchored = true;
         prev = e.hash;
         after = e.seq;
       }
     }
-    return { ok: true, entries: n };
+    const head = n ? { seq: after, hash: prev } : undefined;
+    if (!anchored) return { ok: false, entries: n, head, firstBad: { seq: after + 1, reason: 'the anchor is not on the chain (entries were removed from its end)' } };
+    return { ok: true, entries: n, head };
   }
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  entries: number;
+  /** The last entry checked, to note down as a later anchor. */
+  head?: { seq: number; hash: string };
+  firstBad?: { seq: number; reason: string };
 }

@@ -3,7 +3,7 @@
  * category and, for generalised forms, which exact field it generalises. One source of truth for
  * the per-purpose schemas, ingest minimisation, the audit log and the privacy report.
  */
-import { isObjectType, Kind, type ConstDirectiveNode, type GraphQLField, type GraphQLObjectType, type GraphQLSchema } from 'graphql';
+import { getNamedType, isLeafType, isObjectType, Kind, type ConstDirectiveNode, type GraphQLField, type GraphQLSchema } from 'graphql';
 
 export const CATEGORIES = ['DIRECT', 'IDENTIFIER', 'QUASI', 'SPECIAL', 'NONE'] as const;
 export type Category = (typeof CATEGORIES)[number];
@@ -24,35 +24,33 @@ export function isStructural(typeName: string): boolean {
   return typeName === 'Query' || typeName === 'Mutation' || typeName === 'PageInfo' || /Connection$|Edge$/.test(typeName) || typeName.startsWith('__');
 }
 
-const isRoot = (typeName: string) => typeName === 'Query' || typeName === 'Mutation' || typeName === 'Subscription';
-
-/**
- * The plumbing of connections, edges and page info: these fields carry no data of their own and
- * need no classification. Any other field — on any type but the roots, structural or not — does.
- */
-const PLUMBING = new Set(['edges', 'node', 'cursor', 'pageInfo', 'totalCount', 'hasNextPage', 'hasPreviousPage', 'startCursor', 'endCursor']);
+/** The fields a connection, edge or page info is made of; anything else on them carries data. */
+const STRUCTURAL_FIELDS = new Set(['edges', 'pageInfo', 'totalCount', 'node', 'cursor', 'hasNextPage', 'endCursor']);
 
 function arg(d: ConstDirectiveNode | undefined, name: string): string | undefined {
   const a = d?.arguments?.find((x) => x.name.value === name)?.value;
   return a && (a.kind === Kind.ENUM || a.kind === Kind.STRING) ? a.value : undefined;
 }
 
-/** Object types whose fields are classified (or plumbing): every type but the roots and introspection. */
-function classifiedTypes(schema: GraphQLSchema): GraphQLObjectType[] {
-  return Object.values(schema.getTypeMap()).filter((t): t is GraphQLObjectType => isObjectType(t) && !isRoot(t.name) && !t.name.startsWith('__'));
-}
-
-const piiOf = (f: GraphQLField<unknown, unknown>) => f.astNode?.directives?.find((d) => d.name.value === 'pii');
+const categoryOf = (f: GraphQLField<unknown, unknown>) =>
+  arg(f.astNode?.directives?.find((d) => d.name.value === 'pii'), 'category') as Category | undefined;
 
 /**
- * Schema coordinates of fields without @pii, in order. Works on the built schema, so fields added by
- * `extend type` in any file of schema/ are checked like the rest.
+ * Every field that can carry a value must be classified, or the gateway does not start: a field
+ * added later cannot reach a client by default. That is every field of a roster type, any extra
+ * field on a connection, edge or page info, and any root field (Query, Mutation) returning a
+ * scalar or enum directly; root fields returning roster types are covered by those types. Works on
+ * the built schema, so fields added by `extend type` in any file of schema/ are checked like the rest.
  */
 export function unclassifiedFields(schema: GraphQLSchema): string[] {
   const missing: string[] = [];
-  for (const type of classifiedTypes(schema)) {
+  for (const type of Object.values(schema.getTypeMap())) {
+    if (!isObjectType(type) || type.name.startsWith('__')) continue;
+    const root = type.name === 'Query' || type.name === 'Mutation';
     for (const f of Object.values(type.getFields())) {
-      if (!piiOf(f) && !(isStructural(type.name) && PLUMBING.has(f.name))) missing.push(`${type.name}.${f.name}`);
+      if (categoryOf(f)) continue;
+      const exempt = root ? !isLeafType(getNamedType(f.type)) : isStructural(type.name) && STRUCTURAL_FIELDS.has(f.name);
+      if (!exempt) missing.push(`${type.name}.${f.name}`);
     }
   }
   return missing.sort();
@@ -60,15 +58,15 @@ export function unclassifiedFields(schema: GraphQLSchema): string[] {
 
 export function classify(schema: GraphQLSchema): Classification {
   const missing = unclassifiedFields(schema);
-  if (missing.length) throw new Error(`fields without a @pii classification (add @pii(category: …) in schema/): ${missing.join(', ')}`);
+  if (missing.length) throw new Error(`unclassified field(s) ${missing.join(', ')}: give each a @pii(category: …) in schema/`);
   const out: Classification = new Map();
-  for (const type of classifiedTypes(schema)) {
+  for (const type of Object.values(schema.getTypeMap())) {
+    if (!isObjectType(type) || type.name.startsWith('__')) continue;
     for (const f of Object.values(type.getFields())) {
-      const pii = piiOf(f);
-      if (!pii) continue;
-      const coordinate = `${type.name}.${f.name}`;
-      out.set(coordinate, {
-        coordinate, type: type.name, field: f.name, category: arg(pii, 'category') as Category,
+      const category = categoryOf(f);
+      if (!category) continue;
+      out.set(`${type.name}.${f.name}`, {
+        coordinate: `${type.name}.${f.name}`, type: type.name, field: f.name, category,
         generalises: arg(f.astNode?.directives?.find((d) => d.name.value === 'generalises'), 'field'),
       });
     }

@@ -1,54 +1,43 @@
 /**
- * Ingest minimisation: a personal field that no configured purpose may receive in any form is
- * never written to the store. Derived from the same classification and policies as the
- * per-purpose schemas, so the two cannot disagree. References between records are kept (the
- * structure of the roster is not itself a field anyone receives), and identity match keys are taken
- * before minimisation (see sync/ingest.ts).
+ * Ingest minimisation: a record field that no configured purpose may receive in any form is never
+ * written to the store. Derived from the same classification and policies as the per-purpose
+ * schemas, so the two cannot disagree. It is an allow-list: a field is kept only if the schema
+ * classifies it as not personal (NONE) or some purpose receives it (itself or a generalised form),
+ * so a field a connector delivers that the schema does not know is dropped, not stored unseen.
+ * References between records are kept (the structure of the roster is not itself a field anyone
+ * receives), and identity match keys are taken before minimisation (see sync/ingest.ts).
  */
-import { REFERENCES, type EntityType } from '../model/records.ts';
+import { ENTITY_TYPES, REFERENCES, type EntityType } from '../model/records.ts';
+import { GRAPHQL_TYPE } from '../feeds/relevance.ts';
 import type { Classification } from './classification.ts';
-
-const TYPE_OF_GRAPHQL: Record<string, EntityType> = {
-  Organization: 'org', AcademicSession: 'academicSession', Course: 'course', Class: 'class', Person: 'person',
-  Demographics: 'demographics', Enrollment: 'enrollment', Guardianship: 'guardianship',
-};
 
 export interface Minimiser {
   (type: EntityType, data: Record<string, unknown>): Record<string, unknown>;
   /** Record fields dropped so far, as `type.field` (for the sync summary). */
   dropped: Set<string>;
-  /** The fields this minimiser would drop, by entity type. */
-  plan: Map<EntityType, Set<string>>;
+  /** The record fields kept, by entity type; every other field is dropped. */
+  kept: Map<EntityType, Set<string>>;
 }
 
 /**
  * @param received coordinates some purpose receives (allow or pseudonymise), over all purposes.
  */
 export function createMinimiser(cls: Classification, received: Set<string>): Minimiser {
-  // A record field is needed if any coordinate reading it is received: the field itself, or a
-  // generalised form derived from it.
-  const needed = new Map<EntityType, Set<string>>();
-  const personal = new Map<EntityType, Set<string>>();
+  const kept = new Map<EntityType, Set<string>>();
+  const typeOf = new Map(ENTITY_TYPES.map((t) => [GRAPHQL_TYPE[t], t]));
+  for (const t of ENTITY_TYPES) kept.set(t, new Set(Object.keys(REFERENCES[t])));
   for (const f of cls.values()) {
-    const type = TYPE_OF_GRAPHQL[f.type];
+    const type = typeOf.get(f.type);
     if (!type) continue;
-    const field = f.generalises ?? f.field;
-    if (f.category !== 'NONE' && !f.generalises) (personal.get(type) ?? personal.set(type, new Set()).get(type)!).add(field);
-    if (received.has(f.coordinate)) (needed.get(type) ?? needed.set(type, new Set()).get(type)!).add(field);
-  }
-  const plan = new Map<EntityType, Set<string>>();
-  for (const [type, fields] of personal) {
-    const refs = new Set(Object.keys(REFERENCES[type]));
-    const drop = [...fields].filter((f) => !needed.get(type)?.has(f) && !refs.has(f) && f !== 'id');
-    if (drop.length) plan.set(type, new Set(drop));
+    // A generalised form reads the exact field: receiving it keeps the exact field in the store.
+    if (received.has(f.coordinate) || (f.category === 'NONE' && !f.generalises)) kept.get(type)!.add(f.generalises ?? f.field);
   }
   const dropped = new Set<string>();
   const fn = ((type: EntityType, data: Record<string, unknown>) => {
-    const drop = plan.get(type);
-    if (!drop) return data;
+    const keep = kept.get(type)!;
     let out: Record<string, unknown> | undefined;
-    for (const k of drop) {
-      if (data[k] === undefined) continue;
+    for (const k of Object.keys(data)) {
+      if (keep.has(k) || data[k] === undefined) continue;
       out ??= { ...data };
       delete out[k];
       dropped.add(`${type}.${k}`);
@@ -56,7 +45,6 @@ export function createMinimiser(cls: Classification, received: Set<string>): Min
     return out ?? data;
   }) as Minimiser;
   fn.dropped = dropped;
-  fn.plan = plan;
+  fn.kept = kept;
   return fn;
 }
-

@@ -45,8 +45,12 @@ export class KeyRing {
     const env = opts.env ?? process.env;
     let text = env[MASTER_KEY_ENV];
     if (!text && opts.file) {
-      assertOwnerOnly(opts.file);
-      text = readFileSync(opts.file, 'utf8');
+      try {
+        assertOwnerOnly(opts.file);
+        text = readFileSync(opts.file, 'utf8');
+      } catch (e) {
+        throw new RostergateError('CONFIG_INVALID', `privacy.masterKeyFile: ${(e as Error).message}`);
+      }
     }
     if (!text) {
       throw new RostergateError(

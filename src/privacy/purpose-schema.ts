@@ -4,25 +4,35 @@
  *   ordinary validation error, reworded to name the field and the purpose);
  * - a pseudonymised Person.id is typed `Pseudonym` and resolves to the materialised pseudonym of the
  *   purpose's domain (no HMAC at query time);
- * - a type whose id a purpose may not see leaves the `Node` interface;
- * - every Person field notes the person in the request's disclosure set (audit + ledger).
+ * - a type whose id a purpose may not see leaves the `Node` interface, and `node(id:)` does not find
+ *   its records;
+ * - every Person field notes the person in the request's disclosure set (audit + ledger);
+ * - types no client of the purpose can reach, and the classification directives, are left out.
  */
 import { MapperKind, mapSchema } from '@graphql-tools/utils';
 import {
+  GraphQLError,
   GraphQLNonNull,
   GraphQLObjectType,
+  GraphQLSchema,
   getNamedType,
+  isAbstractType,
+  isInputObjectType,
+  isInterfaceType,
   isObjectType,
   isScalarType,
+  isSpecifiedDirective,
+  type GraphQLNamedType,
   type GraphQLFieldConfig,
   type GraphQLFieldResolver,
-  type GraphQLSchema,
 } from 'graphql';
 import type { GraphQLContext } from '../graphql/context.ts';
 import { fieldResolver } from '../graphql/schema.ts';
 import type { EntityRow } from '../store/types.ts';
+import { GRAPHQL_TYPE } from '../feeds/relevance.ts';
 import { isStructural, type Classification } from './classification.ts';
 import { fieldActions, type Action, type Purpose } from './policy.ts';
+import { versionOf } from './pseudonym.ts';
 
 export interface PurposeSchema {
   schema: GraphQLSchema;
@@ -74,6 +84,9 @@ export function buildPurposeSchema(
       const coord = `${typeName}.${fieldName}`;
       if (denied.has(coord)) return null;
       if (!purpose.admin && fieldConfig.astNode?.directives?.some((d) => d.name.value === 'admin')) return null;
+      if (coord === 'Query.node') {
+        return { ...fieldConfig, resolve: nodeWithin(purpose.id, pseudonymises, (fieldConfig.resolve ?? fieldResolver) as GraphQLFieldResolver<unknown, GraphQLContext>) } as GraphQLFieldConfig<unknown, unknown>;
+      }
       if (coord === 'Query.person') {
         if (actions.get('Person.id') === 'deny') return null;
         if (pseudonymises) return { ...fieldConfig, args: { ...fieldConfig.args, id: { ...fieldConfig.args!.id!, type: new GraphQLNonNull(pseudonymType) } } } as GraphQLFieldConfig<unknown, unknown>;
@@ -100,7 +113,48 @@ export function buildPurposeSchema(
     },
   });
   const received = new Set([...actions].filter(([c, a]) => a !== 'deny' && !denied.has(c)).map(([c]) => c));
-  return { schema, actions, received, pseudonymises };
+  return { schema: reachableOnly(schema), actions, received, pseudonymises };
+}
+
+/**
+ * Keeps only the types a client can reach from its roots, and only the directives GraphQL itself
+ * defines: a type left behind by denied fields (an enum of free-lunch statuses, the webhook types
+ * of admin operations) or the classification directives would tell a client about data it may
+ * not have. (graphql-tools' pruneSchema keeps unreachable enums, hence this walk.)
+ */
+function reachableOnly(schema: GraphQLSchema): GraphQLSchema {
+  const seen = new Set<string>();
+  const queue: GraphQLNamedType[] = [schema.getQueryType(), schema.getMutationType()].filter((t): t is GraphQLObjectType => !!t);
+  while (queue.length) {
+    const t = queue.pop()!;
+    if (seen.has(t.name)) continue;
+    seen.add(t.name);
+    if (isObjectType(t) || isInterfaceType(t)) {
+      for (const f of Object.values(t.getFields())) queue.push(getNamedType(f.type), ...f.args.map((a) => getNamedType(a.type)));
+      queue.push(...t.getInterfaces());
+    }
+    if (isAbstractType(t)) queue.push(...schema.getPossibleTypes(t));
+    if (isInputObjectType(t)) queue.push(...Object.values(t.getFields()).map((f) => getNamedType(f.type)));
+  }
+  const config = schema.toConfig();
+  return new GraphQLSchema({ ...config, types: config.types.filter((t) => seen.has(t.name)), directives: config.directives.filter(isSpecifiedDirective) });
+}
+
+/**
+ * `node(id:)` within a purpose: a record whose type is no Node here (its id is withheld) is not
+ * found, rather than failing at type resolution. A pseudonym is no Node id: `Node.id` is an `ID`,
+ * and a field typed `Pseudonym` cannot implement it, so people are fetched with `person(id:)`.
+ */
+function nodeWithin(purposeId: string, pseudonymises: boolean, inner: GraphQLFieldResolver<unknown, GraphQLContext>): GraphQLFieldResolver<unknown, GraphQLContext> {
+  return async (src, args: { id?: unknown }, ctx, info) => {
+    if (pseudonymises && typeof args.id === 'string' && versionOf(args.id) !== undefined) {
+      throw new GraphQLError(`node(id:) was given a pseudonym: in purpose "${purposeId}" a person is fetched with person(id:), which takes a Pseudonym`, { extensions: { code: 'BAD_USER_INPUT' } });
+    }
+    const row = (await inner(src, args, ctx, info)) as EntityRow | null | undefined;
+    if (!row) return null;
+    const type = info.schema.getType(GRAPHQL_TYPE[row.type]);
+    return isObjectType(type) && type.getInterfaces().some((i) => i.name === 'Node') ? row : null;
+  };
 }
 
 function notePerson(inner: GraphQLFieldResolver<unknown, GraphQLContext>): GraphQLFieldResolver<unknown, GraphQLContext> {

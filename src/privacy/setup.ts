@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { ApolloServerPlugin } from '@apollo/server';
-import { TypeInfo, visit, visitWithTypeInfo, type GraphQLSchema } from 'graphql';
+import { Kind, TypeInfo, visit, visitWithTypeInfo, type DocumentNode, type GraphQLSchema } from 'graphql';
 import type { Config } from '../config/config.ts';
 import { RostergateError } from '../errors.ts';
 import { sealedCursors } from '../graphql/connection.ts';
@@ -99,7 +99,7 @@ export function setupPrivacy(cfg: Config, base: GraphQLSchema, opts: { keyring?:
 
     async authenticate(store, req) {
       const key = keyFromHeaders(req.headers);
-      const fail = () => new RostergateError('UNAUTHENTICATED', 'missing or invalid API key: send it in the x-api-key header');
+      const fail = () => new RostergateError('UNAUTHENTICATED', 'missing or invalid API key: send it in the x-api-key header or as Authorization: Bearer');
       if (!key) throw fail();
       const hash = hashApiKey(key);
       let clientId = keyHashes.get(hash);
@@ -142,7 +142,8 @@ export function setupPrivacy(cfg: Config, base: GraphQLSchema, opts: { keyring?:
               await audit.record(
                 {
                   at: new Date().toISOString(), client: ctx.client.id, purpose: purpose.id, kind: 'query',
-                  operation: rc.operationName ?? null,
+                  // A request refused in validation has no resolved operation: take its name from the request or document.
+                  operation: rc.operationName ?? rc.request.operationName ?? (rc.document ? soleOperationName(rc.document) : undefined) ?? null,
                   operationHash: rc.source ? createHash('sha256').update(rc.source).digest('hex').slice(0, 32) : null,
                   categories, fields, people: ctx.people.size,
                 },
@@ -155,6 +156,11 @@ export function setupPrivacy(cfg: Config, base: GraphQLSchema, opts: { keyring?:
     },
   };
   return self;
+}
+
+function soleOperationName(document: DocumentNode): string | undefined {
+  const ops = document.definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION);
+  return ops.length === 1 ? ops[0]!.name?.value : undefined;
 }
 
 /** Classified schema coordinates an operation selects. */

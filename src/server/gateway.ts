@@ -106,7 +106,7 @@ export async function startGateway<C extends BaseContext>(opts: GatewayOptions<C
       ctx = await opts.context(req);
     } catch (e) {
       if (isRostergateError(e, 'UNAUTHENTICATED')) {
-        res.setHeader('www-authenticate', 'ApiKey header="x-api-key"');
+        res.setHeader('www-authenticate', ['ApiKey header="x-api-key"', 'Bearer']);
         return sendJson(res, 401, { errors: [{ message: e.message, extensions: { code: 'UNAUTHENTICATED' } }] });
       }
       throw e;

@@ -182,6 +182,13 @@ export const SQLITE_MIGRATIONS: Migration[] = [
       CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (webhook_id, status, id);
     `,
   },
+  {
+    version: 5,
+    description: 'audit log: deleting entries is refused too (append-only)',
+    sql: `
+      CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+    `,
+  },
 ];
 
 /** The same schema for PostgreSQL. Timestamps stay ISO text so both stores compare them alike. */
@@ -250,6 +257,15 @@ export const POSTGRES_MIGRATIONS: Migration[] = [
         event_type text NOT NULL, payload text NOT NULL, status text NOT NULL CHECK (status IN ('pending', 'delivered', 'dead')),
         attempts integer NOT NULL DEFAULT 0, next_attempt_at text NOT NULL, last_status integer, last_error text, created_at text NOT NULL, delivered_at text);
       CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (webhook_id, status, id);
+    `,
+  },
+  {
+    version: 5,
+    description: 'audit log: deleting or truncating entries is refused too (append-only)',
+    sql: `
+      CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
+      -- TRUNCATE fires no row triggers: it needs its own statement trigger.
+      CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
     `,
   },
 ];

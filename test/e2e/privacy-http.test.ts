@@ -5,7 +5,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { privateGateway, type PrivateGateway } from '../support/privacy.ts';
-import { storeKinds } from '../support/stores.ts';
+import { join } from 'node:path';
+import { storeKinds, tempDir } from '../support/stores.ts';
+import { SqliteStore } from '../../src/store/sqlite.ts';
+import { parseConfig } from '../../src/config/config.ts';
+import { serveStore } from '../../src/runtime.ts';
+import { createLogger } from '../../src/log.ts';
+import { request } from 'undici';
+import { createHash } from 'node:crypto';
 
 let g: PrivateGateway;
 
@@ -61,11 +68,43 @@ describe('purpose-bound views', () => {
     expect(lmsFields).not.toContain('photoUrl');
     const demo = await g.gql('lms-demo', `{ __type(name: "Demographics") { fields { name } } }`);
     expect(demo.body.data.__type.fields.map((f: any) => f.name)).not.toContain('iep');
+    // Types only denied fields or admin operations use, and the classification directives, are gone too.
+    const schemaOf = async (client: string) => {
+      const r = await g.gql(client, `{ __schema { types { name } directives { name } } }`);
+      return { types: r.body.data.__schema.types.map((t: any) => t.name), directives: r.body.data.__schema.directives.map((d: any) => d.name) };
+    };
+    const an2 = await schemaOf('analytics-demo');
+    for (const t of ['Webhook', 'WebhookCreated', 'DeliveryStatus', 'FreeReducedLunch', 'Sex', 'EmailAddress', 'PiiCategory']) expect(an2.types).not.toContain(t);
+    expect(an2.types).toEqual(expect.arrayContaining(['Person', 'Pseudonym', 'Demographics', 'Class']));
+    expect(an2.directives.filter((d: string) => ['pii', 'generalises', 'admin'].includes(d))).toEqual([]);
+    const lms2 = await schemaOf('lms-demo');
+    expect(lms2.types).toEqual(expect.arrayContaining(['Sex', 'EmailAddress']));
+    for (const t of ['FreeReducedLunch', 'Webhook', 'Pseudonym']) expect(lms2.types).not.toContain(t);
+    expect((await schemaOf('admin-demo')).types).toEqual(expect.arrayContaining(['Webhook', 'WebhookCreated', 'DeliveryStatus']));
   });
 
-  it('requests without a valid key get 401', async () => {
+  it('requests without a valid key get 401, whether sent as x-api-key or as a bearer token', async () => {
     expect((await g.gql('', `{ schools { totalCount } }`)).status).toBe(401);
     expect((await g.gql('rgk_not-a-real-key', `{ schools { totalCount } }`)).status).toBe(401);
+    const post = async (headers: Record<string, string>) => {
+      const r = await request(`${g.gw.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ query: '{ schools { totalCount } }' }) });
+      const body = (await r.body.json()) as { data?: unknown; errors?: { extensions: { code: string } }[] };
+      return { status: r.statusCode, body, challenge: r.headers['www-authenticate'] };
+    };
+    const key = g.keys['admin-demo']!;
+    expect((await post({ authorization: `Bearer ${key}` })).status).toBe(200);
+    expect((await post({ authorization: `bearer ${key}` })).status).toBe(200);
+    const bad = await post({ authorization: 'Bearer rgk_not-a-real-key' });
+    expect(bad.status).toBe(401);
+    expect(bad.body.errors![0]!.extensions.code).toBe('UNAUTHENTICATED');
+    expect(bad.body.data).toBeUndefined();
+    expect(bad.challenge).toBeDefined();
+    expect((await post({ authorization: `Basic ${Buffer.from(`admin:${key}`).toString('base64')}` })).status).toBe(401);
+    expect((await post({ authorization: 'Bearer' })).status).toBe(401);
+    // A GET carries no body to fail on: it is refused all the same.
+    const get = await request(`${g.gw.url}/graphql?query=${encodeURIComponent('{ schools { totalCount } }')}`);
+    expect(get.statusCode).toBe(401);
+    await get.body.dump();
     await g.store.revokeApiKeys('lms-demo', new Date().toISOString());
     expect((await g.gql('lms-demo', `{ schools { totalCount } }`)).status).toBe(401);
   });
@@ -85,6 +124,17 @@ describe('purpose-bound views', () => {
     const one = a.body.data.people.edges[3].node.id;
     const p = await g.gql('analytics-demo', `query($id: Pseudonym!) { person(id: $id) { id gradeBand } }`, { id: one });
     expect(p.body.data.person.id).toBe(one);
+    // node(id:) takes record ids; a pseudonym is refused with a pointer to person(id:), and records
+    // whose ids the purpose does not see (people, enrollments by gateway id) are not found.
+    const byNode = (client: string, id: string) => g.gql(client, `query($id: ID!) { node(id: $id) { __typename } }`, { id });
+    const asNode = await byNode('analytics-demo', one);
+    expect(asNode.body.errors![0]).toMatchObject({ message: expect.stringMatching(/pseudonym.*person\(id:\)/), extensions: { code: 'BAD_USER_INPUT' } });
+    const gatewayPerson = (await g.store.list({ type: 'person', first: 1 })).rows[0]!.id;
+    const gatewayEnrollment = (await g.store.list({ type: 'enrollment', first: 1 })).rows[0]!.id;
+    for (const id of [gatewayPerson, gatewayEnrollment]) expect((await byNode('analytics-demo', id)).body).toEqual({ data: { node: null } });
+    const cls = (await g.gql('analytics-demo', `{ classes(first: 1) { edges { node { id } } } }`)).body.data.classes.edges[0].node.id;
+    expect((await byNode('analytics-demo', cls)).body).toEqual({ data: { node: { __typename: 'Class' } } });
+    expect((await byNode('admin-demo', gatewayPerson)).body.data.node.__typename).toBe('Person');
     await g.resync();
     const c = await g.gql('analytics-demo', q);
     expect(c.body.data.people.edges.map((e: any) => e.node.id)).toEqual(a.body.data.people.edges.map((e: any) => e.node.id));
@@ -102,6 +152,59 @@ describe('purpose-bound views', () => {
     const someone = (await g.store.list({ type: 'person', first: 1, hasValue: { field: 'roles', value: 'student' } })).rows[0]!;
     expect((await g.store.disclosuresOf(someone.id)).map((d) => d.client)).toContain('admin-demo');
   });
+
+  it('the audit entry carries the operation hash, and a pseudonymised request is audited and ledgered too', async () => {
+    const query = `query Cohort { classes(first: 2) { edges { node { title enrollments(first: 3) { edges { node { person { id gradeBand demographics { birthYear } } } } } } } } }`;
+    const r = await g.gql('analytics-demo', query);
+    expect(r.body.errors).toBeUndefined();
+    const e = (await g.store.auditEntries({})).at(-1)!;
+    const returned = new Set(r.body.data.classes.edges.flatMap((c: any) => c.node.enrollments.edges.map((x: any) => x.node.person.id)));
+    expect(e).toMatchObject({
+      client: 'analytics-demo', purpose: 'analytics', operation: 'Cohort',
+      operationHash: createHash('sha256').update(query).digest('hex').slice(0, 32),
+      people: returned.size,
+    });
+    expect(e.fields).toEqual(expect.arrayContaining(['Person.id', 'Person.gradeBand', 'Demographics.birthYear']));
+    expect(e.categories).toMatchObject({ IDENTIFIER: 1, QUASI: 2 });
+    // The ledger holds gateway ids (for erasure notices), never the pseudonyms the client saw.
+    const gatewayIds = await Promise.all([...returned].map((p) => g.store.entityByPseudonym('analytics', p as string)));
+    for (const id of gatewayIds) expect((await g.store.disclosuresOf(id!)).map((d) => d.client)).toContain('analytics-demo');
+    // A refused request (a denied field) is audited as an attempt that returned no one.
+    await g.gql('analytics-demo', `query Snoop { people(first: 1) { edges { node { email } } } }`);
+    expect((await g.store.auditEntries({})).at(-1)).toMatchObject({ client: 'analytics-demo', operation: 'Snoop', people: 0 });
+  });
+
+  it('queries read materialised pseudonyms: no HMAC is computed while serving', async () => {
+    const ring = g.privacy.keyring;
+    const original = ring.pseudonym.bind(ring);
+    let calls = 0;
+    ring.pseudonym = (...a: Parameters<typeof ring.pseudonym>) => {
+      calls++;
+      return original(...a);
+    };
+    try {
+      const r = await g.gql('analytics-demo', `{ people(first: 100) { edges { node { id enrollments(first: 5) { edges { node { class { title } } } } } } } }`);
+      expect(r.body.data.people.edges.length).toBeGreaterThan(50);
+      expect(calls).toBe(0);
+    } finally {
+      ring.pseudonym = original;
+    }
+  });
 });
 
+});
+
+describe('open access (no purposes, no keys)', () => {
+  it('is refused on any host but a loopback address', async () => {
+    const path = join(tempDir(), 'open.db');
+    const store = SqliteStore.open(path);
+    try {
+      const cfg = parseConfig({ store: path, server: { openAccess: true, host: '0.0.0.0' } });
+      await expect(serveStore(store, cfg, createLogger({ level: 'silent' }), { port: 0 })).rejects.toThrow(/openAccess .* only on a loopback host .* not 0\.0\.0\.0/);
+      const local = await serveStore(store, cfg, createLogger({ level: 'silent' }), { port: 0, host: '127.0.0.1' });
+      await local.close();
+    } finally {
+      await store.close();
+    }
+  });
 });

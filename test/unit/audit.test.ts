@@ -22,7 +22,9 @@ async function withLog(n: number) {
 describe('hash-chained audit log', () => {
   it('verifies an untouched chain', async () => {
     const store = await withLog(5);
-    expect(await auditLogFor(store, ring).verify()).toEqual({ ok: true, entries: 5 });
+    const r = await auditLogFor(store, ring).verify();
+    expect(r).toMatchObject({ ok: true, entries: 5, head: { seq: 5 } });
+    expect((await auditLogFor(store, ring).verify(r.head!.hash)).ok).toBe(true);
     await store.close();
   });
 
@@ -41,14 +43,45 @@ describe('hash-chained audit log', () => {
     await again.close();
   });
 
-  it('detects a removed entry', async () => {
+  it('refuses deletes through SQL, and detects a removed entry when the guard is bypassed', async () => {
     const store = await withLog(5);
     await store.close();
     const db = new Database(path);
+    expect(() => db.prepare(`DELETE FROM audit_log WHERE seq = 2`).run()).toThrow(/append-only/);
+    db.exec(`DROP TRIGGER audit_log_no_delete`);
     db.prepare(`DELETE FROM audit_log WHERE seq = 2`).run();
     db.close();
     const again = SqliteStore.open(path);
-    expect((await auditLogFor(again, ring).verify()).firstBad?.seq).toBe(3);
+    expect((await auditLogFor(again, ring).verify()).firstBad).toEqual({ seq: 3, reason: expect.stringMatching(/removed or inserted/) });
+    await again.close();
+  });
+
+  it('detects an entry inserted without the key', async () => {
+    const store = await withLog(4);
+    await store.close();
+    const db = new Database(path);
+    // A forger copies entry 2's links and content but cannot compute the keyed hash.
+    db.prepare(`INSERT INTO audit_log (at, client, purpose, kind, operation, operation_hash, categories, fields, people, prev_hash, hash)
+      SELECT at, 'forger', purpose, kind, operation, operation_hash, categories, fields, people, hash, hash FROM audit_log WHERE seq = 4`).run();
+    db.close();
+    const again = SqliteStore.open(path);
+    expect((await auditLogFor(again, ring).verify()).firstBad).toEqual({ seq: 5, reason: expect.stringMatching(/inserted without the key/) });
+    await again.close();
+  });
+
+  it('entries cut from the end leave a valid chain, which the noted head (anchor) exposes', async () => {
+    const store = await withLog(5);
+    const head = (await auditLogFor(store, ring).verify()).head!;
+    await store.close();
+    const db = new Database(path);
+    db.exec(`DROP TRIGGER audit_log_no_delete`);
+    db.prepare(`DELETE FROM audit_log WHERE seq >= 4`).run();
+    db.close();
+    const again = SqliteStore.open(path);
+    expect((await auditLogFor(again, ring).verify()).ok).toBe(true);
+    const r = await auditLogFor(again, ring).verify(head.hash);
+    expect(r.ok).toBe(false);
+    expect(r.firstBad?.reason).toMatch(/anchor is not on the chain/);
     await again.close();
   });
 
@@ -61,7 +94,7 @@ describe('hash-chained audit log', () => {
 });
 
 describe('hash-chained audit log on PostgreSQL', () => {
-  it.runIf(storeKinds().includes('postgres'))('refuses updates, and detects an edited entry when the guard is bypassed', async () => {
+  it.runIf(storeKinds().includes('postgres'))('refuses updates, deletes and truncation, and detects an edited entry when the guard is bypassed', async () => {
     const store = await openTestStore('postgres');
     try {
       const log = auditLogFor(store, ring);
@@ -71,6 +104,8 @@ describe('hash-chained audit log on PostgreSQL', () => {
       expect((await log.verify()).ok).toBe(true);
       const tamper = (sql: string) => store.transaction(async (tx) => (tx as unknown as { exec(s: string): Promise<number> }).exec(sql));
       await expect(tamper(`UPDATE audit_log SET people = 99 WHERE seq = 2`)).rejects.toThrow(/append-only/);
+      await expect(tamper(`DELETE FROM audit_log WHERE seq = 3`)).rejects.toThrow(/append-only/);
+      await expect(tamper(`TRUNCATE audit_log`)).rejects.toThrow(/append-only/);
       await tamper(`ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update`);
       await tamper(`UPDATE audit_log SET people = 99 WHERE seq = 2`);
       expect((await log.verify()).firstBad?.seq).toBe(2);

@@ -1,8 +1,8 @@
 /**
  * Property-based checks (fast-check) of the analytics view over generated rosters and generated
  * queries: no response or introspection ever carries a name, email, username, source id, SIS or
- * state id or student number — nor an MD5/SHA-1/SHA-256 of one; pseudonyms are stable across
- * queries and syncs and distinct across domains.
+ * state id, student number or gateway person id — nor an MD5/SHA-1/SHA-256 of one; pseudonyms are
+ * stable across queries and syncs, distinct across domains, and all change on rotation.
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
@@ -10,54 +10,71 @@ import { createHash } from 'node:crypto';
 import {
   getIntrospectionQuery,
   getNamedType,
-  isEnumType,
-  isLeafType,
-  isListType,
-  isNonNullType,
   isObjectType,
-  isUnionType,
-  type GraphQLField,
-  type GraphQLObjectType,
+  isAbstractType,
+  parse,
+  TypeInfo,
+  validate,
+  visit,
+  visitWithTypeInfo,
+  type GraphQLNamedType,
   type GraphQLSchema,
 } from 'graphql';
-import { prng } from '../../src/demo/generator.ts';
-import { privateGateway, type PrivateGateway } from '../support/privacy.ts';
+import { buildUnifiedSchema } from '../../src/graphql/schema.ts';
+import { KeyRing } from '../../src/privacy/pseudonym.ts';
+import { setupPrivacy } from '../../src/privacy/setup.ts';
+import { DEMO_CLIENTS, DEMO_PURPOSES } from '../../src/demo/demo-policy.ts';
 import type { PersonData } from '../../src/model/records.ts';
+import { demoPrivacyConfig, privateGateway, TEST_MASTER_KEY, type PrivateGateway } from '../support/privacy.ts';
+import { randomQuery, type QueryPools } from '../support/query-generator.ts';
 
-/** A random query over the fields a schema offers: the client can only ask for what exists. */
-export function randomQuery(schema: GraphQLSchema, seed: number): string {
-  const rnd = prng(seed);
-  const pick = <T>(xs: T[], n: number) => [...xs].sort(() => rnd() - 0.5).slice(0, Math.max(1, n));
-  const selection = (type: GraphQLObjectType, depth: number, alias = ''): string => {
-    const fields = Object.values(type.getFields()).filter((f) => !f.args.some((a) => isNonNullType(a.type) && a.defaultValue === undefined));
-    const chosen = pick(fields, 1 + Math.floor(rnd() * Math.min(6, fields.length)));
-    const parts = chosen.map((f) => field(f, depth, alias)).filter(Boolean);
-    return parts.length ? parts.join(' ') : '__typename';
-  };
-  const field = (f: GraphQLField<unknown, unknown>, depth: number, alias = ''): string => {
-    const named = getNamedType(f.type);
-    const args = f.args.some((a) => a.name === 'first') ? '(first: 4)' : '';
-    const name = alias ? `${alias}_${f.name}: ${f.name}` : f.name;
-    if (isLeafType(named) || isEnumType(named)) return name;
-    if (isUnionType(named) && depth < 4) {
-      // Members may type the same field differently (Person.id is a Pseudonym): alias per member.
-      return `${name} { __typename ${named.getTypes().map((t) => `... on ${t.name} { ${selection(t, depth + 1, t.name)} }`).join(' ')} }`;
+const TYPE_NAMES = ['Person', 'Demographics', 'SourceRef', 'Enrollment', 'Guardianship', 'PersonConnection', 'Node', 'RosterRecord', 'Query', 'Webhook', 'Mutation', 'Pseudonym', 'NoSuchType'];
+
+/** Every field coordinate reachable from the root and the introspection entry points. */
+function reachable(schema: GraphQLSchema): Set<string> {
+  const out = new Set<string>();
+  const seen = new Set<string>();
+  const queue: GraphQLNamedType[] = [schema.getQueryType()!, schema.getType('__Schema')!, schema.getType('__Type')!];
+  while (queue.length) {
+    const t = queue.shift()!;
+    if (seen.has(t.name)) continue;
+    seen.add(t.name);
+    if (isAbstractType(t)) queue.push(...schema.getPossibleTypes(t));
+    if (!isObjectType(t)) continue;
+    for (const f of Object.values(t.getFields())) {
+      out.add(`${t.name}.${f.name}`);
+      queue.push(getNamedType(f.type));
     }
-    if (!isObjectType(named) || depth >= 4) return '';
-    if (named.name.endsWith('Connection')) {
-      const edge = getNamedType(named.getFields().edges!.type) as GraphQLObjectType;
-      const node = getNamedType(edge.getFields().node!.type) as GraphQLObjectType;
-      const total = named.getFields().totalCount ? 'totalCount ' : '';
-      return `${name}${args} { ${total}edges { cursor node { ${selection(node, depth + 1)} } } }`;
-    }
-    return `${name}${args} { ${selection(named, depth + 1)} }`;
-  };
-  const root = schema.getQueryType()!;
-  const roots = Object.values(root.getFields()).filter((f) => f.args.every((a) => !isNonNullType(a.type)) && !isListType(f.type));
-  return `{ ${pick(roots, 2).map((f) => field(f, 0)).join(' ')} }`;
+  }
+  return out;
 }
 
-function forbiddenValues(g: PrivateGateway): { exact: Set<string>; words: string[] } {
+function touched(schema: GraphQLSchema, query: string): string[] {
+  const info = new TypeInfo(schema);
+  const out: string[] = [];
+  visit(parse(query), visitWithTypeInfo(info, { Field(node) { if (info.getParentType() && node.name.value !== '__typename') out.push(`${info.getParentType()!.name}.${node.name.value}`); } }));
+  return out;
+}
+
+describe('the query generator', () => {
+  const privacy = setupPrivacy(demoPrivacyConfig(':memory:'), buildUnifiedSchema(), { keyring: new KeyRing(TEST_MASTER_KEY, 'test') });
+  const schema = privacy.schemas.get('analytics')!.schema;
+  const pools: QueryPools = { ids: ['p1_AAAAAAAAAAAAAAAAAAAAAA', 'per_AAAAAAAAAAAAAAAAAAAAAA'], typeNames: TYPE_NAMES };
+
+  it('writes valid queries that, over a few hundred seeds, reach every field of the analytics schema, introspection included', () => {
+    const reached = new Set<string>();
+    for (let seed = 1; seed <= 400; seed++) {
+      const q = randomQuery(schema, seed, pools);
+      expect(validate(schema, parse(q)), q).toEqual([]);
+      for (const c of touched(schema, q)) reached.add(c);
+    }
+    const missed = [...reachable(schema)].filter((c) => !reached.has(c));
+    expect(missed).toEqual([]);
+    for (const c of ['Query.person', 'Query.node', 'Query.changes', 'ChangeEdge.node', 'Person.demographics', 'SourceRef.source', '__Schema.types', '__Type.fields', '__Field.description']) expect(reached).toContain(c);
+  });
+});
+
+function forbiddenValues(g: PrivateGateway, gatewayPersonIds: string[]): { exact: Set<string>; words: string[] } {
   const exact = new Set<string>();
   const words: string[] = [];
   const add = (v: string | undefined) => {
@@ -66,13 +83,15 @@ function forbiddenValues(g: PrivateGateway): { exact: Set<string>; words: string
     for (const alg of ['md5', 'sha1', 'sha256']) {
       for (const input of [v, v.toLowerCase()]) {
         const h = createHash(alg).update(input);
-        exact.add(h.copy().digest('hex'));
+        const hex = h.copy().digest('hex');
+        exact.add(hex);
+        exact.add(hex.toUpperCase());
         exact.add(h.copy().digest('base64'));
         exact.add(h.digest('base64url'));
       }
     }
   };
-  for (const p of g.dataset.list('person')) {
+  for (const p of g.dataset.listWithDeleted('person')) {
     const d = p.data as PersonData;
     [d.email, d.username, d.sisId, d.stateId, d.studentNumber, d.teacherNumber, p.key].forEach(add);
     [d.givenName, d.familyName].forEach((n) => {
@@ -81,7 +100,13 @@ function forbiddenValues(g: PrivateGateway): { exact: Set<string>; words: string
     });
     add(`${d.givenName} ${d.familyName}`);
   }
-  for (const e of g.dataset.list('enrollment')) add(e.key);
+  for (const e of g.dataset.listWithDeleted('enrollment')) add(e.key);
+  for (const e of g.dataset.listWithDeleted('guardianship')) add(e.key);
+  // Gateway person ids, and their random part (demographics ids reuse it).
+  for (const id of gatewayPersonIds) {
+    add(id);
+    exact.add(id.slice(id.indexOf('_') + 1));
+  }
   return { exact, words: [...new Set(words)] };
 }
 
@@ -92,7 +117,7 @@ function leaks(json: unknown, f: { exact: Set<string>; words: string[] }, wordRe
       if (f.exact.has(v)) out.push(v);
       for (const x of f.exact) if (x.length >= 16 && v.includes(x)) out.push(x);
       if (wordRe.test(v)) out.push(v);
-      if (/\bper_[A-Za-z0-9_-]{22}\b/.test(v)) out.push(v);
+      if (/\b(per|enr|gdn|dem)_[A-Za-z0-9_-]{22}\b/.test(v)) out.push(v);
     } else if (Array.isArray(v)) v.forEach(walk);
     else if (v && typeof v === 'object') Object.values(v).forEach(walk);
   };
@@ -101,31 +126,40 @@ function leaks(json: unknown, f: { exact: Set<string>; words: string[] }, wordRe
 }
 
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const wordPattern = (words: string[]) => new RegExp(`(^|[^\\p{L}\\p{N}_])(${words.map(esc).join('|')})($|[^\\p{L}\\p{N}_])`, 'u');
 
 describe('analytics view properties', () => {
   it('no generated query or introspection of the analytics client reveals a direct identifier, or a plain hash of one', async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.record({ seed: fc.integer({ min: 1, max: 1e9 }), students: fc.integer({ min: 15, max: 60 }), classes: fc.integer({ min: 2, max: 6 }), schools: fc.integer({ min: 1, max: 3 }) }),
-        fc.array(fc.integer({ min: 1, max: 1e9 }), { minLength: 6, maxLength: 6 }),
+        fc.array(fc.integer({ min: 1, max: 1e9 }), { minLength: 8, maxLength: 8 }),
         async (district, querySeeds) => {
           const g = await privateGateway({ ...district, teachers: 4 });
           try {
-            const f = forbiddenValues(g);
+            const gatewayIds = (await g.store.list({ type: 'person', first: 1000 })).rows.map((r) => r.id);
             // Deletions put tombstones (last states, names included) into the change feed.
             const victim = g.dataset.list('person').find((p) => p.data.roles.includes('student'))!;
             g.dataset.remove('person', victim.key);
             await g.resync();
-            const wordRe = new RegExp(`(^|[^\\p{L}\\p{N}_])(${f.words.map(esc).join('|')})($|[^\\p{L}\\p{N}_])`, 'u');
+            const f = forbiddenValues(g, gatewayIds);
+            const wordRe = wordPattern(f.words);
             const schema = g.privacy.schemas.get('analytics')!.schema;
+            // Ids a client has or might guess: its own pseudonyms, raw gateway ids of people,
+            // enrollments and classes, junk.
+            const own = (await g.gql('analytics-demo', `{ people(first: 5) { edges { node { id } } } }`)).body.data.people.edges.map((e: any) => e.node.id);
+            const raw = (type: 'person' | 'enrollment' | 'class') => g.store.list({ type, first: 3 }).then((r) => r.rows.map((x) => x.id));
+            const pools: QueryPools = { ids: [...own, ...(await raw('person')), ...(await raw('enrollment')), ...(await raw('class')), 'not-an-id'], typeNames: TYPE_NAMES };
             for (const s of querySeeds) {
-              const q = randomQuery(schema, s);
+              const q = randomQuery(schema, s, pools);
               const r = await g.gql('analytics-demo', q);
               expect(r.status, q).toBe(200);
-              expect(r.body.errors, q).toBeUndefined();
+              // Wrong ids may be refused (a pseudonym given to node(id:)); nothing else may fail.
+              for (const e of r.body.errors ?? []) expect(e.extensions.code, `${q}\n${e.message}`).toBe('BAD_USER_INPUT');
               expect(leaks(r.body, f, wordRe), q).toEqual([]);
             }
-            const intro = await g.gql('analytics-demo', getIntrospectionQuery());
+            const intro = await g.gql('analytics-demo', getIntrospectionQuery({ descriptions: true, specifiedByUrl: true, inputValueDeprecation: true }));
+            expect(intro.body.errors).toBeUndefined();
             expect(leaks(intro.body, f, wordRe)).toEqual([]);
           } finally {
             await g.close();
@@ -136,32 +170,67 @@ describe('analytics view properties', () => {
     );
   });
 
-  it('the same queries through roster-sync do show names (the check can fail)', async () => {
+  it('the same checks catch names, ids and hashes through roster-sync (the check can fail)', async () => {
     const g = await privateGateway({ students: 20, teachers: 2, classes: 2, schools: 1 });
     try {
-      const f = forbiddenValues(g);
-      const wordRe = new RegExp(`(^|[^\\p{L}\\p{N}_])(${f.words.map(esc).join('|')})($|[^\\p{L}\\p{N}_])`, 'u');
-      const r = await g.gql('lms-demo', `{ people(first: 5) { edges { node { givenName email sisId } } } }`);
-      expect(leaks(r.body, f, wordRe).length).toBeGreaterThan(0);
+      const gatewayIds = (await g.store.list({ type: 'person', first: 1000 })).rows.map((r) => r.id);
+      const f = forbiddenValues(g, gatewayIds);
+      const wordRe = wordPattern(f.words);
+      const found = (body: unknown) => leaks(body, f, wordRe).length;
+      expect(found((await g.gql('lms-demo', `{ people(first: 5) { edges { node { givenName } } } }`)).body)).toBeGreaterThan(0);
+      expect(found((await g.gql('lms-demo', `{ people(first: 5) { edges { node { email } } } }`)).body)).toBeGreaterThan(0);
+      expect(found((await g.gql('lms-demo', `{ people(first: 5) { edges { node { sources { sourcedId } } } } }`)).body)).toBeGreaterThan(0);
+      expect(found((await g.gql('lms-demo', `{ people(first: 5) { edges { node { id } } } }`)).body)).toBeGreaterThan(0);
+      const email = g.dataset.list('person').find((p) => p.data.email)!.data.email!;
+      expect(found({ x: createHash('sha1').update(email).digest('hex').toUpperCase() })).toBeGreaterThan(0);
+      expect(found({ x: `hash:${createHash('md5').update(email.toLowerCase()).digest('base64')}` })).toBeGreaterThan(0);
     } finally {
       await g.close();
     }
   });
 
-  it('pseudonyms are stable across queries and syncs, and distinct across domains', async () => {
+  it('pseudonyms are stable across queries and syncs, distinct across domains, shared within one, and all change on rotation', async () => {
+    const config = {
+      purposes: {
+        ...DEMO_PURPOSES,
+        research: { ...DEMO_PURPOSES.analytics, pseudonymDomain: 'research' },
+        dashboards: { ...DEMO_PURPOSES.analytics, pseudonymDomain: 'analytics' },
+      },
+      clients: [...DEMO_CLIENTS, { id: 'research-demo', purpose: 'research' }, { id: 'dashboards-demo', purpose: 'dashboards' }],
+    };
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 1, max: 1e9 }), async (seed) => {
-        const g = await privateGateway({ seed, students: 25, teachers: 2, classes: 2, schools: 1 });
+      fc.asyncProperty(fc.integer({ min: 1, max: 1e9 }), fc.integer({ min: 10, max: 40 }), async (seed, students) => {
+        const g = await privateGateway({ seed, students, teachers: 2, classes: 2, schools: 1 }, undefined, { config });
         try {
-          const q = `{ people(first: 200) { edges { node { id } } } }`;
-          const a = (await g.gql('analytics-demo', q)).body.data.people.edges.map((e: any) => e.node.id);
-          await g.resync();
-          const b = (await g.gql('analytics-demo', q)).body.data.people.edges.map((e: any) => e.node.id);
-          expect(b).toEqual(a);
+          const q = `{ people(first: 500) { edges { node { id } } } }`;
+          const ids = async (client: string): Promise<string[]> => (await g.gql(client, q)).body.data.people.edges.map((e: any) => e.node.id);
+          const a = await ids('analytics-demo');
+          expect(await ids('analytics-demo')).toEqual(a);
           expect(new Set(a).size).toBe(a.length);
-          const ids = (await g.store.list({ type: 'person', first: 1000 })).rows.map((r) => r.id);
-          const other = new Set(ids.map((id) => g.privacy.keyring.pseudonym('research', 1, id)));
-          for (const p of a) expect(other.has(p)).toBe(false);
+          // A later sync that renames one person and adds another changes no one's pseudonym.
+          const someone = g.dataset.list('person')[0]!;
+          g.dataset.upsert('person', someone.key, { givenName: `${someone.data.givenName}x` });
+          g.dataset.upsert('person', 'late-arrival', { givenName: 'Late', familyName: 'Arrival', roles: ['student'] });
+          await g.resync();
+          const b = await ids('analytics-demo');
+          expect(b.length).toBe(a.length + 1);
+          expect(b.filter((p) => !a.includes(p))).toHaveLength(1);
+          // Lists follow gateway ids, so position i is the same person in every purpose.
+          const research = await ids('research-demo');
+          expect(research.length).toBe(b.length);
+          expect(research.filter((p) => b.includes(p))).toEqual([]);
+          expect(await ids('dashboards-demo')).toEqual(b);
+          const table = new Map<string, string>();
+          const r = await g.privacy.pseudonymiser.rotate(g.store, 'analytics', (o, n) => table.set(o, n));
+          expect(r).toMatchObject({ from: 1, to: 2 });
+          const c = await ids('analytics-demo');
+          expect(c.filter((p) => b.includes(p))).toEqual([]);
+          expect(c.every((p) => p.startsWith('p2_'))).toBe(true);
+          expect(b.map((p) => table.get(p))).toEqual(c);
+          expect(await ids('dashboards-demo')).toEqual(c);
+          expect(await ids('research-demo')).toEqual(research);
+          await g.resync();
+          expect(await ids('analytics-demo')).toEqual(c);
         } finally {
           await g.close();
         }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KeyRing, versionOf } from '../../src/privacy/pseudonym.ts';
 import { privateGateway, type PrivateGateway } from '../support/privacy.ts';
@@ -27,6 +27,33 @@ describe('keyed, domain-bound, versioned pseudonyms', () => {
       expect(h.copy().digest('base64url')).not.toContain(p);
       expect(h.digest('hex')).not.toContain(p);
     }
+  });
+
+  it('are the documented construction: HMAC-SHA256 under HKDF-SHA256(master, salt = tenant, info = domain and version)', async () => {
+    // An independent implementation (WebCrypto) of what the README and the module header promise.
+    const master = await crypto.subtle.importKey('raw', Buffer.alloc(32, 1), 'HKDF', false, ['deriveBits']);
+    const bits = await crypto.subtle.deriveBits(
+      { name: 'HKDF', hash: 'SHA-256', salt: Buffer.from('tenant-a'), info: Buffer.from('rostergate pseudonym|analytics|v3') }, master, 256,
+    );
+    const key = await crypto.subtle.importKey('raw', bits, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+    const mac = Buffer.from(await crypto.subtle.sign('HMAC', key, Buffer.from('per_abc'))).toString('base64url');
+    expect(ring.pseudonym('analytics', 3, 'per_abc')).toBe(`p3_${mac.slice(0, 22)}`);
+  });
+
+  it('read the master key from the environment, or from a file only its owner can read', () => {
+    const dir = tempDir();
+    const f = join(dir, 'master.key');
+    writeFileSync(f, Buffer.alloc(32, 1).toString('hex') + '\n', { mode: 0o600 });
+    const fromFile = KeyRing.load({ tenant: 'tenant-a', env: {}, file: f });
+    expect(fromFile.pseudonym('analytics', 1, 'per_abc')).toBe(ring.pseudonym('analytics', 1, 'per_abc'));
+    for (const m of [0o640, 0o604, 0o644]) {
+      chmodSync(f, m);
+      expect(() => KeyRing.load({ tenant: 'tenant-a', env: {}, file: f })).toThrow(/privacy\.masterKeyFile: .* is readable by group or others/);
+    }
+    expect(() => KeyRing.load({ tenant: 't', env: {}, file: join(dir, 'missing.key') })).toThrow(/privacy\.masterKeyFile: .*cannot be read/);
+    // The environment wins: a deployment can keep the key out of the filesystem altogether.
+    const env = { ROSTERGATE_MASTER_KEY: Buffer.alloc(32, 2).toString('base64url') };
+    expect(KeyRing.load({ tenant: 'tenant-a', env, file: f }).pseudonym('analytics', 1, 'per_abc')).not.toBe(ring.pseudonym('analytics', 1, 'per_abc'));
   });
 
   it('refuses short master keys and explains how to provide one', () => {

@@ -1,16 +1,25 @@
 import { describe, expect, it } from 'vitest';
-import { isObjectType, isInterfaceType, Kind, buildSchema } from 'graphql';
-import { buildUnifiedSchema, loadTypeDefs } from '../../src/graphql/schema.ts';
+import { buildSchema } from 'graphql';
+import { makeExecutableSchema } from '@graphql-tools/schema';
+import { loadTypeDefs } from '../../src/graphql/schema.ts';
 import { classify, unclassifiedFields } from '../../src/privacy/classification.ts';
+import { buildPurposeSchema } from '../../src/privacy/purpose-schema.ts';
+import { DEMO_PURPOSES } from '../../src/demo/demo-policy.ts';
+
+const sdl = loadTypeDefs();
+const schemaWith = (extra = '') => makeExecutableSchema({ typeDefs: sdl + '\n' + extra });
 
 describe('schema classification', () => {
-  const sdl = loadTypeDefs();
+  it('every field that can carry a value is classified', () => {
+    expect(() => classify(schemaWith())).not.toThrow();
+  });
 
-  it('every field of every roster type carries @pii', () => {
-    // The executable schema the gateway serves, built from every file in schema/.
-    const schema = buildUnifiedSchema();
-    expect(unclassifiedFields(schema)).toEqual([]);
-    expect(classify(schema).get('Person.email')?.category).toBe('DIRECT');
+  it('a field added without a classification stops the gateway from starting, wherever it is added', () => {
+    expect(() => classify(schemaWith('extend type Person { nickname: String }'))).toThrow(/unclassified field\(s\) Person\.nickname/);
+    expect(() => classify(schemaWith('type Extra { secret: String } extend type Query { extra: Extra }'))).toThrow(/Extra\.secret/);
+    // Root fields returning a value directly, and extras on connections, are not exempt.
+    expect(() => classify(schemaWith('extend type Query { emailOf(id: ID!): String }'))).toThrow(/Query\.emailOf/);
+    expect(() => classify(schemaWith('extend type PersonConnection { emails: [String!]! }'))).toThrow(/PersonConnection\.emails/);
   });
 
   it('catches an unclassified field in a new type, an `extend type` and a connection, and start-up refuses it', () => {
@@ -32,23 +41,48 @@ describe('schema classification', () => {
     expect(cls.has('PersonConnection.totalCount')).toBe(false);
   });
 
+  it('a field added later, classified, is absent from every purpose that was not granted its category or the field', () => {
+    const schema = schemaWith('extend type Person { nickname: String @pii(category: DIRECT) shoeSize: Int @pii(category: QUASI) }');
+    const cls = classify(schema);
+    const fieldsOf = (p: { categories: object; fields?: object }) =>
+      Object.keys((buildPurposeSchema(schema, cls, { id: 'p', categories: p.categories, fields: p.fields ?? {} } as never).schema.getType('Person') as never as { getFields(): object }).getFields());
+    expect(fieldsOf(DEMO_PURPOSES.analytics)).not.toContain('nickname');
+    expect(fieldsOf(DEMO_PURPOSES.analytics)).not.toContain('shoeSize');
+    expect(fieldsOf(DEMO_PURPOSES['roster-sync'])).toEqual(expect.arrayContaining(['nickname', 'shoeSize']));
+    // A purpose that says nothing about a category gets none of it.
+    const noneOnly = fieldsOf({ categories: { NONE: 'allow' } });
+    expect(noneOnly).not.toContain('nickname');
+    expect(noneOnly).not.toContain('shoeSize');
+    expect(noneOnly).not.toContain('id');
+    expect(noneOnly).toContain('roles');
+    expect(fieldsOf({ categories: { NONE: 'allow' }, fields: { 'Person.shoeSize': 'allow' } })).toContain('shoeSize');
+  });
+
   it('classifies names and emails DIRECT, ids IDENTIFIER, birth date QUASI, race and IEP SPECIAL', () => {
-    const schema = buildSchema(sdl);
-    const cat = (type: string, field: string) => {
-      const t = schema.getType(type);
-      if (!isObjectType(t) && !isInterfaceType(t)) throw new Error(type);
-      const dir = t.getFields()[field]!.astNode!.directives!.find((d) => d.name.value === 'pii')!;
-      const arg = dir.arguments![0]!.value;
-      return arg.kind === Kind.ENUM ? arg.value : undefined;
-    };
-    expect(cat('Person', 'givenName')).toBe('DIRECT');
-    expect(cat('Person', 'email')).toBe('DIRECT');
-    expect(cat('Person', 'id')).toBe('IDENTIFIER');
-    expect(cat('Person', 'sisId')).toBe('IDENTIFIER');
-    expect(cat('SourceRef', 'sourcedId')).toBe('IDENTIFIER');
-    expect(cat('Demographics', 'birthDate')).toBe('QUASI');
-    expect(cat('Demographics', 'asian')).toBe('SPECIAL');
-    expect(cat('Demographics', 'iep')).toBe('SPECIAL');
-    expect(cat('Demographics', 'freeReducedLunch')).toBe('SPECIAL');
+    const cls = classify(schemaWith());
+    const cat = (coordinate: string) => cls.get(coordinate)?.category;
+    expect(cat('Person.givenName')).toBe('DIRECT');
+    expect(cat('Person.email')).toBe('DIRECT');
+    expect(cat('Person.username')).toBe('DIRECT');
+    expect(cat('Person.id')).toBe('IDENTIFIER');
+    expect(cat('Person.sisId')).toBe('IDENTIFIER');
+    expect(cat('Person.stateId')).toBe('IDENTIFIER');
+    expect(cat('SourceRef.sourcedId')).toBe('IDENTIFIER');
+    expect(cat('Demographics.birthDate')).toBe('QUASI');
+    expect(cat('Demographics.asian')).toBe('SPECIAL');
+    expect(cat('Demographics.iep')).toBe('SPECIAL');
+    expect(cat('Demographics.freeReducedLunch')).toBe('SPECIAL');
+  });
+
+  it('each generalised form is a quasi-identifier of its own, pointing at the exact field it coarsens', () => {
+    const cls = classify(buildSchema(sdl));
+    const generalised = [...cls.values()].filter((f) => f.generalises).map((f) => [f.coordinate, f.category, f.generalises]);
+    expect(generalised).toEqual(expect.arrayContaining([
+      ['Demographics.birthYear', 'QUASI', 'birthDate'],
+      ['Demographics.ageBand', 'QUASI', 'birthDate'],
+      ['Demographics.postalArea', 'QUASI', 'postalCode'],
+      ['Person.gradeBand', 'QUASI', 'grades'],
+    ]));
+    for (const [coordinate, , exact] of generalised) expect(cls.get(`${coordinate!.split('.')[0]}.${exact}`)?.category).toBe('QUASI');
   });
 });

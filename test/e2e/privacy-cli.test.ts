@@ -1,0 +1,142 @@
+/**
+ * The privacy commands as an operator runs them: master key and API keys on disk, rotation with a
+ * re-keying table, `audit verify` on an intact and on a tampered log.
+ */
+import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { DEMO_CLIENTS, DEMO_PURPOSES } from '../../src/demo/demo-policy.ts';
+import { RosterDataset } from '../../src/demo/dataset.ts';
+import { directConnector } from '../../src/demo/direct-connector.ts';
+import { buildUnifiedSchema } from '../../src/graphql/schema.ts';
+import { KeyRing } from '../../src/privacy/pseudonym.ts';
+import { auditLogFor, setupPrivacy } from '../../src/privacy/setup.ts';
+import { parseConfig } from '../../src/config/config.ts';
+import { SqliteStore } from '../../src/store/sqlite.ts';
+import { syncSource } from '../../src/sync/runner.ts';
+import { tempDir } from '../support/stores.ts';
+
+const bin = join(import.meta.dirname, '../../bin/rostergate.mjs');
+const MASTER = Buffer.alloc(32, 5);
+const baseEnv = () => {
+  const env = { ...process.env, ROSTERGATE_LOG_LEVEL: 'silent' } as Record<string, string>;
+  delete env.ROSTERGATE_MASTER_KEY;
+  delete env.ROSTERGATE_CONFIG;
+  return env;
+};
+const run = (args: string[], env: Record<string, string> = {}) =>
+  spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...baseEnv(), ...env }, timeout: 60_000 });
+const withKey = { ROSTERGATE_MASTER_KEY: MASTER.toString('hex') };
+const mode = (f: string) => statSync(f).mode & 0o777;
+
+/** A config file with the demo purposes and a store synced from a small district. */
+async function syncedStore(dir: string): Promise<{ cfgFile: string; store: string; people: number }> {
+  const raw = { store: './rg.db', privacy: { tenant: 'cli-test' }, purposes: DEMO_PURPOSES, clients: DEMO_CLIENTS };
+  const cfgFile = join(dir, 'rostergate.json');
+  writeFileSync(cfgFile, JSON.stringify(raw));
+  const cfg = parseConfig({ ...raw, store: join(dir, 'rg.db') });
+  const store = SqliteStore.open(cfg.store);
+  const privacy = setupPrivacy(cfg, buildUnifiedSchema(), { keyring: new KeyRing(MASTER, 'cli-test') });
+  await syncSource(store, directConnector('demo', RosterDataset.generate({ students: 30, teachers: 2, classes: 2, schools: 1 })), await privacy.ingest(store));
+  const people = (await store.counts()).person;
+  await store.close();
+  return { cfgFile, store: cfg.store, people };
+}
+
+describe('master key', () => {
+  it('keys master writes an owner-only file, refuses to overwrite it, and --force replaces a wider one with mode 600', () => {
+    const dir = tempDir();
+    const f = join(dir, 'master.key');
+    expect(run(['keys', 'master', '--out', f]).status).toBe(0);
+    expect(mode(f)).toBe(0o600);
+    const first = readFileSync(f, 'utf8');
+    expect(KeyRing.parse(first).length).toBe(32);
+    const again = run(['keys', 'master', '--out', f]);
+    expect(again.status).toBe(2);
+    expect(again.stderr).toMatch(/exists: refusing to overwrite a master key/);
+    chmodSync(f, 0o644);
+    expect(run(['keys', 'master', '--out', f, '--force']).status).toBe(0);
+    expect(mode(f)).toBe(0o600);
+    expect(readFileSync(f, 'utf8')).not.toBe(first);
+  });
+
+  it('the gateway refuses a master key file that group or others can read', async () => {
+    const dir = tempDir();
+    const { cfgFile } = await syncedStore(dir);
+    const keyFile = join(dir, 'master.key');
+    writeFileSync(keyFile, MASTER.toString('hex'), { mode: 0o644 });
+    chmodSync(keyFile, 0o644);
+    const cfg = JSON.parse(readFileSync(cfgFile, 'utf8'));
+    writeFileSync(cfgFile, JSON.stringify({ ...cfg, privacy: { ...cfg.privacy, masterKeyFile: './master.key' } }));
+    const r = run(['serve', '--config', cfgFile, '--port', '0']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/master\.key is readable by group or others \(mode 644\); chmod 600 it/);
+  });
+});
+
+describe('API keys', () => {
+  it('keys create prints a key once and stores only its hash', async () => {
+    const dir = tempDir();
+    const { cfgFile, store } = await syncedStore(dir);
+    const r = run(['keys', 'create', '--client', 'analytics-demo', '--config', cfgFile]);
+    expect(r.status).toBe(0);
+    const key = /^(rgk_\S+)$/m.exec(r.stdout)![1]!;
+    const db = new Database(store, { readonly: true });
+    const rows = db.prepare(`SELECT * FROM api_keys`).all() as { hash: string; client: string }[];
+    db.close();
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.client).toBe('analytics-demo');
+    expect(JSON.stringify(rows)).not.toContain(key);
+    expect(readFileSync(store).includes(key)).toBe(false);
+    const list = run(['keys', 'list', '--config', cfgFile]);
+    expect(list.stdout).toMatch(/analytics-demo/);
+    expect(list.stdout).not.toContain(key);
+  });
+});
+
+describe('rotation and audit on the command line', () => {
+  it('keys rotate moves a domain to a new version and writes an owner-only old → new table', async () => {
+    const dir = tempDir();
+    const { cfgFile, store, people } = await syncedStore(dir);
+    const table = join(dir, 'rekey.csv');
+    writeFileSync(table, 'stale', { mode: 0o644 });
+    chmodSync(table, 0o644);
+    expect(run(['keys', 'rotate', '--domain', 'analytics', '--rekey-table', table, '--config', cfgFile], withKey).stderr).toMatch(/exists: refusing to overwrite/);
+    const r = run(['keys', 'rotate', '--domain', 'analytics', '--rekey-table', table, '--force', '--config', cfgFile], withKey);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(new RegExp(`domain analytics: version 1 → 2; ${people} people re-keyed`));
+    expect(mode(table)).toBe(0o600);
+    const lines = readFileSync(table, 'utf8').trim().split('\n');
+    expect(lines[0]).toBe('old_pseudonym,new_pseudonym');
+    expect(lines).toHaveLength(people + 1);
+    for (const l of lines.slice(1)) expect(l).toMatch(/^p1_[A-Za-z0-9_-]{22},p2_[A-Za-z0-9_-]{22}$/);
+    const db = new Database(store, { readonly: true });
+    expect(db.prepare(`SELECT version FROM pseudonym_domains WHERE domain = 'analytics'`).get()).toEqual({ version: 2 });
+    db.close();
+  });
+
+  it('audit verify exits 0 on an intact log and 4 naming the entry once one is edited', async () => {
+    const dir = tempDir();
+    const { cfgFile, store } = await syncedStore(dir);
+    const s = SqliteStore.open(store);
+    const log = auditLogFor(s, new KeyRing(MASTER, 'cli-test'));
+    for (let i = 0; i < 3; i++) {
+      await log.record({ at: new Date().toISOString(), client: 'analytics-demo', purpose: 'analytics', kind: 'query', operation: `Q${i}`, operationHash: 'h', categories: { IDENTIFIER: 1 }, fields: ['Person.id'], people: 2 });
+    }
+    await s.close();
+    const ok = run(['audit', 'verify', '--config', cfgFile], withKey);
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toMatch(/audit log intact: 3 entries verified/);
+    const head = /hash (\S+)/.exec(ok.stdout)![1]!;
+    expect(run(['audit', 'verify', '--config', cfgFile, '--anchor', head], withKey).status).toBe(0);
+    const db = new Database(store);
+    db.exec(`DROP TRIGGER audit_log_no_update`);
+    db.prepare(`UPDATE audit_log SET people = 0 WHERE seq = 2`).run();
+    db.close();
+    const bad = run(['audit', 'verify', '--config', cfgFile], withKey);
+    expect(bad.status).toBe(4);
+    expect(bad.stdout).toMatch(/audit log TAMPERED at entry 2: content does not match its hash/);
+  });
+});
