@@ -25,6 +25,7 @@ import type {
   WebhookRow,
   WebhookStore,
 } from './types.ts';
+import { tombstoneOf } from './types.ts';
 
 /** Advisory lock key of the gateway's write transactions ("rstrgate" in ASCII). */
 const WRITE_LOCK = 0x7273747267617465n;
@@ -136,6 +137,14 @@ export class PostgresStore implements Store {
       `SELECT * FROM change_log WHERE seq > $1 AND type = ANY($2::text[]) ORDER BY seq LIMIT $3`,
       [q.afterSeq, q.types ?? [...ENTITY_TYPES], q.limit],
     )).map(toChange);
+  }
+
+  async tombstones(ids: readonly string[]) {
+    if (ids.length === 0) return [];
+    return (await this.rows<RawChange>(
+      `SELECT DISTINCT ON (entity_id) * FROM change_log WHERE entity_id = ANY($1::text[]) AND op = 'deleted' ORDER BY entity_id, seq DESC`,
+      [ids],
+    )).map((r) => tombstoneOf(toChange(r)));
   }
 
   async oldestChangeSeq() {

@@ -25,6 +25,7 @@ import type {
   StoreTx,
   SyncStateRow,
 } from './types.ts';
+import { tombstoneOf } from './types.ts';
 
 type Db = Database.Database;
 
@@ -167,6 +168,15 @@ export class SqliteStore implements Store {
       JSON.stringify(types),
       q.limit,
     ).map(toChange);
+  }
+
+  async tombstones(ids: readonly string[]): Promise<EntityRow[]> {
+    if (ids.length === 0) return [];
+    return this.all<RawChange>(
+      `SELECT c.* FROM change_log c JOIN (SELECT entity_id, max(seq) AS seq FROM change_log
+         WHERE entity_id IN (SELECT value FROM json_each(?)) AND op = 'deleted' GROUP BY entity_id) d ON d.seq = c.seq`,
+      JSON.stringify(ids),
+    ).map((r) => tombstoneOf(toChange(r)));
   }
 
   async oldestChangeSeq(): Promise<number | undefined> {
