@@ -332,12 +332,14 @@ class SqliteWebhooks implements WebhookStore {
   setCursor(id: string, seq: number) {
     return this.write(() => void this.writer.prepare(`UPDATE webhooks SET cursor_seq = ? WHERE id = ?`).run(seq, id));
   }
-  enqueue(id: string, ds: Parameters<WebhookStore['enqueue']>[1], cursorSeq: number) {
+  enqueue(id: string, ds: Parameters<WebhookStore['enqueue']>[1], fromSeq: number, toSeq: number) {
     return this.write(() => {
+      const moved = this.writer.prepare(`UPDATE webhooks SET cursor_seq = ? WHERE id = ? AND cursor_seq = ?`).run(toSeq, id, fromSeq).changes > 0;
+      if (!moved) return false;
       const ins = this.writer.prepare(`INSERT INTO webhook_deliveries (webhook_id, seq, msg_id, event_type, payload, status, next_attempt_at, created_at)
         VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)`);
       for (const d of ds) ins.run(id, d.seq, d.msgId, d.eventType, d.payload, d.nextAttemptAt, d.createdAt);
-      this.writer.prepare(`UPDATE webhooks SET cursor_seq = ? WHERE id = ?`).run(cursorSeq, id);
+      return true;
     });
   }
   async nextPending(id: string) {

@@ -236,8 +236,14 @@ export interface WebhookStore {
   get(id: string): Promise<WebhookRow | undefined>;
   delete(id: string): Promise<boolean>;
   setCursor(id: string, seq: number): Promise<void>;
-  /** Adds deliveries and moves the subscription's cursor, in one transaction. */
-  enqueue(id: string, deliveries: Omit<DeliveryRow, 'id' | 'status' | 'attempts' | 'lastStatus' | 'lastError' | 'deliveredAt'>[], cursorSeq: number): Promise<void>;
+  /**
+   * Adds deliveries and moves the subscription's cursor from `fromSeq` to `toSeq`, in one
+   * transaction — only if the cursor is still at `fromSeq` (else nothing is written and it returns
+   * false): a replay or another gateway replica that moved it first wins, and no event is queued twice.
+   */
+  enqueue(
+    id: string, deliveries: Omit<DeliveryRow, 'id' | 'status' | 'attempts' | 'lastStatus' | 'lastError' | 'deliveredAt'>[], fromSeq: number, toSeq: number,
+  ): Promise<boolean>;
   /** The oldest undelivered delivery of a subscription (deliveries go out in order). */
   nextPending(id: string): Promise<DeliveryRow | undefined>;
   update(d: Pick<DeliveryRow, 'id' | 'status' | 'attempts' | 'nextAttemptAt' | 'lastStatus' | 'lastError' | 'deliveredAt'>): Promise<void>;
