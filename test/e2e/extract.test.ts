@@ -227,6 +227,9 @@ describe('extracts', () => {
     expect(run('--client', 'lms-demo', '--dataset', 'people', '--out', join(dir, 'x.csv')).stderr).toMatch(/no extract rights/);
     expect(existsSync(join(dir, 'x.csv.partial'))).toBe(false);
     expect(run('--client', 'analytics-demo', '--dataset', 'people', '--format', 'xml', '--out', join(dir, 'y')).stderr).toMatch(/unknown format "xml"/);
+    const shoes = run('--client', 'analytics-demo', '--dataset', 'shoes', '--out', join(dir, 'z'));
+    expect(shoes.status).toBe(2);
+    expect(shoes.stderr).toMatch(/unknown dataset "shoes" \(datasets: people, enrollments, classes/);
   });
 
 });
