@@ -5,7 +5,7 @@ import { buildUnifiedSchema } from '../graphql/schema.ts';
 import { setupPrivacy } from '../privacy/setup.ts';
 import { isPostgresUrl, openStore, sourceTypes } from '../runtime.ts';
 import { datasetOf } from '../extract/columns.ts';
-import { FORMATS, humanSummary, runExtract, type ExtractFormat } from '../extract/extract.ts';
+import { FORMATS, humanSummary, prepareExtract, runExtract, type ExtractFormat } from '../extract/extract.ts';
 import { loadConfig } from './serve.ts';
 
 /**
@@ -15,23 +15,26 @@ import { loadConfig } from './serve.ts';
 export async function extractCommand(opts: { config?: string; client: string; dataset: string; format: string; out: string; force?: boolean; k?: string }): Promise<void> {
   const dataset = datasetOf(opts.dataset);
   if (!FORMATS.includes(opts.format as ExtractFormat)) throw new RostergateError('CONFIG_INVALID', `unknown format "${opts.format}" (formats: ${FORMATS.join(', ')})`);
-  if (existsSync(opts.out) && !opts.force) throw new RostergateError('CONFIG_INVALID', `${opts.out} exists: refusing to overwrite (pass --force)`);
-  const k = opts.k === undefined ? undefined : Number(opts.k);
-  if (k !== undefined && (!Number.isInteger(k) || k < 2)) throw new RostergateError('CONFIG_INVALID', '--k must be a whole number ≥ 2');
+  const reportPath = `${opts.out}.report.json`;
+  for (const f of [opts.out, reportPath]) {
+    if (existsSync(f) && !opts.force) throw new RostergateError('CONFIG_INVALID', `${f} exists: refusing to overwrite (pass --force)`);
+  }
   const cfg = loadConfig(opts.config);
   if (!isPostgresUrl(cfg.store) && !existsSync(cfg.store)) throw new RostergateError('DATA_FOLDER', `no store at ${cfg.store}: run \`rostergate sync\` first`);
   const privacy = setupPrivacy(cfg, buildUnifiedSchema());
   if (!privacy.clientPurpose(opts.client)) throw new RostergateError('CONFIG_INVALID', `no client "${opts.client}" in the config`);
+  const request = { client: opts.client, dataset, format: opts.format as ExtractFormat, k: opts.k === undefined ? undefined : Number(opts.k) };
+  prepareExtract(privacy, request);
   const store = await openStore(cfg);
   const partial = `${opts.out}.partial`;
   const out = createWriteStream(partial, { mode: 0o600 });
   try {
-    const report = await runExtract({ store, privacy, sourceTypes: sourceTypes(cfg), client: opts.client, dataset, format: opts.format as ExtractFormat, out, k });
+    const report = await runExtract({ ...request, store, privacy, sourceTypes: sourceTypes(cfg), out });
     out.end();
     await once(out, 'finish');
     renameSync(partial, opts.out);
-    writeFileSync(`${opts.out}.report.json`, JSON.stringify(report, null, 2) + '\n', { mode: 0o600 });
-    process.stdout.write(humanSummary(report) + `\nwrote ${opts.out} and ${opts.out}.report.json\n`);
+    writeFileSync(reportPath, JSON.stringify(report, null, 2) + '\n', { mode: 0o600 });
+    process.stdout.write(humanSummary(report) + `\nwrote ${opts.out} and ${reportPath}\n`);
   } catch (e) {
     out.destroy();
     rmSync(partial, { force: true });

@@ -5,11 +5,11 @@
  * written and dropped; the k-anonymity pass keeps only counts of distinct quasi-identifier tuples.
  *
  * Two passes: the first counts quasi-identifier tuples and plans generalisation/suppression, the
- * second writes. Rows whose tuple was not seen in the first pass (a sync ran in between) are
- * suppressed rather than risked.
+ * second writes, counting the groups it writes. Should a sync between the passes leave a written
+ * group below k, the extract fails rather than hand out rows that break the check.
  */
-import { once } from 'node:events';
-import type { Writable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
 import { execute, parse } from 'graphql';
 import { stringify } from 'csv-stringify/sync';
@@ -31,7 +31,7 @@ export interface ExtractReport {
   purpose: string;
   format: ExtractFormat;
   columns: string[];
-  /** Rows in the dataset before suppression, and rows written. */
+  /** Rows read in the writing pass (before suppression), and rows written. */
   rows: number;
   written: number;
   suppressed: number;
@@ -50,21 +50,30 @@ export interface ExtractReport {
   endedAt: string;
 }
 
-export interface ExtractOptions {
-  store: Store;
-  privacy: Privacy;
-  sourceTypes: ReadonlyMap<string, SourceType>;
+export interface ExtractRequest {
   client: string;
   dataset: Dataset;
   format: ExtractFormat;
-  out: Writable;
+  /** Raises the purpose's k for this extract; lowering it is refused. */
   k?: number;
+}
+
+export interface ExtractOptions extends ExtractRequest {
+  store: Store;
+  privacy: Privacy;
+  sourceTypes: ReadonlyMap<string, SourceType>;
+  /** Written to, not ended: the caller ends it (the HTTP route adds the report as a trailer first). */
+  out: Writable;
   pageSize?: number;
 }
 
-/** Cells that a spreadsheet would run as a formula are prefixed with an apostrophe. */
+/**
+ * Cells that a spreadsheet would run as a formula are prefixed with an apostrophe: those starting
+ * with = + - @, tab, carriage return or NUL (OWASP ASVS 1.2.10), and the full-width = + - @ that
+ * some East Asian spreadsheet locales read as formula signs too.
+ */
 export function protectCell(v: Value): Value {
-  return typeof v === 'string' && /^[=+\-@\t\r]/.test(v) ? `'${v}` : v;
+  return typeof v === 'string' && /^[=+\-@\t\r\0\uFF1D\uFF0B\uFF0D\uFF20]/.test(v) ? `'${v}` : v;
 }
 
 export function humanSummary(r: ExtractReport): string {
@@ -82,23 +91,35 @@ export function humanSummary(r: ExtractReport): string {
   return lines.join('\n');
 }
 
+/**
+ * Everything about an extract that can be refused before a byte is written: the client, its
+ * extract rights, the dataset in its purpose's schema, and k.
+ */
+export function prepareExtract(privacy: Privacy, r: ExtractRequest) {
+  const purpose = privacy.clientPurpose(r.client);
+  if (!purpose) throw new RostergateError('NOT_FOUND', `no client "${r.client}" in the config`);
+  if (!purpose.extracts) throw new RostergateError('FORBIDDEN', `client ${r.client} (purpose ${purpose.id}) has no extract rights: set extracts: true on the purpose`);
+  const policy: KPolicy = { k: purpose.kAnonymity.k, onViolation: purpose.kAnonymity.onViolation, maxSuppressShare: purpose.kAnonymity.maxSuppressShare };
+  if (r.k !== undefined) {
+    if (!Number.isInteger(r.k) || r.k < policy.k) {
+      throw new RostergateError('CONFIG_INVALID', `k must be a whole number ≥ ${policy.k}, the k of purpose ${purpose.id}: an extract may raise k, never lower it`);
+    }
+    policy.k = r.k;
+  }
+  const ps = privacy.schemas.get(purpose.id)!;
+  const { columns, selection } = columnsFor(ps.schema, r.dataset);
+  const category = (c: Column) => privacy.classification.get(c.coordinate)?.category;
+  return { purpose, ps, columns, selection, policy, qi: columns.filter((c) => category(c) === 'QUASI'), direct: columns.filter((c) => category(c) === 'DIRECT') };
+}
+
 export async function runExtract(o: ExtractOptions): Promise<ExtractReport> {
   const startedAt = new Date().toISOString();
-  const found = o.privacy.clientPurpose(o.client);
-  if (!found) throw new RostergateError('NOT_FOUND', `no client "${o.client}" in the config`);
-  const purpose = found;
-  if (!purpose.extracts) throw new RostergateError('FORBIDDEN', `client ${o.client} (purpose ${purpose.id}) has no extract rights: set extracts: true on the purpose`);
-  const ps = o.privacy.schemas.get(purpose.id)!;
-  const { columns, selection } = columnsFor(ps.schema, o.dataset);
+  const { purpose, ps, columns, selection, policy, qi, direct } = prepareExtract(o.privacy, o);
   const root = DATASETS[o.dataset].root;
   const document = parse(
     `query Extract($after: Cursor, $first: Int) { ${root}(first: $first, after: $after) { pageInfo { hasNextPage endCursor } edges { node { ${selection} } } } }`,
   );
   const cls = o.privacy.classification;
-  const category = (c: Column) => cls.get(c.coordinate)?.category;
-  const qi = columns.filter((c) => category(c) === 'QUASI');
-  const direct = columns.filter((c) => category(c) === 'DIRECT');
-  const policy: KPolicy = { k: o.k ?? purpose.kAnonymity.k, onViolation: purpose.kAnonymity.onViolation, maxSuppressShare: purpose.kAnonymity.maxSuppressShare };
   const applicable = direct.length === 0;
   const people = new Set<string>();
 
@@ -120,11 +141,9 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractReport> {
   const qiValues = (node: Record<string, unknown>) => qi.map((c) => cell(node, c));
   // Pass 1: counts of quasi-identifier tuples (only when there is something to protect).
   const tuples = new Map<string, number>();
-  let rows = 0;
   if (applicable && qi.length) {
     for await (const page of pages()) {
       for (const node of page) {
-        rows++;
         const key = groupKey(qiValues(node));
         tuples.set(key, (tuples.get(key) ?? 0) + 1);
       }
@@ -132,38 +151,38 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractReport> {
   }
   const qiNames = qi.map((c) => c.name);
   const plan = applicable && qi.length ? planK(tuples, qiNames, policy) : undefined;
+  tuples.clear();
   people.clear();
 
-  // Pass 2: write.
+  // Pass 2: write, counting the groups actually written.
   let written = 0;
   let seen = 0;
-  let minGroup: number | null = null;
-  const writeOut = async (text: string) => {
-    if (!o.out.write(text)) await once(o.out, 'drain');
-  };
-  if (o.format === 'csv') await writeOut(stringify([columns.map((c) => c.name)]));
-  for await (const page of pages()) {
-    const out: Value[][] = [];
-    for (const node of page) {
-      seen++;
-      let values = columns.map((c) => cell(node, c));
-      if (plan) {
-        const q = generalise(qiValues(node), qiNames, plan.levels);
-        const size = plan.groups.get(groupKey(q)) ?? 0;
-        if (size < policy.k) continue;
-        minGroup = minGroup === null ? size : Math.min(minGroup, size);
-        values = values.map((v, i) => {
-          const j = qi.indexOf(columns[i]!);
-          return j < 0 ? v : q[j]!;
-        });
+  const writtenGroups = new Map<string, number>();
+  async function* text(): AsyncGenerator<string> {
+    if (o.format === 'csv') yield stringify([columns.map((c) => c.name)]);
+    for await (const page of pages()) {
+      const out: Value[][] = [];
+      for (const node of page) {
+        seen++;
+        let values = columns.map((c) => cell(node, c));
+        if (plan) {
+          const q = generalise(qiValues(node), qiNames, plan.levels);
+          const key = groupKey(q);
+          if ((plan.groups.get(key) ?? 0) < policy.k) continue;
+          writtenGroups.set(key, (writtenGroups.get(key) ?? 0) + 1);
+          values = values.map((v, i) => {
+            const j = qi.indexOf(columns[i]!);
+            return j < 0 ? v : q[j]!;
+          });
+        }
+        out.push(values);
       }
-      out.push(values);
+      written += out.length;
+      if (!out.length) continue;
+      if (o.format === 'csv') yield stringify(out.map((r) => r.map(protectCell)));
+      else yield out.map((r) => JSON.stringify(Object.fromEntries(columns.map((c, i) => [c.name, r[i] ?? null])))).join('\n') + '\n';
     }
-    written += out.length;
-    if (o.format === 'csv') await writeOut(stringify(out.map((r) => r.map(protectCell))));
-    else await writeOut(out.map((r) => JSON.stringify(Object.fromEntries(columns.map((c, i) => [c.name, r[i] ?? null])))).join('\n') + (out.length ? '\n' : ''));
   }
-  if (!plan) rows = seen;
 
   const coords = [...new Set(columns.map((c) => c.coordinate))].sort();
   const categories: Record<string, number> = {};
@@ -171,27 +190,41 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractReport> {
     const cat = cls.get(c)?.category;
     if (cat) categories[cat] = (categories[cat] ?? 0) + 1;
   }
-  await auditLogFor(o.store, o.privacy.keyring).record(
-    {
-      at: new Date().toISOString(), client: o.client, purpose: purpose.id, kind: 'extract', operation: `extract:${o.dataset}:${o.format}`,
-      operationHash: createHash('sha256').update(selection).digest('hex').slice(0, 32), categories, fields: coords, people: people.size,
-    },
-    [...people],
-  );
-  return {
-    dataset: o.dataset, client: o.client, purpose: purpose.id, format: o.format, columns: columns.map((c) => c.name),
-    rows, written, suppressed: rows - written,
-    kAnonymity: {
-      applicable,
-      ...(applicable ? {} : { reason: `the extract carries direct identifiers (${direct.map((c) => c.name).join(', ')}), so grouping cannot protect anyone` }),
-      k: policy.k,
-      kReached: plan ? minGroup : null,
-      quasiIdentifiers: qiNames,
-      generalised: Object.fromEntries(Object.entries(plan?.levels ?? {}).filter(([, l]) => l > 0)),
-      equivalenceClasses: plan ? [...plan.groups.values()].filter((n) => n >= policy.k).length : 0,
-    },
-    startedAt,
-    endedAt: new Date().toISOString(),
-  };
+  let complete = false;
+  try {
+    // pipeline: backpressure from the file or socket, and a consumer that goes away ends the read.
+    await pipeline(Readable.from(text()), o.out, { end: false });
+    const kReached = plan ? (writtenGroups.size ? Math.min(...writtenGroups.values()) : null) : null;
+    if (kReached !== null && kReached < policy.k) {
+      throw new RostergateError('STORE', `the roster changed while the extract was written (a sync ran): a group of ${kReached} < k=${policy.k} would be disclosed; run the extract again`, {}, { retryable: true });
+    }
+    complete = true;
+    return {
+      dataset: o.dataset, client: o.client, purpose: purpose.id, format: o.format, columns: columns.map((c) => c.name),
+      rows: seen, written, suppressed: seen - written,
+      kAnonymity: {
+        applicable,
+        ...(applicable ? {} : { reason: `the extract carries direct identifiers (${direct.map((c) => c.name).join(', ')}), so grouping cannot protect anyone` }),
+        k: policy.k,
+        kReached,
+        quasiIdentifiers: qiNames,
+        generalised: Object.fromEntries(Object.entries(plan?.levels ?? {}).filter(([, l]) => l > 0)),
+        equivalenceClasses: writtenGroups.size,
+      },
+      startedAt,
+      endedAt: new Date().toISOString(),
+    };
+  } finally {
+    // Audited whether or not it completed: rows that went out before a failure were disclosed.
+    if (complete || people.size) {
+      await auditLogFor(o.store, o.privacy.keyring).record(
+        {
+          at: new Date().toISOString(), client: o.client, purpose: purpose.id, kind: 'extract',
+          operation: `extract:${o.dataset}:${o.format}${complete ? '' : ':incomplete'}`,
+          operationHash: createHash('sha256').update(selection).digest('hex').slice(0, 32), categories, fields: coords, people: people.size,
+        },
+        [...people],
+      );
+    }
+  }
 }
-

@@ -1,6 +1,6 @@
 /**
  * GET /extracts/<dataset>.<csv|ndjson>[?k=N] with the client's API key: the same extract as the
- * CLI, streamed. The k-anonymity report follows the body as an HTTP trailer
+ * CLI, streamed; k may be raised above the purpose's, never lowered. The k-anonymity report follows the body as an HTTP trailer
  * (`x-rostergate-extract-report`, JSON), since it is final only when the last row is written.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -10,7 +10,7 @@ import type { Privacy } from '../privacy/setup.ts';
 import type { Store } from '../store/types.ts';
 import type { SourceType } from '../../connectors/types.ts';
 import { datasetOf } from './columns.ts';
-import { FORMATS, runExtract, type ExtractFormat } from './extract.ts';
+import { FORMATS, prepareExtract, runExtract, type ExtractFormat } from './extract.ts';
 
 export function extractRoute(store: Store, privacy: Privacy, sourceTypes: ReadonlyMap<string, SourceType>, log: Logger) {
   return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> => {
@@ -37,20 +37,27 @@ export function extractRoute(store: Store, privacy: Privacy, sourceTypes: Readon
     }
     const format = m[2] as ExtractFormat;
     if (!FORMATS.includes(format)) return fail(404, `unknown format "${format}" (formats: ${FORMATS.join(', ')})`);
-    if (!who.purpose.extracts) return fail(403, `client ${who.client} (purpose ${who.purpose.id}) has no extract rights`);
-    const k = url.searchParams.get('k');
-    if (k !== null && (!Number.isInteger(Number(k)) || Number(k) < 2)) return fail(400, 'k must be a whole number ≥ 2');
+    const kParam = url.searchParams.get('k');
+    const request = { client: who.client, dataset, format, k: kParam === null ? undefined : Number(kParam) };
+    try {
+      prepareExtract(privacy, request);
+    } catch (e) {
+      if (isRostergateError(e, 'FORBIDDEN')) return fail(403, e.message);
+      if (isRostergateError(e, 'CONFIG_INVALID')) return fail(400, e.message);
+      throw e;
+    }
     res.writeHead(200, {
       'content-type': format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8',
       'content-disposition': `attachment; filename="${dataset}.${format}"`,
       trailer: 'x-rostergate-extract-report',
     });
     try {
-      const report = await runExtract({ store, privacy, sourceTypes, client: who.client, dataset, format, out: res, k: k === null ? undefined : Number(k) });
+      const report = await runExtract({ ...request, store, privacy, sourceTypes, out: res });
       res.addTrailers({ 'x-rostergate-extract-report': JSON.stringify(report) });
       res.end();
     } catch (e) {
-      log.error({ err: (e as Error).message, dataset }, 'extract failed');
+      if (req.destroyed || res.destroyed) log.warn({ client: who.client, dataset }, 'extract ended early: the client went away');
+      else log.error({ err: (e as Error).message, dataset }, 'extract failed');
       // Headers are gone: end the stream without the trailer, so the client knows it is incomplete.
       res.destroy(e instanceof RostergateError ? e : new Error('extract failed'));
     }

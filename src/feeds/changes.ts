@@ -7,8 +7,8 @@ import { GraphQLError } from 'graphql';
 import type { GraphQLContext } from '../graphql/context.ts';
 import { checkFirst } from '../graphql/connection.ts';
 import type { EntityType } from '../model/records.ts';
-import type { ChangeRow, EntityRow } from '../store/types.ts';
-import { ENTITY_OF_RECORD_TYPE, RECORD_TYPE, visibleFields, type FieldFeeds } from './relevance.ts';
+import { tombstoneOf, type ChangeRow, type EntityRow } from '../store/types.ts';
+import { ENTITY_OF_RECORD_TYPE, RECORD_TYPE, referenceFields, visibleFields, type FieldFeeds } from './relevance.ts';
 
 export const DEFAULT_RETENTION_DAYS = 30;
 const SCAN_BATCH = 500;
@@ -37,9 +37,7 @@ export function toEvent(row: ChangeRow, feeds: FieldFeeds, received: Set<string>
   const op = row.op === 'created' ? 'CREATED' : row.op === 'updated' ? 'UPDATED' : 'DELETED';
   const fields = row.op === 'updated' ? visibleFields(feeds, row.type, row.fields, received) : [];
   if (row.op === 'updated' && fields.length === 0) return undefined;
-  const tombstone = row.op === 'deleted'
-    ? ({ id: row.entityId, type: row.type, data: row.before ?? {}, updatedAt: row.at, updatedSeq: row.seq } as EntityRow)
-    : undefined;
+  const tombstone = row.op === 'deleted' ? tombstoneOf(row) : undefined;
   return { op, type: RECORD_TYPE[row.type], at: row.at, fields, entityId: row.entityId, tombstone, seq: row.seq };
 }
 
@@ -96,12 +94,33 @@ export function decodeSeq(ctx: GraphQLContext, cursor: string | null | undefined
   return Number(v.slice(1));
 }
 
+/**
+ * A tombstone's links to records deleted too (an enrollment of a deleted class or of a student who
+ * left) are rendered from those records' own tombstones, so the link keeps its id or pseudonym: a
+ * purpose without enrollment ids can still tell which enrollment went.
+ */
+async function primeLinkedTombstones(ctx: GraphQLContext, tombstones: EntityRow[]): Promise<void> {
+  const refs = new Set<string>();
+  for (const t of tombstones) {
+    for (const f of referenceFields(t.type)) {
+      const v = (t.data as Record<string, unknown>)[f];
+      for (const id of Array.isArray(v) ? v : [v]) if (typeof id === 'string') refs.add(id);
+    }
+  }
+  if (refs.size === 0) return;
+  const ids = [...refs];
+  const live = await ctx.loaders.entity.loadMany(ids);
+  const gone = ids.filter((_, i) => !live[i] || live[i] instanceof Error);
+  for (const row of await ctx.store.tombstones(gone)) ctx.loaders.entity.clear(row.id).prime(row.id, row);
+}
+
 export async function changesResolver(
   ctx: GraphQLContext,
   args: { after?: string | null; first?: number | null; types?: string[] | null },
 ) {
   const afterSeq = decodeSeq(ctx, args.after) ?? (await ctx.store.purgedThroughSeq());
   const page = await readFeed(ctx, { afterSeq, first: checkFirst(args.first ?? 100), types: args.types ?? undefined }, ctx.view);
+  await primeLinkedTombstones(ctx, page.events.flatMap((e) => (e.tombstone ? [e.tombstone] : [])));
   const live = await ctx.loaders.entity.loadMany(page.events.filter((e) => !e.tombstone).map((e) => e.entityId));
   const byId = new Map(live.filter((r): r is EntityRow => !!r && !(r instanceof Error)).map((r) => [r.id, r]));
   return {

@@ -37,6 +37,13 @@ const REFERENCE_FIELDS: Record<string, string> = {
   'Guardianship.student': 'studentId',
 };
 
+const TYPE_OF_GRAPHQL = Object.fromEntries(Object.entries(GRAPHQL_TYPE).map(([e, g]) => [g, e])) as Record<string, EntityType>;
+
+/** Stored fields of a record type that hold ids of other records (e.g. an enrollment's classId). */
+export function referenceFields(type: EntityType): string[] {
+  return Object.entries(REFERENCE_FIELDS).filter(([coord]) => TYPE_OF_GRAPHQL[coord.slice(0, coord.indexOf('.'))] === type).map(([, f]) => f);
+}
+
 export type FieldFeeds = Map<string, Map<string, string[]>>;
 
 /** type name → stored field → the coordinates it feeds. */

@@ -3,15 +3,16 @@
  * can see is delivered as JSON with `webhook-id`, `webhook-timestamp` and `webhook-signature`
  * (v1, HMAC-SHA256 over "id.timestamp.body" with the subscription's whsec_ secret).
  *
- * At-least-once: events are first queued (payload rendered once, so retries are byte-identical),
- * then delivered in order per subscription with jittered backoff; after the last retry a delivery
- * becomes a dead letter and the queue moves on. The dispatcher runs on its own timer with timeouts
- * on every request, so a consumer that hangs or fails never holds up a sync.
+ * At-least-once: events are first queued (payload rendered once, so retries are byte-identical and
+ * keep their webhook-id), then delivered in order per subscription with jittered backoff; after the
+ * last retry a delivery becomes a dead letter and the queue moves on. The dispatcher runs on its
+ * own timer with timeouts on every request, so a consumer that hangs or fails never holds up a sync.
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
-import { request } from 'undici';
+import { lookup as lookupCb } from 'node:dns';
+import { isIP, type LookupFunction } from 'node:net';
+import { Agent, request } from 'undici';
 import { execute, parse } from 'graphql';
 import { z } from 'zod';
 import { RostergateError } from '../errors.ts';
@@ -79,10 +80,62 @@ export async function checkEndpoint(url: string, cfg: Pick<WebhookConfig, 'allow
   return u;
 }
 
+/**
+ * A DNS lookup for the delivery connections that refuses non-public addresses, so a host name
+ * checked when the webhook was created cannot later resolve to an internal service (DNS rebinding).
+ */
+export function publicOnlyLookup(): LookupFunction {
+  return (hostname, options, callback) => {
+    lookupCb(hostname, { ...options, all: true }, (err, addresses) => {
+      if (err) return callback(err, '', 0);
+      const bad = addresses.find((a) => isNonPublicAddress(a.address));
+      if (bad || addresses.length === 0) {
+        const e = Object.assign(new Error(`webhook host ${hostname} resolves to a non-public address${bad ? ` (${bad.address})` : ''}`), { code: 'ERR_WEBHOOK_NON_PUBLIC_ADDRESS' });
+        return callback(e, '', 0);
+      }
+      if (options.all) (callback as unknown as (e: null, a: typeof addresses) => void)(null, addresses);
+      else callback(null, addresses[0]!.address, addresses[0]!.family);
+    });
+  };
+}
+
+export type AttemptOutcome = { status: 'delivered' } | { status: 'pending'; retryInMs: number } | { status: 'dead' };
+
+/** Retry-After as seconds (delta-seconds or an HTTP date), or undefined when absent or unreadable. */
+function retryAfterSeconds(v: string | undefined, now: number): number | undefined {
+  if (!v) return undefined;
+  if (/^\d+$/.test(v.trim())) return Number(v.trim());
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? undefined : Math.max(0, (at - now) / 1000);
+}
+
+/**
+ * What follows an attempt, as one pure function: 2xx is delivered; 410 Gone means the consumer
+ * wants no more, so the delivery goes straight to the dead letters; anything else is retried after
+ * the configured wait for this attempt, jittered by ±20% (or the consumer's Retry-After when longer,
+ * capped at the longest configured wait) until maxAttempts, then it is a dead letter.
+ */
+export function afterAttempt(
+  res: { status: number | null; retryAfter?: string },
+  attempts: number,
+  cfg: Pick<WebhookConfig, 'maxAttempts' | 'retrySeconds'>,
+  random: () => number = Math.random,
+  now = Date.now(),
+): AttemptOutcome {
+  if (res.status !== null && res.status >= 200 && res.status < 300) return { status: 'delivered' };
+  if (res.status === 410 || attempts >= cfg.maxAttempts) return { status: 'dead' };
+  const base = cfg.retrySeconds[Math.min(attempts - 1, cfg.retrySeconds.length - 1)]!;
+  const asked = retryAfterSeconds(res.retryAfter, now);
+  const wait = Math.max(base * (0.8 + random() * 0.4), Math.min(asked ?? 0, Math.max(...cfg.retrySeconds)));
+  return { status: 'pending', retryInMs: Math.round(wait * 1000) };
+}
+
 export class WebhookDispatcher {
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
   private stopped = false;
+  /** Connections for deliveries; unless private networks are allowed, every lookup is checked. */
+  private readonly agent: Agent;
 
   constructor(
     private readonly store: Store,
@@ -90,7 +143,9 @@ export class WebhookDispatcher {
     private readonly sourceTypes: ReadonlyMap<string, SourceType>,
     private readonly cfg: WebhookConfig,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.agent = new Agent(cfg.allowPrivateNetworks ? {} : { connect: { lookup: publicOnlyLookup() } });
+  }
 
   start(): void {
     const loop = () => {
@@ -104,11 +159,12 @@ export class WebhookDispatcher {
     loop();
   }
 
-  /** Stops the timer and waits for the tick in flight. */
+  /** Stops the timer, waits for the tick in flight and closes the delivery connections. */
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.running;
+    await this.agent.close();
   }
 
   /** One round: queue new events for every subscription, then deliver what is due. */
@@ -134,17 +190,19 @@ export class WebhookDispatcher {
       if (res.errors?.length) throw new RostergateError('STORE', `webhook ${w.id}: ${res.errors[0]!.message}`);
       const conn = (res.data as { changes: { pageInfo: { hasNextPage: boolean; endCursor: string }; edges: { node: Record<string, unknown> }[] } }).changes;
       const endSeq = Number(ctx.cursors.decode(conn.pageInfo.endCursor)!.slice(1));
-      if (conn.edges.length) {
-        // The disclosure ledger: webhook payloads disclose people like responses do.
-        await this.privacy.recordDisclosure(this.store, w.client, purpose.id, [...ctx.people], 'webhook', conn.edges.length);
-      }
       const deliveries = conn.edges.map(({ node }, i) => {
         const eventType = `${String(node.type).toLowerCase()}.${String(node.op).toLowerCase()}`;
         const msgId = `msg_${w.id}_${cursorSeq}_${i}_${randomBytes(4).toString('hex')}`;
         const payload = JSON.stringify({ type: eventType, timestamp: node.at, data: { ...node, record: cleanRecord(node.record) } });
         return { webhookId: w.id, seq: endSeq, msgId, eventType, payload, nextAttemptAt: now.toISOString(), createdAt: now.toISOString() };
       });
-      if (deliveries.length || endSeq !== cursorSeq) await this.store.webhooks.enqueue(w.id, deliveries, endSeq);
+      if (endSeq === cursorSeq) return;
+      // Someone moved the cursor meanwhile (a replay, another replica): leave it to the next tick.
+      if (!(await this.store.webhooks.enqueue(w.id, deliveries, cursorSeq, endSeq))) return;
+      if (deliveries.length) {
+        // The disclosure ledger: webhook payloads disclose people like responses do.
+        await this.privacy.recordDisclosure(this.store, w.client, purpose.id, [...ctx.people], 'webhook', deliveries.length);
+      }
       cursorSeq = endSeq;
       if (!conn.pageInfo.hasNextPage) return;
     }
@@ -168,30 +226,34 @@ export class WebhookDispatcher {
   private async attempt(w: WebhookRow, d: DeliveryRow, secret: string, now: Date): Promise<boolean> {
     const ts = Math.floor(Date.now() / 1000);
     let status: number | null = null;
+    let retryAfter: string | undefined;
     let error: string | null = null;
     try {
       await checkEndpoint(w.url, this.cfg);
       const res = await request(w.url, {
         method: 'POST',
+        dispatcher: this.agent,
         headers: { 'content-type': 'application/json', 'webhook-id': d.msgId, 'webhook-timestamp': String(ts), 'webhook-signature': sign(secret, d.msgId, ts, d.payload), 'user-agent': 'rostergate-webhooks' },
         body: d.payload,
         headersTimeout: this.cfg.timeoutMs,
         bodyTimeout: this.cfg.timeoutMs,
       });
       status = res.statusCode;
+      const ra = res.headers['retry-after'];
+      retryAfter = Array.isArray(ra) ? ra[0] : ra;
       await res.body.dump();
     } catch (e) {
       error = (e as { code?: string }).code ?? (e as Error).message.slice(0, 200);
     }
     const attempts = d.attempts + 1;
-    if (status !== null && status >= 200 && status < 300) {
+    const next = afterAttempt({ status, retryAfter }, attempts, this.cfg);
+    if (next.status === 'delivered') {
       await this.store.webhooks.update({ id: d.id, status: 'delivered', attempts, nextAttemptAt: d.nextAttemptAt, lastStatus: status, lastError: null, deliveredAt: new Date().toISOString() });
       return true;
     }
-    const dead = attempts >= this.cfg.maxAttempts;
-    const wait = this.cfg.retrySeconds[Math.min(attempts - 1, this.cfg.retrySeconds.length - 1)]! * (0.8 + Math.random() * 0.4);
+    const dead = next.status === 'dead';
     await this.store.webhooks.update({
-      id: d.id, status: dead ? 'dead' : 'pending', attempts, nextAttemptAt: new Date(now.getTime() + wait * 1000).toISOString(),
+      id: d.id, status: next.status, attempts, nextAttemptAt: new Date(now.getTime() + (dead ? 0 : next.retryInMs)).toISOString(),
       lastStatus: status, lastError: error ?? `HTTP ${status}`, deliveredAt: null,
     });
     this.log.warn({ webhook: w.id, delivery: d.id, status, attempts, dead }, dead ? 'webhook delivery is a dead letter' : 'webhook delivery failed, will retry');

@@ -203,12 +203,12 @@ export type Demographics = {
 export type Enrollment = Node & {
   __typename?: 'Enrollment';
   beginDate?: Maybe<Scalars['Date']['output']>;
-  /** Null only in a tombstone whose class was deleted too. */
+  /** In a tombstone whose class was deleted too: that class's own last state (null once its deletion has left the change window). */
   class?: Maybe<Class>;
   endDate?: Maybe<Scalars['Date']['output']>;
   /** Points at one person's place in a class, so it is an identifier like the person's own id. */
   id: Scalars['ID']['output'];
-  /** Null only in a tombstone whose person was deleted too. */
+  /** In a tombstone whose person was deleted too: that person's own last state (null once its deletion has left the change window). */
   person?: Maybe<Person>;
   primary?: Maybe<Scalars['Boolean']['output']>;
   role: EnrollmentRole;
@@ -258,12 +258,12 @@ export type Guardianship = Node & {
   __typename?: 'Guardianship';
   contactType?: Maybe<Scalars['String']['output']>;
   emergencyContact?: Maybe<Scalars['Boolean']['output']>;
-  /** Null only in a tombstone whose guardian was deleted too. */
+  /** In a tombstone whose guardian was deleted too: that guardian's own last state (null once its deletion has left the change window). */
   guardian?: Maybe<Person>;
   id: Scalars['ID']['output'];
   relation?: Maybe<GuardianRelation>;
   sources: Array<SourceRef>;
-  /** Null only in a tombstone whose student was deleted too. */
+  /** In a tombstone whose student was deleted too: that student's own last state (null once its deletion has left the change window). */
   student?: Maybe<Person>;
   updatedAt: Scalars['DateTime']['output'];
 };

@@ -25,6 +25,7 @@ import type {
   WebhookRow,
   WebhookStore,
 } from './types.ts';
+import { tombstoneOf } from './types.ts';
 
 /** Advisory lock key of the gateway's write transactions ("rstrgate" in ASCII). */
 const WRITE_LOCK = 0x7273747267617465n;
@@ -136,6 +137,14 @@ export class PostgresStore implements Store {
       `SELECT * FROM change_log WHERE seq > $1 AND type = ANY($2::text[]) ORDER BY seq LIMIT $3`,
       [q.afterSeq, q.types ?? [...ENTITY_TYPES], q.limit],
     )).map(toChange);
+  }
+
+  async tombstones(ids: readonly string[]) {
+    if (ids.length === 0) return [];
+    return (await this.rows<RawChange>(
+      `SELECT DISTINCT ON (entity_id) * FROM change_log WHERE entity_id = ANY($1::text[]) AND op = 'deleted' ORDER BY entity_id, seq DESC`,
+      [ids],
+    )).map((r) => tombstoneOf(toChange(r)));
   }
 
   async oldestChangeSeq() {
@@ -445,13 +454,15 @@ class PgWebhooks implements WebhookStore {
   async setCursor(id: string, seq: number) {
     await this.write((tx) => tx.exec(`UPDATE webhooks SET cursor_seq = $1 WHERE id = $2`, [seq, id]));
   }
-  async enqueue(id: string, ds: Parameters<WebhookStore['enqueue']>[1], cursorSeq: number) {
-    await this.write(async (tx) => {
+  async enqueue(id: string, ds: Parameters<WebhookStore['enqueue']>[1], fromSeq: number, toSeq: number) {
+    return this.write(async (tx) => {
+      const moved = (await tx.exec(`UPDATE webhooks SET cursor_seq = $1 WHERE id = $2 AND cursor_seq = $3`, [toSeq, id, fromSeq])) > 0;
+      if (!moved) return false;
       for (const d of ds) {
         await tx.exec(`INSERT INTO webhook_deliveries (webhook_id, seq, msg_id, event_type, payload, status, next_attempt_at, created_at)
           VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7)`, [id, d.seq, d.msgId, d.eventType, d.payload, d.nextAttemptAt, d.createdAt]);
       }
-      await tx.exec(`UPDATE webhooks SET cursor_seq = $1 WHERE id = $2`, [cursorSeq, id]);
+      return true;
     });
   }
   async nextPending(id: string) {

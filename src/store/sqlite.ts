@@ -25,6 +25,7 @@ import type {
   StoreTx,
   SyncStateRow,
 } from './types.ts';
+import { tombstoneOf } from './types.ts';
 
 type Db = Database.Database;
 
@@ -167,6 +168,15 @@ export class SqliteStore implements Store {
       JSON.stringify(types),
       q.limit,
     ).map(toChange);
+  }
+
+  async tombstones(ids: readonly string[]): Promise<EntityRow[]> {
+    if (ids.length === 0) return [];
+    return this.all<RawChange>(
+      `SELECT c.* FROM change_log c JOIN (SELECT entity_id, max(seq) AS seq FROM change_log
+         WHERE entity_id IN (SELECT value FROM json_each(?)) AND op = 'deleted' GROUP BY entity_id) d ON d.seq = c.seq`,
+      JSON.stringify(ids),
+    ).map((r) => tombstoneOf(toChange(r)));
   }
 
   async oldestChangeSeq(): Promise<number | undefined> {
@@ -322,12 +332,14 @@ class SqliteWebhooks implements WebhookStore {
   setCursor(id: string, seq: number) {
     return this.write(() => void this.writer.prepare(`UPDATE webhooks SET cursor_seq = ? WHERE id = ?`).run(seq, id));
   }
-  enqueue(id: string, ds: Parameters<WebhookStore['enqueue']>[1], cursorSeq: number) {
+  enqueue(id: string, ds: Parameters<WebhookStore['enqueue']>[1], fromSeq: number, toSeq: number) {
     return this.write(() => {
+      const moved = this.writer.prepare(`UPDATE webhooks SET cursor_seq = ? WHERE id = ? AND cursor_seq = ?`).run(toSeq, id, fromSeq).changes > 0;
+      if (!moved) return false;
       const ins = this.writer.prepare(`INSERT INTO webhook_deliveries (webhook_id, seq, msg_id, event_type, payload, status, next_attempt_at, created_at)
         VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)`);
       for (const d of ds) ins.run(id, d.seq, d.msgId, d.eventType, d.payload, d.nextAttemptAt, d.createdAt);
-      this.writer.prepare(`UPDATE webhooks SET cursor_seq = ? WHERE id = ?`).run(cursorSeq, id);
+      return true;
     });
   }
   async nextPending(id: string) {

@@ -50,6 +50,11 @@ export interface ChangeRow {
   before?: unknown;
 }
 
+/** A deletion's last state as an entity row: what a tombstone is rendered from. */
+export function tombstoneOf(c: ChangeRow): EntityRow {
+  return { id: c.entityId, type: c.type, data: (c.before ?? {}) as EntityRow['data'], updatedAt: c.at, updatedSeq: c.seq };
+}
+
 export type SyncRunStatus = 'running' | 'complete' | 'failed' | 'guarded';
 
 export interface SyncStateRow {
@@ -166,6 +171,11 @@ export interface Store {
   sourcesOf(entityIds: readonly string[]): Promise<Map<string, { source: string; key: string; lastModified: string | null }[]>>;
   getSyncState(source: string): Promise<SyncStateRow | undefined>;
   changes(q: { afterSeq: number; limit: number; types?: EntityType[] }): Promise<ChangeRow[]>;
+  /**
+   * The last state of deleted records still in the change log (their tombstones), for ids that
+   * have one; a change-feed tombstone renders its links to other deleted records from these.
+   */
+  tombstones(ids: readonly string[]): Promise<EntityRow[]>;
   oldestChangeSeq(): Promise<number | undefined>;
   /** The newest change's seq (0 when the log is empty). */
   headSeq(): Promise<number>;
@@ -226,8 +236,14 @@ export interface WebhookStore {
   get(id: string): Promise<WebhookRow | undefined>;
   delete(id: string): Promise<boolean>;
   setCursor(id: string, seq: number): Promise<void>;
-  /** Adds deliveries and moves the subscription's cursor, in one transaction. */
-  enqueue(id: string, deliveries: Omit<DeliveryRow, 'id' | 'status' | 'attempts' | 'lastStatus' | 'lastError' | 'deliveredAt'>[], cursorSeq: number): Promise<void>;
+  /**
+   * Adds deliveries and moves the subscription's cursor from `fromSeq` to `toSeq`, in one
+   * transaction — only if the cursor is still at `fromSeq` (else nothing is written and it returns
+   * false): a replay or another gateway replica that moved it first wins, and no event is queued twice.
+   */
+  enqueue(
+    id: string, deliveries: Omit<DeliveryRow, 'id' | 'status' | 'attempts' | 'lastStatus' | 'lastError' | 'deliveredAt'>[], fromSeq: number, toSeq: number,
+  ): Promise<boolean>;
   /** The oldest undelivered delivery of a subscription (deliveries go out in order). */
   nextPending(id: string): Promise<DeliveryRow | undefined>;
   update(d: Pick<DeliveryRow, 'id' | 'status' | 'attempts' | 'nextAttemptAt' | 'lastStatus' | 'lastError' | 'deliveredAt'>): Promise<void>;

@@ -12,6 +12,9 @@ import { parse as parseCsv } from 'csv-parse/sync';
 import { privateGateway, TEST_MASTER_KEY, type PrivateGateway } from '../support/privacy.ts';
 import { tempDir } from '../support/stores.ts';
 import { DEMO_CLIENTS, DEMO_PURPOSES } from '../../src/demo/demo-policy.ts';
+import { runExtract } from '../../src/extract/extract.ts';
+import { Writable } from 'node:stream';
+import { generalise, type Value } from '../../src/extract/kanonymity.ts';
 
 let g: PrivateGateway;
 beforeAll(async () => {
@@ -50,16 +53,69 @@ describe('extracts', () => {
     expect(Math.min(...groups.values())).toBeGreaterThanOrEqual(5);
   });
 
-  it('extract and GraphQL agree value for value where nothing was generalised', async () => {
-    const r = await extract('analytics-demo', '/extracts/enrollments.csv?k=2');
-    const rows = parseCsv(r.body, { columns: true }) as Record<string, string>[];
-    const gq = await g.gql('analytics-demo', `{ enrollments(first: 1000) { edges { node { role beginDate class { id } person { id } } } } }`);
-    const fromGql = new Set(gq.body.data.enrollments.edges.map((e: any) => `${e.node.class.id}|${e.node.person.id}|${e.node.role}|${e.node.beginDate}`));
+  /** Every node of a root list, paged through GraphQL as the same client. */
+  async function all(client: string, root: string, fields: string) {
+    const out: any[] = [];
+    let after: string | null = null;
+    for (;;) {
+      const r: any = await g.gql(client, `query($after: Cursor) { ${root}(first: 1000, after: $after) { pageInfo { hasNextPage endCursor } edges { node { ${fields} } } } }`, { after });
+      expect(r.body.errors).toBeUndefined();
+      out.push(...r.body.data[root].edges.map((e: any) => e.node));
+      if (!r.body.data[root].pageInfo.hasNextPage) return out;
+      after = r.body.data[root].pageInfo.endCursor;
+    }
+  }
+
+  it('extract and GraphQL agree value for value (enrollments: every row)', async () => {
+    const r = await extract('analytics-demo', '/extracts/enrollments.csv');
     expect(r.report.kAnonymity.quasiIdentifiers).toEqual([]);
-    const fromCsv = rows.map((x) => `${x['class.id']}|${x['person.id']}|${x.role}|${x.beginDate}`);
+    const rows = parseCsv(r.body, { columns: true }) as Record<string, string>[];
+    const fromCsv = rows.map((x) => `${x['class.id']}|${x['person.id']}|${x['school.id']}|${x.role}|${x.beginDate}|${x.endDate}`).sort();
+    const gq = await all('analytics-demo', 'enrollments', 'role beginDate endDate class { id } person { id } school { id }');
+    const fromGql = gq.map((n) => `${n.class.id}|${n.person.id}|${n.school?.id ?? ''}|${n.role}|${n.beginDate ?? ''}|${n.endDate ?? ''}`).sort();
     expect(fromCsv.length).toBe(g.dataset.list('enrollment').length);
-    const overlap = fromCsv.filter((x) => fromGql.has(x));
-    expect(overlap.length).toBe(fromGql.size);
+    expect(fromCsv).toEqual(fromGql);
+  });
+
+  it('extract and GraphQL agree value for value (people: as is, or generalised one step as the report says)', async () => {
+    const r = await extract('analytics-demo', '/extracts/people.ndjson');
+    const rows = r.body.trim().split('\n').map((l) => JSON.parse(l));
+    const gq = new Map((await all('analytics-demo', 'people', 'id roles gradeBand title enabled demographics { birthYear ageBand }')).map((n) => [n.id, n]));
+    expect(gq.size).toBe(r.report.written + r.report.suppressed);
+    const levels: Record<string, number> = r.report.kAnonymity.generalised;
+    for (const row of rows) {
+      const n = gq.get(row.id)!;
+      expect(n, row.id).toBeDefined();
+      const exact: Record<string, unknown> = {
+        id: n.id, roles: n.roles.join(';'), gradeBand: n.gradeBand, title: n.title, enabled: n.enabled,
+        'demographics.birthYear': n.demographics?.birthYear ?? null, 'demographics.ageBand': n.demographics?.ageBand ?? null,
+      };
+      for (const [col, v] of Object.entries(exact)) {
+        if (!levels[col]) expect(row[col], `${row.id} ${col}`).toEqual(v);
+        else expect(row[col], `${row.id} ${col}`).toEqual(generalise([v as Value], [col], levels)[0]);
+      }
+    }
+  });
+
+  it('k can be raised per extract, never lowered below the purpose’s', async () => {
+    const low = await extract('analytics-demo', '/extracts/people.csv?k=2');
+    expect(low.status).toBe(400);
+    expect(JSON.parse(low.body).error).toMatch(/k must be a whole number ≥ 5, the k of purpose analytics: an extract may raise k, never lower it/);
+    const high = await extract('analytics-demo', '/extracts/people.csv?k=12');
+    expect(high.status).toBe(200);
+    expect(high.report.kAnonymity).toMatchObject({ k: 12 });
+    expect(high.report.kAnonymity.kReached).toBeGreaterThanOrEqual(12);
+  });
+
+  it('every dataset extracts for analytics, with as many rows as GraphQL lists', async () => {
+    const roots: Record<string, string> = { classes: 'classes', schools: 'schools', organizations: 'organizations', courses: 'courses', sessions: 'academicSessions', guardianships: 'guardianships' };
+    for (const [dataset, root] of Object.entries(roots)) {
+      const r = await extract('analytics-demo', `/extracts/${dataset}.ndjson`);
+      expect(r.status, dataset).toBe(200);
+      const lines = r.body.trim() ? r.body.trim().split('\n') : [];
+      expect(lines.length, dataset).toBe(r.report.written);
+      expect(r.report.written + r.report.suppressed, dataset).toBe((await all('analytics-demo', root, '__typename')).length);
+    }
   });
 
   it('protects CSV cells against formula injection', async () => {
@@ -76,6 +132,27 @@ describe('extracts', () => {
     expect((await extract('nobody', '/extracts/people.csv')).status).toBe(401);
   });
 
+  it('an extract whose reader goes away midway stops, and is still audited as incomplete', async () => {
+    const before = (await g.store.auditEntries({})).length;
+    // A socket that closes after the first chunk, as when an HTTP client hangs up.
+    let chunks = 0;
+    const out = new Writable({
+      write(_chunk, _enc, cb) {
+        chunks++;
+        cb();
+        this.destroy();
+      },
+    });
+    await expect(runExtract({ store: g.store, privacy: g.privacy, sourceTypes: new Map(), client: 'analytics-demo', dataset: 'enrollments', format: 'ndjson', out, pageSize: 200 }))
+      .rejects.toThrow(/premature close/i);
+    expect(chunks).toBe(1);
+    const e = (await g.store.auditEntries({})).slice(before);
+    expect(e).toHaveLength(1);
+    expect(e[0]).toMatchObject({ client: 'analytics-demo', kind: 'extract', operation: 'extract:enrollments:ndjson:incomplete' });
+    expect(e[0]!.people).toBeGreaterThan(0);
+    expect(e[0]!.people).toBeLessThan(g.dataset.list('person').length);
+  });
+
   it('records itself in the audit log and the disclosure ledger', async () => {
     const before = (await g.store.auditEntries({})).length;
     await extract('analytics-demo', '/extracts/people.csv');
@@ -87,7 +164,40 @@ describe('extracts', () => {
     expect((await g.store.disclosuresOf(someone.id)).map((d) => d.client)).toContain('analytics-demo');
   });
 
-  it('the CLI writes the file and its report, and refuses to overwrite without --force', () => {
+  // It changes the district: the tests that count rows run before it.
+  it('fails rather than write a group below k when a sync between its two passes shrinks it', async () => {
+    const first = await extract('analytics-demo', '/extracts/people.ndjson');
+    const qi: string[] = first.report.kAnonymity.quasiIdentifiers;
+    const groups = new Map<string, string[]>();
+    for (const row of first.body.trim().split('\n').map((l) => JSON.parse(l))) {
+      const key = JSON.stringify(qi.map((c) => row[c]));
+      groups.set(key, [...(groups.get(key) ?? []), row.id]);
+    }
+    // The smallest group; remove just enough of it, from the last pages, to leave k - 1.
+    const members = [...groups.values()].sort((a, b) => a.length - b.length)[0]!;
+    const ids = (await Promise.all(members.map((p) => g.store.entityByPseudonym('analytics', p)))).map((x) => x!).sort();
+    const leaving = ids.slice(-(members.length - 5 + 1));
+    const keys = [...(await g.store.sourcesOf(leaving)).values()].map((s) => s[0]!.key);
+    let sabotaged = false;
+    const out = new Writable({
+      // The header is the first write of the second pass: the sync lands right after it.
+      async write(_chunk, _enc, cb) {
+        if (!sabotaged) {
+          sabotaged = true;
+          for (const k of keys) g.dataset.remove('person', k);
+          await g.resync();
+        }
+        cb();
+      },
+      highWaterMark: 1,
+    });
+    await expect(runExtract({ store: g.store, privacy: g.privacy, sourceTypes: new Map(), client: 'analytics-demo', dataset: 'people', format: 'csv', out, pageSize: 50 }))
+      .rejects.toThrow(/the roster changed while the extract was written \(a sync ran\): a group of 4 < k=5 would be disclosed; run the extract again/);
+    expect(sabotaged).toBe(true);
+  });
+
+  // Each run starts a Node process: several of them on a shared machine take a while.
+  it('the CLI writes the file and its report, and refuses to overwrite without --force', { timeout: 180_000 }, () => {
     const dir = tempDir();
     const cfg = join(dir, 'rg.yaml');
     writeFileSync(cfg, stringify({ store: g.config.store, privacy: { tenant: 'test' }, purposes: DEMO_PURPOSES, clients: DEMO_CLIENTS }));
@@ -103,9 +213,23 @@ describe('extracts', () => {
     const again = run('--client', 'analytics-demo', '--dataset', 'people', '--out', out);
     expect(again.status).toBe(2);
     expect(again.stderr).toMatch(/exists: refusing to overwrite \(pass --force\)/);
+    // The report beside it is not overwritten either.
+    const other = join(dir, 'other.csv');
+    writeFileSync(`${other}.report.json`, '{}');
+    const reportThere = run('--client', 'analytics-demo', '--dataset', 'people', '--out', other);
+    expect(reportThere.status).toBe(2);
+    expect(reportThere.stderr).toMatch(/other\.csv\.report\.json exists: refusing to overwrite/);
+    expect(existsSync(other)).toBe(false);
+    const lowK = run('--client', 'analytics-demo', '--dataset', 'people', '--k', '3', '--out', join(dir, 'low.csv'));
+    expect(lowK.status).toBe(2);
+    expect(lowK.stderr).toMatch(/an extract may raise k, never lower it/);
     expect(run('--client', 'analytics-demo', '--dataset', 'people', '--out', out, '--force').status).toBe(0);
     expect(run('--client', 'lms-demo', '--dataset', 'people', '--out', join(dir, 'x.csv')).stderr).toMatch(/no extract rights/);
     expect(existsSync(join(dir, 'x.csv.partial'))).toBe(false);
     expect(run('--client', 'analytics-demo', '--dataset', 'people', '--format', 'xml', '--out', join(dir, 'y')).stderr).toMatch(/unknown format "xml"/);
+    const shoes = run('--client', 'analytics-demo', '--dataset', 'shoes', '--out', join(dir, 'z'));
+    expect(shoes.status).toBe(2);
+    expect(shoes.stderr).toMatch(/unknown dataset "shoes" \(datasets: people, enrollments, classes/);
   });
+
 });

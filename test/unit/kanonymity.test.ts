@@ -38,7 +38,7 @@ describe('k-anonymity planning', () => {
 
 describe('CSV formula injection', () => {
   it('prefixes cells a spreadsheet would evaluate', () => {
-    for (const v of ['=1+1', '+SUM(A1)', '-2+3', '@cmd', '\tx', '\rx']) expect(protectCell(v)).toBe(`'${v}`);
-    for (const v of ['Maths', 'p1_abc', 12, null, '']) expect(protectCell(v as never)).toBe(v);
+    for (const v of ['=1+1', '+SUM(A1)', '-2+3', '@cmd', '\tx', '\rx', '\0=1', '＝1+1', '＋1', '＠SUM(A1)']) expect(protectCell(v)).toBe(`'${v}`);
+    for (const v of ['Maths', 'p1_abc', 12, -3, null, '', ' =x', "'=already"]) expect(protectCell(v as never)).toBe(v);
   });
 });

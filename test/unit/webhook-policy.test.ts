@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createHmac } from 'node:crypto';
-import { checkEndpoint, isNonPublicAddress, newWebhookSecret, sign } from '../../src/feeds/webhooks.ts';
+import { afterAttempt, checkEndpoint, isNonPublicAddress, newWebhookSecret, publicOnlyLookup, sign } from '../../src/feeds/webhooks.ts';
 
 describe('webhook endpoint policy', () => {
   const strict = { allowHttp: false, allowPrivateNetworks: false };
@@ -17,6 +17,48 @@ describe('webhook endpoint policy', () => {
     await expect(checkEndpoint('http://127.0.0.1:9/h', { allowHttp: true, allowPrivateNetworks: true })).resolves.toBeInstanceOf(URL);
     expect(isNonPublicAddress('8.8.8.8')).toBe(false);
     expect(isNonPublicAddress('::ffff:10.0.0.1')).toBe(true);
+  });
+});
+
+describe('delivery connections', () => {
+  it('refuse a host name that resolves to a loopback or private address at connect time', async () => {
+    const lookup = publicOnlyLookup();
+    for (const all of [true, false]) {
+      const err = await new Promise<NodeJS.ErrnoException | null>((r) => lookup('localhost', { all }, (e) => r(e)));
+      expect(err?.code).toBe('ERR_WEBHOOK_NON_PUBLIC_ADDRESS');
+      expect(err?.message).toMatch(/webhook host localhost resolves to a non-public address \((127\.0\.0\.1|::1)\)/);
+    }
+  });
+});
+
+describe('what follows a delivery attempt', () => {
+  const cfg = { maxAttempts: 4, retrySeconds: [5, 30, 120] };
+  it('2xx is delivered; 410 Gone is a dead letter at once', () => {
+    expect(afterAttempt({ status: 204 }, 1, cfg)).toEqual({ status: 'delivered' });
+    expect(afterAttempt({ status: 410 }, 1, cfg)).toEqual({ status: 'dead' });
+  });
+
+  it('failures wait the configured time for their attempt, jittered by ±20%, the last wait repeating', () => {
+    expect(afterAttempt({ status: 500 }, 1, cfg, () => 0.5)).toEqual({ status: 'pending', retryInMs: 5000 });
+    expect(afterAttempt({ status: null }, 2, cfg, () => 0)).toEqual({ status: 'pending', retryInMs: 24_000 });
+    expect(afterAttempt({ status: 503 }, 3, cfg, () => 1)).toEqual({ status: 'pending', retryInMs: 144_000 });
+    const waits = Array.from({ length: 200 }, () => (afterAttempt({ status: 500 }, 1, cfg) as { retryInMs: number }).retryInMs);
+    expect(Math.min(...waits)).toBeGreaterThanOrEqual(4000);
+    expect(Math.max(...waits)).toBeLessThanOrEqual(6000);
+    expect(new Set(waits).size).toBeGreaterThan(20);
+  });
+
+  it('after maxAttempts the delivery is a dead letter', () => {
+    expect(afterAttempt({ status: 500 }, 4, cfg)).toEqual({ status: 'dead' });
+  });
+
+  it('honours a longer Retry-After (seconds or HTTP date), capped at the longest configured wait', () => {
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    expect(afterAttempt({ status: 429, retryAfter: '60' }, 1, cfg, () => 0.5, now)).toEqual({ status: 'pending', retryInMs: 60_000 });
+    expect(afterAttempt({ status: 503, retryAfter: 'Thu, 01 Jan 2026 00:01:30 GMT' }, 1, cfg, () => 0.5, now)).toEqual({ status: 'pending', retryInMs: 90_000 });
+    expect(afterAttempt({ status: 503, retryAfter: '86400' }, 1, cfg, () => 0.5, now)).toEqual({ status: 'pending', retryInMs: 120_000 });
+    expect(afterAttempt({ status: 503, retryAfter: '1' }, 1, cfg, () => 0.5, now)).toEqual({ status: 'pending', retryInMs: 5000 });
+    expect(afterAttempt({ status: 503, retryAfter: 'soon' }, 1, cfg, () => 0.5, now)).toEqual({ status: 'pending', retryInMs: 5000 });
   });
 });
 
