@@ -94,7 +94,7 @@ export async function serveStore(
   cfg: Config,
   log: Logger,
   opts: {
-    port?: number; host?: string; ready?: () => boolean; demoKeys?: { client: string; key: string }[]; privacy?: Privacy;
+    port?: number; host?: string; demoKeys?: { client: string; key: string }[]; privacy?: Privacy;
     /** false: do not start the webhook dispatcher (tests drive it themselves). */
     webhooks?: boolean;
   } = {},
@@ -103,7 +103,9 @@ export async function serveStore(
   // An unclassified field stops start-up in every mode: open access would otherwise meet it only at the first request.
   classify(base);
   const types = sourceTypes(cfg);
-  const common = { port: opts.port ?? cfg.server.port, host: opts.host ?? cfg.server.host, log, ready: opts.ready, demoKeys: opts.demoKeys };
+  // Ready while the store answers: a replica that lost its database is taken out of rotation.
+  const ready = async () => (await store.headSeq(), true);
+  const common = { port: opts.port ?? cfg.server.port, host: opts.host ?? cfg.server.host, log, ready, drainMs: cfg.server.drainSeconds * 1000, demoKeys: opts.demoKeys };
   if (cfg.server.openAccess) {
     // Everything to anyone, unauthenticated: tolerable on this machine only.
     if (!LOOPBACK.has(common.host)) {

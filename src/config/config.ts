@@ -31,9 +31,15 @@ const baseSchema = z
         host: z.string().default('127.0.0.1'),
         /** Serve the unified schema to anyone, without keys or purposes. Only for local experiments. */
         openAccess: z.boolean().default(false),
+        /**
+         * On SIGTERM, how long /readyz answers 503 "draining" while requests are still served,
+         * before the listener closes: time for a load balancer to stop routing here (Kubernetes:
+         * a few seconds more than the readiness probe's period).
+         */
+        drainSeconds: z.number().min(0).max(300).default(0),
       })
       .strict()
-      .default({ port: 4000, host: '127.0.0.1', openAccess: false }),
+      .default({ port: 4000, host: '127.0.0.1', openAccess: false, drainSeconds: 0 }),
     privacy: z
       .object({
         /** Tenant label mixed into every derived key: two deployments with one master key stay unlinkable. */

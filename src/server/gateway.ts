@@ -34,8 +34,14 @@ export interface GatewayOptions<C extends BaseContext> {
   port?: number;
   host?: string;
   log: Logger;
-  /** Readiness: false while an initial sync runs. */
-  ready?: () => boolean;
+  /**
+   * Readiness beyond "listening and not shutting down": resolves false (or throws) when the
+   * gateway cannot answer queries, e.g. its store is unreachable. Load balancers stop routing to
+   * a replica whose /readyz is 503; /healthz stays 200 so it is not restarted for a database blip.
+   */
+  ready?: () => boolean | Promise<boolean>;
+  /** On close, how long to keep serving with /readyz at 503 "draining" before the listener closes. */
+  drainMs?: number;
   routes?: RouteHandler[];
   demoKeys?: { client: string; key: string }[];
 }
@@ -69,6 +75,7 @@ export async function startGateway<C extends BaseContext>(opts: GatewayOptions<C
   }
   const page = landingPage({ exampleQuery: EXAMPLE_QUERY, demoKeys: opts.demoKeys });
   let inFlight = 0;
+  let draining = false;
 
   const server: Server = createServer((req, res) => {
     const started = process.hrtime.bigint();
@@ -90,8 +97,9 @@ export async function startGateway<C extends BaseContext>(opts: GatewayOptions<C
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname === '/healthz') return sendJson(res, 200, { status: 'ok' });
     if (url.pathname === '/readyz') {
-      const ready = opts.ready?.() ?? true;
-      return sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'starting' });
+      if (draining) return sendJson(res, 503, { status: 'draining' });
+      const ready = await readiness(opts.ready, log);
+      return sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready' });
     }
     if (url.pathname === '/' && req.method === 'GET') {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
@@ -143,7 +151,10 @@ export async function startGateway<C extends BaseContext>(opts: GatewayOptions<C
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     port,
     async close() {
-      // Stop accepting, let in-flight requests finish (bounded), then stop Apollo.
+      // Stop accepting, let in-flight requests finish (bounded), then stop Apollo. /readyz says
+      // "draining" meanwhile, so a load balancer polling a kept-alive connection stops routing here.
+      draining = true;
+      if (opts.drainMs) await new Promise((r) => setTimeout(r, opts.drainMs));
       const closed = new Promise<void>((r) => server.close(() => r()));
       server.closeIdleConnections();
       const deadline = Date.now() + 10_000;
@@ -153,6 +164,23 @@ export async function startGateway<C extends BaseContext>(opts: GatewayOptions<C
       for (const a of apollos.values()) await a.stop();
     },
   };
+}
+
+const READY_TIMEOUT_MS = 2_000;
+
+/** Runs the readiness check with a time limit: a hung database must not hang the probe. */
+async function readiness(check: GatewayOptions<BaseContext>['ready'], log: Logger): Promise<boolean> {
+  if (!check) return true;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const timeout = new Promise<boolean>((r) => { timer = setTimeout(() => r(false), READY_TIMEOUT_MS); });
+    return await Promise.race([Promise.resolve(check()), timeout]);
+  } catch (e) {
+    log.warn(errorForLog(e), 'readiness check failed');
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Listens, turning the usual failures (port taken, privileged port) into one clear line. */

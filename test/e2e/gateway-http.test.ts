@@ -112,4 +112,43 @@ describe('gateway shutdown', () => {
     await closing;
     await expect(request(`${g.url}/healthz`)).rejects.toThrow(/ECONNREFUSED/);
   });
+
+  it('is ready while its store answers, not ready when it does not or hangs, and draining while it shuts down', async () => {
+    const schema = makeExecutableSchema({ typeDefs: 'type Query { ok: String }', resolvers: { Query: { ok: () => 'ok' } } });
+    let state: 'up' | 'down' | 'hung' = 'up';
+    const ready = () => state === 'up' ? true : state === 'down' ? Promise.reject(new Error('connection refused')) : new Promise<boolean>(() => {});
+    const g = await startGateway({ schemas: { default: { schema } }, context: async () => ({}), port: 0, log: createLogger({ level: 'silent' }), ready, drainMs: 400 });
+    const probe = async (path = '/readyz') => {
+      const r = await request(g.url + path);
+      return { status: r.statusCode, body: await r.body.json() };
+    };
+    expect(await probe()).toEqual({ status: 200, body: { status: 'ready' } });
+    state = 'down';
+    expect(await probe()).toEqual({ status: 503, body: { status: 'not ready' } });
+    // Liveness is not readiness: a database outage must not get the process restarted.
+    expect((await probe('/healthz')).status).toBe(200);
+    state = 'hung';
+    expect(await probe()).toEqual({ status: 503, body: { status: 'not ready' } });
+    state = 'up';
+    const closing = g.close();
+    // During the drain the listener still accepts: /readyz turns the load balancer away, queries are still answered.
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await probe()).toEqual({ status: 503, body: { status: 'draining' } });
+    const q = await request(`${g.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ ok }' }) });
+    expect(await q.body.json()).toEqual({ data: { ok: 'ok' } });
+    await closing;
+  });
+
+  it('serve reports not ready once its store is gone', async () => {
+    const dir = tempDir();
+    const own = await syncedStore({ students: 20, teachers: 3, classes: 4, schools: 1 }, join(dir, 'rg.db'));
+    const g = await serveStore(own.store, parseConfig({ store: join(dir, 'rg.db'), server: { openAccess: true } }), createLogger({ level: 'silent' }), { port: 0 });
+    try {
+      expect((await request(g.url + '/readyz')).statusCode).toBe(200);
+      await own.store.close();
+      expect((await request(g.url + '/readyz')).statusCode).toBe(503);
+    } finally {
+      await g.close();
+    }
+  });
 });
