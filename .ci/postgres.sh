@@ -10,7 +10,8 @@ fi
 bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 # A free loopback port, so a second server (another checkout, a rerun) never collides.
 port=${ROSTERGATE_PG_PORT:-$(node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")}
-data=$(mktemp -d /tmp/rostergate-pg-XXXXXX)
+# ROSTERGATE_PG_DATA: the (empty) data folder to use, so the caller can stop the server afterwards.
+data=${ROSTERGATE_PG_DATA:-$(mktemp -d /tmp/rostergate-pg-XXXXXX)}
 run() { if [ "$(id -u)" = 0 ]; then su postgres -s /bin/sh -c "$*"; else sh -c "$*"; fi; }
 [ "$(id -u)" = 0 ] && chown postgres "$data"
 run "$bin/initdb -D $data -A trust -U postgres --no-sync" >&2

@@ -43,7 +43,11 @@ export async function keysRevoke(opts: { config?: string; client: string }): Pro
   const cfg = loadConfig(opts.config);
   const store = await openStore(cfg);
   try {
+    const client = cfg.clients.find((c) => c.id === opts.client);
+    if (!client) throw new RostergateError('CONFIG_INVALID', `no client "${opts.client}" in the config (clients: ${cfg.clients.map((c) => c.id).join(', ') || 'none'})`);
     out(`revoked ${await store.revokeApiKeys(opts.client, new Date().toISOString())} key(s) of client ${opts.client}`);
+    // Keys written into the config are the config's to withdraw: the store cannot overrule it.
+    if (client.keyHashes.length) out(`client ${opts.client} also has ${client.keyHashes.length} key(s) listed under keyHashes in the config: remove them there to revoke them`);
   } finally {
     await store.close();
   }

@@ -93,6 +93,24 @@ describe('API keys', () => {
     const list = run(['keys', 'list', '--config', cfgFile]);
     expect(list.stdout).toMatch(/analytics-demo/);
     expect(list.stdout).not.toContain(key);
+    const revoked = run(['keys', 'revoke', '--client', 'analytics-demo', '--config', cfgFile]);
+    expect(revoked.stdout).toMatch(/revoked 1 key\(s\) of client analytics-demo/);
+    expect(run(['keys', 'list', '--config', cfgFile]).stdout).toMatch(/analytics-demo.*revoked/);
+    const unknown = run(['keys', 'revoke', '--client', 'nobody', '--config', cfgFile]);
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toMatch(/no client "nobody" in the config/);
+  });
+
+  it('keys revoke says that keys listed in the config must be removed there', async () => {
+    const dir = tempDir();
+    const { cfgFile } = await syncedStore(dir);
+    const raw = JSON.parse(readFileSync(cfgFile, 'utf8'));
+    raw.clients = raw.clients.map((c: { id: string }) => (c.id === 'lms-demo' ? { ...c, keyHashes: ['a'.repeat(64)] } : c));
+    writeFileSync(cfgFile, JSON.stringify(raw));
+    const r = run(['keys', 'revoke', '--client', 'lms-demo', '--config', cfgFile]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/revoked 0 key\(s\)/);
+    expect(r.stdout).toMatch(/1 key\(s\) listed under keyHashes in the config: remove them there/);
   });
 });
 
