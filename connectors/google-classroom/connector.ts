@@ -9,7 +9,7 @@ import type { Connector, ConnectorContext, ConnectorState, Page, ReadOptions } f
 import type { SourceRecord } from '../../src/model/records.ts';
 import { RostergateError, isRostergateError } from '../../src/errors.ts';
 import { LoopGuard } from '../http.ts';
-import { describeGoogleError, jwtBearer, loadServiceAccountKey } from './auth.ts';
+import { describeGoogleError, isGoogleRateLimit, jwtBearer, loadServiceAccountKey } from './auth.ts';
 import type { GoogleConfig } from './config.ts';
 
 interface Profile { id: string; name?: { givenName?: string; familyName?: string; fullName?: string }; emailAddress?: string; photoUrl?: string }
@@ -25,6 +25,7 @@ export class GoogleClassroomConnector implements Connector {
     this.sourceId = cfg.id;
     this.base = cfg.baseUrl.replace(/\/$/, '');
     ctx.http.setErrorDescriber(describeGoogleError);
+    ctx.http.setRateLimitDetector(isGoogleRateLimit);
     ctx.http.setAuth(jwtBearer(ctx.http, cfg, loadServiceAccountKey(cfg)));
   }
 
