@@ -136,7 +136,9 @@ export class GoogleClassroomConnector implements Connector {
         }
         if (unknownStudents) this.ctx.log.warn({ source: this.sourceId, links: unknownStudents }, 'guardian links to students without a profile: left out');
       } catch (e) {
-        if (!(isRostergateError(e) && (e.context.status === 403 || e.context.status === 400))) throw e;
+        // Refused (no guardian scope or access): skipped. A rate limit that outlasted the retries is
+        // also a 403, but says nothing about access: the run fails and resumes here next time.
+        if (!(isRostergateError(e) && e.code !== 'SOURCE_RATE_LIMITED' && (e.context.status === 403 || e.context.status === 400))) throw e;
         this.ctx.log.warn({ source: this.sourceId, status: e.context.status }, 'guardians are not available to this service account: skipped');
       }
     }
