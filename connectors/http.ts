@@ -4,7 +4,9 @@
  * a client-side rate limit, a per-run request budget, and pluggable auth.
  *
  * Errors never carry response bodies (a vendor page is full of student data); connectors that need
- * a vendor's error code pass `describeError`, which must return only non-personal text.
+ * a vendor's error code pass `describeError`, which must return only non-personal text, and vendors
+ * that announce some rate limits with another status than 429 (Google: 403 `rateLimitExceeded`)
+ * pass `isRateLimited`, which reads the body only to say yes or no.
  */
 import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
 import { setTimeout as sleepMs } from 'node:timers/promises';
@@ -54,6 +56,8 @@ export interface HttpClientOptions {
   budget?: number;
   /** Safe, non-personal description of an error body (vendor error code). */
   describeError?: (status: number, body: string) => string | undefined;
+  /** Whether an error answer other than 429 is the vendor's rate limit (retried like a 429). */
+  isRateLimited?: (status: number, body: string) => boolean;
   log?: Logger;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
@@ -65,10 +69,13 @@ export type RetryDecision = { action: 'retry'; delayMs: number } | { action: 'fa
 /**
  * The retry decision as one pure function of (status or error, attempt, headers).
  * `status` is undefined when the request failed before a response (timeout, reset).
+ * `rateLimited`: the vendor's body says this answer (a 403 from Google) is a rate limit, so it is
+ * retried with backoff like a 429; any other 401/403 fails at once as an access problem.
  */
 export function decideRetry(input: {
   status?: number;
   errorCode?: 'timeout' | 'network';
+  rateLimited?: boolean;
   attempt: number;
   headers?: Record<string, string | string[] | undefined>;
   opts: Required<Pick<HttpClientOptions, 'maxRetries' | 'baseDelayMs' | 'maxDelayMs' | 'maxRetryAfterMs'>>;
@@ -76,11 +83,12 @@ export function decideRetry(input: {
   now: number;
 }): RetryDecision {
   const { status, attempt, opts } = input;
-  const retryableStatus = status === 429 || status === 408 || (status !== undefined && status >= 500 && status !== 501);
+  const rateLimited = status === 429 || (status !== undefined && input.rateLimited === true);
+  const retryableStatus = rateLimited || status === 408 || (status !== undefined && status >= 500 && status !== 501);
   if (status !== undefined && !retryableStatus) {
     return { action: 'fail', code: status === 401 || status === 403 ? 'SOURCE_AUTH' : 'SOURCE_HTTP', retryable: false };
   }
-  const failCode: ErrorCode = status === 429 ? 'SOURCE_RATE_LIMITED' : input.errorCode === 'timeout' ? 'SOURCE_TIMEOUT' : 'SOURCE_HTTP';
+  const failCode: ErrorCode = rateLimited ? 'SOURCE_RATE_LIMITED' : input.errorCode === 'timeout' ? 'SOURCE_TIMEOUT' : 'SOURCE_HTTP';
   if (attempt > opts.maxRetries) return { action: 'fail', code: failCode, retryable: true };
   const serverWait = serverRequestedWait(input.headers ?? {}, input.now);
   if (serverWait !== undefined) {
@@ -183,6 +191,11 @@ export class HttpClient {
     this.opts.describeError = fn;
   }
 
+  /** Sets how a vendor's rate limits sent with another status than 429 are recognised. */
+  setRateLimitDetector(fn: HttpClientOptions['isRateLimited']): void {
+    this.opts.isRateLimited = fn;
+  }
+
   async request(req: HttpRequest): Promise<HttpResponse> {
     const url = new URL(req.url);
     const method = req.method ?? 'GET';
@@ -235,6 +248,7 @@ export class HttpClient {
       const decision = decideRetry({
         status,
         errorCode,
+        rateLimited: status !== undefined && status !== 429 && (this.opts.isRateLimited?.(status, text) ?? false),
         attempt,
         headers: resHeaders,
         opts: this.opts,
@@ -247,7 +261,7 @@ export class HttpClient {
         continue;
       }
       const detail = status !== undefined ? this.opts.describeError?.(status, text) : undefined;
-      throw new RostergateError(decision.code, describeStatus(status, attempt, detail), { ...ctx, status }, { retryable: decision.retryable });
+      throw new RostergateError(decision.code, describeStatus(status, attempt, decision.code, detail), { ...ctx, status }, { retryable: decision.retryable });
     }
   }
 
@@ -269,16 +283,16 @@ export class HttpClient {
   }
 }
 
-function describeStatus(status: number | undefined, attempts: number, detail?: string): string {
+function describeStatus(status: number | undefined, attempts: number, code: ErrorCode, detail?: string): string {
   const base =
-    status === 401
-      ? 'credentials rejected (401): check the token or client id/secret configured for this source'
-      : status === 403
-        ? 'access denied (403): the credentials lack a permission or scope this source needs'
-        : status === 404
-          ? 'not found (404): check the base URL'
-          : status === 429
-            ? `rate limited (429) after ${attempts} attempts`
+    code === 'SOURCE_RATE_LIMITED'
+      ? `rate limited (${status}) after ${attempts} attempts`
+      : status === 401
+        ? 'credentials rejected (401): check the token or client id/secret configured for this source'
+        : status === 403
+          ? 'access denied (403): the credentials lack a permission or scope this source needs'
+          : status === 404
+            ? 'not found (404): check the base URL'
             : status !== undefined && status >= 500
               ? `server error (${status}) after ${attempts} attempts`
               : `unexpected status ${status}`;

@@ -69,6 +69,7 @@ export async function syncAll(
           maxDeleteShare: cfg.sync.maxDeleteShare,
           precedence: cfg.sources.map((s) => s.id),
           matchRules: cfg.identity.match,
+          orgMatchRules: cfg.identity.matchOrgs,
           hooks: opts.hooks,
           minimise: ingest?.minimise,
           hashMatchKey: ingest?.hashMatchKey,

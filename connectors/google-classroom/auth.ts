@@ -77,18 +77,59 @@ const SUB_CODES: Record<string, string> = {
 };
 
 /**
- * Google error bodies {error:{code,message,status}}: the status, the "@Code " sub-code with which
- * Classroom starts the message, and what to do about a known one — never the rest of the message.
+ * Google's error body: {error:{code, message, status, errors?: [{domain, reason, message}], details?:
+ * [{"@type", reason, domain, metadata}]}} — `errors` in the older format, `details` (google.rpc.ErrorInfo)
+ * in the newer one. Only codes are read from it, never the messages, which may quote personal data.
  */
-export function describeGoogleError(_status: number, body: string): string | undefined {
+interface GoogleError { status?: unknown; message?: unknown; errors?: { reason?: unknown }[]; details?: { '@type'?: unknown; reason?: unknown }[] }
+
+function googleError(body: string): GoogleError | undefined {
   try {
-    const e = (JSON.parse(body) as { error?: { status?: unknown; message?: unknown } }).error;
-    const sub = typeof e?.message === 'string' ? /^@(\w+) /.exec(e.message)?.[1] : undefined;
-    const status = typeof e?.status === 'string' ? e.status.replace(/[^A-Z_]/g, '') : undefined;
-    const text = [status, sub && `@${sub}`].filter(Boolean).join(' ');
-    const hint = sub ? SUB_CODES[sub] : undefined;
-    return (hint ? `${text}: ${hint}` : text) || undefined;
+    const e = (JSON.parse(body) as { error?: unknown }).error;
+    return e && typeof e === 'object' ? (e as GoogleError) : undefined;
   } catch {
     return undefined;
   }
+}
+
+const safeCode = (v: unknown) => (typeof v === 'string' && /^[A-Za-z_]{1,64}$/.test(v) ? v : undefined);
+
+/** The reason codes of a Google error: `errors[].reason` and the ErrorInfo `details[].reason`. */
+function reasonsOf(e: GoogleError): string[] {
+  const legacy = Array.isArray(e.errors) ? e.errors.map((x) => safeCode(x?.reason)) : [];
+  const info = Array.isArray(e.details) ? e.details.filter((d) => String(d?.['@type']).endsWith('google.rpc.ErrorInfo')).map((d) => safeCode(d.reason)) : [];
+  return [...new Set([...legacy, ...info].filter((x): x is string => x !== undefined))];
+}
+
+/** Reasons Google gives for a per-minute (rate) quota: waiting helps. */
+const RATE_REASONS = new Set(['rateLimitExceeded', 'userRateLimitExceeded', 'RATE_LIMIT_EXCEEDED']);
+/** Reasons for a daily or allocation quota: waiting minutes does not help, so they fail at once. */
+const EXHAUSTED_REASONS = new Set(['dailyLimitExceeded', 'RESOURCE_QUOTA_EXCEEDED']);
+
+/**
+ * Google answers some rate limits as 403 (Classroom's "Usage limits": retry RESOURCE_EXHAUSTED with
+ * exponential backoff; the older APIs' 403 rateLimitExceeded / userRateLimitExceeded): those are
+ * retried like a 429. Any other 403 (a permission, a disabled API, a daily quota) fails at once.
+ */
+export function isGoogleRateLimit(status: number, body: string): boolean {
+  if (status !== 403) return false;
+  const e = googleError(body);
+  if (!e) return false;
+  const reasons = reasonsOf(e);
+  if (reasons.some((r) => EXHAUSTED_REASONS.has(r))) return false;
+  return reasons.some((r) => RATE_REASONS.has(r)) || e.status === 'RESOURCE_EXHAUSTED';
+}
+
+/**
+ * A Google error body in a few words: the status, the reason codes, the "@Code " sub-code with
+ * which Classroom starts the message, and what to do about a known one — never the rest of the message.
+ */
+export function describeGoogleError(_status: number, body: string): string | undefined {
+  const e = googleError(body);
+  if (!e) return undefined;
+  const sub = typeof e.message === 'string' ? /^@(\w+) /.exec(e.message)?.[1] : undefined;
+  const status = typeof e.status === 'string' ? e.status.replace(/[^A-Z_]/g, '') : undefined;
+  const text = [status, ...reasonsOf(e), sub && `@${sub}`].filter(Boolean).join(' ');
+  const hint = sub ? SUB_CODES[sub] : undefined;
+  return (hint ? `${text}: ${hint}` : text) || undefined;
 }

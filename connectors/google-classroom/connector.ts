@@ -9,7 +9,7 @@ import type { Connector, ConnectorContext, ConnectorState, Page, ReadOptions } f
 import type { SourceRecord } from '../../src/model/records.ts';
 import { RostergateError, isRostergateError } from '../../src/errors.ts';
 import { LoopGuard } from '../http.ts';
-import { describeGoogleError, jwtBearer, loadServiceAccountKey } from './auth.ts';
+import { describeGoogleError, isGoogleRateLimit, jwtBearer, loadServiceAccountKey } from './auth.ts';
 import type { GoogleConfig } from './config.ts';
 
 interface Profile { id: string; name?: { givenName?: string; familyName?: string; fullName?: string }; emailAddress?: string; photoUrl?: string }
@@ -25,6 +25,7 @@ export class GoogleClassroomConnector implements Connector {
     this.sourceId = cfg.id;
     this.base = cfg.baseUrl.replace(/\/$/, '');
     ctx.http.setErrorDescriber(describeGoogleError);
+    ctx.http.setRateLimitDetector(isGoogleRateLimit);
     ctx.http.setAuth(jwtBearer(ctx.http, cfg, loadServiceAccountKey(cfg)));
   }
 
@@ -135,7 +136,9 @@ export class GoogleClassroomConnector implements Connector {
         }
         if (unknownStudents) this.ctx.log.warn({ source: this.sourceId, links: unknownStudents }, 'guardian links to students without a profile: left out');
       } catch (e) {
-        if (!(isRostergateError(e) && (e.context.status === 403 || e.context.status === 400))) throw e;
+        // Refused (no guardian scope or access): skipped. A rate limit that outlasted the retries is
+        // also a 403, but says nothing about access: the run fails and resumes here next time.
+        if (!(isRostergateError(e) && e.code !== 'SOURCE_RATE_LIMITED' && (e.context.status === 403 || e.context.status === 400))) throw e;
         this.ctx.log.warn({ source: this.sourceId, status: e.context.status }, 'guardians are not available to this service account: skipped');
       }
     }

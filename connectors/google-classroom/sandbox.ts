@@ -46,7 +46,14 @@ export function googleSandbox(options: GoogleSandboxOptions = {}): SandboxApp {
       const tokens = new Set<string>();
       const tokenUrl = `${baseUrl}/token`;
       return {
-        errorBody: (status) => (status === 429 ? gError(429, 'RESOURCE_EXHAUSTED', 'Quota exceeded.') : gError(status, 'UNAVAILABLE', 'The service is currently unavailable.')).body,
+        // Injected faults answer as Google does: 429 RESOURCE_EXHAUSTED, and the per-user rate limit
+        // Google also sends as 403 (older error format, reason userRateLimitExceeded).
+        errorBody: (status) =>
+          status === 429
+            ? gError(429, 'RESOURCE_EXHAUSTED', 'Quota exceeded.').body
+            : status === 403
+              ? { error: { code: 403, message: 'User Rate Limit Exceeded', errors: [{ domain: 'usageLimits', reason: 'userRateLimitExceeded', message: 'User Rate Limit Exceeded' }] } }
+              : gError(status, 'UNAVAILABLE', 'The service is currently unavailable.').body,
         async handle(req: SandboxRequest): Promise<SandboxResponse> {
           if (req.path === '/token' || req.path === '/oauth2/v4/token') {
             const form = new URLSearchParams(req.body);

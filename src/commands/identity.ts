@@ -2,9 +2,10 @@ import { openStore } from '../runtime.ts';
 import { loadConfig } from './serve.ts';
 
 /**
- * `rostergate identity conflicts`: records that matched more than one person, or whose match rules
- * disagreed, and were therefore kept apart. For the operator who resolves them at the source, so it
- * names the source and the record's key there, and the gateway ids involved — no names or emails.
+ * `rostergate identity conflicts`: records of people and organisations that matched more than one
+ * record, or whose match rules disagreed, and were therefore kept apart. For the operator who
+ * resolves them at the source, so it names the source and the record's key there, and the gateway
+ * ids involved — no names or emails.
  */
 export async function identityConflicts(opts: { config?: string; json?: boolean }): Promise<void> {
   const cfg = loadConfig(opts.config);
@@ -16,7 +17,7 @@ export async function identityConflicts(opts: { config?: string; json?: boolean 
       return;
     }
     if (conflicts.length === 0) {
-      process.stdout.write('no identity conflicts: every person matched at most one other\n');
+      process.stdout.write('no identity conflicts: every person and organisation matched at most one other\n');
       return;
     }
     for (const c of conflicts) {
@@ -24,8 +25,9 @@ export async function identityConflicts(opts: { config?: string; json?: boolean 
     }
     // Say what the gateway does and does not do: a record kept apart is not re-linked later.
     process.stdout.write(
-      `${conflicts.length} conflict(s). Each record was kept as a separate person; nothing was merged. Correct the SIS id or email at the source so ` +
-        'new records match one person; a record already kept apart stays a separate person (the gateway does not re-link after the fact).\n',
+      `${conflicts.length} conflict(s). Each record was kept as a separate person or organisation; nothing was merged. Correct the matched id ` +
+        '(SIS id or email of a person, identifier or school number of a school or district) at the source so new records match one; ' +
+        'a record already kept apart stays separate (the gateway does not re-link after the fact).\n',
     );
   } finally {
     await store.close();

@@ -25,7 +25,8 @@ export async function sandboxCommand(opts: { port: number; seed?: number; studen
   out(`rostergate sandboxes — local emulators of vendor APIs serving a synthetic district, at ${sandbox.url}`);
   for (const a of apps) out(`  ${a.name.padEnd(36)} ${sandbox.urlOf(a.prefix)}`);
   const cfg = await demoConfig(sandbox, dataset, join(tmpdir(), 'rostergate-sandbox'));
-  out('\nA config that reads them (secrets are the sandboxes\' demo credentials):\n');
-  out(stringify({ store: './data/rostergate.db', sources: cfg.sources.map((s) => ({ ...s })) }));
+  out('\nA config that reads them (secrets are the sandboxes\' demo credentials; server.openAccess stores and serves every');
+  out('field without purposes or keys, for a local experiment only: see the README, "Purposes", for the real thing):\n');
+  out(stringify({ store: './data/rostergate.db', server: { openAccess: true }, sources: cfg.sources.map((s) => ({ ...s })) }));
   onShutdown(() => sandbox.close());
 }

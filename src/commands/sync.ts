@@ -3,16 +3,16 @@ import { openStore, syncAll } from '../runtime.ts';
 import { formatSummary, progressHooks } from '../sync/progress.ts';
 import { loadConfig } from './serve.ts';
 import { RostergateError } from '../errors.ts';
-import { setupPrivacy } from '../privacy/setup.ts';
+import { privacyForSync } from '../privacy/setup.ts';
 import { buildUnifiedSchema } from '../graphql/schema.ts';
 
-/** Exit codes: 0 every source complete; 1 a source failed; 3 the mass-deletion guard stopped one. */
+/** Exit codes: 0 every source complete; 1 a source failed; 2 bad config (no sources, no purposes); 3 the mass-deletion guard stopped one. */
 export async function syncCommand(opts: { config?: string; source?: string; full?: boolean; allowMassDelete?: boolean }): Promise<number> {
   const cfg = loadConfig(opts.config);
   if (cfg.sources.length === 0) throw new RostergateError('CONFIG_INVALID', 'no sources configured: add a `sources:` list to the config file');
-  // With purposes configured, ingest minimisation and pseudonyms apply (and need the master key).
-  const privacy = Object.keys(cfg.purposes).length ? setupPrivacy(cfg, buildUnifiedSchema()) : undefined;
-  if (!privacy) log.warn('no purposes configured: nothing is minimised at ingest and no pseudonyms are made');
+  // Ingest minimisation and pseudonyms (which need the master key), or a refusal before the store is opened.
+  const privacy = privacyForSync(cfg, buildUnifiedSchema());
+  if (!privacy) log.warn('server.openAccess without purposes: every field is stored as delivered and no pseudonyms are made');
   const store = await openStore(cfg);
   try {
     // One failing source does not keep the others from syncing: each has its own cursor, and a

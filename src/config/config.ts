@@ -12,6 +12,7 @@ import { definitionOf, SOURCE_TYPES } from '../../connectors/registry.ts';
 import type { SourceType } from '../../connectors/types.ts';
 import { clientSchema, purposeSchema } from '../privacy/policy.ts';
 import { webhookConfigSchema } from '../feeds/webhooks.ts';
+import { DEFAULT_ORG_MATCH_RULES, ORG_MATCH_RULES } from '../sync/identity.ts';
 
 const baseSchema = z
   .object({
@@ -55,9 +56,14 @@ const baseSchema = z
     clients: z.array(clientSchema).default([]),
     sources: z.array(z.object({ id: z.string(), type: z.string() }).passthrough()).default([]),
     identity: z
-      .object({ match: z.array(z.enum(['sisId', 'email', 'stateId'])).min(1).default(['sisId', 'email']) })
+      .object({
+        /** How one person is recognised across sources, in order. */
+        match: z.array(z.enum(['sisId', 'email', 'stateId'])).min(1).default(['sisId', 'email']),
+        /** How one school or district is recognised across sources, in order; [] keeps each source's own. */
+        matchOrgs: z.array(z.enum(ORG_MATCH_RULES)).default([...DEFAULT_ORG_MATCH_RULES]),
+      })
       .strict()
-      .default({ match: ['sisId', 'email'] }),
+      .default({ match: ['sisId', 'email'], matchOrgs: [...DEFAULT_ORG_MATCH_RULES] }),
     sync: z
       .object({ maxDeleteShare: z.number().min(0).max(1).default(0.2) })
       .strict()

@@ -81,6 +81,8 @@ export async function startDemo(opts: {
   log: Logger;
   hooks?: SyncHooks;
   sandboxPort?: number;
+  /** An empty store to sync into instead of the demo's SQLite file (tests run the demo on PostgreSQL too); closed with the demo. */
+  store?: Store;
 }): Promise<Demo> {
   const dataDir = resolve(opts.dataDir);
   try {
@@ -99,7 +101,7 @@ export async function startDemo(opts: {
     port: opts.sandboxPort,
   });
   const config = await demoConfig(sandbox, dataset, dataDir);
-  const store = await openStore(config);
+  const store = opts.store ?? (await openStore(config));
   try {
     // The demo's master key lives only as long as the demo: its store is rebuilt on every start.
     const privacy = setupPrivacy(config, buildUnifiedSchema(), { keyring: new KeyRing(randomBytes(32), config.privacy.tenant) });

@@ -44,6 +44,22 @@ export interface Privacy {
   auditPlugin(purpose: Purpose, schema: GraphQLSchema): ApolloServerPlugin<GraphQLContext>;
 }
 
+/**
+ * The privacy layer a sync stores through. Without purposes nothing says which fields may be
+ * received, so a sync would store every field of every source: that is refused, unless the
+ * deployment already serves everything to anyone (`server.openAccess`, a local experiment), where
+ * every field may be received and there is nothing to minimise (undefined: store as delivered).
+ */
+export function privacyForSync(cfg: Config, base: GraphQLSchema): Privacy | undefined {
+  if (Object.keys(cfg.purposes).length) return setupPrivacy(cfg, base);
+  if (cfg.server.openAccess) return undefined;
+  throw new RostergateError(
+    'CONFIG_INVALID',
+    `${cfg.file ?? 'config'}: no purposes configured, so nothing says which fields may be stored: configure at least one purpose ` +
+      '(README, "Purposes: who gets what"), or set server.openAccess for a local experiment that stores and serves everything. Nothing was synced.',
+  );
+}
+
 export function setupPrivacy(cfg: Config, base: GraphQLSchema, opts: { keyring?: KeyRing; versionCacheMs?: number } = {}): Privacy {
   const classification = classify(base);
   const keyring = opts.keyring ?? KeyRing.load({ tenant: cfg.privacy.tenant, file: cfg.privacy.masterKeyFile });

@@ -1,16 +1,26 @@
 /**
- * Identity resolution: the same person arriving from several sources is linked to one gateway id,
- * so analytics can join across sources. Rules are tried in order (by default SIS id, then
- * normalised email). A link is made only when the evidence is unambiguous; anything else becomes a
- * reported conflict and a separate person — never a silent merge.
+ * Identity resolution: the same person, or the same school or district, arriving from several
+ * sources is linked to one gateway id, so queries and analytics join across sources. Rules are
+ * tried in order (people: by default SIS id, then normalised email; organisations: their official
+ * identifier). A link is made only when the evidence is unambiguous; anything else becomes a
+ * reported conflict and a separate record — never a silent merge.
  */
-import type { PersonData } from '../model/records.ts';
-import type { StoreTx } from '../store/types.ts';
+import type { OrgData, PersonData } from '../model/records.ts';
+import type { EntityRow, StoreTx } from '../store/types.ts';
 
 export type MatchRule = 'sisId' | 'email' | 'stateId';
 export const DEFAULT_MATCH_RULES: MatchRule[] = ['sisId', 'email'];
 
-export function normaliseMatchValue(rule: MatchRule, v: string | undefined): string | undefined {
+/**
+ * Organisation rules. `identifier` is the official id each connector maps there (NCES id from
+ * Clever and OneRoster, School NCES_ID from SDS CSV, the school's externalId from Graph);
+ * `schoolNumber` is the district's own number, unique only within one district.
+ */
+export const ORG_MATCH_RULES = ['identifier', 'schoolNumber'] as const;
+export type OrgMatchRule = (typeof ORG_MATCH_RULES)[number];
+export const DEFAULT_ORG_MATCH_RULES: OrgMatchRule[] = ['identifier'];
+
+export function normaliseMatchValue(rule: MatchRule | OrgMatchRule, v: string | undefined): string | undefined {
   if (!v) return undefined;
   const t = v.trim();
   if (!t) return undefined;
@@ -18,8 +28,26 @@ export function normaliseMatchValue(rule: MatchRule, v: string | undefined): str
 }
 
 export interface MatchKey {
-  kind: MatchRule;
+  /** The rule: `sisId`, `email`, `stateId` for people; `org.identifier`, `org.schoolNumber` for organisations. */
+  kind: string;
   value: string;
+}
+
+/** Organisation keys live beside people's in one index, under their own kinds (and hash keys). */
+const ORG_KIND_PREFIX = 'org.';
+const ruleOf = (kind: string) => (kind.startsWith(ORG_KIND_PREFIX) ? kind.slice(ORG_KIND_PREFIX.length) : kind);
+
+type Hash = (kind: string, v: string) => string;
+
+function keysOf(values: Partial<Record<string, unknown>>, rules: readonly (MatchRule | OrgMatchRule)[], prefix: string, hash?: Hash): MatchKey[] {
+  const out: MatchKey[] = [];
+  for (const r of rules) {
+    const raw = values[r];
+    const v = normaliseMatchValue(r, typeof raw === 'string' ? raw : undefined);
+    const kind = `${prefix}${r}`;
+    if (v) out.push({ kind, value: hash ? hash(kind, v) : v });
+  }
+  return out;
 }
 
 /**
@@ -27,26 +55,66 @@ export interface MatchKey {
  * only keyed hashes of SIS ids and emails, so matching works even for fields ingest minimisation
  * does not store.
  */
-export function matchKeysOf(data: Partial<PersonData>, rules: MatchRule[], hash?: (kind: string, v: string) => string): MatchKey[] {
-  const out: MatchKey[] = [];
-  for (const r of rules) {
-    const v = normaliseMatchValue(r, data[r]);
-    if (v) out.push({ kind: r, value: hash ? hash(r, v) : v });
-  }
-  return out;
+export function matchKeysOf(data: Partial<PersonData>, rules: readonly MatchRule[], hash?: Hash): MatchKey[] {
+  return keysOf(data, rules, '', hash);
+}
+
+/** Match keys of an organisation, in rule order; hashed like people's, since minimisation may not store the identifier. */
+export function orgMatchKeysOf(data: Partial<OrgData>, rules: readonly OrgMatchRule[], hash?: Hash): MatchKey[] {
+  return keysOf(data, rules, ORG_KIND_PREFIX, hash);
 }
 
 export type Resolution =
   | { kind: 'new' }
-  | { kind: 'link'; entityId: string; rule: MatchRule }
+  | { kind: 'link'; entityId: string; rule: string }
   | { kind: 'conflict'; reason: string; candidates: string[] };
+
+/**
+ * What differs between entity kinds: how their records are called in conflict reasons, and a last
+ * check of the candidate the rules agree on (undefined: compatible; else why not).
+ */
+interface Subject {
+  plural: string;
+  /** `candidate` reads the candidate entity, only when a check needs it (one lookup fewer per link otherwise). */
+  incompatible(candidate: () => Promise<EntityRow | undefined>, rule: string): Promise<string | undefined>;
+}
+
+/**
+ * The shared decision: the first rule with a match decides, every later rule with a match must
+ * agree, and a source that already delivered the candidate under another key says these are two.
+ */
+async function resolve(tx: StoreTx, source: string, keys: MatchKey[], subject: Subject): Promise<Resolution> {
+  const byRule: { rule: string; ids: string[] }[] = [];
+  for (const k of keys) {
+    const ids = await tx.findByMatchKey(k.kind, k.value);
+    if (ids.length) byRule.push({ rule: ruleOf(k.kind), ids });
+  }
+  if (byRule.length === 0) return { kind: 'new' };
+  const first = byRule[0]!;
+  if (first.ids.length > 1) return { kind: 'conflict', reason: `ambiguous ${first.rule}: matches ${first.ids.length} ${subject.plural}`, candidates: first.ids };
+  const candidate = first.ids[0]!;
+  const disagreeing = byRule.slice(1).find((r) => !r.ids.includes(candidate));
+  if (disagreeing) {
+    return {
+      kind: 'conflict',
+      reason: `${first.rule} and ${disagreeing.rule} point at different ${subject.plural}`,
+      candidates: [...new Set([candidate, ...disagreeing.ids])],
+    };
+  }
+  if ((await tx.sourceRecordsOf(candidate)).some((r) => r.source === source)) {
+    return { kind: 'conflict', reason: `${first.rule} matches a different record of the same source`, candidates: [candidate] };
+  }
+  const why = await subject.incompatible(() => tx.getEntity(candidate), first.rule);
+  if (why) return { kind: 'conflict', reason: why, candidates: [candidate] };
+  return { kind: 'link', entityId: candidate, rule: first.rule };
+}
 
 /**
  * Rules whose ids are issued per role: an SIS keeps students and staff in separate tables, so a
  * student's SIS id can equal a teacher's. A match by one of these links a student only to a student.
  * Emails are unique across roles and need no such check.
  */
-const PER_ROLE_RULES: ReadonlySet<MatchRule> = new Set(['sisId', 'stateId']);
+const PER_ROLE_RULES: ReadonlySet<string> = new Set<MatchRule>(['sisId', 'stateId']);
 
 const isStudent = (roles: readonly string[]) => roles.includes('student');
 
@@ -55,31 +123,28 @@ const isStudent = (roles: readonly string[]) => roles.includes('student');
  * the record's roles, checked against the candidate's when the deciding rule is a per-role id.
  */
 export async function resolvePerson(tx: StoreTx, source: string, keys: MatchKey[], roles: readonly string[] = []): Promise<Resolution> {
-  const byRule: { rule: MatchRule; ids: string[] }[] = [];
-  for (const k of keys) {
-    const ids = await tx.findByMatchKey(k.kind, k.value);
-    if (ids.length) byRule.push({ rule: k.kind, ids });
-  }
-  if (byRule.length === 0) return { kind: 'new' };
-  const first = byRule[0]!;
-  if (first.ids.length > 1) return { kind: 'conflict', reason: `ambiguous ${first.rule}: matches ${first.ids.length} people`, candidates: first.ids };
-  const candidate = first.ids[0]!;
-  const disagreeing = byRule.slice(1).find((r) => !r.ids.includes(candidate));
-  if (disagreeing) {
-    return {
-      kind: 'conflict',
-      reason: `${first.rule} and ${disagreeing.rule} point at different people`,
-      candidates: [...new Set([candidate, ...disagreeing.ids])],
-    };
-  }
-  // A source that already delivered this person under another key says these are two people.
-  const sameSource = (await tx.sourceRecordsOf(candidate)).some((r) => r.source === source);
-  if (sameSource) return { kind: 'conflict', reason: `${first.rule} matches a different record of the same source`, candidates: [candidate] };
-  if (PER_ROLE_RULES.has(first.rule) && roles.length > 0) {
-    const theirs = ((await tx.getEntity(candidate))?.data as { roles?: string[] } | undefined)?.roles ?? [];
-    if (theirs.length > 0 && isStudent(theirs) !== isStudent(roles)) {
-      return { kind: 'conflict', reason: `${first.rule} matches a ${isStudent(theirs) ? 'student' : 'non-student'} but this record is ${isStudent(roles) ? 'a student' : 'not a student'}`, candidates: [candidate] };
-    }
-  }
-  return { kind: 'link', entityId: candidate, rule: first.rule };
+  return resolve(tx, source, keys, {
+    plural: 'people',
+    async incompatible(candidate, rule) {
+      if (!PER_ROLE_RULES.has(rule) || roles.length === 0) return undefined;
+      const theirs = ((await candidate())?.data as { roles?: string[] } | undefined)?.roles ?? [];
+      if (theirs.length === 0 || isStudent(theirs) === isStudent(roles)) return undefined;
+      return `${rule} matches a ${isStudent(theirs) ? 'student' : 'non-student'} but this record is ${isStudent(roles) ? 'a student' : 'not a student'}`;
+    },
+  });
+}
+
+/**
+ * Decides which existing organisation (if any) a new source record of an organisation belongs to.
+ * Only the same type links (a school to a school, a district to a district): a school and a district
+ * sharing an identifier is a data error to report, not a reason to merge them.
+ */
+export async function resolveOrg(tx: StoreTx, source: string, keys: MatchKey[], type: OrgData['type']): Promise<Resolution> {
+  return resolve(tx, source, keys, {
+    plural: 'organisations',
+    async incompatible(candidate, rule) {
+      const theirs = ((await candidate())?.data as { type?: string } | undefined)?.type;
+      return theirs && theirs !== type ? `${rule} matches a ${theirs} but this record is a ${type}` : undefined;
+    },
+  });
 }

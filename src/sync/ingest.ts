@@ -1,23 +1,25 @@
 /**
  * Applying source records to the store, inside the page's transaction: content-hash diffing (an
  * unchanged record costs one lookup), reference resolution (records whose targets have not arrived
- * yet wait as pending), identity resolution for people, multi-source merge, links and the change
- * log. Deleting an entity also deletes what cannot exist without it (enrollments of a class).
+ * yet wait as pending), identity resolution for people and organisations, multi-source merge, links
+ * and the change log. Deleting an entity also deletes what cannot exist without it (enrollments of a class).
  */
 import { createHash } from 'node:crypto';
-import { ENTITY_TYPES, type EntityType, type PersonData, type SourceRecord } from '../model/records.ts';
+import { ENTITY_TYPES, type EntityType, type OrgData, type PersonData, type SourceRecord } from '../model/records.ts';
 import type { EntityRow, SourceRecordRow, StoreTx } from '../store/types.ts';
 import { demographicsIdFor, newEntityId } from './ids.ts';
-import { matchKeysOf, resolvePerson, type MatchKey, type MatchRule } from './identity.ts';
+import { matchKeysOf, orgMatchKeysOf, resolveOrg, resolvePerson, type MatchKey, type MatchRule, type OrgMatchRule } from './identity.ts';
 import { changedFields, linksOf, mergeData, REQUIRED_REFS, resolveRefs, stableJson } from './merge.ts';
 
 export interface IngestContext {
   source: string;
   runId: number;
   now: () => string;
-  /** Source ids in precedence order, for merging people seen in several sources. */
+  /** Source ids in precedence order, for merging people and organisations seen in several sources. */
   precedence: string[];
   matchRules: MatchRule[];
+  /** Rules linking organisations across sources; empty: each source's organisations stay its own. */
+  orgMatchRules: OrgMatchRule[];
   /** Ingest minimisation: strips fields no purpose may receive, before anything is stored. */
   minimise?: (type: EntityType, data: Record<string, unknown>) => Record<string, unknown>;
   /** Keyed hash for identity match keys (see KeyRing.matchKey); without it keys are stored as normalised text. */
@@ -33,12 +35,16 @@ export interface IngestCounters {
   deleted: number;
   unchanged: number;
   pending: number;
+  /** People linked to a person another source delivered. */
   linked: number;
+  /** Schools and districts linked to one another source delivered. */
+  linkedOrgs: number;
+  /** People and organisations kept apart on ambiguous evidence (see the conflict report). */
   conflicts: number;
 }
 
 export function newCounters(): IngestCounters {
-  return { created: 0, updated: 0, deleted: 0, unchanged: 0, pending: 0, linked: 0, conflicts: 0 };
+  return { created: 0, updated: 0, deleted: 0, unchanged: 0, pending: 0, linked: 0, linkedOrgs: 0, conflicts: 0 };
 }
 
 /** Entity types that cannot exist without the entity they reference through these link names. */
@@ -89,7 +95,7 @@ async function upsertSourceRecord(tx: StoreTx, ctx: IngestContext, record: Exclu
     for (const f of record.keep) raw[f] = before[f];
   }
   // Match keys come from the record as delivered: minimisation may drop the email it matches on.
-  const match = record.type === 'person' ? matchKeysOf(record.data as PersonData, ctx.matchRules, ctx.hashMatchKey) : undefined;
+  const match = matchKeysOfRecord(ctx, record.type, record.data);
   const hash = contentHash(record.type, match ? { raw, match } : raw);
   // Unchanged costs one lookup — unless the stored version still misses a reference that may
   // resolve now (its target skipped or late last time): then it is resolved again.
@@ -146,7 +152,14 @@ async function materialiseSourceRecord(
   return 'stored';
 }
 
-/** Source records keep what the source delivered (`raw`), once resolved the resolved form, and for people their match keys. */
+/** Identity match keys of a delivered record: people and organisations have them; other types none. */
+function matchKeysOfRecord(ctx: IngestContext, type: EntityType, data: unknown): MatchKey[] | undefined {
+  if (type === 'person') return matchKeysOf(data as PersonData, ctx.matchRules, ctx.hashMatchKey);
+  if (type === 'org') return orgMatchKeysOf(data as OrgData, ctx.orgMatchRules, ctx.hashMatchKey);
+  return undefined;
+}
+
+/** Source records keep what the source delivered (`raw`), once resolved the resolved form, and for people and organisations their match keys. */
 interface StoredSourceData {
   raw: Record<string, unknown>;
   resolved: Record<string, unknown> | null;
@@ -163,10 +176,13 @@ async function chooseEntityId(
   tx: StoreTx, ctx: IngestContext, type: EntityType, key: string, data: Record<string, unknown>, match: MatchKey[],
 ): Promise<string> {
   if (type === 'demographics') return demographicsIdFor(data.personId as string);
-  if (type !== 'person') return newEntityId(type);
-  const res = await resolvePerson(tx, ctx.source, match, (data.roles as string[] | undefined) ?? []);
+  if (type !== 'person' && type !== 'org') return newEntityId(type);
+  const res = type === 'person'
+    ? await resolvePerson(tx, ctx.source, match, (data.roles as string[] | undefined) ?? [])
+    : await resolveOrg(tx, ctx.source, match, data.type as OrgData['type']);
   if (res.kind === 'link') {
-    ctx.counters.linked++;
+    if (type === 'person') ctx.counters.linked++;
+    else ctx.counters.linkedOrgs++;
     return res.entityId;
   }
   if (res.kind === 'conflict') {
@@ -199,10 +215,8 @@ export async function rematerialise(tx: StoreTx, ctx: IngestContext, entityId: s
   const seq = await tx.appendChange({ at, entityId, type, op: before ? 'updated' : 'created', fields, source: ctx.source });
   await tx.putEntity({ id: entityId, type, data: merged, updatedAt: at, updatedSeq: seq });
   await tx.setLinks(entityId, linksOf(type, merged));
-  if (type === 'person') {
-    await tx.setMatchKeys(entityId, dedupe(rows.flatMap((r) => matchOf(r) ?? [])));
-    if (!before) await ctx.personCreated?.(tx, entityId);
-  }
+  if (type === 'person' || type === 'org') await tx.setMatchKeys(entityId, dedupe(rows.flatMap((r) => matchOf(r) ?? [])));
+  if (type === 'person' && !before) await ctx.personCreated?.(tx, entityId);
   if (before) ctx.counters.updated++;
   else ctx.counters.created++;
 }

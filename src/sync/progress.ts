@@ -60,6 +60,12 @@ export function progressHooks(log: Logger, stream: NodeJS.WriteStream = process.
   };
 }
 
+function linkedText(people: number, orgs: number): string {
+  const o = orgs ? `${orgs} ${orgs === 1 ? 'organisation' : 'organisations'}` : '';
+  const p = people ? `${people} people` : '';
+  return [p, o].filter(Boolean).join(' and ');
+}
+
 export function formatSummary(s: SyncSummary): string {
   const c = s.counters;
   const resources = Object.entries(s.byResource).map(([r, x]) => `${r} ${x.records} in ${x.pages} page${x.pages === 1 ? '' : 's'}`);
@@ -67,7 +73,7 @@ export function formatSummary(s: SyncSummary): string {
     `${c.created} created, ${c.updated} updated, ${c.deleted} deleted, ${c.unchanged} unchanged`;
   const extra = [
     resources.length ? `by resource: ${resources.join(', ')}` : '',
-    c.linked ? `${c.linked} people linked across sources` : '',
+    c.linked || c.linkedOrgs ? `${linkedText(c.linked, c.linkedOrgs)} linked across sources` : '',
     c.conflicts ? `${c.conflicts} identity conflicts (see \`rostergate identity conflicts\`)` : '',
     s.unresolved ? `${s.unresolved} records wait for references that never arrived` : '',
     s.dropped?.length ? `not stored (no purpose may receive them): ${s.dropped.join(', ')}` : '',

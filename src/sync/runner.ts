@@ -9,7 +9,7 @@ import type { Connector, ConnectorState, Page } from '../../connectors/types.ts'
 import type { EntityType } from '../model/records.ts';
 import { RostergateError, isRostergateError, oneLine } from '../errors.ts';
 import type { Store, SyncStateRow } from '../store/types.ts';
-import { DEFAULT_MATCH_RULES, type MatchRule } from './identity.ts';
+import { DEFAULT_MATCH_RULES, DEFAULT_ORG_MATCH_RULES, type MatchRule, type OrgMatchRule } from './identity.ts';
 import { applyRecord, newCounters, resolvePending, sweepUnseen, type IngestContext, type IngestCounters } from './ingest.ts';
 
 export interface SyncHooks {
@@ -30,6 +30,7 @@ export interface SyncOptions {
   allowMassDelete?: boolean;
   precedence?: string[];
   matchRules?: MatchRule[];
+  orgMatchRules?: OrgMatchRule[];
   minimise?: IngestContext['minimise'];
   hashMatchKey?: IngestContext['hashMatchKey'];
   personCreated?: IngestContext['personCreated'];
@@ -80,6 +81,7 @@ export async function syncSource(store: Store, connector: Connector, opts: SyncO
     now,
     precedence: opts.precedence ?? [source],
     matchRules: opts.matchRules ?? DEFAULT_MATCH_RULES,
+    orgMatchRules: opts.orgMatchRules ?? DEFAULT_ORG_MATCH_RULES,
     minimise: opts.minimise,
     hashMatchKey: opts.hashMatchKey,
     personCreated: opts.personCreated,

@@ -153,6 +153,23 @@ describe('google classroom without a delta API', () => {
     }
   });
 
+  it('rate limits Google sends as 403 back off and recover; a lasting one on guardians fails the run instead of skipping them', async () => {
+    const s = await start();
+    try {
+      s.sandbox.faults.inject({ kind: 'status', status: 403 }, { match: /\/v1\/courses$/, times: 3 });
+      const pages = await collect(s.make(), null);
+      expect(new MiniStore().apply(pages).ofType('guardianship')).toHaveLength(s.dataset.list('guardianship').length);
+      // Skipping guardians would complete (and so delete) every stored guardianship.
+      s.sandbox.faults.inject({ kind: 'status', status: 403 }, { match: /\/guardians$/, times: 20 });
+      const e = await collect(s.make(), null).catch((x: unknown) => x);
+      s.sandbox.faults.clear();
+      expect((e as RostergateError).code).toBe('SOURCE_RATE_LIMITED');
+      expect((e as Error).message).toMatch(/^source classroom, resource userProfiles\.guardians, HTTP 403: rate limited \(403\) after 4 attempts — userRateLimitExceeded$/);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('Classroom API turned off for the admin: the status, the @Code sub-code and what to do, nothing else of the message', async () => {
     const s = await start({ apiDisabled: true });
     try {

@@ -148,10 +148,30 @@ describe('rostergate process lifecycle and failures', () => {
   it('sync exits non-zero naming the failing source, resource and reason', () => {
     const dir = tempDir();
     const cfg = join(dir, 'c.yaml');
-    writeFileSync(cfg, `store: ./rg.db\nsources:\n  - id: district-clever\n    type: clever\n    baseUrl: http://127.0.0.1:9\n    token: t\n    http: { maxRetries: 0, timeoutMs: 2000 }\n`);
+    writeFileSync(cfg, `store: ./rg.db\nserver: { openAccess: true }\nsources:\n  - id: district-clever\n    type: clever\n    baseUrl: http://127.0.0.1:9\n    token: t\n    http: { maxRetries: 0, timeoutMs: 2000 }\n`);
     const r = run(['sync', '--config', cfg]);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/rostergate: source district-clever, resource events: connection failed \(ECONNREFUSED\)/);
+  });
+
+  it('sync with no purposes configured refuses in one line, exit 2, writing nothing; server.openAccess opts out', () => {
+    const dir = tempDir();
+    const cfg = join(dir, 'c.yaml');
+    const source = `sources:\n  - id: district-clever\n    type: clever\n    baseUrl: http://127.0.0.1:9\n    token: t\n    http: { maxRetries: 0, timeoutMs: 2000 }\n`;
+    writeFileSync(cfg, `store: ./rg.db\n${source}`);
+    const r = run(['sync', '--config', cfg]);
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^rostergate: .*c\.yaml: no purposes configured, .*configure at least one purpose .*server\.openAccess/);
+    // Refused before the store is opened, and before any source is asked.
+    expect(existsSync(join(dir, 'rg.db'))).toBe(false);
+    // The explicit opt-out: the same config with openAccess goes on to the source (which is not there).
+    writeFileSync(cfg, `store: ./rg.db\nserver: { openAccess: true }\n${source}`);
+    const open = run(['sync', '--config', cfg]);
+    expect(open.status).toBe(1);
+    expect(open.stderr).toMatch(/source district-clever, resource events: connection failed/);
+    expect(existsSync(join(dir, 'rg.db'))).toBe(true);
   });
 
   it('with purposes configured, the gateway refuses to start without a master key', () => {

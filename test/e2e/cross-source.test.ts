@@ -1,8 +1,9 @@
 /**
- * One person across sources, end to end: the demo as `npm start` runs it (Clever, OneRoster REST,
- * OneRoster CSV, Graph and Classroom sandboxes, each serving its part of the district), queried over
- * HTTP through GraphQL, shows every person once with every source that delivered them; a later
- * source whose SIS id and email disagree is kept apart and reported by `rostergate identity conflicts`.
+ * One person, and one school, across sources, end to end: the demo as `npm start` runs it (Clever,
+ * OneRoster REST, OneRoster CSV, Graph and Classroom sandboxes, each serving its part of the
+ * district), queried over HTTP through GraphQL, shows every person and every school once with every
+ * source that delivered them; a later source whose SIS id and email disagree is kept apart and
+ * reported by `rostergate identity conflicts`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
@@ -17,7 +18,7 @@ import { sdsCsvDefinition } from '../../connectors/sds-csv/index.ts';
 import type { SourceType } from '../../connectors/types.ts';
 import type { RunningGateway } from '../../src/server/gateway.ts';
 import { testHttp } from '../support/connector-suite.ts';
-import { tempDir } from '../support/stores.ts';
+import { openTestStore, storeKinds, tempDir } from '../support/stores.ts';
 
 const log = createLogger({ level: 'silent' });
 const bin = join(import.meta.dirname, '../../bin/rostergate.mjs');
@@ -127,5 +128,63 @@ describe('one person across the four vendors', () => {
     const ids = new Set(nodes.filter((n) => (n.sisId === a!.data.sisId || n.email === b!.data.email) && n !== apart[0]).map((n) => n.id));
     expect(ids.size).toBe(2);
     expect(new Set(conflict!.candidates)).toEqual(ids);
+  });
+});
+
+interface OrgNode { id: string; name: string; type: string; identifier: string | null; sources: { source: string; system: string }[]; classes: { totalCount: number }; people: { totalCount: number } }
+
+describe.each(storeKinds())('one school across the four vendors, on %s', (kind) => {
+  let d: Demo;
+  let g: RunningGateway;
+  beforeAll(async () => {
+    d = await startDemo({ dataDir: join(tempDir(), 'demo'), district: { students: 90, teachers: 6, classes: 9 }, log, store: await openTestStore(kind) });
+    g = await serveStore(d.store, d.config, log, { port: 0, privacy: d.privacy, webhooks: false });
+  });
+  afterAll(async () => {
+    await g?.close();
+    await d?.close();
+  });
+
+  async function orgs(field: string): Promise<{ totalCount: number; nodes: OrgNode[] }> {
+    const key = d.keys.find((k) => k.client === 'lms-demo')!.key;
+    const query = `{ ${field}(first: 100) { totalCount edges { node { id name type identifier sources { source system } classes(first: 1) { totalCount } people(first: 1) { totalCount } } } } }`;
+    const r = await request(`${g.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': key }, body: JSON.stringify({ query }) });
+    const body = (await r.body.json()) as { data?: Record<string, { totalCount: number; edges: { node: OrgNode }[] }>; errors?: { message: string }[] };
+    if (body.errors) throw new Error(body.errors[0]!.message);
+    return { totalCount: body.data![field]!.totalCount, nodes: body.data![field]!.edges.map((e) => e.node) };
+  }
+
+  it('GraphQL shows each real school once, with its own vendor and Graph; Classroom\'s placeholder stays a school of its own', async () => {
+    expect(d.summaries.map((s) => [s.source, s.status, s.unresolved])).toEqual(d.config.sources.map((s) => [s.id, 'complete', 0]));
+    const views = demoViews(d.dataset);
+    const schools = d.dataset.list('org').filter((o) => o.data.type === 'school');
+    // Who delivers each school, from the demo's division of the district (Classroom has no schools).
+    const want = new Map(schools.map((o) => [o.data.identifier!, new Set<string>()]));
+    for (const type of ['clever', 'oneroster', 'oneroster-csv', 'msgraph'] as SourceType[]) {
+      for (const o of views.get(type)!.list('org')) if (o.data.type === 'school') want.get(o.data.identifier!)!.add(`demo-${type}`);
+    }
+    const { totalCount, nodes } = await orgs('schools');
+    expect(totalCount).toBe(schools.length + 1);
+    for (const o of schools) {
+      const found = nodes.filter((n) => n.identifier === o.data.identifier);
+      expect(found.map((n) => n.name), o.key).toEqual([o.data.name]);
+      expect(found[0]!.sources.map((s) => s.source).sort(), o.key).toEqual([...want.get(o.data.identifier!)!].sort());
+      expect(want.get(o.data.identifier!)!.size, o.key).toBe(2);
+      // Its SIS sections and its Teams classes, and everyone placed in it by either source.
+      expect(found[0]!.classes.totalCount, o.key).toBe(d.dataset.list('class').filter((c) => c.data.schoolKey === o.key).length * 2);
+      expect(found[0]!.people.totalCount, o.key).toBe(d.dataset.list('person').filter((p) => p.data.orgKeys?.includes(o.key)).length);
+    }
+    const placeholder = nodes.filter((n) => n.identifier === null);
+    expect(placeholder.map((n) => [n.name, n.sources.map((s) => s.source)])).toEqual([['Google Classroom', ['demo-google-classroom']]]);
+    // Every class of every source sits in one of these schools: none points at a duplicate.
+    expect(nodes.reduce((n, x) => n + x.classes.totalCount, 0)).toBe((await d.store.counts()).class);
+
+    // The district, delivered by the three SIS vendors, is one too; Graph's tenant (no identifier) stays apart.
+    const districts = (await orgs('organizations')).nodes.filter((n) => n.type === 'DISTRICT');
+    const district = d.dataset.list('org').find((o) => o.data.type === 'district')!;
+    const real = districts.filter((n) => n.identifier === district.data.identifier);
+    expect(real.map((n) => n.sources.map((s) => s.source).sort())).toEqual([['demo-clever', 'demo-oneroster', 'demo-oneroster-csv']]);
+    expect(districts.filter((n) => n.identifier === null).map((n) => n.sources.map((s) => s.source))).toEqual([['demo-msgraph']]);
+    expect(await d.store.conflicts()).toEqual([]);
   });
 });

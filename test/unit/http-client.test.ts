@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { MockAgent } from 'undici';
 import { HttpClient, decideRetry, serverRequestedWait } from '../../connectors/http.ts';
 import { RostergateError } from '../../src/errors.ts';
+import { describeGoogleError, isGoogleRateLimit } from '../../connectors/google-classroom/auth.ts';
 
 const opts = { maxRetries: 3, baseDelayMs: 100, maxDelayMs: 1000, maxRetryAfterMs: 5000 };
 
@@ -24,6 +25,82 @@ describe('the retry decision', () => {
     expect(serverRequestedWait({ 'x-ratelimit-reset': '1700000003' }, 1_700_000_000_000)).toBe(3000);
     expect(decideRetry({ status: 429, attempt: 1, headers: { 'retry-after': '1' }, opts, random: 0, now: 0 })).toEqual({ action: 'retry', delayMs: 1000 });
     expect(decideRetry({ status: 429, attempt: 1, headers: { 'retry-after': '3600' }, opts, random: 0, now: 0 })).toMatchObject({ action: 'fail', code: 'SOURCE_RATE_LIMITED' });
+  });
+
+  it('a 403 the vendor marks as a rate limit is retried like a 429; any other 403 fails at once', () => {
+    expect(decideRetry({ status: 403, rateLimited: true, attempt: 1, opts, random: 0.5, now: 0 })).toEqual({ action: 'retry', delayMs: 75 });
+    expect(decideRetry({ status: 403, rateLimited: true, attempt: 3, opts, random: 0.5, now: 0 })).toEqual({ action: 'retry', delayMs: 300 });
+    expect(decideRetry({ status: 403, rateLimited: true, attempt: 1, headers: { 'retry-after': '2' }, opts, random: 0, now: 0 })).toEqual({ action: 'retry', delayMs: 2000 });
+    expect(decideRetry({ status: 403, rateLimited: true, attempt: 4, opts, random: 0.5, now: 0 })).toEqual({ action: 'fail', code: 'SOURCE_RATE_LIMITED', retryable: true });
+    expect(decideRetry({ status: 403, rateLimited: false, attempt: 1, opts, random: 0, now: 0 })).toEqual({ action: 'fail', code: 'SOURCE_AUTH', retryable: false });
+    expect(decideRetry({ status: 403, attempt: 1, opts, random: 0, now: 0 })).toEqual({ action: 'fail', code: 'SOURCE_AUTH', retryable: false });
+  });
+});
+
+/** Google's error bodies as its APIs send them (synthetic messages). */
+const google = {
+  legacy: (reason: string) => JSON.stringify({ error: { code: 403, message: 'Quota reached.', errors: [{ domain: 'usageLimits', reason, message: 'Quota reached.' }] } }),
+  exhausted: JSON.stringify({ error: { code: 403, message: 'Quota exceeded for quota metric.', status: 'RESOURCE_EXHAUSTED' } }),
+  errorInfo: (reason: string, status = 'PERMISSION_DENIED') => JSON.stringify({
+    error: {
+      code: 403, message: 'Quota exceeded.', status,
+      details: [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason, domain: 'googleapis.com', metadata: { service: 'classroom.googleapis.com' } }],
+    },
+  }),
+  denied: JSON.stringify({ error: { code: 403, message: '@ClassroomApiDisabled The user is not permitted to access the Classroom API.', status: 'PERMISSION_DENIED' } }),
+};
+
+describe('Google rate limits sent as 403', () => {
+  it('recognises rateLimitExceeded, userRateLimitExceeded, RESOURCE_EXHAUSTED and ErrorInfo RATE_LIMIT_EXCEEDED, nothing else', () => {
+    for (const body of [google.legacy('rateLimitExceeded'), google.legacy('userRateLimitExceeded'), google.exhausted, google.errorInfo('RATE_LIMIT_EXCEEDED')]) {
+      expect(isGoogleRateLimit(403, body), body).toBe(true);
+    }
+    // A permission, a daily or allocation quota (waiting minutes does not help), other statuses, no JSON.
+    for (const [status, body] of [
+      [403, google.denied],
+      [403, google.legacy('dailyLimitExceeded')],
+      [403, google.errorInfo('RESOURCE_QUOTA_EXCEEDED', 'RESOURCE_EXHAUSTED')],
+      [403, google.legacy('insufficientPermissions')],
+      [400, google.legacy('rateLimitExceeded')],
+      [403, '<html>Forbidden</html>'],
+      [403, '{"error":"access_denied"}'],
+    ] as const) {
+      expect(isGoogleRateLimit(status, body), body).toBe(false);
+    }
+  });
+
+  it('describes one by its codes only', () => {
+    expect(describeGoogleError(403, google.legacy('userRateLimitExceeded'))).toBe('userRateLimitExceeded');
+    expect(describeGoogleError(403, google.errorInfo('RATE_LIMIT_EXCEEDED'))).toBe('PERMISSION_DENIED RATE_LIMIT_EXCEEDED');
+    expect(describeGoogleError(403, JSON.stringify({ error: { errors: [{ reason: 'Ada Lovelace is over quota' }] } }))).toBeUndefined();
+  });
+
+  it('over a mocked network: backs off and recovers; a lasting one is SOURCE_RATE_LIMITED; a permission 403 fails on the first answer', async () => {
+    const agent = new MockAgent();
+    agent.disableNetConnect();
+    const pool = agent.get('https://classroom.example');
+    pool.intercept({ path: '/v1/courses', method: 'GET' }).reply(403, google.legacy('userRateLimitExceeded')).times(2);
+    pool.intercept({ path: '/v1/courses', method: 'GET' }).reply(200, '{"courses":[]}');
+    const waits: number[] = [];
+    const http = new HttpClient({ sourceId: 'classroom', dispatcher: agent, sleep: async (ms) => void waits.push(ms), random: () => 0.5, maxRetries: 3, baseDelayMs: 100 });
+    http.setErrorDescriber(describeGoogleError);
+    http.setRateLimitDetector(isGoogleRateLimit);
+    expect(await http.json({ url: 'https://classroom.example/v1/courses', resource: 'courses' })).toEqual({ courses: [] });
+    expect(waits).toEqual([75, 150]);
+
+    pool.intercept({ path: '/v1/courses', method: 'GET' }).reply(403, google.errorInfo('RATE_LIMIT_EXCEEDED')).times(4);
+    const lasting = await http.json({ url: 'https://classroom.example/v1/courses', resource: 'courses' }).catch((x: unknown) => x);
+    expect((lasting as RostergateError).code).toBe('SOURCE_RATE_LIMITED');
+    expect((lasting as RostergateError).retryable).toBe(true);
+    expect((lasting as Error).message).toBe('source classroom, resource courses, HTTP 403: rate limited (403) after 4 attempts — PERMISSION_DENIED RATE_LIMIT_EXCEEDED');
+
+    const before = http.requestCount;
+    pool.intercept({ path: '/v1/courses', method: 'GET' }).reply(403, google.denied);
+    const denied = await http.json({ url: 'https://classroom.example/v1/courses', resource: 'courses' }).catch((x: unknown) => x);
+    expect(http.requestCount).toBe(before + 1);
+    expect((denied as RostergateError).code).toBe('SOURCE_AUTH');
+    expect((denied as Error).message).toMatch(/^source classroom, resource courses, HTTP 403: access denied \(403\): .* — PERMISSION_DENIED @ClassroomApiDisabled: /);
+    expect((denied as Error).message).not.toContain('not permitted');
   });
 });
 
