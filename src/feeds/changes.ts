@@ -29,13 +29,15 @@ const personOfDemographics = (id: string) => `per_${id.slice(id.indexOf('_') + 1
 /** One change-log row as an event for a purpose, or undefined when the purpose would not see it. */
 export function toEvent(row: ChangeRow, feeds: FieldFeeds, received: Set<string> | undefined, typeVisible: (t: EntityType) => boolean): ChangeEvent | undefined {
   if (row.type === 'demographics') {
-    const fields = visibleFields(feeds, 'demographics', row.op === 'updated' ? row.fields : Object.keys((row.before as object) ?? {}).concat(row.fields), received);
+    const fields = row.op === 'updated'
+      ? visibleFields(feeds, 'demographics', row.fields, received, row.generalised)
+      : visibleFields(feeds, 'demographics', Object.keys((row.before as object) ?? {}).concat(row.fields), received);
     if (fields.length === 0 || !typeVisible('person')) return undefined;
     return { op: 'UPDATED', type: 'PERSON', at: row.at, fields, entityId: personOfDemographics(row.entityId), seq: row.seq };
   }
   if (!typeVisible(row.type)) return undefined;
   const op = row.op === 'created' ? 'CREATED' : row.op === 'updated' ? 'UPDATED' : 'DELETED';
-  const fields = row.op === 'updated' ? visibleFields(feeds, row.type, row.fields, received) : [];
+  const fields = row.op === 'updated' ? visibleFields(feeds, row.type, row.fields, received, row.generalised) : [];
   if (row.op === 'updated' && fields.length === 0) return undefined;
   const tombstone = row.op === 'deleted' ? tombstoneOf(row) : undefined;
   return { op, type: RECORD_TYPE[row.type], at: row.at, fields, entityId: row.entityId, tombstone, seq: row.seq };

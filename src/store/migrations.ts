@@ -189,6 +189,12 @@ export const SQLITE_MIGRATIONS: Migration[] = [
       CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
     `,
   },
+  {
+    version: 6,
+    description: 'change log: which generalised values an update changed',
+    // NULL on older rows: the feed then counts a generalised field as changed with its exact field.
+    sql: `ALTER TABLE change_log ADD COLUMN generalised TEXT;`,
+  },
 ];
 
 /** The same schema for PostgreSQL. Timestamps stay ISO text so both stores compare them alike. */
@@ -267,6 +273,11 @@ export const POSTGRES_MIGRATIONS: Migration[] = [
       -- TRUNCATE fires no row triggers: it needs its own statement trigger.
       CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
     `,
+  },
+  {
+    version: 6,
+    description: 'change log: which generalised values an update changed',
+    sql: `ALTER TABLE change_log ADD COLUMN generalised jsonb;`,
   },
 ];
 

@@ -335,8 +335,9 @@ class PgTx implements StoreTx {
 
   async appendChange(c: Omit<ChangeRow, 'seq'>) {
     return (await this.q<{ seq: number }>(
-      `INSERT INTO change_log (at, entity_id, type, op, fields, source, before) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq`,
-      [c.at, c.entityId, c.type, c.op, JSON.stringify(c.fields), c.source, c.before === undefined ? null : JSON.stringify(c.before)],
+      `INSERT INTO change_log (at, entity_id, type, op, fields, source, before, generalised) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq`,
+      [c.at, c.entityId, c.type, c.op, JSON.stringify(c.fields), c.source, c.before === undefined ? null : JSON.stringify(c.before),
+        c.generalised === undefined ? null : JSON.stringify(c.generalised)],
     ))[0]!.seq;
   }
 
@@ -525,7 +526,7 @@ async function migrate(pool: pg.Pool) {
 
 interface RawEntity { id: string; type: EntityType; data: unknown; updated_at: string; updated_seq: number }
 interface RawSource { source: string; type: EntityType; key: string; entity_id: string | null; data: unknown; hash: string; last_modified: string | null; seen_run: number }
-interface RawChange { seq: number; at: string; entity_id: string; type: EntityType; op: ChangeRow['op']; fields: string[]; source: string | null; before: unknown }
+interface RawChange { seq: number; at: string; entity_id: string; type: EntityType; op: ChangeRow['op']; fields: string[]; source: string | null; before: unknown; generalised: string[] | null }
 interface RawSync { source: string; state: unknown; run_id: number; run_status: SyncStateRow['runStatus']; run_full: boolean; started_at: string; updated_at: string; error: string | null }
 interface RawAudit {
   seq: number; at: string; client: string; purpose: string; kind: string; operation: string | null; operation_hash: string | null;
@@ -543,6 +544,7 @@ const toSource = (r: RawSource): SourceRecordRow => ({
 });
 const toChange = (r: RawChange): ChangeRow => ({
   seq: r.seq, at: r.at, entityId: r.entity_id, type: r.type, op: r.op, fields: r.fields, source: r.source, ...(r.before ? { before: r.before } : {}),
+  ...(r.generalised ? { generalised: r.generalised } : {}),
 });
 const toSync = (r: RawSync): SyncStateRow => ({
   source: r.source, state: r.state, runId: r.run_id, runStatus: r.run_status, runFull: r.run_full, startedAt: r.started_at, updatedAt: r.updated_at, error: r.error,

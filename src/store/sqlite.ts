@@ -470,7 +470,7 @@ class SqliteTx implements StoreTx {
   }
 
   async appendChange(c: Omit<ChangeRow, 'seq'>) {
-    const info = this.st(`INSERT INTO change_log (at, entity_id, type, op, fields, source, before) VALUES (?, ?, ?, ?, ?, ?, ?)`).run(
+    const info = this.st(`INSERT INTO change_log (at, entity_id, type, op, fields, source, before, generalised) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`).run(
       c.at,
       c.entityId,
       c.type,
@@ -478,6 +478,7 @@ class SqliteTx implements StoreTx {
       JSON.stringify(c.fields),
       c.source,
       c.before === undefined ? null : JSON.stringify(c.before),
+      c.generalised === undefined ? null : JSON.stringify(c.generalised),
     );
     return Number(info.lastInsertRowid);
   }
@@ -575,7 +576,9 @@ function migrate(db: Db) {
 
 interface RawEntity { id: string; type: EntityType; data: string; updated_at: string; updated_seq: number }
 interface RawSource { source: string; type: EntityType; key: string; entity_id: string | null; data: string; hash: string; last_modified: string | null; seen_run: number }
-interface RawChange { seq: number; at: string; entity_id: string; type: EntityType; op: ChangeRow['op']; fields: string; source: string | null; before: string | null }
+interface RawChange {
+  seq: number; at: string; entity_id: string; type: EntityType; op: ChangeRow['op']; fields: string; source: string | null; before: string | null; generalised: string | null;
+}
 interface RawSync { source: string; state: string; run_id: number; run_status: SyncStateRow['runStatus']; run_full: number; started_at: string; updated_at: string; error: string | null }
 
 const toEntity = (r: RawEntity): EntityRow => ({ id: r.id, type: r.type, data: JSON.parse(r.data), updatedAt: r.updated_at, updatedSeq: r.updated_seq });
@@ -585,6 +588,7 @@ const toSource = (r: RawSource): SourceRecordRow => ({
 const toChange = (r: RawChange): ChangeRow => ({
   seq: r.seq, at: r.at, entityId: r.entity_id, type: r.type, op: r.op, fields: JSON.parse(r.fields), source: r.source,
   ...(r.before ? { before: JSON.parse(r.before) } : {}),
+  ...(r.generalised ? { generalised: JSON.parse(r.generalised) } : {}),
 });
 const toSync = (r: RawSync): SyncStateRow => ({
   source: r.source, state: JSON.parse(r.state), runId: r.run_id, runStatus: r.run_status, runFull: r.run_full === 1,

@@ -45,6 +45,12 @@ export interface ChangeRow {
   op: 'created' | 'updated' | 'deleted';
   /** Names of fields whose value changed (for updates), so purpose-filtered feeds can skip irrelevant ones. */
   fields: string[];
+  /**
+   * For updates that changed a field generalised forms derive from: the generalised fields whose
+   * value changed too (e.g. [] when a birth date moved within its year). Absent otherwise, and on
+   * changes logged before it was recorded.
+   */
+  generalised?: string[];
   source: string | null;
   /** For deletions: the entity's last data, so a feed can render a tombstone filtered by purpose. */
   before?: unknown;
