@@ -195,6 +195,15 @@ export const SQLITE_MIGRATIONS: Migration[] = [
     // NULL on older rows: the feed then counts a generalised field as changed with its exact field.
     sql: `ALTER TABLE change_log ADD COLUMN generalised TEXT;`,
   },
+  {
+    version: 7,
+    description: 'webhooks filter by event type (person.updated, class.*): record-type filters become <type>.*',
+    sql: `
+      ALTER TABLE webhooks ADD COLUMN events TEXT NOT NULL DEFAULT '[]';
+      UPDATE webhooks SET events = (SELECT json_group_array(lower(value) || '.*' ORDER BY key) FROM json_each(webhooks.types)) WHERE types <> '[]';
+      ALTER TABLE webhooks DROP COLUMN types;
+    `,
+  },
 ];
 
 /** The same schema for PostgreSQL. Timestamps stay ISO text so both stores compare them alike. */
@@ -278,6 +287,15 @@ export const POSTGRES_MIGRATIONS: Migration[] = [
     version: 6,
     description: 'change log: which generalised values an update changed',
     sql: `ALTER TABLE change_log ADD COLUMN generalised jsonb;`,
+  },
+  {
+    version: 7,
+    description: 'webhooks filter by event type (person.updated, class.*): record-type filters become <type>.*',
+    sql: `
+      ALTER TABLE webhooks ADD COLUMN events jsonb NOT NULL DEFAULT '[]';
+      UPDATE webhooks SET events = (SELECT jsonb_agg(lower(t) || '.*' ORDER BY i) FROM jsonb_array_elements_text(webhooks.types) WITH ORDINALITY AS x (t, i)) WHERE types <> '[]'::jsonb;
+      ALTER TABLE webhooks DROP COLUMN types;
+    `,
   },
 ];
 

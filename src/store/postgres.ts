@@ -436,8 +436,8 @@ class PgWebhooks implements WebhookStore {
   }
 
   async create(w: WebhookRow) {
-    await this.write((tx) => tx.exec(`INSERT INTO webhooks (id, client, url, types, secret, cursor_seq, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-      [w.id, w.client, w.url, JSON.stringify(w.types), w.secret, w.cursorSeq, w.createdAt]));
+    await this.write((tx) => tx.exec(`INSERT INTO webhooks (id, client, url, events, secret, cursor_seq, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      [w.id, w.client, w.url, JSON.stringify(w.events), w.secret, w.cursorSeq, w.createdAt]));
   }
   async list() {
     return (await this.store.rows<RawWebhook>(`SELECT * FROM webhooks ORDER BY created_at, id`)).map(toWebhook);
@@ -532,7 +532,7 @@ interface RawAudit {
   seq: number; at: string; client: string; purpose: string; kind: string; operation: string | null; operation_hash: string | null;
   categories: Record<string, number>; fields: string[]; people: number; prev_hash: string; hash: string;
 }
-interface RawWebhook { id: string; client: string; url: string; types: string[]; secret: string; cursor_seq: number; created_at: string }
+interface RawWebhook { id: string; client: string; url: string; events: string[]; secret: string; cursor_seq: number; created_at: string }
 interface RawDelivery {
   id: number; webhook_id: string; seq: number; msg_id: string; event_type: string; payload: string; status: DeliveryRow['status'];
   attempts: number; next_attempt_at: string; last_status: number | null; last_error: string | null; created_at: string; delivered_at: string | null;
@@ -554,7 +554,7 @@ const toAudit = (r: RawAudit): AuditRow & { seq: number } => ({
   categories: r.categories, fields: r.fields, people: r.people, prevHash: r.prev_hash, hash: r.hash,
 });
 const toWebhook = (r: RawWebhook): WebhookRow => ({
-  id: r.id, client: r.client, url: r.url, types: r.types, secret: r.secret, cursorSeq: r.cursor_seq, createdAt: r.created_at,
+  id: r.id, client: r.client, url: r.url, events: r.events, secret: r.secret, cursorSeq: r.cursor_seq, createdAt: r.created_at,
 });
 const toDelivery = (r: RawDelivery): DeliveryRow => ({
   id: r.id, webhookId: r.webhook_id, seq: r.seq, msgId: r.msg_id, eventType: r.event_type, payload: r.payload, status: r.status,

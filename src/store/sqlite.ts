@@ -294,9 +294,9 @@ const toDelivery = (r: RawDelivery): DeliveryRow => ({
   id: r.id, webhookId: r.webhook_id, seq: r.seq, msgId: r.msg_id, eventType: r.event_type, payload: r.payload, status: r.status,
   attempts: r.attempts, nextAttemptAt: r.next_attempt_at, lastStatus: r.last_status, lastError: r.last_error, createdAt: r.created_at, deliveredAt: r.delivered_at,
 });
-interface RawWebhook { id: string; client: string; url: string; types: string; secret: string; cursor_seq: number; created_at: string }
+interface RawWebhook { id: string; client: string; url: string; events: string; secret: string; cursor_seq: number; created_at: string }
 const toWebhook = (r: RawWebhook): WebhookRow => ({
-  id: r.id, client: r.client, url: r.url, types: JSON.parse(r.types), secret: r.secret, cursorSeq: r.cursor_seq, createdAt: r.created_at,
+  id: r.id, client: r.client, url: r.url, events: JSON.parse(r.events), secret: r.secret, cursorSeq: r.cursor_seq, createdAt: r.created_at,
 });
 
 class SqliteWebhooks implements WebhookStore {
@@ -312,8 +312,8 @@ class SqliteWebhooks implements WebhookStore {
 
   create(w: WebhookRow) {
     return this.write(() => {
-      this.writer.prepare(`INSERT INTO webhooks (id, client, url, types, secret, cursor_seq, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`)
-        .run(w.id, w.client, w.url, JSON.stringify(w.types), w.secret, w.cursorSeq, w.createdAt);
+      this.writer.prepare(`INSERT INTO webhooks (id, client, url, events, secret, cursor_seq, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+        .run(w.id, w.client, w.url, JSON.stringify(w.events), w.secret, w.cursorSeq, w.createdAt);
     });
   }
   async list() {

@@ -213,7 +213,8 @@ export interface WebhookRow {
   id: string;
   client: string;
   url: string;
-  types: string[];
+  /** Event types delivered (exact names or wildcards, see src/feeds/event-types.ts); empty means all. */
+  events: string[];
   /** Sealed with the gateway's key: the signing secret is needed in clear only to sign. */
   secret: string;
   cursorSeq: number;
