@@ -398,6 +398,17 @@ class PgTx implements StoreTx {
     return this.exec(`DELETE FROM pseudonyms WHERE domain = $1 AND version = $2`, [domain, version]);
   }
 
+  async personTombstones(afterSeq: number, limit: number) {
+    const rows = await this.q<{ seq: number; entity_id: string; p: Record<string, string> | null }>(
+      `SELECT seq, entity_id, before->'_pseudonyms' AS p FROM change_log WHERE op = 'deleted' AND type = 'person' AND seq > $1 ORDER BY seq LIMIT $2`, [afterSeq, limit],
+    );
+    return rows.map((r) => ({ seq: r.seq, entityId: r.entity_id, pseudonyms: r.p ?? {} }));
+  }
+
+  async setTombstonePseudonyms(seq: number, pseudonyms: Record<string, string>) {
+    await this.exec(`UPDATE change_log SET before = jsonb_set(before, '{_pseudonyms}', $2::jsonb) WHERE seq = $1 AND op = 'deleted'`, [seq, JSON.stringify(pseudonyms)]);
+  }
+
   async pseudonymsOfEntity(entityId: string) {
     const rows = await this.q<{ domain: string; value: string }>(
       `SELECT p.domain, p.value FROM pseudonyms p JOIN pseudonym_domains d ON d.domain = p.domain AND d.version = p.version WHERE p.entity_id = $1`, [entityId],

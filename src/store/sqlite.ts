@@ -520,6 +520,17 @@ class SqliteTx implements StoreTx {
     return this.st(`DELETE FROM pseudonyms WHERE domain = ? AND version = ?`).run(domain, version).changes;
   }
 
+  async personTombstones(afterSeq: number, limit: number) {
+    const rows = this.st(
+      `SELECT seq, entity_id, json_extract(before, '$._pseudonyms') AS p FROM change_log WHERE op = 'deleted' AND type = 'person' AND seq > ? ORDER BY seq LIMIT ?`,
+    ).all(afterSeq, limit) as { seq: number; entity_id: string; p: string | null }[];
+    return rows.map((r) => ({ seq: r.seq, entityId: r.entity_id, pseudonyms: r.p ? (JSON.parse(r.p) as Record<string, string>) : {} }));
+  }
+
+  async setTombstonePseudonyms(seq: number, pseudonyms: Record<string, string>) {
+    this.st(`UPDATE change_log SET before = json_set(before, '$._pseudonyms', json(?)) WHERE seq = ? AND op = 'deleted'`).run(JSON.stringify(pseudonyms), seq);
+  }
+
   async pseudonymsOfEntity(entityId: string) {
     // The current version of each domain: what the domain's clients know the person by.
     const rows = this.st(

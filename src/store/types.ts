@@ -141,6 +141,10 @@ export interface StoreTx {
   putPseudonyms(rows: { domain: string; version: number; entityId: string; value: string }[]): Promise<void>;
   deletePseudonyms(domain: string, version: number): Promise<number>;
   pseudonymsOfEntity(entityId: string): Promise<Record<string, string>>;
+  /** Tombstones of deleted people still in the change log, after `afterSeq` in seq order, with the pseudonyms they keep (domain → value). */
+  personTombstones(afterSeq: number, limit: number): Promise<{ seq: number; entityId: string; pseudonyms: Record<string, string> }[]>;
+  /** Replaces the pseudonyms a person's tombstone keeps (key rotation re-keys them). */
+  setTombstonePseudonyms(seq: number, pseudonyms: Record<string, string>): Promise<void>;
   lastAudit(): Promise<{ seq: number; hash: string } | undefined>;
   insertAudit(row: AuditRow): Promise<number>;
   recordDisclosures(client: string, entityIds: string[], at: string): Promise<void>;
