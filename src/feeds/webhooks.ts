@@ -16,7 +16,7 @@ import { Agent, request } from 'undici';
 import { execute, parse } from 'graphql';
 import { z } from 'zod';
 import { RostergateError } from '../errors.ts';
-import type { Logger } from '../log.ts';
+import { errorForLog, type Logger } from '../log.ts';
 import type { Privacy } from '../privacy/setup.ts';
 import type { DeliveryRow, Store, WebhookRow } from '../store/types.ts';
 import type { SourceType } from '../../connectors/types.ts';
@@ -152,7 +152,8 @@ export class WebhookDispatcher {
     const loop = () => {
       if (this.stopped) return;
       this.running = this.tick()
-        .catch((e) => this.log.error({ err: (e as Error).message }, 'webhook dispatcher tick failed'))
+        // By kind and place only: a message may quote the value it failed on.
+        .catch((e) => this.log.error(errorForLog(e), 'webhook dispatcher tick failed'))
         .finally(() => {
           if (!this.stopped) this.timer = setTimeout(loop, this.cfg.pollMs);
         });
@@ -168,11 +169,18 @@ export class WebhookDispatcher {
     await this.agent.close();
   }
 
-  /** One round: queue new events for every subscription, then deliver what is due. */
+  /**
+   * One round: queue new events for every subscription, then deliver what is due. A subscription
+   * that fails is logged and left for the next round; the others go on.
+   */
   async tick(now = new Date()): Promise<void> {
     for (const w of await this.store.webhooks.list()) {
-      await this.enqueue(w, now);
-      await this.deliver(w, now);
+      try {
+        await this.enqueue(w, now);
+        await this.deliver(w, now);
+      } catch (e) {
+        this.log.error({ webhook: w.id, ...errorForLog(e) }, 'webhook subscription failed this round');
+      }
     }
   }
 
