@@ -86,7 +86,7 @@ export async function keysRotate(opts: { config?: string; domain: string; rekeyT
     const r = await privacy.pseudonymiser.rotate(store, opts.domain, table ? (o, n) => table!.write([o, n]) : undefined);
     table?.end();
     await done;
-    out(`domain ${opts.domain}: version ${r.from} → ${r.to}; ${r.people} people re-keyed.`);
+    out(`domain ${opts.domain}: version ${r.from} → ${r.to}; ${r.people} people re-keyed${r.tombstones ? `, and ${r.tombstones} deleted people in the change feed` : ''}.`);
     if (opts.rekeyTable) out(`re-keying table (old → new) written to ${opts.rekeyTable}; hand it only to the domain's owner.`);
   } finally {
     await store.close();

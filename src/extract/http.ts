@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isRostergateError, RostergateError } from '../errors.ts';
-import type { Logger } from '../log.ts';
+import { errorForLog, type Logger } from '../log.ts';
 import type { Privacy } from '../privacy/setup.ts';
 import type { Store } from '../store/types.ts';
 import type { SourceType } from '../../connectors/types.ts';
@@ -57,7 +57,8 @@ export function extractRoute(store: Store, privacy: Privacy, sourceTypes: Readon
       res.end();
     } catch (e) {
       if (req.destroyed || res.destroyed) log.warn({ client: who.client, dataset }, 'extract ended early: the client went away');
-      else log.error({ err: (e as Error).message, dataset }, 'extract failed');
+      // By kind and place only: a message may quote the value it failed on.
+      else log.error({ ...errorForLog(e), client: who.client, dataset }, 'extract failed');
       // Headers are gone: end the stream without the trailer, so the client knows it is incomplete.
       res.destroy(e instanceof RostergateError ? e : new Error('extract failed'));
     }

@@ -5,6 +5,7 @@
  * style: one column one level coarser for every row, so values stay comparable), then by
  * suppressing what is still below k — or, with `onViolation: suppress`, by suppression alone.
  */
+import { coarserAgeBand, coarserGradeBand } from '../privacy/generalise.ts';
 
 export type Value = string | number | boolean | null;
 /** Level 0 is the value itself; each further level is coarser; the last is "*". */
@@ -21,11 +22,8 @@ const span = (width: number) => (v: Value) => {
 const HIERARCHIES: Record<string, Hierarchy> = {
   'demographics.birthYear': [span(5), star],
   'graduationYear': [span(5), star],
-  'demographics.ageBand': [
-    (v) => (typeof v === 'string' && /^\d+-\d+$/.test(v) ? (Number(v.split('-')[0]) < 9 ? '0-8' : Number(v.split('-')[0]) < 15 ? '9-14' : '15-17') : v),
-    star,
-  ],
-  'gradeBand': [(v) => (v === 'PK' || v === 'K-2' || v === '3-5' ? 'PK-5' : v === '6-8' || v === '9-12' ? '6-12' : v), star],
+  'demographics.ageBand': [(v) => coarserAgeBand(v) as Value, star],
+  'gradeBand': [(v) => coarserGradeBand(v) as Value, star],
   'demographics.postalArea': [(v) => (typeof v === 'string' ? v.slice(0, 2) : v), star],
   'demographics.postalCode': [(v) => (typeof v === 'string' ? v.slice(0, 3) : v), (v) => (typeof v === 'string' ? v.slice(0, 2) : v), star],
   'demographics.birthDate': [(v) => (typeof v === 'string' ? v.slice(0, 4) : v), (v) => span(5)(typeof v === 'string' ? Number(v.slice(0, 4)) : v), star],

@@ -8,6 +8,7 @@ import type { GraphQLContext } from '../graphql/context.ts';
 import type { Privacy } from '../privacy/setup.ts';
 import type { Store, WebhookRow } from '../store/types.ts';
 import { checkEndpoint, newWebhookSecret, type WebhookConfig } from './webhooks.ts';
+import { checkEventTypes, eventTypesOfRecordTypes } from './event-types.ts';
 
 export interface AdminServices {
   store: Store;
@@ -20,7 +21,20 @@ function services(ctx: GraphQLContext): AdminServices {
   return ctx.admin;
 }
 
-const view = (w: WebhookRow) => ({ id: w.id, client: w.client, url: w.url, types: w.types, createdAt: w.createdAt, _row: w });
+const view = (w: WebhookRow) => ({ id: w.id, client: w.client, url: w.url, events: w.events, createdAt: w.createdAt, _row: w });
+
+const badInput = (message: string) => new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT' } });
+
+/** A subscription's event types from `events:` or its shorthand `types:` (record types, as `<type>.*`). */
+function eventTypesOf(args: { types?: string[] | null; events?: string[] | null }): string[] {
+  if (args.types?.length && args.events?.length) throw badInput('give either events or types (a shorthand for events: ["<type>.*"]), not both');
+  if (args.types?.length) return eventTypesOfRecordTypes(args.types);
+  try {
+    return checkEventTypes(args.events ?? []);
+  } catch (e) {
+    throw badInput((e as Error).message);
+  }
+}
 
 export const adminResolvers = {
   DeliveryStatus: { PENDING: 'pending', DELIVERED: 'delivered', DEAD: 'dead' },
@@ -37,17 +51,18 @@ export const adminResolvers = {
       })),
   },
   Mutation: {
-    createWebhook: async (_: unknown, args: { client: string; url: string; types?: string[] | null }, ctx: GraphQLContext) => {
+    createWebhook: async (_: unknown, args: { client: string; url: string; types?: string[] | null; events?: string[] | null }, ctx: GraphQLContext) => {
       const s = services(ctx);
-      if (!s.privacy.clientPurpose(args.client)) throw new GraphQLError(`no client "${args.client}"`, { extensions: { code: 'BAD_USER_INPUT' } });
+      if (!s.privacy.clientPurpose(args.client)) throw badInput(`no client "${args.client}"`);
+      const events = eventTypesOf(args);
       try {
         await checkEndpoint(args.url, s.webhooks);
       } catch (e) {
-        throw new GraphQLError((e as Error).message, { extensions: { code: 'BAD_USER_INPUT' } });
+        throw badInput((e as Error).message);
       }
       const secret = newWebhookSecret();
       const row: WebhookRow = {
-        id: `wh_${randomBytes(9).toString('base64url')}`, client: args.client, url: args.url, types: args.types ?? [],
+        id: `wh_${randomBytes(9).toString('base64url')}`, client: args.client, url: args.url, events,
         secret: s.privacy.keyring.sealCursor('webhook-secrets', secret), cursorSeq: await s.store.headSeq(), createdAt: new Date().toISOString(),
       };
       await s.store.webhooks.create(row);

@@ -9,6 +9,7 @@ import { checkFirst } from '../graphql/connection.ts';
 import type { EntityType } from '../model/records.ts';
 import { tombstoneOf, type ChangeRow, type EntityRow } from '../store/types.ts';
 import { ENTITY_OF_RECORD_TYPE, RECORD_TYPE, referenceFields, visibleFields, type FieldFeeds } from './relevance.ts';
+import { eventType, recordTypesOf, subscribed } from './event-types.ts';
 
 export const DEFAULT_RETENTION_DAYS = 30;
 const SCAN_BATCH = 500;
@@ -29,13 +30,15 @@ const personOfDemographics = (id: string) => `per_${id.slice(id.indexOf('_') + 1
 /** One change-log row as an event for a purpose, or undefined when the purpose would not see it. */
 export function toEvent(row: ChangeRow, feeds: FieldFeeds, received: Set<string> | undefined, typeVisible: (t: EntityType) => boolean): ChangeEvent | undefined {
   if (row.type === 'demographics') {
-    const fields = visibleFields(feeds, 'demographics', row.op === 'updated' ? row.fields : Object.keys((row.before as object) ?? {}).concat(row.fields), received);
+    const fields = row.op === 'updated'
+      ? visibleFields(feeds, 'demographics', row.fields, received, row.generalised)
+      : visibleFields(feeds, 'demographics', Object.keys((row.before as object) ?? {}).concat(row.fields), received);
     if (fields.length === 0 || !typeVisible('person')) return undefined;
     return { op: 'UPDATED', type: 'PERSON', at: row.at, fields, entityId: personOfDemographics(row.entityId), seq: row.seq };
   }
   if (!typeVisible(row.type)) return undefined;
   const op = row.op === 'created' ? 'CREATED' : row.op === 'updated' ? 'UPDATED' : 'DELETED';
-  const fields = row.op === 'updated' ? visibleFields(feeds, row.type, row.fields, received) : [];
+  const fields = row.op === 'updated' ? visibleFields(feeds, row.type, row.fields, received, row.generalised) : [];
   if (row.op === 'updated' && fields.length === 0) return undefined;
   const tombstone = row.op === 'deleted' ? tombstoneOf(row) : undefined;
   return { op, type: RECORD_TYPE[row.type], at: row.at, fields, entityId: row.entityId, tombstone, seq: row.seq };
@@ -51,7 +54,7 @@ export interface FeedPage {
 /** Reads one page of events, skipping changes the purpose cannot see (bounded scan per call). */
 export async function readFeed(
   ctx: Pick<GraphQLContext, 'store'>,
-  q: { afterSeq: number; first: number; types?: string[] },
+  q: { afterSeq: number; first: number; types?: string[]; events?: readonly string[] },
   view: { feeds: FieldFeeds; received: Set<string> | undefined; typeVisible: (t: EntityType) => boolean },
 ): Promise<FeedPage> {
   const purged = await ctx.store.purgedThroughSeq();
@@ -61,7 +64,8 @@ export async function readFeed(
       { extensions: { code: 'CHANGES_CURSOR_EXPIRED' } },
     );
   }
-  const entityTypes = q.types?.length ? q.types.map((t) => ENTITY_OF_RECORD_TYPE[t]!) : undefined;
+  const types = q.types?.length ? q.types : q.events && recordTypesOf(q.events);
+  const entityTypes = types?.length ? types.map((t) => ENTITY_OF_RECORD_TYPE[t]!) : undefined;
   const storeTypes = entityTypes?.includes('person') ? [...entityTypes, 'demographics' as EntityType] : entityTypes;
   const events: ChangeEvent[] = [];
   let lastSeq = q.afterSeq;
@@ -73,7 +77,7 @@ export async function readFeed(
       lastSeq = row.seq;
       scanned++;
       const ev = toEvent(row, view.feeds, view.received, view.typeVisible);
-      if (ev) events.push(ev);
+      if (ev && (!q.events || subscribed(q.events, eventType(ev.type, ev.op)))) events.push(ev);
       if (events.length === q.first) break;
     }
   }
@@ -119,7 +123,7 @@ export async function changesResolver(
   args: { after?: string | null; first?: number | null; types?: string[] | null },
 ) {
   const afterSeq = decodeSeq(ctx, args.after) ?? (await ctx.store.purgedThroughSeq());
-  const page = await readFeed(ctx, { afterSeq, first: checkFirst(args.first ?? 100), types: args.types ?? undefined }, ctx.view);
+  const page = await readFeed(ctx, { afterSeq, first: checkFirst(args.first ?? 100), types: args.types ?? undefined, events: ctx.events }, ctx.view);
   await primeLinkedTombstones(ctx, page.events.flatMap((e) => (e.tombstone ? [e.tombstone] : [])));
   const live = await ctx.loaders.entity.loadMany(page.events.filter((e) => !e.tombstone).map((e) => e.entityId));
   const byId = new Map(live.filter((r): r is EntityRow => !!r && !(r instanceof Error)).map((r) => [r.id, r]));

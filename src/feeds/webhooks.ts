@@ -16,11 +16,12 @@ import { Agent, request } from 'undici';
 import { execute, parse } from 'graphql';
 import { z } from 'zod';
 import { RostergateError } from '../errors.ts';
-import type { Logger } from '../log.ts';
+import { errorForLog, type Logger } from '../log.ts';
 import type { Privacy } from '../privacy/setup.ts';
 import type { DeliveryRow, Store, WebhookRow } from '../store/types.ts';
 import type { SourceType } from '../../connectors/types.ts';
 import { recordSelection, cleanRecord } from './render.ts';
+import { eventType } from './event-types.ts';
 
 export const webhookConfigSchema = z
   .object({
@@ -151,7 +152,8 @@ export class WebhookDispatcher {
     const loop = () => {
       if (this.stopped) return;
       this.running = this.tick()
-        .catch((e) => this.log.error({ err: (e as Error).message }, 'webhook dispatcher tick failed'))
+        // By kind and place only: a message may quote the value it failed on.
+        .catch((e) => this.log.error(errorForLog(e), 'webhook dispatcher tick failed'))
         .finally(() => {
           if (!this.stopped) this.timer = setTimeout(loop, this.cfg.pollMs);
         });
@@ -167,11 +169,18 @@ export class WebhookDispatcher {
     await this.agent.close();
   }
 
-  /** One round: queue new events for every subscription, then deliver what is due. */
+  /**
+   * One round: queue new events for every subscription, then deliver what is due. A subscription
+   * that fails is logged and left for the next round; the others go on.
+   */
   async tick(now = new Date()): Promise<void> {
     for (const w of await this.store.webhooks.list()) {
-      await this.enqueue(w, now);
-      await this.deliver(w, now);
+      try {
+        await this.enqueue(w, now);
+        await this.deliver(w, now);
+      } catch (e) {
+        this.log.error({ webhook: w.id, ...errorForLog(e) }, 'webhook subscription failed this round');
+      }
     }
   }
 
@@ -181,20 +190,22 @@ export class WebhookDispatcher {
     if (!purpose) return;
     const ps = this.privacy.schemas.get(purpose.id)!;
     const sel = recordSelection(ps.schema);
-    const doc = parse(`query($after: Cursor, $types: [RecordType!]) { changes(after: $after, first: 200, types: $types) {
+    const doc = parse(`query($after: Cursor) { changes(after: $after, first: 200) {
       pageInfo { hasNextPage endCursor } edges { node { op type at fields record { ${sel} } } } } }`);
     for (let cursorSeq = w.cursorSeq, page = 0; page < 20; page++) {
       const ctx = await this.privacy.context(this.store, this.sourceTypes, { client: w.client, purpose });
+      // Only the subscribed event types are rendered (and so disclosed).
+      if (w.events.length) ctx.events = w.events;
       const after = ctx.cursors.encode(`#${cursorSeq}`);
-      const res = await execute({ schema: ps.schema, document: doc, contextValue: ctx, variableValues: { after, types: w.types.length ? w.types : null } });
+      const res = await execute({ schema: ps.schema, document: doc, contextValue: ctx, variableValues: { after } });
       if (res.errors?.length) throw new RostergateError('STORE', `webhook ${w.id}: ${res.errors[0]!.message}`);
       const conn = (res.data as { changes: { pageInfo: { hasNextPage: boolean; endCursor: string }; edges: { node: Record<string, unknown> }[] } }).changes;
       const endSeq = Number(ctx.cursors.decode(conn.pageInfo.endCursor)!.slice(1));
       const deliveries = conn.edges.map(({ node }, i) => {
-        const eventType = `${String(node.type).toLowerCase()}.${String(node.op).toLowerCase()}`;
+        const type = eventType(String(node.type), String(node.op));
         const msgId = `msg_${w.id}_${cursorSeq}_${i}_${randomBytes(4).toString('hex')}`;
-        const payload = JSON.stringify({ type: eventType, timestamp: node.at, data: { ...node, record: cleanRecord(node.record) } });
-        return { webhookId: w.id, seq: endSeq, msgId, eventType, payload, nextAttemptAt: now.toISOString(), createdAt: now.toISOString() };
+        const payload = JSON.stringify({ type, timestamp: node.at, data: { ...node, record: cleanRecord(node.record) } });
+        return { webhookId: w.id, seq: endSeq, msgId, eventType: type, payload, nextAttemptAt: now.toISOString(), createdAt: now.toISOString() };
       });
       if (endSeq === cursorSeq) return;
       // Someone moved the cursor meanwhile (a replay, another replica): leave it to the next tick.

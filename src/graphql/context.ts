@@ -48,6 +48,12 @@ export interface GraphQLContext {
   pseudonymDomain?: string;
   /** Present for admin purposes only. */
   admin?: AdminServices;
+  /**
+   * Set when rendering a webhook subscription's events: the event types it receives
+   * (src/feeds/event-types.ts). The change feed skips other events before rendering them, so
+   * records that are not delivered are not disclosed either.
+   */
+  events?: readonly string[];
 }
 
 export function createContext(

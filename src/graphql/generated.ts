@@ -283,7 +283,14 @@ export type GuardianshipEdge = {
 
 export type Mutation = {
   __typename?: 'Mutation';
-  /** Subscribes a client's endpoint. Only https URLs outside loopback and private ranges, unless the config allows them. */
+  /**
+   * Subscribes a client's endpoint. Only https URLs outside loopback and private ranges, unless the
+   * config allows them. `events`: the event types to deliver — `<record>.<created|updated|deleted>`
+   * with record one of organization, academic_session, course, class, person, enrollment,
+   * guardianship (demographics changes are `person.updated`), or wildcards `person.*`, `*.deleted`;
+   * an unknown name is an error. `types` is a shorthand: `types: [PERSON]` is `events: ["person.*"]`.
+   * Neither: every event the client's purpose can see.
+   */
   createWebhook: WebhookCreated;
   deleteWebhook: Scalars['Boolean']['output'];
   /** Delivers again every change since a time (default: the start of the retained window). */
@@ -295,6 +302,7 @@ export type Mutation = {
 
 export type MutationCreateWebhookArgs = {
   client: Scalars['String']['input'];
+  events?: InputMaybe<Array<Scalars['String']['input']>>;
   types?: InputMaybe<Array<RecordType>>;
   url: Scalars['String']['input'];
 };
@@ -616,10 +624,13 @@ export type Webhook = {
   dead: Scalars['Int']['output'];
   delivered: Scalars['Int']['output'];
   deliveries: Array<WebhookDelivery>;
+  /**
+   * Event types delivered, as given: exact names (`person.deleted`) or wildcards (`person.*`,
+   * `*.deleted`); empty means every event. A delivery's payload names its event type in `type`.
+   */
+  events: Array<Scalars['String']['output']>;
   id: Scalars['ID']['output'];
   pending: Scalars['Int']['output'];
-  /** Record types delivered; empty means all. */
-  types: Array<RecordType>;
   url: Scalars['String']['output'];
 };
 
@@ -1165,9 +1176,9 @@ export type WebhookResolvers<ContextType = GraphQLContext, ParentType extends Re
   dead?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   delivered?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   deliveries?: Resolver<Array<ResolversTypes['WebhookDelivery']>, ParentType, ContextType, RequireFields<WebhookDeliveriesArgs, 'first'>>;
+  events?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   pending?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
-  types?: Resolver<Array<ResolversTypes['RecordType']>, ParentType, ContextType>;
   url?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 

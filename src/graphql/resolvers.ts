@@ -14,7 +14,7 @@ import type { GraphQLContext } from './context.ts';
 import type { Resolvers } from './generated.ts';
 import { changesResolver, encodeSeq } from '../feeds/changes.ts';
 import { adminResolvers } from '../feeds/admin.ts';
-import { ageBand, birthYear, gradeBand, postalArea } from '../privacy/generalise.ts';
+import { generalisedValue } from '../privacy/generalise.ts';
 
 const upper = (s: string) => s.replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase();
 const enumMap = (values: string[]) => Object.fromEntries(values.map((v) => [upper(v), v]));
@@ -174,7 +174,7 @@ export const resolvers: Resolvers = {
   Person: {
     roles: arr('roles'),
     grades: arr('grades'),
-    gradeBand: (row) => gradeBand(d(row).grades),
+    gradeBand: (row) => generalisedValue('person', 'gradeBand', d(row)) as string | null,
     organizations: (row, _, ctx) => many(ctx, d(row).orgIds),
     primaryOrganization: (row, _, ctx) => one(ctx, d(row).primaryOrgId),
     demographics: (row, _, ctx) => one(ctx, demographicsIdFor(row.id)),
@@ -189,9 +189,9 @@ export const resolvers: Resolvers = {
     sources,
   },
   Demographics: {
-    birthYear: (row) => birthYear(d(row).birthDate),
-    ageBand: (row) => ageBand(d(row).birthDate),
-    postalArea: (row) => postalArea(d(row).postalCode),
+    birthYear: (row) => generalisedValue('demographics', 'birthYear', d(row)) as number | null,
+    ageBand: (row) => generalisedValue('demographics', 'ageBand', d(row)) as string | null,
+    postalArea: (row) => generalisedValue('demographics', 'postalArea', d(row)) as string | null,
   },
   Enrollment: {
     class: (row, _, ctx) => one(ctx, d(row).classId),

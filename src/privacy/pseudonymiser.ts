@@ -4,7 +4,7 @@
  * key rotation of a domain, with its optional re-keying table (old → new) for the domain's owner.
  */
 import type { Store, StoreTx } from '../store/types.ts';
-import type { KeyRing } from './pseudonym.ts';
+import { versionOf, type KeyRing } from './pseudonym.ts';
 
 const BATCH = 2000;
 
@@ -52,10 +52,15 @@ export class Pseudonymiser {
 
   /**
    * Moves a domain to a new key version. Every person gets a new pseudonym; the previous version is
-   * kept until the next rotation so in-flight clients can finish, older ones are deleted. With
-   * `rekey`, the domain's owner receives each (old, new) pair to carry its history over.
+   * kept until the next rotation so in-flight clients can finish, older ones are deleted. The
+   * tombstones of deleted people are re-keyed in the same transaction that switches the version,
+   * so the change feed and webhook replays show deletions under the pseudonyms of the version
+   * everything else is shown in. With `rekey`, the domain's owner receives each (old, new) pair —
+   * for deleted people too — to carry its history over.
    */
-  async rotate(store: Store, domain: string, rekey?: (oldP: string, newP: string) => void): Promise<{ from: number; to: number; people: number }> {
+  async rotate(
+    store: Store, domain: string, rekey?: (oldP: string, newP: string) => void,
+  ): Promise<{ from: number; to: number; people: number; tombstones: number }> {
     if (!this.domains.includes(domain)) throw new Error(`no pseudonymisation domain "${domain}" (configured: ${this.domains.join(', ') || 'none'})`);
     const from = (await this.versions(store)).get(domain)!;
     const to = from + 1;
@@ -74,10 +79,30 @@ export class Pseudonymiser {
         }
       }
     }
-    await store.transaction(async (tx) => {
+    const tombstones = await store.transaction(async (tx) => {
       await tx.setDomainVersion(domain, to, new Date().toISOString());
+      const n = await this.rekeyTombstones(tx, domain, to, rekey);
       for (let v = from - 1; v >= 1; v--) if ((await tx.deletePseudonyms(domain, v)) === 0) break;
+      return n;
     });
-    return { from, to, people };
+    return { from, to, people, tombstones };
+  }
+
+  /** Gives every person tombstone that keeps a pseudonym of `domain` from another version the one of version `to`. */
+  private async rekeyTombstones(tx: StoreTx, domain: string, to: number, rekey?: (oldP: string, newP: string) => void): Promise<number> {
+    let n = 0;
+    for (let after = 0; ; ) {
+      const page = await tx.personTombstones(after, BATCH);
+      if (page.length === 0) return n;
+      after = page[page.length - 1]!.seq;
+      for (const t of page) {
+        const old = t.pseudonyms[domain];
+        if (!old || versionOf(old) === to) continue;
+        const value = this.keyring.pseudonym(domain, to, t.entityId);
+        await tx.setTombstonePseudonyms(t.seq, { ...t.pseudonyms, [domain]: value });
+        rekey?.(old, value);
+        n++;
+      }
+    }
   }
 }

@@ -189,6 +189,21 @@ export const SQLITE_MIGRATIONS: Migration[] = [
       CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
     `,
   },
+  {
+    version: 6,
+    description: 'change log: which generalised values an update changed',
+    // NULL on older rows: the feed then counts a generalised field as changed with its exact field.
+    sql: `ALTER TABLE change_log ADD COLUMN generalised TEXT;`,
+  },
+  {
+    version: 7,
+    description: 'webhooks filter by event type (person.updated, class.*): record-type filters become <type>.*',
+    sql: `
+      ALTER TABLE webhooks ADD COLUMN events TEXT NOT NULL DEFAULT '[]';
+      UPDATE webhooks SET events = (SELECT json_group_array(lower(value) || '.*' ORDER BY key) FROM json_each(webhooks.types)) WHERE types <> '[]';
+      ALTER TABLE webhooks DROP COLUMN types;
+    `,
+  },
 ];
 
 /** The same schema for PostgreSQL. Timestamps stay ISO text so both stores compare them alike. */
@@ -266,6 +281,20 @@ export const POSTGRES_MIGRATIONS: Migration[] = [
       CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
       -- TRUNCATE fires no row triggers: it needs its own statement trigger.
       CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
+    `,
+  },
+  {
+    version: 6,
+    description: 'change log: which generalised values an update changed',
+    sql: `ALTER TABLE change_log ADD COLUMN generalised jsonb;`,
+  },
+  {
+    version: 7,
+    description: 'webhooks filter by event type (person.updated, class.*): record-type filters become <type>.*',
+    sql: `
+      ALTER TABLE webhooks ADD COLUMN events jsonb NOT NULL DEFAULT '[]';
+      UPDATE webhooks SET events = (SELECT jsonb_agg(lower(t) || '.*' ORDER BY i) FROM jsonb_array_elements_text(webhooks.types) WITH ORDINALITY AS x (t, i)) WHERE types <> '[]'::jsonb;
+      ALTER TABLE webhooks DROP COLUMN types;
     `,
   },
 ];

@@ -335,8 +335,9 @@ class PgTx implements StoreTx {
 
   async appendChange(c: Omit<ChangeRow, 'seq'>) {
     return (await this.q<{ seq: number }>(
-      `INSERT INTO change_log (at, entity_id, type, op, fields, source, before) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq`,
-      [c.at, c.entityId, c.type, c.op, JSON.stringify(c.fields), c.source, c.before === undefined ? null : JSON.stringify(c.before)],
+      `INSERT INTO change_log (at, entity_id, type, op, fields, source, before, generalised) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq`,
+      [c.at, c.entityId, c.type, c.op, JSON.stringify(c.fields), c.source, c.before === undefined ? null : JSON.stringify(c.before),
+        c.generalised === undefined ? null : JSON.stringify(c.generalised)],
     ))[0]!.seq;
   }
 
@@ -397,6 +398,17 @@ class PgTx implements StoreTx {
     return this.exec(`DELETE FROM pseudonyms WHERE domain = $1 AND version = $2`, [domain, version]);
   }
 
+  async personTombstones(afterSeq: number, limit: number) {
+    const rows = await this.q<{ seq: number; entity_id: string; p: Record<string, string> | null }>(
+      `SELECT seq, entity_id, before->'_pseudonyms' AS p FROM change_log WHERE op = 'deleted' AND type = 'person' AND seq > $1 ORDER BY seq LIMIT $2`, [afterSeq, limit],
+    );
+    return rows.map((r) => ({ seq: r.seq, entityId: r.entity_id, pseudonyms: r.p ?? {} }));
+  }
+
+  async setTombstonePseudonyms(seq: number, pseudonyms: Record<string, string>) {
+    await this.exec(`UPDATE change_log SET before = jsonb_set(before, '{_pseudonyms}', $2::jsonb) WHERE seq = $1 AND op = 'deleted'`, [seq, JSON.stringify(pseudonyms)]);
+  }
+
   async pseudonymsOfEntity(entityId: string) {
     const rows = await this.q<{ domain: string; value: string }>(
       `SELECT p.domain, p.value FROM pseudonyms p JOIN pseudonym_domains d ON d.domain = p.domain AND d.version = p.version WHERE p.entity_id = $1`, [entityId],
@@ -435,8 +447,8 @@ class PgWebhooks implements WebhookStore {
   }
 
   async create(w: WebhookRow) {
-    await this.write((tx) => tx.exec(`INSERT INTO webhooks (id, client, url, types, secret, cursor_seq, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-      [w.id, w.client, w.url, JSON.stringify(w.types), w.secret, w.cursorSeq, w.createdAt]));
+    await this.write((tx) => tx.exec(`INSERT INTO webhooks (id, client, url, events, secret, cursor_seq, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      [w.id, w.client, w.url, JSON.stringify(w.events), w.secret, w.cursorSeq, w.createdAt]));
   }
   async list() {
     return (await this.store.rows<RawWebhook>(`SELECT * FROM webhooks ORDER BY created_at, id`)).map(toWebhook);
@@ -525,13 +537,13 @@ async function migrate(pool: pg.Pool) {
 
 interface RawEntity { id: string; type: EntityType; data: unknown; updated_at: string; updated_seq: number }
 interface RawSource { source: string; type: EntityType; key: string; entity_id: string | null; data: unknown; hash: string; last_modified: string | null; seen_run: number }
-interface RawChange { seq: number; at: string; entity_id: string; type: EntityType; op: ChangeRow['op']; fields: string[]; source: string | null; before: unknown }
+interface RawChange { seq: number; at: string; entity_id: string; type: EntityType; op: ChangeRow['op']; fields: string[]; source: string | null; before: unknown; generalised: string[] | null }
 interface RawSync { source: string; state: unknown; run_id: number; run_status: SyncStateRow['runStatus']; run_full: boolean; started_at: string; updated_at: string; error: string | null }
 interface RawAudit {
   seq: number; at: string; client: string; purpose: string; kind: string; operation: string | null; operation_hash: string | null;
   categories: Record<string, number>; fields: string[]; people: number; prev_hash: string; hash: string;
 }
-interface RawWebhook { id: string; client: string; url: string; types: string[]; secret: string; cursor_seq: number; created_at: string }
+interface RawWebhook { id: string; client: string; url: string; events: string[]; secret: string; cursor_seq: number; created_at: string }
 interface RawDelivery {
   id: number; webhook_id: string; seq: number; msg_id: string; event_type: string; payload: string; status: DeliveryRow['status'];
   attempts: number; next_attempt_at: string; last_status: number | null; last_error: string | null; created_at: string; delivered_at: string | null;
@@ -543,6 +555,7 @@ const toSource = (r: RawSource): SourceRecordRow => ({
 });
 const toChange = (r: RawChange): ChangeRow => ({
   seq: r.seq, at: r.at, entityId: r.entity_id, type: r.type, op: r.op, fields: r.fields, source: r.source, ...(r.before ? { before: r.before } : {}),
+  ...(r.generalised ? { generalised: r.generalised } : {}),
 });
 const toSync = (r: RawSync): SyncStateRow => ({
   source: r.source, state: r.state, runId: r.run_id, runStatus: r.run_status, runFull: r.run_full, startedAt: r.started_at, updatedAt: r.updated_at, error: r.error,
@@ -552,7 +565,7 @@ const toAudit = (r: RawAudit): AuditRow & { seq: number } => ({
   categories: r.categories, fields: r.fields, people: r.people, prevHash: r.prev_hash, hash: r.hash,
 });
 const toWebhook = (r: RawWebhook): WebhookRow => ({
-  id: r.id, client: r.client, url: r.url, types: r.types, secret: r.secret, cursorSeq: r.cursor_seq, createdAt: r.created_at,
+  id: r.id, client: r.client, url: r.url, events: r.events, secret: r.secret, cursorSeq: r.cursor_seq, createdAt: r.created_at,
 });
 const toDelivery = (r: RawDelivery): DeliveryRow => ({
   id: r.id, webhookId: r.webhook_id, seq: r.seq, msgId: r.msg_id, eventType: r.event_type, payload: r.payload, status: r.status,

@@ -294,9 +294,9 @@ const toDelivery = (r: RawDelivery): DeliveryRow => ({
   id: r.id, webhookId: r.webhook_id, seq: r.seq, msgId: r.msg_id, eventType: r.event_type, payload: r.payload, status: r.status,
   attempts: r.attempts, nextAttemptAt: r.next_attempt_at, lastStatus: r.last_status, lastError: r.last_error, createdAt: r.created_at, deliveredAt: r.delivered_at,
 });
-interface RawWebhook { id: string; client: string; url: string; types: string; secret: string; cursor_seq: number; created_at: string }
+interface RawWebhook { id: string; client: string; url: string; events: string; secret: string; cursor_seq: number; created_at: string }
 const toWebhook = (r: RawWebhook): WebhookRow => ({
-  id: r.id, client: r.client, url: r.url, types: JSON.parse(r.types), secret: r.secret, cursorSeq: r.cursor_seq, createdAt: r.created_at,
+  id: r.id, client: r.client, url: r.url, events: JSON.parse(r.events), secret: r.secret, cursorSeq: r.cursor_seq, createdAt: r.created_at,
 });
 
 class SqliteWebhooks implements WebhookStore {
@@ -312,8 +312,8 @@ class SqliteWebhooks implements WebhookStore {
 
   create(w: WebhookRow) {
     return this.write(() => {
-      this.writer.prepare(`INSERT INTO webhooks (id, client, url, types, secret, cursor_seq, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`)
-        .run(w.id, w.client, w.url, JSON.stringify(w.types), w.secret, w.cursorSeq, w.createdAt);
+      this.writer.prepare(`INSERT INTO webhooks (id, client, url, events, secret, cursor_seq, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+        .run(w.id, w.client, w.url, JSON.stringify(w.events), w.secret, w.cursorSeq, w.createdAt);
     });
   }
   async list() {
@@ -470,7 +470,7 @@ class SqliteTx implements StoreTx {
   }
 
   async appendChange(c: Omit<ChangeRow, 'seq'>) {
-    const info = this.st(`INSERT INTO change_log (at, entity_id, type, op, fields, source, before) VALUES (?, ?, ?, ?, ?, ?, ?)`).run(
+    const info = this.st(`INSERT INTO change_log (at, entity_id, type, op, fields, source, before, generalised) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`).run(
       c.at,
       c.entityId,
       c.type,
@@ -478,6 +478,7 @@ class SqliteTx implements StoreTx {
       JSON.stringify(c.fields),
       c.source,
       c.before === undefined ? null : JSON.stringify(c.before),
+      c.generalised === undefined ? null : JSON.stringify(c.generalised),
     );
     return Number(info.lastInsertRowid);
   }
@@ -517,6 +518,17 @@ class SqliteTx implements StoreTx {
 
   async deletePseudonyms(domain: string, version: number) {
     return this.st(`DELETE FROM pseudonyms WHERE domain = ? AND version = ?`).run(domain, version).changes;
+  }
+
+  async personTombstones(afterSeq: number, limit: number) {
+    const rows = this.st(
+      `SELECT seq, entity_id, json_extract(before, '$._pseudonyms') AS p FROM change_log WHERE op = 'deleted' AND type = 'person' AND seq > ? ORDER BY seq LIMIT ?`,
+    ).all(afterSeq, limit) as { seq: number; entity_id: string; p: string | null }[];
+    return rows.map((r) => ({ seq: r.seq, entityId: r.entity_id, pseudonyms: r.p ? (JSON.parse(r.p) as Record<string, string>) : {} }));
+  }
+
+  async setTombstonePseudonyms(seq: number, pseudonyms: Record<string, string>) {
+    this.st(`UPDATE change_log SET before = json_set(before, '$._pseudonyms', json(?)) WHERE seq = ? AND op = 'deleted'`).run(JSON.stringify(pseudonyms), seq);
   }
 
   async pseudonymsOfEntity(entityId: string) {
@@ -575,7 +587,9 @@ function migrate(db: Db) {
 
 interface RawEntity { id: string; type: EntityType; data: string; updated_at: string; updated_seq: number }
 interface RawSource { source: string; type: EntityType; key: string; entity_id: string | null; data: string; hash: string; last_modified: string | null; seen_run: number }
-interface RawChange { seq: number; at: string; entity_id: string; type: EntityType; op: ChangeRow['op']; fields: string; source: string | null; before: string | null }
+interface RawChange {
+  seq: number; at: string; entity_id: string; type: EntityType; op: ChangeRow['op']; fields: string; source: string | null; before: string | null; generalised: string | null;
+}
 interface RawSync { source: string; state: string; run_id: number; run_status: SyncStateRow['runStatus']; run_full: number; started_at: string; updated_at: string; error: string | null }
 
 const toEntity = (r: RawEntity): EntityRow => ({ id: r.id, type: r.type, data: JSON.parse(r.data), updatedAt: r.updated_at, updatedSeq: r.updated_seq });
@@ -585,6 +599,7 @@ const toSource = (r: RawSource): SourceRecordRow => ({
 const toChange = (r: RawChange): ChangeRow => ({
   seq: r.seq, at: r.at, entityId: r.entity_id, type: r.type, op: r.op, fields: JSON.parse(r.fields), source: r.source,
   ...(r.before ? { before: JSON.parse(r.before) } : {}),
+  ...(r.generalised ? { generalised: JSON.parse(r.generalised) } : {}),
 });
 const toSync = (r: RawSync): SyncStateRow => ({
   source: r.source, state: JSON.parse(r.state), runId: r.run_id, runStatus: r.run_status, runFull: r.run_full === 1,

@@ -45,6 +45,12 @@ export interface ChangeRow {
   op: 'created' | 'updated' | 'deleted';
   /** Names of fields whose value changed (for updates), so purpose-filtered feeds can skip irrelevant ones. */
   fields: string[];
+  /**
+   * For updates that changed a field generalised forms derive from: the generalised fields whose
+   * value changed too (e.g. [] when a birth date moved within its year). Absent otherwise, and on
+   * changes logged before it was recorded.
+   */
+  generalised?: string[];
   source: string | null;
   /** For deletions: the entity's last data, so a feed can render a tombstone filtered by purpose. */
   before?: unknown;
@@ -135,6 +141,10 @@ export interface StoreTx {
   putPseudonyms(rows: { domain: string; version: number; entityId: string; value: string }[]): Promise<void>;
   deletePseudonyms(domain: string, version: number): Promise<number>;
   pseudonymsOfEntity(entityId: string): Promise<Record<string, string>>;
+  /** Tombstones of deleted people still in the change log, after `afterSeq` in seq order, with the pseudonyms they keep (domain → value). */
+  personTombstones(afterSeq: number, limit: number): Promise<{ seq: number; entityId: string; pseudonyms: Record<string, string> }[]>;
+  /** Replaces the pseudonyms a person's tombstone keeps (key rotation re-keys them). */
+  setTombstonePseudonyms(seq: number, pseudonyms: Record<string, string>): Promise<void>;
   lastAudit(): Promise<{ seq: number; hash: string } | undefined>;
   insertAudit(row: AuditRow): Promise<number>;
   recordDisclosures(client: string, entityIds: string[], at: string): Promise<void>;
@@ -207,7 +217,8 @@ export interface WebhookRow {
   id: string;
   client: string;
   url: string;
-  types: string[];
+  /** Event types delivered (exact names or wildcards, see src/feeds/event-types.ts); empty means all. */
+  events: string[];
   /** Sealed with the gateway's key: the signing secret is needed in clear only to sign. */
   secret: string;
   cursorSeq: number;

@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ENTITY_TYPES, type EntityType, type OrgData, type PersonData, type SourceRecord } from '../model/records.ts';
+import { changedGeneralisations } from '../privacy/generalise.ts';
 import type { EntityRow, SourceRecordRow, StoreTx } from '../store/types.ts';
 import { demographicsIdFor, newEntityId } from './ids.ts';
 import { matchKeysOf, orgMatchKeysOf, resolveOrg, resolvePerson, type MatchKey, type MatchRule, type OrgMatchRule } from './identity.ts';
@@ -212,7 +213,10 @@ export async function rematerialise(tx: StoreTx, ctx: IngestContext, entityId: s
     return;
   }
   const at = ctx.now();
-  const seq = await tx.appendChange({ at, entityId, type, op: before ? 'updated' : 'created', fields, source: ctx.source });
+  // Which generalised values moved with their exact fields: a purpose that receives only those
+  // must not learn of a change to the exact value.
+  const generalised = before ? changedGeneralisations(type, fields, before.data as Record<string, unknown>, merged, new Date(at)) : undefined;
+  const seq = await tx.appendChange({ at, entityId, type, op: before ? 'updated' : 'created', fields, ...(generalised ? { generalised } : {}), source: ctx.source });
   await tx.putEntity({ id: entityId, type, data: merged, updatedAt: at, updatedSeq: seq });
   await tx.setLinks(entityId, linksOf(type, merged));
   if (type === 'person' || type === 'org') await tx.setMatchKeys(entityId, dedupe(rows.flatMap((r) => matchOf(r) ?? [])));

@@ -1,8 +1,8 @@
 /**
  * Logs never carry personal data: the demo synced through every vendor sandbox and served over
  * HTTP, with every log line captured at debug level and searched for the district's names, emails,
- * person ids (SIS, state, vendor, gateway) and keys; and resolver failures whose messages quote
- * personal values are logged by kind and place only.
+ * person ids (SIS, state, vendor, gateway) and keys; and resolver, extract and webhook failures
+ * whose messages quote personal values are logged by kind and place only.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
@@ -13,6 +13,8 @@ import { serveStore } from '../../src/runtime.ts';
 import { startGateway, type RunningGateway } from '../../src/server/gateway.ts';
 import { progressHooks } from '../../src/sync/progress.ts';
 import { tempDir } from '../support/stores.ts';
+import { privateGateway } from '../support/privacy.ts';
+import { WebhookDispatcher } from '../../src/feeds/webhooks.ts';
 
 function capture() {
   const lines: string[] = [];
@@ -123,6 +125,54 @@ describe('resolver failures in the log', () => {
     for (const e of errors) {
       expect(e.err).toMatch(/Error$/);
       expect(e.at).toMatch(/:\d+:\d+/);
+    }
+    expect(lines.join('\n')).not.toMatch(/Zoë|Østergaard|zoe\.ostergaard/);
+  });
+});
+
+describe('extract and webhook failures in the log', () => {
+  it('are logged by kind and place, never by a message that quotes a value', async () => {
+    const { log, lines } = capture();
+    const g = await privateGateway({ students: 20, teachers: 2, classes: 2, schools: 1 }, undefined, {
+      config: { webhooks: { allowHttp: true, allowPrivateNetworks: true } },
+    });
+    const gw = await serveStore(g.store, g.config, log, { port: 0, privacy: g.privacy, webhooks: false });
+    const quoting = () => {
+      throw new Error('no match for Zoë Østergaard <zoe.ostergaard@students.rostergate-demo.example>');
+    };
+    try {
+      // An extract whose store fails once the response has started.
+      const list = g.store.list.bind(g.store);
+      g.store.list = quoting;
+      // The stream is cut off without its trailer (or before the headers reach the client).
+      await request(`${gw.url}/extracts/people.csv`, { headers: { 'x-api-key': g.keys['analytics-demo']! } }).then((r) => r.body.text()).catch(() => undefined);
+      g.store.list = list;
+      await new Promise((ok) => setTimeout(ok, 50));
+      const extract = lines.filter((l) => l.includes('"msg":"extract failed"')).map((l) => JSON.parse(l));
+      expect(extract).toHaveLength(1);
+      expect(extract[0]).toMatchObject({ err: 'STORE', client: 'analytics-demo', dataset: 'people' });
+
+      // A webhook subscription that fails, and a dispatcher round that fails.
+      const created = await g.gql('admin-demo', `mutation { createWebhook(client: "lms-demo", url: "http://127.0.0.1:9/h") { webhook { id } } }`);
+      const id = created.body.data.createWebhook.webhook.id as string;
+      const dispatcher = new WebhookDispatcher(g.store, g.privacy, new Map(), g.config.webhooks, log);
+      const nextPending = g.store.webhooks.nextPending;
+      g.store.webhooks.nextPending = quoting;
+      await dispatcher.tick();
+      g.store.webhooks.nextPending = nextPending;
+      g.store.webhooks.list = quoting;
+      dispatcher.start();
+      await dispatcher.stop();
+      const sub = lines.filter((l) => l.includes('"msg":"webhook subscription failed this round"')).map((l) => JSON.parse(l));
+      expect(sub).toHaveLength(1);
+      expect(sub[0]).toMatchObject({ webhook: id, err: 'Error' });
+      expect(sub[0].at).toMatch(/:\d+:\d+/);
+      const round = lines.filter((l) => l.includes('"msg":"webhook dispatcher tick failed"')).map((l) => JSON.parse(l));
+      expect(round).toHaveLength(1);
+      expect(round[0].err).toBe('Error');
+    } finally {
+      await gw.close();
+      await g.close();
     }
     expect(lines.join('\n')).not.toMatch(/Zoë|Østergaard|zoe\.ostergaard/);
   });

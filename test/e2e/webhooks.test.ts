@@ -203,5 +203,48 @@ describe('webhooks', () => {
     expect(received.length - before).toBeGreaterThan(50);
     expect(received.slice(before).some((x) => x.json.type === 'class.created')).toBe(true);
   });
+
+  it('a subscription to person.deleted receives deletions of people and nothing else', async () => {
+    const r = await g.gql('admin-demo', `mutation($u: String!) { createWebhook(client: "lms-demo", url: $u, events: ["person.deleted"]) { secret webhook { id events } } }`, { u: url });
+    expect(r.body.errors).toBeUndefined();
+    const sub = r.body.data.createWebhook as { secret: string; webhook: { id: string; events: string[] } };
+    await dispatcher.tick();
+    expect(sub.webhook.events).toEqual(['person.deleted']);
+    const ds = g.dataset;
+    // A person and a class updated, and a person deleted with their enrollments.
+    const people = ds.list('person');
+    ds.upsert('person', people[people.length - 2]!.key, { familyName: 'Only-Updated' });
+    ds.upsert('class', ds.list('class').at(-1)!.key, { title: 'Renamed class' });
+    const leaver = people.at(-1)!;
+    for (const e of ds.list('enrollment').filter((x) => x.data.personKey === leaver.key)) ds.remove('enrollment', e.key);
+    for (const gd of ds.list('guardianship').filter((x) => x.data.studentKey === leaver.key || x.data.guardianKey === leaver.key)) ds.remove('guardianship', gd.key);
+    ds.remove('person', leaver.key);
+    const before = received.length;
+    await g.resync();
+    await dispatcher.tick();
+    const all = received.slice(before);
+    const mine = all.filter((x) => verify(sub.secret, x.headers, x.body));
+    // The all-events subscription saw the rest, so there was more to filter out.
+    expect(all.filter((x) => verify(lms.secret, x.headers, x.body)).map((x) => x.json.type)).toEqual(expect.arrayContaining(['person.updated', 'class.updated', 'enrollment.deleted', 'person.deleted']));
+    expect(mine.map((x) => x.json.type)).toEqual(['person.deleted']);
+    expect(mine[0]!.json.data.record).toMatchObject({ __typename: 'Person', givenName: leaver.data.givenName });
+    const d = await g.store.webhooks.deliveries(sub.webhook.id, undefined, 500);
+    expect(d.map((x) => x.eventType)).toEqual(['person.deleted']);
+    await g.gql('admin-demo', `mutation($id: ID!) { deleteWebhook(id: $id) }`, { id: sub.webhook.id });
+  });
+
+  it('event types are checked when subscribing: an unknown name is refused, naming it', async () => {
+    const bad = await g.gql('admin-demo', `mutation($u: String!) { createWebhook(client: "lms-demo", url: $u, events: ["person.deleted", "people.removed"]) { secret } }`, { u: url });
+    expect(bad.body.errors![0].extensions.code).toBe('BAD_USER_INPUT');
+    expect(bad.body.errors![0].message).toMatch(/^unknown event type "people\.removed": an event type is <record>\.<operation> with record one of organization, .*wildcards: "person\.\*", "\*\.deleted"$/);
+    const both = await g.gql('admin-demo', `mutation($u: String!) { createWebhook(client: "lms-demo", url: $u, events: ["person.*"], types: [CLASS]) { secret } }`, { u: url });
+    expect(both.body.errors![0].message).toMatch(/either events or types/);
+    // The record-type shorthand is stored as event types.
+    const short = await g.gql('admin-demo', `mutation($u: String!) { createWebhook(client: "lms-demo", url: $u, types: [CLASS, ACADEMIC_SESSION]) { webhook { id events } } }`, { u: url });
+    expect(short.body.data.createWebhook.webhook.events).toEqual(['class.*', 'academic_session.*']);
+    await g.gql('admin-demo', `mutation($id: ID!) { deleteWebhook(id: $id) }`, { id: short.body.data.createWebhook.webhook.id });
+    const list = await g.gql('admin-demo', `{ webhooks { id events } }`);
+    expect(list.body.data.webhooks).toEqual([{ id: lms.webhook.id, events: [] }]);
+  });
 });
 });

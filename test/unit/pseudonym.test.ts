@@ -4,7 +4,9 @@ import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KeyRing, versionOf } from '../../src/privacy/pseudonym.ts';
 import { privateGateway, type PrivateGateway } from '../support/privacy.ts';
-import { tempDir } from '../support/stores.ts';
+import { storeKinds, tempDir } from '../support/stores.ts';
+import { WebhookDispatcher } from '../../src/feeds/webhooks.ts';
+import { createLogger } from '../../src/log.ts';
 
 const ring = new KeyRing(Buffer.alloc(32, 1), 'tenant-a');
 
@@ -97,5 +99,72 @@ describe('rotation of a domain', () => {
     const { keysRotate } = await import('../../src/commands/keys.ts');
     await expect(keysRotate({ domain: 'analytics', rekeyTable: f })).rejects.toThrow(/exists: refusing to overwrite/);
     expect(readFileSync(f, 'utf8')).toBe('x');
+  });
+});
+
+describe.each(storeKinds())('rotation and the tombstones of deleted people on %s', (kind) => {
+  let g: PrivateGateway;
+  beforeAll(async () => {
+    g = await privateGateway({ students: 30, teachers: 3, classes: 3, schools: 1 }, undefined, {
+      store: kind,
+      // Deliveries are only queued here (rendered, then failing to connect): their payloads are what is checked.
+      config: { webhooks: { allowHttp: true, allowPrivateNetworks: true, timeoutMs: 200 } },
+    });
+  });
+  afterAll(() => g?.close());
+
+  /** The deleted person's id, and the person ids of deleted enrollments, in the analytics feed after `after`. */
+  const deletions = async (after: string) => {
+    const r = await g.gql('analytics-demo', `query($after: Cursor) { changes(after: $after, first: 1000) { edges { node { op type record {
+      ... on Person { id } ... on Enrollment { person { id } } } } } } }`, { after });
+    expect(r.body.errors).toBeUndefined();
+    const nodes = r.body.data.changes.edges.map((e: any) => e.node).filter((n: any) => n.op === 'DELETED');
+    return {
+      person: nodes.filter((n: any) => n.type === 'PERSON').map((n: any) => n.record.id) as string[],
+      viaEnrollments: [...new Set(nodes.filter((n: any) => n.type === 'ENROLLMENT').map((n: any) => n.record.person.id))] as string[],
+    };
+  };
+
+  it('re-keys them, so the feed and webhook replays show deletions under the new version, as the re-keying table maps them', async () => {
+    const head = (await g.gql('analytics-demo', `{ changesHead }`)).body.data.changesHead as string;
+    const ds = g.dataset;
+    const leaver = ds.list('person').find((p) => p.data.roles.includes('student') && ds.list('enrollment').some((e) => e.data.personKey === p.key))!;
+    for (const e of ds.list('enrollment').filter((x) => x.data.personKey === leaver.key)) ds.remove('enrollment', e.key);
+    for (const gd of ds.list('guardianship').filter((x) => x.data.studentKey === leaver.key)) ds.remove('guardianship', gd.key);
+    if (ds.get('demographics', leaver.key)) ds.remove('demographics', leaver.key);
+    ds.remove('person', leaver.key);
+    await g.resync();
+    const v1 = await deletions(head);
+    expect(v1.person).toHaveLength(1);
+    expect(v1.person[0]).toMatch(/^p1_/);
+    expect(v1.viaEnrollments).toEqual(v1.person);
+
+    const table = new Map<string, string>();
+    const r = await g.privacy.pseudonymiser.rotate(g.store, 'analytics', (o, n) => table.set(o, n));
+    expect(r).toMatchObject({ from: 1, to: 2, tombstones: 1 });
+    const v2 = await deletions(head);
+    expect(v2.person).toEqual([table.get(v1.person[0]!)]);
+    expect(v2.person[0]).toMatch(/^p2_/);
+    expect(v2.viaEnrollments).toEqual(v2.person);
+    // Everyone else is in version 2 as well: one version throughout the feed.
+    const live = await g.gql('analytics-demo', `{ people(first: 500) { edges { node { id } } } }`);
+    expect(live.body.data.people.edges.every((e: any) => e.node.id.startsWith('p2_'))).toBe(true);
+
+    // A webhook replay renders the deletion from the re-keyed tombstone too.
+    const wh = await g.gql('admin-demo', `mutation { createWebhook(client: "analytics-demo", url: "http://127.0.0.1:9/unreachable", events: ["person.deleted"]) { webhook { id } } }`);
+    const id = wh.body.data.createWebhook.webhook.id as string;
+    expect((await g.gql('admin-demo', `mutation($id: ID!) { replayWebhook(id: $id) { id } }`, { id })).body.errors).toBeUndefined();
+    const dispatcher = new WebhookDispatcher(g.store, g.privacy, new Map(), g.config.webhooks, createLogger({ level: 'silent' }));
+    await dispatcher.tick();
+    await dispatcher.stop();
+    const queued = await g.store.webhooks.deliveries(id, undefined, 100);
+    expect(queued.map((d) => JSON.parse(d.payload).data.record.id)).toEqual(v2.person);
+
+    // A second rotation moves them on again, from the version-2 value.
+    table.clear();
+    await g.privacy.pseudonymiser.rotate(g.store, 'analytics', (o, n) => table.set(o, n));
+    const v3 = await deletions(head);
+    expect(v3.person).toEqual([table.get(v2.person[0]!)]);
+    expect(v3.person[0]).toMatch(/^p3_/);
   });
 });

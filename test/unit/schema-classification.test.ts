@@ -5,6 +5,7 @@ import { loadTypeDefs } from '../../src/graphql/schema.ts';
 import { classify, unclassifiedFields } from '../../src/privacy/classification.ts';
 import { buildPurposeSchema } from '../../src/privacy/purpose-schema.ts';
 import { DEMO_PURPOSES } from '../../src/demo/demo-policy.ts';
+import { fieldFeeds, visibleFields } from '../../src/feeds/relevance.ts';
 
 const sdl = loadTypeDefs();
 const schemaWith = (extra = '') => makeExecutableSchema({ typeDefs: sdl + '\n' + extra });
@@ -84,5 +85,23 @@ describe('schema classification', () => {
       ['Person.gradeBand', 'QUASI', 'grades'],
     ]));
     for (const [coordinate, , exact] of generalised) expect(cls.get(`${coordinate!.split('.')[0]}.${exact}`)?.category).toBe('QUASI');
+  });
+
+  it('a generalised form the schema declares but the code computes differently, or not at all, stops the gateway from starting', () => {
+    expect(() => fieldFeeds(classify(schemaWith()))).not.toThrow();
+    const moved = sdl.replace('@generalises(field: "postalCode")', '@generalises(field: "birthDate")');
+    expect(() => fieldFeeds(classify(makeExecutableSchema({ typeDefs: moved })))).toThrow(/Demographics\.postalArea is declared @generalises\(field: "birthDate"\) but src\/privacy\/generalise\.ts computes it from postalCode/);
+    const extra = schemaWith('extend type Demographics { birthMonth: Int @pii(category: QUASI) @generalises(field: "birthDate") }');
+    expect(() => fieldFeeds(classify(extra))).toThrow(/Demographics\.birthMonth .* does not compute it/);
+  });
+
+  it('a generalised form counts as changed when the change log says its value moved, or, on older entries that do not say, with its exact field', () => {
+    const feeds = fieldFeeds(classify(schemaWith()));
+    const received = new Set(['Demographics.birthYear', 'Demographics.ageBand']);
+    expect(visibleFields(feeds, 'demographics', ['birthDate'], received, [])).toEqual([]);
+    expect(visibleFields(feeds, 'demographics', ['birthDate'], received, ['birthYear'])).toEqual(['demographics.birthYear']);
+    expect(visibleFields(feeds, 'demographics', ['birthDate'], received, undefined)).toEqual(['demographics.ageBand', 'demographics.birthYear']);
+    // The exact field is counted by itself, whatever its generalised forms did.
+    expect(visibleFields(feeds, 'demographics', ['birthDate'], undefined, [])).toEqual(['demographics.birthDate']);
   });
 });

@@ -17,6 +17,8 @@ import { isRostergateError } from '../../src/errors.ts';
 interface Place {
   open(): Promise<{ close(): Promise<void> }>;
   sql<R>(q: string): Promise<R[]>;
+  /** Several statements at once (a migration's script). */
+  script(q: string): Promise<void>;
   drop(): Promise<void>;
 }
 
@@ -30,6 +32,14 @@ async function place(kind: StoreKind): Promise<Place> {
         try {
           const st = db.prepare(q);
           return (st.reader ? st.all() : (st.run(), [])) as R[];
+        } finally {
+          db.close();
+        }
+      },
+      script: async (q: string) => {
+        const db = new Database(file);
+        try {
+          db.exec(q);
         } finally {
           db.close();
         }
@@ -58,6 +68,15 @@ async function place(kind: StoreKind): Promise<Place> {
       await c.connect();
       try {
         return (await c.query(q)).rows as R[];
+      } finally {
+        await c.end();
+      }
+    },
+    script: async (q: string) => {
+      const c = new pg.Client({ connectionString: url.toString() });
+      await c.connect();
+      try {
+        await c.query(q);
       } finally {
         await c.end();
       }
@@ -97,6 +116,32 @@ describe.each(storeKinds())('store migrations on %s', (kind) => {
     expect(isRostergateError(err, 'STORE')).toBe(true);
     expect((err as Error).message).toBe(`the store was written by a newer rostergate (schema ${newer} > ${Math.max(...known)}); upgrade rostergate`);
     expect(await p.sql(`SELECT version FROM schema_migrations ORDER BY version`)).toEqual(before);
+  });
+});
+
+describe.each(storeKinds())('upgrading a store on %s', (kind) => {
+  const places: Place[] = [];
+  afterAll(async () => {
+    for (const p of places) await p.drop();
+  });
+
+  it('webhooks filtering by record type keep their filter as event types (<type>.*)', async () => {
+    const p = await place(kind);
+    places.push(p);
+    // A store as version 6 left it, with two subscriptions.
+    const migrations = kind === 'sqlite' ? SQLITE_MIGRATIONS : POSTGRES_MIGRATIONS;
+    await p.script(`CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at text NOT NULL);
+      ${migrations.filter((m) => m.version <= 6).map((m) => `${m.sql};\nINSERT INTO schema_migrations VALUES (${m.version}, '2025-01-01T00:00:00Z');`).join('\n')}
+      INSERT INTO webhooks (id, client, url, types, secret, cursor_seq, created_at) VALUES
+        ('wh_some', 'lms', 'https://lms.example/hooks', '["PERSON","ACADEMIC_SESSION"]', 'sealed', 0, '2025-01-01T00:00:00Z'),
+        ('wh_all', 'lms', 'https://lms.example/all', '[]', 'sealed', 0, '2025-01-01T00:00:00Z');`);
+    const store = (await p.open()) as unknown as { webhooks: { list(): Promise<{ id: string; events: string[] }[]> }; close(): Promise<void> };
+    try {
+      const byId = Object.fromEntries((await store.webhooks.list()).map((w) => [w.id, w.events]));
+      expect(byId).toEqual({ wh_some: ['person.*', 'academic_session.*'], wh_all: [] });
+    } finally {
+      await store.close();
+    }
   });
 });
 

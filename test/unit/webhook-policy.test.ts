@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createHmac } from 'node:crypto';
 import { afterAttempt, checkEndpoint, isNonPublicAddress, newWebhookSecret, publicOnlyLookup, sign } from '../../src/feeds/webhooks.ts';
+import { checkEventTypes, EVENT_TYPES, eventType, eventTypesOfRecordTypes, recordTypesOf, subscribed } from '../../src/feeds/event-types.ts';
 
 describe('webhook endpoint policy', () => {
   const strict = { allowHttp: false, allowPrivateNetworks: false };
@@ -69,5 +70,35 @@ describe('Standard Webhooks signature', () => {
     const sig = sign(secret, 'msg_1', 1700000000, '{"a":1}');
     const expected = createHmac('sha256', Buffer.from(secret.slice(6), 'base64')).update('msg_1.1700000000.{"a":1}').digest('base64');
     expect(sig).toBe(`v1,${expected}`);
+  });
+});
+
+describe('webhook event types', () => {
+  it('are <record>.<operation> for every record type the feed has, and a subscription matches exact names and wildcards', () => {
+    expect(EVENT_TYPES).toHaveLength(7 * 3);
+    expect(EVENT_TYPES).toEqual(expect.arrayContaining(['person.created', 'person.updated', 'person.deleted', 'class.deleted', 'academic_session.updated']));
+    expect(eventType('ACADEMIC_SESSION', 'CREATED')).toBe('academic_session.created');
+    const received = (events: string[]) => EVENT_TYPES.filter((t) => subscribed(events, t));
+    expect(received(['person.deleted'])).toEqual(['person.deleted']);
+    expect(received(['person.*'])).toEqual(['person.created', 'person.updated', 'person.deleted']);
+    expect(received(['*.deleted'])).toHaveLength(7);
+    expect(received(['*.deleted']).every((t) => t.endsWith('.deleted'))).toBe(true);
+    expect(received([])).toEqual(EVENT_TYPES);
+    expect(received(['*.*'])).toEqual(EVENT_TYPES);
+  });
+
+  it('narrow the feed a subscription reads to the record types it can receive', () => {
+    expect(recordTypesOf(['person.deleted', 'class.*'])).toEqual(['PERSON', 'CLASS']);
+    expect(recordTypesOf(['*.deleted'])).toBeUndefined();
+    expect(recordTypesOf([])).toBeUndefined();
+    expect(eventTypesOfRecordTypes(['PERSON', 'ACADEMIC_SESSION'])).toEqual(['person.*', 'academic_session.*']);
+  });
+
+  it('refuse an unknown name, naming it and what is accepted', () => {
+    expect(checkEventTypes(['person.deleted', 'class.*', '*.updated', 'person.deleted'])).toEqual(['person.deleted', 'class.*', '*.updated']);
+    for (const bad of ['person.removed', 'people.deleted', 'Person.deleted', 'person', 'person.deleted.x', 'pers*.deleted', '']) {
+      expect(() => checkEventTypes([bad]), bad).toThrow(`unknown event type ${JSON.stringify(bad)}: an event type is <record>.<operation> with record one of organization, academic_session, course, person, class, enrollment, guardianship and operation one of created, updated, deleted; wildcards: "person.*", "*.deleted"`);
+    }
+    expect(() => checkEventTypes(['person.removed', 'class.gone'])).toThrow(/^unknown event types "person.removed", "class.gone"/);
   });
 });
