@@ -6,6 +6,7 @@ import { setupPrivacy } from '../privacy/setup.ts';
 import { isPostgresUrl, openStore, sourceTypes } from '../runtime.ts';
 import { datasetOf } from '../extract/columns.ts';
 import { FORMATS, humanSummary, prepareExtract, runExtract, type ExtractFormat } from '../extract/extract.ts';
+import { extractProgress } from '../extract/progress.ts';
 import { loadConfig } from './serve.ts';
 
 /**
@@ -28,14 +29,17 @@ export async function extractCommand(opts: { config?: string; client: string; da
   const store = await openStore(cfg);
   const partial = `${opts.out}.partial`;
   const out = createWriteStream(partial, { mode: 0o600 });
+  const progress = extractProgress(dataset, await store.counts());
   try {
-    const report = await runExtract({ ...request, store, privacy, sourceTypes: sourceTypes(cfg), out });
+    const report = await runExtract({ ...request, store, privacy, sourceTypes: sourceTypes(cfg), out, onProgress: progress.onProgress });
+    progress.stop();
     out.end();
     await once(out, 'finish');
     renameSync(partial, opts.out);
     writeFileSync(reportPath, JSON.stringify(report, null, 2) + '\n', { mode: 0o600 });
     process.stdout.write(humanSummary(report) + `\nwrote ${opts.out} and ${reportPath}\n`);
   } catch (e) {
+    progress.stop();
     out.destroy();
     rmSync(partial, { force: true });
     throw e;

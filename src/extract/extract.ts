@@ -65,7 +65,12 @@ export interface ExtractOptions extends ExtractRequest {
   /** Written to, not ended: the caller ends it (the HTTP route adds the report as a trailer first). */
   out: Writable;
   pageSize?: number;
+  /** Called after each page with the rows read so far in the current pass (counts only). */
+  onProgress?: (e: { pass: ExtractPass; rows: number }) => void;
 }
+
+/** The k-anonymity check reads every row once before the rows are written in a second pass. */
+export type ExtractPass = 'check' | 'write';
 
 /**
  * Cells that a spreadsheet would run as a formula are prefixed with an apostrophe: those starting
@@ -142,11 +147,14 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractReport> {
   // Pass 1: counts of quasi-identifier tuples (only when there is something to protect).
   const tuples = new Map<string, number>();
   if (applicable && qi.length) {
+    let checked = 0;
     for await (const page of pages()) {
       for (const node of page) {
         const key = groupKey(qiValues(node));
         tuples.set(key, (tuples.get(key) ?? 0) + 1);
       }
+      checked += page.length;
+      o.onProgress?.({ pass: 'check', rows: checked });
     }
   }
   const qiNames = qi.map((c) => c.name);
@@ -178,6 +186,7 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractReport> {
         out.push(values);
       }
       written += out.length;
+      o.onProgress?.({ pass: 'write', rows: seen });
       if (!out.length) continue;
       if (o.format === 'csv') yield stringify(out.map((r) => r.map(protectCell)));
       else yield out.map((r) => JSON.stringify(Object.fromEntries(columns.map((c, i) => [c.name, r[i] ?? null])))).join('\n') + '\n';

@@ -15,6 +15,8 @@ import { DEMO_CLIENTS, DEMO_PURPOSES } from '../../src/demo/demo-policy.ts';
 import { runExtract } from '../../src/extract/extract.ts';
 import { Writable } from 'node:stream';
 import { generalise, type Value } from '../../src/extract/kanonymity.ts';
+import { extractProgress } from '../../src/extract/progress.ts';
+import { fakeTerminal } from '../support/terminal.ts';
 
 let g: PrivateGateway;
 beforeAll(async () => {
@@ -116,6 +118,23 @@ describe('extracts', () => {
       expect(lines.length, dataset).toBe(r.report.written);
       expect(r.report.written + r.report.suppressed, dataset).toBe((await all('analytics-demo', root, '__typename')).length);
     }
+  });
+
+  it('shows a bar per pass at a terminal, filled to the rows read', async () => {
+    const term = fakeTerminal();
+    const progress = extractProgress('people', await g.store.counts(), term.stream);
+    const rows: string[] = [];
+    const out = new Writable({ write: (c, _e, cb) => (rows.push(String(c)), cb()) });
+    const report = await runExtract({ store: g.store, privacy: g.privacy, sourceTypes: new Map(), client: 'analytics-demo', dataset: 'people', format: 'ndjson', out, pageSize: 500, onProgress: progress.onProgress });
+    progress.stop();
+    const people = (await g.store.counts()).person;
+    expect(report.rows).toBe(people);
+    expect(term.text()).toContain(`k-anonymity check`);
+    expect(term.text()).toContain(`writing`);
+    expect(term.text()).toContain(`${people}/${people} rows`);
+    // Not a terminal: nothing drawn.
+    const quiet = extractProgress('people', await g.store.counts(), { isTTY: false } as NodeJS.WriteStream);
+    expect(quiet.onProgress).toBeUndefined();
   });
 
   it('protects CSV cells against formula injection', async () => {

@@ -4,7 +4,6 @@
  * plain counter where it does not (Clever); periodic log lines when stderr is not a terminal.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Writable } from 'node:stream';
 import { RosterDataset } from '../../src/demo/dataset.ts';
 import { startSandboxServer, type RunningSandbox } from '../../connectors/sandbox-kit.ts';
 import { cleverDefinition, cleverSandbox, sandboxSourceConfig as cleverSource } from '../../connectors/clever/index.ts';
@@ -14,22 +13,8 @@ import { SqliteStore } from '../../src/store/sqlite.ts';
 import { syncSource } from '../../src/sync/runner.ts';
 import { formatSummary, progressHooks } from '../../src/sync/progress.ts';
 import { testHttp } from '../support/connector-suite.ts';
-
-/** A stand-in for a terminal: cli-progress and readline write their escape codes into it. */
-function fakeTerminal() {
-  let out = '';
-  const stream = new Writable({
-    write(chunk, _enc, cb) {
-      out += String(chunk);
-      cb();
-    },
-  }) as Writable & { isTTY: boolean; columns: number };
-  stream.isTTY = true;
-  stream.columns = 140;
-  // The screen's last state, roughly: escape codes removed.
-  // eslint-disable-next-line no-control-regex
-  return { stream: stream as unknown as NodeJS.WriteStream, text: () => out.replace(/\x1B\[[0-9;?]*[A-Za-z]|\x1B[78]/g, '') };
-}
+import { fakeTerminal } from '../support/terminal.ts';
+import { Writable } from 'node:stream';
 
 describe('sync progress', () => {
   let ds: RosterDataset;
