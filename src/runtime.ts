@@ -74,6 +74,7 @@ export async function syncAll(
           minimise: ingest?.minimise,
           hashMatchKey: ingest?.hashMatchKey,
           personCreated: ingest?.personCreated,
+          changeLogged: ingest?.changeLogged,
           onFailure: opts.keepGoing ? 'return' : 'throw',
       });
       if (ingest) summary.dropped = [...ingest.minimiser.dropped].sort();
@@ -82,8 +83,12 @@ export async function syncAll(
       await http.close();
     }
   }
-  // People created while a domain was being rotated get their new-version pseudonyms here.
-  if (opts.privacy) await opts.privacy.pseudonymiser.backfillAll(store);
+  // People created while a domain was being rotated get their new-version pseudonyms here, and
+  // purposes added since the last run their view times.
+  if (opts.privacy) {
+    await opts.privacy.pseudonymiser.backfillAll(store);
+    await opts.privacy.viewTimes.backfill(store);
+  }
   // The change feed keeps its retention window: older changes (and their tombstones) go.
   const purged = await store.purgeChanges(new Date(Date.now() - cfg.changeFeed.retentionDays * 86_400_000).toISOString());
   if (purged) log.info({ purged, retentionDays: cfg.changeFeed.retentionDays }, 'change log purged past the retention window');
@@ -120,6 +125,7 @@ export async function serveStore(
   }
   const privacy = opts.privacy ?? setupPrivacy(cfg, base);
   await privacy.pseudonymiser.backfillAll(store);
+  await privacy.viewTimes.backfill(store);
   const schemas: Record<string, ServedSchema<GraphQLContext>> = {};
   for (const [id, ps] of privacy.schemas) {
     const purpose = privacy.purposes.get(id)!;
