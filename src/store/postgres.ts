@@ -380,7 +380,7 @@ class PgTx implements StoreTx {
     await this.exec(
       `INSERT INTO entity_views (view, entity_id, type, updated_at, updated_seq)
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])
-       ON CONFLICT (view, entity_id) DO UPDATE SET type = excluded.type, updated_at = excluded.updated_at, updated_seq = excluded.updated_seq`,
+       ON CONFLICT (entity_id, view) DO UPDATE SET type = excluded.type, updated_at = excluded.updated_at, updated_seq = excluded.updated_seq`,
       [rows.map((r) => r.view), rows.map((r) => r.entityId), rows.map((r) => r.type), rows.map((r) => r.updatedAt), rows.map((r) => r.updatedSeq)],
     );
   }

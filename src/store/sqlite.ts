@@ -524,7 +524,7 @@ class SqliteTx implements StoreTx {
 
   async putViewTimes(rows: ViewTimeRow[]) {
     const up = this.st(`INSERT INTO entity_views (view, entity_id, type, updated_at, updated_seq) VALUES (?, ?, ?, ?, ?)
-      ON CONFLICT (view, entity_id) DO UPDATE SET type = excluded.type, updated_at = excluded.updated_at, updated_seq = excluded.updated_seq`);
+      ON CONFLICT (entity_id, view) DO UPDATE SET type = excluded.type, updated_at = excluded.updated_at, updated_seq = excluded.updated_seq`);
     for (const r of rows) up.run(r.view, r.entityId, r.type, r.updatedAt, r.updatedSeq);
   }
 
