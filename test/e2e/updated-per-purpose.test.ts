@@ -230,6 +230,19 @@ describe.each(storeKinds())('updatedAt and updatedSince per purpose on %s', (kin
     }
   });
 
+  it('a record without a time for the purpose fails closed rather than show its own, until the backfill', async () => {
+    const who = await idsOf(students()[8]!.key);
+    const q = `query($id: Pseudonym!) { person(id: $id) { gradeBand updatedAt } }`;
+    const before = await updatedAt(AN, who.as(AN));
+    await g.store.transaction((tx) => tx.dropView('analytics'));
+    const r = await g.gql(AN, q, { id: who.as(AN) });
+    expect(r.body.errors?.[0]?.extensions?.code).toBe('NOT_MATERIALISED');
+    // No time at all, not the record's own: the non-null field takes its person with it.
+    expect(r.body.data?.person ?? null).toBeNull();
+    expect((await g.privacy.viewTimes.backfill(g.store)).find((v) => v.view === 'analytics')?.rebuilt).toBe(true);
+    expect(await updatedAt(AN, who.as(AN))).toBe(before);
+  });
+
   it('open access keeps each record’s own time', async () => {
     const s = students()[7]!;
     const who = await idsOf(s.key);
