@@ -48,7 +48,7 @@ export function viewFingerprint(view: NamedView): string {
 }
 
 /** Record types with times in a view: those the purpose sees (demographics count for their person). */
-export function viewTypes(view: NamedView): EntityType[] {
+function viewTypes(view: NamedView): EntityType[] {
   return ENTITY_TYPES.filter((t) => t !== 'demographics' && view.typeVisible(t));
 }
 
