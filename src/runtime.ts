@@ -74,6 +74,7 @@ export async function syncAll(
           minimise: ingest?.minimise,
           hashMatchKey: ingest?.hashMatchKey,
           personCreated: ingest?.personCreated,
+          changeLogged: ingest?.changeLogged,
           onFailure: opts.keepGoing ? 'return' : 'throw',
       });
       if (ingest) summary.dropped = [...ingest.minimiser.dropped].sort();
@@ -82,7 +83,8 @@ export async function syncAll(
       await http.close();
     }
   }
-  // People created while a domain was being rotated get their new-version pseudonyms here.
+  // People created while a domain was being rotated get their new-version pseudonyms here. (View
+  // times need no such pass: the hooks keep them, and a gateway computes missing ones as it starts.)
   if (opts.privacy) await opts.privacy.pseudonymiser.backfillAll(store);
   // The change feed keeps its retention window: older changes (and their tombstones) go.
   const purged = await store.purgeChanges(new Date(Date.now() - cfg.changeFeed.retentionDays * 86_400_000).toISOString());
@@ -120,6 +122,10 @@ export async function serveStore(
   }
   const privacy = opts.privacy ?? setupPrivacy(cfg, base);
   await privacy.pseudonymiser.backfillAll(store);
+  // Each purpose's updatedAt / updatedSince: computed for purposes and records that have none yet,
+  // recomputed for a purpose whose policy changed (src/feeds/view-times.ts).
+  const views = await privacy.viewTimes.backfill(store);
+  for (const v of views) if (v.records) log.info({ purpose: v.view, records: v.records, rebuilt: v.rebuilt }, 'view times computed from the change log');
   const schemas: Record<string, ServedSchema<GraphQLContext>> = {};
   for (const [id, ps] of privacy.schemas) {
     const purpose = privacy.purposes.get(id)!;

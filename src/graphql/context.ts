@@ -14,6 +14,8 @@ import type { AdminServices } from '../feeds/admin.ts';
 
 /** What the request's purpose receives, for filtering the change feed (undefined: everything). */
 export interface PurposeView {
+  /** The purpose whose view times `updatedAt` / `updatedSince` read (src/feeds/view-times.ts); undefined: the records' own times. */
+  name?: string;
   feeds: FieldFeeds;
   received: Set<string> | undefined;
   typeVisible(t: EntityType): boolean;
@@ -63,7 +65,7 @@ export function createContext(
 ): GraphQLContext {
   return {
     store,
-    loaders: createLoaders(store, extra.pseudonymDomain),
+    loaders: createLoaders(store, extra.pseudonymDomain, extra.view?.name),
     sourceTypes,
     cursors: extra.cursors ?? plainCursors,
     resolvePersonId: extra.resolvePersonId ?? (async (id) => id),

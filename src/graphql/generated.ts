@@ -42,6 +42,7 @@ export type AcademicSession = Node & {
   startDate?: Maybe<Scalars['Date']['output']>;
   title: Scalars['String']['output'];
   type: SessionType;
+  /** When this record last changed in a way the client’s purpose can see: its creation, or a change to a field the purpose receives (for a person, their demographics included). Under open access, its own last change. */
   updatedAt: Scalars['DateTime']['output'];
 };
 
@@ -118,6 +119,7 @@ export type Class = Node & {
   subjects: Array<Scalars['String']['output']>;
   terms: Array<AcademicSession>;
   title: Scalars['String']['output'];
+  /** When this record last changed in a way the client’s purpose can see: its creation, or a change to a field the purpose receives (for a person, their demographics included). Under open access, its own last change. */
   updatedAt: Scalars['DateTime']['output'];
 };
 
@@ -152,6 +154,7 @@ export type Course = Node & {
   sources: Array<SourceRef>;
   subjects: Array<Scalars['String']['output']>;
   title: Scalars['String']['output'];
+  /** When this record last changed in a way the client’s purpose can see: its creation, or a change to a field the purpose receives (for a person, their demographics included). Under open access, its own last change. */
   updatedAt: Scalars['DateTime']['output'];
 };
 
@@ -214,6 +217,7 @@ export type Enrollment = Node & {
   role: EnrollmentRole;
   school?: Maybe<Organization>;
   sources: Array<SourceRef>;
+  /** When this record last changed in a way the client’s purpose can see: its creation, or a change to a field the purpose receives (for a person, their demographics included). Under open access, its own last change. */
   updatedAt: Scalars['DateTime']['output'];
 };
 
@@ -265,6 +269,7 @@ export type Guardianship = Node & {
   sources: Array<SourceRef>;
   /** In a tombstone whose student was deleted too: that student's own last state (null once its deletion has left the change window). */
   student?: Maybe<Person>;
+  /** When this record last changed in a way the client’s purpose can see: its creation, or a change to a field the purpose receives (for a person, their demographics included). Under open access, its own last change. */
   updatedAt: Scalars['DateTime']['output'];
 };
 
@@ -354,6 +359,7 @@ export type Organization = Node & {
   schoolNumber?: Maybe<Scalars['String']['output']>;
   sources: Array<SourceRef>;
   type: OrgType;
+  /** When this record last changed in a way the client’s purpose can see: its creation, or a change to a field the purpose receives (for a person, their demographics included). Under open access, its own last change. */
   updatedAt: Scalars['DateTime']['output'];
 };
 
@@ -427,6 +433,7 @@ export type Person = Node & {
   studentNumber?: Maybe<Scalars['String']['output']>;
   teacherNumber?: Maybe<Scalars['String']['output']>;
   title?: Maybe<Scalars['String']['output']>;
+  /** When this record last changed in a way the client’s purpose can see: its creation, or a change to a field the purpose receives (for a person, their demographics included). Under open access, its own last change. */
   updatedAt: Scalars['DateTime']['output'];
   username?: Maybe<Scalars['String']['output']>;
 };

@@ -3,7 +3,7 @@
  * reverse links (classes of a school, enrollments of a class) by target id, each batched per tick.
  */
 import DataLoader from 'dataloader';
-import type { EntityRow, Store } from '../store/types.ts';
+import type { EntityRow, Store, ViewTime } from '../store/types.ts';
 
 export interface Loaders {
   entity: DataLoader<string, EntityRow | undefined>;
@@ -12,9 +12,11 @@ export interface Loaders {
   sources: DataLoader<string, { source: string; key: string; lastModified: string | null }[]>;
   /** Person gateway id → pseudonym in the request's domain (materialised at sync time: no HMAC here). */
   pseudonym: DataLoader<string, string | undefined>;
+  /** Entity id → when it last changed as the request's purpose sees it (maintained at sync time); absent for open access. */
+  viewTime?: DataLoader<string, ViewTime | undefined>;
 }
 
-export function createLoaders(store: Store, domain?: { domain: string; version: number }): Loaders {
+export function createLoaders(store: Store, domain?: { domain: string; version: number }, view?: string): Loaders {
   const byRel = new Map<string, DataLoader<string, string[]>>();
   return {
     entity: new DataLoader((ids) => store.getEntities(ids), { maxBatchSize: 5000 }),
@@ -36,6 +38,10 @@ export function createLoaders(store: Store, domain?: { domain: string; version: 
     pseudonym: new DataLoader(async (ids) => {
       if (!domain) throw new Error('no pseudonym domain for this request');
       const m = await store.pseudonymsOf(domain.domain, domain.version, ids);
+      return ids.map((id) => m.get(id));
+    }, { maxBatchSize: 5000 }),
+    viewTime: view === undefined ? undefined : new DataLoader(async (ids) => {
+      const m = await store.viewTimes(view, ids);
       return ids.map((id) => m.get(id));
     }, { maxBatchSize: 5000 }),
   };

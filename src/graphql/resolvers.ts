@@ -15,6 +15,7 @@ import type { Resolvers } from './generated.ts';
 import { changesResolver, encodeSeq } from '../feeds/changes.ts';
 import { adminResolvers } from '../feeds/admin.ts';
 import { generalisedValue } from '../privacy/generalise.ts';
+import { changedSince } from './updated-at.ts';
 
 const upper = (s: string) => s.replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase();
 const enumMap = (values: string[]) => Object.fromEntries(values.map((v) => [upper(v), v]));
@@ -48,9 +49,11 @@ async function rootList(ctx: GraphQLContext, type: EntityType, args: ListArgs, e
     first: checkFirst(args.first),
     afterId: ctx.cursors.decode(args.after),
     updatedSince: since(args.updatedSince),
+    view: ctx.view.name,
     ...extra,
   });
   for (const row of r.rows) ctx.loaders.entity.prime(row.id, row);
+  if (r.times) for (const [id, t] of r.times) ctx.loaders.viewTime?.prime(id, t);
   return fromList(r, ctx.cursors);
 }
 
@@ -60,7 +63,8 @@ async function nestedList(ctx: GraphQLContext, rel: string, parentId: string, ar
   const updatedSince = since(args.updatedSince);
   if (keep || updatedSince) {
     const rows = (await ctx.loaders.entity.loadMany(all)).filter((r): r is EntityRow => !!r && !(r instanceof Error));
-    const kept = rows.filter((r) => (!keep || keep(r)) && (!updatedSince || r.updatedAt >= updatedSince)).map((r) => r.id);
+    const matching = rows.filter((r) => !keep || keep(r));
+    const kept = (updatedSince ? await changedSince(ctx, matching, updatedSince) : matching).map((r) => r.id);
     const page = sliceIds(kept, checkFirst(args.first), ctx.cursors.decode(args.after));
     const byId = new Map(rows.map((r) => [r.id, r]));
     return fromRows(page.ids.map((id) => byId.get(id)!), page.hasNext, page.total, ctx.cursors);

@@ -8,6 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import { defaultFieldResolver, isObjectType, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql';
 import { resolvers } from './resolvers.ts';
+import type { GraphQLContext } from './context.ts';
+import type { EntityRow } from '../store/types.ts';
+import { updatedAtOf } from './updated-at.ts';
 
 export const SCHEMA_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../schema');
 
@@ -31,10 +34,14 @@ export function buildUnifiedSchema(): GraphQLSchema {
   return schema;
 }
 
-/** Reads `row.data[field]` for roster entities, falling back to the parent's own property. */
+/**
+ * Reads `row.data[field]` for roster entities, falling back to the parent's own property;
+ * `updatedAt` is the last change the request's purpose sees (./updated-at.ts).
+ */
 export const fieldResolver: GraphQLFieldResolver<unknown, unknown> = (source, args, ctx, info) => {
   if (source && typeof source === 'object' && 'data' in source && 'type' in source && 'id' in source) {
-    if (info.fieldName === 'id' || info.fieldName === 'updatedAt') return (source as Record<string, unknown>)[info.fieldName];
+    if (info.fieldName === 'id') return (source as EntityRow).id;
+    if (info.fieldName === 'updatedAt') return updatedAtOf(ctx as GraphQLContext, source as EntityRow);
     const data = (source as { data: Record<string, unknown> }).data;
     if (info.fieldName in data) return data[info.fieldName];
     return undefined;

@@ -24,6 +24,7 @@ import { Pseudonymiser } from './pseudonymiser.ts';
 import type { SourceType } from '../../connectors/types.ts';
 import type { EntityType } from '../model/records.ts';
 import { fieldFeeds, GRAPHQL_TYPE } from '../feeds/relevance.ts';
+import { ViewTimes, type NamedView } from '../feeds/view-times.ts';
 
 export interface Privacy {
   keyring: KeyRing;
@@ -31,10 +32,12 @@ export interface Privacy {
   purposes: Map<string, Purpose>;
   schemas: Map<string, PurposeSchema>;
   pseudonymiser: Pseudonymiser;
+  /** Each purpose's last visible change per record (updatedAt / updatedSince), kept at sync time. */
+  viewTimes: ViewTimes;
   /** Coordinates received by at least one purpose. */
   received: Set<string>;
   /** Fresh per sync run: minimisation records what it dropped. */
-  ingest(store: Store): Promise<Pick<IngestContext, 'minimise' | 'hashMatchKey' | 'personCreated'> & { minimiser: Minimiser }>;
+  ingest(store: Store): Promise<Pick<IngestContext, 'minimise' | 'hashMatchKey' | 'personCreated' | 'changeLogged'> & { minimiser: Minimiser }>;
   /** Audits a non-GraphQL disclosure (webhook payloads) and records it in the ledger. */
   recordDisclosure(store: Store, client: string, purpose: string, people: string[], kind: string, events: number): Promise<void>;
   /** The purpose of a configured client. */
@@ -73,11 +76,12 @@ export function setupPrivacy(cfg: Config, base: GraphQLSchema, opts: { keyring?:
   const schemas = new Map([...purposes.values()].map((p) => [p.id, buildPurposeSchema(base, classification, p)]));
   const feeds = fieldFeeds(classification);
   const views = new Map(
-    [...schemas].map(([id, ps]) => {
+    [...schemas].map(([id, ps]): [string, NamedView] => {
       const types = new Set([...ps.received].map((c) => c.slice(0, c.indexOf('.'))));
-      return [id, { feeds, received: ps.received, typeVisible: (t: EntityType) => types.has(GRAPHQL_TYPE[t]) }] as const;
+      return [id, { name: id, feeds, received: ps.received, typeVisible: (t: EntityType) => types.has(GRAPHQL_TYPE[t]) }];
     }),
   );
+  const viewTimes = new ViewTimes([...views.values()]);
   const received = new Set([...schemas.values()].flatMap((s) => [...s.received]));
   const domains = [...new Set([...purposes.values()].filter((p) => schemas.get(p.id)!.pseudonymises).map((p) => p.domain))];
   const pseudonymiser = new Pseudonymiser(keyring, domains);
@@ -92,7 +96,7 @@ export function setupPrivacy(cfg: Config, base: GraphQLSchema, opts: { keyring?:
   };
 
   const self: Privacy = {
-    keyring, classification, purposes, schemas, pseudonymiser, received,
+    keyring, classification, purposes, schemas, pseudonymiser, viewTimes, received,
 
     async recordDisclosure(store, client, purpose, people, kind, events) {
       audit ??= auditLogFor(store, keyring);
@@ -110,7 +114,9 @@ export function setupPrivacy(cfg: Config, base: GraphQLSchema, opts: { keyring?:
     async ingest(store) {
       const minimiser = createMinimiser(classification, received);
       const v = await pseudonymiser.versions(store);
-      return { minimiser, minimise: minimiser, hashMatchKey: (k, val) => keyring.matchKey(k, val), personCreated: pseudonymiser.hook(v) };
+      return {
+        minimiser, minimise: minimiser, hashMatchKey: (k, val) => keyring.matchKey(k, val), personCreated: pseudonymiser.hook(v), changeLogged: viewTimes.changeLogged,
+      };
     },
 
     async authenticate(store, req) {

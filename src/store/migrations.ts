@@ -204,6 +204,27 @@ export const SQLITE_MIGRATIONS: Migration[] = [
       ALTER TABLE webhooks DROP COLUMN types;
     `,
   },
+  {
+    version: 8,
+    description: 'per-purpose last visible change of each record (updatedAt / updatedSince per purpose)',
+    // One row per (record, purpose) for the types the purpose sees: the time and seq of the last
+    // change that purpose could see (src/feeds/view-times.ts). Written with every change a sync
+    // logs, so two b-trees only: the key (by record: lookups, joins, deletions) and the one
+    // updatedSince reads (covering, with the id it joins on). view_fingerprints says which
+    // visibility the rows were computed for, so a changed policy is recomputed at start-up.
+    sql: `
+      CREATE TABLE entity_views (
+        entity_id TEXT NOT NULL,
+        view TEXT NOT NULL,
+        type TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        updated_seq INTEGER NOT NULL,
+        PRIMARY KEY (entity_id, view)
+      ) WITHOUT ROWID;
+      CREATE INDEX entity_views_updated ON entity_views (view, type, updated_at, entity_id);
+      CREATE TABLE view_fingerprints (view TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, built_at TEXT NOT NULL);
+    `,
+  },
 ];
 
 /** The same schema for PostgreSQL. Timestamps stay ISO text so both stores compare them alike. */
@@ -297,5 +318,14 @@ export const POSTGRES_MIGRATIONS: Migration[] = [
       ALTER TABLE webhooks DROP COLUMN types;
     `,
   },
+  {
+    version: 8,
+    description: 'per-purpose last visible change of each record (updatedAt / updatedSince per purpose)',
+    sql: `
+      CREATE TABLE entity_views (entity_id text NOT NULL, view text NOT NULL, type text NOT NULL, updated_at text NOT NULL, updated_seq bigint NOT NULL,
+        PRIMARY KEY (entity_id, view));
+      CREATE INDEX entity_views_updated ON entity_views (view, type, updated_at, entity_id);
+      CREATE TABLE view_fingerprints (view text PRIMARY KEY, fingerprint text NOT NULL, built_at text NOT NULL);
+    `,
+  },
 ];
-

@@ -22,6 +22,8 @@ import type {
   Store,
   StoreTx,
   SyncStateRow,
+  ViewTime,
+  ViewTimeRow,
   WebhookRow,
   WebhookStore,
 } from './types.ts';
@@ -96,17 +98,24 @@ export class PostgresStore implements Store {
     let from = 'entities e';
     if (q.linkedTo) from += ` JOIN links l ON l.from_id = e.id AND l.rel = ${p(q.linkedTo.rel)} AND l.to_id = ${p(q.linkedTo.to)}`;
     const where = ['e.type = $1'];
-    if (q.updatedSince) where.push(`e.updated_at >= ${p(q.updatedSince)}`);
+    // A purpose's updatedSince compares the last change it could see (entity_views), not the entity's own.
+    const byView = q.updatedSince !== undefined && q.view !== undefined;
+    if (byView) {
+      from += ` JOIN entity_views v ON v.view = ${p(q.view)} AND v.type = $1 AND v.entity_id = e.id`;
+      where.push(`v.updated_at >= ${p(q.updatedSince)}`);
+    } else if (q.updatedSince) where.push(`e.updated_at >= ${p(q.updatedSince)}`);
     if (q.hasValue) where.push(`(e.data -> ${p(q.hasValue.field)}) @> jsonb_build_array(${p(q.hasValue.value)}::text)`);
     if (q.fieldEquals) where.push(`e.data ->> ${p(q.fieldEquals.field)} = ${p(q.fieldEquals.value)}`);
     const total = (await this.rows<{ n: number }>(`SELECT count(*)::int AS n FROM ${from} WHERE ${where.join(' AND ')}`, params))[0]!.n;
     if (q.afterId) where.push(`e.id COLLATE "C" > ${p(q.afterId)}`);
     // COLLATE "C": keyset order must match SQLite's byte order, whatever the database's locale.
-    const rows = await this.rows<RawEntity>(
-      `SELECT e.* FROM ${from} WHERE ${where.join(' AND ')} ORDER BY e.id COLLATE "C" LIMIT ${p(q.first + 1)}`,
+    const rows = await this.rows<RawEntity & Partial<RawViewTime>>(
+      `SELECT e.*${byView ? ', v.updated_at AS view_at, v.updated_seq AS view_seq' : ''} FROM ${from} WHERE ${where.join(' AND ')} ORDER BY e.id COLLATE "C" LIMIT ${p(q.first + 1)}`,
       params,
     );
-    return { rows: rows.slice(0, q.first).map(toEntity), hasNext: rows.length > q.first, total };
+    const page = rows.slice(0, q.first);
+    const times = byView ? new Map(page.map((r) => [r.id, { updatedAt: r.view_at!, updatedSeq: r.view_seq! }])) : undefined;
+    return { rows: page.map(toEntity), hasNext: rows.length > q.first, total, ...(times ? { times } : {}) };
   }
 
   async linkedFrom(rel: string, toIds: readonly string[]) {
@@ -217,6 +226,19 @@ export class PostgresStore implements Store {
     )).map((r) => r.id);
   }
 
+  async viewTimes(view: string, entityIds: readonly string[]) {
+    const out = new Map<string, ViewTime>();
+    if (entityIds.length === 0) return out;
+    for (const r of await this.rows<{ entity_id: string; view_at: string; view_seq: number }>(
+      `SELECT entity_id, updated_at AS view_at, updated_seq AS view_seq FROM entity_views WHERE view = $1 AND entity_id = ANY($2::text[])`, [view, entityIds],
+    )) out.set(r.entity_id, { updatedAt: r.view_at, updatedSeq: r.view_seq });
+    return out;
+  }
+
+  async viewFingerprints() {
+    return new Map((await this.rows<{ view: string; fingerprint: string }>(`SELECT view, fingerprint FROM view_fingerprints`)).map((r) => [r.view, r.fingerprint]));
+  }
+
   async personIds(afterId: string | undefined, limit: number) {
     return (await this.rows<{ id: string }>(
       `SELECT id FROM entities WHERE type = 'person' AND id COLLATE "C" > $1 ORDER BY id COLLATE "C" LIMIT $2`, [afterId ?? '', limit],
@@ -316,6 +338,7 @@ class PgTx implements StoreTx {
     await this.exec(`DELETE FROM links WHERE from_id = $1`, [id]);
     await this.exec(`DELETE FROM match_keys WHERE entity_id = $1`, [id]);
     await this.exec(`DELETE FROM pseudonyms WHERE entity_id = $1`, [id]);
+    await this.exec(`DELETE FROM entity_views WHERE entity_id = $1`, [id]);
     await this.exec(`DELETE FROM entities WHERE id = $1`, [id]);
   }
 
@@ -339,6 +362,51 @@ class PgTx implements StoreTx {
       [c.at, c.entityId, c.type, c.op, JSON.stringify(c.fields), c.source, c.before === undefined ? null : JSON.stringify(c.before),
         c.generalised === undefined ? null : JSON.stringify(c.generalised)],
     ))[0]!.seq;
+  }
+
+  async changesOf(entityIds: readonly string[]) {
+    if (entityIds.length === 0) return [];
+    return (await this.q<RawChange>(`SELECT * FROM change_log WHERE entity_id = ANY($1::text[]) ORDER BY seq`, [entityIds])).map(toChange);
+  }
+
+  async changeHorizon() {
+    return (await this.q<ViewTime>(`SELECT at AS "updatedAt", seq AS "updatedSeq" FROM change_log ORDER BY seq LIMIT 1`))[0] ??
+      (await this.q<ViewTime>(`SELECT updated_at AS "updatedAt", updated_seq AS "updatedSeq" FROM entities ORDER BY updated_seq DESC LIMIT 1`))[0];
+  }
+
+  async putViewTimes(rows: ViewTimeRow[]) {
+    if (rows.length === 0) return;
+    // One statement per call: the sync calls this once per change, for every purpose at once.
+    await this.exec(
+      `INSERT INTO entity_views (view, entity_id, type, updated_at, updated_seq)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])
+       ON CONFLICT (entity_id, view) DO UPDATE SET type = excluded.type, updated_at = excluded.updated_at, updated_seq = excluded.updated_seq`,
+      [rows.map((r) => r.view), rows.map((r) => r.entityId), rows.map((r) => r.type), rows.map((r) => r.updatedAt), rows.map((r) => r.updatedSeq)],
+    );
+  }
+
+  async entitiesForView(view: string, types: EntityType[], q: { afterId?: string; limit: number; missingOnly: boolean }) {
+    return this.q<{ id: string; type: EntityType }>(
+      `SELECT e.id, e.type FROM entities e WHERE e.type = ANY($1::text[]) AND e.id COLLATE "C" > $2
+         AND (NOT $3::boolean OR NOT EXISTS (SELECT 1 FROM entity_views v WHERE v.view = $4 AND v.entity_id = e.id)) ORDER BY e.id COLLATE "C" LIMIT $5`,
+      [types, q.afterId ?? '', q.missingOnly, view, q.limit],
+    );
+  }
+
+  async deleteViewTimesExcept(view: string, keep: EntityType[]) {
+    return this.exec(`DELETE FROM entity_views WHERE view = $1 AND NOT (type = ANY($2::text[]))`, [view, keep]);
+  }
+
+  async dropView(view: string) {
+    await this.exec(`DELETE FROM entity_views WHERE view = $1`, [view]);
+    await this.exec(`DELETE FROM view_fingerprints WHERE view = $1`, [view]);
+  }
+
+  async setViewFingerprint(view: string, fingerprint: string, at: string) {
+    await this.exec(
+      `INSERT INTO view_fingerprints (view, fingerprint, built_at) VALUES ($1, $2, $3) ON CONFLICT (view) DO UPDATE SET fingerprint = excluded.fingerprint, built_at = excluded.built_at`,
+      [view, fingerprint, at],
+    );
   }
 
   async findByMatchKey(kind: string, value: string) {
@@ -536,6 +604,7 @@ async function migrate(pool: pg.Pool) {
 }
 
 interface RawEntity { id: string; type: EntityType; data: unknown; updated_at: string; updated_seq: number }
+interface RawViewTime { view_at: string; view_seq: number }
 interface RawSource { source: string; type: EntityType; key: string; entity_id: string | null; data: unknown; hash: string; last_modified: string | null; seen_run: number }
 interface RawChange { seq: number; at: string; entity_id: string; type: EntityType; op: ChangeRow['op']; fields: string[]; source: string | null; before: unknown; generalised: string[] | null }
 interface RawSync { source: string; state: unknown; run_id: number; run_status: SyncStateRow['runStatus']; run_full: boolean; started_at: string; updated_at: string; error: string | null }

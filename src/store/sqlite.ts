@@ -24,6 +24,8 @@ import type {
   Store,
   StoreTx,
   SyncStateRow,
+  ViewTime,
+  ViewTimeRow,
 } from './types.ts';
 import { tombstoneOf } from './types.ts';
 
@@ -103,14 +105,23 @@ export class SqliteStore implements Store {
     const where = ['e.type = ?'];
     const params: unknown[] = [q.type];
     let from = 'entities e';
+    const joinParams: unknown[] = [];
     if (q.linkedTo) {
       from += ' JOIN links l ON l.from_id = e.id AND l.rel = ? AND l.to_id = ?';
-      params.unshift(q.linkedTo.rel, q.linkedTo.to);
+      joinParams.push(q.linkedTo.rel, q.linkedTo.to);
     }
-    if (q.updatedSince) {
+    // A purpose's updatedSince compares the last change it could see (entity_views), not the entity's own.
+    const byView = q.updatedSince !== undefined && q.view !== undefined;
+    if (byView) {
+      from += ' JOIN entity_views v ON v.view = ? AND v.type = ? AND v.entity_id = e.id';
+      joinParams.push(q.view, q.type);
+      where.push('v.updated_at >= ?');
+      params.push(q.updatedSince);
+    } else if (q.updatedSince) {
       where.push('e.updated_at >= ?');
       params.push(q.updatedSince);
     }
+    params.unshift(...joinParams);
     if (q.hasValue) {
       where.push(`EXISTS (SELECT 1 FROM json_each(e.data, ?) WHERE value = ?)`);
       params.push(`$.${q.hasValue.field}`, q.hasValue.value);
@@ -124,12 +135,14 @@ export class SqliteStore implements Store {
       where.push('e.id > ?');
       params.push(q.afterId);
     }
-    const rows = this.all<RawEntity>(
-      `SELECT e.* FROM ${from} WHERE ${where.join(' AND ')} ORDER BY e.id LIMIT ?`,
+    const rows = this.all<RawEntity & Partial<RawViewTime>>(
+      `SELECT e.*${byView ? ', v.updated_at AS view_at, v.updated_seq AS view_seq' : ''} FROM ${from} WHERE ${where.join(' AND ')} ORDER BY e.id LIMIT ?`,
       ...params,
       q.first + 1,
     );
-    return { rows: rows.slice(0, q.first).map(toEntity), hasNext: rows.length > q.first, total };
+    const page = rows.slice(0, q.first);
+    const times = byView ? new Map(page.map((r) => [r.id, { updatedAt: r.view_at!, updatedSeq: r.view_seq! }])) : undefined;
+    return { rows: page.map(toEntity), hasNext: rows.length > q.first, total, ...(times ? { times } : {}) };
   }
 
   async linkedFrom(rel: string, toIds: readonly string[]): Promise<Map<string, string[]>> {
@@ -263,6 +276,20 @@ export class SqliteStore implements Store {
          (SELECT 1 FROM pseudonyms p WHERE p.domain = ? AND p.version = ? AND p.entity_id = e.id) ORDER BY e.id LIMIT ?`,
       domain, version, limit,
     ).map((r) => r.id);
+  }
+
+  async viewTimes(view: string, entityIds: readonly string[]) {
+    const out = new Map<string, ViewTime>();
+    if (entityIds.length === 0) return out;
+    for (const r of this.all<{ entity_id: string; view_at: string; view_seq: number }>(
+      `SELECT entity_id, updated_at AS view_at, updated_seq AS view_seq FROM entity_views WHERE view = ? AND entity_id IN (SELECT value FROM json_each(?))`,
+      view, JSON.stringify(entityIds),
+    )) out.set(r.entity_id, { updatedAt: r.view_at, updatedSeq: r.view_seq });
+    return out;
+  }
+
+  async viewFingerprints() {
+    return new Map(this.all<{ view: string; fingerprint: string }>(`SELECT view, fingerprint FROM view_fingerprints`).map((r) => [r.view, r.fingerprint]));
   }
 
   async personIds(afterId: string | undefined, limit: number) {
@@ -456,6 +483,7 @@ class SqliteTx implements StoreTx {
     this.st(`DELETE FROM links WHERE from_id = ?`).run(id);
     this.st(`DELETE FROM match_keys WHERE entity_id = ?`).run(id);
     this.st(`DELETE FROM pseudonyms WHERE entity_id = ?`).run(id);
+    this.st(`DELETE FROM entity_views WHERE entity_id = ?`).run(id);
     this.st(`DELETE FROM entities WHERE id = ?`).run(id);
   }
 
@@ -481,6 +509,44 @@ class SqliteTx implements StoreTx {
       c.generalised === undefined ? null : JSON.stringify(c.generalised),
     );
     return Number(info.lastInsertRowid);
+  }
+
+  async changesOf(entityIds: readonly string[]) {
+    if (entityIds.length === 0) return [];
+    return (this.st(`SELECT * FROM change_log WHERE entity_id IN (SELECT value FROM json_each(?)) ORDER BY seq`).all(JSON.stringify(entityIds)) as RawChange[]).map(toChange);
+  }
+
+  async changeHorizon() {
+    const r = (this.st(`SELECT at AS updatedAt, seq AS updatedSeq FROM change_log ORDER BY seq LIMIT 1`).get() ??
+      this.st(`SELECT updated_at AS updatedAt, updated_seq AS updatedSeq FROM entities ORDER BY updated_seq DESC LIMIT 1`).get()) as ViewTime | undefined;
+    return r;
+  }
+
+  async putViewTimes(rows: ViewTimeRow[]) {
+    const up = this.st(`INSERT INTO entity_views (view, entity_id, type, updated_at, updated_seq) VALUES (?, ?, ?, ?, ?)
+      ON CONFLICT (entity_id, view) DO UPDATE SET type = excluded.type, updated_at = excluded.updated_at, updated_seq = excluded.updated_seq`);
+    for (const r of rows) up.run(r.view, r.entityId, r.type, r.updatedAt, r.updatedSeq);
+  }
+
+  async entitiesForView(view: string, types: EntityType[], q: { afterId?: string; limit: number; missingOnly: boolean }) {
+    return this.st(
+      `SELECT e.id, e.type FROM entities e WHERE e.type IN (SELECT value FROM json_each(?)) AND e.id > ?
+         AND (? = 0 OR NOT EXISTS (SELECT 1 FROM entity_views v WHERE v.view = ? AND v.entity_id = e.id)) ORDER BY e.id LIMIT ?`,
+    ).all(JSON.stringify(types), q.afterId ?? '', q.missingOnly ? 1 : 0, view, q.limit) as { id: string; type: EntityType }[];
+  }
+
+  async deleteViewTimesExcept(view: string, keep: EntityType[]) {
+    return this.st(`DELETE FROM entity_views WHERE view = ? AND type NOT IN (SELECT value FROM json_each(?))`).run(view, JSON.stringify(keep)).changes;
+  }
+
+  async dropView(view: string) {
+    this.st(`DELETE FROM entity_views WHERE view = ?`).run(view);
+    this.st(`DELETE FROM view_fingerprints WHERE view = ?`).run(view);
+  }
+
+  async setViewFingerprint(view: string, fingerprint: string, at: string) {
+    this.st(`INSERT INTO view_fingerprints (view, fingerprint, built_at) VALUES (?, ?, ?)
+      ON CONFLICT (view) DO UPDATE SET fingerprint = excluded.fingerprint, built_at = excluded.built_at`).run(view, fingerprint, at);
   }
 
   async findByMatchKey(kind: string, value: string) {
@@ -586,6 +652,7 @@ function migrate(db: Db) {
 }
 
 interface RawEntity { id: string; type: EntityType; data: string; updated_at: string; updated_seq: number }
+interface RawViewTime { view_at: string; view_seq: number }
 interface RawSource { source: string; type: EntityType; key: string; entity_id: string | null; data: string; hash: string; last_modified: string | null; seen_run: number }
 interface RawChange {
   seq: number; at: string; entity_id: string; type: EntityType; op: ChangeRow['op']; fields: string; source: string | null; before: string | null; generalised: string | null;

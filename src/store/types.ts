@@ -23,6 +23,25 @@ export interface EntityRow<T extends EntityType = EntityType> {
   updatedAt: string;
   /** Change-log sequence number of the entity's last change. */
   updatedSeq: number;
+  /** Set on a deleted record's last state (a tombstone): `updatedAt` is then its deletion. */
+  tombstone?: true;
+}
+
+/**
+ * When a record last changed as one purpose sees it: the change-log time and seq of the last
+ * change visible to the purpose (src/feeds/view-times.ts), or a later bound where the log no
+ * longer tells.
+ */
+export interface ViewTime {
+  updatedAt: string;
+  updatedSeq: number;
+}
+
+/** One record's time in one purpose's view (`view` is the purpose id). */
+export interface ViewTimeRow extends ViewTime {
+  view: string;
+  entityId: string;
+  type: EntityType;
 }
 
 export interface SourceRecordRow {
@@ -58,7 +77,7 @@ export interface ChangeRow {
 
 /** A deletion's last state as an entity row: what a tombstone is rendered from. */
 export function tombstoneOf(c: ChangeRow): EntityRow {
-  return { id: c.entityId, type: c.type, data: (c.before ?? {}) as EntityRow['data'], updatedAt: c.at, updatedSeq: c.seq };
+  return { id: c.entityId, type: c.type, data: (c.before ?? {}) as EntityRow['data'], updatedAt: c.at, updatedSeq: c.seq, tombstone: true };
 }
 
 export type SyncRunStatus = 'running' | 'complete' | 'failed' | 'guarded';
@@ -80,7 +99,10 @@ export interface ListQuery {
   first: number;
   /** Keyset pagination: entities with id greater than this. */
   afterId?: string;
+  /** Entities changed at or after this time: their own last change, or with `view` the last one that purpose sees. */
   updatedSince?: string;
+  /** The purpose whose view times `updatedSince` compares (see ViewTime); without it, the entities' own. */
+  view?: string;
   /** Only entities linked to `to` through `rel` (e.g. classes of a school: rel 'class.school'). */
   linkedTo?: { rel: string; to: string };
   /** Only entities whose JSON array field contains a value (e.g. roles contains 'student'). */
@@ -93,6 +115,8 @@ export interface ListResult {
   rows: EntityRow[];
   hasNext: boolean;
   total: number;
+  /** With `view` and `updatedSince`: the view times of the rows, read with them (primes the request's loader). */
+  times?: Map<string, ViewTime>;
 }
 
 export interface IdentityConflict {
@@ -128,6 +152,26 @@ export interface StoreTx {
   /** Ids of entities linking to `toId` through `rel`. */
   linksTo(rel: string, toId: string): Promise<string[]>;
   appendChange(c: Omit<ChangeRow, 'seq'>): Promise<number>;
+  /** Retained change-log rows of these entities, in seq order. */
+  changesOf(entityIds: readonly string[]): Promise<ChangeRow[]>;
+  /**
+   * A time no purged change is later than: the oldest retained change, or with an empty log the
+   * newest change of any entity (undefined: nothing was ever stored).
+   */
+  changeHorizon(): Promise<ViewTime | undefined>;
+
+  /** Inserts or replaces view times (one row per view and entity in a call). */
+  putViewTimes(rows: ViewTimeRow[]): Promise<void>;
+  /**
+   * Entities of `types` in id order after `afterId`, for (re)computing a view; with `missingOnly`,
+   * only those without a time in the view.
+   */
+  entitiesForView(view: string, types: EntityType[], q: { afterId?: string; limit: number; missingOnly: boolean }): Promise<{ id: string; type: EntityType }[]>;
+  /** Drops a view's times of types outside `keep` (a policy that no longer sees them). */
+  deleteViewTimesExcept(view: string, keep: EntityType[]): Promise<number>;
+  /** Drops a view altogether: its times and its fingerprint. */
+  dropView(view: string): Promise<void>;
+  setViewFingerprint(view: string, fingerprint: string, at: string): Promise<void>;
 
   /** Identity match keys (normalised SIS id, email) → person entities. */
   findByMatchKey(kind: string, value: string): Promise<string[]>;
@@ -205,6 +249,10 @@ export interface Store {
   entityByPseudonym(domain: string, value: string): Promise<string | undefined>;
   /** People without a pseudonym in (domain, version), for backfills after a new domain or a rotation. */
   peopleWithoutPseudonym(domain: string, version: number, limit: number): Promise<string[]>;
+  /** The purposes' view times of entities (ids without one are absent). */
+  viewTimes(view: string, entityIds: readonly string[]): Promise<Map<string, ViewTime>>;
+  /** Views with times in the store, and the fingerprint of the visibility they were computed for. */
+  viewFingerprints(): Promise<Map<string, string>>;
   /** Person ids in id order, for batch work (pseudonym rotation). */
   personIds(afterId: string | undefined, limit: number): Promise<string[]>;
   auditEntries(q: { afterSeq?: number; limit?: number }): Promise<(AuditRow & { seq: number })[]>;

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { ENTITY_TYPES, type EntityType, type OrgData, type PersonData, type SourceRecord } from '../model/records.ts';
 import { changedGeneralisations } from '../privacy/generalise.ts';
-import type { EntityRow, SourceRecordRow, StoreTx } from '../store/types.ts';
+import type { ChangeRow, EntityRow, SourceRecordRow, StoreTx } from '../store/types.ts';
 import { demographicsIdFor, newEntityId } from './ids.ts';
 import { matchKeysOf, orgMatchKeysOf, resolveOrg, resolvePerson, type MatchKey, type MatchRule, type OrgMatchRule } from './identity.ts';
 import { changedFields, linksOf, mergeData, REQUIRED_REFS, resolveRefs, stableJson } from './merge.ts';
@@ -27,6 +27,8 @@ export interface IngestContext {
   hashMatchKey?: (kind: string, value: string) => string;
   /** Called for each new person entity, to materialise its pseudonyms in the same transaction. */
   personCreated?: (tx: StoreTx, entityId: string) => Promise<void>;
+  /** Called with each change as it is logged, to keep each purpose's view times in the same transaction (src/feeds/view-times.ts). */
+  changeLogged?: (tx: StoreTx, change: ChangeRow) => Promise<void>;
   counters: IngestCounters;
 }
 
@@ -216,7 +218,7 @@ export async function rematerialise(tx: StoreTx, ctx: IngestContext, entityId: s
   // Which generalised values moved with their exact fields: a purpose that receives only those
   // must not learn of a change to the exact value.
   const generalised = before ? changedGeneralisations(type, fields, before.data as Record<string, unknown>, merged, new Date(at)) : undefined;
-  const seq = await tx.appendChange({ at, entityId, type, op: before ? 'updated' : 'created', fields, ...(generalised ? { generalised } : {}), source: ctx.source });
+  const seq = await logChange(tx, ctx, { at, entityId, type, op: before ? 'updated' : 'created', fields, ...(generalised ? { generalised } : {}), source: ctx.source });
   await tx.putEntity({ id: entityId, type, data: merged, updatedAt: at, updatedSeq: seq });
   await tx.setLinks(entityId, linksOf(type, merged));
   if (type === 'person' || type === 'org') await tx.setMatchKeys(entityId, dedupe(rows.flatMap((r) => matchOf(r) ?? [])));
@@ -249,9 +251,16 @@ async function deleteEntity(tx: StoreTx, ctx: IngestContext, entity: EntityRow):
   // The tombstone keeps the last state (shown through each purpose's view) and, for people, the
   // pseudonyms their clients know them by, since those rows go with the entity.
   const before = entity.type === 'person' ? { ...(entity.data as object), _pseudonyms: await tx.pseudonymsOfEntity(entity.id) } : entity.data;
-  await tx.appendChange({ at, entityId: entity.id, type: entity.type, op: 'deleted', fields: [], source: ctx.source, before });
+  await logChange(tx, ctx, { at, entityId: entity.id, type: entity.type, op: 'deleted', fields: [], source: ctx.source, before });
   await tx.deleteEntity(entity.id);
   ctx.counters.deleted++;
+}
+
+/** Appends a change to the log and lets the hooks follow it; returns its seq. */
+async function logChange(tx: StoreTx, ctx: IngestContext, c: Omit<ChangeRow, 'seq'>): Promise<number> {
+  const seq = await tx.appendChange(c);
+  await ctx.changeLogged?.(tx, { ...c, seq });
+  return seq;
 }
 
 /** Link names under which other records point at an entity of this type. */

@@ -34,6 +34,7 @@ export interface SyncOptions {
   minimise?: IngestContext['minimise'];
   hashMatchKey?: IngestContext['hashMatchKey'];
   personCreated?: IngestContext['personCreated'];
+  changeLogged?: IngestContext['changeLogged'];
   hooks?: SyncHooks;
   /** 'return': a failed run resolves to its summary (status 'failed', `error` set) instead of throwing. */
   onFailure?: 'throw' | 'return';
@@ -85,6 +86,7 @@ export async function syncSource(store: Store, connector: Connector, opts: SyncO
     minimise: opts.minimise,
     hashMatchKey: opts.hashMatchKey,
     personCreated: opts.personCreated,
+    changeLogged: opts.changeLogged,
     counters,
   };
   const summary: SyncSummary = {

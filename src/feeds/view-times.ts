@@ -1,0 +1,125 @@
+/**
+ * When each record last changed as each purpose sees it: what `updatedAt` and `updatedSince` show
+ * a purpose. A record's own last change would tell an analytics client that a name, an email or a
+ * grade within the same band changed at that time, and would make an LMS re-read records whose
+ * visible data did not change; so each purpose gets the time of the last change its change feed
+ * would show — decided by `toEvent`, the feed's own function, so the two cannot disagree (a
+ * visible demographics change moves its person, a created record counts for every purpose that
+ * sees its type, a deleted record leaves every view with it).
+ *
+ * Maintained at sync time, in the transaction that logs the change (`changeLogged`); computed from
+ * the retained change log for stores and purposes that predate that (`backfill`, at start-up).
+ */
+import { createHash } from 'node:crypto';
+import { ENTITY_TYPES, type EntityType } from '../model/records.ts';
+import type { PurposeView } from '../graphql/context.ts';
+import type { ChangeRow, Store, StoreTx, ViewTime, ViewTimeRow } from '../store/types.ts';
+import { demographicsIdFor } from '../sync/ids.ts';
+import { toEvent } from './changes.ts';
+import { ENTITY_OF_RECORD_TYPE } from './relevance.ts';
+
+const BATCH = 1000;
+/** Bumped when what counts as visible changes in code, so stored views are recomputed. */
+const VISIBILITY_VERSION = 1;
+
+/** A purpose's view, named by the purpose id. */
+export type NamedView = PurposeView & { name: string; received: Set<string> };
+
+/** The record whose view time a change moves (a demographics change moves its person), or undefined when the purpose does not see the change. */
+function movedBy(view: NamedView, row: ChangeRow): { entityId: string; type: EntityType } | undefined {
+  const ev = toEvent(row, view.feeds, view.received, view.typeVisible);
+  if (!ev || ev.op === 'DELETED') return undefined;
+  return { entityId: ev.entityId, type: ENTITY_OF_RECORD_TYPE[ev.type]! };
+}
+
+/**
+ * What a view's times depend on: which stored fields feed which received schema fields (and
+ * whether generalised). Two purposes, or two versions of one policy, with the same fingerprint
+ * see the same changes.
+ */
+export function viewFingerprint(view: NamedView): string {
+  const parts: string[] = [];
+  for (const [type, byField] of view.feeds) {
+    for (const [stored, fed] of byField) {
+      for (const f of fed) if (view.received.has(f.coordinate)) parts.push(`${type}.${stored}>${f.coordinate}${f.generalised ? '~' : ''}`);
+    }
+  }
+  return createHash('sha256').update(`v${VISIBILITY_VERSION}\n${parts.sort().join('\n')}`).digest('base64url').slice(0, 22);
+}
+
+/** Record types with times in a view: those the purpose sees (demographics count for their person). */
+function viewTypes(view: NamedView): EntityType[] {
+  return ENTITY_TYPES.filter((t) => t !== 'demographics' && view.typeVisible(t));
+}
+
+export class ViewTimes {
+  constructor(readonly views: readonly NamedView[]) {}
+
+  /** Sync hook: called with every change as it is logged, inside its transaction. */
+  readonly changeLogged = async (tx: StoreTx, row: ChangeRow): Promise<void> => {
+    const rows: ViewTimeRow[] = [];
+    for (const v of this.views) {
+      const moved = movedBy(v, row);
+      if (moved) rows.push({ view: v.name, ...moved, updatedAt: row.at, updatedSeq: row.seq });
+    }
+    if (rows.length) await tx.putViewTimes(rows);
+  };
+
+  /**
+   * Brings every view up to date with the store: a view whose policy changed (or that is new) is
+   * recomputed for all its records, one that matches gets times for records that have none (a
+   * store synced before view times existed, or by a sync without the hooks); views of purposes no
+   * longer configured are dropped, since nothing maintains them. Batched, one transaction per batch.
+   */
+  async backfill(store: Store, now = () => new Date().toISOString()): Promise<{ view: string; rebuilt: boolean; records: number }[]> {
+    const stored = await store.viewFingerprints();
+    for (const name of stored.keys()) {
+      if (!this.views.some((v) => v.name === name)) await store.transaction((tx) => tx.dropView(name));
+    }
+    const out = [];
+    for (const v of this.views) {
+      const fingerprint = viewFingerprint(v);
+      const rebuilt = stored.get(v.name) !== fingerprint;
+      const types = viewTypes(v);
+      let records = 0;
+      for (let afterId: string | undefined; ; ) {
+        const n = await store.transaction(async (tx) => {
+          const batch = await tx.entitiesForView(v.name, types, { afterId, limit: BATCH, missingOnly: !rebuilt });
+          if (batch.length === 0) return 0;
+          await tx.putViewTimes(await computeTimes(tx, v, batch));
+          afterId = batch[batch.length - 1]!.id;
+          return batch.length;
+        });
+        if (n === 0) break;
+        records += n;
+      }
+      if (rebuilt) {
+        await store.transaction(async (tx) => {
+          await tx.deleteViewTimesExcept(v.name, types);
+          await tx.setViewFingerprint(v.name, fingerprint, now());
+        });
+      }
+      out.push({ view: v.name, rebuilt, records });
+    }
+    return out;
+  }
+}
+
+/**
+ * View times of a batch of records from the retained change log: the last change the view sees.
+ * Where the log no longer holds one — the record's creation was purged and no visible change is
+ * retained, so its last visible change was purged too — the horizon of the log (its oldest
+ * retained change): later than the true time, and the same for every such record, so it reveals
+ * nothing about changes the purpose does not see (the record's own time would). Never earlier than
+ * the true time, so a client polling `updatedSince` may see a record again but misses none.
+ */
+async function computeTimes(tx: StoreTx, view: NamedView, batch: { id: string; type: EntityType }[]): Promise<ViewTimeRow[]> {
+  const ids = batch.flatMap((e) => (e.type === 'person' ? [e.id, demographicsIdFor(e.id)] : [e.id]));
+  const found = new Map<string, ViewTime>();
+  for (const row of await tx.changesOf(ids)) {
+    const moved = movedBy(view, row);
+    if (moved) found.set(moved.entityId, { updatedAt: row.at, updatedSeq: row.seq });
+  }
+  const horizon = found.size < batch.length ? await tx.changeHorizon() : undefined;
+  return batch.map((e) => ({ view: view.name, entityId: e.id, type: e.type, ...(found.get(e.id) ?? horizon!) }));
+}
