@@ -26,7 +26,7 @@ export async function identityConflicts(opts: { config?: string; json?: boolean 
     // Say what the gateway does and does not do: a record kept apart is not re-linked later.
     process.stdout.write(
       `${conflicts.length} conflict(s). Each record was kept as a separate person or organisation; nothing was merged. Correct the matched id ` +
-        '(SIS id or email of a person, identifier or school number of a school or district) at the source so new records match one; ' +
+        '(SIS id or email of a person, official identifier or SIS id of a school or district) at the source so new records match one; ' +
         'a record already kept apart stays separate (the gateway does not re-link after the fact).\n',
     );
   } finally {

@@ -344,15 +344,20 @@ export type Organization = Node & {
   classes: ClassConnection;
   highGrade?: Maybe<Scalars['String']['output']>;
   id: Scalars['ID']['output'];
-  /** External identifier of the organisation (NCES id, DfE number). */
+  /** The official id given by the national authority: the NCES id (US), the DfE number (England). */
   identifier?: Maybe<Scalars['String']['output']>;
   lowGrade?: Maybe<Scalars['String']['output']>;
   name: Scalars['String']['output'];
   parent?: Maybe<Organization>;
   people: PersonConnection;
   phone?: Maybe<Scalars['String']['output']>;
+  /** The district's own school number, unique only within the district. */
   schoolNumber?: Maybe<Scalars['String']['output']>;
+  /** The district student information system's own id for the organisation (Clever sis_id, Graph and SDS externalId / SIS ID, OneRoster sourcedId). */
+  sisId?: Maybe<Scalars['String']['output']>;
   sources: Array<SourceRef>;
+  /** The id the state or region assigned to the organisation. */
+  stateId?: Maybe<Scalars['String']['output']>;
   type: OrgType;
   updatedAt: Scalars['DateTime']['output'];
 };
@@ -1075,7 +1080,9 @@ export type OrganizationResolvers<ContextType = GraphQLContext, ParentType exten
   people?: Resolver<ResolversTypes['PersonConnection'], ParentType, ContextType, RequireFields<OrganizationPeopleArgs, 'first'>>;
   phone?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   schoolNumber?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  sisId?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   sources?: Resolver<Array<ResolversTypes['SourceRef']>, ParentType, ContextType>;
+  stateId?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   type?: Resolver<ResolversTypes['OrgType'], ParentType, ContextType>;
   updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
