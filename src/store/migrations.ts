@@ -204,6 +204,24 @@ export const SQLITE_MIGRATIONS: Migration[] = [
       ALTER TABLE webhooks DROP COLUMN types;
     `,
   },
+  {
+    version: 8,
+    description: 'identity overrides (an operator\'s link or unlink, per source record) and resolved identity conflicts',
+    sql: `
+      -- The entity an operator put a source record in: resolution honours it over the match rules.
+      CREATE TABLE identity_overrides (
+        source TEXT NOT NULL,
+        type TEXT NOT NULL,
+        key TEXT NOT NULL,
+        entity_id TEXT NOT NULL,
+        decided_at TEXT NOT NULL,
+        PRIMARY KEY (source, type, key)
+      );
+      CREATE INDEX identity_overrides_entity ON identity_overrides (entity_id);
+      ALTER TABLE identity_conflicts ADD COLUMN resolved_at TEXT;
+      ALTER TABLE identity_conflicts ADD COLUMN resolution TEXT;
+    `,
+  },
 ];
 
 /** The same schema for PostgreSQL. Timestamps stay ISO text so both stores compare them alike. */
@@ -295,6 +313,16 @@ export const POSTGRES_MIGRATIONS: Migration[] = [
       ALTER TABLE webhooks ADD COLUMN events jsonb NOT NULL DEFAULT '[]';
       UPDATE webhooks SET events = (SELECT jsonb_agg(lower(t) || '.*' ORDER BY i) FROM jsonb_array_elements_text(webhooks.types) WITH ORDINALITY AS x (t, i)) WHERE types <> '[]'::jsonb;
       ALTER TABLE webhooks DROP COLUMN types;
+    `,
+  },
+  {
+    version: 8,
+    description: 'identity overrides (an operator\'s link or unlink, per source record) and resolved identity conflicts',
+    sql: `
+      CREATE TABLE identity_overrides (
+        source text NOT NULL, type text NOT NULL, key text NOT NULL, entity_id text NOT NULL, decided_at text NOT NULL, PRIMARY KEY (source, type, key));
+      CREATE INDEX identity_overrides_entity ON identity_overrides (entity_id);
+      ALTER TABLE identity_conflicts ADD COLUMN resolved_at text, ADD COLUMN resolution text;
     `,
   },
 ];
