@@ -72,6 +72,12 @@ export type Change = {
   at: Scalars['DateTime']['output'];
   /** For updates: the changed fields of `record` this purpose receives (demographics fields as demographics.<field>). */
   fields: Array<Scalars['String']['output']>;
+  /**
+   * For a DELETED person or organisation that an operator merged into another (`rostergate identity
+   * link`): the record it now lives on, through this purpose's view (by id, or a person by pseudonym).
+   * Re-point what referred to the deleted record there. Null for every other change.
+   */
+  mergedInto?: Maybe<RosterRecord>;
   op: ChangeOp;
   /**
    * The record now (CREATED, UPDATED), or its last state (DELETED: the tombstone), through this
@@ -748,7 +754,7 @@ export type ResolversTypes = ResolversObject<{
   AcademicSessionEdge: ResolverTypeWrapper<Omit<AcademicSessionEdge, 'node'> & { node: ResolversTypes['AcademicSession'] }>;
   Address: ResolverTypeWrapper<Address>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
-  Change: ResolverTypeWrapper<Omit<Change, 'record'> & { record?: Maybe<ResolversTypes['RosterRecord']> }>;
+  Change: ResolverTypeWrapper<Omit<Change, 'mergedInto' | 'record'> & { mergedInto?: Maybe<ResolversTypes['RosterRecord']>, record?: Maybe<ResolversTypes['RosterRecord']> }>;
   ChangeConnection: ResolverTypeWrapper<Omit<ChangeConnection, 'edges'> & { edges: Array<ResolversTypes['ChangeEdge']> }>;
   ChangeEdge: ResolverTypeWrapper<Omit<ChangeEdge, 'node'> & { node: ResolversTypes['Change'] }>;
   ChangeOp: ChangeOp;
@@ -808,7 +814,7 @@ export type ResolversParentTypes = ResolversObject<{
   AcademicSessionEdge: Omit<AcademicSessionEdge, 'node'> & { node: ResolversParentTypes['AcademicSession'] };
   Address: Address;
   Boolean: Scalars['Boolean']['output'];
-  Change: Omit<Change, 'record'> & { record?: Maybe<ResolversParentTypes['RosterRecord']> };
+  Change: Omit<Change, 'mergedInto' | 'record'> & { mergedInto?: Maybe<ResolversParentTypes['RosterRecord']>, record?: Maybe<ResolversParentTypes['RosterRecord']> };
   ChangeConnection: Omit<ChangeConnection, 'edges'> & { edges: Array<ResolversParentTypes['ChangeEdge']> };
   ChangeEdge: Omit<ChangeEdge, 'node'> & { node: ResolversParentTypes['Change'] };
   Class: EntityRowModel;
@@ -901,6 +907,7 @@ export type AddressResolvers<ContextType = GraphQLContext, ParentType extends Re
 export type ChangeResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Change'] = ResolversParentTypes['Change']> = ResolversObject<{
   at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   fields?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  mergedInto?: Resolver<Maybe<ResolversTypes['RosterRecord']>, ParentType, ContextType>;
   op?: Resolver<ResolversTypes['ChangeOp'], ParentType, ContextType>;
   record?: Resolver<Maybe<ResolversTypes['RosterRecord']>, ParentType, ContextType>;
   type?: Resolver<ResolversTypes['RecordType'], ParentType, ContextType>;
