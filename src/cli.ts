@@ -109,14 +109,34 @@ keys
   .option('-c, --config <file>', 'config file')
   .action(async (opts) => (await import('./commands/keys.ts')).keysRotate(opts));
 
-program
-  .command('identity')
-  .description('cross-source identity resolution')
+const identity = program.command('identity').description('cross-source identity resolution, and correcting it by hand');
+identity
   .command('conflicts')
-  .description('list records kept apart because their match was ambiguous or contradictory')
+  .description('list records kept apart because their match was ambiguous or contradictory, and how resolved ones were settled')
   .option('--json', 'machine-readable output')
   .option('-c, --config <file>', 'config file')
   .action(async (opts) => (await import('./commands/identity.ts')).identityConflicts(opts));
+identity
+  .command('link')
+  .description('merge the person or organisation holding a record (e.g. one a conflict kept apart) into the one it belongs to; kept across syncs')
+  .option('--conflict <id>', 'the record of this conflict (ids from `identity conflicts`)')
+  .option('--source <id>', 'or the record by its source id …')
+  .option('--key <key>', '… and its key in that source')
+  .option('--type <type>', 'person | org (default: the type of --into)')
+  .requiredOption('--into <entity>', 'gateway id of the person or organisation it belongs to (per_…, org_…)')
+  .option('--json', 'machine-readable output')
+  .option('-c, --config <file>', 'config file')
+  .action(async (opts) => (await import('./commands/identity.ts')).identityLink(opts));
+identity
+  .command('unlink')
+  .description('split one source\'s record off the person or organisation it was linked to, into a new one; kept across syncs')
+  .option('--conflict <id>', 'the record of this conflict')
+  .option('--source <id>', 'or the record by its source id …')
+  .option('--key <key>', '… and its key in that source')
+  .option('--type <type>', 'person | org', 'person')
+  .option('--json', 'machine-readable output')
+  .option('-c, --config <file>', 'config file')
+  .action(async (opts) => (await import('./commands/identity.ts')).identityUnlink(opts));
 
 program
   .command('audit')
@@ -137,5 +157,5 @@ try {
     process.exit(e.exitCode === 0 ? 0 : 2);
   }
   process.stderr.write(`rostergate: ${oneLine(e)}\n`);
-  process.exit(isRostergateError(e, 'CONFIG_INVALID') || isRostergateError(e, 'DATA_FOLDER') ? 2 : 1);
+  process.exit(isRostergateError(e, 'CONFIG_INVALID') || isRostergateError(e, 'DATA_FOLDER') || isRostergateError(e, 'IDENTITY_REFUSED') ? 2 : 1);
 }

@@ -19,6 +19,8 @@ export type ErrorCode =
   | 'STORE'
   | 'DATA_FOLDER'
   | 'NOT_FOUND'
+  /** An operator's identity link or unlink that cannot be carried out (unknown record, wrong type). */
+  | 'IDENTITY_REFUSED'
   | 'UNAUTHENTICATED'
   | 'FORBIDDEN';
 

@@ -53,7 +53,9 @@ export function schoolRecord(x: CleverSchool): SourceRecord {
     key: x.id,
     lastModified: s(x.last_modified),
     data: {
-      name: x.name || x.id, type: 'school', identifier: s(x.nces_id) ?? s(x.state_id), schoolNumber: s(x.school_number), parentKey: s(x.district),
+      // Each kind of id to its own field: nces_id is the official id, sis_id the SIS's, state_id the state's.
+      name: x.name || x.id, type: 'school', identifier: s(x.nces_id), sisId: s(x.sis_id), stateId: s(x.state_id), schoolNumber: s(x.school_number),
+      parentKey: s(x.district),
       lowGrade: grade(x.low_grade), highGrade: grade(x.high_grade), phone: s(x.phone),
       address: x.location ? { street: s(x.location.address), city: s(x.location.city), state: s(x.location.state), postalCode: s(x.location.zip) } : undefined,
     },

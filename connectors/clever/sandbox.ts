@@ -54,7 +54,7 @@ class CleverView {
     const o = r.data as OrgData;
     return {
       id: cleverId('org', r.key), district: this.districtId(), name: o.name, nces_id: o.identifier ?? '', school_number: o.schoolNumber ?? '',
-      sis_id: r.key, state_id: '', low_grade: cleverGrade(o.lowGrade) ?? '', high_grade: cleverGrade(o.highGrade) ?? '', phone: o.phone ?? '',
+      sis_id: o.sisId ?? '', state_id: o.stateId ?? '', low_grade: cleverGrade(o.lowGrade) ?? '', high_grade: cleverGrade(o.highGrade) ?? '', phone: o.phone ?? '',
       location: { address: o.address?.street ?? '', city: o.address?.city ?? '', state: o.address?.state ?? '', zip: o.address?.postalCode ?? '' },
       created: ts(r.created), last_modified: ts(r.lastModified),
     };

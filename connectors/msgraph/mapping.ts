@@ -33,7 +33,8 @@ export function schoolRecord(x: EduSchool, tenantId: string): SourceRecord {
   return {
     type: 'org', key: x.id,
     data: {
-      name: s(x.displayName) ?? x.id, type: 'school', identifier: s(x.externalId), schoolNumber: s(x.schoolNumber), parentKey: tenantKey(tenantId),
+      // externalId is the school's "ID in the syncing system": the SIS id SDS uploaded, never an NCES id.
+      name: s(x.displayName) ?? x.id, type: 'school', sisId: s(x.externalId), schoolNumber: s(x.schoolNumber), parentKey: tenantKey(tenantId),
       lowGrade: grade(x.lowestGrade), highGrade: grade(x.highestGrade), phone: s(x.phone),
       address: x.address ? { street: s(x.address.street), city: s(x.address.city), state: s(x.address.state), postalCode: s(x.address.postalCode), country: s(x.address.countryOrRegion) } : undefined,
     },

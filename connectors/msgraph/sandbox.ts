@@ -141,7 +141,7 @@ class GraphView {
   }
   schools() {
     return this.schoolRows().map((s) => ({
-      '@odata.type': '#microsoft.graph.educationSchool', id: graphId('org', s.key), displayName: s.data.name, externalId: s.data.identifier ?? null,
+      '@odata.type': '#microsoft.graph.educationSchool', id: graphId('org', s.key), displayName: s.data.name, externalId: s.data.sisId ?? null,
       schoolNumber: s.data.schoolNumber ?? null, lowestGrade: s.data.lowGrade ?? null, highestGrade: s.data.highGrade ?? null, phone: s.data.phone ?? null,
       address: { street: s.data.address?.street ?? null, city: s.data.address?.city ?? null, state: s.data.address?.state ?? null, postalCode: s.data.address?.postalCode ?? null, countryOrRegion: s.data.address?.country ?? null },
       externalSource: 'sis',

@@ -57,12 +57,24 @@ const deletedOr = <T extends { sourcedId: string; status?: string; dateLastModif
   return { ...build(), lastModified: str(x.dateLastModified) };
 };
 
+/**
+ * An org's `identifier` is its official id (the spec's example: an NCES id). OneRoster has no
+ * other field for the SIS's own id of an org, and its sourcedId is that id in practice: the SIS (or
+ * a rostering service passing the SIS's keys through) assigns it, and School Data Sync, which reads
+ * OneRoster providers and whose OneRoster-shaped v2.1 CSV keys orgs by sourcedId alone, has nothing
+ * else to give a school as its SIS id (Graph's externalId). So sourcedId also serves as sisId. A
+ * provider that mints its own GUIDs instead only misses links, since a GUID matches no other
+ * vendor's SIS id. (People differ: OneRoster gives them a SIS id of their own, `identifier`.)
+ */
 export function orgRecord(o: OrOrg): SourceRecord {
   return deletedOr(o, 'org', () => {
     const t = str(o.type)?.toLowerCase();
     return {
       type: 'org', key: o.sourcedId.trim(),
-      data: { name: need(str(o.name), 'name'), type: ORG_TYPES.find((x) => x === t) ?? 'other', identifier: str(o.identifier), parentKey: ref(o.parent) },
+      data: {
+        name: need(str(o.name), 'name'), type: ORG_TYPES.find((x) => x === t) ?? 'other', identifier: str(o.identifier), sisId: o.sourcedId.trim(),
+        parentKey: ref(o.parent),
+      },
     };
   });
 }

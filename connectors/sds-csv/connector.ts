@@ -92,9 +92,13 @@ export class SdsCsvConnector implements Connector {
       file: files.join(', '), records, completes: files.some((f) => t.has(f)) ? completes : undefined,
     });
     const date = (file: string, line: number, column: string, v: string | undefined) => sdsDate(p, file, line, column, v);
+    // v2.1 orgs carry only their SIS id (sourcedId, what becomes the school's Graph externalId).
     const orgs = rows('orgs.csv').map(({ values: v }) => ({
       type: 'org', key: v.sourcedId!,
-      data: { name: v.name!, type: SCHOOL_TYPES.has(v.type!.toLowerCase()) ? 'school' : v.type === 'district' ? 'district' : v.type === 'department' ? 'department' : 'other', parentKey: s(v.parentSourcedId) },
+      data: {
+        name: v.name!, type: SCHOOL_TYPES.has(v.type!.toLowerCase()) ? 'school' : v.type === 'district' ? 'district' : v.type === 'department' ? 'department' : 'other',
+        sisId: s(v.sourcedId), parentKey: s(v.parentSourcedId),
+      },
     }) as SourceRecord);
     const sessions = rows('academicSessions.csv').map(({ values: v, line }) => ({
       type: 'academicSession', key: v.sourcedId!,
@@ -179,10 +183,13 @@ export class SdsCsvConnector implements Connector {
     const date = (f: string, r: { line: number; get: (c: string) => string | undefined }, c: string) => sdsDate(p, f, r.line, col(f, c), r.get(c));
     // Types read from a file the drop left out are not completed (see v21).
     const has = (...files: string[]) => files.every((f) => t.has(f));
+    // Each kind of id to its own field. The UK variant keys schools by their DfE number, which is
+    // both the official id and the id the SIS (and so Graph's externalId) uses for the school.
     const schools = rows('School.csv').map((r) => ({
       type: 'org', key: r.get('SIS ID')!,
       data: {
-        name: r.get('Name')!, type: 'school', schoolNumber: r.get('School Number'), identifier: r.get('School NCES_ID'), lowGrade: r.get('Grade Low') && grade(r.get('Grade Low')!),
+        name: r.get('Name')!, type: 'school', sisId: r.get('SIS ID'), identifier: format === 'v1-uk' ? r.get('SIS ID') : r.get('School NCES_ID'),
+        stateId: r.get('State ID'), schoolNumber: r.get('School Number'), lowGrade: r.get('Grade Low') && grade(r.get('Grade Low')!),
         highGrade: r.get('Grade High') && grade(r.get('Grade High')!), phone: r.get('Phone'),
         address: { street: r.get('Address'), city: r.get('City'), state: r.get('State'), postalCode: r.get('Zip'), country: r.get('Country') },
       },

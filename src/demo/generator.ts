@@ -115,8 +115,9 @@ export function generateDistrict(options: DistrictOptions = {}): District {
     return e;
   };
 
-  // Organisations: one district, schools spread over the grade bands.
-  add('org', 'district', { name: 'Rostergate Demo Unified School District', type: 'district', identifier: '9900001' } satisfies OrgData);
+  // Organisations: one district, schools spread over the grade bands. They carry each kind of id a vendor may know them by: the official (NCES-style) id, the
+  // SIS's own id (the record's key, as for every SIS record here), the state's id, the school number.
+  add('org', 'district', { name: 'Rostergate Demo Unified School District', type: 'district', identifier: '9900001', sisId: 'district' } satisfies OrgData);
   const bands: { name: string; grades: string[] }[] = [
     { name: 'Elementary', grades: ['KG', '01', '02', '03', '04', '05'] },
     { name: 'Middle', grades: ['06', '07', '08'] },
@@ -130,6 +131,8 @@ export function generateDistrict(options: DistrictOptions = {}): District {
       name: `${schoolNames[i % schoolNames.length]} ${band.name} School${i >= schoolNames.length ? ` ${i + 1}` : ''}`,
       type: 'school',
       identifier: `99000${pad(i + 10, 2)}`,
+      sisId: key,
+      stateId: `DS-99-${pad(i + 1, 4)}`,
       schoolNumber: pad(100 + i, 3),
       parentKey: 'district',
       lowGrade: band.grades[0],

@@ -7,7 +7,7 @@ import { GraphQLError } from 'graphql';
 import type { GraphQLContext } from '../graphql/context.ts';
 import { checkFirst } from '../graphql/connection.ts';
 import type { EntityType } from '../model/records.ts';
-import { tombstoneOf, type ChangeRow, type EntityRow } from '../store/types.ts';
+import { mergedIntoOf, tombstoneOf, type ChangeRow, type EntityRow } from '../store/types.ts';
 import { ENTITY_OF_RECORD_TYPE, RECORD_TYPE, referenceFields, visibleFields, type FieldFeeds } from './relevance.ts';
 import { eventType, recordTypesOf, subscribed } from './event-types.ts';
 
@@ -22,6 +22,8 @@ export interface ChangeEvent {
   fields: string[];
   entityId: string;
   tombstone?: EntityRow;
+  /** For a deletion by an operator's merge: the surviving entity's id. */
+  mergedInto?: string;
   seq: number;
 }
 
@@ -41,7 +43,8 @@ export function toEvent(row: ChangeRow, feeds: FieldFeeds, received: Set<string>
   const fields = row.op === 'updated' ? visibleFields(feeds, row.type, row.fields, received, row.generalised) : [];
   if (row.op === 'updated' && fields.length === 0) return undefined;
   const tombstone = row.op === 'deleted' ? tombstoneOf(row) : undefined;
-  return { op, type: RECORD_TYPE[row.type], at: row.at, fields, entityId: row.entityId, tombstone, seq: row.seq };
+  const mergedInto = mergedIntoOf(row);
+  return { op, type: RECORD_TYPE[row.type], at: row.at, fields, entityId: row.entityId, tombstone, ...(mergedInto ? { mergedInto } : {}), seq: row.seq };
 }
 
 export interface FeedPage {
@@ -118,6 +121,19 @@ async function primeLinkedTombstones(ctx: GraphQLContext, tombstones: EntityRow[
   for (const row of await ctx.store.tombstones(gone)) ctx.loaders.entity.clear(row.id).prime(row.id, row);
 }
 
+/** Survivors of merges as they are now, or from their own tombstone if they went since. */
+async function survivorsOf(ctx: GraphQLContext, ids: string[]): Promise<Map<string, EntityRow>> {
+  const out = new Map<string, EntityRow>();
+  if (ids.length === 0) return out;
+  const live = await ctx.loaders.entity.loadMany(ids);
+  ids.forEach((id, i) => {
+    const r = live[i];
+    if (r && !(r instanceof Error)) out.set(id, r);
+  });
+  for (const t of await ctx.store.tombstones(ids.filter((id) => !out.has(id)))) out.set(t.id, t);
+  return out;
+}
+
 export async function changesResolver(
   ctx: GraphQLContext,
   args: { after?: string | null; first?: number | null; types?: string[] | null },
@@ -127,9 +143,13 @@ export async function changesResolver(
   await primeLinkedTombstones(ctx, page.events.flatMap((e) => (e.tombstone ? [e.tombstone] : [])));
   const live = await ctx.loaders.entity.loadMany(page.events.filter((e) => !e.tombstone).map((e) => e.entityId));
   const byId = new Map(live.filter((r): r is EntityRow => !!r && !(r instanceof Error)).map((r) => [r.id, r]));
+  const survivors = await survivorsOf(ctx, page.events.flatMap((e) => (e.mergedInto ? [e.mergedInto] : [])));
   return {
     edges: page.events.map((e) => ({
-      node: { op: e.op, type: e.type, at: e.at, fields: e.fields, record: e.tombstone ?? byId.get(e.entityId) ?? null },
+      node: {
+        op: e.op, type: e.type, at: e.at, fields: e.fields, record: e.tombstone ?? byId.get(e.entityId) ?? null,
+        mergedInto: (e.mergedInto && survivors.get(e.mergedInto)) ?? null,
+      },
       cursor: encodeSeq(ctx, e.seq),
     })),
     pageInfo: { hasNextPage: page.hasNext, endCursor: encodeSeq(ctx, page.lastSeq) },

@@ -32,6 +32,17 @@ export function recordSelection(schema: GraphQLSchema): string {
   return `__typename ${union.getTypes().map((t) => `... on ${t.name} { ${memberSelection(t)} }`).join(' ')}`;
 }
 
+/**
+ * Only the ids of union members (`... on Person { Person__id: id }`), for a reference to another
+ * record such as a merge's survivor: whoever follows the feed re-points to it by its id.
+ */
+export function idSelection(schema: GraphQLSchema): string {
+  const union = schema.getType('RosterRecord');
+  if (!isUnionType(union)) return '__typename';
+  const members = union.getTypes().filter((t) => t.getFields().id);
+  return `__typename ${members.map((t) => `... on ${t.name} { ${t.name}${SEP}id: id }`).join(' ')}`;
+}
+
 export function cleanRecord(record: unknown): unknown {
   if (!record || typeof record !== 'object') return record;
   const r = record as Record<string, unknown>;

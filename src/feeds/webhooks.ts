@@ -13,14 +13,14 @@ import { lookup } from 'node:dns/promises';
 import { lookup as lookupCb } from 'node:dns';
 import { isIP, type LookupFunction } from 'node:net';
 import { Agent, request } from 'undici';
-import { execute, parse } from 'graphql';
+import { execute, isObjectType, parse } from 'graphql';
 import { z } from 'zod';
 import { RostergateError } from '../errors.ts';
 import { errorForLog, type Logger } from '../log.ts';
 import type { Privacy } from '../privacy/setup.ts';
 import type { DeliveryRow, Store, WebhookRow } from '../store/types.ts';
 import type { SourceType } from '../../connectors/types.ts';
-import { recordSelection, cleanRecord } from './render.ts';
+import { recordSelection, cleanRecord, idSelection } from './render.ts';
 import { eventType } from './event-types.ts';
 
 export const webhookConfigSchema = z
@@ -190,8 +190,11 @@ export class WebhookDispatcher {
     if (!purpose) return;
     const ps = this.privacy.schemas.get(purpose.id)!;
     const sel = recordSelection(ps.schema);
+    // A merge's deletion names the survivor (by id or pseudonym), so the consumer can re-point.
+    const change = ps.schema.getType('Change');
+    const merged = isObjectType(change) && change.getFields().mergedInto ? `mergedInto { ${idSelection(ps.schema)} }` : '';
     const doc = parse(`query($after: Cursor) { changes(after: $after, first: 200) {
-      pageInfo { hasNextPage endCursor } edges { node { op type at fields record { ${sel} } } } } }`);
+      pageInfo { hasNextPage endCursor } edges { node { op type at fields record { ${sel} } ${merged} } } } }`);
     for (let cursorSeq = w.cursorSeq, page = 0; page < 20; page++) {
       const ctx = await this.privacy.context(this.store, this.sourceTypes, { client: w.client, purpose });
       // Only the subscribed event types are rendered (and so disclosed).
@@ -204,7 +207,8 @@ export class WebhookDispatcher {
       const deliveries = conn.edges.map(({ node }, i) => {
         const type = eventType(String(node.type), String(node.op));
         const msgId = `msg_${w.id}_${cursorSeq}_${i}_${randomBytes(4).toString('hex')}`;
-        const payload = JSON.stringify({ type, timestamp: node.at, data: { ...node, record: cleanRecord(node.record) } });
+        const { mergedInto, ...rest } = node;
+        const payload = JSON.stringify({ type, timestamp: node.at, data: { ...rest, record: cleanRecord(node.record), ...(mergedInto ? { mergedInto: cleanRecord(mergedInto) } : {}) } });
         return { webhookId: w.id, seq: endSeq, msgId, eventType: type, payload, nextAttemptAt: now.toISOString(), createdAt: now.toISOString() };
       });
       if (endSeq === cursorSeq) return;

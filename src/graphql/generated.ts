@@ -73,6 +73,12 @@ export type Change = {
   at: Scalars['DateTime']['output'];
   /** For updates: the changed fields of `record` this purpose receives (demographics fields as demographics.<field>). */
   fields: Array<Scalars['String']['output']>;
+  /**
+   * For a DELETED person or organisation that an operator merged into another (`rostergate identity
+   * link`): the record it now lives on, through this purpose's view (by id, or a person by pseudonym).
+   * Re-point what referred to the deleted record there. Null for every other change.
+   */
+  mergedInto?: Maybe<RosterRecord>;
   op: ChangeOp;
   /**
    * The record now (CREATED, UPDATED), or its last state (DELETED: the tombstone), through this
@@ -349,15 +355,20 @@ export type Organization = Node & {
   classes: ClassConnection;
   highGrade?: Maybe<Scalars['String']['output']>;
   id: Scalars['ID']['output'];
-  /** External identifier of the organisation (NCES id, DfE number). */
+  /** The official id given by the national authority: the NCES id (US), the DfE number (England). */
   identifier?: Maybe<Scalars['String']['output']>;
   lowGrade?: Maybe<Scalars['String']['output']>;
   name: Scalars['String']['output'];
   parent?: Maybe<Organization>;
   people: PersonConnection;
   phone?: Maybe<Scalars['String']['output']>;
+  /** The district's own school number, unique only within the district. */
   schoolNumber?: Maybe<Scalars['String']['output']>;
+  /** The district student information system's own id for the organisation (Clever sis_id, Graph and SDS externalId / SIS ID, OneRoster sourcedId). */
+  sisId?: Maybe<Scalars['String']['output']>;
   sources: Array<SourceRef>;
+  /** The id the state or region assigned to the organisation. */
+  stateId?: Maybe<Scalars['String']['output']>;
   type: OrgType;
   /** When this record last changed in a way the client’s purpose can see: its creation, or a change to a field the purpose receives (for a person, their demographics included). Under open access, its own last change. */
   updatedAt: Scalars['DateTime']['output'];
@@ -750,7 +761,7 @@ export type ResolversTypes = ResolversObject<{
   AcademicSessionEdge: ResolverTypeWrapper<Omit<AcademicSessionEdge, 'node'> & { node: ResolversTypes['AcademicSession'] }>;
   Address: ResolverTypeWrapper<Address>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
-  Change: ResolverTypeWrapper<Omit<Change, 'record'> & { record?: Maybe<ResolversTypes['RosterRecord']> }>;
+  Change: ResolverTypeWrapper<Omit<Change, 'mergedInto' | 'record'> & { mergedInto?: Maybe<ResolversTypes['RosterRecord']>, record?: Maybe<ResolversTypes['RosterRecord']> }>;
   ChangeConnection: ResolverTypeWrapper<Omit<ChangeConnection, 'edges'> & { edges: Array<ResolversTypes['ChangeEdge']> }>;
   ChangeEdge: ResolverTypeWrapper<Omit<ChangeEdge, 'node'> & { node: ResolversTypes['Change'] }>;
   ChangeOp: ChangeOp;
@@ -810,7 +821,7 @@ export type ResolversParentTypes = ResolversObject<{
   AcademicSessionEdge: Omit<AcademicSessionEdge, 'node'> & { node: ResolversParentTypes['AcademicSession'] };
   Address: Address;
   Boolean: Scalars['Boolean']['output'];
-  Change: Omit<Change, 'record'> & { record?: Maybe<ResolversParentTypes['RosterRecord']> };
+  Change: Omit<Change, 'mergedInto' | 'record'> & { mergedInto?: Maybe<ResolversParentTypes['RosterRecord']>, record?: Maybe<ResolversParentTypes['RosterRecord']> };
   ChangeConnection: Omit<ChangeConnection, 'edges'> & { edges: Array<ResolversParentTypes['ChangeEdge']> };
   ChangeEdge: Omit<ChangeEdge, 'node'> & { node: ResolversParentTypes['Change'] };
   Class: EntityRowModel;
@@ -903,6 +914,7 @@ export type AddressResolvers<ContextType = GraphQLContext, ParentType extends Re
 export type ChangeResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Change'] = ResolversParentTypes['Change']> = ResolversObject<{
   at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   fields?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  mergedInto?: Resolver<Maybe<ResolversTypes['RosterRecord']>, ParentType, ContextType>;
   op?: Resolver<ResolversTypes['ChangeOp'], ParentType, ContextType>;
   record?: Resolver<Maybe<ResolversTypes['RosterRecord']>, ParentType, ContextType>;
   type?: Resolver<ResolversTypes['RecordType'], ParentType, ContextType>;
@@ -1082,7 +1094,9 @@ export type OrganizationResolvers<ContextType = GraphQLContext, ParentType exten
   people?: Resolver<ResolversTypes['PersonConnection'], ParentType, ContextType, RequireFields<OrganizationPeopleArgs, 'first'>>;
   phone?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   schoolNumber?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  sisId?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   sources?: Resolver<Array<ResolversTypes['SourceRef']>, ParentType, ContextType>;
+  stateId?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   type?: Resolver<ResolversTypes['OrgType'], ParentType, ContextType>;
   updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;

@@ -53,8 +53,15 @@ export interface Address {
 export interface OrgData {
   name: string;
   type: OrgType;
-  /** An external identifier of the organisation itself (NCES id, DfE number, …). Not personal. */
+  // Ids of the organisation itself, one field per kind of id as for a person (none is personal):
+  // vendors carry different kinds, so a connector fills each only with what its field really is.
+  /** The official id given by the national authority: the NCES id (US), the DfE number (England). */
   identifier?: string;
+  /** The district student information system's own id for it (Clever `sis_id`, Graph `externalId`, SDS `SIS ID`). */
+  sisId?: string;
+  /** The id the state (or region) assigned to it (Clever `state_id`, SDS v1 `State ID`). */
+  stateId?: string;
+  /** The district's own school number, unique only within the district. */
   schoolNumber?: string;
   parentKey?: string;
   lowGrade?: string;

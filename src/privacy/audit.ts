@@ -8,7 +8,7 @@
  * client has received data about, so erasure notices reach exactly those clients.
  */
 import { createHmac } from 'node:crypto';
-import type { AuditRow, Store } from '../store/types.ts';
+import type { AuditRow, Store, StoreTx } from '../store/types.ts';
 import { stableJson } from '../sync/merge.ts';
 
 export type AuditInput = Omit<AuditRow, 'prevHash' | 'hash'>;
@@ -20,6 +20,15 @@ export function entryHash(key: Buffer, prevHash: string, e: AuditInput): string 
     categories: e.categories, fields: e.fields, people: e.people,
   });
   return createHmac('sha256', key).update(prevHash).update('\n').update(body).digest('base64url');
+}
+
+/**
+ * Appends one entry to the chain inside the caller's transaction, so an operation and its audit
+ * entry commit together or not at all (an operator's identity link, for one).
+ */
+export async function appendAudit(tx: StoreTx, key: Buffer, entry: AuditInput): Promise<number> {
+  const prev = (await tx.lastAudit())?.hash ?? GENESIS;
+  return tx.insertAudit({ ...entry, prevHash: prev, hash: entryHash(key, prev, entry) });
 }
 
 /** The ledger's `last_at` is kept to the hour: a person shown again within it needs no write. */
@@ -39,8 +48,7 @@ export class AuditLog {
     const seen = this.recent.get(entry.client) ?? this.recent.set(entry.client, new Set()).get(entry.client)!;
     const fresh = disclosed.filter((id) => !seen.has(id));
     const seq = await this.store.transaction(async (tx) => {
-      const prev = (await tx.lastAudit())?.hash ?? GENESIS;
-      const seq = await tx.insertAudit({ ...entry, prevHash: prev, hash: entryHash(this.key, prev, entry) });
+      const seq = await appendAudit(tx, this.key, entry);
       if (fresh.length) await tx.recordDisclosures(entry.client, fresh, entry.at);
       return seq;
     });

@@ -225,6 +225,24 @@ export const SQLITE_MIGRATIONS: Migration[] = [
       CREATE TABLE view_fingerprints (view TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, built_at TEXT NOT NULL);
     `,
   },
+  {
+    version: 9,
+    description: 'identity overrides (an operator\'s link or unlink, per source record) and resolved identity conflicts',
+    sql: `
+      -- The entity an operator put a source record in: resolution honours it over the match rules.
+      CREATE TABLE identity_overrides (
+        source TEXT NOT NULL,
+        type TEXT NOT NULL,
+        key TEXT NOT NULL,
+        entity_id TEXT NOT NULL,
+        decided_at TEXT NOT NULL,
+        PRIMARY KEY (source, type, key)
+      );
+      CREATE INDEX identity_overrides_entity ON identity_overrides (entity_id);
+      ALTER TABLE identity_conflicts ADD COLUMN resolved_at TEXT;
+      ALTER TABLE identity_conflicts ADD COLUMN resolution TEXT;
+    `,
+  },
 ];
 
 /** The same schema for PostgreSQL. Timestamps stay ISO text so both stores compare them alike. */
@@ -326,6 +344,16 @@ export const POSTGRES_MIGRATIONS: Migration[] = [
         PRIMARY KEY (entity_id, view));
       CREATE INDEX entity_views_updated ON entity_views (view, type, updated_at, entity_id);
       CREATE TABLE view_fingerprints (view text PRIMARY KEY, fingerprint text NOT NULL, built_at text NOT NULL);
+    `,
+  },
+  {
+    version: 9,
+    description: 'identity overrides (an operator\'s link or unlink, per source record) and resolved identity conflicts',
+    sql: `
+      CREATE TABLE identity_overrides (
+        source text NOT NULL, type text NOT NULL, key text NOT NULL, entity_id text NOT NULL, decided_at text NOT NULL, PRIMARY KEY (source, type, key));
+      CREATE INDEX identity_overrides_entity ON identity_overrides (entity_id);
+      ALTER TABLE identity_conflicts ADD COLUMN resolved_at text, ADD COLUMN resolution text;
     `,
   },
 ];

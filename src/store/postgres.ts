@@ -18,6 +18,7 @@ import type {
   IdentityConflict,
   ListQuery,
   ListResult,
+  SourceRecordRef,
   SourceRecordRow,
   Store,
   StoreTx,
@@ -173,7 +174,9 @@ export class PostgresStore implements Store {
   }
 
   async conflicts(): Promise<IdentityConflict[]> {
-    return (await this.rows<IdentityConflict>(`SELECT id, at, source, type, key, reason, candidates FROM identity_conflicts ORDER BY id`));
+    return this.rows<IdentityConflict>(
+      `SELECT id, at, source, type, key, reason, candidates, resolved_at AS "resolvedAt", resolution FROM identity_conflicts ORDER BY id`,
+    );
   }
 
   async counts() {
@@ -423,11 +426,30 @@ class PgTx implements StoreTx {
     }
   }
 
-  async addConflict(c: Omit<IdentityConflict, 'id'>) {
+  async addConflict(c: Omit<IdentityConflict, 'id' | 'resolvedAt' | 'resolution'>) {
     await this.exec(
       `INSERT INTO identity_conflicts (at, source, type, key, reason, candidates) VALUES ($1, $2, $3, $4, $5, $6)
-       ON CONFLICT (source, type, key, reason) DO UPDATE SET at = excluded.at, candidates = excluded.candidates`,
+       ON CONFLICT (source, type, key, reason) DO UPDATE SET at = excluded.at, candidates = excluded.candidates, resolved_at = NULL, resolution = NULL`,
       [c.at, c.source, c.type, c.key, c.reason, JSON.stringify(c.candidates)],
+    );
+  }
+
+  async resolveConflicts(r: SourceRecordRef, resolution: string, at: string) {
+    return this.exec(
+      `UPDATE identity_conflicts SET resolved_at = $1, resolution = $2 WHERE source = $3 AND type = $4 AND key = $5 AND resolved_at IS NULL`,
+      [at, resolution, r.source, r.type, r.key],
+    );
+  }
+
+  async identityOverride(r: SourceRecordRef) {
+    return (await this.q<{ entity_id: string }>(`SELECT entity_id FROM identity_overrides WHERE source = $1 AND type = $2 AND key = $3`, [r.source, r.type, r.key]))[0]?.entity_id;
+  }
+
+  async setIdentityOverride(r: SourceRecordRef, entityId: string, at: string) {
+    await this.exec(
+      `INSERT INTO identity_overrides (source, type, key, entity_id, decided_at) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (source, type, key) DO UPDATE SET entity_id = excluded.entity_id, decided_at = excluded.decided_at`,
+      [r.source, r.type, r.key, entityId, at],
     );
   }
 
@@ -504,6 +526,15 @@ class PgTx implements StoreTx {
         [client, at, entityIds.slice(i, i + 5000)],
       );
     }
+  }
+
+  async transferDisclosures(fromId: string, toId: string, mode: 'move' | 'copy') {
+    await this.exec(
+      `INSERT INTO disclosures (client, entity_id, first_at, last_at) SELECT client, $2, first_at, last_at FROM disclosures WHERE entity_id = $1
+       ON CONFLICT (client, entity_id) DO UPDATE SET first_at = least(disclosures.first_at, excluded.first_at), last_at = greatest(disclosures.last_at, excluded.last_at)`,
+      [fromId, toId],
+    );
+    if (mode === 'move') await this.exec(`DELETE FROM disclosures WHERE entity_id = $1`, [fromId]);
   }
 }
 

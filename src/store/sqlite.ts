@@ -20,6 +20,7 @@ import type {
   IdentityConflict,
   ListQuery,
   ListResult,
+  SourceRecordRef,
   SourceRecordRow,
   Store,
   StoreTx,
@@ -217,9 +218,9 @@ export class SqliteStore implements Store {
   }
 
   async conflicts(): Promise<IdentityConflict[]> {
-    return this.all<{ id: number; at: string; source: string; type: EntityType; key: string; reason: string; candidates: string }>(
+    return this.all<{ id: number; at: string; source: string; type: EntityType; key: string; reason: string; candidates: string; resolved_at: string | null; resolution: string | null }>(
       `SELECT * FROM identity_conflicts ORDER BY id`,
-    ).map((r) => ({ ...r, candidates: JSON.parse(r.candidates) as string[] }));
+    ).map(({ resolved_at, ...r }) => ({ ...r, candidates: JSON.parse(r.candidates) as string[], resolvedAt: resolved_at }));
   }
 
   async counts(): Promise<Record<EntityType, number>> {
@@ -561,11 +562,25 @@ class SqliteTx implements StoreTx {
     for (const k of keys) ins.run(k.kind, k.value, entityId);
   }
 
-  async addConflict(c: Omit<IdentityConflict, 'id'>) {
+  async addConflict(c: Omit<IdentityConflict, 'id' | 'resolvedAt' | 'resolution'>) {
     this.st(
       `INSERT INTO identity_conflicts (at, source, type, key, reason, candidates) VALUES (?, ?, ?, ?, ?, ?)
-       ON CONFLICT (source, type, key, reason) DO UPDATE SET at = excluded.at, candidates = excluded.candidates`,
+       ON CONFLICT (source, type, key, reason) DO UPDATE SET at = excluded.at, candidates = excluded.candidates, resolved_at = NULL, resolution = NULL`,
     ).run(c.at, c.source, c.type, c.key, c.reason, JSON.stringify(c.candidates));
+  }
+
+  async resolveConflicts(r: SourceRecordRef, resolution: string, at: string) {
+    return this.st(`UPDATE identity_conflicts SET resolved_at = ?, resolution = ? WHERE source = ? AND type = ? AND key = ? AND resolved_at IS NULL`)
+      .run(at, resolution, r.source, r.type, r.key).changes;
+  }
+
+  async identityOverride(r: SourceRecordRef) {
+    return (this.st(`SELECT entity_id FROM identity_overrides WHERE source = ? AND type = ? AND key = ?`).get(r.source, r.type, r.key) as { entity_id: string } | undefined)?.entity_id;
+  }
+
+  async setIdentityOverride(r: SourceRecordRef, entityId: string, at: string) {
+    this.st(`INSERT INTO identity_overrides (source, type, key, entity_id, decided_at) VALUES (?, ?, ?, ?, ?)
+      ON CONFLICT (source, type, key) DO UPDATE SET entity_id = excluded.entity_id, decided_at = excluded.decided_at`).run(r.source, r.type, r.key, entityId, at);
   }
 
   async getDomainVersion(domain: string) {
@@ -622,6 +637,12 @@ class SqliteTx implements StoreTx {
     const up = this.st(`INSERT INTO disclosures (client, entity_id, first_at, last_at) VALUES (?, ?, ?, ?)
       ON CONFLICT (client, entity_id) DO UPDATE SET last_at = excluded.last_at`);
     for (const id of entityIds) up.run(client, id, at, at);
+  }
+
+  async transferDisclosures(fromId: string, toId: string, mode: 'move' | 'copy') {
+    this.st(`INSERT INTO disclosures (client, entity_id, first_at, last_at) SELECT client, ?, first_at, last_at FROM disclosures WHERE entity_id = ?
+      ON CONFLICT (client, entity_id) DO UPDATE SET first_at = min(first_at, excluded.first_at), last_at = max(last_at, excluded.last_at)`).run(toId, fromId);
+    if (mode === 'move') this.st(`DELETE FROM disclosures WHERE entity_id = ?`).run(fromId);
   }
 
   async setSyncState(r: SyncStateRow) {

@@ -80,6 +80,16 @@ export function tombstoneOf(c: ChangeRow): EntityRow {
   return { id: c.entityId, type: c.type, data: (c.before ?? {}) as EntityRow['data'], updatedAt: c.at, updatedSeq: c.seq, tombstone: true };
 }
 
+/**
+ * For a deletion that merged the record into another (an operator's `identity link`): the id of
+ * the record it now lives on. Kept in the tombstone beside its last state, like a person's pseudonyms.
+ */
+export function mergedIntoOf(c: ChangeRow): string | undefined {
+  if (c.op !== 'deleted') return undefined;
+  const v = (c.before as { _mergedInto?: unknown } | undefined)?._mergedInto;
+  return typeof v === 'string' ? v : undefined;
+}
+
 export type SyncRunStatus = 'running' | 'complete' | 'failed' | 'guarded';
 
 export interface SyncStateRow {
@@ -127,6 +137,17 @@ export interface IdentityConflict {
   key: string;
   reason: string;
   candidates: string[];
+  /** When an operator's link or unlink settled it (null while open). */
+  resolvedAt: string | null;
+  /** What settled it, e.g. "linked into per_…". */
+  resolution: string | null;
+}
+
+/** One source's record, as an operator names it. */
+export interface SourceRecordRef {
+  source: string;
+  type: EntityType;
+  key: string;
 }
 
 /** Operations inside one write transaction. All are synchronous-looking but async for PostgreSQL parity. */
@@ -176,7 +197,13 @@ export interface StoreTx {
   /** Identity match keys (normalised SIS id, email) → person entities. */
   findByMatchKey(kind: string, value: string): Promise<string[]>;
   setMatchKeys(entityId: string, keys: { kind: string; value: string }[]): Promise<void>;
-  addConflict(c: Omit<IdentityConflict, 'id'>): Promise<void>;
+  /** Records a conflict; one found again (same source, record and reason) is open again. */
+  addConflict(c: Omit<IdentityConflict, 'id' | 'resolvedAt' | 'resolution'>): Promise<void>;
+  /** Marks the open conflicts of a source record resolved; returns how many. */
+  resolveConflicts(record: SourceRecordRef, resolution: string, at: string): Promise<number>;
+  /** The entity an operator's identity override puts a source record in, if any. */
+  identityOverride(record: SourceRecordRef): Promise<string | undefined>;
+  setIdentityOverride(record: SourceRecordRef, entityId: string, at: string): Promise<void>;
 
   setSyncState(row: SyncStateRow): Promise<void>;
 
@@ -192,6 +219,12 @@ export interface StoreTx {
   lastAudit(): Promise<{ seq: number; hash: string } | undefined>;
   insertAudit(row: AuditRow): Promise<number>;
   recordDisclosures(client: string, entityIds: string[], at: string): Promise<void>;
+  /**
+   * Ledger rows of `fromId` become rows of `toId` (earliest first, latest last disclosure kept):
+   * `move` takes them away from `fromId` (a merged-away person), else they are copied (a person
+   * split off one whose data they received).
+   */
+  transferDisclosures(fromId: string, toId: string, mode: 'move' | 'copy'): Promise<void>;
 }
 
 export interface AuditRow {

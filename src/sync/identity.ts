@@ -2,7 +2,7 @@
  * Identity resolution: the same person, or the same school or district, arriving from several
  * sources is linked to one gateway id, so queries and analytics join across sources. Rules are
  * tried in order (people: by default SIS id, then normalised email; organisations: their official
- * identifier). A link is made only when the evidence is unambiguous; anything else becomes a
+ * identifier, then their SIS id). A link is made only when the evidence is unambiguous; anything else becomes a
  * reported conflict and a separate record — never a silent merge.
  */
 import type { OrgData, PersonData } from '../model/records.ts';
@@ -12,13 +12,17 @@ export type MatchRule = 'sisId' | 'email' | 'stateId';
 export const DEFAULT_MATCH_RULES: MatchRule[] = ['sisId', 'email'];
 
 /**
- * Organisation rules. `identifier` is the official id each connector maps there (NCES id from
- * Clever and OneRoster, School NCES_ID from SDS CSV, the school's externalId from Graph);
- * `schoolNumber` is the district's own number, unique only within one district.
+ * Organisation rules, one per kind of id (see OrgData): `identifier` is the official NCES / DfE id,
+ * `sisId` the district SIS's own id for the school (what Graph and SDS call externalId / SIS ID),
+ * `stateId` the state's id, `schoolNumber` the district's number. SIS ids and school numbers are
+ * unique only within one district, like a person's SIS id. The default links what real
+ * deployments share: the official id where a vendor has one, else the SIS's id (Graph has no
+ * official id at all); rules that point at different organisations are a conflict. `stateId` is
+ * not a default: Microsoft's own SDS sample fills a school's State ID with the state's code ("WA").
  */
-export const ORG_MATCH_RULES = ['identifier', 'schoolNumber'] as const;
+export const ORG_MATCH_RULES = ['identifier', 'sisId', 'stateId', 'schoolNumber'] as const;
 export type OrgMatchRule = (typeof ORG_MATCH_RULES)[number];
-export const DEFAULT_ORG_MATCH_RULES: OrgMatchRule[] = ['identifier'];
+export const DEFAULT_ORG_MATCH_RULES: OrgMatchRule[] = ['identifier', 'sisId'];
 
 export function normaliseMatchValue(rule: MatchRule | OrgMatchRule, v: string | undefined): string | undefined {
   if (!v) return undefined;
@@ -28,7 +32,7 @@ export function normaliseMatchValue(rule: MatchRule | OrgMatchRule, v: string | 
 }
 
 export interface MatchKey {
-  /** The rule: `sisId`, `email`, `stateId` for people; `org.identifier`, `org.schoolNumber` for organisations. */
+  /** The rule: `sisId`, `email`, `stateId` for people; `org.identifier`, `org.sisId`, `org.stateId`, `org.schoolNumber` for organisations. */
   kind: string;
   value: string;
 }

@@ -133,7 +133,8 @@ async function materialiseSourceRecord(
 ): Promise<'stored' | 'pending'> {
   const raw = rawOf(row) as Record<string, unknown>;
   const match = matchOf(row);
-  const { data, unresolved } = await resolveRefs(row.type, raw, (t, k) => tx.resolveKey(ctx.source, t, k));
+  // References resolve through the record's own source (the same as ctx.source while syncing).
+  const { data, unresolved } = await resolveRefs(row.type, raw, (t, k) => tx.resolveKey(row.source, t, k));
   const required = REQUIRED_REFS[row.type] ?? [];
   // A new record waits for an optional reference until the run ends (its target may be on a later
   // page); a stored one is updated now without it, so its entity is neither stale nor orphaned.
@@ -148,7 +149,7 @@ async function materialiseSourceRecord(
     return 'pending';
   }
   let entityId = row.entityId;
-  if (!entityId) entityId = await chooseEntityId(tx, ctx, row.type, row.key, data, match ?? []);
+  if (!entityId) entityId = await chooseEntityId(tx, ctx, row, data, match ?? []);
   const dropped = unresolved.filter((f) => !required.includes(f));
   await tx.putSourceRecord({ ...row, entityId, data: { raw, resolved: data, match, ...(dropped.length ? { unresolved: dropped } : {}) } });
   await rematerialise(tx, ctx, entityId, row.type);
@@ -176,13 +177,24 @@ const resolvedOf = (row: SourceRecordRow) => (row.data as StoredSourceData).reso
 const matchOf = (row: SourceRecordRow) => (row.data as StoredSourceData).match;
 
 async function chooseEntityId(
-  tx: StoreTx, ctx: IngestContext, type: EntityType, key: string, data: Record<string, unknown>, match: MatchKey[],
+  tx: StoreTx, ctx: IngestContext, row: SourceRecordRow, data: Record<string, unknown>, match: MatchKey[],
 ): Promise<string> {
+  const { type, key } = row;
   if (type === 'demographics') return demographicsIdFor(data.personId as string);
   if (type !== 'person' && type !== 'org') return newEntityId(type);
+  // An operator's link or unlink outranks the rules: the record goes back to the entity it was put
+  // in, under the same id even if that entity went meanwhile (so its group comes back together).
+  const pinned = await tx.identityOverride(row);
+  if (pinned) {
+    if (await tx.getEntity(pinned)) {
+      if (type === 'person') ctx.counters.linked++;
+      else ctx.counters.linkedOrgs++;
+    }
+    return pinned;
+  }
   const res = type === 'person'
-    ? await resolvePerson(tx, ctx.source, match, (data.roles as string[] | undefined) ?? [])
-    : await resolveOrg(tx, ctx.source, match, data.type as OrgData['type']);
+    ? await resolvePerson(tx, row.source, match, (data.roles as string[] | undefined) ?? [])
+    : await resolveOrg(tx, row.source, match, data.type as OrgData['type']);
   if (res.kind === 'link') {
     if (type === 'person') ctx.counters.linked++;
     else ctx.counters.linkedOrgs++;
@@ -190,13 +202,17 @@ async function chooseEntityId(
   }
   if (res.kind === 'conflict') {
     ctx.counters.conflicts++;
-    await tx.addConflict({ at: ctx.now(), source: ctx.source, type, key, reason: res.reason, candidates: res.candidates });
+    await tx.addConflict({ at: ctx.now(), source: row.source, type, key, reason: res.reason, candidates: res.candidates });
   }
   return newEntityId(type);
 }
 
-/** Recomputes an entity from all its source records and records the change, if any. */
-export async function rematerialise(tx: StoreTx, ctx: IngestContext, entityId: string, type: EntityType): Promise<void> {
+/**
+ * Recomputes an entity from all its source records and records the change, if any. With
+ * `sourcesChanged` (an operator moved source records in or out) the entity's provenance changed
+ * even if no field did: the update is logged with `sources` among its fields.
+ */
+export async function rematerialise(tx: StoreTx, ctx: IngestContext, entityId: string, type: EntityType, opts: { sourcesChanged?: boolean } = {}): Promise<void> {
   const rows = (await tx.sourceRecordsOf(entityId)).filter((r) => resolvedOf(r));
   const before = await tx.getEntity(entityId);
   if (rows.length === 0) {
@@ -209,8 +225,13 @@ export async function rematerialise(tx: StoreTx, ctx: IngestContext, entityId: s
   };
   rows.sort((a, b) => rank(a.source) - rank(b.source) || (a.key < b.key ? -1 : 1));
   const merged = mergeData(rows.map((r) => resolvedOf(r)!));
-  const fields = changedFields(before?.data as Record<string, unknown> | undefined, merged);
+  const changed = changedFields(before?.data as Record<string, unknown> | undefined, merged);
+  const fields = before && opts.sourcesChanged ? [...changed, 'sources'].sort() : changed;
+  // Match keys follow the source records even when no stored field moved (an email minimisation
+  // does not keep, a record joining or leaving the entity with the same values).
+  const keys = type === 'person' || type === 'org' ? dedupe(rows.flatMap((r) => matchOf(r) ?? [])) : undefined;
   if (before && fields.length === 0) {
+    if (keys) await tx.setMatchKeys(entityId, keys);
     ctx.counters.unchanged++;
     return;
   }
@@ -221,7 +242,7 @@ export async function rematerialise(tx: StoreTx, ctx: IngestContext, entityId: s
   const seq = await logChange(tx, ctx, { at, entityId, type, op: before ? 'updated' : 'created', fields, ...(generalised ? { generalised } : {}), source: ctx.source });
   await tx.putEntity({ id: entityId, type, data: merged, updatedAt: at, updatedSeq: seq });
   await tx.setLinks(entityId, linksOf(type, merged));
-  if (type === 'person' || type === 'org') await tx.setMatchKeys(entityId, dedupe(rows.flatMap((r) => matchOf(r) ?? [])));
+  if (keys) await tx.setMatchKeys(entityId, keys);
   if (type === 'person' && !before) await ctx.personCreated?.(tx, entityId);
   if (before) ctx.counters.updated++;
   else ctx.counters.created++;
@@ -234,7 +255,11 @@ async function deleteSourceRecord(tx: StoreTx, ctx: IngestContext, type: EntityT
   if (existing.entityId) await rematerialise(tx, ctx, existing.entityId, type);
 }
 
-async function deleteEntity(tx: StoreTx, ctx: IngestContext, entity: EntityRow): Promise<void> {
+/**
+ * Deletes an entity and what cannot exist without it, logging tombstones. `mergedInto` (an
+ * operator's link) names the entity that lives on in its place, kept in the tombstone.
+ */
+export async function deleteEntity(tx: StoreTx, ctx: IngestContext, entity: EntityRow, opts: { mergedInto?: string } = {}): Promise<void> {
   // Dependents first, so the change log never shows an enrollment outliving its class.
   for (const dep of DEPENDENTS) {
     if (!dep.rel.startsWith(`${dep.type}.`)) continue;
@@ -250,7 +275,8 @@ async function deleteEntity(tx: StoreTx, ctx: IngestContext, entity: EntityRow):
   const at = ctx.now();
   // The tombstone keeps the last state (shown through each purpose's view) and, for people, the
   // pseudonyms their clients know them by, since those rows go with the entity.
-  const before = entity.type === 'person' ? { ...(entity.data as object), _pseudonyms: await tx.pseudonymsOfEntity(entity.id) } : entity.data;
+  const last = entity.type === 'person' ? { ...(entity.data as object), _pseudonyms: await tx.pseudonymsOfEntity(entity.id) } : entity.data;
+  const before = opts.mergedInto ? { ...(last as object), _mergedInto: opts.mergedInto } : last;
   await logChange(tx, ctx, { at, entityId: entity.id, type: entity.type, op: 'deleted', fields: [], source: ctx.source, before });
   await tx.deleteEntity(entity.id);
   ctx.counters.deleted++;
@@ -268,6 +294,19 @@ function refTargets(type: EntityType): string[] {
   if (type === 'class') return ['class'];
   if (type === 'person') return ['person', 'guardian', 'student'];
   return [];
+}
+
+/**
+ * Resolves a stored source record's references again, from what its source delivered, and folds
+ * it into its entity: after an operator moved records between entities, the records referring to
+ * them (enrollments, guardianships, classes, people's schools) point at the entity that now holds
+ * the referenced record. Demographics follow their person (their entity id derives from the
+ * person's), leaving the old person's demographics entity behind for rematerialisation.
+ */
+export async function reresolveSourceRecord(tx: StoreTx, ctx: IngestContext, row: SourceRecordRow): Promise<void> {
+  const followsPerson = row.type === 'demographics';
+  await materialiseSourceRecord(tx, ctx, followsPerson ? { ...row, entityId: null } : row, row, { final: true });
+  if (followsPerson && row.entityId && (await tx.resolveKey(row.source, row.type, row.key)) !== row.entityId) await rematerialise(tx, ctx, row.entityId, row.type);
 }
 
 /** Retries records waiting for references. With `final`, optional references that never came are dropped. */

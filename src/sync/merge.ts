@@ -93,14 +93,22 @@ export function changedFields(before: Record<string, unknown> | undefined, after
   return [...keys].filter((k) => stableJson(before[k]) !== stableJson(after[k])).sort();
 }
 
+const relName = (type: EntityType, field: string) => `${type}.${resolvedName(field).replace(/Ids?$/, '')}`;
+
 /** Link rows of an entity: one per resolved reference, named `<type>.<field without Id/Ids>`. */
 export function linksOf(type: EntityType, data: Record<string, unknown>): { rel: string; to: string }[] {
   const out: { rel: string; to: string }[] = [];
   for (const field of Object.keys(REFERENCES[type])) {
-    const name = resolvedName(field);
-    const v = data[name];
-    const rel = `${type}.${name.replace(/Ids?$/, '')}`;
+    const v = data[resolvedName(field)];
+    const rel = relName(type, field);
     for (const to of Array.isArray(v) ? (v as string[]) : v ? [v as string] : []) out.push({ rel, to });
   }
   return out;
+}
+
+/** Link names under which records of any type refer to an entity of `target` (`enrollment.person`, `class.school`, …). */
+export function relsTo(target: EntityType): string[] {
+  return (Object.entries(REFERENCES) as [EntityType, Record<string, EntityType>][]).flatMap(([type, refs]) =>
+    Object.entries(refs).filter(([, t]) => t === target).map(([field]) => relName(type, field)),
+  );
 }

@@ -12,7 +12,8 @@ import { createLogger } from '../../src/log.ts';
 import { externalAvailable, externalPath, itExternal } from '../support/external.ts';
 import { check, loadSpec, ref } from '../support/schema-check.ts';
 import { RostergateError } from '../../src/errors.ts';
-import type { PersonData } from '../../src/model/records.ts';
+import type { OrgData, PersonData } from '../../src/model/records.ts';
+import { schoolRecord } from '../../connectors/clever/mapping.ts';
 
 const log = createLogger({ level: 'silent' });
 const small = () => RosterDataset.generate({ students: 120, teachers: 8, classes: 16, schools: 2 });
@@ -75,6 +76,19 @@ describe('clever roundtrip', () => {
     expect(store.ofType('guardianship')).toHaveLength(s.dataset.list('guardianship').length);
     const e = s.dataset.list('enrollment')[0]!;
     expect(store.records.get(`enrollment/${cleverId('class', e.data.classKey)}:${cleverId('person', e.data.personKey)}`)).toBeDefined();
+  });
+
+  it('gives back each kind of school id in its own field: nces_id, sis_id, state_id, school_number', () => {
+    for (const o of s.dataset.list('org')) {
+      const got = (store.records.get(`org/${cleverId('org', o.key)}`) as { data: OrgData }).data;
+      if (o.data.type === 'district') expect(got).toMatchObject({ type: 'district', identifier: o.data.identifier });
+      else expect(got).toMatchObject({ identifier: o.data.identifier, sisId: o.data.sisId, stateId: o.data.stateId, schoolNumber: o.data.schoolNumber });
+    }
+    // A school without an NCES id has no official identifier: its state id stays a state id.
+    const bare = schoolRecord({ id: 'x', name: 'Annex', nces_id: '', state_id: 'ST-1', sis_id: '', school_number: '7' });
+    expect(bare).toMatchObject({ data: { stateId: 'ST-1', schoolNumber: '7' } });
+    expect((bare as { data: OrgData }).data.identifier).toBeUndefined();
+    expect((bare as { data: OrgData }).data.sisId).toBeUndefined();
   });
 });
 

@@ -14,7 +14,7 @@ import { createLogger } from '../../src/log.ts';
 import { externalPath, itExternal } from '../support/external.ts';
 import { RostergateError } from '../../src/errors.ts';
 import { HttpClient } from '../../connectors/http.ts';
-import type { PersonData } from '../../src/model/records.ts';
+import type { OrgData, PersonData } from '../../src/model/records.ts';
 import type { GraphSandboxOptions } from '../../connectors/msgraph/sandbox.ts';
 import { CLASS_SELECT, SCHOOL_SELECT, USER_SELECT } from '../../connectors/msgraph/wire.ts';
 
@@ -28,6 +28,15 @@ async function start(opts: GraphSandboxOptions = {}, extra: Record<string, unkno
     return msGraphDefinition.create(cfg, { http: testHttp('graph'), log });
   };
   return { dataset, sandbox, make, close: () => sandbox.close() };
+}
+
+/** An app token from the sandbox's token endpoint, to read the wire format directly. */
+async function token(s: { sandbox: { urlOf(p: string): string } }): Promise<string> {
+  const t = await request(`${s.sandbox.urlOf('/msgraph')}/00000000-0000-4000-8000-00000000d3m0/oauth2/v2.0/token`, {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: 'client_id=demo-graph-app&client_secret=demo-graph-secret&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default&grant_type=client_credentials',
+  });
+  return ((await t.body.json()) as { access_token: string }).access_token;
 }
 
 defineConnectorSuite({ name: 'msgraph', start, types: ['org', 'academicSession', 'course', 'person', 'demographics', 'class', 'enrollment'] });
@@ -52,6 +61,21 @@ describe('msgraph roundtrip and delta', () => {
     const d = s.dataset.list('demographics')[0]!;
     expect((store.records.get(`demographics/${graphId('person', d.key)}`) as unknown as { data: { birthDate: string } }).data.birthDate).toBe(d.data.birthDate);
     expect(store.ofType('enrollment')).toHaveLength(s.dataset.list('enrollment').length);
+  });
+
+  it('a school\'s externalId is its SIS id, not an official (NCES) id: Graph has none', async () => {
+    const store = new MiniStore().apply(await collect(s.make(), null, { full: true }));
+    const schools = s.dataset.list('org').filter((o) => o.data.type === 'school');
+    for (const o of schools) {
+      const got = (store.records.get(`org/${graphId('org', o.key)}`) as { data: OrgData }).data;
+      expect(got).toMatchObject({ type: 'school', name: o.data.name, sisId: o.data.sisId, schoolNumber: o.data.schoolNumber });
+      expect(got.identifier).toBeUndefined();
+      expect(got.stateId).toBeUndefined();
+    }
+    // The sandbox speaks Graph: externalId carries the SIS id, never the NCES id.
+    const r = await request(`${s.sandbox.urlOf('/msgraph')}/v1.0/education/schools`, { headers: { authorization: `Bearer ${await token(s)}` } });
+    const body = (await r.body.json()) as { value: { externalId: string }[] };
+    expect(body.value.map((x) => x.externalId).sort()).toEqual(schools.map((o) => o.data.sisId).sort());
   });
 
   it('finds deleted classes although class delta leaves them out, and falls back to a full sync on an expired token', async () => {
@@ -180,20 +204,16 @@ describe('msgraph sandbox against the Graph CSDL', () => {
     }
     const s = await start();
     try {
-      const t = await request(`${s.sandbox.urlOf('/msgraph')}/00000000-0000-4000-8000-00000000d3m0/oauth2/v2.0/token`, {
-        method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: 'client_id=demo-graph-app&client_secret=demo-graph-secret&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default&grant_type=client_credentials',
-      });
-      const token = ((await t.body.json()) as { access_token: string }).access_token;
+      const bearer = await token(s);
       for (const [path, declared] of [['/schools', school], ['/users', user], ['/classes', cls]] as const) {
-        const r = await request(`${s.sandbox.urlOf('/msgraph')}/v1.0/education${path}`, { headers: { authorization: `Bearer ${token}` } });
+        const r = await request(`${s.sandbox.urlOf('/msgraph')}/v1.0/education${path}`, { headers: { authorization: `Bearer ${bearer}` } });
         const body = (await r.body.json()) as { value: Record<string, unknown>[]; '@odata.context': string };
         expect(body['@odata.context']).toMatch(/\$metadata#/);
         for (const item of body.value) for (const k of Object.keys(item)) if (!k.startsWith('@')) expect(declared, `${path}.${k}`).toContain(k);
       }
       for (const [nested, type] of [['student', 'educationStudent'], ['teacher', 'educationTeacher']] as const) {
         const declared = props(type);
-        const r = await request(`${s.sandbox.urlOf('/msgraph')}/v1.0/education/users?$top=999`, { headers: { authorization: `Bearer ${token}` } });
+        const r = await request(`${s.sandbox.urlOf('/msgraph')}/v1.0/education/users?$top=999`, { headers: { authorization: `Bearer ${bearer}` } });
         const u = ((await r.body.json()) as { value: Record<string, Record<string, unknown> | null>[] }).value.find((x) => x[nested]);
         for (const k of Object.keys(u![nested]!)) expect(declared, `${nested}.${k}`).toContain(k);
       }

@@ -57,6 +57,10 @@ for (const version of ['1.1', '1.2'] as const) {
         expect(got.roles).toEqual(p.data.roles);
         if (p.data.orgKeys) expect(got.orgKeys?.sort()).toEqual([...p.data.orgKeys].sort());
       }
+      // An org's identifier is its official id; its sourcedId serves as its SIS id (see orgRecord).
+      for (const o of s.dataset.list('org')) {
+        expect((store.records.get(`org/${o.key}`) as { data: unknown }).data, o.key).toMatchObject({ type: o.data.type, identifier: o.data.identifier, sisId: o.key });
+      }
       for (const e of s.dataset.list('enrollment').slice(0, 40)) {
         expect((store.records.get(`enrollment/${e.key}`) as { data: unknown }).data).toMatchObject({ classKey: e.data.classKey, personKey: e.data.personKey, role: e.data.role, primary: e.data.primary });
       }

@@ -11,7 +11,7 @@ import { collect, defineConnectorSuite, MiniStore, testHttp } from '../support/c
 import { createLogger } from '../../src/log.ts';
 import { externalPath, itExternal } from '../support/external.ts';
 import { tempDir } from '../support/stores.ts';
-import type { PersonData } from '../../src/model/records.ts';
+import type { OrgData, PersonData } from '../../src/model/records.ts';
 
 const log = createLogger({ level: 'silent' });
 const sds = (path: string, mode: 'strict' | 'tolerant' = 'strict', format?: string) =>
@@ -60,6 +60,9 @@ describe('sds csv samples and formats', () => {
     expect((store.records.get('demographics/114003') as unknown as { data: Record<string, unknown> }).data).toMatchObject({ asian: true, freeReducedLunch: 'free' });
     expect(store.records.get('guardianship/114002:114001')).toMatchObject({ data: { relation: 'guardian' } });
     expect(store.ofType('enrollment').find((e) => e.key === '112001:114006')?.data.role).toBe('teacher');
+    // v2.1 orgs carry only their SIS id, the sourcedId.
+    expect(store.records.get('org/110003')).toMatchObject({ data: { type: 'school', sisId: '110003' } });
+    expect((store.records.get('org/110003') as { data: OrgData }).data.identifier).toBeUndefined();
   });
 
   itExternal('imports Microsoft’s classic v1 sample (CRLF), sections with their terms and courses', async () => {
@@ -73,6 +76,8 @@ describe('sds csv samples and formats', () => {
     expect(store.records.get('person/13001')).toMatchObject({ data: { givenName: 'Ora', familyName: 'Klein', roles: ['student'], grades: ['09'], graduationYear: '2019' } });
     expect(store.records.get('demographics/13001')).toMatchObject({ data: { birthDate: '2000-04-02' } });
     expect(store.records.get('academicSession/12000')).toMatchObject({ data: { startDate: '2017-07-01', endDate: '2018-06-30' } });
+    // Each of School.csv's kinds of id in its own field (the sample's State ID is the state's code, WA).
+    expect(store.records.get('org/10001')).toMatchObject({ data: { sisId: '10001', identifier: '1', stateId: 'WA', schoolNumber: '10001' } });
   });
 
   itExternal('reads the UK variant’s column names (DfE Number, ID, School DfE Number, Section ID)', async () => {
@@ -89,6 +94,8 @@ describe('sds csv samples and formats', () => {
     const store = new MiniStore().apply(await collect(c, null));
     expect(c.format).toBe('v1-uk');
     expect(store.records.get('person/13001')).toMatchObject({ data: { givenName: 'Ora', orgKeys: ['10001'] } });
+    // The DfE number is the official id and the SIS's id of the school alike.
+    expect(store.records.get('org/10001')).toMatchObject({ data: { identifier: '10001', sisId: '10001' } });
     expect(store.ofType('enrollment').length).toBeGreaterThan(0);
   });
 

@@ -131,7 +131,7 @@ describe('one person across the four vendors', () => {
   });
 });
 
-interface OrgNode { id: string; name: string; type: string; identifier: string | null; sources: { source: string; system: string }[]; classes: { totalCount: number }; people: { totalCount: number } }
+interface OrgNode { id: string; name: string; type: string; identifier: string | null; sisId: string | null; stateId: string | null; sources: { source: string; system: string }[]; classes: { totalCount: number }; people: { totalCount: number } }
 
 describe.each(storeKinds())('one school across the four vendors, on %s', (kind) => {
   let d: Demo;
@@ -147,7 +147,7 @@ describe.each(storeKinds())('one school across the four vendors, on %s', (kind) 
 
   async function orgs(field: string): Promise<{ totalCount: number; nodes: OrgNode[] }> {
     const key = d.keys.find((k) => k.client === 'lms-demo')!.key;
-    const query = `{ ${field}(first: 100) { totalCount edges { node { id name type identifier sources { source system } classes(first: 1) { totalCount } people(first: 1) { totalCount } } } } }`;
+    const query = `{ ${field}(first: 100) { totalCount edges { node { id name type identifier sisId stateId sources { source system } classes(first: 1) { totalCount } people(first: 1) { totalCount } } } } }`;
     const r = await request(`${g.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': key }, body: JSON.stringify({ query }) });
     const body = (await r.body.json()) as { data?: Record<string, { totalCount: number; edges: { node: OrgNode }[] }>; errors?: { message: string }[] };
     if (body.errors) throw new Error(body.errors[0]!.message);
@@ -170,6 +170,10 @@ describe.each(storeKinds())('one school across the four vendors, on %s', (kind) 
       expect(found.map((n) => n.name), o.key).toEqual([o.data.name]);
       expect(found[0]!.sources.map((s) => s.source).sort(), o.key).toEqual([...want.get(o.data.identifier!)!].sort());
       expect(want.get(o.data.identifier!)!.size, o.key).toBe(2);
+      // Graph knows the school only by its SIS id (externalId), the SIS vendor by its NCES id too:
+      // the default rules link them. The state id comes from Clever, the only vendor that has one.
+      expect(found[0]!.sisId, o.key).toBe(o.data.sisId);
+      expect(found[0]!.stateId, o.key).toBe(want.get(o.data.identifier!)!.has('demo-clever') ? o.data.stateId : null);
       // Its SIS sections and its Teams classes, and everyone placed in it by either source.
       expect(found[0]!.classes.totalCount, o.key).toBe(d.dataset.list('class').filter((c) => c.data.schoolKey === o.key).length * 2);
       expect(found[0]!.people.totalCount, o.key).toBe(d.dataset.list('person').filter((p) => p.data.orgKeys?.includes(o.key)).length);

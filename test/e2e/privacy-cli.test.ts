@@ -158,3 +158,72 @@ describe('rotation and audit on the command line', () => {
     expect(bad.stdout).toMatch(/audit log TAMPERED at entry 2: content does not match its hash/);
   });
 });
+
+describe('identity link and unlink', () => {
+  it('an operator links a conflict\'s record by its id, sees it resolved, splits it off again; bad requests are one line and exit 2; both are audited', async () => {
+    const dir = tempDir();
+    const raw = { store: './rg.db', privacy: { tenant: 'cli-test' }, purposes: DEMO_PURPOSES, clients: DEMO_CLIENTS };
+    const cfgFile = join(dir, 'rostergate.json');
+    writeFileSync(cfgFile, JSON.stringify(raw));
+    const cfg = parseConfig({ ...raw, store: join(dir, 'rg.db') });
+    const store = SqliteStore.open(cfg.store);
+    const privacy = setupPrivacy(cfg, buildUnifiedSchema(), { keyring: new KeyRing(MASTER, 'cli-test') });
+    const ds = RosterDataset.generate({ students: 30, teachers: 2, classes: 2, schools: 1 });
+    await syncSource(store, directConnector('demo', ds), await privacy.ingest(store));
+    // Another source pairs one student's SIS id with another's email: kept apart.
+    const [a, b] = ds.list('person').filter((p) => p.data.roles.includes('student'));
+    const lms = { sourceId: 'lms', type: 'sds-csv' as const, async *read() {
+      yield { resource: 'users', state: {}, completes: ['person' as const], records: [
+        { type: 'person' as const, key: 'x1', data: { givenName: 'Mixed', familyName: 'Record', roles: ['student' as const], sisId: a!.data.sisId, email: b!.data.email } },
+      ] };
+    } };
+    expect((await syncSource(store, lms, await privacy.ingest(store))).counters.conflicts).toBe(1);
+    const A = await store.transaction((tx) => tx.resolveKey('demo', 'person', a!.key));
+    const M = await store.transaction((tx) => tx.resolveKey('lms', 'person', 'x1'));
+    await store.close();
+
+    const listed = run(['identity', 'conflicts', '--config', cfgFile]);
+    const id = /^#(\d+) \S+ {2}source lms, person x1: sisId and email point at different people/m.exec(listed.stdout)![1]!;
+    expect(listed.stdout).toMatch(/1 open conflict\(s\)\. .*rostergate identity link --conflict ID --into ENTITY/);
+
+    const linked = run(['identity', 'link', '--conflict', id, '--into', A!, '--config', cfgFile], withKey);
+    expect(linked.stderr).toBe('');
+    expect(linked.status).toBe(0);
+    expect(linked.stdout).toContain(`linked source lms, person x1: ${M} merged into ${A} (1 source record(s) moved`);
+    const after = run(['identity', 'conflicts', '--config', cfgFile]);
+    expect(after.stdout).toMatch(new RegExp(`^#${id} .*\\[resolved \\S+: linked into ${A}\\]$`, 'm'));
+    expect(after.stdout).toMatch(/^0 open conflict\(s\), 1 resolved\./m);
+    expect(JSON.parse(run(['identity', 'conflicts', '--config', cfgFile, '--json']).stdout)[0]).toMatchObject({ resolution: `linked into ${A}` });
+
+    // Bad requests: one line naming the record, exit 2, nothing changed.
+    const refused: [string[], RegExp][] = [
+      [['identity', 'link', '--conflict', id, '--into', 'per_nobody'], /^rostergate: source lms, record person x1: there is no entity per_nobody to link it into; nothing was changed$/],
+      [['identity', 'unlink', '--source', 'demo', '--key', a!.key, '--type', 'class'], /^rostergate: --type must be person or org, not class$/],
+      [['identity', 'unlink', '--source', 'lms', '--key', 'nobody'], /^rostergate: source lms, record person nobody: the store has no such record/],
+    ];
+    for (const [args, message] of refused) {
+      const r = run([...args, '--config', cfgFile], withKey);
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+      expect(r.stderr.trim(), args.join(' ')).toMatch(message);
+    }
+
+    const unlinked = run(['identity', 'unlink', '--source', 'lms', '--key', 'x1', '--json', '--config', cfgFile], withKey);
+    expect(unlinked.status).toBe(0);
+    const split = JSON.parse(unlinked.stdout) as { from: string; to: string };
+    expect(split.from).toBe(A);
+    expect(split.to).toMatch(/^per_/);
+    expect(split.to).not.toBe(M);
+
+    const verified = run(['audit', 'verify', '--config', cfgFile], withKey);
+    expect(verified.status).toBe(0);
+    const db = new Database(cfg.store, { readonly: true });
+    const ops = db.prepare(`SELECT client, kind, operation FROM audit_log WHERE kind = 'identity' ORDER BY seq`).all();
+    db.close();
+    expect(ops).toEqual([
+      { client: 'operator', kind: 'identity', operation: 'identity link (person)' },
+      { client: 'operator', kind: 'identity', operation: 'identity unlink (person)' },
+    ]);
+    // Nine processes, each loading the gateway: slow on a loaded machine.
+  }, 120_000);
+});

@@ -30,11 +30,20 @@ describe('organisation match keys and config', () => {
     expect(k).toEqual({ kind: 'org.identifier', value: 'h(org.identifier:990001A)' });
   });
 
-  it('identity.matchOrgs defaults to the identifier, takes schoolNumber or [] (off), and refuses anything else', () => {
-    expect(parseConfig({}).identity).toEqual({ match: ['sisId', 'email'], matchOrgs: ['identifier'] });
-    expect(parseConfig({ identity: { matchOrgs: ['schoolNumber', 'identifier'] } }).identity.matchOrgs).toEqual(['schoolNumber', 'identifier']);
+  it('identity.matchOrgs defaults to the official identifier then the SIS id, takes stateId, schoolNumber or [] (off), and refuses anything else', () => {
+    expect(parseConfig({}).identity).toEqual({ match: ['sisId', 'email'], matchOrgs: ['identifier', 'sisId'] });
+    expect(parseConfig({ identity: { matchOrgs: ['schoolNumber', 'stateId', 'identifier'] } }).identity.matchOrgs).toEqual(['schoolNumber', 'stateId', 'identifier']);
     expect(parseConfig({ identity: { matchOrgs: [] } }).identity.matchOrgs).toEqual([]);
-    expect(() => parseConfig({ identity: { matchOrgs: ['name'] } }, 'cfg.yaml')).toThrow(/cfg\.yaml: identity\.matchOrgs\.0: .*"identifier".*"schoolNumber"/);
+    expect(() => parseConfig({ identity: { matchOrgs: ['name'] } }, 'cfg.yaml')).toThrow(/cfg\.yaml: identity\.matchOrgs\.0: .*"identifier".*"sisId".*"stateId".*"schoolNumber"/);
+  });
+
+  it('each kind of id is a key of its own kind: an SIS id never meets an official identifier of the same text', () => {
+    const data: Partial<OrgData> = { identifier: '123', sisId: '123', stateId: 'st-9' };
+    expect(orgMatchKeysOf(data, ['identifier', 'sisId', 'stateId'])).toEqual([
+      { kind: 'org.identifier', value: '123' },
+      { kind: 'org.sisId', value: '123' },
+      { kind: 'org.stateId', value: 'ST-9' },
+    ]);
   });
 });
 
@@ -172,26 +181,35 @@ describe.each(storeKinds())('organisations across sources on %s', (k) => {
     expect(conflicts[1]!.candidates).toHaveLength(2);
   });
 
-  it('rules are configurable: schoolNumber links where identifiers differ; rules that disagree are a conflict; [] links nothing', async () => {
+  it('rules are configurable: the default links Graph\'s schools by SIS id; stateId or schoolNumber link where asked; rules that disagree are a conflict; [] links nothing', async () => {
     const ds = RosterDataset.generate({ students: 10, teachers: 2, classes: 2, schools: 2 });
     const schools = ds.list('org').filter((o) => o.data.type === 'school');
     const [a, b] = schools;
-    const run = async (rules: OrgMatchRule[], records: { key: string; data: OrgData }[]) => {
+    const run = async (rules: OrgMatchRule[] | undefined, records: { key: string; data: OrgData }[]) => {
       const store = await open();
-      await sync(store, directConnector('sis', ds), { orgMatchRules: rules });
-      const s = await sync(store, orgSource('graph', records, { classes: false }), { orgMatchRules: rules });
+      await sync(store, directConnector('sis', ds), rules ? { orgMatchRules: rules } : {});
+      const s = await sync(store, orgSource('graph', records, { classes: false }), rules ? { orgMatchRules: rules } : {});
       return { store, s };
     };
-    // Graph's externalId is the SDS school SIS id, not the NCES id: only the school number agrees.
-    const bySisId = schools.map((o) => ({ key: `g-${o.key}`, data: { ...o.data, identifier: `SIS-${o.key}`, parentKey: undefined } }));
-    expect((await run(['identifier'], bySisId)).s.counters).toMatchObject({ linkedOrgs: 0, conflicts: 0, created: 2 });
-    expect((await run(['schoolNumber'], bySisId)).s.counters).toMatchObject({ linkedOrgs: 2, conflicts: 0 });
+    // Graph has no official id: its externalId is the SIS id, and only that (and the school number) agrees.
+    const graph = schools.map((o) => ({ key: `g-${o.key}`, data: { name: o.data.name, type: 'school' as const, sisId: o.data.sisId, schoolNumber: o.data.schoolNumber } }));
+    const linked = await run(undefined, graph);
+    expect(linked.s.counters).toMatchObject({ linkedOrgs: 2, conflicts: 0, created: 0 });
+    for (const o of schools) {
+      const row = (await orgs(linked.store)).find((r) => (r.data as OrgData).sisId === o.data.sisId)!;
+      expect(await sourcesOf(linked.store, row.id)).toEqual([`graph:g-${o.key}`, `sis:${o.key}`]);
+    }
+    expect((await run(['identifier'], graph)).s.counters).toMatchObject({ linkedOrgs: 0, conflicts: 0, created: 2 });
+    expect((await run(['schoolNumber'], graph)).s.counters).toMatchObject({ linkedOrgs: 2, conflicts: 0 });
+    const byState = schools.map((o) => ({ key: `g-${o.key}`, data: { name: o.data.name, type: 'school' as const, stateId: o.data.stateId } }));
+    expect((await run(undefined, byState)).s.counters).toMatchObject({ linkedOrgs: 0, created: 2 });
+    expect((await run(['stateId'], byState)).s.counters).toMatchObject({ linkedOrgs: 2, conflicts: 0 });
     expect((await run([], schools.map((o) => ({ key: `g-${o.key}`, data: { ...o.data, parentKey: undefined } })))).s.counters).toMatchObject({ linkedOrgs: 0, conflicts: 0, created: 2 });
-    // a's identifier with b's school number.
-    const { store, s } = await run(['identifier', 'schoolNumber'], [{ key: 'g-x', data: { ...a!.data, schoolNumber: b!.data.schoolNumber, parentKey: undefined } }]);
+    // a's official identifier with b's SIS id, under the default rules: a conflict, not a merge.
+    const { store, s } = await run(undefined, [{ key: 'g-x', data: { ...a!.data, sisId: b!.data.sisId, parentKey: undefined } }]);
     expect(s.counters).toMatchObject({ linkedOrgs: 0, conflicts: 1 });
     const [c] = await store.conflicts();
-    expect(c!.reason).toBe('identifier and schoolNumber point at different organisations');
+    expect(c!.reason).toBe('identifier and sisId point at different organisations');
     expect(c!.candidates).toHaveLength(2);
   });
 
