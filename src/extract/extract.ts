@@ -132,7 +132,7 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractReport> {
   async function* pages(): AsyncGenerator<Record<string, unknown>[]> {
     let after: string | null = null;
     for (;;) {
-      const ctx = await o.privacy.context(o.store, o.sourceTypes, { client: o.client, purpose });
+      const ctx = await o.privacy.context(o.store, o.sourceTypes, { client: o.client, purpose }, { sharedCache: false });
       const res = await execute({ schema: ps.schema, document, contextValue: ctx, variableValues: { after, first: o.pageSize ?? 1000 }, fieldResolver });
       if (res.errors?.length) throw new RostergateError('STORE', `extract ${o.dataset}: ${res.errors[0]!.message}`);
       for (const id of ctx.people) people.add(id);

@@ -4,6 +4,7 @@
  */
 import type { Store } from '../store/types.ts';
 import { createLoaders, type Loaders } from './loaders.ts';
+import type { PseudonymCache } from '../privacy/pseudonym-cache.ts';
 import type { SourceType } from '../../connectors/types.ts';
 import { plainCursors, type CursorCodec } from './connection.ts';
 import type { EntityType } from '../model/records.ts';
@@ -61,11 +62,15 @@ export interface GraphQLContext {
 export function createContext(
   store: Store,
   sourceTypes: ReadonlyMap<string, SourceType>,
-  extra: Partial<Pick<GraphQLContext, 'cursors' | 'resolvePersonId' | 'client' | 'view' | 'admin'>> & { pseudonymDomain?: { domain: string; version: number } } = {},
+  extra: Partial<Pick<GraphQLContext, 'cursors' | 'resolvePersonId' | 'client' | 'view' | 'admin'>> & {
+    pseudonymDomain?: { domain: string; version: number };
+    /** The serving process's cache of materialised pseudonyms (src/privacy/pseudonym-cache.ts). */
+    pseudonymCache?: PseudonymCache;
+  } = {},
 ): GraphQLContext {
   return {
     store,
-    loaders: createLoaders(store, extra.pseudonymDomain, extra.view?.name),
+    loaders: createLoaders(store, extra.pseudonymDomain, extra.view?.name, extra.pseudonymCache),
     sourceTypes,
     cursors: extra.cursors ?? plainCursors,
     resolvePersonId: extra.resolvePersonId ?? (async (id) => id),

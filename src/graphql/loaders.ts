@@ -4,6 +4,7 @@
  */
 import DataLoader from 'dataloader';
 import type { EntityRow, Store, ViewTime } from '../store/types.ts';
+import { PseudonymCache } from '../privacy/pseudonym-cache.ts';
 
 export interface Loaders {
   entity: DataLoader<string, EntityRow | undefined>;
@@ -12,14 +13,30 @@ export interface Loaders {
   sources: DataLoader<string, { source: string; key: string; lastModified: string | null }[]>;
   /** Person gateway id → pseudonym in the request's domain (materialised at sync time: no HMAC here). */
   pseudonym: DataLoader<string, string | undefined>;
+  /**
+   * The pseudonym of a person already known to this process, without waiting: people loaded by id
+   * have theirs fetched in the same batch, so `Person.id` resolves synchronously for them.
+   */
+  pseudonymNow(id: string): string | undefined;
   /** Entity id → when it last changed as the request's purpose sees it (maintained at sync time); absent for open access. */
   viewTime?: DataLoader<string, ViewTime | undefined>;
 }
 
-export function createLoaders(store: Store, domain?: { domain: string; version: number }, view?: string): Loaders {
+export function createLoaders(store: Store, domain?: { domain: string; version: number }, view?: string, cache?: PseudonymCache): Loaders {
   const byRel = new Map<string, DataLoader<string, string[]>>();
+  // Without the process's cache, one for this request still lets Person.id resolve without a promise.
+  const known = domain ? (cache ?? new PseudonymCache()) : undefined;
+  const fetchPseudonyms = async (ids: readonly string[]) => {
+    const missing = ids.filter((id) => known!.get(domain!.domain, domain!.version, id) === undefined);
+    if (missing.length) known!.set(domain!.domain, domain!.version, await store.pseudonymsOf(domain!.domain, domain!.version, missing));
+  };
   return {
-    entity: new DataLoader((ids) => store.getEntities(ids), { maxBatchSize: 5000 }),
+    entity: new DataLoader(async (ids) => {
+      const rows = await store.getEntities(ids);
+      // A pseudonymising request will ask people's ids: fetch them with the people, in one batch.
+      if (domain) await fetchPseudonyms(rows.flatMap((r) => (r?.type === 'person' ? [r.id] : [])));
+      return rows;
+    }, { maxBatchSize: 5000 }),
     linkedFrom(rel) {
       let l = byRel.get(rel);
       if (!l) {
@@ -37,9 +54,10 @@ export function createLoaders(store: Store, domain?: { domain: string; version: 
     }, { maxBatchSize: 5000 }),
     pseudonym: new DataLoader(async (ids) => {
       if (!domain) throw new Error('no pseudonym domain for this request');
-      const m = await store.pseudonymsOf(domain.domain, domain.version, ids);
-      return ids.map((id) => m.get(id));
+      await fetchPseudonyms(ids);
+      return ids.map((id) => known!.get(domain.domain, domain.version, id));
     }, { maxBatchSize: 5000 }),
+    pseudonymNow: (id) => (domain ? known!.get(domain.domain, domain.version, id) : undefined),
     viewTime: view === undefined ? undefined : new DataLoader(async (ids) => {
       const m = await store.viewTimes(view, ids);
       return ids.map((id) => m.get(id));

@@ -25,6 +25,7 @@ import type { SourceType } from '../../connectors/types.ts';
 import type { EntityType } from '../model/records.ts';
 import { fieldFeeds, GRAPHQL_TYPE } from '../feeds/relevance.ts';
 import { ViewTimes, type NamedView } from '../feeds/view-times.ts';
+import { PseudonymCache } from './pseudonym-cache.ts';
 
 export interface Privacy {
   keyring: KeyRing;
@@ -43,7 +44,11 @@ export interface Privacy {
   /** The purpose of a configured client. */
   clientPurpose(clientId: string): Purpose | undefined;
   authenticate(store: Store, req: Pick<IncomingMessage, 'headers'>): Promise<{ client: string; purpose: Purpose }>;
-  context(store: Store, sourceTypes: ReadonlyMap<string, SourceType>, who: { client: string; purpose: Purpose }): Promise<GraphQLContext>;
+  /**
+   * A request's context. `sharedCache: false` for work that reads everything once (extracts):
+   * it keeps its pseudonyms to itself instead of filling the serving process's cache.
+   */
+  context(store: Store, sourceTypes: ReadonlyMap<string, SourceType>, who: { client: string; purpose: Purpose }, opts?: { sharedCache?: boolean }): Promise<GraphQLContext>;
   auditPlugin(purpose: Purpose, schema: GraphQLSchema): ApolloServerPlugin<GraphQLContext>;
 }
 
@@ -85,6 +90,7 @@ export function setupPrivacy(cfg: Config, base: GraphQLSchema, opts: { keyring?:
   const received = new Set([...schemas.values()].flatMap((s) => [...s.received]));
   const domains = [...new Set([...purposes.values()].filter((p) => schemas.get(p.id)!.pseudonymises).map((p) => p.domain))];
   const pseudonymiser = new Pseudonymiser(keyring, domains);
+  const pseudonymCache = new PseudonymCache();
   let audit: AuditLog | undefined;
   const keyHashes = new Map(cfg.clients.flatMap((c) => c.keyHashes.map((h) => [h, c.id] as const)));
   const clients = new Map(cfg.clients.map((c) => [c.id, c]));
@@ -134,12 +140,13 @@ export function setupPrivacy(cfg: Config, base: GraphQLSchema, opts: { keyring?:
       return { client: client.id, purpose: purposes.get(client.purpose)! };
     },
 
-    async context(store, sourceTypes, who) {
+    async context(store, sourceTypes, who, opts) {
       const ps = schemas.get(who.purpose.id)!;
       const domain = ps.pseudonymises ? { domain: who.purpose.domain, version: (await versions(store)).get(who.purpose.domain)! } : undefined;
       return createContext(store, sourceTypes, {
         client: { id: who.client, purpose: who.purpose.id },
         pseudonymDomain: domain,
+        ...(opts?.sharedCache === false ? {} : { pseudonymCache }),
         view: views.get(who.purpose.id)!,
         admin: who.purpose.admin ? { store, privacy: self, webhooks: cfg.webhooks } : undefined,
         cursors: sealedCursors((p) => keyring.sealCursor(who.purpose.domain, p), (s) => keyring.openCursor(who.purpose.domain, s)),

@@ -190,6 +190,30 @@ describe('purpose-bound views', () => {
       ring.pseudonym = original;
     }
   });
+
+  it('a repeated query finds its pseudonyms in the process cache: the store is asked once, and the answers agree', async () => {
+    const original = g.store.pseudonymsOf.bind(g.store);
+    let asked = 0;
+    g.store.pseudonymsOf = async (...a: Parameters<typeof original>) => {
+      asked += a[2].length;
+      return original(...a);
+    };
+    try {
+      const q = `{ classes(first: 7) { edges { node { enrollments(role: STUDENT, first: 9) { edges { node { person { id } } } } } } } }`;
+      const ids = (r: { body: { data: any } }) => r.body.data.classes.edges.flatMap((c: any) => c.node.enrollments.edges.map((e: any) => e.node.person.id)).sort();
+      const first = await g.gql('analytics-demo', q);
+      const afterFirst = asked;
+      const second = await g.gql('analytics-demo', q);
+      expect(ids(first).length).toBeGreaterThan(20);
+      expect(ids(second)).toEqual(ids(first));
+      expect(asked).toBe(afterFirst);
+      // Each one is the person's materialised pseudonym in the analytics domain.
+      const gid = (await g.store.entityByPseudonym('analytics', ids(first)[0]))!;
+      expect(gid).toMatch(/^per_/);
+    } finally {
+      g.store.pseudonymsOf = original;
+    }
+  });
 });
 
 });
