@@ -49,8 +49,12 @@ export function checkFirst(first: number | null | undefined): number {
 export interface Connection<T> {
   edges: { node: T; cursor: string }[];
   pageInfo: { hasNextPage: boolean; endCursor: string | null };
-  totalCount: number;
+  /** Resolved only when selected (GraphQL calls a function-valued field). */
+  totalCount: () => Promise<number>;
 }
+
+/** What the roster connections' resolvers return (codegen maps every *Connection of records to it). */
+export type EntityConnection = Connection<EntityRow>;
 
 export function fromList(r: ListResult, cursors: CursorCodec): Connection<EntityRow> {
   // Cursors are computed only when selected: sealing one costs an AES-GCM operation.
@@ -69,7 +73,7 @@ export function fromList(r: ListResult, cursors: CursorCodec): Connection<Entity
         return last ? cursors.encode(last.id) : null;
       },
     },
-    totalCount: r.total,
+    totalCount: () => r.count(),
   };
 }
 
@@ -82,5 +86,5 @@ export function sliceIds(ids: string[], first: number, after?: string): { ids: s
 }
 
 export function fromRows(rows: EntityRow[], hasNext: boolean, total: number, cursors: CursorCodec): Connection<EntityRow> {
-  return fromList({ rows, hasNext, total }, cursors);
+  return fromList({ rows, hasNext, count: async () => total }, cursors);
 }

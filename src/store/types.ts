@@ -124,7 +124,8 @@ export interface ListQuery {
 export interface ListResult {
   rows: EntityRow[];
   hasNext: boolean;
-  total: number;
+  /** How many rows match, all pages together: counted when called (a client asking totalCount). */
+  count(): Promise<number>;
   /** With `view` and `updatedSince`: the view times of the rows, read with them (primes the request's loader). */
   times?: Map<string, ViewTime>;
 }

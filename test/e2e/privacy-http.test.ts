@@ -200,7 +200,7 @@ describe('purpose-bound views', () => {
     };
     try {
       const q = `{ classes(first: 7) { edges { node { enrollments(role: STUDENT, first: 9) { edges { node { person { id } } } } } } } }`;
-      const ids = (r: { body: { data: any } }) => r.body.data.classes.edges.flatMap((c: any) => c.node.enrollments.edges.map((e: any) => e.node.person.id)).sort();
+      const ids = (r: { body: { data?: any } }) => r.body.data.classes.edges.flatMap((c: any) => c.node.enrollments.edges.map((e: any) => e.node.person.id)).sort();
       const first = await g.gql('analytics-demo', q);
       const afterFirst = asked;
       const second = await g.gql('analytics-demo', q);

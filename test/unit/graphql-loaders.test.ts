@@ -43,6 +43,18 @@ describe.each(storeKinds())('nested queries through loaders on %s', (kind) => {
     expect((await counted(3)).queries).toBe(queries);
   });
 
+  it('counts a list only when totalCount is selected (a count per page would make paging quadratic)', async () => {
+    const reads = async (q: string) => {
+      const before = store.readCount;
+      const data = await run(q);
+      return { data, queries: store.readCount - before };
+    };
+    const without = await reads(`{ people(first: 5) { edges { node { id } } } }`);
+    const withTotal = await reads(`{ people(first: 5) { totalCount edges { node { id } } } }`);
+    expect(withTotal.data.people.totalCount).toBe(dataset.list('person').length);
+    expect(withTotal.queries).toBe(without.queries + 1);
+  });
+
   it('answers school → classes → students with the dataset’s values', async () => {
     const data = await run(`{ schools(first: 10) { totalCount edges { node { name
       classes(first: 100) { totalCount edges { node { title enrollments(role: STUDENT, first: 100) { edges { node { person { givenName familyName sisId } } } } } } } } } } }`);
