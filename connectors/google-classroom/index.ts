@@ -4,7 +4,7 @@ import { googleConfigSchema, type GoogleConfig } from './config.ts';
 import { GoogleClassroomConnector } from './connector.ts';
 import { GOOGLE_SANDBOX_ADMIN, googleSandboxApp, sandboxServiceAccountKey } from './sandbox.ts';
 
-export { GOOGLE_SANDBOX_ADMIN, googleId, googleSandbox, sandboxServiceAccountKey } from './sandbox.ts';
+export { defaultCourseState, GOOGLE_SANDBOX_ADMIN, googleId, googleSandbox, sandboxServiceAccountKey } from './sandbox.ts';
 
 /** A source reading the Classroom sandbox mounted at `sandboxBase` (…/google). */
 export function sandboxSourceConfig(sandboxBase: string) {

@@ -2,14 +2,15 @@
  * Google Classroom sandbox: a local emulator of Google's OAuth token endpoint for service accounts
  * (it verifies the RS256 JWT against the demo service account's public key, the audience, the
  * one-hour lifetime, the scopes and the impersonated admin) and of Classroom v1: courses (newest
- * first, courseStates, pageToken), students and teachers (30 per page unless asked), user profiles
+ * first, in every course state, filtered by courseStates with Google's default that leaves out
+ * SUSPENDED, pageToken), students and teachers (30 per page unless asked), user profiles
  * and guardians, with Google's {error:{code,message,status}} bodies.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { jwtVerify } from 'jose';
 import type { DatasetRow, DatasetView } from '../../src/demo/dataset.ts';
 import { bearer, vendorId, type SandboxApp, type SandboxRequest, type SandboxResponse } from '../sandbox-kit.ts';
-import type { ServiceAccountKey } from './config.ts';
+import { COURSE_STATES, type ServiceAccountKey } from './config.ts';
 
 export const GOOGLE_SANDBOX_ADMIN = 'admin@rostergate-demo.example';
 export const googleId = (key: string) => vendorId('google', key, 'digits21');
@@ -36,6 +37,22 @@ export interface GoogleSandboxOptions {
   omitSomeProfiles?: boolean;
   /** Classroom data access is off for the impersonated admin: every API call is 403 @ClassroomApiDisabled. */
   apiDisabled?: boolean;
+  /** The domain's admin has removed the service account's domain-wide delegation (or never granted the scopes). */
+  delegationRevoked?: boolean;
+  /** The state of each course, by class key (default: `defaultCourseState` of its id). Tests set it. */
+  courseState?: (classKey: string) => CourseState;
+}
+
+export type CourseState = (typeof COURSE_STATES)[number];
+/** What courses.list returns without courseStates (discovery document: every state but SUSPENDED). */
+const LIST_DEFAULT_STATES: readonly string[] = ['ACTIVE', 'ARCHIVED', 'PROVISIONED', 'DECLINED'];
+
+/**
+ * A real domain holds courses in every state (last year's archived, new ones still provisioned):
+ * the last digit of the course id picks one, stably, so the demo has some of each.
+ */
+export function defaultCourseState(courseId: string): CourseState {
+  return ({ '0': 'ARCHIVED', '1': 'PROVISIONED', '2': 'DECLINED', '3': 'SUSPENDED' } as Record<string, CourseState>)[courseId.slice(-1)] ?? 'ACTIVE';
 }
 
 export function googleSandbox(options: GoogleSandboxOptions = {}): SandboxApp {
@@ -68,7 +85,7 @@ export function googleSandbox(options: GoogleSandboxOptions = {}): SandboxApp {
             if (typeof claims.exp !== 'number' || typeof claims.iat !== 'number' || claims.exp - claims.iat > 3600) return { status: 400, body: { error: 'invalid_grant', error_description: 'Invalid JWT: expiration too far in the future.' } };
             if (claims.sub !== GOOGLE_SANDBOX_ADMIN) return { status: 400, body: { error: 'invalid_grant', error_description: 'Invalid email or User ID' } };
             const scopes = String(claims.scope ?? '').split(' ');
-            if (!scopes.includes('https://www.googleapis.com/auth/classroom.rosters.readonly') || !scopes.includes('https://www.googleapis.com/auth/classroom.courses.readonly')) {
+            if (options.delegationRevoked || (!scopes.includes('https://www.googleapis.com/auth/classroom.rosters.readonly') || !scopes.includes('https://www.googleapis.com/auth/classroom.courses.readonly'))) {
               return { status: 401, body: { error: 'unauthorized_client', error_description: 'Client is unauthorized for these scopes.' } };
             }
             const t = `ya29.${randomBytes(24).toString('base64url')}`;
@@ -87,11 +104,14 @@ export function googleSandbox(options: GoogleSandboxOptions = {}): SandboxApp {
             const next = from + size < items.length ? Buffer.from(String(from + size)).toString('base64url') : undefined;
             return { status: 200, body: { [key]: slice, ...(next ? { nextPageToken: next } : {}) } };
           };
-          const v = new ClassroomView(dataset, !!options.omitSomeProfiles);
+          const v = new ClassroomView(dataset, !!options.omitSomeProfiles, options.courseState);
           let m: RegExpExecArray | null;
           if (req.path === '/v1/courses') {
-            const states = q.getAll('courseStates');
-            return page(v.courses().filter((c) => states.length === 0 || states.includes(c.courseState)), 'courses', 100);
+            const asked = q.getAll('courseStates');
+            const bad = asked.find((x) => !(COURSE_STATES as readonly string[]).includes(x));
+            if (bad !== undefined) return gError(400, 'INVALID_ARGUMENT', `Invalid value at 'course_states' (type.googleapis.com/google.classroom.v1.Course.CourseState), "${bad.replace(/[^A-Z_]/gi, '')}"`);
+            const states = asked.length ? asked : LIST_DEFAULT_STATES;
+            return page(v.courses().filter((c) => states.includes(c.courseState)), 'courses', 100);
           }
           if ((m = /^\/v1\/courses\/(\d+)\/(students|teachers)$/.exec(req.path))) {
             const c = v.classRow(m[1]!);
@@ -114,7 +134,11 @@ export function googleSandbox(options: GoogleSandboxOptions = {}): SandboxApp {
 }
 
 class ClassroomView {
-  constructor(private readonly ds: DatasetView, private readonly omitSomeProfiles = false) {}
+  constructor(
+    private readonly ds: DatasetView,
+    private readonly omitSomeProfiles = false,
+    private readonly stateOf: (classKey: string) => CourseState = (k) => defaultCourseState(googleId(k)),
+  ) {}
   /** With `omitSomeProfiles`, every third entry of a list comes without its profile. */
   private withProfile<T extends Record<string, unknown>>(entry: T, field: string, i: number): T {
     return this.omitSomeProfiles && i % 3 === 0 ? (Object.fromEntries(Object.entries(entry).filter(([k]) => k !== field)) as T) : entry;
@@ -139,7 +163,7 @@ class ClassroomView {
         const owner = enr.find((e) => e.data.classKey === c.key && e.data.role === 'teacher' && e.data.primary) ?? enr.find((e) => e.data.classKey === c.key && e.data.role === 'teacher');
         return {
           id: googleId(c.key), name: c.data.title, section: c.data.classCode ?? '', room: c.data.location ?? '', ownerId: owner ? googleId(owner.data.personKey) : undefined,
-          creationTime: c.created, updateTime: c.lastModified, courseState: 'ACTIVE', enrollmentCode: c.key.replace(/\W/g, '').slice(-6), guardiansEnabled: true,
+          creationTime: c.created, updateTime: c.lastModified, courseState: this.stateOf(c.key), enrollmentCode: c.key.replace(/\W/g, '').slice(-6), guardiansEnabled: true,
         };
       })
       .sort((a, b) => (a.creationTime < b.creationTime ? 1 : a.creationTime > b.creationTime ? -1 : a.id < b.id ? 1 : -1)); // newest first

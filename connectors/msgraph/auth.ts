@@ -34,12 +34,21 @@ export function clientCredentials(http: HttpClient, cfg: MsGraphConfig): AuthPro
   });
 }
 
-/** Graph error bodies: {error:{code, message, innerError}} — only the code is shown. */
-export function describeGraphError(_status: number, body: string): string | undefined {
+/**
+ * A 403 to an app token means the token carries no EduRoster role: the permission was never
+ * granted, or an admin revoked its consent (the token endpoint still issues tokens then).
+ */
+const FORBIDDEN_HINT = 'grant the app registration the application permission EduRoster.Read.All, with admin consent in this tenant (it may have been revoked)';
+
+/** Graph error bodies: {error:{code, message, innerError}} — only the code is shown, and for a 403 what to grant. */
+export function describeGraphError(status: number, body: string): string | undefined {
+  let code: unknown;
   try {
-    const code = (JSON.parse(body) as { error?: { code?: unknown } }).error?.code;
-    return typeof code === 'string' ? `Graph error ${code.replace(/[^A-Za-z_.]/g, '')}` : undefined;
+    code = (JSON.parse(body) as { error?: { code?: unknown } }).error?.code;
   } catch {
-    return undefined;
+    code = undefined;
   }
+  const text = typeof code === 'string' ? `Graph error ${code.replace(/[^A-Za-z_.]/g, '')}` : undefined;
+  if (status === 403) return text ? `${text}: ${FORBIDDEN_HINT}` : FORBIDDEN_HINT;
+  return text;
 }

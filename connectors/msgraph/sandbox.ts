@@ -26,6 +26,11 @@ export interface GraphSandboxOptions {
   partialDeltaItems?: boolean;
   /** The client secret has expired (AADSTS7000222), as happens when nobody renews it. */
   secretExpired?: boolean;
+  /**
+   * An admin revoked the app's EduRoster consent: client credentials still get a token (with no
+   * roles in it), and every education call is 403 Authorization_RequestDenied.
+   */
+  consentRevoked?: boolean;
 }
 
 const graphError = (status: number, code: string, message: string): SandboxResponse => ({
@@ -65,6 +70,7 @@ export function graphSandbox(options: GraphSandboxOptions = {}): SandboxApp {
           if (!req.path.startsWith('/v1.0/education/')) return graphError(404, 'itemNotFound', 'no such path');
           const t = bearer(req.headers);
           if (!t || !tokens.has(t)) return graphError(401, 'InvalidAuthenticationToken', 'Access token is empty or invalid.');
+          if (options.consentRevoked) return graphError(403, 'Authorization_RequestDenied', 'Insufficient privileges to complete the operation.');
           const path = req.path.slice('/v1.0/education'.length);
           const q = req.url.searchParams;
           const select = q.get('$select')?.split(',').map((x) => x.trim());

@@ -70,6 +70,43 @@ describe('google classroom roundtrip', () => {
     }
   });
 
+  it('reads courses in every state, though courses.list leaves SUSPENDED out by default; courseStates narrows it', async () => {
+    // One course in each state, in turn.
+    const order: string[] = [];
+    const stateOf = (k: string) => COURSE_STATES[order.indexOf(k) % COURSE_STATES.length]!;
+    const s2 = await start({ courseState: stateOf });
+    try {
+      order.push(...s2.dataset.list('class').map((c) => c.key));
+      const suspended = order.filter((k) => stateOf(k) === 'SUSPENDED');
+      expect(suspended.length).toBeGreaterThan(0);
+      // Google's default, as the sandbox answers it: without courseStates no SUSPENDED course is listed.
+      const base = s2.sandbox.urlOf('/google');
+      const cfg = googleClassroomDefinition.configSchema.parse({ id: 'x', ...sandboxSourceConfig(base) });
+      const auth = {} as Record<string, string>;
+      await jwtBearer(testHttp('x'), cfg, loadServiceAccountKey(cfg)).authorize({ method: 'GET', url: new URL(base), headers: auth });
+      const listed = ((await (await request(`${base}/v1/courses?pageSize=1000`, { headers: auth })).body.json()) as { courses: { id: string }[] }).courses.map((c) => c.id);
+      expect(listed).toHaveLength(order.length - suspended.length);
+      for (const k of suspended) expect(listed).not.toContain(googleId(k));
+
+      // The connector asks for every state: each course is a class, its roster read.
+      const all = new MiniStore().apply(await collect(s2.make(), null));
+      expect(all.ofType('class').map((c) => c.key).sort()).toEqual(order.map((k) => googleId(k)).sort());
+      expect(all.ofType('enrollment')).toHaveLength(s2.dataset.list('enrollment').length);
+
+      // Narrowed by config: only ACTIVE courses and their rosters.
+      const active = order.filter((k) => stateOf(k) === 'ACTIVE');
+      const narrowed = googleClassroomDefinition.create(
+        googleClassroomDefinition.configSchema.parse({ id: 'classroom', ...sandboxSourceConfig(base), courseStates: ['ACTIVE'] }),
+        { http: testHttp('classroom'), log },
+      );
+      const some = new MiniStore().apply(await collect(narrowed, null));
+      expect(some.ofType('class').map((c) => c.key).sort()).toEqual(active.map((k) => googleId(k)).sort());
+      expect(some.ofType('enrollment')).toHaveLength(s2.dataset.list('enrollment').filter((e) => active.includes(e.data.classKey)).length);
+    } finally {
+      await s2.close();
+    }
+  });
+
   it('skips guardians without failing when the domain does not grant them', async () => {
     const s2 = await start({ guardiansForbidden: true });
     try {
@@ -122,9 +159,18 @@ describe('google classroom without a delta API', () => {
     try {
       const first = await syncSource(store, s.make());
       expect(first.counters.created).toBeGreaterThan(0);
+      const before = s.sandbox.faults.hits.length;
       const again = await syncSource(store, s.make());
       expect(again.mode).toBe('incremental');
       expect(again.counters).toMatchObject({ created: 0, updated: 0, deleted: 0 });
+      // Cheap: one token, the list pages and nothing else — no per-user profile reads when profiles come inline.
+      const pages = (n: number) => Math.max(1, Math.ceil(n / 7));
+      const classes = s.dataset.list('class');
+      const roster = (k: string, role: string) => s.dataset.list('enrollment').filter((e) => e.data.classKey === k && e.data.role === role).length;
+      const want = 1 + pages(classes.length) + classes.reduce((n, c) => n + pages(roster(c.key, 'teacher')) + pages(roster(c.key, 'student')), 0) + pages(s.dataset.list('guardianship').length);
+      const hits = s.sandbox.faults.hits.slice(before);
+      expect(hits.filter((h) => /\/userProfiles\/\d+$/.test(h))).toEqual([]);
+      expect(hits).toHaveLength(want);
       const changesBefore = (await store.changes({ afterSeq: 0, limit: 100_000 })).length;
       const st = s.dataset.list('person').find((p) => p.data.roles.includes('student'))!;
       s.dataset.upsert('person', st.key, { givenName: 'Renamed' });
@@ -205,8 +251,12 @@ describe('google classroom sandbox against the discovery document', () => {
       const check = (obj: Record<string, unknown>, schema: string) => {
         for (const k of Object.keys(obj)) expect(Object.keys(disc.schemas[schema]!.properties), `${schema}.${k}`).toContain(k);
       };
-      const courses = (await get('/v1/courses')).courses!;
+      const courses = (await get(`/v1/courses?${COURSE_STATES.map((x) => `courseStates=${x}`).join('&')}`)).courses!;
       for (const course of courses.slice(0, 5)) check(course, 'Course');
+      // The states the sandbox gives its courses are the Course.courseState values of the document.
+      const stateEnum = (disc.schemas.Course!.properties.courseState as { enum: string[] }).enum;
+      for (const course of courses) expect(stateEnum).toContain(course.courseState);
+      expect(new Set(courses.map((c) => c.courseState)).size).toBeGreaterThan(1);
       const students = (await get(`/v1/courses/${courses[0]!.id}/students`)).students!;
       check(students[0]!, 'Student');
       check(students[0]!.profile as Record<string, unknown>, 'UserProfile');
@@ -227,6 +277,17 @@ describe('google classroom credentials', () => {
       const e = await collect(s.make(), null).catch((x: unknown) => x);
       expect((e as RostergateError).code).toBe('SOURCE_AUTH');
       expect((e as Error).message).toMatch(/source classroom, resource token.*invalid_grant\): check subject \(the admin to impersonate\), that the key is not revoked/);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('domain-wide delegation revoked by the domain admin: the source and where to grant it again', async () => {
+    const s = await start({ delegationRevoked: true });
+    try {
+      const e = await collect(s.make(), null).catch((x: unknown) => x);
+      expect((e as RostergateError).code).toBe('SOURCE_AUTH');
+      expect((e as Error).message).toMatch(/^source classroom, resource token, HTTP 401: token request refused \(unauthorized_client\): domain-wide delegation or the Classroom scopes are not granted to this service account's client id \(Admin console › Security › API controls\)$/);
     } finally {
       await s.close();
     }

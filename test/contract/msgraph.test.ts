@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 import { Writable } from 'node:stream';
 import { RosterDataset } from '../../src/demo/dataset.ts';
 import { startSandboxServer } from '../../connectors/sandbox-kit.ts';
@@ -149,6 +149,49 @@ describe('msgraph incremental sync in detail', () => {
     }
   });
 
+  it('asks only for the fields it maps: $select on every request it builds, $top on lists, Prefer on delta rounds', async () => {
+    const s = await start({ partialDeltaItems: true });
+    // Every request as it leaves undici: path with query, and the Prefer header.
+    const seen: { path: string; prefer?: string }[] = [];
+    const agent = new Agent();
+    const dispatcher = agent.compose((dispatch) => (o, handler) => {
+      const h = (o.headers ?? {}) as Record<string, string>;
+      seen.push({ path: String(o.path), prefer: h.prefer });
+      return dispatch(o, handler);
+    });
+    const http = new HttpClient({ sourceId: 'graph', dispatcher, baseDelayMs: 1, log });
+    try {
+      const cfg = msGraphDefinition.configSchema.parse({ id: 'graph', ...sandboxSourceConfig(s.sandbox.urlOf('/msgraph')), pageSize: 50 });
+      const full = await collect(msGraphDefinition.create(cfg, { http, log }), null, { full: true });
+      // An incremental round too: a renamed user comes back partial and is read whole, with its schools.
+      const st = s.dataset.list('person').find((p) => p.data.roles.includes('student'))!;
+      s.dataset.upsert('person', st.key, { givenName: 'Renamed' });
+      s.dataset.upsert('class', s.dataset.list('class')[0]!.key, { title: 'Renamed class' });
+      await collect(msGraphDefinition.create(cfg, { http, log }), full.at(-1)!.state);
+      const reads = seen.map((r) => ({ ...r, url: new URL(r.path, 'http://graph') })).filter((r) => r.url.pathname.includes('/v1.0/education/'));
+      const kinds = new Set<string>();
+      for (const r of reads) {
+        const p = r.url.pathname.replace(/^.*\/v1\.0\/education/, '').replace(/\/[0-9a-f-]{36}/g, '/{id}');
+        kinds.add(p);
+        // nextLinks and deltaLinks are followed unchanged: Graph encodes the query options into their tokens.
+        const followed = r.url.searchParams.has('$skiptoken') || r.url.searchParams.has('$deltatoken');
+        if (!followed) {
+          const select = r.url.searchParams.get('$select');
+          const want = p === '/schools' ? SCHOOL_SELECT : p === '/users/delta' || p === '/users/{id}' ? USER_SELECT : p === '/classes/delta' ? CLASS_SELECT : 'id';
+          expect(select, r.path).toBe(want);
+        }
+        if (p.endsWith('/delta')) expect(r.prefer, r.path).toBe('odata.maxpagesize=50');
+        else if (!followed && ['/schools', '/classes', '/schools/{id}/users', '/schools/{id}/classes'].includes(p)) expect(r.url.searchParams.get('$top'), r.path).toBe('50');
+      }
+      // Every kind of read was seen: the lists, both delta functions (first round and deltaLink), per-user and per-class reads.
+      expect([...kinds].sort()).toEqual(['/classes', '/classes/delta', '/classes/{id}/members', '/classes/{id}/schools', '/classes/{id}/teachers', '/schools', '/schools/{id}/classes', '/schools/{id}/users', '/users/delta', '/users/{id}', '/users/{id}/schools']);
+    } finally {
+      await http.close();
+      await agent.close();
+      await s.close();
+    }
+  });
+
   it('a 429 waits exactly as long as Retry-After says, then carries on', async () => {
     const s = await start();
     try {
@@ -217,6 +260,22 @@ describe('msgraph sandbox against the Graph CSDL', () => {
         const u = ((await r.body.json()) as { value: Record<string, Record<string, unknown> | null>[] }).value.find((x) => x[nested]);
         for (const k of Object.keys(u![nested]!)) expect(declared, `${nested}.${k}`).toContain(k);
       }
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('msgraph consent revoked', () => {
+  it('a token without the EduRoster permission: the source, Graph\'s code and what to grant', async () => {
+    const s = await start({ consentRevoked: true });
+    try {
+      const e = await collect(s.make(), null).catch((x: unknown) => x);
+      expect((e as RostergateError).code).toBe('SOURCE_AUTH');
+      expect((e as Error).message).toBe(
+        'source graph, resource schools, HTTP 403: access denied (403): the credentials lack a permission or scope this source needs — Graph error Authorization_RequestDenied: '
+          + 'grant the app registration the application permission EduRoster.Read.All, with admin consent in this tenant (it may have been revoked)',
+      );
     } finally {
       await s.close();
     }
