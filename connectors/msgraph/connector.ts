@@ -78,9 +78,12 @@ export class MsGraphConnector implements Connector {
 
   private async get<T>(url: string, resource: string, headers?: Record<string, string>): Promise<ODataPage<T>> {
     const r = await this.ctx.http.jsonResponse<ODataPage<T> & { error?: { code?: string } }>({ url, resource, headers, acceptStatuses: [400, 410] });
-    if (r.status === 410 || (r.status === 400 && /resyncRequired|syncStateNotFound|syncStateInvalid/i.test(r.body?.error?.code ?? ''))) {
+    // Only a delta round can have an expired token; a 410 elsewhere is an ordinary error, not a reason to resync.
+    const delta = new URL(url).pathname.endsWith('/delta');
+    if (delta && (r.status === 410 || (r.status === 400 && /resyncRequired|syncStateNotFound|syncStateInvalid/i.test(r.body?.error?.code ?? '')))) {
       throw new RostergateError('SOURCE_CURSOR_EXPIRED', 'Graph no longer accepts this delta token', { source: this.sourceId, resource, status: r.status });
     }
+    if (r.status === 410) throw new RostergateError('SOURCE_HTTP', `gone (410)${describeGraphError(410, JSON.stringify(r.body)) ? ` — ${describeGraphError(410, JSON.stringify(r.body))}` : ''}`, { source: this.sourceId, resource, status: 410 });
     if (r.status === 400) throw new RostergateError('SOURCE_HTTP', `bad request (400)${describeGraphError(400, JSON.stringify(r.body)) ? ` — ${describeGraphError(400, JSON.stringify(r.body))}` : ''}`, { source: this.sourceId, resource, status: 400 });
     if (!r.body || !Array.isArray(r.body.value)) throw new RostergateError('SOURCE_BAD_PAGE', 'response has no "value" array', { source: this.sourceId, resource }, { retryable: true });
     return r.body;

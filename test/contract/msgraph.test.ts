@@ -230,6 +230,22 @@ describe('msgraph incremental sync in detail', () => {
   }
 });
 
+describe('msgraph: 410 outside delta', () => {
+  it('a 410 on a plain list is a source error naming the resource, not an expired delta token', async () => {
+    const s = await start();
+    try {
+      s.sandbox.faults.inject({ kind: 'status', status: 410 }, { match: /education\/schools$/, times: 1 });
+      const err = await collect(s.make(), null, { full: true }).then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(RostergateError);
+      expect((err as RostergateError).code).toBe('SOURCE_HTTP');
+      expect((err as RostergateError).message).toMatch(/gone \(410\)/);
+      expect((err as RostergateError).message).not.toMatch(/delta/);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
 describe('msgraph sandbox against the Graph CSDL', () => {
   itExternal('every property it sends for schools, users and classes is declared on the education types', async () => {
     const csdl = readFileSync(externalPath('microsoft/v1.0-Prod.education-subset.csdl.xml'), 'utf8');
