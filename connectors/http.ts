@@ -1,7 +1,8 @@
 /**
  * The HTTP layer every REST connector shares: one undici keep-alive pool per source, timeouts,
  * retries with jittered exponential backoff that honour `Retry-After` and `X-RateLimit-Reset`,
- * a client-side rate limit, a per-run request budget, and pluggable auth.
+ * a pause before the next request when a vendor says its window is spent (`X-RateLimit-Remaining: 0`
+ * with its reset), a client-side rate limit, a per-run request budget, and pluggable auth.
  *
  * Errors never carry response bodies (a vendor page is full of student data); connectors that need
  * a vendor's error code pass `describeError`, which must return only non-personal text, and vendors
@@ -138,6 +139,8 @@ export class HttpClient {
   private readonly ownsDispatcher: boolean;
   private requestsMade = 0;
   private recent: number[] = [];
+  /** When the vendor's rate-limit window reopens, once an answer said it had no requests left (ms since the epoch). */
+  private windowReopensAt = 0;
 
   constructor(opts: HttpClientOptions) {
     this.sourceId = opts.sourceId;
@@ -236,6 +239,7 @@ export class HttpClient {
         }
       }
       if (status !== undefined && ((status >= 200 && status < 300) || req.acceptStatuses?.includes(status))) {
+        this.noteRateLimitWindow(resHeaders);
         return { status, headers: resHeaders, text };
       }
       if (status === 401 && !triedReauth && this.opts.auth?.invalidate) {
@@ -265,9 +269,28 @@ export class HttpClient {
     }
   }
 
+  /**
+   * A successful answer that says the vendor's window has no requests left (`X-RateLimit-Remaining:
+   * 0`) and when it resets: the next request waits for the reset instead of spending a 429 to learn
+   * it. A reset further away than the longest wait we accept is left to the 429 path, which fails
+   * clearly with SOURCE_RATE_LIMITED.
+   */
+  private noteRateLimitWindow(headers: HttpResponse['headers']): void {
+    const remaining = headers['x-ratelimit-remaining'];
+    if ((Array.isArray(remaining) ? remaining[0] : remaining)?.trim() !== '0') return;
+    const now = (this.opts.now ?? Date.now)();
+    const wait = serverRequestedWait({ 'x-ratelimit-reset': headers['x-ratelimit-reset'] }, now);
+    if (wait !== undefined && wait > 0 && wait <= this.opts.maxRetryAfterMs) this.windowReopensAt = now + wait;
+  }
+
   private async takeBudgetAndRate(resource: string): Promise<void> {
     if (this.opts.budget !== undefined && this.requestsMade >= this.opts.budget) {
       throw new RostergateError('SOURCE_BUDGET', `request budget of ${this.opts.budget} exhausted`, { source: this.sourceId, resource });
+    }
+    const closedFor = this.windowReopensAt - (this.opts.now ?? Date.now)();
+    if (closedFor > 0) {
+      this.opts.log?.info({ source: this.sourceId, resource, delayMs: closedFor }, 'vendor rate-limit window spent: waiting for its reset');
+      await (this.opts.sleep ?? sleepMs)(closedFor);
     }
     const rpm = this.opts.requestsPerMinute;
     if (rpm) {

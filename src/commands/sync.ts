@@ -27,9 +27,11 @@ export async function syncCommand(opts: { config?: string; source?: string; full
     });
     for (const s of summaries) process.stdout.write(formatSummary(s) + '\n');
     const failed = summaries.filter((s) => s.status === 'failed');
-    // The failing source, resource and reason, as the last lines a script or a person sees.
-    for (const s of failed) process.stderr.write(`rostergate: ${s.error ?? `source ${s.source}: failed`}\n`);
-    return failed.length ? 1 : summaries.some((s) => s.status === 'guarded') ? 3 : 0;
+    const guarded = summaries.filter((s) => s.status === 'guarded');
+    // What stopped a source (the failing source, resource and reason, or the guard's finding), as
+    // the last lines a script or a person sees.
+    for (const s of [...guarded, ...failed]) process.stderr.write(`rostergate: ${s.error ?? `source ${s.source}: ${s.status}`}\n`);
+    return failed.length ? 1 : guarded.length ? 3 : 0;
   } finally {
     await store.close();
   }

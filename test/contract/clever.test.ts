@@ -159,6 +159,36 @@ describe('clever connector errors', () => {
     }
   });
 
+  it('events switched off after a full sync: the next run falls back to a full sync that sees changes; once back, runs are incremental again', async () => {
+    const opts: Parameters<typeof cleverSandbox>[0] = {};
+    const s = await start(opts);
+    try {
+      const first = await collect(s.make(), null);
+      expect(first.at(-1)!.state).toMatchObject({ phase: 'events' });
+      const store = new MiniStore().apply(first);
+      opts.eventsDisabled = true;
+      s.dataset.remove('enrollment', s.dataset.list('enrollment')[0]!.key);
+      const student = s.dataset.list('person').find((p) => p.data.roles.includes('student'))!;
+      s.dataset.upsert('person', student.key, { givenName: 'Fallback' });
+      const second = await collect(s.make(), first.at(-1)!.state);
+      store.newRun().apply(second);
+      expect(second.map((p) => p.resource)).not.toContain('events');
+      expect(second.some((p) => p.resource === 'users' && p.completes?.includes('person'))).toBe(true);
+      expect(store.ofType('enrollment')).toHaveLength(s.dataset.list('enrollment').length);
+      expect(store.ofType('person').find((p) => p.key === cleverId('person', student.key))!.data.givenName).toBe('Fallback');
+      expect(second.at(-1)!.state).toEqual({ phase: 'done-full' });
+      // Events back: one more full sync takes a new anchor, and the run after it reads events only.
+      opts.eventsDisabled = false;
+      const third = await collect(s.make(), second.at(-1)!.state);
+      expect(third[0]!.resource).toBe('districts');
+      expect(third.at(-1)!.state).toMatchObject({ phase: 'events' });
+      const fourth = await collect(s.make(), third.at(-1)!.state);
+      expect(fourth.map((p) => p.resource)).toEqual(['events']);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('without Events API access every run is a full sync that still sees deletions', async () => {
     const s = await start({ eventsDisabled: true });
     try {

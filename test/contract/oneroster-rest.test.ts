@@ -9,9 +9,9 @@ import { readFileSync } from 'node:fs';
 import { request } from 'undici';
 import { RosterDataset } from '../../src/demo/dataset.ts';
 import { startSandboxServer } from '../../connectors/sandbox-kit.ts';
-import { oneRosterDefinition, oneRosterSandbox, sandboxSourceConfig, V12 } from '../../connectors/oneroster/index.ts';
-import { signatureBase, hmacSignature } from '../../connectors/oneroster/auth.ts';
-import { RESOURCES, userRecords } from '../../connectors/oneroster/mapping.ts';
+import { oneRosterDefinition, oneRosterSandbox, sandboxSourceConfig, V11, V12 } from '../../connectors/oneroster/index.ts';
+import { signatureBase, hmacSignature, oauth1 } from '../../connectors/oneroster/auth.ts';
+import { classRecord, demographicsRecord, enrollmentRecord, RESOURCES, userRecords } from '../../connectors/oneroster/mapping.ts';
 import { collect, defineConnectorSuite, MiniStore, testHttp } from '../support/connector-suite.ts';
 import { createLogger } from '../../src/log.ts';
 import { externalPath, itExternal } from '../support/external.ts';
@@ -87,6 +87,35 @@ describe('OAuth 1.0a signing', () => {
   });
 });
 
+describe('ClassLink’s 1.1 quirks', () => {
+  // Synthetic records shaped like the certification-tenant captures the reference describes.
+  it('reads booleans as strings in any case, zero-padded or bare grades, empty strings as absent, 1.2 roles[] on 1.1 users', () => {
+    const [person] = userRecords({
+      sourcedId: '7_1111', status: 'active', dateLastModified: '2024-05-01T00:00:00.000Z', enabledUser: 'TRUE', role: 'student',
+      givenName: 'Ada', familyName: 'Example', middleName: '', email: '', sms: '', phone: '', username: 'ada1', identifier: '',
+      grades: ['5'], orgs: [{ sourcedId: 'FY', type: 'org' }],
+      roles: [{ roleType: 'primary', role: 'student', org: { sourcedId: 'SCH1' } }],
+      userIds: [{ type: 'Fed', identifier: 'F-1' }, { type: 'StateID', identifier: 'ST-9' }],
+    });
+    expect(person).toMatchObject({ type: 'person', key: '7_1111', data: { enabled: true, grades: ['05'], stateId: 'ST-9', roles: ['student'], primaryOrgKey: 'SCH1' } });
+    const d = (person as unknown as { data: Record<string, unknown> }).data;
+    for (const absent of ['middleName', 'email', 'sms', 'phone', 'sisId']) expect(d[absent], absent).toBeUndefined();
+    expect((d.orgKeys as string[]).sort()).toEqual(['FY', 'SCH1']);
+    expect(userRecords({ sourcedId: 'u2', enabledUser: 'false', role: 'teacher', givenName: 'B', familyName: 'C', grades: ['05', 'K'] })[0])
+      .toMatchObject({ data: { enabled: false, grades: ['05', 'KG'] } });
+
+    expect(classRecord({ sourcedId: 'c1', title: 'Math', classType: 'scheduled', periods: '1, 2', grades: ['09'], location: '', course: { sourcedId: 'k' }, school: { sourcedId: 's' }, terms: [] }))
+      .toMatchObject({ data: { periods: ['1', '2'], grades: ['09'] } });
+    expect((classRecord({ sourcedId: 'c2', title: 'Art', periods: [], course: { sourcedId: 'k' } }) as unknown as { data: Record<string, unknown> }).data.periods).toBeUndefined();
+    expect(demographicsRecord({ sourcedId: 'u1', birthDate: '2012-03-04', sex: 'Female', asian: 'true', white: 'False', hispanicOrLatinoEthnicity: '', countryOfBirthCode: '' }))
+      .toMatchObject({ data: { sex: 'female', asian: true, white: false, hispanicOrLatino: undefined, countryOfBirth: undefined } });
+    expect(enrollmentRecord({ sourcedId: 'e1', user: { sourcedId: 'u1' }, class: { sourcedId: 'c1' }, role: 'student', primary: 'false', beginDate: '', endDate: '2025-06-30T00:00:00Z' }))
+      .toMatchObject({ data: { primary: false, beginDate: undefined, endDate: '2025-06-30' } });
+    // tobedeleted is a deletion, whatever else the record still carries.
+    expect(userRecords({ sourcedId: '7_1111', status: 'tobedeleted', givenName: '', familyName: '' })).toEqual([{ type: 'person', key: '7_1111', deleted: true, lastModified: undefined }]);
+  });
+});
+
 describe('oneroster sandbox against the specs', () => {
   let s: Awaited<ReturnType<typeof start>>;
   beforeAll(async () => {
@@ -117,7 +146,7 @@ describe('oneroster sandbox against the specs', () => {
     }
   });
 
-  itExternal('1.1 envelopes and property names match a real provider’s responses (FINT)', async () => {
+  itExternal('the connector reads a real provider’s 1.1 records (FINT) without complaint', async () => {
     const s11 = await start('1.1');
     try {
       const c = s11.make();
@@ -133,6 +162,52 @@ describe('oneroster sandbox against the specs', () => {
       }
       const fintUser = (JSON.parse(readFileSync(externalPath('oneroster/fint-v1p1-json/user.json'), 'utf8')) as { users: never[] }).users[0]!;
       expect(userRecords(fintUser)[0]).toMatchObject({ type: 'person', data: { roles: ['student'], enabled: true } });
+    } finally {
+      await s11.close();
+    }
+  });
+
+  itExternal('1.1 sandbox responses use the real provider’s envelopes, property names, value kinds and references', async () => {
+    const s11 = await start('1.1');
+    try {
+      const edfi = loadSpec(externalPath('oneroster/edfi-oneroster-openapi/swagger.yml')).components!.schemas!;
+      const sign = oauth1('demo-oneroster-key', 'demo-oneroster-secret');
+      const kind = (v: unknown) => (Array.isArray(v) ? 'array' : v === null ? 'null' : typeof v);
+      // The 1EdTech JSON binding's names that the Ed-Fi OpenAPI spells otherwise (grades), and
+      // ClassLink's documented 1.1 quirk: enabledUser as the string "true".
+      const binding = new Set(['grades', 'enabledUser']);
+      const quirks: Record<string, string> = { 'users.enabledUser': 'string' };
+      for (const [file, schema] of [['org', 'org'], ['academicSession', 'academicSession'], ['course', 'course'], ['user', 'user'], ['class', 'class'], ['enrollment', 'enrollment']] as const) {
+        const real = JSON.parse(readFileSync(externalPath(`oneroster/fint-v1p1-json/${file}.json`), 'utf8')) as Record<string, Record<string, unknown>[]>;
+        const [envelope, realRecords] = Object.entries(real)[0]!;
+        const url = new URL(`${s11.sandbox.urlOf('/oneroster')}${V11}/${envelope}?limit=50&offset=0`);
+        const headers: Record<string, string> = {};
+        await sign.authorize({ method: 'GET', url, headers });
+        const r = await request(url, { headers });
+        expect(r.statusCode, envelope).toBe(200);
+        expect(Number(r.headers['x-total-count']), envelope).toBeGreaterThan(0);
+        const body = (await r.body.json()) as Record<string, Record<string, unknown>[]>;
+        expect(Object.keys(body), envelope).toEqual([envelope]);
+        const named = new Set([...realRecords.flatMap((x) => Object.keys(x)), ...Object.keys(edfi[schema]!.properties!), ...binding]);
+        for (const rec of body[envelope]!) {
+          expect(Object.keys(rec).filter((k) => !named.has(k)), `${envelope}: properties no 1.1 provider or spec names`).toEqual([]);
+          for (const real of realRecords) {
+            for (const [k, v] of Object.entries(rec)) {
+              if (!(k in real) || v === null || v === undefined) continue;
+              expect(kind(v), `${envelope}.${k}`).toBe(quirks[`${envelope}.${k}`] ?? kind(real[k]));
+              // References are GUIDRefs shaped as the provider's: {sourcedId, type, href} with its type.
+              const refs = (xs: unknown) => (Array.isArray(xs) ? xs : [xs]).filter((x): x is Record<string, unknown> => kind(x) === 'object');
+              const realRefs = refs(real[k]);
+              if (realRefs.length === 0 || !('sourcedId' in realRefs[0]!)) continue;
+              for (const ref of refs(v)) {
+                expect(Object.keys(ref).sort(), `${envelope}.${k}`).toEqual(Object.keys(realRefs[0]!).sort());
+                expect(ref.type, `${envelope}.${k}.type`).toBe(realRefs[0]!.type);
+                expect(String(ref.href)).toMatch(new RegExp(`${V11}/\\w+/${String(ref.sourcedId)}$`));
+              }
+            }
+          }
+        }
+      }
     } finally {
       await s11.close();
     }

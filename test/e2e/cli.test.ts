@@ -55,7 +55,8 @@ describe('rostergate CLI', () => {
     writeFileSync(cfg, `store: ./x.db\nstorage: oops\n`);
     expect(run(['serve', '--config', cfg]).stderr).toMatch(/unknown key\(s\) storage/);
     expect(run(['serve', '--config', join(dir, 'missing.yaml')]).stderr).toMatch(/cannot read config file .*missing\.yaml: ENOENT/);
-  });
+    // Three CLI processes: on a loaded machine (the full suite) they outlast the default 30 s.
+  }, 90_000);
 
   it('an unusable data folder is one clear line and exit 2', () => {
     const dir = tempDir();

@@ -21,6 +21,8 @@ import { RostergateError } from '../../src/errors.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import type { Store } from '../../src/store/types.ts';
 import { syncSource } from '../../src/sync/runner.ts';
+import { parseConfig } from '../../src/config/config.ts';
+import { syncAll } from '../../src/runtime.ts';
 import { testHttp } from '../support/connector-suite.ts';
 import { tempDir } from '../support/stores.ts';
 import { expectedRoster, rosterViaGraphQL } from '../support/roster.ts';
@@ -182,6 +184,41 @@ describe('bad input over HTTP: the sync fails clearly, keeps everything, and the
     } finally {
       await store.close();
       await limited.close();
+    }
+  });
+});
+
+describe('a per-source request budget from the config', () => {
+  it('caps each run at http.budget requests, names source and resource when spent, and the runs that follow resume to the whole district', async () => {
+    const ds = RosterDataset.generate({ students: 60, teachers: 4, classes: 6, schools: 2 });
+    const sandbox = await startSandboxServer({ dataset: ds, apps: [cleverSandbox()] });
+    const store = SqliteStore.open(':memory:');
+    try {
+      const cfg = parseConfig({
+        store: ':memory:',
+        sources: [{ id: 'district-clever', ...cleverSource(sandbox.urlOf('/clever')), pageSize: 20, http: { budget: 5 } }],
+      });
+      const first = (await syncAll(store, cfg, log, { keepGoing: true }))[0]!;
+      expect(first.status).toBe('failed');
+      expect(first.error).toMatch(/^source district-clever, resource \w+: request budget of 5 exhausted$/);
+      expect(sandbox.faults.hits.length).toBe(5);
+      const stored = await store.counts();
+      let runs = 1;
+      for (let last = first; last.status !== 'complete'; runs++) {
+        if (runs > 20) throw new Error('the budgeted runs never completed');
+        const before = sandbox.faults.hits.length;
+        last = (await syncAll(store, cfg, log, { keepGoing: true }))[0]!;
+        expect(sandbox.faults.hits.length - before, `run ${runs + 1}`).toBeLessThanOrEqual(5);
+        expect(last.mode).toBe('resumed');
+        // Nothing stored earlier is lost while the budget stops runs part-way.
+        const now = await store.counts();
+        for (const [t, n] of Object.entries(stored) as [keyof typeof stored, number][]) expect(now[t] ?? 0, t).toBeGreaterThanOrEqual(n);
+      }
+      expect(runs).toBeGreaterThan(2);
+      await expectDistrict(store, ds);
+    } finally {
+      await store.close();
+      await sandbox.close();
     }
   });
 });

@@ -138,6 +138,30 @@ describe('HttpClient over a mocked network', () => {
     expect(http.requestCount).toBe(5);
   });
 
+  it('an answer saying the window is spent (X-RateLimit-Remaining: 0) makes the next request wait for its reset, not for a 429', async () => {
+    const agent = new MockAgent();
+    agent.disableNetConnect();
+    let now = 1_700_000_000_500;
+    const reset = String(Math.ceil(now / 1000) + 7);
+    const pool = agent.get('https://vendor.example');
+    pool.intercept({ path: '/p', method: 'GET' }).reply(200, '{}', { headers: { 'x-ratelimit-remaining': '3', 'x-ratelimit-reset': reset } });
+    pool.intercept({ path: '/p', method: 'GET' }).reply(200, '{}', { headers: { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': reset } });
+    pool.intercept({ path: '/p', method: 'GET' }).reply(200, '{}', { headers: { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(Math.ceil(now / 1000) + 3600) } });
+    pool.intercept({ path: '/p', method: 'GET' }).reply(200, '{}').times(2);
+    const waits: number[] = [];
+    const http = new HttpClient({ sourceId: 's', dispatcher: agent, maxRetryAfterMs: 120_000, now: () => now, sleep: async (ms) => void (waits.push(ms), (now += ms)) });
+    await http.json({ url: 'https://vendor.example/p' });
+    await http.json({ url: 'https://vendor.example/p' });
+    expect(waits).toEqual([]);
+    // The window reopens at the announced Unix second, 7.5 s after the answer.
+    await http.json({ url: 'https://vendor.example/p' });
+    expect(waits).toEqual([7_500]);
+    // A reset further off than the longest accepted wait is not waited for up front.
+    await http.json({ url: 'https://vendor.example/p' });
+    expect(waits).toEqual([7_500]);
+    expect(http.requestCount).toBe(4);
+  });
+
   it('after a 401 drops the cached token and tries once more with a fresh one', async () => {
     const agent = new MockAgent();
     agent.disableNetConnect();
