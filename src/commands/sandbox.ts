@@ -6,6 +6,7 @@ import { onShutdown } from './serve.ts';
 import { assertCanListen } from '../server/gateway.ts';
 import { stringify } from 'yaml';
 import { tmpdir } from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 export async function sandboxCommand(opts: { port: number; seed?: number; students?: number; rateLimit?: number }): Promise<void> {
@@ -24,9 +25,14 @@ export async function sandboxCommand(opts: { port: number; seed?: number; studen
   const out = (s: string) => process.stdout.write(s + '\n');
   out(`rostergate sandboxes — local emulators of vendor APIs serving a synthetic district, at ${sandbox.url}`);
   for (const a of apps) out(`  ${a.name.padEnd(36)} ${sandbox.urlOf(a.prefix)}`);
-  const cfg = await demoConfig(sandbox, dataset, join(tmpdir(), 'rostergate-sandbox'));
+  // A folder of its own for the CSV drops, so two sandboxes side by side never overwrite each other's.
+  const drops = mkdtempSync(join(tmpdir(), 'rostergate-sandbox-'));
+  const cfg = await demoConfig(sandbox, dataset, drops);
   out('\nA config that reads them (secrets are the sandboxes\' demo credentials; server.openAccess stores and serves every');
   out('field without purposes or keys, for a local experiment only: see the README, "Purposes", for the real thing):\n');
   out(stringify({ store: './data/rostergate.db', server: { openAccess: true }, sources: cfg.sources.map((s) => ({ ...s })) }));
-  onShutdown(() => sandbox.close());
+  onShutdown(async () => {
+    await sandbox.close();
+    rmSync(drops, { recursive: true, force: true });
+  });
 }
