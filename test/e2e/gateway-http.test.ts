@@ -70,6 +70,21 @@ describe('gateway over HTTP', () => {
     expect(many.body.errors![0]!.message).toMatch(/more than 50 aliases/);
   });
 
+  it('refuses pages over 1000 or below 0, naming the bound, and request bodies over 1 MB (as the README says)', async () => {
+    for (const first of [1001, -1]) {
+      const { body } = await gql(`query($first: Int) { people(first: $first) { edges { node { id } } } }`, { first });
+      expect(body.data?.people ?? null).toBeNull();
+      expect(body.errors).toEqual([expect.objectContaining({ message: 'first must be between 0 and 1000', extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) })]);
+    }
+    expect((await gql(`{ people(first: 1000) { edges { node { id } } } }`)).body.errors).toBeUndefined();
+    const big = await request(`${gw.url}/graphql`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: '{ schools { totalCount } }', variables: { pad: 'x'.repeat(1_000_001) } }),
+    });
+    expect(big.statusCode).toBe(413);
+    expect(await big.body.json()).toEqual({ errors: [{ message: 'request body over 1000000 bytes' }] });
+  });
+
   it('malformed JSON bodies and unknown paths get clear errors', async () => {
     const r = await request(`${gw.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{nope' });
     expect(r.statusCode).toBe(400);
