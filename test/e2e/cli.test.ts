@@ -1,7 +1,7 @@
 /** The command line as a user runs it: one clear line and an exit code for bad input. */
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync, chmodSync, existsSync, statSync } from 'node:fs';
+import { writeFileSync, chmodSync, existsSync, statSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { tempDir } from '../support/stores.ts';
@@ -62,6 +62,22 @@ describe('rostergate CLI', () => {
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/no store at .*here\.db/);
     expect(existsSync(join(dir, 'nothing/here.db'))).toBe(false);
+  });
+
+  it('refuses an unreadable store — a folder, a file that is not a database — in one line, leaving it as it was', () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'folder.db'));
+    const junk = 'not a database, just some text that is long enough to be read as a header\n'.repeat(3);
+    writeFileSync(join(dir, 'junk.db'), junk);
+    for (const [store, reason] of [['folder.db', 'unable to open database file'], ['junk.db', 'file is not a database']] as const) {
+      writeFileSync(join(dir, 'c.yaml'), `store: ./${store}\nserver: { openAccess: true }\n`);
+      const r = run(['serve', '--config', join(dir, 'c.yaml'), '--port', '0']);
+      expect(r.status, store).toBe(2);
+      expect(r.stderr).toBe(`rostergate: cannot open the store at ${join(dir, store)}: ${reason}\n`);
+    }
+    expect(readFileSync(join(dir, 'junk.db'), 'utf8')).toBe(junk);
+    expect(readdirSync(dir).sort()).toEqual(['c.yaml', 'folder.db', 'junk.db']);
+    expect(readdirSync(join(dir, 'folder.db'))).toEqual([]);
   });
 
   it('reports config errors with the file and key path', () => {
