@@ -85,6 +85,18 @@ describe('gateway over HTTP', () => {
     expect(await big.body.json()).toEqual({ errors: [{ message: 'request body over 1000000 bytes' }] });
   });
 
+  it('answers GET with a preflighted header, and refuses a plain GET as a possible cross-site request (as the README says)', async () => {
+    const url = `${gw.url}/graphql?query=${encodeURIComponent('{ schools { totalCount } }')}`;
+    for (const headers of [{ 'content-type': 'application/json' }, { 'apollo-require-preflight': 'true' }]) {
+      const r = await request(url, { headers });
+      expect(r.statusCode).toBe(200);
+      expect(await r.body.json()).toEqual({ data: { schools: { totalCount: 3 } } });
+    }
+    const plain = await request(url);
+    expect(plain.statusCode).toBe(400);
+    expect(JSON.stringify(await plain.body.json())).toMatch(/Cross-Site Request Forgery/);
+  });
+
   it('malformed JSON bodies and unknown paths get clear errors', async () => {
     const r = await request(`${gw.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{nope' });
     expect(r.statusCode).toBe(400);
