@@ -20,7 +20,8 @@ function userEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 const run = (args: string[], env: Record<string, string> = {}) =>
   spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: userEnv(env), timeout: 60_000 });
 
-describe('rostergate CLI', () => {
+// Each case runs the command in a process of its own that loads the gateway: seconds apiece on a loaded machine.
+describe('rostergate CLI', { timeout: 120_000 }, () => {
   it('rejects an unknown flag with one line and a non-zero exit', () => {
     const cases: [string[], string][] = [
       [['serve', '--bogus'], "error: unknown option '--bogus' (see `rostergate serve --help`)"],
