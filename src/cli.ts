@@ -25,7 +25,6 @@ const program = new Command()
   .name('rostergate')
   .description('A self-hostable GraphQL gateway over school rostering sources that minimises the identity data it passes on.')
   .version('0.1.0')
-  .showHelpAfterError('(run `rostergate --help` for usage)')
   .exitOverride();
 
 program
@@ -148,6 +147,16 @@ program
   .action(async (opts) => {
     process.exitCode = await (await import('./commands/keys.ts')).auditVerify(opts);
   });
+
+/**
+ * A usage error (unknown option or command, bad or missing value) is one line, like every other
+ * refusal: commander's message with a pointer to the help of the command that was run.
+ */
+function oneLineUsageErrors(cmd: Command, path: string): void {
+  cmd.configureOutput({ outputError: (str, write) => write(`${str.trimEnd()} (see \`${path} --help\`)\n`) });
+  for (const sub of cmd.commands) oneLineUsageErrors(sub, `${path} ${sub.name()}`);
+}
+oneLineUsageErrors(program, 'rostergate');
 
 try {
   await program.parseAsync(process.argv);

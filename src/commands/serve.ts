@@ -3,6 +3,7 @@ import { RostergateError } from '../errors.ts';
 import { errorForLog, log } from '../log.ts';
 import { isPostgresUrl, openStore, serveStore } from '../runtime.ts';
 import { existsSync } from 'node:fs';
+import { assertCanListen } from '../server/gateway.ts';
 
 export function loadConfig(flag?: string): Config {
   const path = configPath(flag);
@@ -14,6 +15,8 @@ export async function serveCommand(opts: { config?: string; port?: number; host?
   if (!isPostgresUrl(cfg.store) && !existsSync(cfg.store)) {
     throw new RostergateError('DATA_FOLDER', `no store at ${cfg.store}: run \`rostergate sync\` first (or \`npm start\` for the demo)`);
   }
+  // A port that is taken fails before the store is opened and its start-up work (migrations, view times) runs.
+  await assertCanListen(opts.port ?? cfg.server.port, opts.host ?? cfg.server.host);
   const store = await openStore(cfg);
   const gw = await serveStore(store, cfg, log, { port: opts.port, host: opts.host });
   process.stdout.write(`rostergate serving ${cfg.store}\n  GraphQL: ${gw.url}/graphql\n  console: ${gw.url}/\n`);

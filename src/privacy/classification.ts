@@ -3,7 +3,7 @@
  * category and, for generalised forms, which exact field it generalises. One source of truth for
  * the per-purpose schemas, ingest minimisation, the audit log and the privacy report.
  */
-import { getNamedType, isLeafType, isObjectType, Kind, type ConstDirectiveNode, type GraphQLField, type GraphQLSchema } from 'graphql';
+import { getNamedType, isLeafType, isObjectType, Kind, type ConstDirectiveNode, type GraphQLField, type GraphQLObjectType, type GraphQLSchema } from 'graphql';
 
 export const CATEGORIES = ['DIRECT', 'IDENTIFIER', 'QUASI', 'SPECIAL', 'NONE'] as const;
 export type Category = (typeof CATEGORIES)[number];
@@ -32,8 +32,14 @@ function arg(d: ConstDirectiveNode | undefined, name: string): string | undefine
   return a && (a.kind === Kind.ENUM || a.kind === Kind.STRING) ? a.value : undefined;
 }
 
-const categoryOf = (f: GraphQLField<unknown, unknown>) =>
-  arg(f.astNode?.directives?.find((d) => d.name.value === 'pii'), 'category') as Category | undefined;
+/** What a field's @pii says, as written (SDL validation does not check directive argument values). */
+const declaredCategory = (f: GraphQLField<unknown, unknown>) => arg(f.astNode?.directives?.find((d) => d.name.value === 'pii'), 'category');
+
+/** The field's category; one that is not among CATEGORIES leaves the field unclassified, as no category would. */
+const categoryOf = (f: GraphQLField<unknown, unknown>): Category | undefined => {
+  const c = declaredCategory(f);
+  return (CATEGORIES as readonly string[]).includes(c ?? '') ? (c as Category) : undefined;
+};
 
 /**
  * Every field that can carry a value must be classified, or the gateway does not start: a field
@@ -58,7 +64,14 @@ export function unclassifiedFields(schema: GraphQLSchema): string[] {
 
 export function classify(schema: GraphQLSchema): Classification {
   const missing = unclassifiedFields(schema);
-  if (missing.length) throw new Error(`unclassified field(s) ${missing.join(', ')}: give each a @pii(category: …) in schema/`);
+  if (missing.length) {
+    const named = missing.map((c) => {
+      const [type, field] = c.split('.') as [string, string];
+      const declared = declaredCategory((schema.getType(type) as GraphQLObjectType).getFields()[field]!);
+      return declared === undefined ? c : `${c} (unknown category ${declared})`;
+    });
+    throw new Error(`unclassified field(s) ${named.join(', ')}: give each a @pii(category: ${CATEGORIES.join(' | ')}) in schema/`);
+  }
   const out: Classification = new Map();
   for (const type of Object.values(schema.getTypeMap())) {
     if (!isObjectType(type) || type.name.startsWith('__')) continue;

@@ -63,6 +63,10 @@ export async function startGateway<C extends BaseContext>(opts: GatewayOptions<C
       fieldResolver,
       introspection: true,
       includeStacktraceInErrorResponses: false,
+      // Shutdown is ours (src/commands/serve.ts): Apollo's own SIGTERM handler would stop it and
+      // re-raise the signal, killing the process before in-flight requests finish and the store
+      // closes. Apollo installs it only when NODE_ENV is not "test", so tests never saw it.
+      stopOnTerminationSignals: false,
       plugins: [ApolloServerPluginLandingPageDisabled(), ...(served.plugins ?? [])],
       validationRules: [depthLimit(), aliasLimit()],
       formatError: (formatted, error) => {

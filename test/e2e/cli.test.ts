@@ -1,21 +1,40 @@
 /** The command line as a user runs it: one clear line and an exit code for bad input. */
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync, chmodSync, existsSync } from 'node:fs';
+import { writeFileSync, chmodSync, existsSync, statSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { tempDir } from '../support/stores.ts';
 import { readmeExample, shapeOf } from '../support/readme.ts';
 
 const bin = join(import.meta.dirname, '../../bin/rostergate.mjs');
+/**
+ * The environment a user's shell gives the command: vitest's NODE_ENV=test is not passed on, since
+ * libraries behave differently under it (Apollo Server installs its own signal handlers only outside tests).
+ */
+function userEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ROSTERGATE_LOG_LEVEL: 'silent', ...extra };
+  delete env.NODE_ENV;
+  return env;
+}
 const run = (args: string[], env: Record<string, string> = {}) =>
-  spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, ROSTERGATE_LOG_LEVEL: 'silent', ...env }, timeout: 60_000 });
+  spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: userEnv(env), timeout: 60_000 });
 
-describe('rostergate CLI', () => {
+// Each case runs the command in a process of its own that loads the gateway: seconds apiece on a loaded machine.
+describe('rostergate CLI', { timeout: 120_000 }, () => {
   it('rejects an unknown flag with one line and a non-zero exit', () => {
-    const r = run(['serve', '--bogus']);
-    expect(r.status).not.toBe(0);
-    expect(r.stderr).toMatch(/unknown option '--bogus'/);
+    const cases: [string[], string][] = [
+      [['serve', '--bogus'], "error: unknown option '--bogus' (see `rostergate serve --help`)"],
+      [['demo', '--port', '0', '--students', '30', '--bogus'], "error: unknown option '--bogus' (see `rostergate demo --help`)"],
+      [['bogus'], "error: unknown command 'bogus' (see `rostergate --help`)"],
+      [['keys', 'create'], "error: required option '--client <id>' not specified (see `rostergate keys create --help`)"],
+    ];
+    for (const [args, line] of cases) {
+      const r = run(args);
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(r.stderr).toBe(`${line}\n`);
+      expect(r.stdout).toBe('');
+    }
   });
 
   it('rejects a bad option value before doing anything, naming the option', () => {
@@ -29,7 +48,8 @@ describe('rostergate CLI', () => {
     for (const [args, option, value] of cases) {
       const r = run(args);
       expect(r.status, args.join(' ')).toBe(2);
-      expect(r.stderr.split('\n')[0]).toMatch(new RegExp(`^error: option '.*${option} <.*>' argument '${value}' is invalid\\. Not a`));
+      expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(new RegExp(`^error: option '.*${option} <.*>' argument '${value}' is invalid\\. Not a .*\\(see \`rostergate ${args[0]} --help\`\\)\n$`));
     }
     expect(existsSync(join(dir, 'd'))).toBe(false);
   });
@@ -43,6 +63,22 @@ describe('rostergate CLI', () => {
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/no store at .*here\.db/);
     expect(existsSync(join(dir, 'nothing/here.db'))).toBe(false);
+  });
+
+  it('refuses an unreadable store — a folder, a file that is not a database — in one line, leaving it as it was', () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'folder.db'));
+    const junk = 'not a database, just some text that is long enough to be read as a header\n'.repeat(3);
+    writeFileSync(join(dir, 'junk.db'), junk);
+    for (const [store, reason] of [['folder.db', 'unable to open database file'], ['junk.db', 'file is not a database']] as const) {
+      writeFileSync(join(dir, 'c.yaml'), `store: ./${store}\nserver: { openAccess: true }\n`);
+      const r = run(['serve', '--config', join(dir, 'c.yaml'), '--port', '0']);
+      expect(r.status, store).toBe(2);
+      expect(r.stderr).toBe(`rostergate: cannot open the store at ${join(dir, store)}: ${reason}\n`);
+    }
+    expect(readFileSync(join(dir, 'junk.db'), 'utf8')).toBe(junk);
+    expect(readdirSync(dir).sort()).toEqual(['c.yaml', 'folder.db', 'junk.db']);
+    expect(readdirSync(join(dir, 'folder.db'))).toEqual([]);
   });
 
   it('reports config errors with the file and key path', () => {
@@ -76,7 +112,14 @@ describe('rostergate CLI', () => {
     const dir = tempDir();
     const r = run(['demo', '--port', String(port), '--data', dir, '--students', '30']);
     const sandbox = run(['sandbox', '--port', String(port)]);
+    // serve: refused before the store is opened, so not even its migrations touch it.
+    writeFileSync(join(dir, 'empty.db'), '');
+    writeFileSync(join(dir, 'c.yaml'), `store: ./empty.db\nserver: { openAccess: true }\n`);
+    const serve = run(['serve', '--config', join(dir, 'c.yaml'), '--port', String(port)]);
     blocker.close();
+    expect(serve.stderr).toBe(`rostergate: port ${port} is already in use: stop the other process or pass --port\n`);
+    expect(serve.status).toBe(2);
+    expect(statSync(join(dir, 'empty.db')).size).toBe(0);
     expect(r.stderr.trim()).toBe(`rostergate: port ${port} is already in use: stop the other process or pass --port`);
     expect(r.status).toBe(2);
     // Checked before the demo syncs: nothing was synced, no store written.
@@ -108,7 +151,7 @@ describe('rostergate process lifecycle and failures', () => {
     const { spawn } = await import('node:child_process');
     const dir = tempDir();
     const child = spawn(process.execPath, [bin, 'demo', '--port', '0', '--data', dir, '--students', '30'], {
-      env: { ...process.env, ROSTERGATE_LOG_LEVEL: 'silent' }, stdio: ['ignore', 'pipe', 'pipe'],
+      env: userEnv(), stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
@@ -141,9 +184,22 @@ describe('rostergate process lifecycle and failures', () => {
     expect(analytics.errors).toBeUndefined();
     expect(shapeOf(analytics.data.schools.edges[0].node.classes.edges[0].node.enrollments.edges[0])).toEqual(shapeOf(ex.analyticsNode));
     expect(await ask(analyticsKey, ex.refusedQuery)).toEqual(ex.refusal);
+    // The example the demo prints works as printed: its curl command, with the key it names.
+    const curl = /curl -s (\S+) -H 'content-type: application\/json' -H 'x-api-key: (\S+)' \\\n\s+-d '(.*)'\n/.exec(out);
+    expect(curl, out).not.toBeNull();
+    expect([curl![1], curl![2]]).toEqual([url, key]);
+    const printed = await ask(key, JSON.parse(curl![3]!).query);
+    expect(printed.errors).toBeUndefined();
+    const people = printed.data.schools.edges.flatMap((s: any) => s.node.classes.edges.flatMap((c: any) => c.node.enrollments.edges.map((e: any) => e.node.person)));
+    expect(people.length).toBeGreaterThan(0);
+    for (const p of people) expect(p.givenName).toEqual(expect.any(String));
     child.kill('SIGTERM');
-    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
-    expect(code).toBe(0);
+    const exit = await new Promise<{ code: number | null; signal: string | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    // Exit 0 by our own handler, not killed by the signal (or by another library's handler re-raising it).
+    expect(exit).toEqual({ code: 0, signal: null });
+    // The store was closed: SQLite checkpoints and removes the write-ahead log when its last connection closes.
+    expect(existsSync(join(dir, 'demo.db'))).toBe(true);
+    expect(existsSync(join(dir, 'demo.db-wal'))).toBe(false);
   }, 90_000);
 
   it('sync exits non-zero naming the failing source, resource and reason', () => {

@@ -70,6 +70,33 @@ describe('gateway over HTTP', () => {
     expect(many.body.errors![0]!.message).toMatch(/more than 50 aliases/);
   });
 
+  it('refuses pages over 1000 or below 0, naming the bound, and request bodies over 1 MB (as the README says)', async () => {
+    for (const first of [1001, -1]) {
+      const { body } = await gql(`query($first: Int) { people(first: $first) { edges { node { id } } } }`, { first });
+      expect(body.data?.people ?? null).toBeNull();
+      expect(body.errors).toEqual([expect.objectContaining({ message: 'first must be between 0 and 1000', extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) })]);
+    }
+    expect((await gql(`{ people(first: 1000) { edges { node { id } } } }`)).body.errors).toBeUndefined();
+    const big = await request(`${gw.url}/graphql`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: '{ schools { totalCount } }', variables: { pad: 'x'.repeat(1_000_001) } }),
+    });
+    expect(big.statusCode).toBe(413);
+    expect(await big.body.json()).toEqual({ errors: [{ message: 'request body over 1000000 bytes' }] });
+  });
+
+  it('answers GET with a preflighted header, and refuses a plain GET as a possible cross-site request (as the README says)', async () => {
+    const url = `${gw.url}/graphql?query=${encodeURIComponent('{ schools { totalCount } }')}`;
+    for (const headers of [{ 'content-type': 'application/json' }, { 'apollo-require-preflight': 'true' }]) {
+      const r = await request(url, { headers });
+      expect(r.statusCode).toBe(200);
+      expect(await r.body.json()).toEqual({ data: { schools: { totalCount: 3 } } });
+    }
+    const plain = await request(url);
+    expect(plain.statusCode).toBe(400);
+    expect(JSON.stringify(await plain.body.json())).toMatch(/Cross-Site Request Forgery/);
+  });
+
   it('malformed JSON bodies and unknown paths get clear errors', async () => {
     const r = await request(`${gw.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{nope' });
     expect(r.statusCode).toBe(400);
@@ -89,8 +116,11 @@ describe('gateway over HTTP', () => {
     const html = await page.body.text();
     expect(page.statusCode).toBe(200);
     expect(html).toContain('/graphql');
-    // Nothing fetched from the internet: no external script, style or font.
-    expect(html).not.toMatch(/<(script|link)[^>]+(src|href)="https?:/);
+    // Nothing fetched from anywhere, the internet least: no script, style sheet, font or image by
+    // address (everything is inline), and no absolute URL at all.
+    expect(html).not.toMatch(/\s(src|href)=|url\(|@import/i);
+    expect(html).not.toMatch(/https?:\/\//i);
+    expect(html).toMatch(/<script>[\s\S]*fetch\('\/graphql'/);
   });
 });
 

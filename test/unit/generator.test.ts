@@ -30,7 +30,15 @@ describe('demo district generator', () => {
   });
 
   it('has non-ASCII names, students in several classes, and a teacher in two schools', () => {
-    expect(d.person.some((p) => /[^\x00-\x7f]/.test(p.data.givenName + p.data.familyName))).toBe(true);
+    // Not one token name: a good share of people, in given and in family names, beyond Latin-1 too.
+    const nonAscii = (s: string) => /[^\x00-\x7f]/.test(s);
+    const people = d.person.map((p) => p.data);
+    expect(people.filter((p) => nonAscii(p.givenName + p.familyName)).length / people.length).toBeGreaterThan(0.2);
+    expect(people.some((p) => nonAscii(p.givenName))).toBe(true);
+    expect(people.some((p) => nonAscii(p.familyName))).toBe(true);
+    expect(people.some((p) => /[^\x00-\xff]/.test(p.givenName + p.familyName))).toBe(true);
+    // Emails and usernames stay ASCII.
+    for (const p of people) expect(p.email ?? '').toMatch(/^[\x21-\x7e]*$/);
     const perStudent = new Map<string, number>();
     for (const e of d.enrollment) if (e.data.role === 'student') perStudent.set(e.data.personKey, (perStudent.get(e.data.personKey) ?? 0) + 1);
     expect([...perStudent.values()].filter((n) => n >= 2).length).toBeGreaterThan(500);
@@ -47,6 +55,39 @@ describe('demo district generator', () => {
     expect(share((x) => x.iep === true)).toBeLessThan(0.2);
     expect(share((x) => x.freeReducedLunch === 'free')).toBeGreaterThan(0.2);
     expect(share((x) => x.hispanicOrLatino === true)).toBeGreaterThan(0.15);
+    // Sex roughly even, with a few other or unspecified.
+    expect(share((x) => x.sex === 'female')).toBeGreaterThan(0.44);
+    expect(share((x) => x.sex === 'male')).toBeGreaterThan(0.44);
+    expect(share((x) => x.sex === 'other' || x.sex === 'unspecified')).toBeLessThan(0.05);
+    // One race flag per student, each category present, white the largest share.
+    const races = ['americanIndianOrAlaskaNative', 'asian', 'blackOrAfricanAmerican', 'nativeHawaiianOrOtherPacificIslander', 'white', 'twoOrMoreRaces'] as const;
+    for (const x of d.demographics) expect(races.filter((r) => x.data[r] === true)).toHaveLength(1);
+    for (const r of races) expect(share((x) => x[r] === true), r).toBeGreaterThan(0);
+    expect(share((x) => x.white === true)).toBeGreaterThan(0.35);
+    expect(share((x) => x.white === true)).toBeLessThan(0.65);
+    for (const r of races.filter((r) => r !== 'white')) expect(share((x) => x[r] === true), r).toBeLessThan(share((x) => x.white === true));
+    // English learners come from homes with another language; most homes speak English.
+    expect(d.demographics.filter((x) => x.data.englishLanguageLearner).every((x) => x.data.homeLanguage !== 'eng')).toBe(true);
+    expect(share((x) => x.englishLanguageLearner === true)).toBeGreaterThan(0.05);
+    expect(share((x) => x.homeLanguage === 'eng')).toBeGreaterThan(0.6);
+    expect(new Set(d.demographics.map((x) => x.data.homeLanguage)).size).toBeGreaterThan(4);
+    expect(share((x) => x.section504 === true)).toBeGreaterThan(0.01);
+    expect(share((x) => x.section504 === true)).toBeLessThan(0.06);
+  });
+
+  it('gives every student one or two guardians, shared between siblings', () => {
+    const guardiansOf = new Map<string, string[]>();
+    for (const g of d.guardianship) guardiansOf.set(g.data.studentKey, [...(guardiansOf.get(g.data.studentKey) ?? []), g.data.guardianKey]);
+    const students = d.person.filter((p) => p.data.roles.includes('student'));
+    for (const s of students) expect([1, 2], s.key).toContain(guardiansOf.get(s.key)?.length);
+    const twoGuardians = students.filter((s) => guardiansOf.get(s.key)!.length === 2).length / students.length;
+    expect(twoGuardians).toBeGreaterThan(0.4);
+    expect(twoGuardians).toBeLessThan(0.7);
+    // Siblings: guardians with more than one child in the district.
+    const children = new Map<string, number>();
+    for (const g of d.guardianship) children.set(g.data.guardianKey, (children.get(g.data.guardianKey) ?? 0) + 1);
+    expect([...children.values()].filter((n) => n >= 2).length).toBeGreaterThan(50);
+    expect(d.guardianship.filter((g) => g.data.relation === 'parent').length / d.guardianship.length).toBeGreaterThan(0.75);
   });
 
   it('gives students the age of their grade on the first day of the school year (a quarter a year older)', () => {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { buildSchema } from 'graphql';
+import { buildSchema, isObjectType, type GraphQLObjectType } from 'graphql';
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import { loadTypeDefs } from '../../src/graphql/schema.ts';
-import { classify, unclassifiedFields } from '../../src/privacy/classification.ts';
+import { CATEGORIES, classify, isStructural, unclassifiedFields } from '../../src/privacy/classification.ts';
 import { buildPurposeSchema } from '../../src/privacy/purpose-schema.ts';
 import { DEMO_PURPOSES } from '../../src/demo/demo-policy.ts';
 import { fieldFeeds, visibleFields } from '../../src/feeds/relevance.ts';
@@ -21,6 +21,29 @@ describe('schema classification', () => {
     // Root fields returning a value directly, and extras on connections, are not exempt.
     expect(() => classify(schemaWith('extend type Query { emailOf(id: ID!): String }'))).toThrow(/Query\.emailOf/);
     expect(() => classify(schemaWith('extend type PersonConnection { emails: [String!]! }'))).toThrow(/PersonConnection\.emails/);
+  });
+
+  it('gives every field of every data-carrying type in schema/ one of the five categories, feed and webhook types included', () => {
+    const schema = schemaWith();
+    const cls = classify(schema);
+    const dataTypes = Object.values(schema.getTypeMap()).filter((t): t is GraphQLObjectType => isObjectType(t) && !isStructural(t.name));
+    expect(dataTypes.map((t) => t.name)).toEqual(expect.arrayContaining(['Person', 'Demographics', 'Enrollment', 'Guardianship', 'Organization', 'Change', 'Webhook', 'WebhookDelivery']));
+    for (const t of dataTypes) {
+      for (const f of Object.keys(t.getFields())) expect(CATEGORIES, `${t.name}.${f}`).toContain(cls.get(`${t.name}.${f}`)?.category);
+    }
+  });
+
+  it('a category that is not one of the five leaves the field unclassified (SDL validation lets any value through)', () => {
+    const typo = schemaWith('extend type Person { nickname: String @pii(category: SECRET) }');
+    expect(unclassifiedFields(typo)).toEqual(['Person.nickname']);
+    expect(() => classify(typo)).toThrow(/unclassified field\(s\) Person\.nickname \(unknown category SECRET\): give each a @pii\(category: DIRECT \| IDENTIFIER \| QUASI \| SPECIAL \| NONE\)/);
+    expect(() => classify(schemaWith('extend type Demographics { shoeSize: Int @pii(category: none) }'))).toThrow(/Demographics\.shoeSize \(unknown category none\)/);
+  });
+
+  it('a generalised form needs a classification of its own: @generalises alone is not one', () => {
+    const schema = schemaWith('extend type Demographics { birthDecade: Int @generalises(field: "birthDate") }');
+    expect(unclassifiedFields(schema)).toEqual(['Demographics.birthDecade']);
+    expect(() => classify(schema)).toThrow(/unclassified field\(s\) Demographics\.birthDecade:/);
   });
 
   it('catches an unclassified field in a new type, an `extend type` and a connection, and start-up refuses it', () => {
