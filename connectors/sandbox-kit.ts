@@ -126,7 +126,10 @@ export async function startSandboxServer(opts: {
       else res.destroy();
     });
   });
-  server.keepAliveTimeout = 5_000;
+  // Idle connections live longer here than in the connectors' pool (10 s), as at the vendors' load
+  // balancers, so the client always closes first: a server closing a connection just as the client
+  // reuses it (likely on a busy machine) costs a reset and a retry.
+  server.keepAliveTimeout = 30_000;
 
   async function dispatch(req: IncomingMessage, res: ServerResponse) {
     const url = new URL(req.url ?? '/', origin);
