@@ -193,8 +193,9 @@ export class WebhookDispatcher {
     // A merge's deletion names the survivor (by id or pseudonym), so the consumer can re-point.
     const change = ps.schema.getType('Change');
     const merged = isObjectType(change) && change.getFields().mergedInto ? `mergedInto { ${idSelection(ps.schema)} }` : '';
-    const doc = parse(`query($after: Cursor) { changes(after: $after, first: 200) {
-      pageInfo { hasNextPage endCursor } edges { node { op type at fields record { ${sel} } ${merged} } } } }`);
+    const source = `query($after: Cursor) { changes(after: $after, first: 200) {
+      pageInfo { hasNextPage endCursor } edges { node { op type at fields record { ${sel} } ${merged} } } } }`;
+    const doc = parse(source);
     for (let cursorSeq = w.cursorSeq, page = 0; page < 20; page++) {
       const ctx = await this.privacy.context(this.store, this.sourceTypes, { client: w.client, purpose });
       // Only the subscribed event types are rendered (and so disclosed).
@@ -216,7 +217,7 @@ export class WebhookDispatcher {
       if (!(await this.store.webhooks.enqueue(w.id, deliveries, cursorSeq, endSeq))) return;
       if (deliveries.length) {
         // The disclosure ledger: webhook payloads disclose people like responses do.
-        await this.privacy.recordDisclosure(this.store, w.client, purpose.id, [...ctx.people], 'webhook', deliveries.length);
+        await this.privacy.recordDisclosure(this.store, w.client, purpose.id, [...ctx.people], 'webhook', deliveries.length, { schema: ps.schema, document: doc, source });
       }
       cursorSeq = endSeq;
       if (!conn.pageInfo.hasNextPage) return;

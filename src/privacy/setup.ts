@@ -39,8 +39,15 @@ export interface Privacy {
   received: Set<string>;
   /** Fresh per sync run: minimisation records what it dropped. */
   ingest(store: Store): Promise<Pick<IngestContext, 'minimise' | 'hashMatchKey' | 'personCreated' | 'changeLogged'> & { minimiser: Minimiser }>;
-  /** Audits a non-GraphQL disclosure (webhook payloads) and records it in the ledger. */
-  recordDisclosure(store: Store, client: string, purpose: string, people: string[], kind: string, events: number): Promise<void>;
+  /**
+   * Audits a disclosure made outside a client's request (webhook payloads) and records it in the
+   * ledger. `rendered` is the operation that rendered it, in the purpose's schema: its hash and the
+   * classified fields it selects are audited as a request's would be.
+   */
+  recordDisclosure(
+    store: Store, client: string, purpose: string, people: string[], kind: string, events: number,
+    rendered?: { schema: GraphQLSchema; document: DocumentNode; source: string },
+  ): Promise<void>;
   /** The purpose of a configured client. */
   clientPurpose(clientId: string): Purpose | undefined;
   authenticate(store: Store, req: Pick<IncomingMessage, 'headers'>): Promise<{ client: string; purpose: Purpose }>;
@@ -104,10 +111,14 @@ export function setupPrivacy(cfg: Config, base: GraphQLSchema, opts: { keyring?:
   const self: Privacy = {
     keyring, classification, purposes, schemas, pseudonymiser, viewTimes, received,
 
-    async recordDisclosure(store, client, purpose, people, kind, events) {
+    async recordDisclosure(store, client, purpose, people, kind, events, rendered) {
+      const fields = rendered ? touchedFields(rendered.schema, rendered.document, classification) : [];
       audit ??= auditLogFor(store, keyring);
       await audit.record(
-        { at: new Date().toISOString(), client, purpose, kind, operation: `${kind}:${events} events`, operationHash: null, categories: {}, fields: [], people: people.length },
+        {
+          at: new Date().toISOString(), client, purpose, kind, operation: `${kind}:${events} events`,
+          operationHash: rendered ? operationHash(rendered.source) : null, categories: countByCategory(fields, classification), fields, people: people.length,
+        },
         people,
       );
     },
@@ -162,18 +173,14 @@ export function setupPrivacy(cfg: Config, base: GraphQLSchema, opts: { keyring?:
               const ctx = rc.contextValue;
               if (!ctx.client) return;
               const fields = rc.document ? touchedFields(schema, rc.document, classification) : [];
-              const categories: Record<string, number> = {};
-              for (const f of fields) {
-                const c = classification.get(f)!.category;
-                categories[c] = (categories[c] ?? 0) + 1;
-              }
+              const categories = countByCategory(fields, classification);
               audit ??= auditLogFor(ctx.store, keyring);
               await audit.record(
                 {
                   at: new Date().toISOString(), client: ctx.client.id, purpose: purpose.id, kind: 'query',
                   // A request refused in validation has no resolved operation: take its name from the request or document.
                   operation: rc.operationName ?? rc.request.operationName ?? (rc.document ? soleOperationName(rc.document) : undefined) ?? null,
-                  operationHash: rc.source ? createHash('sha256').update(rc.source).digest('hex').slice(0, 32) : null,
+                  operationHash: rc.source ? operationHash(rc.source) : null,
                   categories, fields, people: ctx.people.size,
                 },
                 [...ctx.people],
@@ -185,6 +192,20 @@ export function setupPrivacy(cfg: Config, base: GraphQLSchema, opts: { keyring?:
     },
   };
   return self;
+}
+
+/** The audited hash of an operation's text (the text itself may carry ids, so it is not kept). */
+function operationHash(source: string): string {
+  return createHash('sha256').update(source).digest('hex').slice(0, 32);
+}
+
+function countByCategory(fields: string[], cls: Classification): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const f of fields) {
+    const c = cls.get(f)!.category;
+    out[c] = (out[c] ?? 0) + 1;
+  }
+  return out;
 }
 
 function soleOperationName(document: DocumentNode): string | undefined {

@@ -231,15 +231,26 @@ describe('rostergate process lifecycle and failures', () => {
     expect(existsSync(join(dir, 'rg.db'))).toBe(true);
   });
 
-  it('with purposes configured, the gateway refuses to start without a master key', () => {
+  it('with purposes configured, the gateway refuses to start without a master key, and so do sync and rotation', { timeout: 150_000 }, () => {
     const dir = tempDir();
     const cfg = join(dir, 'c.yaml');
-    writeFileSync(cfg, `store: ./rg.db\npurposes:\n  lms:\n    legalBasis: contract\n    categories: { NONE: allow }\nclients:\n  - { id: l, purpose: lms }\n`);
-    writeFileSync(join(dir, 'rg.db'), '');
+    const source = `sources:\n  - id: district-clever\n    type: clever\n    baseUrl: http://127.0.0.1:9\n    token: t\n`;
+    writeFileSync(cfg, `store: ./rg.db\n${source}purposes:\n  lms:\n    legalBasis: contract\n    categories: { NONE: allow, IDENTIFIER: pseudonymise }\nclients:\n  - { id: l, purpose: lms }\n`);
     const env = { ...process.env } as Record<string, string>;
     delete env.ROSTERGATE_MASTER_KEY;
-    const r = spawnSync(process.execPath, [bin, 'serve', '--config', cfg, '--port', '0'], { encoding: 'utf8', env: { ...env, ROSTERGATE_LOG_LEVEL: 'silent' }, timeout: 30_000 });
-    expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/no master key: set ROSTERGATE_MASTER_KEY or privacy.masterKeyFile/);
+    const cli = (args: string[]) => spawnSync(process.execPath, [bin, ...args, '--config', cfg], { encoding: 'utf8', env: { ...env, ROSTERGATE_LOG_LEVEL: 'silent' }, timeout: 30_000 });
+    // Refused before the store is opened or a source is asked: no key, no pseudonyms, no sync.
+    for (const args of [['sync'], ['keys', 'rotate', '--domain', 'lms']]) {
+      const r = cli(args);
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toMatch(/no master key: set ROSTERGATE_MASTER_KEY or privacy.masterKeyFile/);
+      expect(existsSync(join(dir, 'rg.db')), args.join(' ')).toBe(false);
+    }
+    writeFileSync(join(dir, 'rg.db'), '');
+    for (const args of [['serve', '--port', '0'], ['audit', 'verify']]) {
+      const r = cli(args);
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toMatch(/no master key: set ROSTERGATE_MASTER_KEY or privacy.masterKeyFile/);
+    }
   });
 });

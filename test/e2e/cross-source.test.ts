@@ -90,6 +90,39 @@ describe('one person across the four vendors', () => {
     expect(await demo.store.conflicts()).toEqual([]);
   });
 
+  it('the analytics client sees one pseudonym per person, the same through every source\'s classes', async () => {
+    const key = demo.keys.find((k) => k.client === 'analytics-demo')!.key;
+    const ask = async (query: string) => {
+      const r = await request(`${gw.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': key }, body: JSON.stringify({ query }) });
+      const body = (await r.body.json()) as { data?: any; errors?: { message: string }[] };
+      if (body.errors) throw new Error(body.errors[0]!.message);
+      return body.data;
+    };
+    const listed = (await ask('{ people(first: 1000) { edges { node { id sources { source } } } } }')).people.edges.map((e: any) => e.node);
+    expect(listed).toHaveLength(demo.dataset.list('person').length);
+    expect(new Set(listed.map((p: any) => p.id)).size).toBe(listed.length);
+    const pseudonyms = new Set<string>(listed.map((p: any) => p.id));
+    // Each source's classes (SIS sections, Classroom courses, Teams classes) name their students by
+    // the one pseudonym of the person, whichever vendor delivered the class.
+    const classes = (await ask('{ classes(first: 1000) { edges { node { sources { source } enrollments(first: 1000) { edges { node { person { id } } } } } } } }')).classes.edges;
+    const seenThrough = new Map<string, Set<string>>();
+    for (const { node } of classes) {
+      for (const { node: e } of node.enrollments.edges) {
+        expect(pseudonyms).toContain(e.person.id);
+        for (const s of node.sources) (seenThrough.get(e.person.id) ?? seenThrough.set(e.person.id, new Set()).get(e.person.id)!).add(s.source);
+      }
+    }
+    const acrossVendors = [...seenThrough].filter(([, sources]) => sources.size >= 2);
+    expect(acrossVendors.length).toBeGreaterThan(50);
+    // A pseudonym seen through several vendors' classes is the person who holds every one of those sources.
+    const admin = new Map((await people()).nodes.map((n) => [n.id, new Set(n.sources.map((s) => s.source))]));
+    for (const [p, sources] of acrossVendors.slice(0, 40)) {
+      const gatewayId = await demo.store.entityByPseudonym('analytics', p);
+      for (const s of sources) expect(admin.get(gatewayId!), p).toContain(s);
+    }
+    expect(new Set(acrossVendors.flatMap(([, s]) => [...s]))).toEqual(new Set(['demo-clever', 'demo-oneroster', 'demo-oneroster-csv', 'demo-google-classroom', 'demo-msgraph']));
+  });
+
   it('a later source whose SIS id and email point at different people is kept apart and reported', async () => {
     const [a, b, c] = demo.dataset.list('person').filter((p) => p.data.roles.includes('student'));
     // A School Data Sync upload where sourcedId is the SIS id: one row pairs a's SIS id with b's email.

@@ -60,7 +60,7 @@ describe('master key', () => {
     expect(run(['keys', 'master', '--out', f, '--force']).status).toBe(0);
     expect(mode(f)).toBe(0o600);
     expect(readFileSync(f, 'utf8')).not.toBe(first);
-  });
+  }, 120_000);
 
   it('the gateway refuses a master key file that group or others can read', async () => {
     const dir = tempDir();
@@ -134,7 +134,7 @@ describe('rotation and audit on the command line', () => {
     const db = new Database(store, { readonly: true });
     expect(db.prepare(`SELECT version FROM pseudonym_domains WHERE domain = 'analytics'`).get()).toEqual({ version: 2 });
     db.close();
-  });
+  }, 120_000);
 
   it('audit verify exits 0 on an intact log and 4 naming the entry once one is edited', async () => {
     const dir = tempDir();
@@ -157,7 +157,7 @@ describe('rotation and audit on the command line', () => {
     const bad = run(['audit', 'verify', '--config', cfgFile], withKey);
     expect(bad.status).toBe(4);
     expect(bad.stdout).toMatch(/audit log TAMPERED at entry 2: content does not match its hash/);
-  });
+  }, 120_000);
 });
 
 describe('identity link and unlink', () => {

@@ -104,6 +104,27 @@ describe('webhooks', () => {
     await g.gql('admin-demo', `mutation($id: ID!) { deleteWebhook(id: $id) }`, { id: an.webhook.id });
   });
 
+  it('audits each round of deliveries with the rendering query\'s hash, the fields it carries by category and the people, and ledgers them', async () => {
+    const before = (await g.store.auditEntries({})).length;
+    const student = g.dataset.list('person').filter((p) => p.data.roles.includes('student'))[1]!;
+    g.dataset.upsert('person', student.key, { familyName: 'Quennell' });
+    await g.resync();
+    await dispatcher.tick();
+    expect(received.filter((r) => r.json.data.record?.familyName === 'Quennell')).toHaveLength(1);
+    const entries = (await g.store.auditEntries({})).slice(before).filter((e) => e.kind === 'webhook');
+    expect(entries).toHaveLength(1);
+    const e = entries[0]!;
+    expect(e).toMatchObject({ client: 'lms-demo', purpose: 'roster-sync', people: 1 });
+    expect(e.operationHash).toMatch(/^[0-9a-f]{32}$/);
+    // What the payloads can carry, as the purpose's schema classifies it: names yes, special categories never.
+    expect(e.fields).toEqual(expect.arrayContaining(['Person.givenName', 'Person.familyName', 'Person.email', 'Demographics.birthDate']));
+    expect(e.fields.filter((f) => ['Demographics.iep', 'Demographics.freeReducedLunch', 'Person.photoUrl'].includes(f))).toEqual([]);
+    expect(e.categories.DIRECT).toBeGreaterThan(0);
+    expect(e.categories.SPECIAL).toBeUndefined();
+    const who = (await g.gql('admin-demo', `{ people(first: 1000) { edges { node { id familyName } } } }`)).body.data.people.edges.find((x: any) => x.node.familyName === 'Quennell').node.id;
+    expect((await g.store.disclosuresOf(who)).map((d) => d.client)).toContain('lms-demo');
+  });
+
   it('retries failed deliveries after a jittered backoff, with the same webhook-id and a valid signature each time', async () => {
     // Waits of 60 s (±20%): a tick before the wait is over does not retry.
     const patient = new WebhookDispatcher(g.store, g.privacy, new Map(), { ...g.config.webhooks, retrySeconds: [60] }, createLogger({ level: 'silent' }));

@@ -21,6 +21,7 @@ import {
   type GraphQLSchema,
 } from 'graphql';
 import { prng } from '../../src/demo/generator.ts';
+import { MAX_ALIASES } from '../../src/server/limits.ts';
 
 export interface QueryPools {
   /** Values for ID / Pseudonym arguments. */
@@ -34,8 +35,21 @@ const MAX_DEPTH = 5;
 const INTROSPECTION_LISTS = new Set(['fields', 'interfaces', 'possibleTypes', 'inputFields']);
 const MAX_INTROSPECTION_LISTS = 3;
 
+/**
+ * A query the gateway will run: within its shape limits (a query over them is refused before it
+ * runs, which shows nothing of the view). One with too many aliases is drawn again from a seed
+ * derived from this one, so a seed still replays.
+ */
 export function randomQuery(schema: GraphQLSchema, seed: number, pools: QueryPools = { ids: [], typeNames: [] }): string {
+  for (let attempt = 0; ; attempt++) {
+    const q = draw(schema, (seed + attempt * 0x9e3779b1) >>> 0, pools);
+    if (q.aliases <= MAX_ALIASES) return q.text;
+  }
+}
+
+function draw(schema: GraphQLSchema, seed: number, pools: QueryPools): { text: string; aliases: number } {
   const rnd = prng(seed);
+  let aliases = 0;
   const chance = (p: number) => rnd() < p;
   const one = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
   const some = <T>(xs: readonly T[], max: number): T[] => {
@@ -106,6 +120,7 @@ export function randomQuery(schema: GraphQLSchema, seed: number, pools: QueryPoo
     if (nested >= MAX_INTROSPECTION_LISTS) return undefined;
     const a = args(f);
     if (a === null) return undefined;
+    if (alias) aliases++;
     const name = `${alias ? `${alias}${f.name}: ` : ''}${f.name}${a}`;
     const named = getNamedType(f.type);
     if (isLeafType(named)) return name;
@@ -121,5 +136,5 @@ export function randomQuery(schema: GraphQLSchema, seed: number, pools: QueryPoo
   const chosen = some(roots, 3)
     .map((make) => make())
     .filter((s): s is string => !!s);
-  return `{ ${chosen.length ? chosen.join(' ') : '__typename'} }`;
+  return { text: `{ ${chosen.length ? chosen.join(' ') : '__typename'} }`, aliases };
 }
