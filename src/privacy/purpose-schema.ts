@@ -5,16 +5,17 @@
  * - a pseudonymised Person.id is typed `Pseudonym` and resolves to the materialised pseudonym of the
  *   purpose's domain (no HMAC at query time);
  * - a type whose id a purpose may not see leaves the `Node` interface, and `node(id:)` does not find
- *   its records;
+ *   its records; where Person.id is a pseudonym, `node(id:)` returns the union `AnyRecord` (every
+ *   Node here, and Person) and takes a pseudonym too;
  * - every Person field notes the person in the request's disclosure set (audit + ledger);
  * - types no client of the purpose can reach, and the classification directives, are left out.
  */
 import { MapperKind, mapSchema } from '@graphql-tools/utils';
 import {
-  GraphQLError,
   GraphQLNonNull,
   GraphQLObjectType,
   GraphQLSchema,
+  GraphQLUnionType,
   getNamedType,
   isAbstractType,
   isInputObjectType,
@@ -85,7 +86,7 @@ export function buildPurposeSchema(
       if (denied.has(coord)) return null;
       if (!purpose.admin && fieldConfig.astNode?.directives?.some((d) => d.name.value === 'admin')) return null;
       if (coord === 'Query.node') {
-        return { ...fieldConfig, resolve: nodeWithin(purpose.id, pseudonymises, (fieldConfig.resolve ?? fieldResolver) as GraphQLFieldResolver<unknown, GraphQLContext>) } as GraphQLFieldConfig<unknown, unknown>;
+        return { ...fieldConfig, resolve: nodeWithin(pseudonymises, (fieldConfig.resolve ?? fieldResolver) as GraphQLFieldResolver<unknown, GraphQLContext>) } as GraphQLFieldConfig<unknown, unknown>;
       }
       if (coord === 'Query.person') {
         if (actions.get('Person.id') === 'deny') return null;
@@ -119,7 +120,34 @@ export function buildPurposeSchema(
     },
   });
   const received = new Set([...actions].filter(([c, a]) => a !== 'deny' && !denied.has(c)).map(([c]) => c));
-  return { schema: reachableOnly(schema), actions, received, pseudonymises };
+  return { schema: reachableOnly(pseudonymises ? nodeTakesPseudonyms(schema) : schema), actions, received, pseudonymises };
+}
+
+/**
+ * Where Person.id is a `Pseudonym`, Person cannot implement `Node` (GraphQL lets no `Pseudonym` field
+ * implement `Node.id: ID!`), yet `node(id:)` should find anything a client holds an id of. So in
+ * such a purpose `node` returns the union `AnyRecord` — every type that is a Node here, and Person —
+ * and clients select with inline fragments (`node(id: $id) { ... on Person { gradeBand } }`), as
+ * they do for any Node.
+ */
+function nodeTakesPseudonyms(schema: GraphQLSchema): GraphQLSchema {
+  const query = schema.getQueryType()!;
+  const node = query.getFields().node;
+  const person = schema.getType('Person');
+  if (!node || !isObjectType(person)) return schema;
+  const members = Object.values(schema.getTypeMap()).filter(
+    (t): t is GraphQLObjectType => isObjectType(t) && (t === person || t.getInterfaces().some((i) => i.name === 'Node')),
+  );
+  const anyRecord = new GraphQLUnionType({
+    name: 'AnyRecord',
+    description: 'What node(id:) finds in this purpose: any record whose id it shows — a person by its pseudonym, the others by their ids.',
+    types: members,
+    resolveType: (row) => GRAPHQL_TYPE[(row as EntityRow).type],
+  });
+  const config = schema.toConfig();
+  const queryConfig = query.toConfig();
+  const newQuery = new GraphQLObjectType({ ...queryConfig, fields: { ...queryConfig.fields, node: { ...queryConfig.fields.node!, type: anyRecord } } });
+  return new GraphQLSchema({ ...config, query: newQuery, types: [...config.types.filter((t) => t !== query), anyRecord] });
 }
 
 /**
@@ -148,13 +176,15 @@ function reachableOnly(schema: GraphQLSchema): GraphQLSchema {
 
 /**
  * `node(id:)` within a purpose: a record whose type is no Node here (its id is withheld) is not
- * found, rather than failing at type resolution. A pseudonym is no Node id: `Node.id` is an `ID`,
- * and a field typed `Pseudonym` cannot implement it, so people are fetched with `person(id:)`.
+ * found, rather than failing at type resolution. Where people have pseudonyms, a pseudonym finds
+ * its person (the same lookup as `person(id:)`); a person's gateway id finds nothing, since the
+ * purpose never shows it.
  */
-function nodeWithin(purposeId: string, pseudonymises: boolean, inner: GraphQLFieldResolver<unknown, GraphQLContext>): GraphQLFieldResolver<unknown, GraphQLContext> {
+function nodeWithin(pseudonymises: boolean, inner: GraphQLFieldResolver<unknown, GraphQLContext>): GraphQLFieldResolver<unknown, GraphQLContext> {
   return async (src, args: { id?: unknown }, ctx, info) => {
     if (pseudonymises && typeof args.id === 'string' && versionOf(args.id) !== undefined) {
-      throw new GraphQLError(`node(id:) was given a pseudonym: in purpose "${purposeId}" a person is fetched with person(id:), which takes a Pseudonym`, { extensions: { code: 'BAD_USER_INPUT' } });
+      const byPseudonym = info.schema.getQueryType()!.getFields().person!.resolve!;
+      return byPseudonym(src, { id: args.id }, ctx, info);
     }
     const row = (await inner(src, args, ctx, info)) as EntityRow | null | undefined;
     if (!row) return null;

@@ -124,11 +124,18 @@ describe('purpose-bound views', () => {
     const one = a.body.data.people.edges[3].node.id;
     const p = await g.gql('analytics-demo', `query($id: Pseudonym!) { person(id: $id) { id gradeBand } }`, { id: one });
     expect(p.body.data.person.id).toBe(one);
-    // node(id:) takes record ids; a pseudonym is refused with a pointer to person(id:), and records
-    // whose ids the purpose does not see (people, enrollments by gateway id) are not found.
+    // node(id:) finds a person by pseudonym too (it returns the union AnyRecord here, Person being no
+    // Node), while records whose ids the purpose does not see (people, enrollments by gateway id)
+    // are not found.
     const byNode = (client: string, id: string) => g.gql(client, `query($id: ID!) { node(id: $id) { __typename } }`, { id });
-    const asNode = await byNode('analytics-demo', one);
-    expect(asNode.body.errors![0]).toMatchObject({ message: expect.stringMatching(/pseudonym.*person\(id:\)/), extensions: { code: 'BAD_USER_INPUT' } });
+    const asNode = await g.gql('analytics-demo', `query($id: ID!) { node(id: $id) { __typename ... on Person { id gradeBand } } }`, { id: one });
+    expect(asNode.body).toEqual({ data: { node: { __typename: 'Person', id: one, gradeBand: p.body.data.person.gradeBand } } });
+    const nodeType = await g.gql('analytics-demo', `{ __schema { queryType { fields { name type { kind name } } } } __type(name: "AnyRecord") { possibleTypes { name } } }`);
+    expect(nodeType.body.data.__schema.queryType.fields.find((f: any) => f.name === 'node').type).toEqual({ kind: 'UNION', name: 'AnyRecord' });
+    expect(nodeType.body.data.__type.possibleTypes.map((t: any) => t.name)).toEqual(expect.arrayContaining(['Person', 'Class', 'Organization']));
+    expect(nodeType.body.data.__type.possibleTypes.map((t: any) => t.name)).not.toContain('Enrollment');
+    // A pseudonym from another domain's version that does not exist finds nothing.
+    expect((await byNode('analytics-demo', one.replace(/^p1_/, 'p9_'))).body).toEqual({ data: { node: null } });
     const gatewayPerson = (await g.store.list({ type: 'person', first: 1 })).rows[0]!.id;
     const gatewayEnrollment = (await g.store.list({ type: 'enrollment', first: 1 })).rows[0]!.id;
     for (const id of [gatewayPerson, gatewayEnrollment]) expect((await byNode('analytics-demo', id)).body).toEqual({ data: { node: null } });

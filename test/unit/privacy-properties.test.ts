@@ -164,7 +164,7 @@ describe('analytics view properties', () => {
               const q = randomQuery(schema, s, pools);
               const r = await g.gql('analytics-demo', q);
               expect(r.status, q).toBe(200);
-              // Wrong ids may be refused (a pseudonym given to node(id:)); nothing else may fail.
+              // Wrong ids may be refused as bad input; nothing else may fail.
               for (const e of r.body.errors ?? []) expect(e.extensions.code, `${q}\n${e.message}`).toBe('BAD_USER_INPUT');
               expect(leaks(r.body, f, wordRe), q).toEqual([]);
             }
