@@ -12,7 +12,7 @@ import { parse as parseCsv } from 'csv-parse/sync';
 import { privateGateway, TEST_MASTER_KEY, type PrivateGateway } from '../support/privacy.ts';
 import { tempDir } from '../support/stores.ts';
 import { DEMO_CLIENTS, DEMO_PURPOSES } from '../../src/demo/demo-policy.ts';
-import { runExtract } from '../../src/extract/extract.ts';
+import { humanSummary, runExtract } from '../../src/extract/extract.ts';
 import { Writable } from 'node:stream';
 import { generalise, type Value } from '../../src/extract/kanonymity.ts';
 import { extractProgress } from '../../src/extract/progress.ts';
@@ -97,6 +97,15 @@ describe('extracts', () => {
         else expect(row[col], `${row.id} ${col}`).toEqual(generalise([v as Value], [col], levels)[0]);
       }
     }
+  });
+
+  it('an extract carrying direct identifiers says the check does not apply, and why, rather than claim a k', async () => {
+    const r = await extract('admin-demo', '/extracts/people.csv');
+    expect(r.status).toBe(200);
+    expect(r.report.kAnonymity).toMatchObject({ applicable: false, kReached: null, generalised: {} });
+    expect(r.report.kAnonymity.reason).toMatch(/^the extract carries direct identifiers \(.*givenName.*\), so grouping cannot protect anyone$/);
+    expect(r.report).toMatchObject({ suppressed: 0, written: g.dataset.list('person').length });
+    expect(humanSummary(r.report)).toMatch(/k-anonymity: not applicable — the extract carries direct identifiers/);
   });
 
   it('k can be raised per extract, never lowered below the purpose’s', async () => {
@@ -244,6 +253,10 @@ describe('extracts', () => {
     expect(lowK.stderr).toMatch(/an extract may raise k, never lower it/);
     expect(run('--client', 'analytics-demo', '--dataset', 'people', '--out', out, '--force').status).toBe(0);
     expect(run('--client', 'lms-demo', '--dataset', 'people', '--out', join(dir, 'x.csv')).stderr).toMatch(/no extract rights/);
+    const nobody = run('--client', 'nobody', '--dataset', 'people', '--out', join(dir, 'n.csv'));
+    expect(nobody.status).toBe(2);
+    expect(nobody.stderr).toMatch(/no client "nobody" in the config/);
+    expect(existsSync(join(dir, 'n.csv'))).toBe(false);
     expect(existsSync(join(dir, 'x.csv.partial'))).toBe(false);
     expect(run('--client', 'analytics-demo', '--dataset', 'people', '--format', 'xml', '--out', join(dir, 'y')).stderr).toMatch(/unknown format "xml"/);
     const shoes = run('--client', 'analytics-demo', '--dataset', 'shoes', '--out', join(dir, 'z'));
