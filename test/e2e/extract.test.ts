@@ -183,11 +183,14 @@ describe('extracts', () => {
 
   it('records itself in the audit log and the disclosure ledger', async () => {
     const before = (await g.store.auditEntries({})).length;
-    await extract('analytics-demo', '/extracts/people.csv');
+    const r = await extract('analytics-demo', '/extracts/people.csv');
     const e = (await g.store.auditEntries({})).slice(before);
     expect(e).toHaveLength(1);
     expect(e[0]).toMatchObject({ client: 'analytics-demo', kind: 'extract', operation: 'extract:people:csv' });
     expect(e[0]!.people).toBeGreaterThan(1000);
+    // People suppressed by the k-anonymity check were not sent: one person per row written.
+    expect(r.report.suppressed).toBeGreaterThan(0);
+    expect(e[0]!.people).toBe(r.report.written);
     const someone = (await g.store.list({ type: 'person', first: 1 })).rows[0]!;
     expect((await g.store.disclosuresOf(someone.id)).map((d) => d.client)).toContain('analytics-demo');
   });
