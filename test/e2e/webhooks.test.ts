@@ -14,8 +14,12 @@ import { serveStore } from '../../src/runtime.ts';
 
 type Received = { headers: IncomingMessage['headers']; body: string; json: any; path?: string };
 
-/** A consumer written from the Standard Webhooks spec, independent of the gateway's code. */
+/**
+ * A consumer written from the Standard Webhooks spec, independent of the gateway's code: the
+ * timestamp within the spec's 5-minute tolerance (so a retry must be signed afresh), then the HMAC.
+ */
 function verify(secret: string, h: IncomingMessage['headers'], body: string): boolean {
+  if (!/^\d+$/.test(String(h['webhook-timestamp'])) || Math.abs(Date.now() / 1000 - Number(h['webhook-timestamp'])) > 300) return false;
   const key = Buffer.from(secret.replace('whsec_', ''), 'base64');
   const expected = createHmac('sha256', key).update(`${h['webhook-id']}.${h['webhook-timestamp']}.${body}`).digest();
   return String(h['webhook-signature']).split(' ').some((s) => {

@@ -85,6 +85,12 @@ describe('Standard Webhooks signature', () => {
     const expected = createHmac('sha256', Buffer.from(secret.slice(6), 'base64')).update('msg_1.1700000000.{"a":1}').digest('base64');
     expect(sig).toBe(`v1,${expected}`);
   });
+
+  it('matches the Standard Webhooks reference libraries’ test vector', () => {
+    // From the spec's reference libraries (standard-webhooks/standard-webhooks, "sign function works").
+    expect(sign('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', 'msg_p5jXN8AQM9LWM0D4loKWxJek', 1614265330, '{"test": 2432232314}'))
+      .toBe('v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=');
+  });
 });
 
 describe('webhook event types', () => {
