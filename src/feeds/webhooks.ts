@@ -289,7 +289,10 @@ export class WebhookDispatcher {
       status = res.statusCode;
       const ra = res.headers['retry-after'];
       retryAfter = Array.isArray(ra) ? ra[0] : ra;
-      await res.body.dump();
+      // The status is the answer; the body is discarded within the time limit, so a consumer that
+      // answers and then trickles its body for ever cannot hold up the dispatcher (bodyTimeout only
+      // notices silence). Cut short, it still counts as the status it gave.
+      await res.body.dump({ limit: 64 * 1024, signal: AbortSignal.timeout(this.cfg.timeoutMs) }).catch(() => undefined);
     } catch (e) {
       error = (e as { code?: string }).code ?? (e as Error).message.slice(0, 200);
     }

@@ -36,7 +36,7 @@ let url: string;
 const received: Received[] = [];
 /** Every request, whatever the answer. */
 const attempts: Received[] = [];
-let behaviour: 'ok' | 'fail' | 'hang' = 'ok';
+let behaviour: 'ok' | 'fail' | 'hang' | 'trickle' = 'ok';
 /** Requests to a path answered 503 before it answers as `behaviour` says. */
 const failFirst = new Map<string, number>();
 let dispatcher: WebhookDispatcher;
@@ -63,6 +63,14 @@ beforeAll(async () => {
         return;
       }
       if (behaviour === 'hang') return; // never answers
+      if (behaviour === 'trickle') {
+        // Answers 200 at once, then sends its body a byte at a time, for ever.
+        received.push({ headers: req.headers, body, json: JSON.parse(body), path: req.url });
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        const t = setInterval(() => res.write('.'), 50);
+        res.on('close', () => clearInterval(t));
+        return;
+      }
       if (behaviour === 'fail') {
         res.writeHead(500).end();
         return;
@@ -213,6 +221,21 @@ describe('webhooks', () => {
     await dispatcher.tick();
     expect(received.some((x) => x.json.data.record?.familyName === 'Hang-Test')).toBe(true);
     expect(received.some((x) => x.json.data.record?.familyName === 'During-Hang')).toBe(true);
+  });
+
+  it('a consumer that answers 2xx and then trickles its body does not hold the dispatcher', async () => {
+    behaviour = 'trickle';
+    g.dataset.upsert('person', g.dataset.list('person')[12]!.key, { familyName: 'Trickle-Test' });
+    await g.resync();
+    let done = false;
+    const tick = dispatcher.tick().then(() => (done = true));
+    // timeoutMs is 300: the tick ends within a few of them, the body unread.
+    await vi.waitFor(() => expect(done).toBe(true), { timeout: 5_000, interval: 50 });
+    await tick;
+    behaviour = 'ok';
+    receiver.closeAllConnections();
+    const [d] = (await g.store.webhooks.deliveries(lms.webhook.id, undefined, 500)).filter((x) => x.payload.includes('Trickle-Test'));
+    expect(d).toMatchObject({ status: 'delivered', attempts: 1, lastStatus: 200 });
   });
 
   it('two dispatchers (two gateway replicas) queue each event once', async () => {
