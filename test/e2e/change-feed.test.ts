@@ -181,7 +181,7 @@ describe('change feed', () => {
     const asList = await g.gql('lms-demo', feed, { after: people });
     expect(asList.body.errors![0]).toMatchObject({ message: 'invalid change cursor: pass an endCursor from changes or changesHead', extensions: { code: 'BAD_USER_INPUT' } });
     // The cursor names no sequence number a client could edit.
-    expect(Buffer.from(lmsCursor!, 'base64url').toString('latin1')).not.toMatch(/#\d/);
+    expect(Buffer.from(lmsCursor!, 'base64url').toString('latin1')).not.toContain('c1:#');
     // Another purpose's cursor, a tampered one, a made-up one.
     const tampered = `${lmsCursor!.slice(0, -2)}${lmsCursor!.endsWith('AA') ? 'BB' : 'AA'}`;
     for (const [client, after] of [['lms-demo', anCursor], ['lms-demo', tampered], ['lms-demo', Buffer.from('c1:#0').toString('base64url')]] as const) {
