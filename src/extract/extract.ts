@@ -128,16 +128,18 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractReport> {
   const applicable = direct.length === 0;
   const people = new Set<string>();
 
-  /** Streams pages of result nodes through the purpose schema with a fresh context per page. */
-  async function* pages(): AsyncGenerator<Record<string, unknown>[]> {
+  /**
+   * Streams pages of result nodes through the purpose schema with a fresh context per page; with
+   * each page, the people it rendered and how to find a person's gateway id from its `id` cell.
+   */
+  async function* pages(): AsyncGenerator<{ nodes: Record<string, unknown>[]; rendered: Set<string>; personOf: (id: string) => Promise<string | undefined> }> {
     let after: string | null = null;
     for (;;) {
       const ctx = await o.privacy.context(o.store, o.sourceTypes, { client: o.client, purpose }, { sharedCache: false });
       const res = await execute({ schema: ps.schema, document, contextValue: ctx, variableValues: { after, first: o.pageSize ?? 1000 }, fieldResolver });
       if (res.errors?.length) throw new RostergateError('STORE', `extract ${o.dataset}: ${res.errors[0]!.message}`);
-      for (const id of ctx.people) people.add(id);
       const conn = (res.data as Record<string, { edges: { node: Record<string, unknown> }[]; pageInfo: { hasNextPage: boolean; endCursor: string } }>)[root]!;
-      yield conn.edges.map((e) => e.node);
+      yield { nodes: conn.edges.map((e) => e.node), rendered: ctx.people, personOf: (id) => ctx.resolvePersonId(id) };
       if (!conn.pageInfo.hasNextPage) return;
       after = conn.pageInfo.endCursor;
     }
@@ -148,19 +150,18 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractReport> {
   const tuples = new Map<string, number>();
   if (applicable && qi.length) {
     let checked = 0;
-    for await (const page of pages()) {
-      for (const node of page) {
+    for await (const { nodes } of pages()) {
+      for (const node of nodes) {
         const key = groupKey(qiValues(node));
         tuples.set(key, (tuples.get(key) ?? 0) + 1);
       }
-      checked += page.length;
+      checked += nodes.length;
       o.onProgress?.({ pass: 'check', rows: checked });
     }
   }
   const qiNames = qi.map((c) => c.name);
   const plan = applicable && qi.length ? planK(tuples, qiNames, policy) : undefined;
   tuples.clear();
-  people.clear();
 
   // Pass 2: write, counting the groups actually written.
   let written = 0;
@@ -168,15 +169,19 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractReport> {
   const writtenGroups = new Map<string, number>();
   async function* text(): AsyncGenerator<string> {
     if (o.format === 'csv') yield stringify([columns.map((c) => c.name)]);
-    for await (const page of pages()) {
+    for await (const { nodes, rendered, personOf } of pages()) {
       const out: Value[][] = [];
-      for (const node of page) {
+      const suppressed: string[] = [];
+      for (const node of nodes) {
         seen++;
         let values = columns.map((c) => cell(node, c));
         if (plan) {
           const q = generalise(qiValues(node), qiNames, plan.levels);
           const key = groupKey(q);
-          if ((plan.groups.get(key) ?? 0) < policy.k) continue;
+          if ((plan.groups.get(key) ?? 0) < policy.k) {
+            if (typeof node.id === 'string') suppressed.push(node.id);
+            continue;
+          }
           writtenGroups.set(key, (writtenGroups.get(key) ?? 0) + 1);
           values = values.map((v, i) => {
             const j = qi.indexOf(columns[i]!);
@@ -185,6 +190,12 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractReport> {
         }
         out.push(values);
       }
+      // The audit log and disclosure ledger count the people sent, so not those suppressed. Only
+      // people carry quasi-identifiers, so a suppressed row is one person, rendered in no other row.
+      if (suppressed.length && o.dataset === 'people') {
+        for (const id of await Promise.all(suppressed.map(personOf))) if (id) rendered.delete(id);
+      }
+      for (const id of rendered) people.add(id);
       written += out.length;
       o.onProgress?.({ pass: 'write', rows: seen });
       if (!out.length) continue;

@@ -48,15 +48,48 @@ export function newWebhookSecret(): string {
   return `whsec_${randomBytes(32).toString('base64')}`;
 }
 
-/** Loopback, private (RFC 1918, ULA), link-local, CGNAT, unspecified and multicast addresses. */
+/** The eight 16-bit groups of an IPv6 address (`::` expanded, a trailing dotted IPv4 converted), or undefined. */
+function ipv6Groups(ip: string): number[] | undefined {
+  let v = ip.toLowerCase().replace(/%.*$/, '');
+  const dotted = /^(.*:)(\d+\.\d+\.\d+\.\d+)$/.exec(v);
+  if (dotted) {
+    if (isIP(dotted[2]!) !== 4) return undefined;
+    const [a, b, c, d] = dotted[2]!.split('.').map(Number) as [number, number, number, number];
+    v = `${dotted[1]}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const halves = v.split('::');
+  if (halves.length > 2) return undefined;
+  const part = (s: string | undefined) => (s ? s.split(':').map((h) => parseInt(h, 16)) : []);
+  const head = part(halves[0]);
+  const tail = part(halves[1]);
+  const groups = halves.length === 2 ? [...head, ...Array<number>(8 - head.length - tail.length).fill(0), ...tail] : head;
+  return groups.length === 8 && groups.every((g) => Number.isInteger(g) && g >= 0 && g <= 0xffff) ? groups : undefined;
+}
+
+const ipv4Of = (hi: number, lo: number) => `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+
+/**
+ * Loopback, private (RFC 1918, ULA), link-local, site-local, CGNAT, benchmarking, unspecified,
+ * reserved and multicast addresses — and IPv6 forms that carry an IPv4 address (IPv4-mapped
+ * `::ffff:7f00:1`, IPv4-compatible, NAT64 `64:ff9b::/96`, 6to4 `2002::/16`), judged by the IPv4
+ * address inside: a URL parser writes `[::ffff:127.0.0.1]` as `[::ffff:7f00:1]`, which reaches
+ * 127.0.0.1 all the same. Anything unreadable counts as non-public.
+ */
 export function isNonPublicAddress(ip: string): boolean {
   if (isIP(ip) === 4) {
-    const [a, b] = ip.split('.').map(Number) as [number, number];
-    return a === 10 || a === 127 || a === 0 || (a === 169 && b === 254) || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127) || a >= 224;
+    const [a, b, c] = ip.split('.').map(Number) as [number, number, number];
+    return a === 10 || a === 127 || a === 0 || (a === 169 && b === 254) || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) ||
+      (a === 100 && b >= 64 && b <= 127) || (a === 192 && b === 0 && c === 0) || (a === 198 && (b === 18 || b === 19)) || a >= 224;
   }
-  const v = ip.toLowerCase();
-  if (v.startsWith('::ffff:')) return isNonPublicAddress(v.slice(7));
-  return v === '::1' || v === '::' || v.startsWith('fc') || v.startsWith('fd') || v.startsWith('fe80') || v.startsWith('ff');
+  const g = ipv6Groups(ip);
+  if (!g) return true;
+  const zeros = (n: number) => g.slice(0, n).every((x) => x === 0);
+  if (zeros(5) && g[5] === 0xffff) return isNonPublicAddress(ipv4Of(g[6]!, g[7]!)); // IPv4-mapped
+  if (zeros(6)) return true; // ::, ::1 and the deprecated IPv4-compatible ::a.b.c.d
+  if (g[0] === 0x64 && g[1] === 0xff9b) return g.slice(2, 6).every((x) => x === 0) ? isNonPublicAddress(ipv4Of(g[6]!, g[7]!)) : true; // NAT64
+  if (g[0] === 0x2002) return isNonPublicAddress(ipv4Of(g[1]!, g[2]!)); // 6to4
+  if (g[0] === 0x100 && g.slice(1, 4).every((x) => x === 0)) return true; // discard-only 100::/64
+  return (g[0]! & 0xfe00) === 0xfc00 || (g[0]! & 0xffc0) === 0xfe80 || (g[0]! & 0xffc0) === 0xfec0 || (g[0]! & 0xff00) === 0xff00;
 }
 
 /** Checks an endpoint URL against the policy; resolves the host so a name cannot hide a private address. */
@@ -257,7 +290,10 @@ export class WebhookDispatcher {
       status = res.statusCode;
       const ra = res.headers['retry-after'];
       retryAfter = Array.isArray(ra) ? ra[0] : ra;
-      await res.body.dump();
+      // The status is the answer; the body is discarded within the time limit, so a consumer that
+      // answers and then trickles its body for ever cannot hold up the dispatcher (bodyTimeout only
+      // notices silence). Cut short, it still counts as the status it gave.
+      await res.body.dump({ limit: 64 * 1024, signal: AbortSignal.timeout(this.cfg.timeoutMs) }).catch(() => undefined);
     } catch (e) {
       error = (e as { code?: string }).code ?? (e as Error).message.slice(0, 200);
     }

@@ -175,6 +175,22 @@ describe('change feed', () => {
     expect(lms.body.data.changes.edges.some((e: any) => e.node.op === 'DELETED' && e.node.record.givenName === 'Ayşe')).toBe(true);
   });
 
+  it('cursors are opaque and bound to the feed and the purpose: anything else is refused, not read from the start', async () => {
+    const feed = `query($after: Cursor) { changes(after: $after) { edges { node { op } } } }`;
+    const people = (await g.gql('lms-demo', `{ people(first: 1) { pageInfo { endCursor } } }`)).body.data.people.pageInfo.endCursor;
+    const asList = await g.gql('lms-demo', feed, { after: people });
+    expect(asList.body.errors![0]).toMatchObject({ message: 'invalid change cursor: pass an endCursor from changes or changesHead', extensions: { code: 'BAD_USER_INPUT' } });
+    // The cursor names no sequence number a client could edit.
+    expect(Buffer.from(lmsCursor!, 'base64url').toString('latin1')).not.toContain('c1:#');
+    // Another purpose's cursor, a tampered one, a made-up one.
+    const tampered = `${lmsCursor!.slice(0, -2)}${lmsCursor!.endsWith('AA') ? 'BB' : 'AA'}`;
+    for (const [client, after] of [['lms-demo', anCursor], ['lms-demo', tampered], ['lms-demo', Buffer.from('c1:#0').toString('base64url')]] as const) {
+      const r = await g.gql(client, feed, { after });
+      expect(r.body.errors![0].extensions.code, String(after)).toBe('BAD_USER_INPUT');
+      expect(r.body.data?.changes ?? null).toBeNull();
+    }
+  });
+
   it('a cursor older than the retained window is a clear error telling the client to re-read', async () => {
     const early = (await g.gql('lms-demo', `{ changes(first: 1) { pageInfo { endCursor } } }`)).body.data.changes.pageInfo.endCursor;
     await g.store.purgeChanges('2999-01-01T00:00:00Z');

@@ -9,10 +9,13 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { parse as parseCsv } from 'csv-parse/sync';
-import { privateGateway, TEST_MASTER_KEY, type PrivateGateway } from '../support/privacy.ts';
+import { demoPrivacyConfig, privateGateway, TEST_MASTER_KEY, type PrivateGateway } from '../support/privacy.ts';
+import { setupPrivacy } from '../../src/privacy/setup.ts';
+import { KeyRing } from '../../src/privacy/pseudonym.ts';
+import { buildUnifiedSchema } from '../../src/graphql/schema.ts';
 import { tempDir } from '../support/stores.ts';
 import { DEMO_CLIENTS, DEMO_PURPOSES } from '../../src/demo/demo-policy.ts';
-import { runExtract } from '../../src/extract/extract.ts';
+import { humanSummary, runExtract } from '../../src/extract/extract.ts';
 import { Writable } from 'node:stream';
 import { generalise, type Value } from '../../src/extract/kanonymity.ts';
 import { extractProgress } from '../../src/extract/progress.ts';
@@ -99,6 +102,15 @@ describe('extracts', () => {
     }
   });
 
+  it('an extract carrying direct identifiers says the check does not apply, and why, rather than claim a k', async () => {
+    const r = await extract('admin-demo', '/extracts/people.csv');
+    expect(r.status).toBe(200);
+    expect(r.report.kAnonymity).toMatchObject({ applicable: false, kReached: null, generalised: {} });
+    expect(r.report.kAnonymity.reason).toMatch(/^the extract carries direct identifiers \(.*givenName.*\), so grouping cannot protect anyone$/);
+    expect(r.report).toMatchObject({ suppressed: 0, written: g.dataset.list('person').length });
+    expect(humanSummary(r.report)).toMatch(/k-anonymity: not applicable — the extract carries direct identifiers/);
+  });
+
   it('k can be raised per extract, never lowered below the purpose’s', async () => {
     const low = await extract('analytics-demo', '/extracts/people.csv?k=2');
     expect(low.status).toBe(400);
@@ -174,11 +186,14 @@ describe('extracts', () => {
 
   it('records itself in the audit log and the disclosure ledger', async () => {
     const before = (await g.store.auditEntries({})).length;
-    await extract('analytics-demo', '/extracts/people.csv');
+    const r = await extract('analytics-demo', '/extracts/people.csv');
     const e = (await g.store.auditEntries({})).slice(before);
     expect(e).toHaveLength(1);
     expect(e[0]).toMatchObject({ client: 'analytics-demo', kind: 'extract', operation: 'extract:people:csv' });
     expect(e[0]!.people).toBeGreaterThan(1000);
+    // People suppressed by the k-anonymity check were not sent: one person per row written.
+    expect(r.report.suppressed).toBeGreaterThan(0);
+    expect(e[0]!.people).toBe(r.report.written);
     const someone = (await g.store.list({ type: 'person', first: 1 })).rows[0]!;
     expect((await g.store.disclosuresOf(someone.id)).map((d) => d.client)).toContain('analytics-demo');
   });
@@ -215,6 +230,35 @@ describe('extracts', () => {
     expect(sabotaged).toBe(true);
   });
 
+  // In-process and seconds long: placed before the CLI test, not before a test that reuses an HTTP
+  // connection left idle meanwhile (the gateway closes idle connections after 5 s).
+  it('follows the purpose’s k-anonymity policy: its k, and onViolation: suppress leaves values exact', async () => {
+    const purposes = { ...DEMO_PURPOSES, analytics: { ...DEMO_PURPOSES.analytics, kAnonymity: { k: 10, onViolation: 'suppress' } } };
+    const strict = setupPrivacy(demoPrivacyConfig(g.config.store, { purposes }), buildUnifiedSchema(), { keyring: new KeyRing(TEST_MASTER_KEY, 'test') });
+    const chunks: string[] = [];
+    const out = new Writable({ write: (c, _e, cb) => (chunks.push(String(c)), cb()) });
+    const report = await runExtract({ store: g.store, privacy: strict, sourceTypes: new Map(), client: 'analytics-demo', dataset: 'people', format: 'ndjson', out });
+    const rows = chunks.join('').trim().split('\n').map((l) => JSON.parse(l));
+    expect(report.kAnonymity).toMatchObject({ applicable: true, k: 10, generalised: {} });
+    expect(report.kAnonymity.kReached).toBeGreaterThanOrEqual(10);
+    expect(report.suppressed).toBeGreaterThan(0);
+    expect(rows).toHaveLength(report.written);
+    const qi: string[] = report.kAnonymity.quasiIdentifiers;
+    const groups = new Map<string, number>();
+    for (const row of rows) groups.set(JSON.stringify(qi.map((c) => row[c])), (groups.get(JSON.stringify(qi.map((c) => row[c]))) ?? 0) + 1);
+    expect(Math.min(...groups.values())).toBeGreaterThanOrEqual(10);
+    // Nothing generalised: birth years are years, not spans.
+    expect(rows.every((r) => r['demographics.birthYear'] === null || Number.isInteger(r['demographics.birthYear']))).toBe(true);
+    // Generalising (the default) with no suppression allowed: columns go coarser, fewer rows go.
+    const kAnonymity = { k: 10, maxSuppressShare: 0 };
+    const generalising = setupPrivacy(demoPrivacyConfig(g.config.store, { purposes: { ...DEMO_PURPOSES, analytics: { ...DEMO_PURPOSES.analytics, kAnonymity } } }), buildUnifiedSchema(), { keyring: new KeyRing(TEST_MASTER_KEY, 'test') });
+    const g2 = await runExtract({ store: g.store, privacy: generalising, sourceTypes: new Map(), client: 'analytics-demo', dataset: 'people', format: 'ndjson', out: new Writable({ write: (_c, _e, cb) => cb() }) });
+    expect(g2.kAnonymity.kReached).toBeGreaterThanOrEqual(10);
+    expect(Object.keys(g2.kAnonymity.generalised).length).toBeGreaterThan(0);
+    expect(g2.suppressed).toBeLessThan(report.suppressed);
+    expect(humanSummary(g2)).toMatch(/^generalised: .*\(level \d\)/m);
+  });
+
   // Each run starts a Node process: several of them on a shared machine take a while.
   it('the CLI writes the file and its report, and refuses to overwrite without --force', { timeout: 180_000 }, () => {
     const dir = tempDir();
@@ -244,6 +288,10 @@ describe('extracts', () => {
     expect(lowK.stderr).toMatch(/an extract may raise k, never lower it/);
     expect(run('--client', 'analytics-demo', '--dataset', 'people', '--out', out, '--force').status).toBe(0);
     expect(run('--client', 'lms-demo', '--dataset', 'people', '--out', join(dir, 'x.csv')).stderr).toMatch(/no extract rights/);
+    const nobody = run('--client', 'nobody', '--dataset', 'people', '--out', join(dir, 'n.csv'));
+    expect(nobody.status).toBe(2);
+    expect(nobody.stderr).toMatch(/no client "nobody" in the config/);
+    expect(existsSync(join(dir, 'n.csv'))).toBe(false);
     expect(existsSync(join(dir, 'x.csv.partial'))).toBe(false);
     expect(run('--client', 'analytics-demo', '--dataset', 'people', '--format', 'xml', '--out', join(dir, 'y')).stderr).toMatch(/unknown format "xml"/);
     const shoes = run('--client', 'analytics-demo', '--dataset', 'shoes', '--out', join(dir, 'z'));

@@ -10,11 +10,16 @@ import { privateGateway, type PrivateGateway } from '../support/privacy.ts';
 import { storeKinds } from '../support/stores.ts';
 import { WebhookDispatcher } from '../../src/feeds/webhooks.ts';
 import { createLogger } from '../../src/log.ts';
+import { serveStore } from '../../src/runtime.ts';
 
-type Received = { headers: IncomingMessage['headers']; body: string; json: any };
+type Received = { headers: IncomingMessage['headers']; body: string; json: any; path?: string };
 
-/** A consumer written from the Standard Webhooks spec, independent of the gateway's code. */
+/**
+ * A consumer written from the Standard Webhooks spec, independent of the gateway's code: the
+ * timestamp within the spec's 5-minute tolerance (so a retry must be signed afresh), then the HMAC.
+ */
 function verify(secret: string, h: IncomingMessage['headers'], body: string): boolean {
+  if (!/^\d+$/.test(String(h['webhook-timestamp'])) || Math.abs(Date.now() / 1000 - Number(h['webhook-timestamp'])) > 300) return false;
   const key = Buffer.from(secret.replace('whsec_', ''), 'base64');
   const expected = createHmac('sha256', key).update(`${h['webhook-id']}.${h['webhook-timestamp']}.${body}`).digest();
   return String(h['webhook-signature']).split(' ').some((s) => {
@@ -31,7 +36,9 @@ let url: string;
 const received: Received[] = [];
 /** Every request, whatever the answer. */
 const attempts: Received[] = [];
-let behaviour: 'ok' | 'fail' | 'hang' = 'ok';
+let behaviour: 'ok' | 'fail' | 'hang' | 'trickle' = 'ok';
+/** Requests to a path answered 503 before it answers as `behaviour` says. */
+const failFirst = new Map<string, number>();
 let dispatcher: WebhookDispatcher;
 
 describe.each(storeKinds())('on %s', (kind) => {
@@ -48,13 +55,27 @@ beforeAll(async () => {
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString('utf8');
-      attempts.push({ headers: req.headers, body, json: JSON.parse(body) });
+      attempts.push({ headers: req.headers, body, json: JSON.parse(body), path: req.url });
+      const failing = failFirst.get(req.url ?? '');
+      if (failing) {
+        failFirst.set(req.url!, failing - 1);
+        res.writeHead(503).end();
+        return;
+      }
       if (behaviour === 'hang') return; // never answers
+      if (behaviour === 'trickle') {
+        // Answers 200 at once, then sends its body a byte at a time, for ever.
+        received.push({ headers: req.headers, body, json: JSON.parse(body), path: req.url });
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        const t = setInterval(() => res.write('.'), 50);
+        res.on('close', () => clearInterval(t));
+        return;
+      }
       if (behaviour === 'fail') {
         res.writeHead(500).end();
         return;
       }
-      received.push({ headers: req.headers, body, json: JSON.parse(body) });
+      received.push({ headers: req.headers, body, json: JSON.parse(body), path: req.url });
       res.writeHead(204).end();
     });
   });
@@ -101,6 +122,29 @@ describe('webhooks', () => {
     expect(verify(an.secret, forLms[0]!.headers, forLms[0]!.body)).toBe(false);
     // A name change is not an event for analytics: nothing it receives changed.
     expect(received.filter((r) => verify(an.secret, r.headers, r.body))).toHaveLength(0);
+    // A birth date moved to another year is: analytics gets the person under its pseudonym, with
+    // the birth year and age band it receives and nothing it does not.
+    const demo = g.dataset.list('demographics').find((d) => d.key === student.key)!;
+    const year = Number(String(demo.data.birthDate).slice(0, 4));
+    g.dataset.upsert('demographics', demo.key, { birthDate: `${year - 3}-06-15` });
+    await g.resync();
+    await dispatcher.tick();
+    const forAn = received.filter((r) => verify(an.secret, r.headers, r.body));
+    expect(forAn).toHaveLength(1);
+    expect(forAn[0]!.json).toMatchObject({ type: 'person.updated', data: { op: 'UPDATED', type: 'PERSON' } });
+    expect(forAn[0]!.json.data.fields).toContain('demographics.birthYear');
+    const rec = forAn[0]!.json.data.record;
+    expect(rec.__typename).toBe('Person');
+    expect(rec.id).toMatch(/^p1_/);
+    expect(rec.demographics.birthYear).toBe(year - 3);
+    expect(Object.keys(rec.demographics).sort()).toEqual(['ageBand', 'birthYear']);
+    for (const denied of ['givenName', 'familyName', 'email', 'sisId', 'username', 'phone']) expect(rec, denied).not.toHaveProperty(denied);
+    expect(forAn[0]!.body).not.toContain(String(student.data.givenName));
+    expect(forAn[0]!.body).not.toContain(String(student.data.sisId));
+    // The LMS got the same change with the real id and no demographics it is denied.
+    const lmsSide = received.filter((r) => verify(lms.secret, r.headers, r.body) && r.json.data.fields.includes('demographics.birthDate'));
+    expect(lmsSide).toHaveLength(1);
+    expect(lmsSide[0]!.json.data.record.id).not.toMatch(/^p1_/);
     await g.gql('admin-demo', `mutation($id: ID!) { deleteWebhook(id: $id) }`, { id: an.webhook.id });
   });
 
@@ -200,6 +244,21 @@ describe('webhooks', () => {
     expect(received.some((x) => x.json.data.record?.familyName === 'During-Hang')).toBe(true);
   });
 
+  it('a consumer that answers 2xx and then trickles its body does not hold the dispatcher', async () => {
+    behaviour = 'trickle';
+    g.dataset.upsert('person', g.dataset.list('person')[12]!.key, { familyName: 'Trickle-Test' });
+    await g.resync();
+    let done = false;
+    const tick = dispatcher.tick().then(() => (done = true));
+    // timeoutMs is 300: the tick ends within a few of them, the body unread.
+    await vi.waitFor(() => expect(done).toBe(true), { timeout: 5_000, interval: 50 });
+    await tick;
+    behaviour = 'ok';
+    receiver.closeAllConnections();
+    const [d] = (await g.store.webhooks.deliveries(lms.webhook.id, undefined, 500)).filter((x) => x.payload.includes('Trickle-Test'));
+    expect(d).toMatchObject({ status: 'delivered', attempts: 1, lastStatus: 200 });
+  });
+
   it('two dispatchers (two gateway replicas) queue each event once', async () => {
     const other = new WebhookDispatcher(g.store, g.privacy, new Map(), g.config.webhooks, createLogger({ level: 'silent' }));
     g.dataset.upsert('person', g.dataset.list('person')[9]!.key, { familyName: 'Two-Replicas' });
@@ -223,6 +282,20 @@ describe('webhooks', () => {
     await dispatcher.tick();
     expect(received.length - before).toBeGreaterThan(50);
     expect(received.slice(before).some((x) => x.json.type === 'class.created')).toBe(true);
+  });
+
+  it('replays from a point in time: the events since then, nothing older', async () => {
+    await new Promise((r) => setTimeout(r, 20));
+    const since = new Date().toISOString();
+    g.dataset.upsert('person', g.dataset.list('person')[11]!.key, { familyName: 'Replay-Since' });
+    await g.resync();
+    await dispatcher.tick();
+    const mark = received.length;
+    const r = await g.gql('admin-demo', `mutation($id: ID!, $s: DateTime) { replayWebhook(id: $id, since: $s) { id } }`, { id: lms.webhook.id, s: since });
+    expect(r.body.errors).toBeUndefined();
+    await dispatcher.tick();
+    const again = received.slice(mark).filter((x) => verify(lms.secret, x.headers, x.body));
+    expect(again.map((x) => x.json.data.record?.familyName)).toEqual(['Replay-Since']);
   });
 
   it('a subscription to person.deleted receives deletions of people and nothing else', async () => {
@@ -266,6 +339,32 @@ describe('webhooks', () => {
     await g.gql('admin-demo', `mutation($id: ID!) { deleteWebhook(id: $id) }`, { id: short.body.data.createWebhook.webhook.id });
     const list = await g.gql('admin-demo', `{ webhooks { id events } }`);
     expect(list.body.data.webhooks).toEqual([{ id: lms.webhook.id, events: [] }]);
+  });
+
+  it('a served gateway delivers on its own timer, retrying a failing consumer until it answers', async () => {
+    // The gateway as `serve` runs it: the dispatcher polls by itself (here every 50 ms).
+    const served = await serveStore(g.store, { ...g.config, webhooks: { ...g.config.webhooks, pollMs: 50 } }, createLogger({ level: 'silent' }), { port: 0, privacy: g.privacy });
+    try {
+      const path = '/hooks-timer';
+      failFirst.set(path, 2);
+      const r = await g.gql('admin-demo', `mutation($u: String!) { createWebhook(client: "lms-demo", url: $u, events: ["person.updated"]) { secret webhook { id } } }`, { u: `${url}-timer` });
+      expect(r.body.errors).toBeUndefined();
+      const sub = r.body.data.createWebhook as { secret: string; webhook: { id: string } };
+      g.dataset.upsert('person', g.dataset.list('person')[10]!.key, { familyName: 'On-Its-Own' });
+      await g.resync();
+      const mine = (list: Received[]) => list.filter((x) => x.path === path && x.json.data.record?.familyName === 'On-Its-Own');
+      await vi.waitFor(() => expect(mine(received)).toHaveLength(1), { timeout: 15_000, interval: 50 });
+      // Two 503s, then delivered: three requests, one webhook-id, each signed for this subscription.
+      const tries = mine(attempts);
+      expect(tries).toHaveLength(3);
+      expect(new Set(tries.map((t) => t.headers['webhook-id'])).size).toBe(1);
+      for (const t of tries) expect(verify(sub.secret, t.headers, t.body)).toBe(true);
+      // Recorded once the answer is in, just after the receiver saw the request.
+      await vi.waitFor(async () => expect((await g.store.webhooks.deliveries(sub.webhook.id, 'delivered', 1))[0]).toMatchObject({ attempts: 3, lastStatus: 204 }), { timeout: 5_000, interval: 50 });
+      await g.gql('admin-demo', `mutation($id: ID!) { deleteWebhook(id: $id) }`, { id: sub.webhook.id });
+    } finally {
+      await served.close();
+    }
   });
 });
 });

@@ -19,6 +19,20 @@ describe('webhook endpoint policy', () => {
     expect(isNonPublicAddress('8.8.8.8')).toBe(false);
     expect(isNonPublicAddress('::ffff:10.0.0.1')).toBe(true);
   });
+
+  it('refuses IPv6 forms that carry a loopback or private IPv4 address, however they are written', async () => {
+    // The URL parser writes [::ffff:127.0.0.1] as [::ffff:7f00:1]; a connection to either reaches 127.0.0.1.
+    for (const u of ['https://[::ffff:127.0.0.1]/h', 'https://[::ffff:7f00:1]/h', 'https://[0:0:0:0:0:ffff:a00:1]/h', 'https://[::127.0.0.1]/h',
+      'https://[64:ff9b::7f00:1]/h', 'https://[64:ff9b::a9fe:a9fe]/h', 'https://[2002:c0a8:1::1]/h', 'https://[fec0::1]/h', 'https://[febf::1]/h', 'https://[::]/h']) {
+      await expect(checkEndpoint(u, strict), u).rejects.toThrow(/loopback or private address/);
+    }
+    for (const ip of ['::ffff:8.8.8.8', '::ffff:808:808', '64:ff9b::808:808', '2002:808:808::1', '2606:4700:4700::1111', '2001:4860:4860::8888']) {
+      expect(isNonPublicAddress(ip), ip).toBe(false);
+    }
+    for (const ip of ['::ffff:c0a8:101', '::ffff:169.254.169.254', 'fe80::1%eth0', 'ff02::1', 'fd12:3456::1', '100::1', '198.18.0.1', '192.0.0.8', 'not-an-ip']) {
+      expect(isNonPublicAddress(ip), ip).toBe(true);
+    }
+  });
 });
 
 describe('delivery connections', () => {
@@ -70,6 +84,12 @@ describe('Standard Webhooks signature', () => {
     const sig = sign(secret, 'msg_1', 1700000000, '{"a":1}');
     const expected = createHmac('sha256', Buffer.from(secret.slice(6), 'base64')).update('msg_1.1700000000.{"a":1}').digest('base64');
     expect(sig).toBe(`v1,${expected}`);
+  });
+
+  it('matches the Standard Webhooks reference libraries’ test vector', () => {
+    // From the spec's reference libraries (standard-webhooks/standard-webhooks, "sign function works").
+    expect(sign('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', 'msg_p5jXN8AQM9LWM0D4loKWxJek', 1614265330, '{"test": 2432232314}'))
+      .toBe('v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=');
   });
 });
 
