@@ -67,6 +67,17 @@ export async function readFeed(
       { extensions: { code: 'CHANGES_CURSOR_EXPIRED' } },
     );
   }
+  // A cursor past the head comes from another gateway or from before a restore from backup: waiting
+  // for the log to catch up would silently skip whatever the restored log gets next.
+  if (q.afterSeq > 0) {
+    const head = await ctx.store.headSeq();
+    if (q.afterSeq > head) {
+      throw new GraphQLError(
+        `this cursor is ahead of the change log (#${q.afterSeq} past its head #${head}: the store was restored or replaced): read everything again, starting from changesHead`,
+        { extensions: { code: 'CHANGES_CURSOR_EXPIRED' } },
+      );
+    }
+  }
   const types = q.types?.length ? q.types : q.events && recordTypesOf(q.events);
   const entityTypes = types?.length ? types.map((t) => ENTITY_OF_RECORD_TYPE[t]!) : undefined;
   const storeTypes = entityTypes?.includes('person') ? [...entityTypes, 'demographics' as EntityType] : entityTypes;

@@ -165,7 +165,10 @@ export class PostgresStore implements Store {
   }
 
   async headSeq() {
-    return (await this.rows<{ s: number | null }>(`SELECT max(seq) AS s FROM change_log`))[0]?.s ?? 0;
+    // A log purged to nothing still has a head: the last change it held (seqs are never reused).
+    return Number((await this.rows<{ s: string | number | null }>(
+      `SELECT coalesce((SELECT max(seq) FROM change_log), (SELECT value::bigint FROM meta WHERE key = 'change_log_purged_through'), 0) AS s`,
+    ))[0]?.s ?? 0);
   }
 
   async purgedThroughSeq() {

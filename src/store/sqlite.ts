@@ -215,7 +215,10 @@ export class SqliteStore implements Store {
   }
 
   async headSeq(): Promise<number> {
-    return this.all<{ s: number | null }>(`SELECT max(seq) AS s FROM change_log`)[0]?.s ?? 0;
+    // A log purged to nothing still has a head: the last change it held (seqs are never reused).
+    return this.all<{ s: number | null }>(
+      `SELECT coalesce((SELECT max(seq) FROM change_log), (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'change_log_purged_through'), 0) AS s`,
+    )[0]?.s ?? 0;
   }
 
   async purgedThroughSeq(): Promise<number> {

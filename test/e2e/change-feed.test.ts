@@ -197,6 +197,27 @@ describe('change feed', () => {
     const r = await g.gql('lms-demo', `query($after: Cursor) { changes(after: $after) { edges { node { op } } } }`, { after: early });
     expect(r.body.errors![0].extensions.code).toBe('CHANGES_CURSOR_EXPIRED');
     expect(r.body.errors![0].message).toMatch(/older than the retained change window.*read everything again, starting from changesHead/);
+    // The re-read starts at changesHead, which holds even with every change purged (it was #0 then,
+    // itself older than the window).
+    const head = (await g.gql('lms-demo', `{ changesHead }`)).body.data.changesHead;
+    expect((await g.gql('lms-demo', `query($after: Cursor) { changes(after: $after) { edges { node { op } } } }`, { after: head })).body).toEqual({ data: { changes: { edges: [] } } });
+  });
+
+  it('a cursor ahead of the log (a store restored from an older backup) is the same clear error, not a silent wait', async () => {
+    // A smaller store under the same keys stands for the restored one: its log ends before the cursor.
+    const restored = await privateGateway({ students: 10, teachers: 2, classes: 2, schools: 1 });
+    try {
+      const head = (await g.gql('lms-demo', `{ changesHead }`)).body.data.changesHead;
+      expect(await restored.store.headSeq()).toBeLessThan(await g.store.headSeq());
+      const r = await restored.gql('lms-demo', `query($after: Cursor) { changes(after: $after) { edges { node { op } } } }`, { after: head });
+      expect(r.body.errors![0].extensions.code).toBe('CHANGES_CURSOR_EXPIRED');
+      expect(r.body.errors![0].message).toMatch(/ahead of the change log .* read everything again, starting from changesHead/);
+      // Its own head still reads (nothing new yet).
+      const own = (await restored.gql('lms-demo', `{ changesHead }`)).body.data.changesHead;
+      expect((await restored.gql('lms-demo', `query($after: Cursor) { changes(after: $after) { edges { node { op } } } }`, { after: own })).body).toEqual({ data: { changes: { edges: [] } } });
+    } finally {
+      await restored.close();
+    }
   });
 });
 
