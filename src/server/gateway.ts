@@ -97,6 +97,12 @@ export async function startGateway<C extends BaseContext>(opts: GatewayOptions<C
     });
   });
 
+  // Idle keep-alive connections outlive a load balancer's (60 s at the common ones) and any client
+  // pool's, so the gateway is never the side that closes a connection just as it is reused (a
+  // reset, or a 502 at the balancer). Shutdown closes idle connections itself.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+
   async function handle(req: IncomingMessage, res: ServerResponse) {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname === '/healthz') return sendJson(res, 200, { status: 'ok' });
