@@ -15,7 +15,7 @@ import type { Resolvers } from './generated.ts';
 import { changesResolver, encodeSeq } from '../feeds/changes.ts';
 import { adminResolvers } from '../feeds/admin.ts';
 import { generalisedValue } from '../privacy/generalise.ts';
-import { changedSince } from './updated-at.ts';
+import { changedSince, updatedAtOf } from './updated-at.ts';
 
 const upper = (s: string) => s.replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase();
 const enumMap = (values: string[]) => Object.fromEntries(values.map((v) => [upper(v), v]));
@@ -87,13 +87,20 @@ async function many(ctx: GraphQLContext, ids: unknown): Promise<EntityRow[]> {
 const d = (row: EntityRow) => row.data as Record<string, unknown>;
 // Enum-typed values are the internal lower-case ones (mapped to GraphQL enum names above), which
 // the generated types cannot express: hence the `never` casts on these two helpers.
-const sources = async (row: EntityRow, _: unknown, ctx: GraphQLContext): Promise<never> =>
-  (await ctx.loaders.sources.load(row.id)).map((s) => ({
+// A source's own lastModified moves with every change it makes, seen or not: in a purpose with its
+// own view of time it would disclose what updatedAt hides (an email changed). There it shows the
+// record's last change that purpose can see, like updatedAt; open access and admin-less stores
+// without view times show the source's stamp.
+const sources = async (row: EntityRow, _: unknown, ctx: GraphQLContext): Promise<never> => {
+  const refs = await ctx.loaders.sources.load(row.id);
+  const seen = ctx.loaders.viewTime && !row.tombstone && refs.length ? await updatedAtOf(ctx, row) : undefined;
+  return refs.map((s) => ({
     source: s.source,
     system: ctx.sourceTypes.get(s.source) ?? 'oneroster-csv',
     sourcedId: s.key,
-    lastModified: s.lastModified,
+    lastModified: seen ?? s.lastModified,
   })) as never;
+};
 const arr = (field: string) => (row: EntityRow): never => ((d(row)[field] as string[] | undefined) ?? []) as never;
 
 export const resolvers: Resolvers = {

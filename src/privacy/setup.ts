@@ -86,6 +86,15 @@ export function setupPrivacy(cfg: Config, base: GraphQLSchema, opts: { keyring?:
   }
   if (errors.length) throw new RostergateError('CONFIG_INVALID', `${cfg.file ?? 'config'}: ${errors.join('; ')}`);
   const schemas = new Map([...purposes.values()].map((p) => [p.id, buildPurposeSchema(base, classification, p)]));
+  // An explicit allow that the purpose's own denials overrule is a contradiction in the policy: say so.
+  for (const p of purposes.values()) {
+    for (const [coord, because] of schemas.get(p.id)!.withheld) {
+      if (p.fields[coord] === 'allow') {
+        errors.push(`purposes.${p.id}.fields.${coord}: allowed, but it tells a person's ${because}, which the purpose denies: allow ${because} too, or leave ${coord} out`);
+      }
+    }
+  }
+  if (errors.length) throw new RostergateError('CONFIG_INVALID', `${cfg.file ?? 'config'}: ${errors.join('; ')}`);
   const feeds = fieldFeeds(classification);
   const views = new Map(
     [...schemas].map(([id, ps]): [string, NamedView] => {
