@@ -132,7 +132,7 @@ export async function serveStore(
     schemas[id] = {
       schema: ps.schema,
       plugins: [privacy.auditPlugin(purpose, ps.schema)],
-      explain: (m) => explainDenied(m, id, undefined, privacy.classification),
+      explain: (m) => explainDenied(m, id, undefined, privacy.classification, ps.withheld),
     };
   }
   const dispatcher = new WebhookDispatcher(store, privacy, types, cfg.webhooks, log);

@@ -234,10 +234,14 @@ function notePerson(inner: GraphQLFieldResolver<unknown, GraphQLContext>): Graph
 }
 
 /** Rewrites "Cannot query field" validation errors so they name the purpose that denies the field. */
-export function explainDenied(message: string, purposeId: string, clientId: string | undefined, cls: Classification): string {
-  const m = /^Cannot query field "(\w+)" on type "(\w+)"/.exec(message);
+export function explainDenied(message: string, purposeId: string, clientId: string | undefined, cls: Classification, withheld?: ReadonlyMap<string, string>): string {
+  const m = /^Cannot query field "(\w+)" on type "(\w+)"/.exec(message) ?? /^Unknown argument "(\w+)" on field "(\w+\.\w+)"/.exec(message);
   if (!m) return message;
-  const f = cls.get(`${m[2]}.${m[1]}`);
+  const coord = `${m[2]}.${m[1]}`;
+  const because = withheld?.get(coord);
+  const who = `the purpose "${purposeId}"${clientId ? ` of client "${clientId}"` : ''}`;
+  if (because) return `${message.replace(/\.$/, '')}: ${who} withholds ${coord}, since it would tell a person's ${because}, which the purpose does not allow.`;
+  const f = cls.get(coord);
   if (!f) return message;
   return `Cannot query field "${m[1]}" on type "${m[2]}": the purpose "${purposeId}"${clientId ? ` of client "${clientId}"` : ''} does not allow ${f.coordinate} (${f.category}).`;
 }

@@ -182,7 +182,9 @@ describe('rostergate process lifecycle and failures', () => {
     expect(shapeOf(lms)).toEqual(shapeOf(ex.answer));
     const analytics = await ask(analyticsKey, ex.analyticsQuery);
     expect(analytics.errors).toBeUndefined();
-    expect(shapeOf(analytics.data.schools.edges[0].node.classes.edges[0].node.enrollments.edges[0])).toEqual(shapeOf(ex.analyticsNode));
+    expect(shapeOf(analytics.data.classes.edges[0].node.enrollments.edges[0])).toEqual(shapeOf(ex.analyticsNode));
+    // The LMS's school-side query is refused to analytics, naming the relation it withholds.
+    expect((await ask(analyticsKey, ex.query)).errors[0].message).toMatch(/withholds Organization\.classes/);
     expect(await ask(analyticsKey, ex.refusedQuery)).toEqual(ex.refusal);
     // The example the demo prints works as printed: its curl command, with the key it names.
     const curl = /curl -s (\S+) -H 'content-type: application\/json' -H 'x-api-key: (\S+)' \\\n\s+-d '(.*)'\n/.exec(out);
