@@ -6,7 +6,8 @@
  * its schema connects.
  */
 import { describe, expect, it } from 'vitest';
-import { getNamedType, isObjectType, printSchema, type GraphQLSchema } from 'graphql';
+import { getNamedType, isObjectType, parse, printSchema, validate, type GraphQLSchema } from 'graphql';
+import { explainDenied } from '../../src/privacy/purpose-schema.ts';
 import { parseConfig } from '../../src/config/config.ts';
 import { buildUnifiedSchema } from '../../src/graphql/schema.ts';
 import { KeyRing } from '../../src/privacy/pseudonym.ts';
@@ -118,6 +119,16 @@ describe('relations as quasi-identifiers', () => {
     expect(side.has('Class')).toBe(true);
     expect(ps.withheld.get('Class.enrollments')).toBe('Person.enrollments');
     expect(ps.withheld.get('Enrollment.person')).toBe('Person.enrollments');
+  });
+
+  it('asking for a withheld relation or filter is refused naming the Person field it would tell', () => {
+    const ps = demo.schemas.get('analytics')!;
+    const errors = (q: string) => validate(ps.schema, parse(q)).map((e) => explainDenied(e.message, 'analytics', undefined, demo.classification, ps.withheld));
+    expect(errors('{ schools { edges { node { people { totalCount } } } } }')).toEqual([
+      expect.stringMatching(/^Cannot query field "people" on type "Organization"[^:]*: the purpose "analytics" withholds Organization\.people, since it would tell a person's Person\.organizations, which the purpose does not allow\.$/),
+    ]);
+    expect(errors('{ classes(schoolId: "org_x") { totalCount } }')).toEqual([expect.stringMatching(/withholds Query\.classes\.schoolId, since it would tell a person's Person\.organizations/)]);
+    expect(errors('{ people { edges { node { email } } } }')).toEqual([expect.stringMatching(/does not allow Person\.email \(DIRECT\)/)]);
   });
 
   it('an explicit allow that the purpose\'s own denial overrules is a config error naming both', () => {
