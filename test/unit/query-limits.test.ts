@@ -6,6 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { Kind, parse, specifiedRules, validate, type OperationDefinitionNode } from 'graphql';
 import { buildUnifiedSchema } from '../../src/graphql/schema.ts';
+import { demoPrivacyConfig } from '../support/privacy.ts';
+import { DEMO_PURPOSES } from '../../src/demo/demo-policy.ts';
 import { COSTLY, fragmentChain } from '../support/costly-queries.ts';
 import { costError, DEFAULT_LIMITS, measureOperation, resolveLimits, shapeLimits, UNPAGED_LIST_ROWS } from '../../src/server/limits.ts';
 
@@ -78,6 +80,14 @@ describe('shape limits', () => {
     const directives = `{ changesHead @include(if: true) @skip(if: false) schools @include(if: true) { totalCount } }`;
     expect(validate(schema, parse(directives), [shapeLimits({ maxDirectives: 2 })]).map((e) => e.message)).toEqual(['query has 3 directives; the limit (maxDirectives) is 2']);
     expect(validate(schema, parse(directives), [shapeLimits({ maxDirectives: 3 })])).toEqual([]);
+  });
+
+  it('reads a purpose\'s limits from config, refusing unknown keys and non-positive values', () => {
+    const cfg = (limits: unknown) => demoPrivacyConfig(':memory:', { purposes: { ...DEMO_PURPOSES, analytics: { ...DEMO_PURPOSES.analytics, limits } } });
+    expect(cfg({ maxCost: 50_000, maxDepth: 8 }).purposes.analytics!.limits).toEqual({ maxCost: 50_000, maxDepth: 8 });
+    expect(cfg(undefined).purposes.analytics!.limits).toBeUndefined();
+    expect(() => cfg({ maxCosts: 1 })).toThrow(/limits/);
+    expect(() => cfg({ maxCost: 0 })).toThrow(/limits\.maxCost/);
   });
 
   it('fills the limits a purpose leaves out with the defaults', () => {
