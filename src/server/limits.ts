@@ -9,11 +9,12 @@
  * selection set counts once (graphql-js merges it too). A fragment chain spreading its next link
  * twice, 22 deep, used to make the depth rule visit 2^22 selections (15 s of a blocked event loop).
  *
- * Why not graphql-armor: its per-rule packages count depth, aliases, directives and tokens well,
- * but its cost-limit weighs fields by depth, not by `first`, so `schools(first: 1000) { people(first:
- * 1000) … }` looks cheap to it: the multiplied cost has to be ours, and with it the same memoised
- * walk yields the other three counts at no extra price. Four packages for three counters, each
- * re-walking fragments in its own way, would add more than they save. Tokens use graphql-js itself.
+ * Why not graphql-armor: its per-rule packages count depth, aliases and directives well, but its
+ * cost-limit weighs fields by depth, not by `first`, so `schools(first: 1000) { people(first:
+ * 1000) … }` looks cheap to it: the multiplied cost has to be ours. Once that memoised walk exists,
+ * it yields depth, aliases and directives in the same pass; three more packages, each walking the
+ * fragments again its own way, would add dependencies and work without adding a check. Tokens use
+ * graphql-js's own parser limit.
  */
 import {
   GraphQLError,
