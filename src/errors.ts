@@ -22,7 +22,9 @@ export type ErrorCode =
   /** An operator's identity link or unlink that cannot be carried out (unknown record, wrong type). */
   | 'IDENTITY_REFUSED'
   | 'UNAUTHENTICATED'
-  | 'FORBIDDEN';
+  | 'FORBIDDEN'
+  /** The HTTP client hung up before its answer: the request's remaining store reads are refused. */
+  | 'REQUEST_ABORTED';
 
 export interface ErrorContext {
   /** The configured source id (e.g. "district-clever"). */

@@ -115,7 +115,7 @@ export async function serveStore(
       throw new RostergateError('CONFIG_INVALID', `server.openAccess serves every field to anyone without a key, so only on a loopback host (127.0.0.1, ::1, localhost), not ${common.host}: configure purposes and clients instead`);
     }
     log.warn('server.openAccess is on: every request gets the whole unified schema without a key');
-    return startGateway({ ...common, schemas: { default: { schema: base } }, context: async () => createContext(store, types) });
+    return startGateway({ ...common, schemas: { default: { schema: base } }, context: async (_req, signal) => createContext(store, types, { signal }) });
   }
   if (cfg.clients.length === 0) {
     throw new RostergateError('CONFIG_INVALID', 'no clients configured: add `purposes:` and `clients:` (see README, "Purposes") or set server.openAccess for a local experiment');
@@ -133,6 +133,8 @@ export async function serveStore(
       schema: ps.schema,
       plugins: [privacy.auditPlugin(purpose, ps.schema)],
       explain: (m) => explainDenied(m, id, undefined, privacy.classification, ps.withheld),
+      limits: purpose.limits,
+      purpose: id,
     };
   }
   const dispatcher = new WebhookDispatcher(store, privacy, types, cfg.webhooks, log);
@@ -140,7 +142,7 @@ export async function serveStore(
     ...common,
     routes: [extractRoute(store, privacy, types, log)],
     schemas,
-    context: async (req) => privacy.context(store, types, await privacy.authenticate(store, req)),
+    context: async (req, signal) => privacy.context(store, types, await privacy.authenticate(store, req), { signal }),
     schemaFor: (ctx) => ctx.client!.purpose,
   });
   if (opts.webhooks !== false) dispatcher.start();

@@ -4,8 +4,7 @@
  * through a per-request loader so nested queries stay a bounded number of store queries.
  */
 import { GraphQLError } from 'graphql';
-import { DateResolver, DateTimeResolver, EmailAddressResolver } from 'graphql-scalars';
-import { GraphQLScalarType, Kind } from 'graphql';
+import { CursorScalar, DateScalar, DateTimeScalar, EmailAddressScalar, PseudonymScalar } from './scalars.ts';
 import type { EntityType } from '../model/records.ts';
 import type { EntityRow } from '../store/types.ts';
 import { demographicsIdFor, typeOfId } from '../sync/ids.ts';
@@ -25,18 +24,6 @@ const TYPENAME: Record<EntityType, string> = {
   demographics: 'Demographics', class: 'Class', enrollment: 'Enrollment', guardianship: 'Guardianship',
 };
 
-const CursorScalar = new GraphQLScalarType({
-  name: 'Cursor',
-  serialize: (v) => String(v),
-  parseValue: (v) => {
-    if (typeof v !== 'string') throw new GraphQLError('a Cursor is a string');
-    return v;
-  },
-  parseLiteral: (ast) => {
-    if (ast.kind !== Kind.STRING) throw new GraphQLError('a Cursor is a string');
-    return ast.value;
-  },
-});
 
 type ListArgs = { first?: number | null; after?: string | null; updatedSince?: string | Date | null };
 
@@ -104,10 +91,11 @@ const sources = async (row: EntityRow, _: unknown, ctx: GraphQLContext): Promise
 const arr = (field: string) => (row: EntityRow): never => ((d(row)[field] as string[] | undefined) ?? []) as never;
 
 export const resolvers: Resolvers = {
-  Date: DateResolver,
-  DateTime: DateTimeResolver,
-  EmailAddress: EmailAddressResolver,
+  Date: DateScalar,
+  DateTime: DateTimeScalar,
+  EmailAddress: EmailAddressScalar,
   Cursor: CursorScalar,
+  Pseudonym: PseudonymScalar,
   OrgType: enumMap(['district', 'school', 'department', 'local', 'state', 'national', 'other']) as never,
   SessionType: enumMap(['schoolYear', 'semester', 'term', 'gradingPeriod']) as never,
   PersonRole: enumMap(['student', 'teacher', 'staff', 'administrator', 'guardian']) as never,

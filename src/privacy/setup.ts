@@ -10,7 +10,7 @@ import { Kind, TypeInfo, visit, visitWithTypeInfo, type DocumentNode, type Graph
 import type { Config } from '../config/config.ts';
 import { RostergateError } from '../errors.ts';
 import { sealedCursors } from '../graphql/connection.ts';
-import { createContext, type GraphQLContext } from '../graphql/context.ts';
+import { createContext, rawStore, type GraphQLContext } from '../graphql/context.ts';
 import type { Store } from '../store/types.ts';
 import type { IngestContext } from '../sync/ingest.ts';
 import { hashApiKey, keyFromHeaders } from './api-keys.ts';
@@ -55,7 +55,7 @@ export interface Privacy {
    * A request's context. `sharedCache: false` for work that reads everything once (extracts):
    * it keeps its pseudonyms to itself instead of filling the serving process's cache.
    */
-  context(store: Store, sourceTypes: ReadonlyMap<string, SourceType>, who: { client: string; purpose: Purpose }, opts?: { sharedCache?: boolean }): Promise<GraphQLContext>;
+  context(store: Store, sourceTypes: ReadonlyMap<string, SourceType>, who: { client: string; purpose: Purpose }, opts?: { sharedCache?: boolean; signal?: AbortSignal }): Promise<GraphQLContext>;
   auditPlugin(purpose: Purpose, schema: GraphQLSchema): ApolloServerPlugin<GraphQLContext>;
 }
 
@@ -168,6 +168,7 @@ export function setupPrivacy(cfg: Config, base: GraphQLSchema, opts: { keyring?:
         pseudonymDomain: domain,
         ...(opts?.sharedCache === false ? {} : { pseudonymCache }),
         view: views.get(who.purpose.id)!,
+        signal: opts?.signal,
         admin: who.purpose.admin ? { store, privacy: self, webhooks: cfg.webhooks } : undefined,
         cursors: sealedCursors((p) => keyring.sealCursor(who.purpose.domain, p), (s) => keyring.openCursor(who.purpose.domain, s)),
         resolvePersonId: domain ? (id) => store.entityByPseudonym(domain.domain, id) : async (id) => id,
@@ -183,7 +184,7 @@ export function setupPrivacy(cfg: Config, base: GraphQLSchema, opts: { keyring?:
               if (!ctx.client) return;
               const fields = rc.document ? touchedFields(schema, rc.document, classification) : [];
               const categories = countByCategory(fields, classification);
-              audit ??= auditLogFor(ctx.store, keyring);
+              audit ??= auditLogFor(rawStore(ctx.store), keyring);
               await audit.record(
                 {
                   at: new Date().toISOString(), client: ctx.client.id, purpose: purpose.id, kind: 'query',
