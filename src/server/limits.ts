@@ -54,11 +54,12 @@ export interface QueryLimits {
 
 /**
  * Defaults, every one overridable per purpose (`purposes.<id>.limits`). The cost is a worst case
- * (every list full), so the default admits the heaviest query the gateway's own consumers send,
- * classes(first: 1000) → enrollments(first: 1000) (about 1,000,000), with room to spare, while the
- * query that ran the process out of memory (about 3 × 10^12) is refused a million times over.
+ * (every list full), so the default admits a full page of classes with a full class list each,
+ * classes(first: 1000) → enrollments(first: 200) (about 201,000), while bounding what one request
+ * may hold in memory to a few hundred megabytes at most; the query that ran the process out of
+ * memory (about 3 × 10^12) is refused ten million times over. Larger reads page.
  */
-export const DEFAULT_LIMITS: QueryLimits = { maxCost: 2_000_000, maxDepth: 20, maxAliases: 50, maxTokens: 20_000, maxDirectives: 50 };
+export const DEFAULT_LIMITS: QueryLimits = { maxCost: 250_000, maxDepth: 20, maxAliases: 50, maxTokens: 20_000, maxDirectives: 50 };
 
 /** Unpaged lists of records (Organization.children, Person.organizations …) are assumed this long. */
 export const UNPAGED_LIST_ROWS = 10;
