@@ -299,6 +299,21 @@ describe.each(storeKinds())('on %s', (kind) => {
     expect(stale.body.errors?.[0]?.message).toMatch(/issued under pseudonym key version 1.*now at version 2.*page again from the start/);
     const staleEnr = await g.gql('analytics-demo', `query($after: Cursor) { enrollments(first: 5, after: $after) { edges { node { role } } } }`, { after: first.body.data.enrollments.pageInfo.endCursor });
     expect(staleEnr.body.errors?.[0]?.extensions?.code).toBe('CURSOR_EXPIRED');
+
+    // An extract whose pages straddle a rotation stops with that error rather than mixing two orders.
+    const context = g.privacy.context;
+    let calls = 0;
+    g.privacy.context = async (...a) => {
+      if (++calls === 2) await g.privacy.pseudonymiser.rotate(g.store, 'analytics');
+      return context(...a);
+    };
+    try {
+      const out = new Writable({ write(_c, _e, cb) { cb(); } });
+      await expect(runExtract({ store: g.store, privacy: g.privacy, sourceTypes: new Map(), client: 'analytics-demo', dataset: 'enrollments', format: 'ndjson', out, pageSize: 100 }))
+        .rejects.toThrow(/extract enrollments: this cursor was issued under pseudonym key version 2.*now at version 3/);
+    } finally {
+      g.privacy.context = context;
+    }
   });
 
   it('refuses a cursor of another list or another order instead of paging from a wrong place', async () => {
