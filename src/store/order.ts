@@ -15,9 +15,11 @@
  * - guardianship: [student's pseudonym, guardian's pseudonym, guardianship id]
  * The tiebreaks cannot link: the class id only orders one person's enrollments by class, and which
  * classes a person is in is what the purpose already reads off those very rows; the guardian's
- * pseudonym is of the same domain and version. The record id then orders only rows of one person in
- * one class (or one student–guardian pair): rows the purpose already sees belong to the same
- * pseudonym, so their relative order ties nothing to anyone it cannot already tie them to.
+ * pseudonym is of the same domain and version. The record id, last, orders only rows that tie on
+ * everything before it — several enrollments of one person in one class, or several guardianship
+ * records of one student–guardian pair. Their relative order is the same in every domain, but it can
+ * only pair such a row with a row of the same person in the other domain, i.e. after that person was
+ * already linked; it cannot single out which person of another domain is which.
  */
 import type { EntityType } from '../model/records.ts';
 
