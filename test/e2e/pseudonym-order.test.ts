@@ -197,6 +197,23 @@ describe.each(storeKinds())('on %s', (kind) => {
     }
   });
 
+  it('nested lists in pseudonym order still take a small, bounded number of store reads', async () => {
+    const q = (n: number) => `{ classes(first: ${n}) { edges { node { enrollments(first: 5) { edges { node { role person { id gradeBand
+      guardianships { student { id } guardian { id } } } } } } } } } }`;
+    const reads = async (n: number) => {
+      const before = g.store.readCount;
+      const r = await g.gql('analytics-demo', q(n));
+      expect(r.body.errors, JSON.stringify(r.body.errors)).toBeUndefined();
+      return g.store.readCount - before;
+    };
+    // Batched per level through the loaders: about as many reads for 25 classes as for 3 (a few
+    // fewer once the process's pseudonym cache holds the people), never one per class or person.
+    const few = await reads(3);
+    const many = await reads(25);
+    expect(few).toBeLessThanOrEqual(15);
+    expect(many).toBeLessThanOrEqual(few + 3);
+  });
+
   it('people of an organisation and guardianships follow the pseudonym order too', async () => {
     const school = (await g.gql('analytics-demo', `{ schools(first: 1) { edges { node { id } } } }`)).body.data.schools.edges[0].node.id as string;
     const orgPeople: string[] = [];
