@@ -83,7 +83,14 @@ export async function keysRotate(opts: { config?: string; domain: string; rekeyT
       table.pipe(file);
       done = new Promise((r) => file.on('finish', () => r()));
     }
-    const r = await privacy.pseudonymiser.rotate(store, opts.domain, table ? (o, n) => table!.write([o, n]) : undefined);
+    // Rows sorted by old pseudonym, not in the gateway-id order rotation visits people in: two
+    // domains' tables would otherwise list the same people at the same rows, and pairing rows by
+    // position would link the domains (README, "Order leaks nothing"). One pair per person, about
+    // 50 bytes each, so even a large district's table is sorted in memory.
+    const pairs: [string, string][] = [];
+    const r = await privacy.pseudonymiser.rotate(store, opts.domain, table ? (o, n) => pairs.push([o, n]) : undefined);
+    pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    for (const pair of pairs) table?.write(pair);
     table?.end();
     await done;
     out(`domain ${opts.domain}: version ${r.from} → ${r.to}; ${r.people} people re-keyed${r.tombstones ? `, and ${r.tombstones} deleted people in the change feed` : ''}.`);

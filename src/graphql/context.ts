@@ -13,6 +13,7 @@ import { classify } from '../privacy/classification.ts';
 import { buildUnifiedSchema } from './schema.ts';
 import type { AdminServices } from '../feeds/admin.ts';
 import { RostergateError } from '../errors.ts';
+import type { PseudonymOrder } from '../store/order.ts';
 
 /** What the request's purpose receives, for filtering the change feed (undefined: everything). */
 export interface PurposeView {
@@ -50,6 +51,11 @@ export interface GraphQLContext {
   view: PurposeView;
   /** The pseudonymisation domain of a pseudonymising purpose (tombstones carry their pseudonyms per domain). */
   pseudonymDomain?: string;
+  /**
+   * In a pseudonymising purpose: the (domain, version) whose pseudonyms order its lists of people,
+   * enrollments and guardianships (src/graphql/order.ts); undefined: every list in id order.
+   */
+  listOrder?: PseudonymOrder;
   /** Present for admin purposes only. */
   admin?: AdminServices;
   /**
@@ -83,6 +89,7 @@ export function createContext(
     people: new Set(),
     view: extra.view ?? unrestrictedView(),
     pseudonymDomain: extra.pseudonymDomain?.domain,
+    listOrder: extra.pseudonymDomain && { domain: extra.pseudonymDomain.domain, version: extra.pseudonymDomain.version },
     admin: extra.admin,
   };
 }

@@ -243,6 +243,13 @@ export const SQLITE_MIGRATIONS: Migration[] = [
       ALTER TABLE identity_conflicts ADD COLUMN resolution TEXT;
     `,
   },
+  {
+    version: 10,
+    description: 'pseudonym order: pseudonyms by value within a domain version',
+    // A pseudonymising purpose lists people (and enrollments, guardianships) in pseudonym order
+    // (src/store/order.ts): a page walks this index from its cursor instead of sorting every row.
+    sql: `CREATE INDEX pseudonyms_order ON pseudonyms (domain, version, value);`,
+  },
 ];
 
 /** The same schema for PostgreSQL. Timestamps stay ISO text so both stores compare them alike. */
@@ -355,5 +362,11 @@ export const POSTGRES_MIGRATIONS: Migration[] = [
       CREATE INDEX identity_overrides_entity ON identity_overrides (entity_id);
       ALTER TABLE identity_conflicts ADD COLUMN resolved_at text, ADD COLUMN resolution text;
     `,
+  },
+  {
+    version: 10,
+    description: 'pseudonym order: pseudonyms by value within a domain version',
+    // COLLATE "C": the order the list queries sort by (byte order, as SQLite), so the index serves it.
+    sql: `CREATE INDEX pseudonyms_order ON pseudonyms (domain, version, value COLLATE "C");`,
   },
 ];

@@ -29,6 +29,7 @@ import type {
   WebhookStore,
 } from './types.ts';
 import { tombstoneOf } from './types.ts';
+import { isPseudonymOrdered, type PseudonymOrderedType } from './order.ts';
 
 /** Advisory lock key of the gateway's write transactions ("rstrgate" in ASCII). */
 const WRITE_LOCK = 0x7273747267617465n;
@@ -96,9 +97,13 @@ export class PostgresStore implements Store {
       params.push(v);
       return `$${params.length}`;
     };
-    let from = 'entities e';
-    if (q.linkedTo) from += ` JOIN links l ON l.from_id = e.id AND l.rel = ${p(q.linkedTo.rel)} AND l.to_id = ${p(q.linkedTo.to)}`;
+    const ordered = q.order && isPseudonymOrdered(q.type) ? pseudonymFrom(q.type) : undefined;
+    let from = ordered?.from ?? 'entities e';
+    // COLLATE "C": keyset order must match SQLite's byte order, whatever the database's locale.
+    const keys = ordered?.keys ?? ['e.id COLLATE "C"'];
     const where = ['e.type = $1'];
+    if (ordered) where.push(`k0.domain = ${p(q.order!.domain)} AND k0.version = ${p(q.order!.version)}`);
+    if (q.linkedTo) from += ` JOIN links l ON l.from_id = e.id AND l.rel = ${p(q.linkedTo.rel)} AND l.to_id = ${p(q.linkedTo.to)}`;
     // A purpose's updatedSince compares the last change it could see (entity_views), not the entity's own.
     const byView = q.updatedSince !== undefined && q.view !== undefined;
     if (byView) {
@@ -111,15 +116,22 @@ export class PostgresStore implements Store {
     const countSql = `SELECT count(*)::int AS n FROM ${from} WHERE ${where.join(' AND ')}`;
     const countParams = [...params];
     const count = async () => (await this.rows<{ n: number }>(countSql, countParams))[0]!.n;
-    if (q.afterId) where.push(`e.id COLLATE "C" > ${p(q.afterId)}`);
-    // COLLATE "C": keyset order must match SQLite's byte order, whatever the database's locale.
-    const rows = await this.rows<RawEntity & Partial<RawViewTime>>(
-      `SELECT e.*${byView ? ', v.updated_at AS view_at, v.updated_seq AS view_seq' : ''} FROM ${from} WHERE ${where.join(' AND ')} ORDER BY e.id COLLATE "C" LIMIT ${p(q.first + 1)}`,
+    if (ordered && q.afterKey) {
+      // The leading part as a plain range too, so the scan starts there in the pseudonyms_order index.
+      where.push(`k0.value COLLATE "C" >= ${p(q.afterKey[0])} AND (${keys.join(', ')}) > (${q.afterKey.map((k) => `${p(k)}::text`).join(', ')})`);
+    } else if (!ordered && q.afterId) where.push(`e.id COLLATE "C" > ${p(q.afterId)}`);
+    const rows = await this.rows<RawEntity & Partial<RawViewTime> & Record<`sk${number}`, string>>(
+      `SELECT e.*${byView ? ', v.updated_at AS view_at, v.updated_seq AS view_seq' : ''}${ordered ? keys.map((k, i) => `, ${k} AS sk${i}`).join('') : ''}
+       FROM ${from} WHERE ${where.join(' AND ')} ORDER BY ${keys.join(', ')} LIMIT ${p(q.first + 1)}`,
       params,
     );
     const page = rows.slice(0, q.first);
     const times = byView ? new Map(page.map((r) => [r.id, { updatedAt: r.view_at!, updatedSeq: r.view_seq! }])) : undefined;
-    return { rows: page.map(toEntity), hasNext: rows.length > q.first, count, ...(times ? { times } : {}) };
+    return {
+      rows: page.map(toEntity), hasNext: rows.length > q.first, count,
+      ...(times ? { times } : {}),
+      ...(ordered ? { keys: page.map((r) => keys.map((_, i) => r[`sk${i}`]!)) } : {}),
+    };
   }
 
   async linkedFrom(rel: string, toIds: readonly string[]) {
@@ -266,6 +278,30 @@ export class PostgresStore implements Store {
 
   async close() {
     await this.pool.end();
+  }
+}
+
+/**
+ * Pseudonym order (src/store/order.ts) in SQL: the rows are reached from the person's pseudonym
+ * (`k0`, constrained to the order's domain and version by the caller), so a page is a walk of the
+ * pseudonyms_order index (its value in COLLATE "C", as here) from the cursor on, not a sort of the
+ * whole list. `keys` are the sort key parts as SQL expressions, in order.
+ */
+function pseudonymFrom(type: PseudonymOrderedType): { from: string; keys: string[] } {
+  switch (type) {
+    case 'person':
+      return { from: 'pseudonyms k0 JOIN entities e ON e.id = k0.entity_id', keys: ['k0.value COLLATE "C"'] };
+    case 'enrollment':
+      return {
+        from: `pseudonyms k0 JOIN links kl ON kl.rel = 'enrollment.person' AND kl.to_id = k0.entity_id JOIN entities e ON e.id = kl.from_id`,
+        keys: ['k0.value COLLATE "C"', `coalesce(e.data ->> 'classId', '') COLLATE "C"`, 'e.id COLLATE "C"'],
+      };
+    case 'guardianship':
+      return {
+        from: `pseudonyms k0 JOIN links kl ON kl.rel = 'guardianship.student' AND kl.to_id = k0.entity_id JOIN entities e ON e.id = kl.from_id
+          JOIN pseudonyms k1 ON k1.domain = k0.domain AND k1.version = k0.version AND k1.entity_id = e.data ->> 'guardianId'`,
+        keys: ['k0.value COLLATE "C"', 'k1.value COLLATE "C"', 'e.id COLLATE "C"'],
+      };
   }
 }
 

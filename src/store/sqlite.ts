@@ -29,6 +29,7 @@ import type {
   ViewTimeRow,
 } from './types.ts';
 import { tombstoneOf } from './types.ts';
+import { isPseudonymOrdered, type PseudonymOrderedType } from './order.ts';
 
 type Db = Database.Database;
 
@@ -117,10 +118,17 @@ export class SqliteStore implements Store {
   }
 
   async list(q: ListQuery): Promise<ListResult> {
+    // Positional parameters: those of the FROM clause (joins) come first, then those of WHERE.
+    const joinParams: unknown[] = [];
     const where = ['e.type = ?'];
     const params: unknown[] = [q.type];
-    let from = 'entities e';
-    const joinParams: unknown[] = [];
+    const ordered = q.order && isPseudonymOrdered(q.type) ? pseudonymFrom(q.type) : undefined;
+    let from = ordered?.from ?? 'entities e';
+    const keys = ordered?.keys ?? ['e.id'];
+    if (ordered) {
+      where.push('k0.domain = ? AND k0.version = ?');
+      params.push(q.order!.domain, q.order!.version);
+    }
     if (q.linkedTo) {
       from += ' JOIN links l ON l.from_id = e.id AND l.rel = ? AND l.to_id = ?';
       joinParams.push(q.linkedTo.rel, q.linkedTo.to);
@@ -149,18 +157,27 @@ export class SqliteStore implements Store {
     const countSql = `SELECT count(*) AS n FROM ${from} WHERE ${where.join(' AND ')}`;
     const countParams = [...params];
     const count = async () => this.all<{ n: number }>(countSql, ...countParams)[0]!.n;
-    if (q.afterId) {
+    if (ordered && q.afterKey) {
+      // The leading part as a plain range too, so the scan starts there in the pseudonyms index.
+      where.push(`k0.value >= ? AND (${keys.join(', ')}) > (${keys.map(() => '?').join(', ')})`);
+      params.push(q.afterKey[0], ...q.afterKey);
+    } else if (!ordered && q.afterId) {
       where.push('e.id > ?');
       params.push(q.afterId);
     }
-    const rows = this.all<RawEntity & Partial<RawViewTime>>(
-      `SELECT e.*${byView ? ', v.updated_at AS view_at, v.updated_seq AS view_seq' : ''} FROM ${from} WHERE ${where.join(' AND ')} ORDER BY e.id LIMIT ?`,
+    const rows = this.all<RawEntity & Partial<RawViewTime> & Record<`sk${number}`, string>>(
+      `SELECT e.*${byView ? ', v.updated_at AS view_at, v.updated_seq AS view_seq' : ''}${ordered ? keys.map((k, i) => `, ${k} AS sk${i}`).join('') : ''}
+       FROM ${from} WHERE ${where.join(' AND ')} ORDER BY ${keys.join(', ')} LIMIT ?`,
       ...params,
       q.first + 1,
     );
     const page = rows.slice(0, q.first);
     const times = byView ? new Map(page.map((r) => [r.id, { updatedAt: r.view_at!, updatedSeq: r.view_seq! }])) : undefined;
-    return { rows: page.map(toEntity), hasNext: rows.length > q.first, count, ...(times ? { times } : {}) };
+    return {
+      rows: page.map(toEntity), hasNext: rows.length > q.first, count,
+      ...(times ? { times } : {}),
+      ...(ordered ? { keys: page.map((r) => keys.map((_, i) => r[`sk${i}`]!)) } : {}),
+    };
   }
 
   async linkedFrom(rel: string, toIds: readonly string[]): Promise<Map<string, string[]>> {
@@ -672,6 +689,31 @@ class SqliteTx implements StoreTx {
        ON CONFLICT (source) DO UPDATE SET state = excluded.state, run_id = excluded.run_id, run_status = excluded.run_status,
          run_full = excluded.run_full, started_at = excluded.started_at, updated_at = excluded.updated_at, error = excluded.error`,
     ).run(r.source, JSON.stringify(r.state), r.runId, r.runStatus, r.runFull ? 1 : 0, r.startedAt, r.updatedAt, r.error);
+  }
+}
+
+/**
+ * Pseudonym order (src/store/order.ts) in SQL: the rows are reached from the person's pseudonym
+ * (`k0`, constrained to the order's domain and version by the caller), so a page is a walk of the
+ * pseudonyms_order index from the cursor on, not a sort of the whole list. CROSS JOIN fixes that
+ * join order in SQLite: without statistics its planner would rather scan every enrollment by type
+ * and sort them all on every page. `keys` are the sort key parts as SQL expressions, in order.
+ */
+function pseudonymFrom(type: PseudonymOrderedType): { from: string; keys: string[] } {
+  switch (type) {
+    case 'person':
+      return { from: 'pseudonyms k0 JOIN entities e ON e.id = k0.entity_id', keys: ['k0.value'] };
+    case 'enrollment':
+      return {
+        from: `pseudonyms k0 CROSS JOIN links kl ON kl.rel = 'enrollment.person' AND kl.to_id = k0.entity_id CROSS JOIN entities e ON e.id = kl.from_id`,
+        keys: ['k0.value', `coalesce(json_extract(e.data, '$.classId'), '')`, 'e.id'],
+      };
+    case 'guardianship':
+      return {
+        from: `pseudonyms k0 CROSS JOIN links kl ON kl.rel = 'guardianship.student' AND kl.to_id = k0.entity_id CROSS JOIN entities e ON e.id = kl.from_id
+          CROSS JOIN pseudonyms k1 ON k1.domain = k0.domain AND k1.version = k0.version AND k1.entity_id = json_extract(e.data, '$.guardianId')`,
+        keys: ['k0.value', 'k1.value', 'e.id'],
+      };
   }
 }
 

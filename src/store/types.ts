@@ -10,6 +10,7 @@
  * Every change to an entity appends to the change log, in commit order.
  */
 import type { EntityData, EntityType } from '../model/records.ts';
+import type { PseudonymOrder } from './order.ts';
 
 type ResolvedName<K> = K extends `${infer P}Keys` ? `${P}Ids` : K extends `${infer P}Key` ? `${P}Id` : K;
 /** Entity data as stored: the source's `xxxKey` references become gateway `xxxId`s. */
@@ -119,6 +120,14 @@ export interface ListQuery {
   hasValue?: { field: string; value: string };
   /** Only entities whose scalar field equals a value (e.g. type = 'school'). */
   fieldEquals?: { field: string; value: string };
+  /**
+   * For people, enrollments and guardianships: list in pseudonym order in this (domain, version)
+   * (src/store/order.ts) instead of id order, paging by `afterKey`. Rows whose person has no
+   * pseudonym in that version are left out. Ignored for other types.
+   */
+  order?: PseudonymOrder;
+  /** Keyset pagination in pseudonym order: rows whose sort key is greater than this one. */
+  afterKey?: string[];
 }
 
 export interface ListResult {
@@ -128,6 +137,8 @@ export interface ListResult {
   count(): Promise<number>;
   /** With `view` and `updatedSince`: the view times of the rows, read with them (primes the request's loader). */
   times?: Map<string, ViewTime>;
+  /** In pseudonym order: each row's sort key (its cursor's position), parallel to `rows`. */
+  keys?: string[][];
 }
 
 export interface IdentityConflict {
