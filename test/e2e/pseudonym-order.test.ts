@@ -16,8 +16,13 @@ import { privateGateway, type PrivateGateway } from '../support/privacy.ts';
 import { storeKinds } from '../support/stores.ts';
 
 const config = {
-  purposes: { ...DEMO_PURPOSES, research: { ...DEMO_PURPOSES.analytics, pseudonymDomain: 'research' } },
-  clients: [...DEMO_CLIENTS, { id: 'research-demo', purpose: 'research' }],
+  purposes: {
+    ...DEMO_PURPOSES,
+    research: { ...DEMO_PURPOSES.analytics, pseudonymDomain: 'research' },
+    // Granted people's schools, so it may list a school's people (analytics may not, from any side).
+    schools: { ...DEMO_PURPOSES.analytics, pseudonymDomain: 'schools', fields: { ...DEMO_PURPOSES.analytics.fields, 'Person.organizations': 'allow' } },
+  },
+  clients: [...DEMO_CLIENTS, { id: 'research-demo', purpose: 'research' }, { id: 'schools-demo', purpose: 'schools' }],
 };
 /** A district of a few hundred students, their teachers and guardians: about a thousand people. */
 const DISTRICT = { seed: 4242, students: 400, teachers: 20, classes: 30, schools: 2 };
@@ -215,10 +220,10 @@ describe.each(storeKinds())('on %s', (kind) => {
   });
 
   it('people of an organisation and guardianships follow the pseudonym order too', async () => {
-    const school = (await g.gql('analytics-demo', `{ schools(first: 1) { edges { node { id } } } }`)).body.data.schools.edges[0].node.id as string;
+    const school = (await g.gql('schools-demo', `{ schools(first: 1) { edges { node { id } } } }`)).body.data.schools.edges[0].node.id as string;
     const orgPeople: string[] = [];
     for (let after: string | null = null; ; ) {
-      const r = await g.gql('analytics-demo', `query($id: ID!, $after: Cursor) { node(id: $id) { ... on Organization { people(first: 25, after: $after) {
+      const r = await g.gql('schools-demo', `query($id: ID!, $after: Cursor) { node(id: $id) { ... on Organization { people(first: 25, after: $after) {
         totalCount pageInfo { hasNextPage endCursor } edges { node { id } } } } } }`, { id: school, after });
       expect(r.body.errors, JSON.stringify(r.body.errors)).toBeUndefined();
       const conn = r.body.data.node.people;
