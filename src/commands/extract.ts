@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { RostergateError } from '../errors.ts';
 import { buildUnifiedSchema } from '../graphql/schema.ts';
 import { setupPrivacy } from '../privacy/setup.ts';
+import { assertStoreKey } from '../privacy/store-key.ts';
 import { isPostgresUrl, openStore, sourceTypes } from '../runtime.ts';
 import { datasetOf } from '../extract/columns.ts';
 import { FORMATS, humanSummary, prepareExtract, runExtract, type ExtractFormat } from '../extract/extract.ts';
@@ -27,6 +28,12 @@ export async function extractCommand(opts: { config?: string; client: string; da
   const request = { client: opts.client, dataset, format: opts.format as ExtractFormat, k: opts.k === undefined ? undefined : Number(opts.k) };
   prepareExtract(privacy, request);
   const store = await openStore(cfg);
+  try {
+    await assertStoreKey(store, privacy.keyring);
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
   const partial = `${opts.out}.partial`;
   const out = createWriteStream(partial, { mode: 0o600 });
   const progress = extractProgress(dataset, await store.counts());

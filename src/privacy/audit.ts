@@ -12,7 +12,8 @@ import type { AuditRow, Store, StoreTx } from '../store/types.ts';
 import { stableJson } from '../sync/merge.ts';
 
 export type AuditInput = Omit<AuditRow, 'prevHash' | 'hash'>;
-const GENESIS = 'genesis';
+/** The link of the first entry: its "previous hash". */
+export const GENESIS = 'genesis';
 
 export function entryHash(key: Buffer, prevHash: string, e: AuditInput): string {
   const body = stableJson({

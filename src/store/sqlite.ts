@@ -237,6 +237,17 @@ export class SqliteStore implements Store {
     });
   }
 
+  async initMeta(key: string, value: string): Promise<string> {
+    return this.transaction(async () => {
+      this.writer.prepare(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`).run(key, value);
+      return (this.writer.prepare(`SELECT value FROM meta WHERE key = ?`).get(key) as { value: string }).value;
+    });
+  }
+
+  async meta(key: string): Promise<string | undefined> {
+    return this.all<{ value: string }>(`SELECT value FROM meta WHERE key = ?`, key)[0]?.value;
+  }
+
   async conflicts(): Promise<IdentityConflict[]> {
     return this.all<{ id: number; at: string; source: string; type: EntityType; key: string; reason: string; candidates: string; resolved_at: string | null; resolution: string | null }>(
       `SELECT * FROM identity_conflicts ORDER BY id`,
