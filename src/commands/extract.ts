@@ -35,7 +35,10 @@ export async function extractCommand(opts: { config?: string; client: string; da
     throw e;
   }
   const partial = `${opts.out}.partial`;
-  const out = createWriteStream(partial, { mode: 0o600 });
+  // `mode` applies only to a file being created: a stale partial (or, with --force, an old report)
+  // of a wider mode is removed first, so the extract and its report are always owner-only.
+  rmSync(partial, { force: true });
+  const out = createWriteStream(partial, { mode: 0o600, flags: 'wx' });
   const progress = extractProgress(dataset, await store.counts());
   try {
     const report = await runExtract({ ...request, store, privacy, sourceTypes: sourceTypes(cfg), out, onProgress: progress.onProgress });
@@ -43,7 +46,8 @@ export async function extractCommand(opts: { config?: string; client: string; da
     out.end();
     await once(out, 'finish');
     renameSync(partial, opts.out);
-    writeFileSync(reportPath, JSON.stringify(report, null, 2) + '\n', { mode: 0o600 });
+    rmSync(reportPath, { force: true });
+    writeFileSync(reportPath, JSON.stringify(report, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
     process.stdout.write(humanSummary(report) + `\nwrote ${opts.out} and ${reportPath}\n`);
   } catch (e) {
     progress.stop();

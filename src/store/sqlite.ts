@@ -4,7 +4,7 @@
  * runs see only committed pages.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { EntityType } from '../model/records.ts';
 import { ENTITY_TYPES } from '../model/records.ts';
@@ -59,10 +59,19 @@ export class SqliteStore implements Store {
 
   static open(path: string): SqliteStore {
     if (path !== ':memory:') {
+      // The store holds personal data: what the gateway creates is its owner's alone (folders 0700,
+      // the file 0600). SQLite would create the file with the umask's 0644; it accepts an empty file
+      // as a new database, and gives its -wal and -shm files the database file's mode. An existing
+      // store keeps the mode its operator gave it.
       try {
-        mkdirSync(dirname(path), { recursive: true });
+        mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
       } catch (e) {
         throw new RostergateError('DATA_FOLDER', `cannot create the data folder for ${path}: ${(e as Error).message}`);
+      }
+      try {
+        closeSync(openSync(path, 'a', 0o600));
+      } catch (e) {
+        throw new RostergateError('DATA_FOLDER', `cannot open the store at ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
       }
     }
     let writer: Db;
