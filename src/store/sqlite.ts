@@ -69,9 +69,10 @@ export class SqliteStore implements Store {
         throw new RostergateError('DATA_FOLDER', `cannot create the data folder for ${path}: ${(e as Error).message}`);
       }
       try {
-        closeSync(openSync(path, 'a', 0o600));
-      } catch (e) {
-        throw new RostergateError('DATA_FOLDER', `cannot open the store at ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+        closeSync(openSync(path, 'wx', 0o600));
+      } catch {
+        // It exists (a store, or something SQLite will refuse with its own message below), or the
+        // folder is not writable: then SQLite cannot create it either, and says so.
       }
     }
     let writer: Db;
