@@ -89,4 +89,21 @@ describe.each(storeKinds())('an operation-name flood over HTTP, on %s', (kind) =
     expect(verified.ok).toBe(true);
     expect(verified.entries).toBe(seqBefore + sent);
   }, 120_000);
+
+  it('keeps no header a client sends (user agent, forwarding headers, variables carrying a URL)', async () => {
+    const marker = `m${randomBytes(8).toString('hex')}`;
+    const r = await request(`${g.gw.url}/graphql`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json', 'x-api-key': g.keys['analytics-demo']!,
+        'user-agent': `${marker}-agent-${'u'.repeat(6_000)}`, 'x-forwarded-for': `${marker}-fwd`, referer: `https://${marker}.example/`,
+      },
+      body: JSON.stringify({ query: 'query Plain($u: String) { schools { totalCount } }', variables: { u: `https://${marker}.example/hook` } }),
+    });
+    await r.body.dump();
+    const last = (await g.store.auditEntries({ afterSeq: 0, limit: 100_000 })).at(-1)!;
+    expect(last.operation).toBe('Plain');
+    expect(JSON.stringify(last)).not.toContain(marker);
+    expect(JSON.stringify(last).length).toBeLessThan(1_000);
+  });
 });
