@@ -16,6 +16,7 @@ import { buildUnifiedSchema } from './graphql/schema.ts';
 import { createContext } from './graphql/context.ts';
 import { startGateway, type RunningGateway, type ServedSchema } from './server/gateway.ts';
 import { setupPrivacy, type Privacy } from './privacy/setup.ts';
+import { assertStoreKey } from './privacy/store-key.ts';
 import { explainDenied } from './privacy/purpose-schema.ts';
 import { classify } from './privacy/classification.ts';
 import type { GraphQLContext } from './graphql/context.ts';
@@ -58,6 +59,8 @@ export async function syncAll(
   if (opts.only && chosen.length === 0) {
     throw new RostergateError('CONFIG_INVALID', `no source with id "${opts.only}" (configured: ${cfg.sources.map((s) => s.id).join(', ') || 'none'})`);
   }
+  // A different master key would give every person new match keys, so none would meet again.
+  if (opts.privacy) await assertStoreKey(store, opts.privacy.keyring);
   const summaries: SyncSummary[] = [];
   for (const source of chosen) {
     const { connector, http } = createConnector(source, log);
@@ -121,6 +124,7 @@ export async function serveStore(
     throw new RostergateError('CONFIG_INVALID', 'no clients configured: add `purposes:` and `clients:` (see README, "Purposes") or set server.openAccess for a local experiment');
   }
   const privacy = opts.privacy ?? setupPrivacy(cfg, base);
+  await assertStoreKey(store, privacy.keyring);
   await privacy.pseudonymiser.backfillAll(store);
   // Each purpose's updatedAt / updatedSince: computed for purposes and records that have none yet,
   // recomputed for a purpose whose policy changed (src/feeds/view-times.ts).

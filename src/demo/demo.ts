@@ -61,7 +61,8 @@ export function demoViews(dataset: RosterDataset): Map<SourceType, DatasetView> 
 /** The demo's config: one source per connector type that can take part, in this precedence order. */
 export async function demoConfig(sandbox: RunningSandbox, dataset: RosterDataset, dataDir: string): Promise<Config> {
   const workDir = join(dataDir, 'drops');
-  mkdirSync(workDir, { recursive: true });
+  // The drops hold (synthetic, but realistic) personal data: owner-only, like the store.
+  mkdirSync(workDir, { recursive: true, mode: 0o700 });
   const sources: Record<string, unknown>[] = [];
   const views = demoViews(dataset);
   for (const def of CONNECTORS) {
@@ -86,7 +87,7 @@ export async function startDemo(opts: {
 }): Promise<Demo> {
   const dataDir = resolve(opts.dataDir);
   try {
-    mkdirSync(dataDir, { recursive: true });
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   } catch (e) {
     throw new RostergateError('DATA_FOLDER', `cannot create the data folder ${dataDir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }

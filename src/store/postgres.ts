@@ -187,6 +187,16 @@ export class PostgresStore implements Store {
     return Number((await this.rows<{ value: string }>(`SELECT value FROM meta WHERE key = 'change_log_purged_through'`))[0]?.value ?? 0);
   }
 
+  async initMeta(key: string, value: string) {
+    // Two statements, so the read sees a row a concurrent process committed while the insert waited on it.
+    await this.pool.query(`INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, [key, value]);
+    return (await this.rows<{ value: string }>(`SELECT value FROM meta WHERE key = $1`, [key]))[0]!.value;
+  }
+
+  async meta(key: string) {
+    return (await this.rows<{ value: string }>(`SELECT value FROM meta WHERE key = $1`, [key]))[0]?.value;
+  }
+
   async purgeChanges(beforeIso: string) {
     return this.transaction(async (tx) => (tx as PgTx).purge(beforeIso));
   }

@@ -4,7 +4,7 @@
  * runs see only committed pages.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { EntityType } from '../model/records.ts';
 import { ENTITY_TYPES } from '../model/records.ts';
@@ -60,10 +60,20 @@ export class SqliteStore implements Store {
 
   static open(path: string): SqliteStore {
     if (path !== ':memory:') {
+      // The store holds personal data: what the gateway creates is its owner's alone (folders 0700,
+      // the file 0600). SQLite would create the file with the umask's 0644; it accepts an empty file
+      // as a new database, and gives its -wal and -shm files the database file's mode. An existing
+      // store keeps the mode its operator gave it.
       try {
-        mkdirSync(dirname(path), { recursive: true });
+        mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
       } catch (e) {
         throw new RostergateError('DATA_FOLDER', `cannot create the data folder for ${path}: ${(e as Error).message}`);
+      }
+      try {
+        closeSync(openSync(path, 'wx', 0o600));
+      } catch {
+        // It exists (a store, or something SQLite will refuse with its own message below), or the
+        // folder is not writable: then SQLite cannot create it either, and says so.
       }
     }
     let writer: Db;
@@ -252,6 +262,17 @@ export class SqliteStore implements Store {
         .run(String(last));
       return n;
     });
+  }
+
+  async initMeta(key: string, value: string): Promise<string> {
+    return this.transaction(async () => {
+      this.writer.prepare(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`).run(key, value);
+      return (this.writer.prepare(`SELECT value FROM meta WHERE key = ?`).get(key) as { value: string }).value;
+    });
+  }
+
+  async meta(key: string): Promise<string | undefined> {
+    return this.all<{ value: string }>(`SELECT value FROM meta WHERE key = ?`, key)[0]?.value;
   }
 
   async conflicts(): Promise<IdentityConflict[]> {

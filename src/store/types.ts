@@ -282,6 +282,13 @@ export interface Store {
   purgedThroughSeq(): Promise<number>;
   /** Deletes changes older than `beforeIso`; returns how many. */
   purgeChanges(beforeIso: string): Promise<number>;
+  /**
+   * Records `value` under a metadata key unless the key already holds one, and returns the value
+   * the store holds afterwards (the first writer wins, also between concurrent processes).
+   */
+  initMeta(key: string, value: string): Promise<string>;
+  /** A metadata value, if the key has one. */
+  meta(key: string): Promise<string | undefined>;
   conflicts(): Promise<IdentityConflict[]>;
   counts(): Promise<Record<EntityType, number>>;
 
