@@ -9,6 +9,8 @@ export type ErrorCode =
   | 'SOURCE_TIMEOUT'
   | 'SOURCE_RATE_LIMITED'
   | 'SOURCE_BAD_PAGE'
+  /** A response body larger than the source's http.maxBodyBytes (or a CSV file or row over its bound). */
+  | 'SOURCE_TOO_LARGE'
   | 'SOURCE_BAD_RECORD'
   | 'SOURCE_PAGING_LOOP'
   | 'SOURCE_BUDGET'
