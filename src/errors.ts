@@ -19,6 +19,12 @@ export type ErrorCode =
   | 'SYNC_MASS_DELETE'
   | 'SYNC_ABORTED'
   | 'STORE'
+  /** The store's disk is full (SQLITE_FULL, PostgreSQL 53100). */
+  | 'STORE_FULL'
+  /** The store refuses writes (SQLITE_READONLY, PostgreSQL 25006). */
+  | 'STORE_READ_ONLY'
+  /** The store's disk failed a read or write (SQLITE_IOERR, PostgreSQL 58030). */
+  | 'STORE_IO'
   | 'DATA_FOLDER'
   | 'NOT_FOUND'
   /** An operator's identity link or unlink that cannot be carried out (unknown record, wrong type). */

@@ -106,8 +106,9 @@ export async function serveStore(
   // An unclassified field stops start-up in every mode: open access would otherwise meet it only at the first request.
   classify(base);
   const types = sourceTypes(cfg);
-  // Ready while the store answers: a replica that lost its database is taken out of rotation.
-  const ready = async () => (await store.headSeq(), true);
+  // Ready when the store answers reads (a replica that lost its database is taken out of rotation)
+  // and takes writes: a full or read-only store cannot apply a sync or record an audit entry.
+  const ready = async () => (await store.headSeq(), await store.writable(), true);
   const common = { port: opts.port ?? cfg.server.port, host: opts.host ?? cfg.server.host, log, ready, drainMs: cfg.server.drainSeconds * 1000, demoKeys: opts.demoKeys };
   if (cfg.server.openAccess) {
     // Everything to anyone, unauthenticated: tolerable on this machine only.

@@ -10,6 +10,7 @@ import pg from 'pg';
 import { ENTITY_TYPES, type EntityType } from '../model/records.ts';
 import { RostergateError } from '../errors.ts';
 import { POSTGRES_MIGRATIONS } from './migrations.ts';
+import { storeConditionError } from './conditions.ts';
 import type {
   AuditRow,
   ChangeRow,
@@ -29,6 +30,9 @@ import type {
   WebhookStore,
 } from './types.ts';
 import { tombstoneOf } from './types.ts';
+
+/** How errors name this store: never its URL, which may carry a password. */
+const LABEL = 'the PostgreSQL store';
 
 /** Advisory lock key of the gateway's write transactions ("rstrgate" in ASCII). */
 const WRITE_LOCK = 0x7273747267617465n;
@@ -52,6 +56,9 @@ export class PostgresStore implements Store {
 
   static async open(url: string): Promise<PostgresStore> {
     const pool = new pg.Pool({ connectionString: url, max: 8, types: types as never });
+    // An idle connection the server ends (a restart, a failover, an administrator) is dropped by the
+    // pool, which reports it here; unheard, the 'error' event would end the process.
+    pool.on('error', () => undefined);
     try {
       await migrate(pool);
     } catch (e) {
@@ -77,7 +84,26 @@ export class PostgresStore implements Store {
       return out;
     } catch (e) {
       await c.query('ROLLBACK').catch(() => undefined);
-      throw e;
+      throw storeConditionError(e, LABEL) ?? e;
+    } finally {
+      c.release();
+    }
+  }
+
+  /**
+   * Whether the store takes writes now (readiness probes call it): a write in a transaction that is
+   * rolled back. A read-only database or standby refuses it at once (25006); a full disk (53100)
+   * refuses the write-ahead log it needs.
+   */
+  async writable(): Promise<void> {
+    const c = await this.pool.connect();
+    try {
+      await c.query('BEGIN');
+      await c.query(`INSERT INTO meta (key, value) VALUES ('write_probe', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [new Date().toISOString()]);
+      await c.query('ROLLBACK');
+    } catch (e) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      throw storeConditionError(e, LABEL) ?? e;
     } finally {
       c.release();
     }

@@ -10,6 +10,8 @@ import type { EntityType } from '../model/records.ts';
 import { ENTITY_TYPES } from '../model/records.ts';
 import { RostergateError } from '../errors.ts';
 import { SQLITE_MIGRATIONS } from './migrations.ts';
+import { storeConditionError } from './conditions.ts';
+import { statfsSync } from 'node:fs';
 import type {
   AuditRow,
   DeliveryRow,
@@ -32,6 +34,10 @@ import { tombstoneOf } from './types.ts';
 
 type Db = Database.Database;
 
+/** Room a store needs to be called writable: a page of any source fits many times over. */
+const MIN_ROOM_BYTES = 1024 * 1024;
+const ROLL_BACK = Symbol('roll back');
+
 /**
  * Memory for each connection's page cache (64 MiB, SQLite's default is 2 MiB) and reads through a
  * memory map: a district's store runs to hundreds of MiB, and paging through it (extracts, the
@@ -46,12 +52,18 @@ export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   private readonly writer: Db;
   private readonly reader: Db;
+  private readonly path: string;
   private queue: Promise<unknown> = Promise.resolve();
   /** Read statements executed (tests assert loaders keep this bounded). */
   readCount = 0;
   readonly webhooks: WebhookStore;
 
-  private constructor(writer: Db, reader: Db) {
+  /** How errors name this store (its path; never anything secret). */
+  private readonly label: string;
+
+  private constructor(writer: Db, reader: Db, path: string) {
+    this.label = `the SQLite store at ${path}`;
+    this.path = path;
     this.writer = writer;
     this.reader = reader;
     this.webhooks = new SqliteWebhooks(this, writer, (sql, ...p) => this.all(sql, ...p));
@@ -84,24 +96,54 @@ export class SqliteStore implements Store {
       reader.pragma('busy_timeout = 5000');
       tune(reader);
     }
-    return new SqliteStore(writer, reader);
+    return new SqliteStore(writer, reader, path);
   }
 
   async transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
     // One write transaction at a time: chain them, since async work happens between statements.
     const run = this.queue.then(async () => {
-      this.writer.exec('BEGIN IMMEDIATE');
+      try {
+        this.writer.exec('BEGIN IMMEDIATE');
+      } catch (e) {
+        throw storeConditionError(e, this.label) ?? e;
+      }
       try {
         const out = await fn(new SqliteTx(this.writer));
         this.writer.exec('COMMIT');
         return out;
       } catch (e) {
-        this.writer.exec('ROLLBACK');
-        throw e;
+        // SQLite rolls a transaction back itself on some errors (SQLITE_FULL, SQLITE_IOERR): a
+        // second ROLLBACK would fail and hide the real error behind "no transaction is active".
+        if (this.writer.inTransaction) this.writer.exec('ROLLBACK');
+        throw storeConditionError(e, this.label) ?? e;
       }
     });
     this.queue = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * Whether the store can take writes now, cheaply (readiness probes call it): a write in a
+   * transaction that is rolled back (a read-only file or mount refuses it at once), then room left —
+   * pages below max_page_count plus free pages, and free space on the disk — of at least 1 MiB.
+   */
+  async writable(): Promise<void> {
+    await this.transaction(async () => {
+      this.writer.prepare(`INSERT INTO meta (key, value) VALUES ('write_probe', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(new Date().toISOString());
+      throw ROLL_BACK;
+    }).catch((e: unknown) => {
+      if (e !== ROLL_BACK) throw e;
+    });
+    const n = (pragma: string) => Number(this.writer.pragma(pragma, { simple: true }));
+    const pageSize = n('page_size');
+    let room = (n('max_page_count') - n('page_count') + n('freelist_count')) * pageSize;
+    if (this.path !== ':memory:') {
+      const fs = statfsSync(dirname(this.path));
+      room = Math.min(room, fs.bavail * fs.bsize);
+    }
+    if (room < MIN_ROOM_BYTES) {
+      throw storeConditionError({ code: 'SQLITE_FULL' }, this.label)!;
+    }
   }
 
   private all<R>(sql: string, ...params: unknown[]): R[] {

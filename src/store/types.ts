@@ -292,6 +292,11 @@ export interface Store {
   auditEntries(q: { afterSeq?: number; limit?: number }): Promise<(AuditRow & { seq: number })[]>;
   disclosuresOf(entityId: string): Promise<{ client: string; firstAt: string; lastAt: string }[]>;
   webhooks: WebhookStore;
+  /**
+   * Resolves when the store can take writes now; rejects with STORE_FULL, STORE_READ_ONLY or
+   * STORE_IO (or the driver's error) when it cannot. Cheap: readiness probes call it.
+   */
+  writable(): Promise<void>;
   close(): Promise<void>;
 }
 
