@@ -6,7 +6,7 @@ import { HttpClient } from '../connectors/http.ts';
 import { definitionOf } from '../connectors/registry.ts';
 import type { Connector, SourceType } from '../connectors/types.ts';
 import type { Config, SourceConfig } from './config/config.ts';
-import { RostergateError } from './errors.ts';
+import { RostergateError, isRostergateError } from './errors.ts';
 import type { Logger } from './log.ts';
 import { SqliteStore } from './store/sqlite.ts';
 import { PostgresStore } from './store/postgres.ts';
@@ -52,7 +52,13 @@ export async function syncAll(
   store: Store,
   cfg: Config,
   log: Logger,
-  opts: { only?: string; full?: boolean; allowMassDelete?: boolean; hooks?: SyncHooks; privacy?: Privacy; keepGoing?: boolean } = {},
+  opts: {
+    only?: string; full?: boolean; allowMassDelete?: boolean; hooks?: SyncHooks; privacy?: Privacy; keepGoing?: boolean;
+    /** Wait for another run of a source to finish instead of skipping it. */
+    wait?: boolean;
+    /** With keepGoing: told of a source another run holds (SYNC_BUSY), which is then skipped. */
+    onBusy?: (e: RostergateError) => void;
+  } = {},
 ): Promise<SyncSummary[]> {
   const chosen = opts.only ? cfg.sources.filter((s) => s.id === opts.only) : cfg.sources;
   if (opts.only && chosen.length === 0) {
@@ -76,9 +82,14 @@ export async function syncAll(
           personCreated: ingest?.personCreated,
           changeLogged: ingest?.changeLogged,
           onFailure: opts.keepGoing ? 'return' : 'throw',
+          lease: { wait: opts.wait },
       });
       if (ingest) summary.dropped = [...ingest.minimiser.dropped].sort();
       summaries.push(summary);
+    } catch (e) {
+      // Another run holds this source: the others still run.
+      if (!(opts.keepGoing && opts.onBusy && isRostergateError(e, 'SYNC_BUSY'))) throw e;
+      opts.onBusy(e);
     } finally {
       await http.close();
     }

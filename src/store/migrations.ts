@@ -242,6 +242,23 @@ export const SQLITE_MIGRATIONS: Migration[] = [
       ALTER TABLE identity_conflicts ADD COLUMN resolved_at TEXT;
       ALTER TABLE identity_conflicts ADD COLUMN resolution TEXT;
     `,
+  },  {
+    version: 10,
+    description: 'sync leases: one run per source at a time, across processes and machines',
+    // key: the source id (a tenant id would join it once the gateway hosts several). holder_host and
+    // holder_pid name the holder for an operator, and let a run on the same machine take over at
+    // once from a holder process that is gone. Times are ISO text, compared as text like the rest.
+    sql: `
+      CREATE TABLE sync_leases (
+        key TEXT PRIMARY KEY,
+        token TEXT NOT NULL,
+        holder_host TEXT NOT NULL,
+        holder_pid INTEGER NOT NULL,
+        acquired_at TEXT NOT NULL,
+        heartbeat_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+      );
+    `,
   },
 ];
 
@@ -354,6 +371,14 @@ export const POSTGRES_MIGRATIONS: Migration[] = [
         source text NOT NULL, type text NOT NULL, key text NOT NULL, entity_id text NOT NULL, decided_at text NOT NULL, PRIMARY KEY (source, type, key));
       CREATE INDEX identity_overrides_entity ON identity_overrides (entity_id);
       ALTER TABLE identity_conflicts ADD COLUMN resolved_at text, ADD COLUMN resolution text;
+    `,
+  },  {
+    version: 10,
+    description: 'sync leases: one run per source at a time, across processes and machines',
+    sql: `
+      CREATE TABLE sync_leases (
+        key text PRIMARY KEY, token text NOT NULL, holder_host text NOT NULL, holder_pid integer NOT NULL,
+        acquired_at text NOT NULL, heartbeat_at text NOT NULL, expires_at text NOT NULL);
     `,
   },
 ];

@@ -17,6 +17,7 @@ import type {
   DeliveryRow,
   EntityRow,
   IdentityConflict,
+  LeaseRow,
   ListQuery,
   ListResult,
   SourceRecordRef,
@@ -492,6 +493,27 @@ class PgTx implements StoreTx {
          run_full = excluded.run_full, started_at = excluded.started_at, updated_at = excluded.updated_at, error = excluded.error`,
       [r.source, JSON.stringify(r.state), r.runId, r.runStatus, r.runFull, r.startedAt, r.updatedAt, r.error],
     );
+  }
+
+  async getLease(key: string): Promise<LeaseRow | undefined> {
+    return (await this.q<LeaseRow>(
+      `SELECT key, token, holder_host AS "holderHost", holder_pid AS "holderPid", acquired_at AS "acquiredAt", heartbeat_at AS "heartbeatAt", expires_at AS "expiresAt"
+       FROM sync_leases WHERE key = $1`,
+      [key],
+    ))[0];
+  }
+
+  async putLease(l: LeaseRow) {
+    await this.exec(
+      `INSERT INTO sync_leases (key, token, holder_host, holder_pid, acquired_at, heartbeat_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ON CONFLICT (key) DO UPDATE SET token = excluded.token, holder_host = excluded.holder_host, holder_pid = excluded.holder_pid,
+         acquired_at = excluded.acquired_at, heartbeat_at = excluded.heartbeat_at, expires_at = excluded.expires_at`,
+      [l.key, l.token, l.holderHost, l.holderPid, l.acquiredAt, l.heartbeatAt, l.expiresAt],
+    );
+  }
+
+  async deleteLease(key: string, token: string) {
+    await this.exec(`DELETE FROM sync_leases WHERE key = $1 AND token = $2`, [key, token]);
   }
 
   async getDomainVersion(domain: string) {

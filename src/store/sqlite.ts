@@ -20,6 +20,7 @@ import type {
   ChangeRow,
   EntityRow,
   IdentityConflict,
+  LeaseRow,
   ListQuery,
   ListResult,
   SourceRecordRef,
@@ -714,6 +715,25 @@ class SqliteTx implements StoreTx {
        ON CONFLICT (source) DO UPDATE SET state = excluded.state, run_id = excluded.run_id, run_status = excluded.run_status,
          run_full = excluded.run_full, started_at = excluded.started_at, updated_at = excluded.updated_at, error = excluded.error`,
     ).run(r.source, JSON.stringify(r.state), r.runId, r.runStatus, r.runFull ? 1 : 0, r.startedAt, r.updatedAt, r.error);
+  }
+
+  async getLease(key: string): Promise<LeaseRow | undefined> {
+    return this.st(
+      `SELECT key, token, holder_host AS holderHost, holder_pid AS holderPid, acquired_at AS acquiredAt, heartbeat_at AS heartbeatAt, expires_at AS expiresAt
+       FROM sync_leases WHERE key = ?`,
+    ).get(key) as LeaseRow | undefined;
+  }
+
+  async putLease(l: LeaseRow) {
+    this.st(
+      `INSERT INTO sync_leases (key, token, holder_host, holder_pid, acquired_at, heartbeat_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (key) DO UPDATE SET token = excluded.token, holder_host = excluded.holder_host, holder_pid = excluded.holder_pid,
+         acquired_at = excluded.acquired_at, heartbeat_at = excluded.heartbeat_at, expires_at = excluded.expires_at`,
+    ).run(l.key, l.token, l.holderHost, l.holderPid, l.acquiredAt, l.heartbeatAt, l.expiresAt);
+  }
+
+  async deleteLease(key: string, token: string) {
+    this.st(`DELETE FROM sync_leases WHERE key = ? AND token = ?`).run(key, token);
   }
 }
 
