@@ -154,8 +154,11 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
     // Every failure names its source, even one that did not come from a connector.
     summary.error = isRostergateError(e) && e.context.source ? oneLine(e) : `source ${source}: ${oneLine(e)}`;
     // A store that cannot write (full, read-only) cannot record the failure either: the run's own
-    // error is what must surface, and the next run resumes from the state left 'running'.
-    await store.transaction((tx) => tx.setSyncState(state({ state: lastState, runStatus: 'failed', error: summary.error ?? null }))).catch(() => undefined);
+    // error is what must surface, and the next run resumes from the state left 'running'. A run
+    // that lost its lease leaves the state to the run that holds it now.
+    if (!isRostergateError(e, 'SYNC_BUSY')) {
+      await store.transaction((tx) => tx.setSyncState(state({ state: lastState, runStatus: 'failed', error: summary.error ?? null }))).catch(() => undefined);
+    }
     summary.endedAt = now();
     opts.hooks?.syncDidEnd?.(summary);
     if (opts.onFailure === 'return') return summary;

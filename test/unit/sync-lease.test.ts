@@ -98,6 +98,22 @@ describe.each(storeKinds())('source leases on %s', (kind: StoreKind) => {
     expect((await running).status).toBe('complete');
   });
 
+  it('a run whose lease another run took over (it missed its heartbeats) stops at its next page, naming the new holder', async () => {
+    const { store, district } = await setup();
+    const first = gated(district());
+    const running = syncSource(store, first.connector, { full: true, lease: { ttlMs: 60_000, heartbeatMs: 30 } });
+    await first.waiting;
+    await store.transaction(async (tx) => tx.putLease({ ...(await tx.getLease('sis'))!, token: 'newer-run', holderHost: 'sync-worker-2', holderPid: 77 }));
+    await sleep(200);
+    first.open();
+    const e = await refused(running);
+    expect(e.code).toBe('SYNC_BUSY');
+    expect(e.message).toMatch(/^source sis: another run \(host sync-worker-2, pid 77, since .*\) took the lease over/);
+    // The newer holder's lease, and the sync state it now owns, are left alone.
+    expect((await store.transaction((tx) => tx.getLease('sis')))?.token).toBe('newer-run');
+    expect((await store.getSyncState('sis'))?.runStatus).toBe('running');
+  });
+
   it('a crashed holder\'s lease expires and is taken over; a holder process on this machine that is gone is taken over at once', async () => {
     const { store, district } = await setup();
     const now = Date.now();
