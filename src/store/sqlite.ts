@@ -37,7 +37,8 @@ type Db = Database.Database;
 
 /** Room a store needs to be called writable: a page of any source fits many times over. */
 const MIN_ROOM_BYTES = 1024 * 1024;
-const ROLL_BACK = Symbol('roll back');
+/** How long a write waits for another process's write lock. */
+const BUSY_TIMEOUT_MS = 5000;
 
 /**
  * Memory for each connection's page cache (64 MiB, SQLite's default is 2 MiB) and reads through a
@@ -84,7 +85,7 @@ export class SqliteStore implements Store {
       writer.pragma('journal_mode = WAL');
       writer.pragma('synchronous = NORMAL');
       writer.pragma('foreign_keys = ON');
-      writer.pragma('busy_timeout = 5000');
+      writer.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
       tune(writer);
       migrate(writer);
     } catch (e) {
@@ -127,24 +128,37 @@ export class SqliteStore implements Store {
    * Whether the store can take writes now, cheaply (readiness probes call it): a write in a
    * transaction that is rolled back (a read-only file or mount refuses it at once), then room left —
    * pages below max_page_count plus free pages, and free space on the disk — of at least 1 MiB.
+   * The probe does not wait for the write lock: when another process (a `rostergate sync`) holds
+   * it, that process is writing, which is answer enough, and /readyz must not stall behind a page.
    */
   async writable(): Promise<void> {
-    await this.transaction(async () => {
-      this.writer.prepare(`INSERT INTO meta (key, value) VALUES ('write_probe', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(new Date().toISOString());
-      throw ROLL_BACK;
-    }).catch((e: unknown) => {
-      if (e !== ROLL_BACK) throw e;
+    const probe = this.queue.then(() => {
+      this.writer.pragma('busy_timeout = 0');
+      try {
+        this.writer.exec('BEGIN IMMEDIATE');
+      } catch (e) {
+        if ((e as { code?: string }).code === 'SQLITE_BUSY') return;
+        throw storeConditionError(e, this.label) ?? e;
+      } finally {
+        this.writer.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      }
+      try {
+        this.writer.prepare(`INSERT INTO meta (key, value) VALUES ('write_probe', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(new Date().toISOString());
+      } catch (e) {
+        throw storeConditionError(e, this.label) ?? e;
+      } finally {
+        if (this.writer.inTransaction) this.writer.exec('ROLLBACK');
+      }
     });
+    this.queue = probe.catch(() => undefined);
+    await probe;
     const n = (pragma: string) => Number(this.writer.pragma(pragma, { simple: true }));
-    const pageSize = n('page_size');
-    let room = (n('max_page_count') - n('page_count') + n('freelist_count')) * pageSize;
+    let room = (n('max_page_count') - n('page_count') + n('freelist_count')) * n('page_size');
     if (this.path !== ':memory:') {
       const fs = statfsSync(dirname(this.path));
       room = Math.min(room, fs.bavail * fs.bsize);
     }
-    if (room < MIN_ROOM_BYTES) {
-      throw storeConditionError({ code: 'SQLITE_FULL' }, this.label)!;
-    }
+    if (room < MIN_ROOM_BYTES) throw storeConditionError({ code: 'SQLITE_FULL' }, this.label)!;
   }
 
   private all<R>(sql: string, ...params: unknown[]): R[] {

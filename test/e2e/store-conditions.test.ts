@@ -7,6 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import pg from 'pg';
+import Database from 'better-sqlite3';
 import { RosterDataset } from '../../src/demo/dataset.ts';
 import { directConnector } from '../../src/demo/direct-connector.ts';
 import { createLogger } from '../../src/log.ts';
@@ -97,6 +98,23 @@ describe.each(storeKinds())('a store that cannot write (%s)', (kind: StoreKind) 
       const next = await syncSource(store, directConnector('sis', ds));
       expect(next.status).toBe('complete');
       expect((await store.counts()).person).toBe(ds.list('person').length);
+    });
+  }
+
+  if (kind === 'sqlite') {
+    it('/readyz stays 200 while another process holds the write lock (a sync writing a page): the probe does not wait for it', async () => {
+      const { store } = await synced();
+      const ready = await gatewayOver(store);
+      const other = new Database(writerOf(store).name);
+      try {
+        other.exec('BEGIN IMMEDIATE');
+        const t0 = Date.now();
+        expect(await ready()).toBe(200);
+        expect(Date.now() - t0).toBeLessThan(1_500);
+      } finally {
+        if (other.inTransaction) other.exec('ROLLBACK');
+        other.close();
+      }
     });
   }
 
