@@ -42,6 +42,7 @@ program
   .option('-s, --source <id>', 'only this source')
   .option('--full', 'ignore incremental cursors and read everything')
   .option('--allow-mass-delete', 'let a full sync delete more than the configured share of records')
+  .option('--wait', 'if another run is syncing a source, wait for it to finish (default: skip that source, exit 4)')
   .action(async (opts) => {
     process.exitCode = await (await import('./commands/sync.ts')).syncCommand(opts);
   });

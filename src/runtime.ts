@@ -6,7 +6,7 @@ import { HttpClient } from '../connectors/http.ts';
 import { definitionOf } from '../connectors/registry.ts';
 import type { Connector, SourceType } from '../connectors/types.ts';
 import type { Config, SourceConfig } from './config/config.ts';
-import { RostergateError } from './errors.ts';
+import { RostergateError, isRostergateError } from './errors.ts';
 import type { Logger } from './log.ts';
 import { SqliteStore } from './store/sqlite.ts';
 import { PostgresStore } from './store/postgres.ts';
@@ -53,7 +53,13 @@ export async function syncAll(
   store: Store,
   cfg: Config,
   log: Logger,
-  opts: { only?: string; full?: boolean; allowMassDelete?: boolean; hooks?: SyncHooks; privacy?: Privacy; keepGoing?: boolean } = {},
+  opts: {
+    only?: string; full?: boolean; allowMassDelete?: boolean; hooks?: SyncHooks; privacy?: Privacy; keepGoing?: boolean;
+    /** Wait for another run of a source to finish instead of skipping it. */
+    wait?: boolean;
+    /** With keepGoing: told of a source another run holds (SYNC_BUSY), which is then skipped. */
+    onBusy?: (e: RostergateError) => void;
+  } = {},
 ): Promise<SyncSummary[]> {
   const chosen = opts.only ? cfg.sources.filter((s) => s.id === opts.only) : cfg.sources;
   if (opts.only && chosen.length === 0) {
@@ -79,9 +85,14 @@ export async function syncAll(
           personCreated: ingest?.personCreated,
           changeLogged: ingest?.changeLogged,
           onFailure: opts.keepGoing ? 'return' : 'throw',
+          lease: { wait: opts.wait },
       });
       if (ingest) summary.dropped = [...ingest.minimiser.dropped].sort();
       summaries.push(summary);
+    } catch (e) {
+      // Another run holds this source: the others still run.
+      if (!(opts.keepGoing && opts.onBusy && isRostergateError(e, 'SYNC_BUSY'))) throw e;
+      opts.onBusy(e);
     } finally {
       await http.close();
     }
@@ -109,8 +120,9 @@ export async function serveStore(
   // An unclassified field stops start-up in every mode: open access would otherwise meet it only at the first request.
   classify(base);
   const types = sourceTypes(cfg);
-  // Ready while the store answers: a replica that lost its database is taken out of rotation.
-  const ready = async () => (await store.headSeq(), true);
+  // Ready when the store answers reads (a replica that lost its database is taken out of rotation)
+  // and takes writes: a full or read-only store cannot apply a sync or record an audit entry.
+  const ready = async () => (await store.headSeq(), await store.writable(), true);
   const common = { port: opts.port ?? cfg.server.port, host: opts.host ?? cfg.server.host, log, ready, drainMs: cfg.server.drainSeconds * 1000, demoKeys: opts.demoKeys };
   if (cfg.server.openAccess) {
     // Everything to anyone, unauthenticated: tolerable on this machine only.

@@ -74,7 +74,7 @@ const baseSchema = z
 export interface SourceConfig {
   id: string;
   type: SourceType;
-  http?: { timeoutMs?: number; maxRetries?: number; requestsPerMinute?: number; budget?: number };
+  http?: { timeoutMs?: number; requestDeadlineMs?: number; maxBodyBytes?: number; maxRetries?: number; requestsPerMinute?: number; budget?: number };
   [k: string]: unknown;
 }
 

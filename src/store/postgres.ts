@@ -10,12 +10,14 @@ import pg from 'pg';
 import { ENTITY_TYPES, type EntityType } from '../model/records.ts';
 import { RostergateError } from '../errors.ts';
 import { POSTGRES_MIGRATIONS } from './migrations.ts';
+import { storeConditionError } from './conditions.ts';
 import type {
   AuditRow,
   ChangeRow,
   DeliveryRow,
   EntityRow,
   IdentityConflict,
+  LeaseRow,
   ListQuery,
   ListResult,
   SourceRecordRef,
@@ -30,6 +32,9 @@ import type {
 } from './types.ts';
 import { tombstoneOf } from './types.ts';
 import { isPseudonymOrdered, type PseudonymOrderedType } from './order.ts';
+
+/** How errors name this store: never its URL, which may carry a password. */
+const LABEL = 'the PostgreSQL store';
 
 /** Advisory lock key of the gateway's write transactions ("rstrgate" in ASCII). */
 const WRITE_LOCK = 0x7273747267617465n;
@@ -53,6 +58,9 @@ export class PostgresStore implements Store {
 
   static async open(url: string): Promise<PostgresStore> {
     const pool = new pg.Pool({ connectionString: url, max: 8, types: types as never });
+    // An idle connection the server ends (a restart, a failover, an administrator) is dropped by the
+    // pool, which reports it here; unheard, the 'error' event would end the process.
+    pool.on('error', () => undefined);
     try {
       await migrate(pool);
     } catch (e) {
@@ -78,7 +86,26 @@ export class PostgresStore implements Store {
       return out;
     } catch (e) {
       await c.query('ROLLBACK').catch(() => undefined);
-      throw e;
+      throw storeConditionError(e, LABEL) ?? e;
+    } finally {
+      c.release();
+    }
+  }
+
+  /**
+   * Whether the store takes writes now (readiness probes call it): a write in a transaction that is
+   * rolled back. A read-only database or standby refuses it at once (25006); a full disk (53100)
+   * refuses the write-ahead log it needs.
+   */
+  async writable(): Promise<void> {
+    const c = await this.pool.connect();
+    try {
+      await c.query('BEGIN');
+      await c.query(`INSERT INTO meta (key, value) VALUES ('write_probe', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [new Date().toISOString()]);
+      await c.query('ROLLBACK');
+    } catch (e) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      throw storeConditionError(e, LABEL) ?? e;
     } finally {
       c.release();
     }
@@ -512,6 +539,27 @@ class PgTx implements StoreTx {
          run_full = excluded.run_full, started_at = excluded.started_at, updated_at = excluded.updated_at, error = excluded.error`,
       [r.source, JSON.stringify(r.state), r.runId, r.runStatus, r.runFull, r.startedAt, r.updatedAt, r.error],
     );
+  }
+
+  async getLease(key: string): Promise<LeaseRow | undefined> {
+    return (await this.q<LeaseRow>(
+      `SELECT key, token, holder_host AS "holderHost", holder_pid AS "holderPid", acquired_at AS "acquiredAt", heartbeat_at AS "heartbeatAt", expires_at AS "expiresAt"
+       FROM sync_leases WHERE key = $1`,
+      [key],
+    ))[0];
+  }
+
+  async putLease(l: LeaseRow) {
+    await this.exec(
+      `INSERT INTO sync_leases (key, token, holder_host, holder_pid, acquired_at, heartbeat_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ON CONFLICT (key) DO UPDATE SET token = excluded.token, holder_host = excluded.holder_host, holder_pid = excluded.holder_pid,
+         acquired_at = excluded.acquired_at, heartbeat_at = excluded.heartbeat_at, expires_at = excluded.expires_at`,
+      [l.key, l.token, l.holderHost, l.holderPid, l.acquiredAt, l.heartbeatAt, l.expiresAt],
+    );
+  }
+
+  async deleteLease(key: string, token: string) {
+    await this.exec(`DELETE FROM sync_leases WHERE key = $1 AND token = $2`, [key, token]);
   }
 
   async getDomainVersion(domain: string) {

@@ -10,6 +10,8 @@ import type { EntityType } from '../model/records.ts';
 import { ENTITY_TYPES } from '../model/records.ts';
 import { RostergateError } from '../errors.ts';
 import { SQLITE_MIGRATIONS } from './migrations.ts';
+import { storeConditionError } from './conditions.ts';
+import { statfsSync } from 'node:fs';
 import type {
   AuditRow,
   DeliveryRow,
@@ -18,6 +20,7 @@ import type {
   ChangeRow,
   EntityRow,
   IdentityConflict,
+  LeaseRow,
   ListQuery,
   ListResult,
   SourceRecordRef,
@@ -33,6 +36,11 @@ import { isPseudonymOrdered, type PseudonymOrderedType } from './order.ts';
 
 type Db = Database.Database;
 
+/** Room a store needs to be called writable: a page of any source fits many times over. */
+const MIN_ROOM_BYTES = 1024 * 1024;
+/** How long a write waits for another process's write lock. */
+const BUSY_TIMEOUT_MS = 5000;
+
 /**
  * Memory for each connection's page cache (64 MiB, SQLite's default is 2 MiB) and reads through a
  * memory map: a district's store runs to hundreds of MiB, and paging through it (extracts, the
@@ -47,12 +55,18 @@ export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   private readonly writer: Db;
   private readonly reader: Db;
+  private readonly path: string;
   private queue: Promise<unknown> = Promise.resolve();
   /** Read statements executed (tests assert loaders keep this bounded). */
   readCount = 0;
   readonly webhooks: WebhookStore;
 
-  private constructor(writer: Db, reader: Db) {
+  /** How errors name this store (its path; never anything secret). */
+  private readonly label: string;
+
+  private constructor(writer: Db, reader: Db, path: string) {
+    this.label = `the SQLite store at ${path}`;
+    this.path = path;
     this.writer = writer;
     this.reader = reader;
     this.webhooks = new SqliteWebhooks(this, writer, (sql, ...p) => this.all(sql, ...p));
@@ -82,7 +96,7 @@ export class SqliteStore implements Store {
       writer.pragma('journal_mode = WAL');
       writer.pragma('synchronous = NORMAL');
       writer.pragma('foreign_keys = ON');
-      writer.pragma('busy_timeout = 5000');
+      writer.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
       tune(writer);
       migrate(writer);
     } catch (e) {
@@ -95,24 +109,67 @@ export class SqliteStore implements Store {
       reader.pragma('busy_timeout = 5000');
       tune(reader);
     }
-    return new SqliteStore(writer, reader);
+    return new SqliteStore(writer, reader, path);
   }
 
   async transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
     // One write transaction at a time: chain them, since async work happens between statements.
     const run = this.queue.then(async () => {
-      this.writer.exec('BEGIN IMMEDIATE');
+      try {
+        this.writer.exec('BEGIN IMMEDIATE');
+      } catch (e) {
+        throw storeConditionError(e, this.label) ?? e;
+      }
       try {
         const out = await fn(new SqliteTx(this.writer));
         this.writer.exec('COMMIT');
         return out;
       } catch (e) {
-        this.writer.exec('ROLLBACK');
-        throw e;
+        // SQLite rolls a transaction back itself on some errors (SQLITE_FULL, SQLITE_IOERR): a
+        // second ROLLBACK would fail and hide the real error behind "no transaction is active".
+        if (this.writer.inTransaction) this.writer.exec('ROLLBACK');
+        throw storeConditionError(e, this.label) ?? e;
       }
     });
     this.queue = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * Whether the store can take writes now, cheaply (readiness probes call it): a write in a
+   * transaction that is rolled back (a read-only file or mount refuses it at once), then room left —
+   * pages below max_page_count plus free pages, and free space on the disk — of at least 1 MiB.
+   * The probe does not wait for the write lock: when another process (a `rostergate sync`) holds
+   * it, that process is writing, which is answer enough, and /readyz must not stall behind a page.
+   */
+  async writable(): Promise<void> {
+    const probe = this.queue.then(() => {
+      this.writer.pragma('busy_timeout = 0');
+      try {
+        this.writer.exec('BEGIN IMMEDIATE');
+      } catch (e) {
+        if ((e as { code?: string }).code === 'SQLITE_BUSY') return;
+        throw storeConditionError(e, this.label) ?? e;
+      } finally {
+        this.writer.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      }
+      try {
+        this.writer.prepare(`INSERT INTO meta (key, value) VALUES ('write_probe', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(new Date().toISOString());
+      } catch (e) {
+        throw storeConditionError(e, this.label) ?? e;
+      } finally {
+        if (this.writer.inTransaction) this.writer.exec('ROLLBACK');
+      }
+    });
+    this.queue = probe.catch(() => undefined);
+    await probe;
+    const n = (pragma: string) => Number(this.writer.pragma(pragma, { simple: true }));
+    let room = (n('max_page_count') - n('page_count') + n('freelist_count')) * n('page_size');
+    if (this.path !== ':memory:') {
+      const fs = statfsSync(dirname(this.path));
+      room = Math.min(room, fs.bavail * fs.bsize);
+    }
+    if (room < MIN_ROOM_BYTES) throw storeConditionError({ code: 'SQLITE_FULL' }, this.label)!;
   }
 
   private all<R>(sql: string, ...params: unknown[]): R[] {
@@ -710,6 +767,25 @@ class SqliteTx implements StoreTx {
        ON CONFLICT (source) DO UPDATE SET state = excluded.state, run_id = excluded.run_id, run_status = excluded.run_status,
          run_full = excluded.run_full, started_at = excluded.started_at, updated_at = excluded.updated_at, error = excluded.error`,
     ).run(r.source, JSON.stringify(r.state), r.runId, r.runStatus, r.runFull ? 1 : 0, r.startedAt, r.updatedAt, r.error);
+  }
+
+  async getLease(key: string): Promise<LeaseRow | undefined> {
+    return this.st(
+      `SELECT key, token, holder_host AS holderHost, holder_pid AS holderPid, acquired_at AS acquiredAt, heartbeat_at AS heartbeatAt, expires_at AS expiresAt
+       FROM sync_leases WHERE key = ?`,
+    ).get(key) as LeaseRow | undefined;
+  }
+
+  async putLease(l: LeaseRow) {
+    this.st(
+      `INSERT INTO sync_leases (key, token, holder_host, holder_pid, acquired_at, heartbeat_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (key) DO UPDATE SET token = excluded.token, holder_host = excluded.holder_host, holder_pid = excluded.holder_pid,
+         acquired_at = excluded.acquired_at, heartbeat_at = excluded.heartbeat_at, expires_at = excluded.expires_at`,
+    ).run(l.key, l.token, l.holderHost, l.holderPid, l.acquiredAt, l.heartbeatAt, l.expiresAt);
+  }
+
+  async deleteLease(key: string, token: string) {
+    this.st(`DELETE FROM sync_leases WHERE key = ? AND token = ?`).run(key, token);
   }
 }
 

@@ -105,6 +105,22 @@ export interface SyncStateRow {
   error: string | null;
 }
 
+/**
+ * A run's hold on a source (src/sync/lease.ts): `key` is the source id — a tenant id would join it
+ * once one gateway serves several tenants.
+ */
+export interface LeaseRow {
+  key: string;
+  /** Random per run: two runs in one process are told apart. */
+  token: string;
+  holderHost: string;
+  holderPid: number;
+  acquiredAt: string;
+  heartbeatAt: string;
+  /** The lease is free after this (ISO), unless a heartbeat moved it on. */
+  expiresAt: string;
+}
+
 export interface ListQuery {
   type: EntityType;
   first: number;
@@ -218,6 +234,11 @@ export interface StoreTx {
   setIdentityOverride(record: SourceRecordRef, entityId: string, at: string): Promise<void>;
 
   setSyncState(row: SyncStateRow): Promise<void>;
+  getLease(key: string): Promise<LeaseRow | undefined>;
+  /** Inserts or replaces the lease of `row.key`. */
+  putLease(row: LeaseRow): Promise<void>;
+  /** Drops a lease if `token` still holds it. */
+  deleteLease(key: string, token: string): Promise<void>;
 
   getDomainVersion(domain: string): Promise<number | undefined>;
   setDomainVersion(domain: string, version: number, at: string): Promise<void>;
@@ -310,6 +331,11 @@ export interface Store {
   auditEntries(q: { afterSeq?: number; limit?: number }): Promise<(AuditRow & { seq: number })[]>;
   disclosuresOf(entityId: string): Promise<{ client: string; firstAt: string; lastAt: string }[]>;
   webhooks: WebhookStore;
+  /**
+   * Resolves when the store can take writes now; rejects with STORE_FULL, STORE_READ_ONLY or
+   * STORE_IO (or the driver's error) when it cannot. Cheap: readiness probes call it.
+   */
+  writable(): Promise<void>;
   close(): Promise<void>;
 }
 

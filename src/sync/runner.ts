@@ -11,6 +11,7 @@ import { RostergateError, isRostergateError, oneLine } from '../errors.ts';
 import type { Store, SyncStateRow } from '../store/types.ts';
 import { DEFAULT_MATCH_RULES, DEFAULT_ORG_MATCH_RULES, type MatchRule, type OrgMatchRule } from './identity.ts';
 import { applyRecord, newCounters, resolvePending, sweepUnseen, type IngestContext, type IngestCounters } from './ingest.ts';
+import { acquireSourceLease, type LeaseOptions } from './lease.ts';
 
 export interface SyncHooks {
   syncWillStart?(e: { source: string; runId: number; mode: RunMode }): void;
@@ -40,6 +41,8 @@ export interface SyncOptions {
   onFailure?: 'throw' | 'return';
   signal?: AbortSignal;
   now?: () => Date;
+  /** The source's lease (one run per source at a time): wait for a holder instead of refusing, TTL, heartbeat. */
+  lease?: LeaseOptions;
 }
 
 export interface SyncSummary {
@@ -62,7 +65,22 @@ export interface SyncSummary {
   endedAt: string;
 }
 
+/**
+ * One run of a source, under the source's lease: a second run of the same source at the same time
+ * (another process, another machine) throws SYNC_BUSY naming the holder — whatever `onFailure`
+ * says, since it never started — or waits with `lease.wait`. Different sources run in parallel.
+ */
 export async function syncSource(store: Store, connector: Connector, opts: SyncOptions = {}): Promise<SyncSummary> {
+  const lease = await acquireSourceLease(store, connector.sourceId, opts.lease);
+  try {
+    const signal = opts.signal ? AbortSignal.any([opts.signal, lease.lost]) : lease.lost;
+    return await runSource(store, connector, { ...opts, signal });
+  } finally {
+    await lease.release();
+  }
+}
+
+async function runSource(store: Store, connector: Connector, opts: SyncOptions): Promise<SyncSummary> {
   const source = connector.sourceId;
   const clock = opts.now ?? (() => new Date());
   const now = () => clock().toISOString();
@@ -102,7 +120,7 @@ export async function syncSource(store: Store, connector: Connector, opts: SyncO
   const guarded: NonNullable<SyncSummary['guarded']> = [];
   try {
     for await (const page of connector.read(startState, { full: mode === 'full', signal: opts.signal })) {
-      if (opts.signal?.aborted) throw new RostergateError('SYNC_ABORTED', 'sync aborted', { source });
+      if (opts.signal?.aborted) throw isRostergateError(opts.signal.reason) ? opts.signal.reason : new RostergateError('SYNC_ABORTED', 'sync aborted', { source });
       await store.transaction(async (tx) => {
         for (const r of page.records) {
           try {
@@ -135,7 +153,12 @@ export async function syncSource(store: Store, connector: Connector, opts: SyncO
     summary.status = 'failed';
     // Every failure names its source, even one that did not come from a connector.
     summary.error = isRostergateError(e) && e.context.source ? oneLine(e) : `source ${source}: ${oneLine(e)}`;
-    await store.transaction((tx) => tx.setSyncState(state({ state: lastState, runStatus: 'failed', error: summary.error ?? null })));
+    // A store that cannot write (full, read-only) cannot record the failure either: the run's own
+    // error is what must surface, and the next run resumes from the state left 'running'. A run
+    // that lost its lease leaves the state to the run that holds it now.
+    if (!isRostergateError(e, 'SYNC_BUSY')) {
+      await store.transaction((tx) => tx.setSyncState(state({ state: lastState, runStatus: 'failed', error: summary.error ?? null }))).catch(() => undefined);
+    }
     summary.endedAt = now();
     opts.hooks?.syncDidEnd?.(summary);
     if (opts.onFailure === 'return') return summary;

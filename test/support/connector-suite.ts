@@ -15,8 +15,11 @@ import { HttpClient } from '../../connectors/http.ts';
 import { createLogger } from '../../src/log.ts';
 
 /** An HTTP client for tests: real undici, tiny retry delays, silent logs. */
-export function testHttp(sourceId: string, opts: { maxRetries?: number; timeoutMs?: number } = {}): HttpClient {
-  return new HttpClient({ sourceId, baseDelayMs: 1, maxDelayMs: 5, maxRetries: opts.maxRetries ?? 3, timeoutMs: opts.timeoutMs ?? 5_000, log: createLogger({ level: 'silent' }) });
+export function testHttp(sourceId: string, opts: { maxRetries?: number; timeoutMs?: number; requestDeadlineMs?: number; maxBodyBytes?: number } = {}): HttpClient {
+  return new HttpClient({
+    sourceId, baseDelayMs: 1, maxDelayMs: 5, maxRetries: opts.maxRetries ?? 3, timeoutMs: opts.timeoutMs ?? 5_000,
+    requestDeadlineMs: opts.requestDeadlineMs, maxBodyBytes: opts.maxBodyBytes, log: createLogger({ level: 'silent' }),
+  });
 }
 
 export interface SuiteHarness {
