@@ -140,7 +140,7 @@ export async function buildSubjectExport(i: SubjectExportInput): Promise<Subject
       guardianships,
     },
     sourceRecords: rows.sourceRecords.map((r) => ({
-      source: r.source, sourceType: i.sourceTypes.get(r.source) ?? null, type: r.type, key: r.key, entityId: r.entityId, lastModified: r.lastModified, data: r.data,
+      source: r.source, sourceType: i.sourceTypes.get(r.source) ?? null, type: r.type, key: r.key, entityId: r.entityId, lastModified: r.lastModified, data: delivered(r.data),
     })),
     pseudonyms: rows.pseudonyms.filter((p) => p.entityId === id).map((p) => ({
       domain: p.domain, version: p.version, value: p.value, current: p.current, purposes: domainPurposes.get(p.domain) ?? [],
@@ -158,6 +158,16 @@ export async function buildSubjectExport(i: SubjectExportInput): Promise<Subject
       'Webhook deliveries queued for a client contain the same fields as that client\'s disclosures; they are not repeated here.',
     ],
   };
+}
+
+/**
+ * The record as its source delivered it (minimised at ingest): the stored row also keeps it with
+ * references resolved and its match-key hashes, which the export shows as the unified record and
+ * matchKeys instead of repeating them.
+ */
+function delivered(data: unknown): unknown {
+  const d = data as { raw?: unknown } | null;
+  return d && typeof d === 'object' && 'raw' in d ? d.raw : data;
 }
 
 const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : typeof v === 'string' ? [v] : []);
