@@ -47,9 +47,9 @@ export interface SubjectExport {
     person: Record<string, unknown>;
     demographics: Record<string, unknown> | null;
     organisations: { id: string; name: string; type: string }[];
-    enrollments: { id: string; role: unknown; beginDate?: unknown; endDate?: unknown; primary?: unknown; class: { id: string; title: string | null; classCode: string | null } | null; school: { id: string; name: string } | null }[];
+    enrollments: { id: string; sources: string[]; role: unknown; beginDate?: unknown; endDate?: unknown; primary?: unknown; class: { id: string; title: string | null; classCode: string | null } | null; school: { id: string; name: string } | null }[];
     /** The other person by gateway id only: their name is their own data. */
-    guardianships: { id: string; relation: unknown; personIs: 'guardian' | 'student'; otherPersonId: string | null }[];
+    guardianships: { id: string; sources: string[]; relation: unknown; personIs: 'guardian' | 'student'; otherPersonId: string | null }[];
   };
   sourceRecords: { source: string; sourceType: string | null; type: EntityType; key: string; entityId: string | null; lastModified: string | null; data: unknown }[];
   pseudonyms: { domain: string; version: number; value: string; current: boolean; purposes: string[] }[];
@@ -87,6 +87,8 @@ export async function buildSubjectExport(i: SubjectExportInput): Promise<Subject
   const rows = await i.store.subjectRows([id, ...ownIds]);
 
   const pdata = person.data as Record<string, unknown>;
+  /** Which sources delivered a record: a class (and so an enrollment) is not matched across sources, so each source's is its own. */
+  const sourcesOf = (entityId: string) => [...new Set(rows.sourceRecords.filter((r) => r.entityId === entityId).map((r) => r.source))];
   const enrollments = linked['enrollment.person'].map((e) => own.get(e)).filter((e): e is EntityRow => !!e);
   const classIds = enrollments.map((e) => (e.data as Record<string, unknown>).classId).filter((x): x is string => typeof x === 'string');
   const classes = new Map((await i.store.getEntities([...new Set(classIds)])).filter((e): e is EntityRow => !!e).map((e) => [e.id, e.data as Record<string, unknown>]));
@@ -103,7 +105,7 @@ export async function buildSubjectExport(i: SubjectExportInput): Promise<Subject
     if (!row) return [];
     const d = row.data as Record<string, unknown>;
     const other = personIs === 'guardian' ? d.studentId : d.guardianId;
-    return [{ id: g, relation: d.relation ?? null, personIs, otherPersonId: typeof other === 'string' ? other : null }];
+    return [{ id: g, sources: sourcesOf(g), relation: d.relation ?? null, personIs, otherPersonId: typeof other === 'string' ? other : null }];
   });
 
   const domainPurposes = new Map<string, string[]>();
@@ -132,7 +134,7 @@ export async function buildSubjectExport(i: SubjectExportInput): Promise<Subject
         const cls = typeof d.classId === 'string' ? classes.get(d.classId) : undefined;
         const school = typeof d.schoolId === 'string' ? orgs.get(d.schoolId) : undefined;
         return {
-          id: e.id, role: d.role ?? null, beginDate: d.beginDate, endDate: d.endDate, primary: d.primary,
+          id: e.id, sources: sourcesOf(e.id), role: d.role ?? null, beginDate: d.beginDate, endDate: d.endDate, primary: d.primary,
           class: cls ? { id: d.classId as string, title: (cls.title as string | undefined) ?? null, classCode: (cls.classCode as string | undefined) ?? null } : null,
           school: school ? { id: d.schoolId as string, name: String(school.name ?? '') } : null,
         };

@@ -7,6 +7,8 @@ import type { SubjectExport } from './subject-export.ts';
 
 const AS = { allowed: 'as held', pseudonymised: 'as a pseudonym', generalised: 'generalised' } as const;
 
+const from = (sources: string[]) => (sources.length ? ` (from ${sources.join(', ')})` : '');
+
 /** Values in a table cell: one line, no Markdown table breaks. */
 function cell(v: unknown): string {
   const s = typeof v === 'string' ? v : JSON.stringify(v);
@@ -34,7 +36,7 @@ export function subjectSummary(x: SubjectExport): string {
   l.push('### Classes', '');
   l.push(
     ...(x.unified.enrollments.length
-      ? x.unified.enrollments.map((e) => `- ${e.class?.title ?? 'class'}${e.class?.classCode ? ` (${e.class.classCode})` : ''} as ${cell(e.role)}${e.school ? `, at ${e.school.name}` : ''}${e.beginDate ? `, from ${cell(e.beginDate)}` : ''}${e.endDate ? ` to ${cell(e.endDate)}` : ''}`)
+      ? x.unified.enrollments.map((e) => `- ${e.class?.title ?? 'class'}${e.class?.classCode ? ` (${e.class.classCode})` : ''} as ${cell(e.role)}${e.school ? `, at ${e.school.name}` : ''}${e.beginDate ? `, from ${cell(e.beginDate)}` : ''}${e.endDate ? ` to ${cell(e.endDate)}` : ''}${from(e.sources)}`)
       : ['(none)']),
     '',
   );
@@ -42,7 +44,7 @@ export function subjectSummary(x: SubjectExport): string {
   l.push('### Guardians and students', '', 'Other people are named by their gateway id only: their details are their own.', '');
   l.push(
     ...(x.unified.guardianships.length
-      ? x.unified.guardianships.map((g) => (g.personIs === 'student' ? `- has a ${cell(g.relation)}: person ${g.otherPersonId ?? '(unknown)'}` : `- is ${cell(g.relation)} of person ${g.otherPersonId ?? '(unknown)'}`))
+      ? x.unified.guardianships.map((g) => (g.personIs === 'student' ? `- has a ${cell(g.relation)}: person ${g.otherPersonId ?? '(unknown)'}${from(g.sources)}` : `- is ${cell(g.relation)} of person ${g.otherPersonId ?? '(unknown)'}${from(g.sources)}`))
       : ['(none)']),
     '',
   );

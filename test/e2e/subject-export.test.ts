@@ -145,6 +145,7 @@ describe.each(storeKinds())('subject-export on %s', (kind) => {
     const enrollments = dataset.list('enrollment').filter((e) => e.data.personKey === studentKey);
     // Classes are not matched across sources: each source's class, and the enrollment in it, is its own record.
     expect(exported.unified.enrollments).toHaveLength(2 * enrollments.length);
+    expect(exported.unified.enrollments.map((e) => e.sources.join()).sort()).toEqual([...enrollments.map(() => 'district-lms'), ...enrollments.map(() => 'district-sis')]);
     expect([...new Set(exported.unified.enrollments.map((e) => e.class?.title))].sort()).toEqual(
       [...new Set(enrollments.map((e) => dataset.get('class', e.data.classKey)!.data.title))].sort(),
     );
