@@ -76,6 +76,20 @@ program
   .option('-c, --config <file>', 'config file')
   .action(async (opts) => (await import('./commands/extract.ts')).extractCommand(opts));
 
+program
+  .command('subject-export')
+  .description('write everything held about one person (subject access): JSON and a readable Markdown summary, owner-only, audited')
+  .option('--person <id>', 'the person\'s gateway id (per_…)')
+  .option('--source <id>', 'or the person by a source\'s id …')
+  .option('--key <key>', '… and the person\'s key in that source')
+  .option('--pseudonym <p>', 'or by a pseudonym (p1_…) …')
+  .option('--domain <name>', '… in its pseudonymisation domain')
+  .requiredOption('--out <file>', 'JSON output file (refused if it exists, unless --force)')
+  .option('--summary <file>', 'Markdown summary file (default: OUT.md)')
+  .option('--force', 'overwrite existing output files')
+  .option('-c, --config <file>', 'config file')
+  .action(async (opts) => (await import('./commands/subject-export.ts')).subjectExportCommand(opts));
+
 const keys = program.command('keys').description('API keys, the master key, pseudonym-domain rotation');
 keys
   .command('create')
@@ -167,5 +181,5 @@ try {
     process.exit(e.exitCode === 0 ? 0 : 2);
   }
   process.stderr.write(`rostergate: ${oneLine(e)}\n`);
-  process.exit(isRostergateError(e, 'CONFIG_INVALID') || isRostergateError(e, 'DATA_FOLDER') || isRostergateError(e, 'IDENTITY_REFUSED') ? 2 : 1);
+  process.exit(isRostergateError(e, 'CONFIG_INVALID') || isRostergateError(e, 'DATA_FOLDER') || isRostergateError(e, 'IDENTITY_REFUSED') || isRostergateError(e, 'NOT_FOUND') ? 2 : 1);
 }

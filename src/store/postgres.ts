@@ -23,6 +23,7 @@ import type {
   SourceRecordRef,
   SourceRecordRow,
   Store,
+  SubjectRows,
   StoreTx,
   SyncStateRow,
   ViewTime,
@@ -311,6 +312,43 @@ export class PostgresStore implements Store {
     return (await this.rows<{ client: string; first_at: string; last_at: string }>(
       `SELECT client, first_at, last_at FROM disclosures WHERE entity_id = $1 ORDER BY client`, [entityId],
     )).map((r) => ({ client: r.client, firstAt: r.first_at, lastAt: r.last_at }));
+  }
+
+  async entityOfRecord(r: SourceRecordRef) {
+    const row = (await this.rows<{ entity_id: string | null }>(`SELECT entity_id FROM source_records WHERE source = $1 AND type = $2 AND key = $3`, [r.source, r.type, r.key]))[0];
+    return row?.entity_id ?? undefined;
+  }
+
+  async subjectRows(entityIds: readonly string[]): Promise<SubjectRows> {
+    const ids = [entityIds];
+    const [sources, matchKeys, pseudonyms, overrides, changes, disclosures] = await Promise.all([
+      this.rows<RawSource>(`SELECT * FROM source_records WHERE entity_id = ANY($1::text[]) ORDER BY source COLLATE "C", type COLLATE "C", key COLLATE "C"`, ids),
+      this.rows<{ entity_id: string; kind: string; value: string }>(
+        `SELECT entity_id, kind, value FROM match_keys WHERE entity_id = ANY($1::text[]) ORDER BY entity_id COLLATE "C", kind COLLATE "C", value COLLATE "C"`, ids,
+      ),
+      this.rows<{ entity_id: string; domain: string; version: number; value: string; current: boolean | null }>(
+        `SELECT p.entity_id, p.domain, p.version, p.value, (d.version = p.version) AS current FROM pseudonyms p
+         LEFT JOIN pseudonym_domains d ON d.domain = p.domain WHERE p.entity_id = ANY($1::text[]) ORDER BY p.domain COLLATE "C", p.version, p.entity_id COLLATE "C"`, ids,
+      ),
+      this.rows<{ source: string; type: EntityType; key: string; entity_id: string; decided_at: string }>(
+        `SELECT * FROM identity_overrides WHERE entity_id = ANY($1::text[]) ORDER BY source COLLATE "C", type COLLATE "C", key COLLATE "C"`, ids,
+      ),
+      this.rows<RawChange>(`SELECT * FROM change_log WHERE entity_id = ANY($1::text[]) ORDER BY seq`, ids),
+      this.rows<{ entity_id: string; client: string; first_at: string; last_at: string }>(
+        `SELECT entity_id, client, first_at, last_at FROM disclosures WHERE entity_id = ANY($1::text[]) ORDER BY client COLLATE "C", entity_id COLLATE "C"`, ids,
+      ),
+    ]);
+    return {
+      sourceRecords: sources.map(toSource),
+      matchKeys: matchKeys.map((r) => ({ entityId: r.entity_id, kind: r.kind, value: r.value })),
+      pseudonyms: pseudonyms.map((r) => ({ entityId: r.entity_id, domain: r.domain, version: r.version, value: r.value, current: r.current === true })),
+      overrides: overrides.map((r) => ({ source: r.source, type: r.type, key: r.key, entityId: r.entity_id, decidedAt: r.decided_at })),
+      changes: changes.map((r) => {
+        const { before: _before, ...c } = toChange(r);
+        return c;
+      }),
+      disclosures: disclosures.map((r) => ({ entityId: r.entity_id, client: r.client, firstAt: r.first_at, lastAt: r.last_at })),
+    };
   }
 
   async close() {

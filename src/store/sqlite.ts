@@ -30,6 +30,7 @@ import type {
   SyncStateRow,
   ViewTime,
   ViewTimeRow,
+  SubjectRows,
 } from './types.ts';
 import { tombstoneOf } from './types.ts';
 import { isPseudonymOrdered, type PseudonymOrderedType } from './order.ts';
@@ -420,6 +421,35 @@ export class SqliteStore implements Store {
     return this.all<{ client: string; first_at: string; last_at: string }>(
       `SELECT client, first_at, last_at FROM disclosures WHERE entity_id = ? ORDER BY client`, entityId,
     ).map((r) => ({ client: r.client, firstAt: r.first_at, lastAt: r.last_at }));
+  }
+
+  async entityOfRecord(r: SourceRecordRef) {
+    return this.all<{ entity_id: string | null }>(`SELECT entity_id FROM source_records WHERE source = ? AND type = ? AND key = ?`, r.source, r.type, r.key)[0]?.entity_id ?? undefined;
+  }
+
+  async subjectRows(entityIds: readonly string[]): Promise<SubjectRows> {
+    const ids = JSON.stringify(entityIds);
+    const among = `(SELECT value FROM json_each(?))`;
+    return {
+      sourceRecords: this.all<RawSource>(`SELECT * FROM source_records WHERE entity_id IN ${among} ORDER BY source, type, key`, ids).map(toSource),
+      matchKeys: this.all<{ entity_id: string; kind: string; value: string }>(
+        `SELECT entity_id, kind, value FROM match_keys WHERE entity_id IN ${among} ORDER BY entity_id, kind, value`, ids,
+      ).map((r) => ({ entityId: r.entity_id, kind: r.kind, value: r.value })),
+      pseudonyms: this.all<{ entity_id: string; domain: string; version: number; value: string; current: number }>(
+        `SELECT p.entity_id, p.domain, p.version, p.value, (d.version = p.version) AS current FROM pseudonyms p
+         LEFT JOIN pseudonym_domains d ON d.domain = p.domain WHERE p.entity_id IN ${among} ORDER BY p.domain, p.version, p.entity_id`, ids,
+      ).map((r) => ({ entityId: r.entity_id, domain: r.domain, version: r.version, value: r.value, current: r.current === 1 })),
+      overrides: this.all<{ source: string; type: EntityType; key: string; entity_id: string; decided_at: string }>(
+        `SELECT * FROM identity_overrides WHERE entity_id IN ${among} ORDER BY source, type, key`, ids,
+      ).map((r) => ({ source: r.source, type: r.type, key: r.key, entityId: r.entity_id, decidedAt: r.decided_at })),
+      changes: this.all<RawChange>(`SELECT * FROM change_log WHERE entity_id IN ${among} ORDER BY seq`, ids).map((r) => {
+        const { before: _before, ...c } = toChange(r);
+        return c;
+      }),
+      disclosures: this.all<{ entity_id: string; client: string; first_at: string; last_at: string }>(
+        `SELECT entity_id, client, first_at, last_at FROM disclosures WHERE entity_id IN ${among} ORDER BY client, entity_id`, ids,
+      ).map((r) => ({ entityId: r.entity_id, client: r.client, firstAt: r.first_at, lastAt: r.last_at })),
+    };
   }
 
   async close(): Promise<void> {

@@ -330,6 +330,10 @@ export interface Store {
   personIds(afterId: string | undefined, limit: number): Promise<string[]>;
   auditEntries(q: { afterSeq?: number; limit?: number }): Promise<(AuditRow & { seq: number })[]>;
   disclosuresOf(entityId: string): Promise<{ client: string; firstAt: string; lastAt: string }[]>;
+  /** The entity holding a source's record, read outside a write transaction (a subject export names a person by it). */
+  entityOfRecord(ref: SourceRecordRef): Promise<string | undefined>;
+  /** Everything the store keys to these entities, for a subject access export (src/privacy/subject-export.ts). */
+  subjectRows(entityIds: readonly string[]): Promise<SubjectRows>;
   webhooks: WebhookStore;
   /**
    * Resolves when the store can take writes now; rejects with STORE_FULL, STORE_READ_ONLY or
@@ -337,6 +341,22 @@ export interface Store {
    */
   writable(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** Rows keyed to a person and the records about them, in a stable order (see Store.subjectRows). */
+export interface SubjectRows {
+  /** Ordered by source, type, key. */
+  sourceRecords: SourceRecordRow[];
+  /** Keyed hashes (never the SIS id or email itself), ordered by entity, kind, value. */
+  matchKeys: { entityId: string; kind: string; value: string }[];
+  /** Every version held, ordered by domain and version; `current` marks the domain's current version. */
+  pseudonyms: { entityId: string; domain: string; version: number; value: string; current: boolean }[];
+  /** Operators' identity decisions pinning a source record to one of these entities. */
+  overrides: { source: string; type: EntityType; key: string; entityId: string; decidedAt: string }[];
+  /** Retained change-log rows of the entities, without deleted records' last states, in seq order. */
+  changes: Omit<ChangeRow, 'before'>[];
+  /** Ledger rows: which client received data about which of the entities, first and last. */
+  disclosures: { entityId: string; client: string; firstAt: string; lastAt: string }[];
 }
 
 export interface WebhookRow {
