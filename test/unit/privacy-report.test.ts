@@ -15,6 +15,7 @@ import { KeyRing } from '../../src/privacy/pseudonym.ts';
 import { buildReportModel, renderReport, type ReportModel, type Treatment } from '../../src/privacy/report.ts';
 import { setupPrivacy } from '../../src/privacy/setup.ts';
 import type { RunningSandbox } from '../../connectors/sandbox-kit.ts';
+import { parse as parseYaml } from 'yaml';
 import { tempDir } from '../support/stores.ts';
 
 const base = buildUnifiedSchema();
@@ -159,5 +160,22 @@ describe('rendering', () => {
     const text = renderReport(report(demoWith({ purposes })), 'md');
     expect(text).not.toContain('<script>');
     expect(text).toContain('| Description | &lt;script&gt;alert(1)&lt;/script&gt; & "quotes" \\| pipes \\*stars\\* |');
+  });
+});
+
+describe('privacy config keys for the report', () => {
+  it('the README example parses, and reaches the report', () => {
+    const readme = readFileSync(join(import.meta.dirname, '../../README.md'), 'utf8');
+    const block = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!).find((b) => b.includes('subProcessors:'))!;
+    const privacy = (parseYaml(block) as { privacy: object }).privacy;
+    const m = report(demoWith({ privacy }));
+    expect(m.processor).toEqual({ name: 'Example Vendor B.V.', contact: 'support@vendor.example.org', dpo: 'dpo@vendor.example.org' });
+    expect(m.subProcessors).toEqual([{ name: 'Example Hosting B.V.', purpose: 'Hosting of the gateway and its database', location: 'Amsterdam, Netherlands (EU)' }]);
+  });
+
+  it('refuses unknown or incomplete keys, naming the path', () => {
+    expect(() => parseConfig({ privacy: { controller: { name: 'X', contact: 'c', phone: '1' } } }, 'c.yaml')).toThrow(/c\.yaml: privacy\.controller: unknown key\(s\) phone/);
+    expect(() => parseConfig({ privacy: { processor: { name: 'X' } } }, 'c.yaml')).toThrow(/c\.yaml: privacy\.processor\.contact: /);
+    expect(() => parseConfig({ privacy: { subProcessors: [{ name: 'X', purpose: 'p' }] } }, 'c.yaml')).toThrow(/privacy\.subProcessors\.0\.location/);
   });
 });
