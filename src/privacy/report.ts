@@ -338,7 +338,7 @@ export function reportDocument(m: ReportModel): Doc {
   h(3, '4. Recipients, purposes and what each receives');
   for (const pm of m.purposes) {
     h(4, ['Purpose ', code(pm.id)]);
-    table(['', ''], [
+    table(['Item', 'Value'], [
       ['Description', pm.description ?? 'none given'],
       ['Legal basis', pm.legalBasis],
       ['Clients', pm.clients.length ? pm.clients.flatMap((c, i): Inline[] => [...(i ? ['; '] : []), code(c.id), ...(c.description ? [` (${c.description})`] : [])]) : 'none'],
