@@ -2,7 +2,7 @@
  * The `rostergate` command line. Each subcommand lives in src/commands/; this file only wires
  * commander and turns errors into one clear line and an exit code.
  */
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { isRostergateError, oneLine } from './errors.ts';
 
 /** Option values checked while parsing, so a bad one is commander's one-line error and exit 2. */
@@ -151,6 +151,15 @@ identity
   .option('--json', 'machine-readable output')
   .option('-c, --config <file>', 'config file')
   .action(async (opts) => (await import('./commands/identity.ts')).identityUnlink(opts));
+
+program
+  .command('privacy-report')
+  .description('write the privacy leaflet and record of processing activities, generated from the config and the schema')
+  .option('-c, --config <file>', 'config file (YAML or JSON); default $ROSTERGATE_CONFIG')
+  .option('--demo', 'the report of the demo\'s configuration (`npm start`)')
+  .addOption(new Option('--format <format>', 'md | html').choices(['md', 'html']).default('md'))
+  .option('--out <file>', 'write to this file (replaced if it exists) instead of standard output')
+  .action(async (opts) => (await import('./commands/privacy-report.ts')).privacyReportCommand(opts));
 
 program
   .command('audit')
