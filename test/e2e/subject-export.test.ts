@@ -6,10 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
 import { request } from 'undici';
 import { RosterDataset } from '../../src/demo/dataset.ts';
 import { directConnector } from '../../src/demo/direct-connector.ts';
@@ -25,7 +23,7 @@ import { openStore, serveStore } from '../../src/runtime.ts';
 import type { RunningGateway } from '../../src/server/gateway.ts';
 import type { Store } from '../../src/store/types.ts';
 import { syncSource } from '../../src/sync/runner.ts';
-import { storeKinds, tempDir, type StoreKind } from '../support/stores.ts';
+import { newPostgresDatabase, storeKinds, tempDir, type StoreKind } from '../support/stores.ts';
 
 const bin = join(import.meta.dirname, '../../bin/rostergate.mjs');
 const MASTER = Buffer.alloc(32, 9);
@@ -40,23 +38,7 @@ const mode = (f: string) => statSync(f).mode & 0o777;
 /** A store URL the spawned command can open too: a SQLite file, or a fresh PostgreSQL database. */
 async function storeUrl(kind: StoreKind, dir: string): Promise<{ url: string; drop(): Promise<void> }> {
   if (kind === 'sqlite') return { url: join(dir, 'rg.db'), drop: async () => {} };
-  const admin = process.env.ROSTERGATE_TEST_POSTGRES!;
-  const name = `rg_test_${randomBytes(6).toString('hex')}`;
-  const c = new pg.Client({ connectionString: admin });
-  await c.connect();
-  await c.query(`CREATE DATABASE ${name}`);
-  await c.end();
-  const url = new URL(admin);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const d = new pg.Client({ connectionString: admin });
-      await d.connect();
-      await d.query(`DROP DATABASE IF EXISTS ${name}`);
-      await d.end();
-    },
-  };
+  return newPostgresDatabase();
 }
 
 describe.each(storeKinds())('subject-export on %s', (kind) => {
