@@ -42,6 +42,7 @@ program
   .option('-s, --source <id>', 'only this source')
   .option('--full', 'ignore incremental cursors and read everything')
   .option('--allow-mass-delete', 'let a full sync delete more than the configured share of records')
+  .option('--report <file>', 'write the sync report (every warning, held-back record, dangling reference and skipped row, by source key) to FILE as JSON')
   .action(async (opts) => {
     process.exitCode = await (await import('./commands/sync.ts')).syncCommand(opts);
   });

@@ -4,7 +4,8 @@
  * through a per-request loader so nested queries stay a bounded number of store queries.
  */
 import { GraphQLError } from 'graphql';
-import { DateResolver, DateTimeResolver, EmailAddressResolver } from 'graphql-scalars';
+// The scalars are the model's: the mapping boundary accepts exactly what they serialise.
+import { SCALARS } from '../model/values.ts';
 import { GraphQLScalarType, Kind } from 'graphql';
 import type { EntityType } from '../model/records.ts';
 import type { EntityRow } from '../store/types.ts';
@@ -97,9 +98,9 @@ const sources = async (row: EntityRow, _: unknown, ctx: GraphQLContext): Promise
 const arr = (field: string) => (row: EntityRow): never => ((d(row)[field] as string[] | undefined) ?? []) as never;
 
 export const resolvers: Resolvers = {
-  Date: DateResolver,
-  DateTime: DateTimeResolver,
-  EmailAddress: EmailAddressResolver,
+  Date: SCALARS.Date,
+  DateTime: SCALARS.DateTime,
+  EmailAddress: SCALARS.EmailAddress,
   Cursor: CursorScalar,
   OrgType: enumMap(['district', 'school', 'department', 'local', 'state', 'national', 'other']) as never,
   SessionType: enumMap(['schoolYear', 'semester', 'term', 'gradingPeriod']) as never,
