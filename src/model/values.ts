@@ -220,3 +220,42 @@ export function checkRecord<R extends SourceRecord>(record: R): { record: R | nu
   if (held) return { record: null, issues };
   return { record: withTime({ ...record, data }) as R, issues };
 }
+
+/**
+ * Repairs data stored before values were checked (the store migration "stored values repaired"):
+ * the same rules as at the boundary, applied to an entity's or a source record's data. A required
+ * value that cannot be repaired is left as it is (there is no record to hold back any more).
+ * Returns undefined when nothing changes.
+ */
+export function repairStoredData(type: EntityType, data: unknown): Record<string, unknown> | undefined {
+  if (!data || typeof data !== 'object' || !(type in FIELD_RULES)) return undefined;
+  const out = { ...(data as Record<string, unknown>) };
+  let changed = false;
+  for (const [field, rule] of Object.entries(FIELD_RULES[type])) {
+    if (!(field in out) || rule.rule.kind === 'text') continue;
+    const r = checkValue(field, rule, out[field]);
+    if (r.issue?.action === 'held-back') continue;
+    if (r.value === undefined ? out[field] === undefined : JSON.stringify(r.value) === JSON.stringify(out[field])) continue;
+    if (r.value === undefined) delete out[field];
+    else out[field] = r.value;
+    changed = true;
+  }
+  return changed ? out : undefined;
+}
+
+/** A stored `lastModified` as it may be served: repaired, or null. Undefined when it is fine as it is. */
+export function repairStoredDateTime(v: string | null): string | null | undefined {
+  if (v === null || acceptsDateTime(v)) return undefined;
+  const r = checkDateTime(v);
+  return r.ok ? r.value : null;
+}
+
+/** Repairs a stored source record's data (`{ raw, resolved, … }`, see src/sync/ingest.ts). */
+export function repairSourceData(type: EntityType, data: unknown): Record<string, unknown> | undefined {
+  if (!data || typeof data !== 'object') return undefined;
+  const d = data as { raw?: unknown; resolved?: unknown };
+  const raw = repairStoredData(type, d.raw);
+  const resolved = d.resolved ? repairStoredData(type, d.resolved) : undefined;
+  if (!raw && !resolved) return undefined;
+  return { ...(data as Record<string, unknown>), ...(raw ? { raw } : {}), ...(resolved ? { resolved } : {}) };
+}
