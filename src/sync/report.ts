@@ -68,8 +68,10 @@ export class SyncReport {
 
   /** What a connector found reading its resource (CSV drops: file, line and column, never values). */
   addNotes(resource: string, notes: PageNotes | undefined): void {
-    for (const m of notes?.skipped ?? []) this.add({ kind: 'skipped-row', resource, message: m });
-    for (const m of notes?.defects ?? []) this.add({ kind: 'drop-defect', resource, message: m });
+    // A drop's notes come with its first page; each names its own file ("users.csv line 4, …").
+    const fileOf = (m: string) => /^([^\s,]+) line \d+/.exec(m)?.[1] ?? resource;
+    for (const m of notes?.skipped ?? []) this.add({ kind: 'skipped-row', resource: fileOf(m), message: m });
+    for (const m of notes?.defects ?? []) this.add({ kind: 'drop-defect', resource: fileOf(m), message: m });
   }
 
   dangling(record: { type: string; key: string }, fields: string[], heldBack: boolean): void {
