@@ -189,6 +189,8 @@ export function checkRecord<R extends SourceRecord>(record: R): { record: R | nu
     else out.lastModified = lastModified;
     return out;
   };
+  // A type the model does not know cannot be stored (a connector bug): held back, not thrown.
+  if (!(record.type in FIELD_RULES)) return { record: null, issues: [...issues, { field: 'type', problem: 'not a record type of the model', action: 'held-back' }] };
   if (record.deleted) return { record: withTime(record), issues };
   const data = { ...(record.data as unknown as Record<string, unknown>) };
   let held = false;

@@ -219,14 +219,32 @@ describe.each(storeKinds())('sync engine on %s', (k) => {
 
   it('a store error names source, resource and record position but no values', async () => {
     const store = await open();
+    // Valid values (the mapping boundary lets it through), but data that cannot be stored.
+    const circular: Record<string, unknown> = { givenName: 'A', familyName: 'B', roles: [] };
+    circular.self = circular;
     const bad: Connector = {
       sourceId: 'bad-src', type: 'clever',
       async *read() {
-        yield { resource: 'users', records: [{ type: 'person', key: 'k1', data: null as never }], state: {} };
+        yield { resource: 'users', records: [{ type: 'person', key: 'k1', data: circular as never }], state: {} };
       },
     };
     const e = await syncSource(store, bad).catch((x: unknown) => x);
     expect(isRostergateError(e)).toBe(true);
     expect((e as Error).message).toMatch(/source bad-src, resource users, record person #0/);
+  });
+
+  it('a record without its data is held back at the mapping boundary and reported, not stored', async () => {
+    const store = await open();
+    const bad: Connector = {
+      sourceId: 'bad-src', type: 'clever',
+      async *read() {
+        yield { resource: 'users', records: [{ type: 'person', key: 'k1', data: null as never }, { type: 'nonsense' as never, key: 'k2', data: {} as never }], state: {} };
+      },
+    };
+    const s = await syncSource(store, bad);
+    expect(s.status).toBe('complete');
+    expect(s.report.counts['held-back']).toBe(3);
+    expect(s.report.entries.map((e) => `${e.record} ${e.field}`)).toEqual(['person k1 givenName', 'person k1 familyName', 'nonsense k2 type']);
+    expect((await store.counts()).person).toBe(0);
   });
 });
