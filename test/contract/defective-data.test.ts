@@ -19,6 +19,9 @@ import type { Store } from '../../src/store/types.ts';
 import type { ReportEntry } from '../../src/sync/report.ts';
 import { formatSummary } from '../../src/sync/progress.ts';
 import { reportDocument } from '../../src/commands/sync.ts';
+import { RosterDataset } from '../../src/demo/dataset.ts';
+import { startSandboxServer, type RunningSandbox } from '../../connectors/sandbox-kit.ts';
+import { cleverDefinition, cleverId, cleverSandbox, CLEVER_SANDBOX_TOKEN } from '../../connectors/clever/index.ts';
 
 const log = createLogger({ level: 'silent' });
 const schema = buildUnifiedSchema();
@@ -174,5 +177,43 @@ describe.each(storeKinds())('defective OneRoster CSV data on %s', (kind) => {
     expect(failed.error).toBe('source or-csv, resource manifest.csv, record line 3, column value: oneroster.version must be 1.1 or 1.2 (expected 1.1 or 1.2, found another value)');
     const next = await syncSource(store, connector(writeDrop(FILES)));
     expect([next.status, next.mode]).toEqual(['complete', 'incremental']);
+  });
+});
+
+describe.each(storeKinds())('defective Clever data on %s', (kind) => {
+  let store: Store;
+  let sandbox: RunningSandbox;
+  let dataset: RosterDataset;
+  afterAll(async () => {
+    await sandbox?.close();
+    await store?.close();
+  });
+
+  it('emails Clever really delivers broken are left out with a warning; every field queries; the next run completes', async () => {
+    dataset = RosterDataset.generate({ students: 30, teachers: 3, classes: 4, schools: 1 });
+    const [a, b] = dataset.list('person').filter((p) => p.data.roles.includes('student'));
+    dataset.upsert('person', a!.key, { email: 'hauc"k.testa@example.com' });
+    dataset.upsert('person', b!.key, { email: 'seth_testb.example.org' });
+    sandbox = await startSandboxServer({ dataset, apps: [cleverSandbox()] });
+    const make = () =>
+      cleverDefinition.create(
+        cleverDefinition.configSchema.parse({ id: 'clever-bad', type: 'clever', baseUrl: sandbox.urlOf('/clever'), token: CLEVER_SANDBOX_TOKEN, pageSize: 50 }),
+        { http: testHttp('clever-bad'), log },
+      );
+    store = await openTestStore(kind);
+    const s = await syncSource(store, make());
+    expect(s.status).toBe('complete');
+    const dropped = s.report.entries.filter((e) => e.kind === 'dropped-value');
+    expect(dropped).toEqual(
+      expect.arrayContaining([
+        { kind: 'dropped-value', resource: 'users', record: `person ${cleverId('person', a!.key)}`, field: 'email', message: 'not a valid email address: left out' },
+        { kind: 'dropped-value', resource: 'users', record: `person ${cleverId('person', b!.key)}`, field: 'email', message: 'not a valid email address: left out' },
+      ]),
+    );
+    expect((await store.counts()).person).toBe(dataset.list('person').length);
+    expect((await queryEveryField(schema, store)).errors).toEqual([]);
+    const again = await syncSource(store, make());
+    expect(again.status).toBe('complete');
+    expect((await queryEveryField(schema, store)).errors).toEqual([]);
   });
 });
