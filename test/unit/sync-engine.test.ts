@@ -233,6 +233,22 @@ describe.each(storeKinds())('sync engine on %s', (k) => {
     expect((e as Error).message).toMatch(/source bad-src, resource users, record person #0/);
   });
 
+  it('a stored record held back by a later delivery stands, and a complete listing does not delete it for the defect', async () => {
+    const store = await open();
+    const person = (data: Record<string, unknown>): Connector => ({
+      sourceId: 'demo', type: 'oneroster',
+      async *read() {
+        yield { resource: 'users', state: {}, records: [{ type: 'person', key: 'u1', data: data as never }], completes: ['person'] };
+      },
+    });
+    await syncSource(store, person({ givenName: 'A', familyName: 'B', roles: ['student'] }), { full: true });
+    const s = await syncSource(store, person({ familyName: 'B', roles: ['student'] }), { full: true });
+    expect([s.status, s.counters.deleted]).toEqual(['complete', 0]);
+    expect(s.report.entries).toEqual([{ kind: 'held-back', resource: 'users', record: 'person u1', field: 'givenName', message: 'missing: record held back' }]);
+    const [row] = (await store.list({ type: 'person', first: 10 })).rows;
+    expect((row!.data as { givenName: string }).givenName).toBe('A');
+  });
+
   it('a record without its data is held back at the mapping boundary and reported, not stored', async () => {
     const store = await open();
     const bad: Connector = {
