@@ -6,7 +6,12 @@ import { z } from 'zod';
 
 export const httpOptions = z
   .object({
+    /** Idle timeout: longest silence waiting for headers or between body chunks. */
     timeoutMs: z.number().int().positive().optional(),
+    /** Overall deadline of one request, headers and whole body (default 120000). */
+    requestDeadlineMs: z.number().int().positive().optional(),
+    /** Largest response body accepted, in bytes (default 64 MiB); larger pages fail, retried like a 5xx. */
+    maxBodyBytes: z.number().int().positive().optional(),
     maxRetries: z.number().int().min(0).max(20).optional(),
     requestsPerMinute: z.number().int().positive().optional(),
     /** Upper bound on requests in one sync run of this source. */

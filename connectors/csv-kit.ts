@@ -8,7 +8,9 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { unzipSync } from 'fflate';
+import { z } from 'zod';
 import { RostergateError } from '../src/errors.ts';
+import { formatBytes } from './http.ts';
 
 export type CsvMode = 'strict' | 'tolerant';
 
@@ -19,20 +21,54 @@ export interface Drop {
   fingerprint: string;
 }
 
-export function readDrop(path: string, source: string): Drop {
+/**
+ * Size bounds of a drop, per source. A drop is read into memory whole, so a file must stay far below
+ * V8's longest string (~512 MiB, past which it cannot be decoded: "Invalid string length"); 256 MiB
+ * is over a million enrollment rows. No roster row comes near 1 MiB (a person is well under 4 KiB):
+ * a larger one is a broken file, and stored as a record it would break every later sync.
+ */
+export const DEFAULT_MAX_FILE_BYTES = 256 * 1024 * 1024;
+export const DEFAULT_MAX_ROW_BYTES = 1024 * 1024;
+
+/** Config keys of the bounds, shared by the CSV drop connectors. */
+export const csvLimitOptions = {
+  /** Largest file of a drop (bytes, uncompressed for zip members). */
+  maxFileBytes: z.number().int().positive().optional(),
+  /** Largest row of a file (bytes). */
+  maxRowBytes: z.number().int().positive().optional(),
+};
+
+export function readDrop(path: string, source: string, limits: { maxFileBytes?: number } = {}): Drop {
   if (!existsSync(path)) throw new RostergateError('DATA_FOLDER', `no CSV drop at ${path}`, { source });
+  const max = limits.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
+  const tooLarge = (name: string, size: number) =>
+    new RostergateError('SOURCE_TOO_LARGE', `the file is ${formatBytes(size)}, over the limit of ${formatBytes(max)} (limit maxFileBytes); nothing from the drop was applied`, { source, resource: name });
   const files = new Map<string, Buffer>();
   if (statSync(path).isDirectory()) {
-    for (const f of readdirSync(path).sort()) if (f.toLowerCase().endsWith('.csv')) files.set(f, readFileSync(join(path, f)));
+    for (const f of readdirSync(path).sort()) {
+      if (!f.toLowerCase().endsWith('.csv')) continue;
+      const size = statSync(join(path, f)).size;
+      if (size > max) throw tooLarge(f, size);
+      files.set(f, readFileSync(join(path, f)));
+    }
   } else {
     let entries: Record<string, Uint8Array>;
     try {
-      entries = unzipSync(readFileSync(path));
+      // Members are checked by their declared size before they are inflated (a zip bomb never is).
+      entries = unzipSync(readFileSync(path), {
+        filter: (f) => {
+          if (f.name.toLowerCase().endsWith('.csv') && f.originalSize > max) throw tooLarge(basename(f.name), f.originalSize);
+          return true;
+        },
+      });
     } catch (e) {
+      if (e instanceof RostergateError) throw e;
       throw new RostergateError('CSV_INVALID', `${basename(path)} is not a readable zip file (${(e as Error).message})`, { source });
     }
     for (const [name, bytes] of Object.entries(entries).sort()) {
       if (name.endsWith('/') || !name.toLowerCase().endsWith('.csv')) continue;
+      // The declared size can lie: check what was inflated too.
+      if (bytes.length > max) throw tooLarge(basename(name), bytes.length);
       files.set(basename(name), Buffer.from(bytes));
     }
   }
@@ -55,6 +91,7 @@ const PARSE_ERRORS: Record<string, string> = {
   CSV_RECORD_INCONSISTENT_FIELDS_LENGTH: 'the row has a different number of fields than the header',
   CSV_RECORD_DONT_MATCH_COLUMNS_LENGTH: 'the row has a different number of fields than the header',
   CSV_NON_TRIMABLE_CHAR_AFTER_CLOSING_QUOTE: 'a quoted field is followed by other characters',
+  CSV_MAX_RECORD_SIZE: 'the row is larger than the limit (maxRowBytes): a broken file? nothing from the drop was applied',
 };
 
 export interface CsvTable {
@@ -70,6 +107,8 @@ export interface CsvProblems {
   warnings: string[];
   /** Rows left out on purpose, each with file, line, source key and why (the sync report's "skipped"). */
   skipped?: string[];
+  /** Largest row accepted (bytes; DEFAULT_MAX_ROW_BYTES when absent). */
+  maxRowBytes?: number;
 }
 
 export function fail(p: CsvProblems, file: string, line: number, column: string | undefined, message: string): never {
@@ -90,7 +129,7 @@ export function readTable(p: CsvProblems, name: string, bytes: Buffer): CsvTable
   let records: { record: string[]; info: { lines: number } }[];
   try {
     // Field counts are checked below, where the header is known: the error can say expected vs found.
-    records = parse(bytes, { bom: true, relax_quotes: false, skip_empty_lines: true, info: true, relax_column_count: true }) as never;
+    records = parse(bytes, { bom: true, relax_quotes: false, skip_empty_lines: true, info: true, relax_column_count: true, max_record_size: p.maxRowBytes ?? DEFAULT_MAX_ROW_BYTES }) as never;
   } catch (e) {
     // csv-parse's own messages quote the offending value: describe the problem by its code instead.
     const err = e as { lines?: number; code?: string };

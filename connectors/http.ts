@@ -43,8 +43,15 @@ export interface HttpClientOptions {
   sourceId: string;
   dispatcher?: Dispatcher;
   auth?: AuthProvider;
-  /** Per-request timeout for headers and for body (ms). */
+  /** Idle timeout: longest silence while waiting for headers or between body chunks (ms). */
   timeoutMs?: number;
+  /**
+   * Overall deadline of one attempt, headers and whole body (ms). The idle timeout alone never
+   * ends a vendor that trickles its body a byte every few seconds.
+   */
+  requestDeadlineMs?: number;
+  /** Largest response body accepted (bytes); a larger one is refused before it is parsed or stored. */
+  maxBodyBytes?: number;
   /** Retries after the first attempt for 429, 5xx, timeouts and connection errors. */
   maxRetries?: number;
   baseDelayMs?: number;
@@ -65,6 +72,9 @@ export interface HttpClientOptions {
   now?: () => number;
 }
 
+/** Why an attempt ended without a usable answer: silence, the overall deadline, a body over the limit, the connection. */
+export type FailureKind = 'timeout' | 'deadline' | 'too_large' | 'network';
+
 export type RetryDecision = { action: 'retry'; delayMs: number } | { action: 'fail'; code: ErrorCode; retryable: boolean };
 
 /**
@@ -75,7 +85,7 @@ export type RetryDecision = { action: 'retry'; delayMs: number } | { action: 'fa
  */
 export function decideRetry(input: {
   status?: number;
-  errorCode?: 'timeout' | 'network';
+  errorCode?: FailureKind;
   rateLimited?: boolean;
   attempt: number;
   headers?: Record<string, string | string[] | undefined>;
@@ -89,7 +99,13 @@ export function decideRetry(input: {
   if (status !== undefined && !retryableStatus) {
     return { action: 'fail', code: status === 401 || status === 403 ? 'SOURCE_AUTH' : 'SOURCE_HTTP', retryable: false };
   }
-  const failCode: ErrorCode = rateLimited ? 'SOURCE_RATE_LIMITED' : input.errorCode === 'timeout' ? 'SOURCE_TIMEOUT' : 'SOURCE_HTTP';
+  const failCode: ErrorCode = rateLimited
+    ? 'SOURCE_RATE_LIMITED'
+    : input.errorCode === 'timeout' || input.errorCode === 'deadline'
+      ? 'SOURCE_TIMEOUT'
+      : input.errorCode === 'too_large'
+        ? 'SOURCE_TOO_LARGE'
+        : 'SOURCE_HTTP';
   if (attempt > opts.maxRetries) return { action: 'fail', code: failCode, retryable: true };
   const serverWait = serverRequestedWait(input.headers ?? {}, input.now);
   if (serverWait !== undefined) {
@@ -124,8 +140,20 @@ export function serverRequestedWait(headers: Record<string, string | string[] | 
   return undefined;
 }
 
+/**
+ * Defaults of the limits. 120 s: the largest pages vendors serve (Clever's 10,000 records, Graph's
+ * 999, OneRoster's limit=10000) are tens of MiB, under a minute even at 1 MB/s, while a trickling
+ * vendor fails within two minutes per attempt. 64 MiB: about three times the largest such page,
+ * and far below V8's longest string (~512 MiB), past which a page cannot even be decoded
+ * ("Invalid string length"); parsing 64 MiB of JSON costs well under a second.
+ */
+export const DEFAULT_REQUEST_DEADLINE_MS = 120_000;
+export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
+
 const DEFAULTS = {
   timeoutMs: 30_000,
+  requestDeadlineMs: DEFAULT_REQUEST_DEADLINE_MS,
+  maxBodyBytes: DEFAULT_MAX_BODY_BYTES,
   maxRetries: 5,
   baseDelayMs: 500,
   maxDelayMs: 30_000,
@@ -212,27 +240,18 @@ export class HttpClient {
       let status: number | undefined;
       let resHeaders: Record<string, string | string[] | undefined> = {};
       let text = '';
-      let errorCode: 'timeout' | 'network' | undefined;
+      let errorCode: FailureKind | undefined;
       try {
-        const res = await undiciRequest(url, {
-          method,
-          headers,
-          body: req.body,
-          dispatcher: this.dispatcher,
-          headersTimeout: this.opts.timeoutMs,
-          bodyTimeout: this.opts.timeoutMs,
-        });
-        status = res.statusCode;
-        resHeaders = res.headers as Record<string, string | string[] | undefined>;
-        text = await res.body.text();
+        ({ status, headers: resHeaders, text } = await this.attempt(url, method, headers, req.body));
       } catch (e) {
-        const code = (e as { code?: string }).code ?? '';
-        errorCode = /TIMEOUT/i.test(code) ? 'timeout' : 'network';
-        this.opts.log?.warn({ source: this.sourceId, resource, attempt, err: code }, 'request failed before a response');
+        status = undefined;
+        errorCode = e instanceof LimitError ? e.kind : /TIMEOUT/i.test((e as { code?: string }).code ?? '') ? 'timeout' : 'network';
+        const code = e instanceof LimitError ? e.kind : ((e as { code?: string }).code ?? '');
+        this.opts.log?.warn({ source: this.sourceId, resource, attempt, err: code }, 'request failed before a complete answer');
         if (attempt > this.opts.maxRetries) {
           throw new RostergateError(
-            errorCode === 'timeout' ? 'SOURCE_TIMEOUT' : 'SOURCE_HTTP',
-            `${errorCode === 'timeout' ? 'timed out' : `connection failed (${code || 'unknown'})`} after ${attempt} attempts`,
+            errorCode === 'timeout' || errorCode === 'deadline' ? 'SOURCE_TIMEOUT' : errorCode === 'too_large' ? 'SOURCE_TOO_LARGE' : 'SOURCE_HTTP',
+            `${describeFailure(errorCode, code, this.opts)} after ${attempt} attempts`,
             ctx,
             { retryable: true, cause: e },
           );
@@ -266,6 +285,54 @@ export class HttpClient {
       }
       const detail = status !== undefined ? this.opts.describeError?.(status, text) : undefined;
       throw new RostergateError(decision.code, describeStatus(status, attempt, decision.code, detail), { ...ctx, status }, { retryable: decision.retryable });
+    }
+  }
+
+  /**
+   * One attempt under both limits: the deadline aborts the request wherever it is (waiting for
+   * headers or half-way through a body), and the body is counted as it streams in, so an oversized
+   * one is cut off at the limit instead of being buffered whole (a 700 MB page used to fail in
+   * decoding, reported as a malformed page).
+   */
+  private async attempt(url: URL, method: string, headers: Record<string, string>, body: string | undefined): Promise<Omit<HttpResponse, 'status'> & { status: number }> {
+    const { requestDeadlineMs: deadline, maxBodyBytes: maxBytes } = this.opts;
+    const abort = new AbortController();
+    let deadlineHit = false;
+    const timer = setTimeout(() => {
+      deadlineHit = true;
+      abort.abort();
+    }, deadline);
+    try {
+      const res = await undiciRequest(url, {
+        method,
+        headers,
+        body,
+        dispatcher: this.dispatcher,
+        headersTimeout: this.opts.timeoutMs,
+        bodyTimeout: this.opts.timeoutMs,
+        signal: abort.signal,
+      });
+      const declared = Number(res.headers['content-length']);
+      if (Number.isFinite(declared) && declared > maxBytes) {
+        res.body.destroy();
+        throw new LimitError('too_large');
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of res.body) {
+        size += (chunk as Buffer).length;
+        if (size > maxBytes) {
+          res.body.destroy();
+          throw new LimitError('too_large');
+        }
+        chunks.push(chunk as Buffer);
+      }
+      return { status: res.statusCode, headers: res.headers as HttpResponse['headers'], text: Buffer.concat(chunks, size).toString('utf8') };
+    } catch (e) {
+      if (deadlineHit && !(e instanceof LimitError)) throw new LimitError('deadline', e);
+      throw e;
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -304,6 +371,30 @@ export class HttpClient {
     }
     this.requestsMade++;
   }
+}
+
+/** A limit of ours ended the attempt (not the vendor, not the network). */
+class LimitError extends Error {
+  constructor(readonly kind: 'deadline' | 'too_large', cause?: unknown) {
+    super(kind === 'deadline' ? 'request deadline passed' : 'response body over the limit', { cause });
+  }
+}
+
+function describeFailure(kind: FailureKind, code: string, opts: { requestDeadlineMs: number; maxBodyBytes: number }): string {
+  if (kind === 'deadline') return `no complete answer within ${formatMs(opts.requestDeadlineMs)} (limit http.requestDeadlineMs)`;
+  if (kind === 'too_large') return `response body exceeded ${formatBytes(opts.maxBodyBytes)} (limit http.maxBodyBytes)`;
+  if (kind === 'timeout') return 'timed out';
+  return `connection failed (${code || 'unknown'})`;
+}
+
+export function formatBytes(n: number): string {
+  if (n >= 1024 * 1024 && n % (1024 * 1024) === 0) return `${n / (1024 * 1024)} MiB`;
+  if (n >= 1024 && n % 1024 === 0) return `${n / 1024} KiB`;
+  return `${n} bytes`;
+}
+
+function formatMs(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
 }
 
 function describeStatus(status: number | undefined, attempts: number, code: ErrorCode, detail?: string): string {

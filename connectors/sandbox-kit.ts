@@ -56,7 +56,11 @@ export type Fault =
   | { kind: 'status'; status: number; retryAfter?: string; headers?: Record<string, string> }
   | { kind: 'truncate' }
   | { kind: 'hang'; ms: number }
-  | { kind: 'reset' };
+  | { kind: 'reset' }
+  /** Headers at once, then the body a byte every `intervalMs` (a vendor that trickles). */
+  | { kind: 'trickle'; intervalMs: number }
+  /** The real page followed by `bytes` of JSON whitespace: still valid, but oversized. */
+  | { kind: 'pad'; bytes: number };
 
 /** Faults applied, in order, to the next requests whose path matches. */
 export class FaultPlan {
@@ -165,8 +169,9 @@ export async function startSandboxServer(opts: {
     const out = await handler.handle({ method: req.method ?? 'GET', url, path, headers: req.headers, body });
     const text = typeof out.body === 'string' ? out.body : out.body === undefined ? '' : JSON.stringify(out.body);
     const contentType = typeof out.body === 'string' ? 'text/plain; charset=utf-8' : 'application/json; charset=utf-8';
-    const sent = fault?.kind === 'truncate' ? text.slice(0, Math.max(1, Math.floor(text.length / 2))) : text;
+    const sent = fault?.kind === 'truncate' ? text.slice(0, Math.max(1, Math.floor(text.length / 2))) : fault?.kind === 'pad' ? text + ' '.repeat(fault.bytes) : text;
     res.writeHead(out.status, { 'content-type': contentType, 'x-rostergate-sandbox': app.name, ...out.headers });
+    if (fault?.kind === 'trickle') return trickle(res, Buffer.from(sent), fault.intervalMs, hangs);
     res.end(sent);
   }
 
@@ -191,6 +196,19 @@ export async function startSandboxServer(opts: {
         server.close(() => resolve());
       }),
   };
+}
+
+/** Sends a body a byte at a time until it is done or the client goes away; timers end with the server. */
+function trickle(res: ServerResponse, body: Buffer, intervalMs: number, timers: Set<NodeJS.Timeout>): void {
+  res.flushHeaders();
+  let i = 0;
+  const next = () => {
+    if (res.destroyed || i >= body.length) return void res.end();
+    res.write(body.subarray(i, ++i));
+    const t = setTimeout(() => (timers.delete(t), next()), intervalMs);
+    timers.add(t);
+  };
+  next();
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {

@@ -7,7 +7,7 @@
  * moment resumes without loss or duplicates. Connectors never touch the store.
  */
 import type { z } from 'zod';
-import type { EntityType, SourceRecord } from '../src/model/records.ts';
+import type { EntityData, EntityType, SourceRecord } from '../src/model/records.ts';
 import type { HttpClient } from './http.ts';
 import type { Logger } from '../src/log.ts';
 import type { SandboxApp } from './sandbox-kit.ts';
@@ -78,6 +78,12 @@ export interface ConnectorDefinition<C extends { id: string; type: SourceType }>
   /** zod schema of this source's config block (besides `id` and `type`, which the registry adds). */
   configSchema: z.ZodType<C>;
   create(config: C, ctx: ConnectorContext): Connector;
+  /**
+   * The unified record fields its mapping fills, per entity type: what the privacy report says this
+   * source delivers (and, against the purposes, what is stored or dropped at ingest). The connector
+   * suite fails when a read delivers a field not listed here, so the report cannot understate it.
+   */
+  delivers: Delivers;
   /** The local emulator of this vendor's wire format, if it has one (CSV sources do not). */
   sandbox?: SandboxApp;
   /** HTTP defaults for this vendor (its published rate limit); a source's `http:` block overrides them. */
@@ -88,6 +94,9 @@ export interface ConnectorDefinition<C extends { id: string; type: SourceType }>
    */
   demoSource?(ctx: DemoSourceContext): Promise<DemoSourceBlock<C>> | DemoSourceBlock<C>;
 }
+
+/** Record fields per entity type, as `ConnectorDefinition.delivers` declares them. */
+export type Delivers = { readonly [T in EntityType]?: readonly (keyof EntityData[T] & string)[] };
 
 /** A config block as a user would write it (validated by the config schema like any other). */
 export type DemoSourceBlock<C extends { type: SourceType }> = { type: C['type']; id?: string } & Record<string, unknown>;

@@ -2,7 +2,7 @@
  * The `rostergate` command line. Each subcommand lives in src/commands/; this file only wires
  * commander and turns errors into one clear line and an exit code.
  */
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { isRostergateError, oneLine } from './errors.ts';
 
 /** Option values checked while parsing, so a bad one is commander's one-line error and exit 2. */
@@ -42,6 +42,7 @@ program
   .option('-s, --source <id>', 'only this source')
   .option('--full', 'ignore incremental cursors and read everything')
   .option('--allow-mass-delete', 'let a full sync delete more than the configured share of records')
+  .option('--wait', 'if another run is syncing a source, wait for it to finish (default: skip that source, exit 4)')
   .option('--report <file>', 'write the sync report (every warning, held-back record, dangling reference and skipped row, by source key) to FILE as JSON')
   .action(async (opts) => {
     process.exitCode = await (await import('./commands/sync.ts')).syncCommand(opts);
@@ -75,6 +76,20 @@ program
   .option('--k <n>', 'k for the k-anonymity check (default: the purpose\'s, 5)')
   .option('-c, --config <file>', 'config file')
   .action(async (opts) => (await import('./commands/extract.ts')).extractCommand(opts));
+
+program
+  .command('subject-export')
+  .description('write everything held about one person (subject access): JSON and a readable Markdown summary, owner-only, audited')
+  .option('--person <id>', 'the person\'s gateway id (per_…)')
+  .option('--source <id>', 'or the person by a source\'s id …')
+  .option('--key <key>', '… and the person\'s key in that source')
+  .option('--pseudonym <p>', 'or by a pseudonym (p1_…) …')
+  .option('--domain <name>', '… in its pseudonymisation domain')
+  .requiredOption('--out <file>', 'JSON output file (refused if it exists, unless --force)')
+  .option('--summary <file>', 'Markdown summary file (default: OUT.md)')
+  .option('--force', 'overwrite existing output files')
+  .option('-c, --config <file>', 'config file')
+  .action(async (opts) => (await import('./commands/subject-export.ts')).subjectExportCommand(opts));
 
 const keys = program.command('keys').description('API keys, the master key, pseudonym-domain rotation');
 keys
@@ -139,6 +154,15 @@ identity
   .action(async (opts) => (await import('./commands/identity.ts')).identityUnlink(opts));
 
 program
+  .command('privacy-report')
+  .description('write the privacy leaflet and record of processing activities, generated from the config and the schema')
+  .option('-c, --config <file>', 'config file (YAML or JSON); default $ROSTERGATE_CONFIG')
+  .option('--demo', 'the report of the demo\'s configuration (`npm start`)')
+  .addOption(new Option('--format <format>', 'md | html').choices(['md', 'html']).default('md'))
+  .option('--out <file>', 'write to this file (replaced if it exists) instead of standard output')
+  .action(async (opts) => (await import('./commands/privacy-report.ts')).privacyReportCommand(opts));
+
+program
   .command('audit')
   .description('audit log tools')
   .command('verify')
@@ -167,5 +191,5 @@ try {
     process.exit(e.exitCode === 0 ? 0 : 2);
   }
   process.stderr.write(`rostergate: ${oneLine(e)}\n`);
-  process.exit(isRostergateError(e, 'CONFIG_INVALID') || isRostergateError(e, 'DATA_FOLDER') || isRostergateError(e, 'IDENTITY_REFUSED') ? 2 : 1);
+  process.exit(isRostergateError(e, 'CONFIG_INVALID') || isRostergateError(e, 'DATA_FOLDER') || isRostergateError(e, 'IDENTITY_REFUSED') || isRostergateError(e, 'NOT_FOUND') ? 2 : 1);
 }

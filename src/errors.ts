@@ -9,6 +9,8 @@ export type ErrorCode =
   | 'SOURCE_TIMEOUT'
   | 'SOURCE_RATE_LIMITED'
   | 'SOURCE_BAD_PAGE'
+  /** A response body larger than the source's http.maxBodyBytes (or a CSV file or row over its bound). */
+  | 'SOURCE_TOO_LARGE'
   | 'SOURCE_BAD_RECORD'
   | 'SOURCE_PAGING_LOOP'
   | 'SOURCE_BUDGET'
@@ -16,13 +18,23 @@ export type ErrorCode =
   | 'CSV_INVALID'
   | 'SYNC_MASS_DELETE'
   | 'SYNC_ABORTED'
+  /** Another run holds the source's lease (src/sync/lease.ts). */
+  | 'SYNC_BUSY'
   | 'STORE'
+  /** The store's disk is full (SQLITE_FULL, PostgreSQL 53100). */
+  | 'STORE_FULL'
+  /** The store refuses writes (SQLITE_READONLY, PostgreSQL 25006). */
+  | 'STORE_READ_ONLY'
+  /** The store's disk failed a read or write (SQLITE_IOERR, PostgreSQL 58030). */
+  | 'STORE_IO'
   | 'DATA_FOLDER'
   | 'NOT_FOUND'
   /** An operator's identity link or unlink that cannot be carried out (unknown record, wrong type). */
   | 'IDENTITY_REFUSED'
   | 'UNAUTHENTICATED'
-  | 'FORBIDDEN';
+  | 'FORBIDDEN'
+  /** The HTTP client hung up before its answer: the request's remaining store reads are refused. */
+  | 'REQUEST_ABORTED';
 
 export interface ErrorContext {
   /** The configured source id (e.g. "district-clever"). */

@@ -6,7 +6,7 @@ import { HttpClient } from '../connectors/http.ts';
 import { definitionOf } from '../connectors/registry.ts';
 import type { Connector, SourceType } from '../connectors/types.ts';
 import type { Config, SourceConfig } from './config/config.ts';
-import { RostergateError } from './errors.ts';
+import { RostergateError, isRostergateError } from './errors.ts';
 import type { Logger } from './log.ts';
 import { SqliteStore } from './store/sqlite.ts';
 import { PostgresStore } from './store/postgres.ts';
@@ -16,6 +16,7 @@ import { buildUnifiedSchema } from './graphql/schema.ts';
 import { createContext } from './graphql/context.ts';
 import { startGateway, type RunningGateway, type ServedSchema } from './server/gateway.ts';
 import { setupPrivacy, type Privacy } from './privacy/setup.ts';
+import { assertStoreKey } from './privacy/store-key.ts';
 import { explainDenied } from './privacy/purpose-schema.ts';
 import { classify } from './privacy/classification.ts';
 import type { GraphQLContext } from './graphql/context.ts';
@@ -52,12 +53,20 @@ export async function syncAll(
   store: Store,
   cfg: Config,
   log: Logger,
-  opts: { only?: string; full?: boolean; allowMassDelete?: boolean; hooks?: SyncHooks; privacy?: Privacy; keepGoing?: boolean } = {},
+  opts: {
+    only?: string; full?: boolean; allowMassDelete?: boolean; hooks?: SyncHooks; privacy?: Privacy; keepGoing?: boolean;
+    /** Wait for another run of a source to finish instead of skipping it. */
+    wait?: boolean;
+    /** With keepGoing: told of a source another run holds (SYNC_BUSY), which is then skipped. */
+    onBusy?: (e: RostergateError) => void;
+  } = {},
 ): Promise<SyncSummary[]> {
   const chosen = opts.only ? cfg.sources.filter((s) => s.id === opts.only) : cfg.sources;
   if (opts.only && chosen.length === 0) {
     throw new RostergateError('CONFIG_INVALID', `no source with id "${opts.only}" (configured: ${cfg.sources.map((s) => s.id).join(', ') || 'none'})`);
   }
+  // A different master key would give every person new match keys, so none would meet again.
+  if (opts.privacy) await assertStoreKey(store, opts.privacy.keyring);
   const summaries: SyncSummary[] = [];
   for (const source of chosen) {
     const { connector, http } = createConnector(source, log);
@@ -76,9 +85,14 @@ export async function syncAll(
           personCreated: ingest?.personCreated,
           changeLogged: ingest?.changeLogged,
           onFailure: opts.keepGoing ? 'return' : 'throw',
+          lease: { wait: opts.wait },
       });
       if (ingest) summary.dropped = [...ingest.minimiser.dropped].sort();
       summaries.push(summary);
+    } catch (e) {
+      // Another run holds this source: the others still run.
+      if (!(opts.keepGoing && opts.onBusy && isRostergateError(e, 'SYNC_BUSY'))) throw e;
+      opts.onBusy(e);
     } finally {
       await http.close();
     }
@@ -106,8 +120,9 @@ export async function serveStore(
   // An unclassified field stops start-up in every mode: open access would otherwise meet it only at the first request.
   classify(base);
   const types = sourceTypes(cfg);
-  // Ready while the store answers: a replica that lost its database is taken out of rotation.
-  const ready = async () => (await store.headSeq(), true);
+  // Ready when the store answers reads (a replica that lost its database is taken out of rotation)
+  // and takes writes: a full or read-only store cannot apply a sync or record an audit entry.
+  const ready = async () => (await store.headSeq(), await store.writable(), true);
   const common = { port: opts.port ?? cfg.server.port, host: opts.host ?? cfg.server.host, log, ready, drainMs: cfg.server.drainSeconds * 1000, demoKeys: opts.demoKeys };
   if (cfg.server.openAccess) {
     // Everything to anyone, unauthenticated: tolerable on this machine only.
@@ -115,12 +130,13 @@ export async function serveStore(
       throw new RostergateError('CONFIG_INVALID', `server.openAccess serves every field to anyone without a key, so only on a loopback host (127.0.0.1, ::1, localhost), not ${common.host}: configure purposes and clients instead`);
     }
     log.warn('server.openAccess is on: every request gets the whole unified schema without a key');
-    return startGateway({ ...common, schemas: { default: { schema: base } }, context: async () => createContext(store, types) });
+    return startGateway({ ...common, schemas: { default: { schema: base } }, context: async (_req, signal) => createContext(store, types, { signal }) });
   }
   if (cfg.clients.length === 0) {
     throw new RostergateError('CONFIG_INVALID', 'no clients configured: add `purposes:` and `clients:` (see README, "Purposes") or set server.openAccess for a local experiment');
   }
   const privacy = opts.privacy ?? setupPrivacy(cfg, base);
+  await assertStoreKey(store, privacy.keyring);
   await privacy.pseudonymiser.backfillAll(store);
   // Each purpose's updatedAt / updatedSince: computed for purposes and records that have none yet,
   // recomputed for a purpose whose policy changed (src/feeds/view-times.ts).
@@ -132,7 +148,9 @@ export async function serveStore(
     schemas[id] = {
       schema: ps.schema,
       plugins: [privacy.auditPlugin(purpose, ps.schema)],
-      explain: (m) => explainDenied(m, id, undefined, privacy.classification),
+      explain: (m) => explainDenied(m, id, undefined, privacy.classification, ps.withheld),
+      limits: purpose.limits,
+      purpose: id,
     };
   }
   const dispatcher = new WebhookDispatcher(store, privacy, types, cfg.webhooks, log);
@@ -140,7 +158,7 @@ export async function serveStore(
     ...common,
     routes: [extractRoute(store, privacy, types, log)],
     schemas,
-    context: async (req) => privacy.context(store, types, await privacy.authenticate(store, req)),
+    context: async (req, signal) => privacy.context(store, types, await privacy.authenticate(store, req), { signal }),
     schemaFor: (ctx) => ctx.client!.purpose,
   });
   if (opts.webhooks !== false) dispatcher.start();

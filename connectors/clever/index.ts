@@ -22,4 +22,14 @@ export const cleverDefinition: ConnectorDefinition<CleverConfig> = {
   defaultHttp: { requestsPerMinute: 1200 },
   sandbox: cleverSandboxApp,
   demoSource: ({ sandboxUrl }) => sandboxSourceConfig(sandboxUrl('/clever')),
+  delivers: {
+    org: ['address', 'highGrade', 'identifier', 'lowGrade', 'name', 'parentKey', 'phone', 'schoolNumber', 'sisId', 'stateId', 'type'],
+    academicSession: ['endDate', 'orgKey', 'startDate', 'title', 'type'],
+    course: ['courseCode', 'orgKey', 'title'],
+    person: ['email', 'familyName', 'givenName', 'grades', 'graduationYear', 'middleName', 'orgKeys', 'phone', 'preferredGivenName', 'primaryOrgKey', 'roles', 'sisId', 'stateId', 'studentNumber', 'teacherNumber', 'title', 'username'],
+    demographics: ['americanIndianOrAlaskaNative', 'asian', 'birthDate', 'blackOrAfricanAmerican', 'englishLanguageLearner', 'freeReducedLunch', 'gifted', 'hispanicOrLatino', 'homeLanguage', 'iep', 'nativeHawaiianOrOtherPacificIslander', 'personKey', 'postalCode', 'section504', 'sex', 'twoOrMoreRaces', 'white'],
+    class: ['classCode', 'courseKey', 'grades', 'periods', 'schoolKey', 'subjects', 'termKeys', 'title'],
+    enrollment: ['classKey', 'personKey', 'primary', 'role', 'schoolKey'],
+    guardianship: ['contactType', 'emergencyContact', 'guardianKey', 'relation', 'studentKey'],
+  },
 };

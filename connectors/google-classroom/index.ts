@@ -22,4 +22,11 @@ export const googleClassroomDefinition: ConnectorDefinition<GoogleConfig> = {
   defaultHttp: { requestsPerMinute: 1200 },
   sandbox: googleSandboxApp,
   demoSource: ({ sandboxUrl }) => sandboxSourceConfig(sandboxUrl('/google')),
+  delivers: {
+    org: ['name', 'type'],
+    person: ['email', 'familyName', 'givenName', 'orgKeys', 'photoUrl', 'primaryOrgKey', 'roles'],
+    class: ['classCode', 'location', 'schoolKey', 'title'],
+    enrollment: ['classKey', 'personKey', 'primary', 'role', 'schoolKey'],
+    guardianship: ['guardianKey', 'studentKey'],
+  },
 };

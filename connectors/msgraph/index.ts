@@ -23,4 +23,13 @@ export const msGraphDefinition: ConnectorDefinition<MsGraphConfig> = {
   create: (config, ctx) => new MsGraphConnector(config, ctx),
   sandbox: graphSandboxApp,
   demoSource: ({ sandboxUrl }) => sandboxSourceConfig(sandboxUrl('/msgraph')),
+  delivers: {
+    org: ['address', 'highGrade', 'lowGrade', 'name', 'parentKey', 'phone', 'schoolNumber', 'sisId', 'type'],
+    academicSession: ['endDate', 'startDate', 'title', 'type'],
+    course: ['courseCode', 'description', 'subjects', 'title'],
+    person: ['email', 'enabled', 'familyName', 'givenName', 'grades', 'graduationYear', 'middleName', 'orgKeys', 'phone', 'primaryOrgKey', 'roles', 'sisId', 'studentNumber', 'teacherNumber', 'username'],
+    demographics: ['birthDate', 'personKey', 'sex'],
+    class: ['classCode', 'courseKey', 'grades', 'schoolKey', 'termKeys', 'title'],
+    enrollment: ['classKey', 'personKey', 'primary', 'role'],
+  },
 };

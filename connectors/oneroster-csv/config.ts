@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { sourceBase } from '../config-base.ts';
+import { csvLimitOptions } from '../csv-kit.ts';
 
 /** `type: oneroster-csv` — a OneRoster 1.1/1.2 CSV drop: a .zip or a folder, bulk or delta per manifest.csv. */
 export const oneRosterCsvConfigSchema = sourceBase
@@ -8,6 +9,7 @@ export const oneRosterCsvConfigSchema = sourceBase
     path: z.string().min(1),
     /** strict: every deviation from the binding is an error; tolerant: real-world defects are warnings. */
     mode: z.enum(['strict', 'tolerant']).default('tolerant'),
+    ...csvLimitOptions,
   })
   .strict();
 export type OneRosterCsvConfig = z.infer<typeof oneRosterCsvConfigSchema>;

@@ -30,7 +30,7 @@ export class OneRosterCsvConnector implements Connector {
   }
 
   async *read(prev: ConnectorState | null, opts: ReadOptions = {}): AsyncIterable<Page> {
-    const drop = readDrop(this.cfg.path, this.sourceId);
+    const drop = readDrop(this.cfg.path, this.sourceId, this.cfg);
     let notes: { defects: string[]; skipped: string[] } | undefined;
     const load = () => {
       const parts = this.load(drop);
@@ -42,7 +42,7 @@ export class OneRosterCsvConnector implements Connector {
 
   /** Parses and validates the whole drop into records per file, in dependency order. */
   private load(drop: Drop): DropPart[] {
-    const problems: CsvProblems = { source: this.sourceId, mode: this.cfg.mode, warnings: [], skipped: [] };
+    const problems: CsvProblems = { source: this.sourceId, mode: this.cfg.mode, warnings: [], skipped: [], maxRowBytes: this.cfg.maxRowBytes };
     const manifestFile = file(drop, 'manifest.csv');
     if (!manifestFile) throw new RostergateError('CSV_INVALID', 'manifest.csv is missing', { source: this.sourceId, resource: 'manifest.csv' });
     const manifest = readTable(problems, manifestFile.name, manifestFile.bytes);

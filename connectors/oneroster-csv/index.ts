@@ -4,6 +4,7 @@
  */
 import { join } from 'node:path';
 import type { ConnectorDefinition } from '../types.ts';
+import { ONEROSTER_DELIVERS } from '../oneroster/mapping.ts';
 import { oneRosterCsvConfigSchema, type OneRosterCsvConfig } from './config.ts';
 import { OneRosterCsvConnector } from './connector.ts';
 import { writeOneRosterDrop } from './writer.ts';
@@ -20,4 +21,5 @@ export const oneRosterCsvDefinition: ConnectorDefinition<OneRosterCsvConfig> = {
   configSchema: oneRosterCsvConfigSchema,
   create: (config, ctx) => new OneRosterCsvConnector(config, ctx),
   demoSource: ({ dataset, workDir }) => sandboxSourceConfig(writeOneRosterDrop(dataset, join(workDir, 'oneroster-csv'), { mode: 'bulk', version: '1.2', zip: true })),
+  delivers: ONEROSTER_DELIVERS,
 };

@@ -66,7 +66,8 @@ export function writeOneRosterDrop(
 ): string {
   const mode = opts.mode ?? 'bulk';
   const version = opts.version ?? '1.2';
-  mkdirSync(dir, { recursive: true });
+  // A drop holds personal data: owner-only (folders 0700, files 0600), as the gateway's store.
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const agents = new Map<string, string[]>();
   for (const g of ds.list('guardianship')) agents.set(g.data.studentKey, [...(agents.get(g.data.studentKey) ?? []), g.data.guardianKey]);
   const changed = new Set(ds.changesSince(opts.sinceSeq ?? 0).map((e) => `${e.type}/${e.key}`));
@@ -113,8 +114,8 @@ export function writeOneRosterDrop(
   }
   manifest.push(['source.systemName', 'rostergate demo'], ['source.systemCode', 'rostergate']);
   files['manifest.csv'] = stringify(manifest);
-  for (const [f, text] of Object.entries(files)) writeFileSync(join(dir, f), text);
+  for (const [f, text] of Object.entries(files)) writeFileSync(join(dir, f), text, { mode: 0o600 });
   if (!opts.zip) return dir;
-  writeFileSync(`${dir}.zip`, zipSync(Object.fromEntries(Object.entries(files).map(([f, t]) => [f, Buffer.from(t)]))));
+  writeFileSync(`${dir}.zip`, zipSync(Object.fromEntries(Object.entries(files).map(([f, t]) => [f, Buffer.from(t)]))), { mode: 0o600 });
   return `${dir}.zip`;
 }

@@ -3,6 +3,7 @@
  * See README.md beside this file for the mapping and how to point it at a Roster Server.
  */
 import type { ConnectorDefinition } from '../types.ts';
+import { ONEROSTER_DELIVERS } from './mapping.ts';
 import { oneRosterConfigSchema, type OneRosterConfig } from './config.ts';
 import { OneRosterConnector } from './connector.ts';
 import { ONEROSTER_SANDBOX_CLIENT_ID, ONEROSTER_SANDBOX_CLIENT_SECRET, oneRosterSandboxApp, V11, V12 } from './sandbox.ts';
@@ -27,4 +28,5 @@ export const oneRosterDefinition: ConnectorDefinition<OneRosterConfig> = {
   create: (config, ctx) => new OneRosterConnector(config, ctx),
   sandbox: oneRosterSandboxApp,
   demoSource: ({ sandboxUrl }) => sandboxSourceConfig(sandboxUrl('/oneroster'), '1.2'),
+  delivers: ONEROSTER_DELIVERS,
 };

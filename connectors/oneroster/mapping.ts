@@ -4,6 +4,7 @@
  * grades with or without zero padding, `periods` as a string or an array, 1.2-style `roles[]` on
  * 1.1 users. A record missing what makes it meaningful throws, and the caller names its position.
  */
+import type { Delivers } from '../types.ts';
 import type { EnrollmentRole, OrgType, PersonRole, SessionType, SourceRecord } from '../../src/model/records.ts';
 import type { Bool, GUIDRef, OrAcademicSession, OrClass, OrCourse, OrDemographics, OrEnrollment, OrOrg, OrUser } from './wire.ts';
 
@@ -171,3 +172,15 @@ export const RESOURCES = [
   { name: 'classes', map: (x: unknown) => [classRecord(x as OrClass)], completes: ['class'] },
   { name: 'enrollments', map: (x: unknown) => [enrollmentRecord(x as OrEnrollment)], completes: ['enrollment'] },
 ] as const;
+
+/** What the OneRoster mapping fills (REST and CSV drops share it). */
+export const ONEROSTER_DELIVERS: Delivers = {
+  org: ['identifier', 'name', 'parentKey', 'sisId', 'type'],
+  academicSession: ['endDate', 'parentKey', 'schoolYear', 'startDate', 'title', 'type'],
+  course: ['courseCode', 'grades', 'orgKey', 'schoolYearKey', 'subjects', 'title'],
+  person: ['email', 'enabled', 'familyName', 'givenName', 'grades', 'middleName', 'orgKeys', 'phone', 'preferredGivenName', 'primaryOrgKey', 'roles', 'sisId', 'sms', 'stateId', 'username'],
+  demographics: ['americanIndianOrAlaskaNative', 'asian', 'birthDate', 'blackOrAfricanAmerican', 'countryOfBirth', 'hispanicOrLatino', 'nativeHawaiianOrOtherPacificIslander', 'personKey', 'sex', 'twoOrMoreRaces', 'white'],
+  class: ['classCode', 'classType', 'courseKey', 'grades', 'location', 'periods', 'schoolKey', 'subjects', 'termKeys', 'title'],
+  enrollment: ['beginDate', 'classKey', 'endDate', 'personKey', 'primary', 'role', 'schoolKey'],
+  guardianship: ['guardianKey', 'studentKey'],
+};

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { sourceBase } from '../config-base.ts';
+import { csvLimitOptions } from '../csv-kit.ts';
 
 /** `type: sds-csv` — a School Data Sync CSV drop (v2.1, classic v1 or its UK variant), folder or zip. */
 export const sdsCsvConfigSchema = sourceBase
@@ -9,6 +10,7 @@ export const sdsCsvConfigSchema = sourceBase
     /** Detected from the file names and School.csv header when not given. */
     format: z.enum(['v2.1', 'v1', 'v1-uk']).optional(),
     mode: z.enum(['strict', 'tolerant']).default('tolerant'),
+    ...csvLimitOptions,
   })
   .strict();
 export type SdsCsvConfig = z.infer<typeof sdsCsvConfigSchema>;

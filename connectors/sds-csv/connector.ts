@@ -44,7 +44,7 @@ export class SdsCsvConnector implements Connector {
   }
 
   async *read(prev: ConnectorState | null, opts: ReadOptions = {}): AsyncIterable<Page> {
-    const drop = readDrop(this.cfg.path, this.sourceId);
+    const drop = readDrop(this.cfg.path, this.sourceId, this.cfg);
     let loaded = false;
     const load = () => {
       const parts = this.load(drop);
@@ -65,7 +65,7 @@ export class SdsCsvConnector implements Connector {
   private load(drop: Drop): DropPart[] {
     const format = this.detect(drop);
     this.format = format;
-    const problems: CsvProblems = { source: this.sourceId, mode: this.cfg.mode, warnings: [] };
+    const problems: CsvProblems = { source: this.sourceId, mode: this.cfg.mode, warnings: [], maxRowBytes: this.cfg.maxRowBytes };
     const specs = filesOf(format);
     const tables = new Map<string, CsvTable>();
     for (const [name, spec] of Object.entries(specs)) {

@@ -14,4 +14,14 @@ export const sdsCsvDefinition: ConnectorDefinition<SdsCsvConfig> = {
   type: 'sds-csv',
   configSchema: sdsCsvConfigSchema,
   create: (config, ctx) => new SdsCsvConnector(config, ctx),
+  delivers: {
+    org: ['address', 'highGrade', 'identifier', 'lowGrade', 'name', 'parentKey', 'phone', 'schoolNumber', 'sisId', 'stateId', 'type'],
+    academicSession: ['endDate', 'schoolYear', 'startDate', 'title', 'type'],
+    course: ['courseCode', 'description', 'grades', 'orgKey', 'schoolYearKey', 'subjects', 'title'],
+    person: ['email', 'familyName', 'givenName', 'grades', 'graduationYear', 'middleName', 'orgKeys', 'phone', 'primaryOrgKey', 'roles', 'sisId', 'sms', 'stateId', 'studentNumber', 'teacherNumber', 'title', 'username'],
+    demographics: ['americanIndianOrAlaskaNative', 'asian', 'birthDate', 'blackOrAfricanAmerican', 'countryOfBirth', 'englishLanguageLearner', 'freeReducedLunch', 'hispanicOrLatino', 'iep', 'personKey', 'section504', 'sex', 'twoOrMoreRaces', 'white'],
+    class: ['classCode', 'courseKey', 'periods', 'schoolKey', 'termKeys', 'title'],
+    enrollment: ['classKey', 'personKey', 'primary', 'role'],
+    guardianship: ['guardianKey', 'relation', 'studentKey'],
+  },
 };

@@ -8,8 +8,9 @@ import { V21 } from './formats.ts';
 const ROLE: Record<string, string> = { student: 'student', teacher: 'teacher', staff: 'aide', administrator: 'principal' };
 
 export function writeSdsDrop(ds: DatasetView, dir: string): string {
-  mkdirSync(dir, { recursive: true });
-  const csv = (name: string, rows: string[][]) => writeFileSync(join(dir, name), stringify([V21[name]!.columns, ...rows], { record_delimiter: '\r\n' }));
+  // A drop holds personal data: owner-only (folders 0700, files 0600), as the gateway's store.
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const csv = (name: string, rows: string[][]) => writeFileSync(join(dir, name), stringify([V21[name]!.columns, ...rows], { record_delimiter: '\r\n' }), { mode: 0o600 });
   const people = ds.list('person');
   const district = ds.list('org').find((o) => o.data.type === 'district')?.key;
   csv('orgs.csv', ds.list('org').map((o) => [o.key, o.data.name, o.data.type, o.data.parentKey ?? '']));

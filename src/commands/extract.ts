@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { RostergateError } from '../errors.ts';
 import { buildUnifiedSchema } from '../graphql/schema.ts';
 import { setupPrivacy } from '../privacy/setup.ts';
+import { assertStoreKey } from '../privacy/store-key.ts';
 import { isPostgresUrl, openStore, sourceTypes } from '../runtime.ts';
 import { datasetOf } from '../extract/columns.ts';
 import { FORMATS, humanSummary, prepareExtract, runExtract, type ExtractFormat } from '../extract/extract.ts';
@@ -27,8 +28,17 @@ export async function extractCommand(opts: { config?: string; client: string; da
   const request = { client: opts.client, dataset, format: opts.format as ExtractFormat, k: opts.k === undefined ? undefined : Number(opts.k) };
   prepareExtract(privacy, request);
   const store = await openStore(cfg);
+  try {
+    await assertStoreKey(store, privacy.keyring);
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
   const partial = `${opts.out}.partial`;
-  const out = createWriteStream(partial, { mode: 0o600 });
+  // `mode` applies only to a file being created: a stale partial (or, with --force, an old report)
+  // of a wider mode is removed first, so the extract and its report are always owner-only.
+  rmSync(partial, { force: true });
+  const out = createWriteStream(partial, { mode: 0o600, flags: 'wx' });
   const progress = extractProgress(dataset, await store.counts());
   try {
     const report = await runExtract({ ...request, store, privacy, sourceTypes: sourceTypes(cfg), out, onProgress: progress.onProgress });
@@ -36,7 +46,8 @@ export async function extractCommand(opts: { config?: string; client: string; da
     out.end();
     await once(out, 'finish');
     renameSync(partial, opts.out);
-    writeFileSync(reportPath, JSON.stringify(report, null, 2) + '\n', { mode: 0o600 });
+    rmSync(reportPath, { force: true });
+    writeFileSync(reportPath, JSON.stringify(report, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
     process.stdout.write(humanSummary(report) + `\nwrote ${opts.out} and ${reportPath}\n`);
   } catch (e) {
     progress.stop();

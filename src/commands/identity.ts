@@ -3,6 +3,7 @@ import { RostergateError } from '../errors.ts';
 import { buildUnifiedSchema } from '../graphql/schema.ts';
 import type { EntityType } from '../model/records.ts';
 import { setupPrivacy } from '../privacy/setup.ts';
+import { assertStoreKey } from '../privacy/store-key.ts';
 import { isPostgresUrl, openStore } from '../runtime.ts';
 import type { SourceRecordRef, Store } from '../store/types.ts';
 import { typeOfId } from '../sync/ids.ts';
@@ -96,6 +97,7 @@ async function withOperator(opts: { config?: string }, fn: (store: Store, operat
   const privacy = Object.keys(cfg.purposes).length ? setupPrivacy(cfg, buildUnifiedSchema()) : undefined;
   const store = await openStore(cfg);
   try {
+    if (privacy) await assertStoreKey(store, privacy.keyring);
     const ingest = privacy && (await privacy.ingest(store));
     await fn(store, {
       precedence: precedenceOf(cfg),

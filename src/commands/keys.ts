@@ -9,6 +9,7 @@ import { buildUnifiedSchema } from '../graphql/schema.ts';
 import { hashApiKey, newApiKey } from '../privacy/api-keys.ts';
 import { auditLogFor, setupPrivacy } from '../privacy/setup.ts';
 import { KeyRing } from '../privacy/pseudonym.ts';
+import { assertStoreKey } from '../privacy/store-key.ts';
 import { openStore } from '../runtime.ts';
 import { loadConfig } from './serve.ts';
 
@@ -58,9 +59,12 @@ export function keysMaster(opts: { out: string; force?: boolean }): void {
   if (existsSync(opts.out) && !opts.force) throw new RostergateError('CONFIG_INVALID', `${opts.out} exists: refusing to overwrite a master key (pass --force)`);
   // `mode` applies only to a file being created: replace, never rewrite, an existing one.
   rmSync(opts.out, { force: true });
-  writeFileSync(opts.out, KeyRing.generateText() + '\n', { mode: 0o600, flag: 'wx' });
+  const text = KeyRing.generateText();
+  writeFileSync(opts.out, text + '\n', { mode: 0o600, flag: 'wx' });
   chmodSync(opts.out, 0o600);
   out(`wrote a new master key to ${opts.out} (mode 600). Point privacy.masterKeyFile at it, or export ROSTERGATE_MASTER_KEY.`);
+  // The fingerprint reveals nothing about the key; a store records it and names it when refusing another key.
+  out(`its fingerprint: ${new KeyRing(KeyRing.parse(text), '').fingerprint()}`);
 }
 
 export async function keysRotate(opts: { config?: string; domain: string; rekeyTable?: string; force?: boolean }): Promise<void> {
@@ -71,6 +75,8 @@ export async function keysRotate(opts: { config?: string; domain: string; rekeyT
   const privacy = setupPrivacy(cfg, buildUnifiedSchema());
   const store = await openStore(cfg);
   try {
+    // Before the re-keying table is created: a refused key leaves no file behind.
+    await assertStoreKey(store, privacy.keyring);
     let table: ReturnType<typeof stringify> | undefined;
     let done: Promise<void> | undefined;
     if (opts.rekeyTable) {
@@ -83,7 +89,14 @@ export async function keysRotate(opts: { config?: string; domain: string; rekeyT
       table.pipe(file);
       done = new Promise((r) => file.on('finish', () => r()));
     }
-    const r = await privacy.pseudonymiser.rotate(store, opts.domain, table ? (o, n) => table!.write([o, n]) : undefined);
+    // Rows sorted by old pseudonym, not in the gateway-id order rotation visits people in: two
+    // domains' tables would otherwise list the same people at the same rows, and pairing rows by
+    // position would link the domains (README, "Order leaks nothing"). One pair per person, about
+    // 50 bytes each, so even a large district's table is sorted in memory.
+    const pairs: [string, string][] = [];
+    const r = await privacy.pseudonymiser.rotate(store, opts.domain, table ? (o, n) => pairs.push([o, n]) : undefined);
+    pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    for (const pair of pairs) table?.write(pair);
     table?.end();
     await done;
     out(`domain ${opts.domain}: version ${r.from} → ${r.to}; ${r.people} people re-keyed${r.tombstones ? `, and ${r.tombstones} deleted people in the change feed` : ''}.`);
@@ -98,6 +111,8 @@ export async function auditVerify(opts: { config?: string; anchor?: string }): P
   const keyring = KeyRing.load({ tenant: cfg.privacy.tenant, file: cfg.privacy.masterKeyFile });
   const store = await openStore(cfg);
   try {
+    // Checked, never recorded: verifying is read-only. A wrong key would otherwise read as tampering.
+    await assertStoreKey(store, keyring, { record: false });
     const r = await auditLogFor(store, keyring).verify(opts.anchor);
     if (r.ok) {
       out(`audit log intact: ${r.entries} entries verified`);

@@ -12,6 +12,7 @@ import { definitionOf, SOURCE_TYPES } from '../../connectors/registry.ts';
 import type { SourceType } from '../../connectors/types.ts';
 import { clientSchema, purposeSchema } from '../privacy/policy.ts';
 import { webhookConfigSchema } from '../feeds/webhooks.ts';
+import { reportConfigShape } from '../privacy/report.ts';
 import { DEFAULT_ORG_MATCH_RULES, ORG_MATCH_RULES } from '../sync/identity.ts';
 
 const baseSchema = z
@@ -47,6 +48,8 @@ const baseSchema = z
         tenant: z.string().min(1).default('default'),
         /** File holding the master key (mode 0600). ROSTERGATE_MASTER_KEY in the environment wins. */
         masterKeyFile: z.string().optional(),
+        /** controller, processor, processingLocations, subProcessors: what the privacy report cannot derive. */
+        ...reportConfigShape,
       })
       .strict()
       .default({ tenant: 'default' }),
@@ -74,7 +77,7 @@ const baseSchema = z
 export interface SourceConfig {
   id: string;
   type: SourceType;
-  http?: { timeoutMs?: number; maxRetries?: number; requestsPerMinute?: number; budget?: number };
+  http?: { timeoutMs?: number; requestDeadlineMs?: number; maxBodyBytes?: number; maxRetries?: number; requestsPerMinute?: number; budget?: number };
   [k: string]: unknown;
 }
 

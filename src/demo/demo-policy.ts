@@ -34,3 +34,15 @@ export const DEMO_CLIENTS = [
   { id: 'analytics-demo', purpose: 'analytics', description: 'demo data team' },
   { id: 'admin-demo', purpose: 'admin', description: 'demo operator' },
 ];
+
+/**
+ * Who the demo's privacy report names (`privacy.controller`, `processor`, …): a synthetic school
+ * board and vendor, with example.org contacts. Everything else in the report is derived.
+ */
+export const DEMO_PRIVACY = {
+  tenant: 'rostergate-demo',
+  controller: { name: 'Demo School Board (synthetic)', contact: 'privacy@school-board.example.org' },
+  processor: { name: 'Rostergate Demo Vendor B.V.', contact: 'support@vendor.example.org', dpo: 'dpo@vendor.example.org' },
+  processingLocations: ['Amsterdam, Netherlands (EU)'],
+  subProcessors: [{ name: 'Example Hosting B.V.', purpose: 'Hosting of the gateway and its database', location: 'Amsterdam, Netherlands (EU)' }],
+};

@@ -17,7 +17,7 @@ import { sliceBySchools } from './slice.ts';
 import type { SourceType } from '../../connectors/types.ts';
 import { directConnector } from './direct-connector.ts';
 import { syncSource } from '../sync/runner.ts';
-import { DEMO_CLIENTS, DEMO_PURPOSES } from './demo-policy.ts';
+import { DEMO_CLIENTS, DEMO_PRIVACY, DEMO_PURPOSES } from './demo-policy.ts';
 import { setupPrivacy, type Privacy } from '../privacy/setup.ts';
 import { buildUnifiedSchema } from '../graphql/schema.ts';
 import { KeyRing } from '../privacy/pseudonym.ts';
@@ -61,18 +61,32 @@ export function demoViews(dataset: RosterDataset): Map<SourceType, DatasetView> 
 /** The demo's config: one source per connector type that can take part, in this precedence order. */
 export async function demoConfig(sandbox: RunningSandbox, dataset: RosterDataset, dataDir: string): Promise<Config> {
   const workDir = join(dataDir, 'drops');
-  mkdirSync(workDir, { recursive: true });
+  // The drops hold (synthetic, but realistic) personal data: owner-only, like the store.
+  mkdirSync(workDir, { recursive: true, mode: 0o700 });
   const sources: Record<string, unknown>[] = [];
   const views = demoViews(dataset);
   for (const def of CONNECTORS) {
     if (!def.demoSource) continue;
     const block = await def.demoSource({ sandboxUrl: (p) => sandbox.urlOf(p), dataset: views.get(def.type)!, workDir });
-    sources.push({ id: `demo-${def.type}`, ...block });
+    sources.push({ id: demoSourceId(def.type), ...block });
   }
   return parseConfig(
-    { store: join(dataDir, 'demo.db'), sources, privacy: { tenant: 'rostergate-demo' }, purposes: DEMO_PURPOSES, clients: DEMO_CLIENTS },
+    { store: join(dataDir, 'demo.db'), sources, privacy: DEMO_PRIVACY, purposes: DEMO_PURPOSES, clients: DEMO_CLIENTS },
     'demo config',
   );
+}
+
+const demoSourceId = (type: string) => `demo-${type}`;
+
+/**
+ * The demo's config as far as the privacy report reads it, without starting the sandboxes or
+ * writing drops: the same purposes, clients and privacy keys, and the same sources by id and type
+ * (their URLs and paths, which the report does not show, left out). A test checks it against
+ * `demoConfig` itself.
+ */
+export function demoReportConfig(): Config {
+  const cfg = parseConfig({ privacy: DEMO_PRIVACY, purposes: DEMO_PURPOSES, clients: DEMO_CLIENTS }, 'demo config');
+  return { ...cfg, sources: CONNECTORS.filter((d) => d.demoSource).map((d) => ({ id: demoSourceId(d.type), type: d.type })) };
 }
 
 export async function startDemo(opts: {
@@ -86,7 +100,7 @@ export async function startDemo(opts: {
 }): Promise<Demo> {
   const dataDir = resolve(opts.dataDir);
   try {
-    mkdirSync(dataDir, { recursive: true });
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   } catch (e) {
     throw new RostergateError('DATA_FOLDER', `cannot create the data folder ${dataDir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }

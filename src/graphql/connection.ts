@@ -1,5 +1,6 @@
 /**
- * Relay-style connections. Cursors are opaque (base64url of the last id) and keyset-based, so a
+ * Relay-style connections. Cursors are opaque (base64url of the last row's position: its id, or in
+ * a pseudonymising purpose's pseudonym order its sort key, see order.ts) and keyset-based, so a
  * client paging while a sync runs never sees a row twice or skips one that existed throughout.
  */
 import { GraphQLError } from 'graphql';
@@ -13,7 +14,7 @@ export interface CursorCodec {
   decode(cursor: string | null | undefined): string | undefined;
 }
 
-const invalid = () =>
+export const invalid = () =>
   new GraphQLError('invalid cursor: pass an endCursor or edge cursor returned by this API to the same client', { extensions: { code: 'BAD_USER_INPUT' } });
 
 export const plainCursors: CursorCodec = {
@@ -57,20 +58,25 @@ export interface Connection<T> {
 export type EntityConnection = Connection<EntityRow>;
 
 export function fromList(r: ListResult, cursors: CursorCodec): Connection<EntityRow> {
+  return toConnection(r, (row) => cursors.encode(row.id));
+}
+
+/** A connection whose cursors `cursorOf` makes from a row and its index in the page. */
+export function toConnection(r: Pick<ListResult, 'rows' | 'hasNext' | 'count'>, cursorOf: (row: EntityRow, index: number) => string): Connection<EntityRow> {
   // Cursors are computed only when selected: sealing one costs an AES-GCM operation.
-  const edges = r.rows.map((node) => ({
+  const edges = r.rows.map((node, i) => ({
     node,
     get cursor() {
-      return cursors.encode(node.id);
+      return cursorOf(node, i);
     },
   }));
-  const last = r.rows.at(-1);
+  const lastIndex = r.rows.length - 1;
   return {
     edges,
     pageInfo: {
       hasNextPage: r.hasNext,
       get endCursor() {
-        return last ? cursors.encode(last.id) : null;
+        return lastIndex >= 0 ? cursorOf(r.rows[lastIndex]!, lastIndex) : null;
       },
     },
     totalCount: () => r.count(),

@@ -12,6 +12,8 @@ import { fieldFeeds, type FieldFeeds } from '../feeds/relevance.ts';
 import { classify } from '../privacy/classification.ts';
 import { buildUnifiedSchema } from './schema.ts';
 import type { AdminServices } from '../feeds/admin.ts';
+import { RostergateError } from '../errors.ts';
+import type { PseudonymOrder } from '../store/order.ts';
 
 /** What the request's purpose receives, for filtering the change feed (undefined: everything). */
 export interface PurposeView {
@@ -49,6 +51,11 @@ export interface GraphQLContext {
   view: PurposeView;
   /** The pseudonymisation domain of a pseudonymising purpose (tombstones carry their pseudonyms per domain). */
   pseudonymDomain?: string;
+  /**
+   * In a pseudonymising purpose: the (domain, version) whose pseudonyms order its lists of people,
+   * enrollments and guardianships (src/graphql/order.ts); undefined: every list in id order.
+   */
+  listOrder?: PseudonymOrder;
   /** Present for admin purposes only. */
   admin?: AdminServices;
   /**
@@ -57,19 +64,23 @@ export interface GraphQLContext {
    * records that are not delivered are not disclosed either.
    */
   events?: readonly string[];
+  /** Aborts when the HTTP client hangs up; `store` (and the loaders over it) then refuse to read. */
+  signal?: AbortSignal;
 }
 
 export function createContext(
   store: Store,
   sourceTypes: ReadonlyMap<string, SourceType>,
-  extra: Partial<Pick<GraphQLContext, 'cursors' | 'resolvePersonId' | 'client' | 'view' | 'admin'>> & {
+  extra: Partial<Pick<GraphQLContext, 'cursors' | 'resolvePersonId' | 'client' | 'view' | 'admin' | 'signal'>> & {
     pseudonymDomain?: { domain: string; version: number };
     /** The serving process's cache of materialised pseudonyms (src/privacy/pseudonym-cache.ts). */
     pseudonymCache?: PseudonymCache;
   } = {},
 ): GraphQLContext {
+  if (extra.signal) store = abortable(store, extra.signal);
   return {
     store,
+    signal: extra.signal,
     loaders: createLoaders(store, extra.pseudonymDomain, extra.view?.name, extra.pseudonymCache),
     sourceTypes,
     cursors: extra.cursors ?? plainCursors,
@@ -78,6 +89,36 @@ export function createContext(
     people: new Set(),
     view: extra.view ?? unrestrictedView(),
     pseudonymDomain: extra.pseudonymDomain?.domain,
+    listOrder: extra.pseudonymDomain && { domain: extra.pseudonymDomain.domain, version: extra.pseudonymDomain.version },
     admin: extra.admin,
   };
+}
+
+const RAW = Symbol('raw store');
+
+/**
+ * The store behind an abortable one: the audit of a request records what it disclosed even when
+ * the client hung up half-way (and the audit log caches the store it first gets, for every request).
+ */
+export function rawStore(store: Store): Store {
+  return ((store as unknown as Record<symbol, Store | undefined>)[RAW]) ?? store;
+}
+
+/**
+ * The store as a request sees it: once `signal` aborts, every call refuses before touching the
+ * database. graphql-js keeps calling resolvers for the items of lists it already holds; each then
+ * fails at once instead of reading, so a hung-up client's query winds down within a tick.
+ */
+export function abortable(store: Store, signal: AbortSignal): Store {
+  return new Proxy(store, {
+    get(target, prop) {
+      if (prop === RAW) return target;
+      const v = Reflect.get(target, prop, target) as unknown;
+      if (typeof v !== 'function') return v;
+      return (...args: unknown[]) => {
+        if (signal.aborted) throw new RostergateError('REQUEST_ABORTED', 'the client closed the request; its query was stopped');
+        return (v as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
 }

@@ -41,6 +41,7 @@ export type AcademicSession = Node & {
   schoolYear?: Maybe<Scalars['String']['output']>;
   sources: Array<SourceRef>;
   startDate?: Maybe<Scalars['Date']['output']>;
+  /** Free text the school fills (it may name a school or a programme), so quasi-identifying. */
   title: Scalars['String']['output'];
   type: SessionType;
   /** When this record last changed in a way the client’s purpose can see: its creation, or a change to a field the purpose receives (for a person, their demographics included). Under open access, its own last change. */
@@ -113,18 +114,22 @@ export type ChangeOp =
 /** A class (section): a group of students taught together. */
 export type Class = Node & {
   __typename?: 'Class';
+  /** The school's code for the section: codes usually spell out grade, teacher or room, so quasi-identifying. `subjects` is the generalised alternative. */
   classCode?: Maybe<Scalars['String']['output']>;
   classType?: Maybe<Scalars['String']['output']>;
   course?: Maybe<Course>;
   enrollments: EnrollmentConnection;
+  /** The grade levels the class is for: for a person in it, their grade. */
   grades: Array<Scalars['String']['output']>;
   id: Scalars['ID']['output'];
+  /** Free text the school fills (a room, a teacher's room): quasi-identifying. */
   location?: Maybe<Scalars['String']['output']>;
   periods: Array<Scalars['String']['output']>;
   school?: Maybe<Organization>;
   sources: Array<SourceRef>;
   subjects: Array<Scalars['String']['output']>;
   terms: Array<AcademicSession>;
+  /** Free text the school fills: section titles often carry the teacher's surname ("Group Guidance - Greene - 0"), so classified as direct. */
   title: Scalars['String']['output'];
   /** When this record last changed in a way the client’s purpose can see: its creation, or a change to a field the purpose receives (for a person, their demographics included). Under open access, its own last change. */
   updatedAt: Scalars['DateTime']['output'];
@@ -153,13 +158,16 @@ export type ClassEdge = {
 
 export type Course = Node & {
   __typename?: 'Course';
+  /** The school's code for the course: codes usually spell out grade and school, so quasi-identifying. `subjects` is the generalised alternative. */
   courseCode?: Maybe<Scalars['String']['output']>;
+  /** The grade levels the course is for: for a person taking it, their grade. */
   grades: Array<Scalars['String']['output']>;
   id: Scalars['ID']['output'];
   organization?: Maybe<Organization>;
   schoolYear?: Maybe<AcademicSession>;
   sources: Array<SourceRef>;
   subjects: Array<Scalars['String']['output']>;
+  /** Free text the school fills: course names can carry a teacher's name, so classified as direct. */
   title: Scalars['String']['output'];
   /** When this record last changed in a way the client’s purpose can see: its creation, or a change to a field the purpose receives (for a person, their demographics included). Under open access, its own last change. */
   updatedAt: Scalars['DateTime']['output'];
@@ -185,7 +193,7 @@ export type DeliveryStatus =
 
 export type Demographics = {
   __typename?: 'Demographics';
-  /** Age in whole years on the day of the request, in bands of three (3-5, 6-8, … 18+): a generalised form of birthDate. */
+  /** The age reached in the current calendar year (from the birth year alone, so it tells nothing birthYear does not), in bands of three (3-5, 6-8, … 18+): a generalised form of birthDate. */
   ageBand?: Maybe<Scalars['String']['output']>;
   americanIndianOrAlaskaNative?: Maybe<Scalars['Boolean']['output']>;
   asian?: Maybe<Scalars['Boolean']['output']>;
@@ -444,6 +452,7 @@ export type Person = Node & {
   stateId?: Maybe<Scalars['String']['output']>;
   studentNumber?: Maybe<Scalars['String']['output']>;
   teacherNumber?: Maybe<Scalars['String']['output']>;
+  /** A job title ("Superintendent"): free text, and often unique in a district, so classified as direct. */
   title?: Maybe<Scalars['String']['output']>;
   /** When this record last changed in a way the client’s purpose can see: its creation, or a change to a field the purpose receives (for a person, their demographics included). Under open access, its own last change. */
   updatedAt: Scalars['DateTime']['output'];
@@ -618,6 +627,7 @@ export type Sex =
 /** Where a record came from: one entry per contributing source. */
 export type SourceRef = {
   __typename?: 'SourceRef';
+  /** When the source last changed the record. In a purpose that sees only some changes, the last change that purpose can see (as updatedAt): the source's own time would disclose the others. */
   lastModified?: Maybe<Scalars['DateTime']['output']>;
   /** The configured source id (e.g. district-clever). */
   source: Scalars['String']['output'];
@@ -867,11 +877,23 @@ export type AdminDirectiveArgs = { };
 
 export type AdminDirectiveResolver<Result, Parent, ContextType = GraphQLContext, Args = AdminDirectiveArgs> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
 
+export type DescribesDirectiveArgs = {
+  field: Scalars['String']['input'];
+};
+
+export type DescribesDirectiveResolver<Result, Parent, ContextType = GraphQLContext, Args = DescribesDirectiveArgs> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
+
 export type GeneralisesDirectiveArgs = {
   field: Scalars['String']['input'];
 };
 
 export type GeneralisesDirectiveResolver<Result, Parent, ContextType = GraphQLContext, Args = GeneralisesDirectiveArgs> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
+
+export type LinksDirectiveArgs = {
+  type: Scalars['String']['input'];
+};
+
+export type LinksDirectiveResolver<Result, Parent, ContextType = GraphQLContext, Args = LinksDirectiveArgs> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
 
 export type PiiDirectiveArgs = {
   category: PiiCategory;
@@ -1267,6 +1289,8 @@ export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
 
 export type DirectiveResolvers<ContextType = GraphQLContext> = ResolversObject<{
   admin?: AdminDirectiveResolver<any, any, ContextType>;
+  describes?: DescribesDirectiveResolver<any, any, ContextType>;
   generalises?: GeneralisesDirectiveResolver<any, any, ContextType>;
+  links?: LinksDirectiveResolver<any, any, ContextType>;
   pii?: PiiDirectiveResolver<any, any, ContextType>;
 }>;

@@ -4,19 +4,18 @@
  * through a per-request loader so nested queries stay a bounded number of store queries.
  */
 import { GraphQLError } from 'graphql';
-// The scalars are the model's: the mapping boundary accepts exactly what they serialise.
-import { SCALARS } from '../model/values.ts';
-import { GraphQLScalarType, Kind } from 'graphql';
+import { CursorScalar, DateScalar, DateTimeScalar, EmailAddressScalar, PseudonymScalar } from './scalars.ts';
 import type { EntityType } from '../model/records.ts';
 import type { EntityRow } from '../store/types.ts';
 import { demographicsIdFor, typeOfId } from '../sync/ids.ts';
-import { checkFirst, fromList, fromRows, sliceIds } from './connection.ts';
+import { checkFirst, fromList, fromRows, sliceIds, toConnection } from './connection.ts';
+import { decodeIdCursor, decodeKeyCursor, encodeKeyCursor, orderOf, sliceKeyed, sortKeys } from './order.ts';
 import type { GraphQLContext } from './context.ts';
 import type { Resolvers } from './generated.ts';
 import { changesResolver, encodeSeq } from '../feeds/changes.ts';
 import { adminResolvers } from '../feeds/admin.ts';
 import { generalisedValue } from '../privacy/generalise.ts';
-import { changedSince } from './updated-at.ts';
+import { changedSince, updatedAtOf } from './updated-at.ts';
 
 const upper = (s: string) => s.replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase();
 const enumMap = (values: string[]) => Object.fromEntries(values.map((v) => [upper(v), v]));
@@ -26,53 +25,59 @@ const TYPENAME: Record<EntityType, string> = {
   demographics: 'Demographics', class: 'Class', enrollment: 'Enrollment', guardianship: 'Guardianship',
 };
 
-const CursorScalar = new GraphQLScalarType({
-  name: 'Cursor',
-  serialize: (v) => String(v),
-  parseValue: (v) => {
-    if (typeof v !== 'string') throw new GraphQLError('a Cursor is a string');
-    return v;
-  },
-  parseLiteral: (ast) => {
-    if (ast.kind !== Kind.STRING) throw new GraphQLError('a Cursor is a string');
-    return ast.value;
-  },
-});
 
 type ListArgs = { first?: number | null; after?: string | null; updatedSince?: string | Date | null };
 
 /** The DateTime scalar parses input into a Date; the store compares ISO strings. */
 const since = (v: string | Date | null | undefined) => (v instanceof Date ? v.toISOString() : (v ?? undefined));
 
+/**
+ * A root list. In a pseudonymising purpose, people, enrollments and guardianships come in
+ * pseudonym order (src/graphql/order.ts) so that no two domains or key versions list them alike;
+ * everything else, and every list of other purposes, in id order.
+ */
 async function rootList(ctx: GraphQLContext, type: EntityType, args: ListArgs, extra: Partial<Parameters<GraphQLContext['store']['list']>[0]> = {}) {
+  const order = orderOf(ctx, type);
   const r = await ctx.store.list({
     type,
     first: checkFirst(args.first),
-    afterId: ctx.cursors.decode(args.after),
+    ...(order
+      ? { order: { domain: order.domain, version: order.version }, afterKey: decodeKeyCursor(ctx, order.type, args.after) }
+      : { afterId: decodeIdCursor(ctx, args.after) }),
     updatedSince: since(args.updatedSince),
     view: ctx.view.name,
     ...extra,
   });
   for (const row of r.rows) ctx.loaders.entity.prime(row.id, row);
   if (r.times) for (const [id, t] of r.times) ctx.loaders.viewTime?.prime(id, t);
-  return fromList(r, ctx.cursors);
+  if (!order) return fromList(r, ctx.cursors);
+  const keys = r.keys!;
+  return toConnection(r, (_, i) => encodeKeyCursor(ctx, order.type, keys[i]!));
 }
 
-/** A nested connection: ids from a batched reverse-link loader, rows from the entity loader. */
+/** A nested connection: ids from a batched reverse-link loader, rows from the entity loader; ordered as rootList orders. */
 async function nestedList(ctx: GraphQLContext, rel: string, parentId: string, args: ListArgs, keep?: (row: EntityRow) => boolean) {
-  const all = await ctx.loaders.linkedFrom(rel).load(parentId);
+  const order = orderOf(ctx, rel.slice(0, rel.indexOf('.')) as EntityType);
+  let ids = await ctx.loaders.linkedFrom(rel).load(parentId);
   const updatedSince = since(args.updatedSince);
   if (keep || updatedSince) {
-    const rows = (await ctx.loaders.entity.loadMany(all)).filter((r): r is EntityRow => !!r && !(r instanceof Error));
-    const matching = rows.filter((r) => !keep || keep(r));
-    const kept = (updatedSince ? await changedSince(ctx, matching, updatedSince) : matching).map((r) => r.id);
-    const page = sliceIds(kept, checkFirst(args.first), ctx.cursors.decode(args.after));
-    const byId = new Map(rows.map((r) => [r.id, r]));
-    return fromRows(page.ids.map((id) => byId.get(id)!), page.hasNext, page.total, ctx.cursors);
+    const matching = (await rowsOf(ctx, ids)).filter((r) => !keep || keep(r));
+    ids = (updatedSince ? await changedSince(ctx, matching, updatedSince) : matching).map((r) => r.id);
   }
-  const page = sliceIds(all, checkFirst(args.first), ctx.cursors.decode(args.after));
-  const rows = (await ctx.loaders.entity.loadMany(page.ids)).filter((r): r is EntityRow => !!r && !(r instanceof Error));
-  return fromRows(rows, page.hasNext, page.total, ctx.cursors);
+  const first = checkFirst(args.first);
+  if (order) {
+    const keys = await sortKeys(ctx, order.type, ids);
+    const page = sliceKeyed(keys, first, decodeKeyCursor(ctx, order.type, args.after));
+    const rows = await rowsOf(ctx, page.ids);
+    return toConnection({ rows, hasNext: page.hasNext, count: async () => page.total }, (row) => encodeKeyCursor(ctx, order.type, keys.get(row.id)!));
+  }
+  const page = sliceIds(ids, first, decodeIdCursor(ctx, args.after));
+  return fromRows(await rowsOf(ctx, page.ids), page.hasNext, page.total, ctx.cursors);
+}
+
+/** Records by id through the request's loader (cached: loading the same ids again reads nothing). */
+async function rowsOf(ctx: GraphQLContext, ids: readonly string[]): Promise<EntityRow[]> {
+  return (await ctx.loaders.entity.loadMany(ids)).filter((r): r is EntityRow => !!r && !(r instanceof Error));
 }
 
 async function one(ctx: GraphQLContext, id: unknown): Promise<EntityRow | null> {
@@ -88,20 +93,28 @@ async function many(ctx: GraphQLContext, ids: unknown): Promise<EntityRow[]> {
 const d = (row: EntityRow) => row.data as Record<string, unknown>;
 // Enum-typed values are the internal lower-case ones (mapped to GraphQL enum names above), which
 // the generated types cannot express: hence the `never` casts on these two helpers.
-const sources = async (row: EntityRow, _: unknown, ctx: GraphQLContext): Promise<never> =>
-  (await ctx.loaders.sources.load(row.id)).map((s) => ({
+// A source's own lastModified moves with every change it makes, seen or not: in a purpose with its
+// own view of time it would disclose what updatedAt hides (an email changed). There it shows the
+// record's last change that purpose can see, like updatedAt; open access and admin-less stores
+// without view times show the source's stamp.
+const sources = async (row: EntityRow, _: unknown, ctx: GraphQLContext): Promise<never> => {
+  const refs = await ctx.loaders.sources.load(row.id);
+  const seen = ctx.loaders.viewTime && !row.tombstone && refs.length ? await updatedAtOf(ctx, row) : undefined;
+  return refs.map((s) => ({
     source: s.source,
     system: ctx.sourceTypes.get(s.source) ?? 'oneroster-csv',
     sourcedId: s.key,
-    lastModified: s.lastModified,
+    lastModified: seen ?? s.lastModified,
   })) as never;
+};
 const arr = (field: string) => (row: EntityRow): never => ((d(row)[field] as string[] | undefined) ?? []) as never;
 
 export const resolvers: Resolvers = {
-  Date: SCALARS.Date,
-  DateTime: SCALARS.DateTime,
-  EmailAddress: SCALARS.EmailAddress,
+  Date: DateScalar,
+  DateTime: DateTimeScalar,
+  EmailAddress: EmailAddressScalar,
   Cursor: CursorScalar,
+  Pseudonym: PseudonymScalar,
   OrgType: enumMap(['district', 'school', 'department', 'local', 'state', 'national', 'other']) as never,
   SessionType: enumMap(['schoolYear', 'semester', 'term', 'gradingPeriod']) as never,
   PersonRole: enumMap(['student', 'teacher', 'staff', 'administrator', 'guardian']) as never,
@@ -189,7 +202,12 @@ export const resolvers: Resolvers = {
         ctx.loaders.linkedFrom('guardianship.guardian').load(row.id),
         ctx.loaders.linkedFrom('guardianship.student').load(row.id),
       ]);
-      return many(ctx, [...asGuardian, ...asStudent]);
+      const ids = [...asGuardian, ...asStudent];
+      // Not a connection, but a list leading to people all the same: in pseudonym order where lists are.
+      const order = orderOf(ctx, 'guardianship');
+      if (!order) return many(ctx, ids);
+      const keys = await sortKeys(ctx, order.type, ids);
+      return many(ctx, sliceKeyed(keys, keys.size).ids);
     },
     sources,
   },

@@ -1,8 +1,10 @@
 /**
  * What a stored value may be: the one check shared by the mapping boundary (every record a
  * connector delivers passes `checkRecord` before ingest) and by GraphQL, whose `Date`, `DateTime`
- * and `EmailAddress` scalars are the `SCALARS` below. A value is accepted exactly when the scalar
- * that serves it would serialise it, so nothing stored can make a query fail.
+ * and `EmailAddress` scalars are the `SCALARS` below (src/graphql/scalars.ts wraps them only to
+ * report refused input as BAD_USER_INPUT; their serialize is these scalars' own). A value is
+ * accepted exactly when the scalar that serves it would serialise it, so nothing stored can make a
+ * query fail.
  *
  * "Repaired unambiguously" means: one reading only, with no guess about the vendor's intent.
  *  - Emails: surrounding blanks are trimmed. Nothing else is repaired (`a"b@x.org`, `a.x.org` are
@@ -20,7 +22,7 @@ import { DateResolver, DateTimeResolver, EmailAddressResolver } from 'graphql-sc
 import type { GraphQLScalarType } from 'graphql';
 import { REFERENCES, type EntityType, type SourceRecord } from './records.ts';
 
-/** The scalars GraphQL serves these values with (src/graphql/resolvers.ts uses exactly these). */
+/** The scalars GraphQL serves these values with (src/graphql/scalars.ts wraps exactly these for input). */
 export const SCALARS = { Date: DateResolver, DateTime: DateTimeResolver, EmailAddress: EmailAddressResolver } as const;
 
 function serialises(scalar: GraphQLScalarType, v: unknown): boolean {

@@ -7,12 +7,13 @@
  * The disclosure ledger, written in the same transaction, records which people (gateway ids) each
  * client has received data about, so erasure notices reach exactly those clients.
  */
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import type { AuditRow, Store, StoreTx } from '../store/types.ts';
 import { stableJson } from '../sync/merge.ts';
 
 export type AuditInput = Omit<AuditRow, 'prevHash' | 'hash'>;
-const GENESIS = 'genesis';
+/** The link of the first entry: its "previous hash". */
+export const GENESIS = 'genesis';
 
 export function entryHash(key: Buffer, prevHash: string, e: AuditInput): string {
   const body = stableJson({
@@ -22,11 +23,34 @@ export function entryHash(key: Buffer, prevHash: string, e: AuditInput): string 
   return createHmac('sha256', key).update(prevHash).update('\n').update(body).digest('base64url');
 }
 
+/** Longest operation text kept as it is. GraphQL names are rarely over 60 characters. */
+export const AUDIT_TEXT_MAX = 100;
+const PLAIN_TEXT = /^[A-Za-z0-9_:.() -]*$/;
+const KEPT_PREFIX = 40;
+
+/**
+ * The operation text an entry keeps. It can come from the client (a request's operationName, up to
+ * the body limit), and the log is append-only: a client must not be able to grow it by megabytes a
+ * request, nor write control characters or markup into it. Text of at most AUDIT_TEXT_MAX
+ * characters from a plain set (letters, digits, `_ : . ( ) -`, space: every GraphQL name, and the
+ * gateway's own `extract:people:csv`, `identity link (person)`) is kept; anything else becomes its
+ * first 40 characters (those outside the set replaced by `?`), then `…#sha256:` and 16 hex digits of
+ * the SHA-256 of the whole text — at most 65 characters, still telling apart (and letting an
+ * investigator match) operations that differ only past the prefix.
+ */
+export function boundAuditText(text: string | null): string | null {
+  if (text === null || (text.length <= AUDIT_TEXT_MAX && PLAIN_TEXT.test(text))) return text;
+  const head = text.slice(0, KEPT_PREFIX).replace(/[^A-Za-z0-9_:.() -]/g, '?');
+  return `${head}…#sha256:${createHash('sha256').update(text, 'utf8').digest('hex').slice(0, 16)}`;
+}
+
 /**
  * Appends one entry to the chain inside the caller's transaction, so an operation and its audit
- * entry commit together or not at all (an operator's identity link, for one).
+ * entry commit together or not at all (an operator's identity link, for one). Every writer comes
+ * through here, so the operation text is bounded here (the hash covers the bounded text).
  */
-export async function appendAudit(tx: StoreTx, key: Buffer, entry: AuditInput): Promise<number> {
+export async function appendAudit(tx: StoreTx, key: Buffer, input: AuditInput): Promise<number> {
+  const entry = { ...input, operation: boundAuditText(input.operation) };
   const prev = (await tx.lastAudit())?.hash ?? GENESIS;
   return tx.insertAudit({ ...entry, prevHash: prev, hash: entryHash(key, prev, entry) });
 }

@@ -12,12 +12,16 @@ export function birthYear(birthDate: unknown): number | null {
   return Number(birthDate.slice(0, 4));
 }
 
-/** Age bands of three years (3-5, 6-8, …, 15-17) and 18+, on the given day. */
+/**
+ * Age bands of three years (3-5, 6-8, …, 15-17) and 18+, of the age reached in the current calendar
+ * year. From the birth year alone: a band computed from the full date would move on each person's
+ * birthday, and next to birthYear it would narrow the birth date to the days around that change.
+ * Everyone's band moves on 1 January instead.
+ */
 export function ageBand(birthDate: unknown, today: Date = new Date()): string | null {
-  if (typeof birthDate !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(birthDate)) return null;
-  const [y, m, d] = birthDate.split('-').map(Number) as [number, number, number];
-  let age = today.getUTCFullYear() - y;
-  if (today.getUTCMonth() + 1 < m || (today.getUTCMonth() + 1 === m && today.getUTCDate() < d)) age--;
+  const year = birthYear(birthDate);
+  if (year === null) return null;
+  const age = today.getUTCFullYear() - year;
   if (age < 0) return null;
   if (age >= 18) return '18+';
   if (age < 3) return '0-2';

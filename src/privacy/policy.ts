@@ -31,6 +31,21 @@ export const purposeSchema = z
       })
       .strict()
       .default({ k: 5, onViolation: 'generalise', maxSuppressShare: 0.05 }),
+    /**
+     * Query limits for this purpose's clients; each key left out keeps its default (the defaults
+     * and what each counts live in src/server/limits.ts).
+     */
+    limits: z
+      .object({
+        maxCost: z.number().int().positive(),
+        maxDepth: z.number().int().positive(),
+        maxAliases: z.number().int().nonnegative(),
+        maxTokens: z.number().int().positive(),
+        maxDirectives: z.number().int().nonnegative(),
+      })
+      .partial()
+      .strict()
+      .optional(),
   })
   .strict();
 export type PurposeConfig = z.infer<typeof purposeSchema>;

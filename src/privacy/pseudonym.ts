@@ -61,6 +61,16 @@ export class KeyRing {
     return new KeyRing(KeyRing.parse(text), opts.tenant);
   }
 
+  /**
+   * Identifies the master key without revealing it: HKDF of the key under a fixed salt and label
+   * of its own (no other derivation uses them), so it says nothing about the key or the keys
+   * derived from it. Independent of the tenant. Stores record it to refuse a different key.
+   */
+  fingerprint(): string {
+    const fp = hkdfSync('sha256', this.master, Buffer.from('rostergate key fingerprint', 'utf8'), Buffer.from('rostergate master key fingerprint v1', 'utf8'), 16);
+    return `kf1_${Buffer.from(fp).toString('base64url')}`;
+  }
+
   private derive(purpose: string, label: string): Buffer {
     const id = `${purpose}|${label}`;
     let k = this.cache.get(id);

@@ -34,6 +34,7 @@ import { GRAPHQL_TYPE } from '../feeds/relevance.ts';
 import { isStructural, type Classification } from './classification.ts';
 import { fieldActions, type Action, type Purpose } from './policy.ts';
 import { versionOf } from './pseudonym.ts';
+import { describedCuts, relationCuts } from './relations.ts';
 
 export interface PurposeSchema {
   schema: GraphQLSchema;
@@ -41,6 +42,12 @@ export interface PurposeSchema {
   /** Coordinates the purpose receives in any form (allow or pseudonymise). */
   received: Set<string>;
   pseudonymises: boolean;
+  /**
+   * What the policy allows but this purpose's schema withholds, because it would tell a person's
+   * membership the policy denies (src/privacy/relations.ts): coordinate (or "Type.field.argument")
+   * → the Person field it would reveal.
+   */
+  withheld: Map<string, string>;
 }
 
 export function buildPurposeSchema(
@@ -50,22 +57,7 @@ export function buildPurposeSchema(
 ): PurposeSchema {
   const actions = fieldActions(purpose, cls);
   const denied = new Set([...actions].filter(([, a]) => a === 'deny').map(([c]) => c));
-  // A field whose type has nothing left to show is denied too (repeat: that may empty its parent).
-  for (let changed = true; changed; ) {
-    changed = false;
-    for (const type of Object.values(base.getTypeMap())) {
-      if (!isObjectType(type) || type.name.startsWith('__')) continue;
-      for (const f of Object.values(type.getFields())) {
-        const coord = `${type.name}.${f.name}`;
-        if (denied.has(coord)) continue;
-        const target = getNamedType(f.type);
-        if (isObjectType(target) && !isStructural(target.name) && Object.keys(target.getFields()).every((n) => denied.has(`${target.name}.${n}`))) {
-          denied.add(coord);
-          changed = true;
-        }
-      }
-    }
-  }
+  const withheld = withholdRelations(base, denied);
   const pseudonymises = actions.get('Person.id') === 'pseudonymise';
   const pseudonymType = base.getType('Pseudonym');
   if (!isScalarType(pseudonymType)) throw new Error('schema/ must declare scalar Pseudonym');
@@ -84,6 +76,8 @@ export function buildPurposeSchema(
     [MapperKind.OBJECT_FIELD]: (fieldConfig, fieldName, typeName) => {
       const coord = `${typeName}.${fieldName}`;
       if (denied.has(coord)) return null;
+      const args = fieldConfig.args && Object.keys(fieldConfig.args).filter((a) => withheld.has(`${coord}.${a}`));
+      if (args?.length) fieldConfig = { ...fieldConfig, args: Object.fromEntries(Object.entries(fieldConfig.args!).filter(([a]) => !args.includes(a))) };
       if (!purpose.admin && fieldConfig.astNode?.directives?.some((d) => d.name.value === 'admin')) return null;
       if (coord === 'Query.node') {
         return { ...fieldConfig, resolve: nodeWithin(pseudonymises, (fieldConfig.resolve ?? fieldResolver) as GraphQLFieldResolver<unknown, GraphQLContext>) } as GraphQLFieldConfig<unknown, unknown>;
@@ -120,7 +114,46 @@ export function buildPurposeSchema(
     },
   });
   const received = new Set([...actions].filter(([c, a]) => a !== 'deny' && !denied.has(c)).map(([c]) => c));
-  return { schema: reachableOnly(pseudonymises ? nodeTakesPseudonyms(schema) : schema), actions, received, pseudonymises };
+  return { schema: reachableOnly(pseudonymises ? nodeTakesPseudonyms(schema) : schema), actions, received, pseudonymises, withheld };
+}
+
+/**
+ * Adds to `denied` what the policy's denials imply: relations and described values that would tell
+ * a person's denied membership from the other side, and fields whose type has nothing left to show.
+ * Either may cause the other (a class with nothing left cuts a person off from classes), so both
+ * repeat until nothing changes. Returns what was withheld beyond the policy, with the reason.
+ */
+function withholdRelations(base: GraphQLSchema, denied: Set<string>): Map<string, string> {
+  const withheld = new Map<string, string>();
+  for (let changed = true; changed; ) {
+    changed = false;
+    const cuts = relationCuts(base, denied);
+    const described = describedCuts(base, denied, cuts.personSide);
+    for (const [coord, because] of [...cuts.fields, ...described]) {
+      denied.add(coord);
+      withheld.set(coord, because);
+      changed = true;
+    }
+    for (const [arg, because] of cuts.arguments) {
+      denied.add(arg);
+      withheld.set(arg, because);
+      changed = true;
+    }
+    // A field whose type has nothing left to show is denied too.
+    for (const type of Object.values(base.getTypeMap())) {
+      if (!isObjectType(type) || type.name.startsWith('__')) continue;
+      for (const f of Object.values(type.getFields())) {
+        const coord = `${type.name}.${f.name}`;
+        if (denied.has(coord)) continue;
+        const target = getNamedType(f.type);
+        if (isObjectType(target) && !isStructural(target.name) && Object.keys(target.getFields()).every((n) => denied.has(`${target.name}.${n}`))) {
+          denied.add(coord);
+          changed = true;
+        }
+      }
+    }
+  }
+  return withheld;
 }
 
 /**
@@ -201,10 +234,14 @@ function notePerson(inner: GraphQLFieldResolver<unknown, GraphQLContext>): Graph
 }
 
 /** Rewrites "Cannot query field" validation errors so they name the purpose that denies the field. */
-export function explainDenied(message: string, purposeId: string, clientId: string | undefined, cls: Classification): string {
-  const m = /^Cannot query field "(\w+)" on type "(\w+)"/.exec(message);
+export function explainDenied(message: string, purposeId: string, clientId: string | undefined, cls: Classification, withheld?: ReadonlyMap<string, string>): string {
+  const m = /^Cannot query field "(\w+)" on type "(\w+)"/.exec(message) ?? /^Unknown argument "(\w+)" on field "(\w+\.\w+)"/.exec(message);
   if (!m) return message;
-  const f = cls.get(`${m[2]}.${m[1]}`);
+  const coord = `${m[2]}.${m[1]}`;
+  const because = withheld?.get(coord);
+  const who = `the purpose "${purposeId}"${clientId ? ` of client "${clientId}"` : ''}`;
+  if (because) return `${message.replace(/\.$/, '')}: ${who} withholds ${coord}, since it would tell a person's ${because}, which the purpose does not allow.`;
+  const f = cls.get(coord);
   if (!f) return message;
   return `Cannot query field "${m[1]}" on type "${m[2]}": the purpose "${purposeId}"${clientId ? ` of client "${clientId}"` : ''} does not allow ${f.coordinate} (${f.category}).`;
 }

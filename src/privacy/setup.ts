@@ -10,7 +10,7 @@ import { Kind, TypeInfo, visit, visitWithTypeInfo, type DocumentNode, type Graph
 import type { Config } from '../config/config.ts';
 import { RostergateError } from '../errors.ts';
 import { sealedCursors } from '../graphql/connection.ts';
-import { createContext, type GraphQLContext } from '../graphql/context.ts';
+import { createContext, rawStore, type GraphQLContext } from '../graphql/context.ts';
 import type { Store } from '../store/types.ts';
 import type { IngestContext } from '../sync/ingest.ts';
 import { hashApiKey, keyFromHeaders } from './api-keys.ts';
@@ -55,7 +55,7 @@ export interface Privacy {
    * A request's context. `sharedCache: false` for work that reads everything once (extracts):
    * it keeps its pseudonyms to itself instead of filling the serving process's cache.
    */
-  context(store: Store, sourceTypes: ReadonlyMap<string, SourceType>, who: { client: string; purpose: Purpose }, opts?: { sharedCache?: boolean }): Promise<GraphQLContext>;
+  context(store: Store, sourceTypes: ReadonlyMap<string, SourceType>, who: { client: string; purpose: Purpose }, opts?: { sharedCache?: boolean; signal?: AbortSignal }): Promise<GraphQLContext>;
   auditPlugin(purpose: Purpose, schema: GraphQLSchema): ApolloServerPlugin<GraphQLContext>;
 }
 
@@ -86,6 +86,15 @@ export function setupPrivacy(cfg: Config, base: GraphQLSchema, opts: { keyring?:
   }
   if (errors.length) throw new RostergateError('CONFIG_INVALID', `${cfg.file ?? 'config'}: ${errors.join('; ')}`);
   const schemas = new Map([...purposes.values()].map((p) => [p.id, buildPurposeSchema(base, classification, p)]));
+  // An explicit allow that the purpose's own denials overrule is a contradiction in the policy: say so.
+  for (const p of purposes.values()) {
+    for (const [coord, because] of schemas.get(p.id)!.withheld) {
+      if (p.fields[coord] === 'allow') {
+        errors.push(`purposes.${p.id}.fields.${coord}: allowed, but it tells a person's ${because}, which the purpose denies: allow ${because} too, or leave ${coord} out`);
+      }
+    }
+  }
+  if (errors.length) throw new RostergateError('CONFIG_INVALID', `${cfg.file ?? 'config'}: ${errors.join('; ')}`);
   const feeds = fieldFeeds(classification);
   const views = new Map(
     [...schemas].map(([id, ps]): [string, NamedView] => {
@@ -159,6 +168,7 @@ export function setupPrivacy(cfg: Config, base: GraphQLSchema, opts: { keyring?:
         pseudonymDomain: domain,
         ...(opts?.sharedCache === false ? {} : { pseudonymCache }),
         view: views.get(who.purpose.id)!,
+        signal: opts?.signal,
         admin: who.purpose.admin ? { store, privacy: self, webhooks: cfg.webhooks } : undefined,
         cursors: sealedCursors((p) => keyring.sealCursor(who.purpose.domain, p), (s) => keyring.openCursor(who.purpose.domain, s)),
         resolvePersonId: domain ? (id) => store.entityByPseudonym(domain.domain, id) : async (id) => id,
@@ -174,7 +184,7 @@ export function setupPrivacy(cfg: Config, base: GraphQLSchema, opts: { keyring?:
               if (!ctx.client) return;
               const fields = rc.document ? touchedFields(schema, rc.document, classification) : [];
               const categories = countByCategory(fields, classification);
-              audit ??= auditLogFor(ctx.store, keyring);
+              audit ??= auditLogFor(rawStore(ctx.store), keyring);
               await audit.record(
                 {
                   at: new Date().toISOString(), client: ctx.client.id, purpose: purpose.id, kind: 'query',

@@ -8,12 +8,13 @@ import { createServer as createNetServer, type AddressInfo, type Server as NetSe
 import { ApolloServer, HeaderMap, type ApolloServerPlugin, type BaseContext } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { unwrapResolverError } from '@apollo/server/errors';
-import type { GraphQLFormattedError, GraphQLSchema } from 'graphql';
+import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
 import { RostergateError, isRostergateError } from '../errors.ts';
 import { errorForLog, type Logger } from '../log.ts';
 import { fieldResolver } from '../graphql/schema.ts';
 import { EXAMPLE_QUERY, landingPage } from './landing.ts';
-import { aliasLimit, depthLimit } from './limits.ts';
+import { costLimitPlugin, resolveLimits, shapeLimits, type QueryLimits } from './limits.ts';
+import { pageHeaders, API_HEADERS } from './headers.ts';
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean> | boolean;
 
@@ -22,13 +23,20 @@ export interface ServedSchema<C extends BaseContext> {
   plugins?: ApolloServerPlugin<C>[];
   /** Rewords validation errors (e.g. to name the purpose that denies a field). */
   explain?: (message: string) => string;
+  /** Query limits (defaults in ./limits.ts for the keys left out). */
+  limits?: Partial<QueryLimits>;
+  /** Named in limit errors: the purpose this schema serves. */
+  purpose?: string;
 }
 
 export interface GatewayOptions<C extends BaseContext> {
   /** One schema per purpose (or one 'default'); each gets its own Apollo Server. */
   schemas: Record<string, ServedSchema<C>>;
-  /** Builds the per-request context; throw RostergateError UNAUTHENTICATED for 401. */
-  context(req: IncomingMessage): Promise<C>;
+  /**
+   * Builds the per-request context; throw RostergateError UNAUTHENTICATED for 401. `signal` aborts
+   * when the client hangs up before its answer is sent: resolvers stop reading the store then.
+   */
+  context(req: IncomingMessage, signal: AbortSignal): Promise<C>;
   /** Picks the schema for a request from its context (default: 'default'). */
   schemaFor?: (ctx: C) => string;
   port?: number;
@@ -58,6 +66,7 @@ export async function startGateway<C extends BaseContext>(opts: GatewayOptions<C
   const log = opts.log;
   const apollos = new Map<string, ApolloServer<C>>();
   for (const [name, served] of Object.entries(opts.schemas)) {
+    const limits = resolveLimits(served.limits);
     const apollo = new ApolloServer<C>({
       schema: served.schema,
       fieldResolver,
@@ -67,8 +76,10 @@ export async function startGateway<C extends BaseContext>(opts: GatewayOptions<C
       // re-raise the signal, killing the process before in-flight requests finish and the store
       // closes. Apollo installs it only when NODE_ENV is not "test", so tests never saw it.
       stopOnTerminationSignals: false,
-      plugins: [ApolloServerPluginLandingPageDisabled(), ...(served.plugins ?? [])],
-      validationRules: [depthLimit(), aliasLimit()],
+      plugins: [ApolloServerPluginLandingPageDisabled(), costLimitPlugin<C>(limits, served.purpose), ...(served.plugins ?? [])],
+      // The token limit is the parser's own: it stops reading a document past it.
+      parseOptions: { maxTokens: limits.maxTokens },
+      validationRules: [shapeLimits(limits, served.purpose)],
       formatError: (formatted, error) => {
         const masked = maskError(formatted, error, log);
         return served.explain && masked.extensions?.code === 'GRAPHQL_VALIDATION_FAILED' ? { ...masked, message: served.explain(masked.message) } : masked;
@@ -78,11 +89,14 @@ export async function startGateway<C extends BaseContext>(opts: GatewayOptions<C
     apollos.set(name, apollo);
   }
   const page = landingPage({ exampleQuery: EXAMPLE_QUERY, demoKeys: opts.demoKeys });
+  const pageHead = pageHeaders(page);
   let inFlight = 0;
   let draining = false;
 
   const server: Server = createServer((req, res) => {
     const started = process.hrtime.bigint();
+    // JSON answers are never to be sniffed as HTML, framed or sent on as a referrer; the console page adds its CSP.
+    for (const [k, v] of Object.entries(API_HEADERS)) res.setHeader(k, v);
     inFlight++;
     res.on('finish', () => {
       inFlight--;
@@ -112,16 +126,21 @@ export async function startGateway<C extends BaseContext>(opts: GatewayOptions<C
       return sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready' });
     }
     if (url.pathname === '/' && req.method === 'GET') {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+      res.writeHead(200, { ...pageHead, 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
       return void res.end(page);
     }
     for (const route of opts.routes ?? []) if (await route(req, res, url)) return;
     if (url.pathname !== '/graphql') return sendJson(res, 404, { error: 'not found', see: ['/', '/graphql', '/healthz', '/readyz'] });
     if (req.method !== 'POST' && req.method !== 'GET') return sendJson(res, 405, { error: 'use POST or GET' });
 
+    // A client that hangs up stops the work: without this a costly query ran on after nobody waited.
+    const abort = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) abort.abort(new Error('client closed the request'));
+    });
     let ctx: C;
     try {
-      ctx = await opts.context(req);
+      ctx = await opts.context(req, abort.signal);
     } catch (e) {
       if (isRostergateError(e, 'UNAUTHENTICATED')) {
         res.setHeader('www-authenticate', ['ApiKey header="x-api-key"', 'Bearer']);
@@ -223,6 +242,10 @@ function maskError(formatted: GraphQLFormattedError, error: unknown, log: Logger
   const original = unwrapResolverError(error);
   if (isRostergateError(original)) {
     return { ...formatted, message: original.message, extensions: { code: original.code } };
+  }
+  // A custom scalar's literal that does not parse is refused in validation; it is the client's input all the same.
+  if (code === 'GRAPHQL_VALIDATION_FAILED' && error instanceof GraphQLError && error.originalError instanceof GraphQLError && error.originalError.extensions?.code === 'BAD_USER_INPUT') {
+    return { ...formatted, extensions: { ...formatted.extensions, code: 'BAD_USER_INPUT' } };
   }
   if (/^Schema is not configured to execute (mutation|subscription) operation/.test(formatted.message)) {
     return { message: `${formatted.message.replace(/\.$/, '')}: this client's purpose has no such operations`, extensions: { code: 'OPERATION_NOT_ALLOWED' } };

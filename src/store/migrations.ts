@@ -270,7 +270,32 @@ export const SQLITE_MIGRATIONS: Migration[] = [
       ALTER TABLE identity_conflicts ADD COLUMN resolution TEXT;
     `,
   },
-  { version: 10, description: REPAIR_DESCRIPTION, sql: '', repair: REPAIR_STORED_VALUES },
+  {
+    version: 10,
+    description: 'pseudonym order: pseudonyms by value within a domain version',
+    // A pseudonymising purpose lists people (and enrollments, guardianships) in pseudonym order
+    // (src/store/order.ts): a page walks this index from its cursor instead of sorting every row.
+    sql: `CREATE INDEX pseudonyms_order ON pseudonyms (domain, version, value);`,
+  },
+  {
+    version: 11,
+    description: 'sync leases: one run per source at a time, across processes and machines',
+    // key: the source id (a tenant id would join it once the gateway hosts several). holder_host and
+    // holder_pid name the holder for an operator, and let a run on the same machine take over at
+    // once from a holder process that is gone. Times are ISO text, compared as text like the rest.
+    sql: `
+      CREATE TABLE sync_leases (
+        key TEXT PRIMARY KEY,
+        token TEXT NOT NULL,
+        holder_host TEXT NOT NULL,
+        holder_pid INTEGER NOT NULL,
+        acquired_at TEXT NOT NULL,
+        heartbeat_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+      );
+    `,
+  },
+  { version: 12, description: REPAIR_DESCRIPTION, sql: '', repair: REPAIR_STORED_VALUES },
 ];
 
 /** The same schema for PostgreSQL. Timestamps stay ISO text so both stores compare them alike. */
@@ -384,5 +409,20 @@ export const POSTGRES_MIGRATIONS: Migration[] = [
       ALTER TABLE identity_conflicts ADD COLUMN resolved_at text, ADD COLUMN resolution text;
     `,
   },
-  { version: 10, description: REPAIR_DESCRIPTION, sql: '', repair: REPAIR_STORED_VALUES },
+  {
+    version: 10,
+    description: 'pseudonym order: pseudonyms by value within a domain version',
+    // COLLATE "C": the order the list queries sort by (byte order, as SQLite), so the index serves it.
+    sql: `CREATE INDEX pseudonyms_order ON pseudonyms (domain, version, value COLLATE "C");`,
+  },
+  {
+    version: 11,
+    description: 'sync leases: one run per source at a time, across processes and machines',
+    sql: `
+      CREATE TABLE sync_leases (
+        key text PRIMARY KEY, token text NOT NULL, holder_host text NOT NULL, holder_pid integer NOT NULL,
+        acquired_at text NOT NULL, heartbeat_at text NOT NULL, expires_at text NOT NULL);
+    `,
+  },
+  { version: 12, description: REPAIR_DESCRIPTION, sql: '', repair: REPAIR_STORED_VALUES },
 ];

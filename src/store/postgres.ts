@@ -10,17 +10,20 @@ import pg from 'pg';
 import { ENTITY_TYPES, type EntityType } from '../model/records.ts';
 import { RostergateError } from '../errors.ts';
 import { POSTGRES_MIGRATIONS, type RowRepair } from './migrations.ts';
+import { storeConditionError } from './conditions.ts';
 import type {
   AuditRow,
   ChangeRow,
   DeliveryRow,
   EntityRow,
   IdentityConflict,
+  LeaseRow,
   ListQuery,
   ListResult,
   SourceRecordRef,
   SourceRecordRow,
   Store,
+  SubjectRows,
   StoreTx,
   SyncStateRow,
   ViewTime,
@@ -29,6 +32,10 @@ import type {
   WebhookStore,
 } from './types.ts';
 import { tombstoneOf } from './types.ts';
+import { isPseudonymOrdered, type PseudonymOrderedType } from './order.ts';
+
+/** How errors name this store: never its URL, which may carry a password. */
+const LABEL = 'the PostgreSQL store';
 
 /** Advisory lock key of the gateway's write transactions ("rstrgate" in ASCII). */
 const WRITE_LOCK = 0x7273747267617465n;
@@ -52,6 +59,9 @@ export class PostgresStore implements Store {
 
   static async open(url: string): Promise<PostgresStore> {
     const pool = new pg.Pool({ connectionString: url, max: 8, types: types as never });
+    // An idle connection the server ends (a restart, a failover, an administrator) is dropped by the
+    // pool, which reports it here; unheard, the 'error' event would end the process.
+    pool.on('error', () => undefined);
     try {
       await migrate(pool);
     } catch (e) {
@@ -77,7 +87,26 @@ export class PostgresStore implements Store {
       return out;
     } catch (e) {
       await c.query('ROLLBACK').catch(() => undefined);
-      throw e;
+      throw storeConditionError(e, LABEL) ?? e;
+    } finally {
+      c.release();
+    }
+  }
+
+  /**
+   * Whether the store takes writes now (readiness probes call it): a write in a transaction that is
+   * rolled back. A read-only database or standby refuses it at once (25006); a full disk (53100)
+   * refuses the write-ahead log it needs.
+   */
+  async writable(): Promise<void> {
+    const c = await this.pool.connect();
+    try {
+      await c.query('BEGIN');
+      await c.query(`INSERT INTO meta (key, value) VALUES ('write_probe', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [new Date().toISOString()]);
+      await c.query('ROLLBACK');
+    } catch (e) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      throw storeConditionError(e, LABEL) ?? e;
     } finally {
       c.release();
     }
@@ -96,9 +125,13 @@ export class PostgresStore implements Store {
       params.push(v);
       return `$${params.length}`;
     };
-    let from = 'entities e';
-    if (q.linkedTo) from += ` JOIN links l ON l.from_id = e.id AND l.rel = ${p(q.linkedTo.rel)} AND l.to_id = ${p(q.linkedTo.to)}`;
+    const ordered = q.order && isPseudonymOrdered(q.type) ? pseudonymFrom(q.type) : undefined;
+    let from = ordered?.from ?? 'entities e';
+    // COLLATE "C": keyset order must match SQLite's byte order, whatever the database's locale.
+    const keys = ordered?.keys ?? ['e.id COLLATE "C"'];
     const where = ['e.type = $1'];
+    if (ordered) where.push(`k0.domain = ${p(q.order!.domain)} AND k0.version = ${p(q.order!.version)}`);
+    if (q.linkedTo) from += ` JOIN links l ON l.from_id = e.id AND l.rel = ${p(q.linkedTo.rel)} AND l.to_id = ${p(q.linkedTo.to)}`;
     // A purpose's updatedSince compares the last change it could see (entity_views), not the entity's own.
     const byView = q.updatedSince !== undefined && q.view !== undefined;
     if (byView) {
@@ -111,15 +144,22 @@ export class PostgresStore implements Store {
     const countSql = `SELECT count(*)::int AS n FROM ${from} WHERE ${where.join(' AND ')}`;
     const countParams = [...params];
     const count = async () => (await this.rows<{ n: number }>(countSql, countParams))[0]!.n;
-    if (q.afterId) where.push(`e.id COLLATE "C" > ${p(q.afterId)}`);
-    // COLLATE "C": keyset order must match SQLite's byte order, whatever the database's locale.
-    const rows = await this.rows<RawEntity & Partial<RawViewTime>>(
-      `SELECT e.*${byView ? ', v.updated_at AS view_at, v.updated_seq AS view_seq' : ''} FROM ${from} WHERE ${where.join(' AND ')} ORDER BY e.id COLLATE "C" LIMIT ${p(q.first + 1)}`,
+    if (ordered && q.afterKey) {
+      // The leading part as a plain range too, so the scan starts there in the pseudonyms_order index.
+      where.push(`k0.value COLLATE "C" >= ${p(q.afterKey[0])} AND (${keys.join(', ')}) > (${q.afterKey.map((k) => `${p(k)}::text`).join(', ')})`);
+    } else if (!ordered && q.afterId) where.push(`e.id COLLATE "C" > ${p(q.afterId)}`);
+    const rows = await this.rows<RawEntity & Partial<RawViewTime> & Record<`sk${number}`, string>>(
+      `SELECT e.*${byView ? ', v.updated_at AS view_at, v.updated_seq AS view_seq' : ''}${ordered ? keys.map((k, i) => `, ${k} AS sk${i}`).join('') : ''}
+       FROM ${from} WHERE ${where.join(' AND ')} ORDER BY ${keys.join(', ')} LIMIT ${p(q.first + 1)}`,
       params,
     );
     const page = rows.slice(0, q.first);
     const times = byView ? new Map(page.map((r) => [r.id, { updatedAt: r.view_at!, updatedSeq: r.view_seq! }])) : undefined;
-    return { rows: page.map(toEntity), hasNext: rows.length > q.first, count, ...(times ? { times } : {}) };
+    return {
+      rows: page.map(toEntity), hasNext: rows.length > q.first, count,
+      ...(times ? { times } : {}),
+      ...(ordered ? { keys: page.map((r) => keys.map((_, i) => r[`sk${i}`]!)) } : {}),
+    };
   }
 
   async linkedFrom(rel: string, toIds: readonly string[]) {
@@ -173,6 +213,16 @@ export class PostgresStore implements Store {
 
   async purgedThroughSeq() {
     return Number((await this.rows<{ value: string }>(`SELECT value FROM meta WHERE key = 'change_log_purged_through'`))[0]?.value ?? 0);
+  }
+
+  async initMeta(key: string, value: string) {
+    // Two statements, so the read sees a row a concurrent process committed while the insert waited on it.
+    await this.pool.query(`INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, [key, value]);
+    return (await this.rows<{ value: string }>(`SELECT value FROM meta WHERE key = $1`, [key]))[0]!.value;
+  }
+
+  async meta(key: string) {
+    return (await this.rows<{ value: string }>(`SELECT value FROM meta WHERE key = $1`, [key]))[0]?.value;
   }
 
   async purgeChanges(beforeIso: string) {
@@ -264,8 +314,69 @@ export class PostgresStore implements Store {
     )).map((r) => ({ client: r.client, firstAt: r.first_at, lastAt: r.last_at }));
   }
 
+  async entityOfRecord(r: SourceRecordRef) {
+    const row = (await this.rows<{ entity_id: string | null }>(`SELECT entity_id FROM source_records WHERE source = $1 AND type = $2 AND key = $3`, [r.source, r.type, r.key]))[0];
+    return row?.entity_id ?? undefined;
+  }
+
+  async subjectRows(entityIds: readonly string[]): Promise<SubjectRows> {
+    const ids = [entityIds];
+    const [sources, matchKeys, pseudonyms, overrides, changes, disclosures] = await Promise.all([
+      this.rows<RawSource>(`SELECT * FROM source_records WHERE entity_id = ANY($1::text[]) ORDER BY source COLLATE "C", type COLLATE "C", key COLLATE "C"`, ids),
+      this.rows<{ entity_id: string; kind: string; value: string }>(
+        `SELECT entity_id, kind, value FROM match_keys WHERE entity_id = ANY($1::text[]) ORDER BY entity_id COLLATE "C", kind COLLATE "C", value COLLATE "C"`, ids,
+      ),
+      this.rows<{ entity_id: string; domain: string; version: number; value: string; current: boolean | null }>(
+        `SELECT p.entity_id, p.domain, p.version, p.value, (d.version = p.version) AS current FROM pseudonyms p
+         LEFT JOIN pseudonym_domains d ON d.domain = p.domain WHERE p.entity_id = ANY($1::text[]) ORDER BY p.domain COLLATE "C", p.version, p.entity_id COLLATE "C"`, ids,
+      ),
+      this.rows<{ source: string; type: EntityType; key: string; entity_id: string; decided_at: string }>(
+        `SELECT * FROM identity_overrides WHERE entity_id = ANY($1::text[]) ORDER BY source COLLATE "C", type COLLATE "C", key COLLATE "C"`, ids,
+      ),
+      this.rows<RawChange>(`SELECT * FROM change_log WHERE entity_id = ANY($1::text[]) ORDER BY seq`, ids),
+      this.rows<{ entity_id: string; client: string; first_at: string; last_at: string }>(
+        `SELECT entity_id, client, first_at, last_at FROM disclosures WHERE entity_id = ANY($1::text[]) ORDER BY client COLLATE "C", entity_id COLLATE "C"`, ids,
+      ),
+    ]);
+    return {
+      sourceRecords: sources.map(toSource),
+      matchKeys: matchKeys.map((r) => ({ entityId: r.entity_id, kind: r.kind, value: r.value })),
+      pseudonyms: pseudonyms.map((r) => ({ entityId: r.entity_id, domain: r.domain, version: r.version, value: r.value, current: r.current === true })),
+      overrides: overrides.map((r) => ({ source: r.source, type: r.type, key: r.key, entityId: r.entity_id, decidedAt: r.decided_at })),
+      changes: changes.map((r) => {
+        const { before: _before, ...c } = toChange(r);
+        return c;
+      }),
+      disclosures: disclosures.map((r) => ({ entityId: r.entity_id, client: r.client, firstAt: r.first_at, lastAt: r.last_at })),
+    };
+  }
+
   async close() {
     await this.pool.end();
+  }
+}
+
+/**
+ * Pseudonym order (src/store/order.ts) in SQL: the rows are reached from the person's pseudonym
+ * (`k0`, constrained to the order's domain and version by the caller), so a page is a walk of the
+ * pseudonyms_order index (its value in COLLATE "C", as here) from the cursor on, not a sort of the
+ * whole list. `keys` are the sort key parts as SQL expressions, in order.
+ */
+function pseudonymFrom(type: PseudonymOrderedType): { from: string; keys: string[] } {
+  switch (type) {
+    case 'person':
+      return { from: 'pseudonyms k0 JOIN entities e ON e.id = k0.entity_id', keys: ['k0.value COLLATE "C"'] };
+    case 'enrollment':
+      return {
+        from: `pseudonyms k0 JOIN links kl ON kl.rel = 'enrollment.person' AND kl.to_id = k0.entity_id JOIN entities e ON e.id = kl.from_id`,
+        keys: ['k0.value COLLATE "C"', `coalesce(e.data ->> 'classId', '') COLLATE "C"`, 'e.id COLLATE "C"'],
+      };
+    case 'guardianship':
+      return {
+        from: `pseudonyms k0 JOIN links kl ON kl.rel = 'guardianship.student' AND kl.to_id = k0.entity_id JOIN entities e ON e.id = kl.from_id
+          JOIN pseudonyms k1 ON k1.domain = k0.domain AND k1.version = k0.version AND k1.entity_id = e.data ->> 'guardianId'`,
+        keys: ['k0.value COLLATE "C"', 'k1.value COLLATE "C"', 'e.id COLLATE "C"'],
+      };
   }
 }
 
@@ -466,6 +577,27 @@ class PgTx implements StoreTx {
          run_full = excluded.run_full, started_at = excluded.started_at, updated_at = excluded.updated_at, error = excluded.error`,
       [r.source, JSON.stringify(r.state), r.runId, r.runStatus, r.runFull, r.startedAt, r.updatedAt, r.error],
     );
+  }
+
+  async getLease(key: string): Promise<LeaseRow | undefined> {
+    return (await this.q<LeaseRow>(
+      `SELECT key, token, holder_host AS "holderHost", holder_pid AS "holderPid", acquired_at AS "acquiredAt", heartbeat_at AS "heartbeatAt", expires_at AS "expiresAt"
+       FROM sync_leases WHERE key = $1`,
+      [key],
+    ))[0];
+  }
+
+  async putLease(l: LeaseRow) {
+    await this.exec(
+      `INSERT INTO sync_leases (key, token, holder_host, holder_pid, acquired_at, heartbeat_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ON CONFLICT (key) DO UPDATE SET token = excluded.token, holder_host = excluded.holder_host, holder_pid = excluded.holder_pid,
+         acquired_at = excluded.acquired_at, heartbeat_at = excluded.heartbeat_at, expires_at = excluded.expires_at`,
+      [l.key, l.token, l.holderHost, l.holderPid, l.acquiredAt, l.heartbeatAt, l.expiresAt],
+    );
+  }
+
+  async deleteLease(key: string, token: string) {
+    await this.exec(`DELETE FROM sync_leases WHERE key = $1 AND token = $2`, [key, token]);
   }
 
   async getDomainVersion(domain: string) {

@@ -4,12 +4,14 @@
  * runs see only committed pages.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { EntityType } from '../model/records.ts';
 import { ENTITY_TYPES } from '../model/records.ts';
 import { RostergateError } from '../errors.ts';
 import { SQLITE_MIGRATIONS, type RowRepair } from './migrations.ts';
+import { storeConditionError } from './conditions.ts';
+import { statfsSync } from 'node:fs';
 import type {
   AuditRow,
   DeliveryRow,
@@ -18,6 +20,7 @@ import type {
   ChangeRow,
   EntityRow,
   IdentityConflict,
+  LeaseRow,
   ListQuery,
   ListResult,
   SourceRecordRef,
@@ -27,10 +30,17 @@ import type {
   SyncStateRow,
   ViewTime,
   ViewTimeRow,
+  SubjectRows,
 } from './types.ts';
 import { tombstoneOf } from './types.ts';
+import { isPseudonymOrdered, type PseudonymOrderedType } from './order.ts';
 
 type Db = Database.Database;
+
+/** Room a store needs to be called writable: a page of any source fits many times over. */
+const MIN_ROOM_BYTES = 1024 * 1024;
+/** How long a write waits for another process's write lock. */
+const BUSY_TIMEOUT_MS = 5000;
 
 /**
  * Memory for each connection's page cache (64 MiB, SQLite's default is 2 MiB) and reads through a
@@ -46,12 +56,18 @@ export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   private readonly writer: Db;
   private readonly reader: Db;
+  private readonly path: string;
   private queue: Promise<unknown> = Promise.resolve();
   /** Read statements executed (tests assert loaders keep this bounded). */
   readCount = 0;
   readonly webhooks: WebhookStore;
 
-  private constructor(writer: Db, reader: Db) {
+  /** How errors name this store (its path; never anything secret). */
+  private readonly label: string;
+
+  private constructor(writer: Db, reader: Db, path: string) {
+    this.label = `the SQLite store at ${path}`;
+    this.path = path;
     this.writer = writer;
     this.reader = reader;
     this.webhooks = new SqliteWebhooks(this, writer, (sql, ...p) => this.all(sql, ...p));
@@ -59,10 +75,20 @@ export class SqliteStore implements Store {
 
   static open(path: string): SqliteStore {
     if (path !== ':memory:') {
+      // The store holds personal data: what the gateway creates is its owner's alone (folders 0700,
+      // the file 0600). SQLite would create the file with the umask's 0644; it accepts an empty file
+      // as a new database, and gives its -wal and -shm files the database file's mode. An existing
+      // store keeps the mode its operator gave it.
       try {
-        mkdirSync(dirname(path), { recursive: true });
+        mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
       } catch (e) {
         throw new RostergateError('DATA_FOLDER', `cannot create the data folder for ${path}: ${(e as Error).message}`);
+      }
+      try {
+        closeSync(openSync(path, 'wx', 0o600));
+      } catch {
+        // It exists (a store, or something SQLite will refuse with its own message below), or the
+        // folder is not writable: then SQLite cannot create it either, and says so.
       }
     }
     let writer: Db;
@@ -71,7 +97,7 @@ export class SqliteStore implements Store {
       writer.pragma('journal_mode = WAL');
       writer.pragma('synchronous = NORMAL');
       writer.pragma('foreign_keys = ON');
-      writer.pragma('busy_timeout = 5000');
+      writer.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
       tune(writer);
       migrate(writer);
     } catch (e) {
@@ -84,24 +110,67 @@ export class SqliteStore implements Store {
       reader.pragma('busy_timeout = 5000');
       tune(reader);
     }
-    return new SqliteStore(writer, reader);
+    return new SqliteStore(writer, reader, path);
   }
 
   async transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
     // One write transaction at a time: chain them, since async work happens between statements.
     const run = this.queue.then(async () => {
-      this.writer.exec('BEGIN IMMEDIATE');
+      try {
+        this.writer.exec('BEGIN IMMEDIATE');
+      } catch (e) {
+        throw storeConditionError(e, this.label) ?? e;
+      }
       try {
         const out = await fn(new SqliteTx(this.writer));
         this.writer.exec('COMMIT');
         return out;
       } catch (e) {
-        this.writer.exec('ROLLBACK');
-        throw e;
+        // SQLite rolls a transaction back itself on some errors (SQLITE_FULL, SQLITE_IOERR): a
+        // second ROLLBACK would fail and hide the real error behind "no transaction is active".
+        if (this.writer.inTransaction) this.writer.exec('ROLLBACK');
+        throw storeConditionError(e, this.label) ?? e;
       }
     });
     this.queue = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * Whether the store can take writes now, cheaply (readiness probes call it): a write in a
+   * transaction that is rolled back (a read-only file or mount refuses it at once), then room left —
+   * pages below max_page_count plus free pages, and free space on the disk — of at least 1 MiB.
+   * The probe does not wait for the write lock: when another process (a `rostergate sync`) holds
+   * it, that process is writing, which is answer enough, and /readyz must not stall behind a page.
+   */
+  async writable(): Promise<void> {
+    const probe = this.queue.then(() => {
+      this.writer.pragma('busy_timeout = 0');
+      try {
+        this.writer.exec('BEGIN IMMEDIATE');
+      } catch (e) {
+        if ((e as { code?: string }).code === 'SQLITE_BUSY') return;
+        throw storeConditionError(e, this.label) ?? e;
+      } finally {
+        this.writer.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      }
+      try {
+        this.writer.prepare(`INSERT INTO meta (key, value) VALUES ('write_probe', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(new Date().toISOString());
+      } catch (e) {
+        throw storeConditionError(e, this.label) ?? e;
+      } finally {
+        if (this.writer.inTransaction) this.writer.exec('ROLLBACK');
+      }
+    });
+    this.queue = probe.catch(() => undefined);
+    await probe;
+    const n = (pragma: string) => Number(this.writer.pragma(pragma, { simple: true }));
+    let room = (n('max_page_count') - n('page_count') + n('freelist_count')) * n('page_size');
+    if (this.path !== ':memory:') {
+      const fs = statfsSync(dirname(this.path));
+      room = Math.min(room, fs.bavail * fs.bsize);
+    }
+    if (room < MIN_ROOM_BYTES) throw storeConditionError({ code: 'SQLITE_FULL' }, this.label)!;
   }
 
   private all<R>(sql: string, ...params: unknown[]): R[] {
@@ -117,10 +186,17 @@ export class SqliteStore implements Store {
   }
 
   async list(q: ListQuery): Promise<ListResult> {
+    // Positional parameters: those of the FROM clause (joins) come first, then those of WHERE.
+    const joinParams: unknown[] = [];
     const where = ['e.type = ?'];
     const params: unknown[] = [q.type];
-    let from = 'entities e';
-    const joinParams: unknown[] = [];
+    const ordered = q.order && isPseudonymOrdered(q.type) ? pseudonymFrom(q.type) : undefined;
+    let from = ordered?.from ?? 'entities e';
+    const keys = ordered?.keys ?? ['e.id'];
+    if (ordered) {
+      where.push('k0.domain = ? AND k0.version = ?');
+      params.push(q.order!.domain, q.order!.version);
+    }
     if (q.linkedTo) {
       from += ' JOIN links l ON l.from_id = e.id AND l.rel = ? AND l.to_id = ?';
       joinParams.push(q.linkedTo.rel, q.linkedTo.to);
@@ -149,18 +225,27 @@ export class SqliteStore implements Store {
     const countSql = `SELECT count(*) AS n FROM ${from} WHERE ${where.join(' AND ')}`;
     const countParams = [...params];
     const count = async () => this.all<{ n: number }>(countSql, ...countParams)[0]!.n;
-    if (q.afterId) {
+    if (ordered && q.afterKey) {
+      // The leading part as a plain range too, so the scan starts there in the pseudonyms index.
+      where.push(`k0.value >= ? AND (${keys.join(', ')}) > (${keys.map(() => '?').join(', ')})`);
+      params.push(q.afterKey[0], ...q.afterKey);
+    } else if (!ordered && q.afterId) {
       where.push('e.id > ?');
       params.push(q.afterId);
     }
-    const rows = this.all<RawEntity & Partial<RawViewTime>>(
-      `SELECT e.*${byView ? ', v.updated_at AS view_at, v.updated_seq AS view_seq' : ''} FROM ${from} WHERE ${where.join(' AND ')} ORDER BY e.id LIMIT ?`,
+    const rows = this.all<RawEntity & Partial<RawViewTime> & Record<`sk${number}`, string>>(
+      `SELECT e.*${byView ? ', v.updated_at AS view_at, v.updated_seq AS view_seq' : ''}${ordered ? keys.map((k, i) => `, ${k} AS sk${i}`).join('') : ''}
+       FROM ${from} WHERE ${where.join(' AND ')} ORDER BY ${keys.join(', ')} LIMIT ?`,
       ...params,
       q.first + 1,
     );
     const page = rows.slice(0, q.first);
     const times = byView ? new Map(page.map((r) => [r.id, { updatedAt: r.view_at!, updatedSeq: r.view_seq! }])) : undefined;
-    return { rows: page.map(toEntity), hasNext: rows.length > q.first, count, ...(times ? { times } : {}) };
+    return {
+      rows: page.map(toEntity), hasNext: rows.length > q.first, count,
+      ...(times ? { times } : {}),
+      ...(ordered ? { keys: page.map((r) => keys.map((_, i) => r[`sk${i}`]!)) } : {}),
+    };
   }
 
   async linkedFrom(rel: string, toIds: readonly string[]): Promise<Map<string, string[]>> {
@@ -235,6 +320,17 @@ export class SqliteStore implements Store {
         .run(String(last));
       return n;
     });
+  }
+
+  async initMeta(key: string, value: string): Promise<string> {
+    return this.transaction(async () => {
+      this.writer.prepare(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`).run(key, value);
+      return (this.writer.prepare(`SELECT value FROM meta WHERE key = ?`).get(key) as { value: string }).value;
+    });
+  }
+
+  async meta(key: string): Promise<string | undefined> {
+    return this.all<{ value: string }>(`SELECT value FROM meta WHERE key = ?`, key)[0]?.value;
   }
 
   async conflicts(): Promise<IdentityConflict[]> {
@@ -325,6 +421,35 @@ export class SqliteStore implements Store {
     return this.all<{ client: string; first_at: string; last_at: string }>(
       `SELECT client, first_at, last_at FROM disclosures WHERE entity_id = ? ORDER BY client`, entityId,
     ).map((r) => ({ client: r.client, firstAt: r.first_at, lastAt: r.last_at }));
+  }
+
+  async entityOfRecord(r: SourceRecordRef) {
+    return this.all<{ entity_id: string | null }>(`SELECT entity_id FROM source_records WHERE source = ? AND type = ? AND key = ?`, r.source, r.type, r.key)[0]?.entity_id ?? undefined;
+  }
+
+  async subjectRows(entityIds: readonly string[]): Promise<SubjectRows> {
+    const ids = JSON.stringify(entityIds);
+    const among = `(SELECT value FROM json_each(?))`;
+    return {
+      sourceRecords: this.all<RawSource>(`SELECT * FROM source_records WHERE entity_id IN ${among} ORDER BY source, type, key`, ids).map(toSource),
+      matchKeys: this.all<{ entity_id: string; kind: string; value: string }>(
+        `SELECT entity_id, kind, value FROM match_keys WHERE entity_id IN ${among} ORDER BY entity_id, kind, value`, ids,
+      ).map((r) => ({ entityId: r.entity_id, kind: r.kind, value: r.value })),
+      pseudonyms: this.all<{ entity_id: string; domain: string; version: number; value: string; current: number }>(
+        `SELECT p.entity_id, p.domain, p.version, p.value, (d.version = p.version) AS current FROM pseudonyms p
+         LEFT JOIN pseudonym_domains d ON d.domain = p.domain WHERE p.entity_id IN ${among} ORDER BY p.domain, p.version, p.entity_id`, ids,
+      ).map((r) => ({ entityId: r.entity_id, domain: r.domain, version: r.version, value: r.value, current: r.current === 1 })),
+      overrides: this.all<{ source: string; type: EntityType; key: string; entity_id: string; decided_at: string }>(
+        `SELECT * FROM identity_overrides WHERE entity_id IN ${among} ORDER BY source, type, key`, ids,
+      ).map((r) => ({ source: r.source, type: r.type, key: r.key, entityId: r.entity_id, decidedAt: r.decided_at })),
+      changes: this.all<RawChange>(`SELECT * FROM change_log WHERE entity_id IN ${among} ORDER BY seq`, ids).map((r) => {
+        const { before: _before, ...c } = toChange(r);
+        return c;
+      }),
+      disclosures: this.all<{ entity_id: string; client: string; first_at: string; last_at: string }>(
+        `SELECT entity_id, client, first_at, last_at FROM disclosures WHERE entity_id IN ${among} ORDER BY client, entity_id`, ids,
+      ).map((r) => ({ entityId: r.entity_id, client: r.client, firstAt: r.first_at, lastAt: r.last_at })),
+    };
   }
 
   async close(): Promise<void> {
@@ -672,6 +797,50 @@ class SqliteTx implements StoreTx {
        ON CONFLICT (source) DO UPDATE SET state = excluded.state, run_id = excluded.run_id, run_status = excluded.run_status,
          run_full = excluded.run_full, started_at = excluded.started_at, updated_at = excluded.updated_at, error = excluded.error`,
     ).run(r.source, JSON.stringify(r.state), r.runId, r.runStatus, r.runFull ? 1 : 0, r.startedAt, r.updatedAt, r.error);
+  }
+
+  async getLease(key: string): Promise<LeaseRow | undefined> {
+    return this.st(
+      `SELECT key, token, holder_host AS holderHost, holder_pid AS holderPid, acquired_at AS acquiredAt, heartbeat_at AS heartbeatAt, expires_at AS expiresAt
+       FROM sync_leases WHERE key = ?`,
+    ).get(key) as LeaseRow | undefined;
+  }
+
+  async putLease(l: LeaseRow) {
+    this.st(
+      `INSERT INTO sync_leases (key, token, holder_host, holder_pid, acquired_at, heartbeat_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (key) DO UPDATE SET token = excluded.token, holder_host = excluded.holder_host, holder_pid = excluded.holder_pid,
+         acquired_at = excluded.acquired_at, heartbeat_at = excluded.heartbeat_at, expires_at = excluded.expires_at`,
+    ).run(l.key, l.token, l.holderHost, l.holderPid, l.acquiredAt, l.heartbeatAt, l.expiresAt);
+  }
+
+  async deleteLease(key: string, token: string) {
+    this.st(`DELETE FROM sync_leases WHERE key = ? AND token = ?`).run(key, token);
+  }
+}
+
+/**
+ * Pseudonym order (src/store/order.ts) in SQL: the rows are reached from the person's pseudonym
+ * (`k0`, constrained to the order's domain and version by the caller), so a page is a walk of the
+ * pseudonyms_order index from the cursor on, not a sort of the whole list. CROSS JOIN fixes that
+ * join order in SQLite: without statistics its planner would rather scan every enrollment by type
+ * and sort them all on every page. `keys` are the sort key parts as SQL expressions, in order.
+ */
+function pseudonymFrom(type: PseudonymOrderedType): { from: string; keys: string[] } {
+  switch (type) {
+    case 'person':
+      return { from: 'pseudonyms k0 JOIN entities e ON e.id = k0.entity_id', keys: ['k0.value'] };
+    case 'enrollment':
+      return {
+        from: `pseudonyms k0 CROSS JOIN links kl ON kl.rel = 'enrollment.person' AND kl.to_id = k0.entity_id CROSS JOIN entities e ON e.id = kl.from_id`,
+        keys: ['k0.value', `coalesce(json_extract(e.data, '$.classId'), '')`, 'e.id'],
+      };
+    case 'guardianship':
+      return {
+        from: `pseudonyms k0 CROSS JOIN links kl ON kl.rel = 'guardianship.student' AND kl.to_id = k0.entity_id CROSS JOIN entities e ON e.id = kl.from_id
+          CROSS JOIN pseudonyms k1 ON k1.domain = k0.domain AND k1.version = k0.version AND k1.entity_id = json_extract(e.data, '$.guardianId')`,
+        keys: ['k0.value', 'k1.value', 'e.id'],
+      };
   }
 }
 

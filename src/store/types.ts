@@ -10,6 +10,7 @@
  * Every change to an entity appends to the change log, in commit order.
  */
 import type { EntityData, EntityType } from '../model/records.ts';
+import type { PseudonymOrder } from './order.ts';
 
 type ResolvedName<K> = K extends `${infer P}Keys` ? `${P}Ids` : K extends `${infer P}Key` ? `${P}Id` : K;
 /** Entity data as stored: the source's `xxxKey` references become gateway `xxxId`s. */
@@ -104,6 +105,22 @@ export interface SyncStateRow {
   error: string | null;
 }
 
+/**
+ * A run's hold on a source (src/sync/lease.ts): `key` is the source id — a tenant id would join it
+ * once one gateway serves several tenants.
+ */
+export interface LeaseRow {
+  key: string;
+  /** Random per run: two runs in one process are told apart. */
+  token: string;
+  holderHost: string;
+  holderPid: number;
+  acquiredAt: string;
+  heartbeatAt: string;
+  /** The lease is free after this (ISO), unless a heartbeat moved it on. */
+  expiresAt: string;
+}
+
 export interface ListQuery {
   type: EntityType;
   first: number;
@@ -119,6 +136,14 @@ export interface ListQuery {
   hasValue?: { field: string; value: string };
   /** Only entities whose scalar field equals a value (e.g. type = 'school'). */
   fieldEquals?: { field: string; value: string };
+  /**
+   * For people, enrollments and guardianships: list in pseudonym order in this (domain, version)
+   * (src/store/order.ts) instead of id order, paging by `afterKey`. Rows whose person has no
+   * pseudonym in that version are left out. Ignored for other types.
+   */
+  order?: PseudonymOrder;
+  /** Keyset pagination in pseudonym order: rows whose sort key is greater than this one. */
+  afterKey?: string[];
 }
 
 export interface ListResult {
@@ -128,6 +153,8 @@ export interface ListResult {
   count(): Promise<number>;
   /** With `view` and `updatedSince`: the view times of the rows, read with them (primes the request's loader). */
   times?: Map<string, ViewTime>;
+  /** In pseudonym order: each row's sort key (its cursor's position), parallel to `rows`. */
+  keys?: string[][];
 }
 
 export interface IdentityConflict {
@@ -207,6 +234,11 @@ export interface StoreTx {
   setIdentityOverride(record: SourceRecordRef, entityId: string, at: string): Promise<void>;
 
   setSyncState(row: SyncStateRow): Promise<void>;
+  getLease(key: string): Promise<LeaseRow | undefined>;
+  /** Inserts or replaces the lease of `row.key`. */
+  putLease(row: LeaseRow): Promise<void>;
+  /** Drops a lease if `token` still holds it. */
+  deleteLease(key: string, token: string): Promise<void>;
 
   getDomainVersion(domain: string): Promise<number | undefined>;
   setDomainVersion(domain: string, version: number, at: string): Promise<void>;
@@ -271,6 +303,13 @@ export interface Store {
   purgedThroughSeq(): Promise<number>;
   /** Deletes changes older than `beforeIso`; returns how many. */
   purgeChanges(beforeIso: string): Promise<number>;
+  /**
+   * Records `value` under a metadata key unless the key already holds one, and returns the value
+   * the store holds afterwards (the first writer wins, also between concurrent processes).
+   */
+  initMeta(key: string, value: string): Promise<string>;
+  /** A metadata value, if the key has one. */
+  meta(key: string): Promise<string | undefined>;
   conflicts(): Promise<IdentityConflict[]>;
   counts(): Promise<Record<EntityType, number>>;
 
@@ -291,8 +330,33 @@ export interface Store {
   personIds(afterId: string | undefined, limit: number): Promise<string[]>;
   auditEntries(q: { afterSeq?: number; limit?: number }): Promise<(AuditRow & { seq: number })[]>;
   disclosuresOf(entityId: string): Promise<{ client: string; firstAt: string; lastAt: string }[]>;
+  /** The entity holding a source's record, read outside a write transaction (a subject export names a person by it). */
+  entityOfRecord(ref: SourceRecordRef): Promise<string | undefined>;
+  /** Everything the store keys to these entities, for a subject access export (src/privacy/subject-export.ts). */
+  subjectRows(entityIds: readonly string[]): Promise<SubjectRows>;
   webhooks: WebhookStore;
+  /**
+   * Resolves when the store can take writes now; rejects with STORE_FULL, STORE_READ_ONLY or
+   * STORE_IO (or the driver's error) when it cannot. Cheap: readiness probes call it.
+   */
+  writable(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** Rows keyed to a person and the records about them, in a stable order (see Store.subjectRows). */
+export interface SubjectRows {
+  /** Ordered by source, type, key. */
+  sourceRecords: SourceRecordRow[];
+  /** Keyed hashes (never the SIS id or email itself), ordered by entity, kind, value. */
+  matchKeys: { entityId: string; kind: string; value: string }[];
+  /** Every version held, ordered by domain and version; `current` marks the domain's current version. */
+  pseudonyms: { entityId: string; domain: string; version: number; value: string; current: boolean }[];
+  /** Operators' identity decisions pinning a source record to one of these entities. */
+  overrides: { source: string; type: EntityType; key: string; entityId: string; decidedAt: string }[];
+  /** Retained change-log rows of the entities, without deleted records' last states, in seq order. */
+  changes: Omit<ChangeRow, 'before'>[];
+  /** Ledger rows: which client received data about which of the entities, first and last. */
+  disclosures: { entityId: string; client: string; firstAt: string; lastAt: string }[];
 }
 
 export interface WebhookRow {

@@ -12,6 +12,7 @@ import type { Store, SyncStateRow } from '../store/types.ts';
 import { DEFAULT_MATCH_RULES, DEFAULT_ORG_MATCH_RULES, type MatchRule, type OrgMatchRule } from './identity.ts';
 import { applyRecord, keepHeldBack, newCounters, resolvePending, sweepUnseen, type IngestContext, type IngestCounters } from './ingest.ts';
 import { SyncReport, type ReportEntry, type ReportKind } from './report.ts';
+import { acquireSourceLease, type LeaseOptions } from './lease.ts';
 
 export interface SyncHooks {
   syncWillStart?(e: { source: string; runId: number; mode: RunMode }): void;
@@ -41,6 +42,8 @@ export interface SyncOptions {
   onFailure?: 'throw' | 'return';
   signal?: AbortSignal;
   now?: () => Date;
+  /** The source's lease (one run per source at a time): wait for a holder instead of refusing, TTL, heartbeat. */
+  lease?: LeaseOptions;
 }
 
 export interface SyncSummary {
@@ -65,7 +68,22 @@ export interface SyncSummary {
   endedAt: string;
 }
 
+/**
+ * One run of a source, under the source's lease: a second run of the same source at the same time
+ * (another process, another machine) throws SYNC_BUSY naming the holder — whatever `onFailure`
+ * says, since it never started — or waits with `lease.wait`. Different sources run in parallel.
+ */
 export async function syncSource(store: Store, connector: Connector, opts: SyncOptions = {}): Promise<SyncSummary> {
+  const lease = await acquireSourceLease(store, connector.sourceId, opts.lease);
+  try {
+    const signal = opts.signal ? AbortSignal.any([opts.signal, lease.lost]) : lease.lost;
+    return await runSource(store, connector, { ...opts, signal });
+  } finally {
+    await lease.release();
+  }
+}
+
+async function runSource(store: Store, connector: Connector, opts: SyncOptions): Promise<SyncSummary> {
   const source = connector.sourceId;
   const clock = opts.now ?? (() => new Date());
   const now = () => clock().toISOString();
@@ -111,7 +129,7 @@ export async function syncSource(store: Store, connector: Connector, opts: SyncO
   const guarded: NonNullable<SyncSummary['guarded']> = [];
   try {
     for await (const page of connector.read(startState, { full: mode === 'full', signal: opts.signal })) {
-      if (opts.signal?.aborted) throw new RostergateError('SYNC_ABORTED', 'sync aborted', { source });
+      if (opts.signal?.aborted) throw isRostergateError(opts.signal.reason) ? opts.signal.reason : new RostergateError('SYNC_ABORTED', 'sync aborted', { source });
       // The mapping boundary: every record is checked against its unified types before it is stored.
       report.addNotes(page.resource, page.notes);
       const checked = report.checkPage(page.resource, page.records);
@@ -151,7 +169,12 @@ export async function syncSource(store: Store, connector: Connector, opts: SyncO
     // Nothing committed by this run (and it resumed nothing): an empty start marks it, so the next
     // run is labelled full or incremental, not "resumed".
     const appliedNothing = summary.pages === 0 && !resumesWork;
-    await store.transaction((tx) => tx.setSyncState(state({ state: lastState, runStatus: 'failed', error: summary.error ?? null, ...(appliedNothing ? { startedAt: '' } : {}) })));
+    // A store that cannot write (full, read-only) cannot record the failure either: the run's own
+    // error is what must surface, and the next run resumes from the state left 'running'. A run
+    // that lost its lease leaves the state to the run that holds it now.
+    if (!isRostergateError(e, 'SYNC_BUSY')) {
+      await store.transaction((tx) => tx.setSyncState(state({ state: lastState, runStatus: 'failed', error: summary.error ?? null, ...(appliedNothing ? { startedAt: '' } : {}) }))).catch(() => undefined);
+    }
     summary.endedAt = now();
     summary.report.counts = report.counts();
     opts.hooks?.syncDidEnd?.(summary);

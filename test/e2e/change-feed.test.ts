@@ -25,11 +25,12 @@ const LMS_FIELDS = {
 /** The analytics purpose: pseudonyms, generalised quasi-identifiers, no ids on links. */
 const AN_FIELDS = {
   Person: 'pkey: id gradeBand roles demographics { birthYear ageBand }',
-  Class: 'key: id title',
+  // Titles are free text (DIRECT or QUASI): analytics has subjects and session types instead.
+  Class: 'key: id subjects',
   Enrollment: 'role beginDate class { id } person { id }',
   Organization: 'key: id name',
-  Course: 'key: id title',
-  AcademicSession: 'key: id title',
+  Course: 'key: id subjects',
+  AcademicSession: 'key: id type startDate',
   Guardianship: 'relation guardian { id } student { id }',
 };
 const ROOTS = { Person: 'people', Class: 'classes', Enrollment: 'enrollments', Organization: 'organizations', Course: 'courses', AcademicSession: 'academicSessions', Guardianship: 'guardianships' };

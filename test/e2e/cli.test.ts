@@ -7,6 +7,9 @@ import { createServer } from 'node:net';
 import { tempDir } from '../support/stores.ts';
 import { readmeExample, shapeOf } from '../support/readme.ts';
 import { FILES, writeDrop } from '../support/defective-drop.ts';
+import { RosterDataset } from '../../src/demo/dataset.ts';
+import { writeOneRosterDrop } from '../../connectors/oneroster-csv/index.ts';
+import { SqliteStore } from '../../src/store/sqlite.ts';
 
 const bin = join(import.meta.dirname, '../../bin/rostergate.mjs');
 /**
@@ -183,7 +186,9 @@ describe('rostergate process lifecycle and failures', () => {
     expect(shapeOf(lms)).toEqual(shapeOf(ex.answer));
     const analytics = await ask(analyticsKey, ex.analyticsQuery);
     expect(analytics.errors).toBeUndefined();
-    expect(shapeOf(analytics.data.schools.edges[0].node.classes.edges[0].node.enrollments.edges[0])).toEqual(shapeOf(ex.analyticsNode));
+    expect(shapeOf(analytics.data.classes.edges[0].node.enrollments.edges[0])).toEqual(shapeOf(ex.analyticsNode));
+    // The LMS's school-side query is refused to analytics, naming the relation it withholds.
+    expect((await ask(analyticsKey, ex.query)).errors[0].message).toMatch(/withholds Organization\.classes/);
     expect(await ask(analyticsKey, ex.refusedQuery)).toEqual(ex.refusal);
     // The example the demo prints works as printed: its curl command, with the key it names.
     const curl = /curl -s (\S+) -H 'content-type: application\/json' -H 'x-api-key: (\S+)' \\\n\s+-d '(.*)'\n/.exec(out);
@@ -227,6 +232,37 @@ describe('rostergate process lifecycle and failures', () => {
     expect(doc.sources[0]).toMatchObject({ source: 'district-csv', status: 'complete', mode: 'full', counts: { 'dropped-value': 3, 'skipped-row': 2 } });
     expect(doc.sources[0].entries).toContainEqual({ kind: 'dropped-value', resource: 'users.csv', record: 'person usr-2', field: 'email', message: 'not a valid email address: left out' });
     expect(readFileSync(report, 'utf8')).not.toMatch(/hauc|seth_|Onesie/);
+    // It names records by source key: owner-only, like every other file rostergate writes about people.
+    expect(statSync(report).mode & 0o777).toBe(0o600);
+  });
+
+  it('sync skips a source another run holds, naming the holder, exit 4; other sources still sync; --wait waits for the holder', async () => {
+    const dir = tempDir();
+    writeOneRosterDrop(RosterDataset.generate({ students: 20, teachers: 2, classes: 2, schools: 1 }), join(dir, 'drop'), { version: '1.2' });
+    const cfg = join(dir, 'c.yaml');
+    const drop = (id: string) => `  - id: ${id}\n    type: oneroster-csv\n    path: ./drop\n`;
+    writeFileSync(cfg, `store: ./rg.db\nserver: { openAccess: true }\nsources:\n${drop('nightly-drop')}${drop('second-drop')}`);
+    // A run on another machine holds nightly-drop, its lease renewed moments ago.
+    const hold = async (expiresInMs: number) => {
+      const store = SqliteStore.open(join(dir, 'rg.db'));
+      await store.transaction((tx) => tx.putLease({
+        key: 'nightly-drop', token: 'other-run', holderHost: 'sync-worker-2', holderPid: 4242,
+        acquiredAt: '2026-01-05T02:00:00.000Z', heartbeatAt: new Date().toISOString(), expiresAt: new Date(Date.now() + expiresInMs).toISOString(),
+      }));
+      await store.close();
+    };
+    await hold(600_000);
+    const r = run(['sync', '--config', cfg]);
+    expect(r.status).toBe(4);
+    expect(r.stderr).toMatch(/^rostergate: source nightly-drop: another run \(host sync-worker-2, pid 4242, since 2026-01-05T02:00:00\.000Z\) is syncing it; its lease runs to \S+ unless renewed\. Run again later, or pass --wait to wait for it\.\n$/);
+    expect(r.stdout).toMatch(/^second-drop: complete/m);
+    expect(r.stdout).not.toMatch(/nightly-drop/);
+    // A lease that is about to expire (its holder stopped renewing it): --wait takes it over then.
+    await hold(3_000);
+    const waited = run(['sync', '--config', cfg, '--source', 'nightly-drop', '--wait']);
+    expect(waited.stderr).toBe('');
+    expect(waited.status).toBe(0);
+    expect(waited.stdout).toMatch(/^nightly-drop: complete/m);
   });
 
   it('sync with no purposes configured refuses in one line, exit 2, writing nothing; server.openAccess opts out', () => {

@@ -104,7 +104,7 @@ describe('one person across the four vendors', () => {
     const pseudonyms = new Set<string>(listed.map((p: any) => p.id));
     // Each source's classes (SIS sections, Classroom courses, Teams classes) name their students by
     // the one pseudonym of the person, whichever vendor delivered the class.
-    const classes = (await ask('{ classes(first: 1000) { edges { node { sources { source } enrollments(first: 1000) { edges { node { person { id } } } } } } } }')).classes.edges;
+    const classes = (await ask('{ classes(first: 1000) { edges { node { sources { source } enrollments(first: 200) { edges { node { person { id } } } } } } } }')).classes.edges;
     const seenThrough = new Map<string, Set<string>>();
     for (const { node } of classes) {
       for (const { node: e } of node.enrollments.edges) {

@@ -18,11 +18,12 @@ const PURPOSES = {
   analytics: { ...DEMO_PURPOSES.analytics, fields: { ...DEMO_PURPOSES.analytics.fields, 'Demographics.postalArea': 'allow' } },
 };
 
-/** Age band on today's (UTC) date, worked out here rather than by the gateway's code. */
+/**
+ * Age band as the gateway defines it, worked out here rather than by the gateway's code: the age
+ * reached in the current (UTC) year, from the birth year alone.
+ */
 function ageBandToday(birth: string): string {
-  const t = new Date();
-  const [y, m, d] = birth.split('-').map(Number) as [number, number, number];
-  const age = t.getUTCFullYear() - y - ((t.getUTCMonth() + 1) * 100 + t.getUTCDate() < m * 100 + d ? 1 : 0);
+  const age = new Date().getUTCFullYear() - Number(birth.slice(0, 4));
   return age >= 18 ? '18+' : age < 3 ? '0-2' : `${Math.floor(age / 3) * 3}-${Math.floor(age / 3) * 3 + 2}`;
 }
 
@@ -47,8 +48,10 @@ const CASES: Case[] = [
   // Ages 9 or 10 whatever the day: one band, one year.
   birth('birth date within its year and age band', `${Y - 10}-02-10`, `${Y - 10}-11-20`),
   birth('birth date into the next year, same age band', `${Y - 10}-12-31`, `${Y - 9}-01-01`),
-  // 9 and 8 on every day but 31 December: the band boundary inside one year.
-  birth('birth date across an age band, same year', `${Y - 9}-01-01`, `${Y - 9}-12-31`),
+  // 9 and 8 by date on every day but 31 December: a band computed from the full date would move
+  // here, and next to birthYear narrow the birth date to days. From the year alone, nothing moves.
+  birth('birth date where a band from the full date would cross, same year', `${Y - 9}-01-01`, `${Y - 9}-12-31`),
+  birth('birth date across an age band, between years', `${Y - 9}-12-31`, `${Y - 8}-01-01`),
   birth('birth date three years earlier', `${Y - 10}-06-15`, `${Y - 13}-06-15`),
   { name: 'postal code within its area', type: 'demographics', from: { postalCode: '99901' }, to: { postalCode: '99955' }, moves: [] },
   { name: 'postal code into another area', type: 'demographics', from: { postalCode: '99901' }, to: { postalCode: '12345' }, moves: ['demographics.postalArea'] },

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runInNewContext } from 'node:vm';
 import { request } from 'undici';
+import { createHash } from 'node:crypto';
 import { privateGateway, type PrivateGateway } from '../support/privacy.ts';
 import { serveStore } from '../../src/runtime.ts';
 import { createLogger } from '../../src/log.ts';
@@ -87,7 +88,8 @@ describe('the query console', () => {
     expect(els.key!.value).toBe(g.keys[analytics.id]);
     await els.run!.onclick!();
     expect(els.status!.textContent).toMatch(/^400 /);
-    expect(els.out!.textContent).toMatch(/the purpose \\"analytics\\" does not allow Person\.givenName/);
+    // The example walks school → classes: analytics may not join people to a school from any side.
+    expect(els.out!.textContent).toMatch(/the purpose \\"analytics\\" withholds Organization\.classes, since it would tell a person's Person\.organizations/);
   });
 
   it('keeps a remembered key that is still one of the demo keys, and replaces a stale one', async () => {
@@ -97,6 +99,21 @@ describe('the query console', () => {
     expect(kept.els.demo!.value).toBe(g.keys[analytics.id]);
     const stale = await openConsole(gw.url, { 'rg-key': 'rgk_from-an-earlier-demo' });
     expect(stale.els.key!.value).toBe(g.keys[g.config.clients[0]!.id]);
+  });
+
+  it('is served with a CSP that allows exactly its own inline script and style, and no framing, sniffing or referrer', async () => {
+    const r = await request(`${gw.url}/`);
+    const html = await r.body.text();
+    expect(r.headers).toMatchObject({ 'x-frame-options': 'DENY', 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' });
+    const csp = Object.fromEntries(String(r.headers['content-security-policy']).split(/;\s*/).map((d) => [d.split(' ')[0], d.split(' ').slice(1)]));
+    const sha = (s: string) => `'sha256-${createHash('sha256').update(s, 'utf8').digest('base64')}'`;
+    // What a browser checks before running the page's script (the console works only if it matches).
+    expect(csp['script-src']).toEqual([sha(/<script>([\s\S]*?)<\/script>/.exec(html)![1]!)]);
+    expect(csp['style-src']).toEqual([sha(/<style>([\s\S]*?)<\/style>/.exec(html)![1]!)]);
+    expect(csp).toMatchObject({ 'default-src': ["'none'"], 'connect-src': ["'self'"], 'frame-ancestors': ["'none'"], 'base-uri': ["'none'"] });
+    expect(String(r.headers['content-security-policy'])).not.toMatch(/unsafe-inline|unsafe-eval/);
+    // Nothing in the page needs more: no inline handlers or style attributes, no external resources.
+    expect(html).not.toMatch(/\son[a-z]+=|\sstyle=|\ssrc=|<link/i);
   });
 
   it('without demo keys has no picker and sends the key typed in', async () => {

@@ -40,7 +40,7 @@ const WHO: Record<Vendor, (p: PersonData, key: string) => string> = {
 };
 
 const QUERY = parse(`{
-  classes(first: 1000) { edges { node { title school { name } enrollments(first: 1000) { edges { node { role person { sisId email } } } } } } }
+  classes(first: 1000) { edges { node { title school { name } enrollments(first: 200) { edges { node { role person { sisId email } } } } } } }
   students: people(first: 1000, role: STUDENT) { edges { node { sisId email givenName familyName grades } } }
   teachers: people(first: 1000, role: TEACHER) { edges { node { sisId email givenName familyName } } }
   guardianships(first: 1000) { edges { node { guardian { sisId email } student { sisId email } } } }

@@ -131,6 +131,9 @@ describe('rotation and audit on the command line', () => {
     expect(lines[0]).toBe('old_pseudonym,new_pseudonym');
     expect(lines).toHaveLength(people + 1);
     for (const l of lines.slice(1)) expect(l).toMatch(/^p1_[A-Za-z0-9_-]{22},p2_[A-Za-z0-9_-]{22}$/);
+    // Sorted by old pseudonym: no shared (gateway-id) row order that would pair two domains' tables.
+    const olds = lines.slice(1).map((l) => l.split(',')[0]!);
+    expect(olds.every((o, i) => i === 0 || olds[i - 1]! < o)).toBe(true);
     const db = new Database(store, { readonly: true });
     expect(db.prepare(`SELECT version FROM pseudonym_domains WHERE domain = 'analytics'`).get()).toEqual({ version: 2 });
     db.close();

@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 
 let g: PrivateGateway;
 
-const NESTED = `{ classes(first: 3) { edges { node { title enrollments(role: STUDENT, first: 5) { edges { node { person { id PERSON } } } } } } } }`;
+const NESTED = `{ classes(first: 3) { edges { node { subjects enrollments(role: STUDENT, first: 5) { edges { node { person { id PERSON } } } } } } } }`;
 
 describe.each(storeKinds())('on %s', (kind) => {
 beforeAll(async () => {
@@ -161,7 +161,7 @@ describe('purpose-bound views', () => {
   });
 
   it('the audit entry carries the operation hash, and a pseudonymised request is audited and ledgered too', async () => {
-    const query = `query Cohort { classes(first: 2) { edges { node { title enrollments(first: 3) { edges { node { person { id gradeBand demographics { birthYear } } } } } } } } }`;
+    const query = `query Cohort { classes(first: 2) { edges { node { subjects enrollments(first: 3) { edges { node { person { id gradeBand demographics { birthYear } } } } } } } } }`;
     const r = await g.gql('analytics-demo', query);
     expect(r.body.errors).toBeUndefined();
     const e = (await g.store.auditEntries({})).at(-1)!;
@@ -190,7 +190,7 @@ describe('purpose-bound views', () => {
       return original(...a);
     };
     try {
-      const r = await g.gql('analytics-demo', `{ people(first: 100) { edges { node { id enrollments(first: 5) { edges { node { class { title } } } } } } } }`);
+      const r = await g.gql('analytics-demo', `{ people(first: 100) { edges { node { id enrollments(first: 5) { edges { node { class { subjects } } } } } } } }`);
       expect(r.body.data.people.edges.length).toBeGreaterThan(50);
       expect(calls).toBe(0);
     } finally {

@@ -37,6 +37,9 @@ async function expectDistrict(store: Store, ds: RosterDataset) {
   expect(await rosterViaGraphQL(store)).toEqual(expectedRoster(ds));
 }
 
+/** Small limits, so a trickle or an oversized page fails in seconds (normal sandbox pages are far below both). */
+const LIMITS = { maxRetries: 2, timeoutMs: 400, requestDeadlineMs: 2_000, maxBodyBytes: 512 * 1024 };
+
 const fail = (p: Promise<unknown>) => p.then(() => { throw new Error('the sync should have failed'); }, (e: unknown) => e as RostergateError);
 
 describe('bad input over HTTP: the sync fails clearly, keeps everything, and the next run recovers', () => {
@@ -53,18 +56,22 @@ describe('bad input over HTTP: the sync fails clearly, keeps everything, and the
   const sources = [
     {
       id: 'clever', users: '/clever/v3.1/users',
-      make: (extra = {}) => cleverDefinition.create(cleverDefinition.configSchema.parse({ id: 'clever', ...cleverSource(sandbox.urlOf('/clever')), pageSize: 20, ...extra }), { http: testHttp('clever', { maxRetries: 2, timeoutMs: 400 }), log }),
+      make: (extra = {}) => cleverDefinition.create(cleverDefinition.configSchema.parse({ id: 'clever', ...cleverSource(sandbox.urlOf('/clever')), pageSize: 20, ...extra }), { http: testHttp('clever', LIMITS), log }),
     },
     ...(['1.1', '1.2'] as const).map((v) => ({
       id: `oneroster-${v}`, users: `/oneroster${v === '1.1' ? V11 : V12}/users`,
       make: (extra = {}) => oneRosterDefinition.create(
         oneRosterDefinition.configSchema.parse({ id: `oneroster-${v}`, ...orSource(sandbox.urlOf('/oneroster'), v), pageSize: 20, ...extra }),
-        { http: testHttp(`oneroster-${v}`, { maxRetries: 2, timeoutMs: 400 }), log },
+        { http: testHttp(`oneroster-${v}`, LIMITS), log },
       ),
     })),
   ];
 
   const faults: { name: string; fault: Fault; code: string; reason: RegExp }[] = [
+    // Each byte comes well within the idle timeout (400 ms): only the overall deadline ends it.
+    { name: 'a body trickled a byte every 200 ms', fault: { kind: 'trickle', intervalMs: 200 }, code: 'SOURCE_TIMEOUT', reason: /no complete answer within 2 s \(limit http\.requestDeadlineMs\) after 3 attempts$/ },
+    // Valid JSON (the page plus whitespace), so only the size limit refuses it.
+    { name: 'an oversized page', fault: { kind: 'pad', bytes: 600 * 1024 }, code: 'SOURCE_TOO_LARGE', reason: /response body exceeded 512 KiB \(limit http\.maxBodyBytes\) after 3 attempts$/ },
     { name: 'a 503 storm', fault: { kind: 'status', status: 503 }, code: 'SOURCE_HTTP', reason: /server error \(503\) after 3 attempts/ },
     { name: 'a 429 storm', fault: { kind: 'status', status: 429, retryAfter: '0' }, code: 'SOURCE_RATE_LIMITED', reason: /rate limited \(429\) after 3 attempts/ },
     { name: 'a server that stops answering', fault: { kind: 'hang', ms: 5_000 }, code: 'SOURCE_TIMEOUT', reason: /timed out after 3 attempts/ },
@@ -250,6 +257,41 @@ describe('bad input in a CSV drop: the broken drop applies nothing, the next dro
       expect(e.message).toMatch(/^source nightly-drop, resource users\.csv, record line 2: /);
       expect(e.message).not.toContain('Neuer-Name');
       expect(await store.counts()).toEqual(before);
+      writeFileSync(join(path, 'users.csv'), good);
+      const next = await syncSource(store, make());
+      expect(next.status).toBe('complete');
+      await expectDistrict(store, ds);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a row over maxRowBytes or a file over maxFileBytes is refused naming file (and line); nothing is applied and the corrected drop lands without --full', async () => {
+    const ds = RosterDataset.generate({ students: 30, teachers: 2, classes: 3, schools: 1 });
+    const dir = tempDir();
+    const path = join(dir, 'drop');
+    const make = (limits: object = {}): Connector => oneRosterCsvDefinition.create(
+      oneRosterCsvDefinition.configSchema.parse({ id: 'nightly-drop', type: 'oneroster-csv', path, mode: 'tolerant', maxRowBytes: 4096, ...limits }), { http: testHttp('nightly-drop'), log },
+    );
+    const store = SqliteStore.open(join(dir, 'rg.db'));
+    try {
+      writeOneRosterDrop(ds, path, { version: '1.2' });
+      const good = readFileSync(join(path, 'users.csv'), 'utf8');
+      // A synthetic giant record: one user row whose given name runs to 64 KiB.
+      const lines = good.split('\n');
+      const cols = lines[1]!.split(',');
+      cols[cols.length - 1] = 'x'.repeat(64 * 1024);
+      lines[1] = cols.join(',');
+      writeFileSync(join(path, 'users.csv'), lines.join('\n'));
+      const row = await fail(syncSource(store, make()));
+      expect(row.code).toBe('CSV_INVALID');
+      expect(row.message).toMatch(/^source nightly-drop, resource users\.csv, record line 2: the row is larger than the limit \(maxRowBytes\)/);
+      expect((await store.counts()).person ?? 0).toBe(0);
+
+      const big = await fail(syncSource(store, make({ maxFileBytes: 32 * 1024 })));
+      expect(big.code).toBe('SOURCE_TOO_LARGE');
+      expect(big.message).toMatch(/^source nightly-drop, resource users\.csv: the file is \d+ bytes, over the limit of 32 KiB \(limit maxFileBytes\)/);
+
       writeFileSync(join(path, 'users.csv'), good);
       const next = await syncSource(store, make());
       expect(next.status).toBe('complete');

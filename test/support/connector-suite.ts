@@ -13,10 +13,14 @@ import { REFERENCES, type EntityType, type SourceRecord } from '../../src/model/
 import { RostergateError } from '../../src/errors.ts';
 import { HttpClient } from '../../connectors/http.ts';
 import { createLogger } from '../../src/log.ts';
+import { definitionOf } from '../../connectors/registry.ts';
 
 /** An HTTP client for tests: real undici, tiny retry delays, silent logs. */
-export function testHttp(sourceId: string, opts: { maxRetries?: number; timeoutMs?: number } = {}): HttpClient {
-  return new HttpClient({ sourceId, baseDelayMs: 1, maxDelayMs: 5, maxRetries: opts.maxRetries ?? 3, timeoutMs: opts.timeoutMs ?? 5_000, log: createLogger({ level: 'silent' }) });
+export function testHttp(sourceId: string, opts: { maxRetries?: number; timeoutMs?: number; requestDeadlineMs?: number; maxBodyBytes?: number } = {}): HttpClient {
+  return new HttpClient({
+    sourceId, baseDelayMs: 1, maxDelayMs: 5, maxRetries: opts.maxRetries ?? 3, timeoutMs: opts.timeoutMs ?? 5_000,
+    requestDeadlineMs: opts.requestDeadlineMs, maxBodyBytes: opts.maxBodyBytes, log: createLogger({ level: 'silent' }),
+  });
 }
 
 export interface SuiteHarness {
@@ -93,6 +97,16 @@ export function defineConnectorSuite(o: ConnectorSuiteOptions): void {
       expect(fullPages.length).toBeGreaterThan(0);
       const types = new Set(fullPages.flatMap((p) => p.records.map((r) => r.type)));
       for (const t of o.types) expect(types, `type ${t}`).toContain(t);
+    });
+
+    it('delivers only the record fields its definition declares (the privacy report lists them)', () => {
+      const declared = definitionOf(h.make().type)!.delivers as Record<string, readonly string[] | undefined>;
+      const undeclared = new Set<string>();
+      for (const r of fullPages.flatMap((p) => p.records)) {
+        if (r.deleted) continue;
+        for (const [k, v] of Object.entries(r.data)) if (v !== undefined && !declared[r.type]?.includes(k)) undeclared.add(`${r.type}.${k}`);
+      }
+      expect([...undeclared].sort()).toEqual([]);
     });
 
     it('keys are unique per entity type within a full read', () => {

@@ -40,7 +40,11 @@ export function demoPrivacyConfig(store: string, extra: Record<string, unknown> 
 export async function privateGateway(
   district: DistrictOptions = { students: 120, teachers: 8, classes: 12, schools: 2 },
   keyring = new KeyRing(TEST_MASTER_KEY, 'test'),
-  opts: { config?: Record<string, unknown>; webhooks?: boolean; store?: StoreKind } = {},
+  opts: {
+    config?: Record<string, unknown>; webhooks?: boolean; store?: StoreKind;
+    /** Wraps the store the gateway serves from (e.g. to count or slow its reads); sync uses the store itself. */
+    served?: (store: Store) => Store;
+  } = {},
 ): Promise<PrivateGateway> {
   const dir = tempDir();
   const dataset = RosterDataset.generate(district);
@@ -60,7 +64,7 @@ export async function privateGateway(
     keys[c.id] = newApiKey();
     await store.addApiKey(hashApiKey(keys[c.id]!), c.id, new Date().toISOString());
   }
-  const gw = await serveStore(store, config, createLogger({ level: 'silent' }), { port: 0, privacy, webhooks: opts.webhooks ?? false });
+  const gw = await serveStore(opts.served ? opts.served(store) : store, config, createLogger({ level: 'silent' }), { port: 0, privacy, webhooks: opts.webhooks ?? false });
   return {
     dataset, store, config, privacy, keys, gw, summary,
     resync: sync,

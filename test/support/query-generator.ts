@@ -6,7 +6,9 @@
  * schema has, so this is what a curious client could try. Seeded: a failing seed replays.
  */
 import {
+  Kind,
   getNamedType,
+  parse,
   isAbstractType,
   isEnumType,
   isLeafType,
@@ -21,7 +23,7 @@ import {
   type GraphQLSchema,
 } from 'graphql';
 import { prng } from '../../src/demo/generator.ts';
-import { MAX_ALIASES } from '../../src/server/limits.ts';
+import { DEFAULT_LIMITS, measureOperation } from '../../src/server/limits.ts';
 
 export interface QueryPools {
   /** Values for ID / Pseudonym arguments. */
@@ -36,20 +38,32 @@ const INTROSPECTION_LISTS = new Set(['fields', 'interfaces', 'possibleTypes', 'i
 const MAX_INTROSPECTION_LISTS = 3;
 
 /**
- * A query the gateway will run: within its shape limits (a query over them is refused before it
- * runs, which shows nothing of the view). One with too many aliases is drawn again from a seed
- * derived from this one, so a seed still replays.
+ * A query the gateway will run: within its default limits (src/server/limits.ts: tokens, depth,
+ * aliases, directives, cost; a query over them is refused before it runs, which shows nothing of
+ * the view). One over a limit is drawn again from a seed derived from this one, so a seed still
+ * replays.
  */
 export function randomQuery(schema: GraphQLSchema, seed: number, pools: QueryPools = { ids: [], typeNames: [] }): string {
   for (let attempt = 0; ; attempt++) {
     const q = draw(schema, (seed + attempt * 0x9e3779b1) >>> 0, pools);
-    if (q.aliases <= MAX_ALIASES) return q.text;
+    if (withinLimits(schema, q.text)) return q.text;
   }
 }
 
-function draw(schema: GraphQLSchema, seed: number, pools: QueryPools): { text: string; aliases: number } {
+export function withinLimits(schema: GraphQLSchema, text: string, limits = DEFAULT_LIMITS): boolean {
+  let doc;
+  try {
+    doc = parse(text, { maxTokens: limits.maxTokens });
+  } catch {
+    return false;
+  }
+  const op = doc.definitions.find((d) => d.kind === Kind.OPERATION_DEFINITION)!;
+  const s = measureOperation(schema, doc, op);
+  return s.cost <= limits.maxCost && s.depth <= limits.maxDepth && s.aliases <= limits.maxAliases && s.directives <= limits.maxDirectives;
+}
+
+function draw(schema: GraphQLSchema, seed: number, pools: QueryPools): { text: string } {
   const rnd = prng(seed);
-  let aliases = 0;
   const chance = (p: number) => rnd() < p;
   const one = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
   const some = <T>(xs: readonly T[], max: number): T[] => {
@@ -120,7 +134,6 @@ function draw(schema: GraphQLSchema, seed: number, pools: QueryPools): { text: s
     if (nested >= MAX_INTROSPECTION_LISTS) return undefined;
     const a = args(f);
     if (a === null) return undefined;
-    if (alias) aliases++;
     const name = `${alias ? `${alias}${f.name}: ` : ''}${f.name}${a}`;
     const named = getNamedType(f.type);
     if (isLeafType(named)) return name;
@@ -136,5 +149,5 @@ function draw(schema: GraphQLSchema, seed: number, pools: QueryPools): { text: s
   const chosen = some(roots, 3)
     .map((make) => make())
     .filter((s): s is string => !!s);
-  return { text: `{ ${chosen.length ? chosen.join(' ') : '__typename'} }`, aliases };
+  return { text: `{ ${chosen.length ? chosen.join(' ') : '__typename'} }` };
 }

@@ -7,7 +7,7 @@ export interface ReadmeExample {
   query: string;
   /** Its answer, as printed. */
   answer: any;
-  /** The person selection the analytics client asks for instead, and one enrollment node of its answer. */
+  /** The query the analytics client asks (from the class side), and one enrollment node of its answer. */
   analyticsQuery: string;
   analyticsNode: any;
   /** The query for an email and the analytics client's refusal. */
@@ -18,15 +18,11 @@ export interface ReadmeExample {
 export function readmeExample(): ReadmeExample {
   const text = readFileSync(join(import.meta.dirname, '../../README.md'), 'utf8');
   const section = text.slice(text.indexOf('## Example'), text.indexOf('\n## ', text.indexOf('## Example') + 1));
-  const query = /```graphql\n([\s\S]*?)```/.exec(section)![1]!;
+  const [query, analyticsQuery] = [...section.matchAll(/```graphql\n([\s\S]*?)```/g)].map((m) => m[1]!);
   const json = [...section.matchAll(/```json\n([\s\S]*?)```/g)].map((m) => JSON.parse(m[1]!));
-  const selection = /With `(person \{[^`]*\})`/.exec(section)![1]!;
   const refusedQuery = /an email, `([^`]*)`/.exec(section)![1]!;
-  if (json.length !== 3) throw new Error(`README example: expected 3 JSON answers, found ${json.length}`);
-  return {
-    query, answer: json[0], analyticsQuery: query.replace(/person \{[^}]*\}/, selection),
-    analyticsNode: json[1], refusedQuery, refusal: json[2],
-  };
+  if (json.length !== 3 || !query || !analyticsQuery) throw new Error(`README example: expected 2 queries and 3 JSON answers, found ${json.length} answers`);
+  return { query, answer: json[0], analyticsQuery, analyticsNode: json[1], refusedQuery, refusal: json[2] };
 }
 
 /** The shape of a JSON value: keys and value kinds, with arrays reduced to their first element's shape. */

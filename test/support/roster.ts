@@ -20,7 +20,7 @@ export interface RosterView {
 }
 
 const QUERY = parse(`{
-  classes(first: 1000) { edges { node { title school { name } enrollments(first: 1000) { edges { node { role person { sisId } } } } } } }
+  classes(first: 1000) { edges { node { title school { name } enrollments(first: 200) { edges { node { role person { sisId } } } } } } }
   students: people(first: 1000, role: STUDENT) { edges { node { sisId givenName familyName grades } } }
   teachers: people(first: 1000, role: TEACHER) { edges { node { sisId givenName familyName } } }
   guardianships(first: 1000) { edges { node { guardian { sisId } student { sisId } } } }

@@ -27,6 +27,18 @@ export function storeKinds(): StoreKind[] {
 /** A fresh, empty store of a kind: a new SQLite file, or a new PostgreSQL database dropped on close. */
 export async function openTestStore(kind: StoreKind): Promise<Store & { readCount: number }> {
   if (kind === 'sqlite') return SqliteStore.open(join(tempDir(), 'rg.db'));
+  const db = await newPostgresDatabase();
+  const store = await PostgresStore.open(db.url);
+  const close = store.close.bind(store);
+  store.close = async () => {
+    await close();
+    await db.drop();
+  };
+  return store;
+}
+
+/** A new, empty PostgreSQL database on the test server (for a store, or a URL another process opens). */
+export async function newPostgresDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
   const admin = process.env.ROSTERGATE_TEST_POSTGRES!;
   const name = `rg_test_${randomBytes(6).toString('hex')}`;
   const c = new pg.Client({ connectionString: admin });
@@ -35,16 +47,15 @@ export async function openTestStore(kind: StoreKind): Promise<Store & { readCoun
   await c.end();
   const url = new URL(admin);
   url.pathname = `/${name}`;
-  const store = await PostgresStore.open(url.toString());
-  const close = store.close.bind(store);
-  store.close = async () => {
-    await close();
-    const d = new pg.Client({ connectionString: admin });
-    await d.connect();
-    await d.query(`DROP DATABASE IF EXISTS ${name}`);
-    await d.end();
+  return {
+    url: url.toString(),
+    async drop() {
+      const d = new pg.Client({ connectionString: admin });
+      await d.connect();
+      await d.query(`DROP DATABASE IF EXISTS ${name}`);
+      await d.end();
+    },
   };
-  return store;
 }
 
 export function tempDir(prefix = 'rostergate-test-'): string {

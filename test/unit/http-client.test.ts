@@ -185,3 +185,33 @@ describe('HttpClient over a mocked network', () => {
     expect((e as Error).message).not.toContain('Ada');
   });
 });
+
+describe('upstream limits: overall deadline and body size', () => {
+  it('a body over http.maxBodyBytes is refused (declared or streamed), retried with backoff like a 5xx, and a page within the limit then succeeds', async () => {
+    const agent = new MockAgent();
+    agent.disableNetConnect();
+    const pool = agent.get('https://vendor.example');
+    const big = JSON.stringify({ data: 'x'.repeat(2_000) });
+    // One answer declares its length, one streams without it: both are cut off at the limit.
+    pool.intercept({ path: '/users', method: 'GET' }).reply(200, big, { headers: { 'content-length': String(big.length) } });
+    pool.intercept({ path: '/users', method: 'GET' }).reply(200, () => big);
+    pool.intercept({ path: '/users', method: 'GET' }).reply(200, '{"data":[]}');
+    const waits: number[] = [];
+    const http = new HttpClient({ sourceId: 'vendor', dispatcher: agent, maxBodyBytes: 1024, maxRetries: 3, baseDelayMs: 100, random: () => 0.5, sleep: async (ms) => void waits.push(ms) });
+    expect(await http.json({ url: 'https://vendor.example/users', resource: 'users' })).toEqual({ data: [] });
+    expect(waits).toEqual([75, 150]);
+
+    pool.intercept({ path: '/users', method: 'GET' }).reply(200, big).times(4);
+    const e = (await http.json({ url: 'https://vendor.example/users', resource: 'users' }).catch((x: unknown) => x)) as RostergateError;
+    expect(e.code).toBe('SOURCE_TOO_LARGE');
+    expect(e.retryable).toBe(true);
+    expect(e.message).toBe('source vendor, resource users: response body exceeded 1 KiB (limit http.maxBodyBytes) after 4 attempts');
+  });
+
+  it('the retry decision treats a passed deadline as a timeout and an oversized body as its own failure, both retried', () => {
+    expect(decideRetry({ errorCode: 'deadline', attempt: 1, opts, random: 0.5, now: 0 })).toEqual({ action: 'retry', delayMs: 75 });
+    expect(decideRetry({ errorCode: 'too_large', attempt: 1, opts, random: 0.5, now: 0 })).toEqual({ action: 'retry', delayMs: 75 });
+    expect(decideRetry({ errorCode: 'deadline', attempt: 4, opts, random: 0, now: 0 })).toEqual({ action: 'fail', code: 'SOURCE_TIMEOUT', retryable: true });
+    expect(decideRetry({ errorCode: 'too_large', attempt: 4, opts, random: 0, now: 0 })).toEqual({ action: 'fail', code: 'SOURCE_TOO_LARGE', retryable: true });
+  });
+});

@@ -23,7 +23,7 @@ describe('purpose policy', () => {
     expect(decide(p, field('Person.sisId'))).toBe('deny');
     expect(decide(p, field('SourceRef.sourcedId'))).toBe('deny');
     expect(decide(p, field('Demographics.birthDate'))).toBe('deny');
-    expect(decide(p, field('Class.title'))).toBe('deny');
+    expect(decide(p, field('Class.classType'))).toBe('deny');
   });
 
   it('a purpose must state its legal basis', () => {

@@ -154,12 +154,14 @@ describe.each(storeKinds())('repairing stored values on %s', (kind) => {
   it('values synced before they were checked are repaired or removed, so queries selecting them cannot fail', async () => {
     const p = await place(kind);
     places.push(p);
-    // A store as version 9 left it, holding what vendors really sent (synthetic people).
+    // A store as version 11 left it (sync leases, the last before the repair), holding what vendors
+    // really sent (synthetic people).
     const migrations = kind === 'sqlite' ? SQLITE_MIGRATIONS : POSTGRES_MIGRATIONS;
+    expect(migrations.filter((m) => m.repair).map((m) => m.version)).toEqual([12]);
     const person = (email: string) => JSON.stringify({ givenName: 'Test', familyName: 'Person', roles: ['student'], email });
     const src = (raw: string) => `{"raw":${raw},"resolved":${raw}}`;
     await p.script(`CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at text NOT NULL);
-      ${migrations.filter((m) => m.version <= 9).map((m) => `${m.sql};\nINSERT INTO schema_migrations VALUES (${m.version}, '2025-01-01T00:00:00Z');`).join('\n')}
+      ${migrations.filter((m) => m.version <= 11).map((m) => `${m.sql};\nINSERT INTO schema_migrations VALUES (${m.version}, '2025-01-01T00:00:00Z');`).join('\n')}
       INSERT INTO entities (id, type, data, updated_at, updated_seq) VALUES
         ('per_quote', 'person', '${person('ab"c.test@example.com')}', '2025-01-01T00:00:00Z', 1),
         ('per_noat', 'person', '${person('d_e.example.org')}', '2025-01-01T00:00:00Z', 2),

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { GraphQLScalarType } from 'graphql';
 import { checkDate, checkDateTime, checkEmail, checkRecord, SCALARS } from '../../src/model/values.ts';
 import type { SourceRecord } from '../../src/model/records.ts';
 import { resolvers } from '../../src/graphql/resolvers.ts';
@@ -20,10 +21,36 @@ const serialises = (scalar: keyof typeof SCALARS, v: string) => {
 };
 
 describe('values at the mapping boundary', () => {
-  it('GraphQL serves these fields with the very scalars the check uses', () => {
-    expect(resolvers.EmailAddress).toBe(SCALARS.EmailAddress);
-    expect(resolvers.Date).toBe(SCALARS.Date);
-    expect(resolvers.DateTime).toBe(SCALARS.DateTime);
+  it('GraphQL serves these fields with the very scalars the check uses (wrapped only to report refused input)', () => {
+    // src/graphql/scalars.ts wraps the check's scalars so refused input is BAD_USER_INPUT: the
+    // served scalar is another object, but its serialize (what every stored value goes through on
+    // the way out, and what the check calls) is the check's own function.
+    const served = { EmailAddress: resolvers.EmailAddress, Date: resolvers.Date, DateTime: resolvers.DateTime } as Record<keyof typeof SCALARS, GraphQLScalarType>;
+    const samples = ['a.b@example.org', 'hauc"k.test@example.com', ' a.b@example.org', '2023-05-01', '15/06/2023', '2017-05-06T08:01:05Z', '2017-05-06 08:01:05', '', 42, null, { a: 1 }];
+    for (const name of Object.keys(SCALARS) as (keyof typeof SCALARS)[]) {
+      expect(served[name]).toBeInstanceOf(GraphQLScalarType);
+      expect(served[name].name).toBe(SCALARS[name].name);
+      expect(served[name].serialize).toBe(SCALARS[name].serialize);
+      // Input: the same value wherever the check's scalar accepts it, BAD_USER_INPUT wherever it refuses.
+      for (const v of samples) {
+        let expected: { value: unknown } | undefined;
+        try {
+          expected = { value: SCALARS[name].parseValue(v) };
+        } catch {
+          expected = undefined;
+        }
+        if (expected) expect(served[name].parseValue(v)).toEqual(expected.value);
+        else {
+          let code: unknown;
+          try {
+            served[name].parseValue(v);
+          } catch (e) {
+            code = (e as { extensions?: { code?: unknown } }).extensions?.code;
+          }
+          expect(code, `${name} refuses ${JSON.stringify(v)}`).toBe('BAD_USER_INPUT');
+        }
+      }
+    }
   });
 
   it('emails: a quote inside or no @ at all is dropped; blanks around are trimmed', () => {
