@@ -105,6 +105,8 @@ export interface CsvProblems {
   source: string;
   mode: CsvMode;
   warnings: string[];
+  /** Rows left out on purpose, each with file, line, source key and why (the sync report's "skipped"). */
+  skipped?: string[];
   /** Largest row accepted (bytes; DEFAULT_MAX_ROW_BYTES when absent). */
   maxRowBytes?: number;
 }
@@ -126,7 +128,8 @@ export function defect(p: CsvProblems, file: string, line: number, column: strin
 export function readTable(p: CsvProblems, name: string, bytes: Buffer): CsvTable {
   let records: { record: string[]; info: { lines: number } }[];
   try {
-    records = parse(bytes, { bom: true, relax_quotes: false, skip_empty_lines: true, info: true, relax_column_count: false, max_record_size: p.maxRowBytes ?? DEFAULT_MAX_ROW_BYTES }) as never;
+    // Field counts are checked below, where the header is known: the error can say expected vs found.
+    records = parse(bytes, { bom: true, relax_quotes: false, skip_empty_lines: true, info: true, relax_column_count: true, max_record_size: p.maxRowBytes ?? DEFAULT_MAX_ROW_BYTES }) as never;
   } catch (e) {
     // csv-parse's own messages quote the offending value: describe the problem by its code instead.
     const err = e as { lines?: number; code?: string };
@@ -135,6 +138,11 @@ export function readTable(p: CsvProblems, name: string, bytes: Buffer): CsvTable
   }
   if (records.length === 0) fail(p, name, 1, undefined, 'the file is empty: a header row is required');
   const header = records[0]!.record.map((h) => h.trim());
+  for (const r of records.slice(1)) {
+    if (r.record.length !== header.length) {
+      fail(p, name, r.info.lines, undefined, `the row has a different number of fields than the header: expected ${header.length}, found ${r.record.length}`);
+    }
+  }
   return {
     file: name,
     header,
@@ -190,15 +198,24 @@ export async function* dropPages(
   prev: DropState | null,
   full: boolean,
   pageSize = 1000,
+  notes?: () => import('./types.ts').PageNotes | undefined,
 ): AsyncIterable<import('./types.ts').Page> {
   if (prev?.fingerprint === fingerprint && prev.done && !full) {
     yield { resource: 'drop', records: [], state: prev };
     return;
   }
   const loaded = parts();
+  // What reading the drop found goes with the first page, for the sync report.
+  let pending = notes?.();
+  const withNotes = (page: import('./types.ts').Page) => {
+    if (!pending) return page;
+    const out = { ...page, notes: pending };
+    pending = undefined;
+    return out;
+  };
   const start = prev?.fingerprint === fingerprint && !prev.done && !full ? prev : { part: 0, offset: 0 };
   if (loaded.length === 0) {
-    yield { resource: 'drop', records: [], state: { fingerprint, done: true } };
+    yield withNotes({ resource: 'drop', records: [], state: { fingerprint, done: true } });
     return;
   }
   for (let i = start.part; i < loaded.length; i++) {
@@ -208,13 +225,13 @@ export async function* dropPages(
       off += slice.length;
       const lastOfPart = off >= p.records.length;
       const lastOfAll = lastOfPart && i === loaded.length - 1;
-      yield {
+      yield withNotes({
         resource: p.file,
         records: slice,
         state: lastOfAll ? { fingerprint, done: true } : lastOfPart ? { fingerprint, part: i + 1, offset: 0 } : { fingerprint, part: i, offset: off },
         total: p.records.length,
         completes: lastOfPart ? p.completes : undefined,
-      };
+      });
       if (lastOfPart) break;
     }
   }

@@ -35,6 +35,15 @@ export interface Page {
    * turns them into tombstones (subject to the mass-deletion guard).
    */
   completes?: EntityType[];
+  /** What the connector found reading this resource, for the sync report (positions and field names, never values). */
+  notes?: PageNotes;
+}
+
+export interface PageNotes {
+  /** Rows left out on purpose (a `tobedeleted` row in a bulk file), each saying where and why. */
+  skipped?: string[];
+  /** Other defects the data was accepted with (tolerant mode). */
+  defects?: string[];
 }
 
 export interface ReadOptions {

@@ -43,6 +43,7 @@ program
   .option('--full', 'ignore incremental cursors and read everything')
   .option('--allow-mass-delete', 'let a full sync delete more than the configured share of records')
   .option('--wait', 'if another run is syncing a source, wait for it to finish (default: skip that source, exit 4)')
+  .option('--report <file>', 'write the sync report (every warning, held-back record, dangling reference and skipped row, by source key) to FILE as JSON')
   .action(async (opts) => {
     process.exitCode = await (await import('./commands/sync.ts')).syncCommand(opts);
   });

@@ -22,6 +22,8 @@ export class OneRosterCsvConnector implements Connector {
   readonly sourceId: string;
   /** Tolerant-mode findings of the last read (file, line, column: never values). */
   warnings: string[] = [];
+  /** Rows of the last read left out on purpose (file, line, sourcedId and why). */
+  skipped: string[] = [];
 
   constructor(private readonly cfg: OneRosterCsvConfig, private readonly ctx: ConnectorContext) {
     this.sourceId = cfg.id;
@@ -29,19 +31,29 @@ export class OneRosterCsvConnector implements Connector {
 
   async *read(prev: ConnectorState | null, opts: ReadOptions = {}): AsyncIterable<Page> {
     const drop = readDrop(this.cfg.path, this.sourceId, this.cfg);
-    yield* dropPages(() => this.load(drop), drop.fingerprint, prev as DropState | null, !!opts.full);
+    let notes: { defects: string[]; skipped: string[] } | undefined;
+    const load = () => {
+      const parts = this.load(drop);
+      notes = { defects: this.warnings, skipped: this.skipped };
+      return parts;
+    };
+    yield* dropPages(load, drop.fingerprint, prev as DropState | null, !!opts.full, undefined, () => notes);
   }
 
   /** Parses and validates the whole drop into records per file, in dependency order. */
   private load(drop: Drop): DropPart[] {
-    const problems: CsvProblems = { source: this.sourceId, mode: this.cfg.mode, warnings: [], maxRowBytes: this.cfg.maxRowBytes };
+    const problems: CsvProblems = { source: this.sourceId, mode: this.cfg.mode, warnings: [], skipped: [], maxRowBytes: this.cfg.maxRowBytes };
     const manifestFile = file(drop, 'manifest.csv');
     if (!manifestFile) throw new RostergateError('CSV_INVALID', 'manifest.csv is missing', { source: this.sourceId, resource: 'manifest.csv' });
     const manifest = readTable(problems, manifestFile.name, manifestFile.bytes);
     checkHeader({ ...problems, mode: 'strict' }, manifest, { columns: ['propertyName', 'value'], required: ['propertyName', 'value'] });
     const props = new Map(manifest.rows.map((r) => [r.values.propertyName!.trim(), (r.values.value ?? '').trim()]));
+    // Errors name the manifest's own line for the property (line 1 is its header).
+    const lineOf = (prop: string) => manifest.rows.find((r) => r.values.propertyName!.trim() === prop)?.line ?? 1;
     const version = props.get('oneroster.version');
-    if (version !== '1.1' && version !== '1.2') fail(problems, manifestFile.name, 1, 'oneroster.version', `oneroster.version must be 1.1 or 1.2`);
+    if (version !== '1.1' && version !== '1.2') {
+      fail(problems, manifestFile.name, lineOf('oneroster.version'), 'value', `oneroster.version must be 1.1 or 1.2 (expected 1.1 or 1.2, found ${version === undefined ? 'no such row' : version === '' ? 'a blank value' : 'another value'})`);
+    }
     const modes = new Map<string, 'bulk' | 'delta'>();
     for (const name of ALL_FILES) {
       const mode = (props.get(`file.${name}`) ?? 'absent').toLowerCase();
@@ -50,8 +62,8 @@ export class OneRosterCsvConnector implements Connector {
         if (present) defect(problems, present.name, 1, undefined, `the manifest lists ${name} as absent but the file is in the drop (ignored)`);
         continue;
       }
-      if (mode !== 'bulk' && mode !== 'delta') fail(problems, manifestFile.name, 1, `file.${name}`, `must be absent, bulk or delta`);
-      if (!present) fail(problems, `${name}.csv`, 0, undefined, `the manifest lists ${name} as ${mode} but the file is not in the drop`);
+      if (mode !== 'bulk' && mode !== 'delta') fail(problems, manifestFile.name, lineOf(`file.${name}`), 'value', `file.${name} must be absent, bulk or delta`);
+      if (!present) fail(problems, manifestFile.name, lineOf(`file.${name}`), 'value', `the manifest lists ${name} as ${mode} but ${name}.csv is not in the drop`);
       modes.set(name, mode as 'bulk' | 'delta');
     }
     const specs = FILES[version as '1.1' | '1.2'];
@@ -60,7 +72,17 @@ export class OneRosterCsvConnector implements Connector {
       const t = readTable(problems, f.name, f.bytes);
       checkHeader(problems, t, { ...specs[name]!, ordered: true });
       if (t.rows.length === 0) defect(problems, f.name, 2, undefined, 'the binding does not allow a file without data rows');
-      for (const row of t.rows) this.checkRow(problems, f.name, row.line, row.values, modes.get(name)!);
+      for (const row of t.rows) this.checkRow(problems, f.name, row.line, row.values, modes.get(name)!, specs[name]!.required);
+      // A bulk file is the complete set: a row it marks as gone is left out (so the record is
+      // removed as absent), never stored as active.
+      if (modes.get(name) === 'bulk') {
+        t.rows = t.rows.filter((row) => {
+          const status = (row.values.status ?? '').trim().toLowerCase();
+          if (status !== 'tobedeleted' && status !== 'inactive') return true;
+          problems.skipped!.push(`${f.name} line ${row.line}, sourcedId ${row.values.sourcedId}: status ${status} in a bulk file: row skipped (a record absent from a bulk file is removed)`);
+          return false;
+        });
+      }
       return t;
     };
     // 1.2 keeps roles in roles.csv: join them onto users.
@@ -107,15 +129,24 @@ export class OneRosterCsvConnector implements Connector {
       }
     }
     this.warnings = problems.warnings;
-    if (problems.warnings.length) {
-      this.ctx.log.warn({ source: this.sourceId, warnings: problems.warnings.length, first: problems.warnings.slice(0, 5) }, 'CSV drop accepted with warnings');
+    this.skipped = problems.skipped!;
+    // Every one of them is in the sync report (`--report FILE`); the log has the count and a sample.
+    if (problems.warnings.length || this.skipped.length) {
+      this.ctx.log.warn({ source: this.sourceId, warnings: problems.warnings.length, skipped: this.skipped.length, first: problems.warnings.slice(0, 5) }, 'CSV drop accepted with warnings (all of them in the sync report)');
     }
     return parts;
   }
 
-  private checkRow(p: CsvProblems, fileName: string, line: number, v: Record<string, string>, mode: 'bulk' | 'delta'): void {
+  private checkRow(p: CsvProblems, fileName: string, line: number, v: Record<string, string>, mode: 'bulk' | 'delta', required: string[]): void {
     if (!v.sourcedId?.trim()) fail(p, fileName, line, 'sourcedId', 'sourcedId is empty');
-    if (mode === 'bulk' && (v.status || v.dateLastModified)) defect(p, fileName, line, v.status ? 'status' : 'dateLastModified', 'must be empty in a bulk file');
+    // A blank required reference (a class without its courseSourcedId) would store a record cut
+    // off from what it belongs to without a word. (A 1.1 user's orgSourcedIds is left out: guardians
+    // have no school, and exports leave it blank for them.)
+    for (const col of required) {
+      if (/SourcedIds?$/.test(col) && col !== 'orgSourcedIds' && col in v && !v[col]!.trim()) defect(p, fileName, line, col, `required reference is blank (sourcedId ${v.sourcedId})`);
+    }
+    if (mode === 'bulk' && v.status) defect(p, fileName, line, 'status', 'must be empty in a bulk file');
+    if (mode === 'bulk' && v.dateLastModified) defect(p, fileName, line, 'dateLastModified', 'must be empty in a bulk file');
     if (mode === 'delta') {
       if (!['active', 'tobedeleted'].includes(v.status ?? '')) defect(p, fileName, line, 'status', 'must be active or tobedeleted in a delta file');
       if (!v.dateLastModified || Number.isNaN(Date.parse(v.dateLastModified))) defect(p, fileName, line, 'dateLastModified', 'must be an ISO 8601 date-time in a delta file');

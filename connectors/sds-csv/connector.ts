@@ -45,7 +45,13 @@ export class SdsCsvConnector implements Connector {
 
   async *read(prev: ConnectorState | null, opts: ReadOptions = {}): AsyncIterable<Page> {
     const drop = readDrop(this.cfg.path, this.sourceId, this.cfg);
-    yield* dropPages(() => this.load(drop), drop.fingerprint, prev as DropState | null, !!opts.full);
+    let loaded = false;
+    const load = () => {
+      const parts = this.load(drop);
+      loaded = true;
+      return parts;
+    };
+    yield* dropPages(load, drop.fingerprint, prev as DropState | null, !!opts.full, undefined, () => (loaded ? { defects: this.warnings } : undefined));
   }
 
   private detect(drop: Drop): SdsFormat {
@@ -80,7 +86,8 @@ export class SdsCsvConnector implements Connector {
     }
     const parts = format === 'v2.1' ? this.v21(tables, problems) : this.v1(tables, format, problems);
     this.warnings = problems.warnings;
-    if (problems.warnings.length) this.ctx.log.warn({ source: this.sourceId, warnings: problems.warnings.length, first: problems.warnings.slice(0, 5) }, 'SDS drop accepted with defects (tolerant mode)');
+    // Every one of them is in the sync report (`--report FILE`); the log has the count and a sample.
+    if (problems.warnings.length) this.ctx.log.warn({ source: this.sourceId, warnings: problems.warnings.length, first: problems.warnings.slice(0, 5) }, 'SDS drop accepted with defects (tolerant mode; all of them in the sync report)');
     return parts;
   }
 

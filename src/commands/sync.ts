@@ -1,3 +1,4 @@
+import { chmodSync, writeFileSync } from 'node:fs';
 import { log } from '../log.ts';
 import { openStore, syncAll } from '../runtime.ts';
 import { formatSummary, progressHooks } from '../sync/progress.ts';
@@ -5,13 +6,14 @@ import { loadConfig } from './serve.ts';
 import { RostergateError } from '../errors.ts';
 import { privacyForSync } from '../privacy/setup.ts';
 import { buildUnifiedSchema } from '../graphql/schema.ts';
+import type { SyncSummary } from '../sync/runner.ts';
 
 /**
  * Exit codes: 0 every source complete; 1 a source failed; 2 bad config (no sources, no purposes);
  * 3 the mass-deletion guard stopped one; 4 another run (process or machine) was syncing one, which
  * was skipped. The first that applies, in the order 1, 4, 3.
  */
-export async function syncCommand(opts: { config?: string; source?: string; full?: boolean; allowMassDelete?: boolean; wait?: boolean }): Promise<number> {
+export async function syncCommand(opts: { config?: string; source?: string; full?: boolean; allowMassDelete?: boolean; wait?: boolean; report?: string }): Promise<number> {
   const cfg = loadConfig(opts.config);
   if (cfg.sources.length === 0) throw new RostergateError('CONFIG_INVALID', 'no sources configured: add a `sources:` list to the config file');
   // Ingest minimisation and pseudonyms (which need the master key), or a refusal before the store is opened.
@@ -32,7 +34,12 @@ export async function syncCommand(opts: { config?: string; source?: string; full
       hooks: progressHooks(log),
       keepGoing: true,
     });
-    for (const s of summaries) process.stdout.write(formatSummary(s) + '\n');
+    for (const s of summaries) process.stdout.write(formatSummary(s, { reportFile: opts.report }) + '\n');
+    if (opts.report) {
+      // Owner-only, like every file rostergate writes that names records (source keys can be SIS ids).
+      writeFileSync(opts.report, JSON.stringify(reportDocument(summaries), null, 2) + '\n', { mode: 0o600 });
+      chmodSync(opts.report, 0o600);
+    }
     const failed = summaries.filter((s) => s.status === 'failed');
     const guarded = summaries.filter((s) => s.status === 'guarded');
     // What stopped a source (the failing source, resource and reason, or the guard's finding), as
@@ -43,4 +50,16 @@ export async function syncCommand(opts: { config?: string; source?: string; full
   } finally {
     await store.close();
   }
+}
+
+/** The `--report FILE` document: per source, its run and every entry of its report. */
+export function reportDocument(summaries: SyncSummary[]): unknown {
+  return {
+    sources: summaries.map((s) => ({
+      source: s.source, runId: s.runId, mode: s.mode, status: s.status, startedAt: s.startedAt, endedAt: s.endedAt,
+      ...(s.error ? { error: s.error } : {}),
+      counts: s.report.counts,
+      entries: s.report.entries,
+    })),
+  };
 }

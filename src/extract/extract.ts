@@ -77,6 +77,12 @@ export type ExtractPass = 'check' | 'write';
  * with = + - @, tab, carriage return or NUL (OWASP ASVS 1.2.10), and the full-width = + - @ that
  * some East Asian spreadsheet locales read as formula signs too.
  */
+/**
+ * Booleans as `true`/`false`, as NDJSON and GraphQL give them: csv-stringify's default writes `1`
+ * and an empty cell, and an empty cell is what null is.
+ */
+export const CSV_OPTIONS = { cast: { boolean: (v: boolean) => (v ? 'true' : 'false') } };
+
 export function protectCell(v: Value): Value {
   return typeof v === 'string' && /^[=+\-@\t\r\0\uFF1D\uFF0B\uFF0D\uFF20]/.test(v) ? `'${v}` : v;
 }
@@ -168,7 +174,7 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractReport> {
   let seen = 0;
   const writtenGroups = new Map<string, number>();
   async function* text(): AsyncGenerator<string> {
-    if (o.format === 'csv') yield stringify([columns.map((c) => c.name)]);
+    if (o.format === 'csv') yield stringify([columns.map((c) => c.name)], CSV_OPTIONS);
     for await (const { nodes, rendered, personOf } of pages()) {
       const out: Value[][] = [];
       const suppressed: string[] = [];
@@ -199,7 +205,7 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractReport> {
       written += out.length;
       o.onProgress?.({ pass: 'write', rows: seen });
       if (!out.length) continue;
-      if (o.format === 'csv') yield stringify(out.map((r) => r.map(protectCell)));
+      if (o.format === 'csv') yield stringify(out.map((r) => r.map(protectCell)), CSV_OPTIONS);
       else yield out.map((r) => JSON.stringify(Object.fromEntries(columns.map((c, i) => [c.name, r[i] ?? null])))).join('\n') + '\n';
     }
   }

@@ -5,9 +5,13 @@
  * Without this a Pseudonym accepted anything and an object reached the resolver (an internal error).
  * Messages do not repeat the value: graphql-js already prefixes a variable's error with it, and an
  * EmailAddress literal need not be echoed twice.
+ *
+ * Date, DateTime and EmailAddress are the model's scalars (src/model/values.ts), so what is valid
+ * is defined once: the wrapping keeps their serialize as it is (the very function the mapping
+ * boundary checks stored values with) and changes only how refused input is reported.
  */
 import { GraphQLError, GraphQLScalarType, Kind, valueFromASTUntyped, type ValueNode } from 'graphql';
-import { DateResolver, DateTimeResolver, EmailAddressResolver } from 'graphql-scalars';
+import { SCALARS } from '../model/values.ts';
 
 const badInput = (name: string, expected: string) => new GraphQLError(`${name} expects ${expected}`, { extensions: { code: 'BAD_USER_INPUT' } });
 
@@ -52,6 +56,6 @@ function opaqueString(name: string, description: string): GraphQLScalarType {
 
 export const PseudonymScalar = strictInput(opaqueString('Pseudonym', 'a keyed pseudonym'), 'a pseudonym string as returned by this API (e.g. a Person.id)');
 export const CursorScalar = strictInput(opaqueString('Cursor', 'an opaque cursor'), 'a cursor string as returned by this API (an endCursor or edge cursor)');
-export const DateTimeScalar = strictInput(DateTimeResolver, 'an RFC 3339 date-time string with a time zone, e.g. "2024-09-01T00:00:00Z"');
-export const DateScalar = strictInput(DateResolver, 'an RFC 3339 full-date string, e.g. "2024-09-01"');
-export const EmailAddressScalar = strictInput(EmailAddressResolver, 'an email address string, e.g. "someone@example.org"');
+export const DateTimeScalar = strictInput(SCALARS.DateTime, 'an RFC 3339 date-time string with a time zone, e.g. "2024-09-01T00:00:00Z"');
+export const DateScalar = strictInput(SCALARS.Date, 'an RFC 3339 full-date string, e.g. "2024-09-01"');
+export const EmailAddressScalar = strictInput(SCALARS.EmailAddress, 'an email address string, e.g. "someone@example.org"');

@@ -2,11 +2,38 @@
  * Versioned schema migrations, in code so a binary and its schema cannot drift apart. Each runs
  * once, in its own transaction; a store written by a newer version is refused rather than damaged.
  */
+import { repairSourceData, repairStoredData, repairStoredDateTime } from '../model/values.ts';
+import type { EntityType } from '../model/records.ts';
+
 export interface Migration {
   version: number;
   description: string;
   sql: string;
+  /** Rewrites stored rows after `sql`, in the same transaction (each store pages through its tables). */
+  repair?: RowRepair;
 }
+
+/** Row rewrites of a data migration: each returns the new value, or undefined when the row stays as it is. */
+export interface RowRepair {
+  entity(type: EntityType, data: unknown): Record<string, unknown> | undefined;
+  sourceRecord(type: EntityType, data: unknown, lastModified: string | null): { data?: Record<string, unknown>; lastModified?: string | null } | undefined;
+}
+
+/**
+ * Stores synced before values were checked at the mapping boundary hold emails, dates and
+ * timestamps the GraphQL scalars refuse (every query selecting them failed): repaired by the same
+ * rules as at the boundary (src/model/values.ts), or removed.
+ */
+const REPAIR_STORED_VALUES: RowRepair = {
+  entity: (type, data) => repairStoredData(type, data),
+  sourceRecord: (type, data, lastModified) => {
+    const d = repairSourceData(type, data);
+    const lm = repairStoredDateTime(lastModified);
+    if (!d && lm === undefined) return undefined;
+    return { ...(d ? { data: d } : {}), ...(lm !== undefined ? { lastModified: lm } : {}) };
+  },
+};
+const REPAIR_DESCRIPTION = 'stored values the GraphQL scalars refuse (emails, dates, lastModified) repaired or removed';
 
 export const SQLITE_MIGRATIONS: Migration[] = [
   {
@@ -268,6 +295,7 @@ export const SQLITE_MIGRATIONS: Migration[] = [
       );
     `,
   },
+  { version: 12, description: REPAIR_DESCRIPTION, sql: '', repair: REPAIR_STORED_VALUES },
 ];
 
 /** The same schema for PostgreSQL. Timestamps stay ISO text so both stores compare them alike. */
@@ -396,4 +424,5 @@ export const POSTGRES_MIGRATIONS: Migration[] = [
         acquired_at text NOT NULL, heartbeat_at text NOT NULL, expires_at text NOT NULL);
     `,
   },
+  { version: 12, description: REPAIR_DESCRIPTION, sql: '', repair: REPAIR_STORED_VALUES },
 ];

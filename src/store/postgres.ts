@@ -9,7 +9,7 @@
 import pg from 'pg';
 import { ENTITY_TYPES, type EntityType } from '../model/records.ts';
 import { RostergateError } from '../errors.ts';
-import { POSTGRES_MIGRATIONS } from './migrations.ts';
+import { POSTGRES_MIGRATIONS, type RowRepair } from './migrations.ts';
 import { storeConditionError } from './conditions.ts';
 import type {
   AuditRow,
@@ -758,7 +758,8 @@ async function migrate(pool: pg.Pool) {
       if (done.has(m.version)) continue;
       await c.query('BEGIN');
       try {
-        await c.query(m.sql);
+        if (m.sql) await c.query(m.sql);
+        if (m.repair) await repairRows(c, m.repair);
         await c.query(`INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, [m.version, new Date().toISOString()]);
         await c.query('COMMIT');
       } catch (e) {
@@ -769,6 +770,36 @@ async function migrate(pool: pg.Pool) {
   } finally {
     await c.query('SELECT pg_advisory_unlock($1)', [(WRITE_LOCK + 1n).toString()]).catch(() => undefined);
     c.release();
+  }
+}
+
+/** Runs a data migration's row rewrites, a page of rows at a time (keyset by primary key). */
+async function repairRows(c: pg.PoolClient, repair: RowRepair): Promise<void> {
+  const PAGE = 1000;
+  for (let after = ''; ; ) {
+    const rows = (await c.query(`SELECT id, type, data FROM entities WHERE id > $1 ORDER BY id LIMIT ${PAGE}`, [after])).rows as { id: string; type: EntityType; data: unknown }[];
+    for (const row of rows) {
+      const d = repair.entity(row.type, row.data);
+      if (d) await c.query(`UPDATE entities SET data = $1 WHERE id = $2`, [JSON.stringify(d), row.id]);
+    }
+    if (rows.length < PAGE) break;
+    after = rows[rows.length - 1]!.id;
+  }
+  for (let after: [string, string, string] = ['', '', '']; ; ) {
+    const rows = (await c.query(
+      `SELECT source, type, key, data, last_modified FROM source_records WHERE (source, type, key) > ($1, $2, $3) ORDER BY source, type, key LIMIT ${PAGE}`, after,
+    )).rows as { source: string; type: EntityType; key: string; data: unknown; last_modified: string | null }[];
+    for (const row of rows) {
+      const fix = repair.sourceRecord(row.type, row.data, row.last_modified);
+      if (!fix) continue;
+      await c.query(
+        `UPDATE source_records SET data = coalesce($1::jsonb, data), last_modified = CASE WHEN $2 THEN $3 ELSE last_modified END WHERE source = $4 AND type = $5 AND key = $6`,
+        [fix.data ? JSON.stringify(fix.data) : null, fix.lastModified !== undefined, fix.lastModified ?? null, row.source, row.type, row.key],
+      );
+    }
+    if (rows.length < PAGE) break;
+    const last = rows[rows.length - 1]!;
+    after = [last.source, last.type, last.key];
   }
 }
 

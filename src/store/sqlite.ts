@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 import type { EntityType } from '../model/records.ts';
 import { ENTITY_TYPES } from '../model/records.ts';
 import { RostergateError } from '../errors.ts';
-import { SQLITE_MIGRATIONS } from './migrations.ts';
+import { SQLITE_MIGRATIONS, type RowRepair } from './migrations.ts';
 import { storeConditionError } from './conditions.ts';
 import { statfsSync } from 'node:fs';
 import type {
@@ -855,9 +855,37 @@ function migrate(db: Db) {
   for (const m of SQLITE_MIGRATIONS) {
     if (done.has(m.version)) continue;
     db.transaction(() => {
-      db.exec(m.sql);
+      if (m.sql) db.exec(m.sql);
+      if (m.repair) repairRows(db, m.repair);
       db.prepare(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`).run(m.version, new Date().toISOString());
     })();
+  }
+}
+
+/** Runs a data migration's row rewrites, a page of rows at a time (keyset by rowid). */
+function repairRows(db: Db, repair: RowRepair): void {
+  const PAGE = 1000;
+  const entities = db.prepare(`SELECT rowid AS r, type, data FROM entities WHERE rowid > ? ORDER BY rowid LIMIT ${PAGE}`);
+  const setEntity = db.prepare(`UPDATE entities SET data = ? WHERE rowid = ?`);
+  for (let after = 0; ; ) {
+    const rows = entities.all(after) as { r: number; type: EntityType; data: string }[];
+    for (const row of rows) {
+      const d = repair.entity(row.type, JSON.parse(row.data));
+      if (d) setEntity.run(JSON.stringify(d), row.r);
+    }
+    if (rows.length < PAGE) break;
+    after = rows[rows.length - 1]!.r;
+  }
+  const sources = db.prepare(`SELECT rowid AS r, type, data, last_modified FROM source_records WHERE rowid > ? ORDER BY rowid LIMIT ${PAGE}`);
+  const setSource = db.prepare(`UPDATE source_records SET data = coalesce(?, data), last_modified = CASE WHEN ? THEN ? ELSE last_modified END WHERE rowid = ?`);
+  for (let after = 0; ; ) {
+    const rows = sources.all(after) as { r: number; type: EntityType; data: string; last_modified: string | null }[];
+    for (const row of rows) {
+      const fix = repair.sourceRecord(row.type, JSON.parse(row.data), row.last_modified);
+      if (fix) setSource.run(fix.data ? JSON.stringify(fix.data) : null, fix.lastModified !== undefined ? 1 : 0, fix.lastModified ?? null, row.r);
+    }
+    if (rows.length < PAGE) break;
+    after = rows[rows.length - 1]!.r;
   }
 }
 

@@ -30,6 +30,8 @@ export interface IngestContext {
   /** Called with each change as it is logged, to keep each purpose's view times in the same transaction (src/feeds/view-times.ts). */
   changeLogged?: (tx: StoreTx, change: ChangeRow) => Promise<void>;
   counters: IngestCounters;
+  /** Told of each reference that did not resolve once the record stops waiting for it (the sync report). */
+  dangling?: (record: { type: EntityType; key: string }, fields: string[], heldBack: boolean) => void;
 }
 
 export interface IngestCounters {
@@ -141,6 +143,7 @@ async function materialiseSourceRecord(
   const dropOptional = opts.final || row.entityId !== null;
   const blocking = dropOptional ? unresolved.filter((f) => required.includes(f)) : unresolved;
   if (blocking.length > 0) {
+    if (opts.final) ctx.dangling?.(row, blocking, true);
     // Wait for the referenced records (a later page, or a later run); keep what was delivered.
     await tx.putSourceRecord({ ...row, entityId: null, data: { raw, resolved: null, match } });
     // A stored record that now points at something unknown leaves its entity, which goes if no
@@ -151,6 +154,7 @@ async function materialiseSourceRecord(
   let entityId = row.entityId;
   if (!entityId) entityId = await chooseEntityId(tx, ctx, row, data, match ?? []);
   const dropped = unresolved.filter((f) => !required.includes(f));
+  if (dropped.length) ctx.dangling?.(row, dropped, false);
   await tx.putSourceRecord({ ...row, entityId, data: { raw, resolved: data, match, ...(dropped.length ? { unresolved: dropped } : {}) } });
   await rematerialise(tx, ctx, entityId, row.type);
   return 'stored';
@@ -323,6 +327,15 @@ export async function resolvePending(tx: StoreTx, ctx: IngestContext, opts: { fi
     if (still.length === 0 || still.length === pending.length) return still.length;
     pending = still;
   }
+}
+
+/**
+ * A record the mapping boundary held back: what the source delivered before stands, and counts as
+ * seen, so a complete listing does not delete it for a defect in this delivery.
+ */
+export async function keepHeldBack(tx: StoreTx, ctx: IngestContext, type: EntityType, key: string): Promise<void> {
+  const existing = await tx.getSourceRecord(ctx.source, type, key);
+  if (existing && existing.seenRun !== ctx.runId) await tx.putSourceRecord({ ...existing, seenRun: ctx.runId });
 }
 
 /** Deletes this source's records of `types` that the current run did not see. */

@@ -7,6 +7,7 @@
 import cliProgress from 'cli-progress';
 import type { Logger } from '../log.ts';
 import type { SyncHooks, SyncSummary } from './runner.ts';
+import { reportCounts } from './report.ts';
 
 const WITH_TOTAL = ' {source} {resource} {bar} {percentage}% | {pages} pages | {value}/{total} records';
 const WITHOUT_TOTAL = ' {source} {resource} {pages} pages | {value} records';
@@ -66,7 +67,14 @@ function linkedText(people: number, orgs: number): string {
   return [p, o].filter(Boolean).join(' and ');
 }
 
-export function formatSummary(s: SyncSummary): string {
+/** The first few records still waiting, by source key (vendor ids, never names). */
+function waiting(s: SyncSummary): string {
+  const held = s.report.entries.filter((e) => e.kind === 'dangling-reference' && e.message.includes('held back'));
+  const names = [...new Set(held.map((e) => `${e.record} (${e.field})`))];
+  return names.length > 3 ? `${names.slice(0, 3).join(', ')} and ${names.length - 3} more` : names.join(', ');
+}
+
+export function formatSummary(s: SyncSummary, opts: { reportFile?: string } = {}): string {
   const c = s.counters;
   const resources = Object.entries(s.byResource).map(([r, x]) => `${r} ${x.records} in ${x.pages} page${x.pages === 1 ? '' : 's'}`);
   const head = `${s.source}: ${s.status} (${s.mode}, run ${s.runId}) — ${s.pages} pages, ${s.records} records; ` +
@@ -75,7 +83,8 @@ export function formatSummary(s: SyncSummary): string {
     resources.length ? `by resource: ${resources.join(', ')}` : '',
     c.linked || c.linkedOrgs ? `${linkedText(c.linked, c.linkedOrgs)} linked across sources` : '',
     c.conflicts ? `${c.conflicts} identity conflicts (see \`rostergate identity conflicts\`)` : '',
-    s.unresolved ? `${s.unresolved} records wait for references that never arrived` : '',
+    s.unresolved ? `${s.unresolved} records wait for references that never arrived: ${waiting(s)}` : '',
+    s.report.entries.length ? `report: ${reportCounts(s.report.counts)} (${opts.reportFile ? `every entry in ${opts.reportFile}` : 'every entry with --report FILE'})` : '',
     s.dropped?.length ? `not stored (no purpose may receive them): ${s.dropped.join(', ')}` : '',
   ].filter(Boolean);
   return [head, ...extra.map((x) => `  ${x}`), ...(s.error ? [`  ${s.error}`] : [])].join('\n');

@@ -10,7 +10,8 @@ import type { EntityType } from '../model/records.ts';
 import { RostergateError, isRostergateError, oneLine } from '../errors.ts';
 import type { Store, SyncStateRow } from '../store/types.ts';
 import { DEFAULT_MATCH_RULES, DEFAULT_ORG_MATCH_RULES, type MatchRule, type OrgMatchRule } from './identity.ts';
-import { applyRecord, newCounters, resolvePending, sweepUnseen, type IngestContext, type IngestCounters } from './ingest.ts';
+import { applyRecord, keepHeldBack, newCounters, resolvePending, sweepUnseen, type IngestContext, type IngestCounters } from './ingest.ts';
+import { SyncReport, type ReportEntry, type ReportKind } from './report.ts';
 import { acquireSourceLease, type LeaseOptions } from './lease.ts';
 
 export interface SyncHooks {
@@ -61,6 +62,8 @@ export interface SyncSummary {
   error?: string;
   /** Fields ingest minimisation kept out of the store (no purpose may receive them), as type.field. */
   dropped?: string[];
+  /** What the run found wrong with the source's data, entry by entry (src/sync/report.ts), and its counts by kind. */
+  report: { entries: ReportEntry[]; counts: Partial<Record<ReportKind, number>> };
   startedAt: string;
   endedAt: string;
 }
@@ -90,10 +93,14 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
   const resuming = !opts.full && (prev?.runStatus === 'running' || prev?.runStatus === 'failed');
   const runId = resuming ? prev!.runId : (prev?.runId ?? 0) + 1;
   const full = resuming ? prev!.runFull : Boolean(opts.full || !prev || prev.runStatus === 'guarded');
-  const mode: RunMode = resuming ? 'resumed' : full ? 'full' : 'incremental';
+  // A run that failed before committing a page left nothing to resume: the next one is what it
+  // would have been (see the failure branch below, which records that by keeping `startedAt` empty).
+  const resumesWork = resuming && prev!.startedAt !== '';
+  const mode: RunMode = resumesWork ? 'resumed' : full ? 'full' : 'incremental';
   const startState: ConnectorState | null = resuming || !full ? ((prev?.state as ConnectorState | null) ?? null) : null;
-  const startedAt = resuming ? prev!.startedAt : now();
+  const startedAt = resumesWork ? prev!.startedAt : now();
   const counters = newCounters();
+  const report = new SyncReport();
   const ctx: IngestContext = {
     source,
     runId,
@@ -106,9 +113,11 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
     personCreated: opts.personCreated,
     changeLogged: opts.changeLogged,
     counters,
+    dangling: (r, fields, heldBack) => report.dangling(r, fields, heldBack),
   };
   const summary: SyncSummary = {
     source, runId, mode, status: 'complete', pages: 0, records: 0, byResource: {}, counters, unresolved: 0, startedAt, endedAt: startedAt,
+    report: { entries: report.entries, counts: {} },
   };
   const state = (s: Partial<SyncStateRow>): SyncStateRow => ({
     source, state: startState, runId, runStatus: 'running', runFull: full, startedAt, updatedAt: now(), error: null, ...s,
@@ -121,12 +130,16 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
   try {
     for await (const page of connector.read(startState, { full: mode === 'full', signal: opts.signal })) {
       if (opts.signal?.aborted) throw isRostergateError(opts.signal.reason) ? opts.signal.reason : new RostergateError('SYNC_ABORTED', 'sync aborted', { source });
+      // The mapping boundary: every record is checked against its unified types before it is stored.
+      report.addNotes(page.resource, page.notes);
+      const checked = report.checkPage(page.resource, page.records);
       await store.transaction(async (tx) => {
-        for (const r of page.records) {
+        for (const r of checked.heldBack) await keepHeldBack(tx, ctx, r.type, r.key);
+        for (const r of checked.records) {
           try {
             await applyRecord(tx, ctx, r);
           } catch (e) {
-            throw new RostergateError('STORE', `could not store a ${r.type} record: ${oneLine(e)}`, { source, resource: page.resource, record: `${r.type} #${page.records.indexOf(r)}` }, { cause: e });
+            throw new RostergateError('STORE', `could not store a ${r.type} record: ${oneLine(e)}`, { source, resource: page.resource, record: `${r.type} #${checked.records.indexOf(r)}` }, { cause: e });
           }
         }
         if (page.completes?.length) await sweepCompleted(tx, ctx, page, opts, guarded);
@@ -153,18 +166,23 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
     summary.status = 'failed';
     // Every failure names its source, even one that did not come from a connector.
     summary.error = isRostergateError(e) && e.context.source ? oneLine(e) : `source ${source}: ${oneLine(e)}`;
+    // Nothing committed by this run (and it resumed nothing): an empty start marks it, so the next
+    // run is labelled full or incremental, not "resumed".
+    const appliedNothing = summary.pages === 0 && !resumesWork;
     // A store that cannot write (full, read-only) cannot record the failure either: the run's own
     // error is what must surface, and the next run resumes from the state left 'running'. A run
     // that lost its lease leaves the state to the run that holds it now.
     if (!isRostergateError(e, 'SYNC_BUSY')) {
-      await store.transaction((tx) => tx.setSyncState(state({ state: lastState, runStatus: 'failed', error: summary.error ?? null }))).catch(() => undefined);
+      await store.transaction((tx) => tx.setSyncState(state({ state: lastState, runStatus: 'failed', error: summary.error ?? null, ...(appliedNothing ? { startedAt: '' } : {}) }))).catch(() => undefined);
     }
     summary.endedAt = now();
+    summary.report.counts = report.counts();
     opts.hooks?.syncDidEnd?.(summary);
     if (opts.onFailure === 'return') return summary;
     throw e;
   }
   summary.endedAt = now();
+  summary.report.counts = report.counts();
   opts.hooks?.syncDidEnd?.(summary);
   return summary;
 }

@@ -168,6 +168,8 @@ describe('oneroster csv drops', () => {
     writeFileSync(join(dir, 'users.csv'), 'sourcedId\n');
     expect(((await collect(csvConnector(dir), null).catch((x: unknown) => x)) as Error).message).toMatch(/manifest\.csv is missing/);
     writeFileSync(join(dir, 'manifest.csv'), 'propertyName,value\nmanifest.version,1.0\noneroster.version,1.2\nfile.orgs,bulk\n');
-    expect(((await collect(csvConnector(dir), null).catch((x: unknown) => x)) as Error).message).toMatch(/orgs\.csv.*lists orgs as bulk but the file is not in the drop/);
+    expect(((await collect(csvConnector(dir), null).catch((x: unknown) => x)) as Error).message).toBe(
+      'source or-csv, resource manifest.csv, record line 4, column value: the manifest lists orgs as bulk but orgs.csv is not in the drop',
+    );
   });
 });

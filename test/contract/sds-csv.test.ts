@@ -168,8 +168,11 @@ describe('sds csv samples and formats', () => {
     writeFileSync(join(dir, 'demographics.csv'), [demo[0], cells.join(','), ...demo.slice(2)].join('\r\n'));
     expect(((await collect(sds(dir, 'strict'), null).catch((x: unknown) => x)) as Error).message).toMatch(/resource demographics\.csv, record line 2, column birthDate: not a date/);
     const tolerant = sds(dir, 'tolerant');
-    const store = new MiniStore().apply(await collect(tolerant, null));
+    const pages = await collect(tolerant, null);
+    const store = new MiniStore().apply(pages);
     expect(tolerant.warnings).toEqual(['demographics.csv line 2, column birthDate: not a date (expected YYYY-MM-DD, YYYYMMDD or M/D/YYYY)']);
+    // Every finding goes to the sync report, once, with the first page.
+    expect(pages.filter((p) => p.notes).map((p) => p.notes)).toEqual([{ defects: tolerant.warnings }]);
     expect((store.records.get(`demographics/${cells[0]}`) as unknown as { data: { birthDate?: string } }).data.birthDate).toBeUndefined();
     expect(store.ofType('demographics')).toHaveLength(ds.list('demographics').length);
   });

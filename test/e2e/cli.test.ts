@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { tempDir } from '../support/stores.ts';
 import { readmeExample, shapeOf } from '../support/readme.ts';
+import { FILES, writeDrop } from '../support/defective-drop.ts';
 import { RosterDataset } from '../../src/demo/dataset.ts';
 import { writeOneRosterDrop } from '../../connectors/oneroster-csv/index.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
@@ -214,6 +215,25 @@ describe('rostergate process lifecycle and failures', () => {
     const r = run(['sync', '--config', cfg]);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/rostergate: source district-clever, resource events: connection failed \(ECONNREFUSED\)/);
+  });
+
+  it('sync --report FILE writes every entry of the sync report as JSON; the summary counts by kind', () => {
+    const dir = tempDir();
+    const drop = writeDrop(FILES);
+    const cfg = join(dir, 'c.yaml');
+    writeFileSync(cfg, `store: ./rg.db\nserver: { openAccess: true }\nsources:\n  - id: district-csv\n    type: oneroster-csv\n    path: ${drop}\n`);
+    const report = join(dir, 'report.json');
+    const r = run(['sync', '--config', cfg, '--report', report]);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/report: \d+ values repaired, 3 invalid values dropped, \d+ dangling references, 2 rows skipped, \d+ drop defects \(every entry in .*report\.json\)/);
+    expect(r.stdout).toMatch(/1 records wait for references that never arrived: enrollment enr-5 \(classKey\)/);
+    const doc = JSON.parse(readFileSync(report, 'utf8'));
+    expect(doc.sources[0]).toMatchObject({ source: 'district-csv', status: 'complete', mode: 'full', counts: { 'dropped-value': 3, 'skipped-row': 2 } });
+    expect(doc.sources[0].entries).toContainEqual({ kind: 'dropped-value', resource: 'users.csv', record: 'person usr-2', field: 'email', message: 'not a valid email address: left out' });
+    expect(readFileSync(report, 'utf8')).not.toMatch(/hauc|seth_|Onesie/);
+    // It names records by source key: owner-only, like every other file rostergate writes about people.
+    expect(statSync(report).mode & 0o777).toBe(0o600);
   });
 
   it('sync skips a source another run holds, naming the holder, exit 4; other sources still sync; --wait waits for the holder', async () => {

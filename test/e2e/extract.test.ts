@@ -20,6 +20,8 @@ import { Writable } from 'node:stream';
 import { generalise, type Value } from '../../src/extract/kanonymity.ts';
 import { extractProgress } from '../../src/extract/progress.ts';
 import { fakeTerminal } from '../support/terminal.ts';
+import { cell, columnsFor, DATASETS, type Dataset } from '../../src/extract/columns.ts';
+import { getNamedType, GraphQLBoolean, type GraphQLObjectType } from 'graphql';
 
 let g: PrivateGateway;
 beforeAll(async () => {
@@ -132,6 +134,39 @@ describe('extracts', () => {
       expect(lines.length, dataset).toBe(r.report.written);
       expect(r.report.written + r.report.suppressed, dataset).toBe((await all('analytics-demo', root, '__typename')).length);
     }
+  });
+
+  it('CSV writes booleans as true/false, equal to GraphQL for every boolean column of every dataset (null stays empty)', async () => {
+    const purpose = g.privacy.clientPurpose('admin-demo')!.id;
+    const schema = g.privacy.schemas.get(purpose)!.schema;
+    const seen = new Set<string>();
+    let checked = 0;
+    for (const dataset of Object.keys(DATASETS) as Dataset[]) {
+      const { columns, selection } = columnsFor(schema, dataset);
+      const booleans = columns.filter((c) => {
+        const [type, field] = c.coordinate.split('.');
+        const f = (schema.getType(type!) as GraphQLObjectType).getFields()[field!]!;
+        return getNamedType(f.type) === GraphQLBoolean && c.path.at(-1) === field;
+      });
+      if (!booleans.length) continue;
+      const r = await extract('admin-demo', `/extracts/${dataset}.csv`);
+      expect(r.status, dataset).toBe(200);
+      const rows = new Map((parseCsv(r.body, { columns: true }) as Record<string, string>[]).map((x) => [x.id, x]));
+      const nodes = await all('admin-demo', DATASETS[dataset].root, selection);
+      expect(rows.size, dataset).toBe(nodes.length);
+      for (const node of nodes) {
+        for (const c of booleans) {
+          const v = cell(node, c);
+          const csv = rows.get(node.id)![c.name];
+          expect(csv, `${dataset} ${c.name}`).toBe(v === null ? '' : String(v));
+          seen.add(csv!);
+          checked++;
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(0);
+    for (const v of seen) expect(['true', 'false', '']).toContain(v);
+    expect(seen.has('true') && seen.has('false')).toBe(true);
   });
 
   it('shows a bar per pass at a terminal, filled to the rows read', async () => {

@@ -219,14 +219,48 @@ describe.each(storeKinds())('sync engine on %s', (k) => {
 
   it('a store error names source, resource and record position but no values', async () => {
     const store = await open();
+    // Valid values (the mapping boundary lets it through), but data that cannot be stored.
+    const circular: Record<string, unknown> = { givenName: 'A', familyName: 'B', roles: [] };
+    circular.self = circular;
     const bad: Connector = {
       sourceId: 'bad-src', type: 'clever',
       async *read() {
-        yield { resource: 'users', records: [{ type: 'person', key: 'k1', data: null as never }], state: {} };
+        yield { resource: 'users', records: [{ type: 'person', key: 'k1', data: circular as never }], state: {} };
       },
     };
     const e = await syncSource(store, bad).catch((x: unknown) => x);
     expect(isRostergateError(e)).toBe(true);
     expect((e as Error).message).toMatch(/source bad-src, resource users, record person #0/);
+  });
+
+  it('a stored record held back by a later delivery stands, and a complete listing does not delete it for the defect', async () => {
+    const store = await open();
+    const person = (data: Record<string, unknown>): Connector => ({
+      sourceId: 'demo', type: 'oneroster',
+      async *read() {
+        yield { resource: 'users', state: {}, records: [{ type: 'person', key: 'u1', data: data as never }], completes: ['person'] };
+      },
+    });
+    await syncSource(store, person({ givenName: 'A', familyName: 'B', roles: ['student'] }), { full: true });
+    const s = await syncSource(store, person({ familyName: 'B', roles: ['student'] }), { full: true });
+    expect([s.status, s.counters.deleted]).toEqual(['complete', 0]);
+    expect(s.report.entries).toEqual([{ kind: 'held-back', resource: 'users', record: 'person u1', field: 'givenName', message: 'missing: record held back' }]);
+    const [row] = (await store.list({ type: 'person', first: 10 })).rows;
+    expect((row!.data as { givenName: string }).givenName).toBe('A');
+  });
+
+  it('a record without its data is held back at the mapping boundary and reported, not stored', async () => {
+    const store = await open();
+    const bad: Connector = {
+      sourceId: 'bad-src', type: 'clever',
+      async *read() {
+        yield { resource: 'users', records: [{ type: 'person', key: 'k1', data: null as never }, { type: 'nonsense' as never, key: 'k2', data: {} as never }], state: {} };
+      },
+    };
+    const s = await syncSource(store, bad);
+    expect(s.status).toBe('complete');
+    expect(s.report.counts['held-back']).toBe(3);
+    expect(s.report.entries.map((e) => `${e.record} ${e.field}`)).toEqual(['person k1 givenName', 'person k1 familyName', 'nonsense k2 type']);
+    expect((await store.counts()).person).toBe(0);
   });
 });
