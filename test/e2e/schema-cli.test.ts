@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildSchema, parse, printSchema, validate } from 'graphql';
 import ts from 'typescript';
@@ -42,6 +42,28 @@ describe('rostergate schema', { timeout: 180_000 }, () => {
     const lms = run(['schema', '--client', 'lms-demo', '--demo']);
     expect(lms.status).toBe(0);
     expect(lms.stdout).toContain('givenName: String!');
+  });
+
+  it('reads the client and its purpose from --config, without a master key or a store', () => {
+    const dir = tempDir();
+    const cfg = join(dir, 'rostergate.yaml');
+    writeFileSync(cfg, [
+      'store: ./never-opened.db',
+      'purposes:',
+      '  counts: { legalBasis: "Public task (test)", categories: { NONE: allow } }',
+      'clients:',
+      '  - { id: counter, purpose: counts }',
+    ].join('\n') + '\n');
+    const r = run(['schema', '--client', 'counter', '--config', cfg]);
+    expect(r.status, r.stderr).toBe(0);
+    const sdl = buildSchema(r.stdout);
+    const person = sdl.getType('Person') as import('graphql').GraphQLObjectType;
+    expect(Object.keys(person.getFields())).not.toContain('id');
+    expect(person.getFields().roles!.description).toBe("The person's roles across all sources (a teacher may also be a guardian).\n\nClassification: NONE (not personal data). This purpose receives it as is.");
+    expect(existsSync(join(dir, 'never-opened.db'))).toBe(false);
+    const other = run(['schema', '--client', 'nobody', '--config', cfg]);
+    expect(other.status).toBe(2);
+    expect(other.stderr).toBe(`rostergate: no client "nobody" in ${cfg} (clients: counter)\n`);
   });
 
   it('names an unknown client, or the missing config, in one line with exit 2', () => {
