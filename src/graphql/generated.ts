@@ -496,7 +496,7 @@ export type OrgType =
   | 'DEPARTMENT'
   /** A school district or local education agency. */
   | 'DISTRICT'
-  /** A local authority above districts. */
+  /** A local education authority. */
   | 'LOCAL'
   /** A national education authority. */
   | 'NATIONAL'
@@ -867,7 +867,7 @@ export type Sex =
   | 'MALE'
   /** Other (non-binary, X). */
   | 'OTHER'
-  /** The source gave a value that says nothing (unknown, not reported). */
+  /** Not specified by the source. */
   | 'UNSPECIFIED';
 
 /** Where a record came from: one entry per contributing source. */
