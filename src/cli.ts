@@ -163,6 +163,14 @@ program
   .action(async (opts) => (await import('./commands/privacy-report.ts')).privacyReportCommand(opts));
 
 program
+  .command('schema')
+  .description('print a client\'s purpose schema (SDL with descriptions) for client-side codegen')
+  .requiredOption('--client <id>', 'client id from the config (demo: lms-demo, analytics-demo, admin-demo)')
+  .option('-c, --config <file>', 'config file (YAML or JSON); default $ROSTERGATE_CONFIG')
+  .option('--demo', 'a client of the demo\'s configuration (`npm start`)')
+  .action(async (opts) => (await import('./commands/schema.ts')).schemaCommand(opts));
+
+program
   .command('audit')
   .description('audit log tools')
   .command('verify')

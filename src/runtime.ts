@@ -19,6 +19,7 @@ import { setupPrivacy, type Privacy } from './privacy/setup.ts';
 import { assertStoreKey } from './privacy/store-key.ts';
 import { explainDenied } from './privacy/purpose-schema.ts';
 import { classify } from './privacy/classification.ts';
+import { withCategoryNotes } from './privacy/field-notes.ts';
 import type { GraphQLContext } from './graphql/context.ts';
 import { extractRoute } from './extract/http.ts';
 import { WebhookDispatcher } from './feeds/webhooks.ts';
@@ -118,7 +119,7 @@ export async function serveStore(
 ): Promise<RunningGateway> {
   const base = buildUnifiedSchema();
   // An unclassified field stops start-up in every mode: open access would otherwise meet it only at the first request.
-  classify(base);
+  const classification = classify(base);
   const types = sourceTypes(cfg);
   // Ready when the store answers reads (a replica that lost its database is taken out of rotation)
   // and takes writes: a full or read-only store cannot apply a sync or record an audit entry.
@@ -130,7 +131,7 @@ export async function serveStore(
       throw new RostergateError('CONFIG_INVALID', `server.openAccess serves every field to anyone without a key, so only on a loopback host (127.0.0.1, ::1, localhost), not ${common.host}: configure purposes and clients instead`);
     }
     log.warn('server.openAccess is on: every request gets the whole unified schema without a key');
-    return startGateway({ ...common, schemas: { default: { schema: base } }, context: async (_req, signal) => createContext(store, types, { signal }) });
+    return startGateway({ ...common, schemas: { default: { schema: withCategoryNotes(base, classification) } }, context: async (_req, signal) => createContext(store, types, { signal }) });
   }
   if (cfg.clients.length === 0) {
     throw new RostergateError('CONFIG_INVALID', 'no clients configured: add `purposes:` and `clients:` (see README, "Purposes") or set server.openAccess for a local experiment');

@@ -21,8 +21,11 @@ export type Scalars = {
   Float: { input: number; output: number; }
   /** An opaque pagination or change-feed cursor. */
   Cursor: { input: string; output: string; }
+  /** A calendar date, ISO 8601 (2024-09-01). */
   Date: { input: string; output: string; }
+  /** A point in time, ISO 8601 with a time zone (2024-09-01T08:00:00Z). */
   DateTime: { input: string; output: string; }
+  /** An email address (RFC 5322). */
   EmailAddress: { input: string; output: string; }
   /**
    * A keyed pseudonym of a person in one pseudonymisation domain: version prefix + truncated
@@ -32,46 +35,70 @@ export type Scalars = {
   Pseudonym: { input: any; output: any; }
 };
 
+/** A school year, semester, term or grading period. */
 export type AcademicSession = Node & {
   __typename?: 'AcademicSession';
+  /** The last day of the session. */
   endDate?: Maybe<Scalars['Date']['output']>;
+  /** The gateway's stable id for this session. */
   id: Scalars['ID']['output'];
+  /** The organisation whose calendar this session belongs to. */
   organization?: Maybe<Organization>;
+  /** The session this one is part of (a term's school year), if known. */
   parent?: Maybe<AcademicSession>;
+  /** The school year the session belongs to, as the source names it (e.g. 2025). */
   schoolYear?: Maybe<Scalars['String']['output']>;
+  /** The sources this record came from, one entry each. */
   sources: Array<SourceRef>;
+  /** The first day of the session. */
   startDate?: Maybe<Scalars['Date']['output']>;
   /** Free text the school fills (it may name a school or a programme), so quasi-identifying. */
   title: Scalars['String']['output'];
+  /** Whether this is a school year, semester, term or grading period. */
   type: SessionType;
   /** When this record last changed in a way the client’s purpose can see: its creation, or a change to a field the purpose receives (for a person, their demographics included). Under open access, its own last change. */
   updatedAt: Scalars['DateTime']['output'];
 };
 
+/** A page of AcademicSession records, with where it ends. */
 export type AcademicSessionConnection = {
   __typename?: 'AcademicSessionConnection';
+  /** The records of this page. */
   edges: Array<AcademicSessionEdge>;
+  /** Where this page ends and whether more follow. */
   pageInfo: PageInfo;
+  /** How many records the whole list holds (with its filters), not just this page. */
   totalCount: Scalars['Int']['output'];
 };
 
+/** A AcademicSession record and its cursor. */
 export type AcademicSessionEdge = {
   __typename?: 'AcademicSessionEdge';
+  /** Pass as `after` to get the records after this one. */
   cursor: Scalars['Cursor']['output'];
+  /** The record. */
   node: AcademicSession;
 };
 
+/** A postal address of an organisation. */
 export type Address = {
   __typename?: 'Address';
+  /** City or town. */
   city?: Maybe<Scalars['String']['output']>;
+  /** Country. */
   country?: Maybe<Scalars['String']['output']>;
+  /** Postal code. */
   postalCode?: Maybe<Scalars['String']['output']>;
+  /** State, province or region. */
   state?: Maybe<Scalars['String']['output']>;
+  /** Street and number. */
   street?: Maybe<Scalars['String']['output']>;
 };
 
+/** One change to a roster record, as this client's purpose sees it. */
 export type Change = {
   __typename?: 'Change';
+  /** When the change was committed to the gateway's store. */
   at: Scalars['DateTime']['output'];
   /** For updates: the changed fields of `record` this purpose receives (demographics fields as demographics.<field>). */
   fields: Array<Scalars['String']['output']>;
@@ -81,24 +108,32 @@ export type Change = {
    * Re-point what referred to the deleted record there. Null for every other change.
    */
   mergedInto?: Maybe<RosterRecord>;
+  /** Whether the record was created, updated or deleted. */
   op: ChangeOp;
   /**
    * The record now (CREATED, UPDATED), or its last state (DELETED: the tombstone), through this
    * purpose's view. Null when a later change deleted it: that deletion follows in the feed.
    */
   record?: Maybe<RosterRecord>;
+  /** The type of the record that changed. */
   type: RecordType;
 };
 
+/** A page of the change feed. */
 export type ChangeConnection = {
   __typename?: 'ChangeConnection';
+  /** The changes of this page, oldest first. */
   edges: Array<ChangeEdge>;
+  /** Where this page ends; hasNextPage false means you are in step. */
   pageInfo: PageInfo;
 };
 
+/** A change and its cursor in the feed. */
 export type ChangeEdge = {
   __typename?: 'ChangeEdge';
+  /** Pass as `after` to read the changes after this one. */
   cursor: Scalars['Cursor']['output'];
+  /** The change. */
   node: Change;
 };
 
@@ -107,8 +142,11 @@ export type ChangeEdge = {
  * A change to a field the purpose does not receive is not an event for it.
  */
 export type ChangeOp =
+  /** The record appeared. */
   | 'CREATED'
+  /** The record was deleted; `record` is its tombstone. */
   | 'DELETED'
+  /** A field this purpose receives changed. */
   | 'UPDATED';
 
 /** A class (section): a group of students taught together. */
@@ -116,18 +154,27 @@ export type Class = Node & {
   __typename?: 'Class';
   /** The school's code for the section: codes usually spell out grade, teacher or room, so quasi-identifying. `subjects` is the generalised alternative. */
   classCode?: Maybe<Scalars['String']['output']>;
+  /** The kind of class as the source names it (OneRoster: homeroom or scheduled). */
   classType?: Maybe<Scalars['String']['output']>;
+  /** The course this class is a section of. */
   course?: Maybe<Course>;
+  /** The people in this class with their roles, ordered as the root `enrollments` list orders them. */
   enrollments: EnrollmentConnection;
   /** The grade levels the class is for: for a person in it, their grade. */
   grades: Array<Scalars['String']['output']>;
+  /** The gateway's stable id for this class. */
   id: Scalars['ID']['output'];
   /** Free text the school fills (a room, a teacher's room): quasi-identifying. */
   location?: Maybe<Scalars['String']['output']>;
+  /** The periods in the timetable when the class meets. */
   periods: Array<Scalars['String']['output']>;
+  /** The school giving the class. */
   school?: Maybe<Organization>;
+  /** The sources this record came from, one entry each. */
   sources: Array<SourceRef>;
+  /** The subjects the class covers, as the source names them. */
   subjects: Array<Scalars['String']['output']>;
+  /** The sessions (terms, semesters) the class runs in. */
   terms: Array<AcademicSession>;
   /** Free text the school fills: section titles often carry the teacher's surname ("Group Guidance - Greene - 0"), so classified as direct. */
   title: Scalars['String']['output'];
@@ -143,29 +190,42 @@ export type ClassEnrollmentsArgs = {
   role?: InputMaybe<EnrollmentRole>;
 };
 
+/** A page of Class records, with where it ends. */
 export type ClassConnection = {
   __typename?: 'ClassConnection';
+  /** The records of this page. */
   edges: Array<ClassEdge>;
+  /** Where this page ends and whether more follow. */
   pageInfo: PageInfo;
+  /** How many records the whole list holds (with its filters), not just this page. */
   totalCount: Scalars['Int']['output'];
 };
 
+/** A Class record and its cursor. */
 export type ClassEdge = {
   __typename?: 'ClassEdge';
+  /** Pass as `after` to get the records after this one. */
   cursor: Scalars['Cursor']['output'];
+  /** The record. */
   node: Class;
 };
 
+/** A course: what is taught, of which classes (sections) are given. */
 export type Course = Node & {
   __typename?: 'Course';
   /** The school's code for the course: codes usually spell out grade and school, so quasi-identifying. `subjects` is the generalised alternative. */
   courseCode?: Maybe<Scalars['String']['output']>;
   /** The grade levels the course is for: for a person taking it, their grade. */
   grades: Array<Scalars['String']['output']>;
+  /** The gateway's stable id for this course. */
   id: Scalars['ID']['output'];
+  /** The organisation offering the course. */
   organization?: Maybe<Organization>;
+  /** The school year the course is given in. */
   schoolYear?: Maybe<AcademicSession>;
+  /** The sources this record came from, one entry each. */
   sources: Array<SourceRef>;
+  /** The subjects the course covers, as the source names them. */
   subjects: Array<Scalars['String']['output']>;
   /** Free text the school fills: course names can carry a teacher's name, so classified as direct. */
   title: Scalars['String']['output'];
@@ -173,114 +233,182 @@ export type Course = Node & {
   updatedAt: Scalars['DateTime']['output'];
 };
 
+/** A page of Course records, with where it ends. */
 export type CourseConnection = {
   __typename?: 'CourseConnection';
+  /** The records of this page. */
   edges: Array<CourseEdge>;
+  /** Where this page ends and whether more follow. */
   pageInfo: PageInfo;
+  /** How many records the whole list holds (with its filters), not just this page. */
   totalCount: Scalars['Int']['output'];
 };
 
+/** A Course record and its cursor. */
 export type CourseEdge = {
   __typename?: 'CourseEdge';
+  /** Pass as `after` to get the records after this one. */
   cursor: Scalars['Cursor']['output'];
+  /** The record. */
   node: Course;
 };
 
+/** Where a webhook delivery stands. */
 export type DeliveryStatus =
+  /** Failed every retry: a dead letter (retryDeadLetters puts it back). */
   | 'DEAD'
+  /** The endpoint answered 2xx. */
   | 'DELIVERED'
+  /** Not yet delivered; will be tried (again). */
   | 'PENDING';
 
+/** A person's demographic data, as the source system delivers it. Most of it is quasi-identifying or a special category. */
 export type Demographics = {
   __typename?: 'Demographics';
   /** The age reached in the current calendar year (from the birth year alone, so it tells nothing birthYear does not), in bands of three (3-5, 6-8, … 18+): a generalised form of birthDate. */
   ageBand?: Maybe<Scalars['String']['output']>;
+  /** US federal race category: American Indian or Alaska Native. */
   americanIndianOrAlaskaNative?: Maybe<Scalars['Boolean']['output']>;
+  /** US federal race category: Asian. */
   asian?: Maybe<Scalars['Boolean']['output']>;
+  /** Date of birth. */
   birthDate?: Maybe<Scalars['Date']['output']>;
   /** Year of birth: a generalised form of birthDate. */
   birthYear?: Maybe<Scalars['Int']['output']>;
+  /** US federal race category: Black or African American. */
   blackOrAfricanAmerican?: Maybe<Scalars['Boolean']['output']>;
+  /** Country of birth. */
   countryOfBirth?: Maybe<Scalars['String']['output']>;
+  /** Whether the student is an English language learner. */
   englishLanguageLearner?: Maybe<Scalars['Boolean']['output']>;
+  /** Eligibility for free or reduced-price meals. */
   freeReducedLunch?: Maybe<FreeReducedLunch>;
+  /** Whether the student is in a gifted and talented programme. */
   gifted?: Maybe<Scalars['Boolean']['output']>;
+  /** US federal ethnicity: Hispanic or Latino. */
   hispanicOrLatino?: Maybe<Scalars['Boolean']['output']>;
+  /** The language spoken at home. */
   homeLanguage?: Maybe<Scalars['String']['output']>;
+  /** Whether the student has an individualised education programme (IEP). */
   iep?: Maybe<Scalars['Boolean']['output']>;
+  /** US federal race category: Native Hawaiian or Other Pacific Islander. */
   nativeHawaiianOrOtherPacificIslander?: Maybe<Scalars['Boolean']['output']>;
   /** The first three characters of the postal code: a generalised form of postalCode. */
   postalArea?: Maybe<Scalars['String']['output']>;
+  /** Home postal code. */
   postalCode?: Maybe<Scalars['String']['output']>;
+  /** Whether the student has a Section 504 plan. */
   section504?: Maybe<Scalars['Boolean']['output']>;
+  /** Sex as the source records it. */
   sex?: Maybe<Sex>;
+  /** US federal race category: two or more races. */
   twoOrMoreRaces?: Maybe<Scalars['Boolean']['output']>;
+  /** US federal race category: White. */
   white?: Maybe<Scalars['Boolean']['output']>;
 };
 
+/** One person's place in one class, with their role there. */
 export type Enrollment = Node & {
   __typename?: 'Enrollment';
+  /** The first day of this enrolment, if the source gives one. */
   beginDate?: Maybe<Scalars['Date']['output']>;
   /** In a tombstone whose class was deleted too: that class's own last state (null once its deletion has left the change window). */
   class?: Maybe<Class>;
+  /** The last day of this enrolment, if the source gives one. */
   endDate?: Maybe<Scalars['Date']['output']>;
   /** Points at one person's place in a class, so it is an identifier like the person's own id. */
   id: Scalars['ID']['output'];
   /** In a tombstone whose person was deleted too: that person's own last state (null once its deletion has left the change window). */
   person?: Maybe<Person>;
+  /** For a teacher: whether they are the class's primary teacher. */
   primary?: Maybe<Scalars['Boolean']['output']>;
+  /** The person's role in the class. */
   role: EnrollmentRole;
+  /** The school the class is given at. */
   school?: Maybe<Organization>;
+  /** The sources this record came from, one entry each. */
   sources: Array<SourceRef>;
   /** When this record last changed in a way the client’s purpose can see: its creation, or a change to a field the purpose receives (for a person, their demographics included). Under open access, its own last change. */
   updatedAt: Scalars['DateTime']['output'];
 };
 
+/** A page of Enrollment records, with where it ends. */
 export type EnrollmentConnection = {
   __typename?: 'EnrollmentConnection';
+  /** The records of this page. */
   edges: Array<EnrollmentEdge>;
+  /** Where this page ends and whether more follow. */
   pageInfo: PageInfo;
+  /** How many records the whole list holds (with its filters), not just this page. */
   totalCount: Scalars['Int']['output'];
 };
 
+/** A Enrollment record and its cursor. */
 export type EnrollmentEdge = {
   __typename?: 'EnrollmentEdge';
+  /** Pass as `after` to get the records after this one. */
   cursor: Scalars['Cursor']['output'];
+  /** The record. */
   node: Enrollment;
 };
 
+/** The role a person has in one class. */
 export type EnrollmentRole =
+  /** Administers the class. */
   | 'ADMINISTRATOR'
+  /** A teaching aide in the class. */
   | 'AIDE'
+  /** Proctors the class's exams. */
   | 'PROCTOR'
+  /** Enrolled as a student. */
   | 'STUDENT'
+  /** Teaches the class. */
   | 'TEACHER';
 
+/** Eligibility for free or reduced-price school meals. */
 export type FreeReducedLunch =
+  /** Eligible for free meals. */
   | 'FREE'
+  /** Any other status the source reports. */
   | 'OTHER'
+  /** Not eligible: pays full price. */
   | 'PAID'
+  /** Eligible for reduced-price meals. */
   | 'REDUCED';
 
+/** How a guardian is related to the student. */
 export type GuardianRelation =
+  /** An aunt or uncle. */
   | 'AUNT_UNCLE'
+  /** A grandparent. */
   | 'GRANDPARENT'
+  /** A legal guardian who is not a parent. */
   | 'GUARDIAN'
+  /** Any other relation the source reports. */
   | 'OTHER'
+  /** A parent. */
   | 'PARENT'
+  /** Another relative. */
   | 'RELATIVE'
+  /** The student is their own guardian (an adult student). */
   | 'SELF'
+  /** A brother or sister. */
   | 'SIBLING';
 
 /** A guardian–student relationship. */
 export type Guardianship = Node & {
   __typename?: 'Guardianship';
+  /** The kind of contact as the source names it (e.g. primary, secondary). */
   contactType?: Maybe<Scalars['String']['output']>;
+  /** Whether the guardian is an emergency contact for the student. */
   emergencyContact?: Maybe<Scalars['Boolean']['output']>;
   /** In a tombstone whose guardian was deleted too: that guardian's own last state (null once its deletion has left the change window). */
   guardian?: Maybe<Person>;
+  /** Points at one student's relationship to one guardian, so it is an identifier like a person's id. */
   id: Scalars['ID']['output'];
+  /** How the guardian is related to the student. */
   relation?: Maybe<GuardianRelation>;
+  /** The sources this record came from, one entry each. */
   sources: Array<SourceRef>;
   /** In a tombstone whose student was deleted too: that student's own last state (null once its deletion has left the change window). */
   student?: Maybe<Person>;
@@ -288,19 +416,27 @@ export type Guardianship = Node & {
   updatedAt: Scalars['DateTime']['output'];
 };
 
+/** A page of Guardianship records, with where it ends. */
 export type GuardianshipConnection = {
   __typename?: 'GuardianshipConnection';
+  /** The records of this page. */
   edges: Array<GuardianshipEdge>;
+  /** Where this page ends and whether more follow. */
   pageInfo: PageInfo;
+  /** How many records the whole list holds (with its filters), not just this page. */
   totalCount: Scalars['Int']['output'];
 };
 
+/** A Guardianship record and its cursor. */
 export type GuardianshipEdge = {
   __typename?: 'GuardianshipEdge';
+  /** Pass as `after` to get the records after this one. */
   cursor: Scalars['Cursor']['output'];
+  /** The record. */
   node: Guardianship;
 };
 
+/** Webhook management, for clients of an admin purpose only. */
 export type Mutation = {
   __typename?: 'Mutation';
   /**
@@ -312,6 +448,7 @@ export type Mutation = {
    * Neither: every event the client's purpose can see.
    */
   createWebhook: WebhookCreated;
+  /** Removes a webhook subscription with all its deliveries (pending and past); false if none had this id. */
   deleteWebhook: Scalars['Boolean']['output'];
   /** Delivers again every change since a time (default: the start of the retained window). */
   replayWebhook: Webhook;
@@ -320,6 +457,7 @@ export type Mutation = {
 };
 
 
+/** Webhook management, for clients of an admin purpose only. */
 export type MutationCreateWebhookArgs = {
   client: Scalars['String']['input'];
   events?: InputMaybe<Array<Scalars['String']['input']>>;
@@ -328,56 +466,81 @@ export type MutationCreateWebhookArgs = {
 };
 
 
+/** Webhook management, for clients of an admin purpose only. */
 export type MutationDeleteWebhookArgs = {
   id: Scalars['ID']['input'];
 };
 
 
+/** Webhook management, for clients of an admin purpose only. */
 export type MutationReplayWebhookArgs = {
   id: Scalars['ID']['input'];
   since?: InputMaybe<Scalars['DateTime']['input']>;
 };
 
 
+/** Webhook management, for clients of an admin purpose only. */
 export type MutationRetryDeadLettersArgs = {
   id: Scalars['ID']['input'];
 };
 
+/** A record that can be fetched by its id with node(id:). */
 export type Node = {
+  /** The gateway's stable id for the record. */
   id: Scalars['ID']['output'];
 };
 
+/** The kind of an organisation (OneRoster org types). */
 export type OrgType =
+  /** A department within a school. */
   | 'DEPARTMENT'
+  /** A school district or local education agency. */
   | 'DISTRICT'
+  /** A local education authority. */
   | 'LOCAL'
+  /** A national education authority. */
   | 'NATIONAL'
+  /** Any other kind of organisation. */
   | 'OTHER'
+  /** A school. */
   | 'SCHOOL'
+  /** A state or regional education agency. */
   | 'STATE';
 
 /** A district, school, or other organisation. */
 export type Organization = Node & {
   __typename?: 'Organization';
+  /** The organisation's postal address. */
   address?: Maybe<Address>;
+  /** The organisations directly below this one (a district's schools). */
   children: Array<Organization>;
+  /** The classes given at this school, in id order. */
   classes: ClassConnection;
+  /** The highest grade level taught (CEDS code, e.g. 12). */
   highGrade?: Maybe<Scalars['String']['output']>;
+  /** The gateway's stable id for this organisation, the same across all sources. */
   id: Scalars['ID']['output'];
   /** The official id given by the national authority: the NCES id (US), the DfE number (England). */
   identifier?: Maybe<Scalars['String']['output']>;
+  /** The lowest grade level taught (CEDS code, e.g. KG). */
   lowGrade?: Maybe<Scalars['String']['output']>;
+  /** The organisation's name. */
   name: Scalars['String']['output'];
+  /** The organisation above this one (a school's district), if known. */
   parent?: Maybe<Organization>;
+  /** The people who belong to this organisation, ordered as the root `people` list orders them. */
   people: PersonConnection;
+  /** The organisation's main phone number. */
   phone?: Maybe<Scalars['String']['output']>;
   /** The district's own school number, unique only within the district. */
   schoolNumber?: Maybe<Scalars['String']['output']>;
   /** The district student information system's own id for the organisation (Clever sis_id, Graph and SDS externalId / SIS ID, OneRoster sourcedId). */
   sisId?: Maybe<Scalars['String']['output']>;
+  /** The sources this record came from, one entry each. */
   sources: Array<SourceRef>;
   /** The id the state or region assigned to the organisation. */
   stateId?: Maybe<Scalars['String']['output']>;
+  /** What kind of organisation it is. */
   type: OrgType;
   /** When this record last changed in a way the client’s purpose can see: its creation, or a change to a field the purpose receives (for a person, their demographics included). Under open access, its own last change. */
   updatedAt: Scalars['DateTime']['output'];
@@ -400,62 +563,91 @@ export type OrganizationPeopleArgs = {
   updatedSince?: InputMaybe<Scalars['DateTime']['input']>;
 };
 
+/** A page of Organization records, with where it ends. */
 export type OrganizationConnection = {
   __typename?: 'OrganizationConnection';
+  /** The records of this page. */
   edges: Array<OrganizationEdge>;
+  /** Where this page ends and whether more follow. */
   pageInfo: PageInfo;
+  /** How many records the whole list holds (with its filters), not just this page. */
   totalCount: Scalars['Int']['output'];
 };
 
+/** A Organization record and its cursor. */
 export type OrganizationEdge = {
   __typename?: 'OrganizationEdge';
+  /** Pass as `after` to get the records after this one. */
   cursor: Scalars['Cursor']['output'];
+  /** The record. */
   node: Organization;
 };
 
+/** Where a page of a list ends. */
 export type PageInfo = {
   __typename?: 'PageInfo';
+  /** The cursor of the last edge of this page (null on an empty page). */
   endCursor?: Maybe<Scalars['Cursor']['output']>;
+  /** Whether more records follow this page: pass endCursor as `after` to get them. */
   hasNextPage: Scalars['Boolean']['output'];
 };
 
 /** A person: student, teacher, staff member, administrator or guardian. */
 export type Person = Node & {
   __typename?: 'Person';
+  /** Demographic data about the person, where a source delivers it. */
   demographics?: Maybe<Demographics>;
+  /** Email address. */
   email?: Maybe<Scalars['EmailAddress']['output']>;
+  /** Whether the source marks the person's account as active. */
   enabled?: Maybe<Scalars['Boolean']['output']>;
+  /** The classes this person is in, with their role in each. */
   enrollments: EnrollmentConnection;
+  /** Last name. */
   familyName: Scalars['String']['output'];
+  /** First name. */
   givenName: Scalars['String']['output'];
   /** Grade band (PK, K-2, 3-5, 6-8, 9-12): a generalised form of grades. */
   gradeBand?: Maybe<Scalars['String']['output']>;
   /** Grade levels as CEDS codes (KG, 01 … 12). */
   grades: Array<Scalars['String']['output']>;
+  /** The year the student is expected to graduate. */
   graduationYear?: Maybe<Scalars['String']['output']>;
   /** For a student: their guardians. For a guardian: the students they are responsible for. */
   guardianships: Array<Guardianship>;
   /** The gateway's stable id for this person, the same across all sources. */
   id: Scalars['ID']['output'];
+  /** Middle name(s). */
   middleName?: Maybe<Scalars['String']['output']>;
   /** Schools and other organisations the person belongs to. */
   organizations: Array<Organization>;
+  /** Phone number. */
   phone?: Maybe<Scalars['String']['output']>;
+  /** Address of a photo of the person. */
   photoUrl?: Maybe<Scalars['String']['output']>;
+  /** The first name the person prefers to be called by. */
   preferredGivenName?: Maybe<Scalars['String']['output']>;
+  /** The school (or other organisation) the person mainly belongs to. */
   primaryOrganization?: Maybe<Organization>;
+  /** The person's roles across all sources (a teacher may also be a guardian). */
   roles: Array<PersonRole>;
   /** The student information system's id for the person. */
   sisId?: Maybe<Scalars['String']['output']>;
+  /** Number for text messages. */
   sms?: Maybe<Scalars['String']['output']>;
+  /** The sources this record came from, one entry each. */
   sources: Array<SourceRef>;
+  /** The id the state or region assigned to the person. */
   stateId?: Maybe<Scalars['String']['output']>;
+  /** The school's student number. */
   studentNumber?: Maybe<Scalars['String']['output']>;
+  /** The school's staff or teacher number. */
   teacherNumber?: Maybe<Scalars['String']['output']>;
   /** A job title ("Superintendent"): free text, and often unique in a district, so classified as direct. */
   title?: Maybe<Scalars['String']['output']>;
   /** When this record last changed in a way the client’s purpose can see: its creation, or a change to a field the purpose receives (for a person, their demographics included). Under open access, its own last change. */
   updatedAt: Scalars['DateTime']['output'];
+  /** Sign-in name in the source system. */
   username?: Maybe<Scalars['String']['output']>;
 };
 
@@ -467,26 +659,40 @@ export type PersonEnrollmentsArgs = {
   role?: InputMaybe<EnrollmentRole>;
 };
 
+/** A page of Person records, with where it ends. */
 export type PersonConnection = {
   __typename?: 'PersonConnection';
+  /** The records of this page. */
   edges: Array<PersonEdge>;
+  /** Where this page ends and whether more follow. */
   pageInfo: PageInfo;
+  /** How many records the whole list holds (with its filters), not just this page. */
   totalCount: Scalars['Int']['output'];
 };
 
+/** A Person record and its cursor. */
 export type PersonEdge = {
   __typename?: 'PersonEdge';
+  /** Pass as `after` to get the records after this one. */
   cursor: Scalars['Cursor']['output'];
+  /** The record. */
   node: Person;
 };
 
+/** A role a person has in the roster. */
 export type PersonRole =
+  /** A school or district administrator. */
   | 'ADMINISTRATOR'
+  /** A parent or guardian of a student. */
   | 'GUARDIAN'
+  /** Other school staff. */
   | 'STAFF'
+  /** A student. */
   | 'STUDENT'
+  /** A teacher. */
   | 'TEACHER';
 
+/** The privacy classification categories of @pii. */
 export type PiiCategory =
   /** Names, emails, phones, usernames, photos: identify a person directly. */
   | 'DIRECT'
@@ -499,8 +705,10 @@ export type PiiCategory =
   /** Special categories and sensitive programmes: race/ethnicity, IEP/504, free/reduced lunch, ELL. */
   | 'SPECIAL';
 
+/** Reads: the roster, the change feed, and for admin purposes the webhooks. */
 export type Query = {
   __typename?: 'Query';
+  /** School years, terms and other sessions, in id order. */
   academicSessions: AcademicSessionConnection;
   /**
    * Changes after `after` (the start of the retained window when omitted), oldest first. Follow
@@ -510,21 +718,30 @@ export type Query = {
   changes: ChangeConnection;
   /** The cursor of the newest change: take it before a full read, then follow `changes(after:)` from it. */
   changesHead: Scalars['Cursor']['output'];
+  /** Classes (sections), in id order. */
   classes: ClassConnection;
+  /** Courses, in id order. */
   courses: CourseConnection;
+  /** Enrolments of people in classes; ordered by id, or by pseudonym like `people`. */
   enrollments: EnrollmentConnection;
+  /** Guardian–student relationships; ordered by id, or by pseudonym like `people`. */
   guardianships: GuardianshipConnection;
   /** Any record by its gateway id. */
   node?: Maybe<Node>;
+  /** Organisations (districts, schools, …), in id order. */
   organizations: OrganizationConnection;
+  /** People, in id order; in a purpose that pseudonymises them, in an order of their pseudonyms that differs per domain. */
   people: PersonConnection;
   /** A person by id — the gateway id, or in purposes that pseudonymise identifiers, the pseudonym. */
   person?: Maybe<Person>;
+  /** Organisations of type SCHOOL, in id order. */
   schools: OrganizationConnection;
+  /** Every webhook subscription, with delivery counts. */
   webhooks: Array<Webhook>;
 };
 
 
+/** Reads: the roster, the change feed, and for admin purposes the webhooks. */
 export type QueryAcademicSessionsArgs = {
   after?: InputMaybe<Scalars['Cursor']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
@@ -532,6 +749,7 @@ export type QueryAcademicSessionsArgs = {
 };
 
 
+/** Reads: the roster, the change feed, and for admin purposes the webhooks. */
 export type QueryChangesArgs = {
   after?: InputMaybe<Scalars['Cursor']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
@@ -539,6 +757,7 @@ export type QueryChangesArgs = {
 };
 
 
+/** Reads: the roster, the change feed, and for admin purposes the webhooks. */
 export type QueryClassesArgs = {
   after?: InputMaybe<Scalars['Cursor']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
@@ -547,6 +766,7 @@ export type QueryClassesArgs = {
 };
 
 
+/** Reads: the roster, the change feed, and for admin purposes the webhooks. */
 export type QueryCoursesArgs = {
   after?: InputMaybe<Scalars['Cursor']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
@@ -554,6 +774,7 @@ export type QueryCoursesArgs = {
 };
 
 
+/** Reads: the roster, the change feed, and for admin purposes the webhooks. */
 export type QueryEnrollmentsArgs = {
   after?: InputMaybe<Scalars['Cursor']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
@@ -562,6 +783,7 @@ export type QueryEnrollmentsArgs = {
 };
 
 
+/** Reads: the roster, the change feed, and for admin purposes the webhooks. */
 export type QueryGuardianshipsArgs = {
   after?: InputMaybe<Scalars['Cursor']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
@@ -569,11 +791,13 @@ export type QueryGuardianshipsArgs = {
 };
 
 
+/** Reads: the roster, the change feed, and for admin purposes the webhooks. */
 export type QueryNodeArgs = {
   id: Scalars['ID']['input'];
 };
 
 
+/** Reads: the roster, the change feed, and for admin purposes the webhooks. */
 export type QueryOrganizationsArgs = {
   after?: InputMaybe<Scalars['Cursor']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
@@ -582,6 +806,7 @@ export type QueryOrganizationsArgs = {
 };
 
 
+/** Reads: the roster, the change feed, and for admin purposes the webhooks. */
 export type QueryPeopleArgs = {
   after?: InputMaybe<Scalars['Cursor']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
@@ -590,38 +815,59 @@ export type QueryPeopleArgs = {
 };
 
 
+/** Reads: the roster, the change feed, and for admin purposes the webhooks. */
 export type QueryPersonArgs = {
   id: Scalars['ID']['input'];
 };
 
 
+/** Reads: the roster, the change feed, and for admin purposes the webhooks. */
 export type QuerySchoolsArgs = {
   after?: InputMaybe<Scalars['Cursor']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
   updatedSince?: InputMaybe<Scalars['DateTime']['input']>;
 };
 
+/** The types of roster record the change feed reports on. */
 export type RecordType =
+  /** Academic sessions. */
   | 'ACADEMIC_SESSION'
+  /** Classes. */
   | 'CLASS'
+  /** Courses. */
   | 'COURSE'
+  /** Enrolments. */
   | 'ENROLLMENT'
+  /** Guardianships. */
   | 'GUARDIANSHIP'
+  /** Organisations. */
   | 'ORGANIZATION'
+  /** People, their demographics included. */
   | 'PERSON';
 
+/** Any roster record: what a change is about. */
 export type RosterRecord = AcademicSession | Class | Course | Enrollment | Guardianship | Organization | Person;
 
+/** The kind of an academic session. */
 export type SessionType =
+  /** A grading (marking) period. */
   | 'GRADING_PERIOD'
+  /** A whole school year. */
   | 'SCHOOL_YEAR'
+  /** A semester. */
   | 'SEMESTER'
+  /** A term. */
   | 'TERM';
 
+/** Sex as the source records it. */
 export type Sex =
+  /** Female. */
   | 'FEMALE'
+  /** Male. */
   | 'MALE'
+  /** Other (non-binary, X). */
   | 'OTHER'
+  /** Not specified by the source. */
   | 'UNSPECIFIED';
 
 /** Where a record came from: one entry per contributing source. */
@@ -633,33 +879,48 @@ export type SourceRef = {
   source: Scalars['String']['output'];
   /** The record's id in the source system. For people this points at a person. */
   sourcedId: Scalars['String']['output'];
+  /** The kind of system the source is. */
   system: SourceType;
 };
 
+/** The kind of system a source is. */
 export type SourceType =
+  /** Clever (API). */
   | 'CLEVER'
+  /** Google Classroom (API). */
   | 'GOOGLE_CLASSROOM'
+  /** Microsoft Graph Education / School Data Sync (API). */
   | 'MSGRAPH'
+  /** A OneRoster REST API (e.g. ClassLink). */
   | 'ONEROSTER'
+  /** A OneRoster CSV drop. */
   | 'ONEROSTER_CSV'
+  /** A School Data Sync CSV drop. */
   | 'SDS_CSV';
 
 /** A webhook subscription: a client's change events, filtered by its purpose, signed (Standard Webhooks). */
 export type Webhook = {
   __typename?: 'Webhook';
+  /** The client whose purpose filters the events. */
   client: Scalars['String']['output'];
+  /** When the subscription was made. */
   createdAt: Scalars['DateTime']['output'];
   /** Deliveries that failed every retry (dead letters). */
   dead: Scalars['Int']['output'];
+  /** Deliveries the endpoint accepted. */
   delivered: Scalars['Int']['output'];
+  /** Recent deliveries, newest first. */
   deliveries: Array<WebhookDelivery>;
   /**
    * Event types delivered, as given: exact names (`person.deleted`) or wildcards (`person.*`,
    * `*.deleted`); empty means every event. A delivery's payload names its event type in `type`.
    */
   events: Array<Scalars['String']['output']>;
+  /** The webhook's id. */
   id: Scalars['ID']['output'];
+  /** Deliveries waiting for their (next) attempt. */
   pending: Scalars['Int']['output'];
+  /** The endpoint deliveries are POSTed to. */
   url: Scalars['String']['output'];
 };
 
@@ -670,26 +931,37 @@ export type WebhookDeliveriesArgs = {
   status?: InputMaybe<DeliveryStatus>;
 };
 
+/** A new webhook subscription and its signing secret. */
 export type WebhookCreated = {
   __typename?: 'WebhookCreated';
   /** The signing secret (whsec_…), shown only now. Verify each delivery's webhook-signature with it. */
   secret: Scalars['String']['output'];
+  /** The new subscription. */
   webhook: Webhook;
 };
 
+/** One delivery of one event to a webhook, with its attempts. */
 export type WebhookDelivery = {
   __typename?: 'WebhookDelivery';
+  /** How many times delivery was tried. */
   attempts: Scalars['Int']['output'];
+  /** When the event was queued. */
   createdAt: Scalars['DateTime']['output'];
+  /** When the endpoint accepted it. */
   deliveredAt?: Maybe<Scalars['DateTime']['output']>;
+  /** The event type delivered, e.g. person.updated. */
   eventType: Scalars['String']['output'];
+  /** The delivery's id. */
   id: Scalars['ID']['output'];
+  /** Why the last attempt failed: a network error code or HTTP status, never the response body. */
   lastError?: Maybe<Scalars['String']['output']>;
   /** HTTP status of the last attempt (no response body is kept). */
   lastStatus?: Maybe<Scalars['Int']['output']>;
   /** The Standard Webhooks message id (webhook-id header). */
   messageId: Scalars['String']['output'];
+  /** When the next attempt is due (pending deliveries only). */
   nextAttemptAt?: Maybe<Scalars['DateTime']['output']>;
+  /** Whether the delivery is pending, delivered or dead. */
   status: DeliveryStatus;
 };
 

@@ -8,7 +8,9 @@
  *   its records; where Person.id is a pseudonym, `node(id:)` returns the union `AnyRecord` (every
  *   Node here, and Person) and takes a pseudonym too;
  * - every Person field notes the person in the request's disclosure set (audit + ledger);
- * - types no client of the purpose can reach, and the classification directives, are left out.
+ * - types no client of the purpose can reach, and the classification directives, are left out;
+ * - each classified field's description ends with its classification and what this purpose
+ *   receives of it (./field-notes.ts; an admin purpose's gives the category only).
  */
 import { MapperKind, mapSchema } from '@graphql-tools/utils';
 import {
@@ -35,6 +37,7 @@ import { isStructural, type Classification } from './classification.ts';
 import { fieldActions, type Action, type Purpose } from './policy.ts';
 import { versionOf } from './pseudonym.ts';
 import { describedCuts, relationCuts } from './relations.ts';
+import { classificationNote, withNote } from './field-notes.ts';
 
 export interface PurposeSchema {
   schema: GraphQLSchema;
@@ -110,7 +113,8 @@ export function buildPurposeSchema(
         };
       }
       if (typeName === 'Person') out = { ...out, resolve: notePerson(out.resolve ?? (fieldResolver as GraphQLFieldResolver<unknown, GraphQLContext>)) };
-      return out;
+      // Said after the Person.id rewrite, so the note follows the pseudonym's own description.
+      return { ...out, description: withNote(out.description, classificationNote(cls, coord, purpose.admin ? undefined : actions)) };
     },
   });
   const received = new Set([...actions].filter(([c, a]) => a !== 'deny' && !denied.has(c)).map(([c]) => c));
