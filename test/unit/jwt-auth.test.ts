@@ -2,7 +2,8 @@
  * JWT verification without a gateway: static keys (PEM file, inline PEM, JWK), the config checks
  * on auth.jwt, an unreachable JWKS (503, not 401), and the rate limiter's arithmetic.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
 import { join } from 'node:path';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -89,6 +90,13 @@ describe('auth.jwt config', () => {
     expect(bad({ jwksUrl: 'https://idp.example.org/jwks', algorithms: ['HS256'] })).toThrow(/auth\.jwt\.algorithms\.0/);
     expect(bad({ jwksUrl: 'https://idp.example.org/jwks', algorithms: ['none'] })).toThrow(/auth\.jwt\.algorithms\.0/);
     expect(bad({ jwksUrl: 'https://idp.example.org/jwks', secret: 'x' })).toThrow(/unknown key\(s\) secret/);
+  });
+  it('the README\'s auth.jwt example is a valid config, with the defaults it states', () => {
+    const readme = readFileSync(join(import.meta.dirname, '../../README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('### Client authentication'));
+    const jwt = parseConfig(parseYaml(/```yaml\n([\s\S]*?)```/.exec(section)![1]!)).auth.jwt!;
+    const defaults = jwtConfigSchema.parse({ issuer: ISS, audience: AUD, jwksUrl: 'https://idp.example.org/jwks' });
+    for (const k of ['algorithms', 'clockToleranceSec', 'clientClaim', 'purposeClaim', 'jwksCacheSec', 'jwksCooldownSec'] as const) expect(jwt[k], k).toEqual(defaults[k]);
   });
   it('rate limits: per client and a server default; burst defaults to a minute\'s worth', () => {
     const cfg = parseConfig({
