@@ -78,7 +78,7 @@ export interface TokenRefusal {
 
 export interface VerifiedToken {
   client: string;
-  /** The purpose claim, when the token carries one. */
+  /** The purpose claim, when the token carries one (a non-string value as JSON, so it matches no purpose). */
   purpose?: string;
 }
 
@@ -106,8 +106,9 @@ export function createJwtVerifier(cfg: JwtConfig, where = 'config'): JwtVerifier
     const payload = await verifyWith(token, keys, options, cfg);
     const name = claims.find((c) => typeof payload[c] === 'string' && payload[c] !== '');
     if (!name) throw refusal('no_client_claim', `the token names no client: it has none of the claims ${claims.join(', ')}`);
+    // Any value other than the client's purpose name is a mismatch (setup.ts), not a claim to ignore.
     const purpose = payload[cfg.purposeClaim];
-    return { client: payload[name] as string, ...(typeof purpose === 'string' ? { purpose } : {}) };
+    return { client: payload[name] as string, ...(purpose !== undefined ? { purpose: typeof purpose === 'string' ? purpose : JSON.stringify(purpose) } : {}) };
   };
 }
 

@@ -14,6 +14,11 @@ import { parseConfig } from '../../src/config/config.ts';
 import { isRostergateError, RateLimitedError, refusalAnswer, AuthenticationError } from '../../src/errors.ts';
 import { clientRateLimits, RateLimiter } from '../../src/server/rate-limit.ts';
 import { tempDir } from '../support/stores.ts';
+import { demoPrivacyConfig, TEST_MASTER_KEY } from '../support/privacy.ts';
+import { setupPrivacy } from '../../src/privacy/setup.ts';
+import { buildUnifiedSchema } from '../../src/graphql/schema.ts';
+import { KeyRing } from '../../src/privacy/pseudonym.ts';
+import type { Store } from '../../src/store/types.ts';
 
 const ISS = 'https://idp.example.org';
 const AUD = 'rostergate';
@@ -70,6 +75,36 @@ describe('static keys', () => {
     const priv = await exportJWK(k.privateKey);
     expect(() => createJwtVerifier(jwtConfigSchema.parse({ issuer: ISS, audience: AUD, keys: [{ jwk: priv }] }))).toThrow(/a private or symmetric key/);
     expect(() => createJwtVerifier(jwtConfigSchema.parse({ issuer: ISS, audience: AUD, keys: [{ file: '/nonexistent/idp.pem' }] }))).toThrow(/cannot read a public key from \/nonexistent\/idp\.pem: ENOENT/);
+  });
+});
+
+describe('authenticate', () => {
+  // JWTs never reach the store (API keys do): a store that fails any use proves it.
+  const noStore = new Proxy({}, { get: () => { throw new Error('the store was used'); } }) as Store;
+  const bearer = (t: string) => ({ headers: { authorization: `Bearer ${t}` } });
+
+  it('refuses a JWT when auth.jwt is not configured, saying so', async () => {
+    const privacy = setupPrivacy(demoPrivacyConfig(':memory:'), buildUnifiedSchema(), { keyring: new KeyRing(TEST_MASTER_KEY, 'test') });
+    const k = await generateKeyPair('ES256');
+    await expect(privacy.authenticate(noStore, bearer(await sign(k.privateKey, 'ES256', { client_id: 'lms-demo' })))).rejects.toMatchObject({
+      reason: 'jwt_not_configured', message: 'invalid bearer token: this gateway accepts no JWTs (auth.jwt is not configured): use an API key',
+    });
+    await expect(privacy.authenticate(noStore, { headers: {} })).rejects.toMatchObject({ reason: 'missing_credentials', scheme: 'none' });
+  });
+
+  it('maps the client claim to a configured client and its purpose; a purpose claim must match it', async () => {
+    const k = await generateKeyPair('ES256');
+    const cfg = demoPrivacyConfig(':memory:', { auth: { jwt: { issuer: ISS, audience: AUD, keys: [{ jwk: await exportJWK(k.publicKey) }] } } });
+    const privacy = setupPrivacy(cfg, buildUnifiedSchema(), { keyring: new KeyRing(TEST_MASTER_KEY, 'test') });
+    const who = await privacy.authenticate(noStore, bearer(await sign(k.privateKey, 'ES256', { client_id: 'analytics-demo' })));
+    expect({ client: who.client, purpose: who.purpose.id }).toEqual({ client: 'analytics-demo', purpose: 'analytics' });
+    for (const purpose of ['admin', ['analytics'], 7]) {
+      await expect(privacy.authenticate(noStore, bearer(await sign(k.privateKey, 'ES256', { client_id: 'analytics-demo', purpose })))).rejects.toMatchObject({ reason: 'purpose_mismatch' });
+    }
+    // A claim value that is no client id is not repeated.
+    await expect(privacy.authenticate(noStore, bearer(await sign(k.privateKey, 'ES256', { client_id: 'Jane Doe <jane@example.org>' })))).rejects.toMatchObject({
+      reason: 'unknown_client', message: 'invalid bearer token: the client it names is not configured (clients[].id)',
+    });
   });
 });
 
