@@ -35,6 +35,7 @@ export function extractRoute(
       // The same answers as /graphql (401 with its challenge, 429 with Retry-After, 503), plus `error` as this route's other refusals have.
       const refused = refusalAnswer(e);
       if (!refused) throw e;
+      if (isRostergateError(e, 'AUTH_UNAVAILABLE')) log.warn({ ...errorForLog(e), cause: errorForLog(e.cause) }, 'client credentials could not be verified');
       res.writeHead(refused.status, { ...refused.headers, 'content-type': 'application/json' });
       res.end(JSON.stringify({ error: (e as Error).message, ...refused.body }));
       return true;

@@ -146,7 +146,8 @@ export async function startGateway<C extends BaseContext>(opts: GatewayOptions<C
       // Refused before anything runs: bad credentials (401), unverifiable ones (503), over the rate limit (429).
       const refused = refusalAnswer(e);
       if (!refused) throw e;
-      if (isRostergateError(e, 'AUTH_UNAVAILABLE')) log.warn(errorForLog(e), 'client credentials could not be verified');
+      // The cause's kind and code (a timeout, a refused connection, a malformed key set), never a message or the token.
+      if (isRostergateError(e, 'AUTH_UNAVAILABLE')) log.warn({ ...errorForLog(e), cause: errorForLog(e.cause) }, 'client credentials could not be verified');
       for (const [k, v] of Object.entries(refused.headers)) res.setHeader(k, v);
       return sendJson(res, refused.status, refused.body);
     }
