@@ -32,6 +32,10 @@ export type ErrorCode =
   /** An operator's identity link or unlink that cannot be carried out (unknown record, wrong type). */
   | 'IDENTITY_REFUSED'
   | 'UNAUTHENTICATED'
+  /** Client credentials cannot be checked now (the JWT issuer's key set is unreachable): HTTP 503. */
+  | 'AUTH_UNAVAILABLE'
+  /** A client over its request rate (clients[].rateLimit, server.rateLimit): HTTP 429. */
+  | 'RATE_LIMITED'
   | 'FORBIDDEN'
   /** The HTTP client hung up before its answer: the request's remaining store reads are refused. */
   | 'REQUEST_ABORTED';
@@ -72,6 +76,23 @@ function formatMessage(message: string, ctx: ErrorContext): string {
   return where.length ? `${where.join(', ')}: ${message}` : message;
 }
 
+/**
+ * A request refused for its credentials (HTTP 401). `reason` is a stable code (e.g. token_expired);
+ * `scheme` is the kind of credential that was sent, so the challenge can say what was wrong with it.
+ */
+export class AuthenticationError extends RostergateError {
+  constructor(readonly reason: string, message: string, readonly scheme: 'Bearer' | 'ApiKey' | 'none') {
+    super('UNAUTHENTICATED', message);
+  }
+}
+
+/** A client over its rate limit (HTTP 429): `retryAfterSec` is when its next request will be let through. */
+export class RateLimitedError extends RostergateError {
+  constructor(readonly client: string, readonly retryAfterSec: number, limit: { requestsPerMinute: number; burst: number }) {
+    super('RATE_LIMITED', `client ${client} is over its rate limit of ${limit.requestsPerMinute} requests per minute (burst ${limit.burst}): retry after ${retryAfterSec} s`, {}, { retryable: true });
+  }
+}
+
 export function isRostergateError(e: unknown, code?: ErrorCode): e is RostergateError {
   return e instanceof RostergateError && (code === undefined || e.code === code);
 }
@@ -80,4 +101,25 @@ export function isRostergateError(e: unknown, code?: ErrorCode): e is Rostergate
 export function oneLine(e: unknown): string {
   if (e instanceof Error) return e.message.split('\n')[0] ?? String(e);
   return String(e);
+}
+
+/**
+ * The HTTP answer to a request refused before it runs — bad credentials (401, with the challenge
+ * RFC 6750 asks for), credentials that cannot be checked now (503) or a client over its rate limit
+ * (429, Retry-After) — or undefined for any other error. Shared by /graphql and /extracts.
+ */
+export function refusalAnswer(e: unknown): { status: number; headers: Record<string, string | string[]>; body: { errors: { message: string; extensions: Record<string, unknown> }[] } } | undefined {
+  const body = (extensions: Record<string, unknown>) => ({ errors: [{ message: (e as Error).message, extensions }] });
+  if (e instanceof AuthenticationError) {
+    // A quoted-string without quotes, backslashes or non-ASCII (RFC 6750 §3: error_description's characters).
+    const description = e.message.replace(/["\\]/g, "'").replace(/[^\x20-\x7e]/g, '?');
+    const bearer = e.scheme === 'none' ? 'Bearer' : `Bearer error="invalid_token", error_description="${description}"`;
+    return { status: 401, headers: { 'www-authenticate': ['ApiKey header="x-api-key"', bearer] }, body: body({ code: 'UNAUTHENTICATED', reason: e.reason }) };
+  }
+  if (isRostergateError(e, 'UNAUTHENTICATED')) return { status: 401, headers: { 'www-authenticate': ['ApiKey header="x-api-key"', 'Bearer'] }, body: body({ code: 'UNAUTHENTICATED' }) };
+  if (e instanceof RateLimitedError) {
+    return { status: 429, headers: { 'retry-after': String(e.retryAfterSec) }, body: body({ code: 'RATE_LIMITED', client: e.client, retryAfterSec: e.retryAfterSec }) };
+  }
+  if (isRostergateError(e, 'AUTH_UNAVAILABLE')) return { status: 503, headers: { 'retry-after': '5' }, body: body({ code: 'AUTH_UNAVAILABLE' }) };
+  return undefined;
 }

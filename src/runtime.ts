@@ -22,6 +22,8 @@ import { classify } from './privacy/classification.ts';
 import { withCategoryNotes } from './privacy/field-notes.ts';
 import type { GraphQLContext } from './graphql/context.ts';
 import { extractRoute } from './extract/http.ts';
+import { clientRateLimits, RateLimiter } from './server/rate-limit.ts';
+import type { IncomingMessage } from 'node:http';
 import { WebhookDispatcher } from './feeds/webhooks.ts';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -155,11 +157,18 @@ export async function serveStore(
     };
   }
   const dispatcher = new WebhookDispatcher(store, privacy, types, cfg.webhooks, log);
+  // Every authenticated request counts against its client's limit: /graphql and /extracts alike (health probes are never authenticated).
+  const limiter = new RateLimiter(clientRateLimits(cfg.clients, cfg.server.rateLimit));
+  const authenticate = async (req: IncomingMessage) => {
+    const who = await privacy.authenticate(store, req);
+    limiter.take(who.client);
+    return who;
+  };
   const gw = await startGateway<GraphQLContext>({
     ...common,
-    routes: [extractRoute(store, privacy, types, log)],
+    routes: [extractRoute(store, privacy, types, log, authenticate)],
     schemas,
-    context: async (req, signal) => privacy.context(store, types, await privacy.authenticate(store, req), { signal }),
+    context: async (req, signal) => privacy.context(store, types, await authenticate(req), { signal }),
     schemaFor: (ctx) => ctx.client!.purpose,
   });
   if (opts.webhooks !== false) dispatcher.start();

@@ -10,7 +10,8 @@ import { z } from 'zod';
 import { RostergateError } from '../errors.ts';
 import { definitionOf, SOURCE_TYPES } from '../../connectors/registry.ts';
 import type { SourceType } from '../../connectors/types.ts';
-import { clientSchema, purposeSchema } from '../privacy/policy.ts';
+import { clientSchema, purposeSchema, rateLimitSchema } from '../privacy/policy.ts';
+import { jwtConfigSchema } from '../privacy/jwt.ts';
 import { webhookConfigSchema } from '../feeds/webhooks.ts';
 import { reportConfigShape } from '../privacy/report.ts';
 import { DEFAULT_ORG_MATCH_RULES, ORG_MATCH_RULES } from '../sync/identity.ts';
@@ -39,6 +40,8 @@ const baseSchema = z
          * a few seconds more than the readiness probe's period).
          */
         drainSeconds: z.number().min(0).max(300).default(0),
+        /** Every client's rate limit unless its own `clients[].rateLimit` says otherwise; none when left out. */
+        rateLimit: rateLimitSchema.optional(),
       })
       .strict()
       .default({ port: 4000, host: '127.0.0.1', openAccess: false, drainSeconds: 0 }),
@@ -53,6 +56,8 @@ const baseSchema = z
       })
       .strict()
       .default({ tenant: 'default' }),
+    /** Client authentication besides API keys: JWT bearer tokens from an identity provider. */
+    auth: z.object({ jwt: jwtConfigSchema.optional() }).strict().default({}),
     webhooks: webhookConfigSchema.default(webhookConfigSchema.parse({})),
     changeFeed: z.object({ retentionDays: z.number().int().min(1).default(30) }).strict().default({ retentionDays: 30 }),
     purposes: z.record(z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'purpose ids: lower-case letters, digits, "-"'), purposeSchema).default({}),
@@ -103,6 +108,7 @@ export function loadConfigFile(path: string): Config {
   cfg.store = rel(cfg.store);
   if (cfg.privacy.masterKeyFile) cfg.privacy.masterKeyFile = rel(cfg.privacy.masterKeyFile);
   for (const s of cfg.sources) if (typeof s.path === 'string') s.path = rel(s.path);
+  for (const k of cfg.auth.jwt?.keys ?? []) if (k.file) k.file = rel(k.file);
   return { ...cfg, file: path };
 }
 

@@ -1,10 +1,10 @@
 /**
- * GET /extracts/<dataset>.<csv|ndjson>[?k=N] with the client's API key: the same extract as the
+ * GET /extracts/<dataset>.<csv|ndjson>[?k=N] with the client's API key or JWT: the same extract as the
  * CLI, streamed; k may be raised above the purpose's, never lowered. The k-anonymity report follows the body as an HTTP trailer
  * (`x-rostergate-extract-report`, JSON), since it is final only when the last row is written.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isRostergateError, RostergateError } from '../errors.ts';
+import { isRostergateError, refusalAnswer, RostergateError } from '../errors.ts';
 import { errorForLog, type Logger } from '../log.ts';
 import type { Privacy } from '../privacy/setup.ts';
 import type { Store } from '../store/types.ts';
@@ -12,7 +12,13 @@ import type { SourceType } from '../../connectors/types.ts';
 import { datasetOf } from './columns.ts';
 import { FORMATS, prepareExtract, runExtract, type ExtractFormat } from './extract.ts';
 
-export function extractRoute(store: Store, privacy: Privacy, sourceTypes: ReadonlyMap<string, SourceType>, log: Logger) {
+/** Who is asking: authenticates the request (and counts it against the client's rate limit, when the server has one). */
+export type Authenticate = (req: IncomingMessage) => ReturnType<Privacy['authenticate']>;
+
+export function extractRoute(
+  store: Store, privacy: Privacy, sourceTypes: ReadonlyMap<string, SourceType>, log: Logger,
+  authenticate: Authenticate = (req) => privacy.authenticate(store, req),
+) {
   return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> => {
     const m = /^\/extracts\/([a-z]+)\.([a-z]+)$/.exec(url.pathname);
     if (!m) return false;
@@ -24,10 +30,15 @@ export function extractRoute(store: Store, privacy: Privacy, sourceTypes: Readon
     if (req.method !== 'GET') return fail(405, 'use GET');
     let who;
     try {
-      who = await privacy.authenticate(store, req);
+      who = await authenticate(req);
     } catch (e) {
-      if (isRostergateError(e, 'UNAUTHENTICATED')) return fail(401, e.message);
-      throw e;
+      // The same answers as /graphql (401 with its challenge, 429 with Retry-After, 503), plus `error` as this route's other refusals have.
+      const refused = refusalAnswer(e);
+      if (!refused) throw e;
+      if (isRostergateError(e, 'AUTH_UNAVAILABLE')) log.warn({ ...errorForLog(e), cause: errorForLog(e.cause) }, 'client credentials could not be verified');
+      res.writeHead(refused.status, { ...refused.headers, 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: (e as Error).message, ...refused.body }));
+      return true;
     }
     let dataset;
     try {

@@ -50,6 +50,20 @@ export const purposeSchema = z
   .strict();
 export type PurposeConfig = z.infer<typeof purposeSchema>;
 
+/**
+ * A client's request rate: a token bucket holding `burst` requests, refilled at `requestsPerMinute`.
+ * Kept in memory per gateway process, so with N replicas a client may make up to N times as many.
+ */
+export const rateLimitSchema = z
+  .object({
+    requestsPerMinute: z.number().positive(),
+    /** Requests allowed at once after a quiet spell (default: one minute's worth, at least 1). */
+    burst: z.number().int().min(1).optional(),
+  })
+  .strict()
+  .transform((r) => ({ requestsPerMinute: r.requestsPerMinute, burst: r.burst ?? Math.max(1, Math.floor(r.requestsPerMinute)) }));
+export type RateLimit = z.infer<typeof rateLimitSchema>;
+
 export const clientSchema = z
   .object({
     id: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/i),
@@ -57,6 +71,8 @@ export const clientSchema = z
     description: z.string().optional(),
     /** sha256 hashes of API keys (hex), for stateless replicas; `rostergate keys create` stores them in the store instead. */
     keyHashes: z.array(z.string().regex(/^[0-9a-f]{64}$/)).default([]),
+    /** This client's rate limit (overrides server.rateLimit); `false`: none, whatever the default. */
+    rateLimit: z.union([z.literal(false), rateLimitSchema]).optional(),
   })
   .strict();
 export type ClientConfig = z.infer<typeof clientSchema>;

@@ -8,12 +8,13 @@ import type { IncomingMessage } from 'node:http';
 import type { ApolloServerPlugin } from '@apollo/server';
 import { Kind, TypeInfo, visit, visitWithTypeInfo, type DocumentNode, type GraphQLSchema } from 'graphql';
 import type { Config } from '../config/config.ts';
-import { RostergateError } from '../errors.ts';
+import { AuthenticationError, RostergateError } from '../errors.ts';
 import { sealedCursors } from '../graphql/connection.ts';
 import { createContext, rawStore, type GraphQLContext } from '../graphql/context.ts';
 import type { Store } from '../store/types.ts';
 import type { IngestContext } from '../sync/ingest.ts';
 import { hashApiKey, keyFromHeaders } from './api-keys.ts';
+import { createJwtVerifier, looksLikeJwt, TokenRefused, type JwtVerifier } from './jwt.ts';
 import { AuditLog } from './audit.ts';
 import { classify, type Classification } from './classification.ts';
 import { createMinimiser, type Minimiser } from './minimise.ts';
@@ -50,6 +51,10 @@ export interface Privacy {
   ): Promise<void>;
   /** The purpose of a configured client. */
   clientPurpose(clientId: string): Purpose | undefined;
+  /**
+   * The client of a request, by API key (x-api-key or Bearer rgk_…) or JWT bearer token (auth.jwt).
+   * Throws AuthenticationError (401, with a reason) or AUTH_UNAVAILABLE (503: the issuer's keys could not be fetched).
+   */
   authenticate(store: Store, req: Pick<IncomingMessage, 'headers'>): Promise<{ client: string; purpose: Purpose }>;
   /**
    * A request's context. `sharedCache: false` for work that reads everything once (extracts):
@@ -110,6 +115,7 @@ export function setupPrivacy(cfg: Config, base: GraphQLSchema, opts: { keyring?:
   let audit: AuditLog | undefined;
   const keyHashes = new Map(cfg.clients.flatMap((c) => c.keyHashes.map((h) => [h, c.id] as const)));
   const clients = new Map(cfg.clients.map((c) => [c.id, c]));
+  const verifyJwt: JwtVerifier | undefined = cfg.auth.jwt && createJwtVerifier(cfg.auth.jwt, cfg.file);
   // Domain versions change only on rotation; re-read them now and then, not on every request.
   let versionCache: { at: number; versions: Map<string, number> } | undefined;
   const versions = async (store: Store) => {
@@ -146,17 +152,35 @@ export function setupPrivacy(cfg: Config, base: GraphQLSchema, opts: { keyring?:
     },
 
     async authenticate(store, req) {
-      const key = keyFromHeaders(req.headers);
-      const fail = () => new RostergateError('UNAUTHENTICATED', 'missing or invalid API key: send it in the x-api-key header or as Authorization: Bearer');
-      if (!key) throw fail();
-      const hash = hashApiKey(key);
+      const credential = keyFromHeaders(req.headers);
+      if (!credential) throw new AuthenticationError('missing_credentials', 'no credentials: send an API key in the x-api-key header, or an API key or JWT as Authorization: Bearer', 'none');
+      // Told apart by shape: a JWT is three base64url parts with dots; an API key (rgk_…) has none.
+      if (looksLikeJwt(credential)) {
+        const fail = (reason: string, message: string) => new AuthenticationError(reason, `invalid bearer token: ${message}`, 'Bearer');
+        if (!verifyJwt) throw fail('jwt_not_configured', 'this gateway accepts no JWTs (auth.jwt is not configured): use an API key');
+        let token;
+        try {
+          token = await verifyJwt(credential);
+        } catch (e) {
+          if (e instanceof TokenRefused) throw fail(e.reason, e.message);
+          throw e;
+        }
+        const client = clients.get(token.client);
+        // Client ids are configuration names, not personal data; anything else is not repeated.
+        if (!client) throw fail('unknown_client', /^[a-z0-9][a-z0-9._-]{0,63}$/i.test(token.client) ? `no client "${token.client}" is configured (clients[].id)` : 'the client it names is not configured (clients[].id)');
+        if (token.purpose !== undefined && token.purpose !== client.purpose) {
+          throw fail('purpose_mismatch', `the token's purpose claim does not match client ${client.id}'s purpose "${client.purpose}"`);
+        }
+        return { client: client.id, purpose: purposes.get(client.purpose)! };
+      }
+      const hash = hashApiKey(credential);
       let clientId = keyHashes.get(hash);
       if (!clientId) {
         const stored = await store.findApiKey(hash);
         if (stored && !stored.revokedAt) clientId = stored.client;
       }
       const client = clientId ? clients.get(clientId) : undefined;
-      if (!client) throw fail();
+      if (!client) throw new AuthenticationError('invalid_api_key', 'invalid API key: unknown or revoked (send it in the x-api-key header or as Authorization: Bearer)', 'ApiKey');
       return { client: client.id, purpose: purposes.get(client.purpose)! };
     },
 

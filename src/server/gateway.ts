@@ -9,7 +9,7 @@ import { ApolloServer, HeaderMap, type ApolloServerPlugin, type BaseContext } fr
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { unwrapResolverError } from '@apollo/server/errors';
 import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
-import { RostergateError, isRostergateError } from '../errors.ts';
+import { RostergateError, isRostergateError, refusalAnswer } from '../errors.ts';
 import { errorForLog, type Logger } from '../log.ts';
 import { fieldResolver } from '../graphql/schema.ts';
 import { EXAMPLE_QUERY, landingPage } from './landing.ts';
@@ -33,7 +33,8 @@ export interface GatewayOptions<C extends BaseContext> {
   /** One schema per purpose (or one 'default'); each gets its own Apollo Server. */
   schemas: Record<string, ServedSchema<C>>;
   /**
-   * Builds the per-request context; throw RostergateError UNAUTHENTICATED for 401. `signal` aborts
+   * Builds the per-request context; throw an AuthenticationError (or RostergateError UNAUTHENTICATED)
+   * for 401, AUTH_UNAVAILABLE for 503, a RateLimitedError for 429 (src/errors.ts). `signal` aborts
    * when the client hangs up before its answer is sent: resolvers stop reading the store then.
    */
   context(req: IncomingMessage, signal: AbortSignal): Promise<C>;
@@ -142,11 +143,13 @@ export async function startGateway<C extends BaseContext>(opts: GatewayOptions<C
     try {
       ctx = await opts.context(req, abort.signal);
     } catch (e) {
-      if (isRostergateError(e, 'UNAUTHENTICATED')) {
-        res.setHeader('www-authenticate', ['ApiKey header="x-api-key"', 'Bearer']);
-        return sendJson(res, 401, { errors: [{ message: e.message, extensions: { code: 'UNAUTHENTICATED' } }] });
-      }
-      throw e;
+      // Refused before anything runs: bad credentials (401), unverifiable ones (503), over the rate limit (429).
+      const refused = refusalAnswer(e);
+      if (!refused) throw e;
+      // The cause's kind and code (a timeout, a refused connection, a malformed key set), never a message or the token.
+      if (isRostergateError(e, 'AUTH_UNAVAILABLE')) log.warn({ ...errorForLog(e), cause: errorForLog(e.cause) }, 'client credentials could not be verified');
+      for (const [k, v] of Object.entries(refused.headers)) res.setHeader(k, v);
+      return sendJson(res, refused.status, refused.body);
     }
     const apollo = apollos.get(opts.schemaFor?.(ctx) ?? 'default');
     if (!apollo) throw new Error('no schema for this client');
