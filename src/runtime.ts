@@ -25,6 +25,7 @@ import { extractRoute } from './extract/http.ts';
 import { clientRateLimits, RateLimiter } from './server/rate-limit.ts';
 import type { IncomingMessage } from 'node:http';
 import { WebhookDispatcher } from './feeds/webhooks.ts';
+import { runRetention } from './privacy/retention.ts';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
@@ -104,8 +105,8 @@ export async function syncAll(
   // times need no such pass: the hooks keep them, and a gateway computes missing ones as it starts.)
   if (opts.privacy) await opts.privacy.pseudonymiser.backfillAll(store);
   // The change feed keeps its retention window: older changes (and their tombstones) go.
-  const purged = await store.purgeChanges(new Date(Date.now() - cfg.changeFeed.retentionDays * 86_400_000).toISOString());
-  if (purged) log.info({ purged, retentionDays: cfg.changeFeed.retentionDays }, 'change log purged past the retention window');
+  const purged = await store.purgeChanges(new Date(Date.now() - cfg.retention.changeLogDays * 86_400_000).toISOString());
+  if (purged) log.info({ purged, retentionDays: cfg.retention.changeLogDays }, 'change log purged past the retention window');
   return summaries;
 }
 
@@ -172,11 +173,41 @@ export async function serveStore(
     schemaFor: (ctx) => ctx.client!.purpose,
   });
   if (opts.webhooks !== false) dispatcher.start();
+  const retention = scheduleRetention(store, privacy.keyring.auditKey(), cfg, log);
   return {
     ...gw,
     async close() {
+      await retention.stop();
       await dispatcher.stop();
       await gw.close();
+    },
+  };
+}
+
+/**
+ * The scheduled retention run inside `serve`: every `retention.runEveryHours` (0: never), the
+ * same run as `rostergate retention run`. Several replicas may each run it: a run is one
+ * transaction, so a second finds nothing more due. `stop` waits for a run in progress.
+ */
+export function scheduleRetention(store: Store, auditKey: Buffer, cfg: Pick<Config, 'retention'>, log: Logger): { stop(): Promise<void> } {
+  const hours = cfg.retention.runEveryHours;
+  if (!hours) return { stop: async () => undefined };
+  let running: Promise<void> = Promise.resolve();
+  const timer = setInterval(() => {
+    running = running.then(async () => {
+      try {
+        const r = await runRetention(store, auditKey, cfg.retention);
+        log.info({ changeLog: r.changeLog, auditLog: r.auditLog, webhookDeliveries: r.webhookDeliveries }, 'retention run');
+      } catch (e) {
+        log.error({ err: (e as Error).message }, 'retention run failed');
+      }
+    });
+  }, hours * 3_600_000);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
     },
   };
 }

@@ -14,6 +14,7 @@ import { clientSchema, purposeSchema, rateLimitSchema } from '../privacy/policy.
 import { jwtConfigSchema } from '../privacy/jwt.ts';
 import { webhookConfigSchema } from '../feeds/webhooks.ts';
 import { reportConfigShape } from '../privacy/report.ts';
+import { retentionConfigSchema } from '../privacy/retention.ts';
 import { DEFAULT_ORG_MATCH_RULES, ORG_MATCH_RULES } from '../sync/identity.ts';
 
 const baseSchema = z
@@ -59,7 +60,10 @@ const baseSchema = z
     /** Client authentication besides API keys: JWT bearer tokens from an identity provider. */
     auth: z.object({ jwt: jwtConfigSchema.optional() }).strict().default({}),
     webhooks: webhookConfigSchema.default(webhookConfigSchema.parse({})),
-    changeFeed: z.object({ retentionDays: z.number().int().min(1).default(30) }).strict().default({ retentionDays: 30 }),
+    /** Kept as the change log's period when `retention.changeLogDays` is left out (the older key). */
+    changeFeed: z.object({ retentionDays: z.number().int().min(1, 'shorter than the minimum of 1 day (feed clients need time to catch up)').default(30) }).strict().default({ retentionDays: 30 }),
+    /** Retention periods per kind of kept data, with documented minimums (src/privacy/retention.ts). */
+    retention: retentionConfigSchema.default(retentionConfigSchema.parse({})),
     purposes: z.record(z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'purpose ids: lower-case letters, digits, "-"'), purposeSchema).default({}),
     clients: z.array(clientSchema).default([]),
     sources: z.array(z.object({ id: z.string(), type: z.string() }).passthrough()).default([]),
@@ -86,7 +90,13 @@ export interface SourceConfig {
   [k: string]: unknown;
 }
 
-export type Config = Omit<z.infer<typeof baseSchema>, 'sources'> & { sources: SourceConfig[]; file?: string };
+type BaseConfig = z.infer<typeof baseSchema>;
+/** `retention.changeLogDays` always set after parsing (from `changeFeed.retentionDays` when left out). */
+export type Config = Omit<BaseConfig, 'sources' | 'retention'> & {
+  sources: SourceConfig[];
+  retention: Omit<BaseConfig['retention'], 'changeLogDays'> & { changeLogDays: number };
+  file?: string;
+};
 
 export function loadConfigFile(path: string): Config {
   let text: string;
@@ -137,7 +147,14 @@ export function parseConfig(raw: unknown, where = 'config'): Config {
       throw new RostergateError('CONFIG_INVALID', `${where}: clients[${i}] (${c.id}).purpose: no purpose "${c.purpose}" (defined: ${Object.keys(base.data.purposes).join(', ') || 'none'})`);
     }
   });
-  return { ...base.data, sources };
+  // One period for the change log, under either key; two different ones would leave it unclear which is kept.
+  const cf = (raw as { changeFeed?: { retentionDays?: unknown } } | null)?.changeFeed?.retentionDays;
+  const rd = base.data.retention.changeLogDays;
+  if (rd !== undefined && cf !== undefined && cf !== rd) {
+    throw new RostergateError('CONFIG_INVALID', `${where}: retention.changeLogDays (${rd}) and changeFeed.retentionDays (${String(cf)}) differ: set only retention.changeLogDays`);
+  }
+  const changeLogDays = rd ?? base.data.changeFeed.retentionDays;
+  return { ...base.data, changeFeed: { retentionDays: changeLogDays }, retention: { ...base.data.retention, changeLogDays }, sources };
 }
 
 function formatIssues(err: z.ZodError): string {

@@ -23,6 +23,15 @@ export function entryHash(key: Buffer, prevHash: string, e: AuditInput): string 
   return createHmac('sha256', key).update(prevHash).update('\n').update(body).digest('base64url');
 }
 
+/** A retention checkpoint's operation text (src/privacy/retention.ts); `parseCheckpoint` reads it back. */
+export function checkpointText(seq: number, hash: string): string {
+  return `checkpoint: removed through ${seq} last hash ${hash}`;
+}
+export function parseCheckpoint(operation: string | null): { seq: number; hash: string } | undefined {
+  const m = /^checkpoint: removed through (\d+) last hash ([A-Za-z0-9_-]+)$/.exec(operation ?? '');
+  return m ? { seq: Number(m[1]), hash: m[2]! } : undefined;
+}
+
 /** Longest operation text kept as it is. GraphQL names are rarely over 60 characters. */
 export const AUDIT_TEXT_MAX = 100;
 const PLAIN_TEXT = /^[A-Za-z0-9_:.() -]*$/;
@@ -90,27 +99,44 @@ export class AuditLog {
    * only prove what it still holds: entries cut from its end leave a shorter, valid chain. So the
    * head is returned for the operator to note elsewhere, and `anchor` (a head noted earlier) must
    * still be on the chain.
+   *
+   * After a retention run the chain starts later: the first entry links to an entry that is gone.
+   * That start is accepted only if a checkpoint entry further on (written by the run, before the
+   * cut) recorded exactly that hash as the last one it removed (src/privacy/retention.ts).
    */
   async verify(anchor?: string): Promise<VerifyResult> {
     let prev = GENESIS;
     let n = 0;
     let after = 0;
     let anchored = anchor === undefined;
+    let start: { seq: number; hash: string } | undefined;
+    let checkpointed = false;
     for (;;) {
       const batch = await this.store.auditEntries({ afterSeq: after, limit: 5000 });
       if (batch.length === 0) break;
       for (const e of batch) {
         n++;
+        if (n === 1 && e.prevHash !== GENESIS) {
+          start = { seq: e.seq, hash: e.prevHash };
+          prev = e.prevHash;
+        }
         if (e.prevHash !== prev) return { ok: false, entries: n, firstBad: { seq: e.seq, reason: 'link to the previous entry is broken (an entry was removed or inserted)' } };
         if (e.hash !== entryHash(this.key, prev, e)) return { ok: false, entries: n, firstBad: { seq: e.seq, reason: 'content does not match its hash (the entry was edited, or inserted without the key)' } };
+        if (start && e.kind === 'checkpoint') {
+          const cp = parseCheckpoint(e.operation);
+          if (cp && cp.hash === start.hash && cp.seq < start.seq) checkpointed = true;
+        }
         if (e.hash === anchor) anchored = true;
         prev = e.hash;
         after = e.seq;
       }
     }
+    if (start && !checkpointed) {
+      return { ok: false, entries: n, firstBad: { seq: start.seq, reason: 'the chain starts after removed entries that no retention checkpoint accounts for' } };
+    }
     const head = n ? { seq: after, hash: prev } : undefined;
     if (!anchored) return { ok: false, entries: n, head, firstBad: { seq: after + 1, reason: 'the anchor is not on the chain (entries were removed from its end)' } };
-    return { ok: true, entries: n, head };
+    return { ok: true, entries: n, head, ...(start ? { startsAfter: start.seq - 1 } : {}) };
   }
 }
 
@@ -120,4 +146,6 @@ export interface VerifyResult {
   /** The last entry checked, to note down as a later anchor. */
   head?: { seq: number; hash: string };
   firstBad?: { seq: number; reason: string };
+  /** Set when retention removed the entries before the chain's first: the first kept entry's seq − 1. */
+  startsAfter?: number;
 }

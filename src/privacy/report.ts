@@ -114,7 +114,7 @@ const REPORT_TYPES = ['Person', 'Demographics', 'Guardianship', 'Enrollment', 'C
 const typeRank = (coord: string) => REPORT_TYPES.indexOf(coord.slice(0, coord.indexOf('.')));
 const TYPE_OF_GRAPHQL = new Map(ENTITY_TYPES.map((t) => [GRAPHQL_TYPE[t], t] as const));
 
-export function buildReportModel(cfg: Pick<Config, 'privacy' | 'sources' | 'clients' | 'changeFeed' | 'webhooks' | 'file'>, privacy: Privacy): ReportModel {
+export function buildReportModel(cfg: Pick<Config, 'privacy' | 'sources' | 'clients' | 'retention' | 'webhooks' | 'file'>, privacy: Privacy): ReportModel {
   if (privacy.purposes.size === 0) {
     throw new RostergateError('CONFIG_INVALID', `${cfg.file ?? 'config'}: no purposes configured, so there is nothing to report on: the report describes who receives what, per purpose`);
   }
@@ -182,14 +182,15 @@ export function buildReportModel(cfg: Pick<Config, 'privacy' | 'sources' | 'clie
     };
   });
 
-  const days = cfg.changeFeed.retentionDays;
-  // Only what the code enforces today; every other kind says plainly that no period is configured.
-  const none = 'No retention period is configured yet.';
+  const r = cfg.retention;
+  const plural = (n: number, unit: string) => `${n} ${unit}${n === 1 ? '' : 's'}`;
+  const run = r.runEveryHours ? `\`rostergate retention run\`, and every ${plural(r.runEveryHours, 'hour')} inside \`serve\`` : '`rostergate retention run` (the scheduled run in `serve` is off)';
   const retention: RetentionRow[] = [
-    { kind: 'Change log and deletion tombstones (change feed, webhooks)', period: `${days} day${days === 1 ? '' : 's'}`, how: 'Older changes and tombstones are removed after every sync run (config key changeFeed.retentionDays).' },
-    { kind: 'People, classes and other roster records', how: `Kept while a source delivers them; a record a full sync no longer sees is deleted (a tombstone in the change log). For people no longer delivered by any source: ${none.charAt(0).toLowerCase()}${none.slice(1)}` },
-    { kind: 'Audit log and disclosure ledger', how: none },
-    { kind: 'Webhook deliveries', how: none },
+    { kind: 'Change log and deletion tombstones (change feed, webhooks)', period: plural(r.changeLogDays, 'day'), how: `Older changes and tombstones are removed after every sync run and by ${run} (config key retention.changeLogDays).` },
+    { kind: 'People, classes and other roster records', how: `Kept while a source delivers them; a record a full sync no longer sees is deleted at once. What remains of a person no source delivers any more is the tombstone in the change log, removed after ${plural(r.changeLogDays, 'day')}.` },
+    { kind: 'Audit log', period: plural(r.auditMonths, 'month'), how: `Older entries are removed by ${run}; a checkpoint entry keeps the hash chain verifiable (config key retention.auditMonths, at least 6 months).` },
+    { kind: 'Disclosure ledger', how: 'Kept while the person is stored: it says which clients must be told of an erasure.' },
+    { kind: 'Webhook deliveries', period: plural(r.webhookDeliveryDays, 'day'), how: `Delivered and dead deliveries are removed by ${run}; pending ones are kept until delivered (config key retention.webhookDeliveryDays).` },
     { kind: 'Extract files and their reports', period: 'not kept by the gateway', how: 'The gateway keeps no copy: an extract is written to the file the operator names, or streamed to the client.' },
   ];
 

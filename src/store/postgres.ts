@@ -648,6 +648,28 @@ class PgTx implements StoreTx {
     return (await this.q<{ seq: number; hash: string }>(`SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`))[0];
   }
 
+  async purgeChangesBefore(beforeIso: string) {
+    return this.purge(beforeIso);
+  }
+
+  async purgeWebhookDeliveriesBefore(beforeIso: string) {
+    return this.exec(`DELETE FROM webhook_deliveries WHERE status <> 'pending' AND coalesce(delivered_at, created_at) < $1`, [beforeIso]);
+  }
+
+  async auditLastBefore(beforeIso: string) {
+    return (await this.q<{ seq: number; hash: string }>(
+      `SELECT seq::int AS seq, hash FROM audit_log WHERE seq = (SELECT max(seq) FROM audit_log WHERE at < $1)`, [beforeIso],
+    ))[0];
+  }
+
+  async deleteAuditThrough(seq: number) {
+    // ALTER TABLE is transactional and locks the table: no other writer sees the trigger lifted.
+    await this.exec(`ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_delete`);
+    const n = await this.exec(`DELETE FROM audit_log WHERE seq <= $1`, [seq]);
+    await this.exec(`ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_delete`);
+    return n;
+  }
+
   async insertAudit(r: AuditRow) {
     return (await this.q<{ seq: number }>(
       `INSERT INTO audit_log (at, client, purpose, kind, operation, operation_hash, categories, fields, people, prev_hash, hash)

@@ -769,6 +769,30 @@ class SqliteTx implements StoreTx {
     return this.st(`SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`).get() as { seq: number; hash: string } | undefined;
   }
 
+  async purgeChangesBefore(beforeIso: string) {
+    const last = (this.st(`SELECT max(seq) AS s FROM change_log WHERE at < ?`).get(beforeIso) as { s: number | null }).s;
+    if (last === null) return 0;
+    const n = this.st(`DELETE FROM change_log WHERE seq <= ?`).run(last).changes;
+    this.st(`INSERT INTO meta (key, value) VALUES ('change_log_purged_through', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(String(last));
+    return n;
+  }
+
+  async purgeWebhookDeliveriesBefore(beforeIso: string) {
+    return this.st(`DELETE FROM webhook_deliveries WHERE status <> 'pending' AND coalesce(delivered_at, created_at) < ?`).run(beforeIso).changes;
+  }
+
+  async auditLastBefore(beforeIso: string) {
+    return this.st(`SELECT seq, hash FROM audit_log WHERE seq = (SELECT max(seq) FROM audit_log WHERE at < ?)`).get(beforeIso) as { seq: number; hash: string } | undefined;
+  }
+
+  async deleteAuditThrough(seq: number) {
+    // DDL is transactional in SQLite: should anything below fail, the rollback restores the trigger too.
+    this.db.exec(`DROP TRIGGER audit_log_no_delete`);
+    const n = this.db.prepare(`DELETE FROM audit_log WHERE seq <= ?`).run(seq).changes;
+    this.db.exec(`CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END`);
+    return n;
+  }
+
   async insertAudit(r: AuditRow) {
     return Number(
       this.st(`INSERT INTO audit_log (at, client, purpose, kind, operation, operation_hash, categories, fields, people, prev_hash, hash)

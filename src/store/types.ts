@@ -258,6 +258,18 @@ export interface StoreTx {
    * split off one whose data they received).
    */
   transferDisclosures(fromId: string, toId: string, mode: 'move' | 'copy'): Promise<void>;
+  /** Retention (src/privacy/retention.ts): deletes changes older than `beforeIso`, as Store.purgeChanges, inside this transaction. */
+  purgeChangesBefore(beforeIso: string): Promise<number>;
+  /** Deletes delivered and dead webhook deliveries finished (dead: created) before `beforeIso`; pending ones stay. */
+  purgeWebhookDeliveriesBefore(beforeIso: string): Promise<number>;
+  /** The newest audit entry written before `beforeIso`, if any. */
+  auditLastBefore(beforeIso: string): Promise<{ seq: number; hash: string } | undefined>;
+  /**
+   * Deletes audit entries through `seq`: the only path past the append-only trigger, which is
+   * lifted for this statement inside the caller's transaction and restored before it commits.
+   * The caller writes the checkpoint entry first.
+   */
+  deleteAuditThrough(seq: number): Promise<number>;
 }
 
 export interface AuditRow {

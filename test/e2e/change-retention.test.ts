@@ -70,7 +70,7 @@ describe.each(storeKinds())('on %s', (kind) => {
       expect((await gql(feed)).data!.changes.edges.map((e: any) => e.node.op)).toEqual(['UPDATED']);
 
       // A shorter window, configured: the rename goes too, and so does the cursor before it.
-      await syncAll(store, { ...config, sources: [], changeFeed: { retentionDays: 10 } }, log, { privacy });
+      await syncAll(store, { ...config, sources: [], retention: { ...config.retention, changeLogDays: 10 } }, log, { privacy });
       expect((await gql(feed, { after: head40 })).errors![0].extensions.code).toBe('CHANGES_CURSOR_EXPIRED');
       const fresh = await gql(feed, { after: head20 });
       expect(fresh.errors).toBeUndefined();

@@ -22,7 +22,7 @@ const base = buildUnifiedSchema();
 const report = (cfg: Config): ReportModel => buildReportModel(cfg, setupPrivacy(cfg, base, { keyring: new KeyRing(Buffer.alloc(32, 7), cfg.privacy.tenant) }));
 const md = (cfg: Config) => renderReport(report(cfg), 'md');
 /** The demo's config with some of its raw parts replaced (sources kept by id and type). */
-function demoWith(raw: { purposes?: object; clients?: object[]; privacy?: object; changeFeed?: object }): Config {
+function demoWith(raw: { purposes?: object; clients?: object[]; privacy?: object; changeFeed?: object; retention?: object }): Config {
   const demo = demoReportConfig();
   const cfg = parseConfig({ privacy: DEMO_PRIVACY, purposes: DEMO_PURPOSES, clients: DEMO_CLIENTS, ...raw }, 'test config');
   return { ...cfg, sources: demo.sources };
@@ -68,13 +68,16 @@ describe('privacy report of the demo configuration', () => {
     expect(clever.links).toEqual(['Person']);
   });
 
-  it('states only the retention the code enforces, and says plainly where none is configured', () => {
+  it('states the configured retention periods, and follows a change of them', () => {
     expect(m.retention[0]).toMatchObject({ period: '30 days' });
-    const audit = m.retention.find((r) => r.kind.startsWith('Audit log'))!;
-    expect(audit.period).toBeUndefined();
-    expect(audit.how).toBe('No retention period is configured yet.');
-    expect(text).toContain('- Audit log and disclosure ledger: no retention period configured yet.');
+    const audit = m.retention.find((r) => r.kind === 'Audit log')!;
+    expect(audit.period).toBe('13 months');
+    expect(m.retention.find((r) => r.kind === 'Webhook deliveries')!.period).toBe('30 days');
+    expect(text).toContain('- Audit log: 13 months.');
     expect(report(demoWith({ changeFeed: { retentionDays: 7 } })).retention[0]!.period).toBe('7 days');
+    const changed = report(demoWith({ retention: { changeLogDays: 2, auditMonths: 24, webhookDeliveryDays: 1, runEveryHours: 0 } }));
+    expect(changed.retention.map((r) => r.period).slice(0, 5)).toEqual(['2 days', undefined, '24 months', undefined, '1 day']);
+    expect(changed.retention.find((r) => r.kind === 'Audit log')!.how).toContain('the scheduled run in `serve` is off');
   });
 
   it('names controller, processor, locations and sub-processors as configured, and says when they are not', () => {
