@@ -181,6 +181,17 @@ program
     process.exitCode = await (await import('./commands/keys.ts')).auditVerify(opts);
   });
 
+program
+  .command('retention')
+  .description('retention of kept data (periods: config key retention)')
+  .command('run')
+  .description('remove what is past its retention period, print what was removed per kind, record the run in the audit log')
+  .option('-c, --config <file>', 'config file (YAML or JSON); default $ROSTERGATE_CONFIG')
+  .option('--dry-run', 'print what a run would remove now, and remove nothing')
+  .action(async (opts) => {
+    process.exitCode = await (await import('./commands/retention.ts')).retentionRunCommand(opts);
+  });
+
 /**
  * A usage error (unknown option or command, bad or missing value) is one line, like every other
  * refusal: commander's message with a pointer to the help of the command that was run.
