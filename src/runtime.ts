@@ -7,7 +7,7 @@ import { definitionOf } from '../connectors/registry.ts';
 import type { Connector, SourceType } from '../connectors/types.ts';
 import type { Config, SourceConfig } from './config/config.ts';
 import { RostergateError, isRostergateError } from './errors.ts';
-import type { Logger } from './log.ts';
+import { errorForLog, type Logger } from './log.ts';
 import { SqliteStore } from './store/sqlite.ts';
 import { PostgresStore } from './store/postgres.ts';
 import type { Store } from './store/types.ts';
@@ -199,7 +199,7 @@ export function scheduleRetention(store: Store, auditKey: Buffer, cfg: Pick<Conf
         const r = await runRetention(store, auditKey, cfg.retention);
         log.info({ changeLog: r.changeLog, auditLog: r.auditLog, webhookDeliveries: r.webhookDeliveries }, 'retention run');
       } catch (e) {
-        log.error({ err: (e as Error).message }, 'retention run failed');
+        log.error(errorForLog(e), 'retention run failed');
       }
     });
   }, hours * 3_600_000);

@@ -3,7 +3,7 @@
  * finished webhook deliveries, audit entries) and keeps the rest; the audit chain still verifies
  * from the checkpoint, and tampering after it (or a cut past it) is still caught.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
@@ -14,6 +14,8 @@ import { SqliteStore } from '../../src/store/sqlite.ts';
 import { PostgresStore } from '../../src/store/postgres.ts';
 import type { Store } from '../../src/store/types.ts';
 import { parseConfig } from '../../src/config/config.ts';
+import { scheduleRetention } from '../../src/runtime.ts';
+import { createLogger } from '../../src/log.ts';
 import { newPostgresDatabase, storeKinds, tempDir, type StoreKind } from '../support/stores.ts';
 
 const ring = new KeyRing(Buffer.alloc(32, 5), 't');
@@ -119,6 +121,29 @@ describe.each(storeKinds())('retention on %s', (kind) => {
       expect(v.firstBad).toEqual({ seq: es[1]!.seq, reason: expect.stringMatching(/edited/) });
     } finally {
       await h2.done();
+    }
+  });
+});
+
+describe('scheduled retention (serve)', () => {
+  it('runs every runEveryHours, and not at all with 0', async () => {
+    const h = await open('sqlite');
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      const cfg = parseConfig({ retention: { runEveryHours: 2 } });
+      const off = scheduleRetention(h.store, ring.auditKey(), parseConfig({ retention: { runEveryHours: 0 } }), createLogger({ level: 'silent' }));
+      const s = scheduleRetention(h.store, ring.auditKey(), cfg, createLogger({ level: 'silent' }));
+      await vi.advanceTimersByTimeAsync(3_600_000);
+      expect(await h.store.auditEntries({})).toEqual([]);
+      await vi.advanceTimersByTimeAsync(3_600_000);
+      await s.stop();
+      await off.stop();
+      expect((await h.store.auditEntries({})).map((e) => e.kind)).toEqual(['retention']);
+      await vi.advanceTimersByTimeAsync(4 * 3_600_000);
+      expect((await h.store.auditEntries({})).length).toBe(1);
+    } finally {
+      vi.useRealTimers();
+      await h.done();
     }
   });
 });
