@@ -335,7 +335,7 @@ afterAll(async () => {
 });
 
 describe.each(storeKinds())('non-interference on %s', (kind) => {
-  for (const purpose of ['analytics', 'roster-sync', 'admin']) {
+  for (const purpose of ['analytics', 'roster-sync', 'sso', 'admin']) {
     it(`${purpose}: two stores differing only in what it may not see answer byte for byte alike on every surface`, async () => {
       const a = await build(kind, purpose, 'same');
       const b = await build(kind, purpose, 'hidden');
