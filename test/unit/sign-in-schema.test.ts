@@ -7,7 +7,7 @@ import { isEnumType, type GraphQLObjectType } from 'graphql';
 import { buildUnifiedSchema } from '../../src/graphql/schema.ts';
 import { classify } from '../../src/privacy/classification.ts';
 import { buildPurposeSchema } from '../../src/privacy/purpose-schema.ts';
-import { SIGN_IN_SOURCES } from '../../src/graphql/sign-in.ts';
+import { personIdBySignIn, SIGN_IN_SOURCES } from '../../src/graphql/sign-in.ts';
 import { DEMO_PURPOSES } from '../../src/demo/demo-policy.ts';
 
 const base = buildUnifiedSchema();
@@ -46,5 +46,27 @@ describe('personBySignIn per purpose', () => {
   it('every provider of the schema enum has its source types', () => {
     const e = base.getType('SignInProvider');
     expect(isEnumType(e) && e.getValues().map((v) => v.name).sort()).toEqual(Object.keys(SIGN_IN_SOURCES).sort());
+  });
+});
+
+describe('personIdBySignIn', () => {
+  /** A context over a stub store whose person records are "source/key" → entity id. */
+  const ctx = (records: Record<string, string>, sources: [string, string][]) =>
+    ({
+      sourceTypes: new Map(sources),
+      store: { entityOfRecord: async (r: { source: string; type: string; key: string }) => (r.type === 'person' ? records[`${r.source}/${r.key}`] : undefined) },
+    }) as unknown as Parameters<typeof personIdBySignIn>[0];
+
+  it('searches only the provider’s source types, trimming the subject', async () => {
+    const c = ctx({ 'or/u1': 'p1', 'cl/u1': 'p2' }, [['or', 'oneroster'], ['cl', 'clever']]);
+    expect(await personIdBySignIn(c, 'CLASSLINK', ' u1 ')).toBe('p1');
+    expect(await personIdBySignIn(c, 'CLEVER', 'u1')).toBe('p2');
+    expect(await personIdBySignIn(c, 'GOOGLE', 'u1')).toBeUndefined();
+  });
+
+  it('one person in two sources is that person; two people is an error naming the sources, not the subject', async () => {
+    expect(await personIdBySignIn(ctx({ 'a/u1': 'p1', 'b/u1': 'p1' }, [['a', 'oneroster'], ['b', 'oneroster-csv']]), 'ONEROSTER', 'u1')).toBe('p1');
+    const err = await personIdBySignIn(ctx({ 'a/u1': 'p1', 'b/u1': 'p2' }, [['a', 'oneroster'], ['b', 'oneroster-csv']]), 'ONEROSTER', 'u1').catch((e: Error) => e);
+    expect((err as Error).message).toBe('personBySignIn: the ONEROSTER subject names different people in sources a, b; link them by identity resolution or keep one source per provider');
   });
 });
