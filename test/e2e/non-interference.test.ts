@@ -347,7 +347,7 @@ describe.each(storeKinds())('non-interference on %s', (kind) => {
       expect(Object.keys(a.answers).length).toBeGreaterThan(10);
       expect(JSON.stringify(a.answers).length).toBeGreaterThan(5_000);
       // A purpose without the change feed (sso) gets no webhook deliveries at all; the others do.
-      const feed = a.privacy.schemas.get(purpose)!.received.has('ChangeEvent.record');
+      const feed = a.privacy.schemas.get(purpose)!.received.has('Change.record');
       expect(feed || purpose === 'sso', 'only sso lacks the change feed').toBe(true);
       if (feed) expect((a.answers.webhooks as unknown[]).length, 'webhook deliveries').toBeGreaterThan(0);
       else expect(a.answers.webhooks, 'webhook deliveries without the change feed').toEqual([]);
