@@ -165,7 +165,7 @@ program
 program
   .command('schema')
   .description('print a client\'s purpose schema (SDL with descriptions) for client-side codegen')
-  .requiredOption('--client <id>', 'client id from the config (demo: lms-demo, analytics-demo, admin-demo)')
+  .requiredOption('--client <id>', 'client id from the config (demo: lms-demo, analytics-demo, sso-demo, admin-demo)')
   .option('-c, --config <file>', 'config file (YAML or JSON); default $ROSTERGATE_CONFIG')
   .option('--demo', 'a client of the demo\'s configuration (`npm start`)')
   .action(async (opts) => (await import('./commands/schema.ts')).schemaCommand(opts));

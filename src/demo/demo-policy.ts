@@ -1,7 +1,8 @@
 /**
- * The demo's purposes and clients: the three consumers the README walks through.
+ * The demo's purposes and clients: the four consumers the README walks through.
  * - roster-sync (an LMS): names and identifiers, no special categories;
  * - analytics (a data team): pseudonyms for people, generalised quasi-identifiers only, nothing direct or special;
+ * - sso (an app signing people in): personBySignIn, and of a person only id, roles and classes;
  * - admin (operations): everything the store holds, plus webhooks and keys.
  * Special categories (race/ethnicity, IEP/504, free/reduced lunch, ELL) go to none of them, so
  * ingest minimisation keeps them out of the demo store altogether.
@@ -20,6 +21,17 @@ export const DEMO_PURPOSES = {
     fields: { 'Demographics.birthYear': 'allow', 'Demographics.ageBand': 'allow', 'Person.gradeBand': 'allow' },
     extracts: true,
   },
+  // Only what signing a person in needs: who they are to the app (a stable id), their roles and
+  // their classes. Nothing direct or quasi-identifying; the app has the name from the token itself.
+  sso: {
+    description: 'An edtech app resolving a teacher or student signing in (Google, Microsoft, Clever, ClassLink) to their roles and classes',
+    legalBasis: 'Contract between the school and the app vendor (GDPR art. 6(1)(b)), under a processor agreement',
+    categories: { NONE: 'deny', DIRECT: 'deny', IDENTIFIER: 'deny', QUASI: 'deny', SPECIAL: 'deny' },
+    fields: {
+      'Query.personBySignIn': 'allow', 'Person.id': 'allow', 'Person.roles': 'allow', 'Person.enrollments': 'allow',
+      'Enrollment.role': 'allow', 'Enrollment.class': 'allow', 'Class.id': 'allow', 'Class.subjects': 'allow',
+    },
+  },
   admin: {
     description: 'District IT operating the gateway',
     legalBasis: 'Legitimate operation of the school’s systems (GDPR art. 6(1)(e))',
@@ -32,6 +44,7 @@ export const DEMO_PURPOSES = {
 export const DEMO_CLIENTS = [
   { id: 'lms-demo', purpose: 'roster-sync', description: 'demo LMS backend' },
   { id: 'analytics-demo', purpose: 'analytics', description: 'demo data team' },
+  { id: 'sso-demo', purpose: 'sso', description: 'demo sign-in app' },
   { id: 'admin-demo', purpose: 'admin', description: 'demo operator' },
 ];
 

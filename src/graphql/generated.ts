@@ -734,6 +734,8 @@ export type Query = {
   people: PersonConnection;
   /** A person by id — the gateway id, or in purposes that pseudonymise identifiers, the pseudonym. */
   person?: Maybe<Person>;
+  /** The person a sign-in token names: the subject id the provider puts in the token (see SignInProvider), looked up among the people synced from that provider's sources; null when none has it. Returned as this purpose sees people (a pseudonymised id where it pseudonymises them). Classified as an identifier because it takes one: a purpose must be granted it. */
+  personBySignIn?: Maybe<Person>;
   /** Organisations of type SCHOOL, in id order. */
   schools: OrganizationConnection;
   /** Every webhook subscription, with delivery counts. */
@@ -822,6 +824,13 @@ export type QueryPersonArgs = {
 
 
 /** Reads: the roster, the change feed, and for admin purposes the webhooks. */
+export type QueryPersonBySignInArgs = {
+  provider: SignInProvider;
+  subject: Scalars['String']['input'];
+};
+
+
+/** Reads: the roster, the change feed, and for admin purposes the webhooks. */
 export type QuerySchoolsArgs = {
   after?: InputMaybe<Scalars['Cursor']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
@@ -869,6 +878,22 @@ export type Sex =
   | 'OTHER'
   /** Not specified by the source. */
   | 'UNSPECIFIED';
+
+/**
+ * A sign-in provider, and which id of its sign-in token `personBySignIn` takes as `subject`. Each is
+ * the id the provider's roster connector already keys its people by.
+ */
+export type SignInProvider =
+  /** ClassLink (the OneRoster `SourcedId` its sign-in returns), which is the user sourcedId of people synced from oneroster and oneroster-csv sources. */
+  | 'CLASSLINK'
+  /** Clever (the user `id` that `/me` and `/userinfo` return), which is the Clever user id of people synced from clever sources. */
+  | 'CLEVER'
+  /** Google (OIDC `sub`), which is the Classroom userId of people synced from google-classroom sources. */
+  | 'GOOGLE'
+  /** Microsoft Entra ID (the `oid` claim, the user's object id), which is the Graph user id of people synced from msgraph sources. */
+  | 'MICROSOFT'
+  /** Any other OneRoster-based sign-in that carries the user's sourcedId: the same lookup as CLASSLINK. */
+  | 'ONEROSTER';
 
 /** Where a record came from: one entry per contributing source. */
 export type SourceRef = {
@@ -1089,6 +1114,7 @@ export type ResolversTypes = ResolversObject<{
   RosterRecord: ResolverTypeWrapper<EntityRowModel>;
   SessionType: SessionType;
   Sex: Sex;
+  SignInProvider: SignInProvider;
   SourceRef: ResolverTypeWrapper<SourceRef>;
   SourceType: SourceType;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
@@ -1471,6 +1497,7 @@ export type QueryResolvers<ContextType = GraphQLContext, ParentType extends Reso
   organizations?: Resolver<ResolversTypes['OrganizationConnection'], ParentType, ContextType, RequireFields<QueryOrganizationsArgs, 'first'>>;
   people?: Resolver<ResolversTypes['PersonConnection'], ParentType, ContextType, RequireFields<QueryPeopleArgs, 'first'>>;
   person?: Resolver<Maybe<ResolversTypes['Person']>, ParentType, ContextType, RequireFields<QueryPersonArgs, 'id'>>;
+  personBySignIn?: Resolver<Maybe<ResolversTypes['Person']>, ParentType, ContextType, RequireFields<QueryPersonBySignInArgs, 'provider' | 'subject'>>;
   schools?: Resolver<ResolversTypes['OrganizationConnection'], ParentType, ContextType, RequireFields<QuerySchoolsArgs, 'first'>>;
   webhooks?: Resolver<Array<ResolversTypes['Webhook']>, ParentType, ContextType>;
 }>;

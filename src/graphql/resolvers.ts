@@ -16,6 +16,7 @@ import { changesResolver, encodeSeq } from '../feeds/changes.ts';
 import { adminResolvers } from '../feeds/admin.ts';
 import { generalisedValue } from '../privacy/generalise.ts';
 import { changedSince, updatedAtOf } from './updated-at.ts';
+import { personIdBySignIn } from './sign-in.ts';
 
 const upper = (s: string) => s.replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase();
 const enumMap = (values: string[]) => Object.fromEntries(values.map((v) => [upper(v), v]));
@@ -142,6 +143,10 @@ export const resolvers: Resolvers = {
     person: async (_, { id }, ctx) => {
       const entityId = await ctx.resolvePersonId(id);
       const row = entityId ? await one(ctx, entityId) : null;
+      return row?.type === 'person' ? row : null;
+    },
+    personBySignIn: async (_, { provider, subject }, ctx) => {
+      const row = await one(ctx, await personIdBySignIn(ctx, provider, subject));
       return row?.type === 'person' ? row : null;
     },
     organizations: (_, args, ctx) => rootList(ctx, 'org', args, args.type ? { fieldEquals: { field: 'type', value: args.type as string } } : {}),

@@ -85,6 +85,8 @@ export function buildPurposeSchema(
       if (coord === 'Query.node') {
         return { ...fieldConfig, resolve: nodeWithin(pseudonymises, (fieldConfig.resolve ?? fieldResolver) as GraphQLFieldResolver<unknown, GraphQLContext>) } as GraphQLFieldConfig<unknown, unknown>;
       }
+      // Finds a person by an identifier, so it needs the person's id to be shown in some form too.
+      if (coord === 'Query.personBySignIn' && actions.get('Person.id') === 'deny') return null;
       if (coord === 'Query.person') {
         if (actions.get('Person.id') === 'deny') return null;
         if (pseudonymises) return { ...fieldConfig, args: { ...fieldConfig.args, id: { ...fieldConfig.args!.id!, type: new GraphQLNonNull(pseudonymType) } } } as GraphQLFieldConfig<unknown, unknown>;

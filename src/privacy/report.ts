@@ -109,8 +109,8 @@ export interface ReportModel {
   webhooks: { maxAttempts: number };
 }
 
-/** The types whose fields the report lists: the roster records and the value objects they hold. */
-const REPORT_TYPES = ['Person', 'Demographics', 'Guardianship', 'Enrollment', 'Class', 'Course', 'AcademicSession', 'Organization', 'Address', 'SourceRef'];
+/** The types whose fields the report lists: the roster records, the value objects they hold, and classified lookups (Query.personBySignIn). */
+const REPORT_TYPES = ['Person', 'Demographics', 'Guardianship', 'Enrollment', 'Class', 'Course', 'AcademicSession', 'Organization', 'Address', 'SourceRef', 'Query'];
 const typeRank = (coord: string) => REPORT_TYPES.indexOf(coord.slice(0, coord.indexOf('.')));
 const TYPE_OF_GRAPHQL = new Map(ENTITY_TYPES.map((t) => [GRAPHQL_TYPE[t], t] as const));
 
@@ -119,7 +119,7 @@ export function buildReportModel(cfg: Pick<Config, 'privacy' | 'sources' | 'clie
     throw new RostergateError('CONFIG_INVALID', `${cfg.file ?? 'config'}: no purposes configured, so there is nothing to report on: the report describes who receives what, per purpose`);
   }
   const cls = privacy.classification;
-  const fields = [...cls.values()].filter((f) => REPORT_TYPES.includes(f.type)).sort((a, b) => typeRank(a.coordinate) - typeRank(b.coordinate));
+  const fields = [...cls.values()].filter((f) => REPORT_TYPES.includes(f.type) && !(f.type === 'Query' && f.category === 'NONE')).sort((a, b) => typeRank(a.coordinate) - typeRank(b.coordinate));
   const minimiser = createMinimiser(cls, privacy.received);
   const coordOf = (t: EntityType, field: string) => `${GRAPHQL_TYPE[t]}.${field}`;
   const isReference = (t: EntityType, field: string) => field in REFERENCES[t];

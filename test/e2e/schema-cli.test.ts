@@ -69,7 +69,7 @@ describe('rostergate schema', { timeout: 180_000 }, () => {
   it('names an unknown client, or the missing config, in one line with exit 2', () => {
     const unknown = run(['schema', '--client', 'nobody', '--demo']);
     expect(unknown.status).toBe(2);
-    expect(unknown.stderr).toBe('rostergate: no client "nobody" in the demo (clients: lms-demo, analytics-demo, admin-demo)\n');
+    expect(unknown.stderr).toBe('rostergate: no client "nobody" in the demo (clients: lms-demo, analytics-demo, sso-demo, admin-demo)\n');
     expect(unknown.stdout).toBe('');
     const noConfig = run(['schema', '--client', 'analytics-demo']);
     expect(noConfig.status).toBe(2);

@@ -27,7 +27,7 @@ describe('schema descriptions', () => {
     expect(undescribed(base)).toEqual([]);
   });
 
-  it.each(['roster-sync', 'analytics', 'admin'])('leave nothing undescribed in the %s purpose schema', (purpose) => {
+  it.each(['roster-sync', 'analytics', 'sso', 'admin'])('leave nothing undescribed in the %s purpose schema', (purpose) => {
     expect(undescribed(schemaOf(purpose))).toEqual([]);
   });
 

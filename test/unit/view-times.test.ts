@@ -23,7 +23,7 @@ const T1b = '2030-01-01T12:00:00.000Z';
 const T2 = '2030-01-02T00:00:00.000Z';
 const T3 = '2030-01-03T00:00:00.000Z';
 const T4 = '2030-01-04T00:00:00.000Z';
-const VIEWS = ['roster-sync', 'analytics', 'admin'];
+const VIEWS = ['roster-sync', 'analytics', 'sso', 'admin'];
 
 const schema = buildUnifiedSchema();
 const privacyFor = (purposes: Record<string, unknown> = DEMO_PURPOSES) =>
@@ -180,10 +180,10 @@ describe.each(storeKinds())('view times on %s', (kind) => {
     const { admin: _, ...rest } = DEMO_PURPOSES;
     const changed = privacyFor({ ...rest, analytics: { ...rest.analytics, fields: { ...rest.analytics.fields, 'Person.email': 'allow' } } });
     const report = await changed.viewTimes.backfill(store);
-    expect(report.map((r) => [r.view, r.rebuilt])).toEqual([['roster-sync', false], ['analytics', true]]);
+    expect(report.map((r) => [r.view, r.rebuilt])).toEqual([['roster-sync', false], ['analytics', true], ['sso', false]]);
     // Analytics now receives email: A's email change is its last visible change.
     expect(await at(store, 'analytics', ids.a)).toBe(T2);
-    expect([...(await store.viewFingerprints()).keys()].sort()).toEqual(['analytics', 'roster-sync']);
+    expect([...(await store.viewFingerprints()).keys()].sort()).toEqual(['analytics', 'roster-sync', 'sso']);
     expect(await at(store, 'admin', ids.a)).toBeUndefined();
   });
 });
