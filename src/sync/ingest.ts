@@ -30,6 +30,11 @@ export interface IngestContext {
   /** Called with each change as it is logged, to keep each purpose's view times in the same transaction (src/feeds/view-times.ts). */
   changeLogged?: (tx: StoreTx, change: ChangeRow) => Promise<void>;
   counters: IngestCounters;
+  /**
+   * Keyed hash of a source record's key for the erasure suppression list (KeyRing.suppressionKey):
+   * with it, a record an erasure suppressed is dropped before anything is stored, and counted.
+   */
+  suppressionKey?: (source: string, type: EntityType, key: string) => string;
   /** Told of each reference that did not resolve once the record stops waiting for it (the sync report). */
   dangling?: (record: { type: EntityType; key: string }, fields: string[], heldBack: boolean) => void;
 }
@@ -46,10 +51,12 @@ export interface IngestCounters {
   linkedOrgs: number;
   /** People and organisations kept apart on ambiguous evidence (see the conflict report). */
   conflicts: number;
+  /** Records dropped unstored because an erasure suppressed them (`rostergate erase`). */
+  suppressed: number;
 }
 
 export function newCounters(): IngestCounters {
-  return { created: 0, updated: 0, deleted: 0, unchanged: 0, pending: 0, linked: 0, linkedOrgs: 0, conflicts: 0 };
+  return { created: 0, updated: 0, deleted: 0, unchanged: 0, pending: 0, linked: 0, linkedOrgs: 0, conflicts: 0, suppressed: 0 };
 }
 
 /** Entity types that cannot exist without the entity they reference through these link names. */
@@ -67,6 +74,10 @@ export function contentHash(type: EntityType, data: unknown): string {
 
 export async function applyRecord(tx: StoreTx, ctx: IngestContext, record: SourceRecord): Promise<void> {
   if (record.deleted) return deleteSourceRecord(tx, ctx, record.type, record.key);
+  if (ctx.suppressionKey && (await tx.isSuppressed(ctx.source, record.type, ctx.suppressionKey(ctx.source, record.type, record.key)))) {
+    ctx.counters.suppressed++;
+    return;
+  }
   await upsertSourceRecord(tx, ctx, record);
   if (record.owns?.length) await dropDisowned(tx, ctx, record.type, record.key, record.owns);
 }
