@@ -112,11 +112,12 @@ async function eraseHeld(r: ErasureRequest): Promise<ErasureResult> {
 
     const key = keyring.auditKey();
     const ref = erasureRef(key, personId);
-    const told = notified.map((n) => n.client).join(', ') || 'none';
+    // The operation text is bounded (src/privacy/audit.ts): the clients told go in `fields`, one
+    // `notified:<client>` each, where a query's entry lists the schema coordinates it touched.
     const auditSeq = await appendAudit(tx, key, {
       at, client: r.requestedBy.client, purpose: 'erasure', kind: 'erasure',
-      operation: `erasure (requested by ${r.requestedBy.name}): ${entities.length} records, ${suppressions.length} source records suppressed; clients told: ${told}`,
-      operationHash: ref, categories: {}, fields: [], people: 1,
+      operation: `erasure (requested by ${r.requestedBy.name}) ${entities.length} records ${suppressions.length} suppressed`,
+      operationHash: ref, categories: {}, fields: notified.map((n) => `notified:${n.client}`), people: 1,
     });
     return { ref, at, records: entities.length, suppressed: suppressions.length, notified, auditSeq };
   });
