@@ -193,7 +193,7 @@ export function setupPrivacy(cfg: Config, base: GraphQLSchema, opts: { keyring?:
         ...(opts?.sharedCache === false ? {} : { pseudonymCache }),
         view: views.get(who.purpose.id)!,
         signal: opts?.signal,
-        admin: who.purpose.admin ? { store, privacy: self, webhooks: cfg.webhooks } : undefined,
+        admin: who.purpose.admin ? { store, privacy: self, webhooks: cfg.webhooks, sources: cfg.sources.map((x) => x.id) } : undefined,
         cursors: sealedCursors((p) => keyring.sealCursor(who.purpose.domain, p), (s) => keyring.openCursor(who.purpose.domain, s)),
         resolvePersonId: domain ? (id) => store.entityByPseudonym(domain.domain, id) : async (id) => id,
       });

@@ -146,6 +146,24 @@ describe.each(storeKinds())('erasure on %s', (kind) => {
     expect(back).not.toBe(personId);
   }, 60_000);
 
+  it('is an admin mutation too: erasePerson, absent from other purposes\' schemas', async () => {
+    const other = g.dataset.list('guardianship').find((x) => x.data.studentKey !== studentKey)!.data.studentKey;
+    const id = (await g.store.entityOfRecord({ source: 'demo', type: 'person', key: other }))!;
+    // By now the LMS has listed everyone too (the GraphQL test above): both clients are told.
+    const mutation = 'mutation($id: ID!) { erasePerson(id: $id) { ref records suppressed notified { client subscriptions } } }';
+    const lms = await g.gql('lms-demo', mutation, { id });
+    expect(lms.body.errors?.[0]?.message).toMatch(/no such operations/);
+    const admin = await g.gql('admin-demo', mutation, { id });
+    expect(admin.body.errors).toBeUndefined();
+    expect(admin.body.data.erasePerson).toMatchObject({ ref: erasureRef(g.privacy.keyring.auditKey(), id), notified: [{ client: 'analytics-demo', subscriptions: 1 }, { client: 'lms-demo', subscriptions: 1 }] });
+    expect(admin.body.data.erasePerson.records).toBeGreaterThan(1);
+    expect((await g.store.getEntities([id]))[0]).toBeUndefined();
+    const audit = (await g.store.auditEntries({})).filter((e) => e.kind === 'erasure').at(-1)!;
+    expect(audit.client).toBe('admin-demo');
+    const again = await g.gql('admin-demo', mutation, { id });
+    expect(again.body.errors?.[0]).toMatchObject({ message: expect.stringContaining('no person'), extensions: { code: 'NOT_FOUND' } });
+  });
+
   it('refuses a person that does not exist, erasing nothing', async () => {
     await expect(erasePerson({ store: g.store, privacy: g.privacy, personId: 'per_nobody', sources: ['demo'], requestedBy: { client: 'operator', name: 'tester' } }))
       .rejects.toThrow(/no person per_nobody/);
