@@ -9,6 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { request } from 'undici';
 import { createLogger } from '../../src/log.ts';
 import { erasePerson, erasureRef, liftSuppression, type ErasureResult } from '../../src/privacy/erasure.ts';
 import { WebhookDispatcher, webhookConfigSchema } from '../../src/feeds/webhooks.ts';
@@ -110,6 +111,18 @@ describe.each(storeKinds())('erasure on %s', (kind) => {
     expect(JSON.stringify(events.filter((e) => !e.fields.includes('erased')))).not.toContain(personId);
   });
 
+  it('is in no extract: people, enrollments or guardianships', async () => {
+    for (const dataset of ['people', 'enrollments', 'guardianships']) {
+      const admin = await request(`${g.gw.url}/extracts/${dataset}.ndjson`, { headers: { 'x-api-key': g.keys['admin-demo']! } });
+      expect(admin.statusCode).toBe(200);
+      const text = await admin.body.text();
+      expect(text.length).toBeGreaterThan(0);
+      expect({ dataset, hasId: text.includes(personId) }).toEqual({ dataset, hasId: false });
+      const an = await request(`${g.gw.url}/extracts/${dataset}.ndjson`, { headers: { 'x-api-key': g.keys['analytics-demo']! } });
+      expect({ dataset, hasPseudonym: (await an.body.text()).includes(pseudonym) }).toEqual({ dataset, hasPseudonym: false });
+    }
+  });
+
   it('leaves no row naming them in any table, but the tombstone; the audit entry names neither id nor name', async () => {
     const rows = await allRows(g.store);
     expect(Object.keys(rows)).toEqual(expect.arrayContaining(['entities', 'source_records', 'match_keys', 'pseudonyms', 'disclosures', 'change_log', 'suppressions', 'audit_log']));
@@ -149,13 +162,17 @@ describe.each(storeKinds())('erasure on %s', (kind) => {
   it('is an admin mutation too: erasePerson, absent from other purposes\' schemas', async () => {
     const other = g.dataset.list('guardianship').find((x) => x.data.studentKey !== studentKey)!.data.studentKey;
     const id = (await g.store.entityOfRecord({ source: 'demo', type: 'person', key: other }))!;
-    // By now the LMS has listed everyone too (the GraphQL test above): both clients are told.
+    // By now the LMS has listed everyone too (the GraphQL test above), and the admin client extracted them.
     const mutation = 'mutation($id: ID!) { erasePerson(id: $id) { ref records suppressed notified { client subscriptions } } }';
     const lms = await g.gql('lms-demo', mutation, { id });
     expect(lms.body.errors?.[0]?.message).toMatch(/no such operations/);
+    const ledger = (await g.store.disclosuresOf(id)).map((d) => d.client).sort();
+    expect(ledger).toEqual(expect.arrayContaining(['analytics-demo', 'lms-demo']));
     const admin = await g.gql('admin-demo', mutation, { id });
     expect(admin.body.errors).toBeUndefined();
-    expect(admin.body.data.erasePerson).toMatchObject({ ref: erasureRef(g.privacy.keyring.auditKey(), id), notified: [{ client: 'analytics-demo', subscriptions: 1 }, { client: 'lms-demo', subscriptions: 1 }] });
+    // Exactly the ledger's clients; only the analytics and LMS clients have subscriptions here.
+    const subs = (c: string) => (['analytics-demo', 'lms-demo'].includes(c) ? 1 : 0);
+    expect(admin.body.data.erasePerson).toMatchObject({ ref: erasureRef(g.privacy.keyring.auditKey(), id), notified: ledger.map((client) => ({ client, subscriptions: subs(client) })) });
     expect(admin.body.data.erasePerson.records).toBeGreaterThan(1);
     expect((await g.store.getEntities([id]))[0]).toBeUndefined();
     const audit = (await g.store.auditEntries({})).filter((e) => e.kind === 'erasure').at(-1)!;
