@@ -74,12 +74,26 @@ export function contentHash(type: EntityType, data: unknown): string {
 
 export async function applyRecord(tx: StoreTx, ctx: IngestContext, record: SourceRecord): Promise<void> {
   if (record.deleted) return deleteSourceRecord(tx, ctx, record.type, record.key);
-  if (ctx.suppressionKey && (await tx.isSuppressed(ctx.source, record.type, ctx.suppressionKey(ctx.source, record.type, record.key)))) {
+  if (ctx.suppressionKey && (await isSuppressed(tx, ctx, ctx.suppressionKey, record))) {
     ctx.counters.suppressed++;
     return;
   }
   await upsertSourceRecord(tx, ctx, record);
   if (record.owns?.length) await dropDisowned(tx, ctx, record.type, record.key, record.owns);
+}
+
+/** References to a person: a record about an erased person (a new enrollment of theirs) is suppressed too. */
+const PERSON_REFS: Partial<Record<EntityType, string[]>> = { demographics: ['personKey'], enrollment: ['personKey'], guardianship: ['guardianKey', 'studentKey'] };
+
+/** Whether an erasure suppressed this record, or the person it is about. */
+async function isSuppressed(tx: StoreTx, ctx: IngestContext, key: NonNullable<IngestContext['suppressionKey']>, record: Exclude<SourceRecord, { deleted: true }>): Promise<boolean> {
+  if (await tx.isSuppressed(ctx.source, record.type, key(ctx.source, record.type, record.key))) return true;
+  const data = record.data as unknown as Record<string, unknown>;
+  for (const f of PERSON_REFS[record.type] ?? []) {
+    const ref = data[f];
+    if (typeof ref === 'string' && (await tx.isSuppressed(ctx.source, 'person', key(ctx.source, 'person', ref)))) return true;
+  }
+  return false;
 }
 
 /**

@@ -147,8 +147,12 @@ describe.each(storeKinds())('erasure on %s', (kind) => {
   });
 
   it('stays gone after a full re-sync (suppressed, counted), and comes back as a new person once lifted', async () => {
+    // The source also delivers a new enrollment of theirs, under a key the erasure never saw.
+    const enrollment = g.dataset.list('enrollment').find((e) => e.data.personKey === studentKey)!;
+    g.dataset.upsert('enrollment', 'enr-after-erasure', { ...enrollment.data });
     const again = await g.resync();
-    expect(again.counters.suppressed).toBe(result.suppressed);
+    expect(again.counters.suppressed).toBe(result.suppressed + 1);
+    expect(JSON.stringify(await allRows(g.store))).not.toContain('enr-after-erasure');
     expect(await g.store.entityOfRecord({ source: 'demo', type: 'person', key: studentKey })).toBeUndefined();
     expect(JSON.stringify(await allRows(g.store))).not.toContain(`"${studentKey}"`);
     expect(await liftSuppression(g.store, g.privacy, { source: 'demo', type: 'person', key: studentKey })).toBe(result.suppressed);
@@ -157,6 +161,7 @@ describe.each(storeKinds())('erasure on %s', (kind) => {
     const back = await g.store.entityOfRecord({ source: 'demo', type: 'person', key: studentKey });
     expect(back).toBeDefined();
     expect(back).not.toBe(personId);
+    expect(await g.store.entityOfRecord({ source: 'demo', type: 'enrollment', key: 'enr-after-erasure' })).toMatch(/^enr_/);
   }, 60_000);
 
   it('is an admin mutation too: erasePerson, absent from other purposes\' schemas', async () => {
