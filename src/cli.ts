@@ -91,6 +91,17 @@ program
   .option('-c, --config <file>', 'config file')
   .action(async (opts) => (await import('./commands/subject-export.ts')).subjectExportCommand(opts));
 
+program
+  .command('erase')
+  .description('erase a person on request: removed with everything about them, suppressed against later syncs, recipients told by webhook, audited')
+  .option('--person <id>', 'the person\'s gateway id (per_…)')
+  .option('--source <id>', 'or the person by a source\'s id …')
+  .option('--key <key>', '… and the person\'s key in that source')
+  .option('--lift', 'lift an erasure\'s suppression (with --source and --key): the next sync brings the person back as a new person')
+  .option('--wait', 'wait for running syncs to finish instead of refusing')
+  .option('-c, --config <file>', 'config file')
+  .action(async (opts) => (await import('./commands/erase.ts')).eraseCommand(opts));
+
 const keys = program.command('keys').description('API keys, the master key, pseudonym-domain rotation');
 keys
   .command('create')

@@ -88,6 +88,7 @@ export async function syncAll(
           hashMatchKey: ingest?.hashMatchKey,
           personCreated: ingest?.personCreated,
           changeLogged: ingest?.changeLogged,
+          suppressionKey: ingest?.suppressionKey,
           onFailure: opts.keepGoing ? 'return' : 'throw',
           lease: { wait: opts.wait },
       });

@@ -9,11 +9,15 @@ import type { Privacy } from '../privacy/setup.ts';
 import type { Store, WebhookRow } from '../store/types.ts';
 import { checkEndpoint, newWebhookSecret, type WebhookConfig } from './webhooks.ts';
 import { checkEventTypes, eventTypesOfRecordTypes } from './event-types.ts';
+import { isRostergateError } from '../errors.ts';
+import { erasePerson } from '../privacy/erasure.ts';
 
 export interface AdminServices {
   store: Store;
   privacy: Privacy;
   webhooks: WebhookConfig;
+  /** Configured source ids: an erasure holds their sync leases. */
+  sources?: readonly string[];
 }
 
 function services(ctx: GraphQLContext): AdminServices {
@@ -79,5 +83,18 @@ export const adminResolvers = {
       return view({ ...w, cursorSeq: from });
     },
     retryDeadLetters: async (_: unknown, args: { id: string }, ctx: GraphQLContext) => services(ctx).store.webhooks.retryDead(args.id, new Date().toISOString()),
+    erasePerson: async (_: unknown, args: { id: string }, ctx: GraphQLContext) => {
+      const s = services(ctx);
+      const personId = await ctx.resolvePersonId(args.id);
+      if (!personId) throw new GraphQLError(`no person ${args.id}`, { extensions: { code: 'NOT_FOUND' } });
+      const client = ctx.client?.id ?? 'admin';
+      try {
+        const r = await erasePerson({ store: s.store, privacy: s.privacy, personId, sources: s.sources ?? [], requestedBy: { client, name: `admin client ${client}` } });
+        return { ref: r.ref, records: r.records, suppressed: r.suppressed, notified: r.notified };
+      } catch (e) {
+        if (isRostergateError(e)) throw new GraphQLError(e.message, { extensions: { code: e.code } });
+        throw e;
+      }
+    },
   },
 };

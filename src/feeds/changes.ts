@@ -40,7 +40,8 @@ export function toEvent(row: ChangeRow, feeds: FieldFeeds, received: Set<string>
   }
   if (!typeVisible(row.type)) return undefined;
   const op = row.op === 'created' ? 'CREATED' : row.op === 'updated' ? 'UPDATED' : 'DELETED';
-  const fields = row.op === 'updated' ? visibleFields(feeds, row.type, row.fields, received, row.generalised) : [];
+  // A deletion lists no fields, except an erasure on request: `fields: ['erased']` tells the consumer why.
+  const fields = row.op === 'updated' ? visibleFields(feeds, row.type, row.fields, received, row.generalised) : row.fields.includes('erased') ? ['erased'] : [];
   if (row.op === 'updated' && fields.length === 0) return undefined;
   const tombstone = row.op === 'deleted' ? tombstoneOf(row) : undefined;
   const mergedInto = mergedIntoOf(row);

@@ -11,8 +11,14 @@ import { RECORD_TYPE } from './relevance.ts';
 const OPS = ['created', 'updated', 'deleted'] as const;
 const RECORDS = Object.values(RECORD_TYPE).map((r) => r.toLowerCase());
 
+/**
+ * An erasure on request (`rostergate erase`): sent only to the clients the disclosure ledger says
+ * received the person, never read from the change feed by subscriptions (src/privacy/erasure.ts).
+ */
+export const PERSON_ERASED = 'person.erased';
+
 /** Every event type, in a stable order. */
-export const EVENT_TYPES: readonly string[] = RECORDS.flatMap((r) => OPS.map((op) => `${r}.${op}`));
+export const EVENT_TYPES: readonly string[] = [...RECORDS.flatMap((r) => OPS.map((op) => `${r}.${op}`)), PERSON_ERASED];
 
 /** The event type of a change: its RecordType and ChangeOp as the feed names them (PERSON, UPDATED). */
 export function eventType(recordType: string, op: string): string {
@@ -32,6 +38,7 @@ function matches(pattern: string, type: string): boolean {
 export function checkEventTypes(patterns: readonly string[]): string[] {
   const valid = (p: string) => {
     const parts = p.split('.');
+    if (p === PERSON_ERASED) return true;
     return parts.length === 2 && (parts[0] === '*' || RECORDS.includes(parts[0]!)) && (parts[1] === '*' || (OPS as readonly string[]).includes(parts[1]!));
   };
   const bad = patterns.filter((p) => !valid(p));
@@ -39,7 +46,7 @@ export function checkEventTypes(patterns: readonly string[]): string[] {
     throw new RostergateError(
       'CONFIG_INVALID',
       `unknown event type${bad.length > 1 ? 's' : ''} ${bad.map((b) => JSON.stringify(b)).join(', ')}: an event type is <record>.<operation> with record one of ` +
-        `${RECORDS.join(', ')} and operation one of ${OPS.join(', ')}; wildcards: "person.*", "*.deleted"`,
+        `${RECORDS.join(', ')} and operation one of ${OPS.join(', ')}; wildcards: "person.*", "*.deleted"; and ${PERSON_ERASED} (an erasure on request)`,
     );
   }
   return [...new Set(patterns)];

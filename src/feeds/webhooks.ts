@@ -238,7 +238,9 @@ export class WebhookDispatcher {
       if (res.errors?.length) throw new RostergateError('STORE', `webhook ${w.id}: ${res.errors[0]!.message}`);
       const conn = (res.data as { changes: { pageInfo: { hasNextPage: boolean; endCursor: string }; edges: { node: Record<string, unknown> }[] } }).changes;
       const endSeq = Number(ctx.cursors.decode(conn.pageInfo.endCursor)!.slice(1));
-      const deliveries = conn.edges.map(({ node }, i) => {
+      // An erasure's tombstone is announced by the erasure itself, to exactly the clients that
+      // received the person (src/privacy/erasure.ts): other subscriptions never hear of them.
+      const deliveries = conn.edges.filter(({ node }) => !(node.op === 'DELETED' && (node.fields as string[]).includes('erased'))).map(({ node }, i) => {
         const type = eventType(String(node.type), String(node.op));
         const msgId = `msg_${w.id}_${cursorSeq}_${i}_${randomBytes(4).toString('hex')}`;
         const { mergedInto, ...rest } = node;

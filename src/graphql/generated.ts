@@ -365,6 +365,28 @@ export type EnrollmentRole =
   /** Teaches the class. */
   | 'TEACHER';
 
+/** A client told of an erasure. */
+export type ErasureNotice = {
+  __typename?: 'ErasureNotice';
+  /** The client id. */
+  client: Scalars['String']['output'];
+  /** How many of its webhook subscriptions take person.erased and had the notice queued (0: tell it another way). */
+  subscriptions: Scalars['Int']['output'];
+};
+
+/** What an erasure on request did. The person is named only by the audit log's keyed hash. */
+export type ErasureResult = {
+  __typename?: 'ErasureResult';
+  /** The clients the disclosure ledger says received the person, each told by a person.erased webhook. */
+  notified: Array<ErasureNotice>;
+  /** Records removed: the person and their demographics, enrollments and guardianships. */
+  records: Scalars['Int']['output'];
+  /** The keyed hash the audit log names the erased person by. */
+  ref: Scalars['String']['output'];
+  /** Source records suppressed, so no later sync stores them again. */
+  suppressed: Scalars['Int']['output'];
+};
+
 /** Eligibility for free or reduced-price school meals. */
 export type FreeReducedLunch =
   /** Eligible for free meals. */
@@ -450,6 +472,12 @@ export type Mutation = {
   createWebhook: WebhookCreated;
   /** Removes a webhook subscription with all its deliveries (pending and past); false if none had this id. */
   deleteWebhook: Scalars['Boolean']['output'];
+  /**
+   * Erases a person on request (as `rostergate erase`): removes them and every record about them,
+   * suppresses their source records against later syncs, tells the clients that received them by a
+   * person.erased webhook, and audits it. Refused (SYNC_BUSY) while a sync runs.
+   */
+  erasePerson: ErasureResult;
   /** Delivers again every change since a time (default: the start of the retained window). */
   replayWebhook: Webhook;
   /** Puts dead letters back in the queue; returns how many. */
@@ -468,6 +496,12 @@ export type MutationCreateWebhookArgs = {
 
 /** Webhook management, for clients of an admin purpose only. */
 export type MutationDeleteWebhookArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+/** Webhook management, for clients of an admin purpose only. */
+export type MutationErasePersonArgs = {
   id: Scalars['ID']['input'];
 };
 
@@ -1089,6 +1123,8 @@ export type ResolversTypes = ResolversObject<{
   EnrollmentConnection: ResolverTypeWrapper<EntityConnectionModel>;
   EnrollmentEdge: ResolverTypeWrapper<Omit<EnrollmentEdge, 'node'> & { node: ResolversTypes['Enrollment'] }>;
   EnrollmentRole: EnrollmentRole;
+  ErasureNotice: ResolverTypeWrapper<ErasureNotice>;
+  ErasureResult: ResolverTypeWrapper<ErasureResult>;
   FreeReducedLunch: FreeReducedLunch;
   GuardianRelation: GuardianRelation;
   Guardianship: ResolverTypeWrapper<EntityRowModel>;
@@ -1147,6 +1183,8 @@ export type ResolversParentTypes = ResolversObject<{
   Enrollment: EntityRowModel;
   EnrollmentConnection: EntityConnectionModel;
   EnrollmentEdge: Omit<EnrollmentEdge, 'node'> & { node: ResolversParentTypes['Enrollment'] };
+  ErasureNotice: ErasureNotice;
+  ErasureResult: ErasureResult;
   Guardianship: EntityRowModel;
   GuardianshipConnection: EntityConnectionModel;
   GuardianshipEdge: Omit<GuardianshipEdge, 'node'> & { node: ResolversParentTypes['Guardianship'] };
@@ -1368,6 +1406,18 @@ export type EnrollmentEdgeResolvers<ContextType = GraphQLContext, ParentType ext
   node?: Resolver<ResolversTypes['Enrollment'], ParentType, ContextType>;
 }>;
 
+export type ErasureNoticeResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['ErasureNotice'] = ResolversParentTypes['ErasureNotice']> = ResolversObject<{
+  client?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  subscriptions?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
+export type ErasureResultResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['ErasureResult'] = ResolversParentTypes['ErasureResult']> = ResolversObject<{
+  notified?: Resolver<Array<ResolversTypes['ErasureNotice']>, ParentType, ContextType>;
+  records?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  ref?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  suppressed?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
 export type GuardianshipResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Guardianship'] = ResolversParentTypes['Guardianship']> = ResolversObject<{
   contactType?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   emergencyContact?: Resolver<Maybe<ResolversTypes['Boolean']>, ParentType, ContextType>;
@@ -1394,6 +1444,7 @@ export type GuardianshipEdgeResolvers<ContextType = GraphQLContext, ParentType e
 export type MutationResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
   createWebhook?: Resolver<ResolversTypes['WebhookCreated'], ParentType, ContextType, RequireFields<MutationCreateWebhookArgs, 'client' | 'url'>>;
   deleteWebhook?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationDeleteWebhookArgs, 'id'>>;
+  erasePerson?: Resolver<ResolversTypes['ErasureResult'], ParentType, ContextType, RequireFields<MutationErasePersonArgs, 'id'>>;
   replayWebhook?: Resolver<ResolversTypes['Webhook'], ParentType, ContextType, RequireFields<MutationReplayWebhookArgs, 'id'>>;
   retryDeadLetters?: Resolver<ResolversTypes['Int'], ParentType, ContextType, RequireFields<MutationRetryDeadLettersArgs, 'id'>>;
 }>;
@@ -1565,6 +1616,8 @@ export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   Enrollment?: EnrollmentResolvers<ContextType>;
   EnrollmentConnection?: EnrollmentConnectionResolvers<ContextType>;
   EnrollmentEdge?: EnrollmentEdgeResolvers<ContextType>;
+  ErasureNotice?: ErasureNoticeResolvers<ContextType>;
+  ErasureResult?: ErasureResultResolvers<ContextType>;
   Guardianship?: GuardianshipResolvers<ContextType>;
   GuardianshipConnection?: GuardianshipConnectionResolvers<ContextType>;
   GuardianshipEdge?: GuardianshipEdgeResolvers<ContextType>;

@@ -111,6 +111,11 @@ export class KeyRing {
   }
 
   /** HMAC key for signing things the gateway sends (webhooks use per-subscription secrets instead). */
+  /** Keyed hash of a suppressed source record's key (erasure): the key itself is never stored. */
+  suppressionKey(source: string, type: string, key: string): string {
+    return createHmac('sha256', this.derive('suppression', `${source}|${type}`)).update(key, 'utf8').digest('base64url').slice(0, 32);
+  }
+
   auditKey(): Buffer {
     return this.derive('audit', 'chain');
   }

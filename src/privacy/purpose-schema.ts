@@ -36,6 +36,7 @@ import { GRAPHQL_TYPE } from '../feeds/relevance.ts';
 import { isStructural, type Classification } from './classification.ts';
 import { fieldActions, type Action, type Purpose } from './policy.ts';
 import { versionOf } from './pseudonym.ts';
+import { isErasedTombstone } from '../store/types.ts';
 import { describedCuts, relationCuts } from './relations.ts';
 import { classificationNote, withNote } from './field-notes.ts';
 
@@ -234,7 +235,8 @@ function nodeWithin(pseudonymises: boolean, inner: GraphQLFieldResolver<unknown,
 
 function notePerson(inner: GraphQLFieldResolver<unknown, GraphQLContext>): GraphQLFieldResolver<unknown, GraphQLContext> {
   return (row, args, ctx, info) => {
-    ctx.people.add((row as EntityRow).id);
+    // An erasure's tombstone discloses nothing about the person: the ledger must not list them again.
+    if (!isErasedTombstone(row as EntityRow)) ctx.people.add((row as EntityRow).id);
     return inner(row, args, ctx, info);
   };
 }

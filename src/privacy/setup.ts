@@ -39,7 +39,7 @@ export interface Privacy {
   /** Coordinates received by at least one purpose. */
   received: Set<string>;
   /** Fresh per sync run: minimisation records what it dropped. */
-  ingest(store: Store): Promise<Pick<IngestContext, 'minimise' | 'hashMatchKey' | 'personCreated' | 'changeLogged'> & { minimiser: Minimiser }>;
+  ingest(store: Store): Promise<Pick<IngestContext, 'minimise' | 'hashMatchKey' | 'personCreated' | 'changeLogged' | 'suppressionKey'> & { minimiser: Minimiser }>;
   /**
    * Audits a disclosure made outside a client's request (webhook payloads) and records it in the
    * ledger. `rendered` is the operation that rendered it, in the purpose's schema: its hash and the
@@ -147,7 +147,7 @@ export function setupPrivacy(cfg: Config, base: GraphQLSchema, opts: { keyring?:
       const minimiser = createMinimiser(classification, received);
       const v = await pseudonymiser.versions(store);
       return {
-        minimiser, minimise: minimiser, hashMatchKey: (k, val) => keyring.matchKey(k, val), personCreated: pseudonymiser.hook(v), changeLogged: viewTimes.changeLogged,
+        minimiser, minimise: minimiser, hashMatchKey: (k, val) => keyring.matchKey(k, val), personCreated: pseudonymiser.hook(v), changeLogged: viewTimes.changeLogged, suppressionKey: (src, t, k) => keyring.suppressionKey(src, t, k),
       };
     },
 
@@ -193,7 +193,7 @@ export function setupPrivacy(cfg: Config, base: GraphQLSchema, opts: { keyring?:
         ...(opts?.sharedCache === false ? {} : { pseudonymCache }),
         view: views.get(who.purpose.id)!,
         signal: opts?.signal,
-        admin: who.purpose.admin ? { store, privacy: self, webhooks: cfg.webhooks } : undefined,
+        admin: who.purpose.admin ? { store, privacy: self, webhooks: cfg.webhooks, sources: cfg.sources.map((x) => x.id) } : undefined,
         cursors: sealedCursors((p) => keyring.sealCursor(who.purpose.domain, p), (s) => keyring.openCursor(who.purpose.domain, s)),
         resolvePersonId: domain ? (id) => store.entityByPseudonym(domain.domain, id) : async (id) => id,
       });

@@ -296,6 +296,23 @@ export const SQLITE_MIGRATIONS: Migration[] = [
     `,
   },
   { version: 12, description: REPAIR_DESCRIPTION, sql: '', repair: REPAIR_STORED_VALUES },
+  {
+    version: 13,
+    description: 'erasure: suppressed source records (keyed hashes of their keys), so no later sync brings an erased person back',
+    // key_hash: a keyed HMAC of the source key (never the key itself); erasure: one erasure's rows
+    // share it, so lifting by the person's key lifts their enrollments and guardianships too.
+    sql: `
+      CREATE TABLE suppressions (
+        source TEXT NOT NULL,
+        type TEXT NOT NULL,
+        key_hash TEXT NOT NULL,
+        erasure TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (source, type, key_hash)
+      );
+      CREATE INDEX suppressions_erasure ON suppressions (erasure);
+    `,
+  },
 ];
 
 /** The same schema for PostgreSQL. Timestamps stay ISO text so both stores compare them alike. */
@@ -425,4 +442,14 @@ export const POSTGRES_MIGRATIONS: Migration[] = [
     `,
   },
   { version: 12, description: REPAIR_DESCRIPTION, sql: '', repair: REPAIR_STORED_VALUES },
+  {
+    version: 13,
+    description: 'erasure: suppressed source records (keyed hashes of their keys), so no later sync brings an erased person back',
+    sql: `
+      CREATE TABLE suppressions (
+        source text NOT NULL, type text NOT NULL, key_hash text NOT NULL, erasure text NOT NULL, created_at text NOT NULL,
+        PRIMARY KEY (source, type, key_hash));
+      CREATE INDEX suppressions_erasure ON suppressions (erasure);
+    `,
+  },
 ];

@@ -25,6 +25,7 @@ import type {
   Store,
   SubjectRows,
   StoreTx,
+  SuppressionRow,
   SyncStateRow,
   ViewTime,
   ViewTimeRow,
@@ -695,6 +696,44 @@ class PgTx implements StoreTx {
       [fromId, toId],
     );
     if (mode === 'move') await this.exec(`DELETE FROM disclosures WHERE entity_id = $1`, [fromId]);
+  }
+
+  async isSuppressed(source: string, type: EntityType, keyHash: string) {
+    return (await this.q(`SELECT 1 FROM suppressions WHERE source = $1 AND type = $2 AND key_hash = $3`, [source, type, keyHash])).length > 0;
+  }
+
+  async addSuppressions(rows: SuppressionRow[]) {
+    for (const r of rows) {
+      await this.exec(`INSERT INTO suppressions (source, type, key_hash, erasure, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
+        [r.source, r.type, r.keyHash, r.erasure, r.createdAt]);
+    }
+  }
+
+  async liftSuppression(source: string, type: EntityType, keyHash: string) {
+    return (await this.q(
+      `DELETE FROM suppressions WHERE erasure IN (SELECT erasure FROM suppressions WHERE source = $1 AND type = $2 AND key_hash = $3) RETURNING 1`,
+      [source, type, keyHash],
+    )).length;
+  }
+
+  async eraseTraces(entityIds: readonly string[], pseudonyms: readonly string[]) {
+    if (entityIds.length === 0) return;
+    const ids = [...entityIds];
+    await this.exec(`DELETE FROM links WHERE from_id = ANY($1::text[]) OR to_id = ANY($1::text[])`, [ids]);
+    for (const t of ['match_keys', 'pseudonyms', 'entity_views', 'identity_overrides', 'disclosures']) await this.exec(`DELETE FROM ${t} WHERE entity_id = ANY($1::text[])`, [ids]);
+    for (const id of ids) {
+      await this.exec(`DELETE FROM change_log WHERE entity_id = $1 OR strpos(coalesce(before::text, ''), $1) > 0`, [id]);
+      await this.exec(`DELETE FROM identity_conflicts WHERE strpos(candidates::text, $1) > 0`, [id]);
+    }
+    // Payloads name a person by gateway id or by pseudonym, as the client's purpose sees them.
+    for (const v of [...ids, ...pseudonyms]) await this.exec(`DELETE FROM webhook_deliveries WHERE strpos(payload, $1) > 0`, [v]);
+  }
+
+  async addDeliveries(ds: Parameters<StoreTx['addDeliveries']>[0]) {
+    for (const d of ds) {
+      await this.exec(`INSERT INTO webhook_deliveries (webhook_id, seq, msg_id, event_type, payload, status, next_attempt_at, created_at)
+        VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7)`, [d.webhookId, d.seq, d.msgId, d.eventType, d.payload, d.nextAttemptAt, d.createdAt]);
+    }
   }
 }
 

@@ -27,6 +27,7 @@ import type {
   SourceRecordRow,
   Store,
   StoreTx,
+  SuppressionRow,
   SyncStateRow,
   ViewTime,
   ViewTimeRow,
@@ -812,6 +813,38 @@ class SqliteTx implements StoreTx {
     this.st(`INSERT INTO disclosures (client, entity_id, first_at, last_at) SELECT client, ?, first_at, last_at FROM disclosures WHERE entity_id = ?
       ON CONFLICT (client, entity_id) DO UPDATE SET first_at = min(first_at, excluded.first_at), last_at = max(last_at, excluded.last_at)`).run(toId, fromId);
     if (mode === 'move') this.st(`DELETE FROM disclosures WHERE entity_id = ?`).run(fromId);
+  }
+
+  async isSuppressed(source: string, type: EntityType, keyHash: string) {
+    return !!this.st(`SELECT 1 FROM suppressions WHERE source = ? AND type = ? AND key_hash = ?`).get(source, type, keyHash);
+  }
+
+  async addSuppressions(rows: SuppressionRow[]) {
+    const ins = this.st(`INSERT OR IGNORE INTO suppressions (source, type, key_hash, erasure, created_at) VALUES (?, ?, ?, ?, ?)`);
+    for (const r of rows) ins.run(r.source, r.type, r.keyHash, r.erasure, r.createdAt);
+  }
+
+  async liftSuppression(source: string, type: EntityType, keyHash: string) {
+    const r = this.st(`SELECT erasure FROM suppressions WHERE source = ? AND type = ? AND key_hash = ?`).get(source, type, keyHash) as { erasure: string } | undefined;
+    if (!r) return 0;
+    return this.st(`DELETE FROM suppressions WHERE erasure = ?`).run(r.erasure).changes;
+  }
+
+  async eraseTraces(entityIds: readonly string[], pseudonyms: readonly string[]) {
+    for (const id of entityIds) {
+      this.st(`DELETE FROM links WHERE from_id = ? OR to_id = ?`).run(id, id);
+      for (const t of ['match_keys', 'pseudonyms', 'entity_views', 'identity_overrides', 'disclosures']) this.st(`DELETE FROM ${t} WHERE entity_id = ?`).run(id);
+      this.st(`DELETE FROM change_log WHERE entity_id = ? OR instr(coalesce(before, ''), ?) > 0`).run(id, id);
+      this.st(`DELETE FROM identity_conflicts WHERE instr(candidates, ?) > 0`).run(id);
+    }
+    // Payloads name a person by gateway id or by pseudonym, as the client's purpose sees them.
+    for (const v of [...entityIds, ...pseudonyms]) this.st(`DELETE FROM webhook_deliveries WHERE instr(payload, ?) > 0`).run(v);
+  }
+
+  async addDeliveries(ds: Parameters<StoreTx['addDeliveries']>[0]) {
+    const ins = this.st(`INSERT INTO webhook_deliveries (webhook_id, seq, msg_id, event_type, payload, status, next_attempt_at, created_at)
+      VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)`);
+    for (const d of ds) ins.run(d.webhookId, d.seq, d.msgId, d.eventType, d.payload, d.nextAttemptAt, d.createdAt);
   }
 
   async setSyncState(r: SyncStateRow) {

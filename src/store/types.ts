@@ -91,6 +91,14 @@ export function mergedIntoOf(c: ChangeRow): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
+/**
+ * A person's tombstone written by an erasure (`rostergate erase`): it keeps no last state, only the
+ * pseudonyms recipients find their copy by, and placeholders for the fields the schema requires.
+ */
+export function isErasedTombstone(row: EntityRow): boolean {
+  return !!row.tombstone && (row.data as { _erased?: unknown })._erased === true;
+}
+
 export type SyncRunStatus = 'running' | 'complete' | 'failed' | 'guarded';
 
 export interface SyncStateRow {
@@ -270,6 +278,29 @@ export interface StoreTx {
    * The caller writes the checkpoint entry first.
    */
   deleteAuditThrough(seq: number): Promise<number>;
+  /** Whether an erasure suppressed this source record (`keyHash`: KeyRing.suppressionKey of its key). */
+  isSuppressed(source: string, type: EntityType, keyHash: string): Promise<boolean>;
+  addSuppressions(rows: SuppressionRow[]): Promise<void>;
+  /** Lifts the erasure that suppressed this record: all of that erasure's rows go. Returns how many. */
+  liftSuppression(source: string, type: EntityType, keyHash: string): Promise<number>;
+  /**
+   * Erasure: removes every remaining trace of these (already deleted) entities that names their
+   * ids or pseudonyms — links to them, match keys, pseudonyms of every version, view times,
+   * identity overrides and conflicts, ledger rows, change-log rows (own rows, and tombstones whose
+   * last state names them) and queued or delivered webhook payloads that carry an id or pseudonym.
+   */
+  eraseTraces(entityIds: readonly string[], pseudonyms: readonly string[]): Promise<void>;
+  /** Queues webhook deliveries outside the change-feed cursor (erasure notices to chosen subscriptions). */
+  addDeliveries(ds: Omit<DeliveryRow, 'id' | 'status' | 'attempts' | 'lastStatus' | 'lastError' | 'deliveredAt'>[]): Promise<void>;
+}
+
+export interface SuppressionRow {
+  source: string;
+  type: EntityType;
+  keyHash: string;
+  /** The erasure it belongs to (a random id, not the person's). */
+  erasure: string;
+  createdAt: string;
 }
 
 export interface AuditRow {

@@ -30,6 +30,11 @@ export interface IngestContext {
   /** Called with each change as it is logged, to keep each purpose's view times in the same transaction (src/feeds/view-times.ts). */
   changeLogged?: (tx: StoreTx, change: ChangeRow) => Promise<void>;
   counters: IngestCounters;
+  /**
+   * Keyed hash of a source record's key for the erasure suppression list (KeyRing.suppressionKey):
+   * with it, a record an erasure suppressed is dropped before anything is stored, and counted.
+   */
+  suppressionKey?: (source: string, type: EntityType, key: string) => string;
   /** Told of each reference that did not resolve once the record stops waiting for it (the sync report). */
   dangling?: (record: { type: EntityType; key: string }, fields: string[], heldBack: boolean) => void;
 }
@@ -46,10 +51,12 @@ export interface IngestCounters {
   linkedOrgs: number;
   /** People and organisations kept apart on ambiguous evidence (see the conflict report). */
   conflicts: number;
+  /** Records dropped unstored because an erasure suppressed them (`rostergate erase`). */
+  suppressed: number;
 }
 
 export function newCounters(): IngestCounters {
-  return { created: 0, updated: 0, deleted: 0, unchanged: 0, pending: 0, linked: 0, linkedOrgs: 0, conflicts: 0 };
+  return { created: 0, updated: 0, deleted: 0, unchanged: 0, pending: 0, linked: 0, linkedOrgs: 0, conflicts: 0, suppressed: 0 };
 }
 
 /** Entity types that cannot exist without the entity they reference through these link names. */
@@ -67,8 +74,26 @@ export function contentHash(type: EntityType, data: unknown): string {
 
 export async function applyRecord(tx: StoreTx, ctx: IngestContext, record: SourceRecord): Promise<void> {
   if (record.deleted) return deleteSourceRecord(tx, ctx, record.type, record.key);
+  if (ctx.suppressionKey && (await isSuppressed(tx, ctx, ctx.suppressionKey, record))) {
+    ctx.counters.suppressed++;
+    return;
+  }
   await upsertSourceRecord(tx, ctx, record);
   if (record.owns?.length) await dropDisowned(tx, ctx, record.type, record.key, record.owns);
+}
+
+/** References to a person: a record about an erased person (a new enrollment of theirs) is suppressed too. */
+const PERSON_REFS: Partial<Record<EntityType, string[]>> = { demographics: ['personKey'], enrollment: ['personKey'], guardianship: ['guardianKey', 'studentKey'] };
+
+/** Whether an erasure suppressed this record, or the person it is about. */
+async function isSuppressed(tx: StoreTx, ctx: IngestContext, key: NonNullable<IngestContext['suppressionKey']>, record: Exclude<SourceRecord, { deleted: true }>): Promise<boolean> {
+  if (await tx.isSuppressed(ctx.source, record.type, key(ctx.source, record.type, record.key))) return true;
+  const data = record.data as unknown as Record<string, unknown>;
+  for (const f of PERSON_REFS[record.type] ?? []) {
+    const ref = data[f];
+    if (typeof ref === 'string' && (await tx.isSuppressed(ctx.source, 'person', key(ctx.source, 'person', ref)))) return true;
+  }
+  return false;
 }
 
 /**

@@ -83,6 +83,7 @@ export function formatSummary(s: SyncSummary, opts: { reportFile?: string } = {}
     resources.length ? `by resource: ${resources.join(', ')}` : '',
     c.linked || c.linkedOrgs ? `${linkedText(c.linked, c.linkedOrgs)} linked across sources` : '',
     c.conflicts ? `${c.conflicts} identity conflicts (see \`rostergate identity conflicts\`)` : '',
+    c.suppressed ? `${c.suppressed} records not stored: erased on request (see \`rostergate erase --lift\`)` : '',
     s.unresolved ? `${s.unresolved} records wait for references that never arrived: ${waiting(s)}` : '',
     s.report.entries.length ? `report: ${reportCounts(s.report.counts)} (${opts.reportFile ? `every entry in ${opts.reportFile}` : 'every entry with --report FILE'})` : '',
     s.dropped?.length ? `not stored (no purpose may receive them): ${s.dropped.join(', ')}` : '',

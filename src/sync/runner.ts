@@ -37,6 +37,7 @@ export interface SyncOptions {
   hashMatchKey?: IngestContext['hashMatchKey'];
   personCreated?: IngestContext['personCreated'];
   changeLogged?: IngestContext['changeLogged'];
+  suppressionKey?: IngestContext['suppressionKey'];
   hooks?: SyncHooks;
   /** 'return': a failed run resolves to its summary (status 'failed', `error` set) instead of throwing. */
   onFailure?: 'throw' | 'return';
@@ -112,6 +113,7 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
     hashMatchKey: opts.hashMatchKey,
     personCreated: opts.personCreated,
     changeLogged: opts.changeLogged,
+    suppressionKey: opts.suppressionKey,
     counters,
     dangling: (r, fields, heldBack) => report.dangling(r, fields, heldBack),
   };

@@ -95,12 +95,15 @@ describe('Standard Webhooks signature', () => {
 
 describe('webhook event types', () => {
   it('are <record>.<operation> for every record type the feed has, and a subscription matches exact names and wildcards', () => {
-    expect(EVENT_TYPES).toHaveLength(7 * 3);
+    // Three operations per record type, and the erasure notice (sent by `rostergate erase` only).
+    expect(EVENT_TYPES).toHaveLength(7 * 3 + 1);
+    expect(EVENT_TYPES.at(-1)).toBe('person.erased');
     expect(EVENT_TYPES).toEqual(expect.arrayContaining(['person.created', 'person.updated', 'person.deleted', 'class.deleted', 'academic_session.updated']));
     expect(eventType('ACADEMIC_SESSION', 'CREATED')).toBe('academic_session.created');
     const received = (events: string[]) => EVENT_TYPES.filter((t) => subscribed(events, t));
     expect(received(['person.deleted'])).toEqual(['person.deleted']);
-    expect(received(['person.*'])).toEqual(['person.created', 'person.updated', 'person.deleted']);
+    expect(received(['person.*'])).toEqual(['person.created', 'person.updated', 'person.deleted', 'person.erased']);
+    expect(received(['person.erased'])).toEqual(['person.erased']);
     expect(received(['*.deleted'])).toHaveLength(7);
     expect(received(['*.deleted']).every((t) => t.endsWith('.deleted'))).toBe(true);
     expect(received([])).toEqual(EVENT_TYPES);
@@ -116,8 +119,9 @@ describe('webhook event types', () => {
 
   it('refuse an unknown name, naming it and what is accepted', () => {
     expect(checkEventTypes(['person.deleted', 'class.*', '*.updated', 'person.deleted'])).toEqual(['person.deleted', 'class.*', '*.updated']);
+    expect(checkEventTypes(['person.erased'])).toEqual(['person.erased']);
     for (const bad of ['person.removed', 'people.deleted', 'Person.deleted', 'person', 'person.deleted.x', 'pers*.deleted', '']) {
-      expect(() => checkEventTypes([bad]), bad).toThrow(`unknown event type ${JSON.stringify(bad)}: an event type is <record>.<operation> with record one of organization, academic_session, course, person, class, enrollment, guardianship and operation one of created, updated, deleted; wildcards: "person.*", "*.deleted"`);
+      expect(() => checkEventTypes([bad]), bad).toThrow(`unknown event type ${JSON.stringify(bad)}: an event type is <record>.<operation> with record one of organization, academic_session, course, person, class, enrollment, guardianship and operation one of created, updated, deleted; wildcards: "person.*", "*.deleted"; and person.erased (an erasure on request)`);
     }
     expect(() => checkEventTypes(['person.removed', 'class.gone'])).toThrow(/^unknown event types "person.removed", "class.gone"/);
   });
