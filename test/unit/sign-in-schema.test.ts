@@ -50,7 +50,7 @@ describe('personBySignIn per purpose', () => {
 });
 
 describe('personIdBySignIn', () => {
-  /** A context over a stub store whose person records are "source/key" → entity id. */
+  /** A context whose store answers entityOfRecord from a table of "source/key" → entity id (the lookup logic alone; test/e2e/sign-in.test.ts runs it on real stores). */
   const ctx = (records: Record<string, string>, sources: [string, string][]) =>
     ({
       sourceTypes: new Map(sources),
