@@ -186,6 +186,48 @@ export interface SourceRecordRef {
   key: string;
 }
 
+/**
+ * Set-at-a-time forms of the write transaction's operations, for the sync's page unit of work
+ * (src/sync/page-unit.ts): a page loads what it needs in a few batched reads and flushes its plan in
+ * multi-row statements. Each call means exactly what calling the singular operation once per element,
+ * in order, would mean; rows that do not exist are simply absent from a read's answer. Stores chunk
+ * large calls to stay under their bound-parameter limits.
+ */
+export interface BatchTx {
+  /** Source records by (source, type, key); unknown ones are absent. */
+  getSourceRecords(refs: readonly SourceRecordRef[]): Promise<SourceRecordRow[]>;
+  /** Source records of these entities, in no particular order. */
+  sourceRecordsOfEntities(entityIds: readonly string[]): Promise<SourceRecordRow[]>;
+  /** Entities by id (inside the transaction: sees its own writes); unknown ones are absent. */
+  entitiesById(ids: readonly string[]): Promise<EntityRow[]>;
+  /** Links through `rel` to any of `toIds`. */
+  linksToMany(rel: string, toIds: readonly string[]): Promise<{ from: string; to: string }[]>;
+  /** Person or organisation entities holding any of these match keys. */
+  matchKeyEntities(keys: readonly { kind: string; value: string }[]): Promise<{ kind: string; value: string; entityId: string }[]>;
+  /** Operators' identity overrides of these source records (those without one are absent). */
+  identityOverridesOf(refs: readonly SourceRecordRef[]): Promise<(SourceRecordRef & { entityId: string })[]>;
+  /** Which of these (type, keyHash) an erasure suppressed, for one source. */
+  suppressedOf(source: string, entries: readonly { type: EntityType; keyHash: string }[]): Promise<{ type: EntityType; keyHash: string }[]>;
+  /** The pseudonyms each person holds, domain → value (people without any are absent). */
+  pseudonymsOfEntities(entityIds: readonly string[]): Promise<Map<string, Record<string, string>>>;
+
+  putSourceRecords(rows: readonly SourceRecordRow[]): Promise<void>;
+  deleteSourceRecords(refs: readonly SourceRecordRef[]): Promise<void>;
+  putEntities(rows: readonly { id: string; type: EntityType; data: unknown; updatedAt: string; updatedSeq: number }[]): Promise<void>;
+  deleteEntities(ids: readonly string[]): Promise<void>;
+  /** As setLinks for each entry: replaces each entity's outgoing links. */
+  replaceLinks(entries: readonly { fromId: string; links: { rel: string; to: string }[] }[]): Promise<void>;
+  /** As setMatchKeys for each entry. */
+  replaceMatchKeys(entries: readonly { entityId: string; keys: { kind: string; value: string }[] }[]): Promise<void>;
+  /**
+   * The seq the next change appended gets. Only meaningful under the write lock a transaction
+   * holds: a page numbers its changes from it and appends them with appendChanges.
+   */
+  nextChangeSeq(): Promise<number>;
+  /** Appends changes numbered from nextChangeSeq() in order; later appends continue after them. */
+  appendChanges(rows: readonly ChangeRow[]): Promise<void>;
+}
+
 /** Operations inside one write transaction. All are synchronous-looking but async for PostgreSQL parity. */
 export interface StoreTx {
   getSourceRecord(source: string, type: EntityType, key: string): Promise<SourceRecordRow | undefined>;
