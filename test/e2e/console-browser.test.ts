@@ -176,6 +176,37 @@ describeBrowser('the console in Chromium, offline', { timeout: 90_000 }, () => {
     await page.context().close();
   });
 
+  it('every tab runs with the chosen client’s key, however the tabs were opened', async () => {
+    const { page } = await open();
+    await pick(page, 'sso');
+    await pick(page, 'analytics');
+    // The LMS example opened for analytics: a second tab, refused for what analytics may not see.
+    await page.selectOption('#rg-example', { label: 'School roster — roster-sync' });
+    await expect.poll(() => page.locator('.graphiql-tab').count()).toBe(2);
+    expect((await runQuery(page)).status()).toBe(400);
+    await page.locator('.graphiql-tab').first().click();
+    const answer = await runQuery(page);
+    expect(answer.request().headers()['x-api-key']).toBe(c.keyOf('analytics'));
+    expect(answer.status()).toBe(200);
+    // Back to sso: its own tabs, with its own key.
+    await pick(page, 'sso');
+    expect((await runQuery(page)).request().headers()['x-api-key']).toBe(c.keyOf('sso'));
+    await page.context().close();
+  });
+
+  it('GraphiQL’s dialogs work under the CSP; the only thing refused is a scroll-bar style a dialog library injects', async () => {
+    const { page, problems } = await open();
+    await page.click('button[aria-label="Open settings dialog"]');
+    await expect.poll(() => page.getByRole('dialog').textContent()).toMatch(/Persist headers/);
+    await page.keyboard.press('Escape');
+    await page.click('button[aria-label="Open short keys dialog"]');
+    await expect.poll(() => page.getByRole('dialog').textContent()).toMatch(/Execute query/);
+    await page.keyboard.press('Escape');
+    // react-remove-scroll-bar adds a <style> to keep the page from shifting under a modal: refused, harmlessly.
+    for (const p of problems) expect(p).toMatch(/^CSP: Applying inline style violates the following Content Security Policy directive 'style-src 'self''/);
+    await page.context().close();
+  });
+
   it('a gateway that stopped: the result pane and the status say it did not answer', async () => {
     const schema = makeExecutableSchema({ typeDefs: 'type Query { ok: String }', resolvers: { Query: { ok: () => 'ok' } } });
     const g = await startGateway({ schemas: { default: { schema } }, context: async () => ({}), port: 0, log: createLogger({ level: 'silent' }) });

@@ -19,22 +19,29 @@
   const mountPoint = document.getElementById('rg-console');
   const TIMEOUT_MS = 30_000;
   const CLIENT_KEY = 'rostergate:client';
-  const NAMESPACE = 'graphiql:';
 
   if (typeof GraphiQL === 'undefined' || typeof ReactDOM === 'undefined') {
     mountPoint.textContent = 'The console’s scripts did not load: reload the page.';
     return;
   }
 
-  /** GraphiQL's storage, on sessionStorage (its default would be localStorage). */
-  const ours = () => Object.keys(sessionStorage).filter((k) => k.startsWith(NAMESPACE));
-  const storage = {
-    getItem: (k) => sessionStorage.getItem(k),
-    setItem: (k, v) => sessionStorage.setItem(k, v),
-    removeItem: (k) => sessionStorage.removeItem(k),
-    get length() { return ours().length; },
-    clear: () => ours().forEach((k) => sessionStorage.removeItem(k)),
-  };
+  /**
+   * GraphiQL's storage: sessionStorage (its default would be localStorage), in a namespace per demo
+   * client. GraphiQL keeps headers per tab, so one shared set of tabs would hold tabs still carrying
+   * another client's key, run as that client's purpose against this one's schema; per client, every
+   * tab carries that client's key.
+   */
+  function storageFor(client) {
+    const prefix = client === undefined ? 'rostergate:' : `rostergate:${client}:`;
+    const ours = () => Object.keys(sessionStorage).filter((k) => k.startsWith(prefix));
+    return {
+      getItem: (k) => sessionStorage.getItem(prefix + k),
+      setItem: (k, v) => sessionStorage.setItem(prefix + k, v),
+      removeItem: (k) => sessionStorage.removeItem(prefix + k),
+      get length() { return ours().length; },
+      clear: () => ours().forEach((k) => sessionStorage.removeItem(k)),
+    };
+  }
 
   function setStatus(text, bad) {
     status.textContent = text;
@@ -83,44 +90,52 @@
 
   let mounts = 0;
   const root = ReactDOM.createRoot(mountPoint);
-  /** Mounts GraphiQL afresh (so it introspects with the headers given); undefined props keep what storage has. */
-  function mount({ headers, example }) {
+  /**
+   * Mounts GraphiQL afresh (so it introspects with the headers given) on the storage of `client` (an
+   * index into demoKeys, or -1 without demo keys). With an example, that example's tab is opened
+   * (found among the stored tabs or added); without one, the stored tabs are as they were.
+   */
+  function mount(client, example) {
+    const d = demoKeys[client];
     const ex = example === undefined ? undefined : examples[example];
     root.render(React.createElement(GraphiQL, {
       key: ++mounts,
       fetcher,
-      storage,
+      storage: storageFor(d && d.client),
       shouldPersistHeaders: true,
       defaultEditorToolsVisibility: 'headers',
       defaultHeaders: keyHeaders(''),
       defaultQuery: examples[0] ? examples[0].query : undefined,
-      headers,
+      headers: d ? keyHeaders(d.key) : undefined,
       query: ex && ex.query,
       variables: ex && JSON.stringify(ex.variables ?? {}, null, 2),
     }));
   }
 
-  // The demo makes new keys on every start: a client remembered from an earlier run is looked up
-  // by name, so its key is today's.
+  /** Opens `client`: its purpose's example on a first visit, else its tabs as left. */
+  function open(client, example) {
+    const d = demoKeys[client];
+    const stored = storageFor(d && d.client);
+    // Tabs from before the demo restarted carry a key that is no longer valid: start afresh.
+    if (d && !(stored.getItem('graphiql:tabState') ?? d.key).includes(d.key)) stored.clear();
+    const firstVisit = stored.getItem('graphiql:tabState') === null;
+    const chosen = example ?? (d ? exampleFor(d.purpose) : 0);
+    examplePicker.value = String(chosen);
+    mount(client, example !== undefined || firstVisit ? chosen : undefined);
+  }
+
+  // The demo makes new keys on every start: the client remembered from an earlier page load is
+  // looked up by name, and gets today's key.
   const remembered = demoKeys.findIndex((d) => d.client === sessionStorage.getItem(CLIENT_KEY));
-  const client = demoKeys.length ? Math.max(0, remembered) : -1;
-  if (client >= 0) clientPicker.value = String(client);
-  // A reload keeps the query being edited; a first visit starts with the example for the client's purpose.
-  const firstVisit = storage.getItem(`${NAMESPACE}query`) === null;
-  const start = client >= 0 ? exampleFor(demoKeys[client].purpose) : 0;
-  examplePicker.value = String(start);
-  mount({ headers: client >= 0 ? keyHeaders(demoKeys[client].key) : undefined, example: firstVisit && examples.length ? start : undefined });
+  const selected = () => (clientPicker ? Number(clientPicker.value) : -1);
+  if (clientPicker) clientPicker.value = String(Math.max(0, remembered));
+  open(selected());
 
   if (clientPicker) {
     clientPicker.addEventListener('change', () => {
-      const d = demoKeys[Number(clientPicker.value)];
-      sessionStorage.setItem(CLIENT_KEY, d.client);
-      examplePicker.value = String(exampleFor(d.purpose));
-      mount({ headers: keyHeaders(d.key), example: exampleFor(d.purpose) });
+      sessionStorage.setItem(CLIENT_KEY, demoKeys[selected()].client);
+      open(selected(), exampleFor(demoKeys[selected()].purpose));
     });
   }
-  examplePicker.addEventListener('change', () => {
-    const d = demoKeys[Number(clientPicker ? clientPicker.value : -1)];
-    mount({ headers: d ? keyHeaders(d.key) : undefined, example: Number(examplePicker.value) });
-  });
+  examplePicker.addEventListener('change', () => open(selected(), Number(examplePicker.value)));
 })();
