@@ -18,7 +18,7 @@
   const status = document.getElementById('rg-status');
   const mountPoint = document.getElementById('rg-console');
   const TIMEOUT_MS = 30_000;
-  const CLIENT_KEY = 'rostergate:client';
+  const CLIENT_KEY = 'rostergate:client';  // the demo client picked last, by name
 
   if (typeof GraphiQL === 'undefined' || typeof ReactDOM === 'undefined') {
     mountPoint.textContent = 'The console’s scripts did not load: reload the page.';
@@ -32,7 +32,7 @@
    * tab carries that client's key.
    */
   function storageFor(client) {
-    const prefix = client === undefined ? 'rostergate:' : `rostergate:${client}:`;
+    const prefix = client === undefined ? 'rostergate:console:' : `rostergate:as:${client}:`;
     const ours = () => Object.keys(sessionStorage).filter((k) => k.startsWith(prefix));
     return {
       getItem: (k) => sessionStorage.getItem(prefix + k),
@@ -112,12 +112,25 @@
     }));
   }
 
+  /** Whether stored tabs carry a key other than `key`: the demo makes new keys on every start. */
+  function staleTabs(stored, key) {
+    try {
+      const state = JSON.parse(stored.getItem('graphiql:tabState') ?? '{"tabs":[]}');
+      return state.tabs.some((t) => {
+        const sent = t.headers ? JSON.parse(t.headers)['x-api-key'] : undefined;
+        return Boolean(sent) && sent !== key;
+      });
+    } catch {
+      return true;
+    }
+  }
+
   /** Opens `client`: its purpose's example on a first visit, else its tabs as left. */
   function open(client, example) {
     const d = demoKeys[client];
     const stored = storageFor(d && d.client);
-    // Tabs from before the demo restarted carry a key that is no longer valid: start afresh.
-    if (d && !(stored.getItem('graphiql:tabState') ?? d.key).includes(d.key)) stored.clear();
+    // Tabs from an earlier run of the demo would send a key that no longer exists: start afresh.
+    if (d && staleTabs(stored, d.key)) stored.clear();
     const firstVisit = stored.getItem('graphiql:tabState') === null;
     const chosen = example ?? (d ? exampleFor(d.purpose) : 0);
     examplePicker.value = String(chosen);
