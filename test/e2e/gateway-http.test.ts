@@ -120,7 +120,7 @@ describe('gateway over HTTP', () => {
     // file of this gateway's (the console's, see landing.test.ts), and no absolute URL at all.
     const refs = [...html.matchAll(/\s(?:src|href)="([^"]*)"/g)].map((m) => m[1]!);
     expect(refs.length).toBeGreaterThan(0);
-    for (const ref of refs) expect(ref).toMatch(/^\/console\/[\w-]+\/[\w.-]+$|^data:,$/);
+    for (const ref of refs) expect(ref).toMatch(/^\/console\/[\w.@-]+\/[\w.-]+$|^data:,$/);
     expect(html).not.toMatch(/https?:\/\/|@import/i);
     for (const ref of refs.filter((r) => r.startsWith('/console/'))) {
       const file = await request(gw.url + ref);
