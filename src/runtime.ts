@@ -15,6 +15,7 @@ import { syncSource, type SyncHooks, type SyncSummary } from './sync/runner.ts';
 import { buildUnifiedSchema } from './graphql/schema.ts';
 import { createContext } from './graphql/context.ts';
 import { startGateway, type RunningGateway, type ServedSchema } from './server/gateway.ts';
+import type { ConsoleExample, DemoKey } from './server/landing.ts';
 import { setupPrivacy, type Privacy } from './privacy/setup.ts';
 import { assertStoreKey } from './privacy/store-key.ts';
 import { explainDenied } from './privacy/purpose-schema.ts';
@@ -116,7 +117,7 @@ export async function serveStore(
   cfg: Config,
   log: Logger,
   opts: {
-    port?: number; host?: string; demoKeys?: { client: string; key: string }[]; privacy?: Privacy;
+    port?: number; host?: string; demoKeys?: DemoKey[]; examples?: ConsoleExample[]; privacy?: Privacy;
     /** false: do not start the webhook dispatcher (tests drive it themselves). */
     webhooks?: boolean;
   } = {},
@@ -128,7 +129,7 @@ export async function serveStore(
   // Ready when the store answers reads (a replica that lost its database is taken out of rotation)
   // and takes writes: a full or read-only store cannot apply a sync or record an audit entry.
   const ready = async () => (await store.headSeq(), await store.writable(), true);
-  const common = { port: opts.port ?? cfg.server.port, host: opts.host ?? cfg.server.host, log, ready, drainMs: cfg.server.drainSeconds * 1000, demoKeys: opts.demoKeys };
+  const common = { port: opts.port ?? cfg.server.port, host: opts.host ?? cfg.server.host, log, ready, drainMs: cfg.server.drainSeconds * 1000, demoKeys: opts.demoKeys, examples: opts.examples };
   if (cfg.server.openAccess) {
     // Everything to anyone, unauthenticated: tolerable on this machine only.
     if (!LOOPBACK.has(common.host)) {

@@ -1,5 +1,6 @@
 import { log } from '../log.ts';
 import { startDemo } from '../demo/demo.ts';
+import { demoExamples } from '../demo/demo-examples.ts';
 import { serveStore } from '../runtime.ts';
 import { formatSummary, progressHooks } from '../sync/progress.ts';
 import { onShutdown } from './serve.ts';
@@ -21,7 +22,8 @@ export async function demoCommand(opts: { port: number; data: string; students?:
   const gw = await serveStore(demo.store, demo.config, log, {
     port,
     privacy: demo.privacy,
-    demoKeys: demo.keys.map((k) => ({ client: `${k.client} (${k.purpose})`, key: k.key })),
+    demoKeys: demo.keys,
+    examples: demoExamples(demo.dataset),
   });
   onShutdown(async () => {
     await gw.close();

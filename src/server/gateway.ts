@@ -1,7 +1,7 @@
 /**
  * The gateway's HTTP server: Apollo Server 5 wired onto node:http (no framework), the offline
- * landing page, health and readiness probes, request logs without personal data, and graceful
- * shutdown. Extra routes (extracts, webhooks admin) register through `routes`.
+ * console (GraphiQL at `/`, its files under /console/), health and readiness probes, request logs
+ * without personal data, and graceful shutdown. Extra routes (extracts, webhooks admin) register through `routes`.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
@@ -12,7 +12,8 @@ import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema } from 'gr
 import { RostergateError, isRostergateError, refusalAnswer } from '../errors.ts';
 import { errorForLog, type Logger } from '../log.ts';
 import { fieldResolver } from '../graphql/schema.ts';
-import { EXAMPLE_QUERY, landingPage } from './landing.ts';
+import { CONSOLE_SOURCES, DEFAULT_EXAMPLES, landingPage, type ConsoleExample, type DemoKey } from './landing.ts';
+import { serveConsoleAsset } from './console/assets.ts';
 import { costLimitPlugin, resolveLimits, shapeLimits, type QueryLimits } from './limits.ts';
 import { pageHeaders, API_HEADERS } from './headers.ts';
 
@@ -52,7 +53,10 @@ export interface GatewayOptions<C extends BaseContext> {
   /** On close, how long to keep serving with /readyz at 503 "draining" before the listener closes. */
   drainMs?: number;
   routes?: RouteHandler[];
-  demoKeys?: { client: string; key: string }[];
+  /** Keys the console offers in its client picker (the demo's; they are written into the page). */
+  demoKeys?: DemoKey[];
+  /** The console's example queries, each for a purpose (default: one school roster query). */
+  examples?: ConsoleExample[];
 }
 
 export interface RunningGateway {
@@ -89,8 +93,8 @@ export async function startGateway<C extends BaseContext>(opts: GatewayOptions<C
     await apollo.start();
     apollos.set(name, apollo);
   }
-  const page = landingPage({ exampleQuery: EXAMPLE_QUERY, demoKeys: opts.demoKeys });
-  const pageHead = pageHeaders(page);
+  const page = landingPage({ examples: opts.examples?.length ? opts.examples : DEFAULT_EXAMPLES, demoKeys: opts.demoKeys });
+  const pageHead = pageHeaders(page, CONSOLE_SOURCES);
   let inFlight = 0;
   let draining = false;
 
@@ -130,6 +134,7 @@ export async function startGateway<C extends BaseContext>(opts: GatewayOptions<C
       res.writeHead(200, { ...pageHead, 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
       return void res.end(page);
     }
+    if (serveConsoleAsset(req.method ?? 'GET', url.pathname, req.headers['accept-encoding'], res)) return;
     for (const route of opts.routes ?? []) if (await route(req, res, url)) return;
     if (url.pathname !== '/graphql') return sendJson(res, 404, { error: 'not found', see: ['/', '/graphql', '/healthz', '/readyz'] });
     if (req.method !== 'POST' && req.method !== 'GET') return sendJson(res, 405, { error: 'use POST or GET' });

@@ -1,56 +1,64 @@
 /**
- * The landing page at `/`: a small self-contained query console (no CDN, no internet needed — the
- * machines that run the gateway often have none). It posts to /graphql with the API key typed in.
+ * The landing page at `/`: the query console, GraphiQL served by the gateway itself (no CDN, no
+ * internet needed — the machines that run the gateway often have none; see ./console/assets.ts).
+ * The page is static markup plus a JSON data block with the demo clients and the example queries;
+ * ./console/console.js reads it and mounts GraphiQL. No inline script runs, so the CSP allows
+ * scripts from this origin only.
  */
-export function landingPage(opts: { exampleQuery: string; demoKeys?: { client: string; key: string }[] }): string {
-  const keys = (opts.demoKeys ?? [])
-    .map((k) => `<option value="${esc(k.key)}">${esc(k.client)}</option>`)
-    .join('');
+import { consoleAssetUrl } from './console/assets.ts';
+import type { PageSources } from './headers.ts';
+
+/** An example query offered in the console; `purpose` names the purpose it is written for. */
+export interface ConsoleExample {
+  purpose?: string;
+  title: string;
+  query: string;
+  variables?: Record<string, unknown>;
+}
+
+/** A demo client whose key the console offers in its picker (demo only: the keys are in the page). */
+export interface DemoKey {
+  client: string;
+  purpose: string;
+  key: string;
+}
+
+/** What the console page loads besides itself, for its Content-Security-Policy. */
+export const CONSOLE_SOURCES: PageSources = {
+  script: ["'self'"],
+  style: ["'self'"],
+  // GraphiQL's style sheet carries its fonts and a few icons as data: URIs.
+  font: ['data:'],
+  img: ['data:'],
+};
+
+export function landingPage(opts: { examples: ConsoleExample[]; demoKeys?: DemoKey[] }): string {
+  const config = { endpoint: '/graphql', examples: opts.examples, demoKeys: opts.demoKeys ?? [] };
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>rostergate</title>
+<html lang="en"><head><meta charset="utf-8"><title>rostergate console</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
- body{font:14px system-ui,sans-serif;margin:0;display:flex;flex-direction:column;height:100vh;color:#1d2330}
- header{padding:10px 16px;background:#1d2330;color:#fff;display:flex;gap:12px;align-items:center;flex-wrap:wrap}
- header h1{font-size:16px;margin:0 12px 0 0} header input,header select{font:inherit;padding:4px}
- main{flex:1;display:grid;grid-template-columns:1fr 1fr;gap:8px;padding:8px;min-height:0}
- textarea,pre{font:13px ui-monospace,monospace;border:1px solid #ccd;border-radius:4px;padding:8px;margin:0;overflow:auto}
- .left{display:grid;grid-template-rows:3fr 1fr;gap:8px;min-height:0} button{font:inherit;padding:5px 14px;cursor:pointer}
- pre{background:#f6f7f9;white-space:pre-wrap}
-</style></head><body>
-<header><h1>rostergate</h1>
- <label>API key <input id="key" size="44" placeholder="x-api-key"></label>
- ${keys ? `<label>demo client <select id="demo"><option value="">—</option>${keys}</select></label>` : ''}
- <button id="run">Run ▶</button><span id="status"></span></header>
-<main><div class="left"><textarea id="q" spellcheck="false">${esc(opts.exampleQuery)}</textarea>
-<textarea id="v" spellcheck="false" placeholder="variables (JSON)">{}</textarea></div><pre id="out">Press Run (Ctrl+Enter).</pre></main>
-<script>
-const $=id=>document.getElementById(id);
-$('key').value=localStorage.getItem('rg-key')||'';
-const demo=$('demo');
-if(demo){
-  demo.onchange=()=>{ $('key').value=demo.value; };
-  // The demo makes new keys on every start: a remembered key from an earlier run would only get 401.
-  const known=[...demo.options].find(o=>o.value&&o.value===$('key').value);
-  if(known) demo.value=known.value; else { demo.selectedIndex=1; $('key').value=demo.value; }
-}
-async function run(){
-  localStorage.setItem('rg-key',$('key').value);
-  let variables={}; try{variables=JSON.parse($('v').value||'{}')}catch(e){$('out').textContent='variables: '+e.message;return}
-  const t=performance.now(); $('status').textContent='…';
-  const headers={'content-type':'application/json'}; if($('key').value) headers['x-api-key']=$('key').value;
-  const r=await fetch('/graphql',{method:'POST',headers,body:JSON.stringify({query:$('q').value,variables})});
-  $('status').textContent=r.status+' · '+Math.round(performance.now()-t)+' ms';
-  $('out').textContent=JSON.stringify(await r.json().catch(()=>({error:'non-JSON response'})),null,2);
-}
-$('run').onclick=run; document.onkeydown=e=>{ if((e.ctrlKey||e.metaKey)&&e.key==='Enter') run(); };
-</script></body></html>`;
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="${consoleAssetUrl('graphiql.css')}">
+<link rel="stylesheet" href="${consoleAssetUrl('console.css')}">
+</head><body>
+<header class="rg-bar"><h1>rostergate</h1>
+${opts.demoKeys?.length ? ' <label>demo client <select id="rg-client"></select></label>\n' : ''} <label>example <select id="rg-example"></select></label>
+ <span id="rg-status" role="status"></span></header>
+<main id="rg-console"><p class="rg-loading">Loading the console… <noscript>(it needs JavaScript)</noscript></p></main>
+<script type="application/json" id="rg-config">${jsonForHtml(config)}</script>
+<script src="${consoleAssetUrl('react.js')}"></script>
+<script src="${consoleAssetUrl('react-dom.js')}"></script>
+<script src="${consoleAssetUrl('graphiql.js')}"></script>
+<script src="${consoleAssetUrl('console.js')}"></script>
+</body></html>`;
 }
 
-function esc(s: string): string {
-  return s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+/** JSON inside a `<script>` data block: `<` escaped, so no string in it can close the element. */
+function jsonForHtml(value: unknown): string {
+  return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
 }
 
+/** The example for a gateway that has none per purpose: what most purposes that see names can run. */
 export const EXAMPLE_QUERY = `# One school, its classes, and the students enrolled in each.
 query SchoolRoster {
   schools(first: 1) {
@@ -75,3 +83,5 @@ query SchoolRoster {
   }
 }
 `;
+
+export const DEFAULT_EXAMPLES: ConsoleExample[] = [{ title: 'School roster', query: EXAMPLE_QUERY }];
