@@ -15,7 +15,7 @@ import { syncSource, type SyncHooks, type SyncSummary } from './sync/runner.ts';
 import { buildUnifiedSchema } from './graphql/schema.ts';
 import { createContext } from './graphql/context.ts';
 import { startGateway, type RunningGateway, type ServedSchema } from './server/gateway.ts';
-import { setupPrivacy, type Privacy } from './privacy/setup.ts';
+import { setupPrivacy, type Privacy } from './graphql/privacy.ts';
 import { assertStoreKey } from './privacy/store-key.ts';
 import { explainDenied } from './privacy/purpose-schema.ts';
 import { classify } from './privacy/classification.ts';

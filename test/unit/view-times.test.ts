@@ -11,7 +11,7 @@ import { buildUnifiedSchema } from '../../src/graphql/schema.ts';
 import { ENTITY_TYPES } from '../../src/model/records.ts';
 import { gradeBand } from '../../src/privacy/generalise.ts';
 import { KeyRing } from '../../src/privacy/pseudonym.ts';
-import { setupPrivacy, type Privacy } from '../../src/privacy/setup.ts';
+import { setupPrivacy, type Privacy } from '../../src/graphql/privacy.ts';
 import type { Store } from '../../src/store/types.ts';
 import { syncSource } from '../../src/sync/runner.ts';
 import { demoPrivacyConfig, TEST_MASTER_KEY } from '../support/privacy.ts';

@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RostergateError } from '../errors.ts';
-import type { LeaseRow, Store } from '../store/types.ts';
+import type { LeaseRow, Store } from './types.ts';
 
 export interface LeaseOptions {
   /** Wait for the holder to finish (or its lease to expire) instead of refusing at once. */

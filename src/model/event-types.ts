@@ -6,7 +6,7 @@
  * of every type); an empty list means every event. Demographics changes are `person.updated`.
  */
 import { RostergateError } from '../errors.ts';
-import { RECORD_TYPE } from './relevance.ts';
+import { RECORD_TYPE } from './names.ts';
 
 const OPS = ['created', 'updated', 'deleted'] as const;
 const RECORDS = Object.values(RECORD_TYPE).map((r) => r.toLowerCase());
