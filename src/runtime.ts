@@ -144,7 +144,7 @@ export async function serveStore(
   await assertStoreKey(store, privacy.keyring);
   await privacy.pseudonymiser.backfillAll(store);
   // Each purpose's updatedAt / updatedSince: computed for purposes and records that have none yet,
-  // recomputed for a purpose whose policy changed (src/feeds/view-times.ts).
+  // recomputed for a purpose whose policy changed (src/graphql/view-times.ts).
   const views = await privacy.viewTimes.backfill(store);
   for (const v of views) if (v.records) log.info({ purpose: v.view, records: v.records, rebuilt: v.rebuilt }, 'view times computed from the change log');
   const schemas: Record<string, ServedSchema<GraphQLContext>> = {};

@@ -2,6 +2,9 @@
  * Assembles the privacy layer from the config: classification, purposes and their schemas, the key
  * ring, ingest minimisation and pseudonym materialisation for sync, and for serving the client
  * authentication, per-request contexts and the audit plugin.
+ *
+ * In the GraphQL layer, not in privacy/: serving builds GraphQL contexts and an Apollo plugin. What
+ * the privacy layer's own operations read of the result is `PrivacyPolicy` (src/privacy/privacy-policy.ts).
  */
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';

@@ -9,6 +9,7 @@
  *
  * Maintained at sync time, in the transaction that logs the change (`changeLogged`); computed from
  * the retained change log for stores and purposes that predate that (`backfill`, at start-up).
+ * Sync reaches it only through the `changeLogged` hook it is given, so it sits with `updatedAt`.
  */
 import { createHash } from 'node:crypto';
 import { ENTITY_TYPES, type EntityType } from '../model/records.ts';

@@ -5,7 +5,7 @@
  * exactly the clients the disclosure ledger names are told by a `person.erased` webhook.
  *
  * Serialised with sync: the leases of every configured source are held for the whole erasure, so
- * no run can write the person back between reading and deleting (src/sync/lease.ts).
+ * no run can write the person back between reading and deleting (src/store/lease.ts).
  */
 import { createHmac, randomUUID, randomBytes } from 'node:crypto';
 import { RostergateError } from '../errors.ts';

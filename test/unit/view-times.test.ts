@@ -1,5 +1,5 @@
 /**
- * Each purpose's view times (the last change it could see of each record, src/feeds/view-times.ts):
+ * Each purpose's view times (the last change it could see of each record, src/graphql/view-times.ts):
  * kept by the sync hook, and recomputed from the change log at start-up for purposes and stores
  * that predate them — the same times either way; where the log no longer tells, its horizon.
  */
