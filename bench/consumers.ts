@@ -14,7 +14,7 @@ import { DEMO_CLIENTS, DEMO_PURPOSES } from '../src/demo/demo-policy.ts';
 import { parseConfig } from '../src/config/config.ts';
 import { buildUnifiedSchema } from '../src/graphql/schema.ts';
 import { KeyRing } from '../src/privacy/pseudonym.ts';
-import { setupPrivacy } from '../src/privacy/setup.ts';
+import { setupPrivacy } from '../src/graphql/privacy.ts';
 import { SqliteStore } from '../src/store/sqlite.ts';
 import { syncSource } from '../src/sync/runner.ts';
 import { runExtract } from '../src/extract/extract.ts';

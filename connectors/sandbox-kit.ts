@@ -9,7 +9,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { DatasetView } from '../src/demo/dataset.ts';
+import type { DatasetView } from './dataset-view.ts';
 
 export interface SandboxContext {
   dataset: DatasetView;

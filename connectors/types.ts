@@ -11,7 +11,7 @@ import type { EntityData, EntityType, SourceRecord } from '../src/model/records.
 import type { HttpClient } from './http.ts';
 import type { Logger } from '../src/log.ts';
 import type { SandboxApp } from './sandbox-kit.ts';
-import type { DatasetView } from '../src/demo/dataset.ts';
+import type { DatasetView } from './dataset-view.ts';
 
 export type SourceType = 'clever' | 'oneroster' | 'oneroster-csv' | 'msgraph' | 'sds-csv' | 'google-classroom';
 

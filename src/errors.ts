@@ -18,7 +18,7 @@ export type ErrorCode =
   | 'CSV_INVALID'
   | 'SYNC_MASS_DELETE'
   | 'SYNC_ABORTED'
-  /** Another run holds the source's lease (src/sync/lease.ts). */
+  /** Another run holds the source's lease (src/store/lease.ts). */
   | 'SYNC_BUSY'
   | 'STORE'
   /** The store's disk is full (SQLITE_FULL, PostgreSQL 53100). */

@@ -16,7 +16,7 @@ import { buildUnifiedSchema } from './graphql/schema.ts';
 import { createContext } from './graphql/context.ts';
 import { startGateway, type RunningGateway, type ServedSchema } from './server/gateway.ts';
 import type { ConsoleExample, DemoKey } from './server/landing.ts';
-import { setupPrivacy, type Privacy } from './privacy/setup.ts';
+import { setupPrivacy, type Privacy } from './graphql/privacy.ts';
 import { assertStoreKey } from './privacy/store-key.ts';
 import { explainDenied } from './privacy/purpose-schema.ts';
 import { classify } from './privacy/classification.ts';
@@ -145,7 +145,7 @@ export async function serveStore(
   await assertStoreKey(store, privacy.keyring);
   await privacy.pseudonymiser.backfillAll(store);
   // Each purpose's updatedAt / updatedSince: computed for purposes and records that have none yet,
-  // recomputed for a purpose whose policy changed (src/feeds/view-times.ts).
+  // recomputed for a purpose whose policy changed (src/graphql/view-times.ts).
   const views = await privacy.viewTimes.backfill(store);
   for (const v of views) if (v.records) log.info({ purpose: v.view, records: v.records, rebuilt: v.rebuilt }, 'view times computed from the change log');
   const schemas: Record<string, ServedSchema<GraphQLContext>> = {};

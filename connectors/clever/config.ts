@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { sourceBase } from '../config-base.ts';
-import { secret } from '../../src/config/secret.ts';
+import { secret } from '../../src/secret.ts';
 
 /** `type: clever` — a district-app (Secure Sync) bearer token against the Data API v3.0/v3.1. */
 export const cleverConfigSchema = sourceBase

@@ -4,7 +4,7 @@
  * `starting_after`/`ending_before`, the 10000 limit (413 above), bearer-token checks (401) and
  * unknown ids (404) follow Clever's swagger and docs. Events are rendered from the dataset's journal.
  */
-import type { DatasetRow, DatasetView } from '../../src/demo/dataset.ts';
+import type { DatasetRow, DatasetView } from '../dataset-view.ts';
 import type { AcademicSessionData, ClassData, DemographicsData, EnrollmentData, GuardianshipData, OrgData, PersonData } from '../../src/model/records.ts';
 import { basicAuth, bearer, vendorId, type SandboxApp, type SandboxRequest, type SandboxResponse } from '../sandbox-kit.ts';
 import type { CleverEvent, CleverSection, CleverUser } from './wire.ts';

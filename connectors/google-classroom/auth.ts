@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { importPKCS8, SignJWT } from 'jose';
-import { assertOwnerOnly } from '../../src/config/secret.ts';
+import { assertOwnerOnly } from '../../src/secret.ts';
 import { RostergateError } from '../../src/errors.ts';
 import { bearerTokenAuth, type AuthProvider, type HttpClient } from '../http.ts';
 import type { GoogleConfig, ServiceAccountKey } from './config.ts';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { sourceBase } from '../config-base.ts';
-import { secret } from '../../src/config/secret.ts';
+import { secret } from '../../src/secret.ts';
 
 export const COURSE_STATES = ['ACTIVE', 'ARCHIVED', 'PROVISIONED', 'DECLINED', 'SUSPENDED'] as const;
 

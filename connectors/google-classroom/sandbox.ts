@@ -8,7 +8,7 @@
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { jwtVerify } from 'jose';
-import type { DatasetRow, DatasetView } from '../../src/demo/dataset.ts';
+import type { DatasetRow, DatasetView } from '../dataset-view.ts';
 import { bearer, vendorId, type SandboxApp, type SandboxRequest, type SandboxResponse } from '../sandbox-kit.ts';
 import { COURSE_STATES, type ServiceAccountKey } from './config.ts';
 

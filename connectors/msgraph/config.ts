@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { sourceBase } from '../config-base.ts';
-import { secret } from '../../src/config/secret.ts';
+import { secret } from '../../src/secret.ts';
 
 /** `type: msgraph` — Microsoft Graph Education (School Data Sync tenants), app-only client credentials. */
 export const msGraphConfigSchema = sourceBase

@@ -6,7 +6,7 @@
  * Graph's documented gap: class delta does not report deleted classes.
  */
 import { randomBytes } from 'node:crypto';
-import type { DatasetRow, DatasetView } from '../../src/demo/dataset.ts';
+import type { DatasetRow, DatasetView } from '../dataset-view.ts';
 import { bearer, vendorId, type SandboxApp, type SandboxRequest, type SandboxResponse } from '../sandbox-kit.ts';
 
 export const MSGRAPH_SANDBOX_TENANT = '00000000-0000-4000-8000-00000000d3m0';

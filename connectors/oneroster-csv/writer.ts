@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import { zipSync } from 'fflate';
-import type { DatasetRow, DatasetView } from '../../src/demo/dataset.ts';
+import type { DatasetRow, DatasetView } from '../dataset-view.ts';
 import type { EntityType } from '../../src/model/records.ts';
 import { FILES } from './binding.ts';
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { sourceBase } from '../config-base.ts';
-import { secret } from '../../src/config/secret.ts';
+import { secret } from '../../src/secret.ts';
 
 export const ONEROSTER_12_SCOPES = [
   'https://purl.imsglobal.org/spec/or/v1p2/scope/roster-core.readonly',

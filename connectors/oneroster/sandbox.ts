@@ -7,7 +7,7 @@
  * bodies, and ClassLink's 1.1 quirks (enabledUser as a string, empty strings, periods as []).
  */
 import { randomBytes } from 'node:crypto';
-import type { DatasetRow, DatasetView } from '../../src/demo/dataset.ts';
+import type { DatasetRow, DatasetView } from '../dataset-view.ts';
 import type { EntityType } from '../../src/model/records.ts';
 import { basicAuth, bearer, type SandboxApp, type SandboxRequest, type SandboxResponse } from '../sandbox-kit.ts';
 import { hmacSignature, signatureBase } from './auth.ts';

@@ -2,7 +2,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
-import type { DatasetView } from '../../src/demo/dataset.ts';
+import type { DatasetView } from '../dataset-view.ts';
 import { V21 } from './formats.ts';
 
 const ROLE: Record<string, string> = { student: 'student', teacher: 'teacher', staff: 'aide', administrator: 'principal' };

@@ -7,7 +7,7 @@ import { userInfo } from 'node:os';
 import { RostergateError } from '../errors.ts';
 import { buildUnifiedSchema } from '../graphql/schema.ts';
 import { erasePerson, liftSuppression } from '../privacy/erasure.ts';
-import { setupPrivacy } from '../privacy/setup.ts';
+import { setupPrivacy } from '../graphql/privacy.ts';
 import { assertStoreKey } from '../privacy/store-key.ts';
 import { isPostgresUrl, openStore } from '../runtime.ts';
 import { loadConfig } from './serve.ts';

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { RostergateError } from '../errors.ts';
 import { buildUnifiedSchema } from '../graphql/schema.ts';
 import type { EntityType } from '../model/records.ts';
-import { setupPrivacy } from '../privacy/setup.ts';
+import { setupPrivacy } from '../graphql/privacy.ts';
 import { assertStoreKey } from '../privacy/store-key.ts';
 import { isPostgresUrl, openStore } from '../runtime.ts';
 import type { SourceRecordRef, Store } from '../store/types.ts';

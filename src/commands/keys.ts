@@ -7,7 +7,7 @@ import { stringify } from 'csv-stringify';
 import { RostergateError } from '../errors.ts';
 import { buildUnifiedSchema } from '../graphql/schema.ts';
 import { hashApiKey, newApiKey } from '../privacy/api-keys.ts';
-import { auditLogFor, setupPrivacy } from '../privacy/setup.ts';
+import { auditLogFor, setupPrivacy } from '../graphql/privacy.ts';
 import { KeyRing } from '../privacy/pseudonym.ts';
 import { assertStoreKey } from '../privacy/store-key.ts';
 import { openStore } from '../runtime.ts';

@@ -8,7 +8,7 @@ import { RostergateError } from '../errors.ts';
 import { buildUnifiedSchema } from '../graphql/schema.ts';
 import { KeyRing } from '../privacy/pseudonym.ts';
 import { buildReportModel, renderReport, REPORT_FORMATS, type ReportFormat } from '../privacy/report.ts';
-import { setupPrivacy } from '../privacy/setup.ts';
+import { setupPrivacy } from '../graphql/privacy.ts';
 import { demoReportConfig } from '../demo/demo.ts';
 import { loadConfig } from './serve.ts';
 

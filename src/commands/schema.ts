@@ -7,7 +7,7 @@ import { printSchema } from 'graphql';
 import { RostergateError } from '../errors.ts';
 import { buildUnifiedSchema } from '../graphql/schema.ts';
 import { KeyRing } from '../privacy/pseudonym.ts';
-import { setupPrivacy } from '../privacy/setup.ts';
+import { setupPrivacy } from '../graphql/privacy.ts';
 import { demoReportConfig } from '../demo/demo.ts';
 import { loadConfig } from './serve.ts';
 

@@ -8,7 +8,7 @@ import { userInfo } from 'node:os';
 import { RostergateError } from '../errors.ts';
 import { buildUnifiedSchema } from '../graphql/schema.ts';
 import { appendAudit } from '../privacy/audit.ts';
-import { setupPrivacy } from '../privacy/setup.ts';
+import { setupPrivacy } from '../graphql/privacy.ts';
 import { buildSubjectExport, exportedCategories, subjectRef } from '../privacy/subject-export.ts';
 import { subjectSummary } from '../privacy/subject-summary.ts';
 import { isPostgresUrl, openStore, sourceTypes } from '../runtime.ts';

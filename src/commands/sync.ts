@@ -4,7 +4,7 @@ import { openStore, syncAll } from '../runtime.ts';
 import { formatSummary, progressHooks } from '../sync/progress.ts';
 import { loadConfig } from './serve.ts';
 import { RostergateError } from '../errors.ts';
-import { privacyForSync } from '../privacy/setup.ts';
+import { privacyForSync } from '../graphql/privacy.ts';
 import { buildUnifiedSchema } from '../graphql/schema.ts';
 import type { SyncSummary } from '../sync/runner.ts';
 

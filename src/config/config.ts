@@ -13,7 +13,7 @@ import type { SourceType } from '../../connectors/types.ts';
 import { clientSchema, purposeSchema, rateLimitSchema } from '../privacy/policy.ts';
 import { jwtConfigSchema } from '../privacy/jwt.ts';
 import { webhookConfigSchema } from '../feeds/webhooks.ts';
-import { reportConfigShape } from '../privacy/report.ts';
+import { privacySectionSchema } from '../privacy/config.ts';
 import { retentionConfigSchema } from '../privacy/retention.ts';
 import { DEFAULT_ORG_MATCH_RULES, ORG_MATCH_RULES } from '../sync/identity.ts';
 
@@ -46,17 +46,7 @@ const baseSchema = z
       })
       .strict()
       .default({ port: 4000, host: '127.0.0.1', openAccess: false, drainSeconds: 0 }),
-    privacy: z
-      .object({
-        /** Tenant label mixed into every derived key: two deployments with one master key stay unlinkable. */
-        tenant: z.string().min(1).default('default'),
-        /** File holding the master key (mode 0600). ROSTERGATE_MASTER_KEY in the environment wins. */
-        masterKeyFile: z.string().optional(),
-        /** controller, processor, processingLocations, subProcessors: what the privacy report cannot derive. */
-        ...reportConfigShape,
-      })
-      .strict()
-      .default({ tenant: 'default' }),
+    privacy: privacySectionSchema,
     /** Client authentication besides API keys: JWT bearer tokens from an identity provider. */
     auth: z.object({ jwt: jwtConfigSchema.optional() }).strict().default({}),
     webhooks: webhookConfigSchema.default(webhookConfigSchema.parse({})),

@@ -7,36 +7,7 @@
 import type { EntityData, EntityType } from '../model/records.ts';
 import { ENTITY_TYPES } from '../model/records.ts';
 import { generateDistrict, type District, type DistrictOptions } from './generator.ts';
-
-export interface DatasetRow<T extends EntityType = EntityType> {
-  type: T;
-  key: string;
-  data: EntityData[T];
-  created: string;
-  lastModified: string;
-  /** Set when the record was removed; the row stays so sources can report the deletion. */
-  deletedAt?: string;
-}
-
-export interface JournalEntry {
-  seq: number;
-  at: string;
-  type: EntityType;
-  key: string;
-  op: 'created' | 'updated' | 'deleted';
-  /** The record's data before an update (Clever's previous_attributes are derived from it). */
-  previous?: unknown;
-}
-
-/** What vendor sandboxes and drop writers read: the whole dataset, or a slice of it. */
-export interface DatasetView {
-  list<T extends EntityType>(type: T): DatasetRow<T>[];
-  listWithDeleted<T extends EntityType>(type: T): DatasetRow<T>[];
-  get<T extends EntityType>(type: T, key: string): DatasetRow<T> | undefined;
-  changesSince(seq: number): JournalEntry[];
-  readonly headSeq: number;
-  now(): Date;
-}
+import type { DatasetRow, DatasetView, JournalEntry } from '../../connectors/dataset-view.ts';
 
 export class RosterDataset implements DatasetView {
   private rows = new Map<EntityType, Map<string, DatasetRow>>();

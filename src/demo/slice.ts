@@ -5,7 +5,8 @@
  * to several (a teacher in two schools, a guardian of siblings) then arrive from several sources.
  */
 import type { EntityType } from '../model/records.ts';
-import type { DatasetRow, DatasetView, JournalEntry, RosterDataset } from './dataset.ts';
+import type { RosterDataset } from './dataset.ts';
+import type { DatasetRow, DatasetView, JournalEntry } from '../../connectors/dataset-view.ts';
 
 export function sliceBySchools(ds: RosterDataset, schoolKeys: string[]): DatasetView {
   const schools = new Set(schoolKeys);

@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isRostergateError, refusalAnswer, RostergateError } from '../errors.ts';
 import { errorForLog, type Logger } from '../log.ts';
-import type { Privacy } from '../privacy/setup.ts';
+import type { Privacy } from '../graphql/privacy.ts';
 import type { Store } from '../store/types.ts';
 import type { SourceType } from '../../connectors/types.ts';
 import { datasetOf } from './columns.ts';

@@ -8,10 +8,10 @@ import type { PseudonymCache } from '../privacy/pseudonym-cache.ts';
 import type { SourceType } from '../../connectors/types.ts';
 import { plainCursors, type CursorCodec } from './connection.ts';
 import type { EntityType } from '../model/records.ts';
-import { fieldFeeds, type FieldFeeds } from '../feeds/relevance.ts';
+import { fieldFeeds, type FieldFeeds } from '../privacy/relevance.ts';
 import { classify } from '../privacy/classification.ts';
-import { buildUnifiedSchema } from './schema.ts';
-import type { AdminServices } from '../feeds/admin.ts';
+import { buildTypeSchema } from './type-defs.ts';
+import type { AdminServices } from './admin-services.ts';
 import { RostergateError } from '../errors.ts';
 import type { PseudonymOrder } from '../store/order.ts';
 
@@ -27,7 +27,7 @@ export interface PurposeView {
 let openView: PurposeView | undefined;
 /** The view of open access (no purposes): every field of every type. */
 export function unrestrictedView(): PurposeView {
-  openView ??= { feeds: fieldFeeds(classify(buildUnifiedSchema())), received: undefined, typeVisible: () => true };
+  openView ??= { feeds: fieldFeeds(classify(buildTypeSchema())), received: undefined, typeVisible: () => true };
   return openView;
 }
 

@@ -6,26 +6,21 @@
 import { GraphQLError } from 'graphql';
 import { CursorScalar, DateScalar, DateTimeScalar, EmailAddressScalar, PseudonymScalar } from './scalars.ts';
 import type { EntityType } from '../model/records.ts';
+import { GRAPHQL_TYPE } from '../model/names.ts';
 import type { EntityRow } from '../store/types.ts';
 import { demographicsIdFor, typeOfId } from '../sync/ids.ts';
 import { checkFirst, fromList, fromRows, sliceIds, toConnection } from './connection.ts';
 import { decodeIdCursor, decodeKeyCursor, encodeKeyCursor, orderOf, sliceKeyed, sortKeys } from './order.ts';
 import type { GraphQLContext } from './context.ts';
 import type { Resolvers } from './generated.ts';
-import { changesResolver, encodeSeq } from '../feeds/changes.ts';
-import { adminResolvers } from '../feeds/admin.ts';
+import { changesResolver, encodeSeq } from './changes.ts';
+import { adminResolvers } from './admin.ts';
 import { generalisedValue } from '../privacy/generalise.ts';
 import { changedSince, updatedAtOf } from './updated-at.ts';
 import { personIdBySignIn } from './sign-in.ts';
 
 const upper = (s: string) => s.replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase();
 const enumMap = (values: string[]) => Object.fromEntries(values.map((v) => [upper(v), v]));
-
-const TYPENAME: Record<EntityType, string> = {
-  org: 'Organization', academicSession: 'AcademicSession', course: 'Course', person: 'Person',
-  demographics: 'Demographics', class: 'Class', enrollment: 'Enrollment', guardianship: 'Guardianship',
-};
-
 
 type ListArgs = { first?: number | null; after?: string | null; updatedSince?: string | Date | null };
 
@@ -128,10 +123,10 @@ export const resolvers: Resolvers = {
   } as never,
 
   Node: {
-    __resolveType: (row) => TYPENAME[row.type] as never,
+    __resolveType: (row) => GRAPHQL_TYPE[row.type] as never,
   },
   RosterRecord: {
-    __resolveType: (row) => TYPENAME[(row as EntityRow).type] as never,
+    __resolveType: (row) => GRAPHQL_TYPE[(row as EntityRow).type] as never,
   },
 
   Query: {

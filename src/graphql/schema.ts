@@ -2,25 +2,13 @@
  * Builds the executable unified schema from schema/*.graphql and the resolvers. Scalar fields of
  * roster types are stored in `row.data`; the default field resolver reads them there.
  */
-import { readFileSync, readdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import { defaultFieldResolver, isObjectType, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql';
 import { resolvers } from './resolvers.ts';
 import type { GraphQLContext } from './context.ts';
 import type { EntityRow } from '../store/types.ts';
 import { updatedAtOf } from './updated-at.ts';
-
-export const SCHEMA_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../schema');
-
-export function loadTypeDefs(): string {
-  return readdirSync(SCHEMA_DIR)
-    .filter((f) => f.endsWith('.graphql'))
-    .sort()
-    .map((f) => readFileSync(join(SCHEMA_DIR, f), 'utf8'))
-    .join('\n');
-}
+import { loadTypeDefs } from './type-defs.ts';
 
 export function buildUnifiedSchema(): GraphQLSchema {
   const schema = makeExecutableSchema({ typeDefs: loadTypeDefs(), resolvers: resolvers as never });

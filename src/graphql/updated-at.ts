@@ -1,6 +1,6 @@
 /**
  * `updatedAt` and the `updatedSince` filter of nested lists, as the request's purpose sees them:
- * the last change of a record that purpose could see (src/feeds/view-times.ts), read through the
+ * the last change of a record that purpose could see (src/graphql/view-times.ts), read through the
  * request's batched loader. Open access, and tombstones (whose time is their deletion, an event
  * for every purpose that sees the type), use the record's own time. Root lists filter in the
  * store (`ListQuery.view`).

@@ -9,7 +9,7 @@
  */
 import { createHash, createHmac } from 'node:crypto';
 import type { AuditRow, Store, StoreTx } from '../store/types.ts';
-import { stableJson } from '../sync/merge.ts';
+import { stableJson } from '../model/stable-json.ts';
 
 export type AuditInput = Omit<AuditRow, 'prevHash' | 'hash'>;
 /** The link of the first entry: its "previous hash". */

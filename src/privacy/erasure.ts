@@ -5,22 +5,22 @@
  * exactly the clients the disclosure ledger names are told by a `person.erased` webhook.
  *
  * Serialised with sync: the leases of every configured source are held for the whole erasure, so
- * no run can write the person back between reading and deleting (src/sync/lease.ts).
+ * no run can write the person back between reading and deleting (src/store/lease.ts).
  */
 import { createHmac, randomUUID, randomBytes } from 'node:crypto';
 import { RostergateError } from '../errors.ts';
-import { PERSON_ERASED, subscribed } from '../feeds/event-types.ts';
+import { PERSON_ERASED, subscribed } from '../model/event-types.ts';
 import type { EntityRow, Store, StoreTx, SuppressionRow } from '../store/types.ts';
-import { acquireSourceLease, type SourceLease } from '../sync/lease.ts';
+import { acquireSourceLease, type SourceLease } from '../store/lease.ts';
 import { appendAudit } from './audit.ts';
-import type { Privacy } from './setup.ts';
+import type { PrivacyPolicy } from './privacy-policy.ts';
 
 /** Links through which a record exists only because of its person. */
 const DEPENDENT_RELS = ['demographics.person', 'enrollment.person', 'guardianship.guardian', 'guardianship.student'] as const;
 
 export interface ErasureRequest {
   store: Store;
-  privacy: Privacy;
+  privacy: PrivacyPolicy;
   personId: string;
   /** Every configured source: their leases are held while the erasure runs. */
   sources: readonly string[];
@@ -135,6 +135,6 @@ async function dependentsOf(tx: StoreTx, personId: string): Promise<EntityRow[]>
 }
 
 /** Lifts the suppression of one erasure, named by one of its records: returns how many entries went. */
-export async function liftSuppression(store: Store, privacy: Privacy, ref: { source: string; type: 'person'; key: string }): Promise<number> {
+export async function liftSuppression(store: Store, privacy: PrivacyPolicy, ref: { source: string; type: 'person'; key: string }): Promise<number> {
   return store.transaction((tx) => tx.liftSuppression(ref.source, ref.type, privacy.keyring.suppressionKey(ref.source, ref.type, ref.key)));
 }

@@ -8,7 +8,7 @@
  * receives), and identity match keys are taken before minimisation (see sync/ingest.ts).
  */
 import { ENTITY_TYPES, REFERENCES, type EntityType } from '../model/records.ts';
-import { GRAPHQL_TYPE } from '../feeds/relevance.ts';
+import { GRAPHQL_TYPE } from '../model/names.ts';
 import type { Classification } from './classification.ts';
 
 export interface Minimiser {

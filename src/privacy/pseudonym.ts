@@ -11,7 +11,7 @@
  */
 import { createHmac, hkdfSync, randomBytes, createCipheriv, createDecipheriv } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { assertOwnerOnly } from '../config/secret.ts';
+import { assertOwnerOnly } from '../secret.ts';
 import { RostergateError } from '../errors.ts';
 
 export const MASTER_KEY_ENV = 'ROSTERGATE_MASTER_KEY';

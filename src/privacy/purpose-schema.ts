@@ -25,20 +25,34 @@ import {
   isObjectType,
   isScalarType,
   isSpecifiedDirective,
+  defaultFieldResolver,
   type GraphQLNamedType,
   type GraphQLFieldConfig,
   type GraphQLFieldResolver,
 } from 'graphql';
-import type { GraphQLContext } from '../graphql/context.ts';
-import { fieldResolver } from '../graphql/schema.ts';
 import type { EntityRow } from '../store/types.ts';
-import { GRAPHQL_TYPE } from '../feeds/relevance.ts';
+import { GRAPHQL_TYPE } from '../model/names.ts';
 import { isStructural, type Classification } from './classification.ts';
 import { fieldActions, type Action, type Purpose } from './policy.ts';
 import { versionOf } from './pseudonym.ts';
 import { isErasedTombstone } from '../store/types.ts';
 import { describedCuts, relationCuts } from './relations.ts';
 import { classificationNote, withNote } from './field-notes.ts';
+
+/**
+ * What this schema's own resolvers read of a request's context (src/graphql/context.ts builds it).
+ * Declared here rather than imported: the GraphQL layer sits above this one.
+ */
+export interface PurposeRequest {
+  /** The pseudonymisation domain of a pseudonymising purpose. */
+  pseudonymDomain?: string;
+  /** Gateway ids of the people whose fields the request resolved (audit and disclosure ledger). */
+  people: Set<string>;
+  loaders: {
+    pseudonymNow(id: string): string | undefined;
+    pseudonym: { load(id: string): Promise<string | undefined> };
+  };
+}
 
 export interface PurposeSchema {
   schema: GraphQLSchema;
@@ -54,6 +68,10 @@ export interface PurposeSchema {
   withheld: Map<string, string>;
 }
 
+/**
+ * `base` is the unified schema with its resolvers (src/graphql/schema.ts gives every field one);
+ * the wrappers here fall back to graphql's default resolver only for a schema built without them.
+ */
 export function buildPurposeSchema(
   base: GraphQLSchema,
   cls: Classification,
@@ -84,7 +102,7 @@ export function buildPurposeSchema(
       if (args?.length) fieldConfig = { ...fieldConfig, args: Object.fromEntries(Object.entries(fieldConfig.args!).filter(([a]) => !args.includes(a))) };
       if (!purpose.admin && fieldConfig.astNode?.directives?.some((d) => d.name.value === 'admin')) return null;
       if (coord === 'Query.node') {
-        return { ...fieldConfig, resolve: nodeWithin(pseudonymises, (fieldConfig.resolve ?? fieldResolver) as GraphQLFieldResolver<unknown, GraphQLContext>) } as GraphQLFieldConfig<unknown, unknown>;
+        return { ...fieldConfig, resolve: nodeWithin(pseudonymises, (fieldConfig.resolve ?? defaultFieldResolver) as GraphQLFieldResolver<unknown, PurposeRequest>) } as GraphQLFieldConfig<unknown, unknown>;
       }
       // Finds a person by an identifier, so it needs the person's id to be shown in some form too.
       if (coord === 'Query.personBySignIn' && actions.get('Person.id') === 'deny') return null;
@@ -93,7 +111,7 @@ export function buildPurposeSchema(
         if (pseudonymises) return { ...fieldConfig, args: { ...fieldConfig.args, id: { ...fieldConfig.args!.id!, type: new GraphQLNonNull(pseudonymType) } } } as GraphQLFieldConfig<unknown, unknown>;
         return fieldConfig;
       }
-      let out = fieldConfig as GraphQLFieldConfig<unknown, GraphQLContext>;
+      let out = fieldConfig as GraphQLFieldConfig<unknown, PurposeRequest>;
       if (coord === 'Person.id' && pseudonymises) {
         out = {
           ...out,
@@ -115,7 +133,7 @@ export function buildPurposeSchema(
           },
         };
       }
-      if (typeName === 'Person') out = { ...out, resolve: notePerson(out.resolve ?? (fieldResolver as GraphQLFieldResolver<unknown, GraphQLContext>)) };
+      if (typeName === 'Person') out = { ...out, resolve: notePerson(out.resolve ?? (defaultFieldResolver as GraphQLFieldResolver<unknown, PurposeRequest>)) };
       // Said after the Person.id rewrite, so the note follows the pseudonym's own description.
       return { ...out, description: withNote(out.description, classificationNote(cls, coord, purpose.admin ? undefined : actions)) };
     },
@@ -220,7 +238,7 @@ function reachableOnly(schema: GraphQLSchema): GraphQLSchema {
  * its person (the same lookup as `person(id:)`); a person's gateway id finds nothing, since the
  * purpose never shows it.
  */
-function nodeWithin(pseudonymises: boolean, inner: GraphQLFieldResolver<unknown, GraphQLContext>): GraphQLFieldResolver<unknown, GraphQLContext> {
+function nodeWithin(pseudonymises: boolean, inner: GraphQLFieldResolver<unknown, PurposeRequest>): GraphQLFieldResolver<unknown, PurposeRequest> {
   return async (src, args: { id?: unknown }, ctx, info) => {
     if (pseudonymises && typeof args.id === 'string' && versionOf(args.id) !== undefined) {
       const byPseudonym = info.schema.getQueryType()!.getFields().person!.resolve!;
@@ -233,7 +251,7 @@ function nodeWithin(pseudonymises: boolean, inner: GraphQLFieldResolver<unknown,
   };
 }
 
-function notePerson(inner: GraphQLFieldResolver<unknown, GraphQLContext>): GraphQLFieldResolver<unknown, GraphQLContext> {
+function notePerson(inner: GraphQLFieldResolver<unknown, PurposeRequest>): GraphQLFieldResolver<unknown, PurposeRequest> {
   return (row, args, ctx, info) => {
     // An erasure's tombstone discloses nothing about the person: the ledger must not list them again.
     if (!isErasedTombstone(row as EntityRow)) ctx.people.add((row as EntityRow).id);

@@ -11,32 +11,17 @@
  *
  * config + privacy → `ReportModel` (pure data, tested) → `Doc` → Markdown or HTML.
  */
-import { z } from 'zod';
-import type { Config } from '../config/config.ts';
+import type { ReportConfig } from './config.ts';
 import { CONNECTORS, definitionOf } from '../../connectors/registry.ts';
 import { ENTITY_TYPES, REFERENCES, type EntityType } from '../model/records.ts';
-import { GRAPHQL_TYPE } from '../feeds/relevance.ts';
+import { GRAPHQL_TYPE } from '../model/names.ts';
 import { RostergateError } from '../errors.ts';
 import type { Category } from './classification.ts';
 import { createMinimiser } from './minimise.ts';
-import type { Privacy } from './setup.ts';
+import type { PrivacyPolicy } from './privacy-policy.ts';
 import { toHtml, toMarkdown, type Block, type Doc, type Inline, type Text } from './report-render.ts';
 
 // ---------------------------------------------------------------- config keys
-
-const party = z.object({ name: z.string().min(1), contact: z.string().min(1) }).strict();
-
-/** Keys under `privacy:` that say what the report cannot derive. All optional; the report says when one is missing. */
-export const reportConfigShape = {
-  /** Who decides on the processing: the school or school board. */
-  controller: party.optional(),
-  /** Who runs the gateway for the controller, with its data protection officer. */
-  processor: party.extend({ dpo: z.string().min(1).optional() }).strict().optional(),
-  /** Where the gateway and its store run, e.g. "Amsterdam, Netherlands (EU)". */
-  processingLocations: z.array(z.string().min(1)).optional(),
-  /** Other parties that process the data for the processor (hosting, backups, …). */
-  subProcessors: z.array(z.object({ name: z.string().min(1), purpose: z.string().min(1), location: z.string().min(1) }).strict()).optional(),
-};
 
 export const REPORT_FORMATS = ['md', 'html'] as const;
 export type ReportFormat = (typeof REPORT_FORMATS)[number];
@@ -114,7 +99,7 @@ const REPORT_TYPES = ['Person', 'Demographics', 'Guardianship', 'Enrollment', 'C
 const typeRank = (coord: string) => REPORT_TYPES.indexOf(coord.slice(0, coord.indexOf('.')));
 const TYPE_OF_GRAPHQL = new Map(ENTITY_TYPES.map((t) => [GRAPHQL_TYPE[t], t] as const));
 
-export function buildReportModel(cfg: Pick<Config, 'privacy' | 'sources' | 'clients' | 'retention' | 'webhooks' | 'file'>, privacy: Privacy): ReportModel {
+export function buildReportModel(cfg: ReportConfig, privacy: PrivacyPolicy): ReportModel {
   if (privacy.purposes.size === 0) {
     throw new RostergateError('CONFIG_INVALID', `${cfg.file ?? 'config'}: no purposes configured, so there is nothing to report on: the report describes who receives what, per purpose`);
   }

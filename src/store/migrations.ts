@@ -235,7 +235,7 @@ export const SQLITE_MIGRATIONS: Migration[] = [
     version: 8,
     description: 'per-purpose last visible change of each record (updatedAt / updatedSince per purpose)',
     // One row per (record, purpose) for the types the purpose sees: the time and seq of the last
-    // change that purpose could see (src/feeds/view-times.ts). Written with every change a sync
+    // change that purpose could see (src/graphql/view-times.ts). Written with every change a sync
     // logs, so two b-trees only: the key (by record: lookups, joins, deletions) and the one
     // updatedSince reads (covering, with the id it joins on). view_fingerprints says which
     // visibility the rows were computed for, so a changed policy is recomputed at start-up.

@@ -30,7 +30,7 @@ export interface EntityRow<T extends EntityType = EntityType> {
 
 /**
  * When a record last changed as one purpose sees it: the change-log time and seq of the last
- * change visible to the purpose (src/feeds/view-times.ts), or a later bound where the log no
+ * change visible to the purpose (src/graphql/view-times.ts), or a later bound where the log no
  * longer tells.
  */
 export interface ViewTime {
@@ -114,7 +114,7 @@ export interface SyncStateRow {
 }
 
 /**
- * A run's hold on a source (src/sync/lease.ts): `key` is the source id — a tenant id would join it
+ * A run's hold on a source (src/store/lease.ts): `key` is the source id — a tenant id would join it
  * once one gateway serves several tenants.
  */
 export interface LeaseRow {
@@ -448,7 +448,7 @@ export interface WebhookRow {
   id: string;
   client: string;
   url: string;
-  /** Event types delivered (exact names or wildcards, see src/feeds/event-types.ts); empty means all. */
+  /** Event types delivered (exact names or wildcards, see src/model/event-types.ts); empty means all. */
   events: string[];
   /** Sealed with the gateway's key: the signing secret is needed in clear only to sign. */
   secret: string;

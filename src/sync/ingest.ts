@@ -10,7 +10,8 @@ import { changedGeneralisations } from '../privacy/generalise.ts';
 import type { ChangeRow, EntityRow, SourceRecordRow, StoreTx } from '../store/types.ts';
 import { demographicsIdFor, newEntityId } from './ids.ts';
 import { matchKeysOf, orgMatchKeysOf, resolveOrg, resolvePerson, type MatchKey, type MatchRule, type OrgMatchRule } from './identity.ts';
-import { changedFields, linksOf, mergeData, REQUIRED_REFS, resolveRefs, stableJson } from './merge.ts';
+import { changedFields, linksOf, mergeData, REQUIRED_REFS, resolveRefs } from './merge.ts';
+import { stableJson } from '../model/stable-json.ts';
 
 export interface IngestContext {
   source: string;

@@ -4,19 +4,7 @@
  * reference resolution from source keys to gateway ids, and the link rows derived from it.
  */
 import { REFERENCES, type EntityType } from '../model/records.ts';
-
-/** Stable JSON (sorted keys): equal content gives equal text and equal hashes. */
-export function stableJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
-  if (v && typeof v === 'object') {
-    return `{${Object.keys(v)
-      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${stableJson((v as Record<string, unknown>)[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(v);
-}
+import { stableJson } from '../model/stable-json.ts';
 
 export function resolvedName(field: string): string {
   return field.endsWith('Keys') ? `${field.slice(0, -4)}Ids` : field.endsWith('Key') ? `${field.slice(0, -3)}Id` : field;

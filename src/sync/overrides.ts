@@ -18,7 +18,8 @@ import { appendAudit } from '../privacy/audit.ts';
 import type { SourceRecordRef, SourceRecordRow, Store, StoreTx } from '../store/types.ts';
 import { newEntityId } from './ids.ts';
 import { deleteEntity, newCounters, rematerialise, reresolveSourceRecord, type IngestContext } from './ingest.ts';
-import { relsTo, stableJson } from './merge.ts';
+import { relsTo } from './merge.ts';
+import { stableJson } from '../model/stable-json.ts';
 
 /** Entity types an operator can link and unlink: those identity resolution links. */
 export const IDENTITY_TYPES = ['person', 'org'] as const;

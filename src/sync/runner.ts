@@ -12,7 +12,7 @@ import type { Store, SyncStateRow } from '../store/types.ts';
 import { DEFAULT_MATCH_RULES, DEFAULT_ORG_MATCH_RULES, type MatchRule, type OrgMatchRule } from './identity.ts';
 import { applyRecord, keepHeldBack, newCounters, resolvePending, sweepUnseen, type IngestContext, type IngestCounters } from './ingest.ts';
 import { SyncReport, type ReportEntry, type ReportKind } from './report.ts';
-import { acquireSourceLease, type LeaseOptions } from './lease.ts';
+import { acquireSourceLease, type LeaseOptions } from '../store/lease.ts';
 
 export interface SyncHooks {
   syncWillStart?(e: { source: string; runId: number; mode: RunMode }): void;

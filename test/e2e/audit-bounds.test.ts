@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { Agent, request } from 'undici';
 import { AUDIT_TEXT_MAX, boundAuditText } from '../../src/privacy/audit.ts';
-import { auditLogFor } from '../../src/privacy/setup.ts';
+import { auditLogFor } from '../../src/graphql/privacy.ts';
 import type { PostgresStore } from '../../src/store/postgres.ts';
 import { privateGateway, type PrivateGateway } from '../support/privacy.ts';
 import { storeKinds } from '../support/stores.ts';

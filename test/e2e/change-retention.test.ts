@@ -12,7 +12,7 @@ import { buildUnifiedSchema } from '../../src/graphql/schema.ts';
 import { createLogger } from '../../src/log.ts';
 import { hashApiKey, newApiKey } from '../../src/privacy/api-keys.ts';
 import { KeyRing } from '../../src/privacy/pseudonym.ts';
-import { setupPrivacy } from '../../src/privacy/setup.ts';
+import { setupPrivacy } from '../../src/graphql/privacy.ts';
 import { serveStore, syncAll } from '../../src/runtime.ts';
 import { syncSource } from '../../src/sync/runner.ts';
 import { demoPrivacyConfig, TEST_MASTER_KEY } from '../support/privacy.ts';

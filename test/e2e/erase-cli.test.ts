@@ -19,10 +19,10 @@ import { createLogger } from '../../src/log.ts';
 import { hashApiKey, newApiKey } from '../../src/privacy/api-keys.ts';
 import { erasePerson, erasureRef } from '../../src/privacy/erasure.ts';
 import { KeyRing } from '../../src/privacy/pseudonym.ts';
-import { setupPrivacy, type Privacy } from '../../src/privacy/setup.ts';
+import { setupPrivacy, type Privacy } from '../../src/graphql/privacy.ts';
 import { openStore, serveStore } from '../../src/runtime.ts';
 import type { Store } from '../../src/store/types.ts';
-import { acquireSourceLease } from '../../src/sync/lease.ts';
+import { acquireSourceLease } from '../../src/store/lease.ts';
 import { syncSource } from '../../src/sync/runner.ts';
 import { newPostgresDatabase, storeKinds, tempDir } from '../support/stores.ts';
 

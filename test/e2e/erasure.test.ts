@@ -13,7 +13,7 @@ import { request } from 'undici';
 import { createLogger } from '../../src/log.ts';
 import { erasePerson, erasureRef, liftSuppression, type ErasureResult } from '../../src/privacy/erasure.ts';
 import { WebhookDispatcher, webhookConfigSchema } from '../../src/feeds/webhooks.ts';
-import { newWebhookSecret } from '../../src/feeds/webhooks.ts';
+import { newWebhookSecret } from '../../src/privacy/webhook-endpoints.ts';
 import type { Store } from '../../src/store/types.ts';
 import { privateGateway, type PrivateGateway } from '../support/privacy.ts';
 import { storeKinds } from '../support/stores.ts';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { demoPrivacyConfig, privateGateway, TEST_MASTER_KEY, type PrivateGateway } from '../support/privacy.ts';
-import { setupPrivacy } from '../../src/privacy/setup.ts';
+import { setupPrivacy } from '../../src/graphql/privacy.ts';
 import { KeyRing } from '../../src/privacy/pseudonym.ts';
 import { buildUnifiedSchema } from '../../src/graphql/schema.ts';
 import { tempDir } from '../support/stores.ts';

@@ -16,7 +16,7 @@ import { startDemo } from '../../src/demo/demo.ts';
 import { buildUnifiedSchema } from '../../src/graphql/schema.ts';
 import { createLogger } from '../../src/log.ts';
 import { KeyRing } from '../../src/privacy/pseudonym.ts';
-import { setupPrivacy } from '../../src/privacy/setup.ts';
+import { setupPrivacy } from '../../src/graphql/privacy.ts';
 import { parseConfig } from '../../src/config/config.ts';
 import { serveStore } from '../../src/runtime.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';

@@ -17,7 +17,7 @@ import { startDemo } from '../../src/demo/demo.ts';
 import { buildUnifiedSchema } from '../../src/graphql/schema.ts';
 import { createLogger } from '../../src/log.ts';
 import { KeyRing } from '../../src/privacy/pseudonym.ts';
-import { auditLogFor, setupPrivacy } from '../../src/privacy/setup.ts';
+import { auditLogFor, setupPrivacy } from '../../src/graphql/privacy.ts';
 import { assertStoreKey, KEY_FINGERPRINT_META } from '../../src/privacy/store-key.ts';
 import { parseConfig } from '../../src/config/config.ts';
 import { serveStore, syncAll } from '../../src/runtime.ts';

@@ -27,7 +27,7 @@ import { buildUnifiedSchema } from '../../src/graphql/schema.ts';
 import { createLogger } from '../../src/log.ts';
 import { hashApiKey, newApiKey } from '../../src/privacy/api-keys.ts';
 import { KeyRing } from '../../src/privacy/pseudonym.ts';
-import { setupPrivacy, type Privacy } from '../../src/privacy/setup.ts';
+import { setupPrivacy, type Privacy } from '../../src/graphql/privacy.ts';
 import { serveStore } from '../../src/runtime.ts';
 import { syncSource } from '../../src/sync/runner.ts';
 import { WebhookDispatcher } from '../../src/feeds/webhooks.ts';

@@ -12,7 +12,7 @@ import { RosterDataset } from '../../src/demo/dataset.ts';
 import { directConnector } from '../../src/demo/direct-connector.ts';
 import { buildUnifiedSchema } from '../../src/graphql/schema.ts';
 import { KeyRing } from '../../src/privacy/pseudonym.ts';
-import { auditLogFor, setupPrivacy } from '../../src/privacy/setup.ts';
+import { auditLogFor, setupPrivacy } from '../../src/graphql/privacy.ts';
 import { parseConfig } from '../../src/config/config.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { syncSource } from '../../src/sync/runner.ts';

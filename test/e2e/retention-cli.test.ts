@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KeyRing } from '../../src/privacy/pseudonym.ts';
-import { auditLogFor } from '../../src/privacy/setup.ts';
+import { auditLogFor } from '../../src/graphql/privacy.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { tempDir } from '../support/stores.ts';
 

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { auditLogFor } from '../../src/privacy/setup.ts';
+import { auditLogFor } from '../../src/graphql/privacy.ts';
 import { KeyRing } from '../../src/privacy/pseudonym.ts';
 import { runRetention } from '../../src/privacy/retention.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';

@@ -13,7 +13,7 @@ import { generate } from '@graphql-codegen/cli';
 import { parse as parseYaml } from 'yaml';
 import { buildUnifiedSchema } from '../../src/graphql/schema.ts';
 import { KeyRing } from '../../src/privacy/pseudonym.ts';
-import { setupPrivacy } from '../../src/privacy/setup.ts';
+import { setupPrivacy } from '../../src/graphql/privacy.ts';
 import { demoReportConfig } from '../../src/demo/demo.ts';
 import { tempDir } from '../support/stores.ts';
 

@@ -17,7 +17,7 @@ import { buildUnifiedSchema } from '../../src/graphql/schema.ts';
 import { createLogger } from '../../src/log.ts';
 import { hashApiKey, newApiKey } from '../../src/privacy/api-keys.ts';
 import { KeyRing } from '../../src/privacy/pseudonym.ts';
-import { auditLogFor, setupPrivacy } from '../../src/privacy/setup.ts';
+import { auditLogFor, setupPrivacy } from '../../src/graphql/privacy.ts';
 import { subjectRef, type SubjectExport } from '../../src/privacy/subject-export.ts';
 import { openStore, serveStore } from '../../src/runtime.ts';
 import type { RunningGateway } from '../../src/server/gateway.ts';

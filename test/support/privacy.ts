@@ -9,7 +9,7 @@ import { buildUnifiedSchema } from '../../src/graphql/schema.ts';
 import { createLogger } from '../../src/log.ts';
 import { hashApiKey, newApiKey } from '../../src/privacy/api-keys.ts';
 import { KeyRing } from '../../src/privacy/pseudonym.ts';
-import { setupPrivacy, type Privacy } from '../../src/privacy/setup.ts';
+import { setupPrivacy, type Privacy } from '../../src/graphql/privacy.ts';
 import { serveStore } from '../../src/runtime.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { syncSource, type SyncSummary } from '../../src/sync/runner.ts';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
-import { auditLogFor } from '../../src/privacy/setup.ts';
+import { auditLogFor } from '../../src/graphql/privacy.ts';
 import { KeyRing } from '../../src/privacy/pseudonym.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { join } from 'node:path';

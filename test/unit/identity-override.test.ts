@@ -12,14 +12,14 @@ import { directConnector } from '../../src/demo/direct-connector.ts';
 import { syncSource } from '../../src/sync/runner.ts';
 import { linkRecord, unlinkRecord, type OperatorOptions } from '../../src/sync/overrides.ts';
 import { demographicsIdFor } from '../../src/sync/ids.ts';
-import { auditLogFor } from '../../src/privacy/setup.ts';
+import { auditLogFor } from '../../src/graphql/privacy.ts';
 import { WebhookDispatcher } from '../../src/feeds/webhooks.ts';
 import { createLogger } from '../../src/log.ts';
 import { isRostergateError } from '../../src/errors.ts';
 import { mergedIntoOf, type ChangeRow, type SourceRecordRef } from '../../src/store/types.ts';
 import type { Connector } from '../../connectors/types.ts';
 import type { EntityType, SourceRecord } from '../../src/model/records.ts';
-import type { DatasetRow } from '../../src/demo/dataset.ts';
+import type { DatasetRow } from '../../connectors/dataset-view.ts';
 
 const DISTRICT = { students: 24, teachers: 3, classes: 4, schools: 1 };
 const PRECEDENCE = ['demo', 'lms', 'third'];

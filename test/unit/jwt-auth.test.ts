@@ -15,7 +15,7 @@ import { isRostergateError, RateLimitedError, refusalAnswer, AuthenticationError
 import { clientRateLimits, RateLimiter } from '../../src/server/rate-limit.ts';
 import { tempDir } from '../support/stores.ts';
 import { demoPrivacyConfig, TEST_MASTER_KEY } from '../support/privacy.ts';
-import { setupPrivacy } from '../../src/privacy/setup.ts';
+import { setupPrivacy } from '../../src/graphql/privacy.ts';
 import { buildUnifiedSchema } from '../../src/graphql/schema.ts';
 import { KeyRing } from '../../src/privacy/pseudonym.ts';
 import type { Store } from '../../src/store/types.ts';

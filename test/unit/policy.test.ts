@@ -5,7 +5,7 @@ import { buildUnifiedSchema } from '../../src/graphql/schema.ts';
 import { classify } from '../../src/privacy/classification.ts';
 import { decide } from '../../src/privacy/policy.ts';
 import { KeyRing } from '../../src/privacy/pseudonym.ts';
-import { setupPrivacy } from '../../src/privacy/setup.ts';
+import { setupPrivacy } from '../../src/graphql/privacy.ts';
 
 const cls = classify(buildUnifiedSchema());
 const field = (c: string) => cls.get(c)!;

@@ -13,7 +13,7 @@ import { DEMO_CLIENTS, DEMO_PRIVACY, DEMO_PURPOSES } from '../../src/demo/demo-p
 import { buildUnifiedSchema } from '../../src/graphql/schema.ts';
 import { KeyRing } from '../../src/privacy/pseudonym.ts';
 import { buildReportModel, renderReport, type ReportModel, type Treatment } from '../../src/privacy/report.ts';
-import { setupPrivacy } from '../../src/privacy/setup.ts';
+import { setupPrivacy } from '../../src/graphql/privacy.ts';
 import type { RunningSandbox } from '../../connectors/sandbox-kit.ts';
 import { parse as parseYaml } from 'yaml';
 import { tempDir } from '../support/stores.ts';

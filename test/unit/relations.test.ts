@@ -11,7 +11,7 @@ import { explainDenied } from '../../src/privacy/purpose-schema.ts';
 import { parseConfig } from '../../src/config/config.ts';
 import { buildUnifiedSchema } from '../../src/graphql/schema.ts';
 import { KeyRing } from '../../src/privacy/pseudonym.ts';
-import { setupPrivacy } from '../../src/privacy/setup.ts';
+import { setupPrivacy } from '../../src/graphql/privacy.ts';
 import { ageBand, birthYear } from '../../src/privacy/generalise.ts';
 import { demoPrivacyConfig, TEST_MASTER_KEY } from '../support/privacy.ts';
 

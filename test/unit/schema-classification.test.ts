@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { buildSchema, isObjectType, type GraphQLObjectType } from 'graphql';
 import { makeExecutableSchema } from '@graphql-tools/schema';
-import { loadTypeDefs } from '../../src/graphql/schema.ts';
+import { loadTypeDefs } from '../../src/graphql/type-defs.ts';
 import { CATEGORIES, classify, isStructural, unclassifiedFields } from '../../src/privacy/classification.ts';
 import { buildPurposeSchema } from '../../src/privacy/purpose-schema.ts';
 import { DEMO_PURPOSES } from '../../src/demo/demo-policy.ts';
-import { fieldFeeds, visibleFields } from '../../src/feeds/relevance.ts';
+import { fieldFeeds, visibleFields } from '../../src/privacy/relevance.ts';
 
 const sdl = loadTypeDefs();
 const schemaWith = (extra = '') => makeExecutableSchema({ typeDefs: sdl + '\n' + extra });

@@ -10,7 +10,7 @@ import { classify } from '../../src/privacy/classification.ts';
 import { buildPurposeSchema } from '../../src/privacy/purpose-schema.ts';
 import { withCategoryNotes } from '../../src/privacy/field-notes.ts';
 import { KeyRing } from '../../src/privacy/pseudonym.ts';
-import { setupPrivacy } from '../../src/privacy/setup.ts';
+import { setupPrivacy } from '../../src/graphql/privacy.ts';
 import { demoPrivacyConfig, TEST_MASTER_KEY } from '../support/privacy.ts';
 import { undescribed } from '../support/descriptions.ts';
 

@@ -1,5 +1,5 @@
 /**
- * One run per source at a time (src/sync/lease.ts), on SQLite and PostgreSQL: an overlapping run of
+ * One run per source at a time (src/store/lease.ts), on SQLite and PostgreSQL: an overlapping run of
  * the same source is refused naming the holder — nothing it would have deleted is deleted — or
  * waits with `wait`; a live run's heartbeats keep its lease; a crashed holder's lease expires (at
  * once when it was a process on this machine that is gone); other sources run in parallel.

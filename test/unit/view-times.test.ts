@@ -1,5 +1,5 @@
 /**
- * Each purpose's view times (the last change it could see of each record, src/feeds/view-times.ts):
+ * Each purpose's view times (the last change it could see of each record, src/graphql/view-times.ts):
  * kept by the sync hook, and recomputed from the change log at start-up for purposes and stores
  * that predate them — the same times either way; where the log no longer tells, its horizon.
  */
@@ -11,7 +11,7 @@ import { buildUnifiedSchema } from '../../src/graphql/schema.ts';
 import { ENTITY_TYPES } from '../../src/model/records.ts';
 import { gradeBand } from '../../src/privacy/generalise.ts';
 import { KeyRing } from '../../src/privacy/pseudonym.ts';
-import { setupPrivacy, type Privacy } from '../../src/privacy/setup.ts';
+import { setupPrivacy, type Privacy } from '../../src/graphql/privacy.ts';
 import type { Store } from '../../src/store/types.ts';
 import { syncSource } from '../../src/sync/runner.ts';
 import { demoPrivacyConfig, TEST_MASTER_KEY } from '../support/privacy.ts';

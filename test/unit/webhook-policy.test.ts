@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { createHmac } from 'node:crypto';
-import { afterAttempt, checkEndpoint, isNonPublicAddress, newWebhookSecret, publicOnlyLookup, sign } from '../../src/feeds/webhooks.ts';
-import { checkEventTypes, EVENT_TYPES, eventType, eventTypesOfRecordTypes, recordTypesOf, subscribed } from '../../src/feeds/event-types.ts';
+import { afterAttempt } from '../../src/feeds/webhooks.ts';
+import { checkEndpoint, isNonPublicAddress, newWebhookSecret, publicOnlyLookup, sign } from '../../src/privacy/webhook-endpoints.ts';
+import { checkEventTypes, EVENT_TYPES, eventType, eventTypesOfRecordTypes, recordTypesOf, subscribed } from '../../src/model/event-types.ts';
 
 describe('webhook endpoint policy', () => {
   const strict = { allowHttp: false, allowPrivateNetworks: false };

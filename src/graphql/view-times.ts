@@ -9,14 +9,15 @@
  *
  * Maintained at sync time, in the transaction that logs the change (`changeLogged`); computed from
  * the retained change log for stores and purposes that predate that (`backfill`, at start-up).
+ * Sync reaches it only through the `changeLogged` hook it is given, so it sits with `updatedAt`.
  */
 import { createHash } from 'node:crypto';
 import { ENTITY_TYPES, type EntityType } from '../model/records.ts';
-import type { PurposeView } from '../graphql/context.ts';
+import type { PurposeView } from './context.ts';
 import type { ChangeRow, Store, StoreTx, ViewTime, ViewTimeRow } from '../store/types.ts';
 import { demographicsIdFor } from '../sync/ids.ts';
 import { toEvent } from './changes.ts';
-import { ENTITY_OF_RECORD_TYPE } from './relevance.ts';
+import { ENTITY_OF_RECORD_TYPE } from '../model/names.ts';
 
 const BATCH = 1000;
 /** Bumped when what counts as visible changes in code, so stored views are recomputed. */

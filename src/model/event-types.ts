@@ -4,9 +4,11 @@
  * delivery's payload carries as `type` and the name a subscription filters on. A subscription lists
  * exact names or wildcards (`person.*`: every event of a record type; `*.deleted`: one operation
  * of every type); an empty list means every event. Demographics changes are `person.updated`.
+ * Names only, so they sit with the model: the change feed, webhooks, the admin API and erasure
+ * (which sends `person.erased`) all use them.
  */
 import { RostergateError } from '../errors.ts';
-import { RECORD_TYPE } from './relevance.ts';
+import { RECORD_TYPE } from './names.ts';
 
 const OPS = ['created', 'updated', 'deleted'] as const;
 const RECORDS = Object.values(RECORD_TYPE).map((r) => r.toLowerCase());

@@ -4,21 +4,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { GraphQLError } from 'graphql';
-import type { GraphQLContext } from '../graphql/context.ts';
-import type { Privacy } from '../privacy/setup.ts';
-import type { Store, WebhookRow } from '../store/types.ts';
-import { checkEndpoint, newWebhookSecret, type WebhookConfig } from './webhooks.ts';
-import { checkEventTypes, eventTypesOfRecordTypes } from './event-types.ts';
+import type { GraphQLContext } from './context.ts';
+import type { WebhookRow } from '../store/types.ts';
+import type { AdminServices } from './admin-services.ts';
+import { checkEndpoint, newWebhookSecret } from '../privacy/webhook-endpoints.ts';
+import { checkEventTypes, eventTypesOfRecordTypes } from '../model/event-types.ts';
 import { isRostergateError } from '../errors.ts';
 import { erasePerson } from '../privacy/erasure.ts';
-
-export interface AdminServices {
-  store: Store;
-  privacy: Privacy;
-  webhooks: WebhookConfig;
-  /** Configured source ids: an erasure holds their sync leases. */
-  sources?: readonly string[];
-}
 
 function services(ctx: GraphQLContext): AdminServices {
   if (!ctx.admin) throw new GraphQLError('webhooks need purposes and clients configured (not available with server.openAccess)', { extensions: { code: 'FORBIDDEN' } });

@@ -2,42 +2,41 @@
  * Assembles the privacy layer from the config: classification, purposes and their schemas, the key
  * ring, ingest minimisation and pseudonym materialisation for sync, and for serving the client
  * authentication, per-request contexts and the audit plugin.
+ *
+ * In the GraphQL layer, not in privacy/: serving builds GraphQL contexts and an Apollo plugin. What
+ * the privacy layer's own operations read of the result is `PrivacyPolicy` (src/privacy/privacy-policy.ts).
  */
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { ApolloServerPlugin } from '@apollo/server';
 import { Kind, TypeInfo, visit, visitWithTypeInfo, type DocumentNode, type GraphQLSchema } from 'graphql';
-import type { Config } from '../config/config.ts';
+import type { PrivacyConfig } from '../privacy/config.ts';
 import { AuthenticationError, RostergateError } from '../errors.ts';
-import { sealedCursors } from '../graphql/connection.ts';
-import { createContext, rawStore, type GraphQLContext } from '../graphql/context.ts';
+import { sealedCursors } from './connection.ts';
+import { createContext, rawStore, type GraphQLContext } from './context.ts';
 import type { Store } from '../store/types.ts';
 import type { IngestContext } from '../sync/ingest.ts';
-import { hashApiKey, keyFromHeaders } from './api-keys.ts';
-import { createJwtVerifier, looksLikeJwt, TokenRefused, type JwtVerifier } from './jwt.ts';
-import { AuditLog } from './audit.ts';
-import { classify, type Classification } from './classification.ts';
-import { createMinimiser, type Minimiser } from './minimise.ts';
-import { validatePurpose, type Purpose } from './policy.ts';
-import { buildPurposeSchema, type PurposeSchema } from './purpose-schema.ts';
-import { KeyRing } from './pseudonym.ts';
-import { Pseudonymiser } from './pseudonymiser.ts';
+import { hashApiKey, keyFromHeaders } from '../privacy/api-keys.ts';
+import { createJwtVerifier, looksLikeJwt, TokenRefused, type JwtVerifier } from '../privacy/jwt.ts';
+import { AuditLog } from '../privacy/audit.ts';
+import { classify, type Classification } from '../privacy/classification.ts';
+import { createMinimiser, type Minimiser } from '../privacy/minimise.ts';
+import { validatePurpose, type Purpose } from '../privacy/policy.ts';
+import { buildPurposeSchema, type PurposeSchema } from '../privacy/purpose-schema.ts';
+import { KeyRing } from '../privacy/pseudonym.ts';
+import { Pseudonymiser } from '../privacy/pseudonymiser.ts';
 import type { SourceType } from '../../connectors/types.ts';
 import type { EntityType } from '../model/records.ts';
-import { fieldFeeds, GRAPHQL_TYPE } from '../feeds/relevance.ts';
-import { ViewTimes, type NamedView } from '../feeds/view-times.ts';
-import { PseudonymCache } from './pseudonym-cache.ts';
+import { GRAPHQL_TYPE } from '../model/names.ts';
+import { fieldFeeds } from '../privacy/relevance.ts';
+import { ViewTimes, type NamedView } from './view-times.ts';
+import { PseudonymCache } from '../privacy/pseudonym-cache.ts';
+import type { PrivacyPolicy } from '../privacy/privacy-policy.ts';
 
-export interface Privacy {
-  keyring: KeyRing;
-  classification: Classification;
-  purposes: Map<string, Purpose>;
-  schemas: Map<string, PurposeSchema>;
+export interface Privacy extends PrivacyPolicy {
   pseudonymiser: Pseudonymiser;
   /** Each purpose's last visible change per record (updatedAt / updatedSince), kept at sync time. */
   viewTimes: ViewTimes;
-  /** Coordinates received by at least one purpose. */
-  received: Set<string>;
   /** Fresh per sync run: minimisation records what it dropped. */
   ingest(store: Store): Promise<Pick<IngestContext, 'minimise' | 'hashMatchKey' | 'personCreated' | 'changeLogged' | 'suppressionKey'> & { minimiser: Minimiser }>;
   /**
@@ -49,8 +48,6 @@ export interface Privacy {
     store: Store, client: string, purpose: string, people: string[], kind: string, events: number,
     rendered?: { schema: GraphQLSchema; document: DocumentNode; source: string },
   ): Promise<void>;
-  /** The purpose of a configured client. */
-  clientPurpose(clientId: string): Purpose | undefined;
   /**
    * The client of a request, by API key (x-api-key or Bearer rgk_…) or JWT bearer token (auth.jwt).
    * Throws AuthenticationError (401, with a reason) or AUTH_UNAVAILABLE (503: the issuer's keys could not be fetched).
@@ -70,7 +67,7 @@ export interface Privacy {
  * deployment already serves everything to anyone (`server.openAccess`, a local experiment), where
  * every field may be received and there is nothing to minimise (undefined: store as delivered).
  */
-export function privacyForSync(cfg: Config, base: GraphQLSchema): Privacy | undefined {
+export function privacyForSync(cfg: PrivacyConfig, base: GraphQLSchema): Privacy | undefined {
   if (Object.keys(cfg.purposes).length) return setupPrivacy(cfg, base);
   if (cfg.server.openAccess) return undefined;
   throw new RostergateError(
@@ -80,7 +77,7 @@ export function privacyForSync(cfg: Config, base: GraphQLSchema): Privacy | unde
   );
 }
 
-export function setupPrivacy(cfg: Config, base: GraphQLSchema, opts: { keyring?: KeyRing; versionCacheMs?: number } = {}): Privacy {
+export function setupPrivacy(cfg: PrivacyConfig, base: GraphQLSchema, opts: { keyring?: KeyRing; versionCacheMs?: number } = {}): Privacy {
   const classification = classify(base);
   const keyring = opts.keyring ?? KeyRing.load({ tenant: cfg.privacy.tenant, file: cfg.privacy.masterKeyFile });
   const purposes = new Map<string, Purpose>();

@@ -7,19 +7,9 @@
  * receives only the birth year.
  */
 import type { EntityType } from '../model/records.ts';
-import type { Classification } from '../privacy/classification.ts';
-import { checkGeneralisers } from '../privacy/generalise.ts';
-
-export const GRAPHQL_TYPE: Record<EntityType, string> = {
-  org: 'Organization', academicSession: 'AcademicSession', course: 'Course', person: 'Person',
-  demographics: 'Demographics', class: 'Class', enrollment: 'Enrollment', guardianship: 'Guardianship',
-};
-
-export const RECORD_TYPE: Record<Exclude<EntityType, 'demographics'>, string> = {
-  org: 'ORGANIZATION', academicSession: 'ACADEMIC_SESSION', course: 'COURSE', person: 'PERSON',
-  class: 'CLASS', enrollment: 'ENROLLMENT', guardianship: 'GUARDIANSHIP',
-};
-export const ENTITY_OF_RECORD_TYPE = Object.fromEntries(Object.entries(RECORD_TYPE).map(([e, r]) => [r, e])) as Record<string, EntityType>;
+import { GRAPHQL_TYPE } from '../model/names.ts';
+import type { Classification } from './classification.ts';
+import { checkGeneralisers } from './generalise.ts';
 
 /** GraphQL relation fields and the stored reference field behind each. */
 const REFERENCE_FIELDS: Record<string, string> = {

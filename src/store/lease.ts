@@ -8,12 +8,14 @@
  * expires `ttlMs` after the last heartbeat. A holder on this machine whose process is gone is taken
  * over at once (a killed `rostergate sync` must not block the next run for a minute). Times come from
  * the machines' clocks: skew between machines only has to stay well below the TTL (60 s by default).
+ *
+ * With the store rather than with sync: an erasure (src/privacy/erasure.ts) holds the same leases.
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RostergateError } from '../errors.ts';
-import type { LeaseRow, Store } from '../store/types.ts';
+import type { LeaseRow, Store } from './types.ts';
 
 export interface LeaseOptions {
   /** Wait for the holder to finish (or its lease to expire) instead of refusing at once. */

@@ -4,12 +4,13 @@
  * from its last state (the tombstone), so it carries exactly what the purpose may see.
  */
 import { GraphQLError } from 'graphql';
-import type { GraphQLContext } from '../graphql/context.ts';
-import { checkFirst } from '../graphql/connection.ts';
+import type { GraphQLContext } from './context.ts';
+import { checkFirst } from './connection.ts';
 import type { EntityType } from '../model/records.ts';
 import { mergedIntoOf, tombstoneOf, type ChangeRow, type EntityRow } from '../store/types.ts';
-import { ENTITY_OF_RECORD_TYPE, RECORD_TYPE, referenceFields, visibleFields, type FieldFeeds } from './relevance.ts';
-import { eventType, recordTypesOf, subscribed } from './event-types.ts';
+import { ENTITY_OF_RECORD_TYPE, RECORD_TYPE } from '../model/names.ts';
+import { referenceFields, visibleFields, type FieldFeeds } from '../privacy/relevance.ts';
+import { eventType, recordTypesOf, subscribed } from '../model/event-types.ts';
 
 export const DEFAULT_RETENTION_DAYS = 30;
 const SCAN_BATCH = 500;

@@ -1,0 +1,21 @@
+/**
+ * The configured privacy policy as the privacy layer's own operations read it (erasure, the privacy
+ * report, the admin API's webhook and erasure mutations): purposes, classification, keys, and what
+ * each purpose's schema receives. The assembled privacy (src/graphql/privacy.ts) extends it with
+ * serving — contexts, authentication, the audit plugin — which needs the GraphQL layer above this one.
+ */
+import type { Classification } from './classification.ts';
+import type { Purpose } from './policy.ts';
+import type { PurposeSchema } from './purpose-schema.ts';
+import type { KeyRing } from './pseudonym.ts';
+
+export interface PrivacyPolicy {
+  keyring: KeyRing;
+  classification: Classification;
+  purposes: Map<string, Purpose>;
+  schemas: Map<string, PurposeSchema>;
+  /** Coordinates received by at least one purpose. */
+  received: Set<string>;
+  /** The purpose of a configured client. */
+  clientPurpose(clientId: string): Purpose | undefined;
+}
