@@ -2,8 +2,9 @@
  * The `rostergate` command line. Each subcommand lives in src/commands/; this file only wires
  * commander and turns errors into one clear line and an exit code.
  */
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { isRostergateError, oneLine } from './errors.ts';
+import { Command, CommanderError, Help, InvalidArgumentError, Option } from 'commander';
+import { oneLine } from './errors.ts';
+import { EXIT, exitCodeOf } from './exit-codes.ts';
 
 /** Option values checked while parsing, so a bad one is commander's one-line error and exit 2. */
 function port(value: string): number {
@@ -21,16 +22,29 @@ function integer(value: string): number {
   return Number(value);
 }
 
+/** Every command that reads a deployment's store or sources needs its config (src/commands/serve.ts loadConfig). */
+const CONFIG = 'config file (YAML or JSON); required unless $ROSTERGATE_CONFIG names one';
+const CONFIG_OR_DEMO = 'config file (YAML or JSON); required unless $ROSTERGATE_CONFIG names one or --demo is given';
+
 const program = new Command()
   .name('rostergate')
   .description('A self-hostable GraphQL gateway over school rostering sources that minimises the identity data it passes on.')
   .version('0.1.0')
-  .exitOverride();
+  .exitOverride()
+  // Set before the subcommands are made, which copy it: `--help` marks the options a command cannot
+  // run without (requiredOption) as "(required)". Options required one way out of several are shown
+  // in the command's usage line instead.
+  .configureHelp({
+    optionDescription(option) {
+      const text = Help.prototype.optionDescription.call(this, option);
+      return option.mandatory ? `${text} (required)` : text;
+    },
+  });
 
 program
   .command('serve')
   .description('serve the store over GraphQL')
-  .option('-c, --config <file>', 'config file (YAML or JSON); default $ROSTERGATE_CONFIG')
+  .option('-c, --config <file>', CONFIG)
   .option('-p, --port <port>', 'port to listen on (overrides the config)', port)
   .option('--host <host>', 'address to bind (overrides the config)')
   .action(async (opts) => (await import('./commands/serve.ts')).serveCommand(opts));
@@ -38,7 +52,7 @@ program
 program
   .command('sync')
   .description('read the configured sources into the store')
-  .option('-c, --config <file>', 'config file (YAML or JSON); default $ROSTERGATE_CONFIG')
+  .option('-c, --config <file>', CONFIG)
   .option('-s, --source <id>', 'only this source')
   .option('--full', 'ignore incremental cursors and read everything')
   .option('--allow-mass-delete', 'let a full sync delete more than the configured share of records')
@@ -74,11 +88,12 @@ program
   .requiredOption('--out <file>', 'output file (refused if it exists, unless --force)')
   .option('--force', 'overwrite an existing output file')
   .option('--k <n>', 'k for the k-anonymity check (default: the purpose\'s, 5)')
-  .option('-c, --config <file>', 'config file')
+  .option('-c, --config <file>', CONFIG)
   .action(async (opts) => (await import('./commands/extract.ts')).extractCommand(opts));
 
 program
   .command('subject-export')
+  .usage('(--person ID | --source ID --key KEY | --pseudonym P --domain D) --out FILE [options]')
   .description('write everything held about one person (subject access): JSON and a readable Markdown summary, owner-only, audited')
   .option('--person <id>', 'the person\'s gateway id (per_…)')
   .option('--source <id>', 'or the person by a source\'s id …')
@@ -88,18 +103,19 @@ program
   .requiredOption('--out <file>', 'JSON output file (refused if it exists, unless --force)')
   .option('--summary <file>', 'Markdown summary file (default: OUT.md)')
   .option('--force', 'overwrite existing output files')
-  .option('-c, --config <file>', 'config file')
+  .option('-c, --config <file>', CONFIG)
   .action(async (opts) => (await import('./commands/subject-export.ts')).subjectExportCommand(opts));
 
 program
   .command('erase')
+  .usage('(--person ID | --source ID --key KEY | --lift --source ID --key KEY) [options]')
   .description('erase a person on request: removed with everything about them, suppressed against later syncs, recipients told by webhook, audited')
   .option('--person <id>', 'the person\'s gateway id (per_…)')
   .option('--source <id>', 'or the person by a source\'s id …')
   .option('--key <key>', '… and the person\'s key in that source')
   .option('--lift', 'lift an erasure\'s suppression (with --source and --key): the next sync brings the person back as a new person')
   .option('--wait', 'wait for running syncs to finish instead of refusing')
-  .option('-c, --config <file>', 'config file')
+  .option('-c, --config <file>', CONFIG)
   .action(async (opts) => (await import('./commands/erase.ts')).eraseCommand(opts));
 
 const keys = program.command('keys').description('API keys, the master key, pseudonym-domain rotation');
@@ -107,18 +123,18 @@ keys
   .command('create')
   .description('create an API key for a client (shown once; only its hash is kept)')
   .requiredOption('--client <id>', 'client id from the config')
-  .option('-c, --config <file>', 'config file')
+  .option('-c, --config <file>', CONFIG)
   .action(async (opts) => (await import('./commands/keys.ts')).keysCreate(opts));
 keys
   .command('list')
   .description('list API keys by client (hash prefixes only)')
-  .option('-c, --config <file>', 'config file')
+  .option('-c, --config <file>', CONFIG)
   .action(async (opts) => (await import('./commands/keys.ts')).keysList(opts));
 keys
   .command('revoke')
   .description('revoke every key of a client')
   .requiredOption('--client <id>', 'client id')
-  .option('-c, --config <file>', 'config file')
+  .option('-c, --config <file>', CONFIG)
   .action(async (opts) => (await import('./commands/keys.ts')).keysRevoke(opts));
 keys
   .command('master')
@@ -132,7 +148,7 @@ keys
   .requiredOption('--domain <name>', 'pseudonymisation domain (by default a purpose id)')
   .option('--rekey-table <file>', 'write an old → new pseudonym CSV for the domain owner (mode 600)')
   .option('--force', 'overwrite an existing re-keying table')
-  .option('-c, --config <file>', 'config file')
+  .option('-c, --config <file>', CONFIG)
   .action(async (opts) => (await import('./commands/keys.ts')).keysRotate(opts));
 
 const identity = program.command('identity').description('cross-source identity resolution, and correcting it by hand');
@@ -140,10 +156,11 @@ identity
   .command('conflicts')
   .description('list records kept apart because their match was ambiguous or contradictory, and how resolved ones were settled')
   .option('--json', 'machine-readable output')
-  .option('-c, --config <file>', 'config file')
+  .option('-c, --config <file>', CONFIG)
   .action(async (opts) => (await import('./commands/identity.ts')).identityConflicts(opts));
 identity
   .command('link')
+  .usage('(--conflict N | --source ID --key KEY [--type person|org]) --into ENTITY [options]')
   .description('merge the person or organisation holding a record (e.g. one a conflict kept apart) into the one it belongs to; kept across syncs')
   .option('--conflict <id>', 'the record of this conflict (ids from `identity conflicts`)')
   .option('--source <id>', 'or the record by its source id …')
@@ -151,23 +168,24 @@ identity
   .option('--type <type>', 'person | org (default: the type of --into)')
   .requiredOption('--into <entity>', 'gateway id of the person or organisation it belongs to (per_…, org_…)')
   .option('--json', 'machine-readable output')
-  .option('-c, --config <file>', 'config file')
+  .option('-c, --config <file>', CONFIG)
   .action(async (opts) => (await import('./commands/identity.ts')).identityLink(opts));
 identity
   .command('unlink')
+  .usage('(--conflict N | --source ID --key KEY [--type person|org]) [options]')
   .description('split one source\'s record off the person or organisation it was linked to, into a new one; kept across syncs')
   .option('--conflict <id>', 'the record of this conflict')
   .option('--source <id>', 'or the record by its source id …')
   .option('--key <key>', '… and its key in that source')
   .option('--type <type>', 'person | org', 'person')
   .option('--json', 'machine-readable output')
-  .option('-c, --config <file>', 'config file')
+  .option('-c, --config <file>', CONFIG)
   .action(async (opts) => (await import('./commands/identity.ts')).identityUnlink(opts));
 
 program
   .command('privacy-report')
   .description('write the privacy leaflet and record of processing activities, generated from the config and the schema')
-  .option('-c, --config <file>', 'config file (YAML or JSON); default $ROSTERGATE_CONFIG')
+  .option('-c, --config <file>', CONFIG_OR_DEMO)
   .option('--demo', 'the report of the demo\'s configuration (`npm start`)')
   .addOption(new Option('--format <format>', 'md | html').choices(['md', 'html']).default('md'))
   .option('--out <file>', 'write to this file (replaced if it exists) instead of standard output')
@@ -177,7 +195,7 @@ program
   .command('schema')
   .description('print a client\'s purpose schema (SDL with descriptions) for client-side codegen')
   .requiredOption('--client <id>', 'client id from the config (demo: lms-demo, analytics-demo, sso-demo, admin-demo)')
-  .option('-c, --config <file>', 'config file (YAML or JSON); default $ROSTERGATE_CONFIG')
+  .option('-c, --config <file>', CONFIG_OR_DEMO)
   .option('--demo', 'a client of the demo\'s configuration (`npm start`)')
   .action(async (opts) => (await import('./commands/schema.ts')).schemaCommand(opts));
 
@@ -187,7 +205,7 @@ program
   .command('verify')
   .description('check the audit log hash chain; exit 4 if an entry was edited, removed or inserted')
   .option('--anchor <hash>', 'a head hash printed by an earlier verify: it must still be on the chain (catches entries cut from the end)')
-  .option('-c, --config <file>', 'config file')
+  .option('-c, --config <file>', CONFIG)
   .action(async (opts) => {
     process.exitCode = await (await import('./commands/keys.ts')).auditVerify(opts);
   });
@@ -197,7 +215,7 @@ program
   .description('retention of kept data (periods: config key retention)')
   .command('run')
   .description('remove what is past its retention period, print what was removed per kind, record the run in the audit log')
-  .option('-c, --config <file>', 'config file (YAML or JSON); default $ROSTERGATE_CONFIG')
+  .option('-c, --config <file>', CONFIG)
   .option('--dry-run', 'print what a run would remove now, and remove nothing')
   .action(async (opts) => {
     process.exitCode = await (await import('./commands/retention.ts')).retentionRunCommand(opts);
@@ -218,8 +236,8 @@ try {
 } catch (e) {
   if (e instanceof CommanderError) {
     // Commander already printed its one-line message (unknown option, missing argument …).
-    process.exit(e.exitCode === 0 ? 0 : 2);
+    process.exit(e.exitCode === 0 ? EXIT.OK : EXIT.USAGE);
   }
   process.stderr.write(`rostergate: ${oneLine(e)}\n`);
-  process.exit(isRostergateError(e, 'CONFIG_INVALID') || isRostergateError(e, 'DATA_FOLDER') || isRostergateError(e, 'IDENTITY_REFUSED') || isRostergateError(e, 'NOT_FOUND') ? 2 : 1);
+  process.exit(exitCodeOf(e));
 }
