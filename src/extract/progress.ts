@@ -23,7 +23,7 @@ export function extractProgress(dataset: Dataset, counts: Record<EntityType, num
   if (!stream.isTTY) return { onProgress: undefined, stop: () => {} };
   const total = counts[ENTITY_OF_DATASET[dataset]] ?? 0;
   const multi = new cliProgress.MultiBar(
-    { stream, format: ' {pass} {bar} {percentage}% | {value}/{total} rows', hideCursor: true, clearOnComplete: false, barsize: 30 },
+    { stream, format: ' {pass} {bar} {percentage}% | {value}/{total} rows', hideCursor: true, clearOnComplete: false, barsize: 30, forceRedraw: true },
     cliProgress.Presets.shades_classic,
   );
   const restoreLog = divertLogLines((line) => multi.log(line.endsWith('\n') ? line : `${line}\n`));

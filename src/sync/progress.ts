@@ -59,7 +59,8 @@ export function progressHooks(log: Logger, stream: NodeJS.WriteStream = process.
     pageDidStore: (e) => {
       if (!multi) {
         const m = new cliProgress.MultiBar(
-          { stream, format: WITHOUT_TOTAL, hideCursor: true, clearOnComplete: false, barsize: BAR_SIZE },
+          // forceRedraw: a bar is drawn again below a log line even when its count has not moved.
+          { stream, format: WITHOUT_TOTAL, hideCursor: true, clearOnComplete: false, barsize: BAR_SIZE, forceRedraw: true },
           cliProgress.Presets.shades_classic,
         );
         multi = m;
