@@ -13,7 +13,10 @@ export const EXIT = {
   USAGE: 2,
   /** sync: the mass-deletion guard stopped a source. */
   GUARDED: 3,
-  /** sync: another run (process or machine) was syncing a source, which was skipped. */
+  /**
+   * sync: another run (process or machine) was syncing a source, which was skipped; erase: a sync
+   * was running (SYNC_BUSY). Worth retrying later, or with --wait.
+   */
   BUSY: 4,
   /** audit verify: an entry was edited, removed or inserted. */
   TAMPERED: 4,
@@ -25,9 +28,13 @@ export const USAGE_ERROR_CODES: readonly ErrorCode[] = ['CONFIG_INVALID', 'DATA_
 /** Codes a command can end with besides 0, 1 and 2 (which every command can). */
 export const COMMAND_EXITS: Readonly<Record<string, readonly number[]>> = {
   sync: [EXIT.GUARDED, EXIT.BUSY],
+  erase: [EXIT.BUSY],
   'audit verify': [EXIT.TAMPERED],
 };
 
+/** The exit code of a command that ended with an error (src/cli.ts). */
 export function exitCodeOf(e: unknown): number {
-  return USAGE_ERROR_CODES.some((code) => isRostergateError(e, code)) ? EXIT.USAGE : EXIT.FAILED;
+  if (USAGE_ERROR_CODES.some((code) => isRostergateError(e, code))) return EXIT.USAGE;
+  if (isRostergateError(e, 'SYNC_BUSY')) return EXIT.BUSY;
+  return EXIT.FAILED;
 }

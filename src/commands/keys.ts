@@ -92,7 +92,7 @@ export async function keysRotate(opts: { config?: string; domain: string; rekeyT
     }
     // Rows sorted by old pseudonym, not in the gateway-id order rotation visits people in: two
     // domains' tables would otherwise list the same people at the same rows, and pairing rows by
-    // position would link the domains (README, "Order leaks nothing"). One pair per person, about
+    // position would link the domains (docs/privacy.md, "Order leaks nothing"). One pair per person, about
     // 50 bytes each, so even a large district's table is sorted in memory.
     const pairs: [string, string][] = [];
     const r = await privacy.pseudonymiser.rotate(store, opts.domain, table ? (o, n) => pairs.push([o, n]) : undefined);
