@@ -30,6 +30,12 @@ export interface Page {
    */
   total?: number;
   /**
+   * How many of the listing's entries this page held, counted in the unit of `total`, where that
+   * differs from `records.length`: one OneRoster user maps to a person and a guardianship per
+   * agent, so counting records against X-Total-Count filled the bar long before the last page.
+   */
+  listed?: number;
+  /**
    * Set on the last page of a *complete* listing of these entity types during this run: every record
    * of these types from this source that the run has not seen is gone at the source. The engine
    * turns them into tombstones (subject to the mass-deletion guard).

@@ -14,11 +14,33 @@ export const PERSONAL_KEYS = [
 
 const paths = PERSONAL_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`, `req.headers.${k}`]);
 
+/**
+ * Standard error for log lines — unless a progress display holds the terminal: a line written
+ * under its bars would be torn by the next redraw, so while one is shown, lines go through it
+ * (it prints them above its bars). Loggers given their own destination are not affected.
+ */
+let stderr: pino.DestinationStream | undefined;
+let diverted: ((line: string) => void) | undefined;
+const logDestination: pino.DestinationStream = {
+  write: (line: string) => {
+    if (diverted) diverted(line);
+    else (stderr ??= pino.destination(2)).write(line);
+  },
+};
+
+/** Sends log lines to `write` until the returned function is called (src/sync/progress.ts). */
+export function divertLogLines(write: (line: string) => void): () => void {
+  diverted = write;
+  return () => {
+    if (diverted === write) diverted = undefined;
+  };
+}
+
 export function createLogger(opts: { level?: string; destination?: NodeJS.WritableStream } = {}): Logger {
   const level = opts.level ?? process.env.ROSTERGATE_LOG_LEVEL ?? (process.env.VITEST ? 'silent' : 'info');
   return pino(
     { level, redact: { paths, censor: '[redacted]' }, base: { svc: 'rostergate' } },
-    (opts.destination as pino.DestinationStream | undefined) ?? pino.destination(2),
+    (opts.destination as pino.DestinationStream | undefined) ?? logDestination,
   );
 }
 

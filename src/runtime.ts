@@ -139,7 +139,7 @@ export async function serveStore(
     return startGateway({ ...common, schemas: { default: { schema: withCategoryNotes(base, classification) } }, context: async (_req, signal) => createContext(store, types, { signal }) });
   }
   if (cfg.clients.length === 0) {
-    throw new RostergateError('CONFIG_INVALID', 'no clients configured: add `purposes:` and `clients:` (see README, "Purposes") or set server.openAccess for a local experiment');
+    throw new RostergateError('CONFIG_INVALID', 'no clients configured: add `purposes:` and `clients:` (see docs/privacy.md, "Purposes: who gets what") or set server.openAccess for a local experiment');
   }
   const privacy = opts.privacy ?? setupPrivacy(cfg, base);
   await assertStoreKey(store, privacy.keyring);

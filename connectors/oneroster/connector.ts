@@ -90,7 +90,7 @@ export class OneRosterConnector implements Connector {
             // whatever it skipped is read again next time.
             : short ? { phase: 'done', since: run.phase === 'delta' ? run.since : undefined } : { phase: 'done', since: nextSince };
         yield {
-          resource: res.name, records, state: after, total,
+          resource: res.name, records, state: after, total, listed: items.length,
           completes: last && run.phase === 'full' && complete ? ([...res.completes] as EntityType[]) : undefined,
         };
         if (last) break;

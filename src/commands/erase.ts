@@ -22,7 +22,8 @@ export interface EraseOptions {
 }
 
 export async function eraseCommand(opts: EraseOptions): Promise<void> {
-  const cfg = loadConfig(opts.config);
+  assertPersonNamed(opts);
+  const cfg = loadConfig(opts.config, opts.lift ? 'erase --lift' : 'erase');
   if (!isPostgresUrl(cfg.store) && !existsSync(cfg.store)) throw new RostergateError('DATA_FOLDER', `no store at ${cfg.store}: run \`rostergate sync\` first`);
   const privacy = setupPrivacy(cfg, buildUnifiedSchema());
   const store = await openStore(cfg);
@@ -30,10 +31,7 @@ export async function eraseCommand(opts: EraseOptions): Promise<void> {
     // A different master key would hash keys that never meet the suppression entries.
     await assertStoreKey(store, privacy.keyring);
     if (opts.lift) {
-      if (opts.person !== undefined || !opts.source || !opts.key) {
-        throw new RostergateError('CONFIG_INVALID', 'erase --lift names the erased person by --source ID and --key KEY (their key in that source); a gateway id no longer exists after an erasure');
-      }
-      const n = await liftSuppression(store, privacy, { source: opts.source, type: 'person', key: opts.key });
+      const n = await liftSuppression(store, privacy, { source: opts.source!, type: 'person', key: opts.key! });
       if (n === 0) throw new RostergateError('NOT_FOUND', `no erasure suppresses a person with that key in source ${opts.source}; nothing was lifted`);
       process.stdout.write(`lifted ${n} suppression entr${n === 1 ? 'y' : 'ies'}: the next sync of ${opts.source} stores the person again, as a new person\n`);
       return;
@@ -54,16 +52,26 @@ export async function eraseCommand(opts: EraseOptions): Promise<void> {
   }
 }
 
-async function personOf(store: Awaited<ReturnType<typeof openStore>>, o: EraseOptions): Promise<string> {
+/** The person is named one way, checked before the config, key or store is read (a usage error comes first). */
+function assertPersonNamed(o: EraseOptions): void {
+  if (o.lift) {
+    if (o.person !== undefined || !o.source || !o.key) {
+      throw new RostergateError('CONFIG_INVALID', 'erase --lift names the erased person by --source ID and --key KEY (their key in that source); a gateway id no longer exists after an erasure');
+    }
+    return;
+  }
   const byKey = o.source !== undefined || o.key !== undefined;
   if ((o.person !== undefined) === byKey) throw new RostergateError('CONFIG_INVALID', 'name the person one way: --person ID, or --source ID and --key KEY');
+  if (byKey && (!o.source || !o.key)) throw new RostergateError('CONFIG_INVALID', '--source and --key go together: the source id and the person\'s key in that source');
+}
+
+async function personOf(store: Awaited<ReturnType<typeof openStore>>, o: EraseOptions): Promise<string> {
   if (o.person !== undefined) {
     const [e] = await store.getEntities([o.person]);
     if (!e || e.type !== 'person') throw new RostergateError('NOT_FOUND', `no person ${o.person} in the store (gateway ids look like per_…); nothing was erased`);
     return e.id;
   }
-  if (!o.source || !o.key) throw new RostergateError('CONFIG_INVALID', '--source and --key go together: the source id and the person\'s key in that source');
-  const id = await store.entityOfRecord({ source: o.source, type: 'person', key: o.key });
+  const id = await store.entityOfRecord({ source: o.source!, type: 'person', key: o.key! });
   if (!id) throw new RostergateError('NOT_FOUND', `source ${o.source} has delivered no person with that key (or it is not linked to a person yet); nothing was erased`);
   return id;
 }

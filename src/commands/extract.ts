@@ -21,7 +21,7 @@ export async function extractCommand(opts: { config?: string; client: string; da
   for (const f of [opts.out, reportPath]) {
     if (existsSync(f) && !opts.force) throw new RostergateError('CONFIG_INVALID', `${f} exists: refusing to overwrite (pass --force)`);
   }
-  const cfg = loadConfig(opts.config);
+  const cfg = loadConfig(opts.config, 'extract');
   if (!isPostgresUrl(cfg.store) && !existsSync(cfg.store)) throw new RostergateError('DATA_FOLDER', `no store at ${cfg.store}: run \`rostergate sync\` first`);
   const privacy = setupPrivacy(cfg, buildUnifiedSchema());
   if (!privacy.clientPurpose(opts.client)) throw new RostergateError('CONFIG_INVALID', `no client "${opts.client}" in the config`);

@@ -20,7 +20,7 @@ const out = (s: string): void => void process.stdout.write(s + '\n');
  * there, and the gateway ids involved — no names or emails.
  */
 export async function identityConflicts(opts: { config?: string; json?: boolean }): Promise<void> {
-  const cfg = loadConfig(opts.config);
+  const cfg = loadConfig(opts.config, 'identity conflicts');
   const store = await openStore(cfg);
   try {
     const conflicts = await store.conflicts();
@@ -61,7 +61,8 @@ interface RecordOptions {
 
 /** `rostergate identity link`: merges the entity holding a record into the entity it belongs to. */
 export async function identityLink(opts: RecordOptions & { into: string }): Promise<void> {
-  await withOperator(opts, async (store, operator) => {
+  assertRecordNamed(opts);
+  await withOperator(opts, 'identity link', async (store, operator) => {
     const record = await recordOf(store, opts, typeOfId(opts.into));
     const r = await linkRecord(store, record, opts.into, operator);
     if (opts.json) return out(JSON.stringify(r));
@@ -74,7 +75,8 @@ export async function identityLink(opts: RecordOptions & { into: string }): Prom
 
 /** `rostergate identity unlink`: splits one source's record off its entity into a new one. */
 export async function identityUnlink(opts: RecordOptions): Promise<void> {
-  await withOperator(opts, async (store, operator) => {
+  assertRecordNamed(opts);
+  await withOperator(opts, 'identity unlink', async (store, operator) => {
     const record = await recordOf(store, opts, 'person');
     const r = await unlinkRecord(store, record, operator);
     if (opts.json) return out(JSON.stringify(r));
@@ -89,8 +91,8 @@ export async function identityUnlink(opts: RecordOptions): Promise<void> {
  * Opens the store and what an operator's decision needs: the audit key and pseudonym
  * materialisation when purposes are configured (a store synced without purposes has neither).
  */
-async function withOperator(opts: { config?: string }, fn: (store: Store, operator: OperatorOptions) => Promise<void>): Promise<void> {
-  const cfg = loadConfig(opts.config);
+async function withOperator(opts: { config?: string }, command: string, fn: (store: Store, operator: OperatorOptions) => Promise<void>): Promise<void> {
+  const cfg = loadConfig(opts.config, command);
   if (!isPostgresUrl(cfg.store) && !existsSync(cfg.store)) {
     throw new RostergateError('DATA_FOLDER', `no store at ${cfg.store}: run \`rostergate sync\` first`);
   }
@@ -112,18 +114,26 @@ async function withOperator(opts: { config?: string }, fn: (store: Store, operat
 
 const precedenceOf = (cfg: Config) => cfg.sources.map((s) => s.id);
 
-/** The record an operator names: by conflict id, or by source, type and key. */
-async function recordOf(store: Store, opts: RecordOptions, defaultType: EntityType | undefined): Promise<SourceRecordRef> {
+/** The record is named one way, checked before the config or store is read (a usage error comes first). */
+function assertRecordNamed(opts: RecordOptions): void {
   if (opts.conflict !== undefined) {
     if (opts.source || opts.key) throw new RostergateError('CONFIG_INVALID', 'name the record either by --conflict or by --source and --key, not both');
+    return;
+  }
+  if (!opts.source || !opts.key) throw new RostergateError('CONFIG_INVALID', 'name the record: --conflict ID, or --source ID and --key KEY (and --type person|org)');
+}
+
+/** The record an operator names: by conflict id, or by source, type and key. */
+async function recordOf(store: Store, opts: RecordOptions, defaultType: EntityType | undefined): Promise<SourceRecordRef> {
+  assertRecordNamed(opts);
+  if (opts.conflict !== undefined) {
     const c = (await store.conflicts()).find((x) => String(x.id) === opts.conflict);
     if (!c) throw new RostergateError('IDENTITY_REFUSED', `there is no conflict #${opts.conflict} (\`rostergate identity conflicts\` lists them); nothing was changed`);
     return { source: c.source, type: c.type, key: c.key };
   }
-  if (!opts.source || !opts.key) throw new RostergateError('CONFIG_INVALID', 'name the record: --conflict ID, or --source ID and --key KEY (and --type person|org)');
   const type = opts.type ?? defaultType;
   if (!type || !(IDENTITY_TYPES as readonly string[]).includes(type)) {
     throw new RostergateError('CONFIG_INVALID', `--type must be ${IDENTITY_TYPES.join(' or ')}${opts.type ? `, not ${opts.type}` : ''}`);
   }
-  return { source: opts.source, type: type as EntityType, key: opts.key };
+  return { source: opts.source!, type: type as EntityType, key: opts.key! };
 }

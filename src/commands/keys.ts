@@ -12,11 +12,12 @@ import { KeyRing } from '../privacy/pseudonym.ts';
 import { assertStoreKey } from '../privacy/store-key.ts';
 import { openStore } from '../runtime.ts';
 import { loadConfig } from './serve.ts';
+import { EXIT } from '../exit-codes.ts';
 
 const out = (s: string) => process.stdout.write(s + '\n');
 
 export async function keysCreate(opts: { config?: string; client: string }): Promise<void> {
-  const cfg = loadConfig(opts.config);
+  const cfg = loadConfig(opts.config, 'keys create');
   const client = cfg.clients.find((c) => c.id === opts.client);
   if (!client) throw new RostergateError('CONFIG_INVALID', `no client "${opts.client}" in the config (clients: ${cfg.clients.map((c) => c.id).join(', ') || 'none'})`);
   const store = await openStore(cfg);
@@ -31,7 +32,7 @@ export async function keysCreate(opts: { config?: string; client: string }): Pro
 }
 
 export async function keysList(opts: { config?: string }): Promise<void> {
-  const cfg = loadConfig(opts.config);
+  const cfg = loadConfig(opts.config, 'keys list');
   const store = await openStore(cfg);
   try {
     for (const k of await store.listApiKeys()) out(`${k.client.padEnd(20)} ${k.hashPrefix}…  created ${k.createdAt}${k.revokedAt ? `  revoked ${k.revokedAt}` : ''}`);
@@ -41,7 +42,7 @@ export async function keysList(opts: { config?: string }): Promise<void> {
 }
 
 export async function keysRevoke(opts: { config?: string; client: string }): Promise<void> {
-  const cfg = loadConfig(opts.config);
+  const cfg = loadConfig(opts.config, 'keys revoke');
   const store = await openStore(cfg);
   try {
     const client = cfg.clients.find((c) => c.id === opts.client);
@@ -71,7 +72,7 @@ export async function keysRotate(opts: { config?: string; domain: string; rekeyT
   if (opts.rekeyTable && existsSync(opts.rekeyTable) && !opts.force) {
     throw new RostergateError('CONFIG_INVALID', `${opts.rekeyTable} exists: refusing to overwrite (pass --force)`);
   }
-  const cfg = loadConfig(opts.config);
+  const cfg = loadConfig(opts.config, 'keys rotate');
   const privacy = setupPrivacy(cfg, buildUnifiedSchema());
   const store = await openStore(cfg);
   try {
@@ -91,7 +92,7 @@ export async function keysRotate(opts: { config?: string; domain: string; rekeyT
     }
     // Rows sorted by old pseudonym, not in the gateway-id order rotation visits people in: two
     // domains' tables would otherwise list the same people at the same rows, and pairing rows by
-    // position would link the domains (README, "Order leaks nothing"). One pair per person, about
+    // position would link the domains (docs/privacy.md, "Order leaks nothing"). One pair per person, about
     // 50 bytes each, so even a large district's table is sorted in memory.
     const pairs: [string, string][] = [];
     const r = await privacy.pseudonymiser.rotate(store, opts.domain, table ? (o, n) => pairs.push([o, n]) : undefined);
@@ -107,7 +108,7 @@ export async function keysRotate(opts: { config?: string; domain: string; rekeyT
 }
 
 export async function auditVerify(opts: { config?: string; anchor?: string }): Promise<number> {
-  const cfg = loadConfig(opts.config);
+  const cfg = loadConfig(opts.config, 'audit verify');
   const keyring = KeyRing.load({ tenant: cfg.privacy.tenant, file: cfg.privacy.masterKeyFile });
   const store = await openStore(cfg);
   try {
@@ -118,10 +119,10 @@ export async function auditVerify(opts: { config?: string; anchor?: string }): P
       out(`audit log intact: ${r.entries} entries verified`);
       // Cutting entries from the end leaves a valid chain: only a head noted elsewhere catches that.
       if (r.head) out(`head: entry ${r.head.seq}, hash ${r.head.hash} (keep it apart from the store; pass it as --anchor next time)`);
-      return 0;
+      return EXIT.OK;
     }
     out(`audit log TAMPERED at entry ${r.firstBad!.seq}: ${r.firstBad!.reason}`);
-    return 4;
+    return EXIT.TAMPERED;
   } finally {
     await store.close();
   }

@@ -18,7 +18,7 @@ export async function privacyReportCommand(opts: { config?: string; demo?: boole
     throw new RostergateError('CONFIG_INVALID', `unknown format "${opts.format}" (formats: ${REPORT_FORMATS.join(', ')})`);
   }
   if (opts.demo && opts.config) throw new RostergateError('CONFIG_INVALID', 'pass either --demo or --config, not both');
-  const cfg = opts.demo ? demoReportConfig() : loadConfig(opts.config);
+  const cfg = opts.demo ? demoReportConfig() : loadConfig(opts.config, 'privacy-report', '--demo for the demo\'s configuration');
   // The report reads no keys: a throwaway key ring spares it the master key (which it must not need to describe the policy).
   const privacy = setupPrivacy(cfg, buildUnifiedSchema(), { keyring: new KeyRing(randomBytes(32), cfg.privacy.tenant) });
   const text = renderReport(buildReportModel(cfg, privacy), opts.format as ReportFormat);

@@ -11,7 +11,7 @@ import { loadConfig } from './serve.ts';
 const out = (s: string) => process.stdout.write(s + '\n');
 
 export async function retentionRunCommand(opts: { config?: string; dryRun?: boolean }): Promise<number> {
-  const cfg = loadConfig(opts.config);
+  const cfg = loadConfig(opts.config, 'retention run');
   const keyring = KeyRing.load({ tenant: cfg.privacy.tenant, file: cfg.privacy.masterKeyFile });
   const store = await openStore(cfg);
   try {

@@ -29,7 +29,7 @@ export async function sandboxCommand(opts: { port: number; seed?: number; studen
   const drops = mkdtempSync(join(tmpdir(), 'rostergate-sandbox-'));
   const cfg = await demoConfig(sandbox, dataset, drops);
   out('\nA config that reads them (secrets are the sandboxes\' demo credentials; server.openAccess stores and serves every');
-  out('field without purposes or keys, for a local experiment only: see the README, "Purposes", for the real thing):\n');
+  out('field without purposes or keys, for a local experiment only: see docs/privacy.md, "Purposes: who gets what", for the real thing):\n');
   out(stringify({ store: './data/rostergate.db', server: { openAccess: true }, sources: cfg.sources.map((s) => ({ ...s })) }));
   onShutdown(async () => {
     await sandbox.close();

@@ -13,10 +13,9 @@ import { loadConfig } from './serve.ts';
 
 export async function schemaCommand(opts: { client: string; config?: string; demo?: boolean }): Promise<void> {
   if (opts.demo && opts.config) throw new RostergateError('CONFIG_INVALID', 'pass either --demo or --config, not both');
-  const cfg = opts.demo ? demoReportConfig() : loadConfig(opts.config);
+  const cfg = opts.demo ? demoReportConfig() : loadConfig(opts.config, 'schema', '--demo for the demo\'s clients');
   const client = cfg.clients.find((c) => c.id === opts.client);
   if (!client) {
-    if (!opts.demo && !cfg.file) throw new RostergateError('CONFIG_INVALID', `no client "${opts.client}": no config given, pass --config FILE (or set ROSTERGATE_CONFIG), or --demo for the demo's clients`);
     const known = cfg.clients.map((c) => c.id).join(', ') || 'none';
     throw new RostergateError('CONFIG_INVALID', `no client "${opts.client}" in ${opts.demo ? 'the demo' : cfg.file} (clients: ${known})`);
   }

@@ -1,17 +1,26 @@
-import { configPath, loadConfigFile, parseConfig, type Config } from '../config/config.ts';
+import { configPath, loadConfigFile, type Config } from '../config/config.ts';
 import { RostergateError } from '../errors.ts';
 import { errorForLog, log } from '../log.ts';
 import { isPostgresUrl, openStore, serveStore } from '../runtime.ts';
 import { existsSync } from 'node:fs';
 import { assertCanListen } from '../server/gateway.ts';
 
-export function loadConfig(flag?: string): Config {
+/**
+ * The config a command works on. Every command that reads the store or the sources needs one: the
+ * defaults alone name no sources, purposes or clients, and a store at the default path would be
+ * created rather than found. So a missing one is a refusal that says what to pass.
+ * `alternative` names another way the command accepts (e.g. "--demo for the demo's configuration").
+ */
+export function loadConfig(flag: string | undefined, command: string, alternative?: string): Config {
   const path = configPath(flag);
-  return path ? loadConfigFile(path) : parseConfig({});
+  if (!path) {
+    throw new RostergateError('CONFIG_INVALID', `${command} needs a config file: pass --config FILE, or set ROSTERGATE_CONFIG=FILE${alternative ? `, or ${alternative}` : ''} (see docs/configuration.md)`);
+  }
+  return loadConfigFile(path);
 }
 
 export async function serveCommand(opts: { config?: string; port?: number; host?: string }): Promise<void> {
-  const cfg = loadConfig(opts.config);
+  const cfg = loadConfig(opts.config, 'serve');
   if (!isPostgresUrl(cfg.store) && !existsSync(cfg.store)) {
     throw new RostergateError('DATA_FOLDER', `no store at ${cfg.store}: run \`rostergate sync\` first (or \`npm start\` for the demo)`);
   }

@@ -28,12 +28,13 @@ export interface SubjectExportOptions {
 }
 
 export async function subjectExportCommand(opts: SubjectExportOptions): Promise<void> {
+  assertPersonNamed(opts);
   const summaryPath = opts.summary ?? `${opts.out}.md`;
   if (summaryPath === opts.out) throw new RostergateError('CONFIG_INVALID', '--summary must be another file than --out');
   for (const f of [opts.out, summaryPath]) {
     if (existsSync(f) && !opts.force) throw new RostergateError('CONFIG_INVALID', `${f} exists: refusing to overwrite (pass --force)`);
   }
-  const cfg = loadConfig(opts.config);
+  const cfg = loadConfig(opts.config, 'subject-export');
   if (!isPostgresUrl(cfg.store) && !existsSync(cfg.store)) throw new RostergateError('DATA_FOLDER', `no store at ${cfg.store}: run \`rostergate sync\` first`);
   const privacy = setupPrivacy(cfg, buildUnifiedSchema());
   const store = await openStore(cfg);
@@ -66,22 +67,26 @@ export async function subjectExportCommand(opts: SubjectExportOptions): Promise<
 }
 
 /** The person the options name: a gateway id, a source's record key, or a pseudonym in its domain. */
-async function personOf(store: Store, o: SubjectExportOptions): Promise<string> {
+/** The person is named one way, checked before the config, key or store is read (a usage error comes first). */
+function assertPersonNamed(o: SubjectExportOptions): void {
   const ways = [o.person !== undefined, o.source !== undefined || o.key !== undefined, o.pseudonym !== undefined || o.domain !== undefined].filter(Boolean).length;
   if (ways !== 1) throw new RostergateError('CONFIG_INVALID', 'name the person one way: --person ID, or --source ID and --key KEY, or --pseudonym P and --domain D');
+  if ((o.source !== undefined || o.key !== undefined) && (!o.source || !o.key)) throw new RostergateError('CONFIG_INVALID', '--source and --key go together: the source id and the person\'s key in that source');
+  if ((o.pseudonym !== undefined || o.domain !== undefined) && (!o.pseudonym || !o.domain)) throw new RostergateError('CONFIG_INVALID', '--pseudonym and --domain go together: a pseudonym is only meaningful in its domain');
+}
+
+async function personOf(store: Store, o: SubjectExportOptions): Promise<string> {
   if (o.person !== undefined) {
     const [e] = await store.getEntities([o.person]);
     if (!e || e.type !== 'person') throw new RostergateError('NOT_FOUND', `no person ${o.person} in the store (gateway ids look like per_…); nothing was written`);
     return e.id;
   }
   if (o.source !== undefined || o.key !== undefined) {
-    if (!o.source || !o.key) throw new RostergateError('CONFIG_INVALID', '--source and --key go together: the source id and the person\'s key in that source');
-    const id = await store.entityOfRecord({ source: o.source, type: 'person', key: o.key });
+    const id = await store.entityOfRecord({ source: o.source!, type: 'person', key: o.key! });
     if (!id) throw new RostergateError('NOT_FOUND', `source ${o.source} has delivered no person with that key (or it is not linked to a person yet); nothing was written`);
     return id;
   }
-  if (!o.pseudonym || !o.domain) throw new RostergateError('CONFIG_INVALID', '--pseudonym and --domain go together: a pseudonym is only meaningful in its domain');
-  const id = await store.entityByPseudonym(o.domain, o.pseudonym);
+  const id = await store.entityByPseudonym(o.domain!, o.pseudonym!);
   if (!id) throw new RostergateError('NOT_FOUND', `no person has pseudonym ${o.pseudonym} in domain ${o.domain} (current key version); nothing was written`);
   return id;
 }

@@ -4,18 +4,19 @@ import { openStore, syncAll } from '../runtime.ts';
 import { formatSummary, progressHooks } from '../sync/progress.ts';
 import { loadConfig } from './serve.ts';
 import { RostergateError } from '../errors.ts';
+import { EXIT } from '../exit-codes.ts';
 import { privacyForSync } from '../graphql/privacy.ts';
 import { buildUnifiedSchema } from '../graphql/schema.ts';
 import type { SyncSummary } from '../sync/runner.ts';
 
 /**
- * Exit codes: 0 every source complete; 1 a source failed; 2 bad config (no sources, no purposes);
- * 3 the mass-deletion guard stopped one; 4 another run (process or machine) was syncing one, which
- * was skipped. The first that applies, in the order 1, 4, 3.
+ * Exit codes (src/exit-codes.ts): 0 every source complete; 1 a source failed; 2 bad config (no
+ * sources, no purposes); 3 the mass-deletion guard stopped one; 4 another run (process or machine)
+ * was syncing one, which was skipped. The first that applies, in the order 1, 4, 3.
  */
 export async function syncCommand(opts: { config?: string; source?: string; full?: boolean; allowMassDelete?: boolean; wait?: boolean; report?: string }): Promise<number> {
-  const cfg = loadConfig(opts.config);
-  if (cfg.sources.length === 0) throw new RostergateError('CONFIG_INVALID', 'no sources configured: add a `sources:` list to the config file');
+  const cfg = loadConfig(opts.config, 'sync');
+  if (cfg.sources.length === 0) throw new RostergateError('CONFIG_INVALID', `${cfg.file}: no sources configured: add a \`sources:\` list (docs/connectors.md)`);
   // Ingest minimisation and pseudonyms (which need the master key), or a refusal before the store is opened.
   const privacy = privacyForSync(cfg, buildUnifiedSchema());
   if (!privacy) log.warn('server.openAccess without purposes: every field is stored as delivered and no pseudonyms are made');
@@ -46,7 +47,7 @@ export async function syncCommand(opts: { config?: string; source?: string; full
     // the last lines a script or a person sees.
     for (const s of [...guarded, ...failed]) process.stderr.write(`rostergate: ${s.error ?? `source ${s.source}: ${s.status}`}\n`);
     for (const e of busy) process.stderr.write(`rostergate: ${e.message}\n`);
-    return failed.length ? 1 : busy.length ? 4 : guarded.length ? 3 : 0;
+    return failed.length ? EXIT.FAILED : busy.length ? EXIT.BUSY : guarded.length ? EXIT.GUARDED : EXIT.OK;
   } finally {
     await store.close();
   }

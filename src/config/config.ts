@@ -17,7 +17,7 @@ import { privacySectionSchema } from '../privacy/config.ts';
 import { retentionConfigSchema } from '../privacy/retention.ts';
 import { DEFAULT_ORG_MATCH_RULES, ORG_MATCH_RULES } from '../sync/identity.ts';
 
-const baseSchema = z
+export const configSchema = z
   .object({
     /** A SQLite file path, or a postgres:// URL (secrets in it: use env:NAME for the whole URL). */
     store: z.string().min(1).default('./data/rostergate.db').transform((v, ctx) => {
@@ -80,7 +80,7 @@ export interface SourceConfig {
   [k: string]: unknown;
 }
 
-type BaseConfig = z.infer<typeof baseSchema>;
+type BaseConfig = z.infer<typeof configSchema>;
 /** `retention.changeLogDays` always set after parsing (from `changeFeed.retentionDays` when left out). */
 export type Config = Omit<BaseConfig, 'sources' | 'retention'> & {
   sources: SourceConfig[];
@@ -113,7 +113,7 @@ export function loadConfigFile(path: string): Config {
 }
 
 export function parseConfig(raw: unknown, where = 'config'): Config {
-  const base = baseSchema.safeParse(raw);
+  const base = configSchema.safeParse(raw);
   if (!base.success) throw new RostergateError('CONFIG_INVALID', `${where}: ${formatIssues(base.error)}`);
   const seen = new Set<string>();
   const sources: SourceConfig[] = base.data.sources.map((s, i) => {

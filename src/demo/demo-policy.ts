@@ -1,5 +1,5 @@
 /**
- * The demo's purposes and clients: the four consumers the README walks through.
+ * The demo's purposes and clients: the four consumers the README's quick start and example walk through.
  * - roster-sync (an LMS): names and identifiers, no special categories;
  * - analytics (a data team): pseudonyms for people, generalised quasi-identifiers only, nothing direct or special;
  * - sso (an app signing people in): personBySignIn, and of a person only id, roles and classes;

@@ -2,8 +2,11 @@
  * Extract progress for people at a terminal: one bar per pass (the k-anonymity check reads every
  * row, then the rows are written), filled against the number of stored records of the dataset's
  * type. Off a terminal (cron, pipes) nothing is drawn: the summary at the end says it all.
+ * A line is at most 76 columns (18 + a 30-wide bar + 6-digit counts), and log lines written while
+ * the bars are shown are printed above them (src/log.ts divertLogLines).
  */
 import cliProgress from 'cli-progress';
+import { divertLogLines } from '../log.ts';
 import type { EntityType } from '../model/records.ts';
 import type { Dataset } from './columns.ts';
 import type { ExtractPass } from './extract.ts';
@@ -20,9 +23,10 @@ export function extractProgress(dataset: Dataset, counts: Record<EntityType, num
   if (!stream.isTTY) return { onProgress: undefined, stop: () => {} };
   const total = counts[ENTITY_OF_DATASET[dataset]] ?? 0;
   const multi = new cliProgress.MultiBar(
-    { stream, format: ' {pass} {bar} {percentage}% | {value}/{total} rows', hideCursor: true, clearOnComplete: false, barsize: 30 },
+    { stream, format: ' {pass} {bar} {percentage}% | {value}/{total} rows', hideCursor: true, clearOnComplete: false, barsize: 30, forceRedraw: true },
     cliProgress.Presets.shades_classic,
   );
+  const restoreLog = divertLogLines((line) => multi.log(line.endsWith('\n') ? line : `${line}\n`));
   const bars = new Map<ExtractPass, cliProgress.SingleBar>();
   return {
     onProgress: (e: { pass: ExtractPass; rows: number }) => {
@@ -31,6 +35,10 @@ export function extractProgress(dataset: Dataset, counts: Record<EntityType, num
       bar.setTotal(Math.max(total, e.rows));
       bar.update(e.rows);
     },
-    stop: () => multi.stop(),
+    stop: () => {
+      multi.update(); // prints log lines still waiting for a redraw
+      multi.stop();
+      restoreLog();
+    },
   };
 }

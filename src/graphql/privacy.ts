@@ -73,7 +73,7 @@ export function privacyForSync(cfg: PrivacyConfig, base: GraphQLSchema): Privacy
   throw new RostergateError(
     'CONFIG_INVALID',
     `${cfg.file ?? 'config'}: no purposes configured, so nothing says which fields may be stored: configure at least one purpose ` +
-      '(README, "Purposes: who gets what"), or set server.openAccess for a local experiment that stores and serves everything. Nothing was synced.',
+      '(docs/privacy.md, "Purposes: who gets what"), or set server.openAccess for a local experiment that stores and serves everything. Nothing was synced.',
   );
 }
 

@@ -3,14 +3,34 @@
  * records — filled against the listing's size where the source tells it (OneRoster's
  * X-Total-Count, the rows of a CSV file), a plain counter where it does not (Clever); periodic log
  * lines otherwise (CI, pipes). Counts only — never record contents.
+ *
+ * The bar counts the vendor's records (`listed`, the unit of its total), not the unified records
+ * they map to: one OneRoster user with two guardians is three records, and counting those against
+ * X-Total-Count filled the users bar at page 4 of 6. Every line fits 80 columns (see BAR_LINE), and
+ * while the bars are shown log lines are printed above them rather than into them.
  */
 import cliProgress from 'cli-progress';
-import type { Logger } from '../log.ts';
+import { divertLogLines, type Logger } from '../log.ts';
 import type { SyncHooks, SyncSummary } from './runner.ts';
 import { reportCounts } from './report.ts';
 
-const WITH_TOTAL = ' {source} {resource} {bar} {percentage}% | {pages} pages | {value}/{total} records';
-const WITHOUT_TOTAL = ' {source} {resource} {pages} pages | {value} records';
+/** Width of the "source resource" label; longer source ids are shortened with "…". */
+export const LABEL_WIDTH = 22;
+const BAR_SIZE = 12;
+/**
+ * At most 79 columns with 4-digit page counts and 6-digit record counts:
+ * 1 + 22 + 1 + 12 + 1 + "100%" + " | 9999 pages | " + "999999/999999" + " records".
+ */
+const WITH_TOTAL = ' {label} {bar} {percentage}% | {pages} pages | {value}/{total} records';
+const WITHOUT_TOTAL = ' {label} {pages} pages | {value} records';
+
+/** "source resource", shortened from the source's end so the resource stays whole. */
+export function progressLabel(source: string, resource: string, width = LABEL_WIDTH): string {
+  const room = width - resource.length - 1;
+  if (room >= source.length) return `${source} ${resource}`.padEnd(width);
+  if (room >= 4) return `${source.slice(0, room - 1)}… ${resource}`;
+  return `${source.slice(0, 3)}… ${resource}`.slice(0, width - 1) + '…';
+}
 
 export function progressHooks(log: Logger, stream: NodeJS.WriteStream = process.stderr): SyncHooks {
   if (!stream.isTTY) {
@@ -33,28 +53,48 @@ export function progressHooks(log: Logger, stream: NodeJS.WriteStream = process.
   // One block of bars per source: a stopped MultiBar keeps its final lines on screen and the next
   // source starts a fresh block below it.
   let multi: cliProgress.MultiBar | undefined;
-  const bars = new Map<string, { bar: cliProgress.SingleBar; pages: number; records: number }>();
+  let restoreLog: (() => void) | undefined;
+  const bars = new Map<string, { bar: cliProgress.SingleBar; pages: number; listed: number; records: number }>();
   return {
     pageDidStore: (e) => {
-      multi ??= new cliProgress.MultiBar(
-        { stream, format: WITHOUT_TOTAL, hideCursor: true, clearOnComplete: false, barsize: 24 },
-        cliProgress.Presets.shades_classic,
-      );
+      if (!multi) {
+        const m = new cliProgress.MultiBar(
+          // forceRedraw: a bar is drawn again below a log line even when its count has not moved.
+          { stream, format: WITHOUT_TOTAL, hideCursor: true, clearOnComplete: false, barsize: BAR_SIZE, forceRedraw: true },
+          cliProgress.Presets.shades_classic,
+        );
+        multi = m;
+        // MultiBar.log prints a line above the bars at the next redraw.
+        restoreLog = divertLogLines((line) => m.log(line.endsWith('\n') ? line : `${line}\n`));
+      }
       const id = `${e.source}/${e.resource}`;
       let b = bars.get(id);
       if (!b) {
-        const payload = { source: e.source.padEnd(16), resource: e.resource.padEnd(18), pages: 0 };
-        b = { bar: multi.create(e.total ?? 0, 0, payload, { format: e.total !== undefined ? WITH_TOTAL : WITHOUT_TOTAL }), pages: 0, records: 0 };
+        const payload = { label: progressLabel(e.source, e.resource), pages: 0 };
+        b = { bar: multi.create(e.total ?? 0, 0, payload, { format: e.total !== undefined ? WITH_TOTAL : WITHOUT_TOTAL }), pages: 0, listed: 0, records: 0 };
         bars.set(id, b);
       }
       b.pages++;
+      b.listed += e.listed;
       b.records += e.records;
-      // A total can grow while a listing is paged (records added meanwhile) or be absent (Clever).
-      b.bar.setTotal(Math.max(e.total ?? 0, b.records));
-      b.bar.update(b.records, { pages: b.pages });
+      if (e.total !== undefined) {
+        // A total can grow while a listing is paged (records added meanwhile).
+        b.bar.setTotal(Math.max(e.total, b.listed));
+        b.bar.update(b.listed, { pages: b.pages });
+      } else {
+        b.bar.update(b.records, { pages: b.pages });
+      }
+      // Redraw now rather than on the timer: a page is the unit a person watches, and every state
+      // shown is a true one.
+      multi.update();
     },
     syncDidEnd: () => {
-      multi?.stop();
+      if (multi) {
+        multi.update(); // prints log lines still waiting for a redraw
+        multi.stop();
+      }
+      restoreLog?.();
+      restoreLog = undefined;
       multi = undefined;
       bars.clear();
     },

@@ -16,8 +16,11 @@ import { acquireSourceLease, type LeaseOptions } from '../store/lease.ts';
 
 export interface SyncHooks {
   syncWillStart?(e: { source: string; runId: number; mode: RunMode }): void;
-  /** After each committed page; `total` is the listing's size when the source tells it (for progress bars). */
-  pageDidStore?(e: { source: string; resource: string; records: number; total?: number; counters: IngestCounters }): void;
+  /**
+   * After each committed page; `total` is the listing's size when the source tells it, and `listed`
+   * how many of its entries the page held, in the same unit (for progress bars).
+   */
+  pageDidStore?(e: { source: string; resource: string; records: number; listed: number; total?: number; counters: IngestCounters }): void;
   syncDidEnd?(summary: SyncSummary): void;
 }
 
@@ -153,7 +156,7 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
       const br = (summary.byResource[page.resource] ??= { pages: 0, records: 0 });
       br.pages++;
       br.records += page.records.length;
-      opts.hooks?.pageDidStore?.({ source, resource: page.resource, records: page.records.length, total: page.total, counters });
+      opts.hooks?.pageDidStore?.({ source, resource: page.resource, records: page.records.length, listed: page.listed ?? page.records.length, total: page.total, counters });
     }
     await store.transaction(async (tx) => {
       summary.unresolved = await resolvePending(tx, ctx, { final: true });

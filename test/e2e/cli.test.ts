@@ -85,6 +85,63 @@ describe('rostergate CLI', { timeout: 120_000 }, () => {
     expect(readdirSync(join(dir, 'folder.db'))).toEqual([]);
   });
 
+  it('a command that needs a config and has none says what to pass, exit 2, creating nothing', () => {
+    const dir = tempDir();
+    const env = userEnv();
+    delete env.ROSTERGATE_CONFIG;
+    const inDir = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env, cwd: dir, timeout: 60_000 });
+    const cases: [string[], string][] = [
+      [['sync'], 'sync'],
+      [['serve'], 'serve'],
+      [['keys', 'list'], 'keys list'],
+      [['identity', 'conflicts'], 'identity conflicts'],
+      [['extract', '--client', 'c', '--dataset', 'people', '--out', 'p.csv'], 'extract'],
+    ];
+    for (const [args, command] of cases) {
+      const r = inDir(args);
+      expect(r.status, command).toBe(2);
+      expect(r.stderr).toBe(`rostergate: ${command} needs a config file: pass --config FILE, or set ROSTERGATE_CONFIG=FILE (see docs/configuration.md)\n`);
+    }
+    const report = inDir(['privacy-report']);
+    expect(report.status).toBe(2);
+    expect(report.stderr).toMatch(/^rostergate: privacy-report needs a config file: .*, or --demo for the demo's configuration /);
+    // Without a config nothing is opened: no default store appears (keys list and identity conflicts used to create one).
+    expect(readdirSync(dir)).toEqual([]);
+  }, 150_000);
+
+  it('a command missing the input that names its subject says how to name it, before asking for a config or key', () => {
+    const env = userEnv();
+    delete env.ROSTERGATE_CONFIG;
+    delete env.ROSTERGATE_MASTER_KEY;
+    const cli = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env, timeout: 60_000 });
+    const cases: [string[], string][] = [
+      [['erase'], 'name the person one way: --person ID, or --source ID and --key KEY'],
+      [['erase', '--source', 'sis'], '--source and --key go together: the source id and the person\'s key in that source'],
+      [['erase', '--lift', '--person', 'per_x'], 'erase --lift names the erased person by --source ID and --key KEY (their key in that source); a gateway id no longer exists after an erasure'],
+      [['subject-export', '--out', join(tempDir(), 's.json')], 'name the person one way: --person ID, or --source ID and --key KEY, or --pseudonym P and --domain D'],
+      [['subject-export', '--pseudonym', 'p1_x', '--out', join(tempDir(), 's.json')], '--pseudonym and --domain go together: a pseudonym is only meaningful in its domain'],
+      [['identity', 'link', '--into', 'per_x'], 'name the record: --conflict ID, or --source ID and --key KEY (and --type person|org)'],
+      [['identity', 'unlink', '--conflict', '1', '--source', 'sis'], 'name the record either by --conflict or by --source and --key, not both'],
+    ];
+    for (const [args, line] of cases) {
+      const r = cli(args);
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toBe(`rostergate: ${line}\n`);
+    }
+  }, 200_000);
+
+  it('--help marks required options, and shows the ways to name a person or record in the usage line', () => {
+    const extract = run(['extract', '--help']);
+    expect(extract.status).toBe(0);
+    // One block per option: its line and the description's continuation lines.
+    const blocks = extract.stdout.split(/\n(?= {2}-)/);
+    const block = (flags: string) => blocks.find((b) => b.startsWith(`  ${flags} `))!.replace(/\s+/g, ' ');
+    for (const o of ['--client <id>', '--dataset <name>', '--out <file>']) expect(block(o)).toMatch(/\(required\)\s*$/);
+    expect(block('--format <format>')).not.toContain('(required)');
+    expect(run(['subject-export', '--help']).stdout).toContain('Usage: rostergate subject-export (--person ID | --source ID --key KEY | --pseudonym P --domain D) --out FILE [options]');
+    expect(run(['erase', '--help']).stdout).toContain('Usage: rostergate erase (--person ID | --source ID --key KEY | --lift --source ID --key KEY) [options]');
+  }, 90_000);
+
   it('reports config errors with the file and key path', () => {
     const dir = tempDir();
     const cfg = join(dir, 'c.yaml');

@@ -134,5 +134,6 @@ describe.each(storeKinds())('rostergate erase on %s', (kind) => {
     const nothing = run(['erase', '--config', cfgFile, '--lift', '--source', 'district-sis', '--key', 'no-such-key']);
     expect(nothing.status).toBe(2);
     expect(nothing.stderr).toContain('no erasure suppresses a person with that key');
-  });
+    // Four CLI processes, each loading the gateway: on a loaded machine they outlast the default 30 s.
+  }, 120_000);
 });

@@ -77,7 +77,7 @@ describe('extracts', () => {
     const r = await extract('analytics-demo', '/extracts/enrollments.csv');
     expect(r.report.kAnonymity.quasiIdentifiers).toEqual([]);
     const rows = parseCsv(r.body, { columns: true }) as Record<string, string>[];
-    // No school column: analytics may not join a person to a school (README, "Relations are quasi-identifiers too").
+    // No school column: analytics may not join a person to a school (docs/privacy.md, "Relations are quasi-identifiers too").
     expect(Object.keys(rows[0]!)).not.toContain('school.id');
     const fromCsv = rows.map((x) => `${x['class.id']}|${x['person.id']}|${x.role}|${x.beginDate}|${x.endDate}`).sort();
     const gq = await all('analytics-demo', 'enrollments', 'role beginDate endDate class { id } person { id }');

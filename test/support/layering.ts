@@ -34,7 +34,7 @@ export const LAYERS: readonly (readonly string[])[] = [
 export function layerOf(path: string): string | undefined {
   if (path === 'src/errors.ts' || path === 'src/log.ts' || path === 'src/secret.ts') return 'kernel';
   if (path.startsWith('connectors/')) return 'connectors';
-  if (path === 'src/cli.ts' || path === 'src/runtime.ts') return 'assembly';
+  if (['src/cli.ts', 'src/cli-program.ts', 'src/exit-codes.ts', 'src/runtime.ts'].includes(path)) return 'assembly';
   const folder = /^src\/([^/]+)\//.exec(path)?.[1];
   switch (folder) {
     case 'kernel':

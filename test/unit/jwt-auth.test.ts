@@ -126,9 +126,9 @@ describe('auth.jwt config', () => {
     expect(bad({ jwksUrl: 'https://idp.example.org/jwks', algorithms: ['none'] })).toThrow(/auth\.jwt\.algorithms\.0/);
     expect(bad({ jwksUrl: 'https://idp.example.org/jwks', secret: 'x' })).toThrow(/unknown key\(s\) secret/);
   });
-  it('the README\'s auth.jwt example is a valid config, with the defaults it states', () => {
-    const readme = readFileSync(join(import.meta.dirname, '../../README.md'), 'utf8');
-    const section = readme.slice(readme.indexOf('### Client authentication'));
+  it('the auth.jwt example in docs/operations.md is a valid config, with the defaults it states', () => {
+    const doc = readFileSync(join(import.meta.dirname, '../../docs/operations.md'), 'utf8');
+    const section = doc.slice(doc.indexOf('## Client authentication'));
     const jwt = parseConfig(parseYaml(/```yaml\n([\s\S]*?)```/.exec(section)![1]!)).auth.jwt!;
     const defaults = jwtConfigSchema.parse({ issuer: ISS, audience: AUD, jwksUrl: 'https://idp.example.org/jwks' });
     for (const k of ['algorithms', 'clockToleranceSec', 'clientClaim', 'purposeClaim', 'jwksCacheSec', 'jwksCooldownSec'] as const) expect(jwt[k], k).toEqual(defaults[k]);

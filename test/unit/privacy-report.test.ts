@@ -167,9 +167,9 @@ describe('rendering', () => {
 });
 
 describe('privacy config keys for the report', () => {
-  it('the README example parses, and reaches the report', () => {
-    const readme = readFileSync(join(import.meta.dirname, '../../README.md'), 'utf8');
-    const block = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!).find((b) => b.includes('subProcessors:'))!;
+  it('the example in docs/privacy.md parses, and reaches the report', () => {
+    const doc = readFileSync(join(import.meta.dirname, '../../docs/privacy.md'), 'utf8');
+    const block = [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!).find((b) => b.includes('subProcessors:'))!;
     const privacy = (parseYaml(block) as { privacy: object }).privacy;
     const m = report(demoWith({ privacy }));
     expect(m.processor).toEqual({ name: 'Example Vendor B.V.', contact: 'support@vendor.example.org', dpo: 'dpo@vendor.example.org' });
