@@ -151,7 +151,7 @@ describe('Google Classroom sandbox', () => {
     const now = Math.floor(Date.now() / 1000);
     const assertion = await new SignJWT({ scope: 'https://www.googleapis.com/auth/classroom.rosters.readonly https://www.googleapis.com/auth/classroom.courses.readonly' })
       .setProtectedHeader({ alg: 'RS256' })
-      .setIssuer(key.client_email).setSubject(GOOGLE_SANDBOX_ADMIN).setAudience(key.token_uri).setIssuedAt(now).setExpirationTime(now + 3600)
+      .setIssuer(key.client_email).setSubject(GOOGLE_SANDBOX_ADMIN).setAudience(`${BASE}/google/token`).setIssuedAt(now).setExpirationTime(now + 3600)
       .sign(await importPKCS8(key.private_key, 'RS256'));
     const token = await get('/token', { method: 'POST', body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion }).toString() });
     const auth = { headers: { authorization: `Bearer ${(token.body as { access_token: string }).access_token}` } };
