@@ -24,12 +24,19 @@ export interface JournalEntry {
   previous?: unknown;
 }
 
-/** What vendor sandboxes and drop writers read: the whole dataset, or a slice of it. */
+/**
+ * What vendor sandboxes and drop writers read: the whole dataset, or a slice of it. Listings are
+ * shared, read-only arrays kept in key order until the next change (`headSeq` moves with every
+ * change, so it versions the data): a sandbox pages through them without re-sorting the district
+ * for each page.
+ */
 export interface DatasetView {
-  list<T extends EntityType>(type: T): DatasetRow<T>[];
-  listWithDeleted<T extends EntityType>(type: T): DatasetRow<T>[];
+  list<T extends EntityType>(type: T): readonly DatasetRow<T>[];
+  listWithDeleted<T extends EntityType>(type: T): readonly DatasetRow<T>[];
   get<T extends EntityType>(type: T, key: string): DatasetRow<T> | undefined;
-  changesSince(seq: number): JournalEntry[];
+  /** A row by key even when it was deleted (sources that report deletions look the old record up). */
+  getWithDeleted<T extends EntityType>(type: T, key: string): DatasetRow<T> | undefined;
+  changesSince(seq: number): readonly JournalEntry[];
   readonly headSeq: number;
   now(): Date;
 }

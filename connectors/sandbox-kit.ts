@@ -255,3 +255,55 @@ export function vendorId(namespace: string, key: string, shape: 'hex24' | 'uuid'
   if (shape === 'uuid') return `${out.slice(0, 8)}-${out.slice(8, 12)}-4${out.slice(13, 16)}-8${out.slice(17, 20)}-${out.slice(20, 32)}`;
   return BigInt('0x' + out.slice(0, 17)).toString().padStart(21, '1').slice(0, 21);
 }
+
+/**
+ * Work counters of the sandboxes, so a test can check that serving a page costs work in
+ * proportion to the page, not to the district, without timing anything: `builds` counts the
+ * per-version indexes made (once per dataset version), `compared` the cursor comparisons made while
+ * seeking a page, `rendered` the records turned into wire objects.
+ */
+export const sandboxWork = {
+  builds: 0,
+  compared: 0,
+  rendered: 0,
+  reset(): void {
+    this.builds = this.compared = this.rendered = 0;
+  },
+};
+
+/**
+ * A value derived from the dataset, built on first use and kept until the dataset changes (its
+ * `headSeq` moves with every change): listings sorted in a vendor's order, lookups by vendor id.
+ */
+export function perVersion<T>(dataset: DatasetView, build: () => T): () => T {
+  let cache: { seq: number; value: T } | undefined;
+  return () => {
+    if (cache?.seq !== dataset.headSeq) {
+      sandboxWork.builds++;
+      cache = { seq: dataset.headSeq, value: build() };
+    }
+    return cache.value;
+  };
+}
+
+/**
+ * The position of the first id after `cursor` (`inclusive`: at or after) in ids sorted ascending
+ * by `<`, found by binary search: a cursor page is O(log n), not a scan of the resource.
+ */
+export function seek(ids: readonly string[], cursor: string, inclusive = false): number {
+  let lo = 0;
+  let hi = ids.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    sandboxWork.compared++;
+    if (ids[mid]! < cursor || (!inclusive && ids[mid] === cursor)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Renders the items of one page and counts them (see `sandboxWork`). */
+export function renderPage<T, R>(items: readonly T[], render: (item: T, index: number) => R, offset = 0): R[] {
+  sandboxWork.rendered += items.length;
+  return items.map((x, i) => render(x, offset + i));
+}

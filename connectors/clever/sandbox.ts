@@ -6,7 +6,7 @@
  */
 import type { DatasetRow, DatasetView } from '../dataset-view.ts';
 import type { AcademicSessionData, ClassData, DemographicsData, EnrollmentData, GuardianshipData, OrgData, PersonData } from '../../src/model/records.ts';
-import { basicAuth, bearer, vendorId, type SandboxApp, type SandboxRequest, type SandboxResponse } from '../sandbox-kit.ts';
+import { basicAuth, bearer, perVersion, renderPage, seek, vendorId, type SandboxApp, type SandboxRequest, type SandboxResponse } from '../sandbox-kit.ts';
 import type { CleverEvent, CleverSection, CleverUser } from './wire.ts';
 
 export const CLEVER_SANDBOX_TOKEN = 'DEMO_CLEVER_DISTRICT_TOKEN';
@@ -139,9 +139,13 @@ interface Indexes {
 }
 
 function indexes(ds: DatasetView): Indexes {
-  const group = <T>(rows: T[], key: (t: T) => string) => {
+  const group = <T>(rows: readonly T[], key: (t: T) => string) => {
     const m = new Map<string, T[]>();
-    for (const r of rows) m.set(key(r), [...(m.get(key(r)) ?? []), r]);
+    for (const r of rows) {
+      const xs = m.get(key(r));
+      if (xs) xs.push(r);
+      else m.set(key(r), [r]);
+    }
     return m;
   };
   return {
@@ -151,6 +155,26 @@ function indexes(ds: DatasetView): Indexes {
   };
 }
 
+/**
+ * One resource's listing in Clever's order (by id), with the ids alone for the cursor's binary
+ * search and a lookup by id. Records are rendered only when a page holds them.
+ */
+interface Listing {
+  rows: readonly DatasetRow[];
+  ids: string[];
+  byId: Map<string, DatasetRow>;
+}
+
+function listing(type: string, rows: readonly DatasetRow[]): Listing {
+  const withIds = rows.map((r) => ({ r, id: cleverId(type, r.key) })).sort((a, b) => (a.id < b.id ? -1 : 1));
+  const out = { rows: withIds.map((x) => x.r), ids: withIds.map((x) => x.id), byId: new Map<string, DatasetRow>() };
+  for (const x of withIds) out.byId.set(x.id, x.r);
+  return out;
+}
+
+/** Clever's user roles (the `role` filter, the keys of `roles`) and the district's role each stands for. */
+const ROLE_OF: Record<string, PersonData['roles'][number]> = { student: 'student', teacher: 'teacher', staff: 'staff', district_admin: 'administrator', contact: 'guardian' };
+
 const isTerm = (r: DatasetRow<'academicSession'>) => r.data.type === 'semester' || r.data.type === 'term';
 
 export function cleverSandbox(options: CleverSandboxOptions = {}): SandboxApp {
@@ -158,23 +182,45 @@ export function cleverSandbox(options: CleverSandboxOptions = {}): SandboxApp {
     name: 'Clever Data API v3 (sandbox)',
     prefix: '/clever',
     create({ dataset, baseUrl }) {
-      let cache: { seq: number; idx: Indexes; lists: Map<string, { id: string }[]> } | undefined;
-      const lists = (version: string) => {
-        if (!cache || cache.seq !== dataset.headSeq) cache = { seq: dataset.headSeq, idx: indexes(dataset), lists: new Map() };
-        const key = version;
-        if (!cache.lists.has(`${key}:users`)) {
-          const v = new CleverView(dataset, version === 'v3.1');
-          const byId = <T extends { id: string }>(xs: T[]) => xs.sort((a, b) => (a.id < b.id ? -1 : 1));
-          const idx = cache.idx;
-          cache.lists.set(`${key}:districts`, byId([v.district()].filter((x): x is NonNullable<typeof x> => !!x)));
-          cache.lists.set(`${key}:schools`, byId(dataset.list('org').filter((o) => o.data.type === 'school').map((o) => v.school(o))));
-          cache.lists.set(`${key}:terms`, byId(dataset.list('academicSession').filter(isTerm).map((t) => v.term(t))));
-          cache.lists.set(`${key}:courses`, byId(dataset.list('course').map((c) => v.course(c))));
-          cache.lists.set(`${key}:users`, byId(dataset.list('person').map((p) => v.user(p, idx))));
-          cache.lists.set(`${key}:sections`, byId(dataset.list('class').map((c) => v.section(c, idx))));
-          cache.lists.set(`${key}:events`, events(dataset, v, idx, options));
+      // Indexes and listings once per dataset version; events rendered once per version and API version.
+      const state = perVersion(dataset, () => {
+        const people = dataset.list('person');
+        const users = listing('person', people);
+        const byRole = new Map<string, Listing>();
+        for (const [role, ours] of Object.entries(ROLE_OF)) byRole.set(role, listing('person', people.filter((p) => p.data.roles.includes(ours))));
+        const district = dataset.list('org').filter((o) => o.data.type === 'district');
+        return {
+          idx: indexes(dataset),
+          listings: new Map<string, Listing>([
+            ['districts', listing('org', district.slice(0, 1))],
+            ['schools', listing('org', dataset.list('org').filter((o) => o.data.type === 'school'))],
+            ['terms', listing('academicSession', dataset.list('academicSession').filter(isTerm))],
+            ['courses', listing('course', dataset.list('course'))],
+            ['users', users],
+            ['sections', listing('class', dataset.list('class'))],
+          ]),
+          byRole,
+          events: new Map<string, { id: string }[]>(),
+        };
+      });
+      const views = { 'v3.0': new CleverView(dataset, false), 'v3.1': new CleverView(dataset, true) } as Record<string, CleverView>;
+      const renderer = (version: string, resource: string): ((r: DatasetRow) => { id: string }) => {
+        const v = views[version]!;
+        const idx = state().idx;
+        switch (resource) {
+          case 'districts': return () => v.district()!;
+          case 'schools': return (r) => v.school(r as DatasetRow<'org'>);
+          case 'terms': return (r) => v.term(r as DatasetRow<'academicSession'>);
+          case 'courses': return (r) => v.course(r as DatasetRow<'course'>);
+          case 'users': return (r) => v.user(r as DatasetRow<'person'>, idx);
+          default: return (r) => v.section(r as DatasetRow<'class'>, idx);
         }
-        return cache.lists;
+      };
+      const eventsOf = (version: string) => {
+        const s = state();
+        let list = s.events.get(version);
+        if (!list) s.events.set(version, (list = events(dataset, views[version]!, s.idx, options)));
+        return list;
       };
       return {
         errorBody: (status) => ({ message: status === 429 ? 'Rate limit exceeded' : status >= 500 ? 'Internal Server Error' : `error ${status}` }),
@@ -184,7 +230,7 @@ export function cleverSandbox(options: CleverSandboxOptions = {}): SandboxApp {
           if (req.path === '/oauth/tokens') {
             const creds = basicAuth(req.headers);
             if (!creds || creds[0] !== CLEVER_SANDBOX_CLIENT_ID || creds[1] !== CLEVER_SANDBOX_CLIENT_SECRET) return { status: 401, body: { message: 'invalid client credentials' } };
-            const district = lists('v3.1').get('v3.1:districts')![0]!;
+            const district = views['v3.1']!.district()!;
             return {
               status: 200,
               body: {
@@ -198,39 +244,60 @@ export function cleverSandbox(options: CleverSandboxOptions = {}): SandboxApp {
           if (bearer(req.headers) !== CLEVER_SANDBOX_TOKEN) return { status: 401, body: { message: 'Unauthorized' } };
           const [, version, resource, id] = m as unknown as [string, string, string, string | undefined];
           if (resource === 'events' && options.eventsDisabled) return { status: 404, body: { message: 'Not Found' } };
-          const all = lists(version).get(`${version}:${resource}`);
-          if (!all) return { status: 404, body: { message: 'Not Found' } };
           const uri = (x: { id: string }) => `/${version}/${resource}/${x.id}`;
-          if (id) {
-            const one = all.find((x) => x.id === id);
-            return one ? { status: 200, body: { data: one, links: [{ rel: 'self', uri: uri(one) }] } } : { status: 404, body: { message: 'Not Found' } };
-          }
           const q = req.url.searchParams;
           const limit = q.has('limit') ? Number(q.get('limit')) : 100;
+          if (resource === 'events') {
+            // Events are few and rendered once per version: plain array paging.
+            const all = eventsOf(version);
+            if (id) {
+              const one = all.find((x) => x.id === id);
+              return one ? { status: 200, body: { data: one, links: [{ rel: 'self', uri: uri(one) }] } } : { status: 404, body: { message: 'Not Found' } };
+            }
+            if (!Number.isInteger(limit) || limit < 1) return { status: 400, body: { message: 'invalid limit' } };
+            if (limit > 10_000) return { status: 413, body: { message: 'Request entity too large' } };
+            const ids = all.map((x) => x.id);
+            return cursorPage(version, resource, q, limit, all, ids, (x) => x, uri);
+          }
+          const s = state();
+          let all = s.listings.get(resource);
+          if (!all) return { status: 404, body: { message: 'Not Found' } };
+          const render = renderer(version, resource);
+          if (id) {
+            const row = all.byId.get(id);
+            const one = row && render(row);
+            return one ? { status: 200, body: { data: one, links: [{ rel: 'self', uri: uri(one) }] } } : { status: 404, body: { message: 'Not Found' } };
+          }
           if (!Number.isInteger(limit) || limit < 1) return { status: 400, body: { message: 'invalid limit' } };
           if (limit > 10_000) return { status: 413, body: { message: 'Request entity too large' } };
-          let rows = all;
           const role = q.get('role');
-          if (resource === 'users' && role) rows = rows.filter((u) => (u as CleverUser).roles?.[role === 'district_admin' ? 'district_admin' : (role as 'student')]);
-          const after = options.ignoreStartingAfter ? null : q.get('starting_after');
-          const before = q.get('ending_before');
-          let page: { id: string }[];
-          if (before) {
-            const upto = rows.filter((x) => x.id < before);
-            page = upto.slice(Math.max(0, upto.length - limit));
-          } else {
-            page = rows.filter((x) => !after || x.id > after).slice(0, limit);
-          }
-          const self = `/${version}/${resource}?${q.toString()}`;
-          const links = [{ rel: 'self', uri: self }];
-          const last = page.at(-1);
-          if (last && rows.some((x) => x.id > last.id)) links.push({ rel: 'next', uri: `/${version}/${resource}?limit=${limit}&starting_after=${last.id}` });
-          // Documented quirk: a starting_after page may carry a prev link even when nothing precedes it.
-          if (after && page[0]) links.push({ rel: 'prev', uri: `/${version}/${resource}?limit=${limit}&ending_before=${page[0].id}` });
-          void baseUrl;
-          return { status: 200, body: { data: page.map((x) => ({ data: x, uri: uri(x) })), links } };
+          if (resource === 'users' && role) all = s.byRole.get(role) ?? listing('person', []);
+          return cursorPage(version, resource, q, limit, all.rows, all.ids, render, uri);
         },
       };
+      /** A page by `starting_after` / `ending_before`, found by binary search over the sorted ids. */
+      function cursorPage<T>(version: string, resource: string, q: URLSearchParams, limit: number, rows: readonly T[], ids: readonly string[], render: (x: T) => { id: string }, uri: (x: { id: string }) => string): SandboxResponse {
+      const after = options.ignoreStartingAfter ? null : q.get('starting_after');
+      const before = q.get('ending_before');
+      let from: number;
+      let to: number;
+      if (before) {
+        to = seek(ids, before, true);
+        from = Math.max(0, to - limit);
+      } else {
+        from = after ? seek(ids, after) : 0;
+        to = Math.min(ids.length, from + limit);
+      }
+      const page = renderPage(rows.slice(from, to), render);
+      const self = `/${version}/${resource}?${q.toString()}`;
+      const links = [{ rel: 'self', uri: self }];
+      const last = page.at(-1);
+      if (last && to < ids.length) links.push({ rel: 'next', uri: `/${version}/${resource}?limit=${limit}&starting_after=${last.id}` });
+      // Documented quirk: a starting_after page may carry a prev link even when nothing precedes it.
+      if (after && page[0]) links.push({ rel: 'prev', uri: `/${version}/${resource}?limit=${limit}&ending_before=${page[0].id}` });
+      void baseUrl;
+      return { status: 200, body: { data: page.map((x) => ({ data: x, uri: uri(x) })), links } };
+      }
     },
   };
 }
@@ -240,8 +307,7 @@ export const cleverSandboxApp = cleverSandbox();
 /** The dataset journal as Clever events, ids increasing with the journal sequence. */
 function events(ds: DatasetView, v: CleverView, idx: Indexes, options: CleverSandboxOptions): CleverEvent[] {
   const out: CleverEvent[] = [];
-  const anyRow = <T extends 'person' | 'class' | 'org' | 'course' | 'academicSession'>(type: T, key: string) =>
-    ds.listWithDeleted(type).find((r) => r.key === key);
+  const anyRow = <T extends 'person' | 'class' | 'org' | 'course' | 'academicSession'>(type: T, key: string) => ds.getWithDeleted(type, key);
   for (const e of ds.changesSince(0)) {
     const id = e.seq.toString(16).padStart(24, '0');
     const push = (type: string, object: Record<string, unknown>, previous?: Record<string, unknown>) => {
@@ -251,9 +317,9 @@ function events(ds: DatasetView, v: CleverView, idx: Indexes, options: CleverSan
     if (e.type === 'person' || e.type === 'demographics' || e.type === 'guardianship') {
       let personKey = e.key;
       let previous: Record<string, unknown> | undefined;
-      if (e.type === 'demographics') personKey = (ds.listWithDeleted('demographics').find((r) => r.key === e.key)?.data.personKey) ?? e.key;
+      if (e.type === 'demographics') personKey = (ds.getWithDeleted('demographics', e.key)?.data.personKey) ?? e.key;
       if (e.type === 'guardianship') {
-        const g = ds.listWithDeleted('guardianship').find((r) => r.key === e.key)!.data;
+        const g = ds.getWithDeleted('guardianship', e.key)!.data;
         personKey = g.guardianKey;
         const now = (idx.wards.get(g.guardianKey) ?? []).map((x) => cleverId('person', x.studentKey));
         const sid = cleverId('person', g.studentKey);
@@ -268,7 +334,7 @@ function events(ds: DatasetView, v: CleverView, idx: Indexes, options: CleverSan
       let classKey = e.key;
       let previous: Record<string, unknown> | undefined;
       if (e.type === 'enrollment') {
-        const en = ds.listWithDeleted('enrollment').find((r) => r.key === e.key)!.data;
+        const en = ds.getWithDeleted('enrollment', e.key)!.data;
         classKey = en.classKey;
         const field = en.role === 'teacher' ? 'teachers' : 'students';
         const now = (idx.enrollments.get(classKey) ?? []).filter((x) => (x.role === 'teacher') === (field === 'teachers')).map((x) => cleverId('person', x.personKey));

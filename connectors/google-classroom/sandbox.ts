@@ -9,7 +9,7 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { jwtVerify } from 'jose';
 import type { DatasetRow, DatasetView } from '../dataset-view.ts';
-import { bearer, vendorId, type SandboxApp, type SandboxRequest, type SandboxResponse } from '../sandbox-kit.ts';
+import { bearer, perVersion, renderPage, vendorId, type SandboxApp, type SandboxRequest, type SandboxResponse } from '../sandbox-kit.ts';
 import { COURSE_STATES, type ServiceAccountKey } from './config.ts';
 
 export const GOOGLE_SANDBOX_ADMIN = 'admin@rostergate-demo.example';
@@ -62,6 +62,7 @@ export function googleSandbox(options: GoogleSandboxOptions = {}): SandboxApp {
     create({ dataset, baseUrl }) {
       const tokens = new Set<string>();
       const tokenUrl = `${baseUrl}/token`;
+      const view = new ClassroomView(dataset, !!options.omitSomeProfiles, options.courseState);
       return {
         // Injected faults answer as Google does: 429 RESOURCE_EXHAUSTED, and the per-user rate limit
         // Google also sends as 403 (older error format, reason userRateLimitExceeded).
@@ -96,31 +97,32 @@ export function googleSandbox(options: GoogleSandboxOptions = {}): SandboxApp {
           if (!t || !tokens.has(t)) return gError(401, 'UNAUTHENTICATED', 'Request had invalid authentication credentials. Expected OAuth 2 access token.');
           if (options.apiDisabled) return gError(403, 'PERMISSION_DENIED', '@ClassroomApiDisabled The user is not permitted to access the Classroom API.');
           const q = req.url.searchParams;
-          const page = (items: unknown[], key: string, dflt: number): SandboxResponse => {
+          // The page token is an offset into a listing kept per dataset version; only the page is rendered.
+          const page = <T,>(items: readonly T[], key: string, dflt: number, render: (x: T, i: number) => unknown = (x) => x): SandboxResponse => {
             const size = Math.min(1000, Number(q.get('pageSize') || 0) || dflt);
             const from = q.get('pageToken') ? Number(Buffer.from(q.get('pageToken')!, 'base64url').toString()) : 0;
             if (!Number.isInteger(from) || from < 0) return gError(400, 'INVALID_ARGUMENT', 'Invalid page token.');
-            const slice = items.slice(from, from + size);
+            const slice = renderPage(items.slice(from, from + size), render, from);
             const next = from + size < items.length ? Buffer.from(String(from + size)).toString('base64url') : undefined;
             return { status: 200, body: { [key]: slice, ...(next ? { nextPageToken: next } : {}) } };
           };
-          const v = new ClassroomView(dataset, !!options.omitSomeProfiles, options.courseState);
+          const v = view;
           let m: RegExpExecArray | null;
           if (req.path === '/v1/courses') {
             const asked = q.getAll('courseStates');
             const bad = asked.find((x) => !(COURSE_STATES as readonly string[]).includes(x));
             if (bad !== undefined) return gError(400, 'INVALID_ARGUMENT', `Invalid value at 'course_states' (type.googleapis.com/google.classroom.v1.Course.CourseState), "${bad.replace(/[^A-Z_]/gi, '')}"`);
             const states = asked.length ? asked : LIST_DEFAULT_STATES;
-            return page(v.courses().filter((c) => states.includes(c.courseState)), 'courses', 100);
+            return page(v.courses(states), 'courses', 100);
           }
           if ((m = /^\/v1\/courses\/(\d+)\/(students|teachers)$/.exec(req.path))) {
             const c = v.classRow(m[1]!);
             if (!c) return gError(404, 'NOT_FOUND', 'Requested entity was not found.');
-            return page(v.roster(c, m[2] === 'students' ? 'student' : 'teacher'), m[2]!, 30);
+            return page(v.roster(c, m[2] === 'students' ? 'student' : 'teacher'), m[2]!, 30, (e, i) => v.rosterEntry(c, e, i));
           }
           if ((m = /^\/v1\/userProfiles\/([^/]+)\/guardians$/.exec(req.path))) {
             if (options.guardiansForbidden) return gError(403, 'PERMISSION_DENIED', '@CannotAccessGuardians The caller does not have permission.');
-            return page(v.guardians(m[1] === '-' ? undefined : m[1]), 'guardians', 100);
+            return page(v.guardians(m[1] === '-' ? undefined : m[1]), 'guardians', 100, (g, i) => v.guardian(g, i));
           }
           if ((m = /^\/v1\/userProfiles\/([^/]+)$/.exec(req.path))) {
             const p = v.person(m[1]!);
@@ -133,21 +135,58 @@ export function googleSandbox(options: GoogleSandboxOptions = {}): SandboxApp {
   };
 }
 
+/** The dataset as Classroom renders it; listings and lookups by Google id kept per dataset version. */
 class ClassroomView {
+  private readonly ix: () => {
+    courses: ReturnType<ClassroomView['renderCourses']>;
+    byStates: Map<string, ReturnType<ClassroomView['renderCourses']>>;
+    classById: Map<string, DatasetRow<'class'>>;
+    personById: Map<string, DatasetRow<'person'>>;
+    roster: Map<string, DatasetRow<'person'>[]>;
+    guardianships: readonly DatasetRow<'guardianship'>[];
+    guardiansOf: Map<string, DatasetRow<'guardianship'>[]>;
+  };
+
   constructor(
     private readonly ds: DatasetView,
     private readonly omitSomeProfiles = false,
     private readonly stateOf: (classKey: string) => CourseState = (k) => defaultCourseState(googleId(k)),
-  ) {}
+  ) {
+    this.ix = perVersion(ds, () => {
+      const push = <V,>(m: Map<string, V[]>, k: string, v: V) => {
+        const xs = m.get(k);
+        if (xs) xs.push(v);
+        else m.set(k, [v]);
+      };
+      // A course's students and teachers (enrollments whose person exists), by class key and role.
+      const roster = new Map<string, DatasetRow<'person'>[]>();
+      for (const e of ds.list('enrollment')) {
+        const p = ds.get('person', e.data.personKey);
+        if (p) push(roster, `${e.data.classKey}/${e.data.role}`, p);
+      }
+      const guardianships = ds.list('guardianship').filter((g) => ds.get('person', g.data.guardianKey));
+      const guardiansOf = new Map<string, DatasetRow<'guardianship'>[]>();
+      for (const g of guardianships) push(guardiansOf, googleId(g.data.studentKey), g);
+      return {
+        courses: this.renderCourses(),
+        byStates: new Map(),
+        classById: new Map(ds.list('class').map((c) => [googleId(c.key), c])),
+        personById: new Map(ds.list('person').map((p) => [googleId(p.key), p])),
+        roster,
+        guardianships,
+        guardiansOf,
+      };
+    });
+  }
   /** With `omitSomeProfiles`, every third entry of a list comes without its profile. */
   private withProfile<T extends Record<string, unknown>>(entry: T, field: string, i: number): T {
     return this.omitSomeProfiles && i % 3 === 0 ? (Object.fromEntries(Object.entries(entry).filter(([k]) => k !== field)) as T) : entry;
   }
   classRow(id: string) {
-    return this.ds.list('class').find((c) => googleId(c.key) === id);
+    return this.ix().classById.get(id);
   }
   person(id: string) {
-    return this.ds.list('person').find((p) => googleId(p.key) === id);
+    return this.ix().personById.get(id);
   }
   profile(p: DatasetRow<'person'>) {
     return {
@@ -155,12 +194,27 @@ class ClassroomView {
       emailAddress: p.data.email ?? '', verifiedTeacher: p.data.roles.includes('teacher'), permissions: p.data.roles.includes('teacher') ? [{ permission: 'CREATE_COURSE' }] : [],
     };
   }
-  courses() {
-    const enr = this.ds.list('enrollment');
+  /** Courses in the given states, newest first. */
+  courses(states: readonly string[]) {
+    const ix = this.ix();
+    const id = [...states].sort().join(',');
+    let out = ix.byStates.get(id);
+    if (!out) ix.byStates.set(id, (out = ix.courses.filter((c) => states.includes(c.courseState))));
+    return out;
+  }
+  private renderCourses() {
+    const teachers = new Map<string, DatasetRow<'enrollment'>[]>();
+    for (const e of this.ds.list('enrollment')) {
+      if (e.data.role !== 'teacher') continue;
+      const xs = teachers.get(e.data.classKey);
+      if (xs) xs.push(e);
+      else teachers.set(e.data.classKey, [e]);
+    }
     return this.ds
       .list('class')
       .map((c) => {
-        const owner = enr.find((e) => e.data.classKey === c.key && e.data.role === 'teacher' && e.data.primary) ?? enr.find((e) => e.data.classKey === c.key && e.data.role === 'teacher');
+        const ts = teachers.get(c.key) ?? [];
+        const owner = ts.find((e) => e.data.primary) ?? ts[0];
         return {
           id: googleId(c.key), name: c.data.title, section: c.data.classCode ?? '', room: c.data.location ?? '', ownerId: owner ? googleId(owner.data.personKey) : undefined,
           creationTime: c.created, updateTime: c.lastModified, courseState: this.stateOf(c.key), enrollmentCode: c.key.replace(/\W/g, '').slice(-6), guardiansEnabled: true,
@@ -169,24 +223,17 @@ class ClassroomView {
       .sort((a, b) => (a.creationTime < b.creationTime ? 1 : a.creationTime > b.creationTime ? -1 : a.id < b.id ? 1 : -1)); // newest first
   }
   roster(c: DatasetRow<'class'>, role: 'student' | 'teacher') {
-    return this.ds
-      .list('enrollment')
-      .filter((e) => e.data.classKey === c.key && e.data.role === role)
-      .flatMap((e) => {
-        const p = this.ds.get('person', e.data.personKey);
-        return p ? [{ courseId: googleId(c.key), userId: googleId(p.key), profile: this.profile(p) }] : [];
-      })
-      .map((e, i) => this.withProfile(e, 'profile', i));
+    return this.ix().roster.get(`${c.key}/${role}`) ?? [];
+  }
+  rosterEntry(c: DatasetRow<'class'>, p: DatasetRow<'person'>, i: number) {
+    return this.withProfile({ courseId: googleId(c.key), userId: googleId(p.key), profile: this.profile(p) }, 'profile', i);
   }
   guardians(studentId?: string) {
-    return this.ds
-      .list('guardianship')
-      .filter((g) => !studentId || googleId(g.data.studentKey) === studentId)
-      .flatMap((g) => {
-        const p = this.ds.get('person', g.data.guardianKey);
-        return p ? [{ studentId: googleId(g.data.studentKey), guardianId: googleId(p.key), guardianProfile: this.profile(p), invitedEmailAddress: p.data.email ?? '' }] : [];
-      })
-      .map((e, i) => this.withProfile(e, 'guardianProfile', i));
+    return studentId === undefined ? this.ix().guardianships : this.ix().guardiansOf.get(studentId) ?? [];
+  }
+  guardian(g: DatasetRow<'guardianship'>, i: number) {
+    const p = this.ds.get('person', g.data.guardianKey)!;
+    return this.withProfile({ studentId: googleId(g.data.studentKey), guardianId: googleId(p.key), guardianProfile: this.profile(p), invitedEmailAddress: p.data.email ?? '' }, 'guardianProfile', i);
   }
 }
 

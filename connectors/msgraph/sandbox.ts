@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { DatasetRow, DatasetView } from '../dataset-view.ts';
-import { bearer, vendorId, type SandboxApp, type SandboxRequest, type SandboxResponse } from '../sandbox-kit.ts';
+import { bearer, perVersion, renderPage, vendorId, type SandboxApp, type SandboxRequest, type SandboxResponse } from '../sandbox-kit.ts';
 
 export const MSGRAPH_SANDBOX_TENANT = '00000000-0000-4000-8000-00000000d3m0';
 export const MSGRAPH_SANDBOX_CLIENT_ID = 'demo-graph-app';
@@ -80,9 +80,10 @@ export function graphSandbox(options: GraphSandboxOptions = {}): SandboxApp {
           const preferred = /odata\.maxpagesize=(\d+)/.exec(String(req.headers.prefer ?? ''))?.[1];
           const top = Math.min(999, Number((isDelta ? preferred : q.get('$top')) ?? 100) || 100);
           const context = (what: string) => `${graphBase}/$metadata#${what}`;
-          const listPage = (items: Record<string, unknown>[], what: string, extra: Record<string, unknown> = {}): SandboxResponse => {
+          // The skiptoken is an offset into a listing kept per dataset version: a page renders only its records.
+          const listPage = <T,>(items: readonly T[], what: string, extra: Record<string, unknown> = {}, render: (x: T) => Record<string, unknown> = (x) => x as Record<string, unknown>): SandboxResponse => {
             const skip = q.get('$skiptoken') ? Number(Buffer.from(q.get('$skiptoken')!, 'base64url').toString()) : 0;
-            const page = items.slice(skip, skip + top);
+            const page = renderPage(items.slice(skip, skip + top), render);
             const next = skip + top < items.length ? new URL(req.url.toString().replace(req.url.origin, new URL(baseUrl).origin)) : undefined;
             next?.searchParams.set('$skiptoken', Buffer.from(String(skip + top)).toString('base64url'));
             return {
@@ -98,8 +99,8 @@ export function graphSandbox(options: GraphSandboxOptions = {}): SandboxApp {
             if (!school) return graphError(404, 'itemNotFound', 'no such school');
             return listPage(m[2] === 'users' ? view.usersOfSchool(school) : view.classesOfSchool(school), `Collection(microsoft.graph.education${m[2] === 'users' ? 'User' : 'Class'})`);
           }
-          if (path === '/users') return listPage(view.users(), 'education/users');
-          if (path === '/classes') return listPage(view.classes(), 'education/classes');
+          if (path === '/users') return listPage(view.userRows(), 'education/users', {}, (p) => view.user(p));
+          if (path === '/classes') return listPage(view.classRows(), 'education/classes', {}, (c) => view.cls(c));
           if ((m = /^\/(users|classes)\/delta$/.exec(path))) {
             const what = m[1] as 'users' | 'classes';
             const token = q.get('$deltatoken');
@@ -111,13 +112,15 @@ export function graphSandbox(options: GraphSandboxOptions = {}): SandboxApp {
               return listPage(changed, `Collection(microsoft.graph.education${what === 'users' ? 'User' : 'Class'})`, { '@odata.deltaLink': deltaLink(graphBase, what, select, dataset.headSeq) });
             }
             // The initial round: everything, then a deltaLink for what happens next.
-            const all = what === 'users' ? view.users() : view.classes();
             const seq = q.get('$rgseq') ? Number(q.get('$rgseq')) : dataset.headSeq;
             if (!q.get('$rgseq')) req.url.searchParams.set('$rgseq', String(seq));
-            return listPage(all, `Collection(microsoft.graph.education${what === 'users' ? 'User' : 'Class'})`, { '@odata.deltaLink': deltaLink(graphBase, what, select, seq) });
+            const context = `Collection(microsoft.graph.education${what === 'users' ? 'User' : 'Class'})`;
+            const extra = { '@odata.deltaLink': deltaLink(graphBase, what, select, seq) };
+            return what === 'users' ? listPage(view.userRows(), context, extra, (p) => view.user(p)) : listPage(view.classRows(), context, extra, (c) => view.cls(c));
           }
           if ((m = /^\/users\/([^/]+)$/.exec(path))) {
-            const u = view.users().find((x) => x.id === m![1]);
+            const row = view.userById(m[1]!);
+            const u = row && view.user(row);
             return u ? { status: 200, body: { '@odata.context': context('education/users/$entity'), ...pick(u) } } : graphError(404, 'itemNotFound', 'no such user');
           }
           if ((m = /^\/users\/([^/]+)\/schools$/.exec(path))) return listPage(view.schoolsOfUser(m[1]!), 'Collection(microsoft.graph.educationSchool)');
@@ -136,8 +139,46 @@ function deltaLink(graphBase: string, what: string, select: string[] | undefined
   return u.toString();
 }
 
+/** The dataset as Graph renders it; listings and lookups by Graph id kept per dataset version. */
 class GraphView {
-  constructor(private readonly ds: DatasetView, private readonly opts: GraphSandboxOptions) {}
+  private readonly ix: () => {
+    schools: ReturnType<GraphView['renderSchools']>;
+    users: readonly DatasetRow<'person'>[];
+    usersById: Map<string, DatasetRow<'person'>>;
+    usersOfSchool: Map<string, { id: string }[]>;
+    classesById: Map<string, DatasetRow<'class'>>;
+    classesOfSchool: Map<string, { id: string }[]>;
+    enrollmentsOfClass: Map<string, DatasetRow<'enrollment'>[]>;
+    changed: Map<string, Record<string, unknown>[]>;
+  };
+
+  constructor(private readonly ds: DatasetView, private readonly opts: GraphSandboxOptions) {
+    this.ix = perVersion(ds, () => {
+      // Education users are students and teachers (and staff as primaryRole none); guardians are not.
+      const users = ds.list('person').filter((p) => !p.data.roles.includes('guardian'));
+      const push = <K, V>(m: Map<K, V[]>, k: K, v: V) => {
+        const xs = m.get(k);
+        if (xs) xs.push(v);
+        else m.set(k, [v]);
+      };
+      const usersOfSchool = new Map<string, { id: string }[]>();
+      for (const p of users) for (const k of new Set(p.data.orgKeys ?? [])) push(usersOfSchool, k, { id: graphId('person', p.key) });
+      const classesOfSchool = new Map<string, { id: string }[]>();
+      for (const c of ds.list('class')) if (c.data.schoolKey) push(classesOfSchool, c.data.schoolKey, { id: graphId('class', c.key) });
+      const enrollmentsOfClass = new Map<string, DatasetRow<'enrollment'>[]>();
+      for (const e of ds.list('enrollment')) push(enrollmentsOfClass, e.data.classKey, e);
+      return {
+        schools: this.renderSchools(),
+        users,
+        usersById: new Map(users.map((p) => [graphId('person', p.key), p])),
+        usersOfSchool,
+        classesById: new Map(ds.list('class').map((c) => [graphId('class', c.key), c])),
+        classesOfSchool,
+        enrollmentsOfClass,
+        changed: new Map(),
+      };
+    });
+  }
 
   private schoolRows() {
     return this.ds.list('org').filter((o) => o.data.type === 'school');
@@ -146,6 +187,9 @@ class GraphView {
     return this.schoolRows().find((s) => graphId('org', s.key) === id)?.key;
   }
   schools() {
+    return this.ix().schools;
+  }
+  private renderSchools() {
     return this.schoolRows().map((s) => ({
       '@odata.type': '#microsoft.graph.educationSchool', id: graphId('org', s.key), displayName: s.data.name, externalId: s.data.sisId ?? null,
       schoolNumber: s.data.schoolNumber ?? null, lowestGrade: s.data.lowGrade ?? null, highestGrade: s.data.highGrade ?? null, phone: s.data.phone ?? null,
@@ -154,8 +198,11 @@ class GraphView {
     }));
   }
   /** Education users are students and teachers (and staff as primaryRole none); guardians are not. */
-  private userRows() {
-    return this.ds.list('person').filter((p) => !p.data.roles.includes('guardian'));
+  userRows() {
+    return this.ix().users;
+  }
+  userById(id: string) {
+    return this.ix().usersById.get(id);
   }
   user(p: DatasetRow<'person'>) {
     const d = this.ds.get('demographics', p.key)?.data;
@@ -174,14 +221,11 @@ class GraphView {
       teacher: p.data.roles.includes('teacher') ? { externalId: p.data.sisId ?? null, teacherNumber: p.data.teacherNumber ?? null } : null,
     };
   }
-  users() {
-    return this.userRows().map((p) => this.user(p));
-  }
   usersOfSchool(school: string) {
-    return this.userRows().filter((p) => (p.data.orgKeys ?? []).includes(school)).map((p) => ({ id: graphId('person', p.key) }));
+    return this.ix().usersOfSchool.get(school) ?? [];
   }
   schoolsOfUser(id: string) {
-    const p = this.userRows().find((x) => graphId('person', x.key) === id);
+    const p = this.userById(id);
     return (p?.data.orgKeys ?? []).filter((k) => this.ds.get('org', k)?.data.type === 'school').map((k) => this.schools().find((s) => s.id === graphId('org', k))!).filter(Boolean);
   }
   cls(c: DatasetRow<'class'>) {
@@ -194,45 +238,59 @@ class GraphView {
       course: course ? { displayName: course.data.title, courseNumber: course.data.courseCode ?? null, externalId: course.key, subject: course.data.subjects?.[0] ?? null, description: null } : null,
     };
   }
-  classes() {
-    return this.ds.list('class').map((c) => this.cls(c));
+  classRows() {
+    return this.ds.list('class');
   }
   classesOfSchool(school: string) {
-    return this.ds.list('class').filter((c) => c.data.schoolKey === school).map((c) => ({ id: graphId('class', c.key) }));
+    return this.ix().classesOfSchool.get(school) ?? [];
   }
   ofClass(id: string, what: 'members' | 'teachers' | 'schools') {
-    const c = this.ds.list('class').find((x) => graphId('class', x.key) === id);
+    const c = this.ix().classesById.get(id);
     if (!c) return [];
     if (what === 'schools') return this.schools().filter((s) => s.id === graphId('org', c.data.schoolKey ?? ''));
-    const enr = this.ds.list('enrollment').filter((e) => e.data.classKey === c.key && (what === 'members' || e.data.role === 'teacher'));
+    const enr = (this.ix().enrollmentsOfClass.get(c.key) ?? []).filter((e) => what === 'members' || e.data.role === 'teacher');
     return enr.map((e) => ({ '@odata.type': '#microsoft.graph.educationUser', id: graphId('person', e.data.personKey) }));
   }
-  changedUsers(since: number) {
-    const out = new Map<string, Record<string, unknown>>();
-    for (const e of this.ds.changesSince(since)) {
-      const key = e.type === 'person' ? e.key : e.type === 'demographics' ? this.ds.listWithDeleted('demographics').find((d) => d.key === e.key)?.data.personKey : undefined;
-      if (!key) continue;
-      const row = this.ds.listWithDeleted('person').find((p) => p.key === key);
-      if (!row || row.data.roles.includes('guardian')) continue;
-      const id = graphId('person', key);
-      if (row.deletedAt) out.set(id, { id, '@removed': { reason: 'deleted' } });
-      else if (this.opts.partialDeltaItems) {
-        const u = this.user(row);
-        out.set(id, { '@odata.type': u['@odata.type'], id, displayName: u.displayName, givenName: u.givenName, surname: u.surname });
-      } else out.set(id, this.user(row));
+  /** A delta round's changes, worked out once per token and dataset version (its pages share them). */
+  private changedOnce(id: string, make: () => Record<string, unknown>[]) {
+    const cache = this.ix().changed;
+    let out = cache.get(id);
+    if (!out) {
+      if (cache.size >= 32) cache.clear();
+      cache.set(id, (out = make()));
     }
-    return [...out.values()];
+    return out;
+  }
+  changedUsers(since: number) {
+    return this.changedOnce(`users>${since}`, () => {
+      const out = new Map<string, Record<string, unknown>>();
+      for (const e of this.ds.changesSince(since)) {
+        const key = e.type === 'person' ? e.key : e.type === 'demographics' ? this.ds.getWithDeleted('demographics', e.key)?.data.personKey : undefined;
+        if (!key) continue;
+        const row = this.ds.getWithDeleted('person', key);
+        if (!row || row.data.roles.includes('guardian')) continue;
+        const id = graphId('person', key);
+        if (row.deletedAt) out.set(id, { id, '@removed': { reason: 'deleted' } });
+        else if (this.opts.partialDeltaItems) {
+          const u = this.user(row);
+          out.set(id, { '@odata.type': u['@odata.type'], id, displayName: u.displayName, givenName: u.givenName, surname: u.surname });
+        } else out.set(id, this.user(row));
+      }
+      return [...out.values()];
+    });
   }
   changedClasses(since: number) {
-    const out = new Map<string, Record<string, unknown>>();
-    for (const e of this.ds.changesSince(since)) {
-      const key = e.type === 'class' ? e.key : e.type === 'enrollment' ? this.ds.listWithDeleted('enrollment').find((x) => x.key === e.key)?.data.classKey : undefined;
-      if (!key) continue;
-      const row = this.ds.get('class', key);
-      // As documented: class delta does not include deleted classes.
-      if (row) out.set(graphId('class', key), this.cls(row));
-    }
-    return [...out.values()];
+    return this.changedOnce(`classes>${since}`, () => {
+      const out = new Map<string, Record<string, unknown>>();
+      for (const e of this.ds.changesSince(since)) {
+        const key = e.type === 'class' ? e.key : e.type === 'enrollment' ? this.ds.getWithDeleted('enrollment', e.key)?.data.classKey : undefined;
+        if (!key) continue;
+        const row = this.ds.get('class', key);
+        // As documented: class delta does not include deleted classes.
+        if (row) out.set(graphId('class', key), this.cls(row));
+      }
+      return [...out.values()];
+    });
   }
 }
 

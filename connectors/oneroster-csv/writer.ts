@@ -75,7 +75,7 @@ export function writeOneRosterDrop(
   for (const e of ds.changesSince(opts.sinceSeq ?? 0)) {
     if (e.type === 'guardianship') changed.add(`person/${e.key.split(':')[1]}`);
   }
-  const rowsOf = <T extends EntityType>(type: T): DatasetRow<T>[] =>
+  const rowsOf = <T extends EntityType>(type: T): readonly DatasetRow<T>[] =>
     mode === 'bulk' ? ds.list(type) : ds.listWithDeleted(type).filter((r) => changed.has(`${type}/${r.key}`));
   const files: Record<string, string> = {};
   const manifest: string[][] = [['propertyName', 'value'], ['manifest.version', '1.0'], ['oneroster.version', version]];

@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import type { DatasetRow, DatasetView } from '../dataset-view.ts';
 import type { EntityType } from '../../src/model/records.ts';
-import { basicAuth, bearer, type SandboxApp, type SandboxRequest, type SandboxResponse } from '../sandbox-kit.ts';
+import { basicAuth, bearer, perVersion, renderPage, seek, type SandboxApp, type SandboxRequest, type SandboxResponse } from '../sandbox-kit.ts';
 import { hmacSignature, signatureBase } from './auth.ts';
 import { ENVELOPE } from './wire.ts';
 
@@ -28,19 +28,35 @@ function imsx(status: number, major: string, minor: string, description: string)
   };
 }
 
-/** Renders dataset rows as OneRoster objects of one version. */
-function render(ds: DatasetView, baseUrl: string, v12: boolean) {
-  const ref = (type: string, path: string, key?: string) => (key ? { href: `${baseUrl}${v12 ? V12 : V11}/${path}/${key}`, sourcedId: key, type } : undefined);
-  const b = (x: boolean | undefined) => (x === undefined ? undefined : v12 ? String(x) : x);
-  const touched = agentsTouched(ds);
-  const base = (r: DatasetRow) => ({ sourcedId: r.key, status: r.deletedAt ? 'tobedeleted' : 'active', dateLastModified: lastModifiedOf(r, touched) });
-  const districtKey = ds.list('org').find((o) => o.data.type === 'district')?.key ?? '';
+/** What rendering needs from the whole district, derived once per dataset version. */
+interface RenderContext {
+  touched: Map<string, string>;
+  guardiansOf: Map<string, string[]>;
+  studentsOf: Map<string, string[]>;
+  districtKey: string;
+}
+
+function renderContext(ds: DatasetView): RenderContext {
   const guardiansOf = new Map<string, string[]>();
   const studentsOf = new Map<string, string[]>();
+  const push = (m: Map<string, string[]>, k: string, v: string) => {
+    const xs = m.get(k);
+    if (xs) xs.push(v);
+    else m.set(k, [v]);
+  };
   for (const g of ds.list('guardianship')) {
-    guardiansOf.set(g.data.studentKey, [...(guardiansOf.get(g.data.studentKey) ?? []), g.data.guardianKey]);
-    studentsOf.set(g.data.guardianKey, [...(studentsOf.get(g.data.guardianKey) ?? []), g.data.studentKey]);
+    push(guardiansOf, g.data.studentKey, g.data.guardianKey);
+    push(studentsOf, g.data.guardianKey, g.data.studentKey);
   }
+  return { touched: agentsTouched(ds), guardiansOf, studentsOf, districtKey: ds.list('org').find((o) => o.data.type === 'district')?.key ?? '' };
+}
+
+/** Renders dataset rows as OneRoster objects of one version. */
+function render(cx: RenderContext, baseUrl: string, v12: boolean) {
+  const ref = (type: string, path: string, key?: string) => (key ? { href: `${baseUrl}${v12 ? V12 : V11}/${path}/${key}`, sourcedId: key, type } : undefined);
+  const b = (x: boolean | undefined) => (x === undefined ? undefined : v12 ? String(x) : x);
+  const { touched, guardiansOf, studentsOf, districtKey } = cx;
+  const base = (r: DatasetRow) => ({ sourcedId: r.key, status: r.deletedAt ? 'tobedeleted' : 'active', dateLastModified: lastModifiedOf(r, touched) });
   const renderers: Record<string, (r: DatasetRow) => Record<string, unknown>> = {
     orgs: (r) => {
       const o = (r as DatasetRow<'org'>).data;
@@ -138,6 +154,35 @@ export function oneRosterSandbox(options: OneRosterSandboxOptions = {}): Sandbox
     prefix: '/oneroster',
     create({ dataset, baseUrl }) {
       const tokens = new Map<string, number>();
+      // Everything a page needs from the whole district, once per dataset version: rendering
+      // context, and per resource its records by modification time (for the dateLastModified
+      // filter) plus the filtered listings already asked for. Listings come from the dataset in key order.
+      const indexes = perVersion(dataset, () => {
+        const cx = renderContext(dataset);
+        return {
+          cx,
+          renderers: { v11: render(cx, baseUrl, false), v12: render(cx, baseUrl, true) },
+          byModified: new Map<EntityType, { rows: DatasetRow[]; times: string[] }>(),
+          filtered: new Map<string, readonly DatasetRow[]>(),
+        };
+      });
+      const changedSince = (type: EntityType, since: string): readonly DatasetRow[] => {
+        const ix = indexes();
+        const id = `${type}>${since}`;
+        let rows = ix.filtered.get(id);
+        if (!rows) {
+          let m = ix.byModified.get(type);
+          if (!m) {
+            const sorted = [...dataset.listWithDeleted(type)].map((r) => ({ r, at: lastModifiedOf(r, ix.cx.touched) })).sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
+            ix.byModified.set(type, (m = { rows: sorted.map((x) => x.r), times: sorted.map((x) => x.at) }));
+          }
+          // The changed records, back in key order: the listing order without a filter.
+          rows = m.rows.slice(seek(m.times, since)).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+          if (ix.filtered.size >= 32) ix.filtered.clear();
+          ix.filtered.set(id, rows);
+        }
+        return rows;
+      };
       const nonces = new Map<string, number>();
       const checkOAuth1 = (req: SandboxRequest): string | undefined => {
         const h = req.headers.authorization;
@@ -180,7 +225,7 @@ export function oneRosterSandbox(options: OneRosterSandboxOptions = {}): Sandbox
           const resource = rest[0]!;
           const type = TYPE_OF[resource];
           if (!type) return imsx(404, 'failure', 'unknownobject', `unknown resource ${resource}`);
-          const renderer = render(dataset, baseUrl, v12)[resource]!;
+          const renderer = indexes().renderers[v12 ? 'v12' : 'v11'][resource]!;
           if (rest[1]) {
             const row = dataset.get(type, decodeURIComponent(rest[1]));
             if (!row) return imsx(404, 'failure', 'unknownobject', 'no such record');
@@ -192,18 +237,21 @@ export function oneRosterSandbox(options: OneRosterSandboxOptions = {}): Sandbox
           if (!Number.isInteger(limit) || limit < 1 || !Number.isInteger(offset) || offset < 0) return imsx(400, 'failure', 'invalid_selection_field', 'bad limit or offset');
           if (limit > 10_000) return imsx(413, 'failure', 'invalid_selection_field', 'limit above 10000');
           const filter = q.get('filter');
-          let rows: DatasetRow[] = dataset.list(type);
+          let rows: readonly DatasetRow[] = dataset.list(type);
           if (filter) {
             const m = /^dateLastModified>'([^']+)'$/.exec(filter.trim());
             if (!m || Number.isNaN(Date.parse(m[1]!))) return imsx(400, 'failure', 'invalid_filter_field', 'only dateLastModified>\'ISO-8601\' is supported');
-            const since = new Date(m[1]!).toISOString();
-            const touched = agentsTouched(dataset);
-            rows = dataset.listWithDeleted(type).filter((r) => lastModifiedOf(r, touched) > since);
+            rows = changedSince(type, new Date(m[1]!).toISOString());
           }
           const total = rows.length;
-          if (options.skipOne && rows.length > 1) rows = rows.filter((_, i) => i !== Math.floor(rows.length / 2));
-          const page = rows.slice(options.ignoreOffset ? 0 : offset, (options.ignoreOffset ? 0 : offset) + limit);
-          return { status: 200, headers: { 'x-total-count': String(total) }, body: { [ENVELOPE[resource]!]: page.map(renderer) } };
+          const from = options.ignoreOffset ? 0 : offset;
+          let page = rows.slice(from, from + limit);
+          if (options.skipOne && total > 1) {
+            // The listing without its middle record, paged by the same offsets.
+            const mid = Math.floor(total / 2);
+            page = rows.slice(from < mid ? from : from + 1, (from < mid ? from : from + 1) + limit + 1).filter((r) => r !== rows[mid]).slice(0, limit);
+          }
+          return { status: 200, headers: { 'x-total-count': String(total) }, body: { [ENVELOPE[resource]!]: renderPage(page, renderer) } };
         },
       };
     },

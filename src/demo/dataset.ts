@@ -29,19 +29,35 @@ export class RosterDataset implements DatasetView {
     return new RosterDataset(generateDistrict(opts), clock);
   }
 
-  /** Live (not deleted) rows of a type, in key order (stable paging). */
-  list<T extends EntityType>(type: T): DatasetRow<T>[] {
-    return [...this.rows.get(type)!.values()].filter((r) => !r.deletedAt).sort(byKey) as DatasetRow<T>[];
+  /** Live (not deleted) rows of a type, in key order (stable paging). Sorted once per version. */
+  list<T extends EntityType>(type: T): readonly DatasetRow<T>[] {
+    return this.sorted(type).live as readonly DatasetRow<T>[];
   }
 
   /** All rows including deleted ones, in key order (for sources that report tobedeleted). */
-  listWithDeleted<T extends EntityType>(type: T): DatasetRow<T>[] {
-    return [...this.rows.get(type)!.values()].sort(byKey) as DatasetRow<T>[];
+  listWithDeleted<T extends EntityType>(type: T): readonly DatasetRow<T>[] {
+    return this.sorted(type).all as readonly DatasetRow<T>[];
   }
 
   get<T extends EntityType>(type: T, key: string): DatasetRow<T> | undefined {
     const r = this.rows.get(type)!.get(key);
     return r && !r.deletedAt ? (r as DatasetRow<T>) : undefined;
+  }
+
+  getWithDeleted<T extends EntityType>(type: T, key: string): DatasetRow<T> | undefined {
+    return this.rows.get(type)!.get(key) as DatasetRow<T> | undefined;
+  }
+
+  /** Each type's rows in key order as of `seq`; frozen, since every caller shares them. */
+  private listings = new Map<EntityType, { seq: number; all: readonly DatasetRow[]; live: readonly DatasetRow[] }>();
+  private sorted(type: EntityType) {
+    let l = this.listings.get(type);
+    if (l?.seq !== this.headSeq) {
+      const all = Object.freeze([...this.rows.get(type)!.values()].sort(byKey));
+      l = { seq: this.headSeq, all, live: Object.freeze(all.filter((r) => !r.deletedAt)) };
+      this.listings.set(type, l);
+    }
+    return l;
   }
 
   /** Creates or replaces a record (a partial patch merges into an existing one). */
@@ -70,8 +86,9 @@ export class RosterDataset implements DatasetView {
   }
 
   /** Journal entries after `seq` (0 = from the beginning). */
-  changesSince(seq: number): JournalEntry[] {
-    return this.journal.filter((e) => e.seq > seq);
+  changesSince(seq: number): readonly JournalEntry[] {
+    // Entry i has seq i + 1, so the entries after `seq` start at index `seq`.
+    return Number.isInteger(seq) ? this.journal.slice(Math.max(0, seq)) : this.journal.filter((e) => e.seq > seq);
   }
 
   get headSeq(): number {

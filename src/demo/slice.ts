@@ -36,11 +36,23 @@ export function sliceBySchools(ds: RosterDataset, schoolKeys: string[]): Dataset
     return keep;
   };
   const inSlice = (type: EntityType, key: string) => members().get(type)!.has(key);
+  // Filtered listings kept per version, as the dataset keeps its own: a page costs no scan.
+  const listings = new Map<string, { seq: number; rows: readonly DatasetRow[] }>();
+  const listing = <T extends EntityType>(type: T, withDeleted: boolean): readonly DatasetRow<T>[] => {
+    const id = `${type}:${withDeleted}`;
+    let l = listings.get(id);
+    if (l?.seq !== ds.headSeq) {
+      const rows = withDeleted ? ds.listWithDeleted(type) : ds.list(type);
+      listings.set(id, (l = { seq: ds.headSeq, rows: Object.freeze(rows.filter((r) => inSlice(type, r.key))) }));
+    }
+    return l.rows as readonly DatasetRow<T>[];
+  };
   return {
-    list: <T extends EntityType>(type: T) => ds.list(type).filter((r) => inSlice(type, r.key)) as DatasetRow<T>[],
-    listWithDeleted: <T extends EntityType>(type: T) => ds.listWithDeleted(type).filter((r) => inSlice(type, r.key)) as DatasetRow<T>[],
+    list: <T extends EntityType>(type: T) => listing(type, false),
+    listWithDeleted: <T extends EntityType>(type: T) => listing(type, true),
     get: <T extends EntityType>(type: T, key: string) => (inSlice(type, key) ? ds.get(type, key) : undefined),
-    changesSince: (seq: number): JournalEntry[] => ds.changesSince(seq).filter((e) => inSlice(e.type, e.key)),
+    getWithDeleted: <T extends EntityType>(type: T, key: string) => (inSlice(type, key) ? ds.getWithDeleted(type, key) : undefined),
+    changesSince: (seq: number): readonly JournalEntry[] => ds.changesSince(seq).filter((e) => inSlice(e.type, e.key)),
     get headSeq() {
       return ds.headSeq;
     },
