@@ -130,7 +130,7 @@ describe.each(storeKinds())('BatchTx on %s', (kind) => {
 
     const expected = await snapshot(one);
     // The scenario does what it says, so the comparison below compares something.
-    expect(expected.entities.map((e) => e && [e.id, e.type, (e.data as { v: number }).v])).toEqual([
+    expect(expected.entities.map((e) => e && [e.id, e.type, (e.data as unknown as { v: number }).v])).toEqual([
       ['per_1', 'person', 4], ['per_2', 'person', 3], undefined, undefined, ['per_5', 'person', 1], ['per_6', 'org', 1], ['cls_1', 'class', 1], ['enr_1', 'enrollment', 1], undefined,
     ]);
     expect(expected.sources.map((r) => r && [r.key, r.entityId, r.seenRun])).toEqual([
