@@ -26,6 +26,24 @@ export interface StoreDialect {
   bool(v: boolean): number | boolean;
   /** Text in byte order for ORDER BY and keyset comparisons (PostgreSQL: COLLATE "C", whatever the locale). */
   byteOrder(expr: Expression<string>): RawBuilder<string>;
+  /** A JSON column's member as text (SQLite json_extract, PostgreSQL ->>), null where absent. */
+  jsonText(col: Expression<unknown>, field: string): RawBuilder<string | null>;
+  /** A JSON column's member as the column keeps JSON (decode with fromJson), null where absent. */
+  jsonMember(col: Expression<unknown>, field: string): RawBuilder<unknown>;
+  /** The JSON column with one member set to a value given as JSON text. */
+  jsonWith(col: Expression<unknown>, field: string, jsonText: string): RawBuilder<unknown>;
+  /** Whether a JSON column's array member holds a text value. */
+  jsonArrayHas(col: Expression<unknown>, field: string, value: string): RawBuilder<SqlBool>;
+  /** Whether a text or JSON column's text holds `needle` (erasure finds ids inside payloads). */
+  textHas(col: Expression<unknown>, needle: string): RawBuilder<SqlBool>;
+  /** The smaller and larger of two values (SQLite's scalar min/max, PostgreSQL's least/greatest). */
+  least(a: Expression<string>, b: Expression<string>): RawBuilder<string>;
+  greatest(a: Expression<string>, b: Expression<string>): RawBuilder<string>;
+  /**
+   * Lifts (`false`) or restores (`true`) the trigger that refuses deleting audit entries, inside the
+   * caller's transaction (SQLite: DROP/CREATE TRIGGER; PostgreSQL: ALTER TABLE … DISABLE/ENABLE TRIGGER).
+   */
+  auditDeleteGuard(db: Kysely<Database>, on: boolean): Promise<void>;
   /**
    * The seq the change log's next append gets, read under the write lock: after the largest seq
    * ever handed out (also one since purged), so seqs are never reused.

@@ -36,7 +36,8 @@ const byteCompare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 export class BatchOps implements BatchTx {
   constructor(
-    protected readonly db: Kysely<Database>,
+    /** The transaction's connection (the store's own multi-statement writes run on it too). */
+    readonly db: Kysely<Database>,
     protected readonly d: StoreDialect,
   ) {}
 
