@@ -4,8 +4,9 @@
  * PostgreSQL: BEGIN + pg_advisory_xact_lock on one pooled connection) and hands this class a Kysely
  * bound to that connection; what differs between the stores is asked of the dialect.
  *
- * The singular writes that have a set-at-a-time form (putEntity → putEntities, setLinks →
- * replaceLinks …) are that form with one element, so the two cannot drift apart.
+ * The per-record operations today's sync runs many times per record are compiled once per dialect
+ * (compiled-once.ts); test/unit/batch-tx.test.ts holds them and their set-at-a-time forms to the
+ * same results.
  */
 import { sql, type Kysely } from 'kysely';
 import type { EntityType } from '../../model/records.ts';
@@ -15,9 +16,59 @@ import type {
   AuditRow, ChangeRow, IdentityConflict, LeaseRow, SourceRecordRef, SourceRecordRow, StoreTx, SuppressionRow, SyncStateRow, ViewTime, ViewTimeRow,
 } from '../types.ts';
 import { BatchOps, chunks } from './batch-tx.ts';
+import { compiledOnce } from './compiled-once.ts';
 import { json, jsonOrNull, toChange, toEntity, toSource } from './rows.ts';
 
 const count = (n: bigint | undefined) => Number(n ?? 0n);
+
+// The per-record statements of today's sync, compiled once per dialect (src/store/queries/compiled-once.ts).
+const SOURCE_BY_KEY = compiledOnce(3, (db, _d, source: string, type: EntityType, key: string) =>
+  db.selectFrom('source_records').selectAll().where('source', '=', source).where('type', '=', type).where('key', '=', key));
+const SOURCES_OF = compiledOnce(1, (db, _d, entityId: string) => db.selectFrom('source_records').selectAll().where('entity_id', '=', entityId));
+const UPSERT_SOURCE = compiledOnce(8, (db, _d, source: string, type: EntityType, key: string, entityId: string | null, data: string, hash: string,
+  lastModified: string | null, seenRun: number) =>
+  db.insertInto('source_records').values({ source, type, key, entity_id: entityId, data, hash, last_modified: lastModified, seen_run: seenRun })
+    .onConflict((oc) => oc.columns(['source', 'type', 'key']).doUpdateSet((eb) => ({
+      entity_id: eb.ref('excluded.entity_id'), data: eb.ref('excluded.data'), hash: eb.ref('excluded.hash'),
+      last_modified: eb.ref('excluded.last_modified'), seen_run: eb.ref('excluded.seen_run'),
+    }))));
+const ENTITY_BY_ID = compiledOnce(1, (db, _d, id: string) => db.selectFrom('entities').selectAll().where('id', '=', id));
+const UPSERT_ENTITY = compiledOnce(5, (db, _d, id: string, type: EntityType, data: string, updatedAt: string, updatedSeq: number) =>
+  db.insertInto('entities').values({ id, type, data, updated_at: updatedAt, updated_seq: updatedSeq })
+    .onConflict((oc) => oc.column('id').doUpdateSet((eb) => ({
+      data: eb.ref('excluded.data'), updated_at: eb.ref('excluded.updated_at'), updated_seq: eb.ref('excluded.updated_seq'),
+    }))));
+const DELETE_LINKS_FROM = compiledOnce(1, (db, _d, fromId: string) => db.deleteFrom('links').where('from_id', '=', fromId));
+const INSERT_LINK = compiledOnce(3, (db, _d, fromId: string, rel: string, to: string) =>
+  db.insertInto('links').values({ from_id: fromId, rel, to_id: to }).onConflict((oc) => oc.doNothing()));
+const LINKS_TO = compiledOnce(2, (db, d, rel: string, toId: string) =>
+  db.selectFrom('links').select('from_id').where('rel', '=', rel).where('to_id', '=', toId).orderBy(d.byteOrder(sql.ref('from_id'))));
+const DELETE_BY_ENTITY = {
+  match_keys: compiledOnce(1, (db, _d, id: string) => db.deleteFrom('match_keys').where('entity_id', '=', id)),
+  pseudonyms: compiledOnce(1, (db, _d, id: string) => db.deleteFrom('pseudonyms').where('entity_id', '=', id)),
+  entity_views: compiledOnce(1, (db, _d, id: string) => db.deleteFrom('entity_views').where('entity_id', '=', id)),
+  entities: compiledOnce(1, (db, _d, id: string) => db.deleteFrom('entities').where('id', '=', id)),
+};
+const MATCHES = compiledOnce(2, (db, d, kind: string, value: string) =>
+  db.selectFrom('match_keys').select('entity_id').where('kind', '=', kind).where('value', '=', value).orderBy(d.byteOrder(sql.ref('entity_id'))));
+const INSERT_MATCH_KEY = compiledOnce(3, (db, _d, kind: string, value: string, entityId: string) =>
+  db.insertInto('match_keys').values({ kind, value, entity_id: entityId }).onConflict((oc) => oc.doNothing()));
+const INSERT_CHANGE = compiledOnce(8, (db, _d, at: string, entityId: string, type: EntityType, op: ChangeRow['op'], fields: string, source: string | null,
+  before: string | null, generalised: string | null) =>
+  db.insertInto('change_log').values({ at, entity_id: entityId, type, op, fields, source, before, generalised }).returning('seq'));
+const UPSERT_VIEW_TIME = compiledOnce(5, (db, _d, view: string, entityId: string, type: EntityType, updatedAt: string, updatedSeq: number) =>
+  db.insertInto('entity_views').values({ view, entity_id: entityId, type, updated_at: updatedAt, updated_seq: updatedSeq })
+    .onConflict((oc) => oc.columns(['entity_id', 'view']).doUpdateSet((eb) => ({
+      type: eb.ref('excluded.type'), updated_at: eb.ref('excluded.updated_at'), updated_seq: eb.ref('excluded.updated_seq'),
+    }))));
+const OVERRIDE_OF = compiledOnce(3, (db, _d, source: string, type: EntityType, key: string) =>
+  db.selectFrom('identity_overrides').select('entity_id').where('source', '=', source).where('type', '=', type).where('key', '=', key));
+const SUPPRESSED = compiledOnce(3, (db, _d, source: string, type: EntityType, keyHash: string) =>
+  db.selectFrom('suppressions').select('erasure').where('source', '=', source).where('type', '=', type).where('key_hash', '=', keyHash));
+const PSEUDONYMS_OF = compiledOnce(1, (db, _d, entityId: string) =>
+  db.selectFrom('pseudonyms as p')
+    .innerJoin('pseudonym_domains as pd', (j) => j.onRef('pd.domain', '=', 'p.domain').onRef('pd.version', '=', 'p.version'))
+    .select(['p.domain', 'p.value']).where('p.entity_id', '=', entityId));
 
 export class WriteTx extends BatchOps implements StoreTx {
   constructor(db: Kysely<Database>, d: StoreDialect) {
@@ -25,13 +76,12 @@ export class WriteTx extends BatchOps implements StoreTx {
   }
 
   async getSourceRecord(source: string, type: EntityType, key: string) {
-    const r = await this.db.selectFrom('source_records').selectAll()
-      .where('source', '=', source).where('type', '=', type).where('key', '=', key).executeTakeFirst();
+    const r = (await SOURCE_BY_KEY(this.db, this.d, source, type, key)).rows[0];
     return r && toSource(this.d, r);
   }
 
-  putSourceRecord(r: SourceRecordRow) {
-    return this.putSourceRecords([r]);
+  async putSourceRecord(r: SourceRecordRow) {
+    await UPSERT_SOURCE(this.db, this.d, r.source, r.type, r.key, r.entityId, json(r.data), r.hash, r.lastModified, r.seenRun);
   }
 
   async deleteSourceRecord(source: string, type: EntityType, key: string) {
@@ -39,7 +89,7 @@ export class WriteTx extends BatchOps implements StoreTx {
   }
 
   async sourceRecordsOf(entityId: string) {
-    return (await this.db.selectFrom('source_records').selectAll().where('entity_id', '=', entityId).execute()).map((r) => toSource(this.d, r));
+    return (await SOURCES_OF(this.db, this.d, entityId)).rows.map((r) => toSource(this.d, r));
   }
 
   async unseenSourceRecords(source: string, types: EntityType[], runId: number) {
@@ -61,42 +111,35 @@ export class WriteTx extends BatchOps implements StoreTx {
   }
 
   async resolveKey(source: string, type: EntityType, key: string) {
-    const r = await this.db.selectFrom('source_records').select('entity_id')
-      .where('source', '=', source).where('type', '=', type).where('key', '=', key).executeTakeFirst();
-    return r?.entity_id ?? undefined;
+    return (await SOURCE_BY_KEY(this.db, this.d, source, type, key)).rows[0]?.entity_id ?? undefined;
   }
 
   async getEntity(id: string) {
-    const r = await this.db.selectFrom('entities').selectAll().where('id', '=', id).executeTakeFirst();
+    const r = (await ENTITY_BY_ID(this.db, this.d, id)).rows[0];
     return r && toEntity(this.d, r);
   }
 
-  putEntity(row: { id: string; type: EntityType; data: unknown; updatedAt: string; updatedSeq: number }) {
-    return this.putEntities([row]);
+  async putEntity(r: { id: string; type: EntityType; data: unknown; updatedAt: string; updatedSeq: number }) {
+    await UPSERT_ENTITY(this.db, this.d, r.id, r.type, json(r.data), r.updatedAt, r.updatedSeq);
   }
 
-  deleteEntity(id: string) {
-    return this.deleteEntities([id]);
+  async deleteEntity(id: string) {
+    await DELETE_LINKS_FROM(this.db, this.d, id);
+    for (const del of Object.values(DELETE_BY_ENTITY)) await del(this.db, this.d, id);
   }
 
-  setLinks(fromId: string, links: { rel: string; to: string }[]) {
-    return this.replaceLinks([{ fromId, links }]);
+  async setLinks(fromId: string, links: { rel: string; to: string }[]) {
+    await DELETE_LINKS_FROM(this.db, this.d, fromId);
+    for (const l of links) await INSERT_LINK(this.db, this.d, fromId, l.rel, l.to);
   }
 
   async linksTo(rel: string, toId: string) {
-    const rows = await this.db.selectFrom('links').select('from_id').where('rel', '=', rel).where('to_id', '=', toId)
-      .orderBy(this.d.byteOrder(sql.ref('from_id'))).execute();
-    return rows.map((r) => r.from_id);
+    return (await LINKS_TO(this.db, this.d, rel, toId)).rows.map((r) => r.from_id);
   }
 
   async appendChange(c: Omit<ChangeRow, 'seq'>) {
-    const r = await this.db.insertInto('change_log')
-      .values({
-        at: c.at, entity_id: c.entityId, type: c.type, op: c.op, fields: json(c.fields), source: c.source,
-        before: jsonOrNull(c.before), generalised: jsonOrNull(c.generalised),
-      })
-      .returning('seq').executeTakeFirstOrThrow();
-    return Number(r.seq);
+    const r = await INSERT_CHANGE(this.db, this.d, c.at, c.entityId, c.type, c.op, json(c.fields), c.source, jsonOrNull(c.before), jsonOrNull(c.generalised));
+    return Number(r.rows[0]!.seq);
   }
 
   async changesOf(entityIds: readonly string[]) {
@@ -113,6 +156,11 @@ export class WriteTx extends BatchOps implements StoreTx {
   }
 
   async putViewTimes(rows: ViewTimeRow[]) {
+    if (rows.length === 1) {
+      const r = rows[0]!;
+      await UPSERT_VIEW_TIME(this.db, this.d, r.view, r.entityId, r.type, r.updatedAt, r.updatedSeq);
+      return;
+    }
     // One row per (entity, view): the last given wins, as upserting them one by one would leave it.
     const last = new Map<string, ViewTimeRow>();
     for (const r of rows) last.set(`${r.entityId}\u0000${r.view}`, r);
@@ -154,13 +202,12 @@ export class WriteTx extends BatchOps implements StoreTx {
   }
 
   async findByMatchKey(kind: string, value: string) {
-    const rows = await this.db.selectFrom('match_keys').select('entity_id').where('kind', '=', kind).where('value', '=', value)
-      .orderBy(this.d.byteOrder(sql.ref('entity_id'))).execute();
-    return rows.map((r) => r.entity_id);
+    return (await MATCHES(this.db, this.d, kind, value)).rows.map((r) => r.entity_id);
   }
 
-  setMatchKeys(entityId: string, keys: { kind: string; value: string }[]) {
-    return this.replaceMatchKeys([{ entityId, keys }]);
+  async setMatchKeys(entityId: string, keys: { kind: string; value: string }[]) {
+    await DELETE_BY_ENTITY.match_keys(this.db, this.d, entityId);
+    for (const k of keys) await INSERT_MATCH_KEY(this.db, this.d, k.kind, k.value, entityId);
   }
 
   async addConflict(c: Omit<IdentityConflict, 'id' | 'resolvedAt' | 'resolution'>) {
@@ -180,9 +227,7 @@ export class WriteTx extends BatchOps implements StoreTx {
   }
 
   async identityOverride(r: SourceRecordRef) {
-    const row = await this.db.selectFrom('identity_overrides').select('entity_id')
-      .where('source', '=', r.source).where('type', '=', r.type).where('key', '=', r.key).executeTakeFirst();
-    return row?.entity_id;
+    return (await OVERRIDE_OF(this.db, this.d, r.source, r.type, r.key)).rows[0]?.entity_id;
   }
 
   async setIdentityOverride(r: SourceRecordRef, entityId: string, at: string) {
@@ -255,7 +300,10 @@ export class WriteTx extends BatchOps implements StoreTx {
   }
 
   async pseudonymsOfEntity(entityId: string) {
-    return (await this.pseudonymsOfEntities([entityId])).get(entityId) ?? {};
+    // The current version of each domain: what the domain's clients know the person by.
+    const out: Record<string, string> = {};
+    for (const r of (await PSEUDONYMS_OF(this.db, this.d, entityId)).rows) out[r.domain] = r.value;
+    return out;
   }
 
   async personTombstones(afterSeq: number, limit: number) {
@@ -337,9 +385,7 @@ export class WriteTx extends BatchOps implements StoreTx {
   }
 
   async isSuppressed(source: string, type: EntityType, keyHash: string) {
-    const r = await this.db.selectFrom('suppressions').select('erasure')
-      .where('source', '=', source).where('type', '=', type).where('key_hash', '=', keyHash).executeTakeFirst();
-    return r !== undefined;
+    return (await SUPPRESSED(this.db, this.d, source, type, keyHash)).rows.length > 0;
   }
 
   async addSuppressions(rows: SuppressionRow[]) {
