@@ -249,7 +249,7 @@ describe.each(storeKinds())('BatchTx on %s', (kind) => {
 
   it('chunks writes larger than one statement can bind, and reads them back in one call', async () => {
     const s = await open(kind);
-    // 8 parameters a row: more rows than one statement binds on either store (SQLite 32766, PostgreSQL 65535).
+    // 8 parameters a row: more rows than one statement binds on either store (SQLite 32766, PostgreSQL 65535), and than one statement takes.
     const rows = Array.from({ length: 9000 }, (_, i) => src(`n${i}`, `per_n${i}`, 1));
     rows.push(src('n0', 'per_last', 7));
     await s.transaction((tx) => tx.putSourceRecords(rows));

@@ -20,9 +20,16 @@ import { json, jsonOrNull, toEntity, toSource } from './rows.ts';
 
 type EntityWrite = Parameters<BatchTx['putEntities']>[0][number];
 
-/** Splits rows into chunks whose statements bind at most `maxParams` parameters. */
+/**
+ * Rows per multi-row statement at most. Past a few hundred rows a statement saves no more round
+ * trips worth having, while building, compiling and preparing it grows with its size — and a fixed
+ * size lets the full chunks of every page reuse one prepared statement.
+ */
+const MAX_ROWS_PER_STATEMENT = 500;
+
+/** Splits rows into chunks whose statements bind at most `maxParams` parameters (and MAX_ROWS_PER_STATEMENT rows). */
 export function chunks<T>(rows: readonly T[], paramsPerRow: number, maxParams: number): T[][] {
-  const size = Math.max(1, Math.floor(maxParams / paramsPerRow));
+  const size = Math.max(1, Math.min(MAX_ROWS_PER_STATEMENT, Math.floor(maxParams / paramsPerRow)));
   const out: T[][] = [];
   for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size));
   return out;
