@@ -30,7 +30,7 @@ export function compiledOnce<A extends readonly unknown[], R>(
   build: (db: Kysely<Database>, d: StoreDialect, ...args: A) => Compilable<R>,
 ): Prepared<A, R> {
   const byDialect = new Map<string, Template>();
-  return (db, d, ...args) => {
+  return async (db, d, ...args) => {
     let t = byDialect.get(d.kind);
     if (!t) {
       const slots = Array.from({ length: arity }, (_, i) => new Slot(i));
