@@ -2,11 +2,13 @@
 import { benchPrivacy } from './privacy.ts';
 import { benchConsumers } from './consumers.ts';
 import { benchSync } from './sync.ts';
+import { benchStoreQueries } from './store-queries.ts';
 
 const benches: Record<string, () => Promise<void>> = {
   privacy: benchPrivacy,
   consumers: benchConsumers,
   sync: benchSync,
+  'store-queries': benchStoreQueries,
 };
 const names = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !all[i - 1]?.startsWith('--'));
 const chosen = names.length ? names : Object.keys(benches);

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
+import type { WriteTx } from '../../src/store/queries/write-tx.ts';
 import Database from 'better-sqlite3';
 import { auditLogFor } from '../../src/graphql/privacy.ts';
 import { KeyRing } from '../../src/privacy/pseudonym.ts';
@@ -102,7 +104,7 @@ describe('hash-chained audit log on PostgreSQL', () => {
         await log.record({ at: `2026-11-25T10:00:0${i}Z`, client: 'c', purpose: 'p', kind: 'query', operation: null, operationHash: null, categories: {}, fields: [], people: i }, []);
       }
       expect((await log.verify()).ok).toBe(true);
-      const tamper = (sql: string) => store.transaction(async (tx) => (tx as unknown as { exec(s: string): Promise<number> }).exec(sql));
+      const tamper = (text: string) => store.transaction(async (tx) => void (await sql.raw(text).execute((tx as WriteTx).db)));
       await expect(tamper(`UPDATE audit_log SET people = 99 WHERE seq = 2`)).rejects.toThrow(/append-only/);
       await expect(tamper(`DELETE FROM audit_log WHERE seq = 3`)).rejects.toThrow(/append-only/);
       await expect(tamper(`TRUNCATE audit_log`)).rejects.toThrow(/append-only/);

@@ -61,11 +61,10 @@ describe.each(storeKinds())('on %s', (kind) => {
   it('reads a page by walking the pseudonyms_order index from the cursor, not by sorting the whole list', async () => {
     const seen: { sql: string; params: unknown[] }[] = [];
     const s = g.store as any;
-    const method = kind === 'sqlite' ? 'all' : 'rows';
+    // Every read of the store goes through executeRead (src/store/queries/store-reads.ts).
+    const method = 'executeRead';
     const orig = s[method].bind(s);
-    s[method] = kind === 'sqlite'
-      ? (sql: string, ...params: unknown[]) => (seen.push({ sql, params }), orig(sql, ...params))
-      : (sql: string, params: unknown[] = []) => (seen.push({ sql, params }), orig(sql, params));
+    s[method] = (q: { sql: string; parameters: readonly unknown[] }) => (seen.push({ sql: q.sql, params: [...q.parameters] }), orig(q));
     try {
       for (const type of ['person', 'enrollment', 'guardianship'] as const) {
         const first = await g.store.list({ type, first: 20, order });

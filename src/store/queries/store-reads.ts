@@ -1,0 +1,334 @@
+/**
+ * The Store's operations outside a caller's transaction, written once for both stores against
+ * Kysely: reads through the store's read connection (SQLite: the reader; PostgreSQL: the pool), and
+ * the few writes that are a transaction of their own (API keys, metadata, purges).
+ *
+ * Why Kysely rather than hand-written SQL per store: 65 of 90 statements were the same in both
+ * stores once placeholders were evened out, and most commits had to touch both. A query builder
+ * writes them once, checked by the compiler against the tables (src/store/db.ts); what does differ
+ * is a handful of fragments in the dialect (src/store/dialect.ts). Kysely compiles a query per call
+ * (microseconds); statements are still prepared once (SQLite: src/store/sqlite-statements.ts).
+ *
+ * `list` composes its FROM clause from Kysely `sql` fragments rather than the builder: which tables
+ * join depends on the order and filters asked, and pseudonym order needs a fixed join order
+ * (CROSS JOIN: SQLite then keeps the order written; PostgreSQL plans it as any inner join).
+ */
+import { sql, type CompiledQuery, type Kysely, type RawBuilder, type SqlBool } from 'kysely';
+import { ENTITY_TYPES, type EntityType } from '../../model/records.ts';
+import type { Database } from '../db.ts';
+import type { StoreDialect } from '../dialect.ts';
+import { isPseudonymOrdered, type PseudonymOrderedType } from '../order.ts';
+import type {
+  ChangeRow, EntityRow, IdentityConflict, ListQuery, ListResult, SourceRecordRef, Store, SubjectRows, SyncStateRow, ViewTime, WebhookStore,
+} from '../types.ts';
+import { tombstoneOf } from '../types.ts';
+import { toAudit, toChange, toEntity, toSource, toSync } from './rows.ts';
+import { StoreWebhooks } from './webhooks.ts';
+import type { WriteTx } from './write-tx.ts';
+
+type Selected<T extends keyof Database> = import('kysely').Selectable<Database[T]>;
+type ListRow = Selected<'entities'> & { view_at?: string; view_seq?: number } & Record<`sk${number}`, string>;
+
+const and = (parts: RawBuilder<SqlBool>[]) => sql.join(parts, sql` AND `);
+
+export abstract class QueryStore implements Store {
+  abstract readonly kind: 'sqlite' | 'postgres';
+  /** Read statements executed (tests assert loaders keep this bounded). */
+  readCount = 0;
+  readonly webhooks: WebhookStore;
+
+  protected constructor(
+    /** The read connection: a Kysely over the SQLite reader, or over the PostgreSQL pool. */
+    readonly rdb: Kysely<Database>,
+    protected readonly d: StoreDialect,
+  ) {
+    this.webhooks = new StoreWebhooks(this, d);
+  }
+
+  abstract transaction<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T>;
+  abstract writable(): Promise<void>;
+  abstract close(): Promise<void>;
+
+  /** Runs one read statement on the read connection; every read goes through here (readCount). */
+  async executeRead<R>(q: CompiledQuery<R>): Promise<R[]> {
+    this.readCount++;
+    return (await this.rdb.executeQuery(q)).rows;
+  }
+
+  async getEntities(ids: readonly string[]): Promise<(EntityRow | undefined)[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.executeRead(this.rdb.selectFrom('entities').selectAll().where(this.d.inList(sql.ref('id'), ids)).compile());
+    const byId = new Map<string, EntityRow>();
+    for (const r of rows) byId.set(r.id, toEntity(this.d, r));
+    return ids.map((id) => byId.get(id));
+  }
+
+  async list(q: ListQuery): Promise<ListResult> {
+    const d = this.d;
+    const ordered = q.order && isPseudonymOrdered(q.type) ? this.pseudonymFrom(q.type) : undefined;
+    let from = ordered?.from ?? sql`entities e`;
+    const keys = ordered?.keys ?? [d.byteOrder(sql.ref('e.id'))];
+    const where: RawBuilder<SqlBool>[] = [sql<SqlBool>`e.type = ${q.type}`, ...(ordered?.on ?? [])];
+    if (ordered) where.push(sql<SqlBool>`k0.domain = ${q.order!.domain} AND k0.version = ${q.order!.version}`);
+    if (q.linkedTo) from = sql`${from} JOIN links l ON l.from_id = e.id AND l.rel = ${q.linkedTo.rel} AND l.to_id = ${q.linkedTo.to}`;
+    // A purpose's updatedSince compares the last change it could see (entity_views), not the entity's own.
+    const byView = q.updatedSince !== undefined && q.view !== undefined;
+    if (byView) {
+      from = sql`${from} JOIN entity_views v ON v.view = ${q.view} AND v.type = ${q.type} AND v.entity_id = e.id`;
+      where.push(sql<SqlBool>`v.updated_at >= ${q.updatedSince}`);
+    } else if (q.updatedSince) where.push(sql<SqlBool>`e.updated_at >= ${q.updatedSince}`);
+    if (q.hasValue) where.push(d.jsonArrayHas(sql.ref('e.data'), q.hasValue.field, q.hasValue.value));
+    if (q.fieldEquals) where.push(sql<SqlBool>`${d.jsonText(sql.ref('e.data'), q.fieldEquals.field)} = ${q.fieldEquals.value}`);
+    // Counted only when asked (totalCount): a count per page would make paging a large list quadratic.
+    const countQuery = sql<{ n: number }>`SELECT count(*) AS n FROM ${from} WHERE ${and([...where])}`.compile(this.rdb);
+    const count = async () => Number((await this.executeRead(countQuery))[0]!.n);
+    if (ordered && q.afterKey) {
+      // The leading part as a plain range too, so the scan starts there in the pseudonyms_order index.
+      where.push(sql<SqlBool>`${keys[0]!} >= ${q.afterKey[0]} AND (${sql.join(keys)}) > (${sql.join(q.afterKey.map((k) => sql`CAST(${k} AS TEXT)`))})`);
+    } else if (!ordered && q.afterId) where.push(sql<SqlBool>`${keys[0]!} > ${q.afterId}`);
+    const extra = [
+      ...(byView ? [sql`v.updated_at AS view_at`, sql`v.updated_seq AS view_seq`] : []),
+      ...(ordered ? keys.map((k, i) => sql`${k} AS ${sql.raw(`sk${i}`)}`) : []),
+    ];
+    const rows = await this.executeRead(sql<ListRow>`SELECT e.*${extra.length ? sql`, ${sql.join(extra)}` : sql``} FROM ${from}
+      WHERE ${and(where)} ORDER BY ${sql.join(keys)} LIMIT ${q.first + 1}`.compile(this.rdb));
+    const page = rows.length > q.first ? rows.slice(0, q.first) : rows;
+    const times = byView ? new Map(page.map((r) => [r.id, { updatedAt: r.view_at!, updatedSeq: Number(r.view_seq!) }])) : undefined;
+    return {
+      rows: page.map((r) => toEntity(d, r)), hasNext: rows.length > q.first, count,
+      ...(times ? { times } : {}),
+      ...(ordered ? { keys: page.map((r) => keys.map((_, i) => r[`sk${i}`]!)) } : {}),
+    };
+  }
+
+  /**
+   * Pseudonym order (src/store/order.ts) in SQL: the rows are reached from the person's pseudonym
+   * (`k0`, constrained to the order's domain and version by the caller), so a page is a walk of the
+   * pseudonyms_order index from the cursor on, not a sort of the whole list. CROSS JOIN fixes that
+   * join order in SQLite: without statistics its planner would rather scan every enrollment by type
+   * and sort them all on every page. `on` are the join conditions, `keys` the sort key parts in order.
+   */
+  private pseudonymFrom(type: PseudonymOrderedType): { from: RawBuilder<unknown>; on: RawBuilder<SqlBool>[]; keys: RawBuilder<string>[] } {
+    const d = this.d;
+    const k0 = d.byteOrder(sql.ref('k0.value'));
+    switch (type) {
+      case 'person':
+        return { from: sql`pseudonyms k0 JOIN entities e ON e.id = k0.entity_id`, on: [], keys: [k0] };
+      case 'enrollment':
+        return {
+          from: sql`pseudonyms k0 CROSS JOIN links kl CROSS JOIN entities e`,
+          on: [sql<SqlBool>`kl.rel = 'enrollment.person' AND kl.to_id = k0.entity_id AND e.id = kl.from_id`],
+          keys: [k0, d.byteOrder(sql`coalesce(${d.jsonText(sql.ref('e.data'), 'classId')}, '')`), d.byteOrder(sql.ref('e.id'))],
+        };
+      case 'guardianship':
+        return {
+          from: sql`pseudonyms k0 CROSS JOIN links kl CROSS JOIN entities e CROSS JOIN pseudonyms k1`,
+          on: [
+            sql<SqlBool>`kl.rel = 'guardianship.student' AND kl.to_id = k0.entity_id AND e.id = kl.from_id`,
+            sql<SqlBool>`k1.domain = k0.domain AND k1.version = k0.version AND k1.entity_id = ${d.jsonText(sql.ref('e.data'), 'guardianId')}`,
+          ],
+          keys: [k0, d.byteOrder(sql.ref('k1.value')), d.byteOrder(sql.ref('e.id'))],
+        };
+    }
+  }
+
+  async linkedFrom(rel: string, toIds: readonly string[]): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>(toIds.map((id) => [id, []]));
+    if (toIds.length === 0) return out;
+    const rows = await this.executeRead(this.rdb.selectFrom('links').select(['from_id', 'to_id'])
+      .where('rel', '=', rel).where(this.d.inList(sql.ref('to_id'), toIds)).orderBy(this.d.byteOrder(sql.ref('from_id'))).compile());
+    for (const r of rows) out.get(r.to_id)!.push(r.from_id);
+    return out;
+  }
+
+  async sourcesOf(entityIds: readonly string[]) {
+    const out = new Map<string, { source: string; key: string; lastModified: string | null }[]>(entityIds.map((id) => [id, []]));
+    if (entityIds.length === 0) return out;
+    const rows = await this.executeRead(this.rdb.selectFrom('source_records').select(['entity_id', 'source', 'key', 'last_modified'])
+      .where(this.d.inList(sql.ref('entity_id'), entityIds)).orderBy('source').orderBy('key').compile());
+    for (const r of rows) out.get(r.entity_id!)?.push({ source: r.source, key: r.key, lastModified: r.last_modified });
+    return out;
+  }
+
+  async getSyncState(source: string): Promise<SyncStateRow | undefined> {
+    const r = (await this.executeRead(this.rdb.selectFrom('sync_state').selectAll().where('source', '=', source).compile()))[0];
+    return r && toSync(this.d, r);
+  }
+
+  async changes(q: { afterSeq: number; limit: number; types?: EntityType[] }): Promise<ChangeRow[]> {
+    const rows = await this.executeRead(this.rdb.selectFrom('change_log').selectAll()
+      .where('seq', '>', q.afterSeq).where(this.d.inList(sql.ref('type'), q.types ?? ENTITY_TYPES)).orderBy('seq').limit(q.limit).compile());
+    return rows.map((r) => toChange(this.d, r));
+  }
+
+  async tombstones(ids: readonly string[]): Promise<EntityRow[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.executeRead(this.rdb.selectFrom('change_log as c')
+      .innerJoin(
+        (eb) => eb.selectFrom('change_log').select(['entity_id', (e) => e.fn.max('seq').as('seq')])
+          .where(this.d.inList(sql.ref('entity_id'), ids)).where('op', '=', 'deleted').groupBy('entity_id').as('last'),
+        (j) => j.onRef('last.seq', '=', 'c.seq'),
+      )
+      .selectAll('c').compile());
+    return rows.map((r) => tombstoneOf(toChange(this.d, r)));
+  }
+
+  async oldestChangeSeq(): Promise<number | undefined> {
+    const r = (await this.executeRead(this.rdb.selectFrom('change_log').select((eb) => eb.fn.min('seq').as('s')).compile()))[0];
+    return r?.s === null || r?.s === undefined ? undefined : Number(r.s);
+  }
+
+  async headSeq(): Promise<number> {
+    // A log purged to nothing still has a head: the last change it held (seqs are never reused).
+    const r = await this.executeRead(sql<{ s: number | string | null }>`SELECT coalesce((SELECT max(seq) FROM change_log),
+      (SELECT CAST(value AS BIGINT) FROM meta WHERE key = 'change_log_purged_through'), 0) AS s`.compile(this.rdb));
+    return Number(r[0]?.s ?? 0);
+  }
+
+  async purgedThroughSeq(): Promise<number> {
+    return Number((await this.meta('change_log_purged_through')) ?? 0);
+  }
+
+  async purgeChanges(beforeIso: string): Promise<number> {
+    return this.transaction((tx) => tx.purgeChangesBefore(beforeIso));
+  }
+
+  async initMeta(key: string, value: string): Promise<string> {
+    return this.transaction(async (tx) => {
+      await tx.db.insertInto('meta').values({ key, value }).onConflict((oc) => oc.column('key').doNothing()).execute();
+      // A statement of its own, so it sees a row a concurrent process committed while the insert waited on it.
+      return (await tx.db.selectFrom('meta').select('value').where('key', '=', key).executeTakeFirstOrThrow()).value;
+    });
+  }
+
+  async meta(key: string): Promise<string | undefined> {
+    return (await this.executeRead(this.rdb.selectFrom('meta').select('value').where('key', '=', key).compile()))[0]?.value;
+  }
+
+  async conflicts(): Promise<IdentityConflict[]> {
+    const rows = await this.executeRead(this.rdb.selectFrom('identity_conflicts').selectAll().orderBy('id').compile());
+    return rows.map((r) => ({
+      id: Number(r.id), at: r.at, source: r.source, type: r.type, key: r.key, reason: r.reason, candidates: this.d.fromJson<string[]>(r.candidates),
+      resolvedAt: r.resolved_at, resolution: r.resolution,
+    }));
+  }
+
+  async counts(): Promise<Record<EntityType, number>> {
+    const out = Object.fromEntries(ENTITY_TYPES.map((t) => [t, 0])) as Record<EntityType, number>;
+    const rows = await this.executeRead(this.rdb.selectFrom('entities').select(['type', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('type').compile());
+    for (const r of rows) out[r.type] = Number(r.n);
+    return out;
+  }
+
+  async addApiKey(hash: string, client: string, at: string): Promise<void> {
+    await this.transaction((tx) => tx.db.insertInto('api_keys').values({ hash, client, created_at: at }).execute());
+  }
+
+  async findApiKey(hash: string) {
+    const r = (await this.executeRead(this.rdb.selectFrom('api_keys').select(['client', 'revoked_at']).where('hash', '=', hash).compile()))[0];
+    return r && { client: r.client, revokedAt: r.revoked_at };
+  }
+
+  async revokeApiKeys(client: string, at: string): Promise<number> {
+    return this.transaction(async (tx) => {
+      const r = await tx.db.updateTable('api_keys').set({ revoked_at: at }).where('client', '=', client).where('revoked_at', 'is', null).executeTakeFirst();
+      return Number(r.numUpdatedRows);
+    });
+  }
+
+  async listApiKeys() {
+    const rows = await this.executeRead(this.rdb.selectFrom('api_keys').select(['client', 'hash', 'created_at', 'revoked_at']).orderBy('client').orderBy('created_at').compile());
+    return rows.map((r) => ({ client: r.client, hashPrefix: r.hash.slice(0, 8), createdAt: r.created_at, revokedAt: r.revoked_at }));
+  }
+
+  async domainVersion(domain: string) {
+    return (await this.executeRead(this.rdb.selectFrom('pseudonym_domains').select('version').where('domain', '=', domain).compile()))[0]?.version;
+  }
+
+  async pseudonymsOf(domain: string, version: number, entityIds: readonly string[]) {
+    const out = new Map<string, string>();
+    if (entityIds.length === 0) return out;
+    const rows = await this.executeRead(this.rdb.selectFrom('pseudonyms').select(['entity_id', 'value'])
+      .where('domain', '=', domain).where('version', '=', version).where(this.d.inList(sql.ref('entity_id'), entityIds)).compile());
+    for (const r of rows) out.set(r.entity_id, r.value);
+    return out;
+  }
+
+  async entityByPseudonym(domain: string, value: string) {
+    return (await this.executeRead(this.rdb.selectFrom('pseudonyms').select('entity_id').where('domain', '=', domain).where('value', '=', value).compile()))[0]?.entity_id;
+  }
+
+  async peopleWithoutPseudonym(domain: string, version: number, limit: number) {
+    const rows = await this.executeRead(this.rdb.selectFrom('entities as e').select('e.id').where('e.type', '=', 'person')
+      .where(({ not, exists, selectFrom }) => not(exists(selectFrom('pseudonyms as p').select(sql.lit(1).as('one'))
+        .where('p.domain', '=', domain).where('p.version', '=', version).whereRef('p.entity_id', '=', 'e.id'))))
+      .orderBy(this.d.byteOrder(sql.ref('e.id'))).limit(limit).compile());
+    return rows.map((r) => r.id);
+  }
+
+  async viewTimes(view: string, entityIds: readonly string[]) {
+    const out = new Map<string, ViewTime>();
+    if (entityIds.length === 0) return out;
+    const rows = await this.executeRead(this.rdb.selectFrom('entity_views').select(['entity_id', 'updated_at', 'updated_seq'])
+      .where('view', '=', view).where(this.d.inList(sql.ref('entity_id'), entityIds)).compile());
+    for (const r of rows) out.set(r.entity_id, { updatedAt: r.updated_at, updatedSeq: Number(r.updated_seq) });
+    return out;
+  }
+
+  async viewFingerprints() {
+    const rows = await this.executeRead(this.rdb.selectFrom('view_fingerprints').select(['view', 'fingerprint']).compile());
+    return new Map(rows.map((r) => [r.view, r.fingerprint]));
+  }
+
+  async personIds(afterId: string | undefined, limit: number) {
+    const id = this.d.byteOrder(sql.ref('id'));
+    const rows = await this.executeRead(this.rdb.selectFrom('entities').select('id').where('type', '=', 'person')
+      .where(id, '>', afterId ?? '').orderBy(id).limit(limit).compile());
+    return rows.map((r) => r.id);
+  }
+
+  async auditEntries(q: { afterSeq?: number; limit?: number }) {
+    const rows = await this.executeRead(this.rdb.selectFrom('audit_log').selectAll().where('seq', '>', q.afterSeq ?? 0).orderBy('seq').limit(q.limit ?? 1_000_000).compile());
+    return rows.map((r) => toAudit(this.d, r));
+  }
+
+  async disclosuresOf(entityId: string) {
+    const rows = await this.executeRead(this.rdb.selectFrom('disclosures').select(['client', 'first_at', 'last_at']).where('entity_id', '=', entityId).orderBy('client').compile());
+    return rows.map((r) => ({ client: r.client, firstAt: r.first_at, lastAt: r.last_at }));
+  }
+
+  async entityOfRecord(r: SourceRecordRef) {
+    const row = (await this.executeRead(this.rdb.selectFrom('source_records').select('entity_id')
+      .where('source', '=', r.source).where('type', '=', r.type).where('key', '=', r.key).compile()))[0];
+    return row?.entity_id ?? undefined;
+  }
+
+  async subjectRows(entityIds: readonly string[]): Promise<SubjectRows> {
+    const d = this.d;
+    const among = (col: string) => d.inList(sql.ref(col), entityIds);
+    const by = (col: string) => d.byteOrder(sql.ref(col));
+    const [sources, matchKeys, pseudonyms, overrides, changes, disclosures] = await Promise.all([
+      this.executeRead(this.rdb.selectFrom('source_records').selectAll().where(among('entity_id')).orderBy(by('source')).orderBy(by('type')).orderBy(by('key')).compile()),
+      this.executeRead(this.rdb.selectFrom('match_keys').select(['entity_id', 'kind', 'value']).where(among('entity_id'))
+        .orderBy(by('entity_id')).orderBy(by('kind')).orderBy(by('value')).compile()),
+      this.executeRead(this.rdb.selectFrom('pseudonyms as p').leftJoin('pseudonym_domains as pd', 'pd.domain', 'p.domain')
+        .select(['p.entity_id', 'p.domain', 'p.version', 'p.value', sql<number | boolean | null>`(pd.version = p.version)`.as('current')])
+        .where(among('p.entity_id')).orderBy(by('p.domain')).orderBy('p.version').orderBy(by('p.entity_id')).compile()),
+      this.executeRead(this.rdb.selectFrom('identity_overrides').selectAll().where(among('entity_id')).orderBy(by('source')).orderBy(by('type')).orderBy(by('key')).compile()),
+      this.executeRead(this.rdb.selectFrom('change_log').selectAll().where(among('entity_id')).orderBy('seq').compile()),
+      this.executeRead(this.rdb.selectFrom('disclosures').select(['entity_id', 'client', 'first_at', 'last_at']).where(among('entity_id'))
+        .orderBy(by('client')).orderBy(by('entity_id')).compile()),
+    ]);
+    return {
+      sourceRecords: sources.map((r) => toSource(d, r)),
+      matchKeys: matchKeys.map((r) => ({ entityId: r.entity_id, kind: r.kind, value: r.value })),
+      pseudonyms: pseudonyms.map((r) => ({ entityId: r.entity_id, domain: r.domain, version: r.version, value: r.value, current: r.current === true || r.current === 1 })),
+      overrides: overrides.map((r) => ({ source: r.source, type: r.type, key: r.key, entityId: r.entity_id, decidedAt: r.decided_at })),
+      changes: changes.map((r) => {
+        const { before: _before, ...c } = toChange(d, r);
+        return c;
+      }),
+      disclosures: disclosures.map((r) => ({ entityId: r.entity_id, client: r.client, firstAt: r.first_at, lastAt: r.last_at })),
+    };
+  }
+}
