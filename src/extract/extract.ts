@@ -152,7 +152,7 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractReport> {
   const tuples = new Map<string, number>();
   if (applicable && qi.length) {
     let checked = 0;
-    for await (const { cells } of projectedPages(compileProjection(ps.schema, o.dataset, qi), newContext, pageSize)) {
+    for await (const { cells } of projectedPages(compileProjection(ps.schema, o.dataset, qi), newContext, pageSize, { inIdOrder: true })) {
       for (const values of cells) {
         const key = groupKey(values);
         tuples.set(key, (tuples.get(key) ?? 0) + 1);

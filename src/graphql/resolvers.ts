@@ -9,6 +9,7 @@ import type { EntityType } from '../model/records.ts';
 import type { EntityRow, ListQuery, ListResult } from '../store/types.ts';
 import { demographicsIdFor, typeOfId } from '../sync/ids.ts';
 import { checkFirst, fromList, fromRows, sliceIds, toConnection } from './connection.ts';
+import { pseudonymsInKey } from '../store/order.ts';
 import { decodeIdCursor, decodeKeyCursor, encodeKeyCursor, orderOf, sliceKeyed, sortKeys } from './order.ts';
 import type { GraphQLContext } from './context.ts';
 import type { Resolvers } from './generated.ts';
@@ -66,6 +67,15 @@ export async function rootListPage(ctx: GraphQLContext, type: EntityType, q: Omi
   });
   for (const row of r.rows) ctx.loaders.entity.prime(row.id, row);
   if (r.times) for (const [id, t] of r.times) ctx.loaders.viewTime?.prime(id, t);
+  // In pseudonym order the sort keys are the people's pseudonyms of this very (domain, version):
+  // Person.id of these rows, and of the people they lead to, resolves without reading them again.
+  if (order && r.keys) {
+    const known = new Map<string, string>();
+    r.rows.forEach((row, i) => {
+      for (const [id, p] of pseudonymsInKey(order.type, row, r.keys![i]!)) known.set(id, p);
+    });
+    ctx.loaders.primePseudonyms(known);
+  }
   return r;
 }
 
