@@ -30,7 +30,7 @@ import { RostergateError } from '../errors.ts';
 import type { GraphQLContext } from '../graphql/context.ts';
 import { rootListPage } from '../graphql/resolvers.ts';
 import { fieldResolver } from '../graphql/schema.ts';
-import { orderOf } from '../graphql/order.ts';
+import { checkKeyVersion, orderOf } from '../graphql/order.ts';
 import type { EntityRow } from '../store/types.ts';
 import { cellOf, DATASETS, type Column, type Dataset } from './columns.ts';
 import type { Value } from './kanonymity.ts';
@@ -179,14 +179,26 @@ export async function* projectedPages(
   projection: Projection, newContext: () => Promise<GraphQLContext>, pageSize: number, opts: { inIdOrder?: boolean } = {},
 ): AsyncGenerator<ProjectedPage> {
   const { entity, where } = DATASETS[projection.dataset] as { entity: EntityRow['type']; where?: object };
-  const read = async (after: { afterId?: string; afterKey?: string[] }) => {
+  type Position = { afterId?: string } | { afterKey: string[]; version: number };
+  const read = async (after: Position) => {
     let ctx = await newContext();
     if (opts.inIdOrder) ctx = { ...ctx, listOrder: undefined };
-    const r = await rootListPage(ctx, entity, { first: pageSize, ...after, ...where });
+    const order = orderOf(ctx, entity);
+    let position: { afterId?: string; afterKey?: string[] } = after;
+    if ('version' in after) {
+      // Pages straddling a rotation would mix two orders: the extract stops instead, as a cursor would.
+      try {
+        checkKeyVersion(ctx, after.version);
+      } catch (e) {
+        throw new RostergateError('STORE', `extract ${projection.dataset}: ${(e as Error).message}`, {}, { retryable: true });
+      }
+      position = { afterKey: after.afterKey };
+    }
+    const r = await rootListPage(ctx, entity, { first: pageSize, ...position, ...where });
     const cells = await projection.project(r.rows, ctx);
     const last = r.rows.length - 1;
-    const keyed = !!orderOf(ctx, entity);
-    const next = !r.hasNext || last < 0 ? undefined : keyed ? { afterKey: r.keys![last]! } : { afterId: r.rows[last]!.id };
+    const next: Position | undefined =
+      !r.hasNext || last < 0 ? undefined : order ? { afterKey: r.keys![last]!, version: order.version } : { afterId: r.rows[last]!.id };
     return { page: { rows: r.rows, cells, people: ctx.people }, next };
   };
   let pending = read({});
