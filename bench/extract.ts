@@ -6,7 +6,7 @@
  * On SQLite, and on PostgreSQL when ROSTERGATE_BENCH_POSTGRES (or ROSTERGATE_TEST_POSTGRES) names a
  * server (a new database is made and dropped). Target: extract ≥ 0.5× the floor, live heap flat.
  *
- *   npm run bench extract -- --students 50000 [--pg-students 5000] [--rounds 2] [--store file.db]
+ *   npm run bench extract -- --students 50000 [--pg-students 5000] [--rounds 2] [--store file.db] [--postgres-only]
  *
  * `--store`: a SQLite file to keep the synced district in, reused when it exists (a 50,000-student
  * sync takes minutes; the extracts read it only).
@@ -159,11 +159,13 @@ export async function benchExtract(): Promise<void> {
   const cfg = parseConfig({ store: file ?? join(dir, 'b.db'), privacy: { tenant: 'bench' }, purposes: DEMO_PURPOSES, clients: DEMO_CLIENTS });
   const privacy = () => setupPrivacy(cfg, buildUnifiedSchema(), { keyring: new KeyRing(Buffer.alloc(32, 5), 'bench') });
 
-  const sqlite = SqliteStore.open(cfg.store);
-  const p1 = privacy();
-  if (!reuse) await synced(sqlite, p1, students);
-  await benchStore('sqlite', sqlite, p1, students, rounds, dir);
-  await sqlite.close();
+  if (!process.argv.includes('--postgres-only')) {
+    const sqlite = SqliteStore.open(cfg.store);
+    const p1 = privacy();
+    if (!reuse) await synced(sqlite, p1, students);
+    await benchStore('sqlite', sqlite, p1, students, rounds, dir);
+    await sqlite.close();
+  }
 
   const server = process.env.ROSTERGATE_BENCH_POSTGRES ?? process.env.ROSTERGATE_TEST_POSTGRES;
   if (!server) {
