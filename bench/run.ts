@@ -3,12 +3,14 @@ import { benchPrivacy } from './privacy.ts';
 import { benchConsumers } from './consumers.ts';
 import { benchSync } from './sync.ts';
 import { benchStoreQueries } from './store-queries.ts';
+import { benchExtract } from './extract.ts';
 
 const benches: Record<string, () => Promise<void>> = {
   privacy: benchPrivacy,
   consumers: benchConsumers,
   sync: benchSync,
   'store-queries': benchStoreQueries,
+  extract: benchExtract,
 };
 const names = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !all[i - 1]?.startsWith('--'));
 const chosen = names.length ? names : Object.keys(benches);

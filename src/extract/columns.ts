@@ -9,22 +9,28 @@ import {
   isListType,
   isNonNullType,
   isObjectType,
-  type GraphQLObjectType,
   type GraphQLSchema,
   type GraphQLOutputType,
 } from 'graphql';
 import { RostergateError } from '../errors.ts';
+import type { EntityType } from '../model/records.ts';
+import type { ListQuery } from '../store/types.ts';
+import { SCHOOLS_ONLY } from '../graphql/resolvers.ts';
 
+/**
+ * Each dataset is a root list of the schema: its root field, GraphQL type, the stored record type
+ * and the filter that root list applies (schools are the organisations of type school).
+ */
 export const DATASETS = {
-  people: { root: 'people', type: 'Person' },
-  enrollments: { root: 'enrollments', type: 'Enrollment' },
-  classes: { root: 'classes', type: 'Class' },
-  schools: { root: 'schools', type: 'Organization' },
-  organizations: { root: 'organizations', type: 'Organization' },
-  courses: { root: 'courses', type: 'Course' },
-  sessions: { root: 'academicSessions', type: 'AcademicSession' },
-  guardianships: { root: 'guardianships', type: 'Guardianship' },
-} as const;
+  people: { root: 'people', type: 'Person', entity: 'person' },
+  enrollments: { root: 'enrollments', type: 'Enrollment', entity: 'enrollment' },
+  classes: { root: 'classes', type: 'Class', entity: 'class' },
+  schools: { root: 'schools', type: 'Organization', entity: 'org', where: SCHOOLS_ONLY },
+  organizations: { root: 'organizations', type: 'Organization', entity: 'org' },
+  courses: { root: 'courses', type: 'Course', entity: 'course' },
+  sessions: { root: 'academicSessions', type: 'AcademicSession', entity: 'academicSession' },
+  guardianships: { root: 'guardianships', type: 'Guardianship', entity: 'guardianship' },
+} as const satisfies Record<string, { root: string; type: string; entity: EntityType; where?: Partial<ListQuery> }>;
 export type Dataset = keyof typeof DATASETS;
 
 export interface Column {
@@ -46,8 +52,9 @@ export function datasetOf(name: string): Dataset {
 
 export function columnsFor(schema: GraphQLSchema, dataset: Dataset): { columns: Column[]; selection: string } {
   const { type: typeName, root } = DATASETS[dataset];
-  if (!schema.getQueryType()?.getFields()[root]) throw new RostergateError('FORBIDDEN', `this purpose cannot read ${dataset}`);
-  const type = schema.getType(typeName) as GraphQLObjectType;
+  const type = schema.getType(typeName);
+  // A root list can outlive its records' type: a purpose that sees none of their fields keeps only the counts.
+  if (!schema.getQueryType()?.getFields()[root] || !isObjectType(type)) throw new RostergateError('FORBIDDEN', `this purpose cannot read ${dataset}`);
   const columns: Column[] = [];
   const parts: string[] = [];
   for (const f of Object.values(type.getFields())) {
@@ -72,13 +79,18 @@ export function columnsFor(schema: GraphQLSchema, dataset: Dataset): { columns: 
   return { columns, selection: parts.join(' ') };
 }
 
-/** A cell value: lists joined with ";", absent values empty. */
+/** A cell value from a GraphQL result node: lists joined with ";", absent values empty. */
 export function cell(node: unknown, c: Column): string | number | boolean | null {
   let v: unknown = node;
   for (const p of c.path) {
     if (Array.isArray(v)) v = v.map((x) => (x as Record<string, unknown> | null)?.[p]);
     else v = (v as Record<string, unknown> | null | undefined)?.[p];
   }
+  return cellOf(v);
+}
+
+/** A column's completed value as a cell: lists joined with ";" (nulls left out), absent values empty. */
+export function cellOf(v: unknown): string | number | boolean | null {
   if (v === undefined || v === null) return null;
   if (Array.isArray(v)) return v.filter((x) => x !== null && x !== undefined).join(';');
   return v as string | number | boolean;

@@ -1,8 +1,9 @@
 /**
  * Extracts for data teams: a dataset streamed as CSV or NDJSON through the client's purpose view —
- * each page is a GraphQL execution against the purpose schema, so an extract and a query agree
- * value for value and nothing the purpose may not see can slip in. Memory stays flat: pages are
- * written and dropped; the k-anonymity pass keeps only counts of distinct quasi-identifier tuples.
+ * a projection compiled from the purpose schema (./projection.ts) that makes each value with the
+ * resolvers GraphQL uses, so an extract and a query agree value for value and nothing the purpose
+ * may not see can slip in. Memory stays flat: pages are written and dropped (the next one is read
+ * meanwhile); the k-anonymity pass keeps only counts of distinct quasi-identifier tuples.
  *
  * Two passes: the first counts quasi-identifier tuples and plans generalisation/suppression, the
  * second writes, counting the groups it writes. Should a sync between the passes leave a written
@@ -11,15 +12,14 @@
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
-import { execute, parse } from 'graphql';
 import { stringify } from 'csv-stringify/sync';
 import { RostergateError } from '../errors.ts';
-import { fieldResolver } from '../graphql/schema.ts';
 import type { Privacy } from '../graphql/privacy.ts';
 import { auditLogFor } from '../graphql/privacy.ts';
 import type { Store } from '../store/types.ts';
 import type { SourceType } from '../../connectors/types.ts';
-import { cell, columnsFor, DATASETS, type Column, type Dataset } from './columns.ts';
+import { columnsFor, type Column, type Dataset } from './columns.ts';
+import { compileProjection, projectedPages } from './projection.ts';
 import { generalise, groupKey, planK, type KPolicy, type Value } from './kanonymity.ts';
 
 export type ExtractFormat = 'csv' | 'ndjson';
@@ -83,6 +83,20 @@ export type ExtractPass = 'check' | 'write';
  */
 export const CSV_OPTIONS = { cast: { boolean: (v: boolean) => (v ? 'true' : 'false') } };
 
+/** Rows per page read from the store: big enough that per-page costs vanish, small enough to stay flat. */
+export const PAGE_SIZE = 2000;
+
+/** NDJSON lines of rows, keys in column order (null for an absent value). */
+function ndjson(names: string[], rows: Value[][]): string {
+  let s = '';
+  for (const r of rows) {
+    const o: Record<string, Value> = {};
+    for (let i = 0; i < names.length; i++) o[names[i]!] = r[i] ?? null;
+    s += JSON.stringify(o) + '\n';
+  }
+  return s;
+}
+
 export function protectCell(v: Value): Value {
   return typeof v === 'string' && /^[=+\-@\t\r\0\uFF1D\uFF0B\uFF0D\uFF20]/.test(v) ? `'${v}` : v;
 }
@@ -126,46 +140,29 @@ export function prepareExtract(privacy: Privacy, r: ExtractRequest) {
 export async function runExtract(o: ExtractOptions): Promise<ExtractReport> {
   const startedAt = new Date().toISOString();
   const { purpose, ps, columns, selection, policy, qi, direct } = prepareExtract(o.privacy, o);
-  const root = DATASETS[o.dataset].root;
-  const document = parse(
-    `query Extract($after: Cursor, $first: Int) { ${root}(first: $first, after: $after) { pageInfo { hasNextPage endCursor } edges { node { ${selection} } } } }`,
-  );
   const cls = o.privacy.classification;
   const applicable = direct.length === 0;
   const people = new Set<string>();
+  const pageSize = o.pageSize ?? PAGE_SIZE;
+  // A fresh context per page: its loaders' caches (and pseudonyms) are dropped with the page.
+  const newContext = () => o.privacy.context(o.store, o.sourceTypes, { client: o.client, purpose }, { sharedCache: false });
 
-  /**
-   * Streams pages of result nodes through the purpose schema with a fresh context per page; with
-   * each page, the people it rendered and how to find a person's gateway id from its `id` cell.
-   */
-  async function* pages(): AsyncGenerator<{ nodes: Record<string, unknown>[]; rendered: Set<string>; personOf: (id: string) => Promise<string | undefined> }> {
-    let after: string | null = null;
-    for (;;) {
-      const ctx = await o.privacy.context(o.store, o.sourceTypes, { client: o.client, purpose }, { sharedCache: false });
-      const res = await execute({ schema: ps.schema, document, contextValue: ctx, variableValues: { after, first: o.pageSize ?? 1000 }, fieldResolver });
-      if (res.errors?.length) throw new RostergateError('STORE', `extract ${o.dataset}: ${res.errors[0]!.message}`);
-      const conn = (res.data as Record<string, { edges: { node: Record<string, unknown> }[]; pageInfo: { hasNextPage: boolean; endCursor: string } }>)[root]!;
-      yield { nodes: conn.edges.map((e) => e.node), rendered: ctx.people, personOf: (id) => ctx.resolvePersonId(id) };
-      if (!conn.pageInfo.hasNextPage) return;
-      after = conn.pageInfo.endCursor;
-    }
-  }
-
-  const qiValues = (node: Record<string, unknown>) => qi.map((c) => cell(node, c));
-  // Pass 1: counts of quasi-identifier tuples (only when there is something to protect).
+  // Pass 1: counts of quasi-identifier tuples (only when there is something to protect), reading
+  // only the quasi-identifier columns.
   const tuples = new Map<string, number>();
   if (applicable && qi.length) {
     let checked = 0;
-    for await (const { nodes } of pages()) {
-      for (const node of nodes) {
-        const key = groupKey(qiValues(node));
+    for await (const { cells } of projectedPages(compileProjection(ps.schema, o.dataset, qi), newContext, pageSize, { inIdOrder: true })) {
+      for (const values of cells) {
+        const key = groupKey(values);
         tuples.set(key, (tuples.get(key) ?? 0) + 1);
       }
-      checked += nodes.length;
+      checked += cells.length;
       o.onProgress?.({ pass: 'check', rows: checked });
     }
   }
   const qiNames = qi.map((c) => c.name);
+  const qiAt = qi.map((c) => columns.indexOf(c));
   const plan = applicable && qi.length ? planK(tuples, qiNames, policy) : undefined;
   tuples.clear();
 
@@ -173,40 +170,34 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractReport> {
   let written = 0;
   let seen = 0;
   const writtenGroups = new Map<string, number>();
+  const names = columns.map((c) => c.name);
   async function* text(): AsyncGenerator<string> {
-    if (o.format === 'csv') yield stringify([columns.map((c) => c.name)], CSV_OPTIONS);
-    for await (const { nodes, rendered, personOf } of pages()) {
+    if (o.format === 'csv') yield stringify([names], CSV_OPTIONS);
+    for await (const { rows, cells, people: rendered } of projectedPages(compileProjection(ps.schema, o.dataset, columns), newContext, pageSize)) {
       const out: Value[][] = [];
-      const suppressed: string[] = [];
-      for (const node of nodes) {
+      for (let r = 0; r < cells.length; r++) {
+        const values = cells[r]!;
         seen++;
-        let values = columns.map((c) => cell(node, c));
         if (plan) {
-          const q = generalise(qiValues(node), qiNames, plan.levels);
+          const q = generalise(qiAt.map((i) => values[i]!), qiNames, plan.levels);
           const key = groupKey(q);
           if ((plan.groups.get(key) ?? 0) < policy.k) {
-            if (typeof node.id === 'string') suppressed.push(node.id);
+            // The audit log and disclosure ledger count the people sent, so not those suppressed.
+            // Only people carry quasi-identifiers, so a suppressed row is one person, rendered in no other row.
+            if (o.dataset === 'people') rendered.delete(rows[r]!.id);
             continue;
           }
           writtenGroups.set(key, (writtenGroups.get(key) ?? 0) + 1);
-          values = values.map((v, i) => {
-            const j = qi.indexOf(columns[i]!);
-            return j < 0 ? v : q[j]!;
-          });
+          qiAt.forEach((i, j) => (values[i] = q[j]!));
         }
         out.push(values);
-      }
-      // The audit log and disclosure ledger count the people sent, so not those suppressed. Only
-      // people carry quasi-identifiers, so a suppressed row is one person, rendered in no other row.
-      if (suppressed.length && o.dataset === 'people') {
-        for (const id of await Promise.all(suppressed.map(personOf))) if (id) rendered.delete(id);
       }
       for (const id of rendered) people.add(id);
       written += out.length;
       o.onProgress?.({ pass: 'write', rows: seen });
       if (!out.length) continue;
       if (o.format === 'csv') yield stringify(out.map((r) => r.map(protectCell)), CSV_OPTIONS);
-      else yield out.map((r) => JSON.stringify(Object.fromEntries(columns.map((c, i) => [c.name, r[i] ?? null])))).join('\n') + '\n';
+      else yield ndjson(names, out);
     }
   }
 

@@ -18,6 +18,8 @@ export interface Loaders {
    * have theirs fetched in the same batch, so `Person.id` resolves synchronously for them.
    */
   pseudonymNow(id: string): string | undefined;
+  /** Pseudonyms the request learnt otherwise (a list in pseudonym order carries them as sort keys): id → pseudonym. */
+  primePseudonyms(values: ReadonlyMap<string, string>): void;
   /** Entity id → when it last changed as the request's purpose sees it (maintained at sync time); absent for open access. */
   viewTime?: DataLoader<string, ViewTime | undefined>;
 }
@@ -58,6 +60,9 @@ export function createLoaders(store: Store, domain?: { domain: string; version: 
       return ids.map((id) => known!.get(domain.domain, domain.version, id));
     }, { maxBatchSize: 5000 }),
     pseudonymNow: (id) => (domain ? known!.get(domain.domain, domain.version, id) : undefined),
+    primePseudonyms: (values) => {
+      if (domain) known!.set(domain.domain, domain.version, values);
+    },
     viewTime: view === undefined ? undefined : new DataLoader(async (ids) => {
       const m = await store.viewTimes(view, ids);
       return ids.map((id) => m.get(id));

@@ -37,14 +37,7 @@ export function decodeKeyCursor(ctx: GraphQLContext, type: PseudonymOrderedType,
   const m = /^~(\w+):v(\d+):(.*)$/s.exec(text);
   if (!m || m[1] !== type) throw invalid();
   const version = Number(m[2]);
-  const current = ctx.listOrder!.version;
-  if (version !== current) {
-    throw new GraphQLError(
-      `this cursor was issued under pseudonym key version ${version}, and the purpose's pseudonyms are now at version ${current} (the keys were rotated): ` +
-        'lists here are ordered by pseudonym, so the old position means nothing in the new order; page again from the start (without after)',
-      { extensions: { code: 'CURSOR_EXPIRED' } },
-    );
-  }
+  checkKeyVersion(ctx, version);
   let key: unknown;
   try {
     key = JSON.parse(m[3]!);
@@ -53,6 +46,22 @@ export function decodeKeyCursor(ctx: GraphQLContext, type: PseudonymOrderedType,
   }
   if (!Array.isArray(key) || key.length !== KEY_PARTS[type] || !key.every((k) => typeof k === 'string')) throw invalid();
   return key as string[];
+}
+
+/**
+ * Refuses a position in pseudonym order taken under another key version than the request's (a
+ * cursor, or an extract's last sort key when a rotation lands between its pages): after `keys
+ * rotate` the old position means nothing in the new order.
+ */
+export function checkKeyVersion(ctx: GraphQLContext, version: number): void {
+  const current = ctx.listOrder!.version;
+  if (version !== current) {
+    throw new GraphQLError(
+      `this cursor was issued under pseudonym key version ${version}, and the purpose's pseudonyms are now at version ${current} (the keys were rotated): ` +
+        'lists here are ordered by pseudonym, so the old position means nothing in the new order; page again from the start (without after)',
+      { extensions: { code: 'CURSOR_EXPIRED' } },
+    );
+  }
 }
 
 /** The id an id-order cursor points after; a pseudonym-order cursor passed here is refused, not misread. */

@@ -7,9 +7,10 @@ import { GraphQLError } from 'graphql';
 import { CursorScalar, DateScalar, DateTimeScalar, EmailAddressScalar, PseudonymScalar } from './scalars.ts';
 import type { EntityType } from '../model/records.ts';
 import { GRAPHQL_TYPE } from '../model/names.ts';
-import type { EntityRow } from '../store/types.ts';
+import type { EntityRow, ListQuery, ListResult } from '../store/types.ts';
 import { demographicsIdFor, typeOfId } from '../sync/ids.ts';
 import { checkFirst, fromList, fromRows, sliceIds, toConnection } from './connection.ts';
+import { pseudonymsInKey } from '../store/order.ts';
 import { decodeIdCursor, decodeKeyCursor, encodeKeyCursor, orderOf, sliceKeyed, sortKeys } from './order.ts';
 import type { GraphQLContext } from './context.ts';
 import type { Resolvers } from './generated.ts';
@@ -32,24 +33,49 @@ const since = (v: string | Date | null | undefined) => (v instanceof Date ? v.to
  * pseudonym order (src/graphql/order.ts) so that no two domains or key versions list them alike;
  * everything else, and every list of other purposes, in id order.
  */
-async function rootList(ctx: GraphQLContext, type: EntityType, args: ListArgs, extra: Partial<Parameters<GraphQLContext['store']['list']>[0]> = {}) {
+async function rootList(ctx: GraphQLContext, type: EntityType, args: ListArgs, extra: Partial<ListQuery> = {}) {
   const order = orderOf(ctx, type);
-  const r = await ctx.store.list({
-    type,
+  const r = await rootListPage(ctx, type, {
     first: checkFirst(args.first),
-    ...(order
-      ? { order: { domain: order.domain, version: order.version }, afterKey: decodeKeyCursor(ctx, order.type, args.after) }
-      : { afterId: decodeIdCursor(ctx, args.after) }),
+    ...(order ? { afterKey: decodeKeyCursor(ctx, order.type, args.after) } : { afterId: decodeIdCursor(ctx, args.after) }),
     updatedSince: since(args.updatedSince),
-    view: ctx.view.name,
     ...extra,
   });
-  for (const row of r.rows) ctx.loaders.entity.prime(row.id, row);
-  if (r.times) for (const [id, t] of r.times) ctx.loaders.viewTime?.prime(id, t);
   if (!order) return fromList(r, ctx.cursors);
   const keys = r.keys!;
   return toConnection(r, (_, i) => encodeKeyCursor(ctx, order.type, keys[i]!));
 }
+
+/**
+ * One page of a root list as the request's purpose lists it (order, view), its rows primed in the
+ * request's loaders. Shared with extracts (src/extract/projection.ts), which page the same lists
+ * without GraphQL and position themselves by the last row's id or sort key instead of a cursor.
+ */
+export async function rootListPage(ctx: GraphQLContext, type: EntityType, q: Omit<ListQuery, 'type' | 'order' | 'view'>): Promise<ListResult> {
+  const order = orderOf(ctx, type);
+  const { afterKey, afterId, ...rest } = q;
+  const r = await ctx.store.list({
+    type,
+    ...rest,
+    ...(order ? { order: { domain: order.domain, version: order.version }, afterKey } : { afterId }),
+    view: ctx.view.name,
+  });
+  for (const row of r.rows) ctx.loaders.entity.prime(row.id, row);
+  if (r.times) for (const [id, t] of r.times) ctx.loaders.viewTime?.prime(id, t);
+  // In pseudonym order the sort keys are the people's pseudonyms of this very (domain, version):
+  // Person.id of these rows, and of the people they lead to, resolves without reading them again.
+  if (order && r.keys) {
+    const known = new Map<string, string>();
+    r.rows.forEach((row, i) => {
+      for (const [id, p] of pseudonymsInKey(order.type, row, r.keys![i]!)) known.set(id, p);
+    });
+    ctx.loaders.primePseudonyms(known);
+  }
+  return r;
+}
+
+/** Only schools among organisations: the `schools` root list, and the extract dataset of the same name. */
+export const SCHOOLS_ONLY = { fieldEquals: { field: 'type', value: 'school' } } as const;
 
 /** A nested connection: ids from a batched reverse-link loader, rows from the entity loader; ordered as rootList orders. */
 async function nestedList(ctx: GraphQLContext, rel: string, parentId: string, args: ListArgs, keep?: (row: EntityRow) => boolean) {
@@ -145,7 +171,7 @@ export const resolvers: Resolvers = {
       return row?.type === 'person' ? row : null;
     },
     organizations: (_, args, ctx) => rootList(ctx, 'org', args, args.type ? { fieldEquals: { field: 'type', value: args.type as string } } : {}),
-    schools: (_, args, ctx) => rootList(ctx, 'org', args, { fieldEquals: { field: 'type', value: 'school' } }),
+    schools: (_, args, ctx) => rootList(ctx, 'org', args, SCHOOLS_ONLY),
     academicSessions: (_, args, ctx) => rootList(ctx, 'academicSession', args),
     courses: (_, args, ctx) => rootList(ctx, 'course', args),
     classes: (_, args, ctx) => rootList(ctx, 'class', args, args.schoolId ? { linkedTo: { rel: 'class.school', to: args.schoolId } } : {}),

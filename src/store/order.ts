@@ -87,3 +87,17 @@ export function peopleOrderedBy(type: PseudonymOrderedType, row: { id: string; d
   const ids = type === 'person' ? [row.id] : type === 'enrollment' ? [d.personId] : [d.studentId, d.guardianId];
   return ids.filter((x): x is string => typeof x === 'string');
 }
+
+/**
+ * The people whose pseudonyms a sort key of a store's list holds, with those pseudonyms: a list in
+ * pseudonym order thereby tells them without another read. Only where the stores take the key part
+ * from the row itself (a person's own pseudonym, a guardianship's guardian by its data); the parts
+ * they reach through the links table (an enrollment's or guardianship's student) are left out, so a
+ * pseudonym learnt here can never be one a stale link pointed at.
+ */
+export function pseudonymsInKey(type: PseudonymOrderedType, row: { id: string; data: unknown }, key: readonly string[]): [personId: string, pseudonym: string][] {
+  const guardian = (row.data as Record<string, unknown>).guardianId;
+  if (type === 'person' && key[0] !== undefined) return [[row.id, key[0]]];
+  if (type === 'guardianship' && typeof guardian === 'string' && key[1] !== undefined) return [[guardian, key[1]]];
+  return [];
+}

@@ -1,0 +1,215 @@
+/**
+ * An extract as a compiled per-purpose projection: the purpose schema decides the columns
+ * (./columns.ts) and, for each column, the chain of field resolvers that makes its value — the very
+ * resolvers a GraphQL request of that purpose runs (Person.id → its pseudonym, gradeBand → the
+ * generalised value, class.id → the related record's id, every Person field noting the person for
+ * the audit), followed by the field type's `serialize` as GraphQL completes a leaf. The chains are
+ * built once per (purpose schema, dataset); rows then come straight from the store in big pages,
+ * with the related records and pseudonyms of a page read in a few batched store calls through the
+ * page's loaders. No query is parsed, validated or executed per page: that machinery (a result tree,
+ * a path and a completion step per field of every row) was most of what extracts spent, and of the
+ * garbage they made.
+ *
+ * Why call the resolvers rather than re-implement the transforms here: a value has one definition,
+ * the one GraphQL serves; test/e2e/extract-projection.test.ts compares the two column by column.
+ */
+import {
+  getNamedType,
+  isLeafType,
+  isListType,
+  isNonNullType,
+  isObjectType,
+  type GraphQLField,
+  type GraphQLFieldResolver,
+  type GraphQLObjectType,
+  type GraphQLOutputType,
+  type GraphQLResolveInfo,
+  type GraphQLSchema,
+} from 'graphql';
+import { RostergateError } from '../errors.ts';
+import type { GraphQLContext } from '../graphql/context.ts';
+import { rootListPage } from '../graphql/resolvers.ts';
+import { fieldResolver } from '../graphql/schema.ts';
+import { checkKeyVersion, orderOf } from '../graphql/order.ts';
+import type { EntityRow } from '../store/types.ts';
+import { cellOf, DATASETS, type Column, type Dataset } from './columns.ts';
+import type { Value } from './kanonymity.ts';
+
+/** One column's value of one row: synchronous where no related record is read. */
+type CellFn = (row: EntityRow, ctx: GraphQLContext) => Value | Promise<Value>;
+
+/** A page of projected rows: the stored rows, their cells (columns order) and the people they disclosed. */
+export interface ProjectedPage {
+  rows: EntityRow[];
+  cells: Value[][];
+  /** Gateway ids of the people whose fields the page rendered (notePerson in the purpose schema). */
+  people: Set<string>;
+}
+
+export interface Projection {
+  dataset: Dataset;
+  columns: Column[];
+  /** Cells of one page of rows, read through `ctx` (a context of the purpose: its loaders batch the reads). */
+  project(rows: EntityRow[], ctx: GraphQLContext): Promise<Value[][]>;
+}
+
+const isPromise = (v: unknown): v is Promise<unknown> => typeof (v as { then?: unknown } | null)?.then === 'function';
+const then = <T, U>(v: T | Promise<T>, f: (x: T) => U | Promise<U>): U | Promise<U> => (isPromise(v) ? v.then(f) : f(v as T));
+
+/**
+ * The resolve info a resolver of ours may read: its field's name, types and schema. Resolvers here
+ * read no more of it (they are written for any executor, see src/graphql/schema.ts); nothing reads
+ * the operation, which an extract does not have.
+ */
+function infoOf(schema: GraphQLSchema, parentType: GraphQLObjectType, field: GraphQLField<unknown, unknown>): GraphQLResolveInfo {
+  return {
+    fieldName: field.name, fieldNodes: [], returnType: field.type, parentType, schema,
+    path: { prev: undefined, key: field.name, typename: parentType.name }, fragments: {}, rootValue: undefined,
+    operation: undefined as never, variableValues: {},
+  };
+}
+
+/** Default argument values, as GraphQL passes a field selected without arguments. */
+const defaultArgs = (field: GraphQLField<unknown, unknown>) =>
+  Object.fromEntries(field.args.filter((a) => a.defaultValue !== undefined).map((a) => [a.name, a.defaultValue]));
+
+/** A step of a column: from a source value to the completed value, in a page's context. */
+type Step = (source: unknown, ctx: GraphQLContext) => unknown;
+
+/**
+ * How GraphQL completes a field's value for its type (non-null checks, lists, `serialize` for
+ * leaves), with `next` carrying an object value on along the column's path. An error fails the
+ * extract, as an error in the GraphQL execution did.
+ */
+function completer(type: GraphQLOutputType, where: string, next: Step | undefined): Step {
+  if (isNonNullType(type)) {
+    const inner = completer(type.ofType, where, next);
+    return (v, ctx) => {
+      if (v === null || v === undefined) throw new Error(`Cannot return null for non-nullable field ${where}.`);
+      return inner(v, ctx);
+    };
+  }
+  if (isListType(type)) {
+    const item = completer(type.ofType, where, next);
+    return (v, ctx) => {
+      if (v === null || v === undefined) return null;
+      if (typeof (v as Iterable<unknown>)[Symbol.iterator] !== 'function') throw new Error(`Expected Iterable, but did not find one for field "${where}".`);
+      const items = [...(v as Iterable<unknown>)].map((x) => then(x, (y) => item(y, ctx)));
+      return items.some(isPromise) ? Promise.all(items) : items;
+    };
+  }
+  if (isLeafType(type)) {
+    return (v) => {
+      if (v === null || v === undefined) return null;
+      const out = type.serialize(v);
+      if (out === null || out === undefined) throw new Error(`Expected \`${type.name}.serialize\` to return non-nullable value for ${where}.`);
+      return out;
+    };
+  }
+  if (isObjectType(type) && next) return (v, ctx) => (v === null || v === undefined ? null : next(v, ctx));
+  throw new Error(`${where}: an extract column cannot end on ${String(type)}`);
+}
+
+/** Compiles a column's path to the chain of the purpose schema's resolvers that makes its value. */
+function compileColumn(schema: GraphQLSchema, typeName: string, column: Column, dataset: Dataset): CellFn {
+  const step = (parent: GraphQLObjectType, i: number): Step => {
+    const field = parent.getFields()[column.path[i]!];
+    if (!field) throw new RostergateError('FORBIDDEN', `this purpose cannot read ${parent.name}.${column.path[i]}`);
+    const resolve = (field.resolve ?? fieldResolver) as GraphQLFieldResolver<unknown, GraphQLContext>;
+    const info = infoOf(schema, parent, field as GraphQLField<unknown, unknown>);
+    const args = defaultArgs(field as GraphQLField<unknown, unknown>);
+    const named = getNamedType(field.type);
+    const next = i + 1 < column.path.length && isObjectType(named) ? step(named, i + 1) : undefined;
+    const complete = completer(field.type, `${parent.name}.${field.name}`, next);
+    return (source, ctx) => then(resolve(source, args, ctx, info), (v) => complete(v, ctx));
+  };
+  const first = step(schema.getType(typeName) as GraphQLObjectType, 0);
+  return (row, ctx) => {
+    try {
+      return then(first(row, ctx), cellOf) as Value | Promise<Value>;
+    } catch (e) {
+      throw failed(dataset, e);
+    }
+  };
+}
+
+const failed = (dataset: Dataset, e: unknown) =>
+  e instanceof RostergateError ? e : new RostergateError('STORE', `extract ${dataset}: ${(e as Error).message}`);
+
+/** Compiles the projection of a dataset's columns (all of them, or the few a k-anonymity pass needs). */
+export function compileProjection(schema: GraphQLSchema, dataset: Dataset, columns: Column[]): Projection {
+  const typeName = DATASETS[dataset].type;
+  const fns = columns.map((c) => compileColumn(schema, typeName, c, dataset));
+  return {
+    dataset,
+    columns,
+    async project(rows, ctx) {
+      const pending: Promise<unknown>[] = [];
+      const cells = rows.map((row) => {
+        const out = fns.map((f) => f(row, ctx));
+        out.forEach((v, i) => {
+          if (isPromise(v)) pending.push(v.then((x) => (out[i] = x)));
+        });
+        return out as Value[];
+      });
+      // The loaders batch every related read the page's resolvers started (one store call per kind).
+      if (pending.length) {
+        try {
+          await Promise.all(pending);
+        } catch (e) {
+          throw failed(dataset, e);
+        }
+      }
+      return cells;
+    },
+  };
+}
+
+/**
+ * Pages of a dataset as the purpose lists it (the root list's order and filter), projected. Each
+ * page is read with a fresh context (its loaders' caches go with it: the heap stays flat), and the
+ * next page is read while the caller writes this one.
+ *
+ * `inIdOrder`: for reads whose rows are counted, never shown (the k-anonymity check), the cheaper id
+ * order instead of the purpose's pseudonym order — the same rows, but for those whose person has
+ * no pseudonym yet in a rotation under way, which the written pass leaves out (its own count of
+ * what it wrote is what the k check trusts).
+ */
+export async function* projectedPages(
+  projection: Projection, newContext: () => Promise<GraphQLContext>, pageSize: number, opts: { inIdOrder?: boolean } = {},
+): AsyncGenerator<ProjectedPage> {
+  const { entity, where } = DATASETS[projection.dataset] as { entity: EntityRow['type']; where?: object };
+  type Position = { afterId?: string } | { afterKey: string[]; version: number };
+  const read = async (after: Position) => {
+    let ctx = await newContext();
+    if (opts.inIdOrder) ctx = { ...ctx, listOrder: undefined };
+    const order = orderOf(ctx, entity);
+    let position: { afterId?: string; afterKey?: string[] } = after;
+    if ('version' in after) {
+      // Pages straddling a rotation would mix two orders: the extract stops instead, as a cursor would.
+      try {
+        checkKeyVersion(ctx, after.version);
+      } catch (e) {
+        throw new RostergateError('STORE', `extract ${projection.dataset}: ${(e as Error).message}`, {}, { retryable: true });
+      }
+      position = { afterKey: after.afterKey };
+    }
+    const r = await rootListPage(ctx, entity, { first: pageSize, ...position, ...where });
+    const cells = await projection.project(r.rows, ctx);
+    const last = r.rows.length - 1;
+    const next: Position | undefined =
+      !r.hasNext || last < 0 ? undefined : order ? { afterKey: r.keys![last]!, version: order.version } : { afterId: r.rows[last]!.id };
+    return { page: { rows: r.rows, cells, people: ctx.people }, next };
+  };
+  let pending = read({});
+  for (;;) {
+    const { page, next } = await pending;
+    if (next) {
+      pending = read(next);
+      // Awaited on the next turn; if the consumer stops first, its failure is not an unhandled one.
+      pending.catch(() => {});
+    }
+    yield page;
+    if (!next) return;
+  }
+}
