@@ -12,6 +12,8 @@ import { RostergateError } from '../errors.ts';
 import { PERSON_ERASED, subscribed } from '../feeds/event-types.ts';
 import type { EntityRow, Store, StoreTx, SuppressionRow } from '../store/types.ts';
 import { acquireSourceLease, type SourceLease } from '../sync/lease.ts';
+import { openPageUnit } from '../sync/page-unit.ts';
+import { ingestPolicy } from '../sync/policy.ts';
 import { appendAudit } from './audit.ts';
 import type { Privacy } from './setup.ts';
 
@@ -91,10 +93,14 @@ async function eraseHeld(r: ErasureRequest): Promise<ErasureResult> {
 
     // The tombstone keeps no last state: placeholders for the fields the schema requires, and the
     // pseudonyms a pseudonymising client knows the person by, so its feed can name them.
-    const seq = await tx.appendChange({
+    // Logged through a unit of work like every change, so the policy's view times follow it (a
+    // deletion moves none today: it takes the record out of every view).
+    const unit = openPageUnit(store, tx, ingestPolicy({ changeLogged: privacy.viewTimes.changeLogged }));
+    await unit.appendChange({
       at, entityId: personId, type: 'person', op: 'deleted', fields: ['erased'], source: null,
       before: { givenName: '', familyName: '', roles: [], grades: [], orgIds: [], _pseudonyms: current, _erased: true },
     });
+    const seq = (await unit.flush())[0]!.seq;
 
     const notified: ErasureResult['notified'] = [];
     for (const client of recipients) {

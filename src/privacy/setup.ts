@@ -12,7 +12,7 @@ import { AuthenticationError, RostergateError } from '../errors.ts';
 import { sealedCursors } from '../graphql/connection.ts';
 import { createContext, rawStore, type GraphQLContext } from '../graphql/context.ts';
 import type { Store } from '../store/types.ts';
-import type { IngestContext } from '../sync/ingest.ts';
+import type { IngestPolicy } from '../sync/policy.ts';
 import { hashApiKey, keyFromHeaders } from './api-keys.ts';
 import { createJwtVerifier, looksLikeJwt, TokenRefused, type JwtVerifier } from './jwt.ts';
 import { AuditLog } from './audit.ts';
@@ -39,7 +39,7 @@ export interface Privacy {
   /** Coordinates received by at least one purpose. */
   received: Set<string>;
   /** Fresh per sync run: minimisation records what it dropped. */
-  ingest(store: Store): Promise<Pick<IngestContext, 'minimise' | 'hashMatchKey' | 'personCreated' | 'changeLogged' | 'suppressionKey'> & { minimiser: Minimiser }>;
+  ingest(store: Store): Promise<IngestPolicy & { minimiser: Minimiser }>;
   /**
    * Audits a disclosure made outside a client's request (webhook payloads) and records it in the
    * ledger. `rendered` is the operation that rendered it, in the purpose's schema: its hash and the
@@ -147,7 +147,7 @@ export function setupPrivacy(cfg: Config, base: GraphQLSchema, opts: { keyring?:
       const minimiser = createMinimiser(classification, received);
       const v = await pseudonymiser.versions(store);
       return {
-        minimiser, minimise: minimiser, hashMatchKey: (k, val) => keyring.matchKey(k, val), personCreated: pseudonymiser.hook(v), changeLogged: viewTimes.changeLogged, suppressionKey: (src, t, k) => keyring.suppressionKey(src, t, k),
+        minimiser, minimise: minimiser, hashMatchKey: (k, val) => keyring.matchKey(k, val), personCreated: pseudonymiser.rowsFor(v), changeLogged: viewTimes.changeLogged, suppressionKey: (src, t, k) => keyring.suppressionKey(src, t, k),
       };
     },
 
