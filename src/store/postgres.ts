@@ -34,6 +34,10 @@ import type {
 } from './types.ts';
 import { tombstoneOf } from './types.ts';
 import { isPseudonymOrdered, type PseudonymOrderedType } from './order.ts';
+import { CompiledQuery, Kysely, PostgresDialect, sql, type SqlBool } from 'kysely';
+import type { Database as Tables } from './db.ts';
+import type { StoreDialect } from './dialect.ts';
+import { BatchOps } from './queries/batch-tx.ts';
 
 /** How errors name this store: never its URL, which may carry a password. */
 const LABEL = 'the PostgreSQL store';
@@ -49,12 +53,46 @@ const types = {
 
 type Q = { query: pg.Pool['query'] };
 
+/**
+ * PostgreSQL's side of the query layer (src/store/dialect.ts): lists as arrays (`= ANY`, unnest),
+ * JSON as jsonb (pg parses it on read), booleans as booleans, byte order by COLLATE "C" (the
+ * database's locale would order otherwise), and the change log's bigserial: after a page appended
+ * changes with explicit seqs, setval moves the sequence on so appendChange continues after them.
+ * setval is not transactional: a page rolled back leaves a gap, never a reused seq.
+ */
+export const postgresDialect: StoreDialect = {
+  kind: 'postgres',
+  maxParams: 65535,
+  inList: (e, values) => sql<SqlBool>`${e} = ANY(${[...values]}::text[])`,
+  inTuples: (es, rows) =>
+    sql<SqlBool>`(${sql.join(es)}) IN (SELECT * FROM unnest(${sql.join(es.map((_, i) => sql`${rows.map((r) => r[i])}::text[]`))}))`,
+  fromJson: <T>(raw: unknown) => raw as T,
+  bool: (v) => v,
+  byteOrder: (e) => sql<string>`${e} COLLATE "C"`,
+  async nextChangeSeq(db) {
+    // The sequence's next value without taking it, and never below the log's head (headSeq's rule:
+    // a log purged to nothing keeps its head in meta).
+    const r = await sql<{ n: number }>`SELECT greatest(
+        (SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM change_log_seq_seq),
+        coalesce((SELECT max(seq) FROM change_log), 0) + 1,
+        coalesce((SELECT value::bigint FROM meta WHERE key = 'change_log_purged_through'), 0) + 1) AS n`.execute(db);
+    return Number(r.rows[0]!.n);
+  },
+  async changesAppended(db, maxSeq) {
+    await sql`SELECT setval('change_log_seq_seq', ${maxSeq}::bigint)`.execute(db);
+  },
+};
+
 export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
   readonly webhooks: WebhookStore;
   readCount = 0;
 
+  /** Queries through the pool; a write transaction runs on one connection of it. */
+  private readonly db: Kysely<Tables>;
+
   private constructor(private readonly pool: pg.Pool) {
+    this.db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
     this.webhooks = new PgWebhooks(this, pool);
   }
 
@@ -79,18 +117,21 @@ export class PostgresStore implements Store {
   }
 
   async transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
-    const c = await this.pool.connect();
     try {
-      await c.query('BEGIN');
-      await c.query('SELECT pg_advisory_xact_lock($1)', [WRITE_LOCK.toString()]);
-      const out = await fn(new PgTx(c));
-      await c.query('COMMIT');
-      return out;
+      return await this.db.connection().execute(async (c) => {
+        try {
+          await sql`BEGIN`.execute(c);
+          await sql`SELECT pg_advisory_xact_lock(${WRITE_LOCK.toString()})`.execute(c);
+          const out = await fn(new PgTx(c));
+          await sql`COMMIT`.execute(c);
+          return out;
+        } catch (e) {
+          await sql`ROLLBACK`.execute(c).catch(() => undefined);
+          throw e;
+        }
+      });
     } catch (e) {
-      await c.query('ROLLBACK').catch(() => undefined);
       throw storeConditionError(e, LABEL) ?? e;
-    } finally {
-      c.release();
     }
   }
 
@@ -353,7 +394,7 @@ export class PostgresStore implements Store {
   }
 
   async close() {
-    await this.pool.end();
+    await this.db.destroy();
   }
 }
 
@@ -381,15 +422,18 @@ function pseudonymFrom(type: PseudonymOrderedType): { from: string; keys: string
   }
 }
 
-class PgTx implements StoreTx {
-  constructor(private readonly c: pg.PoolClient) {}
-
-  private async q<R>(sql: string, params: unknown[] = []): Promise<R[]> {
-    return (await this.c.query(sql, params)).rows as R[];
+class PgTx extends BatchOps implements StoreTx {
+  constructor(c: Kysely<Tables>) {
+    super(c, postgresDialect);
   }
 
-  async exec(sql: string, params: unknown[] = []): Promise<number> {
-    return (await this.c.query(sql, params)).rowCount ?? 0;
+  private async q<R>(text: string, params: unknown[] = []): Promise<R[]> {
+    return (await this.db.executeQuery(CompiledQuery.raw(text, params))).rows as R[];
+  }
+
+  async exec(text: string, params: unknown[] = []): Promise<number> {
+    const r = await this.db.executeQuery(CompiledQuery.raw(text, params));
+    return Number(r.numAffectedRows ?? 0n);
   }
 
   async purge(beforeIso: string): Promise<number> {

@@ -35,8 +35,43 @@ import type {
 } from './types.ts';
 import { tombstoneOf } from './types.ts';
 import { isPseudonymOrdered, type PseudonymOrderedType } from './order.ts';
+import { Kysely, SqliteDialect, sql, type SqlBool } from 'kysely';
+import type { Database as Tables } from './db.ts';
+import type { StoreDialect } from './dialect.ts';
+import { CachedStatements } from './sqlite-statements.ts';
+import { BatchOps } from './queries/batch-tx.ts';
 
 type Db = Database.Database;
+
+/**
+ * SQLite's side of the query layer (src/store/dialect.ts): lists as one JSON array read by
+ * json_each, JSON kept as TEXT, booleans as 0/1, text in BINARY (byte) order already, and the
+ * change log's AUTOINCREMENT, which records the largest seq ever inserted — explicit ones too — so
+ * it continues after a page's appended changes by itself.
+ */
+export const sqliteDialect: StoreDialect = {
+  kind: 'sqlite',
+  maxParams: 32766,
+  inList: (e, values) => sql<SqlBool>`${e} IN (SELECT value FROM json_each(${JSON.stringify(values)}))`,
+  inTuples: (es, rows) =>
+    sql<SqlBool>`(${sql.join(es)}) IN (SELECT ${sql.raw(es.map((_, i) => `value ->> ${i}`).join(', '))} FROM json_each(${JSON.stringify(rows)}))`,
+  fromJson: <T>(raw: unknown) => JSON.parse(raw as string) as T,
+  bool: (v) => (v ? 1 : 0),
+  byteOrder: (e) => sql<string>`${e}`,
+  async nextChangeSeq(db) {
+    const r = await sql<{ n: number }>`SELECT max(
+        coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'change_log'), 0),
+        coalesce((SELECT max(seq) FROM change_log), 0),
+        coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'change_log_purged_through'), 0)) + 1 AS n`.execute(db);
+    return Number(r.rows[0]!.n);
+  },
+  async changesAppended() {},
+};
+
+/** A Kysely over one connection, its statements prepared once (src/store/sqlite-statements.ts). */
+function kyselyOn(db: Db): Kysely<Tables> {
+  return new Kysely<Tables>({ dialect: new SqliteDialect({ database: new CachedStatements(db) }) });
+}
 
 /** Room a store needs to be called writable: a page of any source fits many times over. */
 const MIN_ROOM_BYTES = 1024 * 1024;
@@ -58,6 +93,8 @@ export class SqliteStore implements Store {
   private readonly writer: Db;
   private readonly reader: Db;
   private readonly path: string;
+  /** Queries through the writer connection (inside write transactions). */
+  private readonly wdb: Kysely<Tables>;
   private queue: Promise<unknown> = Promise.resolve();
   /** Read statements executed (tests assert loaders keep this bounded). */
   readCount = 0;
@@ -71,6 +108,7 @@ export class SqliteStore implements Store {
     this.path = path;
     this.writer = writer;
     this.reader = reader;
+    this.wdb = kyselyOn(writer);
     this.webhooks = new SqliteWebhooks(this, writer, (sql, ...p) => this.all(sql, ...p));
   }
 
@@ -123,7 +161,7 @@ export class SqliteStore implements Store {
         throw storeConditionError(e, this.label) ?? e;
       }
       try {
-        const out = await fn(new SqliteTx(this.writer));
+        const out = await fn(new SqliteTx(this.writer, this.wdb));
         this.writer.exec('COMMIT');
         return out;
       } catch (e) {
@@ -555,14 +593,16 @@ const toAudit = (r: RawAudit): AuditRow & { seq: number } => ({
   categories: JSON.parse(r.categories), fields: JSON.parse(r.fields), people: r.people, prevHash: r.prev_hash, hash: r.hash,
 });
 
-class SqliteTx implements StoreTx {
+class SqliteTx extends BatchOps implements StoreTx {
   private stmts = new Map<string, Database.Statement>();
-  constructor(private readonly db: Db) {}
+  constructor(private readonly raw: Db, k: Kysely<Tables>) {
+    super(k, sqliteDialect);
+  }
 
   private st(sql: string): Database.Statement {
     let s = this.stmts.get(sql);
     if (!s) {
-      s = this.db.prepare(sql);
+      s = this.raw.prepare(sql);
       this.stmts.set(sql, s);
     }
     return s;
@@ -788,9 +828,9 @@ class SqliteTx implements StoreTx {
 
   async deleteAuditThrough(seq: number) {
     // DDL is transactional in SQLite: should anything below fail, the rollback restores the trigger too.
-    this.db.exec(`DROP TRIGGER audit_log_no_delete`);
-    const n = this.db.prepare(`DELETE FROM audit_log WHERE seq <= ?`).run(seq).changes;
-    this.db.exec(`CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END`);
+    this.raw.exec(`DROP TRIGGER audit_log_no_delete`);
+    const n = this.raw.prepare(`DELETE FROM audit_log WHERE seq <= ?`).run(seq).changes;
+    this.raw.exec(`CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END`);
     return n;
   }
 

@@ -229,7 +229,7 @@ export interface BatchTx {
 }
 
 /** Operations inside one write transaction. All are synchronous-looking but async for PostgreSQL parity. */
-export interface StoreTx {
+export interface StoreTx extends BatchTx {
   getSourceRecord(source: string, type: EntityType, key: string): Promise<SourceRecordRow | undefined>;
   putSourceRecord(row: SourceRecordRow): Promise<void>;
   deleteSourceRecord(source: string, type: EntityType, key: string): Promise<void>;

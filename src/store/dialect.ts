@@ -1,0 +1,36 @@
+/**
+ * What truly differs between the two stores once every query is written once against Kysely
+ * (src/store/queries/): how a list of values is bound, how JSON and booleans are kept, how text is
+ * ordered, and how the change log's sequence is read and moved on. SQLite implements it in
+ * src/store/sqlite.ts, PostgreSQL in src/store/postgres.ts; nothing else in a query may ask which
+ * store it runs on.
+ *
+ * Lists are bound as ONE parameter (SQLite: a JSON array read by json_each; PostgreSQL: an array),
+ * so a statement's text does not depend on how many values it carries: it is prepared once and
+ * reused, and no list can run into the bound-parameter limit.
+ */
+import type { Expression, Kysely, RawBuilder, SqlBool } from 'kysely';
+import type { Database } from './db.ts';
+
+export interface StoreDialect {
+  readonly kind: 'sqlite' | 'postgres';
+  /** Bound parameters one statement may carry (SQLite 32766, PostgreSQL 65535): multi-row writes chunk under it. */
+  readonly maxParams: number;
+  /** `expr IN (values)`, the values bound as one parameter. */
+  inList(expr: Expression<unknown>, values: readonly string[]): RawBuilder<SqlBool>;
+  /** `(exprs…) IN (rows…)` for composite keys, the rows bound as one parameter per column. */
+  inTuples(exprs: readonly Expression<unknown>[], rows: readonly (readonly string[])[]): RawBuilder<SqlBool>;
+  /** A JSON column's value as read (text in SQLite, parsed jsonb in PostgreSQL) → the value. */
+  fromJson<T = unknown>(raw: unknown): T;
+  /** A boolean as the store keeps it (SQLite: 0/1; better-sqlite3 refuses to bind booleans). */
+  bool(v: boolean): number | boolean;
+  /** Text in byte order for ORDER BY and keyset comparisons (PostgreSQL: COLLATE "C", whatever the locale). */
+  byteOrder(expr: Expression<string>): RawBuilder<string>;
+  /**
+   * The seq the change log's next append gets, read under the write lock: after the largest seq
+   * ever handed out (also one since purged), so seqs are never reused.
+   */
+  nextChangeSeq(db: Kysely<Database>): Promise<number>;
+  /** After changes were appended with explicit seqs through `maxSeq`: the store's own numbering continues after them. */
+  changesAppended(db: Kysely<Database>, maxSeq: number): Promise<void>;
+}

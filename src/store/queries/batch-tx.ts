@@ -1,0 +1,209 @@
+/**
+ * The set-at-a-time operations of a write transaction (BatchTx, src/store/types.ts), written once
+ * for both stores against Kysely. Each call means what the singular operation called once per
+ * element, in order, would mean:
+ * - reads bind their keys as one parameter (dialect.inList / inTuples), so one statement answers a
+ *   whole page whatever its size;
+ * - writes are multi-row statements, chunked under the store's bound-parameter limit. Elements with
+ *   the same key are folded first, as applying them one after another would leave the row: the last
+ *   wins (an entity keeps the type its first insert gave it, as the singular upsert does) — and
+ *   PostgreSQL refuses an ON CONFLICT DO UPDATE that meets one row twice in a statement.
+ * Change seqs are explicit: a page numbers its changes from nextChangeSeq() under the write lock,
+ * and the store's own numbering (SQLite AUTOINCREMENT, PostgreSQL's sequence) continues after them.
+ */
+import { sql, type Kysely } from 'kysely';
+import type { EntityType } from '../../model/records.ts';
+import type { Database } from '../db.ts';
+import type { StoreDialect } from '../dialect.ts';
+import type { BatchTx, ChangeRow, EntityRow, SourceRecordRef, SourceRecordRow } from '../types.ts';
+import { json, jsonOrNull, toEntity, toSource } from './rows.ts';
+
+type EntityWrite = Parameters<BatchTx['putEntities']>[0][number];
+
+/** Splits rows into chunks whose statements bind at most `maxParams` parameters. */
+export function chunks<T>(rows: readonly T[], paramsPerRow: number, maxParams: number): T[][] {
+  const size = Math.max(1, Math.floor(maxParams / paramsPerRow));
+  const out: T[][] = [];
+  for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size));
+  return out;
+}
+
+const refKey = (r: SourceRecordRef) => `${r.source}\u0000${r.type}\u0000${r.key}`;
+const refTuples = (refs: readonly SourceRecordRef[]) => refs.map((r) => [r.source, r.type, r.key]);
+const ids = (xs: Iterable<string>) => [...new Set(xs)];
+/** Byte order, as the stores sort ids (SQLite BINARY, PostgreSQL COLLATE "C"). */
+const byteCompare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+export class BatchOps implements BatchTx {
+  constructor(
+    protected readonly db: Kysely<Database>,
+    protected readonly d: StoreDialect,
+  ) {}
+
+  async getSourceRecords(refs: readonly SourceRecordRef[]): Promise<SourceRecordRow[]> {
+    if (refs.length === 0) return [];
+    const rows = await this.db.selectFrom('source_records').selectAll()
+      .where(this.d.inTuples([sql.ref('source'), sql.ref('type'), sql.ref('key')], refTuples(refs)))
+      .execute();
+    return rows.map((r) => toSource(this.d, r));
+  }
+
+  async sourceRecordsOfEntities(entityIds: readonly string[]): Promise<SourceRecordRow[]> {
+    if (entityIds.length === 0) return [];
+    const rows = await this.db.selectFrom('source_records').selectAll().where(this.d.inList(sql.ref('entity_id'), ids(entityIds))).execute();
+    return rows.map((r) => toSource(this.d, r));
+  }
+
+  async entitiesById(entityIds: readonly string[]): Promise<EntityRow[]> {
+    if (entityIds.length === 0) return [];
+    const rows = await this.db.selectFrom('entities').selectAll().where(this.d.inList(sql.ref('id'), ids(entityIds))).execute();
+    return rows.map((r) => toEntity(this.d, r));
+  }
+
+  async linksToMany(rel: string, toIds: readonly string[]): Promise<{ from: string; to: string }[]> {
+    if (toIds.length === 0) return [];
+    const order = new Map(ids(toIds).map((id, i) => [id, i]));
+    const rows = await this.db.selectFrom('links').select(['from_id', 'to_id'])
+      .where('rel', '=', rel).where(this.d.inList(sql.ref('to_id'), [...order.keys()])).execute();
+    // As linksTo once per target, in order: grouped by target in the order asked, each by source id.
+    rows.sort((a, b) => order.get(a.to_id)! - order.get(b.to_id)! || byteCompare(a.from_id, b.from_id));
+    return rows.map((r) => ({ from: r.from_id, to: r.to_id }));
+  }
+
+  async matchKeyEntities(keys: readonly { kind: string; value: string }[]): Promise<{ kind: string; value: string; entityId: string }[]> {
+    if (keys.length === 0) return [];
+    const order = new Map(keys.map((k, i) => [`${k.kind}\u0000${k.value}`, i]));
+    const rows = await this.db.selectFrom('match_keys').select(['kind', 'value', 'entity_id'])
+      .where(this.d.inTuples([sql.ref('kind'), sql.ref('value')], keys.map((k) => [k.kind, k.value]))).execute();
+    rows.sort((a, b) => order.get(`${a.kind}\u0000${a.value}`)! - order.get(`${b.kind}\u0000${b.value}`)! || byteCompare(a.entity_id, b.entity_id));
+    return rows.map((r) => ({ kind: r.kind, value: r.value, entityId: r.entity_id }));
+  }
+
+  async identityOverridesOf(refs: readonly SourceRecordRef[]): Promise<(SourceRecordRef & { entityId: string })[]> {
+    if (refs.length === 0) return [];
+    const rows = await this.db.selectFrom('identity_overrides').select(['source', 'type', 'key', 'entity_id'])
+      .where(this.d.inTuples([sql.ref('source'), sql.ref('type'), sql.ref('key')], refTuples(refs))).execute();
+    return rows.map((r) => ({ source: r.source, type: r.type, key: r.key, entityId: r.entity_id }));
+  }
+
+  async suppressedOf(source: string, entries: readonly { type: EntityType; keyHash: string }[]): Promise<{ type: EntityType; keyHash: string }[]> {
+    if (entries.length === 0) return [];
+    const rows = await this.db.selectFrom('suppressions').select(['type', 'key_hash']).where('source', '=', source)
+      .where(this.d.inTuples([sql.ref('type'), sql.ref('key_hash')], entries.map((e) => [e.type, e.keyHash]))).execute();
+    return rows.map((r) => ({ type: r.type, keyHash: r.key_hash }));
+  }
+
+  async pseudonymsOfEntities(entityIds: readonly string[]): Promise<Map<string, Record<string, string>>> {
+    const out = new Map<string, Record<string, string>>();
+    if (entityIds.length === 0) return out;
+    // The current version of each domain, as pseudonymsOfEntity: what the domain's clients know the person by.
+    const rows = await this.db.selectFrom('pseudonyms as p')
+      .innerJoin('pseudonym_domains as d', (j) => j.onRef('d.domain', '=', 'p.domain').onRef('d.version', '=', 'p.version'))
+      .select(['p.entity_id', 'p.domain', 'p.value'])
+      .where(this.d.inList(sql.ref('p.entity_id'), ids(entityIds))).execute();
+    for (const r of rows) {
+      let m = out.get(r.entity_id);
+      if (!m) out.set(r.entity_id, (m = {}));
+      m[r.domain] = r.value;
+    }
+    return out;
+  }
+
+  async putSourceRecords(rows: readonly SourceRecordRow[]): Promise<void> {
+    const last = new Map<string, SourceRecordRow>();
+    for (const r of rows) last.set(refKey(r), r);
+    for (const part of chunks([...last.values()], 8, this.d.maxParams)) {
+      await this.db.insertInto('source_records')
+        .values(part.map((r) => ({
+          source: r.source, type: r.type, key: r.key, entity_id: r.entityId, data: json(r.data), hash: r.hash, last_modified: r.lastModified, seen_run: r.seenRun,
+        })))
+        .onConflict((oc) => oc.columns(['source', 'type', 'key']).doUpdateSet((eb) => ({
+          entity_id: eb.ref('excluded.entity_id'), data: eb.ref('excluded.data'), hash: eb.ref('excluded.hash'),
+          last_modified: eb.ref('excluded.last_modified'), seen_run: eb.ref('excluded.seen_run'),
+        })))
+        .execute();
+    }
+  }
+
+  async deleteSourceRecords(refs: readonly SourceRecordRef[]): Promise<void> {
+    if (refs.length === 0) return;
+    await this.db.deleteFrom('source_records').where(this.d.inTuples([sql.ref('source'), sql.ref('type'), sql.ref('key')], refTuples(refs))).execute();
+  }
+
+  async putEntities(rows: readonly EntityWrite[]): Promise<void> {
+    const last = new Map<string, EntityWrite>();
+    for (const r of rows) {
+      const before = last.get(r.id);
+      // An update keeps the type the row was inserted with (the upsert does not set it).
+      last.set(r.id, before ? { ...r, type: before.type } : r);
+    }
+    for (const part of chunks([...last.values()], 5, this.d.maxParams)) {
+      await this.db.insertInto('entities')
+        .values(part.map((r) => ({ id: r.id, type: r.type, data: json(r.data), updated_at: r.updatedAt, updated_seq: r.updatedSeq })))
+        .onConflict((oc) => oc.column('id').doUpdateSet((eb) => ({
+          data: eb.ref('excluded.data'), updated_at: eb.ref('excluded.updated_at'), updated_seq: eb.ref('excluded.updated_seq'),
+        })))
+        .execute();
+    }
+  }
+
+  async deleteEntities(entityIds: readonly string[]): Promise<void> {
+    if (entityIds.length === 0) return;
+    const list = ids(entityIds);
+    await this.db.deleteFrom('links').where(this.d.inList(sql.ref('from_id'), list)).execute();
+    for (const t of ['match_keys', 'pseudonyms', 'entity_views'] as const) {
+      await this.db.deleteFrom(t).where(this.d.inList(sql.ref('entity_id'), list)).execute();
+    }
+    await this.db.deleteFrom('entities').where(this.d.inList(sql.ref('id'), list)).execute();
+  }
+
+  async replaceLinks(entries: readonly { fromId: string; links: { rel: string; to: string }[] }[]): Promise<void> {
+    if (entries.length === 0) return;
+    const last = new Map<string, { rel: string; to: string }[]>();
+    for (const e of entries) last.set(e.fromId, e.links);
+    await this.db.deleteFrom('links').where(this.d.inList(sql.ref('from_id'), [...last.keys()])).execute();
+    const rows = new Map<string, { from_id: string; rel: string; to_id: string }>();
+    for (const [from, links] of last) for (const l of links) rows.set(`${from}\u0000${l.rel}\u0000${l.to}`, { from_id: from, rel: l.rel, to_id: l.to });
+    for (const part of chunks([...rows.values()], 3, this.d.maxParams)) {
+      await this.db.insertInto('links').values(part).onConflict((oc) => oc.doNothing()).execute();
+    }
+  }
+
+  async replaceMatchKeys(entries: readonly { entityId: string; keys: { kind: string; value: string }[] }[]): Promise<void> {
+    if (entries.length === 0) return;
+    const last = new Map<string, { kind: string; value: string }[]>();
+    for (const e of entries) last.set(e.entityId, e.keys);
+    await this.db.deleteFrom('match_keys').where(this.d.inList(sql.ref('entity_id'), [...last.keys()])).execute();
+    const rows = new Map<string, { kind: string; value: string; entity_id: string }>();
+    for (const [entity, keys] of last) for (const k of keys) rows.set(`${k.kind}\u0000${k.value}\u0000${entity}`, { kind: k.kind, value: k.value, entity_id: entity });
+    for (const part of chunks([...rows.values()], 3, this.d.maxParams)) {
+      await this.db.insertInto('match_keys').values(part).onConflict((oc) => oc.doNothing()).execute();
+    }
+  }
+
+  nextChangeSeq(): Promise<number> {
+    return this.d.nextChangeSeq(this.db);
+  }
+
+  async appendChanges(rows: readonly ChangeRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    // Seqs must continue the log: never one handed out before (a purged change's included).
+    const next = await this.d.nextChangeSeq(this.db);
+    let prev = next - 1;
+    for (const r of rows) {
+      if (!Number.isSafeInteger(r.seq) || r.seq <= prev) {
+        throw new Error(`appendChanges: seq ${r.seq} does not follow ${prev} (number changes from nextChangeSeq(), in order)`);
+      }
+      prev = r.seq;
+    }
+    for (const part of chunks(rows, 9, this.d.maxParams)) {
+      await this.db.insertInto('change_log')
+        .values(part.map((c) => ({
+          seq: c.seq, at: c.at, entity_id: c.entityId, type: c.type, op: c.op, fields: json(c.fields), source: c.source,
+          before: jsonOrNull(c.before), generalised: jsonOrNull(c.generalised),
+        })))
+        .execute();
+    }
+    await this.d.changesAppended(this.db, prev);
+  }
+}
