@@ -95,7 +95,7 @@ async function eraseHeld(r: ErasureRequest): Promise<ErasureResult> {
     // pseudonyms a pseudonymising client knows the person by, so its feed can name them.
     // Logged through a unit of work like every change, so the policy's view times follow it (a
     // deletion moves none today: it takes the record out of every view).
-    const unit = openPageUnit(store, tx, ingestPolicy({ changeLogged: privacy.viewTimes.changeLogged }));
+    const unit = openPageUnit(tx, ingestPolicy({ changeLogged: privacy.viewTimes.changeLogged }));
     await unit.appendChange({
       at, entityId: personId, type: 'person', op: 'deleted', fields: ['erased'], source: null,
       before: { givenName: '', familyName: '', roles: [], grades: [], orgIds: [], _pseudonyms: current, _erased: true },

@@ -65,7 +65,7 @@ export function linkRecord(store: Store, record: SourceRecordRef, into: string, 
     const at = (opts.now ?? (() => new Date().toISOString()))();
     const ctx = operatorContext('identity-link', opts, at);
     // The decision is planned in a unit of work and flushed once, with the policy's rows.
-    const tx = openPageUnit(store, raw, ctx.policy);
+    const tx = openPageUnit(raw, ctx.policy);
     const row = await entityRecord(tx, record);
     const mergedId = row.entityId!;
     const target = await tx.getEntity(into);
@@ -104,7 +104,7 @@ export function unlinkRecord(store: Store, record: SourceRecordRef, opts: Operat
   return store.transaction(async (raw) => {
     const at = (opts.now ?? (() => new Date().toISOString()))();
     const ctx = operatorContext('identity-unlink', opts, at);
-    const tx = openPageUnit(store, raw, ctx.policy);
+    const tx = openPageUnit(raw, ctx.policy);
     const row = await entityRecord(tx, record);
     const fromId = row.entityId!;
     if ((await tx.sourceRecordsOf(fromId)).length < 2) throw refuse(record, `it is the only source record of ${fromId}: there is nothing to split it from`);

@@ -24,8 +24,7 @@
  * last deletion — the order a row-by-row run would have left.
  */
 import type { EntityType } from '../model/records.ts';
-import type { BatchTx, ChangeRow, EntityRow, IdentityConflict, SourceRecordRef, SourceRecordRow, Store, StoreTx, ViewTimeRow } from '../store/types.ts';
-import { loopBatch } from '../store/batch-fallback.ts';
+import type { ChangeRow, EntityRow, IdentityConflict, SourceRecordRef, SourceRecordRow, StoreTx, ViewTimeRow } from '../store/types.ts';
 import type { IngestPolicy } from './policy.ts';
 
 /** What ingest reads and writes through: the unit of work (a subset of StoreTx, plus `declareNew`). */
@@ -61,15 +60,9 @@ const pairKey = (a: string, b: string) => `${a}\0${b}`;
 type Link = { rel: string; to: string };
 type MatchKey = { kind: string; value: string };
 
-/** The BatchTx of a transaction: the store's own, or loops over the singular operations. */
-export function batchOf(store: Pick<Store, 'headSeq'>, tx: StoreTx): BatchTx {
-  const own = tx as Partial<BatchTx>;
-  if (typeof own.nextChangeSeq === 'function' && typeof own.appendChanges === 'function') return tx as unknown as BatchTx;
-  return loopBatch(tx, async () => (await store.headSeq()) + 1);
-}
-
-export function openPageUnit(store: Pick<Store, 'headSeq'>, tx: StoreTx, policy: IngestPolicy): PageUnit {
-  return new PageUnit(tx, batchOf(store, tx), policy);
+/** A unit of work over a write transaction; the policy is required: its flush applies it. */
+export function openPageUnit(tx: StoreTx, policy: IngestPolicy): PageUnit {
+  return new PageUnit(tx, policy);
 }
 
 export class PageUnit implements IngestTx {
@@ -99,7 +92,12 @@ export class PageUnit implements IngestTx {
   /** Reads that missed what `load` brought and went to the store (tests keep this small). */
   misses = 0;
 
-  constructor(private readonly tx: StoreTx, private readonly batch: BatchTx, readonly policy: IngestPolicy) {}
+  /** The transaction's set-at-a-time operations (StoreTx extends BatchTx), named for what they are used for. */
+  private readonly batch: StoreTx;
+
+  constructor(private readonly tx: StoreTx, readonly policy: IngestPolicy) {
+    this.batch = tx;
+  }
 
   /** Prefetches what a page will read, in a few set-at-a-time reads. */
   async load(needs: PageNeeds): Promise<void> {

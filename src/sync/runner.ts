@@ -136,7 +136,7 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
       await store.transaction(async (tx) => {
         // The page as one unit of work: loaded in a few reads, planned in memory, flushed in
         // multi-row writes with the policy's rows, then its cursor — all in this transaction.
-        const unit = openPageUnit(store, tx, ctx.policy);
+        const unit = openPageUnit(tx, ctx.policy);
         await prefetchRecords(unit, ctx, checked.records, checked.heldBack);
         for (const r of checked.heldBack) await keepHeldBack(unit, ctx, r.type, r.key);
         for (const r of checked.records) {
@@ -159,7 +159,7 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
       opts.hooks?.pageDidStore?.({ source, resource: page.resource, records: page.records.length, total: page.total, counters });
     }
     await store.transaction(async (tx) => {
-      const unit = openPageUnit(store, tx, ctx.policy);
+      const unit = openPageUnit(tx, ctx.policy);
       summary.unresolved = await resolvePending(unit, ctx, { final: true });
       await unit.flush();
       await tx.setSyncState(state({ state: lastState, runStatus: guarded.length ? 'guarded' : 'complete' }));
