@@ -15,7 +15,7 @@ import { AuthenticationError, RostergateError } from '../errors.ts';
 import { sealedCursors } from './connection.ts';
 import { createContext, rawStore, type GraphQLContext } from './context.ts';
 import type { Store } from '../store/types.ts';
-import type { IngestContext } from '../sync/ingest.ts';
+import type { IngestPolicy } from '../store/ingest-policy.ts';
 import { hashApiKey, keyFromHeaders } from '../privacy/api-keys.ts';
 import { createJwtVerifier, looksLikeJwt, TokenRefused, type JwtVerifier } from '../privacy/jwt.ts';
 import { AuditLog } from '../privacy/audit.ts';
@@ -38,7 +38,7 @@ export interface Privacy extends PrivacyPolicy {
   /** Each purpose's last visible change per record (updatedAt / updatedSince), kept at sync time. */
   viewTimes: ViewTimes;
   /** Fresh per sync run: minimisation records what it dropped. */
-  ingest(store: Store): Promise<Pick<IngestContext, 'minimise' | 'hashMatchKey' | 'personCreated' | 'changeLogged' | 'suppressionKey'> & { minimiser: Minimiser }>;
+  ingest(store: Store): Promise<IngestPolicy & { minimiser: Minimiser }>;
   /**
    * Audits a disclosure made outside a client's request (webhook payloads) and records it in the
    * ledger. `rendered` is the operation that rendered it, in the purpose's schema: its hash and the
@@ -144,7 +144,7 @@ export function setupPrivacy(cfg: PrivacyConfig, base: GraphQLSchema, opts: { ke
       const minimiser = createMinimiser(classification, received);
       const v = await pseudonymiser.versions(store);
       return {
-        minimiser, minimise: minimiser, hashMatchKey: (k, val) => keyring.matchKey(k, val), personCreated: pseudonymiser.hook(v), changeLogged: viewTimes.changeLogged, suppressionKey: (src, t, k) => keyring.suppressionKey(src, t, k),
+        minimiser, minimise: minimiser, hashMatchKey: (k, val) => keyring.matchKey(k, val), personCreated: pseudonymiser.rowsFor(v), changeLogged: viewTimes.changeLogged, suppressionKey: (src, t, k) => keyring.suppressionKey(src, t, k),
       };
     },
 

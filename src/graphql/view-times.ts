@@ -7,7 +7,8 @@
  * visible demographics change moves its person, a created record counts for every purpose that
  * sees its type, a deleted record leaves every view with it).
  *
- * Maintained at sync time, in the transaction that logs the change (`changeLogged`); computed from
+ * Maintained at sync time, in the transaction that logs the change (`changeLogged`, applied by the
+ * page unit of work's flush); computed from
  * the retained change log for stores and purposes that predate that (`backfill`, at start-up).
  * Sync reaches it only through the `changeLogged` hook it is given, so it sits with `updatedAt`.
  */
@@ -56,14 +57,19 @@ function viewTypes(view: NamedView): EntityType[] {
 export class ViewTimes {
   constructor(readonly views: readonly NamedView[]) {}
 
-  /** Sync hook: called with every change as it is logged, inside its transaction. */
-  readonly changeLogged = async (tx: StoreTx, row: ChangeRow): Promise<void> => {
+  /**
+   * Ingest policy part (src/store/ingest-policy.ts): the view times a page's logged changes move, in
+   * change order; the page unit of work writes them in the transaction that logs the changes.
+   */
+  readonly changeLogged = (changes: readonly ChangeRow[]): ViewTimeRow[] => {
     const rows: ViewTimeRow[] = [];
-    for (const v of this.views) {
-      const moved = movedBy(v, row);
-      if (moved) rows.push({ view: v.name, ...moved, updatedAt: row.at, updatedSeq: row.seq });
+    for (const row of changes) {
+      for (const v of this.views) {
+        const moved = movedBy(v, row);
+        if (moved) rows.push({ view: v.name, ...moved, updatedAt: row.at, updatedSeq: row.seq });
+      }
     }
-    if (rows.length) await tx.putViewTimes(rows);
+    return rows;
   };
 
   /**

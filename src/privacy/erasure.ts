@@ -12,6 +12,7 @@ import { RostergateError } from '../errors.ts';
 import { PERSON_ERASED, subscribed } from '../model/event-types.ts';
 import type { EntityRow, Store, StoreTx, SuppressionRow } from '../store/types.ts';
 import { acquireSourceLease, type SourceLease } from '../store/lease.ts';
+import { openPageUnit } from '../store/page-unit.ts';
 import { appendAudit } from './audit.ts';
 import type { PrivacyPolicy } from './privacy-policy.ts';
 
@@ -70,6 +71,7 @@ async function eraseHeld(r: ErasureRequest): Promise<ErasureResult> {
   const recipients = (await store.disclosuresOf(personId)).map((d) => d.client).sort();
   const subscriptions = await store.webhooks.list();
   const erasure = randomUUID();
+  const policy = await privacy.ingest(store);
 
   return store.transaction(async (tx) => {
     const person = await tx.getEntity(personId);
@@ -91,10 +93,14 @@ async function eraseHeld(r: ErasureRequest): Promise<ErasureResult> {
 
     // The tombstone keeps no last state: placeholders for the fields the schema requires, and the
     // pseudonyms a pseudonymising client knows the person by, so its feed can name them.
-    const seq = await tx.appendChange({
+    // Logged through a unit of work like every change, so the policy's view times follow it (a
+    // deletion moves none today: it takes the record out of every view).
+    const unit = openPageUnit(tx, policy);
+    await unit.appendChange({
       at, entityId: personId, type: 'person', op: 'deleted', fields: ['erased'], source: null,
       before: { givenName: '', familyName: '', roles: [], grades: [], orgIds: [], _pseudonyms: current, _erased: true },
     });
+    const seq = (await unit.flush())[0]!.seq;
 
     const notified: ErasureResult['notified'] = [];
     for (const client of recipients) {

@@ -8,6 +8,8 @@ import type { Classification } from './classification.ts';
 import type { Purpose } from './policy.ts';
 import type { PurposeSchema } from './purpose-schema.ts';
 import type { KeyRing } from './pseudonym.ts';
+import type { Store } from '../store/types.ts';
+import type { IngestPolicy } from '../store/ingest-policy.ts';
 
 export interface PrivacyPolicy {
   keyring: KeyRing;
@@ -18,4 +20,9 @@ export interface PrivacyPolicy {
   received: Set<string>;
   /** The purpose of a configured client. */
   clientPurpose(clientId: string): Purpose | undefined;
+  /**
+   * The ingest policy every write to the change log carries (src/store/ingest-policy.ts): erasure
+   * logs its tombstone through a page unit with it, like sync.
+   */
+  ingest(store: Store): Promise<IngestPolicy>;
 }

@@ -4,6 +4,7 @@
  * key rotation of a domain, with its optional re-keying table (old → new) for the domain's owner.
  */
 import type { Store, StoreTx } from '../store/types.ts';
+import type { PseudonymRow } from '../store/ingest-policy.ts';
 import { versionOf, type KeyRing } from './pseudonym.ts';
 
 const BATCH = 2000;
@@ -27,10 +28,12 @@ export class Pseudonymiser {
     });
   }
 
-  /** Ingest hook: a new person gets its pseudonyms in the same transaction that creates it. */
-  hook(versions: Map<string, number>): (tx: StoreTx, entityId: string) => Promise<void> {
-    return (tx, entityId) =>
-      tx.putPseudonyms([...versions].map(([domain, version]) => ({ domain, version, entityId, value: this.keyring.pseudonym(domain, version, entityId) })));
+  /**
+   * Ingest policy part (src/store/ingest-policy.ts): the pseudonyms of new people, which the page unit of
+   * work writes in the same transaction that creates them.
+   */
+  rowsFor(versions: Map<string, number>): (entityIds: readonly string[]) => PseudonymRow[] {
+    return (ids) => ids.flatMap((entityId) => [...versions].map(([domain, version]) => ({ domain, version, entityId, value: this.keyring.pseudonym(domain, version, entityId) })));
   }
 
   /** Fills in pseudonyms missing for (domain, version): new domains, people created during a rotation. */

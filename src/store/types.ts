@@ -188,7 +188,7 @@ export interface SourceRecordRef {
 
 /**
  * Set-at-a-time forms of the write transaction's operations, for the sync's page unit of work
- * (src/sync/page-unit.ts): a page loads what it needs in a few batched reads and flushes its plan in
+ * (src/store/page-unit.ts): a page loads what it needs in a few batched reads and flushes its plan in
  * multi-row statements. Each call means exactly what calling the singular operation once per element,
  * in order, would mean; rows that do not exist are simply absent from a read's answer. Stores chunk
  * large calls to stay under their bound-parameter limits.

@@ -6,7 +6,10 @@
  * reported conflict and a separate record — never a silent merge.
  */
 import type { OrgData, PersonData } from '../model/records.ts';
-import type { EntityRow, StoreTx } from '../store/types.ts';
+import type { EntityRow, StoreTx as FullTx } from '../store/types.ts';
+
+/** The reads resolution makes (a page unit of work answers them from its plan). */
+type StoreTx = Pick<FullTx, 'findByMatchKey' | 'sourceRecordsOf' | 'getEntity'>;
 
 export type MatchRule = 'sisId' | 'email' | 'stateId';
 export const DEFAULT_MATCH_RULES: MatchRule[] = ['sisId', 'email'];

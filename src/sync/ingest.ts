@@ -5,13 +5,18 @@
  * and the change log. Deleting an entity also deletes what cannot exist without it (enrollments of a class).
  */
 import { createHash } from 'node:crypto';
-import { ENTITY_TYPES, type EntityType, type OrgData, type PersonData, type SourceRecord } from '../model/records.ts';
+import { ENTITY_TYPES, REFERENCES, type EntityType, type OrgData, type PersonData, type SourceRecord } from '../model/records.ts';
 import { changedGeneralisations } from '../privacy/generalise.ts';
-import type { ChangeRow, EntityRow, SourceRecordRow, StoreTx } from '../store/types.ts';
+import type { ChangeRow, EntityRow, SourceRecordRef, SourceRecordRow } from '../store/types.ts';
 import { demographicsIdFor, newEntityId } from './ids.ts';
 import { matchKeysOf, orgMatchKeysOf, resolveOrg, resolvePerson, type MatchKey, type MatchRule, type OrgMatchRule } from './identity.ts';
 import { changedFields, linksOf, mergeData, REQUIRED_REFS, resolveRefs } from './merge.ts';
 import { stableJson } from '../model/stable-json.ts';
+import type { IngestTx, PageNeeds } from '../store/page-unit.ts';
+import type { IngestPolicy } from '../store/ingest-policy.ts';
+
+/** The transaction ingest works through: a page unit of work (src/store/page-unit.ts). */
+type StoreTx = IngestTx;
 
 export interface IngestContext {
   source: string;
@@ -22,20 +27,12 @@ export interface IngestContext {
   matchRules: MatchRule[];
   /** Rules linking organisations across sources; empty: each source's organisations stay its own. */
   orgMatchRules: OrgMatchRule[];
-  /** Ingest minimisation: strips fields no purpose may receive, before anything is stored. */
-  minimise?: (type: EntityType, data: Record<string, unknown>) => Record<string, unknown>;
-  /** Keyed hash for identity match keys (see KeyRing.matchKey); without it keys are stored as normalised text. */
-  hashMatchKey?: (kind: string, value: string) => string;
-  /** Called for each new person entity, to materialise its pseudonyms in the same transaction. */
-  personCreated?: (tx: StoreTx, entityId: string) => Promise<void>;
-  /** Called with each change as it is logged, to keep each purpose's view times in the same transaction (src/feeds/view-times.ts). */
-  changeLogged?: (tx: StoreTx, change: ChangeRow) => Promise<void>;
-  counters: IngestCounters;
   /**
-   * Keyed hash of a source record's key for the erasure suppression list (KeyRing.suppressionKey):
-   * with it, a record an erasure suppressed is dropped before anything is stored, and counted.
+   * Minimisation, match-key hashing and suppression applied while planning; the same policy the
+   * page unit of work applies at its flush (pseudonyms, view times). Required: see src/store/ingest-policy.ts.
    */
-  suppressionKey?: (source: string, type: EntityType, key: string) => string;
+  policy: IngestPolicy;
+  counters: IngestCounters;
   /** Told of each reference that did not resolve once the record stops waiting for it (the sync report). */
   dangling?: (record: { type: EntityType; key: string }, fields: string[], heldBack: boolean) => void;
 }
@@ -75,7 +72,7 @@ export function contentHash(type: EntityType, data: unknown): string {
 
 export async function applyRecord(tx: StoreTx, ctx: IngestContext, record: SourceRecord): Promise<void> {
   if (record.deleted) return deleteSourceRecord(tx, ctx, record.type, record.key);
-  if (ctx.suppressionKey && (await isSuppressed(tx, ctx, ctx.suppressionKey, record))) {
+  if (ctx.policy.suppressionKey && (await isSuppressed(tx, ctx, ctx.policy.suppressionKey, record))) {
     ctx.counters.suppressed++;
     return;
   }
@@ -87,7 +84,7 @@ export async function applyRecord(tx: StoreTx, ctx: IngestContext, record: Sourc
 const PERSON_REFS: Partial<Record<EntityType, string[]>> = { demographics: ['personKey'], enrollment: ['personKey'], guardianship: ['guardianKey', 'studentKey'] };
 
 /** Whether an erasure suppressed this record, or the person it is about. */
-async function isSuppressed(tx: StoreTx, ctx: IngestContext, key: NonNullable<IngestContext['suppressionKey']>, record: Exclude<SourceRecord, { deleted: true }>): Promise<boolean> {
+async function isSuppressed(tx: StoreTx, ctx: IngestContext, key: NonNullable<IngestPolicy['suppressionKey']>, record: Exclude<SourceRecord, { deleted: true }>): Promise<boolean> {
   if (await tx.isSuppressed(ctx.source, record.type, key(ctx.source, record.type, record.key))) return true;
   const data = record.data as unknown as Record<string, unknown>;
   for (const f of PERSON_REFS[record.type] ?? []) {
@@ -118,7 +115,7 @@ async function dropDisowned(tx: StoreTx, ctx: IngestContext, type: EntityType, k
 
 async function upsertSourceRecord(tx: StoreTx, ctx: IngestContext, record: Exclude<SourceRecord, { deleted: true }>): Promise<void> {
   const existing = await tx.getSourceRecord(ctx.source, record.type, record.key);
-  let raw = ctx.minimise ? ctx.minimise(record.type, record.data as unknown as Record<string, unknown>) : (record.data as unknown as Record<string, unknown>);
+  let raw = ctx.policy.minimise(record.type, record.data as unknown as Record<string, unknown>);
   // Fields this delivery does not carry keep what the source said last time.
   if (record.keep?.length && existing) {
     const before = rawOf(existing);
@@ -188,8 +185,8 @@ async function materialiseSourceRecord(
 
 /** Identity match keys of a delivered record: people and organisations have them; other types none. */
 function matchKeysOfRecord(ctx: IngestContext, type: EntityType, data: unknown): MatchKey[] | undefined {
-  if (type === 'person') return matchKeysOf(data as PersonData, ctx.matchRules, ctx.hashMatchKey);
-  if (type === 'org') return orgMatchKeysOf(data as OrgData, ctx.orgMatchRules, ctx.hashMatchKey);
+  if (type === 'person') return matchKeysOf(data as PersonData, ctx.matchRules, ctx.policy.hashMatchKey ?? undefined);
+  if (type === 'org') return orgMatchKeysOf(data as OrgData, ctx.orgMatchRules, ctx.policy.hashMatchKey ?? undefined);
   return undefined;
 }
 
@@ -211,7 +208,7 @@ async function chooseEntityId(
 ): Promise<string> {
   const { type, key } = row;
   if (type === 'demographics') return demographicsIdFor(data.personId as string);
-  if (type !== 'person' && type !== 'org') return newEntityId(type);
+  if (type !== 'person' && type !== 'org') return mint(tx, type);
   // An operator's link or unlink outranks the rules: the record goes back to the entity it was put
   // in, under the same id even if that entity went meanwhile (so its group comes back together).
   const pinned = await tx.identityOverride(row);
@@ -234,7 +231,14 @@ async function chooseEntityId(
     ctx.counters.conflicts++;
     await tx.addConflict({ at: ctx.now(), source: row.source, type, key, reason: res.reason, candidates: res.candidates });
   }
-  return newEntityId(type);
+  return mint(tx, type);
+}
+
+/** A new entity id, declared to the unit of work so nothing is read for it. */
+function mint(tx: StoreTx, type: EntityType): string {
+  const id = newEntityId(type);
+  tx.declareNew(id);
+  return id;
 }
 
 /**
@@ -273,7 +277,6 @@ export async function rematerialise(tx: StoreTx, ctx: IngestContext, entityId: s
   await tx.putEntity({ id: entityId, type, data: merged, updatedAt: at, updatedSeq: seq });
   await tx.setLinks(entityId, linksOf(type, merged));
   if (keys) await tx.setMatchKeys(entityId, keys);
-  if (type === 'person' && !before) await ctx.personCreated?.(tx, entityId);
   if (before) ctx.counters.updated++;
   else ctx.counters.created++;
 }
@@ -312,11 +315,12 @@ export async function deleteEntity(tx: StoreTx, ctx: IngestContext, entity: Enti
   ctx.counters.deleted++;
 }
 
-/** Appends a change to the log and lets the hooks follow it; returns its seq. */
-async function logChange(tx: StoreTx, ctx: IngestContext, c: Omit<ChangeRow, 'seq'>): Promise<number> {
-  const seq = await tx.appendChange(c);
-  await ctx.changeLogged?.(tx, { ...c, seq });
-  return seq;
+/**
+ * Appends a change to the unit of work's log; its flush numbers it and adds what the policy
+ * derives from it (a created person's pseudonyms, each purpose's view times).
+ */
+async function logChange(tx: StoreTx, _ctx: IngestContext, c: Omit<ChangeRow, 'seq'>): Promise<number> {
+  return tx.appendChange(c);
 }
 
 /** Link names under which other records point at an entity of this type. */
@@ -345,6 +349,7 @@ export async function resolvePending(tx: StoreTx, ctx: IngestContext, opts: { fi
   let pending = await tx.pendingSourceRecords(ctx.source);
   for (;;) {
     pending.sort((a, b) => ENTITY_TYPES.indexOf(a.type) - ENTITY_TYPES.indexOf(b.type));
+    await prefetchStored(tx, pending);
     const still: SourceRecordRow[] = [];
     for (const row of pending) {
       const res = await materialiseSourceRecord(tx, ctx, row, undefined, opts);
@@ -367,8 +372,75 @@ export async function keepHeldBack(tx: StoreTx, ctx: IngestContext, type: Entity
 /** Deletes this source's records of `types` that the current run did not see. */
 export async function sweepUnseen(tx: StoreTx, ctx: IngestContext, types: EntityType[]): Promise<number> {
   const unseen = await tx.unseenSourceRecords(ctx.source, types, ctx.runId);
+  await prefetchRecords(tx, ctx, unseen.map((u) => ({ type: u.type, key: u.key, deleted: true }) as SourceRecord));
   for (const u of unseen) await deleteSourceRecord(tx, ctx, u.type, u.key);
   return unseen.length;
+}
+
+/**
+ * Loads what applying these records will read, in a few batched reads (src/store/page-unit.ts):
+ * the records and those their references name, their entities, match-key holders, identity
+ * overrides, suppressions, owners' dependents, and for deletions what goes with the entity. Only a
+ * prefetch: a read it did not foresee still goes to the store.
+ */
+export async function prefetchRecords(tx: StoreTx, ctx: IngestContext, records: readonly SourceRecord[], heldBack: readonly { type: EntityType; key: string }[] = []): Promise<void> {
+  const source = ctx.source;
+  const needs: Required<Omit<PageNeeds, 'suppressions' | 'moreEntities'>> = { records: [], matchKeys: [], overrides: [], linksTo: [], pseudonymsOf: [] };
+  const suppressions: { type: EntityType; keyHash: string }[] = [];
+  const demographicsOf: SourceRecordRef[] = [];
+  const sk = ctx.policy.suppressionKey;
+  for (const h of heldBack) needs.records.push({ source, type: h.type, key: h.key });
+  for (const r of records) {
+    const self = { source, type: r.type, key: r.key };
+    needs.records.push(self);
+    if (r.deleted) {
+      needs.linksTo.push({ rels: dependentRels(r.type), of: self });
+      if (r.type === 'person') needs.pseudonymsOf.push(self);
+      continue;
+    }
+    const data = r.data as unknown as Record<string, unknown>;
+    for (const ref of referencedRecords(source, r.type, data)) needs.records.push(ref);
+    if (r.type === 'demographics' && typeof data.personKey === 'string') demographicsOf.push({ source, type: 'person', key: data.personKey });
+    const match = matchKeysOfRecord(ctx, r.type, r.data);
+    if (match) {
+      needs.matchKeys.push(...match);
+      needs.overrides.push(self);
+    }
+    if (sk) {
+      suppressions.push({ type: r.type, keyHash: sk(source, r.type, r.key) });
+      for (const f of PERSON_REFS[r.type] ?? []) if (typeof data[f] === 'string') suppressions.push({ type: 'person', keyHash: sk(source, 'person', data[f]) });
+    }
+    for (const o of r.owns ?? []) needs.linksTo.push({ rels: [o.rel], of: self });
+  }
+  await tx.load({
+    ...needs,
+    suppressions: { source, entries: suppressions },
+    moreEntities: (resolve) => demographicsOf.map(resolve).filter((id): id is string => !!id).map(demographicsIdFor),
+  });
+}
+
+/** The same for stored records about to be resolved again (pending ones): what their references name. */
+async function prefetchStored(tx: StoreTx, rows: readonly SourceRecordRow[]): Promise<void> {
+  await tx.load({
+    records: rows.flatMap((r) => [{ source: r.source, type: r.type, key: r.key }, ...referencedRecords(r.source, r.type, rawOf(r))]),
+    matchKeys: rows.flatMap((r) => matchOf(r) ?? []),
+    overrides: rows.filter((r) => r.type === 'person' || r.type === 'org'),
+  });
+}
+
+/** Source records a record's references name, through its own source's keys. */
+function referencedRecords(source: string, type: EntityType, data: Record<string, unknown>): SourceRecordRef[] {
+  const out: SourceRecordRef[] = [];
+  for (const [field, target] of Object.entries(REFERENCES[type] as Record<string, EntityType>)) {
+    const v = data[field];
+    for (const key of Array.isArray(v) ? v : [v]) if (typeof key === 'string') out.push({ source, type: target, key });
+  }
+  return out;
+}
+
+/** Link names through which dependents point at an entity of this type (what deleting it takes along). */
+function dependentRels(type: EntityType): string[] {
+  return DEPENDENTS.filter((d) => refTargets(type).includes(d.rel.slice(d.type.length + 1))).map((d) => d.rel);
 }
 
 function dedupe(keys: MatchKey[]): MatchKey[] {

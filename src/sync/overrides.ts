@@ -20,6 +20,8 @@ import { newEntityId } from './ids.ts';
 import { deleteEntity, newCounters, rematerialise, reresolveSourceRecord, type IngestContext } from './ingest.ts';
 import { relsTo } from './merge.ts';
 import { stableJson } from '../model/stable-json.ts';
+import { openPageUnit, type IngestTx, type PageUnit } from '../store/page-unit.ts';
+import { ingestPolicy, type IngestPolicy } from '../store/ingest-policy.ts';
 
 /** Entity types an operator can link and unlink: those identity resolution links. */
 export const IDENTITY_TYPES = ['person', 'org'] as const;
@@ -27,10 +29,12 @@ export const IDENTITY_TYPES = ['person', 'org'] as const;
 export interface OperatorOptions {
   /** Source ids in precedence order (the config's), for merging fields as a sync would. */
   precedence: string[];
-  /** Materialises a new person's pseudonyms in the same transaction (an unlink creates one). */
-  personCreated?: IngestContext['personCreated'];
-  /** Follows each logged change (per-purpose view times), as during a sync. */
-  changeLogged?: IngestContext['changeLogged'];
+  /**
+   * The ingest policy's parts a decision needs (Privacy.ingest() gives them): pseudonyms of a new
+   * person (an unlink creates one), each purpose's view times of the changes logged, as in a sync.
+   */
+  personCreated?: IngestPolicy['personCreated'];
+  changeLogged?: IngestPolicy['changeLogged'];
   /** The audit chain's key; without one (no purposes configured) nothing is audited. */
   auditKey?: Buffer;
   now?: () => string;
@@ -58,9 +62,11 @@ export interface UnlinkResult {
 
 /** Merges the entity holding `record` into `into`. */
 export function linkRecord(store: Store, record: SourceRecordRef, into: string, opts: OperatorOptions): Promise<LinkResult> {
-  return store.transaction(async (tx) => {
+  return store.transaction(async (raw) => {
     const at = (opts.now ?? (() => new Date().toISOString()))();
     const ctx = operatorContext('identity-link', opts, at);
+    // The decision is planned in a unit of work and flushed once, with the policy's rows.
+    const tx = openPageUnit(raw, ctx.policy);
     const row = await entityRecord(tx, record);
     const mergedId = row.entityId!;
     const target = await tx.getEntity(into);
@@ -77,7 +83,7 @@ export function linkRecord(store: Store, record: SourceRecordRef, into: string, 
     await rematerialise(tx, ctx, into, record.type, { sourcesChanged: true });
     const repointed = await repoint(tx, ctx, record.type, mergedId, new Set(moved.map((r) => r.source)));
     // Erasure notices must still reach every client that received either person.
-    if (record.type === 'person') await tx.transferDisclosures(mergedId, into, 'move');
+    if (record.type === 'person') await raw.transferDisclosures(mergedId, into, 'move');
     // Deleting an entity takes what depends on it along: anything still pointing at it is a bug to
     // stop at (the transaction rolls back), not data to lose.
     for (const rel of relsTo(record.type)) {
@@ -87,33 +93,37 @@ export function linkRecord(store: Store, record: SourceRecordRef, into: string, 
     await deleteEntity(tx, ctx, merged, { mergedInto: into });
 
     await pin(tx, into, at);
-    for (const r of moved) await tx.resolveConflicts(r, `linked into ${into}`, at);
-    await audit(tx, opts, at, 'link', record, { from: mergedId, into });
+    await tx.flush();
+    for (const r of moved) await raw.resolveConflicts(r, `linked into ${into}`, at);
+    await audit(raw, opts, at, 'link', record, { from: mergedId, into });
     return { type: record.type, merged: mergedId, into, records: moved.length, repointed };
   });
 }
 
 /** Splits `record` off its entity into a new entity of its own. */
 export function unlinkRecord(store: Store, record: SourceRecordRef, opts: OperatorOptions): Promise<UnlinkResult> {
-  return store.transaction(async (tx) => {
+  return store.transaction(async (raw) => {
     const at = (opts.now ?? (() => new Date().toISOString()))();
     const ctx = operatorContext('identity-unlink', opts, at);
+    const tx = openPageUnit(raw, ctx.policy);
     const row = await entityRecord(tx, record);
     const fromId = row.entityId!;
     if ((await tx.sourceRecordsOf(fromId)).length < 2) throw refuse(record, `it is the only source record of ${fromId}: there is nothing to split it from`);
 
     const toId = newEntityId(record.type);
+    tx.declareNew(toId);
     await tx.putSourceRecord({ ...row, entityId: toId });
     await rematerialise(tx, ctx, toId, record.type);
     await rematerialise(tx, ctx, fromId, record.type, { sourcesChanged: true });
     const repointed = await repoint(tx, ctx, record.type, fromId, new Set([row.source]));
     // Clients that received the person before the split received this record's data too.
-    if (record.type === 'person') await tx.transferDisclosures(fromId, toId, 'copy');
+    if (record.type === 'person') await raw.transferDisclosures(fromId, toId, 'copy');
 
     await pin(tx, toId, at);
     await pin(tx, fromId, at);
-    await tx.resolveConflicts(record, `split off into ${toId}`, at);
-    await audit(tx, opts, at, 'unlink', record, { from: fromId, into: toId });
+    await tx.flush();
+    await raw.resolveConflicts(record, `split off into ${toId}`, at);
+    await audit(raw, opts, at, 'unlink', record, { from: fromId, into: toId });
     return { type: record.type, from: fromId, to: toId, repointed };
   });
 }
@@ -122,7 +132,7 @@ function operatorContext(label: string, opts: OperatorOptions, at: string): Inge
   // Source ids cannot contain ':', so the change log's source names the operator unambiguously.
   return {
     source: `operator:${label}`, runId: 0, now: () => at, precedence: opts.precedence, matchRules: [], orgMatchRules: [],
-    personCreated: opts.personCreated, changeLogged: opts.changeLogged, counters: newCounters(),
+    policy: ingestPolicy({ personCreated: opts.personCreated, changeLogged: opts.changeLogged }), counters: newCounters(),
   };
 }
 
@@ -131,7 +141,7 @@ function refuse(record: SourceRecordRef, why: string): RostergateError {
 }
 
 /** The stored record an operator names, which must belong to an entity already. */
-async function entityRecord(tx: StoreTx, record: SourceRecordRef): Promise<SourceRecordRow> {
+async function entityRecord(tx: IngestTx, record: SourceRecordRef): Promise<SourceRecordRow> {
   if (!(IDENTITY_TYPES as readonly string[]).includes(record.type)) throw refuse(record, `only people and organisations are linked (not ${record.type})`);
   const row = await tx.getSourceRecord(record.source, record.type, record.key);
   if (!row) throw refuse(record, 'the store has no such record (`rostergate identity conflicts` lists the records kept apart)');
@@ -144,7 +154,7 @@ async function entityRecord(tx: StoreTx, record: SourceRecordRef): Promise<Sourc
  * records now lead elsewhere. References resolve through each source's own keys, so records of
  * other sources cannot be affected. Returns how many were resolved again.
  */
-async function repoint(tx: StoreTx, ctx: IngestContext, type: EntityType, oldId: string, sources: Set<string>): Promise<number> {
+async function repoint(tx: PageUnit, ctx: IngestContext, type: EntityType, oldId: string, sources: Set<string>): Promise<number> {
   const seen = new Set<string>();
   let n = 0;
   for (const rel of relsTo(type)) {
@@ -162,7 +172,7 @@ async function repoint(tx: StoreTx, ctx: IngestContext, type: EntityType, oldId:
 }
 
 /** Pins every record of an entity to it: later syncs bring them back there, whatever the rules say. */
-async function pin(tx: StoreTx, entityId: string, at: string): Promise<void> {
+async function pin(tx: IngestTx, entityId: string, at: string): Promise<void> {
   for (const r of await tx.sourceRecordsOf(entityId)) await tx.setIdentityOverride(r, entityId, at);
 }
 

@@ -10,7 +10,9 @@ import type { EntityType } from '../model/records.ts';
 import { RostergateError, isRostergateError, oneLine } from '../errors.ts';
 import type { Store, SyncStateRow } from '../store/types.ts';
 import { DEFAULT_MATCH_RULES, DEFAULT_ORG_MATCH_RULES, type MatchRule, type OrgMatchRule } from './identity.ts';
-import { applyRecord, keepHeldBack, newCounters, resolvePending, sweepUnseen, type IngestContext, type IngestCounters } from './ingest.ts';
+import { applyRecord, keepHeldBack, newCounters, prefetchRecords, resolvePending, sweepUnseen, type IngestContext, type IngestCounters } from './ingest.ts';
+import { openPageUnit, type PageUnit } from '../store/page-unit.ts';
+import { ingestPolicy, type PolicyParts } from '../store/ingest-policy.ts';
 import { SyncReport, type ReportEntry, type ReportKind } from './report.ts';
 import { acquireSourceLease, type LeaseOptions } from '../store/lease.ts';
 
@@ -26,7 +28,12 @@ export interface SyncHooks {
 
 export type RunMode = 'full' | 'incremental' | 'resumed';
 
-export interface SyncOptions {
+/**
+ * The ingest policy's parts (src/store/ingest-policy.ts: minimise, hashMatchKey, personCreated,
+ * changeLogged, suppressionKey) are options: Privacy.ingest() gives all of them; a part left out
+ * does nothing (a deployment without purposes).
+ */
+export interface SyncOptions extends PolicyParts {
   /** Force a full read even when an incremental cursor exists. */
   full?: boolean;
   /** Largest share of a source's records of a type a full sync may delete (default 0.2). */
@@ -36,11 +43,6 @@ export interface SyncOptions {
   precedence?: string[];
   matchRules?: MatchRule[];
   orgMatchRules?: OrgMatchRule[];
-  minimise?: IngestContext['minimise'];
-  hashMatchKey?: IngestContext['hashMatchKey'];
-  personCreated?: IngestContext['personCreated'];
-  changeLogged?: IngestContext['changeLogged'];
-  suppressionKey?: IngestContext['suppressionKey'];
   hooks?: SyncHooks;
   /** 'return': a failed run resolves to its summary (status 'failed', `error` set) instead of throwing. */
   onFailure?: 'throw' | 'return';
@@ -112,11 +114,7 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
     precedence: opts.precedence ?? [source],
     matchRules: opts.matchRules ?? DEFAULT_MATCH_RULES,
     orgMatchRules: opts.orgMatchRules ?? DEFAULT_ORG_MATCH_RULES,
-    minimise: opts.minimise,
-    hashMatchKey: opts.hashMatchKey,
-    personCreated: opts.personCreated,
-    changeLogged: opts.changeLogged,
-    suppressionKey: opts.suppressionKey,
+    policy: ingestPolicy(opts),
     counters,
     dangling: (r, fields, heldBack) => report.dangling(r, fields, heldBack),
   };
@@ -139,15 +137,20 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
       report.addNotes(page.resource, page.notes);
       const checked = report.checkPage(page.resource, page.records);
       await store.transaction(async (tx) => {
-        for (const r of checked.heldBack) await keepHeldBack(tx, ctx, r.type, r.key);
+        // The page as one unit of work: loaded in a few reads, planned in memory, flushed in
+        // multi-row writes with the policy's rows, then its cursor — all in this transaction.
+        const unit = openPageUnit(tx, ctx.policy);
+        await prefetchRecords(unit, ctx, checked.records, checked.heldBack);
+        for (const r of checked.heldBack) await keepHeldBack(unit, ctx, r.type, r.key);
         for (const r of checked.records) {
           try {
-            await applyRecord(tx, ctx, r);
+            await applyRecord(unit, ctx, r);
           } catch (e) {
             throw new RostergateError('STORE', `could not store a ${r.type} record: ${oneLine(e)}`, { source, resource: page.resource, record: `${r.type} #${checked.records.indexOf(r)}` }, { cause: e });
           }
         }
-        if (page.completes?.length) await sweepCompleted(tx, ctx, page, opts, guarded);
+        if (page.completes?.length) await sweepCompleted(unit, ctx, page, opts, guarded);
+        await unit.flush();
         await tx.setSyncState(state({ state: page.state }));
       });
       lastState = page.state;
@@ -159,7 +162,9 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
       opts.hooks?.pageDidStore?.({ source, resource: page.resource, records: page.records.length, listed: page.listed ?? page.records.length, total: page.total, counters });
     }
     await store.transaction(async (tx) => {
-      summary.unresolved = await resolvePending(tx, ctx, { final: true });
+      const unit = openPageUnit(tx, ctx.policy);
+      summary.unresolved = await resolvePending(unit, ctx, { final: true });
+      await unit.flush();
       await tx.setSyncState(state({ state: lastState, runStatus: guarded.length ? 'guarded' : 'complete' }));
     });
     if (guarded.length) {
@@ -193,7 +198,7 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
 }
 
 async function sweepCompleted(
-  tx: Parameters<Parameters<Store['transaction']>[0]>[0],
+  tx: PageUnit,
   ctx: IngestContext,
   page: Page,
   opts: SyncOptions,

@@ -1,0 +1,455 @@
+/**
+ * The page unit of work: how a sync page (or an operator's identity decision) reaches the store in
+ * a few statements instead of a dozen per record.
+ *
+ * - load: before a page is applied, what it will read — its source records, the records their
+ *   references name, those records' entities and their other source records, match-key holders,
+ *   identity overrides, suppressions, links to owners — is read in a few set-at-a-time BatchTx reads.
+ * - plan: ingest.ts runs its per-record logic against this unit as if it were the transaction.
+ *   Reads are answered from what was loaded, overlaid with the page's own buffered writes, so a
+ *   later record sees an earlier one (a person linked to one created two records before, an
+ *   enrollment resolving to a class of the same page). A read of something not loaded falls back
+ *   to the real transaction (and is kept), so correctness never depends on the prefetch.
+ * - flush: the plan is written with multi-row BatchTx statements, changes numbered from the store's
+ *   next seq, and the ingest policy (src/store/ingest-policy.ts) adds the rows every change needs —
+ *   pseudonyms of created people, each purpose's view times — computed for the whole page.
+ *
+ * Writes that no read of the plan depends on (conflicts, identity overrides) go straight to the
+ * transaction. Everything is in the caller's transaction: a page still commits or rolls back whole
+ * with its connector state.
+ *
+ * Flushing replays the plan's final state, not its steps: what the steps deleted is deleted first,
+ * then the final rows are written. Rows that a deletion removes with its entity (links, match keys,
+ * pseudonyms, view times) are kept only where the step that wrote them came after the entity's
+ * last deletion — the order a row-by-row run would have left.
+ */
+import type { EntityType } from '../model/records.ts';
+import type { ChangeRow, EntityRow, IdentityConflict, SourceRecordRef, SourceRecordRow, StoreTx, ViewTimeRow } from './types.ts';
+import type { IngestPolicy } from './ingest-policy.ts';
+
+/** What ingest reads and writes through: the unit of work (a subset of StoreTx, plus `declareNew`). */
+export type IngestTx = Pick<
+  StoreTx,
+  | 'getSourceRecord' | 'putSourceRecord' | 'deleteSourceRecord' | 'sourceRecordsOf' | 'pendingSourceRecords' | 'unseenSourceRecords'
+  | 'countSourceRecords' | 'resolveKey' | 'getEntity' | 'putEntity' | 'deleteEntity' | 'setLinks' | 'linksTo' | 'appendChange'
+  | 'findByMatchKey' | 'setMatchKeys' | 'addConflict' | 'identityOverride' | 'setIdentityOverride' | 'isSuppressed' | 'pseudonymsOfEntity'
+> & {
+  /** An id minted in this transaction: the store holds nothing under it (saves a read that would find nothing). */
+  declareNew(entityId: string): void;
+  /** Prefetches what the next records will read (see PageNeeds). */
+  load(needs: PageNeeds): Promise<void>;
+};
+
+/** What a page will read, for `load`. */
+export interface PageNeeds {
+  /** Source records by key: the page's own and those their references name. */
+  records: SourceRecordRef[];
+  /** Entity ids known in advance beyond those the records name (e.g. demographics ids of resolved people). */
+  moreEntities?: (resolve: (ref: SourceRecordRef) => string | undefined) => string[];
+  matchKeys?: { kind: string; value: string }[];
+  overrides?: SourceRecordRef[];
+  suppressions?: { source: string; entries: { type: EntityType; keyHash: string }[] };
+  /** Links to the entities of these records through these rels (owners' dependents, deleted records' dependents). */
+  linksTo?: { rels: string[]; of: SourceRecordRef }[];
+  /** People whose pseudonyms a tombstone will keep (deleted records' entities). */
+  pseudonymsOf?: SourceRecordRef[];
+}
+
+const recKey = (source: string, type: string, key: string) => `${source}\0${type}\0${key}`;
+const pairKey = (a: string, b: string) => `${a}\0${b}`;
+type Link = { rel: string; to: string };
+type MatchKey = { kind: string; value: string };
+
+/** A unit of work over a write transaction; the policy is required: its flush applies it. */
+export function openPageUnit(tx: StoreTx, policy: IngestPolicy): PageUnit {
+  return new PageUnit(tx, policy);
+}
+
+export class PageUnit implements IngestTx {
+  // What the store holds (as of the last flush), learnt by `load` or by a read that missed.
+  private baseRecord = new Map<string, SourceRecordRow | null>();
+  private baseRecordsOf = new Map<string, SourceRecordRow[]>();
+  private baseEntity = new Map<string, EntityRow | null>();
+  private baseLinksTo = new Map<string, string[]>();
+  private baseMatch = new Map<string, string[]>();
+  private baseOverride = new Map<string, string | null>();
+  private baseSuppressed = new Map<string, boolean>();
+  private basePseudonyms = new Map<string, Record<string, string>>();
+
+  // The plan: final state of what the steps wrote (null: deleted), with indexes for reads.
+  private records = new Map<string, SourceRecordRow | null>();
+  private recordsByEntity = new Map<string, Set<string>>();
+  private entities = new Map<string, EntityRow | null>();
+  private links = new Map<string, Link[]>();
+  private linkIndex = new Map<string, Set<string>>();
+  private matchKeys = new Map<string, MatchKey[]>();
+  private matchIndex = new Map<string, Set<string>>();
+  private changes: Omit<ChangeRow, 'seq'>[] = [];
+  /** Per entity, how many changes were logged when it was last deleted / last created (people). */
+  private deletedAt = new Map<string, number>();
+  private createdAt = new Map<string, number>();
+
+  /** Reads that missed what `load` brought and went to the store (tests keep this small). */
+  misses = 0;
+
+  /** The transaction's set-at-a-time operations (StoreTx extends BatchTx), named for what they are used for. */
+  private readonly batch: StoreTx;
+
+  constructor(private readonly tx: StoreTx, readonly policy: IngestPolicy) {
+    this.batch = tx;
+  }
+
+  /** Prefetches what a page will read, in a few set-at-a-time reads. */
+  async load(needs: PageNeeds): Promise<void> {
+    const wanted = uniqueRefs(needs.records).filter((r) => !this.baseRecord.has(recKey(r.source, r.type, r.key)));
+    if (wanted.length) {
+      for (const r of wanted) this.baseRecord.set(recKey(r.source, r.type, r.key), null);
+      for (const row of await this.batch.getSourceRecords(wanted)) this.baseRecord.set(recKey(row.source, row.type, row.key), row);
+    }
+    const entityIds = new Set<string>();
+    for (const r of needs.records) {
+      const id = this.baseRecord.get(recKey(r.source, r.type, r.key))?.entityId;
+      if (id) entityIds.add(id);
+    }
+    const keys = uniqueBy(needs.matchKeys ?? [], (k) => pairKey(k.kind, k.value)).filter((k) => !this.baseMatch.has(pairKey(k.kind, k.value)));
+    if (keys.length) {
+      for (const k of keys) this.baseMatch.set(pairKey(k.kind, k.value), []);
+      for (const m of await this.batch.matchKeyEntities(keys)) this.baseMatch.get(pairKey(m.kind, m.value))?.push(m.entityId);
+      for (const k of keys) {
+        const ids = this.baseMatch.get(pairKey(k.kind, k.value))!.sort();
+        for (const id of ids) entityIds.add(id);
+      }
+    }
+    const overrides = uniqueRefs(needs.overrides ?? []).filter((r) => !this.baseOverride.has(recKey(r.source, r.type, r.key)));
+    if (overrides.length) {
+      for (const r of overrides) this.baseOverride.set(recKey(r.source, r.type, r.key), null);
+      for (const o of await this.batch.identityOverridesOf(overrides)) {
+        this.baseOverride.set(recKey(o.source, o.type, o.key), o.entityId);
+        entityIds.add(o.entityId);
+      }
+    }
+    if (needs.suppressions?.entries.length) {
+      const { source } = needs.suppressions;
+      const entries = uniqueBy(needs.suppressions.entries, (e) => pairKey(e.type, e.keyHash)).filter((e) => !this.baseSuppressed.has(recKey(source, e.type, e.keyHash)));
+      for (const e of entries) this.baseSuppressed.set(recKey(source, e.type, e.keyHash), false);
+      if (entries.length) for (const e of await this.batch.suppressedOf(source, entries)) this.baseSuppressed.set(recKey(source, e.type, e.keyHash), true);
+    }
+    const resolve = (r: SourceRecordRef) => this.baseRecord.get(recKey(r.source, r.type, r.key))?.entityId ?? undefined;
+    for (const id of needs.moreEntities?.(resolve) ?? []) entityIds.add(id);
+    await this.loadEntities([...entityIds]);
+
+    // Links to owners and to deleted records' entities, then what those links lead to.
+    const byRel = new Map<string, Set<string>>();
+    for (const l of needs.linksTo ?? []) {
+      const to = resolve(l.of);
+      if (!to) continue;
+      for (const rel of l.rels) if (!this.baseLinksTo.has(pairKey(rel, to))) (byRel.get(rel) ?? byRel.set(rel, new Set()).get(rel)!).add(to);
+    }
+    const linked = new Set<string>();
+    for (const [rel, tos] of byRel) {
+      for (const to of tos) this.baseLinksTo.set(pairKey(rel, to), []);
+      for (const l of await this.batch.linksToMany(rel, [...tos])) {
+        this.baseLinksTo.get(pairKey(rel, l.to))!.push(l.from);
+        linked.add(l.from);
+      }
+      for (const to of tos) this.baseLinksTo.get(pairKey(rel, to))!.sort();
+    }
+    await this.loadEntities([...linked]);
+
+    const people = [...new Set((needs.pseudonymsOf ?? []).map(resolve).filter((id): id is string => !!id && !this.basePseudonyms.has(id)))];
+    if (people.length) {
+      const found = await this.batch.pseudonymsOfEntities(people);
+      for (const id of people) this.basePseudonyms.set(id, found.get(id) ?? {});
+    }
+  }
+
+  /** Entities and all their source records, for ids not yet known. */
+  private async loadEntities(ids: string[]): Promise<void> {
+    const todo = ids.filter((id) => !this.baseEntity.has(id) || !this.baseRecordsOf.has(id));
+    if (!todo.length) return;
+    for (const id of todo) {
+      this.baseEntity.set(id, this.baseEntity.get(id) ?? null);
+      this.baseRecordsOf.set(id, []);
+    }
+    for (const e of await this.batch.entitiesById(todo)) this.baseEntity.set(e.id, e);
+    for (const r of await this.batch.sourceRecordsOfEntities(todo)) {
+      this.baseRecordsOf.get(r.entityId!)?.push(r);
+      this.baseRecord.set(recKey(r.source, r.type, r.key), r);
+    }
+  }
+
+  declareNew(entityId: string): void {
+    this.baseEntity.set(entityId, null);
+    this.baseRecordsOf.set(entityId, []);
+  }
+
+  // ── source records ──
+
+  async getSourceRecord(source: string, type: EntityType, key: string): Promise<SourceRecordRow | undefined> {
+    const k = recKey(source, type, key);
+    if (this.records.has(k)) return this.records.get(k) ?? undefined;
+    return (await this.baseRecordOf(k, () => this.tx.getSourceRecord(source, type, key))) ?? undefined;
+  }
+
+  private async baseRecordOf(k: string, read: () => Promise<SourceRecordRow | undefined>): Promise<SourceRecordRow | null> {
+    if (this.baseRecord.has(k)) return this.baseRecord.get(k)!;
+    this.misses++;
+    const row = (await read()) ?? null;
+    this.baseRecord.set(k, row);
+    return row;
+  }
+
+  async resolveKey(source: string, type: EntityType, key: string): Promise<string | undefined> {
+    return (await this.getSourceRecord(source, type, key))?.entityId ?? undefined;
+  }
+
+  async putSourceRecord(row: SourceRecordRow): Promise<void> {
+    this.planRecord(recKey(row.source, row.type, row.key), row);
+  }
+
+  async deleteSourceRecord(source: string, type: EntityType, key: string): Promise<void> {
+    this.planRecord(recKey(source, type, key), null);
+  }
+
+  private planRecord(k: string, row: SourceRecordRow | null): void {
+    const old = this.records.get(k);
+    if (old?.entityId) this.recordsByEntity.get(old.entityId)?.delete(k);
+    this.records.set(k, row);
+    if (row?.entityId) (this.recordsByEntity.get(row.entityId) ?? this.recordsByEntity.set(row.entityId, new Set()).get(row.entityId)!).add(k);
+  }
+
+  async sourceRecordsOf(entityId: string): Promise<SourceRecordRow[]> {
+    let base = this.baseRecordsOf.get(entityId);
+    if (!base) {
+      this.misses++;
+      base = await this.tx.sourceRecordsOf(entityId);
+      this.baseRecordsOf.set(entityId, base);
+      for (const r of base) this.baseRecord.set(recKey(r.source, r.type, r.key), r);
+    }
+    const out = base.filter((r) => !this.records.has(recKey(r.source, r.type, r.key)));
+    for (const k of this.recordsByEntity.get(entityId) ?? []) out.push(this.records.get(k)!);
+    return out;
+  }
+
+  async pendingSourceRecords(source: string): Promise<SourceRecordRow[]> {
+    const stored = await this.tx.pendingSourceRecords(source);
+    for (const r of stored) if (!this.baseRecord.has(recKey(r.source, r.type, r.key))) this.baseRecord.set(recKey(r.source, r.type, r.key), r);
+    return [
+      ...stored.filter((r) => !this.records.has(recKey(r.source, r.type, r.key))),
+      ...[...this.records.values()].filter((r): r is SourceRecordRow => !!r && r.source === source && r.entityId === null),
+    ];
+  }
+
+  async unseenSourceRecords(source: string, types: EntityType[], runId: number): Promise<{ type: EntityType; key: string }[]> {
+    const stored = (await this.tx.unseenSourceRecords(source, types, runId)).filter((r) => !this.records.has(recKey(source, r.type, r.key)));
+    const planned = [...this.records.values()].filter((r): r is SourceRecordRow => !!r && r.source === source && types.includes(r.type) && r.seenRun !== runId);
+    return [...stored, ...planned.map((r) => ({ type: r.type, key: r.key }))].sort((a, b) => (a.type < b.type ? -1 : a.type > b.type ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  async countSourceRecords(source: string, types: EntityType[]): Promise<number> {
+    let n = await this.tx.countSourceRecords(source, types);
+    const planned = [...this.records].filter(([k]) => {
+      const [s, t] = k.split('\0');
+      return s === source && types.includes(t as EntityType);
+    });
+    const unknown = planned.filter(([k]) => !this.baseRecord.has(k)).map(([k]) => refOf(k));
+    if (unknown.length) {
+      for (const r of unknown) this.baseRecord.set(recKey(r.source, r.type, r.key), null);
+      for (const row of await this.batch.getSourceRecords(unknown)) this.baseRecord.set(recKey(row.source, row.type, row.key), row);
+    }
+    for (const [k, row] of planned) n += (row ? 1 : 0) - (this.baseRecord.get(k) ? 1 : 0);
+    return n;
+  }
+
+  // ── entities, links, change log ──
+
+  async getEntity(id: string): Promise<EntityRow | undefined> {
+    if (this.entities.has(id)) return this.entities.get(id) ?? undefined;
+    if (!this.baseEntity.has(id)) {
+      this.misses++;
+      this.baseEntity.set(id, (await this.tx.getEntity(id)) ?? null);
+    }
+    return this.baseEntity.get(id) ?? undefined;
+  }
+
+  async putEntity(row: { id: string; type: EntityType; data: unknown; updatedAt: string; updatedSeq: number }): Promise<void> {
+    this.entities.set(row.id, { id: row.id, type: row.type, data: row.data as EntityRow['data'], updatedAt: row.updatedAt, updatedSeq: row.updatedSeq });
+  }
+
+  async deleteEntity(id: string): Promise<void> {
+    this.entities.set(id, null);
+    this.planLinks(id, []);
+    this.planMatchKeys(id, []);
+    this.deletedAt.set(id, this.changes.length);
+  }
+
+  async setLinks(fromId: string, links: Link[]): Promise<void> {
+    this.planLinks(fromId, links);
+  }
+
+  private planLinks(fromId: string, links: Link[]): void {
+    for (const l of this.links.get(fromId) ?? []) this.linkIndex.get(pairKey(l.rel, l.to))?.delete(fromId);
+    this.links.set(fromId, links);
+    for (const l of links) (this.linkIndex.get(pairKey(l.rel, l.to)) ?? this.linkIndex.set(pairKey(l.rel, l.to), new Set()).get(pairKey(l.rel, l.to))!).add(fromId);
+  }
+
+  async linksTo(rel: string, toId: string): Promise<string[]> {
+    const k = pairKey(rel, toId);
+    let base = this.baseLinksTo.get(k);
+    if (!base) {
+      this.misses++;
+      base = await this.tx.linksTo(rel, toId);
+      this.baseLinksTo.set(k, base);
+    }
+    return overlay(base, this.links, this.linkIndex.get(k));
+  }
+
+  /** Logs a change; its seq is provisional (negative) until the flush numbers the page's changes. */
+  async appendChange(c: Omit<ChangeRow, 'seq'>): Promise<number> {
+    this.changes.push(c);
+    if (c.op === 'created' && c.type === 'person') this.createdAt.set(c.entityId, this.changes.length);
+    return -this.changes.length;
+  }
+
+  // ── identity ──
+
+  async findByMatchKey(kind: string, value: string): Promise<string[]> {
+    const k = pairKey(kind, value);
+    let base = this.baseMatch.get(k);
+    if (!base) {
+      this.misses++;
+      base = await this.tx.findByMatchKey(kind, value);
+      this.baseMatch.set(k, base);
+    }
+    return overlay(base, this.matchKeys, this.matchIndex.get(k));
+  }
+
+  async setMatchKeys(entityId: string, keys: MatchKey[]): Promise<void> {
+    this.planMatchKeys(entityId, keys);
+  }
+
+  private planMatchKeys(entityId: string, keys: MatchKey[]): void {
+    for (const m of this.matchKeys.get(entityId) ?? []) this.matchIndex.get(pairKey(m.kind, m.value))?.delete(entityId);
+    this.matchKeys.set(entityId, keys);
+    for (const m of keys) (this.matchIndex.get(pairKey(m.kind, m.value)) ?? this.matchIndex.set(pairKey(m.kind, m.value), new Set()).get(pairKey(m.kind, m.value))!).add(entityId);
+  }
+
+  addConflict(c: Omit<IdentityConflict, 'id' | 'resolvedAt' | 'resolution'>): Promise<void> {
+    return this.tx.addConflict(c);
+  }
+
+  async identityOverride(r: SourceRecordRef): Promise<string | undefined> {
+    const k = recKey(r.source, r.type, r.key);
+    if (!this.baseOverride.has(k)) {
+      this.misses++;
+      this.baseOverride.set(k, (await this.tx.identityOverride(r)) ?? null);
+    }
+    return this.baseOverride.get(k) ?? undefined;
+  }
+
+  async setIdentityOverride(r: SourceRecordRef, entityId: string, at: string): Promise<void> {
+    await this.tx.setIdentityOverride(r, entityId, at);
+    this.baseOverride.set(recKey(r.source, r.type, r.key), entityId);
+  }
+
+  async isSuppressed(source: string, type: EntityType, keyHash: string): Promise<boolean> {
+    const k = recKey(source, type, keyHash);
+    if (!this.baseSuppressed.has(k)) {
+      this.misses++;
+      this.baseSuppressed.set(k, await this.tx.isSuppressed(source, type, keyHash));
+    }
+    return this.baseSuppressed.get(k)!;
+  }
+
+  async pseudonymsOfEntity(entityId: string): Promise<Record<string, string>> {
+    const created = this.createdAt.get(entityId) ?? -1;
+    const deleted = this.deletedAt.get(entityId) ?? -1;
+    if (created > deleted) return Object.fromEntries(this.policy.personCreated([entityId]).map((p) => [p.domain, p.value]));
+    // Pseudonyms go with their entity: a person this plan deleted has none left.
+    if (deleted >= 0) return {};
+    if (!this.basePseudonyms.has(entityId)) {
+      this.misses++;
+      this.basePseudonyms.set(entityId, await this.tx.pseudonymsOfEntity(entityId));
+    }
+    return this.basePseudonyms.get(entityId)!;
+  }
+
+  // ── flush ──
+
+  /**
+   * Writes the plan in multi-row statements, with what the policy adds to it, and starts a fresh
+   * plan (what was loaded is forgotten: the store now holds the plan). Returns the changes logged, numbered.
+   */
+  async flush(): Promise<ChangeRow[]> {
+    const numbered: ChangeRow[] = [];
+    if (this.changes.length) {
+      const first = await this.batch.nextChangeSeq();
+      this.changes.forEach((c, i) => numbered.push({ ...c, seq: first + i }));
+    }
+    const seqOf = (s: number) => (s < 0 ? numbered[-s - 1]!.seq : s);
+    const survives = (entityId: string, position: number) => position > (this.deletedAt.get(entityId) ?? -1);
+
+    const deletedRecords: SourceRecordRef[] = [];
+    const putRecords: SourceRecordRow[] = [];
+    for (const [k, row] of this.records) {
+      if (row) putRecords.push(row);
+      else deletedRecords.push(refOf(k));
+    }
+    if (deletedRecords.length) await this.batch.deleteSourceRecords(deletedRecords);
+    // Everything a step deleted goes first (with its links, match keys, pseudonyms, view times);
+    // an entity deleted and then written again is written again below.
+    if (this.deletedAt.size) await this.batch.deleteEntities([...this.deletedAt.keys()]);
+    if (numbered.length) await this.batch.appendChanges(numbered);
+    if (putRecords.length) await this.batch.putSourceRecords(putRecords);
+    const live = [...this.entities.values()].filter((e): e is EntityRow => !!e);
+    if (live.length) await this.batch.putEntities(live.map((e) => ({ id: e.id, type: e.type, data: e.data, updatedAt: e.updatedAt, updatedSeq: seqOf(e.updatedSeq) })));
+    const finallyDeleted = (id: string) => this.entities.get(id) === null;
+    const links = [...this.links].filter(([id]) => !finallyDeleted(id)).map(([fromId, l]) => ({ fromId, links: l }));
+    if (links.length) await this.batch.replaceLinks(links);
+    const keys = [...this.matchKeys].filter(([id]) => !finallyDeleted(id)).map(([entityId, k]) => ({ entityId, keys: k }));
+    if (keys.length) await this.batch.replaceMatchKeys(keys);
+
+    const created = [...this.createdAt].filter(([id, at]) => survives(id, at)).map(([id]) => id);
+    const pseudonyms = created.length ? this.policy.personCreated(created) : [];
+    if (pseudonyms.length) await this.tx.putPseudonyms(pseudonyms);
+    if (numbered.length) {
+      const times = new Map<string, ViewTimeRow>();
+      // Each row is kept if the change that moved it came after its entity's last deletion; the
+      // last change per (view, entity) wins, as row-by-row upserts would leave it.
+      for (const row of this.policy.changeLogged(numbered)) {
+        if (survives(row.entityId, row.updatedSeq - numbered[0]!.seq + 1)) times.set(pairKey(row.view, row.entityId), row);
+      }
+      if (times.size) await this.tx.putViewTimes([...times.values()]);
+    }
+    this.reset();
+    return numbered;
+  }
+
+  private reset(): void {
+    for (const m of [this.baseRecord, this.baseRecordsOf, this.baseEntity, this.baseLinksTo, this.baseMatch, this.basePseudonyms, this.records, this.recordsByEntity, this.entities, this.links, this.linkIndex, this.matchKeys, this.matchIndex, this.deletedAt, this.createdAt]) m.clear();
+    this.changes = [];
+  }
+}
+
+/** Ids from the store, less entities whose links (or keys) the plan replaced, plus the plan's own; sorted like the store's answer. */
+function overlay(base: string[], planned: Map<string, unknown>, plannedHere: Set<string> | undefined): string[] {
+  if (!plannedHere?.size && !base.some((id) => planned.has(id))) return base;
+  const out = base.filter((id) => !planned.has(id));
+  for (const id of plannedHere ?? []) out.push(id);
+  return [...new Set(out)].sort();
+}
+
+function refOf(k: string): SourceRecordRef {
+  const [source, type, key] = k.split('\0') as [string, EntityType, string];
+  return { source, type, key };
+}
+
+function uniqueRefs(refs: readonly SourceRecordRef[]): SourceRecordRef[] {
+  return uniqueBy(refs, (r) => recKey(r.source, r.type, r.key));
+}
+
+function uniqueBy<T>(xs: readonly T[], key: (x: T) => string): T[] {
+  const seen = new Map<string, T>();
+  for (const x of xs) if (!seen.has(key(x))) seen.set(key(x), x);
+  return [...seen.values()];
+}

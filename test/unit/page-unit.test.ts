@@ -1,0 +1,160 @@
+/**
+ * The sync's page unit of work (src/store/page-unit.ts): a page costs a bounded number of store
+ * calls whatever its size, and applying records a page at a time leaves exactly what applying
+ * them one per page leaves — entities, change log, view times, pseudonyms — on both stores.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { RosterDataset } from '../../src/demo/dataset.ts';
+import { directConnector } from '../../src/demo/direct-connector.ts';
+import { buildUnifiedSchema } from '../../src/graphql/schema.ts';
+import { ENTITY_TYPES } from '../../src/model/records.ts';
+import { KeyRing } from '../../src/privacy/pseudonym.ts';
+import { setupPrivacy, type Privacy } from '../../src/graphql/privacy.ts';
+import type { Store, StoreTx } from '../../src/store/types.ts';
+import { syncSource } from '../../src/sync/runner.ts';
+import { demoPrivacyConfig, TEST_MASTER_KEY } from '../support/privacy.ts';
+import { openTestStore, storeKinds, type StoreKind } from '../support/stores.ts';
+
+const schema = buildUnifiedSchema();
+const privacyFor = (): Privacy => setupPrivacy(demoPrivacyConfig(':memory:'), schema, { keyring: new KeyRing(TEST_MASTER_KEY, 'test') });
+
+let stores: Store[] = [];
+afterEach(async () => {
+  for (const s of stores) await s.close();
+  stores = [];
+});
+async function open(kind: StoreKind) {
+  const s = await openTestStore(kind);
+  stores.push(s);
+  return s;
+}
+
+/**
+ * The store with every call made on a transaction counted, per transaction: a singular operation
+ * is one round trip, a set-at-a-time BatchTx call is one call (the store may chunk it, by a
+ * bound that does not depend on the page).
+ */
+function counting(store: Store): { store: Store; perTx: number[] } {
+  const perTx: number[] = [];
+  const wrapped = new Proxy(store, {
+    get(target, prop) {
+      if (prop === 'transaction') {
+        return <T>(fn: (tx: StoreTx) => Promise<T>) =>
+          target.transaction((tx) => {
+            const i = perTx.push(0) - 1;
+            const counted = new Proxy(tx, {
+              get(t, p) {
+                const v = Reflect.get(t, p) as unknown;
+                if (typeof v !== 'function') return v;
+                return (...args: unknown[]) => {
+                  perTx[i]!++;
+                  return (v as (...a: unknown[]) => unknown).apply(t, args);
+                };
+              },
+            });
+            return fn(counted);
+          });
+      }
+      const v = Reflect.get(target, prop) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  return { store: wrapped, perTx };
+}
+
+describe.each(storeKinds())('page unit of work on %s', (kind) => {
+  it('a page takes a bounded number of store calls, not a number that grows with its records', async () => {
+    const ds = RosterDataset.generate({ students: 900, teachers: 30, classes: 40, schools: 2 });
+    const privacy = privacyFor();
+    const calls = async (pageSize: number) => {
+      const { store, perTx } = counting(await open(kind));
+      const ingest = await privacy.ingest(store);
+      const s = await syncSource(store, directConnector('demo', ds, { pageSize }), { ...ingest, now: () => new Date('2030-01-01T00:00:00Z') });
+      expect(s.status).toBe('complete');
+      // Transactions that applied a page of `pageSize` records (not the run's first and last, nor short pages).
+      return { worst: Math.max(...perTx.slice(1, -1)), pages: s.pages };
+    };
+    const big = await calls(500);
+    const small = await calls(50);
+    expect(big.pages).toBeGreaterThan(3);
+    expect(big.worst).toBeLessThan(40);
+    // Ten times the records per page: about the same calls per page.
+    expect(big.worst).toBeLessThan(small.worst * 2);
+  }, 120_000);
+
+  it('a page applied at once leaves what its records applied one per page leave', async () => {
+    const ds = RosterDataset.generate({ students: 40, teachers: 4, classes: 5, schools: 2 });
+    const privacy = privacyFor();
+    const one = await open(kind);
+    const many = await open(kind);
+    const sync = async (store: Store, pageSize: number, at: string) => {
+      const ingest = await privacy.ingest(store);
+      const s = await syncSource(store, directConnector('demo', ds, { pageSize }), { ...ingest, full: true, allowMassDelete: true, now: () => new Date(at) });
+      expect(s.status).toBe('complete');
+      return s.counters;
+    };
+    const both = async (at: string) => {
+      const a = await sync(one, 1, at);
+      const b = await sync(many, 500, at);
+      expect(b).toEqual(a);
+    };
+    await both('2030-01-01T00:00:00.000Z');
+    // Updates, a person leaving with everything that depends on them, a newcomer.
+    const students = ds.list('person').filter((p) => p.data.roles.includes('student') && ds.get('demographics', p.key));
+    const [a, leaver] = students;
+    ds.upsert('person', a!.key, { email: 'a.changed@students.rostergate-demo.example', grades: ['11'] });
+    ds.upsert('class', ds.list('class')[0]!.key, { title: 'Renamed class' });
+    ds.upsert('person', 'stu-new', { givenName: 'Nova', familyName: 'Nieuw', roles: ['student'], sisId: 'S990001', orgKeys: ['sch-01'], grades: ['03'] });
+    ds.remove('person', leaver!.key);
+    await both('2030-01-02T00:00:00.000Z');
+
+    const [dumpOne, dumpMany] = [await dump(one, privacy), await dump(many, privacy)];
+    expect(dumpOne.changes.length).toBeGreaterThan(100);
+    expect(dumpOne.changes.some((c) => c.includes('"op":"deleted"'))).toBe(true);
+    expect(dumpOne.viewTimes.length).toBeGreaterThan(100);
+    expect(dumpOne.pseudonyms.length).toBeGreaterThan(40);
+    expect(dumpMany).toEqual(dumpOne);
+  }, 120_000);
+});
+
+/**
+ * Everything the two runs must agree on, with entity ids (random per store) and the pseudonyms
+ * derived from them replaced by names that depend only on the order changes were logged in.
+ */
+async function dump(store: Store, privacy: Privacy) {
+  const changes = await store.changes({ afterSeq: 0, limit: 1_000_000 });
+  const versions = await privacy.pseudonymiser.versions(store);
+  const names = new Map<string, string>();
+  for (const c of changes) {
+    if (names.has(c.entityId)) continue;
+    const name = `${c.type}#${names.size}`;
+    names.set(c.entityId, name);
+    for (const [domain, version] of versions) names.set(privacy.keyring.pseudonym(domain, version, c.entityId), `${name}@${domain}`);
+  }
+  const rename = (v: unknown) => {
+    let s = JSON.stringify(v);
+    // Longest first: a pseudonym never contains an id, but be safe about prefixes.
+    for (const [from, to] of [...names].sort((x, y) => y[0].length - x[0].length)) s = s.split(from).join(to);
+    return s;
+  };
+  const ids: string[] = [];
+  const entities: string[] = [];
+  for (const t of ENTITY_TYPES) {
+    for (const r of (await store.list({ type: t, first: 1_000_000 })).rows) {
+      ids.push(r.id);
+      entities.push(rename(r));
+    }
+  }
+  const viewTimes: string[] = [];
+  for (const view of privacy.purposes.keys()) for (const [id, t] of await store.viewTimes(view, ids)) viewTimes.push(rename({ view, id, ...t }));
+  const pseudonyms: string[] = [];
+  for (const [domain, version] of versions) for (const [id, p] of await store.pseudonymsOf(domain, version, ids)) pseudonyms.push(rename({ domain, id, p }));
+  return {
+    changes: changes.map(rename),
+    entities: entities.sort(),
+    viewTimes: viewTimes.sort(),
+    pseudonyms: pseudonyms.sort(),
+    counts: await store.counts(),
+    conflicts: (await store.conflicts()).map((c) => rename({ ...c, id: 0 })),
+  };
+}
