@@ -1,8 +1,9 @@
 /** `npm run bench [name…]`: runs the benchmarks and prints their figures. */
 import { benchPrivacy } from './privacy.ts';
 import { benchConsumers } from './consumers.ts';
+import { benchServing } from './serving.ts';
 
-const benches: Record<string, () => Promise<void>> = { privacy: benchPrivacy, consumers: benchConsumers };
+const benches: Record<string, () => Promise<void>> = { privacy: benchPrivacy, consumers: benchConsumers, serving: benchServing };
 const names = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !all[i - 1]?.startsWith('--'));
 const chosen = names.length ? names : Object.keys(benches);
 for (const name of chosen) {

@@ -27,6 +27,7 @@ import type { EntityType } from '../model/records.ts';
 import { fieldFeeds, GRAPHQL_TYPE } from '../feeds/relevance.ts';
 import { ViewTimes, type NamedView } from '../feeds/view-times.ts';
 import { PseudonymCache } from './pseudonym-cache.ts';
+import { ApiKeyCache } from './api-key-cache.ts';
 
 export interface Privacy {
   keyring: KeyRing;
@@ -62,6 +63,8 @@ export interface Privacy {
    */
   context(store: Store, sourceTypes: ReadonlyMap<string, SourceType>, who: { client: string; purpose: Purpose }, opts?: { sharedCache?: boolean; signal?: AbortSignal }): Promise<GraphQLContext>;
   auditPlugin(purpose: Purpose, schema: GraphQLSchema): ApolloServerPlugin<GraphQLContext>;
+  /** Waits until every audit entry handed over so far is committed (serve's shutdown, after the last request). */
+  drainAudit(): Promise<void>;
 }
 
 /**
@@ -80,7 +83,15 @@ export function privacyForSync(cfg: Config, base: GraphQLSchema): Privacy | unde
   );
 }
 
-export function setupPrivacy(cfg: Config, base: GraphQLSchema, opts: { keyring?: KeyRing; versionCacheMs?: number } = {}): Privacy {
+export function setupPrivacy(
+  cfg: Config,
+  base: GraphQLSchema,
+  opts: {
+    keyring?: KeyRing; versionCacheMs?: number;
+    /** Overrides `server.apiKeyCacheSeconds` (tests that revoke a key and expect the next request to fail pass 0). */
+    apiKeyCacheMs?: number;
+  } = {},
+): Privacy {
   const classification = classify(base);
   const keyring = opts.keyring ?? KeyRing.load({ tenant: cfg.privacy.tenant, file: cfg.privacy.masterKeyFile });
   const purposes = new Map<string, Purpose>();
@@ -114,6 +125,7 @@ export function setupPrivacy(cfg: Config, base: GraphQLSchema, opts: { keyring?:
   const pseudonymCache = new PseudonymCache();
   let audit: AuditLog | undefined;
   const keyHashes = new Map(cfg.clients.flatMap((c) => c.keyHashes.map((h) => [h, c.id] as const)));
+  const storedKeys = new ApiKeyCache(opts.apiKeyCacheMs ?? cfg.server.apiKeyCacheSeconds * 1000);
   const clients = new Map(cfg.clients.map((c) => [c.id, c]));
   const verifyJwt: JwtVerifier | undefined = cfg.auth.jwt && createJwtVerifier(cfg.auth.jwt, cfg.file);
   // Domain versions change only on rotation; re-read them now and then, not on every request.
@@ -174,11 +186,10 @@ export function setupPrivacy(cfg: Config, base: GraphQLSchema, opts: { keyring?:
         return { client: client.id, purpose: purposes.get(client.purpose)! };
       }
       const hash = hashApiKey(credential);
-      let clientId = keyHashes.get(hash);
-      if (!clientId) {
-        const stored = await store.findApiKey(hash);
-        if (stored && !stored.revokedAt) clientId = stored.client;
-      }
+      const clientId = keyHashes.get(hash) ?? (await storedKeys.client(hash, async (h) => {
+        const stored = await store.findApiKey(h);
+        return stored && !stored.revokedAt ? stored.client : undefined;
+      }));
       const client = clientId ? clients.get(clientId) : undefined;
       if (!client) throw new AuthenticationError('invalid_api_key', 'invalid API key: unknown or revoked (send it in the x-api-key header or as Authorization: Bearer)', 'ApiKey');
       return { client: client.id, purpose: purposes.get(client.purpose)! };
@@ -200,21 +211,31 @@ export function setupPrivacy(cfg: Config, base: GraphQLSchema, opts: { keyring?:
     },
 
     auditPlugin(purpose, schema) {
+      // What an operation touches depends only on its document, and Apollo hands the same parsed
+      // document to every request with the same text: worked out once per document, not per request.
+      const byDocument = new WeakMap<DocumentNode, { source: string | undefined; fields: string[]; categories: Record<string, number>; hash: string | null }>();
+      const shapeOf = (document: DocumentNode | undefined, source: string | undefined) => {
+        const known = document && byDocument.get(document);
+        if (known && known.source === source) return known;
+        const fields = document ? touchedFields(schema, document, classification) : [];
+        const shape = { source, fields, categories: countByCategory(fields, classification), hash: source ? operationHash(source) : null };
+        if (document) byDocument.set(document, shape);
+        return shape;
+      };
       return {
         async requestDidStart() {
           return {
             async willSendResponse(rc) {
               const ctx = rc.contextValue;
               if (!ctx.client) return;
-              const fields = rc.document ? touchedFields(schema, rc.document, classification) : [];
-              const categories = countByCategory(fields, classification);
+              const { fields, categories, hash } = shapeOf(rc.document, rc.source);
               audit ??= auditLogFor(rawStore(ctx.store), keyring);
               await audit.record(
                 {
                   at: new Date().toISOString(), client: ctx.client.id, purpose: purpose.id, kind: 'query',
                   // A request refused in validation has no resolved operation: take its name from the request or document.
                   operation: rc.operationName ?? rc.request.operationName ?? (rc.document ? soleOperationName(rc.document) : undefined) ?? null,
-                  operationHash: rc.source ? operationHash(rc.source) : null,
+                  operationHash: hash,
                   categories, fields, people: ctx.people.size,
                 },
                 [...ctx.people],
@@ -223,6 +244,10 @@ export function setupPrivacy(cfg: Config, base: GraphQLSchema, opts: { keyring?:
           };
         },
       };
+    },
+
+    async drainAudit() {
+      await audit?.drain();
     },
   };
   return self;
