@@ -230,6 +230,8 @@ export function setupPrivacy(
               if (!ctx.client) return;
               const { fields, categories, hash } = shapeOf(rc.document, rc.source);
               audit ??= auditLogFor(rawStore(ctx.store), keyring);
+              // Resolves once the entry is committed (group commit: ./group-commit.ts); until then the
+              // answer is held, and if the commit fails the client gets an error instead of the data.
               await audit.record(
                 {
                   at: new Date().toISOString(), client: ctx.client.id, purpose: purpose.id, kind: 'query',
@@ -239,7 +241,10 @@ export function setupPrivacy(
                   categories, fields, people: ctx.people.size,
                 },
                 [...ctx.people],
-              );
+              ).catch((e: unknown) => {
+                // The store's own message can quote values (ids in a constraint error): it stays in the cause.
+                throw new RostergateError('STORE', 'the audit entry of this request could not be committed, so its answer was withheld', {}, { retryable: true, cause: e });
+              });
             },
           };
         },

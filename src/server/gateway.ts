@@ -77,7 +77,7 @@ export async function startGateway<C extends BaseContext>(opts: GatewayOptions<C
       // re-raise the signal, killing the process before in-flight requests finish and the store
       // closes. Apollo installs it only when NODE_ENV is not "test", so tests never saw it.
       stopOnTerminationSignals: false,
-      plugins: [ApolloServerPluginLandingPageDisabled(), costLimitPlugin<C>(limits, served.purpose), ...(served.plugins ?? [])],
+      plugins: [ApolloServerPluginLandingPageDisabled(), costLimitPlugin<C>(limits, served.purpose), failureLog<C>(log), ...(served.plugins ?? [])],
       // The token limit is the parser's own: it stops reading a document past it.
       parseOptions: { maxTokens: limits.maxTokens },
       validationRules: [shapeLimits(limits, served.purpose)],
@@ -194,6 +194,18 @@ export async function startGateway<C extends BaseContext>(opts: GatewayOptions<C
       server.closeAllConnections();
       await closed;
       for (const a of apollos.values()) await a.stop();
+    },
+  };
+}
+
+/**
+ * A request that fails after it ran (its audit entry could not be committed, say) is answered 500
+ * by Apollo, which logs only the message; this logs the error and its cause by kind and code.
+ */
+function failureLog<C extends BaseContext>(log: Logger): ApolloServerPlugin<C> {
+  return {
+    async unexpectedErrorProcessingRequest({ error }) {
+      log.error({ ...errorForLog(error), cause: errorForLog((error as { cause?: unknown }).cause) }, 'request failed after it ran: its answer was withheld');
     },
   };
 }
