@@ -58,6 +58,8 @@ export class SqliteStore implements Store {
   private readonly writer: Db;
   private readonly reader: Db;
   private readonly path: string;
+  private readonly readerStatements = new Map<string, Database.Statement>();
+  private readonly writerStatements = new Map<string, Database.Statement>();
   private queue: Promise<unknown> = Promise.resolve();
   /** Read statements executed (tests assert loaders keep this bounded). */
   readCount = 0;
@@ -181,7 +183,15 @@ export class SqliteStore implements Store {
     // commits, where the reader's is emptied by every one (each request's audit entry): measured,
     // that tripled the cost of a keyed request's reads (docs/serving.md).
     const db = this.writer.inTransaction ? this.reader : this.writer;
-    return db.prepare(sql).all(...params) as R[];
+    // Prepared once per connection and text: a request's reads are a few shapes, run again and again.
+    const cache = db === this.reader ? this.readerStatements : this.writerStatements;
+    let st = cache.get(sql);
+    if (!st) {
+      // Queries built from filters have a bounded number of shapes; this only guards against a bug.
+      if (cache.size >= 1000) cache.clear();
+      cache.set(sql, (st = db.prepare(sql)));
+    }
+    return st.all(...params) as R[];
   }
 
   async getEntities(ids: readonly string[]): Promise<(EntityRow | undefined)[]> {
