@@ -4,6 +4,7 @@ import { benchConsumers } from './consumers.ts';
 import { benchSync } from './sync.ts';
 import { benchStoreQueries } from './store-queries.ts';
 import { benchExtract } from './extract.ts';
+import { benchServing } from './serving.ts';
 
 const benches: Record<string, () => Promise<void>> = {
   privacy: benchPrivacy,
@@ -11,6 +12,7 @@ const benches: Record<string, () => Promise<void>> = {
   sync: benchSync,
   'store-queries': benchStoreQueries,
   extract: benchExtract,
+  serving: benchServing,
 };
 const names = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !all[i - 1]?.startsWith('--'));
 const chosen = names.length ? names : Object.keys(benches);

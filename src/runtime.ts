@@ -141,7 +141,7 @@ export async function serveStore(
   if (cfg.clients.length === 0) {
     throw new RostergateError('CONFIG_INVALID', 'no clients configured: add `purposes:` and `clients:` (see docs/privacy.md, "Purposes: who gets what") or set server.openAccess for a local experiment');
   }
-  const privacy = opts.privacy ?? setupPrivacy(cfg, base);
+  const privacy = opts.privacy ?? setupPrivacy(cfg, base, { apiKeyCacheMs: cfg.server.apiKeyCacheSeconds * 1000 });
   await assertStoreKey(store, privacy.keyring);
   await privacy.pseudonymiser.backfillAll(store);
   // Each purpose's updatedAt / updatedSince: computed for purposes and records that have none yet,
@@ -182,6 +182,8 @@ export async function serveStore(
       await retention.stop();
       await dispatcher.stop();
       await gw.close();
+      // Requests answer only after their audit entry commits, so little can be left; whatever is goes in before the store closes.
+      await privacy.drainAudit();
     },
   };
 }

@@ -43,9 +43,15 @@ export const configSchema = z
         drainSeconds: z.number().min(0).max(300).default(0),
         /** Every client's rate limit unless its own `clients[].rateLimit` says otherwise; none when left out. */
         rateLimit: rateLimitSchema.optional(),
+        /**
+         * How long a verified API key is trusted before it is looked up in the store again: a key
+         * revoked by `rostergate keys revoke` (any process, any replica) stops working within this
+         * many seconds. 0 looks every request's key up (docs/serving.md).
+         */
+        apiKeyCacheSeconds: z.number().min(0).max(300).default(5),
       })
       .strict()
-      .default({ port: 4000, host: '127.0.0.1', openAccess: false, drainSeconds: 0 }),
+      .default({ port: 4000, host: '127.0.0.1', openAccess: false, drainSeconds: 0, apiKeyCacheSeconds: 5 }),
     privacy: privacySectionSchema,
     /** Client authentication besides API keys: JWT bearer tokens from an identity provider. */
     auth: z.object({ jwt: jwtConfigSchema.optional() }).strict().default({}),

@@ -32,6 +32,7 @@ import { fieldFeeds } from '../privacy/relevance.ts';
 import { ViewTimes, type NamedView } from './view-times.ts';
 import { PseudonymCache } from '../privacy/pseudonym-cache.ts';
 import type { PrivacyPolicy } from '../privacy/privacy-policy.ts';
+import { ApiKeyCache } from '../privacy/api-key-cache.ts';
 
 export interface Privacy extends PrivacyPolicy {
   pseudonymiser: Pseudonymiser;
@@ -59,6 +60,8 @@ export interface Privacy extends PrivacyPolicy {
    */
   context(store: Store, sourceTypes: ReadonlyMap<string, SourceType>, who: { client: string; purpose: Purpose }, opts?: { sharedCache?: boolean; signal?: AbortSignal }): Promise<GraphQLContext>;
   auditPlugin(purpose: Purpose, schema: GraphQLSchema): ApolloServerPlugin<GraphQLContext>;
+  /** Waits until every audit entry handed over so far is committed (serve's shutdown, after the last request). */
+  drainAudit(): Promise<void>;
 }
 
 /**
@@ -77,7 +80,18 @@ export function privacyForSync(cfg: PrivacyConfig, base: GraphQLSchema): Privacy
   );
 }
 
-export function setupPrivacy(cfg: PrivacyConfig, base: GraphQLSchema, opts: { keyring?: KeyRing; versionCacheMs?: number } = {}): Privacy {
+/** How long a verified API key is trusted when the caller does not say (`server.apiKeyCacheSeconds`' default). */
+const DEFAULT_API_KEY_CACHE_MS = 5000;
+
+export function setupPrivacy(
+  cfg: PrivacyConfig,
+  base: GraphQLSchema,
+  opts: {
+    keyring?: KeyRing; versionCacheMs?: number;
+    /** How long a verified API key is trusted (`server.apiKeyCacheSeconds`; tests that revoke a key and expect the next request to fail pass 0). */
+    apiKeyCacheMs?: number;
+  } = {},
+): Privacy {
   const classification = classify(base);
   const keyring = opts.keyring ?? KeyRing.load({ tenant: cfg.privacy.tenant, file: cfg.privacy.masterKeyFile });
   const purposes = new Map<string, Purpose>();
@@ -111,6 +125,7 @@ export function setupPrivacy(cfg: PrivacyConfig, base: GraphQLSchema, opts: { ke
   const pseudonymCache = new PseudonymCache();
   let audit: AuditLog | undefined;
   const keyHashes = new Map(cfg.clients.flatMap((c) => c.keyHashes.map((h) => [h, c.id] as const)));
+  const storedKeys = new ApiKeyCache(opts.apiKeyCacheMs ?? DEFAULT_API_KEY_CACHE_MS);
   const clients = new Map(cfg.clients.map((c) => [c.id, c]));
   const verifyJwt: JwtVerifier | undefined = cfg.auth.jwt && createJwtVerifier(cfg.auth.jwt, cfg.file);
   // Domain versions change only on rotation; re-read them now and then, not on every request.
@@ -171,11 +186,10 @@ export function setupPrivacy(cfg: PrivacyConfig, base: GraphQLSchema, opts: { ke
         return { client: client.id, purpose: purposes.get(client.purpose)! };
       }
       const hash = hashApiKey(credential);
-      let clientId = keyHashes.get(hash);
-      if (!clientId) {
-        const stored = await store.findApiKey(hash);
-        if (stored && !stored.revokedAt) clientId = stored.client;
-      }
+      const clientId = keyHashes.get(hash) ?? (await storedKeys.client(hash, async (h) => {
+        const stored = await store.findApiKey(h);
+        return stored && !stored.revokedAt ? stored.client : undefined;
+      }));
       const client = clientId ? clients.get(clientId) : undefined;
       if (!client) throw new AuthenticationError('invalid_api_key', 'invalid API key: unknown or revoked (send it in the x-api-key header or as Authorization: Bearer)', 'ApiKey');
       return { client: client.id, purpose: purposes.get(client.purpose)! };
@@ -197,29 +211,48 @@ export function setupPrivacy(cfg: PrivacyConfig, base: GraphQLSchema, opts: { ke
     },
 
     auditPlugin(purpose, schema) {
+      // What an operation touches depends only on its document, and Apollo hands the same parsed
+      // document to every request with the same text: worked out once per document, not per request.
+      const byDocument = new WeakMap<DocumentNode, { source: string | undefined; fields: string[]; categories: Record<string, number>; hash: string | null }>();
+      const shapeOf = (document: DocumentNode | undefined, source: string | undefined) => {
+        const known = document && byDocument.get(document);
+        if (known && known.source === source) return known;
+        const fields = document ? touchedFields(schema, document, classification) : [];
+        const shape = { source, fields, categories: countByCategory(fields, classification), hash: source ? operationHash(source) : null };
+        if (document) byDocument.set(document, shape);
+        return shape;
+      };
       return {
         async requestDidStart() {
           return {
             async willSendResponse(rc) {
               const ctx = rc.contextValue;
               if (!ctx.client) return;
-              const fields = rc.document ? touchedFields(schema, rc.document, classification) : [];
-              const categories = countByCategory(fields, classification);
+              const { fields, categories, hash } = shapeOf(rc.document, rc.source);
               audit ??= auditLogFor(rawStore(ctx.store), keyring);
+              // Resolves once the entry is committed (group commit: ./group-commit.ts); until then the
+              // answer is held, and if the commit fails the client gets an error instead of the data.
               await audit.record(
                 {
                   at: new Date().toISOString(), client: ctx.client.id, purpose: purpose.id, kind: 'query',
                   // A request refused in validation has no resolved operation: take its name from the request or document.
                   operation: rc.operationName ?? rc.request.operationName ?? (rc.document ? soleOperationName(rc.document) : undefined) ?? null,
-                  operationHash: rc.source ? operationHash(rc.source) : null,
+                  operationHash: hash,
                   categories, fields, people: ctx.people.size,
                 },
                 [...ctx.people],
-              );
+              ).catch((e: unknown) => {
+                // The store's own message can quote values (ids in a constraint error): it stays in the cause.
+                throw new RostergateError('STORE', 'the audit entry of this request could not be committed, so its answer was withheld', {}, { retryable: true, cause: e });
+              });
             },
           };
         },
       };
+    },
+
+    async drainAudit() {
+      await audit?.drain();
     },
   };
   return self;

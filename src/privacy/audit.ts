@@ -5,11 +5,13 @@
  * attacker cannot recompute it) over the entry and the previous hash. `verify` walks the chain.
  *
  * The disclosure ledger, written in the same transaction, records which people (gateway ids) each
- * client has received data about, so erasure notices reach exactly those clients.
+ * client has received data about, so erasure notices reach exactly those clients. Requests' entries
+ * are group-committed (./group-commit.ts): one transaction for all the entries queued meanwhile.
  */
 import { createHash, createHmac } from 'node:crypto';
 import type { AuditRow, Store, StoreTx } from '../store/types.ts';
 import { stableJson } from '../model/stable-json.ts';
+import { GroupCommitter } from './group-commit.ts';
 
 export type AuditInput = Omit<AuditRow, 'prevHash' | 'hash'>;
 /** The link of the first entry: its "previous hash". */
@@ -56,12 +58,27 @@ export function boundAuditText(text: string | null): string | null {
 /**
  * Appends one entry to the chain inside the caller's transaction, so an operation and its audit
  * entry commit together or not at all (an operator's identity link, for one). Every writer comes
- * through here, so the operation text is bounded here (the hash covers the bounded text).
+ * through here or `appendAudits`, so the operation text is bounded here (the hash covers the bounded text).
  */
 export async function appendAudit(tx: StoreTx, key: Buffer, input: AuditInput): Promise<number> {
-  const entry = { ...input, operation: boundAuditText(input.operation) };
-  const prev = (await tx.lastAudit())?.hash ?? GENESIS;
-  return tx.insertAudit({ ...entry, prevHash: prev, hash: entryHash(key, prev, entry) });
+  return (await appendAudits(tx, key, [input]))[0]!;
+}
+
+/**
+ * Appends entries to the chain in order inside the caller's transaction: the head is read once
+ * (inside the transaction, so a writer in another process or replica is never forked from), each
+ * entry's hash links to the one before it in memory, and seq comes from the store. Returns the seqs.
+ */
+export async function appendAudits(tx: StoreTx, key: Buffer, inputs: readonly AuditInput[]): Promise<number[]> {
+  let prev = (await tx.lastAudit())?.hash ?? GENESIS;
+  const seqs: number[] = [];
+  for (const input of inputs) {
+    const entry = { ...input, operation: boundAuditText(input.operation) };
+    const hash = entryHash(key, prev, entry);
+    seqs.push(await tx.insertAudit({ ...entry, prevHash: prev, hash }));
+    prev = hash;
+  }
+  return seqs;
 }
 
 /** The ledger's `last_at` is kept to the hour: a person shown again within it needs no write. */
@@ -70,9 +87,25 @@ const LEDGER_RESOLUTION_MS = 3_600_000;
 export class AuditLog {
   private recent = new Map<string, Set<string>>();
   private recentSince = Date.now();
+  /** Entries (with the ledger rows they bring) of concurrent requests, committed together. */
+  private readonly committer: GroupCommitter<{ entry: AuditInput; disclosed: string[] }, number>;
 
-  constructor(private readonly store: Store, private readonly key: Buffer) {}
+  constructor(private readonly store: Store, private readonly key: Buffer) {
+    this.committer = new GroupCommitter((batch) =>
+      store.transaction(async (tx) => {
+        const seqs = await appendAudits(tx, key, batch.map((b) => b.entry));
+        // In entry order, so a person's first_at is the earliest entry's time.
+        for (const { entry, disclosed } of batch) if (disclosed.length) await tx.recordDisclosures(entry.client, disclosed, entry.at);
+        return seqs;
+      }),
+    );
+  }
 
+  /**
+   * Records an entry and its ledger rows; resolves with the entry's seq once both are committed
+   * (group-committed with the entries of concurrent requests: ./group-commit.ts), rejects with the
+   * store's error if that commit failed.
+   */
   async record(entry: AuditInput, disclosed: string[] = []): Promise<number> {
     if (Date.now() - this.recentSince > LEDGER_RESOLUTION_MS) {
       this.recent = new Map();
@@ -80,13 +113,14 @@ export class AuditLog {
     }
     const seen = this.recent.get(entry.client) ?? this.recent.set(entry.client, new Set()).get(entry.client)!;
     const fresh = disclosed.filter((id) => !seen.has(id));
-    const seq = await this.store.transaction(async (tx) => {
-      const seq = await appendAudit(tx, this.key, entry);
-      if (fresh.length) await tx.recordDisclosures(entry.client, fresh, entry.at);
-      return seq;
-    });
+    const seq = await this.committer.append({ entry, disclosed: fresh });
     for (const id of fresh) seen.add(id);
     return seq;
+  }
+
+  /** Resolves once every entry handed to `record` so far is committed (or failed): shutdown waits for it. */
+  drain(): Promise<void> {
+    return this.committer.drain();
   }
 
   /** After an erasure the ledger rows of a person go; forget them here too. */

@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
 import { ApolloServer, HeaderMap, type ApolloServerPlugin, type BaseContext } from '@apollo/server';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { unwrapResolverError } from '@apollo/server/errors';
 import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
 import { RostergateError, isRostergateError, refusalAnswer } from '../errors.ts';
@@ -81,7 +81,12 @@ export async function startGateway<C extends BaseContext>(opts: GatewayOptions<C
       // re-raise the signal, killing the process before in-flight requests finish and the store
       // closes. Apollo installs it only when NODE_ENV is not "test", so tests never saw it.
       stopOnTerminationSignals: false,
-      plugins: [ApolloServerPluginLandingPageDisabled(), costLimitPlugin<C>(limits, served.purpose), ...(served.plugins ?? [])],
+      // Cache control off: it hooks every field's resolution to compute a policy that, with no
+      // cache hints in the schema, is always "no-store" — which `handle` sets on every answer instead.
+      plugins: [
+        ApolloServerPluginLandingPageDisabled(), ApolloServerPluginCacheControlDisabled(),
+        costLimitPlugin<C>(limits, served.purpose), failureLog<C>(log), ...(served.plugins ?? []),
+      ],
       // The token limit is the parser's own: it stops reading a document past it.
       parseOptions: { maxTokens: limits.maxTokens },
       validationRules: [shapeLimits(limits, served.purpose)],
@@ -174,6 +179,8 @@ export async function startGateway<C extends BaseContext>(opts: GatewayOptions<C
       httpGraphQLRequest: { method: req.method!, headers, search: url.search, body },
       context: async () => ctx,
     });
+    // Answers carry personal data: never stored by a browser or a proxy.
+    res.setHeader('cache-control', 'no-store');
     for (const [k, v] of result.headers) res.setHeader(k, v);
     res.statusCode = result.status ?? 200;
     if (result.body.kind === 'complete') return void res.end(result.body.string);
@@ -199,6 +206,18 @@ export async function startGateway<C extends BaseContext>(opts: GatewayOptions<C
       server.closeAllConnections();
       await closed;
       for (const a of apollos.values()) await a.stop();
+    },
+  };
+}
+
+/**
+ * A request that fails after it ran (its audit entry could not be committed, say) is answered 500
+ * by Apollo, which logs only the message; this logs the error and its cause by kind and code.
+ */
+function failureLog<C extends BaseContext>(log: Logger): ApolloServerPlugin<C> {
+  return {
+    async unexpectedErrorProcessingRequest({ error }) {
+      log.error({ ...errorForLog(error), cause: errorForLog((error as { cause?: unknown }).cause) }, 'request failed after it ran: its answer was withheld');
     },
   };
 }

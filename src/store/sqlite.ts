@@ -1,7 +1,10 @@
 /**
  * The embedded store: one SQLite file (better-sqlite3, WAL). Writes go through one connection in
- * explicit transactions; reads use a second connection, so GraphQL requests served while a sync
- * runs see only committed pages.
+ * explicit transactions. Reads go through the writer connection too while it has no transaction
+ * open — its page cache then survives the audit group commits a busy gateway makes (a commit by
+ * another connection resets a connection's cache; measured in docs/serving.md) — and through a
+ * second, read-only connection while one is open, so GraphQL requests served during a sync page
+ * see only committed data.
  *
  * Every query lives in the one query layer (src/store/queries/, Kysely); this file keeps what only
  * SQLite has: the file and its connections, the write queue and BEGIN IMMEDIATE, the readiness
@@ -10,7 +13,7 @@
 import Database from 'better-sqlite3';
 import { closeSync, mkdirSync, openSync, statfsSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Kysely, SqliteDialect, sql, type SqlBool } from 'kysely';
+import { Kysely, SqliteDialect, sql, type CompiledQuery, type SqlBool } from 'kysely';
 import type { EntityType } from '../model/records.ts';
 import { RostergateError } from '../errors.ts';
 import { SQLITE_MIGRATIONS, type RowRepair } from './migrations.ts';
@@ -68,8 +71,8 @@ export const sqliteDialect: StoreDialect = {
 };
 
 /** A Kysely over one connection, its statements prepared once (src/store/sqlite-statements.ts). */
-function kyselyOn(db: Db): Kysely<Tables> {
-  return new Kysely<Tables>({ dialect: new SqliteDialect({ database: new CachedStatements(db) }) });
+function kyselyOn(statements: CachedStatements): Kysely<Tables> {
+  return new Kysely<Tables>({ dialect: new SqliteDialect({ database: statements }) });
 }
 
 /**
@@ -89,18 +92,35 @@ export class SqliteStore extends QueryStore {
   private readonly path: string;
   /** Queries through the writer connection (inside write transactions). */
   private readonly wdb: Kysely<Tables>;
+  /** Each connection's prepared statements, shared by its Kysely and by executeRead. */
+  private readonly writerStatements: CachedStatements;
+  private readonly readerStatements: CachedStatements;
   private queue: Promise<unknown> = Promise.resolve();
 
   /** How errors name this store (its path; never anything secret). */
   private readonly label: string;
 
   private constructor(writer: Db, reader: Db, path: string) {
-    super(kyselyOn(reader), sqliteDialect);
+    const readerStatements = new CachedStatements(reader);
+    super(kyselyOn(readerStatements), sqliteDialect);
     this.label = `the SQLite store at ${path}`;
     this.path = path;
     this.writer = writer;
     this.reader = reader;
-    this.wdb = kyselyOn(writer);
+    this.readerStatements = readerStatements;
+    this.writerStatements = reader === writer ? readerStatements : new CachedStatements(writer);
+    this.wdb = kyselyOn(this.writerStatements);
+  }
+
+  /**
+   * Runs a read at once, synchronously (better-sqlite3 is): on the writer when no transaction is
+   * open on it, else on the reader. The check and the read happen in one synchronous step, so a
+   * write transaction cannot begin between them and show the read uncommitted rows.
+   */
+  override async executeRead<R>(q: CompiledQuery<R>): Promise<R[]> {
+    this.readCount++;
+    const statements = this.writer.inTransaction ? this.readerStatements : this.writerStatements;
+    return (statements.prepare(q.sql) as unknown as Database.Statement).all(q.parameters as unknown[]) as R[];
   }
 
   static open(path: string): SqliteStore {

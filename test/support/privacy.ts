@@ -50,8 +50,9 @@ export async function privateGateway(
   const dataset = RosterDataset.generate(district);
   const config = demoPrivacyConfig(join(dir, 'rg.db'), opts.config);
   const store = opts.store === 'postgres' ? await openTestStore('postgres') : SqliteStore.open(config.store);
-  // Tests rotate domains and expect the next request to see it: no version caching.
-  const privacy = setupPrivacy(config, buildUnifiedSchema(), { keyring, versionCacheMs: 0 });
+  // Tests rotate domains and revoke keys and expect the next request to see it: no version or key
+  // caching (test/e2e/serving.test.ts covers the key cache and its bound).
+  const privacy = setupPrivacy(config, buildUnifiedSchema(), { keyring, versionCacheMs: 0, apiKeyCacheMs: 0 });
   const sync = async () => {
     const ingest = await privacy.ingest(store);
     const s = await syncSource(store, directConnector('demo', dataset), { ...ingest, matchRules: config.identity.match });
