@@ -51,7 +51,23 @@
   const failure = (code, message) => ({ errors: [{ message, extensions: { code } }] });
 
   /** Posts to the gateway; every failure becomes a GraphQL-shaped error GraphiQL shows as the result. */
+  /**
+   * GraphiQL can send the operation name of the tab it just left with the query of the tab it
+   * switched to (it re-reads the name a moment later); the gateway would refuse the mismatch. A name
+   * the query does not define is dropped, so a document of one operation runs as written.
+   */
+  function withOwnOperationName(params) {
+    const name = params && params.operationName;
+    if (!name || typeof params.query !== 'string') return params;
+    const defined = new RegExp('\\b(query|mutation|subscription)\\s+' + name + '\\b').test(params.query);
+    if (defined) return params;
+    const rest = Object.assign({}, params);
+    delete rest.operationName;
+    return rest;
+  }
+
   async function fetcher(params, opts) {
+    params = withOwnOperationName(params);
     let headers;
     try {
       headers = new Headers({ 'content-type': 'application/json', accept: 'application/json', ...(opts && opts.headers) });
