@@ -188,6 +188,7 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
     const pages = connector.read(startState, { full: mode === 'full', signal: opts.signal })[Symbol.asyncIterator]();
     try {
       let next = pages.next();
+      next.catch(() => undefined);
       for (;;) {
         let r: IteratorResult<Page>;
         try {
@@ -204,6 +205,9 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
         group.push({ page, checked: report.checkPage(page.resource, page.records) });
         groupRecords += page.records.length;
         next = pages.next();
+        // Handled below (awaited at the top of the loop); marked now, since a group may be applied
+        // before it is awaited and a source failing meanwhile is not an unhandled rejection.
+        next.catch(() => undefined);
         if (groupRecords >= (opts.groupRecords ?? GROUP_RECORDS) || page.completes?.length || !(await settledNow(next))) await applyGroup();
       }
       if (group.length) await applyGroup();
