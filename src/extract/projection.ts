@@ -194,8 +194,16 @@ export async function* projectedPages(
       }
       position = { afterKey: after.afterKey };
     }
-    const r = await rootListPage(ctx, entity, { first: pageSize, ...position, ...where });
-    const cells = await projection.project(r.rows, ctx);
+    let r: Awaited<ReturnType<typeof rootListPage>>;
+    let cells: Awaited<ReturnType<Projection['project']>>;
+    try {
+      r = await rootListPage(ctx, entity, { first: pageSize, ...position, ...where });
+      cells = await projection.project(r.rows, ctx);
+    } catch (e) {
+      if (e instanceof RostergateError) throw e;
+      // Named by kind and place, not by the driver's message, which may quote a stored value.
+      throw new RostergateError('STORE', `extract ${projection.dataset}: a page could not be read from the store (${(e as Error).name})`, {}, { cause: e });
+    }
     const last = r.rows.length - 1;
     const next: Position | undefined =
       !r.hasNext || last < 0 ? undefined : order ? { afterKey: r.keys![last]!, version: order.version } : { afterId: r.rows[last]!.id };
