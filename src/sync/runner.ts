@@ -168,7 +168,7 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
           }
           if (page.completes?.length) await sweepCompleted(unit, ctx, page, opts, guarded);
         }
-        await unit.flush();
+        await flushNaming(unit, source, pages[pages.length - 1]!.page.resource);
         await tx.setSyncState(state({ state: pages[pages.length - 1]!.page.state }));
       });
       for (const { page } of pages) {
@@ -218,7 +218,7 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
     await store.transaction(async (tx) => {
       const unit = openPageUnit(tx, ctx.policy);
       summary.unresolved = await resolvePending(unit, ctx, { final: true });
-      await unit.flush();
+      await flushNaming(unit, source);
       await tx.setSyncState(state({ state: lastState, runStatus: guarded.length ? 'guarded' : 'complete' }));
     });
     if (guarded.length) {
@@ -272,6 +272,18 @@ async function sweepCompleted(
       continue;
     }
     await sweepUnseen(tx, ctx, [type]);
+  }
+}
+
+/**
+ * Flushes a unit of work, naming the source (and resource) in what fails: the store's condition
+ * errors (STORE_FULL …) keep that context when they wrap this one (src/store/conditions.ts).
+ */
+async function flushNaming(unit: PageUnit, source: string, resource?: string): Promise<void> {
+  try {
+    await unit.flush();
+  } catch (e) {
+    throw new RostergateError('STORE', `could not store the page: ${oneLine(e)}`, { source, ...(resource ? { resource } : {}) }, { cause: e });
   }
 }
 
