@@ -33,7 +33,16 @@ export type RunMode = 'full' | 'incremental' | 'resumed';
  * changeLogged, suppressionKey) are options: Privacy.ingest() gives all of them; a part left out
  * does nothing (a deployment without purposes).
  */
+/**
+ * Records applied per transaction at most, in whole pages (a page larger than this is one group):
+ * large enough that a commit's index writes are shared by many records, small enough that a
+ * crash costs little refetching and a transaction holds the write lock briefly.
+ */
+export const GROUP_RECORDS = 5000;
+
 export interface SyncOptions extends PolicyParts {
+  /** Records applied per transaction, in whole pages (default GROUP_RECORDS; 1: a transaction per page). */
+  groupRecords?: number;
   /** Force a full read even when an incremental cursor exists. */
   full?: boolean;
   /** Largest share of a source's records of a type a full sync may delete (default 0.2). */
@@ -131,40 +140,85 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
 
   const guarded: NonNullable<SyncSummary['guarded']> = [];
   try {
-    for await (const page of connector.read(startState, { full: mode === 'full', signal: opts.signal })) {
-      if (opts.signal?.aborted) throw isRostergateError(opts.signal.reason) ? opts.signal.reason : new RostergateError('SYNC_ABORTED', 'sync aborted', { source });
-      // The mapping boundary: every record is checked against its unified types before it is stored.
-      report.addNotes(page.resource, page.notes);
-      const checked = report.checkPage(page.resource, page.records);
+    // Consecutive pages are applied together, up to GROUP_RECORDS records, in one transaction
+    // with the last page's cursor: a commit writes every index page the group touched once, where a
+    // commit per small vendor page wrote the same pages again and again (random ids spread every
+    // page's inserts over the whole index). A crash still resumes at a committed cursor; the group's
+    // pages are fetched again. A page that completes a listing (its sweep may delete) closes a group.
+    type Checked = ReturnType<SyncReport['checkPage']>;
+    let group: { page: Page; checked: Checked }[] = [];
+    let groupRecords = 0;
+    const applyGroup = async () => {
+      const pages = group;
+      group = [];
+      groupRecords = 0;
       await store.transaction(async (tx) => {
-        // The page as one unit of work: loaded in a few reads, planned in memory, flushed in
+        // The group as one unit of work: loaded in a few reads, planned in memory, flushed in
         // multi-row writes with the policy's rows, then its cursor — all in this transaction.
         const unit = openPageUnit(tx, ctx.policy);
-        await prefetchRecords(unit, ctx, checked.records, checked.heldBack);
-        for (const r of checked.heldBack) await keepHeldBack(unit, ctx, r.type, r.key);
-        for (const r of checked.records) {
-          try {
-            await applyRecord(unit, ctx, r);
-          } catch (e) {
-            throw new RostergateError('STORE', `could not store a ${r.type} record: ${oneLine(e)}`, { source, resource: page.resource, record: `${r.type} #${checked.records.indexOf(r)}` }, { cause: e });
+        await prefetchRecords(unit, ctx, pages.flatMap((p) => p.checked.records), pages.flatMap((p) => p.checked.heldBack));
+        for (const { page, checked } of pages) {
+          for (const r of checked.heldBack) await keepHeldBack(unit, ctx, r.type, r.key);
+          for (const r of checked.records) {
+            try {
+              await applyRecord(unit, ctx, r);
+            } catch (e) {
+              throw new RostergateError('STORE', `could not store a ${r.type} record: ${oneLine(e)}`, { source, resource: page.resource, record: `${r.type} #${checked.records.indexOf(r)}` }, { cause: e });
+            }
           }
+          if (page.completes?.length) await sweepCompleted(unit, ctx, page, opts, guarded);
         }
-        if (page.completes?.length) await sweepCompleted(unit, ctx, page, opts, guarded);
-        await unit.flush();
-        await tx.setSyncState(state({ state: page.state }));
+        await flushNaming(unit, source, pages[pages.length - 1]!.page.resource);
+        await tx.setSyncState(state({ state: pages[pages.length - 1]!.page.state }));
       });
-      lastState = page.state;
-      summary.pages++;
-      summary.records += page.records.length;
-      const br = (summary.byResource[page.resource] ??= { pages: 0, records: 0 });
-      br.pages++;
-      br.records += page.records.length;
-      opts.hooks?.pageDidStore?.({ source, resource: page.resource, records: page.records.length, listed: page.listed ?? page.records.length, total: page.total, counters });
+      for (const { page } of pages) {
+        lastState = page.state;
+        summary.pages++;
+        summary.records += page.records.length;
+        const br = (summary.byResource[page.resource] ??= { pages: 0, records: 0 });
+        br.pages++;
+        br.records += page.records.length;
+        opts.hooks?.pageDidStore?.({ source, resource: page.resource, records: page.records.length, listed: page.listed ?? page.records.length, total: page.total, counters });
+      }
+    };
+    // The next page is asked for as soon as one arrives, so the source works while the store does.
+    // A group is committed when the next page is not there yet (a source slower than the store
+    // commits page by page, as before), when it is full, or when a page completes a listing; and
+    // before a failure of the source is raised, so what was read is kept.
+    const pages = connector.read(startState, { full: mode === 'full', signal: opts.signal })[Symbol.asyncIterator]();
+    try {
+      let next = pages.next();
+      next.catch(() => undefined);
+      for (;;) {
+        let r: IteratorResult<Page>;
+        try {
+          r = await next;
+        } catch (e) {
+          if (group.length) await applyGroup();
+          throw e;
+        }
+        if (r.done) break;
+        const page = r.value;
+        if (opts.signal?.aborted) throw isRostergateError(opts.signal.reason) ? opts.signal.reason : new RostergateError('SYNC_ABORTED', 'sync aborted', { source });
+        // The mapping boundary: every record is checked against its unified types before it is stored.
+        report.addNotes(page.resource, page.notes);
+        group.push({ page, checked: report.checkPage(page.resource, page.records) });
+        groupRecords += page.records.length;
+        next = pages.next();
+        // Handled below (awaited at the top of the loop); marked now, since a group may be applied
+        // before it is awaited and a source failing meanwhile is not an unhandled rejection.
+        next.catch(() => undefined);
+        if (groupRecords >= (opts.groupRecords ?? GROUP_RECORDS) || page.completes?.length || !(await settledNow(next))) await applyGroup();
+      }
+      if (group.length) await applyGroup();
+    } finally {
+      // Not awaited: a page still in flight would hold the close up to the source's deadline.
+      pages.return?.(undefined).catch(() => undefined);
     }
     await store.transaction(async (tx) => {
       const unit = openPageUnit(tx, ctx.policy);
       summary.unresolved = await resolvePending(unit, ctx, { final: true });
-      await unit.flush();
+      await flushNaming(unit, source);
       await tx.setSyncState(state({ state: lastState, runStatus: guarded.length ? 'guarded' : 'complete' }));
     });
     if (guarded.length) {
@@ -219,6 +273,25 @@ async function sweepCompleted(
     }
     await sweepUnseen(tx, ctx, [type]);
   }
+}
+
+/**
+ * Flushes a unit of work, naming the source (and resource) in what fails: the store's condition
+ * errors (STORE_FULL …) keep that context when they wrap this one (src/store/conditions.ts).
+ */
+async function flushNaming(unit: PageUnit, source: string, resource?: string): Promise<void> {
+  try {
+    await unit.flush();
+  } catch (e) {
+    throw new RostergateError('STORE', `could not store the page: ${oneLine(e)}`, { source, ...(resource ? { resource } : {}) }, { cause: e });
+  }
+}
+
+/** Whether a promise has settled by the end of this turn of the event loop (without waiting for it). */
+function settledNow(p: Promise<unknown>): Promise<boolean> {
+  let settled = false;
+  p.then(() => { settled = true; }, () => { settled = true; });
+  return new Promise((resolve) => setImmediate(() => resolve(settled)));
 }
 
 function guardMessage(source: string, g: NonNullable<SyncSummary['guarded']>, share: number): string {

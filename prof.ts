@@ -1,0 +1,15 @@
+import { RosterDataset } from '../src/demo/dataset.ts';
+import { directConnector } from '../src/demo/direct-connector.ts';
+import { SqliteStore } from '../src/store/sqlite.ts';
+import { syncSource } from '../src/sync/runner.ts';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+const ds = RosterDataset.generate({ students: Number(process.argv[2] ?? 1000) });
+const store = SqliteStore.open(join(mkdtempSync(join(tmpdir(), 'prof-')), 'rg.db'));
+if (process.env.CKPT) (store as any).writer.pragma('wal_autocheckpoint = ' + process.env.CKPT);
+const t = Date.now();
+const r = await syncSource(store, directConnector('demo', ds));
+const s = (Date.now() - t) / 1000;
+console.log(JSON.stringify(r.counters ?? r).slice(0, 300), s, 's');
+await store.close();

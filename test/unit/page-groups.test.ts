@@ -1,0 +1,105 @@
+/**
+ * Pages applied in groups (src/sync/runner.ts): a source faster than the store has its pages
+ * committed several to a transaction, with the last page's cursor; a source slower than the store
+ * is committed page by page; and a source that fails keeps what it delivered before failing.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Connector, Page } from '../../connectors/types.ts';
+import { RosterDataset } from '../../src/demo/dataset.ts';
+import { directConnector } from '../../src/demo/direct-connector.ts';
+import type { Store } from '../../src/store/types.ts';
+import { syncSource } from '../../src/sync/runner.ts';
+import { openTestStore, storeKinds, type StoreKind } from '../support/stores.ts';
+
+let stores: Store[] = [];
+afterEach(async () => {
+  for (const s of stores) await s.close();
+  stores = [];
+});
+
+/** A store whose write transactions are counted. */
+async function counted(kind: StoreKind): Promise<{ store: Store; transactions: () => number }> {
+  const store = await openTestStore(kind);
+  stores.push(store);
+  let n = 0;
+  const tx = store.transaction.bind(store);
+  store.transaction = ((fn: Parameters<Store['transaction']>[0]) => {
+    n++;
+    return tx(fn);
+  }) as Store['transaction'];
+  return { store, transactions: () => n };
+}
+
+/** The same pages, each delivered after a pause (a source slower than the store), failing after `failAfter` pages if given. */
+function throttled(inner: Connector, opts: { delayMs: number; failAfter?: number }): Connector {
+  return {
+    sourceId: inner.sourceId,
+    type: inner.type,
+    async *read(state, o) {
+      let n = 0;
+      for await (const page of inner.read(state, o) as AsyncIterable<Page>) {
+        if (opts.failAfter !== undefined && n === opts.failAfter) throw new Error('the source went away');
+        await new Promise((r) => setTimeout(r, opts.delayMs));
+        n++;
+        yield page;
+      }
+    },
+  };
+}
+
+describe.each(storeKinds())('pages applied in groups (%s)', (kind) => {
+  const ds = RosterDataset.generate({ students: 60 });
+
+  /** Transactions a run makes besides its pages' (its start, its end, its lease): measured with an empty source. */
+  async function overhead(): Promise<number> {
+    const { store, transactions } = await counted(kind);
+    const empty: Connector = { sourceId: 'demo', type: 'oneroster-csv', async *read() {} };
+    await syncSource(store, empty);
+    return transactions();
+  }
+
+  it('commits the pages of a fast source several to a transaction, and ends with every record', async () => {
+    const base = await overhead();
+    const { store, transactions } = await counted(kind);
+    const r = await syncSource(store, directConnector('demo', ds, { pageSize: 20 }));
+    expect(r.status).toBe('complete');
+    expect(r.pages).toBeGreaterThan(20);
+    expect(transactions() - base).toBeLessThan(r.pages / 2);
+    expect((await store.counts()).person).toBe(ds.list('person').length);
+  });
+
+  it('with groupRecords 1 commits each page alone', async () => {
+    const base = await overhead();
+    const { store, transactions } = await counted(kind);
+    const r = await syncSource(store, directConnector('demo', ds, { pageSize: 20 }), { groupRecords: 1 });
+    expect(transactions() - base).toBe(r.pages);
+  });
+
+  it('commits the pages of a slow source one by one', async () => {
+    const base = await overhead();
+    const { store, transactions } = await counted(kind);
+    const r = await syncSource(store, throttled(directConnector('demo', ds, { pageSize: 100 }), { delayMs: 40 }));
+    expect(r.status).toBe('complete');
+    expect(transactions() - base).toBe(r.pages);
+  });
+
+  it('keeps the pages a fast source delivered before it failed, with their cursor, and the next run completes', async () => {
+    const failing = () => throttled(directConnector('demo', ds, { pageSize: 20 }), { delayMs: 0, failAfter: 5 });
+    const { store } = await counted(kind);
+    const r = await syncSource(store, failing(), { onFailure: 'return' });
+    expect(r.status).toBe('failed');
+    expect(r.error).toContain('the source went away');
+    // The five pages read before the failure are all kept, as committing page by page keeps them.
+    expect(r.pages).toBe(5);
+    const { store: byPage } = await counted(kind);
+    const r1 = await syncSource(byPage, failing(), { onFailure: 'return', groupRecords: 1 });
+    expect(r1.pages).toBe(5);
+    expect(await store.counts()).toEqual(await byPage.counts());
+    expect((await store.getSyncState('demo'))?.state).toEqual((await byPage.getSyncState('demo'))?.state);
+    expect(Object.values(await store.counts()).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    const again = await syncSource(store, directConnector('demo', ds, { pageSize: 20 }));
+    expect(again.status).toBe('complete');
+    expect(again.mode).toBe('resumed');
+    expect((await store.counts()).person).toBe(ds.list('person').length);
+  });
+});
