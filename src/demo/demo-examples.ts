@@ -5,34 +5,12 @@
  * people with their sources. test/e2e/landing.test.ts runs each with its purpose's key.
  */
 import { cleverId } from '../../connectors/clever/sandbox.ts';
-import type { ConsoleExample } from '../server/landing.ts';
+import { EXAMPLE_QUERY, type ConsoleExample } from '../server/landing.ts';
 import { demoViews } from './demo.ts';
 import type { RosterDataset } from './dataset.ts';
 
-const ROSTER_SYNC = `# An LMS keeping its rosters in step: schools, their classes, and the students by name.
-query SchoolRoster {
-  schools(first: 1) {
-    totalCount
-    edges {
-      node {
-        name
-        classes(first: 3) {
-          totalCount
-          edges {
-            node {
-              title
-              enrollments(role: STUDENT, first: 5) {
-                totalCount
-                edges { node { role person { id givenName familyName grades } } }
-              }
-            }
-          }
-        }
-      }
-    }
-  }
-}
-`;
+/** The gateway's own example (src/server/landing.ts), introduced as the LMS's. */
+const ROSTER_SYNC = EXAMPLE_QUERY.replace(/^#.*\n/, '# An LMS keeping its rosters in step: schools, their classes, and the students by name.\n');
 
 const ANALYTICS = `# The data team: participation per class, from the class side. People come as pseudonyms with a
 # grade band and birth year only; names, schools' class lists and titles are withheld from this

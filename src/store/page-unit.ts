@@ -165,14 +165,14 @@ export class PageUnit implements IngestTx {
 
   /** Entities and all their source records, for ids not yet known. */
   private async loadEntities(ids: string[]): Promise<void> {
-    const todo = ids.filter((id) => !this.baseEntity.has(id) || !this.baseRecordsOf.has(id));
-    if (!todo.length) return;
-    for (const id of todo) {
+    const unloaded = ids.filter((id) => !this.baseEntity.has(id) || !this.baseRecordsOf.has(id));
+    if (!unloaded.length) return;
+    for (const id of unloaded) {
       this.baseEntity.set(id, this.baseEntity.get(id) ?? null);
       this.baseRecordsOf.set(id, []);
     }
-    for (const e of await this.batch.entitiesById(todo)) this.baseEntity.set(e.id, e);
-    for (const r of await this.batch.sourceRecordsOfEntities(todo)) {
+    for (const e of await this.batch.entitiesById(unloaded)) this.baseEntity.set(e.id, e);
+    for (const r of await this.batch.sourceRecordsOfEntities(unloaded)) {
       this.baseRecordsOf.get(r.entityId!)?.push(r);
       this.baseRecord.set(recKey(r.source, r.type, r.key), r);
     }
