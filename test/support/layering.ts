@@ -48,6 +48,8 @@ export function layerOf(path: string): string | undefined {
     case 'server':
       return folder;
     case 'config':
+    case 'tenants':
+    case 'jobs':
     case 'commands':
     case 'demo':
       return 'assembly';
