@@ -4,6 +4,7 @@ import { errorForLog, log } from '../log.ts';
 import { isPostgresUrl, openStore, serveStore } from '../runtime.ts';
 import { existsSync } from 'node:fs';
 import { assertCanListen } from '../server/gateway.ts';
+import { stopTracing } from '../kernel/tracing.ts';
 
 /**
  * The config a command works on. Every command that reads the store or the sources needs one: the
@@ -28,7 +29,7 @@ export async function serveCommand(opts: { config?: string; port?: number; host?
   await assertCanListen(opts.port ?? cfg.server.port, opts.host ?? cfg.server.host);
   const store = await openStore(cfg);
   const gw = await serveStore(store, cfg, log, { port: opts.port, host: opts.host });
-  process.stdout.write(`rostergate serving ${cfg.store}\n  GraphQL: ${gw.url}/graphql\n  console: ${gw.url}/\n`);
+  process.stdout.write(`rostergate serving ${cfg.store}\n  GraphQL: ${gw.url}/graphql\n  console: ${gw.url}/\n${gw.metricsUrl ? `  metrics: ${gw.metricsUrl}/metrics\n` : ''}`);
   onShutdown(async () => {
     await gw.close();
     await store.close();
@@ -42,7 +43,7 @@ export function onShutdown(fn: () => Promise<void>): void {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
-    fn().then(
+    fn().then(stopTracing).then(
       () => process.exit(0),
       (e) => {
         log.error(errorForLog(e), 'shutdown failed');

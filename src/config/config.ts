@@ -8,6 +8,7 @@ import { resolve, dirname, isAbsolute } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { RostergateError } from '../errors.ts';
+import { secret } from '../secret.ts';
 import { definitionOf, SOURCE_TYPES } from '../../connectors/registry.ts';
 import type { SourceType } from '../../connectors/types.ts';
 import { clientSchema, purposeSchema, rateLimitSchema } from '../privacy/policy.ts';
@@ -49,6 +50,22 @@ export const configSchema = z
          * many seconds. 0 looks every request's key up (docs/serving.md).
          */
         apiKeyCacheSeconds: z.number().min(0).max(300).default(5),
+        /**
+         * Prometheus metrics (docs/observability.md): on a port of their own, or on the API port
+         * behind a bearer token, or both. Left out: no /metrics anywhere.
+         */
+        metrics: z
+          .object({
+            /** A separate listener for /metrics (not the API port). */
+            port: z.number().int().min(0).max(65535).optional(),
+            /** The separate listener's address (0.0.0.0 for a scraper on another machine or pod). */
+            host: z.string().default('127.0.0.1'),
+            /** Bearer token for /metrics (env:NAME or file:PATH); required to serve it on the API port. */
+            token: secret.optional(),
+          })
+          .strict()
+          .refine((m) => m.port !== undefined || m.token !== undefined, 'give server.metrics a port of its own, or a token to serve /metrics on the API port (it is never public)')
+          .optional(),
       })
       .strict()
       .default({ port: 4000, host: '127.0.0.1', openAccess: false, drainSeconds: 0, apiKeyCacheSeconds: 5 }),

@@ -20,6 +20,7 @@ import type { Database as Tables } from './db.ts';
 import type { StoreDialect } from './dialect.ts';
 import { QueryStore } from './queries/store-reads.ts';
 import { WriteTx } from './queries/write-tx.ts';
+import { observedTransaction } from './observe.ts';
 
 /** How errors name this store: never its URL, which may carry a password. */
 const LABEL = 'the PostgreSQL store';
@@ -98,7 +99,7 @@ export class PostgresStore extends QueryStore {
 
   async transaction<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T> {
     try {
-      return await this.rdb.connection().execute(async (c) => {
+      return await observedTransaction(this.kind, () => this.rdb.connection().execute(async (c) => {
         try {
           await sql`BEGIN`.execute(c);
           await sql`SELECT pg_advisory_xact_lock(${WRITE_LOCK.toString()})`.execute(c);
@@ -109,7 +110,7 @@ export class PostgresStore extends QueryStore {
           await sql`ROLLBACK`.execute(c).catch(() => undefined);
           throw e;
         }
-      });
+      }));
     } catch (e) {
       throw storeConditionError(e, LABEL) ?? e;
     }
