@@ -5,8 +5,8 @@
  * function straight away — not even the API's no-op span is made — because store reads run on the
  * serving path thousands of times a second and a sync applies pages in tight loops.
  *
- * The spans (docs/observability.md): `HTTP <method>` → `graphql.execute` → `store.read` /
- * `store.transaction` for a request; `sync.run` → `sync.page` → `upstream.request` and `sync.run` →
+ * The spans (docs/observability.md): `HTTP <method>` → `request.authenticate` | `graphql.execute` →
+ * `store.read` / `store.transaction` for a request; `sync.run` → `sync.page` → `upstream.request` and `sync.run` →
  * `sync.apply` → `store.transaction` for a sync. Attributes name configured things (source,
  * resource, purpose, store kind) and outcomes; never a record, an id, a URL with its query or an
  * error message (messages may quote data), only error codes.

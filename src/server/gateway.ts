@@ -128,7 +128,7 @@ export async function startGateway<C extends BaseContext>(opts: GatewayOptions<C
       countRequest(record, res.statusCode, seconds);
     }));
     runInRequest(record, () => withIncomingContext(req.headers, () =>
-      withSpan(`HTTP ${req.method}`, { 'http.request.method': req.method ?? '', 'http.route': ROUTES[record.surface] ?? 'other' }, async (span) => {
+      withSpan(`HTTP ${req.method}`, { 'http.request.method': req.method ?? '', 'http.route': ROUTES[record.surface] ?? 'other', 'rostergate.request_id': record.id }, async (span) => {
         try {
           await handle(req, res);
         } catch (e) {
@@ -172,7 +172,8 @@ export async function startGateway<C extends BaseContext>(opts: GatewayOptions<C
     });
     let ctx: C;
     try {
-      ctx = await opts.context(req, abort.signal);
+      // Authentication's own reads (an API key looked up) are this span's, apart from the operation's.
+      ctx = await withSpan('request.authenticate', {}, () => opts.context(req, abort.signal));
     } catch (e) {
       // Refused before anything runs: bad credentials (401), unverifiable ones (503), over the rate limit (429).
       const refused = refusalAnswer(e);
