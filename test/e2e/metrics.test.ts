@@ -18,6 +18,7 @@ import { testHttp } from '../support/connector-suite.ts';
 import { syncSource } from '../../src/sync/runner.ts';
 import { createLogger } from '../../src/log.ts';
 import { startGateway } from '../../src/server/gateway.ts';
+import { parseConfig } from '../../src/config/config.ts';
 
 const TOKEN = 'metrics-test-token';
 const log = createLogger({ level: 'silent' });
@@ -39,6 +40,11 @@ async function scrape(url: string, token?: string): Promise<{ status: number; te
 }
 
 describe('/metrics access', () => {
+  it('is refused in config without a port or a token (it is never public)', () => {
+    expect(() => parseConfig({ server: { metrics: {} } })).toThrow(/a port of its own, or a token/);
+    expect(parseConfig({ server: { metrics: { token: 't' } } }).server.metrics).toEqual({ host: '127.0.0.1', token: 't' });
+  });
+
   it('is absent from the API port without server.metrics', async () => {
     const schema = makeExecutableSchema({ typeDefs: 'type Query { ok: Boolean }' });
     const gw = await startGateway({ schemas: { default: { schema } }, context: async () => ({}), log, port: 0 });
