@@ -11,7 +11,7 @@
  * a cleaned value would still be partly the attacker's text.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 
 export const REQUEST_ID_HEADER = 'x-request-id';
 
@@ -31,10 +31,18 @@ export interface RequestRecord {
 
 const storage = new AsyncLocalStorage<RequestRecord>();
 
-/** The caller's id when it is safe to echo and log, else a new one. */
+/**
+ * The caller's id when it is safe to echo and log, else a new one: `rg-` and 120 random bits. Not a
+ * UUID on purpose: vendors' person ids are UUIDs (Graph, OneRoster), and a log scan for leaked ids
+ * (test/e2e/logs.test.ts) must not mistake our own request ids for them.
+ */
 export function requestIdFrom(header: string | string[] | undefined): string {
   const value = Array.isArray(header) ? header[0] : header;
-  return value !== undefined && SAFE_ID.test(value) ? value : randomUUID();
+  return value !== undefined && SAFE_ID.test(value) ? value : newRequestId();
+}
+
+export function newRequestId(): string {
+  return `rg-${randomBytes(15).toString('base64url')}`;
 }
 
 /** Runs `fn` as the request `record`: everything it starts, synchronously or not, sees the record. */

@@ -20,8 +20,8 @@ export async function observedTransaction<T>(kind: 'sqlite' | 'postgres', run: (
 }
 
 /** A read, in a span when tracing is on; otherwise `read` is called as it is (reads are the hottest path). */
-export function observedRead<R>(kind: 'sqlite' | 'postgres', read: () => Promise<R>): Promise<R> {
-  return tracingOn() ? withSpan('store.read', { 'db.system': dbSystem(kind) }, read) : read();
+export function observedRead<R>(kind: 'sqlite' | 'postgres', read: () => R | Promise<R>): R | Promise<R> {
+  return tracingOn() ? withSpan('store.read', { 'db.system': dbSystem(kind) }, async () => read()) : read();
 }
 
 const dbSystem = (kind: 'sqlite' | 'postgres') => (kind === 'postgres' ? 'postgresql' : 'sqlite');

@@ -121,7 +121,7 @@ export class SqliteStore extends QueryStore {
   override async executeRead<R>(q: CompiledQuery<R>): Promise<R[]> {
     this.readCount++;
     // The connection is chosen and the read run in one synchronous step, also inside a span.
-    return observedRead(this.kind, async () => {
+    return observedRead(this.kind, () => {
       const statements = this.writer.inTransaction ? this.readerStatements : this.writerStatements;
       return (statements.prepare(q.sql) as unknown as Database.Statement).all(q.parameters as unknown[]) as R[];
     });
