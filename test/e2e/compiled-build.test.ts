@@ -4,7 +4,7 @@
  * (CI typechecks separately), into a folder inside the repository so node_modules is found from it.
  * Then: every module loads, `--help` and the demo work, a real query is answered, the console's
  * files (GraphiQL and React from node_modules, the console's own copied beside the code) are served,
- * and `serve` takes its port and host from the environment.
+ * and `serve` takes its port and host from the environment, its health answering the image's HEALTHCHECK.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -13,6 +13,7 @@ import { join, relative } from 'node:path';
 import { createServer } from 'node:net';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { tempDir } from '../support/stores.ts';
+import { healthcheckCommand, readDockerfile } from '../support/deploy-files.ts';
 
 const root = join(import.meta.dirname, '../..');
 let out = '';
@@ -159,6 +160,13 @@ describe('the compiled build', { timeout: 120_000 }, () => {
         body: JSON.stringify({ query: '{ schools { totalCount } }' }),
       });
       expect(await res.json()).toEqual({ data: { schools: { totalCount: 0 } } });
+      // The image's HEALTHCHECK, run as Docker would (with the port from the same variable).
+      const [node, ...hcArgs] = healthcheckCommand(readDockerfile().at(-1)!);
+      expect(node).toBe('node');
+      const healthy = spawnSync(process.execPath, hcArgs, { env: userEnv({ ROSTERGATE_PORT: String(port) }), timeout: 10_000 });
+      expect(healthy.status).toBe(0);
+      const nobody = spawnSync(process.execPath, hcArgs, { env: userEnv({ ROSTERGATE_PORT: String(await freePort()) }), timeout: 10_000 });
+      expect(nobody.status).toBe(1);
     } finally {
       expect(await stop(child)).toBe(0);
     }
