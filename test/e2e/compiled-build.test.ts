@@ -12,7 +12,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { createServer } from 'node:net';
 import { SqliteStore } from '../../src/store/sqlite.ts';
-import { tempDir } from '../support/stores.ts';
+import { newPostgresDatabase, storeKinds, tempDir } from '../support/stores.ts';
 import { healthcheckCommand, readDockerfile } from '../support/deploy-files.ts';
 
 const root = join(import.meta.dirname, '../..');
@@ -171,4 +171,33 @@ describe('the compiled build', { timeout: 120_000 }, () => {
       expect(await stop(child)).toBe(0);
     }
   });
+
+  // As compose.yaml runs it: the store URL from ROSTERGATE_STORE, replicas on one database.
+  for (const kind of storeKinds().filter((k) => k === 'postgres')) {
+    it('serves PostgreSQL named by ROSTERGATE_STORE from two replicas starting together, printing the URL without its password', async () => {
+      const db = await newPostgresDatabase();
+      const dir = tempDir();
+      writeFileSync(join(dir, 'rostergate.yaml'), 'store: ./never-used.db\nserver: { openAccess: true }\n');
+      const env = (port: number) => ({ ROSTERGATE_STORE: db.url, ROSTERGATE_PORT: String(port), ROSTERGATE_HOST: '127.0.0.1' });
+      const ports = [await freePort(), await freePort()];
+      const replicas = await Promise.all(ports.map((p) => start(['serve', '--config', join(dir, 'rostergate.yaml')], /console: /, env(p))));
+      try {
+        for (const [i, r] of replicas.entries()) {
+          expect(r.stdout(), kind).toContain('rostergate serving postgres');
+          const password = new URL(db.url).password;
+          if (password) expect(r.stdout()).not.toContain(password);
+          expect((await fetch(`http://127.0.0.1:${ports[i]}/readyz`)).status).toBe(200);
+          const res = await fetch(`http://127.0.0.1:${ports[i]}/graphql`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ query: '{ schools { totalCount } }' }),
+          });
+          expect(await res.json()).toEqual({ data: { schools: { totalCount: 0 } } });
+        }
+      } finally {
+        for (const r of replicas) expect(await stop(r.child)).toBe(0);
+        await db.drop();
+      }
+    });
+  }
 });
