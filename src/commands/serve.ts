@@ -29,11 +29,27 @@ export async function serveCommand(opts: { config?: string; port?: number; host?
   await assertCanListen(opts.port ?? cfg.server.port, opts.host ?? cfg.server.host);
   const store = await openStore(cfg);
   const gw = await serveStore(store, cfg, log, { port: opts.port, host: opts.host });
-  process.stdout.write(`rostergate serving ${cfg.store}\n  GraphQL: ${gw.url}/graphql\n  console: ${gw.url}/\n${gw.metricsUrl ? `  metrics: ${gw.metricsUrl}/metrics\n` : ''}`);
+  process.stdout.write(`rostergate serving ${storeForDisplay(cfg.store)}
+  GraphQL: ${gw.url}/graphql
+  console: ${gw.url}/
+${gw.metricsUrl ? `  metrics: ${gw.metricsUrl}/metrics
+` : ''}`);
   onShutdown(async () => {
     await gw.close();
     await store.close();
   });
+}
+
+/** The store as printed: a PostgreSQL URL without its password (container logs are widely read). */
+export function storeForDisplay(store: string): string {
+  if (!isPostgresUrl(store)) return store;
+  try {
+    const u = new URL(store);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'the PostgreSQL store';
+  }
 }
 
 /** Graceful shutdown on SIGTERM/SIGINT: finish in-flight requests, close the store, exit 0. */

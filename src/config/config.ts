@@ -2,6 +2,8 @@
  * The configuration file (YAML or JSON) given by --config or ROSTERGATE_CONFIG, validated with zod.
  * Every error names the file and the path of the offending key; unknown keys are errors, not
  * silently ignored; secrets are resolved from the environment or owner-only files while validating.
+ * A few keys of a deployment's placement (port, host, store …) may be overridden from the
+ * environment (src/config/env-overrides.ts); a file read by loadConfigFile gets them.
  */
 import { readFileSync } from 'node:fs';
 import { resolve, dirname, isAbsolute } from 'node:path';
@@ -17,6 +19,7 @@ import { webhookConfigSchema } from '../feeds/webhooks.ts';
 import { privacySectionSchema } from '../privacy/config.ts';
 import { retentionConfigSchema } from '../privacy/retention.ts';
 import { DEFAULT_ORG_MATCH_RULES, ORG_MATCH_RULES } from '../sync/identity.ts';
+import { applyEnvOverrides } from './env-overrides.ts';
 
 export const configSchema = z
   .object({
@@ -111,7 +114,8 @@ export type Config = Omit<BaseConfig, 'sources' | 'retention'> & {
   file?: string;
 };
 
-export function loadConfigFile(path: string): Config {
+/** Reads, validates and completes a config file; `env` supplies the overrides (ROSTERGATE_PORT …). */
+export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): Config {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -124,20 +128,25 @@ export function loadConfigFile(path: string): Config {
   } catch (e) {
     throw new RostergateError('CONFIG_INVALID', `${path}: not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(e as Error).message.split('\n')[0]}`);
   }
-  const cfg = parseConfig(raw ?? {}, path);
-  // Relative paths in the file are relative to the file, not to wherever the command runs.
+  const overrides = applyEnvOverrides(raw ?? {}, env);
+  if (overrides.errors.length) throw new RostergateError('CONFIG_INVALID', `${path}: ${overrides.errors.join('; ')}`);
+  const cfg = parseConfig(overrides.raw, path, overrides.from);
+  // Relative paths in the file are relative to the file, not to wherever the command runs; those
+  // given by an environment variable are relative to the working directory, like any shell path.
   const base = dirname(resolve(path));
-  const rel = (p: string) => (isAbsolute(p) || p === ':memory:' || p.startsWith('postgres') ? p : resolve(base, p));
-  cfg.store = rel(cfg.store);
-  if (cfg.privacy.masterKeyFile) cfg.privacy.masterKeyFile = rel(cfg.privacy.masterKeyFile);
+  const rel = (p: string, key?: string) =>
+    isAbsolute(p) || p === ':memory:' || p.startsWith('postgres') ? p : resolve(key && overrides.from.has(key) ? process.cwd() : base, p);
+  cfg.store = rel(cfg.store, 'store');
+  if (cfg.privacy.masterKeyFile) cfg.privacy.masterKeyFile = rel(cfg.privacy.masterKeyFile, 'privacy.masterKeyFile');
   for (const s of cfg.sources) if (typeof s.path === 'string') s.path = rel(s.path);
   for (const k of cfg.auth.jwt?.keys ?? []) if (k.file) k.file = rel(k.file);
   return { ...cfg, file: path };
 }
 
-export function parseConfig(raw: unknown, where = 'config'): Config {
+/** `fromEnv`: config keys set by environment variables (key → variable), named in errors about them. */
+export function parseConfig(raw: unknown, where = 'config', fromEnv: ReadonlyMap<string, string> = new Map()): Config {
   const base = configSchema.safeParse(raw);
-  if (!base.success) throw new RostergateError('CONFIG_INVALID', `${where}: ${formatIssues(base.error)}`);
+  if (!base.success) throw new RostergateError('CONFIG_INVALID', `${where}: ${formatIssues(base.error, fromEnv)}`);
   const seen = new Set<string>();
   const sources: SourceConfig[] = base.data.sources.map((s, i) => {
     const label = `sources[${i}]${s.id ? ` (${s.id})` : ''}`;
@@ -170,12 +179,15 @@ export function parseConfig(raw: unknown, where = 'config'): Config {
   return { ...base.data, changeFeed: { retentionDays: changeLogDays }, retention: { ...base.data.retention, changeLogDays }, sources };
 }
 
-function formatIssues(err: z.ZodError): string {
+function formatIssues(err: z.ZodError, fromEnv: ReadonlyMap<string, string> = new Map()): string {
   return err.issues
     .slice(0, 5)
     .map((i) => {
       const path = i.path.join('.');
       const msg = i.code === 'unrecognized_keys' ? `unknown key(s) ${(i as { keys: string[] }).keys.join(', ')}` : i.message;
+      // The value never came from the file: say where it did (and not what it is: a store URL may hold a password).
+      const env = fromEnv.get(path);
+      if (env) return `${env} (overrides ${path}): ${msg}`;
       return path ? `${path}: ${msg}` : msg;
     })
     .join('; ');
