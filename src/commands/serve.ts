@@ -4,6 +4,10 @@ import { errorForLog, log } from '../log.ts';
 import { isPostgresUrl, openStore, serveStore } from '../runtime.ts';
 import { existsSync } from 'node:fs';
 import { assertCanListen } from '../server/gateway.ts';
+import type { Store } from '../store/types.ts';
+import { homeTenants } from '../tenants/home-tenant.ts';
+import { startInProcessSchedule, type InProcessSchedule } from '../jobs/in-process.ts';
+import { syncJobRunner } from '../jobs/sync-job.ts';
 
 /**
  * The config a command works on. Every command that reads the store or the sources needs one: the
@@ -28,11 +32,27 @@ export async function serveCommand(opts: { config?: string; port?: number; host?
   await assertCanListen(opts.port ?? cfg.server.port, opts.host ?? cfg.server.host);
   const store = await openStore(cfg);
   const gw = await serveStore(store, cfg, log, { port: opts.port, host: opts.host });
+  const schedule = scheduleInProcess(cfg, store);
   process.stdout.write(`rostergate serving ${cfg.store}\n  GraphQL: ${gw.url}/graphql\n  console: ${gw.url}/\n`);
   onShutdown(async () => {
+    await schedule?.stop();
     await gw.close();
     await store.close();
   });
+}
+
+/**
+ * Scheduled syncs (`sources[].schedule`) inside `serve` when the store is SQLite: one process owns
+ * the file, so no queue. On PostgreSQL `rostergate worker` runs them, on as many machines as needed.
+ */
+function scheduleInProcess(cfg: Config, store: Store): InProcessSchedule | undefined {
+  if (!cfg.sources.some((s) => s.schedule)) return undefined;
+  if (isPostgresUrl(cfg.store)) {
+    log.info('sources have schedules: on PostgreSQL, `rostergate worker` runs them (docs/scheduling.md)');
+    return undefined;
+  }
+  const tenants = homeTenants(cfg, store);
+  return startInProcessSchedule({ tenants, run: syncJobRunner({ cfg, tenants, log }), cfg: cfg.worker, log });
 }
 
 /** Graceful shutdown on SIGTERM/SIGINT: finish in-flight requests, close the store, exit 0. */

@@ -10,12 +10,14 @@ import { z } from 'zod';
 import { RostergateError } from '../errors.ts';
 import { definitionOf, SOURCE_TYPES } from '../../connectors/registry.ts';
 import type { SourceType } from '../../connectors/types.ts';
+import type { Schedule } from '../../connectors/schedule.ts';
 import { clientSchema, purposeSchema, rateLimitSchema } from '../privacy/policy.ts';
 import { jwtConfigSchema } from '../privacy/jwt.ts';
 import { webhookConfigSchema } from '../feeds/webhooks.ts';
 import { privacySectionSchema } from '../privacy/config.ts';
 import { retentionConfigSchema } from '../privacy/retention.ts';
 import { DEFAULT_ORG_MATCH_RULES, ORG_MATCH_RULES } from '../sync/identity.ts';
+import { workerConfigSchema } from '../jobs/config.ts';
 
 export const configSchema = z
   .object({
@@ -76,6 +78,8 @@ export const configSchema = z
       .object({ maxDeleteShare: z.number().min(0).max(1).default(0.2) })
       .strict()
       .default({ maxDeleteShare: 0.2 }),
+    /** Scheduled syncs (`sources[].schedule`): `rostergate worker`, and `serve` on SQLite (docs/scheduling.md). */
+    worker: workerConfigSchema.default(workerConfigSchema.parse({})),
   })
   .strict();
 
@@ -83,6 +87,8 @@ export interface SourceConfig {
   id: string;
   type: SourceType;
   http?: { timeoutMs?: number; requestDeadlineMs?: number; maxBodyBytes?: number; maxRetries?: number; requestsPerMinute?: number; budget?: number };
+  /** Parsed by connectors/schedule.ts. */
+  schedule?: Schedule;
   [k: string]: unknown;
 }
 
