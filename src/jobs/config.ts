@@ -15,7 +15,7 @@ export const workerConfigSchema = z
      * A running job renews its claim every third of this; one not renewed for this long (its worker
      * was killed or lost the database) is handed to another worker.
      */
-    jobTimeoutSeconds: z.number().int().min(10).max(3600).default(120),
+    jobTimeoutSeconds: z.number().int().min(2).max(3600).default(120),
     /** How often the queue looks for such abandoned jobs (one process does it per period). */
     maintenanceSeconds: z.number().int().min(1).max(3600).default(30),
     /** How often an idle worker asks the queue for a job. */
