@@ -4,9 +4,9 @@
  * one run per source per slot, missed slots caught up by one run, a failed run retried with
  * exponential backoff (`worker.retryLimit`, `worker.retryDelaySeconds`) until the next slot.
  *
- * A slot counts as taken when a run of the source started at or after it, read from the store's
- * sync state: a restart does not sync everything again, and a manual `rostergate sync` serves the
- * slot it ran in.
+ * A slot counts as taken when a run of the source that started at or after it completed (or was
+ * stopped by the mass-deletion guard), read from the store's sync state: a restart does not sync
+ * everything again, and a manual `rostergate sync` serves the slot it ran in.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errorForLog, type Logger } from '../log.ts';
@@ -33,8 +33,9 @@ export function startInProcessSchedule(opts: { tenants: Tenants; run: RunSyncJob
 
   async function lastStart(d: DueSync): Promise<Date | undefined> {
     const t = await opts.tenants.open(d.tenant);
-    const started = (await t?.store.getSyncState(d.source))?.startedAt;
-    return started ? new Date(started) : undefined;
+    const state = await t?.store.getSyncState(d.source);
+    // A failed run, or one left running by a crash, did not serve its slot: it is retried (or resumed).
+    return state && (state.runStatus === 'complete' || state.runStatus === 'guarded') && state.startedAt ? new Date(state.startedAt) : undefined;
   }
 
   let chain: Promise<unknown> = Promise.resolve();
