@@ -17,6 +17,11 @@ import { startInProcessSchedule } from '../../src/jobs/in-process.ts';
 import { syncJobRunner } from '../../src/jobs/sync-job.ts';
 import { createLogger } from '../../src/log.ts';
 import { tempDir } from '../support/stores.ts';
+import { TEST_MASTER_KEY } from '../support/privacy.ts';
+import { DEMO_CLIENTS, DEMO_PURPOSES } from '../../src/demo/demo-policy.ts';
+import { KeyRing } from '../../src/privacy/pseudonym.ts';
+import { assertStoreKey } from '../../src/privacy/store-key.ts';
+import { writeFileSync } from 'node:fs';
 
 const log = createLogger({ level: 'silent' });
 const CLEVER_USERS = '/clever/v3.1/users';
@@ -90,6 +95,37 @@ describe('the in-process schedule on SQLite', () => {
       await s.stop();
     } finally {
       await store.close();
+    }
+  }, 60_000);
+
+  it('with purposes, syncs each tenant under its own key ring (the home tenant\'s read from the master key file when first used)', async () => {
+    const dir = tempDir();
+    const keyFile = join(dir, 'master.key');
+    writeFileSync(keyFile, KeyRing.generateText() + '\n', { mode: 0o600 });
+    const cfg = parseConfig({
+      store: join(dir, 'rg.db'),
+      privacy: { tenant: 'north', masterKeyFile: keyFile },
+      purposes: DEMO_PURPOSES,
+      clients: DEMO_CLIENTS,
+      sources: [{ id: 'sis', ...cleverSource(sandbox.urlOf('/clever')), schedule: { every: '1h' } }],
+    });
+    const north = SqliteStore.open(cfg.store);
+    const south = SqliteStore.open(join(dir, 'south.db'));
+    try {
+      const tenants = new FixedTenants('north', [homeTenant(cfg, north), { ...homeTenant(cfg, south), id: 'south', keyring: new KeyRing(TEST_MASTER_KEY, 'south') }]);
+      const s = startInProcessSchedule({ tenants, run: syncJobRunner({ cfg, tenants, log }), cfg: cfg.worker, log, ticking: false });
+      const results = await s.tick();
+      expect(results.map((r) => [r.due.tenant, r.outcome])).toEqual([
+        ['north', expect.objectContaining({ outcome: 'synced', status: 'complete' })],
+        ['south', expect.objectContaining({ outcome: 'synced', status: 'complete' })],
+      ]);
+      await s.stop();
+      // Each store was keyed by the master key its tenant's ring came from: another one is refused.
+      await expect(assertStoreKey(south, new KeyRing(Buffer.alloc(32, 9), 'south'))).rejects.toThrow(/master key/);
+      await assertStoreKey(south, new KeyRing(TEST_MASTER_KEY, 'south'));
+    } finally {
+      await north.close();
+      await south.close();
     }
   }, 60_000);
 
