@@ -25,7 +25,8 @@ export function loadConfig(flag: string | undefined, command: string, alternativ
 
 export async function serveCommand(opts: { config?: string; port?: number; host?: string }): Promise<void> {
   const cfg = loadConfig(opts.config, 'serve');
-  if (!isPostgresUrl(cfg.store) && !existsSync(cfg.store)) {
+  // With scheduled sources the schedule fills a new store; without, a missing one is most likely a wrong path.
+  if (!isPostgresUrl(cfg.store) && !existsSync(cfg.store) && !cfg.sources.some((s) => s.schedule)) {
     throw new RostergateError('DATA_FOLDER', `no store at ${cfg.store}: run \`rostergate sync\` first (or \`npm start\` for the demo)`);
   }
   // A port that is taken fails before the store is opened and its start-up work (migrations, view times) runs.

@@ -22,8 +22,20 @@ import { DEMO_CLIENTS, DEMO_PURPOSES } from '../../src/demo/demo-policy.ts';
 import { KeyRing } from '../../src/privacy/pseudonym.ts';
 import { assertStoreKey } from '../../src/privacy/store-key.ts';
 import { writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { stringify } from 'yaml';
+import { request } from 'undici';
 
 const log = createLogger({ level: 'silent' });
+const bin = join(import.meta.dirname, '../../bin/rostergate.mjs');
+
+async function until(what: string, cond: () => Promise<boolean> | boolean, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 const CLEVER_USERS = '/clever/v3.1/users';
 
 describe('the in-process schedule on SQLite', () => {
@@ -127,6 +139,40 @@ describe('the in-process schedule on SQLite', () => {
       await north.close();
       await south.close();
     }
+  }, 60_000);
+
+  function rostergate(args: string[]) {
+    const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, ROSTERGATE_LOG_LEVEL: 'silent' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    return { child, out: () => stdout, done: new Promise<{ code: number | null; stderr: string }>((r) => child.on('exit', (code) => r({ code, stderr }))) };
+  }
+
+  it('`serve` on a SQLite store runs the schedule itself, starting from no store; `worker` refuses SQLite', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'rostergate.yaml');
+    writeFileSync(file, stringify({ store: './rg.db', server: { openAccess: true, port: 0 }, sources: [{ id: 'sis', ...cleverSource(sandbox.urlOf('/clever')), schedule: { every: '1h' } }], worker: { tickSeconds: 1 } }));
+    const worker = rostergate(['worker', '--config', file]);
+    const refused = await worker.done;
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/worker needs a PostgreSQL store .*`rostergate serve` runs the schedule itself/);
+
+    const serve = rostergate(['serve', '--config', file]);
+    try {
+      await until('serving', () => serve.out().includes('GraphQL: '));
+      const url = /GraphQL: (\S+)/.exec(serve.out())![1]!;
+      const people = async () => {
+        const res = await request(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ people(first: 1) { totalCount } }' }) });
+        const body = (await res.body.json()) as { data?: { people: { totalCount: number } } };
+        return body.data?.people.totalCount ?? 0;
+      };
+      await until('the scheduled sync served', async () => (await people()) >= ds.list('person').length);
+    } finally {
+      serve.child.kill('SIGTERM');
+    }
+    expect((await serve.done).code).toBe(0);
   }, 60_000);
 
   it('skips the job of a paused tenant, a removed source and an unknown tenant', async () => {
