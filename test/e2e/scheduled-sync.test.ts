@@ -173,6 +173,28 @@ describe.skipIf(!storeKinds().includes('postgres'))('scheduled sync on PostgreSQ
     await w.stop();
   }, 120_000);
 
+  it('a live worker keeps its job through a sync longer than the job timeout: no other worker takes it', async () => {
+    const queueUrl = await database();
+    const db = pool(queueUrl);
+    const tenantStores = new Map([['west', { url: await database(), sources: config([{ id: 'sis', ...cleverSource(sandbox.urlOf('/clever')), pageSize: 10, schedule: { every: '1h' } }]).sources }]]);
+    const clock = () => new Date('2026-01-05T10:07:00Z');
+    const a = await worker(queueUrl, config([]), tenantStores, clock, { concurrency: 1 });
+    const b = await worker(queueUrl, config([]), tenantStores, clock, { concurrency: 1 });
+    // A page that takes more than twice the job timeout (3 s), while both workers poll and maintenance runs every second.
+    sandbox.faults.inject({ kind: 'hang', ms: 7_000 }, { match: new RegExp(`^${CLEVER_USERS}$`), after: 1 });
+    expect(await a.w.tick()).toBe(1);
+    const hits = () => sandbox.faults.hits.filter((h) => h === CLEVER_USERS).length;
+    const before = hits();
+    await until('the job done', async () => (await jobs(db))[0]?.state === 'completed');
+    expect(hits() - before).toBeGreaterThanOrEqual(2);
+    const [job] = await jobs(db);
+    // Renewed, never expired: one attempt, and it synced (a takeover would have retried it and found the source busy).
+    expect({ retries: job!.retry_count, outcome: job!.output?.outcome }).toEqual({ retries: 0, outcome: 'synced' });
+    expect((await a.stores.get('west')!.getSyncState('sis'))!.runId).toBe(1);
+    await a.stop();
+    await b.stop();
+  }, 120_000);
+
   function rostergate(args: string[]) {
     const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, ROSTERGATE_LOG_LEVEL: 'silent' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
