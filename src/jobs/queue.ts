@@ -90,7 +90,19 @@ export class SyncQueue {
     return enqueued;
   }
 
+  /** Per source, the latest slot this process knows to be taken: most ticks then ask the database nothing. */
+  private readonly known = new Map<string, string>();
+
   private async claim(d: DueSync): Promise<boolean> {
+    const key = sourceKey(d.tenant, d.source);
+    // ISO instants of one format compare as strings.
+    if ((this.known.get(key) ?? '') >= d.slot) return false;
+    const taken = await this.claimInDatabase(d);
+    if (taken !== 'open-job') this.known.set(key, d.slot);
+    return taken === 'claimed';
+  }
+
+  private async claimInDatabase(d: DueSync): Promise<'claimed' | 'taken' | 'open-job'> {
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
@@ -102,7 +114,7 @@ export class SyncQueue {
         : (await client.query(`SELECT 1 FROM ${QUEUE_SCHEMA}.job WHERE name = $1 AND singleton_key = $2 AND state < 'completed' LIMIT 1`, [SYNC_QUEUE, sourceKey(d.tenant, d.source)])).rows;
       if (rows[0]!.taken || open.length) {
         await client.query('ROLLBACK');
-        return false;
+        return rows[0]!.taken ? 'taken' : 'open-job';
       }
       await client.query(`UPDATE ${QUEUE_SCHEMA}.slot_claims SET slot = $3, claimed_at = now() WHERE tenant = $1 AND source = $2`, [d.tenant, d.source, d.slot]);
       const data: SyncJob = { tenant: d.tenant, source: d.source, slot: d.slot };
@@ -115,7 +127,7 @@ export class SyncQueue {
         db: { executeSql: async (text, values) => client.query(text, values) },
       });
       await client.query('COMMIT');
-      return true;
+      return 'claimed';
     } catch (e) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw e;

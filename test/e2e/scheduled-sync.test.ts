@@ -156,20 +156,29 @@ describe.skipIf(!storeKinds().includes('postgres'))('scheduled sync on PostgreSQ
     const tenantStores = new Map([['west', { url: await database(), sources: config([{ id: 'sis', ...cleverSource(sandbox.urlOf('/clever')), http: { maxRetries: 0 }, schedule: { every: '1h' } }]).sources }]]);
     const w = await worker(queueUrl, config([]), tenantStores, () => new Date('2026-01-05T10:07:00Z'), { concurrency: 1 });
     sandbox.faults.inject({ kind: 'status', status: 503 }, { match: new RegExp(`^${CLEVER_USERS}$`), times: 1 });
+    // The retry's users page is slow: the job stays unfinished well past the next tick below.
+    sandbox.faults.inject({ kind: 'hang', ms: 4_000 }, { match: new RegExp(`^${CLEVER_USERS}$`), times: 1 });
+    const later = await worker(queueUrl, config([]), tenantStores, () => new Date('2026-01-05T11:07:00Z'), { concurrency: 1 });
     expect(await w.w.tick()).toBe(1);
     await until('the first attempt failed', async () => (await jobs(db))[0]?.state === 'retry');
     const failed = (await jobs(db))[0]!;
     // Backoff: the retry waits at least the first delay after the failed attempt began.
     expect(failed.start_after.getTime() - failed.started_on.getTime()).toBeGreaterThanOrEqual(workerCfg.retryDelaySeconds * 1000);
+    // Another worker, an hour on: the next slot is due, but the source still has a job, so it waits for it.
+    expect(await later.w.tick()).toBe(0);
     await until('the retry done', async () => (await jobs(db))[0]?.state === 'completed');
+    expect(await later.w.tick()).toBe(1);
+    await until('the next slot done', async () => (await jobs(db))[1]?.state === 'completed');
+    expect((await jobs(db))[1]!.data.slot).toBe('2026-01-05T11:00:00.000Z');
+    await later.stop();
     const done = (await jobs(db))[0]!;
     expect(done.retry_count).toBe(1);
     expect(done.output?.outcome).toBe('synced');
     const state = (await w.stores.get('west')!.getSyncState('sis'))!;
     expect(state.runStatus).toBe('complete');
-    // While it waited for its retry the source had a job: no tick enqueued another for the slot.
+    // The slot of the retried job is not enqueued again.
     expect(await w.w.tick()).toBe(0);
-    expect((await jobs(db)).length).toBe(1);
+    expect((await jobs(db)).length).toBe(2);
     await w.stop();
   }, 120_000);
 
