@@ -66,6 +66,8 @@ export async function syncAll(
     wait?: boolean;
     /** With keepGoing: told of a source another run holds (SYNC_BUSY), which is then skipped. */
     onBusy?: (e: RostergateError) => void;
+    /** Stops the run between pages (a worker shutting down hands its job back). */
+    signal?: AbortSignal;
   } = {},
 ): Promise<SyncSummary[]> {
   const chosen = opts.only ? cfg.sources.filter((s) => s.id === opts.only) : cfg.sources;
@@ -94,6 +96,7 @@ export async function syncAll(
           suppressionKey: ingest?.suppressionKey,
           onFailure: opts.keepGoing ? 'return' : 'throw',
           lease: { wait: opts.wait },
+          signal: opts.signal,
       });
       if (ingest) summary.dropped = [...ingest.minimiser.dropped].sort();
       summaries.push(summary);

@@ -5,6 +5,10 @@ import { isPostgresUrl, openStore, serveStore } from '../runtime.ts';
 import { existsSync } from 'node:fs';
 import { assertCanListen } from '../server/gateway.ts';
 import { stopTracing } from '../kernel/tracing.ts';
+import type { Store } from '../store/types.ts';
+import { homeTenants } from '../tenants/home-tenant.ts';
+import { startInProcessSchedule, type InProcessSchedule } from '../jobs/in-process.ts';
+import { syncJobRunner } from '../jobs/sync-job.ts';
 
 /**
  * The config a command works on. Every command that reads the store or the sources needs one: the
@@ -22,19 +26,19 @@ export function loadConfig(flag: string | undefined, command: string, alternativ
 
 export async function serveCommand(opts: { config?: string; port?: number; host?: string }): Promise<void> {
   const cfg = loadConfig(opts.config, 'serve');
-  if (!isPostgresUrl(cfg.store) && !existsSync(cfg.store)) {
+  // With scheduled sources the schedule fills a new store; without, a missing one is most likely a wrong path.
+  if (!isPostgresUrl(cfg.store) && !existsSync(cfg.store) && !cfg.sources.some((s) => s.schedule)) {
     throw new RostergateError('DATA_FOLDER', `no store at ${cfg.store}: run \`rostergate sync\` first (or \`npm start\` for the demo)`);
   }
   // A port that is taken fails before the store is opened and its start-up work (migrations, view times) runs.
   await assertCanListen(opts.port ?? cfg.server.port, opts.host ?? cfg.server.host);
   const store = await openStore(cfg);
   const gw = await serveStore(store, cfg, log, { port: opts.port, host: opts.host });
-  process.stdout.write(`rostergate serving ${storeForDisplay(cfg.store)}
-  GraphQL: ${gw.url}/graphql
-  console: ${gw.url}/
-${gw.metricsUrl ? `  metrics: ${gw.metricsUrl}/metrics
-` : ''}`);
+  const schedule = scheduleInProcess(cfg, store);
+  const metrics = gw.metricsUrl ? `  metrics: ${gw.metricsUrl}/metrics\n` : '';
+  process.stdout.write(`rostergate serving ${storeForDisplay(cfg.store)}\n  GraphQL: ${gw.url}/graphql\n  console: ${gw.url}/\n${metrics}`);
   onShutdown(async () => {
+    await schedule?.stop();
     await gw.close();
     await store.close();
   });
@@ -50,6 +54,20 @@ export function storeForDisplay(store: string): string {
   } catch {
     return 'the PostgreSQL store';
   }
+}
+
+/**
+ * Scheduled syncs (`sources[].schedule`) inside `serve` when the store is SQLite: one process owns
+ * the file, so no queue. On PostgreSQL `rostergate worker` runs them, on as many machines as needed.
+ */
+function scheduleInProcess(cfg: Config, store: Store): InProcessSchedule | undefined {
+  if (!cfg.sources.some((s) => s.schedule)) return undefined;
+  if (isPostgresUrl(cfg.store)) {
+    log.info('sources have schedules: on PostgreSQL, `rostergate worker` runs them (docs/scheduling.md)');
+    return undefined;
+  }
+  const tenants = homeTenants(cfg, store);
+  return startInProcessSchedule({ tenants, run: syncJobRunner({ cfg, tenants, log }), cfg: cfg.worker, log });
 }
 
 /** Graceful shutdown on SIGTERM/SIGINT: finish in-flight requests, close the store, exit 0. */

@@ -13,6 +13,7 @@ import { RostergateError } from '../errors.ts';
 import { secret } from '../secret.ts';
 import { definitionOf, SOURCE_TYPES } from '../../connectors/registry.ts';
 import type { SourceType } from '../../connectors/types.ts';
+import type { Schedule } from '../../connectors/schedule.ts';
 import { clientSchema, purposeSchema, rateLimitSchema } from '../privacy/policy.ts';
 import { jwtConfigSchema } from '../privacy/jwt.ts';
 import { webhookConfigSchema } from '../feeds/webhooks.ts';
@@ -20,6 +21,7 @@ import { privacySectionSchema } from '../privacy/config.ts';
 import { retentionConfigSchema } from '../privacy/retention.ts';
 import { DEFAULT_ORG_MATCH_RULES, ORG_MATCH_RULES } from '../sync/identity.ts';
 import { applyEnvOverrides } from './env-overrides.ts';
+import { workerConfigSchema } from '../jobs/config.ts';
 
 export const configSchema = z
   .object({
@@ -96,6 +98,8 @@ export const configSchema = z
       .object({ maxDeleteShare: z.number().min(0).max(1).default(0.2) })
       .strict()
       .default({ maxDeleteShare: 0.2 }),
+    /** Scheduled syncs (`sources[].schedule`): `rostergate worker`, and `serve` on SQLite (docs/scheduling.md). */
+    worker: workerConfigSchema.default(workerConfigSchema.parse({})),
   })
   .strict();
 
@@ -103,6 +107,8 @@ export interface SourceConfig {
   id: string;
   type: SourceType;
   http?: { timeoutMs?: number; requestDeadlineMs?: number; maxBodyBytes?: number; maxRetries?: number; requestsPerMinute?: number; budget?: number };
+  /** Parsed by connectors/schedule.ts. */
+  schedule?: Schedule;
   [k: string]: unknown;
 }
 
