@@ -15,15 +15,6 @@ import { loadConfigFile } from '../../src/config/config.ts';
 import { ENV_OVERRIDES } from '../../src/config/env-overrides.ts';
 import { all, execForm, healthcheckCommand, interpolate, last, readCompose, readDockerfile, ROOT } from '../support/deploy-files.ts';
 
-/**
- * Commands the deployment files run that other helpers of issue 15 are adding in parallel, with
- * the options their briefs give. Only consulted while the command is missing from the CLI: once
- * merged, the command is checked against the real program and its entry here is dead (delete it).
- */
-const PENDING: Record<string, { by: string; options: string[] }> = {
-  worker: { by: 'scheduled sync on workers (issue 15, point 2)', options: ['--config', '--concurrency'] },
-};
-
 /** What is wrong with running `rostergate ARGS`: an unknown command or option, a missing value. */
 function problemsOf(args: string[]): string[] {
   let cmd: Command = buildProgram();
@@ -38,9 +29,6 @@ function problemsOf(args: string[]): string[] {
   let options: { flags: string[]; takesValue: boolean; mandatory: boolean }[];
   if (path.length && !cmd.commands.length) {
     options = cmd.options.map((o) => ({ flags: [o.long, o.short].filter((f): f is string => !!f), takesValue: o.required || o.optional, mandatory: o.mandatory }));
-  } else if (!path.length && PENDING[args[0]!]) {
-    options = PENDING[args[0]!]!.options.map((f) => ({ flags: [f], takesValue: true, mandatory: false }));
-    path.push(args[i++]!);
   } else {
     return [`no command "${args.slice(0, i + 1).join(' ')}"`];
   }
@@ -198,7 +186,6 @@ describe('compose.yaml', () => {
 
   it('runs commands the CLI has, with options they take', () => {
     for (const name of ['gateway', 'worker']) expect(problemsOf(compose.services[name]!.command!), name).toEqual([]);
-    expect(PENDING.worker!.by).toMatch(/issue 15/);
   });
 
   it('mounts the config file each command names, and the example config is valid with the environment compose gives', () => {
