@@ -104,7 +104,8 @@ export async function installTracing(processor: SpanProcessor, opts: { serviceNa
   on = true;
   shutdownHook = async () => {
     on = false;
-    await provider.shutdown();
+    // Spans that cannot be delivered now (the collector is away) are lost, not a failed shutdown.
+    await provider.shutdown().catch(() => undefined);
     trace.disable();
     propagation.disable();
     context.disable();
@@ -130,12 +131,16 @@ export async function startTracingFromEnv(env: NodeJS.ProcessEnv = process.env):
   if (on) return true;
   const exporterName = env.OTEL_TRACES_EXPORTER?.trim().toLowerCase();
   if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true' || exporterName === 'none') return false;
-  const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT;
-  if (!endpoint && exporterName !== 'otlp' && exporterName !== 'console') return false;
+  const tracesEndpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+  const endpoint = env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  if (!tracesEndpoint && !endpoint && exporterName !== 'otlp' && exporterName !== 'console') return false;
+  // The exporter reads process.env itself; the URL is given from `env` so the two never disagree
+  // (the general endpoint gets the signal's path, as the specification says).
+  const url = tracesEndpoint || (endpoint ? `${endpoint.replace(/\/+$/, '')}/v1/traces` : undefined);
   const { BatchSpanProcessor, ConsoleSpanExporter } = await import('@opentelemetry/sdk-trace');
   const exporter = exporterName === 'console'
     ? new ConsoleSpanExporter()
-    : new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter();
+    : new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter(url ? { url } : {});
   const { detectResources, envDetector } = await import('@opentelemetry/resources');
   const fromEnv = detectResources({ detectors: [envDetector] }).attributes;
   await installTracing(new BatchSpanProcessor({ exporter }), { serviceName: env.OTEL_SERVICE_NAME || 'rostergate', resourceAttributes: fromEnv as Attributes });

@@ -19,7 +19,7 @@ import { pageHeaders, API_HEADERS } from './headers.ts';
 import { trace } from '@opentelemetry/api';
 import { currentRequest, noteRequestCaller, noteRequestError, requestIdFrom, runInRequest, REQUEST_ID_HEADER, type RequestRecord } from '../kernel/request-context.ts';
 import { label, requestDuration, requestErrors, requests, secondsSince } from '../kernel/metrics.ts';
-import { SpanKind, withIncomingContext, withSpan } from '../kernel/tracing.ts';
+import { failSpan, SpanKind, withIncomingContext, withSpan } from '../kernel/tracing.ts';
 import { metricsRoute, type MetricsAccess } from './metrics-endpoint.ts';
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean> | boolean;
@@ -137,6 +137,7 @@ export async function startGateway<C extends BaseContext>(opts: GatewayOptions<C
           else res.end();
         }
         span?.setAttribute('http.response.status_code', res.statusCode);
+        if (res.statusCode >= 500) failSpan(span, { code: `HTTP_${res.statusCode}` });
       }, SpanKind.SERVER),
     )).catch(() => undefined);
   });
