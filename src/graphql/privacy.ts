@@ -70,8 +70,8 @@ export interface Privacy extends PrivacyPolicy {
  * deployment already serves everything to anyone (`server.openAccess`, a local experiment), where
  * every field may be received and there is nothing to minimise (undefined: store as delivered).
  */
-export function privacyForSync(cfg: PrivacyConfig, base: GraphQLSchema): Privacy | undefined {
-  if (Object.keys(cfg.purposes).length) return setupPrivacy(cfg, base);
+export function privacyForSync(cfg: PrivacyConfig, base: GraphQLSchema, opts: { keyring?: KeyRing } = {}): Privacy | undefined {
+  if (Object.keys(cfg.purposes).length) return setupPrivacy(cfg, base, opts);
   if (cfg.server.openAccess) return undefined;
   throw new RostergateError(
     'CONFIG_INVALID',
