@@ -35,8 +35,11 @@ export interface CatalogTenantsOptions {
   homeStore: Store;
   /** The home tenant: `privacy.tenant` and the config's sources. */
   home: { id: string; sources: SourceConfig[] };
-  /** The home tenant's key ring; every other tenant's is derived from the same master key. */
-  keyring: KeyRing;
+  /**
+   * The home tenant's key ring; every other tenant's is derived from the same master key. Left out
+   * by commands that only manage the catalog (`rostergate tenants …`), which open no tenant for work.
+   */
+  keyring?: KeyRing;
   /** How stale the catalog may be (default 3 s). */
   refreshMs?: number;
   /** PostgreSQL: connections of the pool shared by all tenant stores (default 16). */
@@ -58,8 +61,8 @@ export function tenantStorage(storeLocation: string, id: string): TenantStorage 
 export class CatalogTenants implements Tenants {
   readonly home: string;
   readonly catalog: TenantCatalog;
-  private readonly homeTenant: Tenant;
-  private readonly opened = new Map<string, Promise<{ store: Store; keyring: KeyRing }>>();
+  private readonly homeTenant: TenantInfo & { store: Store };
+  private readonly opened = new Map<string, Promise<Store>>();
   private rows: { at: number; byId: Map<string, TenantRow> } | undefined;
   private pool: pg.Pool | undefined;
   private closed = false;
@@ -69,7 +72,7 @@ export class CatalogTenants implements Tenants {
     this.catalog = new TenantCatalog(o.homeStore, o.home.id);
     const at = new Date().toISOString();
     // The config file's tenant has no catalog row: its name is its id, its times this process's start.
-    this.homeTenant = { id: o.home.id, name: o.home.id, status: 'active', sources: o.home.sources, createdAt: at, updatedAt: at, store: o.homeStore, keyring: o.keyring };
+    this.homeTenant = { id: o.home.id, name: o.home.id, status: 'active', sources: o.home.sources, createdAt: at, updatedAt: at, store: o.homeStore };
   }
 
   storage(id: string): TenantStorage {
@@ -77,21 +80,28 @@ export class CatalogTenants implements Tenants {
   }
 
   async list(): Promise<TenantInfo[]> {
-    const { store: _s, keyring: _k, ...home } = this.homeTenant;
+    const { store: _s, ...home } = this.homeTenant;
     return [home, ...[...(await this.catalogRows(true)).values()].map(toTenantInfo)];
   }
 
   async open(id: string): Promise<Tenant | undefined> {
-    if (id === this.home) return this.homeTenant;
+    const keyring = this.o.keyring;
+    if (!keyring) throw new RostergateError('CONFIG_INVALID', 'opening a tenant for work needs the master key (ROSTERGATE_MASTER_KEY or privacy.masterKeyFile)');
+    if (id === this.home) return { ...this.homeTenant, keyring };
     const row = (await this.catalogRows()).get(id);
     if (!row) return undefined;
+    return { ...toTenantInfo(row), store: await this.storeOf(id), keyring: keyring.forTenant(id) };
+  }
+
+  /** A catalog tenant's store, opened once and kept. */
+  private storeOf(id: string): Promise<Store> {
     let opening = this.opened.get(id);
     if (!opening) {
       opening = this.openStore(id);
       this.opened.set(id, opening);
       opening.catch(() => this.opened.delete(id));
     }
-    return { ...toTenantInfo(row), ...(await opening) };
+    return opening;
   }
 
   /**
@@ -106,10 +116,10 @@ export class CatalogTenants implements Tenants {
     const before = await this.catalog.require(id);
     if (before.status !== 'paused') await this.catalog.update(id, { status: 'paused' });
     this.rows = undefined;
-    const tenant = (await this.open(id))!;
+    const store = await this.storeOf(id);
     const leases: SourceLease[] = [];
     try {
-      for (const s of before.sources) leases.push(await acquireSourceLease(tenant.store, s.id, { wait: opts.wait }));
+      for (const s of before.sources) leases.push(await acquireSourceLease(store, s.id, { wait: opts.wait }));
     } catch (e) {
       for (const l of leases) await l.release();
       // Refused: the tenant stays as it was.
@@ -157,18 +167,17 @@ export class CatalogTenants implements Tenants {
     return byId;
   }
 
-  private async openStore(id: string): Promise<{ store: Store; keyring: KeyRing }> {
+  private async openStore(id: string): Promise<Store> {
     if (this.closed) throw new RostergateError('STORE', 'the tenants registry is closed');
     const where = this.storage(id);
-    const store = where.kind === 'sqlite' ? SqliteStore.open(where.path) : await PostgresStore.openInSchema(this.sharedPool(), where.schema);
-    return { store, keyring: this.o.keyring.forTenant(id) };
+    return where.kind === 'sqlite' ? SqliteStore.open(where.path) : PostgresStore.openInSchema(this.sharedPool(), where.schema);
   }
 
   private async closeStore(id: string): Promise<void> {
     const opening = this.opened.get(id);
     if (!opening) return;
     this.opened.delete(id);
-    await (await opening.catch(() => undefined))?.store.close();
+    await (await opening.catch(() => undefined))?.close();
   }
 
   private async erase(id: string): Promise<void> {
