@@ -30,7 +30,7 @@ export async function syncCommand(opts: {
   const cfg = loadConfig(opts.config, 'sync');
   if (opts.tenant && opts.allTenants) throw new RostergateError('CONFIG_INVALID', 'give --tenant or --all-tenants, not both');
   if (!opts.tenant && !opts.allTenants) return syncHome(cfg, opts);
-  if (opts.report && opts.allTenants) throw new RostergateError('CONFIG_INVALID', '--report is for one tenant\'s sync: use it with --tenant');
+  if ((opts.report || opts.source) && opts.allTenants) throw new RostergateError('CONFIG_INVALID', '--report and --source are for one tenant\'s sync: use them with --tenant');
   // The master key is needed (each tenant's key ring derives from it), or a refusal before anything is opened.
   privacyForSync(cfg, buildUnifiedSchema());
   const keyring = KeyRing.load({ tenant: cfg.privacy.tenant, file: cfg.privacy.masterKeyFile });
@@ -54,7 +54,7 @@ export async function syncCommand(opts: {
       const tcfg = tenantConfig(cfg, tenant, tenants.home);
       if (tcfg.sources.length === 0) continue;
       process.stdout.write(`tenant ${tenant.id}\n`);
-      codes.push(await syncOne(tenant.store, tcfg, { ...opts, source: undefined }, privacyForSync(tcfg, buildUnifiedSchema(), { keyring: tenant.keyring })));
+      codes.push(await syncOne(tenant.store, tcfg, opts, privacyForSync(tcfg, buildUnifiedSchema(), { keyring: tenant.keyring })));
     }
     return [EXIT.FAILED, EXIT.BUSY, EXIT.GUARDED].find((c) => codes.includes(c)) ?? EXIT.OK;
   } finally {
