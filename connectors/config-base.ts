@@ -3,6 +3,7 @@
  * and stays `.strict()`, so a misspelt key is a clear error rather than a silently ignored one.
  */
 import { z } from 'zod';
+import { scheduleSchema } from './schedule.ts';
 
 export const httpOptions = z
   .object({
@@ -23,4 +24,6 @@ export const sourceBase = z.object({
   /** Chosen by the user; unique across sources; appears in provenance, errors and the change log. */
   id: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/i, 'use letters, digits, ".", "_" or "-"'),
   http: httpOptions.optional(),
+  /** When a sync of this source is due (connectors/schedule.ts): run by `rostergate worker`, or by `serve` on SQLite. */
+  schedule: scheduleSchema.optional(),
 });

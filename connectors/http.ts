@@ -13,6 +13,8 @@ import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
 import { setTimeout as sleepMs } from 'node:timers/promises';
 import { RostergateError, type ErrorCode } from '../src/errors.ts';
 import type { Logger } from '../src/log.ts';
+import { upstreamRateLimited, upstreamRequests } from '../src/kernel/metrics.ts';
+import { failSpan, SpanKind, withSpan } from '../src/kernel/tracing.ts';
 
 export interface HttpRequest {
   method?: 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -242,10 +244,11 @@ export class HttpClient {
       let text = '';
       let errorCode: FailureKind | undefined;
       try {
-        ({ status, headers: resHeaders, text } = await this.attempt(url, method, headers, req.body));
+        ({ status, headers: resHeaders, text } = await this.tracedAttempt(url, method, headers, req.body, resource, attempt));
       } catch (e) {
         status = undefined;
         errorCode = e instanceof LimitError ? e.kind : /TIMEOUT/i.test((e as { code?: string }).code ?? '') ? 'timeout' : 'network';
+        upstreamRequests.inc({ source: this.sourceId, status: errorCode });
         const code = e instanceof LimitError ? e.kind : ((e as { code?: string }).code ?? '');
         this.opts.log?.warn({ source: this.sourceId, resource, attempt, err: code }, 'request failed before a complete answer');
         if (attempt > this.opts.maxRetries) {
@@ -257,6 +260,7 @@ export class HttpClient {
           );
         }
       }
+      if (status !== undefined) upstreamRequests.inc({ source: this.sourceId, status: String(status) });
       if (status !== undefined && ((status >= 200 && status < 300) || req.acceptStatuses?.includes(status))) {
         this.noteRateLimitWindow(resHeaders);
         return { status, headers: resHeaders, text };
@@ -268,10 +272,12 @@ export class HttpClient {
         attempt--;
         continue;
       }
+      const rateLimited = status !== undefined && status !== 429 && (this.opts.isRateLimited?.(status, text) ?? false);
+      if (status === 429 || rateLimited) upstreamRateLimited.inc({ source: this.sourceId });
       const decision = decideRetry({
         status,
         errorCode,
-        rateLimited: status !== undefined && status !== 429 && (this.opts.isRateLimited?.(status, text) ?? false),
+        rateLimited,
         attempt,
         headers: resHeaders,
         opts: this.opts,
@@ -286,6 +292,20 @@ export class HttpClient {
       const detail = status !== undefined ? this.opts.describeError?.(status, text) : undefined;
       throw new RostergateError(decision.code, describeStatus(status, attempt, decision.code, detail), { ...ctx, status }, { retryable: decision.retryable });
     }
+  }
+
+  /**
+   * One attempt in its own client span, named by the resource (never the URL: paths and queries
+   * carry ids); the vendor's status is an attribute, and a status the caller does not accept marks it failed.
+   */
+  private tracedAttempt(url: URL, method: string, headers: Record<string, string>, body: string | undefined, resource: string, attempt: number): ReturnType<HttpClient['attempt']> {
+    const attributes = { 'http.request.method': method, 'server.address': url.hostname, 'rostergate.source': this.sourceId, 'rostergate.resource': resource, 'http.request.resend_count': attempt - 1 };
+    return withSpan('upstream.request', attributes, async (span) => {
+      const res = await this.attempt(url, method, headers, body);
+      span?.setAttribute('http.response.status_code', res.status);
+      if (res.status >= 400) failSpan(span, { code: String(res.status) });
+      return res;
+    }, SpanKind.CLIENT);
   }
 
   /**

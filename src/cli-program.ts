@@ -65,6 +65,13 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('worker')
+    .description('run scheduled syncs (sources[].schedule) taken from the job queue in the PostgreSQL store, until SIGTERM')
+    .option('-c, --config <file>', CONFIG)
+    .option('--concurrency <n>', 'jobs run at once by this process (overrides worker.concurrency)', count)
+    .action(async (opts) => (await import('./commands/worker.ts')).workerCommand(opts));
+
+  program
     .command('sandbox')
     .description('start the local vendor sandboxes (emulators serving a synthetic district)')
     .option('-p, --port <port>', 'port', port, 4100)

@@ -5,6 +5,8 @@
  */
 import { pino, type Logger } from 'pino';
 import { RostergateError } from './errors.ts';
+import { currentRequest } from './kernel/request-context.ts';
+import { activeTraceId } from './kernel/tracing.ts';
 
 export const PERSONAL_KEYS = [
   'givenName', 'familyName', 'middleName', 'preferredGivenName', 'name', 'email', 'username',
@@ -36,10 +38,21 @@ export function divertLogLines(write: (line: string) => void): () => void {
   };
 }
 
+/**
+ * Fields every line gets from where it is written: the id of the request being served (so all of
+ * a request's lines can be found by it, src/kernel/request-context.ts) and the trace it belongs to
+ * when tracing is on. Read from AsyncLocalStorage, so no caller has to pass a child logger down.
+ */
+function lineContext(): Record<string, string> {
+  const reqId = currentRequest()?.id;
+  const traceId = activeTraceId();
+  return reqId ? (traceId ? { reqId, traceId } : { reqId }) : traceId ? { traceId } : {};
+}
+
 export function createLogger(opts: { level?: string; destination?: NodeJS.WritableStream } = {}): Logger {
   const level = opts.level ?? process.env.ROSTERGATE_LOG_LEVEL ?? (process.env.VITEST ? 'silent' : 'info');
   return pino(
-    { level, redact: { paths, censor: '[redacted]' }, base: { svc: 'rostergate' } },
+    { level, redact: { paths, censor: '[redacted]' }, base: { svc: 'rostergate' }, mixin: lineContext },
     (opts.destination as pino.DestinationStream | undefined) ?? logDestination,
   );
 }

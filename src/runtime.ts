@@ -28,6 +28,8 @@ import { clientRateLimits, RateLimiter } from './server/rate-limit.ts';
 import type { IncomingMessage } from 'node:http';
 import { WebhookDispatcher } from './feeds/webhooks.ts';
 import { runRetention } from './privacy/retention.ts';
+import { noteRequestCaller } from './kernel/request-context.ts';
+import { startMetricsServer } from './server/metrics-endpoint.ts';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
@@ -65,6 +67,8 @@ export async function syncAll(
     wait?: boolean;
     /** With keepGoing: told of a source another run holds (SYNC_BUSY), which is then skipped. */
     onBusy?: (e: RostergateError) => void;
+    /** Stops the run between pages (a worker shutting down hands its job back). */
+    signal?: AbortSignal;
   } = {},
 ): Promise<SyncSummary[]> {
   const chosen = opts.only ? cfg.sources.filter((s) => s.id === opts.only) : cfg.sources;
@@ -93,6 +97,7 @@ export async function syncAll(
           suppressionKey: ingest?.suppressionKey,
           onFailure: opts.keepGoing ? 'return' : 'throw',
           lease: { wait: opts.wait },
+          signal: opts.signal,
       });
       if (ingest) summary.dropped = [...ingest.minimiser.dropped].sort();
       summaries.push(summary);
@@ -113,7 +118,35 @@ export async function syncAll(
   return summaries;
 }
 
+/**
+ * The gateway of `serveStore`, with its separate metrics listener when `server.metrics.port` is set
+ * (closed with it). /metrics on the API port is the gateway's own (behind `server.metrics.token`).
+ */
 export async function serveStore(
+  store: Store,
+  cfg: Config,
+  log: Logger,
+  opts: Parameters<typeof serveGateway>[3] = {},
+): Promise<RunningGateway & { metricsUrl?: string }> {
+  const m = cfg.server.metrics;
+  const metrics = m?.port !== undefined ? await startMetricsServer({ port: m.port, host: m.host, token: m.token }, log) : undefined;
+  try {
+    const gw = await serveGateway(store, cfg, log, opts);
+    return {
+      ...gw,
+      metricsUrl: metrics?.url,
+      async close() {
+        await gw.close();
+        await metrics?.close();
+      },
+    };
+  } catch (e) {
+    await metrics?.close();
+    throw e;
+  }
+}
+
+async function serveGateway(
   store: Store,
   cfg: Config,
   log: Logger,
@@ -132,7 +165,7 @@ export async function serveStore(
   // Ready when the store answers reads (a replica that lost its database is taken out of rotation)
   // and takes writes: a full or read-only store cannot apply a sync or record an audit entry.
   const ready = async () => (await store.headSeq(), await store.writable(), true);
-  const common = { port: opts.port ?? cfg.server.port, host: opts.host ?? cfg.server.host, log, ready, drainMs: cfg.server.drainSeconds * 1000, demoKeys: opts.demoKeys, examples: opts.examples };
+  const common = { port: opts.port ?? cfg.server.port, host: opts.host ?? cfg.server.host, log, ready, drainMs: cfg.server.drainSeconds * 1000, demoKeys: opts.demoKeys, examples: opts.examples, metrics: cfg.server.metrics?.token ? { token: cfg.server.metrics.token } : undefined };
   if (cfg.server.openAccess) {
     // Everything to anyone, unauthenticated: tolerable on this machine only.
     if (!LOOPBACK.has(common.host)) {
@@ -167,6 +200,8 @@ export async function serveStore(
   const limiter = new RateLimiter(clientRateLimits(cfg.clients, cfg.server.rateLimit));
   const authenticate = async (req: IncomingMessage) => {
     const who = await privacy.authenticate(store, req);
+    // Metrics count the request under its client and purpose (configured names), also when the limiter refuses it.
+    noteRequestCaller({ client: who.client, purpose: who.purpose.id });
     limiter.take(who.client);
     return who;
   };

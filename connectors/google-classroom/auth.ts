@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { importPKCS8, SignJWT } from 'jose';
-import { assertOwnerOnly } from '../../src/secret.ts';
+import { assertSecretFile } from '../../src/secret.ts';
 import { RostergateError } from '../../src/errors.ts';
 import { bearerTokenAuth, type AuthProvider, type HttpClient } from '../http.ts';
 import type { GoogleConfig, ServiceAccountKey } from './config.ts';
@@ -21,7 +21,7 @@ export function loadServiceAccountKey(cfg: GoogleConfig): ServiceAccountKey {
   let text: string;
   if (cfg.serviceAccountKeyFile) {
     try {
-      assertOwnerOnly(cfg.serviceAccountKeyFile);
+      assertSecretFile(cfg.serviceAccountKeyFile);
     } catch (e) {
       throw new RostergateError('CONFIG_INVALID', (e as Error).message, { source: cfg.id });
     }

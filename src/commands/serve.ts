@@ -6,6 +6,11 @@ import { existsSync } from 'node:fs';
 import { assertCanListen } from '../server/gateway.ts';
 import { CatalogTenants } from '../tenants/catalog-tenants.ts';
 import { tenantAdmin } from '../tenants/admin.ts';
+import { stopTracing } from '../kernel/tracing.ts';
+import type { Store } from '../store/types.ts';
+import { homeTenants } from '../tenants/home-tenant.ts';
+import { startInProcessSchedule, type InProcessSchedule } from '../jobs/in-process.ts';
+import { syncJobRunner } from '../jobs/sync-job.ts';
 
 /**
  * The config a command works on. Every command that reads the store or the sources needs one: the
@@ -23,7 +28,8 @@ export function loadConfig(flag: string | undefined, command: string, alternativ
 
 export async function serveCommand(opts: { config?: string; port?: number; host?: string }): Promise<void> {
   const cfg = loadConfig(opts.config, 'serve');
-  if (!isPostgresUrl(cfg.store) && !existsSync(cfg.store)) {
+  // With scheduled sources the schedule fills a new store; without, a missing one is most likely a wrong path.
+  if (!isPostgresUrl(cfg.store) && !existsSync(cfg.store) && !cfg.sources.some((s) => s.schedule)) {
     throw new RostergateError('DATA_FOLDER', `no store at ${cfg.store}: run \`rostergate sync\` first (or \`npm start\` for the demo)`);
   }
   // A port that is taken fails before the store is opened and its start-up work (migrations, view times) runs.
@@ -32,12 +38,41 @@ export async function serveCommand(opts: { config?: string; port?: number; host?
   // The tenant catalog, for the admin API's tenant management (catalog only: no tenant is opened for work here).
   const tenants = new CatalogTenants({ storeLocation: cfg.store, homeStore: store, home: { id: cfg.privacy.tenant, sources: cfg.sources } });
   const gw = await serveStore(store, cfg, log, { port: opts.port, host: opts.host, tenantAdmin: tenantAdmin(tenants) });
-  process.stdout.write(`rostergate serving ${cfg.store}\n  GraphQL: ${gw.url}/graphql\n  console: ${gw.url}/\n`);
+  const schedule = scheduleInProcess(cfg, store);
+  const metrics = gw.metricsUrl ? `  metrics: ${gw.metricsUrl}/metrics\n` : '';
+  process.stdout.write(`rostergate serving ${storeForDisplay(cfg.store)}\n  GraphQL: ${gw.url}/graphql\n  console: ${gw.url}/\n${metrics}`);
   onShutdown(async () => {
+    await schedule?.stop();
     await gw.close();
     await tenants.close();
     await store.close();
   });
+}
+
+/** The store as printed: a PostgreSQL URL without its password (container logs are widely read). */
+export function storeForDisplay(store: string): string {
+  if (!isPostgresUrl(store)) return store;
+  try {
+    const u = new URL(store);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'the PostgreSQL store';
+  }
+}
+
+/**
+ * Scheduled syncs (`sources[].schedule`) inside `serve` when the store is SQLite: one process owns
+ * the file, so no queue. On PostgreSQL `rostergate worker` runs them, on as many machines as needed.
+ */
+function scheduleInProcess(cfg: Config, store: Store): InProcessSchedule | undefined {
+  if (!cfg.sources.some((s) => s.schedule)) return undefined;
+  if (isPostgresUrl(cfg.store)) {
+    log.info('sources have schedules: on PostgreSQL, `rostergate worker` runs them (docs/scheduling.md)');
+    return undefined;
+  }
+  const tenants = homeTenants(cfg, store);
+  return startInProcessSchedule({ tenants, run: syncJobRunner({ cfg, tenants, log }), cfg: cfg.worker, log });
 }
 
 /** Graceful shutdown on SIGTERM/SIGINT: finish in-flight requests, close the store, exit 0. */
@@ -47,7 +82,7 @@ export function onShutdown(fn: () => Promise<void>): void {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
-    fn().then(
+    fn().then(stopTracing).then(
       () => process.exit(0),
       (e) => {
         log.error(errorForLog(e), 'shutdown failed');

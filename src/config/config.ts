@@ -2,14 +2,18 @@
  * The configuration file (YAML or JSON) given by --config or ROSTERGATE_CONFIG, validated with zod.
  * Every error names the file and the path of the offending key; unknown keys are errors, not
  * silently ignored; secrets are resolved from the environment or owner-only files while validating.
+ * A few keys of a deployment's placement (port, host, store …) may be overridden from the
+ * environment (src/config/env-overrides.ts); a file read by loadConfigFile gets them.
  */
 import { readFileSync } from 'node:fs';
 import { resolve, dirname, isAbsolute } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { RostergateError } from '../errors.ts';
+import { secret } from '../secret.ts';
 import { definitionOf, SOURCE_TYPES } from '../../connectors/registry.ts';
 import type { SourceType } from '../../connectors/types.ts';
+import type { Schedule } from '../../connectors/schedule.ts';
 import { clientSchema, purposeSchema, rateLimitSchema } from '../privacy/policy.ts';
 import { jwtConfigSchema } from '../privacy/jwt.ts';
 import { webhookConfigSchema } from '../feeds/webhooks.ts';
@@ -17,6 +21,8 @@ import { privacySectionSchema } from '../privacy/config.ts';
 import { retentionConfigSchema } from '../privacy/retention.ts';
 import { DEFAULT_ORG_MATCH_RULES, ORG_MATCH_RULES } from '../sync/identity.ts';
 import { parsingSecretsAsReferences } from '../secret.ts';
+import { applyEnvOverrides } from './env-overrides.ts';
+import { workerConfigSchema } from '../jobs/config.ts';
 
 export const configSchema = z
   .object({
@@ -50,6 +56,22 @@ export const configSchema = z
          * many seconds. 0 looks every request's key up (docs/serving.md).
          */
         apiKeyCacheSeconds: z.number().min(0).max(300).default(5),
+        /**
+         * Prometheus metrics (docs/observability.md): on a port of their own, or on the API port
+         * behind a bearer token, or both. Left out: no /metrics anywhere.
+         */
+        metrics: z
+          .object({
+            /** A separate listener for /metrics (not the API port). */
+            port: z.number().int().min(0).max(65535).optional(),
+            /** The separate listener's address (0.0.0.0 for a scraper on another machine or pod). */
+            host: z.string().default('127.0.0.1'),
+            /** Bearer token for /metrics (env:NAME or file:PATH); required to serve it on the API port. */
+            token: secret.optional(),
+          })
+          .strict()
+          .refine((m) => m.port !== undefined || m.token !== undefined, 'give server.metrics a port of its own, or a token to serve /metrics on the API port (it is never public)')
+          .optional(),
       })
       .strict()
       .default({ port: 4000, host: '127.0.0.1', openAccess: false, drainSeconds: 0, apiKeyCacheSeconds: 5 }),
@@ -77,6 +99,8 @@ export const configSchema = z
       .object({ maxDeleteShare: z.number().min(0).max(1).default(0.2) })
       .strict()
       .default({ maxDeleteShare: 0.2 }),
+    /** Scheduled syncs (`sources[].schedule`): `rostergate worker`, and `serve` on SQLite (docs/scheduling.md). */
+    worker: workerConfigSchema.default(workerConfigSchema.parse({})),
   })
   .strict();
 
@@ -84,6 +108,8 @@ export interface SourceConfig {
   id: string;
   type: SourceType;
   http?: { timeoutMs?: number; requestDeadlineMs?: number; maxBodyBytes?: number; maxRetries?: number; requestsPerMinute?: number; budget?: number };
+  /** Parsed by connectors/schedule.ts. */
+  schedule?: Schedule;
   [k: string]: unknown;
 }
 
@@ -95,7 +121,8 @@ export type Config = Omit<BaseConfig, 'sources' | 'retention'> & {
   file?: string;
 };
 
-export function loadConfigFile(path: string): Config {
+/** Reads, validates and completes a config file; `env` supplies the overrides (ROSTERGATE_PORT …). */
+export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): Config {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -108,20 +135,25 @@ export function loadConfigFile(path: string): Config {
   } catch (e) {
     throw new RostergateError('CONFIG_INVALID', `${path}: not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(e as Error).message.split('\n')[0]}`);
   }
-  const cfg = parseConfig(raw ?? {}, path);
-  // Relative paths in the file are relative to the file, not to wherever the command runs.
+  const overrides = applyEnvOverrides(raw ?? {}, env);
+  if (overrides.errors.length) throw new RostergateError('CONFIG_INVALID', `${path}: ${overrides.errors.join('; ')}`);
+  const cfg = parseConfig(overrides.raw, path, overrides.from);
+  // Relative paths in the file are relative to the file, not to wherever the command runs; those
+  // given by an environment variable are relative to the working directory, like any shell path.
   const base = dirname(resolve(path));
-  const rel = (p: string) => (isAbsolute(p) || p === ':memory:' || p.startsWith('postgres') ? p : resolve(base, p));
-  cfg.store = rel(cfg.store);
-  if (cfg.privacy.masterKeyFile) cfg.privacy.masterKeyFile = rel(cfg.privacy.masterKeyFile);
+  const rel = (p: string, key?: string) =>
+    isAbsolute(p) || p === ':memory:' || p.startsWith('postgres') ? p : resolve(key && overrides.from.has(key) ? process.cwd() : base, p);
+  cfg.store = rel(cfg.store, 'store');
+  if (cfg.privacy.masterKeyFile) cfg.privacy.masterKeyFile = rel(cfg.privacy.masterKeyFile, 'privacy.masterKeyFile');
   for (const s of cfg.sources) if (typeof s.path === 'string') s.path = rel(s.path);
   for (const k of cfg.auth.jwt?.keys ?? []) if (k.file) k.file = rel(k.file);
   return { ...cfg, file: path };
 }
 
-export function parseConfig(raw: unknown, where = 'config'): Config {
+/** `fromEnv`: config keys set by environment variables (key → variable), named in errors about them. */
+export function parseConfig(raw: unknown, where = 'config', fromEnv: ReadonlyMap<string, string> = new Map()): Config {
   const base = configSchema.safeParse(raw);
-  if (!base.success) throw new RostergateError('CONFIG_INVALID', `${where}: ${formatIssues(base.error)}`);
+  if (!base.success) throw new RostergateError('CONFIG_INVALID', `${where}: ${formatIssues(base.error, fromEnv)}`);
   const sources = parseSources(base.data.sources, where);
   const clientIds = new Set<string>();
   base.data.clients.forEach((c, i) => {
@@ -166,12 +198,15 @@ export function parseSources(raw: unknown, where: string, opts: { secrets?: 'res
   return listed.data.map(one);
 }
 
-function formatIssues(err: z.ZodError): string {
+function formatIssues(err: z.ZodError, fromEnv: ReadonlyMap<string, string> = new Map()): string {
   return err.issues
     .slice(0, 5)
     .map((i) => {
       const path = i.path.join('.');
       const msg = i.code === 'unrecognized_keys' ? `unknown key(s) ${(i as { keys: string[] }).keys.join(', ')}` : i.message;
+      // The value never came from the file: say where it did (and not what it is: a store URL may hold a password).
+      const env = fromEnv.get(path);
+      if (env) return `${env} (overrides ${path}): ${msg}`;
       return path ? `${path}: ${msg}` : msg;
     })
     .join('; ');

@@ -6,6 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isRostergateError, refusalAnswer, RostergateError } from '../errors.ts';
 import { errorForLog, type Logger } from '../log.ts';
+import { noteRequestError } from '../kernel/request-context.ts';
 import type { Privacy } from '../graphql/privacy.ts';
 import type { Store } from '../store/types.ts';
 import type { SourceType } from '../../connectors/types.ts';
@@ -36,6 +37,7 @@ export function extractRoute(
       const refused = refusalAnswer(e);
       if (!refused) throw e;
       if (isRostergateError(e, 'AUTH_UNAVAILABLE')) log.warn({ ...errorForLog(e), cause: errorForLog(e.cause) }, 'client credentials could not be verified');
+      noteRequestError(String(refused.body.errors[0]?.extensions.code ?? `HTTP_${refused.status}`));
       res.writeHead(refused.status, { ...refused.headers, 'content-type': 'application/json' });
       res.end(JSON.stringify({ error: (e as Error).message, ...refused.body }));
       return true;
@@ -70,6 +72,8 @@ export function extractRoute(
       if (req.destroyed || res.destroyed) log.warn({ client: who.client, dataset }, 'extract ended early: the client went away');
       // By kind and place only: a message may quote the value it failed on.
       else log.error({ ...errorForLog(e), client: who.client, dataset }, 'extract failed');
+      // The answer began as a 200: its metrics count it as an error by this code all the same.
+      noteRequestError(isRostergateError(e) ? e.code : 'EXTRACT_FAILED');
       // Headers are gone: end the stream without the trailer, so the client knows it is incomplete.
       res.destroy(e instanceof RostergateError ? e : new Error('extract failed'));
     }

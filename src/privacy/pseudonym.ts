@@ -11,7 +11,7 @@
  */
 import { createHmac, hkdfSync, randomBytes, createCipheriv, createDecipheriv } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { assertOwnerOnly } from '../secret.ts';
+import { assertSecretFile } from '../secret.ts';
 import { RostergateError } from '../errors.ts';
 
 export const MASTER_KEY_ENV = 'ROSTERGATE_MASTER_KEY';
@@ -45,13 +45,13 @@ export class KeyRing {
     return Buffer.from(t, 'base64url');
   }
 
-  /** Loads the master key from the environment or an owner-only file, or fails with what to do. */
+  /** Loads the master key from the environment or a secret file (owner-only, or a mounted secret), or fails with what to do. */
   static load(opts: { tenant: string; env?: NodeJS.ProcessEnv; file?: string }): KeyRing {
     const env = opts.env ?? process.env;
     let text = env[MASTER_KEY_ENV];
     if (!text && opts.file) {
       try {
-        assertOwnerOnly(opts.file);
+        assertSecretFile(opts.file, env);
         text = readFileSync(opts.file, 'utf8');
       } catch (e) {
         throw new RostergateError('CONFIG_INVALID', `privacy.masterKeyFile: ${(e as Error).message}`);

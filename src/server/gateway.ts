@@ -16,6 +16,11 @@ import { CONSOLE_SOURCES, DEFAULT_EXAMPLES, landingPage, type ConsoleExample, ty
 import { serveConsoleAsset } from './console/assets.ts';
 import { costLimitPlugin, resolveLimits, shapeLimits, type QueryLimits } from './limits.ts';
 import { pageHeaders, API_HEADERS } from './headers.ts';
+import { trace } from '@opentelemetry/api';
+import { currentRequest, noteRequestCaller, noteRequestError, requestIdFrom, runInRequest, REQUEST_ID_HEADER, type RequestRecord } from '../kernel/request-context.ts';
+import { label, requestDuration, requestErrors, requests, secondsSince } from '../kernel/metrics.ts';
+import { SpanKind, withIncomingContext, withSpan } from '../kernel/tracing.ts';
+import { metricsRoute, type MetricsAccess } from './metrics-endpoint.ts';
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean> | boolean;
 
@@ -57,6 +62,8 @@ export interface GatewayOptions<C extends BaseContext> {
   demoKeys?: DemoKey[];
   /** The console's example queries, each for a purpose (default: one school roster query). */
   examples?: ConsoleExample[];
+  /** /metrics on this port, behind this bearer token; without one there is no /metrics here (./metrics-endpoint.ts). */
+  metrics?: MetricsAccess;
 }
 
 export interface RunningGateway {
@@ -85,7 +92,7 @@ export async function startGateway<C extends BaseContext>(opts: GatewayOptions<C
       // cache hints in the schema, is always "no-store" — which `handle` sets on every answer instead.
       plugins: [
         ApolloServerPluginLandingPageDisabled(), ApolloServerPluginCacheControlDisabled(),
-        costLimitPlugin<C>(limits, served.purpose), failureLog<C>(log), ...(served.plugins ?? []),
+        costLimitPlugin<C>(limits, served.purpose), failureLog<C>(log), observed<C>(), ...(served.plugins ?? []),
       ],
       // The token limit is the parser's own: it stops reading a document past it.
       parseOptions: { maxTokens: limits.maxTokens },
@@ -102,23 +109,36 @@ export async function startGateway<C extends BaseContext>(opts: GatewayOptions<C
   const pageHead = pageHeaders(page, CONSOLE_SOURCES);
   let inFlight = 0;
   let draining = false;
+  const metrics = metricsRoute(opts.metrics, log);
 
   const server: Server = createServer((req, res) => {
     const started = process.hrtime.bigint();
+    const path = (req.url ?? '').split('?')[0]!;
+    // Every log line of this request carries its id (src/log.ts), and so does the answer.
+    const record: RequestRecord = { id: requestIdFrom(req.headers[REQUEST_ID_HEADER]), surface: surfaceOf(path), errorCodes: [] };
+    res.setHeader(REQUEST_ID_HEADER, record.id);
     // JSON answers are never to be sniffed as HTML, framed or sent on as a referrer; the console page adds its CSP.
     for (const [k, v] of Object.entries(API_HEADERS)) res.setHeader(k, v);
     inFlight++;
-    res.on('finish', () => {
+    res.on('finish', () => runInRequest(record, () => {
       inFlight--;
-      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      const seconds = secondsSince(started);
       // Path and status only: query strings can carry ids, bodies carry everything.
-      log.info({ method: req.method, path: (req.url ?? '').split('?')[0], status: res.statusCode, ms: Math.round(ms) }, 'request');
-    });
-    handle(req, res).catch((e) => {
-      log.error(errorForLog(e), 'request failed');
-      if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
-      else res.end();
-    });
+      log.info({ method: req.method, path, status: res.statusCode, ms: Math.round(seconds * 1000) }, 'request');
+      countRequest(record, res.statusCode, seconds);
+    }));
+    runInRequest(record, () => withIncomingContext(req.headers, () =>
+      withSpan(`HTTP ${req.method}`, { 'http.request.method': req.method ?? '', 'http.route': ROUTES[record.surface] ?? 'other', 'rostergate.request_id': record.id }, async (span) => {
+        try {
+          await handle(req, res);
+        } catch (e) {
+          log.error(errorForLog(e), 'request failed');
+          if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
+          else res.end();
+        }
+        span?.setAttribute('http.response.status_code', res.statusCode);
+      }, SpanKind.SERVER),
+    )).catch(() => undefined);
   });
 
   // Idle keep-alive connections outlive a load balancer's (60 s at the common ones) and any client
@@ -140,6 +160,7 @@ export async function startGateway<C extends BaseContext>(opts: GatewayOptions<C
       return void res.end(page);
     }
     if (serveConsoleAsset(req.method ?? 'GET', url.pathname, req.headers['accept-encoding'], res)) return;
+    if (await metrics(req, res, url)) return;
     for (const route of opts.routes ?? []) if (await route(req, res, url)) return;
     if (url.pathname !== '/graphql') return sendJson(res, 404, { error: 'not found', see: ['/', '/graphql', '/healthz', '/readyz'] });
     if (req.method !== 'POST' && req.method !== 'GET') return sendJson(res, 405, { error: 'use POST or GET' });
@@ -151,18 +172,22 @@ export async function startGateway<C extends BaseContext>(opts: GatewayOptions<C
     });
     let ctx: C;
     try {
-      ctx = await opts.context(req, abort.signal);
+      // Authentication's own reads (an API key looked up) are this span's, apart from the operation's.
+      ctx = await withSpan('request.authenticate', {}, () => opts.context(req, abort.signal));
     } catch (e) {
       // Refused before anything runs: bad credentials (401), unverifiable ones (503), over the rate limit (429).
       const refused = refusalAnswer(e);
       if (!refused) throw e;
       // The cause's kind and code (a timeout, a refused connection, a malformed key set), never a message or the token.
       if (isRostergateError(e, 'AUTH_UNAVAILABLE')) log.warn({ ...errorForLog(e), cause: errorForLog(e.cause) }, 'client credentials could not be verified');
+      noteRequestError(String(refused.body.errors[0]?.extensions.code ?? `HTTP_${refused.status}`));
       for (const [k, v] of Object.entries(refused.headers)) res.setHeader(k, v);
       return sendJson(res, refused.status, refused.body);
     }
-    const apollo = apollos.get(opts.schemaFor?.(ctx) ?? 'default');
+    const schemaName = opts.schemaFor?.(ctx) ?? 'default';
+    const apollo = apollos.get(schemaName);
     if (!apollo) throw new Error('no schema for this client');
+    if (currentRequest()?.purpose === undefined) noteRequestCaller({ purpose: schemaName });
     let body: unknown;
     if (req.method === 'POST') {
       const text = await readBody(req, MAX_BODY);
@@ -175,10 +200,11 @@ export async function startGateway<C extends BaseContext>(opts: GatewayOptions<C
     }
     const headers = new HeaderMap();
     for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(', ') : v);
-    const result = await apollo.executeHTTPGraphQLRequest({
+    // Parsing, validation and execution in one span: store reads made by resolvers are its children.
+    const result = await withSpan('graphql.execute', { 'rostergate.purpose': schemaName }, () => apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest: { method: req.method!, headers, search: url.search, body },
       context: async () => ctx,
-    });
+    }));
     // Answers carry personal data: never stored by a browser or a proxy.
     res.setHeader('cache-control', 'no-store');
     for (const [k, v] of result.headers) res.setHeader(k, v);
@@ -220,6 +246,52 @@ function failureLog<C extends BaseContext>(log: Logger): ApolloServerPlugin<C> {
       log.error({ ...errorForLog(error), cause: errorForLog((error as { cause?: unknown }).cause) }, 'request failed after it ran: its answer was withheld');
     },
   };
+}
+
+/**
+ * Notes what metrics and traces need from Apollo's side of a request: the operation's type on the
+ * execution span (not its name, which the client chooses) and the code of each error in the answer.
+ */
+function observed<C extends BaseContext>(): ApolloServerPlugin<C> {
+  return {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ operation }) {
+          trace.getActiveSpan()?.setAttribute('graphql.operation.type', operation?.operation ?? 'unknown');
+        },
+        async willSendResponse({ response }) {
+          if (response.body.kind !== 'single') return;
+          for (const e of response.body.singleResult.errors ?? []) noteRequestError(String(e.extensions?.code ?? 'UNKNOWN'));
+        },
+      };
+    },
+  };
+}
+
+const ROUTES: Record<string, string> = { graphql: '/graphql', extract: '/extracts/{dataset}' };
+
+/** Which kind of request a path is, for metrics: a closed set, never the path itself. */
+function surfaceOf(path: string): string {
+  if (path === '/graphql') return 'graphql';
+  if (path === '/extracts' || path.startsWith('/extracts/')) return 'extract';
+  return 'other';
+}
+
+/**
+ * Counts an answered GraphQL or extract request (probes, the console's files and /metrics itself
+ * are not counted: they would drown the figures that matter). `refused`: authentication or the
+ * rate limit said no; `rejected`: the request itself was wrong (4xx); `error`: the answer carried
+ * errors or failed (5xx).
+ */
+function countRequest(record: RequestRecord, status: number, seconds: number): void {
+  if (record.surface === 'other') return;
+  const outcome = status === 401 || status === 429 || (status === 503 && record.errorCodes.includes('AUTH_UNAVAILABLE'))
+    ? 'refused'
+    : status >= 500 ? 'error' : status >= 400 ? 'rejected' : record.errorCodes.length ? 'error' : 'ok';
+  requests.inc({ surface: record.surface, purpose: label(record.purpose), client: label(record.client), outcome });
+  requestDuration.observe({ surface: record.surface, outcome }, seconds);
+  const codes = record.errorCodes.length ? record.errorCodes : status >= 400 ? [`HTTP_${status}`] : [];
+  for (const code of codes) requestErrors.inc({ surface: record.surface, code: label(code) });
 }
 
 const READY_TIMEOUT_MS = 2_000;

@@ -28,6 +28,7 @@ import type { Database as Tables } from './db.ts';
 import type { StoreDialect } from './dialect.ts';
 import { QueryStore } from './queries/store-reads.ts';
 import { WriteTx } from './queries/write-tx.ts';
+import { observedTransaction } from './observe.ts';
 
 /** How errors name this store: never its URL, which may carry a password. */
 const LABEL = 'the PostgreSQL store';
@@ -201,7 +202,7 @@ export class PostgresStore extends QueryStore {
 
   async transaction<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T> {
     try {
-      return await this.rdb.connection().execute(async (c) => {
+      return await observedTransaction(this.kind, () => this.rdb.connection().execute(async (c) => {
         try {
           await sql`BEGIN`.execute(c);
           await sql`SELECT pg_advisory_xact_lock(${this.writeLock.toString()})`.execute(c);
@@ -212,7 +213,7 @@ export class PostgresStore extends QueryStore {
           await sql`ROLLBACK`.execute(c).catch(() => undefined);
           throw e;
         }
-      });
+      }));
     } catch (e) {
       throw storeConditionError(e, LABEL) ?? e;
     }

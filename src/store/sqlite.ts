@@ -23,6 +23,7 @@ import type { StoreDialect } from './dialect.ts';
 import { CachedStatements } from './sqlite-statements.ts';
 import { QueryStore } from './queries/store-reads.ts';
 import { WriteTx } from './queries/write-tx.ts';
+import { observedRead, observedTransaction } from './observe.ts';
 
 type Db = Database.Database;
 
@@ -119,8 +120,11 @@ export class SqliteStore extends QueryStore {
    */
   override async executeRead<R>(q: CompiledQuery<R>): Promise<R[]> {
     this.readCount++;
-    const statements = this.writer.inTransaction ? this.readerStatements : this.writerStatements;
-    return (statements.prepare(q.sql) as unknown as Database.Statement).all(q.parameters as unknown[]) as R[];
+    // The connection is chosen and the read run in one synchronous step, also inside a span.
+    return observedRead(this.kind, () => {
+      const statements = this.writer.inTransaction ? this.readerStatements : this.writerStatements;
+      return (statements.prepare(q.sql) as unknown as Database.Statement).all(q.parameters as unknown[]) as R[];
+    });
   }
 
   static open(path: string): SqliteStore {
@@ -165,7 +169,7 @@ export class SqliteStore extends QueryStore {
 
   async transaction<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T> {
     // One write transaction at a time: chain them, since async work happens between statements.
-    const run = this.queue.then(async () => {
+    const run = this.queue.then(() => observedTransaction(this.kind, async () => {
       try {
         this.writer.exec('BEGIN IMMEDIATE');
       } catch (e) {
@@ -181,7 +185,7 @@ export class SqliteStore extends QueryStore {
         if (this.writer.inTransaction) this.writer.exec('ROLLBACK');
         throw storeConditionError(e, this.label) ?? e;
       }
-    });
+    }));
     this.queue = run.catch(() => undefined);
     return run;
   }

@@ -15,6 +15,8 @@ import { openPageUnit, type PageUnit } from '../store/page-unit.ts';
 import { ingestPolicy, type PolicyParts } from '../store/ingest-policy.ts';
 import { SyncReport, type ReportEntry, type ReportKind } from './report.ts';
 import { acquireSourceLease, type LeaseOptions } from '../store/lease.ts';
+import { secondsSince, syncDuration, syncRecords, syncRuns } from '../kernel/metrics.ts';
+import { failSpan, startSpan, withActive, withSpan, type Span } from '../kernel/tracing.ts';
 
 export interface SyncHooks {
   syncWillStart?(e: { source: string; runId: number; mode: RunMode }): void;
@@ -90,12 +92,52 @@ export interface SyncSummary {
  */
 export async function syncSource(store: Store, connector: Connector, opts: SyncOptions = {}): Promise<SyncSummary> {
   const lease = await acquireSourceLease(store, connector.sourceId, opts.lease);
+  const started = process.hrtime.bigint();
   try {
     const signal = opts.signal ? AbortSignal.any([opts.signal, lease.lost]) : lease.lost;
-    return await runSource(store, connector, { ...opts, signal });
+    return await withSpan('sync.run', { 'rostergate.source': connector.sourceId }, async (span) => {
+      const summary = await runSource(store, connector, { ...opts, signal }).catch((e: unknown) => {
+        countRun(connector.sourceId, 'failed', started);
+        throw e;
+      });
+      countRun(connector.sourceId, summary.status, started, summary.records);
+      span?.setAttributes({ 'rostergate.sync.mode': summary.mode, 'rostergate.sync.status': summary.status, 'rostergate.sync.pages': summary.pages, 'rostergate.sync.records': summary.records });
+      if (summary.status === 'failed') failSpan(span, { code: 'SYNC_FAILED' });
+      return summary;
+    });
   } finally {
     await lease.release();
   }
+}
+
+/** A run's metrics: how it ended, how long it took, how many records it stored. */
+function countRun(source: string, status: SyncSummary['status'], started: bigint, records = 0): void {
+  syncRuns.inc({ source, status });
+  syncDuration.observe({ source, status }, secondsSince(started));
+  if (records) syncRecords.inc({ source }, records);
+}
+
+/**
+ * Asks the connector for its next page inside a `sync.page` span, so the vendor requests made for
+ * it are the span's children; the span ends when the page arrives (pages are fetched ahead while
+ * the previous group is applied, so it cannot simply wrap a block of code).
+ */
+function nextPage(pages: AsyncIterator<Page>): Promise<IteratorResult<Page>> {
+  const span: Span | undefined = startSpan('sync.page', {});
+  const next = withActive(span, () => pages.next());
+  if (span) {
+    next.then(
+      (r) => {
+        if (!r.done) span.setAttributes({ 'rostergate.resource': r.value.resource, 'rostergate.records': r.value.records.length });
+        span.end();
+      },
+      (e: unknown) => {
+        failSpan(span, e);
+        span.end();
+      },
+    );
+  }
+  return next;
 }
 
 async function runSource(store: Store, connector: Connector, opts: SyncOptions): Promise<SyncSummary> {
@@ -152,7 +194,7 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
       const pages = group;
       group = [];
       groupRecords = 0;
-      await store.transaction(async (tx) => {
+      await withSpan('sync.apply', { 'rostergate.pages': pages.length, 'rostergate.records': pages.reduce((n, p) => n + p.page.records.length, 0) }, () => store.transaction(async (tx) => {
         // The group as one unit of work: loaded in a few reads, planned in memory, flushed in
         // multi-row writes with the policy's rows, then its cursor — all in this transaction.
         const unit = openPageUnit(tx, ctx.policy);
@@ -170,7 +212,7 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
         }
         await flushNaming(unit, source, pages[pages.length - 1]!.page.resource);
         await tx.setSyncState(state({ state: pages[pages.length - 1]!.page.state }));
-      });
+      }));
       for (const { page } of pages) {
         lastState = page.state;
         summary.pages++;
@@ -187,7 +229,7 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
     // before a failure of the source is raised, so what was read is kept.
     const pages = connector.read(startState, { full: mode === 'full', signal: opts.signal })[Symbol.asyncIterator]();
     try {
-      let next = pages.next();
+      let next = nextPage(pages);
       next.catch(() => undefined);
       for (;;) {
         let r: IteratorResult<Page>;
@@ -204,7 +246,7 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
         report.addNotes(page.resource, page.notes);
         group.push({ page, checked: report.checkPage(page.resource, page.records) });
         groupRecords += page.records.length;
-        next = pages.next();
+        next = nextPage(pages);
         // Handled below (awaited at the top of the loop); marked now, since a group may be applied
         // before it is awaited and a source failing meanwhile is not an unhandled rejection.
         next.catch(() => undefined);

@@ -7,9 +7,16 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/config.ts';
+import { ENV_OVERRIDES } from '../../src/config/env-overrides.ts';
 import { configKeyPaths, sourceKeyPaths } from '../support/config-keys.ts';
 
-const doc = readFileSync(join(import.meta.dirname, '../../docs/configuration.md'), 'utf8');
+const fullDoc = readFileSync(join(import.meta.dirname, '../../docs/configuration.md'), 'utf8');
+/** The environment variables' section has tables of its own (variables, not keys): checked apart. */
+const ENV_HEADING = '## Environment variables';
+const envStart = fullDoc.indexOf(`\n${ENV_HEADING}\n`);
+const envEnd = fullDoc.indexOf('\n## ', envStart + 1);
+const envDoc = fullDoc.slice(envStart, envEnd);
+const doc = fullDoc.slice(0, envStart) + fullDoc.slice(envEnd);
 
 /** Rows of the reference tables: the key in the first cell, the default in the second. */
 function rows(text: string): Map<string, string> {
@@ -46,6 +53,14 @@ describe('docs/configuration.md', () => {
   it('names no key the schema does not have', () => {
     const known = new Set([...configKeyPaths(), ...Object.values(sourceKeyPaths()).flat()]);
     expect([...documented.keys()].filter((k) => !known.has(k))).toEqual([]);
+  });
+
+  it('lists every environment override with the key it overrides, and no other', () => {
+    expect(envStart).toBeGreaterThan(0);
+    const overrides = [...envDoc.matchAll(/^\| `(ROSTERGATE_[A-Z_]+)` \| `([^`]+)` \|/gm)].map((m) => [m[1], m[2]]);
+    expect(overrides).toEqual(ENV_OVERRIDES.map((o) => [o.name, o.key]));
+    const keys = new Set(configKeyPaths());
+    for (const o of ENV_OVERRIDES) expect(keys.has(o.key), o.key).toBe(true);
   });
 
   it('states the defaults an empty config gets', () => {

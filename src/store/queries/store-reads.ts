@@ -27,6 +27,7 @@ import { toAudit, toChange, toEntity, toSource, toSync } from './rows.ts';
 import { StoreWebhooks } from './webhooks.ts';
 import { StoreTenantCatalog } from './tenant-catalog.ts';
 import type { WriteTx } from './write-tx.ts';
+import { observedRead } from '../observe.ts';
 
 type Selected<T extends keyof Database> = import('kysely').Selectable<Database[T]>;
 type ListRow = Selected<'entities'> & { view_at?: string; view_seq?: number } & Record<`sk${number}`, string>;
@@ -56,7 +57,7 @@ export abstract class QueryStore implements Store {
   /** Runs one read statement on the read connection; every read goes through here (readCount). */
   async executeRead<R>(q: CompiledQuery<R>): Promise<R[]> {
     this.readCount++;
-    return (await this.rdb.executeQuery(q)).rows;
+    return observedRead(this.kind, async () => (await this.rdb.executeQuery(q)).rows);
   }
 
   async getEntities(ids: readonly string[]): Promise<(EntityRow | undefined)[]> {

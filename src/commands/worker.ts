@@ -1,0 +1,36 @@
+/**
+ * `rostergate worker`: takes scheduled syncs from the job queue in the store's PostgreSQL database
+ * and runs them (src/jobs/worker.ts), until SIGTERM or SIGINT. Any number of workers, on any
+ * number of machines, share the work. Exit codes (src/exit-codes.ts): 0 after a graceful shutdown;
+ * 2 a config it cannot run with (a SQLite store: `serve` runs the schedule there); 1 anything
+ * else (the database unreachable at start). A failing sync does not end the worker: its job is retried.
+ */
+import { RostergateError } from '../errors.ts';
+import { log } from '../log.ts';
+import { isPostgresUrl, openStore } from '../runtime.ts';
+import { homeTenants } from '../tenants/home-tenant.ts';
+import { SyncQueue } from '../jobs/queue.ts';
+import { syncJobRunner } from '../jobs/sync-job.ts';
+import { startWorker } from '../jobs/worker.ts';
+import { loadConfig, onShutdown } from './serve.ts';
+
+export async function workerCommand(opts: { config?: string; concurrency?: number }): Promise<void> {
+  const cfg = loadConfig(opts.config, 'worker');
+  if (!isPostgresUrl(cfg.store)) {
+    throw new RostergateError('CONFIG_INVALID', `${cfg.file}: worker needs a PostgreSQL store (store: postgres://…), which holds the job queue; with a SQLite store, \`rostergate serve\` runs the schedule itself (docs/scheduling.md)`);
+  }
+  const store = await openStore(cfg);
+  // The registry of tenants: the config's own until the catalog replaces it (only this line changes).
+  const tenants = homeTenants(cfg, store);
+  const queue = await SyncQueue.open(cfg.store, cfg.worker, log);
+  const worker = startWorker({ queue, tenants, run: syncJobRunner({ cfg, tenants, log }), cfg: cfg.worker, log, concurrency: opts.concurrency });
+  const scheduled = cfg.sources.filter((s) => s.schedule).length;
+  if (!scheduled) log.warn('no source has a schedule: this worker only runs jobs other processes enqueue');
+  process.stdout.write(`rostergate worker: ${opts.concurrency ?? cfg.worker.concurrency} at a time, ${scheduled} scheduled source(s)\n`);
+  onShutdown(async () => {
+    await worker.stop();
+    await queue.close();
+    await tenants.close();
+    await store.close();
+  });
+}

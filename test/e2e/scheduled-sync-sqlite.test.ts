@@ -1,0 +1,199 @@
+/**
+ * The schedule inside `serve` on SQLite (src/jobs/in-process.ts), and what every scheduled job
+ * skips (src/jobs/sync-job.ts): a due sync runs once per slot, also across a restart (the store's
+ * last run says the slot was taken); a failed one is retried after its backoff; a paused tenant,
+ * a removed source and an unknown tenant are skipped, not synced and not failed.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { RosterDataset } from '../../src/demo/dataset.ts';
+import { startSandboxServer, type RunningSandbox } from '../../connectors/sandbox-kit.ts';
+import { cleverSandbox, sandboxSourceConfig as cleverSource } from '../../connectors/clever/index.ts';
+import { parseConfig, type Config } from '../../src/config/config.ts';
+import { SqliteStore } from '../../src/store/sqlite.ts';
+import { FixedTenants } from '../../src/tenants/fixed-tenants.ts';
+import { homeTenant, homeTenants } from '../../src/tenants/home-tenant.ts';
+import { startInProcessSchedule } from '../../src/jobs/in-process.ts';
+import { syncJobRunner } from '../../src/jobs/sync-job.ts';
+import { createLogger } from '../../src/log.ts';
+import { tempDir } from '../support/stores.ts';
+import { TEST_MASTER_KEY } from '../support/privacy.ts';
+import { DEMO_CLIENTS, DEMO_PURPOSES } from '../../src/demo/demo-policy.ts';
+import { KeyRing } from '../../src/privacy/pseudonym.ts';
+import { assertStoreKey } from '../../src/privacy/store-key.ts';
+import { writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { stringify } from 'yaml';
+import { request } from 'undici';
+
+const log = createLogger({ level: 'silent' });
+const bin = join(import.meta.dirname, '../../bin/rostergate.mjs');
+
+async function until(what: string, cond: () => Promise<boolean> | boolean, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+const CLEVER_USERS = '/clever/v3.1/users';
+
+describe('the in-process schedule on SQLite', () => {
+  let ds: RosterDataset;
+  let sandbox: RunningSandbox;
+  beforeAll(async () => {
+    ds = RosterDataset.generate({ students: 20, teachers: 2, classes: 3, schools: 1 });
+    sandbox = await startSandboxServer({ dataset: ds, apps: [cleverSandbox()] });
+  });
+  afterAll(() => sandbox?.close());
+
+  function config(extra: Record<string, unknown> = {}): Config {
+    return parseConfig({
+      store: join(tempDir(), 'rg.db'),
+      server: { openAccess: true },
+      sources: [{ id: 'sis', ...cleverSource(sandbox.urlOf('/clever')), http: { maxRetries: 0 }, schedule: { every: '15m' } }],
+      worker: { retryDelaySeconds: 60, retryLimit: 2 },
+      ...extra,
+    });
+  }
+
+  it('runs a due sync once per slot, and not again after a restart in the same slot', async () => {
+    const cfg = config();
+    const store = SqliteStore.open(cfg.store);
+    try {
+      // Real time (the store records when a run started), moved on by hand.
+      let offset = 0;
+      const clock = () => new Date(Date.now() + offset);
+      const tenants = homeTenants(cfg, store);
+      const schedule = () => startInProcessSchedule({ tenants, run: syncJobRunner({ cfg, tenants, log }), cfg: cfg.worker, log, now: clock, ticking: false });
+      const s = schedule();
+      const [first] = await s.tick();
+      expect(first!.outcome).toMatchObject({ outcome: 'synced', status: 'complete' });
+      expect((await store.counts()).person).toBeGreaterThanOrEqual(ds.list('person').length);
+      expect(await s.tick()).toEqual([]);
+      await s.stop();
+      // A restart in the same slot: the store's last run took it.
+      const restarted = schedule();
+      expect(await restarted.tick()).toEqual([]);
+      // The next slot.
+      offset = 15 * 60_000;
+      expect((await restarted.tick()).map((r) => r.outcome.outcome)).toEqual(['synced']);
+      expect((await store.getSyncState('sis'))!.runId).toBe(2);
+      expect(await restarted.tick()).toEqual([]);
+      await restarted.stop();
+    } finally {
+      await store.close();
+    }
+  }, 60_000);
+
+  it('retries a failed sync after its backoff, within the slot', async () => {
+    const cfg = config();
+    const store = SqliteStore.open(cfg.store);
+    try {
+      let offset = 0;
+      const clock = () => new Date(Date.now() + offset);
+      const tenants = homeTenants(cfg, store);
+      const s = startInProcessSchedule({ tenants, run: syncJobRunner({ cfg, tenants, log }), cfg: cfg.worker, log, now: clock, ticking: false });
+      sandbox.faults.inject({ kind: 'status', status: 503 }, { match: new RegExp(`^${CLEVER_USERS}$`), times: 1 });
+      expect((await s.tick()).map((r) => r.outcome.outcome)).toEqual(['failed']);
+      // Within the first delay (60 s): not yet.
+      offset = 30_000;
+      expect(await s.tick()).toEqual([]);
+      // Past twice the delay (the most the jitter gives): retried, and synced. Still the same 15-minute slot
+      // unless the real clock crossed it, which changes nothing here: a due slot runs either way.
+      offset = 121_000;
+      expect((await s.tick()).map((r) => r.outcome.outcome)).toEqual(['synced']);
+      expect((await store.getSyncState('sis'))!.runStatus).toBe('complete');
+      await s.stop();
+    } finally {
+      await store.close();
+    }
+  }, 60_000);
+
+  it('with purposes, syncs each tenant under its own key ring (the home tenant\'s read from the master key file when first used)', async () => {
+    const dir = tempDir();
+    const keyFile = join(dir, 'master.key');
+    writeFileSync(keyFile, KeyRing.generateText() + '\n', { mode: 0o600 });
+    const cfg = parseConfig({
+      store: join(dir, 'rg.db'),
+      privacy: { tenant: 'north', masterKeyFile: keyFile },
+      purposes: DEMO_PURPOSES,
+      clients: DEMO_CLIENTS,
+      sources: [{ id: 'sis', ...cleverSource(sandbox.urlOf('/clever')), schedule: { every: '1h' } }],
+    });
+    const north = SqliteStore.open(cfg.store);
+    const south = SqliteStore.open(join(dir, 'south.db'));
+    try {
+      const tenants = new FixedTenants('north', [homeTenant(cfg, north), { ...homeTenant(cfg, south), id: 'south', keyring: new KeyRing(TEST_MASTER_KEY, 'south') }]);
+      const s = startInProcessSchedule({ tenants, run: syncJobRunner({ cfg, tenants, log }), cfg: cfg.worker, log, ticking: false });
+      const results = await s.tick();
+      expect(results.map((r) => [r.due.tenant, r.outcome])).toEqual([
+        ['north', expect.objectContaining({ outcome: 'synced', status: 'complete' })],
+        ['south', expect.objectContaining({ outcome: 'synced', status: 'complete' })],
+      ]);
+      await s.stop();
+      // Each store was keyed by the master key its tenant's ring came from: another one is refused.
+      await expect(assertStoreKey(south, new KeyRing(Buffer.alloc(32, 9), 'south'))).rejects.toThrow(/master key/);
+      await assertStoreKey(south, new KeyRing(TEST_MASTER_KEY, 'south'));
+    } finally {
+      await north.close();
+      await south.close();
+    }
+  }, 60_000);
+
+  function rostergate(args: string[]) {
+    const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, ROSTERGATE_LOG_LEVEL: 'silent' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    return { child, out: () => stdout, done: new Promise<{ code: number | null; stderr: string }>((r) => child.on('exit', (code) => r({ code, stderr }))) };
+  }
+
+  it('`serve` on a SQLite store runs the schedule itself, starting from no store; `worker` refuses SQLite', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'rostergate.yaml');
+    writeFileSync(file, stringify({ store: './rg.db', server: { openAccess: true, port: 0 }, sources: [{ id: 'sis', ...cleverSource(sandbox.urlOf('/clever')), schedule: { every: '1h' } }], worker: { tickSeconds: 1 } }));
+    const worker = rostergate(['worker', '--config', file]);
+    const refused = await worker.done;
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/worker needs a PostgreSQL store .*`rostergate serve` runs the schedule itself/);
+
+    const serve = rostergate(['serve', '--config', file]);
+    try {
+      await until('serving', () => serve.out().includes('GraphQL: '));
+      const url = /GraphQL: (\S+)/.exec(serve.out())![1]!;
+      const people = async () => {
+        const res = await request(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ people(first: 1) { totalCount } }' }) });
+        const body = (await res.body.json()) as { data?: { people: { totalCount: number } } };
+        return body.data?.people.totalCount ?? 0;
+      };
+      await until('the scheduled sync served', async () => (await people()) >= ds.list('person').length);
+    } finally {
+      serve.child.kill('SIGTERM');
+    }
+    expect((await serve.done).code).toBe(0);
+  }, 60_000);
+
+  it('skips the job of a paused tenant, a removed source and an unknown tenant', async () => {
+    const cfg = config();
+    const store = SqliteStore.open(cfg.store);
+    try {
+      const home = homeTenant(cfg, store);
+      const paused = { ...homeTenant(cfg, store), id: 'paused-district', status: 'paused' as const };
+      const tenants = new FixedTenants(home.id, [home, paused]);
+      const run = syncJobRunner({ cfg, tenants, log });
+      const slot = new Date().toISOString();
+      expect(await run({ tenant: 'paused-district', source: 'sis', slot })).toEqual({ outcome: 'skipped', reason: 'paused' });
+      expect(await run({ tenant: home.id, source: 'gone', slot })).toEqual({ outcome: 'skipped', reason: 'no-source' });
+      expect(await run({ tenant: 'nobody', source: 'sis', slot })).toEqual({ outcome: 'skipped', reason: 'no-tenant' });
+      expect(await store.getSyncState('sis')).toBeUndefined();
+      // A paused tenant's sources are never due.
+      const s = startInProcessSchedule({ tenants: new FixedTenants(paused.id, [paused]), run, cfg: cfg.worker, log, ticking: false });
+      expect(await s.tick()).toEqual([]);
+      await s.stop();
+    } finally {
+      await store.close();
+    }
+  }, 60_000);
+});
