@@ -58,6 +58,8 @@ export function buildProgram(): Command {
     .option('--allow-mass-delete', 'let a full sync delete more than the configured share of records')
     .option('--wait', 'if another run is syncing a source, wait for it to finish (default: skip that source, exit 4)')
     .option('--report <file>', 'write the sync report (every warning, held-back record, dangling reference and skipped row, by source key) to FILE as JSON')
+    .option('--tenant <id>', 'sync this tenant\'s sources into its store (default: the config file\'s own tenant)')
+    .option('--all-tenants', 'sync every active tenant, the config file\'s own first')
     .action(async (opts) => {
       process.exitCode = await (await import('./commands/sync.ts')).syncCommand(opts);
     });
@@ -157,6 +159,58 @@ export function buildProgram(): Command {
     .option('--force', 'overwrite an existing re-keying table')
     .option('-c, --config <file>', CONFIG)
     .action(async (opts) => (await import('./commands/keys.ts')).keysRotate(opts));
+
+  const tenants = program.command('tenants').description('the tenants (schools, districts) this deployment serves besides the config file\'s own');
+  tenants
+    .command('add')
+    .argument('<id>', 'tenant id: lower-case letters, digits, "-" (at most 56)')
+    .description('add an active tenant; its sources from a YAML/JSON file (secrets only as env:NAME or file:/path)')
+    .requiredOption('--name <name>', 'a label for operators (the district\'s name)')
+    .option('--sources <file>', 'YAML or JSON: a list of sources, as under `sources:` in the config')
+    .option('-c, --config <file>', CONFIG)
+    .action(async (id, opts) => (await import('./commands/tenants.ts')).tenantsAdd(id, opts));
+  tenants
+    .command('list')
+    .description('list the tenants (the config file\'s own first), or with --removed the removal records')
+    .option('--removed', 'list removed tenants: which, when, by whom')
+    .option('--json', 'machine-readable output')
+    .option('-c, --config <file>', CONFIG)
+    .action(async (opts) => (await import('./commands/tenants.ts')).tenantsList(opts));
+  tenants
+    .command('show')
+    .argument('<id>', 'tenant id')
+    .description('show a tenant: status, sources (secrets as their references), where its data is kept')
+    .option('-c, --config <file>', CONFIG)
+    .action(async (id, opts) => (await import('./commands/tenants.ts')).tenantsShow(id, opts));
+  tenants
+    .command('pause')
+    .argument('<id>', 'tenant id')
+    .description('pause a tenant: kept, but neither synced nor served until resumed')
+    .option('-c, --config <file>', CONFIG)
+    .action(async (id, opts) => (await import('./commands/tenants.ts')).tenantsPause(id, opts));
+  tenants
+    .command('resume')
+    .argument('<id>', 'tenant id')
+    .description('resume a paused tenant')
+    .option('-c, --config <file>', CONFIG)
+    .action(async (id, opts) => (await import('./commands/tenants.ts')).tenantsResume(id, opts));
+  tenants
+    .command('set-sources')
+    .argument('<id>', 'tenant id')
+    .argument('<file>', 'YAML or JSON: a list of sources')
+    .description('replace a tenant\'s sources (validated as config sources; secrets only by reference)')
+    .option('-c, --config <file>', CONFIG)
+    .action(async (id, file, opts) => (await import('./commands/tenants.ts')).tenantsSetSources(id, file, opts));
+  tenants
+    .command('remove')
+    .argument('<id>', 'tenant id')
+    .description('remove a tenant and erase its data (its store); the removal is recorded')
+    .option('--yes', 'confirm: the tenant\'s data is erased')
+    .option('--wait', 'wait for running syncs of the tenant to finish instead of refusing')
+    .option('-c, --config <file>', CONFIG)
+    .action(async (id, opts) => {
+      await (await import('./commands/tenants.ts')).tenantsRemove(id, opts);
+    });
 
   const identity = program.command('identity').description('cross-source identity resolution, and correcting it by hand');
   identity

@@ -20,6 +20,8 @@ export type ErrorCode =
   | 'SYNC_ABORTED'
   /** Another run holds the source's lease (src/store/lease.ts). */
   | 'SYNC_BUSY'
+  /** The tenant is paused (`rostergate tenants resume` to sync it again). */
+  | 'TENANT_PAUSED'
   | 'STORE'
   /** The store's disk is full (SQLITE_FULL, PostgreSQL 53100). */
   | 'STORE_FULL'

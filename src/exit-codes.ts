@@ -20,6 +20,8 @@ export const EXIT = {
   BUSY: 4,
   /** audit verify: an entry was edited, removed or inserted. */
   TAMPERED: 4,
+  /** sync --tenant: the tenant is paused, so nothing was synced. */
+  PAUSED: 5,
 } as const;
 
 /** Errors that are the operator's to fix (exit 2); every other error exits 1. */
@@ -27,7 +29,8 @@ export const USAGE_ERROR_CODES: readonly ErrorCode[] = ['CONFIG_INVALID', 'DATA_
 
 /** Codes a command can end with besides 0, 1 and 2 (which every command can). */
 export const COMMAND_EXITS: Readonly<Record<string, readonly number[]>> = {
-  sync: [EXIT.GUARDED, EXIT.BUSY],
+  sync: [EXIT.GUARDED, EXIT.BUSY, EXIT.PAUSED],
+  'tenants remove': [EXIT.BUSY],
   erase: [EXIT.BUSY],
   'audit verify': [EXIT.TAMPERED],
 };
@@ -36,5 +39,6 @@ export const COMMAND_EXITS: Readonly<Record<string, readonly number[]>> = {
 export function exitCodeOf(e: unknown): number {
   if (USAGE_ERROR_CODES.some((code) => isRostergateError(e, code))) return EXIT.USAGE;
   if (isRostergateError(e, 'SYNC_BUSY')) return EXIT.BUSY;
+  if (isRostergateError(e, 'TENANT_PAUSED')) return EXIT.PAUSED;
   return EXIT.FAILED;
 }

@@ -22,6 +22,7 @@ import { explainDenied } from './privacy/purpose-schema.ts';
 import { classify } from './privacy/classification.ts';
 import { withCategoryNotes } from './privacy/field-notes.ts';
 import type { GraphQLContext } from './graphql/context.ts';
+import type { TenantAdmin } from './graphql/admin-services.ts';
 import { extractRoute } from './extract/http.ts';
 import { clientRateLimits, RateLimiter } from './server/rate-limit.ts';
 import type { IncomingMessage } from 'node:http';
@@ -153,6 +154,8 @@ async function serveGateway(
     port?: number; host?: string; demoKeys?: DemoKey[]; examples?: ConsoleExample[]; privacy?: Privacy;
     /** false: do not start the webhook dispatcher (tests drive it themselves). */
     webhooks?: boolean;
+    /** Tenant management for admin purposes (src/tenants/admin.ts), when the deployment has a tenant catalog. */
+    tenantAdmin?: TenantAdmin;
   } = {},
 ): Promise<RunningGateway> {
   const base = buildUnifiedSchema();
@@ -174,7 +177,7 @@ async function serveGateway(
   if (cfg.clients.length === 0) {
     throw new RostergateError('CONFIG_INVALID', 'no clients configured: add `purposes:` and `clients:` (see docs/privacy.md, "Purposes: who gets what") or set server.openAccess for a local experiment');
   }
-  const privacy = opts.privacy ?? setupPrivacy(cfg, base, { apiKeyCacheMs: cfg.server.apiKeyCacheSeconds * 1000 });
+  const privacy = opts.privacy ?? setupPrivacy(cfg, base, { apiKeyCacheMs: cfg.server.apiKeyCacheSeconds * 1000, tenantAdmin: opts.tenantAdmin });
   await assertStoreKey(store, privacy.keyring);
   await privacy.pseudonymiser.backfillAll(store);
   // Each purpose's updatedAt / updatedSince: computed for purposes and records that have none yet,

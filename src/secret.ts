@@ -98,8 +98,37 @@ export function assertSecretFile(path: string, env: NodeJS.ProcessEnv = process.
   }
 }
 
+/** A secret given as a reference rather than as its value. */
+export function isSecretReference(value: string): boolean {
+  return /^env:[A-Za-z_][A-Za-z0-9_]*$/.test(value) || /^file:\/./.test(value);
+}
+
+/**
+ * While set, `secret` fields keep their references unresolved and refuse literal values: how
+ * sources kept in a store (a tenant's, src/tenants/catalog.ts) are validated. A literal there would
+ * put a credential in every backup of the store, and the process that validates the sources (the
+ * operator's CLI) need not be the one that has the environment or file they name (a worker).
+ * Parsing is synchronous, so a flag around one parse is enough.
+ */
+let referencesOnly = false;
+
+export function parsingSecretsAsReferences<T>(fn: () => T): T {
+  const before = referencesOnly;
+  referencesOnly = true;
+  try {
+    return fn();
+  } finally {
+    referencesOnly = before;
+  }
+}
+
 /** A zod string that resolves `env:`/`file:` references while parsing. */
 export const secret = z.string().min(1).transform((v, ctx) => {
+  if (referencesOnly) {
+    if (isSecretReference(v)) return v;
+    ctx.addIssue({ code: 'custom', message: 'a secret given literally: give it by reference, as env:NAME or file:/absolute/path' });
+    return z.NEVER;
+  }
   try {
     return resolveSecret(v);
   } catch (e) {

@@ -4,6 +4,8 @@ import { errorForLog, log } from '../log.ts';
 import { isPostgresUrl, openStore, serveStore } from '../runtime.ts';
 import { existsSync } from 'node:fs';
 import { assertCanListen } from '../server/gateway.ts';
+import { CatalogTenants } from '../tenants/catalog-tenants.ts';
+import { tenantAdmin } from '../tenants/admin.ts';
 import { stopTracing } from '../kernel/tracing.ts';
 import type { Store } from '../store/types.ts';
 import { homeTenants } from '../tenants/home-tenant.ts';
@@ -33,13 +35,16 @@ export async function serveCommand(opts: { config?: string; port?: number; host?
   // A port that is taken fails before the store is opened and its start-up work (migrations, view times) runs.
   await assertCanListen(opts.port ?? cfg.server.port, opts.host ?? cfg.server.host);
   const store = await openStore(cfg);
-  const gw = await serveStore(store, cfg, log, { port: opts.port, host: opts.host });
+  // The tenant catalog, for the admin API's tenant management (catalog only: no tenant is opened for work here).
+  const tenants = new CatalogTenants({ storeLocation: cfg.store, homeStore: store, home: { id: cfg.privacy.tenant, sources: cfg.sources } });
+  const gw = await serveStore(store, cfg, log, { port: opts.port, host: opts.host, tenantAdmin: tenantAdmin(tenants) });
   const schedule = scheduleInProcess(cfg, store);
   const metrics = gw.metricsUrl ? `  metrics: ${gw.metricsUrl}/metrics\n` : '';
   process.stdout.write(`rostergate serving ${storeForDisplay(cfg.store)}\n  GraphQL: ${gw.url}/graphql\n  console: ${gw.url}/\n${metrics}`);
   onShutdown(async () => {
     await schedule?.stop();
     await gw.close();
+    await tenants.close();
     await store.close();
   });
 }

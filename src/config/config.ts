@@ -20,6 +20,7 @@ import { webhookConfigSchema } from '../feeds/webhooks.ts';
 import { privacySectionSchema } from '../privacy/config.ts';
 import { retentionConfigSchema } from '../privacy/retention.ts';
 import { DEFAULT_ORG_MATCH_RULES, ORG_MATCH_RULES } from '../sync/identity.ts';
+import { parsingSecretsAsReferences } from '../secret.ts';
 import { applyEnvOverrides } from './env-overrides.ts';
 import { workerConfigSchema } from '../jobs/config.ts';
 
@@ -153,20 +154,7 @@ export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.en
 export function parseConfig(raw: unknown, where = 'config', fromEnv: ReadonlyMap<string, string> = new Map()): Config {
   const base = configSchema.safeParse(raw);
   if (!base.success) throw new RostergateError('CONFIG_INVALID', `${where}: ${formatIssues(base.error, fromEnv)}`);
-  const seen = new Set<string>();
-  const sources: SourceConfig[] = base.data.sources.map((s, i) => {
-    const label = `sources[${i}]${s.id ? ` (${s.id})` : ''}`;
-    if (seen.has(s.id)) throw new RostergateError('CONFIG_INVALID', `${where}: ${label}: duplicate source id "${s.id}"`);
-    seen.add(s.id);
-    const def = definitionOf(s.type);
-    if (!def) {
-      const known = SOURCE_TYPES.join(', ');
-      throw new RostergateError('CONFIG_INVALID', `${where}: ${label}.type: unknown source type "${s.type}" (known: ${known})`);
-    }
-    const parsed = def.configSchema.safeParse(s);
-    if (!parsed.success) throw new RostergateError('CONFIG_INVALID', `${where}: ${label}: ${formatIssues(parsed.error)}`);
-    return parsed.data as SourceConfig;
-  });
+  const sources = parseSources(base.data.sources, where);
   const clientIds = new Set<string>();
   base.data.clients.forEach((c, i) => {
     if (clientIds.has(c.id)) throw new RostergateError('CONFIG_INVALID', `${where}: clients[${i}]: duplicate client id "${c.id}"`);
@@ -183,6 +171,31 @@ export function parseConfig(raw: unknown, where = 'config', fromEnv: ReadonlyMap
   }
   const changeLogDays = rd ?? base.data.changeFeed.retentionDays;
   return { ...base.data, changeFeed: { retentionDays: changeLogDays }, retention: { ...base.data.retention, changeLogDays }, sources };
+}
+
+/**
+ * Validates a list of sources by their types' schemas (connectors/registry.ts): ids unique, types
+ * known, each source's keys checked. `secrets: 'references'` keeps env:/file: references unresolved
+ * and refuses literal secrets (sources kept in the store: a tenant's, src/tenants/catalog.ts).
+ */
+export function parseSources(raw: unknown, where: string, opts: { secrets?: 'resolve' | 'references' } = {}): SourceConfig[] {
+  const listed = z.array(z.object({ id: z.string(), type: z.string() }).passthrough()).safeParse(raw);
+  if (!listed.success) throw new RostergateError('CONFIG_INVALID', `${where}: sources: ${formatIssues(listed.error)}`);
+  const seen = new Set<string>();
+  const one = (s: { id: string; type: string }, i: number) => {
+    const label = `sources[${i}]${s.id ? ` (${s.id})` : ''}`;
+    if (seen.has(s.id)) throw new RostergateError('CONFIG_INVALID', `${where}: ${label}: duplicate source id "${s.id}"`);
+    seen.add(s.id);
+    const def = definitionOf(s.type);
+    if (!def) {
+      const known = SOURCE_TYPES.join(', ');
+      throw new RostergateError('CONFIG_INVALID', `${where}: ${label}.type: unknown source type "${s.type}" (known: ${known})`);
+    }
+    const parsed = opts.secrets === 'references' ? parsingSecretsAsReferences(() => def.configSchema.safeParse(s)) : def.configSchema.safeParse(s);
+    if (!parsed.success) throw new RostergateError('CONFIG_INVALID', `${where}: ${label}: ${formatIssues(parsed.error)}`);
+    return parsed.data as SourceConfig;
+  };
+  return listed.data.map(one);
 }
 
 function formatIssues(err: z.ZodError, fromEnv: ReadonlyMap<string, string> = new Map()): string {

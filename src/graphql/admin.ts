@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { GraphQLError } from 'graphql';
 import type { GraphQLContext } from './context.ts';
 import type { WebhookRow } from '../store/types.ts';
-import type { AdminServices } from './admin-services.ts';
+import type { AdminServices, TenantAdmin, TenantView } from './admin-services.ts';
 import { checkEndpoint, newWebhookSecret } from '../privacy/webhook-endpoints.ts';
 import { checkEventTypes, eventTypesOfRecordTypes } from '../model/event-types.ts';
 import { isRostergateError } from '../errors.ts';
@@ -32,10 +32,32 @@ function eventTypesOf(args: { types?: string[] | null; events?: string[] | null 
   }
 }
 
+function tenantAdmin(ctx: GraphQLContext): TenantAdmin {
+  const t = services(ctx).tenants;
+  if (!t) throw new GraphQLError('tenant management is not available in this deployment', { extensions: { code: 'FORBIDDEN' } });
+  return t;
+}
+
+/** Runs a tenant operation, its refusals as GraphQL errors with their codes (CONFIG_INVALID, NOT_FOUND, SYNC_BUSY). */
+async function tenantOp<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (isRostergateError(e)) throw new GraphQLError(e.message, { extensions: { code: e.code === 'CONFIG_INVALID' ? 'BAD_USER_INPUT' : e.code } });
+    throw e;
+  }
+}
+
+const tenantView = (t: TenantView) => ({
+  ...t, status: t.status, sources: t.sources.map((s) => ({ id: s.id, type: s.type, config: JSON.stringify(s) })),
+});
+
 export const adminResolvers = {
   DeliveryStatus: { PENDING: 'pending', DELIVERED: 'delivered', DEAD: 'dead' },
+  TenantStatus: { ACTIVE: 'active', PAUSED: 'paused' },
   Query: {
     webhooks: async (_: unknown, __: unknown, ctx: GraphQLContext) => (await services(ctx).store.webhooks.list()).map(view),
+    tenants: async (_: unknown, __: unknown, ctx: GraphQLContext) => (await tenantOp(() => tenantAdmin(ctx).list())).map(tenantView),
   },
   Webhook: {
     pending: async (w: { id: string }, _: unknown, ctx: GraphQLContext) => (await services(ctx).store.webhooks.counts(w.id)).pending,
@@ -75,6 +97,16 @@ export const adminResolvers = {
       return view({ ...w, cursorSeq: from });
     },
     retryDeadLetters: async (_: unknown, args: { id: string }, ctx: GraphQLContext) => services(ctx).store.webhooks.retryDead(args.id, new Date().toISOString()),
+    addTenant: async (_: unknown, args: { id: string; name: string; sources?: string | null }, ctx: GraphQLContext) =>
+      tenantView(await tenantOp(() => tenantAdmin(ctx).add({ id: args.id, name: args.name, sources: args.sources ?? undefined }))),
+    updateTenant: async (_: unknown, args: { id: string; name?: string | null; sources?: string | null }, ctx: GraphQLContext) =>
+      tenantView(await tenantOp(() => tenantAdmin(ctx).update(args.id, { name: args.name ?? undefined, sources: args.sources ?? undefined }))),
+    pauseTenant: async (_: unknown, args: { id: string }, ctx: GraphQLContext) => tenantView(await tenantOp(() => tenantAdmin(ctx).update(args.id, { status: 'paused' }))),
+    resumeTenant: async (_: unknown, args: { id: string }, ctx: GraphQLContext) => tenantView(await tenantOp(() => tenantAdmin(ctx).update(args.id, { status: 'active' }))),
+    removeTenant: async (_: unknown, args: { id: string }, ctx: GraphQLContext) => {
+      await tenantOp(() => tenantAdmin(ctx).remove(args.id, `admin client ${ctx.client?.id ?? 'admin'}`));
+      return true;
+    },
     erasePerson: async (_: unknown, args: { id: string }, ctx: GraphQLContext) => {
       const s = services(ctx);
       const personId = await ctx.resolvePersonId(args.id);

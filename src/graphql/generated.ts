@@ -462,6 +462,12 @@ export type GuardianshipEdge = {
 export type Mutation = {
   __typename?: 'Mutation';
   /**
+   * Adds an active tenant (as `rostergate tenants add`). `sources`: a JSON or YAML list of sources as
+   * under `sources:` in the config; secrets only as env:NAME or file:/path (a literal is refused,
+   * naming its key).
+   */
+  addTenant: Tenant;
+  /**
    * Subscribes a client's endpoint. Only https URLs outside loopback and private ranges, unless the
    * config allows them. `events`: the event types to deliver — `<record>.<created|updated|deleted>`
    * with record one of organization, academic_session, course, class, person, enrollment,
@@ -478,10 +484,29 @@ export type Mutation = {
    * person.erased webhook, and audits it. Refused (SYNC_BUSY) while a sync runs.
    */
   erasePerson: ErasureResult;
+  /** Pauses a tenant: kept, but neither synced nor served until resumed. */
+  pauseTenant: Tenant;
+  /**
+   * Removes a tenant and erases its data (its store), recording who removed it when (as
+   * `rostergate tenants remove --yes`). Refused (SYNC_BUSY) while a sync of it runs.
+   */
+  removeTenant: Scalars['Boolean']['output'];
   /** Delivers again every change since a time (default: the start of the retained window). */
   replayWebhook: Webhook;
+  /** Resumes a paused tenant. */
+  resumeTenant: Tenant;
   /** Puts dead letters back in the queue; returns how many. */
   retryDeadLetters: Scalars['Int']['output'];
+  /** Renames a tenant or replaces its sources (validated as in addTenant). */
+  updateTenant: Tenant;
+};
+
+
+/** Webhook management, for clients of an admin purpose only. */
+export type MutationAddTenantArgs = {
+  id: Scalars['String']['input'];
+  name: Scalars['String']['input'];
+  sources?: InputMaybe<Scalars['String']['input']>;
 };
 
 
@@ -507,6 +532,18 @@ export type MutationErasePersonArgs = {
 
 
 /** Webhook management, for clients of an admin purpose only. */
+export type MutationPauseTenantArgs = {
+  id: Scalars['String']['input'];
+};
+
+
+/** Webhook management, for clients of an admin purpose only. */
+export type MutationRemoveTenantArgs = {
+  id: Scalars['String']['input'];
+};
+
+
+/** Webhook management, for clients of an admin purpose only. */
 export type MutationReplayWebhookArgs = {
   id: Scalars['ID']['input'];
   since?: InputMaybe<Scalars['DateTime']['input']>;
@@ -514,8 +551,22 @@ export type MutationReplayWebhookArgs = {
 
 
 /** Webhook management, for clients of an admin purpose only. */
+export type MutationResumeTenantArgs = {
+  id: Scalars['String']['input'];
+};
+
+
+/** Webhook management, for clients of an admin purpose only. */
 export type MutationRetryDeadLettersArgs = {
   id: Scalars['ID']['input'];
+};
+
+
+/** Webhook management, for clients of an admin purpose only. */
+export type MutationUpdateTenantArgs = {
+  id: Scalars['String']['input'];
+  name?: InputMaybe<Scalars['String']['input']>;
+  sources?: InputMaybe<Scalars['String']['input']>;
 };
 
 /** A record that can be fetched by its id with node(id:). */
@@ -772,6 +823,8 @@ export type Query = {
   personBySignIn?: Maybe<Person>;
   /** Organisations of type SCHOOL, in id order. */
   schools: OrganizationConnection;
+  /** The tenants this deployment serves, the config file's own first. */
+  tenants: Array<Tenant>;
   /** Every webhook subscription, with delivery counts. */
   webhooks: Array<Webhook>;
 };
@@ -956,6 +1009,43 @@ export type SourceType =
   | 'ONEROSTER_CSV'
   /** A School Data Sync CSV drop. */
   | 'SDS_CSV';
+
+/** A school or district this deployment serves, with a store and keys of its own. */
+export type Tenant = {
+  __typename?: 'Tenant';
+  /** When the tenant was added. */
+  createdAt: Scalars['DateTime']['output'];
+  /** True for the config file's own tenant (privacy.tenant), which the catalog does not hold. */
+  home: Scalars['Boolean']['output'];
+  /** The tenant id (lower-case letters, digits, -). */
+  id: Scalars['String']['output'];
+  /** A label for operators (the district's name). */
+  name: Scalars['String']['output'];
+  /** The tenant's sources. */
+  sources: Array<TenantSource>;
+  /** Whether the tenant is synced and served. */
+  status: TenantStatus;
+  /** When the tenant was last changed. */
+  updatedAt: Scalars['DateTime']['output'];
+};
+
+/** A source of a tenant, as kept: secrets only as their references (env:NAME, file:/path). */
+export type TenantSource = {
+  __typename?: 'TenantSource';
+  /** The source's validated configuration as JSON, secrets as their references. */
+  config: Scalars['String']['output'];
+  /** The source's id within the tenant. */
+  id: Scalars['String']['output'];
+  /** The source's type (clever, oneroster, msgraph, google-classroom, oneroster-csv, sds-csv). */
+  type: Scalars['String']['output'];
+};
+
+/** Whether a tenant is synced and served. */
+export type TenantStatus =
+  /** Synced and served. */
+  | 'ACTIVE'
+  /** Kept, but neither synced nor served until resumed. */
+  | 'PAUSED';
 
 /** A webhook subscription: a client's change events, filtered by its purpose, signed (Standard Webhooks). */
 export type Webhook = {
@@ -1154,6 +1244,9 @@ export type ResolversTypes = ResolversObject<{
   SourceRef: ResolverTypeWrapper<SourceRef>;
   SourceType: SourceType;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
+  Tenant: ResolverTypeWrapper<Tenant>;
+  TenantSource: ResolverTypeWrapper<TenantSource>;
+  TenantStatus: TenantStatus;
   Webhook: ResolverTypeWrapper<Webhook>;
   WebhookCreated: ResolverTypeWrapper<WebhookCreated>;
   WebhookDelivery: ResolverTypeWrapper<WebhookDelivery>;
@@ -1204,6 +1297,8 @@ export type ResolversParentTypes = ResolversObject<{
   RosterRecord: EntityRowModel;
   SourceRef: SourceRef;
   String: Scalars['String']['output'];
+  Tenant: Tenant;
+  TenantSource: TenantSource;
   Webhook: Webhook;
   WebhookCreated: WebhookCreated;
   WebhookDelivery: WebhookDelivery;
@@ -1442,11 +1537,16 @@ export type GuardianshipEdgeResolvers<ContextType = GraphQLContext, ParentType e
 }>;
 
 export type MutationResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
+  addTenant?: Resolver<ResolversTypes['Tenant'], ParentType, ContextType, RequireFields<MutationAddTenantArgs, 'id' | 'name'>>;
   createWebhook?: Resolver<ResolversTypes['WebhookCreated'], ParentType, ContextType, RequireFields<MutationCreateWebhookArgs, 'client' | 'url'>>;
   deleteWebhook?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationDeleteWebhookArgs, 'id'>>;
   erasePerson?: Resolver<ResolversTypes['ErasureResult'], ParentType, ContextType, RequireFields<MutationErasePersonArgs, 'id'>>;
+  pauseTenant?: Resolver<ResolversTypes['Tenant'], ParentType, ContextType, RequireFields<MutationPauseTenantArgs, 'id'>>;
+  removeTenant?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRemoveTenantArgs, 'id'>>;
   replayWebhook?: Resolver<ResolversTypes['Webhook'], ParentType, ContextType, RequireFields<MutationReplayWebhookArgs, 'id'>>;
+  resumeTenant?: Resolver<ResolversTypes['Tenant'], ParentType, ContextType, RequireFields<MutationResumeTenantArgs, 'id'>>;
   retryDeadLetters?: Resolver<ResolversTypes['Int'], ParentType, ContextType, RequireFields<MutationRetryDeadLettersArgs, 'id'>>;
+  updateTenant?: Resolver<ResolversTypes['Tenant'], ParentType, ContextType, RequireFields<MutationUpdateTenantArgs, 'id'>>;
 }>;
 
 export type NodeResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Node'] = ResolversParentTypes['Node']> = ResolversObject<{
@@ -1550,6 +1650,7 @@ export type QueryResolvers<ContextType = GraphQLContext, ParentType extends Reso
   person?: Resolver<Maybe<ResolversTypes['Person']>, ParentType, ContextType, RequireFields<QueryPersonArgs, 'id'>>;
   personBySignIn?: Resolver<Maybe<ResolversTypes['Person']>, ParentType, ContextType, RequireFields<QueryPersonBySignInArgs, 'provider' | 'subject'>>;
   schools?: Resolver<ResolversTypes['OrganizationConnection'], ParentType, ContextType, RequireFields<QuerySchoolsArgs, 'first'>>;
+  tenants?: Resolver<Array<ResolversTypes['Tenant']>, ParentType, ContextType>;
   webhooks?: Resolver<Array<ResolversTypes['Webhook']>, ParentType, ContextType>;
 }>;
 
@@ -1562,6 +1663,22 @@ export type SourceRefResolvers<ContextType = GraphQLContext, ParentType extends 
   source?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   sourcedId?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   system?: Resolver<ResolversTypes['SourceType'], ParentType, ContextType>;
+}>;
+
+export type TenantResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Tenant'] = ResolversParentTypes['Tenant']> = ResolversObject<{
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  home?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  sources?: Resolver<Array<ResolversTypes['TenantSource']>, ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['TenantStatus'], ParentType, ContextType>;
+  updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+}>;
+
+export type TenantSourceResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['TenantSource'] = ResolversParentTypes['TenantSource']> = ResolversObject<{
+  config?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  type?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
 export type WebhookResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Webhook'] = ResolversParentTypes['Webhook']> = ResolversObject<{
@@ -1634,6 +1751,8 @@ export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   Query?: QueryResolvers<ContextType>;
   RosterRecord?: RosterRecordResolvers<ContextType>;
   SourceRef?: SourceRefResolvers<ContextType>;
+  Tenant?: TenantResolvers<ContextType>;
+  TenantSource?: TenantSourceResolvers<ContextType>;
   Webhook?: WebhookResolvers<ContextType>;
   WebhookCreated?: WebhookCreatedResolvers<ContextType>;
   WebhookDelivery?: WebhookDeliveryResolvers<ContextType>;

@@ -24,6 +24,7 @@ import { createMinimiser, type Minimiser } from '../privacy/minimise.ts';
 import { validatePurpose, type Purpose } from '../privacy/policy.ts';
 import { buildPurposeSchema, type PurposeSchema } from '../privacy/purpose-schema.ts';
 import { KeyRing } from '../privacy/pseudonym.ts';
+import type { TenantAdmin } from './admin-services.ts';
 import { Pseudonymiser } from '../privacy/pseudonymiser.ts';
 import type { SourceType } from '../../connectors/types.ts';
 import type { EntityType } from '../model/records.ts';
@@ -70,8 +71,8 @@ export interface Privacy extends PrivacyPolicy {
  * deployment already serves everything to anyone (`server.openAccess`, a local experiment), where
  * every field may be received and there is nothing to minimise (undefined: store as delivered).
  */
-export function privacyForSync(cfg: PrivacyConfig, base: GraphQLSchema): Privacy | undefined {
-  if (Object.keys(cfg.purposes).length) return setupPrivacy(cfg, base);
+export function privacyForSync(cfg: PrivacyConfig, base: GraphQLSchema, opts: { keyring?: KeyRing } = {}): Privacy | undefined {
+  if (Object.keys(cfg.purposes).length) return setupPrivacy(cfg, base, opts);
   if (cfg.server.openAccess) return undefined;
   throw new RostergateError(
     'CONFIG_INVALID',
@@ -88,11 +89,14 @@ export function setupPrivacy(
   base: GraphQLSchema,
   opts: {
     keyring?: KeyRing; versionCacheMs?: number;
+    /** Tenant management for admin purposes (src/tenants/admin.ts). */
+    tenantAdmin?: TenantAdmin;
     /** How long a verified API key is trusted (`server.apiKeyCacheSeconds`; tests that revoke a key and expect the next request to fail pass 0). */
     apiKeyCacheMs?: number;
   } = {},
 ): Privacy {
   const classification = classify(base);
+  const tenantAdmin = opts.tenantAdmin;
   const keyring = opts.keyring ?? KeyRing.load({ tenant: cfg.privacy.tenant, file: cfg.privacy.masterKeyFile });
   const purposes = new Map<string, Purpose>();
   const errors: string[] = [];
@@ -204,7 +208,7 @@ export function setupPrivacy(
         ...(opts?.sharedCache === false ? {} : { pseudonymCache }),
         view: views.get(who.purpose.id)!,
         signal: opts?.signal,
-        admin: who.purpose.admin ? { store, privacy: self, webhooks: cfg.webhooks, sources: cfg.sources.map((x) => x.id) } : undefined,
+        admin: who.purpose.admin ? { store, privacy: self, webhooks: cfg.webhooks, sources: cfg.sources.map((x) => x.id), tenants: tenantAdmin } : undefined,
         cursors: sealedCursors((p) => keyring.sealCursor(who.purpose.domain, p), (s) => keyring.openCursor(who.purpose.domain, s)),
         resolvePersonId: domain ? (id) => store.entityByPseudonym(domain.domain, id) : async (id) => id,
       });

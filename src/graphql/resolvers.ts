@@ -185,6 +185,7 @@ export const resolvers: Resolvers = {
   Mutation: adminResolvers.Mutation as never,
   Webhook: adminResolvers.Webhook as never,
   DeliveryStatus: adminResolvers.DeliveryStatus as never,
+  TenantStatus: adminResolvers.TenantStatus as never,
 
   Organization: {
     parent: (row, _, ctx) => one(ctx, d(row).parentId),

@@ -28,6 +28,11 @@ export class KeyRing {
     this.tenant = tenant;
   }
 
+  /** The key ring of another tenant under the same master key (src/tenants/tenants.ts: keys per tenant). */
+  forTenant(tenant: string): KeyRing {
+    return new KeyRing(this.master, tenant);
+  }
+
   /** A fresh random master key, as text to put in ROSTERGATE_MASTER_KEY or a 0600 file. */
   static generateText(): string {
     return randomBytes(32).toString('base64url');

@@ -57,4 +57,6 @@ export interface Database {
     key: string; token: string; holder_host: string; holder_pid: number; acquired_at: string; heartbeat_at: string; expires_at: string;
   };
   suppressions: { source: string; type: EntityType; key_hash: string; erasure: string; created_at: string };
+  tenants: { id: string; name: string; status: 'active' | 'paused'; sources: JsonColumn; created_at: string; updated_at: string };
+  tenant_removals: { id: Generated<number>; tenant_id: string; name: string; removed_at: string; removed_by: string };
 }

@@ -313,6 +313,30 @@ export const SQLITE_MIGRATIONS: Migration[] = [
       CREATE INDEX suppressions_erasure ON suppressions (erasure);
     `,
   },
+  {
+    version: 14,
+    description: 'tenant catalog: the tenants of a deployment beyond the config file\'s own, and a record of removed ones',
+    // Only the home store's rows mean anything (src/tenants/catalog.ts); every store has the tables,
+    // since every store runs the same migrations. Sources as validated JSON, secrets by reference only.
+    sql: `
+      CREATE TABLE tenants (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('active', 'paused')),
+        sources TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+      -- Who removed which tenant when: the tenant's data is gone, this line stays for the operator.
+      CREATE TABLE tenant_removals (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        tenant_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        removed_at TEXT NOT NULL,
+        removed_by TEXT NOT NULL
+      );
+    `,
+  },
 ];
 
 /** The same schema for PostgreSQL. Timestamps stay ISO text so both stores compare them alike. */
@@ -450,6 +474,16 @@ export const POSTGRES_MIGRATIONS: Migration[] = [
         source text NOT NULL, type text NOT NULL, key_hash text NOT NULL, erasure text NOT NULL, created_at text NOT NULL,
         PRIMARY KEY (source, type, key_hash));
       CREATE INDEX suppressions_erasure ON suppressions (erasure);
+    `,
+  },
+  {
+    version: 14,
+    description: 'tenant catalog: the tenants of a deployment beyond the config file\'s own, and a record of removed ones',
+    sql: `
+      CREATE TABLE tenants (
+        id text PRIMARY KEY, name text NOT NULL, status text NOT NULL CHECK (status IN ('active', 'paused')), sources jsonb NOT NULL,
+        created_at text NOT NULL, updated_at text NOT NULL);
+      CREATE TABLE tenant_removals (id bigserial PRIMARY KEY, tenant_id text NOT NULL, name text NOT NULL, removed_at text NOT NULL, removed_by text NOT NULL);
     `,
   },
 ];

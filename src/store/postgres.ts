@@ -6,10 +6,18 @@
  * commit in order (a feed reader never sees seq 11 before seq 10 exists), and two replicas never
  * apply pages of the same source at once.
  *
+ * A store is the database's default schema (the configured store, the home tenant's), or a schema
+ * of its own in the same database (each catalog tenant's, src/tenants/catalog-tenants.ts). The write
+ * lock and the migration lock are the store's own — keyed by its schema — so writers of different
+ * tenants never wait for each other, while one tenant's change feed stays in commit order. Tenant
+ * stores share one pg Pool (hundreds of tenants must not mean hundreds of pools): a connection is
+ * pointed at the store's schema (search_path) when it is checked out for a store it did not last serve.
+ *
  * Every query lives in the one query layer (src/store/queries/, Kysely); this file keeps what only
  * PostgreSQL has: the pool, the transaction and its advisory lock, the readiness probe, migrations
  * (under their own advisory lock), and PostgreSQL's dialect fragments.
  */
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { Kysely, PostgresDialect, sql, type SqlBool } from 'kysely';
 import type { EntityType } from '../model/records.ts';
@@ -25,8 +33,65 @@ import { observedTransaction } from './observe.ts';
 /** How errors name this store: never its URL, which may carry a password. */
 const LABEL = 'the PostgreSQL store';
 
-/** Advisory lock key of the gateway's write transactions ("rstrgate" in ASCII). */
+/** Advisory lock key of the default schema's write transactions ("rstrgate" in ASCII). */
 const WRITE_LOCK = 0x7273747267617465n;
+
+/** A schema's store's names for its tables: PostgreSQL identifiers, at most 63 bytes. */
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/**
+ * The advisory lock keys of a store: the default schema keeps the keys it always had (replicas of
+ * an older version still serialise with this one); a named schema's are derived from its name, so
+ * two stores never share a lock (64-bit keys: a collision among thousands of schemas is ~1e-13).
+ */
+export function storeLockKeys(schema: string | undefined): { write: bigint; migrate: bigint } {
+  if (schema === undefined) return { write: WRITE_LOCK, migrate: WRITE_LOCK + 1n };
+  const key = (what: string) => BigInt.asIntN(64, createHash('sha256').update(`rostergate ${what} lock\0${schema}`).digest().readBigUInt64BE(0));
+  return { write: key('write'), migrate: key('migration') };
+}
+
+/** Which connection serves which schema now: set on checkout when it differs (src/store/postgres.ts header). */
+const schemaOf = new WeakMap<pg.PoolClient, string>();
+
+/**
+ * What a store takes connections from: the pool, with the connection pointed at the store's schema.
+ * Kysely's PostgresDialect checks connections out through it too (it needs only connect and end).
+ */
+class StorePool {
+  constructor(
+    readonly pool: pg.Pool,
+    /** undefined: the database's default search_path (the configured store). */
+    readonly schema: string | undefined,
+    /** Whether closing the store ends the pool (its own), or leaves it to its owner (shared). */
+    private readonly owned: boolean,
+  ) {}
+
+  async connect(): Promise<pg.PoolClient> {
+    const c = await this.pool.connect();
+    if (this.schema !== undefined && schemaOf.get(c) !== this.schema) {
+      try {
+        // Outside any transaction, so the setting holds for the session (a SET inside one rolled back would not).
+        await c.query(`SET search_path TO "${this.schema}"`);
+      } catch (e) {
+        c.release(e as Error);
+        throw e;
+      }
+      schemaOf.set(c, this.schema);
+    }
+    return c;
+  }
+
+  async end(): Promise<void> {
+    if (this.owned && !this.pool.ended) await this.pool.end();
+  }
+}
+
+/** A pool for stores in schemas of one database (src/tenants/catalog-tenants.ts shares one among all tenants). */
+export function openSharedPool(url: string, max = 16): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url, max, types: types as never });
+  pool.on('error', () => undefined);
+  return pool;
+}
 
 // int8 (counts, sequences) as numbers: sequences stay far below 2^53.
 const types = {
@@ -77,16 +142,32 @@ export const postgresDialect: StoreDialect = {
 
 export class PostgresStore extends QueryStore {
   readonly kind = 'postgres' as const;
+  private readonly writeLock: bigint;
 
-  private constructor(private readonly pool: pg.Pool) {
+  private constructor(private readonly pool: StorePool) {
     super(new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) }), postgresDialect);
+    this.writeLock = storeLockKeys(pool.schema).write;
   }
 
+  /** The store in the database's default schema, on a pool of its own. */
   static async open(url: string): Promise<PostgresStore> {
     const pool = new pg.Pool({ connectionString: url, max: 8, types: types as never });
     // An idle connection the server ends (a restart, a failover, an administrator) is dropped by the
     // pool, which reports it here; unheard, the 'error' event would end the process.
     pool.on('error', () => undefined);
+    return PostgresStore.openOn(new StorePool(pool, undefined, true));
+  }
+
+  /**
+   * The store in schema `schema` (created if missing) on a pool shared with other stores
+   * (openSharedPool), which the caller ends after closing them.
+   */
+  static async openInSchema(pool: pg.Pool, schema: string): Promise<PostgresStore> {
+    if (!SCHEMA_NAME.test(schema)) throw new RostergateError('STORE', `not a store schema name: ${schema}`);
+    return PostgresStore.openOn(new StorePool(pool, schema, false));
+  }
+
+  private static async openOn(pool: StorePool): Promise<PostgresStore> {
     try {
       await migrate(pool);
     } catch (e) {
@@ -97,12 +178,34 @@ export class PostgresStore extends QueryStore {
     return new PostgresStore(pool);
   }
 
+  /**
+   * Drops a store's schema with everything in it (a removed tenant's data), under the store's
+   * migration lock so no process is creating it at the same time. Close the store first.
+   */
+  static async dropSchema(pool: pg.Pool, schema: string): Promise<void> {
+    if (!SCHEMA_NAME.test(schema)) throw new RostergateError('STORE', `not a store schema name: ${schema}`);
+    const lock = storeLockKeys(schema).migrate.toString();
+    const c = await pool.connect();
+    try {
+      await c.query('SELECT pg_advisory_lock($1)', [lock]);
+      await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    } finally {
+      await c.query('SELECT pg_advisory_unlock($1)', [lock]).catch(() => undefined);
+      c.release();
+    }
+  }
+
+  /** Whether a schema exists in the database (tests: a removed tenant leaves none). */
+  static async schemaExists(pool: pg.Pool, schema: string): Promise<boolean> {
+    return (await pool.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema])).rowCount === 1;
+  }
+
   async transaction<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T> {
     try {
       return await observedTransaction(this.kind, () => this.rdb.connection().execute(async (c) => {
         try {
           await sql`BEGIN`.execute(c);
-          await sql`SELECT pg_advisory_xact_lock(${WRITE_LOCK.toString()})`.execute(c);
+          await sql`SELECT pg_advisory_xact_lock(${this.writeLock.toString()})`.execute(c);
           const out = await fn(new WriteTx(c, postgresDialect));
           await sql`COMMIT`.execute(c);
           return out;
@@ -137,21 +240,28 @@ export class PostgresStore extends QueryStore {
 
   /** Raw SQL on the pool, for diagnostics (tests size tables, name the database); the store's own queries live in the query layer. */
   async rows<R>(text: string, params: unknown[] = []): Promise<R[]> {
-    return (await this.pool.query(text, params)).rows as R[];
+    const c = await this.pool.connect();
+    try {
+      return (await c.query(text, params)).rows as R[];
+    } finally {
+      c.release();
+    }
   }
 
   async close() {
     await this.rdb.destroy();
     // Kysely ends the pool only if it ever ran a query on it (its driver starts lazily).
-    if (!this.pool.ended) await this.pool.end();
+    await this.pool.end();
   }
 }
 
-async function migrate(pool: pg.Pool) {
+async function migrate(pool: StorePool) {
+  const lock = storeLockKeys(pool.schema).migrate.toString();
   const c = await pool.connect();
   try {
     // Replicas starting together: one migrates, the others wait on the lock.
-    await c.query('SELECT pg_advisory_lock($1)', [(WRITE_LOCK + 1n).toString()]);
+    await c.query('SELECT pg_advisory_lock($1)', [lock]);
+    if (pool.schema !== undefined) await c.query(`CREATE SCHEMA IF NOT EXISTS "${pool.schema}"`);
     await c.query(`CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, applied_at text NOT NULL)`);
     const done = new Set((await c.query(`SELECT version FROM schema_migrations`)).rows.map((r: { version: number }) => r.version));
     const newest = Math.max(0, ...done);
@@ -171,7 +281,7 @@ async function migrate(pool: pg.Pool) {
       }
     }
   } finally {
-    await c.query('SELECT pg_advisory_unlock($1)', [(WRITE_LOCK + 1n).toString()]).catch(() => undefined);
+    await c.query('SELECT pg_advisory_unlock($1)', [lock]).catch(() => undefined);
     c.release();
   }
 }

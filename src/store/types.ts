@@ -420,6 +420,8 @@ export interface Store {
   /** Everything the store keys to these entities, for a subject access export (src/privacy/subject-export.ts). */
   subjectRows(entityIds: readonly string[]): Promise<SubjectRows>;
   webhooks: WebhookStore;
+  /** The deployment's tenant catalog (meaningful in the home store only; src/tenants/catalog.ts). */
+  tenantCatalog: TenantCatalogStore;
   /**
    * Resolves when the store can take writes now; rejects with STORE_FULL, STORE_READ_ONLY or
    * STORE_IO (or the driver's error) when it cannot. Cheap: readiness probes call it.
@@ -495,4 +497,35 @@ export interface WebhookStore {
   retryDead(id: string, at: string): Promise<number>;
   /** First change seq at or after a time, for replays. */
   seqAt(iso: string): Promise<number>;
+}
+
+/** A catalog tenant as stored: sources are validated source configs, secrets in them by reference only. */
+export interface TenantRow {
+  id: string;
+  name: string;
+  status: 'active' | 'paused';
+  sources: Record<string, unknown>[];
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** What is kept of a removed tenant: which, when, by whom (its data is erased). */
+export interface TenantRemovalRow {
+  tenantId: string;
+  name: string;
+  removedAt: string;
+  removedBy: string;
+}
+
+export interface TenantCatalogStore {
+  list(): Promise<TenantRow[]>;
+  get(id: string): Promise<TenantRow | undefined>;
+  /** False (and nothing written) when a tenant of that id exists. */
+  add(row: TenantRow): Promise<boolean>;
+  /** False when there is no such tenant. */
+  update(id: string, patch: Partial<Pick<TenantRow, 'name' | 'status' | 'sources'>> & { updatedAt: string }): Promise<boolean>;
+  /** Deletes the catalog row and writes the removal record, in one transaction; false when there is no such tenant. */
+  remove(id: string, removal: { removedAt: string; removedBy: string }): Promise<boolean>;
+  /** Removal records, oldest first. */
+  removals(): Promise<TenantRemovalRow[]>;
 }

@@ -17,6 +17,7 @@ import type { RunningGateway } from '../../src/server/gateway.ts';
 import { openTestStore, tempDir, type StoreKind } from './stores.ts';
 import type { Store } from '../../src/store/types.ts';
 import { request } from 'undici';
+import type { TenantAdmin } from '../../src/graphql/admin-services.ts';
 
 export const TEST_MASTER_KEY = Buffer.alloc(32, 7);
 
@@ -44,6 +45,8 @@ export async function privateGateway(
     config?: Record<string, unknown>; webhooks?: boolean; store?: StoreKind;
     /** Wraps the store the gateway serves from (e.g. to count or slow its reads); sync uses the store itself. */
     served?: (store: Store) => Store;
+    /** Tenant management for the admin purpose, over the gateway's (SQLite) store at its path. */
+    tenantAdmin?: (store: Store, location: string) => TenantAdmin;
   } = {},
 ): Promise<PrivateGateway> {
   const dir = tempDir();
@@ -52,7 +55,7 @@ export async function privateGateway(
   const store = opts.store === 'postgres' ? await openTestStore('postgres') : SqliteStore.open(config.store);
   // Tests rotate domains and revoke keys and expect the next request to see it: no version or key
   // caching (test/e2e/serving.test.ts covers the key cache and its bound).
-  const privacy = setupPrivacy(config, buildUnifiedSchema(), { keyring, versionCacheMs: 0, apiKeyCacheMs: 0 });
+  const privacy = setupPrivacy(config, buildUnifiedSchema(), { keyring, versionCacheMs: 0, apiKeyCacheMs: 0, tenantAdmin: opts.tenantAdmin?.(store, config.store) });
   const sync = async () => {
     const ingest = await privacy.ingest(store);
     const s = await syncSource(store, directConnector('demo', dataset), { ...ingest, matchRules: config.identity.match });

@@ -20,10 +20,12 @@ import type { StoreDialect } from '../dialect.ts';
 import { isPseudonymOrdered, type PseudonymOrderedType } from '../order.ts';
 import type {
   ChangeRow, EntityRow, IdentityConflict, ListQuery, ListResult, SourceRecordRef, Store, SubjectRows, SyncStateRow, ViewTime, WebhookStore,
+  TenantCatalogStore,
 } from '../types.ts';
 import { tombstoneOf } from '../types.ts';
 import { toAudit, toChange, toEntity, toSource, toSync } from './rows.ts';
 import { StoreWebhooks } from './webhooks.ts';
+import { StoreTenantCatalog } from './tenant-catalog.ts';
 import type { WriteTx } from './write-tx.ts';
 import { observedRead } from '../observe.ts';
 
@@ -37,6 +39,7 @@ export abstract class QueryStore implements Store {
   /** Read statements executed (tests assert loaders keep this bounded). */
   readCount = 0;
   readonly webhooks: WebhookStore;
+  readonly tenantCatalog: TenantCatalogStore;
 
   protected constructor(
     /** The read connection: a Kysely over the SQLite reader, or over the PostgreSQL pool. */
@@ -44,6 +47,7 @@ export abstract class QueryStore implements Store {
     protected readonly d: StoreDialect,
   ) {
     this.webhooks = new StoreWebhooks(this, d);
+    this.tenantCatalog = new StoreTenantCatalog(this, d);
   }
 
   abstract transaction<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T>;
