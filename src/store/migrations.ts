@@ -313,6 +313,12 @@ export const SQLITE_MIGRATIONS: Migration[] = [
       CREATE INDEX suppressions_erasure ON suppressions (erasure);
     `,
   },
+  {
+    version: 14,
+    description: 'API keys narrowed to one tenant of their client (keys create --tenant)',
+    // NULL: the key serves every tenant its client may use (clients[].tenants); a tenant id: only that one.
+    sql: `ALTER TABLE api_keys ADD COLUMN tenant TEXT;`,
+  },
 ];
 
 /** The same schema for PostgreSQL. Timestamps stay ISO text so both stores compare them alike. */
@@ -451,5 +457,10 @@ export const POSTGRES_MIGRATIONS: Migration[] = [
         PRIMARY KEY (source, type, key_hash));
       CREATE INDEX suppressions_erasure ON suppressions (erasure);
     `,
+  },
+  {
+    version: 14,
+    description: 'API keys narrowed to one tenant of their client (keys create --tenant)',
+    sql: `ALTER TABLE api_keys ADD COLUMN tenant text;`,
   },
 ];
