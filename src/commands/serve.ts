@@ -2,6 +2,11 @@ import { configPath, loadConfigFile, type Config } from '../config/config.ts';
 import { RostergateError } from '../errors.ts';
 import { errorForLog, log } from '../log.ts';
 import { isPostgresUrl, openStore, serveStore } from '../runtime.ts';
+import { KeyRing } from '../privacy/pseudonym.ts';
+import type { Store } from '../store/types.ts';
+import { FixedTenants } from '../tenants/fixed-tenants.ts';
+import type { Tenants } from '../tenants/tenants.ts';
+import { homeTenant, serveTenants } from '../tenants/serving.ts';
 import { existsSync } from 'node:fs';
 import { assertCanListen } from '../server/gateway.ts';
 
@@ -27,12 +32,23 @@ export async function serveCommand(opts: { config?: string; port?: number; host?
   // A port that is taken fails before the store is opened and its start-up work (migrations, view times) runs.
   await assertCanListen(opts.port ?? cfg.server.port, opts.host ?? cfg.server.host);
   const store = await openStore(cfg);
-  const gw = await serveStore(store, cfg, log, { port: opts.port, host: opts.host });
+  const tenants = cfg.server.openAccess ? undefined : servedTenants(cfg, store);
+  const gw = tenants ? await serveTenants(tenants, cfg, log, { port: opts.port, host: opts.host }) : await serveStore(store, cfg, log, { port: opts.port, host: opts.host });
   process.stdout.write(`rostergate serving ${cfg.store}\n  GraphQL: ${gw.url}/graphql\n  console: ${gw.url}/\n`);
   onShutdown(async () => {
     await gw.close();
+    await tenants?.close();
     await store.close();
   });
+}
+
+/**
+ * The tenants `serve` serves: the config's own (home) tenant over the configured store. The tenant
+ * catalog (issue 15) replaces this with its registry, whose home tenant is the same.
+ */
+export function servedTenants(cfg: Config, store: Store): Tenants {
+  const keyring = KeyRing.load({ tenant: cfg.privacy.tenant, file: cfg.privacy.masterKeyFile });
+  return new FixedTenants(cfg.privacy.tenant, [homeTenant(cfg, store, keyring)]);
 }
 
 /** Graceful shutdown on SIGTERM/SIGINT: finish in-flight requests, close the store, exit 0. */
