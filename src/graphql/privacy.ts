@@ -208,10 +208,15 @@ export function setupPrivacy(
   const bind = (tenant: string, keyring: KeyRing): Privacy => {
     const pseudonymiser = new Pseudonymiser(keyring, domains);
     const pseudonymCache = new PseudonymCache();
-    let audit: AuditLog | undefined;
-    /** The tenant's audit log, over the first store it is given (a tenant's contexts are all over its own store). */
+    // The audit log of each store this tenant's contexts read: one store, unless the tenant was
+    // removed and added again under its id (a new store, whose log must not go to the old one).
+    const auditByStore = new WeakMap<Store, AuditLog>();
     const auditOf = (store: Store) => {
-      if (!audit) audits.add((audit = auditLogFor(store, keyring)));
+      let audit = auditByStore.get(store);
+      if (!audit) {
+        auditByStore.set(store, (audit = auditLogFor(store, keyring)));
+        audits.add(audit);
+      }
       return audit;
     };
     // Domain versions change only on rotation; re-read them now and then, not on every request.
