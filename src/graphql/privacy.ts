@@ -114,6 +114,11 @@ export function privacyForSync(cfg: PrivacyConfig, base: GraphQLSchema): Privacy
 /** How long a verified API key is trusted when the caller does not say (`server.apiKeyCacheSeconds`' default). */
 const DEFAULT_API_KEY_CACHE_MS = 5000;
 
+/**
+ * The privacy layer of the home tenant (`privacy.tenant`, with `keyring`). What depends only on the
+ * config — purposes, their schemas, classification, views, client authentication — is built here
+ * once; `forTenant` binds it to another tenant's key ring without building any of it again.
+ */
 export function setupPrivacy(
   cfg: PrivacyConfig,
   base: GraphQLSchema,
@@ -210,6 +215,10 @@ export function setupPrivacy(
     const pseudonymCache = new PseudonymCache();
     // The audit log of each store this tenant's contexts read: one store, unless the tenant was
     // removed and added again under its id (a new store, whose log must not go to the old one).
+    const readsTenant = (clientId: string) => {
+      const may = clientTenants(clientId);
+      return may === '*' || may.includes(tenant);
+    };
     const auditByStore = new WeakMap<Store, AuditLog>();
     const auditOf = (store: Store) => {
       let audit = auditByStore.get(store);
@@ -240,7 +249,9 @@ export function setupPrivacy(
         );
       },
 
-      clientPurpose,
+      // A client of other tenants is no client here: no webhook of this tenant's delivers to it, no
+      // admin can subscribe it, no extract of this tenant is made for it.
+      clientPurpose: (clientId) => (readsTenant(clientId) ? clientPurpose(clientId) : undefined),
 
       async ingest(store) {
         const minimiser = createMinimiser(classification, received);

@@ -43,6 +43,7 @@ const CLIENTS = [
   { id: 'analytics-a', purpose: 'analytics' },
   { id: 'vendor', purpose: 'roster-sync', tenants: ['*'] },
   { id: 'vendor-analytics', purpose: 'analytics', tenants: ['a', 'b'] },
+  { id: 'lms-b', purpose: 'roster-sync', tenants: ['b'] },
 ];
 
 function config(store: string): Config {
@@ -112,6 +113,7 @@ describe.each(storeKinds())('tenant isolation on %s', (kind) => {
   let personB: string;
   const hooksA: { url: string; got: Record<string, unknown>[]; server: Server }[] = [];
   let hookB: { url: string; got: Record<string, unknown>[]; server: Server };
+  let hookOfBClientInA: { url: string; got: Record<string, unknown>[]; server: Server };
   const subsA: string[] = [];
 
   beforeAll(async () => {
@@ -137,10 +139,13 @@ describe.each(storeKinds())('tenant isolation on %s', (kind) => {
     }
     hookB = await receiver();
     await subscribe(fullB, ringB, 'vendor', hookB.url);
+    // A subscription in A's store for a client of B alone (an admin's mistake, or a forged row) delivers nothing.
+    hookOfBClientInA = await receiver();
+    await subscribe(storeA, ringA, 'lms-b', hookOfBClientInA.url);
   }, 120_000);
 
   afterAll(async () => {
-    for (const h of [...hooksA, hookB]) h?.server.closeAllConnections(), h?.server.close();
+    for (const h of [...hooksA, hookB, hookOfBClientInA]) h?.server.closeAllConnections(), h?.server.close();
     for (const s of [storeA, fullB, emptyB]) await s?.close();
   });
 
@@ -288,6 +293,7 @@ describe.each(storeKinds())('tenant isolation on %s', (kind) => {
     expect(withFullB.webhooks[0]!.every((p) => !('tenant' in (p.data as object)))).toBe(true);
     expect(withFullB.webhooks[1]!.every((p) => (p.data as { tenant: string }).tenant === 'a')).toBe(true);
     expect(strings(hookB.got).filter((s) => idsA.has(s))).toEqual([]);
+    expect(hookOfBClientInA.got).toEqual([]);
     // Every request of A's keys was audited in A; none in B.
     expect(withFullB.audit.length).toBeGreaterThanOrEqual(withFullB.answers.length);
     expect(new Set(withFullB.auditOfB)).toEqual(new Set(['webhook vendor']));
@@ -308,12 +314,15 @@ describe.each(storeKinds())('tenant isolation on %s', (kind) => {
       const missing = await call.gql('lms-a', 'x', q);
       const missingToVendor = await call.gql('vendor', 'x', q);
       const narrowedKey = await call.gql('vendor@a', 'b', q);
+      const otherTenantsClient = await call.gql('lms-b', undefined, q);
       const mask = (r: { status: number; body: unknown }, name: string) => JSON.stringify(r).replaceAll(`"${name}"`, '"?"').replaceAll(`\\"${name}\\"`, '\\"?\\"');
       expect(forbidden.status).toBe(403);
       expect(forbidden.body.errors![0].extensions.code).toBe('TENANT_REFUSED');
       expect(mask(missing, 'x')).toBe(mask(forbidden, 'b'));
       expect(mask(missingToVendor, 'x')).toBe(mask(forbidden, 'b'));
       expect(mask(narrowedKey, 'b')).toBe(mask(forbidden, 'b'));
+      // A client of B alone reading B, paused: told so (it may read B); its key is in A's store all the same.
+      expect(otherTenantsClient.status).toBe(503);
       // Only a client that may use the tenant learns that it is paused.
       const paused = await call.gql('vendor', 'b', q);
       expect(paused.status).toBe(503);
