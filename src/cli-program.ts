@@ -132,6 +132,7 @@ export function buildProgram(): Command {
     .command('create')
     .description('create an API key for a client (shown once; only its hash is kept)')
     .requiredOption('--client <id>', 'client id from the config')
+    .option('--tenant <id>', 'narrow the key to one of the client\'s tenants (clients[].tenants): it reads only that one')
     .option('-c, --config <file>', CONFIG)
     .action(async (opts) => (await import('./commands/keys.ts')).keysCreate(opts));
   keys

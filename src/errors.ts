@@ -39,6 +39,15 @@ export type ErrorCode =
   /** A client over its request rate (clients[].rateLimit, server.rateLimit): HTTP 429. */
   | 'RATE_LIMITED'
   | 'FORBIDDEN'
+  /**
+   * A tenant the client may not use, or that does not exist: one answer for both (HTTP 403), so a
+   * client cannot learn which tenants exist by asking (src/tenants/request-tenant.ts).
+   */
+  | 'TENANT_REFUSED'
+  /** A client of several tenants sent no x-rostergate-tenant header (HTTP 400). */
+  | 'TENANT_REQUIRED'
+  /** The tenant is paused: kept, but not served until resumed (HTTP 503). */
+  | 'TENANT_PAUSED'
   /** The HTTP client hung up before its answer: the request's remaining store reads are refused. */
   | 'REQUEST_ABORTED';
 
@@ -107,8 +116,9 @@ export function oneLine(e: unknown): string {
 
 /**
  * The HTTP answer to a request refused before it runs — bad credentials (401, with the challenge
- * RFC 6750 asks for), credentials that cannot be checked now (503) or a client over its rate limit
- * (429, Retry-After) — or undefined for any other error. Shared by /graphql and /extracts.
+ * RFC 6750 asks for), credentials that cannot be checked now (503), a client over its rate limit
+ * (429, Retry-After), or a tenant it may not use (403), did not name (400) or that is paused (503)
+ * — or undefined for any other error. Shared by /graphql and /extracts.
  */
 export function refusalAnswer(e: unknown): { status: number; headers: Record<string, string | string[]>; body: { errors: { message: string; extensions: Record<string, unknown> }[] } } | undefined {
   const body = (extensions: Record<string, unknown>) => ({ errors: [{ message: (e as Error).message, extensions }] });
@@ -123,5 +133,8 @@ export function refusalAnswer(e: unknown): { status: number; headers: Record<str
     return { status: 429, headers: { 'retry-after': String(e.retryAfterSec) }, body: body({ code: 'RATE_LIMITED', client: e.client, retryAfterSec: e.retryAfterSec }) };
   }
   if (isRostergateError(e, 'AUTH_UNAVAILABLE')) return { status: 503, headers: { 'retry-after': '5' }, body: body({ code: 'AUTH_UNAVAILABLE' }) };
+  if (isRostergateError(e, 'TENANT_REFUSED')) return { status: 403, headers: {}, body: body({ code: 'TENANT_REFUSED' }) };
+  if (isRostergateError(e, 'TENANT_REQUIRED')) return { status: 400, headers: {}, body: body({ code: 'TENANT_REQUIRED' }) };
+  if (isRostergateError(e, 'TENANT_PAUSED')) return { status: 503, headers: {}, body: body({ code: 'TENANT_PAUSED' }) };
   return undefined;
 }

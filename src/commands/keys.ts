@@ -13,21 +13,34 @@ import { assertStoreKey } from '../privacy/store-key.ts';
 import { openStore } from '../runtime.ts';
 import { loadConfig } from './serve.ts';
 import { EXIT } from '../exit-codes.ts';
+import type { ClientConfig } from '../privacy/policy.ts';
+import { TENANT_ID } from '../tenants/tenants.ts';
 
 const out = (s: string) => process.stdout.write(s + '\n');
 
-export async function keysCreate(opts: { config?: string; client: string }): Promise<void> {
+export async function keysCreate(opts: { config?: string; client: string; tenant?: string }): Promise<void> {
   const cfg = loadConfig(opts.config, 'keys create');
   const client = cfg.clients.find((c) => c.id === opts.client);
   if (!client) throw new RostergateError('CONFIG_INVALID', `no client "${opts.client}" in the config (clients: ${cfg.clients.map((c) => c.id).join(', ') || 'none'})`);
+  if (opts.tenant !== undefined) checkKeyTenant(client, opts.tenant, cfg.privacy.tenant);
+  // Keys are the deployment's, whichever tenants they read: kept in the home tenant's store (the configured one).
   const store = await openStore(cfg);
   try {
     const key = newApiKey();
-    await store.addApiKey(hashApiKey(key), client.id, new Date().toISOString());
-    out(`New API key for client ${client.id} (purpose ${client.purpose}). It is shown only this once; rostergate keeps only its hash.`);
+    await store.addApiKey(hashApiKey(key), client.id, new Date().toISOString(), opts.tenant);
+    out(`New API key for client ${client.id} (purpose ${client.purpose}${opts.tenant ? `, tenant ${opts.tenant} only` : ''}). It is shown only this once; rostergate keeps only its hash.`);
     out(key);
   } finally {
     await store.close();
+  }
+}
+
+/** A key may be narrowed only to a tenant its client may use (clients[].tenants; by default the home tenant). */
+function checkKeyTenant(client: ClientConfig, tenant: string, home: string): void {
+  if (!TENANT_ID.test(tenant)) throw new RostergateError('CONFIG_INVALID', `--tenant: "${tenant.slice(0, 70)}" is not a tenant id (lower-case letters, digits and "-")`);
+  const may = client.tenants ?? [home];
+  if (!(may.length === 1 && may[0] === '*') && !may.includes(tenant)) {
+    throw new RostergateError('CONFIG_INVALID', `--tenant ${tenant}: client ${client.id} may not read it (its tenants: ${may.join(', ')}; clients[].tenants in the config)`);
   }
 }
 
@@ -35,7 +48,7 @@ export async function keysList(opts: { config?: string }): Promise<void> {
   const cfg = loadConfig(opts.config, 'keys list');
   const store = await openStore(cfg);
   try {
-    for (const k of await store.listApiKeys()) out(`${k.client.padEnd(20)} ${k.hashPrefix}…  created ${k.createdAt}${k.revokedAt ? `  revoked ${k.revokedAt}` : ''}`);
+    for (const k of await store.listApiKeys()) out(`${k.client.padEnd(20)} ${k.hashPrefix}…  created ${k.createdAt}${k.tenant ? `  tenant ${k.tenant}` : ''}${k.revokedAt ? `  revoked ${k.revokedAt}` : ''}`);
   } finally {
     await store.close();
   }

@@ -2,12 +2,13 @@ import { configPath, loadConfigFile, type Config } from '../config/config.ts';
 import { RostergateError } from '../errors.ts';
 import { errorForLog, log } from '../log.ts';
 import { isPostgresUrl, openStore, serveStore } from '../runtime.ts';
+import { KeyRing } from '../privacy/pseudonym.ts';
+import type { Store } from '../store/types.ts';
 import { existsSync } from 'node:fs';
 import { assertCanListen } from '../server/gateway.ts';
 import { CatalogTenants } from '../tenants/catalog-tenants.ts';
 import { tenantAdmin } from '../tenants/admin.ts';
 import { stopTracing } from '../kernel/tracing.ts';
-import type { Store } from '../store/types.ts';
 import { homeTenants } from '../tenants/home-tenant.ts';
 import { startInProcessSchedule, type InProcessSchedule } from '../jobs/in-process.ts';
 import { syncJobRunner } from '../jobs/sync-job.ts';
@@ -35,9 +36,9 @@ export async function serveCommand(opts: { config?: string; port?: number; host?
   // A port that is taken fails before the store is opened and its start-up work (migrations, view times) runs.
   await assertCanListen(opts.port ?? cfg.server.port, opts.host ?? cfg.server.host);
   const store = await openStore(cfg);
-  // The tenant catalog, for the admin API's tenant management (catalog only: no tenant is opened for work here).
-  const tenants = new CatalogTenants({ storeLocation: cfg.store, homeStore: store, home: { id: cfg.privacy.tenant, sources: cfg.sources } });
-  const gw = await serveStore(store, cfg, log, { port: opts.port, host: opts.host, tenantAdmin: tenantAdmin(tenants) });
+  // Every tenant of the deployment: the config's own and the catalog's, added and removed at run time.
+  const tenants = servedTenants(cfg, store);
+  const gw = await serveStore(store, cfg, log, { port: opts.port, host: opts.host, tenants, tenantAdmin: tenantAdmin(tenants) });
   const schedule = scheduleInProcess(cfg, store);
   const metrics = gw.metricsUrl ? `  metrics: ${gw.metricsUrl}/metrics\n` : '';
   process.stdout.write(`rostergate serving ${storeForDisplay(cfg.store)}\n  GraphQL: ${gw.url}/graphql\n  console: ${gw.url}/\n${metrics}`);
@@ -73,6 +74,18 @@ function scheduleInProcess(cfg: Config, store: Store): InProcessSchedule | undef
   }
   const tenants = homeTenants(cfg, store);
   return startInProcessSchedule({ tenants, run: syncJobRunner({ cfg, tenants, log }), cfg: cfg.worker, log });
+}
+
+/**
+ * The tenants `serve` serves: the catalog's (src/tenants/catalog-tenants.ts), whose home tenant is
+ * the config's own over the configured store. Under open access there are no keys, so the master
+ * key is read only if a tenant is opened for work (never, there).
+ */
+export function servedTenants(cfg: Config, store: Store): CatalogTenants {
+  const keyring = cfg.server.openAccess ? undefined : KeyRing.load({ tenant: cfg.privacy.tenant, file: cfg.privacy.masterKeyFile });
+  return new CatalogTenants({
+    storeLocation: cfg.store, homeStore: store, home: { id: cfg.privacy.tenant, sources: cfg.sources }, keyring,
+  });
 }
 
 /** Graceful shutdown on SIGTERM/SIGINT: finish in-flight requests, close the store, exit 0. */

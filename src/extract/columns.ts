@@ -50,7 +50,11 @@ export function datasetOf(name: string): Dataset {
   return name as Dataset;
 }
 
-export function columnsFor(schema: GraphQLSchema, dataset: Dataset): { columns: Column[]; selection: string } {
+/**
+ * `tenant`: include the `tenant` column (clients of several tenants, whose extracts must say whose
+ * rows they are); otherwise it is left out, as every row of a one-tenant client's extract has the same.
+ */
+export function columnsFor(schema: GraphQLSchema, dataset: Dataset, opts: { tenant?: boolean } = {}): { columns: Column[]; selection: string } {
   const { type: typeName, root } = DATASETS[dataset];
   const type = schema.getType(typeName);
   // A root list can outlive its records' type: a purpose that sees none of their fields keeps only the counts.
@@ -59,7 +63,7 @@ export function columnsFor(schema: GraphQLSchema, dataset: Dataset): { columns: 
   const parts: string[] = [];
   for (const f of Object.values(type.getFields())) {
     const named = getNamedType(f.type);
-    if (f.name === 'sources' || f.name === 'updatedAt') continue;
+    if (f.name === 'sources' || f.name === 'updatedAt' || (f.name === 'tenant' && !opts.tenant)) continue;
     if (isLeafType(named)) {
       columns.push({ name: f.name, path: [f.name], coordinate: `${typeName}.${f.name}`, list: unwrapList(f.type) });
       parts.push(f.name);

@@ -132,7 +132,7 @@ export function prepareExtract(privacy: Privacy, r: ExtractRequest) {
     policy.k = r.k;
   }
   const ps = privacy.schemas.get(purpose.id)!;
-  const { columns, selection } = columnsFor(ps.schema, r.dataset);
+  const { columns, selection } = columnsFor(ps.schema, r.dataset, { tenant: privacy.seesTenants(r.client) });
   const category = (c: Column) => privacy.classification.get(c.coordinate)?.category;
   return { purpose, ps, columns, selection, policy, qi: columns.filter((c) => category(c) === 'QUASI'), direct: columns.filter((c) => category(c) === 'DIRECT') };
 }

@@ -13,13 +13,20 @@ import type { SourceType } from '../../connectors/types.ts';
 import { datasetOf } from './columns.ts';
 import { FORMATS, prepareExtract, runExtract, type ExtractFormat } from './extract.ts';
 
-/** Who is asking: authenticates the request (and counts it against the client's rate limit, when the server has one). */
-export type Authenticate = (req: IncomingMessage) => ReturnType<Privacy['authenticate']>;
+/** What an extract request reads: who asks, and the store, privacy and sources of the tenant it reads. */
+export interface ExtractScope {
+  who: { client: string };
+  store: Store;
+  /** The tenant's (Privacy.forTenant): its pseudonyms, and its audit log the extract is recorded in. */
+  privacy: Privacy;
+  sourceTypes: ReadonlyMap<string, SourceType>;
+}
 
-export function extractRoute(
-  store: Store, privacy: Privacy, sourceTypes: ReadonlyMap<string, SourceType>, log: Logger,
-  authenticate: Authenticate = (req) => privacy.authenticate(store, req),
-) {
+/**
+ * `scope` authenticates the request (counting it against the client's rate limit, when the server
+ * has one) and picks its tenant; it throws the refusals of src/errors.ts' `refusalAnswer`.
+ */
+export function extractRoute(scope: (req: IncomingMessage) => Promise<ExtractScope>, log: Logger) {
   return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> => {
     const m = /^\/extracts\/([a-z]+)\.([a-z]+)$/.exec(url.pathname);
     if (!m) return false;
@@ -29,9 +36,9 @@ export function extractRoute(
       return true;
     };
     if (req.method !== 'GET') return fail(405, 'use GET');
-    let who;
+    let scoped: ExtractScope;
     try {
-      who = await authenticate(req);
+      scoped = await scope(req);
     } catch (e) {
       // The same answers as /graphql (401 with its challenge, 429 with Retry-After, 503), plus `error` as this route's other refusals have.
       const refused = refusalAnswer(e);
@@ -50,6 +57,7 @@ export function extractRoute(
     }
     const format = m[2] as ExtractFormat;
     if (!FORMATS.includes(format)) return fail(404, `unknown format "${format}" (formats: ${FORMATS.join(', ')})`);
+    const { who, store, privacy, sourceTypes } = scoped;
     const kParam = url.searchParams.get('k');
     const request = { client: who.client, dataset, format, k: kParam === null ? undefined : Number(kParam) };
     try {

@@ -11,7 +11,8 @@ const SEP = '__';
 function memberSelection(t: GraphQLObjectType): string {
   const parts: string[] = [];
   for (const f of Object.values(t.getFields())) {
-    if (f.args.length || f.name === 'sources') continue;
+    // The tenant is said once per payload (and only to clients of several tenants), not per record.
+    if (f.args.length || f.name === 'sources' || f.name === 'tenant') continue;
     const named = getNamedType(f.type);
     const alias = `${t.name}${SEP}${f.name}: ${f.name}`;
     if (isLeafType(named)) parts.push(alias);

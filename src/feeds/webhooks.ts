@@ -65,21 +65,34 @@ export function afterAttempt(
   return { status: 'pending', retryInMs: Math.round(wait * 1000) };
 }
 
+/** The connections deliveries go through: unless private networks are allowed, every lookup is checked. */
+export function deliveryAgent(cfg: Pick<WebhookConfig, 'allowPrivateNetworks'>): Agent {
+  return new Agent(cfg.allowPrivateNetworks ? {} : { connect: { lookup: publicOnlyLookup() } });
+}
+
 export class WebhookDispatcher {
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
   private stopped = false;
   /** Connections for deliveries; unless private networks are allowed, every lookup is checked. */
   private readonly agent: Agent;
+  private readonly ownAgent: boolean;
 
+  /**
+   * `privacy`: the store's tenant's (Privacy.forTenant). `agent`: connections shared with the
+   * dispatchers of other tenants (see `deliveryAgent`), closed by whoever made it; by default the
+   * dispatcher makes and closes its own.
+   */
   constructor(
     private readonly store: Store,
     private readonly privacy: Privacy,
     private readonly sourceTypes: ReadonlyMap<string, SourceType>,
     private readonly cfg: WebhookConfig,
     private readonly log: Logger,
+    opts: { agent?: Agent } = {},
   ) {
-    this.agent = new Agent(cfg.allowPrivateNetworks ? {} : { connect: { lookup: publicOnlyLookup() } });
+    this.ownAgent = !opts.agent;
+    this.agent = opts.agent ?? deliveryAgent(cfg);
   }
 
   start(): void {
@@ -100,7 +113,7 @@ export class WebhookDispatcher {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.running;
-    await this.agent.close();
+    if (this.ownAgent) await this.agent.close();
   }
 
   /**
@@ -130,6 +143,7 @@ export class WebhookDispatcher {
     const source = `query($after: Cursor) { changes(after: $after, first: 200) {
       pageInfo { hasNextPage endCursor } edges { node { op type at fields record { ${sel} } ${merged} } } } }`;
     const doc = parse(source);
+    const tenant = this.privacy.seesTenants(w.client) ? this.privacy.tenant : undefined;
     for (let cursorSeq = w.cursorSeq, page = 0; page < 20; page++) {
       const ctx = await this.privacy.context(this.store, this.sourceTypes, { client: w.client, purpose });
       // Only the subscribed event types are rendered (and so disclosed).
@@ -145,7 +159,11 @@ export class WebhookDispatcher {
         const type = eventType(String(node.type), String(node.op));
         const msgId = `msg_${w.id}_${cursorSeq}_${i}_${randomBytes(4).toString('hex')}`;
         const { mergedInto, ...rest } = node;
-        const payload = JSON.stringify({ type, timestamp: node.at, data: { ...rest, record: cleanRecord(node.record), ...(mergedInto ? { mergedInto: cleanRecord(mergedInto) } : {}) } });
+        const payload = JSON.stringify({
+          type, timestamp: node.at,
+          // A client of several tenants is told whose change this is; a one-tenant client's payloads stay as they were.
+          data: { ...rest, ...(tenant ? { tenant } : {}), record: cleanRecord(node.record), ...(mergedInto ? { mergedInto: cleanRecord(mergedInto) } : {}) },
+        });
         return { webhookId: w.id, seq: endSeq, msgId, eventType: type, payload, nextAttemptAt: now.toISOString(), createdAt: now.toISOString() };
       });
       if (endSeq === cursorSeq) return;

@@ -160,7 +160,7 @@ export async function changesResolver(
   return {
     edges: page.events.map((e) => ({
       node: {
-        op: e.op, type: e.type, at: e.at, fields: e.fields, record: e.tombstone ?? byId.get(e.entityId) ?? null,
+        op: e.op, type: e.type, at: e.at, fields: e.fields, tenant: ctx.tenant, record: e.tombstone ?? byId.get(e.entityId) ?? null,
         mergedInto: (e.mergedInto && survivors.get(e.mergedInto)) ?? null,
       },
       cursor: encodeSeq(ctx, e.seq),

@@ -14,6 +14,10 @@ import { buildTypeSchema } from './type-defs.ts';
 import type { AdminServices } from './admin-services.ts';
 import { RostergateError } from '../errors.ts';
 import type { PseudonymOrder } from '../store/order.ts';
+import type { AuditInput } from '../privacy/audit.ts';
+
+/** The tenant of a context built without one: the config's default `privacy.tenant`. */
+export const DEFAULT_TENANT = 'default';
 
 /** What the request's purpose receives, for filtering the change feed (undefined: everything). */
 export interface PurposeView {
@@ -37,6 +41,8 @@ export interface ClientIdentity {
 }
 
 export interface GraphQLContext {
+  /** The tenant (school or district) whose store this request reads: every record says it (`tenant` fields). */
+  tenant: string;
   store: Store;
   loaders: Loaders;
   /** Configured source id → its type, for provenance. */
@@ -66,12 +72,14 @@ export interface GraphQLContext {
   events?: readonly string[];
   /** Aborts when the HTTP client hangs up; `store` (and the loaders over it) then refuse to read. */
   signal?: AbortSignal;
+  /** Records the request's audit entry in its tenant's audit log (set by the privacy layer's contexts). */
+  audit?: (entry: AuditInput, people: string[]) => Promise<number>;
 }
 
 export function createContext(
   store: Store,
   sourceTypes: ReadonlyMap<string, SourceType>,
-  extra: Partial<Pick<GraphQLContext, 'cursors' | 'resolvePersonId' | 'client' | 'view' | 'admin' | 'signal'>> & {
+  extra: Partial<Pick<GraphQLContext, 'cursors' | 'resolvePersonId' | 'client' | 'view' | 'admin' | 'signal' | 'tenant' | 'audit'>> & {
     pseudonymDomain?: { domain: string; version: number };
     /** The serving process's cache of materialised pseudonyms (src/privacy/pseudonym-cache.ts). */
     pseudonymCache?: PseudonymCache;
@@ -79,8 +87,10 @@ export function createContext(
 ): GraphQLContext {
   if (extra.signal) store = abortable(store, extra.signal);
   return {
+    tenant: extra.tenant ?? DEFAULT_TENANT,
     store,
     signal: extra.signal,
+    audit: extra.audit,
     loaders: createLoaders(store, extra.pseudonymDomain, extra.view?.name, extra.pseudonymCache),
     sourceTypes,
     cursors: extra.cursors ?? plainCursors,

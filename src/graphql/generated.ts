@@ -52,6 +52,8 @@ export type AcademicSession = Node & {
   sources: Array<SourceRef>;
   /** The first day of the session. */
   startDate?: Maybe<Scalars['Date']['output']>;
+  /** The tenant (school or district) this record belongs to: its id in this deployment. A client of several tenants reads one per request (x-rostergate-tenant). */
+  tenant: Scalars['String']['output'];
   /** Free text the school fills (it may name a school or a programme), so quasi-identifying. */
   title: Scalars['String']['output'];
   /** Whether this is a school year, semester, term or grading period. */
@@ -115,6 +117,8 @@ export type Change = {
    * purpose's view. Null when a later change deleted it: that deletion follows in the feed.
    */
   record?: Maybe<RosterRecord>;
+  /** The tenant (school or district) whose change log this change is from. */
+  tenant: Scalars['String']['output'];
   /** The type of the record that changed. */
   type: RecordType;
 };
@@ -174,6 +178,8 @@ export type Class = Node & {
   sources: Array<SourceRef>;
   /** The subjects the class covers, as the source names them. */
   subjects: Array<Scalars['String']['output']>;
+  /** The tenant (school or district) this record belongs to: its id in this deployment. A client of several tenants reads one per request (x-rostergate-tenant). */
+  tenant: Scalars['String']['output'];
   /** The sessions (terms, semesters) the class runs in. */
   terms: Array<AcademicSession>;
   /** Free text the school fills: section titles often carry the teacher's surname ("Group Guidance - Greene - 0"), so classified as direct. */
@@ -227,6 +233,8 @@ export type Course = Node & {
   sources: Array<SourceRef>;
   /** The subjects the course covers, as the source names them. */
   subjects: Array<Scalars['String']['output']>;
+  /** The tenant (school or district) this record belongs to: its id in this deployment. A client of several tenants reads one per request (x-rostergate-tenant). */
+  tenant: Scalars['String']['output'];
   /** Free text the school fills: course names can carry a teacher's name, so classified as direct. */
   title: Scalars['String']['output'];
   /** When this record last changed in a way the client’s purpose can see: its creation, or a change to a field the purpose receives (for a person, their demographics included). Under open access, its own last change. */
@@ -328,6 +336,8 @@ export type Enrollment = Node & {
   school?: Maybe<Organization>;
   /** The sources this record came from, one entry each. */
   sources: Array<SourceRef>;
+  /** The tenant (school or district) this record belongs to: its id in this deployment. A client of several tenants reads one per request (x-rostergate-tenant). */
+  tenant: Scalars['String']['output'];
   /** When this record last changed in a way the client’s purpose can see: its creation, or a change to a field the purpose receives (for a person, their demographics included). Under open access, its own last change. */
   updatedAt: Scalars['DateTime']['output'];
 };
@@ -434,6 +444,8 @@ export type Guardianship = Node & {
   sources: Array<SourceRef>;
   /** In a tombstone whose student was deleted too: that student's own last state (null once its deletion has left the change window). */
   student?: Maybe<Person>;
+  /** The tenant (school or district) this record belongs to: its id in this deployment. A client of several tenants reads one per request (x-rostergate-tenant). */
+  tenant: Scalars['String']['output'];
   /** When this record last changed in a way the client’s purpose can see: its creation, or a change to a field the purpose receives (for a person, their demographics included). Under open access, its own last change. */
   updatedAt: Scalars['DateTime']['output'];
 };
@@ -625,6 +637,8 @@ export type Organization = Node & {
   sources: Array<SourceRef>;
   /** The id the state or region assigned to the organisation. */
   stateId?: Maybe<Scalars['String']['output']>;
+  /** The tenant (school or district) this record belongs to: its id in this deployment. A client of several tenants reads one per request (x-rostergate-tenant). */
+  tenant: Scalars['String']['output'];
   /** What kind of organisation it is. */
   type: OrgType;
   /** When this record last changed in a way the client’s purpose can see: its creation, or a change to a field the purpose receives (for a person, their demographics included). Under open access, its own last change. */
@@ -728,6 +742,8 @@ export type Person = Node & {
   studentNumber?: Maybe<Scalars['String']['output']>;
   /** The school's staff or teacher number. */
   teacherNumber?: Maybe<Scalars['String']['output']>;
+  /** The tenant (school or district) this record belongs to: its id in this deployment. A client of several tenants reads one per request (x-rostergate-tenant). */
+  tenant: Scalars['String']['output'];
   /** A job title ("Superintendent"): free text, and often unique in a district, so classified as direct. */
   title?: Maybe<Scalars['String']['output']>;
   /** When this record last changed in a way the client’s purpose can see: its creation, or a change to a field the purpose receives (for a person, their demographics included). Under open access, its own last change. */
@@ -1340,6 +1356,7 @@ export type AcademicSessionResolvers<ContextType = GraphQLContext, ParentType ex
   schoolYear?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   sources?: Resolver<Array<ResolversTypes['SourceRef']>, ParentType, ContextType>;
   startDate?: Resolver<Maybe<ResolversTypes['Date']>, ParentType, ContextType>;
+  tenant?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   title?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   type?: Resolver<ResolversTypes['SessionType'], ParentType, ContextType>;
   updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
@@ -1371,6 +1388,7 @@ export type ChangeResolvers<ContextType = GraphQLContext, ParentType extends Res
   mergedInto?: Resolver<Maybe<ResolversTypes['RosterRecord']>, ParentType, ContextType>;
   op?: Resolver<ResolversTypes['ChangeOp'], ParentType, ContextType>;
   record?: Resolver<Maybe<ResolversTypes['RosterRecord']>, ParentType, ContextType>;
+  tenant?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   type?: Resolver<ResolversTypes['RecordType'], ParentType, ContextType>;
 }>;
 
@@ -1396,6 +1414,7 @@ export type ClassResolvers<ContextType = GraphQLContext, ParentType extends Reso
   school?: Resolver<Maybe<ResolversTypes['Organization']>, ParentType, ContextType>;
   sources?: Resolver<Array<ResolversTypes['SourceRef']>, ParentType, ContextType>;
   subjects?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  tenant?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   terms?: Resolver<Array<ResolversTypes['AcademicSession']>, ParentType, ContextType>;
   title?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
@@ -1421,6 +1440,7 @@ export type CourseResolvers<ContextType = GraphQLContext, ParentType extends Res
   schoolYear?: Resolver<Maybe<ResolversTypes['AcademicSession']>, ParentType, ContextType>;
   sources?: Resolver<Array<ResolversTypes['SourceRef']>, ParentType, ContextType>;
   subjects?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  tenant?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   title?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
@@ -1486,6 +1506,7 @@ export type EnrollmentResolvers<ContextType = GraphQLContext, ParentType extends
   role?: Resolver<ResolversTypes['EnrollmentRole'], ParentType, ContextType>;
   school?: Resolver<Maybe<ResolversTypes['Organization']>, ParentType, ContextType>;
   sources?: Resolver<Array<ResolversTypes['SourceRef']>, ParentType, ContextType>;
+  tenant?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
 }>;
@@ -1521,6 +1542,7 @@ export type GuardianshipResolvers<ContextType = GraphQLContext, ParentType exten
   relation?: Resolver<Maybe<ResolversTypes['GuardianRelation']>, ParentType, ContextType>;
   sources?: Resolver<Array<ResolversTypes['SourceRef']>, ParentType, ContextType>;
   student?: Resolver<Maybe<ResolversTypes['Person']>, ParentType, ContextType>;
+  tenant?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
 }>;
@@ -1569,6 +1591,7 @@ export type OrganizationResolvers<ContextType = GraphQLContext, ParentType exten
   sisId?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   sources?: Resolver<Array<ResolversTypes['SourceRef']>, ParentType, ContextType>;
   stateId?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  tenant?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   type?: Resolver<ResolversTypes['OrgType'], ParentType, ContextType>;
   updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
@@ -1615,6 +1638,7 @@ export type PersonResolvers<ContextType = GraphQLContext, ParentType extends Res
   stateId?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   studentNumber?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   teacherNumber?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  tenant?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   title?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   username?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;

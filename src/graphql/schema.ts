@@ -24,12 +24,14 @@ export function buildUnifiedSchema(): GraphQLSchema {
 
 /**
  * Reads `row.data[field]` for roster entities, falling back to the parent's own property;
- * `updatedAt` is the last change the request's purpose sees (./updated-at.ts).
+ * `updatedAt` is the last change the request's purpose sees (./updated-at.ts); `tenant` the request's tenant.
  */
 export const fieldResolver: GraphQLFieldResolver<unknown, unknown> = (source, args, ctx, info) => {
   if (source && typeof source === 'object' && 'data' in source && 'type' in source && 'id' in source) {
     if (info.fieldName === 'id') return (source as EntityRow).id;
     if (info.fieldName === 'updatedAt') return updatedAtOf(ctx as GraphQLContext, source as EntityRow);
+    // A record belongs to the store it was read from: the request's tenant.
+    if (info.fieldName === 'tenant') return (ctx as GraphQLContext).tenant;
     const data = (source as { data: Record<string, unknown> }).data;
     if (info.fieldName in data) return data[info.fieldName];
     return undefined;

@@ -10,14 +10,15 @@
  * request (the read this avoids), and a few seconds is the bound operators can be told.
  */
 
-interface Known {
-  client: string;
+interface Known<T> {
+  client: T;
   until: number;
 }
 
-export class ApiKeyCache {
-  private known = new Map<string, Known>();
-  private loading = new Map<string, Promise<{ client: string | undefined; readAt: number }>>();
+/** `T`: what a key stands for (its client id; with a tenant binding, both). */
+export class ApiKeyCache<T = string> {
+  private known = new Map<string, Known<T>>();
+  private loading = new Map<string, Promise<{ client: T | undefined; readAt: number }>>();
 
   /**
    * @param ttlMs how long a verified key is trusted before it is looked up again (0: never cached).
@@ -30,7 +31,7 @@ export class ApiKeyCache {
   ) {}
 
   /** The client of a key hash: remembered, or from `load` (which answers undefined for unknown or revoked keys). */
-  async client(hash: string, load: (hash: string) => Promise<string | undefined>): Promise<string | undefined> {
+  async client(hash: string, load: (hash: string) => Promise<T | undefined>): Promise<T | undefined> {
     const k = this.known.get(hash);
     if (k && k.until > this.now()) return k.client;
     if (this.ttlMs <= 0) return load(hash);

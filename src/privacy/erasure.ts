@@ -110,7 +110,7 @@ async function eraseHeld(r: ErasureRequest): Promise<ErasureResult> {
       const subs = subscriptions.filter((w) => w.client === client && subscribed(w.events, PERSON_ERASED));
       await tx.addDeliveries(subs.map((w) => ({
         webhookId: w.id, seq, msgId: `msg_${w.id}_erased_${randomBytes(6).toString('hex')}`, eventType: PERSON_ERASED,
-        payload: JSON.stringify({ type: PERSON_ERASED, timestamp: at, data: { op: 'ERASED', type: 'PERSON', at, fields: ['erased'], record: { id: id ?? null } } }),
+        payload: JSON.stringify({ type: PERSON_ERASED, timestamp: at, data: { op: 'ERASED', type: 'PERSON', at, fields: ['erased'], ...(privacy.tenant && privacy.seesTenants?.(client) ? { tenant: privacy.tenant } : {}), record: { id: id ?? null } } }),
         nextAttemptAt: at, createdAt: at,
       })));
       notified.push({ client, subscriptions: subs.length });

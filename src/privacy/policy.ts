@@ -73,6 +73,12 @@ export const clientSchema = z
     keyHashes: z.array(z.string().regex(/^[0-9a-f]{64}$/)).default([]),
     /** This client's rate limit (overrides server.rateLimit); `false`: none, whatever the default. */
     rateLimit: z.union([z.literal(false), rateLimitSchema]).optional(),
+    /**
+     * The tenants (schools, districts) this client may read: tenant ids, or ["*"] for all of them
+     * (a vendor's own backend). Left out: the config's own tenant (`privacy.tenant`) only. With
+     * more than one, each request names its tenant in the x-rostergate-tenant header (docs/tenants-serving.md).
+     */
+    tenants: z.array(z.string()).min(1).optional(),
   })
   .strict();
 export type ClientConfig = z.infer<typeof clientSchema>;

@@ -18,8 +18,12 @@ export interface PrivacyPolicy {
   schemas: Map<string, PurposeSchema>;
   /** Coordinates received by at least one purpose. */
   received: Set<string>;
-  /** The purpose of a configured client. */
+  /** The purpose of a configured client that may read this policy's tenant (undefined for any other). */
   clientPurpose(clientId: string): Purpose | undefined;
+  /** The tenant this policy's keys are derived for (issue 15); absent where tenants play no part. */
+  readonly tenant?: string;
+  /** Whether a client reads several tenants, so what it is sent says whose it is. */
+  seesTenants?(clientId: string): boolean;
   /**
    * The ingest policy every write to the change log carries (src/store/ingest-policy.ts): erasure
    * logs its tombstone through a page unit with it, like sync.

@@ -35,7 +35,7 @@ export interface Database {
     id: Generated<number>; at: string; source: string; type: EntityType; key: string; reason: string; candidates: JsonColumn;
     resolved_at: string | null; resolution: string | null;
   };
-  api_keys: { hash: string; client: string; created_at: string; revoked_at: string | null };
+  api_keys: { hash: string; client: string; created_at: string; revoked_at: string | null; tenant: string | null };
   pseudonym_domains: { domain: string; version: number; rotated_at: string };
   pseudonyms: { domain: string; version: number; entity_id: string; value: string };
   audit_log: {

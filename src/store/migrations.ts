@@ -337,6 +337,12 @@ export const SQLITE_MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    version: 15,
+    description: 'API keys narrowed to one tenant of their client (keys create --tenant)',
+    // NULL: the key serves every tenant its client may use (clients[].tenants); a tenant id: only that one.
+    sql: `ALTER TABLE api_keys ADD COLUMN tenant TEXT;`,
+  },
 ];
 
 /** The same schema for PostgreSQL. Timestamps stay ISO text so both stores compare them alike. */
@@ -485,5 +491,10 @@ export const POSTGRES_MIGRATIONS: Migration[] = [
         created_at text NOT NULL, updated_at text NOT NULL);
       CREATE TABLE tenant_removals (id bigserial PRIMARY KEY, tenant_id text NOT NULL, name text NOT NULL, removed_at text NOT NULL, removed_by text NOT NULL);
     `,
+  },
+  {
+    version: 15,
+    description: 'API keys narrowed to one tenant of their client (keys create --tenant)',
+    sql: `ALTER TABLE api_keys ADD COLUMN tenant text;`,
   },
 ];

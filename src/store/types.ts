@@ -398,10 +398,13 @@ export interface Store {
   conflicts(): Promise<IdentityConflict[]>;
   counts(): Promise<Record<EntityType, number>>;
 
-  addApiKey(hash: string, client: string, at: string): Promise<void>;
-  findApiKey(hash: string): Promise<{ client: string; revokedAt: string | null } | undefined>;
+  /** `tenant`: the key serves only that tenant of its client's (issue 15); left out, every tenant the client may use. */
+  addApiKey(hash: string, client: string, at: string, tenant?: string): Promise<void>;
+  findApiKey(hash: string): Promise<{ client: string; revokedAt: string | null; tenant: string | null } | undefined>;
   revokeApiKeys(client: string, at: string): Promise<number>;
-  listApiKeys(): Promise<{ client: string; hashPrefix: string; createdAt: string; revokedAt: string | null }[]>;
+  /** Revokes the keys narrowed to `tenant` (`keys create --tenant`): the tenant is being removed. */
+  revokeTenantApiKeys(tenant: string, at: string): Promise<number>;
+  listApiKeys(): Promise<{ client: string; hashPrefix: string; createdAt: string; revokedAt: string | null; tenant: string | null }[]>;
   domainVersion(domain: string): Promise<number | undefined>;
   pseudonymsOf(domain: string, version: number, entityIds: readonly string[]): Promise<Map<string, string>>;
   entityByPseudonym(domain: string, value: string): Promise<string | undefined>;

@@ -31,3 +31,4 @@ export function tenantAdmin(tenants: CatalogTenants): TenantAdmin {
     remove: (id, by) => tenants.remove(id, { by }),
   };
 }
+

@@ -44,11 +44,6 @@ export interface CatalogTenantsOptions {
   refreshMs?: number;
   /** PostgreSQL: connections of the pool shared by all tenant stores (default 16). */
   poolSize?: number;
-  /**
-   * Called while a tenant is removed, after its store is erased and before the removal is recorded:
-   * revokes what outside the tenant's store refers to it. T-serve's API keys bound to tenants hook in here.
-   */
-  onRemove?: (tenantId: string, homeStore: Store) => Promise<void>;
 }
 
 /** The storage of tenant `id` next to the configured store (see the file header). */
@@ -108,7 +103,8 @@ export class CatalogTenants implements Tenants {
    * Removes a tenant and erases its data: paused first (no new sync or request starts), then the
    * leases of its sources taken (refused with SYNC_BUSY while a sync holds one, unless `wait`), its
    * store closed and erased (SQLite: the file with its -wal and -shm; PostgreSQL: DROP SCHEMA …
-   * CASCADE), `onRemove` run, and the removal recorded (who, when) as the catalog row goes.
+   * CASCADE), the API keys narrowed to it revoked (they live in the home store, and a tenant added
+   * again under the same id must not be readable with them), and the removal recorded (who, when) as the catalog row goes.
    * Erasing before the row goes means a crash in between leaves a paused tenant to remove again,
    * never data without a catalog entry.
    */
@@ -129,7 +125,7 @@ export class CatalogTenants implements Tenants {
     for (const l of leases) await l.release();
     await this.closeStore(id);
     await this.erase(id);
-    await this.o.onRemove?.(id, this.o.homeStore);
+    await this.o.homeStore.revokeTenantApiKeys(id, new Date().toISOString());
     await this.catalog.recordRemoval(id, opts.by);
     this.rows = undefined;
   }

@@ -1,7 +1,7 @@
 /**
  * The config file's own tenant (`privacy.tenant`) as a `Tenant`: its sources are the file's, its
- * store the configured one. Commands that work through `Tenants` (`worker`, `serve`'s schedule)
- * start from `FixedTenants(home, [homeTenant(cfg, store)])` until the catalog replaces the registry.
+ * store the configured one. Without a catalog (tests, the demo, `serveStore`) a deployment is
+ * `FixedTenants(home, [homeTenant(cfg, store)])`; the catalog registry's home tenant is the same.
  */
 import type { Config } from '../config/config.ts';
 import { KeyRing } from '../privacy/pseudonym.ts';
@@ -9,16 +9,17 @@ import type { Store } from '../store/types.ts';
 import type { Tenant } from './tenants.ts';
 import { FixedTenants } from './fixed-tenants.ts';
 
-export function homeTenant(cfg: Config, store: Store, now = new Date()): Tenant {
-  const at = now.toISOString();
-  return { id: cfg.privacy.tenant, name: cfg.privacy.tenant, status: 'active', sources: cfg.sources, createdAt: at, updatedAt: at, store, keyring: lazyKeyRing(cfg) };
+/** `keyring` left out: the master key is read when the key ring is first used (see lazyKeyRing). */
+export function homeTenant(cfg: Pick<Config, 'privacy' | 'sources'>, store: Store, keyring?: KeyRing): Tenant {
+  const at = new Date(0).toISOString();
+  return { id: cfg.privacy.tenant, name: cfg.privacy.tenant, status: 'active', sources: cfg.sources, createdAt: at, updatedAt: at, store, keyring: keyring ?? lazyKeyRing(cfg) };
 }
 
 /**
  * The master key read when the key ring is first used: a deployment without purposes
  * (server.openAccess) has no master key and never uses one, yet every Tenant has a key ring.
  */
-function lazyKeyRing(cfg: Config): KeyRing {
+function lazyKeyRing(cfg: Pick<Config, 'privacy'>): KeyRing {
   let ring: KeyRing | undefined;
   const load = () => (ring ??= KeyRing.load({ tenant: cfg.privacy.tenant, file: cfg.privacy.masterKeyFile }));
   return new Proxy({} as KeyRing, {
@@ -31,6 +32,6 @@ function lazyKeyRing(cfg: Config): KeyRing {
   });
 }
 
-export function homeTenants(cfg: Config, store: Store): FixedTenants {
-  return new FixedTenants(cfg.privacy.tenant, [homeTenant(cfg, store)]);
+export function homeTenants(cfg: Pick<Config, 'privacy' | 'sources'>, store: Store, keyring?: KeyRing): FixedTenants {
+  return new FixedTenants(cfg.privacy.tenant, [homeTenant(cfg, store, keyring)]);
 }

@@ -30,7 +30,8 @@ export interface PrivateGateway {
   gw: RunningGateway;
   summary: SyncSummary;
   resync(): Promise<SyncSummary>;
-  gql(client: string, query: string, variables?: unknown): Promise<{ status: number; body: { data?: any; errors?: any[] } }>;
+  /** `tenant`: the x-rostergate-tenant header, for clients of several tenants. */
+  gql(client: string, query: string, variables?: unknown, tenant?: string): Promise<{ status: number; body: { data?: any; errors?: any[] } }>;
   close(): Promise<void>;
 }
 
@@ -47,11 +48,14 @@ export async function privateGateway(
     served?: (store: Store) => Store;
     /** Tenant management for the admin purpose, over the gateway's (SQLite) store at its path. */
     tenantAdmin?: (store: Store, location: string) => TenantAdmin;
+    /** The tenants of the demo's admin client (clients[].tenants); tenant management needs ["*"]. */
+    adminTenants?: string[];
   } = {},
 ): Promise<PrivateGateway> {
   const dir = tempDir();
   const dataset = RosterDataset.generate(district);
   const config = demoPrivacyConfig(join(dir, 'rg.db'), opts.config);
+  if (opts.adminTenants) config.clients = config.clients.map((c) => (c.id === 'admin-demo' ? { ...c, tenants: opts.adminTenants } : c));
   const store = opts.store === 'postgres' ? await openTestStore('postgres') : SqliteStore.open(config.store);
   // Tests rotate domains and revoke keys and expect the next request to see it: no version or key
   // caching (test/e2e/serving.test.ts covers the key cache and its bound).
@@ -72,8 +76,8 @@ export async function privateGateway(
   return {
     dataset, store, config, privacy, keys, gw, summary,
     resync: sync,
-    async gql(client, query, variables) {
-      const headers: Record<string, string> = { 'content-type': 'application/json' };
+    async gql(client, query, variables, tenant) {
+      const headers: Record<string, string> = { 'content-type': 'application/json', ...(tenant ? { 'x-rostergate-tenant': tenant } : {}) };
       if (keys[client]) headers['x-api-key'] = keys[client]!;
       else if (client) headers['x-api-key'] = client;
       const r = await request(`${gw.url}/graphql`, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });

@@ -173,8 +173,14 @@ describe.each(storeKinds())('tenant catalog on %s', { timeout: 60_000 }, (kind) 
     expect((await d.tenants.catalog.require('north')).status).toBe('active');
     await lease.release();
 
+    // A key narrowed to north (keys create --tenant) and one of the same client for every tenant.
+    await d.home.addApiKey('a'.repeat(64), 'lms', new Date().toISOString(), 'north');
+    await d.home.addApiKey('b'.repeat(64), 'lms', new Date().toISOString());
     await d.tenants.remove('north', { by: 'op' });
     expect(await d.tenants.storageExists('north')).toBe(false);
+    // North's key goes with it (a tenant added again under the id must not open to it); the other stays.
+    expect((await d.home.findApiKey('a'.repeat(64)))?.revokedAt).toBeTruthy();
+    expect((await d.home.findApiKey('b'.repeat(64)))?.revokedAt).toBeNull();
     const where = d.tenants.storage('north');
     if (where.kind === 'sqlite') expect(existsSync(where.path)).toBe(false);
     // The other process sees it gone without a restart.

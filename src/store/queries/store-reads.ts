@@ -225,13 +225,13 @@ export abstract class QueryStore implements Store {
     return out;
   }
 
-  async addApiKey(hash: string, client: string, at: string): Promise<void> {
-    await this.transaction((tx) => tx.db.insertInto('api_keys').values({ hash, client, created_at: at }).execute());
+  async addApiKey(hash: string, client: string, at: string, tenant?: string): Promise<void> {
+    await this.transaction((tx) => tx.db.insertInto('api_keys').values({ hash, client, created_at: at, tenant: tenant ?? null }).execute());
   }
 
   async findApiKey(hash: string) {
-    const r = (await this.executeRead(this.rdb.selectFrom('api_keys').select(['client', 'revoked_at']).where('hash', '=', hash).compile()))[0];
-    return r && { client: r.client, revokedAt: r.revoked_at };
+    const r = (await this.executeRead(this.rdb.selectFrom('api_keys').select(['client', 'revoked_at', 'tenant']).where('hash', '=', hash).compile()))[0];
+    return r && { client: r.client, revokedAt: r.revoked_at, tenant: r.tenant };
   }
 
   async revokeApiKeys(client: string, at: string): Promise<number> {
@@ -241,9 +241,16 @@ export abstract class QueryStore implements Store {
     });
   }
 
+  async revokeTenantApiKeys(tenant: string, at: string): Promise<number> {
+    return this.transaction(async (tx) => {
+      const r = await tx.db.updateTable('api_keys').set({ revoked_at: at }).where('tenant', '=', tenant).where('revoked_at', 'is', null).executeTakeFirst();
+      return Number(r.numUpdatedRows);
+    });
+  }
+
   async listApiKeys() {
-    const rows = await this.executeRead(this.rdb.selectFrom('api_keys').select(['client', 'hash', 'created_at', 'revoked_at']).orderBy('client').orderBy('created_at').compile());
-    return rows.map((r) => ({ client: r.client, hashPrefix: r.hash.slice(0, 8), createdAt: r.created_at, revokedAt: r.revoked_at }));
+    const rows = await this.executeRead(this.rdb.selectFrom('api_keys').select(['client', 'hash', 'created_at', 'revoked_at', 'tenant']).orderBy('client').orderBy('created_at').compile());
+    return rows.map((r) => ({ client: r.client, hashPrefix: r.hash.slice(0, 8), createdAt: r.created_at, revokedAt: r.revoked_at, tenant: r.tenant }));
   }
 
   async domainVersion(domain: string) {
