@@ -9,7 +9,8 @@ import { assertCanListen } from '../server/gateway.ts';
 import { CatalogTenants } from '../tenants/catalog-tenants.ts';
 import { tenantAdmin } from '../tenants/admin.ts';
 import { stopTracing } from '../kernel/tracing.ts';
-import { homeTenants } from '../tenants/home-tenant.ts';
+import type { Tenants } from '../tenants/tenants.ts';
+import { lazyKeyRing } from '../tenants/home-tenant.ts';
 import { startInProcessSchedule, type InProcessSchedule } from '../jobs/in-process.ts';
 import { syncJobRunner } from '../jobs/sync-job.ts';
 
@@ -39,7 +40,7 @@ export async function serveCommand(opts: { config?: string; port?: number; host?
   // Every tenant of the deployment: the config's own and the catalog's, added and removed at run time.
   const tenants = servedTenants(cfg, store);
   const gw = await serveStore(store, cfg, log, { port: opts.port, host: opts.host, tenants, tenantAdmin: tenantAdmin(tenants) });
-  const schedule = scheduleInProcess(cfg, store);
+  const schedule = await scheduleInProcess(cfg, tenants);
   const metrics = gw.metricsUrl ? `  metrics: ${gw.metricsUrl}/metrics\n` : '';
   process.stdout.write(`rostergate serving ${storeForDisplay(cfg.store)}\n  GraphQL: ${gw.url}/graphql\n  console: ${gw.url}/\n${metrics}`);
   onShutdown(async () => {
@@ -66,23 +67,23 @@ export function storeForDisplay(store: string): string {
  * Scheduled syncs (`sources[].schedule`) inside `serve` when the store is SQLite: one process owns
  * the file, so no queue. On PostgreSQL `rostergate worker` runs them, on as many machines as needed.
  */
-function scheduleInProcess(cfg: Config, store: Store): InProcessSchedule | undefined {
-  if (!cfg.sources.some((s) => s.schedule)) return undefined;
+async function scheduleInProcess(cfg: Config, tenants: Tenants): Promise<InProcessSchedule | undefined> {
   if (isPostgresUrl(cfg.store)) {
-    log.info('sources have schedules: on PostgreSQL, `rostergate worker` runs them (docs/scheduling.md)');
+    if ((await tenants.list()).some((t) => t.sources.some((s) => s.schedule))) log.info('sources have schedules: on PostgreSQL, `rostergate worker` runs them (docs/scheduling.md)');
     return undefined;
   }
-  const tenants = homeTenants(cfg, store);
+  // Always started on SQLite: a tenant added later with scheduled sources is picked up by the tick.
   return startInProcessSchedule({ tenants, run: syncJobRunner({ cfg, tenants, log }), cfg: cfg.worker, log });
 }
 
 /**
- * The tenants `serve` serves: the catalog's (src/tenants/catalog-tenants.ts), whose home tenant is
- * the config's own over the configured store. Under open access there are no keys, so the master
- * key is read only if a tenant is opened for work (never, there).
+ * The tenants of a deployment (`serve`, `worker`): the catalog's (src/tenants/catalog-tenants.ts),
+ * whose home tenant is the config's own over the configured store. The master key is read now, so
+ * a missing one stops the command at start; under open access nothing pseudonymises, so it is read
+ * only if something needs it (a catalog tenant's key ring).
  */
 export function servedTenants(cfg: Config, store: Store): CatalogTenants {
-  const keyring = cfg.server.openAccess ? undefined : KeyRing.load({ tenant: cfg.privacy.tenant, file: cfg.privacy.masterKeyFile });
+  const keyring = cfg.server.openAccess ? lazyKeyRing(cfg) : KeyRing.load({ tenant: cfg.privacy.tenant, file: cfg.privacy.masterKeyFile });
   return new CatalogTenants({
     storeLocation: cfg.store, homeStore: store, home: { id: cfg.privacy.tenant, sources: cfg.sources }, keyring,
   });

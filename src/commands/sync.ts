@@ -12,7 +12,7 @@ import type { Config } from '../config/config.ts';
 import { KeyRing } from '../privacy/pseudonym.ts';
 import type { Store } from '../store/types.ts';
 import { CatalogTenants } from '../tenants/catalog-tenants.ts';
-import { assertActive, tenantConfig } from '../tenants/sync-tenant.ts';
+import { assertActive, privacyPerTenant, tenantConfig } from '../tenants/sync-tenant.ts';
 
 /**
  * Exit codes (src/exit-codes.ts): 0 every source complete; 1 a source failed; 2 bad config (no
@@ -36,13 +36,15 @@ export async function syncCommand(opts: {
   const keyring = KeyRing.load({ tenant: cfg.privacy.tenant, file: cfg.privacy.masterKeyFile });
   const home = await openStore(cfg);
   const tenants = new CatalogTenants({ storeLocation: cfg.store, homeStore: home, home: { id: cfg.privacy.tenant, sources: cfg.sources }, keyring });
+  // The purpose schemas built once, each tenant's privacy bound to its own key ring.
+  const privacyFor = privacyPerTenant(cfg);
   try {
     if (opts.tenant) {
       const tenant = await tenants.open(opts.tenant);
       if (!tenant) throw new RostergateError('NOT_FOUND', `no tenant "${opts.tenant}" (rostergate tenants list)`);
       assertActive(tenant);
       const tcfg = tenantConfig(cfg, tenant, tenants.home);
-      return await syncOne(tenant.store, tcfg, opts, privacyForSync(tcfg, buildUnifiedSchema(), { keyring: tenant.keyring }));
+      return await syncOne(tenant.store, tcfg, opts, privacyFor(tenant));
     }
     const codes: number[] = [];
     for (const info of await tenants.list()) {
@@ -54,7 +56,7 @@ export async function syncCommand(opts: {
       const tcfg = tenantConfig(cfg, tenant, tenants.home);
       if (tcfg.sources.length === 0) continue;
       process.stdout.write(`tenant ${tenant.id}\n`);
-      codes.push(await syncOne(tenant.store, tcfg, opts, privacyForSync(tcfg, buildUnifiedSchema(), { keyring: tenant.keyring })));
+      codes.push(await syncOne(tenant.store, tcfg, opts, privacyFor(tenant)));
     }
     return [EXIT.FAILED, EXIT.BUSY, EXIT.GUARDED].find((c) => codes.includes(c)) ?? EXIT.OK;
   } finally {

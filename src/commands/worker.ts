@@ -8,11 +8,10 @@
 import { RostergateError } from '../errors.ts';
 import { log } from '../log.ts';
 import { isPostgresUrl, openStore } from '../runtime.ts';
-import { homeTenants } from '../tenants/home-tenant.ts';
 import { SyncQueue } from '../jobs/queue.ts';
 import { syncJobRunner } from '../jobs/sync-job.ts';
 import { startWorker } from '../jobs/worker.ts';
-import { loadConfig, onShutdown } from './serve.ts';
+import { loadConfig, onShutdown, servedTenants } from './serve.ts';
 
 export async function workerCommand(opts: { config?: string; concurrency?: number }): Promise<void> {
   const cfg = loadConfig(opts.config, 'worker');
@@ -20,13 +19,15 @@ export async function workerCommand(opts: { config?: string; concurrency?: numbe
     throw new RostergateError('CONFIG_INVALID', `${cfg.file}: worker needs a PostgreSQL store (store: postgres://…), which holds the job queue; with a SQLite store, \`rostergate serve\` runs the schedule itself (docs/scheduling.md)`);
   }
   const store = await openStore(cfg);
-  // The registry of tenants: the config's own until the catalog replaces it (only this line changes).
-  const tenants = homeTenants(cfg, store);
+  // Every tenant of the deployment: the config's own and the catalog's, seen as they are added,
+  // paused and removed (`rostergate tenants …`) without a restart.
+  const tenants = servedTenants(cfg, store);
   const queue = await SyncQueue.open(cfg.store, cfg.worker, log);
   const worker = startWorker({ queue, tenants, run: syncJobRunner({ cfg, tenants, log }), cfg: cfg.worker, log, concurrency: opts.concurrency });
-  const scheduled = cfg.sources.filter((s) => s.schedule).length;
-  if (!scheduled) log.warn('no source has a schedule: this worker only runs jobs other processes enqueue');
-  process.stdout.write(`rostergate worker: ${opts.concurrency ?? cfg.worker.concurrency} at a time, ${scheduled} scheduled source(s)\n`);
+  const infos = await tenants.list();
+  const scheduled = infos.reduce((n, t) => n + t.sources.filter((s) => s.schedule).length, 0);
+  if (!scheduled) log.warn('no source of any tenant has a schedule: this worker only runs jobs other processes enqueue');
+  process.stdout.write(`rostergate worker: ${opts.concurrency ?? cfg.worker.concurrency} at a time, ${scheduled} scheduled source(s) in ${infos.length} tenant(s)\n`);
   onShutdown(async () => {
     await worker.stop();
     await queue.close();

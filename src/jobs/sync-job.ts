@@ -2,7 +2,7 @@
  * Running one scheduled job: the sync of one source of one tenant, through `Tenants` (open the
  * tenant → its store, key ring and sources). The queue (src/jobs/queue.ts) and `serve`'s
  * in-process schedule (src/jobs/in-process.ts) both run jobs through here; the registry of tenants
- * is the caller's (FixedTenants with the home tenant today, the catalog later).
+ * is the caller's (the catalog's in `worker` and `serve`).
  *
  * A job whose tenant is gone or paused, or whose source was removed, is skipped, not failed: there
  * is nothing to retry. A failing sync throws, so the queue retries it with backoff. A source
@@ -10,13 +10,11 @@
  * queue presumed lost) is being synced right now: the job ends as `busy` rather than syncing the
  * same slot twice.
  */
-import type { GraphQLSchema } from 'graphql';
 import type { Config } from '../config/config.ts';
 import { isRostergateError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { privacyForSync, setupPrivacy, type Privacy } from '../graphql/privacy.ts';
-import { buildUnifiedSchema } from '../graphql/schema.ts';
-import { syncAll } from '../runtime.ts';
+import type { Privacy } from '../graphql/privacy.ts';
+import { privacyPerTenant, syncTenant } from '../tenants/sync-tenant.ts';
 import type { Tenant, Tenants } from '../tenants/tenants.ts';
 
 export interface SyncJob {
@@ -33,18 +31,6 @@ export type JobOutcome =
 
 export type RunSyncJob = (job: SyncJob, signal?: AbortSignal) => Promise<JobOutcome>;
 
-/**
- * The ingest privacy of a tenant: the config's purposes under the tenant's own key ring (each
- * tenant's pseudonyms and match keys are its own), made once per tenant.
- */
-export function privacyPerTenant(cfg: Config, base: GraphQLSchema = buildUnifiedSchema()): (t: Tenant) => Privacy | undefined {
-  const made = new Map<string, Privacy | undefined>();
-  return (t) => {
-    if (!made.has(t.id)) made.set(t.id, Object.keys(cfg.purposes).length ? setupPrivacy(cfg, base, { keyring: t.keyring }) : privacyForSync(cfg, base));
-    return made.get(t.id);
-  };
-}
-
 export function syncJobRunner(deps: { cfg: Config; tenants: Tenants; log: Logger; privacyFor?: (t: Tenant) => Privacy | undefined }): RunSyncJob {
   const privacyFor = deps.privacyFor ?? privacyPerTenant(deps.cfg);
   return async (job, signal) => {
@@ -58,11 +44,8 @@ export function syncJobRunner(deps: { cfg: Config; tenants: Tenants; log: Logger
     if (tenant.status !== 'active') return skipped('paused');
     if (!tenant.sources.some((s) => s.id === job.source)) return skipped('no-source');
     try {
-      const [summary] = await syncAll(tenant.store, { ...deps.cfg, sources: tenant.sources }, log, {
-        only: job.source,
-        privacy: privacyFor(tenant),
-        signal,
-      });
+      // The catalog tenant's sources with their secret references resolved, its key ring, its store.
+      const [summary] = await syncTenant(tenant, deps.tenants.home, deps.cfg, log, { only: job.source, privacyFor, signal });
       if (!summary) throw new Error(`source ${job.source}: the sync returned no summary`);
       if (summary.status === 'guarded') log.warn({ runId: summary.runId }, `scheduled sync stopped by the mass-deletion guard: ${summary.error ?? ''}`);
       else log.info({ runId: summary.runId, records: summary.records }, 'scheduled sync complete');

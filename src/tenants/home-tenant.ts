@@ -19,7 +19,7 @@ export function homeTenant(cfg: Pick<Config, 'privacy' | 'sources'>, store: Stor
  * The master key read when the key ring is first used: a deployment without purposes
  * (server.openAccess) has no master key and never uses one, yet every Tenant has a key ring.
  */
-function lazyKeyRing(cfg: Pick<Config, 'privacy'>): KeyRing {
+export function lazyKeyRing(cfg: Pick<Config, 'privacy'>): KeyRing {
   let ring: KeyRing | undefined;
   const load = () => (ring ??= KeyRing.load({ tenant: cfg.privacy.tenant, file: cfg.privacy.masterKeyFile }));
   return new Proxy({} as KeyRing, {
