@@ -18,6 +18,12 @@ export interface StoreDialect {
   readonly maxParams: number;
   /** `expr IN (values)`, the values bound as one parameter. */
   inList(expr: Expression<unknown>, values: readonly string[]): RawBuilder<SqlBool>;
+  /**
+   * A list of text values as a one-column table named `alias` with the column `value`, bound as one
+   * parameter (SQLite: json_each; PostgreSQL: unnest): `INSERT … SELECT … FROM` it writes any number
+   * of rows with one statement text.
+   */
+  listTable(values: readonly string[], alias: string): RawBuilder<unknown>;
   /** `(exprs…) IN (rows…)` for composite keys, the rows bound as one parameter per column. */
   inTuples(exprs: readonly Expression<unknown>[], rows: readonly (readonly string[])[]): RawBuilder<SqlBool>;
   /** A JSON column's value as read (text in SQLite, parsed jsonb in PostgreSQL) → the value. */

@@ -44,6 +44,7 @@ export const postgresDialect: StoreDialect = {
   kind: 'postgres',
   maxParams: 65535,
   inList: (e, values) => sql<SqlBool>`${e} = ANY(${[...values]}::text[])`,
+  listTable: (values, alias) => sql`unnest(${[...values]}::text[]) AS ${sql.id(alias)}(value)`,
   inTuples: (es, rows) =>
     sql<SqlBool>`(${sql.join(es)}) IN (SELECT * FROM unnest(${sql.join(es.map((_, i) => sql`${rows.map((r) => r[i])}::text[]`))}))`,
   fromJson: <T>(raw: unknown) => raw as T,

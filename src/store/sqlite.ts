@@ -41,6 +41,7 @@ export const sqliteDialect: StoreDialect = {
   kind: 'sqlite',
   maxParams: 32766,
   inList: (e, values) => sql<SqlBool>`${e} IN (SELECT value FROM json_each(${JSON.stringify(values)}))`,
+  listTable: (values, alias) => sql`json_each(${JSON.stringify(values)}) AS ${sql.id(alias)}`,
   inTuples: (es, rows) =>
     sql<SqlBool>`(${sql.join(es)}) IN (SELECT ${sql.raw(es.map((_, i) => `value ->> ${i}`).join(', '))} FROM json_each(${JSON.stringify(rows)}))`,
   fromJson: <T>(raw: unknown) => JSON.parse(raw as string) as T,

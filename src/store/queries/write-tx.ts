@@ -335,12 +335,18 @@ export class WriteTx extends BatchOps implements StoreTx {
     return Number(row.seq);
   }
 
+  /**
+   * One statement text whatever the number of people (the ids bound as one list): a request's
+   * ledger rows are written with a statement prepared once, not a VALUES list per count that SQLite
+   * has to prepare and Kysely to build value by value (a people extract writes thousands at once).
+   */
   async recordDisclosures(client: string, entityIds: string[], at: string) {
-    for (const part of chunks([...new Set(entityIds)], 4, this.d.maxParams)) {
-      await this.db.insertInto('disclosures').values(part.map((id) => ({ client, entity_id: id, first_at: at, last_at: at })))
-        .onConflict((oc) => oc.columns(['client', 'entity_id']).doUpdateSet((eb) => ({ last_at: eb.ref('excluded.last_at') })))
-        .execute();
-    }
+    const ids = [...new Set(entityIds)];
+    if (!ids.length) return;
+    await this.db.insertInto('disclosures').columns(['client', 'entity_id', 'first_at', 'last_at'])
+      .expression(sql`SELECT CAST(${client} AS TEXT), l.value, CAST(${at} AS TEXT), CAST(${at} AS TEXT) FROM ${this.d.listTable(ids, 'l')} WHERE true`)
+      .onConflict((oc) => oc.columns(['client', 'entity_id']).doUpdateSet((eb) => ({ last_at: eb.ref('excluded.last_at') })))
+      .execute();
   }
 
   async transferDisclosures(fromId: string, toId: string, mode: 'move' | 'copy') {
