@@ -5,9 +5,12 @@
  * may not see can slip in. Memory stays flat: pages are written and dropped (the next one is read
  * meanwhile); the k-anonymity pass keeps only counts of distinct quasi-identifier tuples.
  *
- * Two passes: the first counts quasi-identifier tuples and plans generalisation/suppression, the
- * second writes, counting the groups it writes. Should a sync between the passes leave a written
- * group below k, the extract fails rather than hand out rows that break the check.
+ * Under k-anonymity, two passes over one read of the store: the first projects every row, counts
+ * quasi-identifier tuples and keeps the pages in a private spill file (./spill.ts); the plan of
+ * generalisation/suppression follows from the counts; the second writes the spilled pages, counting
+ * the groups it writes. What is written is what was counted, so a sync running meanwhile cannot
+ * shrink a written group below k (the written groups are still checked, and the extract fails
+ * rather than hand out rows that break the check). Without quasi-identifiers, one pass.
  */
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -19,7 +22,8 @@ import { auditLogFor } from '../graphql/privacy.ts';
 import type { Store } from '../store/types.ts';
 import type { SourceType } from '../../connectors/types.ts';
 import { columnsFor, type Column, type Dataset } from './columns.ts';
-import { compileProjection, projectedPages } from './projection.ts';
+import { compileProjection, projectedPages, type ProjectedPage } from './projection.ts';
+import { Spill } from './spill.ts';
 import { generalise, groupKey, planK, type KPolicy, type Value } from './kanonymity.ts';
 
 export type ExtractFormat = 'csv' | 'ndjson';
@@ -71,6 +75,9 @@ export interface ExtractOptions extends ExtractRequest {
 
 /** The k-anonymity check reads every row once before the rows are written in a second pass. */
 export type ExtractPass = 'check' | 'write';
+
+/** A page on its way to the writing pass: cells in column order, the people it disclosed, and (people dataset, k check) its rows' ids. */
+type Page = Pick<ProjectedPage, 'cells' | 'people'> & { ids?: string[] };
 
 /**
  * Cells that a spreadsheet would run as a formula are prefixed with an apostrophe: those starting
@@ -147,24 +154,47 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractReport> {
   // A fresh context per page: its loaders' caches (and pseudonyms) are dropped with the page.
   const newContext = () => o.privacy.context(o.store, o.sourceTypes, { client: o.client, purpose }, { sharedCache: false });
 
-  // Pass 1: counts of quasi-identifier tuples (only when there is something to protect), reading
-  // only the quasi-identifier columns.
-  const tuples = new Map<string, number>();
-  if (applicable && qi.length) {
-    let checked = 0;
-    for await (const { cells } of projectedPages(compileProjection(ps.schema, o.dataset, qi), newContext, pageSize, { inIdOrder: true })) {
-      for (const values of cells) {
-        const key = groupKey(values);
-        tuples.set(key, (tuples.get(key) ?? 0) + 1);
-      }
-      checked += cells.length;
-      o.onProgress?.({ pass: 'check', rows: checked });
-    }
-  }
   const qiNames = qi.map((c) => c.name);
   const qiAt = qi.map((c) => columns.indexOf(c));
+  const projection = compileProjection(ps.schema, o.dataset, columns);
+  const fromStore = () => projectedPages(projection, newContext, pageSize);
+
+  // Pass 1 (only when there is something to protect): the one read of the store, every column
+  // projected; counts of quasi-identifier tuples, the pages spilled to a private file (./spill.ts)
+  // for the writing pass. Gateway ids stay in memory: the disclosed people per page, and for the
+  // people dataset the row ids, so a suppressed row can take its person out of the disclosed set.
+  const tuples = new Map<string, number>();
+  let spill: Spill<Value[][]> | undefined;
+  const held: { ids?: string[]; people: string[] }[] = [];
+  if (applicable && qi.length) {
+    spill = await Spill.create<Value[][]>();
+    try {
+      let checked = 0;
+      for await (const { rows, cells, people: rendered } of fromStore()) {
+        for (const values of cells) {
+          const key = groupKey(qiAt.map((i) => values[i]!));
+          tuples.set(key, (tuples.get(key) ?? 0) + 1);
+        }
+        await spill.write(cells);
+        held.push({ ...(o.dataset === 'people' ? { ids: rows.map((r) => r.id) } : {}), people: [...rendered] });
+        checked += cells.length;
+        o.onProgress?.({ pass: 'check', rows: checked });
+      }
+    } catch (e) {
+      await spill.remove();
+      throw e;
+    }
+  }
   const plan = applicable && qi.length ? planK(tuples, qiNames, policy) : undefined;
   tuples.clear();
+  async function* fromSpill(s: Spill<Value[][]>): AsyncGenerator<Page> {
+    let i = 0;
+    for await (const cells of s.pages()) {
+      const page = held[i]!;
+      held[i++] = { people: [] };
+      yield { cells, people: new Set(page.people), ids: page.ids };
+    }
+  }
 
   // Pass 2: write, counting the groups actually written.
   let written = 0;
@@ -173,7 +203,7 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractReport> {
   const names = columns.map((c) => c.name);
   async function* text(): AsyncGenerator<string> {
     if (o.format === 'csv') yield stringify([names], CSV_OPTIONS);
-    for await (const { rows, cells, people: rendered } of projectedPages(compileProjection(ps.schema, o.dataset, columns), newContext, pageSize)) {
+    for await (const { cells, people: rendered, ids } of spill ? fromSpill(spill) : (fromStore() as AsyncIterable<Page>)) {
       const out: Value[][] = [];
       for (let r = 0; r < cells.length; r++) {
         const values = cells[r]!;
@@ -184,7 +214,7 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractReport> {
           if ((plan.groups.get(key) ?? 0) < policy.k) {
             // The audit log and disclosure ledger count the people sent, so not those suppressed.
             // Only people carry quasi-identifiers, so a suppressed row is one person, rendered in no other row.
-            if (o.dataset === 'people') rendered.delete(rows[r]!.id);
+            if (ids) rendered.delete(ids[r]!);
             continue;
           }
           writtenGroups.set(key, (writtenGroups.get(key) ?? 0) + 1);
@@ -232,6 +262,7 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractReport> {
       endedAt: new Date().toISOString(),
     };
   } finally {
+    await spill?.remove();
     // Audited whether or not it completed: rows that went out before a failure were disclosed.
     if (complete || people.size) {
       await auditLogFor(o.store, o.privacy.keyring).record(

@@ -169,20 +169,14 @@ export function compileProjection(schema: GraphQLSchema, dataset: Dataset, colum
  * Pages of a dataset as the purpose lists it (the root list's order and filter), projected. Each
  * page is read with a fresh context (its loaders' caches go with it: the heap stays flat), and the
  * next page is read while the caller writes this one.
- *
- * `inIdOrder`: for reads whose rows are counted, never shown (the k-anonymity check), the cheaper id
- * order instead of the purpose's pseudonym order — the same rows, but for those whose person has
- * no pseudonym yet in a rotation under way, which the written pass leaves out (its own count of
- * what it wrote is what the k check trusts).
  */
 export async function* projectedPages(
-  projection: Projection, newContext: () => Promise<GraphQLContext>, pageSize: number, opts: { inIdOrder?: boolean } = {},
+  projection: Projection, newContext: () => Promise<GraphQLContext>, pageSize: number,
 ): AsyncGenerator<ProjectedPage> {
   const { entity, where } = DATASETS[projection.dataset] as { entity: EntityRow['type']; where?: object };
   type Position = { afterId?: string } | { afterKey: string[]; version: number };
   const read = async (after: Position) => {
-    let ctx = await newContext();
-    if (opts.inIdOrder) ctx = { ...ctx, listOrder: undefined };
+    const ctx = await newContext();
     const order = orderOf(ctx, entity);
     let position: { afterId?: string; afterKey?: string[] } = after;
     if ('version' in after) {

@@ -12,12 +12,29 @@
 import type { Expression, Kysely, RawBuilder, SqlBool } from 'kysely';
 import type { Database } from './db.ts';
 
+/** How `rowsSelect` binds a column: text, a whole number, or JSON text for a JSON column. */
+export type ColumnKind = 'text' | 'int' | 'json';
+
 export interface StoreDialect {
   readonly kind: 'sqlite' | 'postgres';
   /** Bound parameters one statement may carry (SQLite 32766, PostgreSQL 65535): multi-row writes chunk under it. */
   readonly maxParams: number;
   /** `expr IN (values)`, the values bound as one parameter. */
   inList(expr: Expression<unknown>, values: readonly string[]): RawBuilder<SqlBool>;
+  /**
+   * A list of text values as a one-column table named `alias` with the column `value`, bound as one
+   * parameter (SQLite: json_each; PostgreSQL: unnest): `INSERT … SELECT … FROM` it writes any number
+   * of rows with one statement text.
+   */
+  listTable(values: readonly string[], alias: string): RawBuilder<unknown>;
+  /**
+   * `SELECT c0, c1, … FROM rows`: rows given as values in column order, bound as one parameter
+   * (SQLite: a JSON array of arrays read by json_each) or one array per column (PostgreSQL:
+   * unnest). The source of a multi-row `INSERT … SELECT` whose text does not depend on the row
+   * count, so Kysely builds no node per value and each store prepares or parses one text per
+   * shape. `json` columns take JSON text (or null).
+   */
+  rowsSelect(kinds: readonly ColumnKind[], rows: readonly (readonly (string | number | null)[])[]): RawBuilder<unknown>;
   /** `(exprs…) IN (rows…)` for composite keys, the rows bound as one parameter per column. */
   inTuples(exprs: readonly Expression<unknown>[], rows: readonly (readonly string[])[]): RawBuilder<SqlBool>;
   /** A JSON column's value as read (text in SQLite, parsed jsonb in PostgreSQL) → the value. */

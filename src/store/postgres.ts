@@ -110,6 +110,12 @@ export const postgresDialect: StoreDialect = {
   kind: 'postgres',
   maxParams: 65535,
   inList: (e, values) => sql<SqlBool>`${e} = ANY(${[...values]}::text[])`,
+  rowsSelect: (kinds, rows) => {
+    const cols = kinds.map((k, i) => sql.raw(k === 'json' ? `c${i}::jsonb` : `c${i}`));
+    const arrays = kinds.map((k, i) => sql`${rows.map((r) => r[i] ?? null)}::${sql.raw(k === 'int' ? 'bigint[]' : 'text[]')}`);
+    return sql`SELECT ${sql.join(cols)} FROM unnest(${sql.join(arrays)}) AS t(${sql.raw(kinds.map((_, i) => `c${i}`).join(', '))}) WHERE true`;
+  },
+  listTable: (values, alias) => sql`unnest(${[...values]}::text[]) AS ${sql.id(alias)}(value)`,
   inTuples: (es, rows) =>
     sql<SqlBool>`(${sql.join(es)}) IN (SELECT * FROM unnest(${sql.join(es.map((_, i) => sql`${rows.map((r) => r[i])}::text[]`))}))`,
   fromJson: <T>(raw: unknown) => raw as T,

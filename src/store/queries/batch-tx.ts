@@ -4,7 +4,9 @@
  * element, in order, would mean:
  * - reads bind their keys as one parameter (dialect.inList / inTuples), so one statement answers a
  *   whole page whatever its size;
- * - writes are multi-row statements, chunked under the store's bound-parameter limit. Elements with
+ * - writes are INSERT … SELECT from the dialect's rowsSelect: the rows bound as one JSON parameter
+ *   (SQLite) or one array per column (PostgreSQL unnest), one statement text per shape whatever the
+ *   row count, chunked at MAX_ROWS_PER_STATEMENT rows. Elements with
  *   the same key are folded first, as applying them one after another would leave the row: the last
  *   wins (an entity keeps the type its first insert gave it, as the singular upsert does) — and
  *   PostgreSQL refuses an ON CONFLICT DO UPDATE that meets one row twice in a statement.
@@ -121,10 +123,9 @@ export class BatchOps implements BatchTx {
     const last = new Map<string, SourceRecordRow>();
     for (const r of rows) last.set(refKey(r), r);
     for (const part of chunks([...last.values()], 8, this.d.maxParams)) {
-      await this.db.insertInto('source_records')
-        .values(part.map((r) => ({
-          source: r.source, type: r.type, key: r.key, entity_id: r.entityId, data: json(r.data), hash: r.hash, last_modified: r.lastModified, seen_run: r.seenRun,
-        })))
+      await this.db.insertInto('source_records').columns(['source', 'type', 'key', 'entity_id', 'data', 'hash', 'last_modified', 'seen_run'])
+        .expression(this.d.rowsSelect(['text', 'text', 'text', 'text', 'json', 'text', 'text', 'int'],
+          part.map((r) => [r.source, r.type, r.key, r.entityId, json(r.data), r.hash, r.lastModified, r.seenRun])))
         .onConflict((oc) => oc.columns(['source', 'type', 'key']).doUpdateSet((eb) => ({
           entity_id: eb.ref('excluded.entity_id'), data: eb.ref('excluded.data'), hash: eb.ref('excluded.hash'),
           last_modified: eb.ref('excluded.last_modified'), seen_run: eb.ref('excluded.seen_run'),
@@ -146,8 +147,8 @@ export class BatchOps implements BatchTx {
       last.set(r.id, before ? { ...r, type: before.type } : r);
     }
     for (const part of chunks([...last.values()], 5, this.d.maxParams)) {
-      await this.db.insertInto('entities')
-        .values(part.map((r) => ({ id: r.id, type: r.type, data: json(r.data), updated_at: r.updatedAt, updated_seq: r.updatedSeq })))
+      await this.db.insertInto('entities').columns(['id', 'type', 'data', 'updated_at', 'updated_seq'])
+        .expression(this.d.rowsSelect(['text', 'text', 'json', 'text', 'int'], part.map((r) => [r.id, r.type, json(r.data), r.updatedAt, r.updatedSeq])))
         .onConflict((oc) => oc.column('id').doUpdateSet((eb) => ({
           data: eb.ref('excluded.data'), updated_at: eb.ref('excluded.updated_at'), updated_seq: eb.ref('excluded.updated_seq'),
         })))
@@ -170,10 +171,11 @@ export class BatchOps implements BatchTx {
     const last = new Map<string, { rel: string; to: string }[]>();
     for (const e of entries) last.set(e.fromId, e.links);
     await this.db.deleteFrom('links').where(this.d.inList(sql.ref('from_id'), [...last.keys()])).execute();
-    const rows = new Map<string, { from_id: string; rel: string; to_id: string }>();
-    for (const [from, links] of last) for (const l of links) rows.set(`${from}\u0000${l.rel}\u0000${l.to}`, { from_id: from, rel: l.rel, to_id: l.to });
+    const rows = new Map<string, [string, string, string]>();
+    for (const [from, links] of last) for (const l of links) rows.set(`${from}\u0000${l.rel}\u0000${l.to}`, [from, l.rel, l.to]);
     for (const part of chunks([...rows.values()], 3, this.d.maxParams)) {
-      await this.db.insertInto('links').values(part).onConflict((oc) => oc.doNothing()).execute();
+      await this.db.insertInto('links').columns(['from_id', 'rel', 'to_id']).expression(this.d.rowsSelect(['text', 'text', 'text'], part))
+        .onConflict((oc) => oc.doNothing()).execute();
     }
   }
 
@@ -182,10 +184,11 @@ export class BatchOps implements BatchTx {
     const last = new Map<string, { kind: string; value: string }[]>();
     for (const e of entries) last.set(e.entityId, e.keys);
     await this.db.deleteFrom('match_keys').where(this.d.inList(sql.ref('entity_id'), [...last.keys()])).execute();
-    const rows = new Map<string, { kind: string; value: string; entity_id: string }>();
-    for (const [entity, keys] of last) for (const k of keys) rows.set(`${k.kind}\u0000${k.value}\u0000${entity}`, { kind: k.kind, value: k.value, entity_id: entity });
+    const rows = new Map<string, [string, string, string]>();
+    for (const [entity, keys] of last) for (const k of keys) rows.set(`${k.kind}\u0000${k.value}\u0000${entity}`, [k.kind, k.value, entity]);
     for (const part of chunks([...rows.values()], 3, this.d.maxParams)) {
-      await this.db.insertInto('match_keys').values(part).onConflict((oc) => oc.doNothing()).execute();
+      await this.db.insertInto('match_keys').columns(['kind', 'value', 'entity_id']).expression(this.d.rowsSelect(['text', 'text', 'text'], part))
+        .onConflict((oc) => oc.doNothing()).execute();
     }
   }
 
@@ -205,11 +208,9 @@ export class BatchOps implements BatchTx {
       prev = r.seq;
     }
     for (const part of chunks(rows, 9, this.d.maxParams)) {
-      await this.db.insertInto('change_log')
-        .values(part.map((c) => ({
-          seq: c.seq, at: c.at, entity_id: c.entityId, type: c.type, op: c.op, fields: json(c.fields), source: c.source,
-          before: jsonOrNull(c.before), generalised: jsonOrNull(c.generalised),
-        })))
+      await this.db.insertInto('change_log').columns(['seq', 'at', 'entity_id', 'type', 'op', 'fields', 'source', 'before', 'generalised'])
+        .expression(this.d.rowsSelect(['int', 'text', 'text', 'text', 'text', 'json', 'text', 'json', 'json'],
+          part.map((c) => [c.seq, c.at, c.entityId, c.type, c.op, json(c.fields), c.source, jsonOrNull(c.before), jsonOrNull(c.generalised)])))
         .execute();
     }
     await this.d.changesAppended(this.db, prev);

@@ -38,6 +38,13 @@ const UPSERT_ENTITY = compiledOnce(5, (db, _d, id: string, type: EntityType, dat
     .onConflict((oc) => oc.column('id').doUpdateSet((eb) => ({
       data: eb.ref('excluded.data'), updated_at: eb.ref('excluded.updated_at'), updated_seq: eb.ref('excluded.updated_seq'),
     }))));
+// The audit chain's head and append: a serving group commit runs them once per batch and once per request.
+const LAST_AUDIT = compiledOnce(0, (db) => db.selectFrom('audit_log').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1));
+const INSERT_AUDIT = compiledOnce(11, (db, _d, at: string, client: string, purpose: string, kind: string, operation: string | null,
+  operationHash: string | null, categories: string, fields: string, people: number, prevHash: string, hash: string) =>
+  db.insertInto('audit_log')
+    .values({ at, client, purpose, kind, operation, operation_hash: operationHash, categories, fields, people, prev_hash: prevHash, hash })
+    .returning('seq'));
 const DELETE_LINKS_FROM = compiledOnce(1, (db, _d, fromId: string) => db.deleteFrom('links').where('from_id', '=', fromId));
 const INSERT_LINK = compiledOnce(3, (db, _d, fromId: string, rel: string, to: string) =>
   db.insertInto('links').values({ from_id: fromId, rel, to_id: to }).onConflict((oc) => oc.doNothing()));
@@ -321,26 +328,28 @@ export class WriteTx extends BatchOps implements StoreTx {
   }
 
   async lastAudit() {
-    const r = await this.db.selectFrom('audit_log').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+    const r = (await LAST_AUDIT(this.db, this.d)).rows[0];
     return r && { seq: Number(r.seq), hash: r.hash };
   }
 
   async insertAudit(r: AuditRow) {
-    const row = await this.db.insertInto('audit_log')
-      .values({
-        at: r.at, client: r.client, purpose: r.purpose, kind: r.kind, operation: r.operation, operation_hash: r.operationHash,
-        categories: json(r.categories), fields: json(r.fields), people: r.people, prev_hash: r.prevHash, hash: r.hash,
-      })
-      .returning('seq').executeTakeFirstOrThrow();
+    const row = (await INSERT_AUDIT(this.db, this.d, r.at, r.client, r.purpose, r.kind, r.operation, r.operationHash,
+      json(r.categories), json(r.fields), r.people, r.prevHash, r.hash)).rows[0]!;
     return Number(row.seq);
   }
 
+  /**
+   * One statement text whatever the number of people (the ids bound as one list): a request's
+   * ledger rows are written with a statement prepared once, not a VALUES list per count that SQLite
+   * has to prepare and Kysely to build value by value (a people extract writes thousands at once).
+   */
   async recordDisclosures(client: string, entityIds: string[], at: string) {
-    for (const part of chunks([...new Set(entityIds)], 4, this.d.maxParams)) {
-      await this.db.insertInto('disclosures').values(part.map((id) => ({ client, entity_id: id, first_at: at, last_at: at })))
-        .onConflict((oc) => oc.columns(['client', 'entity_id']).doUpdateSet((eb) => ({ last_at: eb.ref('excluded.last_at') })))
-        .execute();
-    }
+    const ids = [...new Set(entityIds)];
+    if (!ids.length) return;
+    await this.db.insertInto('disclosures').columns(['client', 'entity_id', 'first_at', 'last_at'])
+      .expression(sql`SELECT CAST(${client} AS TEXT), l.value, CAST(${at} AS TEXT), CAST(${at} AS TEXT) FROM ${this.d.listTable(ids, 'l')} WHERE true`)
+      .onConflict((oc) => oc.columns(['client', 'entity_id']).doUpdateSet((eb) => ({ last_at: eb.ref('excluded.last_at') })))
+      .execute();
   }
 
   async transferDisclosures(fromId: string, toId: string, mode: 'move' | 'copy') {
