@@ -11,6 +11,8 @@ import { isPostgresUrl, openStore } from '../runtime.ts';
 import { SyncQueue } from '../jobs/queue.ts';
 import { syncJobRunner } from '../jobs/sync-job.ts';
 import { startWorker } from '../jobs/worker.ts';
+import { onQueueDepth } from '../kernel/metrics.ts';
+import { startMetricsServer } from '../server/metrics-endpoint.ts';
 import { loadConfig, onShutdown, servedTenants } from './serve.ts';
 
 export async function workerCommand(opts: { config?: string; concurrency?: number }): Promise<void> {
@@ -23,13 +25,21 @@ export async function workerCommand(opts: { config?: string; concurrency?: numbe
   // paused and removed (`rostergate tenants …`) without a restart.
   const tenants = servedTenants(cfg, store);
   const queue = await SyncQueue.open(cfg.store, cfg.worker, log);
+  // The queue's depth on every scrape; /metrics on its own listener when server.metrics.port is set
+  // (a worker has no API port to share).
+  const stopDepth = onQueueDepth(async () => ({ sync: (await queue.depth()).waiting }));
+  const m = cfg.server.metrics;
+  const metrics = m?.port !== undefined ? await startMetricsServer({ port: m.port, host: m.host, token: m.token }, log) : undefined;
   const worker = startWorker({ queue, tenants, run: syncJobRunner({ cfg, tenants, log }), cfg: cfg.worker, log, concurrency: opts.concurrency });
   const infos = await tenants.list();
   const scheduled = infos.reduce((n, t) => n + t.sources.filter((s) => s.schedule).length, 0);
   if (!scheduled) log.warn('no source of any tenant has a schedule: this worker only runs jobs other processes enqueue');
   process.stdout.write(`rostergate worker: ${opts.concurrency ?? cfg.worker.concurrency} at a time, ${scheduled} scheduled source(s) in ${infos.length} tenant(s)\n`);
+  if (metrics) process.stdout.write(`  metrics: ${metrics.url}/metrics\n`);
   onShutdown(async () => {
     await worker.stop();
+    stopDepth();
+    await metrics?.close();
     await queue.close();
     await tenants.close();
     await store.close();

@@ -173,6 +173,18 @@ export class SyncQueue {
     };
   }
 
+  /**
+   * Jobs waiting to run (created, or back for a retry) and running: the queue-depth metric. One
+   * indexed count over pg-boss's table, read at each Prometheus scrape (src/kernel/metrics.ts).
+   */
+  async depth(): Promise<{ waiting: number; running: number }> {
+    const r = await this.pool.query<{ waiting: number; running: number }>(
+      `SELECT count(*) FILTER (WHERE state IN ('created', 'retry'))::int AS waiting, count(*) FILTER (WHERE state = 'active')::int AS running FROM ${QUEUE_SCHEMA}.job WHERE name = $1`,
+      [SYNC_QUEUE],
+    );
+    return r.rows[0] ?? { waiting: 0, running: 0 };
+  }
+
   /** Runs pg-boss's maintenance now (expires abandoned jobs); tests call it instead of waiting for the period. */
   async maintain(): Promise<void> {
     await this.boss.maintain();

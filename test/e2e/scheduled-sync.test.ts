@@ -26,6 +26,7 @@ import { SyncQueue, QUEUE_SCHEMA, SYNC_QUEUE } from '../../src/jobs/queue.ts';
 import { syncJobRunner } from '../../src/jobs/sync-job.ts';
 import { startWorker, type RunningWorker } from '../../src/jobs/worker.ts';
 import { createLogger } from '../../src/log.ts';
+import { onQueueDepth, registry } from '../../src/kernel/metrics.ts';
 import { newPostgresDatabase, storeKinds, tempDir } from '../support/stores.ts';
 
 const log = createLogger({ level: 'silent' });
@@ -101,6 +102,23 @@ describe.skipIf(!storeKinds().includes('postgres'))('scheduled sync on PostgreSQ
     cleanup.push(stop);
     return { w, stop, stores: new Map(list.map((t) => [t.id, t.store])) };
   }
+
+  it('reports the jobs waiting as the queue-depth metric, read at each scrape', async () => {
+    const url = await database();
+    const queue = await SyncQueue.open(url, config([]).worker, log);
+    cleanup.push(() => queue.close());
+    const stop = onQueueDepth(async () => ({ sync: (await queue.depth()).waiting }));
+    cleanup.push(async () => stop());
+    const depthOf = async () => Number(/rostergate_job_queue_depth\{queue="sync"\} (\d+)/.exec(await registry.metrics())?.[1]);
+    expect(await depthOf()).toBe(0);
+    const slot = '2026-01-05T08:00:00.000Z';
+    await queue.enqueueDue([{ tenant: 'north', source: 'sis', slot }, { tenant: 'south', source: 'sis', slot }]);
+    expect(await depthOf()).toBe(2);
+    const taken = await queue.take();
+    expect(await queue.depth()).toEqual({ waiting: 1, running: 1 });
+    await queue.complete(taken!.id, { outcome: 'busy' });
+    expect(await depthOf()).toBe(1);
+  });
 
   it('two workers ticking over three tenants sync every due source exactly once per slot', async () => {
     const queueUrl = await database();
