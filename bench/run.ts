@@ -5,6 +5,7 @@ import { benchSync } from './sync.ts';
 import { benchStoreQueries } from './store-queries.ts';
 import { benchExtract } from './extract.ts';
 import { benchServing } from './serving.ts';
+import { benchTenants } from './tenants.ts';
 
 const benches: Record<string, () => Promise<void>> = {
   privacy: benchPrivacy,
@@ -13,6 +14,7 @@ const benches: Record<string, () => Promise<void>> = {
   'store-queries': benchStoreQueries,
   extract: benchExtract,
   serving: benchServing,
+  tenants: () => benchTenants(),
 };
 const names = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !all[i - 1]?.startsWith('--'));
 const chosen = names.length ? names : Object.keys(benches);
