@@ -26,9 +26,10 @@ async function allRows(store: Store): Promise<Record<string, string>> {
     const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`).all() as { name: string }[];
     for (const t of tables) out[t.name] = JSON.stringify(db.prepare(`SELECT * FROM "${t.name}"`).all());
   } else {
-    const pool = (store as unknown as { pool: { query(s: string): Promise<{ rows: unknown[] }> } }).pool;
-    const tables = (await pool.query(`SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema()`)).rows as { name: string }[];
-    for (const t of tables) out[t.name] = JSON.stringify((await pool.query(`SELECT * FROM "${t.name}"`)).rows);
+    // rows() reads on a connection pointed at the store's own schema (a tenant's, or the default).
+    const pg = store as unknown as { rows<R>(text: string): Promise<R[]> };
+    const tables = await pg.rows<{ name: string }>(`SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema()`);
+    for (const t of tables) out[t.name] = JSON.stringify(await pg.rows(`SELECT * FROM "${t.name}"`));
   }
   return out;
 }
