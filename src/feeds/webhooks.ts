@@ -8,6 +8,7 @@
  * last retry a delivery becomes a dead letter and the queue moves on. The dispatcher runs on its
  * own timer with timeouts on every request, so a consumer that hangs or fails never holds up a sync.
  */
+import { startPollLoop, type PollLoop } from './poll-loop.ts';
 import { randomBytes } from 'node:crypto';
 import { Agent, request } from 'undici';
 import { execute, isObjectType, parse } from 'graphql';
@@ -71,9 +72,7 @@ export function deliveryAgent(cfg: Pick<WebhookConfig, 'allowPrivateNetworks'>):
 }
 
 export class WebhookDispatcher {
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<void>;
-  private stopped = false;
+  private loop?: PollLoop;
   /** Connections for deliveries; unless private networks are allowed, every lookup is checked. */
   private readonly agent: Agent;
   private readonly ownAgent: boolean;
@@ -96,23 +95,13 @@ export class WebhookDispatcher {
   }
 
   start(): void {
-    const loop = () => {
-      if (this.stopped) return;
-      this.running = this.tick()
-        // By kind and place only: a message may quote the value it failed on.
-        .catch((e) => this.log.error(errorForLog(e), 'webhook dispatcher tick failed'))
-        .finally(() => {
-          if (!this.stopped) this.timer = setTimeout(loop, this.cfg.pollMs);
-        });
-    };
-    loop();
+    // By kind and place only: a message may quote the value it failed on.
+    this.loop = startPollLoop(() => this.tick(), this.cfg.pollMs, (e) => this.log.error(errorForLog(e), 'webhook dispatcher tick failed'));
   }
 
   /** Stops the timer, waits for the tick in flight and closes the delivery connections. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.running;
+    await this.loop?.stop();
     if (this.ownAgent) await this.agent.close();
   }
 

@@ -29,6 +29,7 @@ import { explainDenied } from '../privacy/purpose-schema.ts';
 import { runRetention } from '../privacy/retention.ts';
 import { extractRoute, type ExtractScope } from '../extract/http.ts';
 import { deliveryAgent, WebhookDispatcher } from '../feeds/webhooks.ts';
+import { startPollLoop, type PollLoop } from '../feeds/poll-loop.ts';
 import { startGateway, type RunningGateway, type ServedSchema } from '../server/gateway.ts';
 import type { ConsoleExample, DemoKey } from '../server/landing.ts';
 import { clientRateLimits, RateLimiter } from '../server/rate-limit.ts';
@@ -176,29 +177,19 @@ async function activeTenants(tenants: Tenants, all = false): Promise<Tenant[]> {
 class TenantWebhooks {
   private readonly agent: Agent;
   private readonly dispatchers = new WeakMap<Store, WebhookDispatcher>();
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<void>;
-  private stopped = false;
+  private loop?: PollLoop;
 
   constructor(private readonly tenants: Tenants, private readonly prepared: PreparedTenants, private readonly cfg: Pick<Config, 'webhooks'>, private readonly log: Logger) {
     this.agent = deliveryAgent(cfg.webhooks);
   }
 
   start(): void {
-    const loop = () => {
-      if (this.stopped) return;
-      this.running = this.tick()
-        .catch((e) => this.log.error(errorForLog(e), 'webhook dispatcher tick failed'))
-        .finally(() => {
-          if (!this.stopped) this.timer = setTimeout(loop, this.cfg.webhooks.pollMs);
-        });
-    };
-    loop();
+    this.loop = startPollLoop(() => this.tick(), this.cfg.webhooks.pollMs, (e) => this.log.error(errorForLog(e), 'webhook dispatcher tick failed'));
   }
 
   async tick(now = new Date()): Promise<void> {
     for (const t of await activeTenants(this.tenants)) {
-      if (this.stopped) return;
+      if (this.loop?.stopped) return;
       try {
         await (await this.dispatcher(t)).tick(now);
       } catch (e) {
@@ -218,9 +209,7 @@ class TenantWebhooks {
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.running;
+    await this.loop?.stop();
     await this.agent.close();
   }
 }
