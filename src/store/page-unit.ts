@@ -38,12 +38,22 @@ export type IngestTx = Pick<
   declareNew(entityId: string): void;
   /** Prefetches what the next records will read (see PageNeeds). */
   load(needs: PageNeeds): Promise<void>;
+  /**
+   * Whether any record of this source may be suppressed (an erasure left suppressions for it). Asked
+   * once per unit: when none, nothing needs a suppression key (an HMAC per record and per person it names).
+   */
+  mayBeSuppressed(source: string): Promise<boolean>;
 };
 
 /** What a page will read, for `load`. */
 export interface PageNeeds {
-  /** Source records by key: the page's own and those their references name. */
+  /** Source records by key that the page writes (its own, held-back ones): loaded with their entities and those entities' other records. */
   records: SourceRecordRef[];
+  /**
+   * Source records the page's references name: only resolved to their entity ids (an enrollment needs
+   * its class's id, not the class), so their entities are not loaded.
+   */
+  references?: SourceRecordRef[];
   /** Entity ids known in advance beyond those the records name (e.g. demographics ids of resolved people). */
   moreEntities?: (resolve: (ref: SourceRecordRef) => string | undefined) => string[];
   matchKeys?: { kind: string; value: string }[];
@@ -75,6 +85,9 @@ export class PageUnit implements IngestTx {
   private baseOverride = new Map<string, string | null>();
   private baseSuppressed = new Map<string, boolean>();
   private basePseudonyms = new Map<string, Record<string, string>>();
+  /** Entity ids of records only referenced (loaded without their data); baseRecord has the rest. */
+  private baseEntityIdOf = new Map<string, string | null>();
+  private baseMayBeSuppressed = new Map<string, boolean>();
 
   // The plan: final state of what the steps wrote (null: deleted), with indexes for reads.
   private records = new Map<string, SourceRecordRow | null>();
@@ -106,6 +119,11 @@ export class PageUnit implements IngestTx {
       for (const r of wanted) this.baseRecord.set(recKey(r.source, r.type, r.key), null);
       for (const row of await this.batch.getSourceRecords(wanted)) this.baseRecord.set(recKey(row.source, row.type, row.key), row);
     }
+    const referenced = uniqueRefs(needs.references ?? []).filter((r) => !this.baseRecord.has(recKey(r.source, r.type, r.key)) && !this.baseEntityIdOf.has(recKey(r.source, r.type, r.key)));
+    if (referenced.length) {
+      for (const r of referenced) this.baseEntityIdOf.set(recKey(r.source, r.type, r.key), null);
+      for (const r of await this.batch.entityIdsOfRecords(referenced)) this.baseEntityIdOf.set(recKey(r.source, r.type, r.key), r.entityId);
+    }
     const entityIds = new Set<string>();
     for (const r of needs.records) {
       const id = this.baseRecord.get(recKey(r.source, r.type, r.key))?.entityId;
@@ -134,7 +152,7 @@ export class PageUnit implements IngestTx {
       for (const e of entries) this.baseSuppressed.set(recKey(source, e.type, e.keyHash), false);
       if (entries.length) for (const e of await this.batch.suppressedOf(source, entries)) this.baseSuppressed.set(recKey(source, e.type, e.keyHash), true);
     }
-    const resolve = (r: SourceRecordRef) => this.baseRecord.get(recKey(r.source, r.type, r.key))?.entityId ?? undefined;
+    const resolve = (r: SourceRecordRef) => this.baseResolved(recKey(r.source, r.type, r.key)) ?? undefined;
     for (const id of needs.moreEntities?.(resolve) ?? []) entityIds.add(id);
     await this.loadEntities([...entityIds]);
 
@@ -200,7 +218,15 @@ export class PageUnit implements IngestTx {
   }
 
   async resolveKey(source: string, type: EntityType, key: string): Promise<string | undefined> {
+    const k = recKey(source, type, key);
+    if (!this.records.has(k) && !this.baseRecord.has(k) && this.baseEntityIdOf.has(k)) return this.baseEntityIdOf.get(k) ?? undefined;
     return (await this.getSourceRecord(source, type, key))?.entityId ?? undefined;
+  }
+
+  /** A stored record's entity id as loaded (null: pending or absent; undefined: not loaded). */
+  private baseResolved(k: string): string | null | undefined {
+    if (this.baseRecord.has(k)) return this.baseRecord.get(k)?.entityId ?? null;
+    return this.baseEntityIdOf.get(k);
   }
 
   async putSourceRecord(row: SourceRecordRow): Promise<void> {
@@ -352,6 +378,12 @@ export class PageUnit implements IngestTx {
     this.baseOverride.set(recKey(r.source, r.type, r.key), entityId);
   }
 
+  async mayBeSuppressed(source: string): Promise<boolean> {
+    let any = this.baseMayBeSuppressed.get(source);
+    if (any === undefined) this.baseMayBeSuppressed.set(source, (any = await this.batch.hasSuppressions(source)));
+    return any;
+  }
+
   async isSuppressed(source: string, type: EntityType, keyHash: string): Promise<boolean> {
     const k = recKey(source, type, keyHash);
     if (!this.baseSuppressed.has(k)) {
@@ -426,7 +458,7 @@ export class PageUnit implements IngestTx {
   }
 
   private reset(): void {
-    for (const m of [this.baseRecord, this.baseRecordsOf, this.baseEntity, this.baseLinksTo, this.baseMatch, this.basePseudonyms, this.records, this.recordsByEntity, this.entities, this.links, this.linkIndex, this.matchKeys, this.matchIndex, this.deletedAt, this.createdAt]) m.clear();
+    for (const m of [this.baseRecord, this.baseRecordsOf, this.baseEntity, this.baseLinksTo, this.baseMatch, this.basePseudonyms, this.baseEntityIdOf, this.baseMayBeSuppressed, this.records, this.recordsByEntity, this.entities, this.links, this.linkIndex, this.matchKeys, this.matchIndex, this.deletedAt, this.createdAt]) m.clear();
     this.changes = [];
   }
 }

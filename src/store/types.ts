@@ -206,6 +206,10 @@ export interface BatchTx {
   matchKeyEntities(keys: readonly { kind: string; value: string }[]): Promise<{ kind: string; value: string; entityId: string }[]>;
   /** Operators' identity overrides of these source records (those without one are absent). */
   identityOverridesOf(refs: readonly SourceRecordRef[]): Promise<(SourceRecordRef & { entityId: string })[]>;
+  /** The entity each of these source records belongs to (null: pending); records not stored are absent. Reads no data. */
+  entityIdsOfRecords(refs: readonly SourceRecordRef[]): Promise<(SourceRecordRef & { entityId: string | null })[]>;
+  /** Whether an erasure suppressed anything of this source (when not, no record of it needs its suppression key computed). */
+  hasSuppressions(source: string): Promise<boolean>;
   /** Which of these (type, keyHash) an erasure suppressed, for one source. */
   suppressedOf(source: string, entries: readonly { type: EntityType; keyHash: string }[]): Promise<{ type: EntityType; keyHash: string }[]>;
   /** The pseudonyms each person holds, domain → value (people without any are absent). */

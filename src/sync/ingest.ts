@@ -72,7 +72,7 @@ export function contentHash(type: EntityType, data: unknown): string {
 
 export async function applyRecord(tx: StoreTx, ctx: IngestContext, record: SourceRecord): Promise<void> {
   if (record.deleted) return deleteSourceRecord(tx, ctx, record.type, record.key);
-  if (ctx.policy.suppressionKey && (await isSuppressed(tx, ctx, ctx.policy.suppressionKey, record))) {
+  if (ctx.policy.suppressionKey && (await tx.mayBeSuppressed(ctx.source)) && (await isSuppressed(tx, ctx, ctx.policy.suppressionKey, record))) {
     ctx.counters.suppressed++;
     return;
   }
@@ -385,10 +385,10 @@ export async function sweepUnseen(tx: StoreTx, ctx: IngestContext, types: Entity
  */
 export async function prefetchRecords(tx: StoreTx, ctx: IngestContext, records: readonly SourceRecord[], heldBack: readonly { type: EntityType; key: string }[] = []): Promise<void> {
   const source = ctx.source;
-  const needs: Required<Omit<PageNeeds, 'suppressions' | 'moreEntities'>> = { records: [], matchKeys: [], overrides: [], linksTo: [], pseudonymsOf: [] };
+  const needs: Required<Omit<PageNeeds, 'suppressions' | 'moreEntities'>> = { records: [], references: [], matchKeys: [], overrides: [], linksTo: [], pseudonymsOf: [] };
   const suppressions: { type: EntityType; keyHash: string }[] = [];
   const demographicsOf: SourceRecordRef[] = [];
-  const sk = ctx.policy.suppressionKey;
+  const sk = ctx.policy.suppressionKey && (await tx.mayBeSuppressed(source)) ? ctx.policy.suppressionKey : undefined;
   for (const h of heldBack) needs.records.push({ source, type: h.type, key: h.key });
   for (const r of records) {
     const self = { source, type: r.type, key: r.key };
@@ -399,7 +399,7 @@ export async function prefetchRecords(tx: StoreTx, ctx: IngestContext, records: 
       continue;
     }
     const data = r.data as unknown as Record<string, unknown>;
-    for (const ref of referencedRecords(source, r.type, data)) needs.records.push(ref);
+    for (const ref of referencedRecords(source, r.type, data)) needs.references.push(ref);
     if (r.type === 'demographics' && typeof data.personKey === 'string') demographicsOf.push({ source, type: 'person', key: data.personKey });
     const match = matchKeysOfRecord(ctx, r.type, r.data);
     if (match) {
@@ -422,7 +422,8 @@ export async function prefetchRecords(tx: StoreTx, ctx: IngestContext, records: 
 /** The same for stored records about to be resolved again (pending ones): what their references name. */
 async function prefetchStored(tx: StoreTx, rows: readonly SourceRecordRow[]): Promise<void> {
   await tx.load({
-    records: rows.flatMap((r) => [{ source: r.source, type: r.type, key: r.key }, ...referencedRecords(r.source, r.type, rawOf(r))]),
+    records: rows.map((r) => ({ source: r.source, type: r.type, key: r.key })),
+    references: rows.flatMap((r) => referencedRecords(r.source, r.type, rawOf(r))),
     matchKeys: rows.flatMap((r) => matchOf(r) ?? []),
     overrides: rows.filter((r) => r.type === 'person' || r.type === 'org'),
   });

@@ -153,6 +153,7 @@ describe.each(storeKinds())('BatchTx on %s', (kind) => {
       const bySingular = defined(await Promise.all(REFS.map((r) => tx.getSourceRecord(r.source, r.type, r.key))));
       expect(bySingular.length).toBe(4);
       expect(sorted(await tx.getSourceRecords(REFS), refKey)).toEqual(sorted(bySingular, refKey));
+      expect(sorted(await tx.entityIdsOfRecords(REFS), refKey)).toEqual(sorted(bySingular.map((r) => ({ source: r.source, type: r.type, key: r.key, entityId: r.entityId })), refKey));
 
       const ofEntities = (await Promise.all(ENTITY_IDS.map((id) => tx.sourceRecordsOf(id)))).flat();
       expect(ofEntities.length).toBe(3);
@@ -185,6 +186,8 @@ describe.each(storeKinds())('BatchTx on %s', (kind) => {
       expect(suppressed).toEqual([entries[0]]);
       expect(await tx.suppressedOf('sis', entries)).toEqual(suppressed);
       expect(await tx.suppressedOf('other', entries)).toEqual([]);
+      expect(await tx.hasSuppressions('sis')).toBe(true);
+      expect(await tx.hasSuppressions('other')).toBe(false);
 
       const pseudonyms = new Map<string, Record<string, string>>();
       for (const id of ENTITY_IDS) {

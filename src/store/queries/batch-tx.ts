@@ -58,6 +58,14 @@ export class BatchOps implements BatchTx {
     return rows.map((r) => toSource(this.d, r));
   }
 
+  async entityIdsOfRecords(refs: readonly SourceRecordRef[]): Promise<(SourceRecordRef & { entityId: string | null })[]> {
+    if (refs.length === 0) return [];
+    const rows = await this.db.selectFrom('source_records').select(['source', 'type', 'key', 'entity_id'])
+      .where(this.d.inTuples([sql.ref('source'), sql.ref('type'), sql.ref('key')], refTuples(refs)))
+      .execute();
+    return rows.map((r) => ({ source: r.source, type: r.type, key: r.key, entityId: r.entity_id }));
+  }
+
   async sourceRecordsOfEntities(entityIds: readonly string[]): Promise<SourceRecordRow[]> {
     if (entityIds.length === 0) return [];
     const rows = await this.db.selectFrom('source_records').selectAll().where(this.d.inList(sql.ref('entity_id'), ids(entityIds))).execute();
@@ -94,6 +102,10 @@ export class BatchOps implements BatchTx {
     const rows = await this.db.selectFrom('identity_overrides').select(['source', 'type', 'key', 'entity_id'])
       .where(this.d.inTuples([sql.ref('source'), sql.ref('type'), sql.ref('key')], refTuples(refs))).execute();
     return rows.map((r) => ({ source: r.source, type: r.type, key: r.key, entityId: r.entity_id }));
+  }
+
+  async hasSuppressions(source: string): Promise<boolean> {
+    return !!(await this.db.selectFrom('suppressions').select(sql<number>`1`.as('one')).where('source', '=', source).limit(1).executeTakeFirst());
   }
 
   async suppressedOf(source: string, entries: readonly { type: EntityType; keyHash: string }[]): Promise<{ type: EntityType; keyHash: string }[]> {

@@ -172,8 +172,8 @@ export class WriteTx extends BatchOps implements StoreTx {
     const last = new Map<string, ViewTimeRow>();
     for (const r of rows) last.set(`${r.entityId}\u0000${r.view}`, r);
     for (const part of chunks([...last.values()], 5, this.d.maxParams)) {
-      await this.db.insertInto('entity_views')
-        .values(part.map((r) => ({ view: r.view, entity_id: r.entityId, type: r.type, updated_at: r.updatedAt, updated_seq: r.updatedSeq })))
+      await this.db.insertInto('entity_views').columns(['view', 'entity_id', 'type', 'updated_at', 'updated_seq'])
+        .expression(this.d.rowsSelect(['text', 'text', 'text', 'text', 'int'], part.map((r) => [r.view, r.entityId, r.type, r.updatedAt, r.updatedSeq])))
         .onConflict((oc) => oc.columns(['entity_id', 'view']).doUpdateSet((eb) => ({
           type: eb.ref('excluded.type'), updated_at: eb.ref('excluded.updated_at'), updated_seq: eb.ref('excluded.updated_seq'),
         })))
@@ -295,8 +295,8 @@ export class WriteTx extends BatchOps implements StoreTx {
     const last = new Map<string, (typeof rows)[number]>();
     for (const r of rows) last.set(`${r.domain}\u0000${r.version}\u0000${r.entityId}`, r);
     for (const part of chunks([...last.values()], 4, this.d.maxParams)) {
-      await this.db.insertInto('pseudonyms')
-        .values(part.map((r) => ({ domain: r.domain, version: r.version, entity_id: r.entityId, value: r.value })))
+      await this.db.insertInto('pseudonyms').columns(['domain', 'version', 'entity_id', 'value'])
+        .expression(this.d.rowsSelect(['text', 'int', 'text', 'text'], part.map((r) => [r.domain, r.version, r.entityId, r.value])))
         .onConflict((oc) => oc.columns(['domain', 'version', 'entity_id']).doUpdateSet((eb) => ({ value: eb.ref('excluded.value') })))
         .execute();
     }
