@@ -73,21 +73,36 @@ export function decodeIdCursor(ctx: GraphQLContext, cursor: string | null | unde
 
 /**
  * Sort keys of records already known by id (a nested list), through the request's loaders: one
- * batched read of the records (people need none) and one of the pseudonyms they order by. Records
- * without a key (their person has no pseudonym in this version) are absent, as in the store's lists.
+ * batched read of the records (people need none; a caller that holds the rows passes them) and one
+ * of the pseudonyms they order by — only of those the process does not hold already (most, once
+ * warm: a nested list of a few dozen people then costs no promise per person). Records without a
+ * key (their person has no pseudonym in this version) are absent, as in the store's lists.
  */
-export async function sortKeys(ctx: GraphQLContext, type: PseudonymOrderedType, ids: readonly string[]): Promise<Map<string, string[]>> {
-  const rows: { id: string; data: unknown }[] =
+export async function sortKeys(
+  ctx: GraphQLContext, type: PseudonymOrderedType, ids: readonly string[], known?: readonly EntityRow[],
+): Promise<Map<string, string[]>> {
+  const rows: readonly { id: string; data: unknown }[] =
     type === 'person'
       ? ids.map((id) => ({ id, data: {} }))
-      : (await ctx.loaders.entity.loadMany(ids)).filter((r): r is EntityRow => !!r && !(r instanceof Error));
-  const people = [...new Set(rows.flatMap((r) => peopleOrderedBy(type, r)))];
-  const values = await ctx.loaders.pseudonym.loadMany(people);
+      : known ?? (await ctx.loaders.entity.loadMany(ids)).filter((r): r is EntityRow => !!r && !(r instanceof Error));
   const pseudonyms = new Map<string, string>();
-  people.forEach((id, i) => {
-    const v = values[i];
-    if (typeof v === 'string') pseudonyms.set(id, v);
-  });
+  const missing: string[] = [];
+  for (const r of rows) {
+    for (const id of peopleOrderedBy(type, r)) {
+      if (pseudonyms.has(id)) continue;
+      const v = ctx.loaders.pseudonymNow(id);
+      if (v === undefined) missing.push(id);
+      else pseudonyms.set(id, v);
+    }
+  }
+  if (missing.length) {
+    const people = [...new Set(missing)];
+    const values = await ctx.loaders.pseudonym.loadMany(people);
+    people.forEach((id, i) => {
+      const v = values[i];
+      if (typeof v === 'string') pseudonyms.set(id, v);
+    });
+  }
   const out = new Map<string, string[]>();
   for (const r of rows) {
     const key = sortKeyOf(type, r, (id) => pseudonyms.get(id));

@@ -82,16 +82,17 @@ async function nestedList(ctx: GraphQLContext, rel: string, parentId: string, ar
   const order = orderOf(ctx, rel.slice(0, rel.indexOf('.')) as EntityType);
   let ids = await ctx.loaders.linkedFrom(rel).load(parentId);
   const updatedSince = since(args.updatedSince);
+  let rows: EntityRow[] | undefined;
   if (keep || updatedSince) {
     const matching = (await rowsOf(ctx, ids)).filter((r) => !keep || keep(r));
-    ids = (updatedSince ? await changedSince(ctx, matching, updatedSince) : matching).map((r) => r.id);
+    rows = updatedSince ? await changedSince(ctx, matching, updatedSince) : matching;
+    ids = rows.map((r) => r.id);
   }
   const first = checkFirst(args.first);
   if (order) {
-    const keys = await sortKeys(ctx, order.type, ids);
+    const keys = await sortKeys(ctx, order.type, ids, rows);
     const page = sliceKeyed(keys, first, decodeKeyCursor(ctx, order.type, args.after));
-    const rows = await rowsOf(ctx, page.ids);
-    return toConnection({ rows, hasNext: page.hasNext, count: async () => page.total }, (row) => encodeKeyCursor(ctx, order.type, keys.get(row.id)!));
+    return toConnection({ rows: await rowsOf(ctx, page.ids), hasNext: page.hasNext, count: async () => page.total }, (row) => encodeKeyCursor(ctx, order.type, keys.get(row.id)!));
   }
   const page = sliceIds(ids, first, decodeIdCursor(ctx, args.after));
   return fromRows(await rowsOf(ctx, page.ids), page.hasNext, page.total, ctx.cursors);
