@@ -1,5 +1,6 @@
 import { chmodSync, writeFileSync } from 'node:fs';
 import { log } from '../log.ts';
+import { lowerCpuPriority } from '../kernel/cpu-priority.ts';
 import { openStore, syncAll } from '../runtime.ts';
 import { formatSummary, progressHooks } from '../sync/progress.ts';
 import { loadConfig } from './serve.ts';
@@ -28,6 +29,7 @@ export async function syncCommand(opts: {
   config?: string; source?: string; full?: boolean; allowMassDelete?: boolean; wait?: boolean; report?: string; tenant?: string; allTenants?: boolean;
 }): Promise<number> {
   const cfg = loadConfig(opts.config, 'sync');
+  log.debug({ nice: lowerCpuPriority(cfg.sync.nice, (m) => log.warn(m)) }, 'CPU priority of this sync process (sync.nice)');
   if (opts.tenant && opts.allTenants) throw new RostergateError('CONFIG_INVALID', 'give --tenant or --all-tenants, not both');
   if (!opts.tenant && !opts.allTenants) return syncHome(cfg, opts);
   if ((opts.report || opts.source) && opts.allTenants) throw new RostergateError('CONFIG_INVALID', '--report and --source are for one tenant\'s sync: use them with --tenant');

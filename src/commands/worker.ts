@@ -7,6 +7,7 @@
  */
 import { RostergateError } from '../errors.ts';
 import { log } from '../log.ts';
+import { lowerCpuPriority } from '../kernel/cpu-priority.ts';
 import { isPostgresUrl, openStore } from '../runtime.ts';
 import { SyncQueue } from '../jobs/queue.ts';
 import { syncJobRunner } from '../jobs/sync-job.ts';
@@ -20,6 +21,7 @@ export async function workerCommand(opts: { config?: string; concurrency?: numbe
   if (!isPostgresUrl(cfg.store)) {
     throw new RostergateError('CONFIG_INVALID', `${cfg.file}: worker needs a PostgreSQL store (store: postgres://…), which holds the job queue; with a SQLite store, \`rostergate serve\` runs the schedule itself (docs/scheduling.md)`);
   }
+  log.debug({ nice: lowerCpuPriority(cfg.sync.nice, (m) => log.warn(m)) }, 'CPU priority of this sync process (sync.nice)');
   const store = await openStore(cfg);
   // Every tenant of the deployment: the config's own and the catalog's, seen as they are added,
   // paused and removed (`rostergate tenants …`) without a restart.

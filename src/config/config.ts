@@ -96,9 +96,13 @@ export const configSchema = z
       .strict()
       .default({ match: ['sisId', 'email'], matchOrgs: [...DEFAULT_ORG_MATCH_RULES] }),
     sync: z
-      .object({ maxDeleteShare: z.number().min(0).max(1).default(0.2) })
+      .object({
+        maxDeleteShare: z.number().min(0).max(1).default(0.2),
+        /** The nice value `sync` and `worker` lower their CPU priority to, so a gateway beside them serves first (src/kernel/cpu-priority.ts). */
+        nice: z.number().int().min(0).max(19).default(10),
+      })
       .strict()
-      .default({ maxDeleteShare: 0.2 }),
+      .default({ maxDeleteShare: 0.2, nice: 10 }),
     /** Scheduled syncs (`sources[].schedule`): `rostergate worker`, and `serve` on SQLite (docs/scheduling.md). */
     worker: workerConfigSchema.default(workerConfigSchema.parse({})),
   })
