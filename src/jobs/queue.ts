@@ -71,12 +71,22 @@ export class SyncQueue {
       });
     }
     const pool = new pg.Pool({ connectionString: url, max: 2, application_name: 'rostergate-scheduler' });
-    await pool.query(
-      `CREATE TABLE IF NOT EXISTS ${QUEUE_SCHEMA}.slot_claims (tenant text NOT NULL, source text NOT NULL, slot timestamptz NOT NULL, claimed_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (tenant, source))`,
-    ).catch(async (e: unknown) => {
-      // Concurrent CREATE TABLE IF NOT EXISTS can still collide on the type's name.
-      if ((e as { code?: string }).code !== '23505') throw e;
-    });
+    // Processes starting together would race on CREATE TABLE IF NOT EXISTS (it can still fail on the
+    // table's row type, "type slot_claims already exists"): one creates it at a time, under a lock.
+    const ddl = await pool.connect();
+    try {
+      await ddl.query('BEGIN');
+      await ddl.query(`SELECT pg_advisory_xact_lock(hashtext('rostergate_queue.slot_claims'))`);
+      await ddl.query(
+        `CREATE TABLE IF NOT EXISTS ${QUEUE_SCHEMA}.slot_claims (tenant text NOT NULL, source text NOT NULL, slot timestamptz NOT NULL, claimed_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (tenant, source))`,
+      );
+      await ddl.query('COMMIT');
+    } catch (e) {
+      await ddl.query('ROLLBACK').catch(() => {});
+      throw e;
+    } finally {
+      ddl.release();
+    }
     return new SyncQueue(boss, pool, cfg, log);
   }
 

@@ -103,6 +103,14 @@ describe.skipIf(!storeKinds().includes('postgres'))('scheduled sync on PostgreSQ
     return { w, stop, stores: new Map(list.map((t) => [t.id, t.store])) };
   }
 
+  it('processes opening the queue together on a fresh database all start (its tables are created once, under a lock)', async () => {
+    const url = await database();
+    const queues = await Promise.all([1, 2, 3, 4].map(() => SyncQueue.open(url, config([]).worker, log)));
+    for (const q of queues) cleanup.push(() => q.close());
+    await queues[0]!.enqueueDue([{ tenant: 'north', source: 'sis', slot: '2026-01-05T08:00:00.000Z' }]);
+    expect(await queues[3]!.depth()).toEqual({ waiting: 1, running: 0 });
+  });
+
   it('reports the jobs waiting as the queue-depth metric, read at each scrape', async () => {
     const url = await database();
     const queue = await SyncQueue.open(url, config([]).worker, log);
