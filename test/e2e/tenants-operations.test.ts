@@ -7,7 +7,7 @@
  * - active tenants are prepared in the background after start, and those the catalog adds later,
  *   without a request; a request that comes first still works;
  * - /readyz: one tenant's store down leaves the gateway ready (counted as degraded), the home store
- *   down makes it not ready.
+ *   down or the catalog unreadable makes it not ready.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,6 +15,8 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
+import Database from 'better-sqlite3';
+import pg from 'pg';
 import { RosterDataset } from '../../src/demo/dataset.ts';
 import { directConnector } from '../../src/demo/direct-connector.ts';
 import { DEMO_PURPOSES } from '../../src/demo/demo-policy.ts';
@@ -291,16 +293,53 @@ describe.each(storeKinds())('a gateway of many tenants, operated, on %s', (kind)
       for (const t of open) await t.store.close();
     }
   }, 60_000);
+
+  it('/readyz: an unreadable tenant catalog is not ready, though the home store answers', async () => {
+    const home = await catalogHome(kind);
+    const tenants = new CatalogTenants({ storeLocation: home.location, homeStore: home.store, home: { id: 'a', sources: [] }, keyring: ring('a'), refreshMs: 0 });
+    try {
+      await tenants.add({ id: 'north', name: 'North' });
+      await serving(tenants, { webhooks: false, tenantCheckEveryMs: 0 }, async (gw) => {
+        await until('north prepared', () => gw.isPrepared('north'), 10_000, 50);
+        expect(await readyz(gw.url)).toMatchObject({ status: 200, body: { status: 'ready', tenants: { checked: 1, degraded: 0 } } });
+        // The catalog's table gone from the home store (an operator's mistake, a bad restore), the store itself fine.
+        await home.sql('DROP TABLE tenants');
+        expect(await home.store.headSeq()).toBeGreaterThan(-1);
+        expect(await readyz(gw.url)).toMatchObject({ status: 503, body: { status: 'not ready' } });
+      });
+    } finally {
+      await tenants.close();
+      await home.close();
+    }
+  }, 60_000);
 });
 
 /** A home store for a tenant catalog, at a location CatalogTenants can put tenant stores beside. */
-async function catalogHome(kind: StoreKind): Promise<{ location: string; store: Store; close(): Promise<void> }> {
+async function catalogHome(kind: StoreKind): Promise<{ location: string; store: Store; sql(statement: string): Promise<void>; close(): Promise<void> }> {
   if (kind === 'sqlite') {
     const location = join(tempDir(), 'rg.db');
     const store = SqliteStore.open(location);
-    return { location, store, close: () => store.close() };
+    const sql = async (statement: string) => {
+      // Another connection to the file, as an operator's sqlite3 shell would be.
+      const db = new Database(location);
+      try {
+        db.exec(statement);
+      } finally {
+        db.close();
+      }
+    };
+    return { location, store, sql, close: () => store.close() };
   }
   const db = await newPostgresDatabase();
   const store = await PostgresStore.open(db.url);
-  return { location: db.url, store, async close() { await store.close(); await db.drop(); } };
+  const sql = async (statement: string) => {
+    const c = new pg.Client({ connectionString: db.url });
+    await c.connect();
+    try {
+      await c.query(statement);
+    } finally {
+      await c.end();
+    }
+  };
+  return { location: db.url, store, sql, async close() { await store.close(); await db.drop(); } };
 }
