@@ -32,8 +32,8 @@ export class PreparedTenants {
     if (!p) {
       p = this.prepare(t);
       this.byStore.set(t.store, p);
+      // A failure (a store that was unreachable) is tried again by the next request or warm-up round, not remembered.
       p.then(() => this.done.set(t.id, t.store), () => this.byStore.delete(t.store));
-      // A failure (a store that was unreachable) is tried again by the next request, not remembered.
     }
     return p;
   }
