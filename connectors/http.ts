@@ -13,7 +13,7 @@ import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
 import { setTimeout as sleepMs } from 'node:timers/promises';
 import { RostergateError, type ErrorCode } from '../src/errors.ts';
 import type { Logger } from '../src/log.ts';
-import { upstreamRateLimited, upstreamRequests } from '../src/kernel/metrics.ts';
+import { tenantLabel, upstreamRateLimited, upstreamRequests } from '../src/kernel/metrics.ts';
 import { failSpan, SpanKind, withSpan } from '../src/kernel/tracing.ts';
 
 export interface HttpRequest {
@@ -248,7 +248,7 @@ export class HttpClient {
       } catch (e) {
         status = undefined;
         errorCode = e instanceof LimitError ? e.kind : /TIMEOUT/i.test((e as { code?: string }).code ?? '') ? 'timeout' : 'network';
-        upstreamRequests.inc({ source: this.sourceId, status: errorCode });
+        upstreamRequests.inc({ tenant: tenantLabel(), source: this.sourceId, status: errorCode });
         const code = e instanceof LimitError ? e.kind : ((e as { code?: string }).code ?? '');
         this.opts.log?.warn({ source: this.sourceId, resource, attempt, err: code }, 'request failed before a complete answer');
         if (attempt > this.opts.maxRetries) {
@@ -260,7 +260,7 @@ export class HttpClient {
           );
         }
       }
-      if (status !== undefined) upstreamRequests.inc({ source: this.sourceId, status: String(status) });
+      if (status !== undefined) upstreamRequests.inc({ tenant: tenantLabel(), source: this.sourceId, status: String(status) });
       if (status !== undefined && ((status >= 200 && status < 300) || req.acceptStatuses?.includes(status))) {
         this.noteRateLimitWindow(resHeaders);
         return { status, headers: resHeaders, text };
@@ -273,7 +273,7 @@ export class HttpClient {
         continue;
       }
       const rateLimited = status !== undefined && status !== 429 && (this.opts.isRateLimited?.(status, text) ?? false);
-      if (status === 429 || rateLimited) upstreamRateLimited.inc({ source: this.sourceId });
+      if (status === 429 || rateLimited) upstreamRateLimited.inc({ tenant: tenantLabel(), source: this.sourceId });
       const decision = decideRetry({
         status,
         errorCode,

@@ -24,6 +24,8 @@ import { classify } from './privacy/classification.ts';
 import { withCategoryNotes } from './privacy/field-notes.ts';
 import { runRetention } from './privacy/retention.ts';
 import { startMetricsServer } from './server/metrics-endpoint.ts';
+import { runForTenant } from './kernel/tenant-scope.ts';
+import { noteRequestCaller } from './kernel/request-context.ts';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
@@ -47,24 +49,27 @@ export function sourceTypes(cfg: Pick<Config, 'sources'>): Map<string, SourceTyp
   return new Map(cfg.sources.map((s) => [s.id, s.type]));
 }
 
+export interface SyncAllOptions {
+  only?: string; full?: boolean; allowMassDelete?: boolean; hooks?: SyncHooks; privacy?: Privacy; keepGoing?: boolean;
+  /** Wait for another run of a source to finish instead of skipping it. */
+  wait?: boolean;
+  /** With keepGoing: told of a source another run holds (SYNC_BUSY), which is then skipped. */
+  onBusy?: (e: RostergateError) => void;
+  /** Stops the run between pages (a worker shutting down hands its job back). */
+  signal?: AbortSignal;
+}
+
 /**
  * Syncs the configured sources in config order (earlier sources take precedence in merges). A
  * failing source throws, unless `keepGoing`: then its summary says 'failed' and the others still run.
  */
-export async function syncAll(
-  store: Store,
-  cfg: Config,
-  log: Logger,
-  opts: {
-    only?: string; full?: boolean; allowMassDelete?: boolean; hooks?: SyncHooks; privacy?: Privacy; keepGoing?: boolean;
-    /** Wait for another run of a source to finish instead of skipping it. */
-    wait?: boolean;
-    /** With keepGoing: told of a source another run holds (SYNC_BUSY), which is then skipped. */
-    onBusy?: (e: RostergateError) => void;
-    /** Stops the run between pages (a worker shutting down hands its job back). */
-    signal?: AbortSignal;
-  } = {},
-): Promise<SyncSummary[]> {
+export async function syncAll(store: Store, cfg: Config, log: Logger, opts: SyncAllOptions = {}): Promise<SyncSummary[]> {
+  // Its runs, records and vendor requests are counted under the tenant synced (cfg.privacy.tenant:
+  // the config's own, or a catalog tenant's, src/tenants/sync-tenant.ts).
+  return runForTenant(cfg.privacy.tenant, () => syncSources(store, cfg, log, opts));
+}
+
+async function syncSources(store: Store, cfg: Config, log: Logger, opts: SyncAllOptions): Promise<SyncSummary[]> {
   const chosen = opts.only ? cfg.sources.filter((s) => s.id === opts.only) : cfg.sources;
   if (opts.only && chosen.length === 0) {
     throw new RostergateError('CONFIG_INVALID', `no source with id "${opts.only}" (configured: ${cfg.sources.map((s) => s.id).join(', ') || 'none'})`);
@@ -160,7 +165,10 @@ async function serveOpenAccess(store: Store, cfg: Config, log: Logger, opts: Ser
   return startGateway({
     port: opts.port ?? cfg.server.port, host, log, ready, drainMs: cfg.server.drainSeconds * 1000, demoKeys: opts.demoKeys, examples: opts.examples, metrics: metricsAccess(cfg),
     schemas: { default: { schema: withCategoryNotes(base, classification) } },
-    context: async (_req, signal) => createContext(store, types, { signal, tenant: cfg.privacy.tenant }),
+    context: async (_req, signal) => {
+      noteRequestCaller({ tenant: cfg.privacy.tenant });
+      return createContext(store, types, { signal, tenant: cfg.privacy.tenant });
+    },
   });
 }
 

@@ -21,7 +21,7 @@ import type { SourceType } from '../../connectors/types.ts';
 import { recordSelection, cleanRecord, idSelection } from './render.ts';
 import { eventType } from '../model/event-types.ts';
 import { checkEndpoint, endpointRulesShape, publicOnlyLookup, sign } from '../privacy/webhook-endpoints.ts';
-import { webhookDeliveries } from '../kernel/metrics.ts';
+import { tenantLabel, webhookDeliveries } from '../kernel/metrics.ts';
 
 export const webhookConfigSchema = z
   .object({
@@ -209,7 +209,7 @@ export class WebhookDispatcher {
     }
     const attempts = d.attempts + 1;
     const next = afterAttempt({ status, retryAfter }, attempts, this.cfg);
-    webhookDeliveries.inc({ outcome: next.status === 'pending' ? 'retry' : next.status === 'dead' ? 'failed' : 'delivered' });
+    webhookDeliveries.inc({ tenant: tenantLabel(), outcome: next.status === 'pending' ? 'retry' : next.status === 'dead' ? 'failed' : 'delivered' });
     if (next.status === 'delivered') {
       await this.store.webhooks.update({ id: d.id, status: 'delivered', attempts, nextAttemptAt: d.nextAttemptAt, lastStatus: status, lastError: null, deliveredAt: new Date().toISOString() });
       return true;

@@ -9,8 +9,16 @@
  * (source ids, purposes, client ids), outcomes, error codes and HTTP statuses — never a record's
  * id, a query's text or anything a caller can choose freely. `label` below enforces that for
  * values that come from outside (error codes), folding anything unexpected into "other".
+ *
+ * `tenant`: the tenant a request resolved to, or whose sync or webhooks ran (`tenantLabel`). Only
+ * ids of tenants the deployment has: a request refused before it resolved (an unknown or forbidden
+ * tenant header, bad credentials) counts under "none", so a caller cannot mint series by sending
+ * names. Hundreds of tenants are fine for Prometheus on counters; the latency histograms have no
+ * tenant label, since their buckets would multiply by it.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { currentRequest } from './request-context.ts';
+import { currentTenant } from './tenant-scope.ts';
 
 export const registry = new Registry();
 
@@ -23,10 +31,19 @@ export function label(value: string | number | undefined): string {
   return /^[A-Za-z0-9_.-]{1,48}$/.test(s) ? s : 'other';
 }
 
+/**
+ * The tenant label of what is recorded now: the request's resolved tenant, else the tenant whose
+ * background work this is (./tenant-scope.ts), else "none". Not passed through `label`: both come
+ * from the deployment's own tenant ids (which may be longer than `label` lets through).
+ */
+export function tenantLabel(): string {
+  return currentRequest()?.tenant ?? currentTenant() ?? 'none';
+}
+
 export const requests = new Counter({
   name: `${PREFIX}requests_total`,
-  help: 'Requests answered, by surface (graphql, extract), purpose, client and outcome (ok, error, refused, rejected)',
-  labelNames: ['surface', 'purpose', 'client', 'outcome'] as const,
+  help: 'Requests answered, by surface (graphql, extract), purpose, client, tenant and outcome (ok, error, refused, rejected)',
+  labelNames: ['surface', 'purpose', 'client', 'tenant', 'outcome'] as const,
   registers: [registry],
 });
 
@@ -41,22 +58,22 @@ export const requestDuration = new Histogram({
 
 export const requestErrors = new Counter({
   name: `${PREFIX}request_errors_total`,
-  help: 'Errors in answers, by surface and code (GraphQL extensions.code, a refusal\'s code, or HTTP_<status>)',
-  labelNames: ['surface', 'code'] as const,
+  help: 'Errors in answers, by surface, tenant and code (GraphQL extensions.code, a refusal\'s code, or HTTP_<status>)',
+  labelNames: ['surface', 'tenant', 'code'] as const,
   registers: [registry],
 });
 
 export const syncRuns = new Counter({
   name: `${PREFIX}sync_runs_total`,
-  help: 'Sync runs ended, by source and status (complete, guarded, failed)',
-  labelNames: ['source', 'status'] as const,
+  help: 'Sync runs ended, by tenant, source and status (complete, guarded, failed)',
+  labelNames: ['tenant', 'source', 'status'] as const,
   registers: [registry],
 });
 
 export const syncRecords = new Counter({
   name: `${PREFIX}sync_records_total`,
-  help: 'Records read from a source and stored, by source',
-  labelNames: ['source'] as const,
+  help: 'Records read from a source and stored, by tenant and source',
+  labelNames: ['tenant', 'source'] as const,
   registers: [registry],
 });
 
@@ -70,22 +87,22 @@ export const syncDuration = new Histogram({
 
 export const upstreamRequests = new Counter({
   name: `${PREFIX}upstream_requests_total`,
-  help: 'Requests to vendor APIs (each attempt), by source and status (an HTTP status, or timeout, deadline, too_large, network)',
-  labelNames: ['source', 'status'] as const,
+  help: 'Requests to vendor APIs (each attempt), by tenant, source and status (an HTTP status, or timeout, deadline, too_large, network)',
+  labelNames: ['tenant', 'source', 'status'] as const,
   registers: [registry],
 });
 
 export const upstreamRateLimited = new Counter({
   name: `${PREFIX}upstream_rate_limited_total`,
-  help: 'Vendor answers that were a rate limit (429, or a vendor\'s own rate-limit answer), by source',
-  labelNames: ['source'] as const,
+  help: 'Vendor answers that were a rate limit (429, or a vendor\'s own rate-limit answer), by tenant and source',
+  labelNames: ['tenant', 'source'] as const,
   registers: [registry],
 });
 
 export const webhookDeliveries = new Counter({
   name: `${PREFIX}webhook_deliveries_total`,
-  help: 'Webhook delivery attempts, by outcome (delivered, retry, failed)',
-  labelNames: ['outcome'] as const,
+  help: 'Webhook delivery attempts, by tenant and outcome (delivered, retry, failed)',
+  labelNames: ['tenant', 'outcome'] as const,
   registers: [registry],
 });
 

@@ -25,6 +25,8 @@ export interface RequestRecord {
   /** Set once the caller is authenticated (configured ids, never personal data). */
   purpose?: string;
   client?: string;
+  /** Set once the request resolved to a tenant of the deployment (never a tenant header as sent). */
+  tenant?: string;
   /** Codes of the errors the answer carried (GraphQL extensions.code, or a refusal's). */
   errorCodes: string[];
 }
@@ -55,12 +57,13 @@ export function currentRequest(): RequestRecord | undefined {
   return storage.getStore();
 }
 
-/** Names the caller of the current request for its metrics (no-op outside a request). */
-export function noteRequestCaller(caller: { purpose?: string; client?: string }): void {
+/** Names the caller of the current request, and the tenant it resolved to, for its metrics (no-op outside a request). */
+export function noteRequestCaller(caller: { purpose?: string; client?: string; tenant?: string }): void {
   const r = storage.getStore();
   if (!r) return;
   if (caller.purpose !== undefined) r.purpose = caller.purpose;
   if (caller.client !== undefined) r.client = caller.client;
+  if (caller.tenant !== undefined) r.tenant = caller.tenant;
 }
 
 /** Notes an error code the current request answered with (no-op outside a request). */

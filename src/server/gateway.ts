@@ -53,8 +53,10 @@ export interface GatewayOptions<C extends BaseContext> {
    * Readiness beyond "listening and not shutting down": resolves false (or throws) when the
    * gateway cannot answer queries, e.g. its store is unreachable. Load balancers stop routing to
    * a replica whose /readyz is 503; /healthz stays 200 so it is not restarted for a database blip.
+   * `detail` goes into the body beside `status` (never personal data, never tenant ids: /readyz is
+   * unauthenticated).
    */
-  ready?: () => boolean | Promise<boolean>;
+  ready?: () => Readiness | Promise<Readiness>;
   /** On close, how long to keep serving with /readyz at 503 "draining" before the listener closes. */
   drainMs?: number;
   routes?: RouteHandler[];
@@ -153,8 +155,8 @@ export async function startGateway<C extends BaseContext>(opts: GatewayOptions<C
     if (url.pathname === '/healthz') return sendJson(res, 200, { status: 'ok' });
     if (url.pathname === '/readyz') {
       if (draining) return sendJson(res, 503, { status: 'draining' });
-      const ready = await readiness(opts.ready, log);
-      return sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready' });
+      const { ready, detail } = await readiness(opts.ready, log);
+      return sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', ...detail });
     }
     if (url.pathname === '/' && req.method === 'GET') {
       res.writeHead(200, { ...pageHead, 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
@@ -289,24 +291,30 @@ function countRequest(record: RequestRecord, status: number, seconds: number): v
   const outcome = status === 401 || status === 429 || (status === 503 && record.errorCodes.includes('AUTH_UNAVAILABLE'))
     ? 'refused'
     : status >= 500 ? 'error' : status >= 400 ? 'rejected' : record.errorCodes.length ? 'error' : 'ok';
-  requests.inc({ surface: record.surface, purpose: label(record.purpose), client: label(record.client), outcome });
+  // The tenant as resolved (a deployment's own id), or "none" for a request refused before that.
+  const tenant = record.tenant ?? 'none';
+  requests.inc({ surface: record.surface, purpose: label(record.purpose), client: label(record.client), tenant, outcome });
   requestDuration.observe({ surface: record.surface, outcome }, seconds);
   const codes = record.errorCodes.length ? record.errorCodes : status >= 400 ? [`HTTP_${status}`] : [];
-  for (const code of codes) requestErrors.inc({ surface: record.surface, code: label(code) });
+  for (const code of codes) requestErrors.inc({ surface: record.surface, tenant, code: label(code) });
 }
 
 const READY_TIMEOUT_MS = 2_000;
 
+/** What a readiness check says: ready or not, and what to add to /readyz's body. */
+export type Readiness = boolean | { ready: boolean; detail?: Record<string, unknown> };
+
 /** Runs the readiness check with a time limit: a hung database must not hang the probe. */
-async function readiness(check: GatewayOptions<BaseContext>['ready'], log: Logger): Promise<boolean> {
-  if (!check) return true;
+async function readiness(check: GatewayOptions<BaseContext>['ready'], log: Logger): Promise<{ ready: boolean; detail?: Record<string, unknown> }> {
+  if (!check) return { ready: true };
   let timer: NodeJS.Timeout | undefined;
   try {
     const timeout = new Promise<boolean>((r) => { timer = setTimeout(() => r(false), READY_TIMEOUT_MS); });
-    return await Promise.race([Promise.resolve(check()), timeout]);
+    const r = await Promise.race([Promise.resolve(check()), timeout]);
+    return typeof r === 'boolean' ? { ready: r } : r;
   } catch (e) {
     log.warn(errorForLog(e), 'readiness check failed');
-    return false;
+    return { ready: false };
   } finally {
     clearTimeout(timer);
   }

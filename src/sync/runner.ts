@@ -15,7 +15,7 @@ import { openPageUnit, type PageUnit } from '../store/page-unit.ts';
 import { ingestPolicy, type PolicyParts } from '../store/ingest-policy.ts';
 import { SyncReport, type ReportEntry, type ReportKind } from './report.ts';
 import { acquireSourceLease, type LeaseOptions } from '../store/lease.ts';
-import { secondsSince, syncDuration, syncRecords, syncRuns } from '../kernel/metrics.ts';
+import { secondsSince, syncDuration, syncRecords, syncRuns, tenantLabel } from '../kernel/metrics.ts';
 import { failSpan, startSpan, withActive, withSpan, type Span } from '../kernel/tracing.ts';
 
 export interface SyncHooks {
@@ -110,11 +110,12 @@ export async function syncSource(store: Store, connector: Connector, opts: SyncO
   }
 }
 
-/** A run's metrics: how it ended, how long it took, how many records it stored. */
+/** A run's metrics: how it ended, how long it took, how many records it stored (under the tenant syncing, see syncAll). */
 function countRun(source: string, status: SyncSummary['status'], started: bigint, records = 0): void {
-  syncRuns.inc({ source, status });
+  const tenant = tenantLabel();
+  syncRuns.inc({ tenant, source, status });
   syncDuration.observe({ source, status }, secondsSince(started));
-  if (records) syncRecords.inc({ source }, records);
+  if (records) syncRecords.inc({ tenant, source }, records);
 }
 
 /**

@@ -9,32 +9,33 @@
  * - Pseudonyms, match keys, sealed cursors, webhook secrets and the audit chain derive from the
  *   tenant's key ring (Privacy.forTenant): a cursor sealed for tenant A does not open under B's
  *   keys, so it is refused there rather than misread.
- * - A tenant is prepared (key check, missing pseudonyms, view times) once, the first time it is
- *   served or its webhooks run; the home tenant at start-up, so a wrong key still stops `serve`.
+ * - A tenant is prepared (key check, missing pseudonyms, view times) once (./prepared.ts): the
+ *   home tenant at start-up, so a wrong key still stops `serve`; the others in the background
+ *   right after (and the catalog's new ones as they come), or by their first request if sooner.
  * - Webhooks and retention run per tenant, over each tenant's own store, on one timer each: a
- *   dispatcher per tenant with the delivery connections shared.
+ *   dispatcher per tenant with the delivery connections shared, a few tenants at a time
+ *   (./tenant-webhooks.ts).
+ * - /readyz: the home store and the catalog decide; a tenant's store only marks it degraded
+ *   (./readiness.ts).
  */
 import type { IncomingMessage } from 'node:http';
-import type { Agent } from 'undici';
 import type { Config } from '../config/config.ts';
 import { RostergateError } from '../errors.ts';
 import { errorForLog, type Logger } from '../log.ts';
-import type { Store } from '../store/types.ts';
-import type { SourceType } from '../../connectors/types.ts';
 import { buildUnifiedSchema } from '../graphql/schema.ts';
 import { setupPrivacy, type Privacy, type Who } from '../graphql/privacy.ts';
 import type { GraphQLContext } from '../graphql/context.ts';
-import { assertStoreKey } from '../privacy/store-key.ts';
 import { explainDenied } from '../privacy/purpose-schema.ts';
 import { runRetention } from '../privacy/retention.ts';
 import { extractRoute, type ExtractScope } from '../extract/http.ts';
-import { deliveryAgent, WebhookDispatcher } from '../feeds/webhooks.ts';
-import { startPollLoop, type PollLoop } from '../feeds/poll-loop.ts';
 import { startGateway, type RunningGateway, type ServedSchema } from '../server/gateway.ts';
 import type { ConsoleExample, DemoKey } from '../server/landing.ts';
 import { clientRateLimits, RateLimiter } from '../server/rate-limit.ts';
 import { checkClientTenants, requestTenant, tenantHeader } from './request-tenant.ts';
-import type { Tenant, Tenants } from './tenants.ts';
+import { activeTenants, type Tenant, type Tenants } from './tenants.ts';
+import { PreparedTenants, startWarmUp } from './prepared.ts';
+import { TenantWebhooks } from './tenant-webhooks.ts';
+import { tenantsReadiness } from './readiness.ts';
 import type { TenantAdmin } from '../graphql/admin-services.ts';
 import { noteRequestCaller } from '../kernel/request-context.ts';
 import type { MetricsAccess } from '../server/metrics-endpoint.ts';
@@ -42,42 +43,6 @@ import type { MetricsAccess } from '../server/metrics-endpoint.ts';
 /** /metrics on the API port, behind `server.metrics.token`; none without a token (docs/observability.md). */
 export function metricsAccess(cfg: Pick<Config, 'server'>): MetricsAccess | undefined {
   return cfg.server.metrics?.token ? { token: cfg.server.metrics.token } : undefined;
-}
-
-/** A tenant ready to serve: its privacy (key ring, audit log) and its sources' types. */
-interface Prepared {
-  privacy: Privacy;
-  sourceTypes: ReadonlyMap<string, SourceType>;
-}
-
-/** Prepares each tenant once (per store: a tenant removed and added again is prepared again). */
-class PreparedTenants {
-  private readonly byStore = new WeakMap<Store, Promise<Prepared>>();
-
-  constructor(private readonly privacy: Privacy, private readonly log: Logger) {}
-
-  get(t: Tenant): Promise<Prepared> {
-    let p = this.byStore.get(t.store);
-    if (!p) {
-      p = this.prepare(t);
-      this.byStore.set(t.store, p);
-      // A failure (a store that was unreachable) is tried again by the next request, not remembered.
-      p.catch(() => this.byStore.delete(t.store));
-    }
-    return p;
-  }
-
-  private async prepare(t: Tenant): Promise<Prepared> {
-    const privacy = this.privacy.forTenant(t.id, t.keyring);
-    await assertStoreKey(t.store, t.keyring);
-    await privacy.pseudonymiser.backfillAll(t.store);
-    // Each purpose's updatedAt / updatedSince: computed for purposes and records that have none yet,
-    // recomputed for a purpose whose policy changed (src/graphql/view-times.ts).
-    for (const v of await privacy.viewTimes.backfill(t.store)) {
-      if (v.records) this.log.info({ tenant: t.id, purpose: v.view, records: v.records, rebuilt: v.rebuilt }, 'view times computed from the change log');
-    }
-    return { privacy, sourceTypes: new Map(t.sources.map((s) => [s.id, s.type])) };
-  }
 }
 
 export interface ServeTenantsOptions {
@@ -91,10 +56,19 @@ export interface ServeTenantsOptions {
   webhooks?: boolean;
   /** Tenant management for admin clients of every tenant (src/tenants/admin.ts), when the deployment has a tenant catalog. */
   tenantAdmin?: TenantAdmin;
+  /** How often the background warm-up looks for tenants to prepare (default 10 s; tests shorten it). */
+  warmUpEveryMs?: number;
+  /** How often /readyz re-checks the opened tenants' stores (default 5 s; tests use 0: every probe). */
+  tenantCheckEveryMs?: number;
+}
+
+/** The gateway, and which tenants are prepared (read-only; tests watch the warm-up with it). */
+export interface RunningTenantsGateway extends RunningGateway {
+  isPrepared(tenant: string): boolean;
 }
 
 /** Serves the tenants to the configured clients (purposes and clients required: open access has no tenants). */
-export async function serveTenants(tenants: Tenants, cfg: Config, log: Logger, opts: ServeTenantsOptions = {}): Promise<RunningGateway> {
+export async function serveTenants(tenants: Tenants, cfg: Config, log: Logger, opts: ServeTenantsOptions = {}): Promise<RunningTenantsGateway> {
   checkClientTenants(cfg);
   const home = await tenants.open(tenants.home);
   if (!home) throw new RostergateError('CONFIG_INVALID', `the home tenant ${tenants.home} cannot be opened`);
@@ -126,12 +100,15 @@ export async function serveTenants(tenants: Tenants, cfg: Config, log: Logger, o
     noteRequestCaller({ client: who.client, purpose: who.purpose.id });
     limiter.take(who.client);
     const tenant = await requestTenant(tenants, { client: who.client, tenants: privacy.clientTenants(who.client), keyTenant: who.keyTenant }, tenantHeader(req.headers));
+    // Counted under the tenant it resolved to: a deployment's own id, never the header as sent.
+    noteRequestCaller({ tenant: tenant.id });
     const p = await prepared.get(tenant);
     return { who, tenant, store: tenant.store, privacy: p.privacy, sourceTypes: p.sourceTypes };
   };
   // Ready when the home store answers reads (a replica that lost its database is taken out of
-  // rotation) and takes writes: a full or read-only store cannot record an audit entry.
-  const ready = async () => (await home.store.headSeq(), await home.store.writable(), true);
+  // rotation) and takes writes (a full or read-only store cannot record an audit entry), and the
+  // catalog can be read; a tenant's store failing only degrades (./readiness.ts).
+  const ready = tenantsReadiness(tenants, home.store, prepared, log, opts.tenantCheckEveryMs);
   const gw = await startGateway<GraphQLContext>({
     port: opts.port ?? cfg.server.port, host: opts.host ?? cfg.server.host, log, ready, drainMs: cfg.server.drainSeconds * 1000,
     demoKeys: opts.demoKeys, examples: opts.examples, metrics: metricsAccess(cfg),
@@ -143,12 +120,16 @@ export async function serveTenants(tenants: Tenants, cfg: Config, log: Logger, o
     },
     schemaFor: (ctx) => ctx.client!.purpose,
   });
+  // The other tenants are prepared in the background, now that requests are being answered.
+  const warmUp = startWarmUp(tenants, prepared, log, opts.warmUpEveryMs);
   const webhooks = new TenantWebhooks(tenants, prepared, cfg, log);
   if (opts.webhooks !== false) webhooks.start();
   const retention = scheduleTenantRetention(tenants, cfg, log);
   return {
     ...gw,
+    isPrepared: (tenant) => prepared.isPrepared(tenant),
     async close() {
+      await warmUp.stop();
       await retention.stop();
       await webhooks.stop();
       await gw.close();
@@ -156,62 +137,6 @@ export async function serveTenants(tenants: Tenants, cfg: Config, log: Logger, o
       await privacy.drainAudit();
     },
   };
-}
-
-/** Every active tenant, opened (a tenant removed between listing and opening is skipped). */
-async function activeTenants(tenants: Tenants, all = false): Promise<Tenant[]> {
-  const out: Tenant[] = [];
-  for (const info of await tenants.list()) {
-    if (!all && info.status !== 'active') continue;
-    const t = await tenants.open(info.id);
-    if (t) out.push(t);
-  }
-  return out;
-}
-
-/**
- * The webhook dispatchers of every active tenant, on one timer: each round, every tenant's
- * subscriptions in turn (a paused tenant's wait until it is resumed). One tenant failing is logged
- * and the others go on.
- */
-class TenantWebhooks {
-  private readonly agent: Agent;
-  private readonly dispatchers = new WeakMap<Store, WebhookDispatcher>();
-  private loop?: PollLoop;
-
-  constructor(private readonly tenants: Tenants, private readonly prepared: PreparedTenants, private readonly cfg: Pick<Config, 'webhooks'>, private readonly log: Logger) {
-    this.agent = deliveryAgent(cfg.webhooks);
-  }
-
-  start(): void {
-    this.loop = startPollLoop(() => this.tick(), this.cfg.webhooks.pollMs, (e) => this.log.error(errorForLog(e), 'webhook dispatcher tick failed'));
-  }
-
-  async tick(now = new Date()): Promise<void> {
-    for (const t of await activeTenants(this.tenants)) {
-      if (this.loop?.stopped) return;
-      try {
-        await (await this.dispatcher(t)).tick(now);
-      } catch (e) {
-        this.log.error({ tenant: t.id, ...errorForLog(e) }, 'webhooks of a tenant failed this round');
-      }
-    }
-  }
-
-  private async dispatcher(t: Tenant): Promise<WebhookDispatcher> {
-    let d = this.dispatchers.get(t.store);
-    if (!d) {
-      const p = await this.prepared.get(t);
-      d = new WebhookDispatcher(t.store, p.privacy, p.sourceTypes, this.cfg.webhooks, this.log, { agent: this.agent });
-      this.dispatchers.set(t.store, d);
-    }
-    return d;
-  }
-
-  async stop(): Promise<void> {
-    await this.loop?.stop();
-    await this.agent.close();
-  }
 }
 
 /**

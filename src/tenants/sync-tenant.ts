@@ -9,7 +9,7 @@ import { RostergateError } from '../errors.ts';
 import { privacyForSync, type Privacy } from '../graphql/privacy.ts';
 import { buildUnifiedSchema } from '../graphql/schema.ts';
 import type { Logger } from '../log.ts';
-import { syncAll } from '../runtime.ts';
+import { syncAll, type SyncAllOptions } from '../runtime.ts';
 import type { SyncSummary } from '../sync/runner.ts';
 import { resolvedTenantSources } from './catalog.ts';
 import type { Tenant } from './tenants.ts';
@@ -49,7 +49,7 @@ export async function syncTenant(
   home: string,
   cfg: Config,
   log: Logger,
-  opts: Omit<NonNullable<Parameters<typeof syncAll>[3]>, 'privacy'> & { privacyFor?: (t: Tenant) => Privacy | undefined } = {},
+  opts: Omit<SyncAllOptions, 'privacy'> & { privacyFor?: (t: Tenant) => Privacy | undefined } = {},
 ): Promise<SyncSummary[]> {
   assertActive(tenant);
   const { privacyFor = privacyPerTenant(cfg), ...rest } = opts;

@@ -53,3 +53,14 @@ export interface Tenants {
   /** Closes every store this registry opened. */
   close(): Promise<void>;
 }
+
+/** Every active tenant (with `all`, paused ones too), opened; a tenant removed between listing and opening is skipped. */
+export async function activeTenants(tenants: Tenants, all = false): Promise<Tenant[]> {
+  const out: Tenant[] = [];
+  for (const info of await tenants.list()) {
+    if (!all && info.status !== 'active') continue;
+    const t = await tenants.open(info.id);
+    if (t) out.push(t);
+  }
+  return out;
+}

@@ -8,12 +8,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { makeExecutableSchema } from '@graphql-tools/schema';
-import { privateGateway, TEST_MASTER_KEY, type PrivateGateway } from '../support/privacy.ts';
+import type { PrivateGateway } from '../support/privacy.ts';
 import { storeKinds } from '../support/stores.ts';
-import { KeyRing } from '../../src/privacy/pseudonym.ts';
-import { RosterDataset } from '../../src/demo/dataset.ts';
-import { startSandboxServer, type RunningSandbox } from '../../connectors/sandbox-kit.ts';
-import { cleverDefinition, cleverSandbox, sandboxSourceConfig } from '../../connectors/clever/index.ts';
+import { metricValue } from '../support/metrics.ts';
+import { observedDeployment, type Observed } from '../support/observed.ts';
+import type { RosterDataset } from '../../src/demo/dataset.ts';
+import type { RunningSandbox } from '../../connectors/sandbox-kit.ts';
+import { cleverDefinition, sandboxSourceConfig } from '../../connectors/clever/index.ts';
 import { testHttp } from '../support/connector-suite.ts';
 import { syncSource } from '../../src/sync/runner.ts';
 import { createLogger } from '../../src/log.ts';
@@ -22,17 +23,6 @@ import { parseConfig } from '../../src/config/config.ts';
 
 const TOKEN = 'metrics-test-token';
 const log = createLogger({ level: 'silent' });
-
-/** The value of one series in Prometheus's text format (0 when it is not there yet). */
-export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number {
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const have = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1], x[2]]));
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[3]);
-  }
-  return 0;
-}
 
 async function scrape(url: string, token?: string): Promise<{ status: number; text: string }> {
   const r = await request(`${url}/metrics`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
@@ -58,23 +48,18 @@ describe('/metrics access', () => {
 });
 
 describe.each(storeKinds())('metrics on %s', (kind) => {
+  let deployment: Observed;
   let pgw: PrivateGateway;
   let metricsUrl: string;
   let sandbox: RunningSandbox;
   let ds: RosterDataset;
 
   beforeAll(async () => {
-    pgw = await privateGateway({ students: 30, teachers: 3, classes: 4, schools: 1 }, new KeyRing(TEST_MASTER_KEY, 'test'), {
-      store: kind, config: { server: { metrics: { port: 0, token: TOKEN } } },
-    });
+    deployment = await observedDeployment(kind, { server: { metrics: { port: 0, token: TOKEN } } });
+    ({ pgw, sandbox, ds } = deployment);
     metricsUrl = (pgw.gw as typeof pgw.gw & { metricsUrl: string }).metricsUrl;
-    ds = RosterDataset.generate({ students: 40, teachers: 3, classes: 4, schools: 1 });
-    sandbox = await startSandboxServer({ dataset: ds, apps: [cleverSandbox()] });
   }, 120_000);
-  afterAll(async () => {
-    await sandbox?.close();
-    await pgw?.close();
-  });
+  afterAll(() => deployment?.close());
 
   it('wants the token on its own port and on the API port', async () => {
     expect(metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
@@ -92,9 +77,10 @@ describe.each(storeKinds())('metrics on %s', (kind) => {
 
   it('count requests by purpose, client and outcome, their latency, and errors by code', async () => {
     const before = (await scrape(metricsUrl, TOKEN)).text;
-    const ok = { surface: 'graphql', purpose: 'roster-sync', client: 'lms-demo', outcome: 'ok' };
+    // The one tenant of this deployment is the config's own ("test"); a request refused before its tenant resolved has none.
+    const ok = { surface: 'graphql', purpose: 'roster-sync', client: 'lms-demo', tenant: 'test', outcome: 'ok' };
     const rejected = { ...ok, outcome: 'rejected' };
-    const refused = { surface: 'graphql', purpose: 'none', client: 'none', outcome: 'refused' };
+    const refused = { surface: 'graphql', purpose: 'none', client: 'none', tenant: 'none', outcome: 'refused' };
 
     expect((await pgw.gql('lms-demo', '{ schools { edges { node { name } } } }')).status).toBe(200);
     expect((await pgw.gql('lms-demo', '{ schools { edges { node { name } } } }')).status).toBe(200);
@@ -107,8 +93,8 @@ describe.each(storeKinds())('metrics on %s', (kind) => {
     expect(moved('rostergate_requests_total', rejected)).toBe(1);
     expect(moved('rostergate_requests_total', refused)).toBe(1);
     expect(moved('rostergate_request_duration_seconds_count', { surface: 'graphql', outcome: 'ok' })).toBe(2);
-    expect(moved('rostergate_request_errors_total', { surface: 'graphql', code: 'GRAPHQL_VALIDATION_FAILED' })).toBe(1);
-    expect(moved('rostergate_request_errors_total', { surface: 'graphql', code: 'UNAUTHENTICATED' })).toBe(1);
+    expect(moved('rostergate_request_errors_total', { surface: 'graphql', tenant: 'test', code: 'GRAPHQL_VALIDATION_FAILED' })).toBe(1);
+    expect(moved('rostergate_request_errors_total', { surface: 'graphql', tenant: 'none', code: 'UNAUTHENTICATED' })).toBe(1);
     // Scrapes are not requests that count.
     expect(metricValue(after, 'rostergate_requests_total', { surface: 'other' })).toBe(0);
     // The gateway's sync and its audit entries were write transactions on this store.

@@ -13,10 +13,11 @@ import { parseConfig, type Config } from '../../src/config/config.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { FixedTenants } from '../../src/tenants/fixed-tenants.ts';
 import { homeTenant, homeTenants } from '../../src/tenants/home-tenant.ts';
-import { startInProcessSchedule } from '../../src/jobs/in-process.ts';
+import { startInProcessSchedule, type InProcessSchedule } from '../../src/jobs/in-process.ts';
 import { syncJobRunner } from '../../src/jobs/sync-job.ts';
 import { createLogger } from '../../src/log.ts';
 import { tempDir } from '../support/stores.ts';
+import { until } from '../support/until.ts';
 import { TEST_MASTER_KEY } from '../support/privacy.ts';
 import { DEMO_CLIENTS, DEMO_PURPOSES } from '../../src/demo/demo-policy.ts';
 import { KeyRing } from '../../src/privacy/pseudonym.ts';
@@ -29,13 +30,6 @@ import { request } from 'undici';
 const log = createLogger({ level: 'silent' });
 const bin = join(import.meta.dirname, '../../bin/rostergate.mjs');
 
-async function until(what: string, cond: () => Promise<boolean> | boolean, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 const CLEVER_USERS = '/clever/v3.1/users';
 
 describe('the in-process schedule on SQLite', () => {
@@ -57,58 +51,56 @@ describe('the in-process schedule on SQLite', () => {
     });
   }
 
-  it('runs a due sync once per slot, and not again after a restart in the same slot', async () => {
+  /**
+   * A test over a new store of the home tenant alone (`config()`), closed after it. `schedule()`
+   * makes an in-process schedule that ticks only when told, on a clock `advance` moves on by hand
+   * from real time (the store records when a run started).
+   */
+  async function withHomeSchedule(test: (h: { cfg: Config; store: SqliteStore; schedule(): InProcessSchedule; advance(ms: number): void }) => Promise<void>): Promise<void> {
     const cfg = config();
     const store = SqliteStore.open(cfg.store);
+    let offset = 0;
+    const tenants = homeTenants(cfg, store);
+    const schedule = () => startInProcessSchedule({ tenants, run: syncJobRunner({ cfg, tenants, log }), cfg: cfg.worker, log, now: () => new Date(Date.now() + offset), ticking: false });
     try {
-      // Real time (the store records when a run started), moved on by hand.
-      let offset = 0;
-      const clock = () => new Date(Date.now() + offset);
-      const tenants = homeTenants(cfg, store);
-      const schedule = () => startInProcessSchedule({ tenants, run: syncJobRunner({ cfg, tenants, log }), cfg: cfg.worker, log, now: clock, ticking: false });
-      const s = schedule();
-      const [first] = await s.tick();
-      expect(first!.outcome).toMatchObject({ outcome: 'synced', status: 'complete' });
-      expect((await store.counts()).person).toBeGreaterThanOrEqual(ds.list('person').length);
-      expect(await s.tick()).toEqual([]);
-      await s.stop();
-      // A restart in the same slot: the store's last run took it.
-      const restarted = schedule();
-      expect(await restarted.tick()).toEqual([]);
-      // The next slot.
-      offset = 15 * 60_000;
-      expect((await restarted.tick()).map((r) => r.outcome.outcome)).toEqual(['synced']);
-      expect((await store.getSyncState('sis'))!.runId).toBe(2);
-      expect(await restarted.tick()).toEqual([]);
-      await restarted.stop();
+      await test({ cfg, store, schedule, advance: (ms) => (offset = ms) });
     } finally {
       await store.close();
     }
-  }, 60_000);
+  }
 
-  it('retries a failed sync after its backoff, within the slot', async () => {
-    const cfg = config();
-    const store = SqliteStore.open(cfg.store);
-    try {
-      let offset = 0;
-      const clock = () => new Date(Date.now() + offset);
-      const tenants = homeTenants(cfg, store);
-      const s = startInProcessSchedule({ tenants, run: syncJobRunner({ cfg, tenants, log }), cfg: cfg.worker, log, now: clock, ticking: false });
-      sandbox.faults.inject({ kind: 'status', status: 503 }, { match: new RegExp(`^${CLEVER_USERS}$`), times: 1 });
-      expect((await s.tick()).map((r) => r.outcome.outcome)).toEqual(['failed']);
-      // Within the first delay (60 s): not yet.
-      offset = 30_000;
-      expect(await s.tick()).toEqual([]);
-      // Past twice the delay (the most the jitter gives): retried, and synced. Still the same 15-minute slot
-      // unless the real clock crossed it, which changes nothing here: a due slot runs either way.
-      offset = 121_000;
-      expect((await s.tick()).map((r) => r.outcome.outcome)).toEqual(['synced']);
-      expect((await store.getSyncState('sis'))!.runStatus).toBe('complete');
-      await s.stop();
-    } finally {
-      await store.close();
-    }
-  }, 60_000);
+  it('runs a due sync once per slot, and not again after a restart in the same slot', () => withHomeSchedule(async ({ store, schedule, advance }) => {
+    const s = schedule();
+    const [first] = await s.tick();
+    expect(first!.outcome).toMatchObject({ outcome: 'synced', status: 'complete' });
+    expect((await store.counts()).person).toBeGreaterThanOrEqual(ds.list('person').length);
+    expect(await s.tick()).toEqual([]);
+    await s.stop();
+    // A restart in the same slot: the store's last run took it.
+    const restarted = schedule();
+    expect(await restarted.tick()).toEqual([]);
+    // The next slot.
+    advance(15 * 60_000);
+    expect((await restarted.tick()).map((r) => r.outcome.outcome)).toEqual(['synced']);
+    expect((await store.getSyncState('sis'))!.runId).toBe(2);
+    expect(await restarted.tick()).toEqual([]);
+    await restarted.stop();
+  }), 60_000);
+
+  it('retries a failed sync after its backoff, within the slot', () => withHomeSchedule(async ({ store, schedule, advance }) => {
+    const s = schedule();
+    sandbox.faults.inject({ kind: 'status', status: 503 }, { match: new RegExp(`^${CLEVER_USERS}$`), times: 1 });
+    expect((await s.tick()).map((r) => r.outcome.outcome)).toEqual(['failed']);
+    // Within the first delay (60 s): not yet.
+    advance(30_000);
+    expect(await s.tick()).toEqual([]);
+    // Past twice the delay (the most the jitter gives): retried, and synced. Still the same 15-minute slot
+    // unless the real clock crossed it, which changes nothing here: a due slot runs either way.
+    advance(121_000);
+    expect((await s.tick()).map((r) => r.outcome.outcome)).toEqual(['synced']);
+    expect((await store.getSyncState('sis'))!.runStatus).toBe('complete');
+    await s.stop();
+  }), 60_000);
 
   it('with purposes, syncs each tenant under its own key ring (the home tenant\'s read from the master key file when first used)', async () => {
     const dir = tempDir();
@@ -175,25 +167,19 @@ describe('the in-process schedule on SQLite', () => {
     expect((await serve.done).code).toBe(0);
   }, 60_000);
 
-  it('skips the job of a paused tenant, a removed source and an unknown tenant', async () => {
-    const cfg = config();
-    const store = SqliteStore.open(cfg.store);
-    try {
-      const home = homeTenant(cfg, store);
-      const paused = { ...homeTenant(cfg, store), id: 'paused-district', status: 'paused' as const };
-      const tenants = new FixedTenants(home.id, [home, paused]);
-      const run = syncJobRunner({ cfg, tenants, log });
-      const slot = new Date().toISOString();
-      expect(await run({ tenant: 'paused-district', source: 'sis', slot })).toEqual({ outcome: 'skipped', reason: 'paused' });
-      expect(await run({ tenant: home.id, source: 'gone', slot })).toEqual({ outcome: 'skipped', reason: 'no-source' });
-      expect(await run({ tenant: 'nobody', source: 'sis', slot })).toEqual({ outcome: 'skipped', reason: 'no-tenant' });
-      expect(await store.getSyncState('sis')).toBeUndefined();
-      // A paused tenant's sources are never due.
-      const s = startInProcessSchedule({ tenants: new FixedTenants(paused.id, [paused]), run, cfg: cfg.worker, log, ticking: false });
-      expect(await s.tick()).toEqual([]);
-      await s.stop();
-    } finally {
-      await store.close();
-    }
-  }, 60_000);
+  it('skips the job of a paused tenant, a removed source and an unknown tenant', () => withHomeSchedule(async ({ cfg, store }) => {
+    const home = homeTenant(cfg, store);
+    const paused = { ...homeTenant(cfg, store), id: 'paused-district', status: 'paused' as const };
+    const tenants = new FixedTenants(home.id, [home, paused]);
+    const run = syncJobRunner({ cfg, tenants, log });
+    const slot = new Date().toISOString();
+    expect(await run({ tenant: 'paused-district', source: 'sis', slot })).toEqual({ outcome: 'skipped', reason: 'paused' });
+    expect(await run({ tenant: home.id, source: 'gone', slot })).toEqual({ outcome: 'skipped', reason: 'no-source' });
+    expect(await run({ tenant: 'nobody', source: 'sis', slot })).toEqual({ outcome: 'skipped', reason: 'no-tenant' });
+    expect(await store.getSyncState('sis')).toBeUndefined();
+    // A paused tenant's sources are never due.
+    const s = startInProcessSchedule({ tenants: new FixedTenants(paused.id, [paused]), run, cfg: cfg.worker, log, ticking: false });
+    expect(await s.tick()).toEqual([]);
+    await s.stop();
+  }), 60_000);
 });

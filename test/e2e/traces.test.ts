@@ -8,12 +8,12 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { request } from 'undici';
-import { privateGateway, TEST_MASTER_KEY, type PrivateGateway } from '../support/privacy.ts';
+import type { PrivateGateway } from '../support/privacy.ts';
 import { storeKinds } from '../support/stores.ts';
-import { KeyRing } from '../../src/privacy/pseudonym.ts';
-import { RosterDataset } from '../../src/demo/dataset.ts';
-import { startSandboxServer, type RunningSandbox } from '../../connectors/sandbox-kit.ts';
-import { cleverDefinition, cleverSandbox, sandboxSourceConfig } from '../../connectors/clever/index.ts';
+import { observedDeployment, type Observed } from '../support/observed.ts';
+import type { RosterDataset } from '../../src/demo/dataset.ts';
+import type { RunningSandbox } from '../../connectors/sandbox-kit.ts';
+import { cleverDefinition, sandboxSourceConfig } from '../../connectors/clever/index.ts';
 import { testHttp } from '../support/connector-suite.ts';
 import { syncSource } from '../../src/sync/runner.ts';
 import { createLogger } from '../../src/log.ts';
@@ -39,19 +39,16 @@ beforeAll(async () => {
 afterAll(() => stopTracing());
 
 describe.each(storeKinds())('traces on %s', (kind) => {
+  let deployment: Observed;
   let pgw: PrivateGateway;
   let sandbox: RunningSandbox;
   let ds: RosterDataset;
 
   beforeAll(async () => {
-    pgw = await privateGateway({ students: 30, teachers: 3, classes: 4, schools: 1 }, new KeyRing(TEST_MASTER_KEY, 'test'), { store: kind });
-    ds = RosterDataset.generate({ students: 40, teachers: 3, classes: 4, schools: 1 });
-    sandbox = await startSandboxServer({ dataset: ds, apps: [cleverSandbox()] });
+    deployment = await observedDeployment(kind);
+    ({ pgw, sandbox, ds } = deployment);
   }, 120_000);
-  afterAll(async () => {
-    await sandbox?.close();
-    await pgw?.close();
-  });
+  afterAll(() => deployment?.close());
   beforeEach(() => exporter.reset());
 
   it('a request: HTTP server span → graphql.execute → store reads, all in one trace', async () => {

@@ -10,6 +10,7 @@ import { loadConfigFile } from '../../src/config/config.ts';
 import { ENV_OVERRIDES, applyEnvOverrides } from '../../src/config/env-overrides.ts';
 import { storeForDisplay } from '../../src/commands/serve.ts';
 import { tempDir } from '../support/stores.ts';
+import { message } from '../support/refusals.ts';
 
 const FILE = `
 store: ./data/rostergate.db
@@ -22,14 +23,6 @@ function configFile(text = FILE): string {
   writeFileSync(path, text);
   return path;
 }
-const message = (f: () => unknown): string => {
-  try {
-    f();
-  } catch (e) {
-    return (e as Error).message;
-  }
-  throw new Error('expected a refusal');
-};
 
 describe('environment overrides of the config file', () => {
   it('without the variables (or with them empty) the file decides; relative paths are the file\'s', () => {

@@ -11,19 +11,11 @@ import { assertSecretFile, resolveSecret, secretMountDirs, SECRET_DIRS_ENV } fro
 import { KeyRing } from '../../src/privacy/pseudonym.ts';
 import { loadConfigFile } from '../../src/config/config.ts';
 import { tempDir } from '../support/stores.ts';
+import { message } from '../support/refusals.ts';
 
 afterEach(() => {
   delete process.env[SECRET_DIRS_ENV];
 });
-
-const message = (f: () => unknown): string => {
-  try {
-    f();
-  } catch (e) {
-    return (e as Error).message;
-  }
-  throw new Error('expected a refusal');
-};
 
 /** A folder as Docker Compose mounts secrets: the files with their host modes, 0444 in swarm. */
 function dockerMount(files: Record<string, [string, number]>): string {
