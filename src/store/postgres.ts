@@ -57,6 +57,9 @@ const schemaOf = new WeakMap<pg.PoolClient, string>();
  * What a store takes connections from: the pool, with the connection pointed at the store's schema.
  * Kysely's PostgresDialect checks connections out through it too (it needs only connect and end).
  */
+/** The tables a sync writes, whose statistics `refreshStatistics` renews. */
+const STATISTICS_TABLES = ['entities', 'source_records', 'links', 'change_log', 'match_keys', 'pseudonyms', 'entity_views'];
+
 class StorePool {
   constructor(
     readonly pool: pg.Pool,
@@ -239,6 +242,20 @@ export class PostgresStore extends QueryStore {
     } catch (e) {
       await c.query('ROLLBACK').catch(() => undefined);
       throw storeConditionError(e, LABEL) ?? e;
+    } finally {
+      c.release();
+    }
+  }
+
+  async refreshStatistics(changedRecords: number): Promise<void> {
+    if (changedRecords <= 0) return;
+    const c = await this.pool.connect();
+    try {
+      // reltuples: the planner's row count of the table as last analysed (-1 or 0: never).
+      const [row] = (await c.query<{ n: number }>(`SELECT reltuples::float8 AS n FROM pg_class WHERE oid = to_regclass('entities')`)).rows;
+      const known = row?.n ?? -1;
+      if (known > 0 && changedRecords < known / 10) return;
+      await c.query(`ANALYZE ${STATISTICS_TABLES.join(', ')}`);
     } finally {
       c.release();
     }

@@ -200,6 +200,9 @@ export class SqliteStore extends QueryStore {
    * The probe does not wait for the write lock: when another process (a `rostergate sync`) holds
    * it, that process is writing, which is answer enough, and /readyz must not stall behind a page.
    */
+  /** SQLite's planner uses no collected statistics here (no ANALYZE has run): nothing to refresh. */
+  async refreshStatistics(_changedRecords: number): Promise<void> {}
+
   async writable(): Promise<void> {
     const probe = this.queue.then(() => {
       this.writer.pragma('busy_timeout = 0');

@@ -434,6 +434,15 @@ export interface Store {
    * STORE_IO (or the driver's error) when it cannot. Cheap: readiness probes call it.
    */
   writable(): Promise<void>;
+  /**
+   * Told after a sync run committed about `changedRecords` records: brings the query planner's
+   * statistics up to date when the change is large against what they describe (PostgreSQL: ANALYZE
+   * of the sync's tables when they were never analysed or the run changed more than a tenth of
+   * them — what autovacuum would do, but now, before the next query plans with statistics of an
+   * empty table; a freshly loaded district otherwise met an anti-join planned as nested loops).
+   * SQLite: nothing (its planner uses no collected statistics unless ANALYZE ran).
+   */
+  refreshStatistics(changedRecords: number): Promise<void>;
   close(): Promise<void>;
 }
 

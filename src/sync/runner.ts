@@ -101,6 +101,8 @@ export async function syncSource(store: Store, connector: Connector, opts: SyncO
         throw e;
       });
       countRun(connector.sourceId, summary.status, started, summary.records);
+      const c = summary.counters;
+      await store.refreshStatistics(c.created + c.updated + c.deleted);
       span?.setAttributes({ 'rostergate.sync.mode': summary.mode, 'rostergate.sync.status': summary.status, 'rostergate.sync.pages': summary.pages, 'rostergate.sync.records': summary.records });
       if (summary.status === 'failed') failSpan(span, { code: 'SYNC_FAILED' });
       return summary;

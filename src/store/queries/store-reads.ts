@@ -52,6 +52,7 @@ export abstract class QueryStore implements Store {
 
   abstract transaction<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T>;
   abstract writable(): Promise<void>;
+  abstract refreshStatistics(changedRecords: number): Promise<void>;
   abstract close(): Promise<void>;
 
   /** Runs one read statement on the read connection; every read goes through here (readCount). */
