@@ -225,6 +225,10 @@ describe('compose.yaml', () => {
     expect(host).toMatch(/^\d+$/);
   });
 
+  it('reads with docker-compose v1 too: no top-level name (v1 refuses it; scripts/compose-smoke.sh runs v1 where v2 is missing)', () => {
+    expect(Object.keys(compose).sort()).toEqual(['secrets', 'services', 'volumes', 'x-rostergate']);
+  });
+
   it('gives the master key as a Docker secret, from a folder kept out of git', () => {
     for (const name of ['gateway', 'worker']) {
       const keyFile = env(name).ROSTERGATE_MASTER_KEY_FILE!;
