@@ -9,7 +9,8 @@
 # Port, host and store come from the environment (ROSTERGATE_PORT, ROSTERGATE_HOST,
 # ROSTERGATE_STORE: docs/configuration.md#environment-variables); the config file is mounted at
 # /etc/rostergate/rostergate.yaml. test/unit/deploy-files.test.ts checks this file against the CLI
-# and the config (no Docker engine in CI: the image itself is not built there).
+# and the config (no Docker engine in CI: the image itself is not built there);
+# scripts/compose-smoke.sh builds it and runs it under compose.yaml (docs/deployment.md#compose-smoke-test).
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 

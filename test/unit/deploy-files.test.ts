@@ -4,7 +4,8 @@
  * the files they copy or mount exist and reach the build context; the image runs compiled
  * JavaScript as a user other than root; ports, variables and secrets agree with the config's
  * environment overrides and with each other; the example config is valid. What this cannot show —
- * that the image builds and starts — docs/deployment.md says was not run here.
+ * that the image builds and starts — scripts/compose-smoke.sh shows, with a Docker engine
+ * (docs/deployment.md#compose-smoke-test; not in CI).
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
