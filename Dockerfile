@@ -26,8 +26,12 @@ COPY scripts/ scripts/
 COPY schema/ schema/
 COPY connectors/ connectors/
 COPY src/ src/
+# better-sqlite3 compiled here (no prebuilt binary reachable) leaves its objects and the SQLite
+# sources next to the addon: ~26 MB the runtime never reads (it loads build/Release/*.node only).
 RUN npm run build \
- && npm prune --omit=dev --no-audit --no-fund
+ && npm prune --omit=dev --no-audit --no-fund \
+ && rm -rf node_modules/better-sqlite3/build/Release/obj node_modules/better-sqlite3/build/Release/obj.target \
+      node_modules/better-sqlite3/build/Release/test_extension.node node_modules/better-sqlite3/deps node_modules/better-sqlite3/src
 
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \

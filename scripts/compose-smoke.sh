@@ -189,6 +189,11 @@ ts_found="$(docker run --rm --entrypoint sh "$APP_IMAGE" -c \
 [ -z "$ts_found" ] && pass "no .ts sources and no TypeScript compiler in the image" || fail "no TypeScript in the image (found: $(echo "$ts_found" | tr '\n' ' '))"
 note "in node_modules, unused at run time: $(docker run --rm --entrypoint sh "$APP_IMAGE" -c 'du -sch /app/node_modules/tsx /app/node_modules/esbuild /app/node_modules/@esbuild 2>/dev/null | tail -1 | cut -f1') of tsx and esbuild (package.json dependencies)"
 
+# The SQLite store (the container section's single-machine setup; compose runs PostgreSQL): the
+# native addon loads, as uid 1000, and takes a write.
+sqlite="$(docker run --rm --entrypoint node "$APP_IMAGE" -e "const D=require('better-sqlite3'); const d=new D(':memory:'); d.exec('create table t(x)'); d.prepare('insert into t values (?)').run(1); console.log(d.prepare('select count(*) n from t').get().n)" 2>&1 || true)"
+[ "$sqlite" = 1 ] && pass "better-sqlite3 loads in the image and writes" || fail "better-sqlite3 loads in the image: $sqlite"
+
 # ---------------------------------------------------------------------------------------------
 # A throwaway deployment: .env, master key and drops in a temp folder, never in the repository.
 SMOKE_DIR="$(mktemp -d)"
