@@ -9,7 +9,8 @@
 # Port, host and store come from the environment (ROSTERGATE_PORT, ROSTERGATE_HOST,
 # ROSTERGATE_STORE: docs/configuration.md#environment-variables); the config file is mounted at
 # /etc/rostergate/rostergate.yaml. test/unit/deploy-files.test.ts checks this file against the CLI
-# and the config (no Docker engine in CI: the image itself is not built there).
+# and the config (no Docker engine in CI: the image itself is not built there);
+# scripts/compose-smoke.sh builds it and runs it under compose.yaml (docs/deployment.md#compose-smoke-test).
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 
@@ -25,8 +26,12 @@ COPY scripts/ scripts/
 COPY schema/ schema/
 COPY connectors/ connectors/
 COPY src/ src/
+# better-sqlite3 compiled here (no prebuilt binary reachable) leaves its objects and the SQLite
+# sources next to the addon: ~26 MB the runtime never reads (it loads build/Release/*.node only).
 RUN npm run build \
- && npm prune --omit=dev --no-audit --no-fund
+ && npm prune --omit=dev --no-audit --no-fund \
+ && rm -rf node_modules/better-sqlite3/build/Release/obj node_modules/better-sqlite3/build/Release/obj.target \
+      node_modules/better-sqlite3/build/Release/test_extension.node node_modules/better-sqlite3/deps node_modules/better-sqlite3/src
 
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \

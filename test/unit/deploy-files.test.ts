@@ -4,12 +4,14 @@
  * the files they copy or mount exist and reach the build context; the image runs compiled
  * JavaScript as a user other than root; ports, variables and secrets agree with the config's
  * environment overrides and with each other; the example config is valid. What this cannot show —
- * that the image builds and starts — docs/deployment.md says was not run here.
+ * that the image builds and starts — scripts/compose-smoke.sh shows, with a Docker engine
+ * (docs/deployment.md#compose-smoke-test; not in CI).
  */
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
+import { parse as parseYaml } from 'yaml';
 import { buildProgram } from '../../src/cli-program.ts';
 import { loadConfigFile } from '../../src/config/config.ts';
 import { ENV_OVERRIDES } from '../../src/config/env-overrides.ts';
@@ -68,8 +70,19 @@ const configDoc = readFileSync(join(ROOT, 'docs/configuration.md'), 'utf8');
 const envSection = configDoc.slice(configDoc.indexOf('\n## Environment variables\n'), configDoc.indexOf('\n## Top level\n'));
 const documentedVariables = new Set([...envSection.matchAll(/^\| `(ROSTERGATE_[A-Z_]+)` \|/gm)].map((m) => m[1]!));
 
+/** Variables deploy/rostergate.yaml takes a value from (`env:NAME`): compose must set them, the code need not name them. */
+const configReferences = (() => {
+  const names = new Set<string>();
+  const walk = (v: unknown): void => {
+    if (typeof v === 'string' && v.startsWith('env:')) names.add(v.slice(4));
+    else if (v && typeof v === 'object') Object.values(v).forEach(walk);
+  };
+  walk(parseYaml(readFileSync(join(ROOT, 'deploy/rostergate.yaml'), 'utf8')));
+  return names;
+})();
+
 function checkVariables(names: string[], where: string) {
-  for (const name of names.filter((n) => n.startsWith('ROSTERGATE_'))) {
+  for (const name of names.filter((n) => n.startsWith('ROSTERGATE_') && !configReferences.has(n))) {
     expect(documentedVariables.has(name), `${where}: ${name} is not in docs/configuration.md#environment-variables`).toBe(true);
     expect(code.includes(`'${name}'`) || code.includes(`.${name}`), `${where}: ${name} is read nowhere in src/`).toBe(true);
   }
@@ -167,7 +180,10 @@ describe('.dockerignore', () => {
 });
 
 describe('compose.yaml', () => {
-  const vars = { POSTGRES_PASSWORD: 'example-only' };
+  const vars = { POSTGRES_PASSWORD: 'example-only', ROSTERGATE_METRICS_TOKEN: 'example-token' };
+  // The config checks at load that every env: reference is set: as compose sets it in the containers.
+  beforeEach(() => vi.stubEnv('ROSTERGATE_METRICS_TOKEN', vars.ROSTERGATE_METRICS_TOKEN));
+  afterEach(() => vi.unstubAllEnvs());
   const env = (service: string) => Object.fromEntries(Object.entries(compose.services[service]!.environment ?? {}).map(([k, v]) => [k, interpolate(String(v), vars)]));
 
   it('has PostgreSQL, a gateway serving and a worker, both from this image', () => {
@@ -219,10 +235,32 @@ describe('compose.yaml', () => {
     expect(ENV_OVERRIDES.some((o) => o.name === 'ROSTERGATE_STORE')).toBe(true);
   });
 
-  it('publishes the port the gateway listens on', () => {
-    const [host, container] = compose.services.gateway!.ports![0]!.split(':');
+  it('publishes the port the gateway listens on, on a host port .env may choose', () => {
+    const port = compose.services.gateway!.ports![0]!;
+    const [host, container] = interpolate(port, vars).split(':');
     expect(container).toBe(env('gateway').ROSTERGATE_PORT);
-    expect(host).toMatch(/^\d+$/);
+    expect(host).toBe('4000');
+    expect(interpolate(port, { ...vars, ROSTERGATE_PUBLISHED_PORT: '14000' })).toBe(`14000:${container}`);
+  });
+
+  it('reads with docker-compose v1 too: no top-level name (v1 refuses it; scripts/compose-smoke.sh runs v1 where v2 is missing)', () => {
+    expect(Object.keys(compose).sort()).toEqual(['secrets', 'services', 'volumes', 'x-rostergate']);
+  });
+
+  it('gives every variable deploy/rostergate.yaml reads by env: to both services, from .env', () => {
+    expect([...configReferences]).toContain('ROSTERGATE_METRICS_TOKEN');
+    for (const name of ['gateway', 'worker']) {
+      for (const v of configReferences) {
+        expect(compose.services[name]!.environment, `${name} sets ${v}`).toHaveProperty(v);
+        expect(() => interpolate(compose.services[name]!.environment![v]!, {}), `${name}: ${v} must be set in .env`).toThrow(new RegExp(`set ${v} in \\.env`));
+      }
+    }
+  });
+
+  it('serves /metrics with a token on the API port, and on its own port for the worker (which has no other)', () => {
+    const cfg = loadConfigFile(join(ROOT, 'deploy/rostergate.yaml'), env('worker'));
+    expect(cfg.server.metrics).toMatchObject({ port: 9464, host: '0.0.0.0' });
+    expect(cfg.server.metrics?.token).toBeDefined();
   });
 
   it('gives the master key as a Docker secret, from a folder kept out of git', () => {
