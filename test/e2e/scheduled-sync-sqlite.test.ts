@@ -19,16 +19,15 @@ import { createLogger } from '../../src/log.ts';
 import { tempDir } from '../support/stores.ts';
 import { until } from '../support/until.ts';
 import { TEST_MASTER_KEY } from '../support/privacy.ts';
+import { startCli } from '../support/cli-process.ts';
 import { DEMO_CLIENTS, DEMO_PURPOSES } from '../../src/demo/demo-policy.ts';
 import { KeyRing } from '../../src/privacy/pseudonym.ts';
 import { assertStoreKey } from '../../src/privacy/store-key.ts';
 import { writeFileSync } from 'node:fs';
-import { spawn } from 'node:child_process';
 import { stringify } from 'yaml';
 import { request } from 'undici';
 
 const log = createLogger({ level: 'silent' });
-const bin = join(import.meta.dirname, '../../bin/rostergate.mjs');
 
 const CLEVER_USERS = '/clever/v3.1/users';
 
@@ -133,25 +132,16 @@ describe('the in-process schedule on SQLite', () => {
     }
   }, 60_000);
 
-  function rostergate(args: string[]) {
-    const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, ROSTERGATE_LOG_LEVEL: 'silent' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    return { child, out: () => stdout, done: new Promise<{ code: number | null; stderr: string }>((r) => child.on('exit', (code) => r({ code, stderr }))) };
-  }
-
   it('`serve` on a SQLite store runs the schedule itself, starting from no store; `worker` refuses SQLite', async () => {
     const dir = tempDir();
     const file = join(dir, 'rostergate.yaml');
     writeFileSync(file, stringify({ store: './rg.db', server: { openAccess: true, port: 0 }, sources: [{ id: 'sis', ...cleverSource(sandbox.urlOf('/clever')), schedule: { every: '1h' } }], worker: { tickSeconds: 1 } }));
-    const worker = rostergate(['worker', '--config', file]);
+    const worker = startCli(['worker', '--config', file]);
     const refused = await worker.done;
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/worker needs a PostgreSQL store .*`rostergate serve` runs the schedule itself/);
 
-    const serve = rostergate(['serve', '--config', file]);
+    const serve = startCli(['serve', '--config', file]);
     try {
       await until('serving', () => serve.out().includes('GraphQL: '));
       const url = /GraphQL: (\S+)/.exec(serve.out())![1]!;

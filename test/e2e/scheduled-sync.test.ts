@@ -7,7 +7,6 @@
  * concerned; the queue's own timeouts are set short instead of waited out.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -28,9 +27,9 @@ import { startWorker, type RunningWorker } from '../../src/jobs/worker.ts';
 import { createLogger } from '../../src/log.ts';
 import { onQueueDepth, registry } from '../../src/kernel/metrics.ts';
 import { newPostgresDatabase, storeKinds, tempDir } from '../support/stores.ts';
+import { startCli } from '../support/cli-process.ts';
 
 const log = createLogger({ level: 'silent' });
-const bin = join(import.meta.dirname, '../../bin/rostergate.mjs');
 const CLEVER_USERS = '/clever/v3.1/users';
 
 async function until(what: string, cond: () => Promise<boolean> | boolean, ms = 60_000): Promise<void> {
@@ -230,13 +229,6 @@ describe.skipIf(!storeKinds().includes('postgres'))('scheduled sync on PostgreSQ
     await b.stop();
   }, 120_000);
 
-  function rostergate(args: string[]) {
-    const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, ROSTERGATE_LOG_LEVEL: 'silent' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    return { child, done: new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((r) => child.on('exit', (code, signal) => r({ code, signal, stderr }))) };
-  }
-
   it('a worker process killed with SIGKILL mid-sync has its job completed by another worker', async () => {
     const storeUrl = await database();
     const db = pool(storeUrl);
@@ -247,7 +239,7 @@ describe.skipIf(!storeKinds().includes('postgres'))('scheduled sync on PostgreSQ
     const before = hits();
     // The third page of users hangs: two are committed when the worker is killed.
     sandbox.faults.inject({ kind: 'hang', ms: 120_000 }, { match: new RegExp(`^${CLEVER_USERS}$`), after: 2 });
-    const killed = rostergate(['worker', '--config', file]);
+    const killed = startCli(['worker', '--config', file]);
     await until('the third users request', () => hits() >= before + 3);
     killed.child.kill('SIGKILL');
     expect((await killed.done).signal).toBe('SIGKILL');
@@ -284,7 +276,7 @@ describe.skipIf(!storeKinds().includes('postgres'))('scheduled sync on PostgreSQ
     const hits = () => sandbox.faults.hits.filter((h) => h === CLEVER_USERS).length;
     const before = hits();
     sandbox.faults.inject({ kind: 'hang', ms: 120_000 }, { match: new RegExp(`^${CLEVER_USERS}$`), after: 1 });
-    const w = rostergate(['worker', '--config', file]);
+    const w = startCli(['worker', '--config', file]);
     await until('the second users request', () => hits() >= before + 2);
     w.child.kill('SIGTERM');
     const exit = await w.done;
