@@ -28,6 +28,7 @@ import {
 } from 'graphql';
 import { RostergateError } from '../errors.ts';
 import type { GraphQLContext } from '../graphql/context.ts';
+import { KeyOnlyRead } from '../graphql/loaders.ts';
 import { rootListPage } from '../graphql/resolvers.ts';
 import { fieldResolver } from '../graphql/schema.ts';
 import { checkKeyVersion, orderOf } from '../graphql/order.ts';
@@ -111,7 +112,7 @@ function completer(type: GraphQLOutputType, where: string, next: Step | undefine
 }
 
 /** Compiles a column's path to the chain of the purpose schema's resolvers that makes its value. */
-function compileColumn(schema: GraphQLSchema, typeName: string, column: Column, dataset: Dataset): CellFn {
+function compileColumn(schema: GraphQLSchema, typeName: string, column: Column): CellFn {
   const step = (parent: GraphQLObjectType, i: number): Step => {
     const field = parent.getFields()[column.path[i]!];
     if (!field) throw new RostergateError('FORBIDDEN', `this purpose cannot read ${parent.name}.${column.path[i]}`);
@@ -124,41 +125,64 @@ function compileColumn(schema: GraphQLSchema, typeName: string, column: Column, 
     return (source, ctx) => then(resolve(source, args, ctx, info), (v) => complete(v, ctx));
   };
   const first = step(schema.getType(typeName) as GraphQLObjectType, 0);
-  return (row, ctx) => {
-    try {
-      return then(first(row, ctx), cellOf) as Value | Promise<Value>;
-    } catch (e) {
-      throw failed(dataset, e);
-    }
-  };
+  return (row, ctx) => then(first(row, ctx), cellOf) as Value | Promise<Value>;
 }
 
 const failed = (dataset: Dataset, e: unknown) =>
   e instanceof RostergateError ? e : new RostergateError('STORE', `extract ${dataset}: ${(e as Error).message}`);
 
+/** A column that may be served key-only rows: a related record's id (`class.id`, `terms.id`). */
+const keyColumn = (c: Column) => c.path.length === 2 && c.path[1] === 'id';
+
+/**
+ * The page's context with the related records served as keys only (Loaders.entityKey): the same
+ * request (people noted, pseudonyms, view) but `one`/`many` in the resolvers read no data.
+ */
+const keyOnlyContext = (ctx: GraphQLContext): GraphQLContext => ({ ...ctx, loaders: { ...ctx.loaders, entity: ctx.loaders.entityKey } });
+
 /** Compiles the projection of a dataset's columns (all of them, or the few a k-anonymity pass needs). */
 export function compileProjection(schema: GraphQLSchema, dataset: Dataset, columns: Column[]): Projection {
   const typeName = DATASETS[dataset].type;
-  const fns = columns.map((c) => compileColumn(schema, typeName, c, dataset));
+  const fns = columns.map((c) => compileColumn(schema, typeName, c));
+  // Which columns are still served key-only rows: until one of their chains reads more than a key.
+  const keyed = columns.map(keyColumn);
   return {
     dataset,
     columns,
     async project(rows, ctx) {
-      const pending: Promise<unknown>[] = [];
-      const cells = rows.map((row) => {
-        const out = fns.map((f) => f(row, ctx));
-        out.forEach((v, i) => {
-          if (isPromise(v)) pending.push(v.then((x) => (out[i] = x)));
-        });
-        return out as Value[];
-      });
-      // The loaders batch every related read the page's resolvers started (one store call per kind).
-      if (pending.length) {
+      const keyCtx = keyed.some(Boolean) ? keyOnlyContext(ctx) : ctx;
+      // The whole record after all: this column reads full rows from now on, and this cell again.
+      const retry = (i: number, row: EntityRow, e: unknown) => {
+        if (!(e instanceof KeyOnlyRead)) throw e;
+        keyed[i] = false;
+        return fns[i]!(row, ctx);
+      };
+      const cellOfColumn = (i: number, row: EntityRow): Value | Promise<Value> => {
+        if (!keyed[i]) return fns[i]!(row, ctx);
+        let v: Value | Promise<Value>;
         try {
-          await Promise.all(pending);
+          v = fns[i]!(row, keyCtx);
         } catch (e) {
-          throw failed(dataset, e);
+          return retry(i, row, e);
         }
+        return isPromise(v) ? v.catch((e: unknown) => retry(i, row, e)) : v;
+      };
+      const pending: Promise<unknown>[] = [];
+      let cells: Value[][];
+      try {
+        cells = rows.map((row) => {
+          const out = new Array<Value>(fns.length);
+          for (let i = 0; i < fns.length; i++) {
+            const v = cellOfColumn(i, row);
+            if (isPromise(v)) pending.push(v.then((x) => (out[i] = x)));
+            else out[i] = v;
+          }
+          return out;
+        });
+        // The loaders batch every related read the page's resolvers started (one store call per kind).
+        if (pending.length) await Promise.all(pending);
+      } catch (e) {
+        throw failed(dataset, e);
       }
       return cells;
     },
