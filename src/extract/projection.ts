@@ -36,8 +36,8 @@ import type { EntityRow } from '../store/types.ts';
 import { cellOf, DATASETS, type Column, type Dataset } from './columns.ts';
 import type { Value } from './kanonymity.ts';
 
-/** One column's value of one row: synchronous where no related record is read. */
-type CellFn = (row: EntityRow, ctx: GraphQLContext) => Value | Promise<Value>;
+/** One column's completed value of one row (cellOf makes it a cell): synchronous where no related record is read. */
+type CellFn = (row: EntityRow, ctx: GraphQLContext) => unknown;
 
 /** A page of projected rows: the stored rows, their cells (columns order) and the people they disclosed. */
 export interface ProjectedPage {
@@ -122,10 +122,14 @@ function compileColumn(schema: GraphQLSchema, typeName: string, column: Column):
     const named = getNamedType(field.type);
     const next = i + 1 < column.path.length && isObjectType(named) ? step(named, i + 1) : undefined;
     const complete = completer(field.type, `${parent.name}.${field.name}`, next);
-    return (source, ctx) => then(resolve(source, args, ctx, info), (v) => complete(v, ctx));
+    return (source, ctx) => {
+      const v = resolve(source, args, ctx, info);
+      // No closure unless the value is pending: most steps of most cells are synchronous.
+      return isPromise(v) ? v.then((x) => complete(x, ctx)) : complete(v, ctx);
+    };
   };
   const first = step(schema.getType(typeName) as GraphQLObjectType, 0);
-  return (row, ctx) => then(first(row, ctx), cellOf) as Value | Promise<Value>;
+  return (row, ctx) => first(row, ctx);
 }
 
 const failed = (dataset: Dataset, e: unknown) =>
@@ -152,20 +156,10 @@ export function compileProjection(schema: GraphQLSchema, dataset: Dataset, colum
     async project(rows, ctx) {
       const keyCtx = keyed.some(Boolean) ? keyOnlyContext(ctx) : ctx;
       // The whole record after all: this column reads full rows from now on, and this cell again.
-      const retry = (i: number, row: EntityRow, e: unknown) => {
+      const whole = (i: number, row: EntityRow, e: unknown) => {
         if (!(e instanceof KeyOnlyRead)) throw e;
         keyed[i] = false;
         return fns[i]!(row, ctx);
-      };
-      const cellOfColumn = (i: number, row: EntityRow): Value | Promise<Value> => {
-        if (!keyed[i]) return fns[i]!(row, ctx);
-        let v: Value | Promise<Value>;
-        try {
-          v = fns[i]!(row, keyCtx);
-        } catch (e) {
-          return retry(i, row, e);
-        }
-        return isPromise(v) ? v.catch((e: unknown) => retry(i, row, e)) : v;
       };
       const pending: Promise<unknown>[] = [];
       let cells: Value[][];
@@ -173,9 +167,21 @@ export function compileProjection(schema: GraphQLSchema, dataset: Dataset, colum
         cells = rows.map((row) => {
           const out = new Array<Value>(fns.length);
           for (let i = 0; i < fns.length; i++) {
-            const v = cellOfColumn(i, row);
-            if (isPromise(v)) pending.push(v.then((x) => (out[i] = x)));
-            else out[i] = v;
+            let v: unknown;
+            if (!keyed[i]) v = fns[i]!(row, ctx);
+            else {
+              try {
+                v = fns[i]!(row, keyCtx);
+              } catch (e) {
+                v = whole(i, row, e);
+              }
+            }
+            if (!isPromise(v)) out[i] = cellOf(v);
+            else {
+              // One reaction per pending cell (a promise per cell is most of what a related column costs).
+              const set = (x: unknown) => void (out[i] = cellOf(x));
+              pending.push(v.then(set, keyed[i] ? (e: unknown) => then(whole(i, row, e), set) : undefined));
+            }
           }
           return out;
         });
