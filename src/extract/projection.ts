@@ -179,8 +179,10 @@ export function compileProjection(schema: GraphQLSchema, dataset: Dataset, colum
             if (!isPromise(v)) out[i] = cellOf(v);
             else {
               // One reaction per pending cell (a promise per cell is most of what a related column costs).
-              const set = (x: unknown) => void (out[i] = cellOf(x));
-              pending.push(v.then(set, keyed[i] ? (e: unknown) => then(whole(i, row, e), set) : undefined));
+              pending.push(v.then(
+                (x) => void (out[i] = cellOf(x)),
+                keyed[i] ? (e: unknown) => then(whole(i, row, e), (x) => void (out[i] = cellOf(x))) : undefined,
+              ));
             }
           }
           return out;
