@@ -12,6 +12,20 @@
  *
  * Why call the resolvers rather than re-implement the transforms here: a value has one definition,
  * the one GraphQL serves; test/e2e/extract-projection.test.ts compares the two column by column.
+ *
+ * Related records read as keys only. A column that is a related record's `id` (`class.id`,
+ * `person.id`, `terms.id`) needs the record's existence and key, not its data: its chain runs with
+ * the page's context in which the entity loader is `Loaders.entityKey` (one `store.entityKeys` per
+ * page: id and type, no data read or JSON decoded). The value still comes from the same resolvers —
+ * `Enrollment.class` looks the class up and gets nothing for one that is gone (an empty cell, as in
+ * GraphQL), `Person.id` gives the pseudonym, `notePerson` notes the person. Why this is exact: a
+ * key-only row's `data`, `updatedAt` and `updatedSeq` throw `KeyOnlyRead` when read, so a chain that
+ * completes did not read them and made the value a whole row would have made. A chain that does
+ * read them (in a pseudonymising purpose `Person.guardianships` orders guardianships by their
+ * guardian's pseudonym, read from the guardianship's data) fails with `KeyOnlyRead`; that cell is
+ * made again with whole rows, and the column reads whole rows from then on. (No resolver catches an
+ * error and carries on, so a read cannot go unnoticed.) Chosen over a hook in the resolvers because it
+ * needs no second description of what each resolver reads, and cannot drift from it.
  */
 import {
   getNamedType,
