@@ -34,7 +34,7 @@ import { SqliteStore } from '../src/store/sqlite.ts';
 import { PostgresStore } from '../src/store/postgres.ts';
 import type { Store } from '../src/store/types.ts';
 import { syncSource } from '../src/sync/runner.ts';
-import { CSV_OPTIONS, PAGE_SIZE, runExtract, type ExtractFormat } from '../src/extract/extract.ts';
+import { CSV_OPTIONS, pageSizeFor, runExtract, type ExtractFormat } from '../src/extract/extract.ts';
 import { DATASETS, type Dataset } from '../src/extract/columns.ts';
 
 function textArg(name: string): string | undefined {
@@ -58,7 +58,7 @@ async function floor(store: Store, dataset: Dataset, format: ExtractFormat, out:
   let n = 0;
   let header: string[] | undefined;
   for (;;) {
-    const r = await store.list({ type: entity, first: PAGE_SIZE, afterId, ...where });
+    const r = await store.list({ type: entity, first: pageSizeFor(store), afterId, ...where });
     let text = '';
     if (format === 'ndjson') {
       for (const row of r.rows) text += JSON.stringify({ id: row.id, ...(row.data as object) }) + '\n';
@@ -111,7 +111,7 @@ async function timed(dir: string, fn: (out: Writable) => Promise<number>) {
 
 async function benchStore(kind: 'sqlite' | 'postgres', store: Store, privacy: Privacy, students: number, rounds: number, dir: string) {
   const counts = await store.counts();
-  console.log(`extract — ${kind}, ${students} students: ${counts.person} people, ${counts.enrollment} enrollments, ${counts.class} classes (client analytics-demo, pages of ${PAGE_SIZE})`);
+  console.log(`extract — ${kind}, ${students} students: ${counts.person} people, ${counts.enrollment} enrollments, ${counts.class} classes (client analytics-demo, pages of ${pageSizeFor(store)})`);
   for (const [dataset, format] of RUNS) {
     let best = { floor: 0, extract: 0, floorCpu: 0, extractCpu: 0 };
     let heap = '';

@@ -90,8 +90,16 @@ type Page = Pick<ProjectedPage, 'cells' | 'people'> & { ids?: string[] };
  */
 export const CSV_OPTIONS = { cast: { boolean: (v: boolean) => (v ? 'true' : 'false') } };
 
-/** Rows per page read from the store: big enough that per-page costs vanish, small enough to stay flat. */
-export const PAGE_SIZE = 2000;
+/**
+ * Rows per page read from the store: big enough that per-page costs vanish, small enough to stay
+ * flat. SQLite reads in this process, and a page's rows, cells and promises then outlive fewer young
+ * collections at 1,000 rows than at 2,000 (10–15 % less CPU for an enrollments extract, measured
+ * side by side in one process); PostgreSQL pays a round trip and the server's ordered walk per page,
+ * so there 2,000 (1,000 took 25–30 % longer in wall-clock time).
+ */
+export function pageSizeFor(store: Pick<Store, 'kind'>): number {
+  return store.kind === 'sqlite' ? 1000 : 2000;
+}
 
 /** NDJSON lines of rows, keys in column order (null for an absent value). */
 function ndjson(names: string[], rows: Value[][]): string {
@@ -150,7 +158,7 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractReport> {
   const cls = o.privacy.classification;
   const applicable = direct.length === 0;
   const people = new Set<string>();
-  const pageSize = o.pageSize ?? PAGE_SIZE;
+  const pageSize = o.pageSize ?? pageSizeFor(o.store);
   // A fresh context per page: its loaders' caches (and pseudonyms) are dropped with the page.
   const newContext = () => o.privacy.context(o.store, o.sourceTypes, { client: o.client, purpose }, { sharedCache: false });
 

@@ -12,6 +12,20 @@
  *
  * Why call the resolvers rather than re-implement the transforms here: a value has one definition,
  * the one GraphQL serves; test/e2e/extract-projection.test.ts compares the two column by column.
+ *
+ * Related records read as keys only. A column that is a related record's `id` (`class.id`,
+ * `person.id`, `terms.id`) needs the record's existence and key, not its data: its chain runs with
+ * the page's context in which the entity loader is `Loaders.entityKey` (one `store.entityKeys` per
+ * page: id and type, no data read or JSON decoded). The value still comes from the same resolvers —
+ * `Enrollment.class` looks the class up and gets nothing for one that is gone (an empty cell, as in
+ * GraphQL), `Person.id` gives the pseudonym, `notePerson` notes the person. Why this is exact: a
+ * key-only row's `data`, `updatedAt` and `updatedSeq` throw `KeyOnlyRead` when read, so a chain that
+ * completes did not read them and made the value a whole row would have made. A chain that does
+ * read them (in a pseudonymising purpose `Person.guardianships` orders guardianships by their
+ * guardian's pseudonym, read from the guardianship's data) fails with `KeyOnlyRead`; that cell is
+ * made again with whole rows, and the column reads whole rows from then on. (No resolver catches an
+ * error and carries on, so a read cannot go unnoticed.) Chosen over a hook in the resolvers because it
+ * needs no second description of what each resolver reads, and cannot drift from it.
  */
 import {
   getNamedType,
@@ -28,6 +42,7 @@ import {
 } from 'graphql';
 import { RostergateError } from '../errors.ts';
 import type { GraphQLContext } from '../graphql/context.ts';
+import { KeyOnlyRead } from '../graphql/loaders.ts';
 import { rootListPage } from '../graphql/resolvers.ts';
 import { fieldResolver } from '../graphql/schema.ts';
 import { checkKeyVersion, orderOf } from '../graphql/order.ts';
@@ -35,8 +50,8 @@ import type { EntityRow } from '../store/types.ts';
 import { cellOf, DATASETS, type Column, type Dataset } from './columns.ts';
 import type { Value } from './kanonymity.ts';
 
-/** One column's value of one row: synchronous where no related record is read. */
-type CellFn = (row: EntityRow, ctx: GraphQLContext) => Value | Promise<Value>;
+/** One column's completed value of one row (cellOf makes it a cell): synchronous where no related record is read. */
+type CellFn = (row: EntityRow, ctx: GraphQLContext) => unknown;
 
 /** A page of projected rows: the stored rows, their cells (columns order) and the people they disclosed. */
 export interface ProjectedPage {
@@ -111,7 +126,7 @@ function completer(type: GraphQLOutputType, where: string, next: Step | undefine
 }
 
 /** Compiles a column's path to the chain of the purpose schema's resolvers that makes its value. */
-function compileColumn(schema: GraphQLSchema, typeName: string, column: Column, dataset: Dataset): CellFn {
+function compileColumn(schema: GraphQLSchema, typeName: string, column: Column): CellFn {
   const step = (parent: GraphQLObjectType, i: number): Step => {
     const field = parent.getFields()[column.path[i]!];
     if (!field) throw new RostergateError('FORBIDDEN', `this purpose cannot read ${parent.name}.${column.path[i]}`);
@@ -121,44 +136,75 @@ function compileColumn(schema: GraphQLSchema, typeName: string, column: Column, 
     const named = getNamedType(field.type);
     const next = i + 1 < column.path.length && isObjectType(named) ? step(named, i + 1) : undefined;
     const complete = completer(field.type, `${parent.name}.${field.name}`, next);
-    return (source, ctx) => then(resolve(source, args, ctx, info), (v) => complete(v, ctx));
+    return (source, ctx) => {
+      const v = resolve(source, args, ctx, info);
+      // No closure unless the value is pending: most steps of most cells are synchronous.
+      return isPromise(v) ? v.then((x) => complete(x, ctx)) : complete(v, ctx);
+    };
   };
   const first = step(schema.getType(typeName) as GraphQLObjectType, 0);
-  return (row, ctx) => {
-    try {
-      return then(first(row, ctx), cellOf) as Value | Promise<Value>;
-    } catch (e) {
-      throw failed(dataset, e);
-    }
-  };
+  return (row, ctx) => first(row, ctx);
 }
 
 const failed = (dataset: Dataset, e: unknown) =>
   e instanceof RostergateError ? e : new RostergateError('STORE', `extract ${dataset}: ${(e as Error).message}`);
 
+/** A column that may be served key-only rows: a related record's id (`class.id`, `terms.id`). */
+const keyColumn = (c: Column) => c.path.length === 2 && c.path[1] === 'id';
+
+/**
+ * The page's context with the related records served as keys only (Loaders.entityKey): the same
+ * request (people noted, pseudonyms, view) but `one`/`many` in the resolvers read no data.
+ */
+const keyOnlyContext = (ctx: GraphQLContext): GraphQLContext => ({ ...ctx, loaders: { ...ctx.loaders, entity: ctx.loaders.entityKey } });
+
 /** Compiles the projection of a dataset's columns (all of them, or the few a k-anonymity pass needs). */
 export function compileProjection(schema: GraphQLSchema, dataset: Dataset, columns: Column[]): Projection {
   const typeName = DATASETS[dataset].type;
-  const fns = columns.map((c) => compileColumn(schema, typeName, c, dataset));
+  const fns = columns.map((c) => compileColumn(schema, typeName, c));
+  // Which columns are still served key-only rows: until one of their chains reads more than a key.
+  const keyed = columns.map(keyColumn);
   return {
     dataset,
     columns,
     async project(rows, ctx) {
+      const keyCtx = keyed.some(Boolean) ? keyOnlyContext(ctx) : ctx;
+      // The whole record after all: this column reads full rows from now on, and this cell again.
+      const whole = (i: number, row: EntityRow, e: unknown) => {
+        if (!(e instanceof KeyOnlyRead)) throw e;
+        keyed[i] = false;
+        return fns[i]!(row, ctx);
+      };
       const pending: Promise<unknown>[] = [];
-      const cells = rows.map((row) => {
-        const out = fns.map((f) => f(row, ctx));
-        out.forEach((v, i) => {
-          if (isPromise(v)) pending.push(v.then((x) => (out[i] = x)));
+      let cells: Value[][];
+      try {
+        cells = rows.map((row) => {
+          const out = new Array<Value>(fns.length);
+          for (let i = 0; i < fns.length; i++) {
+            let v: unknown;
+            if (!keyed[i]) v = fns[i]!(row, ctx);
+            else {
+              try {
+                v = fns[i]!(row, keyCtx);
+              } catch (e) {
+                v = whole(i, row, e);
+              }
+            }
+            if (!isPromise(v)) out[i] = cellOf(v);
+            else {
+              // One reaction per pending cell (a promise per cell is most of what a related column costs).
+              pending.push(v.then(
+                (x) => void (out[i] = cellOf(x)),
+                keyed[i] ? (e: unknown) => then(whole(i, row, e), (x) => void (out[i] = cellOf(x))) : undefined,
+              ));
+            }
+          }
+          return out;
         });
-        return out as Value[];
-      });
-      // The loaders batch every related read the page's resolvers started (one store call per kind).
-      if (pending.length) {
-        try {
-          await Promise.all(pending);
-        } catch (e) {
-          throw failed(dataset, e);
-        }
+        // The loaders batch every related read the page's resolvers started (one store call per kind).
+        if (pending.length) await Promise.all(pending);
+      } catch (e) {
+        throw failed(dataset, e);
       }
       return cells;
     },

@@ -8,6 +8,13 @@ import { PseudonymCache } from '../privacy/pseudonym-cache.ts';
 
 export interface Loaders {
   entity: DataLoader<string, EntityRow | undefined>;
+  /**
+   * Records by id as keys only (`store.entityKeys`: no data read or decoded): rows whose `id` and
+   * `type` are real and whose `data`, `updatedAt` and `updatedSeq` throw `KeyOnlyRead` when read.
+   * For code that needs only a related record's existence and key (an extract's `class.id`, see
+   * src/extract/projection.ts); absent ids are undefined, as with `entity`.
+   */
+  entityKey: DataLoader<string, EntityRow | undefined>;
   /** For a link name (e.g. 'enrollment.class'), the ids of entities linking to each target id. */
   linkedFrom(rel: string): DataLoader<string, string[]>;
   sources: DataLoader<string, { source: string; key: string; lastModified: string | null }[]>;
@@ -24,6 +31,32 @@ export interface Loaders {
   viewTime?: DataLoader<string, ViewTime | undefined>;
 }
 
+/** What reading anything but the key of a key-only row throws: the reader needed the whole record. */
+export class KeyOnlyRead extends Error {
+  constructor(what: string) {
+    super(`a key-only record's ${what} was read`);
+    this.name = 'KeyOnlyRead';
+  }
+}
+
+/**
+ * A record known by its key alone. Reading what was not read from the store throws instead of
+ * answering undefined, so a value can never silently depend on data that is not there. Not a
+ * tombstone (`tombstone` absent), like every record the entity loader reads from the store.
+ */
+class KeyOnlyRow {
+  constructor(readonly id: string, readonly type: EntityRow['type']) {}
+  get data(): never {
+    throw new KeyOnlyRead('data');
+  }
+  get updatedAt(): never {
+    throw new KeyOnlyRead('updatedAt');
+  }
+  get updatedSeq(): never {
+    throw new KeyOnlyRead('updatedSeq');
+  }
+}
+
 export function createLoaders(store: Store, domain?: { domain: string; version: number }, view?: string, cache?: PseudonymCache): Loaders {
   const byRel = new Map<string, DataLoader<string, string[]>>();
   // Without the process's cache, one for this request still lets Person.id resolve without a promise.
@@ -38,6 +71,11 @@ export function createLoaders(store: Store, domain?: { domain: string; version: 
       // A pseudonymising request will ask people's ids: fetch them with the people, in one batch.
       if (domain) await fetchPseudonyms(rows.flatMap((r) => (r?.type === 'person' ? [r.id] : [])));
       return rows;
+    }, { maxBatchSize: 5000 }),
+    entityKey: new DataLoader(async (ids) => {
+      const keys = await store.entityKeys(ids);
+      if (domain) await fetchPseudonyms(keys.flatMap((k) => (k?.type === 'person' ? [k.id] : [])));
+      return keys.map((k) => k && (new KeyOnlyRow(k.id, k.type) as unknown as EntityRow));
     }, { maxBatchSize: 5000 }),
     linkedFrom(rel) {
       let l = byRel.get(rel);

@@ -118,8 +118,11 @@ export function buildPurposeSchema(
           type: new GraphQLNonNull(pseudonymType),
           description: 'A keyed pseudonym of this person in this purpose’s pseudonymisation domain.',
           resolve: (row, _args, ctx) => {
-            // A tombstone carries the pseudonyms its person had when deleted.
-            const kept = ((row as EntityRow).data as { _pseudonyms?: Record<string, string> })._pseudonyms?.[ctx.pseudonymDomain ?? ''];
+            // A tombstone carries the pseudonyms its person had when deleted (only a tombstone: a
+            // stored record never does, so its data is not read — an extract may hold its key only).
+            const kept = (row as EntityRow).tombstone
+              ? ((row as EntityRow).data as { _pseudonyms?: Record<string, string> })._pseudonyms?.[ctx.pseudonymDomain ?? '']
+              : undefined;
             if (kept) return kept;
             // Synchronous where the person was loaded with its pseudonym: a promise per person is
             // most of what a pseudonymised list would otherwise cost over the unrestricted one.

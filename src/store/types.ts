@@ -373,6 +373,11 @@ export interface Store {
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
 
   getEntities(ids: readonly string[]): Promise<(EntityRow | undefined)[]>;
+  /**
+   * Which of `ids` exist, and their types, without reading their data: for callers that need only
+   * a related record's key (an extract's `class.id`). Absent ids are undefined, as in getEntities.
+   */
+  entityKeys(ids: readonly string[]): Promise<({ id: string; type: EntityType } | undefined)[]>;
   list(q: ListQuery): Promise<ListResult>;
   /** For each target id, the ids of entities linking to it through `rel` (ordered by id). */
   linkedFrom(rel: string, toIds: readonly string[]): Promise<Map<string, string[]>>;

@@ -111,4 +111,64 @@ describe.each(storeKinds())('compiled extract projections equal GraphQL, on %s',
     const unpseudonymised = differences(await projected(g, client, 'people', open), reference);
     expect(unpseudonymised.some((d) => /^row \d+, id: "per_/.test(d) || /^rows:/.test(d))).toBe(true);
   });
+
+  it('a chain that reads more of a related record than its key gets whole records, and the same values', { timeout: 120_000 }, async () => {
+    const client = clientOf('analytics');
+    const own = g.privacy.schemas.get('analytics')!.schema;
+    const reference = await graphqlExtract(g.store, g.privacy, client, 'enrollments');
+    // Enrollment.class made to look at the class's data: served a key-only row, it must not answer from nothing.
+    const reading = mapSchema(own, {
+      [MapperKind.OBJECT_FIELD]: (f, name, type) => {
+        if (type !== 'Enrollment' || name !== 'class') return f;
+        const inner = f.resolve!;
+        return { ...f, resolve: async (...a: Parameters<typeof inner>) => {
+          const c = (await inner(...a)) as { data: unknown } | null;
+          return c && c.data ? c : null;
+        } };
+      },
+    });
+    const whole = new Set<string>();
+    const store = g.store as { getEntities: typeof g.store.getEntities };
+    const { getEntities } = store;
+    store.getEntities = (ids) => (ids.forEach((id) => whole.add(id)), getEntities.call(g.store, ids));
+    let mine: ReferenceRows;
+    try {
+      mine = await projected(g, client, 'enrollments', reading);
+    } finally {
+      store.getEntities = getEntities;
+    }
+    expect(differences(mine, reference)).toEqual([]);
+    expect([...whole].some((id) => id.startsWith('cls_'))).toBe(true);
+  });
+
+  // Last in this suite: it deletes a class from the shared store.
+  it('a related record read as its key only: a reference to one that is gone gives an empty cell, as in GraphQL', { timeout: 120_000 }, async () => {
+    const client = clientOf('analytics');
+    const before = await graphqlExtract(g.store, g.privacy, client, 'enrollments');
+    const classAt = before.columns.indexOf('class.id');
+    const gone = before.cells[0]![classAt] as string;
+    expect(gone).toMatch(/^cls_/);
+    // A class deleted behind the enrollments' back (its links to its school go too; the enrollments keep their classId).
+    await g.store.transaction((tx) => tx.deleteEntity(gone));
+    // What the projection asks the store, by kind of read (the real store's own methods, counted).
+    const asked = { whole: new Set<string>(), keys: new Set<string>() };
+    const store = g.store as { getEntities: typeof g.store.getEntities; entityKeys: typeof g.store.entityKeys };
+    const { getEntities, entityKeys } = store;
+    store.getEntities = (ids) => (ids.forEach((id) => asked.whole.add(id)), getEntities.call(g.store, ids));
+    store.entityKeys = (ids) => (ids.forEach((id) => asked.keys.add(id)), entityKeys.call(g.store, ids));
+    let mine: ReferenceRows;
+    try {
+      mine = await projected(g, client, 'enrollments');
+    } finally {
+      Object.assign(store, { getEntities, entityKeys });
+    }
+    const reference = await graphqlExtract(g.store, g.privacy, client, 'enrollments');
+    expect(differences(mine, reference)).toEqual([]);
+    const emptied = reference.cells.filter((r) => r[classAt] === null);
+    expect(emptied.length).toBe(before.cells.filter((r) => r[classAt] === gone).length);
+    expect(reference.cells.some((r) => r[classAt] === gone)).toBe(false);
+    // The classes (the gone one too) were asked as keys only, never read whole.
+    expect(asked.keys.has(gone)).toBe(true);
+    expect([...asked.whole].filter((id) => id.startsWith('cls_'))).toEqual([]);
+  });
 });

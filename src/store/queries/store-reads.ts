@@ -69,6 +69,14 @@ export abstract class QueryStore implements Store {
     return ids.map((id) => byId.get(id));
   }
 
+  async entityKeys(ids: readonly string[]): Promise<({ id: string; type: EntityType } | undefined)[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.executeRead(this.rdb.selectFrom('entities').select(['id', 'type']).where(this.d.inList(sql.ref('id'), ids)).compile());
+    const byId = new Map<string, { id: string; type: EntityType }>();
+    for (const r of rows) byId.set(r.id, { id: r.id, type: r.type });
+    return ids.map((id) => byId.get(id));
+  }
+
   async list(q: ListQuery): Promise<ListResult> {
     const d = this.d;
     const ordered = q.order && isPseudonymOrdered(q.type) ? this.pseudonymFrom(q.type) : undefined;
