@@ -104,8 +104,9 @@ export async function sortKeys(
     });
   }
   const out = new Map<string, string[]>();
+  const pseudonymOf = (id: string) => pseudonyms.get(id);
   for (const r of rows) {
-    const key = sortKeyOf(type, r, (id) => pseudonyms.get(id));
+    const key = sortKeyOf(type, r, pseudonymOf);
     if (key) out.set(r.id, key);
   }
   return out;

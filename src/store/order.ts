@@ -62,20 +62,21 @@ export function compareKeys(a: readonly string[], b: readonly string[]): number 
 export function sortKeyOf(
   type: PseudonymOrderedType, row: { id: string; data: unknown }, pseudonymOf: (personId: string) => string | undefined,
 ): string[] | undefined {
+  // Called for every row of a nested list in pseudonym order: no closure or array made per row
+  // beyond the key itself.
   const d = row.data as Record<string, unknown>;
-  const p = (field: string) => (typeof d[field] === 'string' ? pseudonymOf(d[field] as string) : undefined);
   switch (type) {
     case 'person': {
       const own = pseudonymOf(row.id);
       return own === undefined ? undefined : [own];
     }
     case 'enrollment': {
-      const person = p('personId');
+      const person = typeof d.personId === 'string' ? pseudonymOf(d.personId) : undefined;
       return person === undefined ? undefined : [person, typeof d.classId === 'string' ? d.classId : '', row.id];
     }
     case 'guardianship': {
-      const student = p('studentId');
-      const guardian = p('guardianId');
+      const student = typeof d.studentId === 'string' ? pseudonymOf(d.studentId) : undefined;
+      const guardian = typeof d.guardianId === 'string' ? pseudonymOf(d.guardianId) : undefined;
       return student === undefined || guardian === undefined ? undefined : [student, guardian, row.id];
     }
   }
@@ -83,9 +84,16 @@ export function sortKeyOf(
 
 /** The person ids a record's sort key needs pseudonyms of. */
 export function peopleOrderedBy(type: PseudonymOrderedType, row: { id: string; data: unknown }): string[] {
+  if (type === 'person') return [row.id];
   const d = row.data as Record<string, unknown>;
-  const ids = type === 'person' ? [row.id] : type === 'enrollment' ? [d.personId] : [d.studentId, d.guardianId];
-  return ids.filter((x): x is string => typeof x === 'string');
+  const out: string[] = [];
+  if (type === 'enrollment') {
+    if (typeof d.personId === 'string') out.push(d.personId);
+  } else {
+    if (typeof d.studentId === 'string') out.push(d.studentId);
+    if (typeof d.guardianId === 'string') out.push(d.guardianId);
+  }
+  return out;
 }
 
 /**
