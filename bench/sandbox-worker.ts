@@ -7,18 +7,28 @@
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { RosterDataset } from '../src/demo/dataset.ts';
 import type { DistrictOptions } from '../src/demo/generator.ts';
-import { startSandboxServer } from '../connectors/sandbox-kit.ts';
+import { prepareIndexes, startSandboxServer } from '../connectors/sandbox-kit.ts';
 import { oneRosterSandboxApp } from '../connectors/oneroster/sandbox.ts';
 
 type Op = { op: 'touch'; share: number } | { op: 'close' };
 type Request = Op & { id: number };
-type Reply = { id: number; value?: number; error?: string } | { ready: string };
+type Reply = { id: number; value?: Touched; error?: string } | { ready: string };
+
+/** What a touch changed, and how long the sandbox then took to re-index the district. */
+export interface Touched {
+  changed: number;
+  indexSeconds: number;
+}
 
 export interface SandboxWorker {
   /** Base URL of the OneRoster sandbox (…/oneroster). */
   url: string;
-  /** Changes `share` of the students in the worker's district; resolves to how many. */
-  touchStudents(share: number): Promise<number>;
+  /**
+   * Changes `share` of the students in the worker's district, then has the sandbox re-index it
+   * (`prepareIndexes`: as a vendor's indexes would be by the time anyone asks), so a sync timed
+   * afterwards measures the gateway and the sandbox's delta pages, not the emulator's re-indexing.
+   */
+  touchStudents(share: number): Promise<Touched>;
   close(): Promise<void>;
 }
 
@@ -27,7 +37,7 @@ export async function startSandboxWorker(district: DistrictOptions): Promise<San
   const self = new URL(import.meta.url).href;
   const boot = `import { register } from ${JSON.stringify(import.meta.resolve('tsx/esm/api'))}; register(); await import(${JSON.stringify(self)});`;
   const worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(boot)}`), { workerData: { role: 'bench-sandbox', district } });
-  const pending = new Map<number, { resolve: (v: number) => void; reject: (e: Error) => void }>();
+  const pending = new Map<number, { resolve: (v: Touched) => void; reject: (e: Error) => void }>();
   let next = 0;
   const url = await new Promise<string>((resolve, reject) => {
     worker.once('error', reject);
@@ -36,11 +46,11 @@ export async function startSandboxWorker(district: DistrictOptions): Promise<San
       const p = pending.get(m.id);
       pending.delete(m.id);
       if (m.error) p?.reject(new Error(m.error));
-      else p?.resolve(m.value ?? 0);
+      else p?.resolve(m.value ?? { changed: 0, indexSeconds: 0 });
     });
   });
   const call = (req: Op) =>
-    new Promise<number>((resolve, reject) => {
+    new Promise<Touched>((resolve, reject) => {
       const id = next++;
       pending.set(id, { resolve, reject });
       worker.postMessage({ ...req, id });
@@ -72,7 +82,12 @@ if (!isMainThread && (workerData as { role?: string } | null)?.role === 'bench-s
   const sandbox = await startSandboxServer({ dataset, apps: [oneRosterSandboxApp] });
   parentPort!.on('message', async (m: Request) => {
     try {
-      if (m.op === 'touch') parentPort!.postMessage({ id: m.id, value: touchStudents(dataset, m.share) });
+      if (m.op === 'touch') {
+        const changed = touchStudents(dataset, m.share);
+        const t = process.hrtime.bigint();
+        prepareIndexes(dataset);
+        parentPort!.postMessage({ id: m.id, value: { changed, indexSeconds: Number(process.hrtime.bigint() - t) / 1e9 } });
+      }
       else {
         await sandbox.close();
         parentPort!.postMessage({ id: m.id });

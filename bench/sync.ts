@@ -11,8 +11,8 @@
  * it measures whatever the engine does.
  *
  *   npm run bench sync -- --students 50000   (default 50,000; --quick: 2,000)
- *   --cap S      stop each sync after S seconds and report the rate so far (default: none on SQLite)
- *   --pg-cap S   the same on PostgreSQL (default 60: its sync is slow enough that a run would not end)
+ *   --cap S      stop each sync after S seconds and report the rate so far (default: none)
+ *   --pg-cap S   the same on PostgreSQL (default: none; it was 60 while PostgreSQL synced 64 rec/s)
  * PostgreSQL runs when ROSTERGATE_BENCH_POSTGRES (else ROSTERGATE_TEST_POSTGRES) names a server the
  * bench may create and drop databases on.
  */
@@ -183,7 +183,7 @@ export async function benchSync(): Promise<void> {
   countStatements();
   const quick = flag('quick');
   const students = arg('students', quick ? 2_000 : 50_000);
-  const caps: Record<Kind, number> = { sqlite: arg('cap', 0), postgres: arg('pg-cap', 60) };
+  const caps: Record<Kind, number> = { sqlite: arg('cap', 0), postgres: arg('pg-cap', 0) };
   const pgUrl = process.env.ROSTERGATE_BENCH_POSTGRES || process.env.ROSTERGATE_TEST_POSTGRES;
   const log = createLogger({ level: 'silent' });
 
@@ -247,11 +247,12 @@ export async function benchSync(): Promise<void> {
         if (e2e.capped) {
           console.log(`    incremental sync, 1 % of students changed: not measured (the full sync was capped before it ended)`);
         } else {
-          const changed = await sandbox.touchStudents(0.01);
+          const { changed, indexSeconds } = await sandbox.touchStudents(0.01);
           const inc = await timedSync(kind, cap, (hooks) => syncAll(store, cfg, log, { hooks, privacy }));
           console.log(
             `    incremental sync, 1 % of students changed (${n0(changed)}; ${n0(inc.records)} records read): ${inc.seconds.toFixed(2)} s` +
-              `   target < ${TARGETS.incrementalSeconds} s ${verdict(!inc.capped && inc.seconds < TARGETS.incrementalSeconds)}${capNote(inc)}`,
+              `   target < ${TARGETS.incrementalSeconds} s ${verdict(!inc.capped && inc.seconds < TARGETS.incrementalSeconds)}${capNote(inc)}` +
+              ` (the sandbox re-indexed the district after the change, untimed: ${indexSeconds.toFixed(2)} s)`,
           );
         }
         await store.close();

@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import type { DatasetRow, DatasetView } from '../dataset-view.ts';
 import type { EntityType } from '../../src/model/records.ts';
-import { basicAuth, bearer, perVersion, renderPage, seek, type SandboxApp, type SandboxRequest, type SandboxResponse } from '../sandbox-kit.ts';
+import { basicAuth, bearer, perVersion, renderPage, sandboxWork, seek, type SandboxApp, type SandboxRequest, type SandboxResponse } from '../sandbox-kit.ts';
 import { hmacSignature, signatureBase } from './auth.ts';
 import { ENVELOPE } from './wire.ts';
 
@@ -157,25 +157,42 @@ export function oneRosterSandbox(options: OneRosterSandboxOptions = {}): Sandbox
       // Everything a page needs from the whole district, once per dataset version: rendering
       // context, and per resource its records by modification time (for the dateLastModified
       // filter) plus the filtered listings already asked for. Listings come from the dataset in key order.
-      const indexes = perVersion(dataset, () => {
-        const cx = renderContext(dataset);
-        return {
-          cx,
-          renderers: { v11: render(cx, baseUrl, false), v12: render(cx, baseUrl, true) },
-          byModified: new Map<EntityType, { rows: DatasetRow[]; times: string[] }>(),
-          filtered: new Map<string, readonly DatasetRow[]>(),
-        };
-      });
+      type Indexes = {
+        cx: RenderContext;
+        renderers: { v11: ReturnType<typeof render>; v12: ReturnType<typeof render> };
+        byModified: Map<EntityType, { rows: DatasetRow[]; times: string[] }>;
+        filtered: Map<string, readonly DatasetRow[]>;
+      };
+      const byModifiedOf = (ix: Indexes, type: EntityType) => {
+        let m = ix.byModified.get(type);
+        if (!m) {
+          const sorted = [...dataset.listWithDeleted(type)].map((r) => ({ r, at: lastModifiedOf(r, ix.cx.touched) })).sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
+          ix.byModified.set(type, (m = { rows: sorted.map((x) => x.r), times: sorted.map((x) => x.at) }));
+          sandboxWork.indexed += sorted.length;
+        }
+        return m;
+      };
+      const indexes = perVersion(
+        dataset,
+        (): Indexes => {
+          const cx = renderContext(dataset);
+          return {
+            cx,
+            renderers: { v11: render(cx, baseUrl, false), v12: render(cx, baseUrl, true) },
+            byModified: new Map(),
+            filtered: new Map(),
+          };
+        },
+        (ix) => {
+          for (const type of new Set(Object.values(TYPE_OF))) byModifiedOf(ix, type);
+        },
+      );
       const changedSince = (type: EntityType, since: string): readonly DatasetRow[] => {
         const ix = indexes();
         const id = `${type}>${since}`;
         let rows = ix.filtered.get(id);
         if (!rows) {
-          let m = ix.byModified.get(type);
-          if (!m) {
-            const sorted = [...dataset.listWithDeleted(type)].map((r) => ({ r, at: lastModifiedOf(r, ix.cx.touched) })).sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
-            ix.byModified.set(type, (m = { rows: sorted.map((x) => x.r), times: sorted.map((x) => x.at) }));
-          }
+          const m = byModifiedOf(ix, type);
           // The changed records, back in key order: the listing order without a filter.
           rows = m.rows.slice(seek(m.times, since)).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
           if (ix.filtered.size >= 32) ix.filtered.clear();

@@ -6,7 +6,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SignJWT, importPKCS8 } from 'jose';
 import { RosterDataset } from '../../src/demo/dataset.ts';
-import { sandboxWork, type SandboxApp, type SandboxHandler, type SandboxResponse } from '../../connectors/sandbox-kit.ts';
+import { prepareIndexes, sandboxWork, type SandboxApp, type SandboxHandler, type SandboxResponse } from '../../connectors/sandbox-kit.ts';
 import { CLEVER_SANDBOX_TOKEN, cleverId, cleverSandbox } from '../../connectors/clever/sandbox.ts';
 import { ONEROSTER_SANDBOX_CLIENT_ID, ONEROSTER_SANDBOX_CLIENT_SECRET, oneRosterSandbox, V12 } from '../../connectors/oneroster/sandbox.ts';
 import { graphId, graphSandbox, MSGRAPH_SANDBOX_CLIENT_ID, MSGRAPH_SANDBOX_CLIENT_SECRET, MSGRAPH_SANDBOX_TENANT } from '../../connectors/msgraph/sandbox.ts';
@@ -26,10 +26,10 @@ function mount(app: SandboxApp, dataset: RosterDataset) {
 }
 
 /** The work of one request, after a warm-up request has built the version's indexes. */
-async function workOf<T>(fn: () => Promise<T>): Promise<{ result: T; builds: number; compared: number; rendered: number }> {
+async function workOf<T>(fn: () => Promise<T>): Promise<{ result: T; builds: number; indexed: number; compared: number; rendered: number }> {
   sandboxWork.reset();
   const result = await fn();
-  return { result, builds: sandboxWork.builds, compared: sandboxWork.compared, rendered: sandboxWork.rendered };
+  return { result, builds: sandboxWork.builds, indexed: sandboxWork.indexed, compared: sandboxWork.compared, rendered: sandboxWork.rendered };
 }
 
 const districts: Record<'small' | 'large', RosterDataset> = {} as never;
@@ -122,6 +122,29 @@ describe('OneRoster sandbox', () => {
     // The second page of the same filter reuses the first's listing: no index, no scan.
     expect(second).toMatchObject({ builds: 0, rendered: 2 });
     expect(second.compared).toBe(0);
+  });
+
+  it('re-indexes the district after a change when asked (prepareIndexes), so the next delta query costs only its page', async () => {
+    const ds = RosterDataset.generate({ students: 2000 });
+    const { get, auth } = await start(ds);
+    const since = new Date(Date.now() - 1000).toISOString();
+    const filter = (resource: string) => `${V12}/${resource}?limit=50&filter=${encodeURIComponent(`dateLastModified>'${since}'`)}`;
+    // Lazily: the first delta query after a change re-indexes the whole resource.
+    ds.upsert('course', ds.list('course')[0]!.key, { title: 'Renamed A' });
+    const lazy = await workOf(() => get(filter('courses'), auth));
+    expect(lazy.builds).toBe(1);
+    expect(lazy.indexed).toBeGreaterThanOrEqual(ds.list('course').length);
+    // Prepared: the change's cost is paid when asked; the queries that follow index nothing.
+    const student = ds.list('person').find((p) => p.data.roles.includes('student'))!;
+    ds.upsert('person', student.key, { familyName: 'Renamed-B' });
+    sandboxWork.reset();
+    prepareIndexes(ds);
+    expect(sandboxWork.builds).toBe(1);
+    expect(sandboxWork.indexed).toBeGreaterThanOrEqual(ds.listWithDeleted('person').length + ds.listWithDeleted('enrollment').length);
+    const users = await workOf(() => get(filter('users'), auth));
+    expect((users.result.body as { users: { sourcedId: string }[] }).users.map((u) => u.sourcedId)).toContain(student.key);
+    const enrollments = await workOf(() => get(filter('enrollments'), auth));
+    for (const w of [users, enrollments]) expect(w).toMatchObject({ builds: 0, indexed: 0 });
   });
 });
 

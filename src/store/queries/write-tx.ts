@@ -364,7 +364,10 @@ export class WriteTx extends BatchOps implements StoreTx {
   }
 
   async purgeChangesBefore(beforeIso: string) {
-    const last = (await this.db.selectFrom('change_log').select((eb) => eb.fn.max('seq').as('s')).where('at', '<', beforeIso).executeTakeFirst())?.s;
+    // max(seq + 0), not max(seq): SQLite answers max(seq) by walking the rowid b-tree from the
+    // end until a row is old enough — the whole change log when none is, i.e. on nearly every
+    // sync (40 ms at 20,000 students). The expression leaves it the `at` index's range instead.
+    const last = (await this.db.selectFrom('change_log').select(sql<number | null>`max(${sql.ref('seq')} + 0)`.as('s')).where('at', '<', beforeIso).executeTakeFirst())?.s;
     if (last === null || last === undefined) return 0;
     const r = await this.db.deleteFrom('change_log').where('seq', '<=', Number(last)).executeTakeFirst();
     await this.db.insertInto('meta').values({ key: 'change_log_purged_through', value: String(last) })
