@@ -14,6 +14,7 @@ import { applyRecord, keepHeldBack, newCounters, prefetchRecords, resolvePending
 import { openPageUnit, type PageUnit } from '../store/page-unit.ts';
 import { ingestPolicy, type PolicyParts } from '../store/ingest-policy.ts';
 import { SyncReport, type ReportEntry, type ReportKind } from './report.ts';
+import { readAhead } from './read-ahead.ts';
 import { acquireSourceLease, type LeaseOptions } from '../store/lease.ts';
 import { secondsSince, syncDuration, syncRecords, syncRuns, tenantLabel } from '../kernel/metrics.ts';
 import { failSpan, startSpan, withActive, withSpan, type Span } from '../kernel/tracing.ts';
@@ -226,39 +227,33 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
         opts.hooks?.pageDidStore?.({ source, resource: page.resource, records: page.records.length, listed: page.listed ?? page.records.length, total: page.total, counters });
       }
     };
-    // The next page is asked for as soon as one arrives, so the source works while the store does.
-    // A group is committed when the next page is not there yet (a source slower than the store
-    // commits page by page, as before), when it is full, or when a page completes a listing; and
-    // before a failure of the source is raised, so what was read is kept.
-    const pages = connector.read(startState, { full: mode === 'full', signal: opts.signal })[Symbol.asyncIterator]();
+    // Pages are read ahead of the store, up to a group's worth of records (src/sync/read-ahead.ts),
+    // so the source works while the store does. A group is committed when the next page is not
+    // there yet (a source slower than the store commits page by page, as before), when it is full,
+    // or when a page completes a listing; and before a failure of the source is raised, so what
+    // was read is kept.
+    const groupMax = opts.groupRecords ?? GROUP_RECORDS;
+    const ahead = readAhead(connector.read(startState, { full: mode === 'full', signal: opts.signal })[Symbol.asyncIterator](), nextPage, groupMax);
     try {
-      let next = nextPage(pages);
-      next.catch(() => undefined);
       for (;;) {
-        let r: IteratorResult<Page>;
+        let page: Page | undefined;
         try {
-          r = await next;
+          page = await ahead.take();
         } catch (e) {
           if (group.length) await applyGroup();
           throw e;
         }
-        if (r.done) break;
-        const page = r.value;
+        if (!page) break;
         if (opts.signal?.aborted) throw isRostergateError(opts.signal.reason) ? opts.signal.reason : new RostergateError('SYNC_ABORTED', 'sync aborted', { source });
         // The mapping boundary: every record is checked against its unified types before it is stored.
         report.addNotes(page.resource, page.notes);
         group.push({ page, checked: report.checkPage(page.resource, page.records) });
         groupRecords += page.records.length;
-        next = nextPage(pages);
-        // Handled below (awaited at the top of the loop); marked now, since a group may be applied
-        // before it is awaited and a source failing meanwhile is not an unhandled rejection.
-        next.catch(() => undefined);
-        if (groupRecords >= (opts.groupRecords ?? GROUP_RECORDS) || page.completes?.length || !(await settledNow(next))) await applyGroup();
+        if (groupRecords >= groupMax || page.completes?.length || !(await ahead.ready())) await applyGroup();
       }
       if (group.length) await applyGroup();
     } finally {
-      // Not awaited: a page still in flight would hold the close up to the source's deadline.
-      pages.return?.(undefined).catch(() => undefined);
+      ahead.close();
     }
     await store.transaction(async (tx) => {
       const unit = openPageUnit(tx, ctx.policy);
@@ -330,13 +325,6 @@ async function flushNaming(unit: PageUnit, source: string, resource?: string): P
   } catch (e) {
     throw new RostergateError('STORE', `could not store the page: ${oneLine(e)}`, { source, ...(resource ? { resource } : {}) }, { cause: e });
   }
-}
-
-/** Whether a promise has settled by the end of this turn of the event loop (without waiting for it). */
-function settledNow(p: Promise<unknown>): Promise<boolean> {
-  let settled = false;
-  p.then(() => { settled = true; }, () => { settled = true; });
-  return new Promise((resolve) => setImmediate(() => resolve(settled)));
 }
 
 function guardMessage(source: string, g: NonNullable<SyncSummary['guarded']>, share: number): string {

@@ -1,7 +1,8 @@
 /**
  * Pages applied in groups (src/sync/runner.ts): a source faster than the store has its pages
- * committed several to a transaction, with the last page's cursor; a source slower than the store
- * is committed page by page; and a source that fails keeps what it delivered before failing.
+ * committed several to a transaction, with the last page's cursor — its pages read ahead while the
+ * store works (src/sync/read-ahead.ts); a source slower than the store is committed page by page;
+ * and a source that fails keeps what it delivered before failing.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Connector, Page } from '../../connectors/types.ts';
@@ -81,6 +82,25 @@ describe.each(storeKinds())('pages applied in groups (%s)', (kind) => {
     const r = await syncSource(store, throttled(directConnector('demo', ds, { pageSize: 100 }), { delayMs: 40 }));
     expect(r.status).toBe('complete');
     expect(transactions() - base).toBe(r.pages);
+  });
+
+  it('reads pages ahead while a slower store works, so its next transaction takes several', async () => {
+    // A page every 5 ms, a store that spends 60 ms in each transaction: reading one page ahead
+    // left one page waiting after each transaction and the next not there yet, so each page
+    // went alone; read ahead, the pages that arrived meanwhile go together.
+    const base = await overhead();
+    const { store, transactions } = await counted(kind);
+    const tx = store.transaction.bind(store);
+    store.transaction = ((fn: Parameters<Store['transaction']>[0]) => tx(async (t) => {
+      await new Promise((r) => setTimeout(r, 60));
+      return fn(t);
+    })) as Store['transaction'];
+    const r = await syncSource(store, throttled(directConnector('demo', ds, { pageSize: 5 }), { delayMs: 5 }));
+    expect(r.status).toBe('complete');
+    // Each listing's last page still closes its group (its sweep may delete): a floor of one per resource.
+    expect(r.pages).toBeGreaterThan(60);
+    expect(transactions() - base).toBeLessThan(r.pages / 3);
+    expect((await store.counts()).person).toBe(ds.list('person').length);
   });
 
   it('keeps the pages a fast source delivered before it failed, with their cursor, and the next run completes', async () => {
