@@ -417,7 +417,7 @@ export interface Store {
   domainVersion(domain: string): Promise<number | undefined>;
   pseudonymsOf(domain: string, version: number, entityIds: readonly string[]): Promise<Map<string, string>>;
   entityByPseudonym(domain: string, value: string): Promise<string | undefined>;
-  /** People without a pseudonym in (domain, version), for backfills after a new domain or a rotation. */
+  /** Up to `limit` people without a pseudonym in (domain, version), in no particular order, for backfills after a new domain or a rotation. */
   peopleWithoutPseudonym(domain: string, version: number, limit: number): Promise<string[]>;
   /** The purposes' view times of entities (ids without one are absent). */
   viewTimes(view: string, entityIds: readonly string[]): Promise<Map<string, ViewTime>>;

@@ -280,10 +280,14 @@ export abstract class QueryStore implements Store {
   }
 
   async peopleWithoutPseudonym(domain: string, version: number, limit: number) {
+    // In no particular order: the backfill takes batches until none is left, and every sync ends
+    // with this check, nearly always finding nobody. Ordered, PostgreSQL sorted every person and
+    // probed the pseudonyms once per person (0.4 s at 20,000 students); unordered, it merges the
+    // two indexes. SQLite walks the type index either way.
     const rows = await this.executeRead(this.rdb.selectFrom('entities as e').select('e.id').where('e.type', '=', 'person')
       .where(({ not, exists, selectFrom }) => not(exists(selectFrom('pseudonyms as p').select(sql.lit(1).as('one'))
         .where('p.domain', '=', domain).where('p.version', '=', version).whereRef('p.entity_id', '=', 'e.id'))))
-      .orderBy(this.d.byteOrder(sql.ref('e.id'))).limit(limit).compile());
+      .limit(limit).compile());
     return rows.map((r) => r.id);
   }
 
