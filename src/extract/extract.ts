@@ -24,6 +24,7 @@ import { columnsFor, type Column, type Dataset } from './columns.ts';
 import { compileProjection, projectedPages, type ProjectedPage } from './projection.ts';
 import { Spill } from './spill.ts';
 import { csvLines } from './csv.ts';
+import { KeyMemo } from '../graphql/loaders.ts';
 import { generalise, groupKey, planK, type KPolicy, type Value } from './kanonymity.ts';
 
 export type ExtractFormat = 'csv' | 'ndjson';
@@ -154,8 +155,10 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractReport> {
   const applicable = direct.length === 0;
   const people = new Set<string>();
   const pageSize = o.pageSize ?? pageSizeFor(o.store);
-  // A fresh context per page: its loaders' caches (and pseudonyms) are dropped with the page.
-  const newContext = () => o.privacy.context(o.store, o.sourceTypes, { client: o.client, purpose }, { sharedCache: false });
+  // A fresh context per page: its loaders' caches (and pseudonyms) are dropped with the page; only
+  // the keys of related records found (bounded) carry over, so a class is not looked up on every page.
+  const keyMemo = new KeyMemo();
+  const newContext = () => o.privacy.context(o.store, o.sourceTypes, { client: o.client, purpose }, { sharedCache: false, keyMemo });
 
   const qiNames = qi.map((c) => c.name);
   const qiAt = qi.map((c) => columns.indexOf(c));
