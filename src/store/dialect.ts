@@ -46,9 +46,9 @@ export interface StoreDialect {
    * order of `from`, row by row: the FROM clause of a list in pseudonym order, whose page must be a
    * walk of the pseudonyms_order index from its cursor on. SQLite keeps a CROSS JOIN's order as
    * written (`on` joins the WHERE clause). PostgreSQL's planner reorders joins by its estimates, and
-   * from the middle of the list on it hash-joined every remaining enrollment and sorted them (50–180
-   * ms a page instead of mostly 10–40): there `path` is a LATERAL subquery behind OFFSET 0 (which it does
-   * not flatten), so each pseudonym leads to its own rows and the LIMIT stops the walk.
+   * from the middle of the list on it hash-joined every remaining enrollment and sorted them
+   * (50–180 ms a page instead of mostly 10–40): there `path` is a LATERAL subquery behind OFFSET 0
+   * (which it does not flatten), so each pseudonym leads to its own rows and the LIMIT stops the walk.
    */
   orderedWalk(from: RawBuilder<unknown>, path: RawBuilder<unknown>, on: RawBuilder<SqlBool>): { from: RawBuilder<unknown>; on: RawBuilder<SqlBool>[] };
   /** Text in byte order for ORDER BY and keyset comparisons (PostgreSQL: COLLATE "C", whatever the locale). */
