@@ -22,7 +22,6 @@ import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import pg from 'pg';
-import { stringify } from 'csv-stringify/sync';
 import { RosterDataset } from '../src/demo/dataset.ts';
 import { directConnector } from '../src/demo/direct-connector.ts';
 import { DEMO_CLIENTS, DEMO_PURPOSES } from '../src/demo/demo-policy.ts';
@@ -34,7 +33,8 @@ import { SqliteStore } from '../src/store/sqlite.ts';
 import { PostgresStore } from '../src/store/postgres.ts';
 import type { Store } from '../src/store/types.ts';
 import { syncSource } from '../src/sync/runner.ts';
-import { CSV_OPTIONS, pageSizeFor, runExtract, type ExtractFormat } from '../src/extract/extract.ts';
+import { pageSizeFor, runExtract, type ExtractFormat } from '../src/extract/extract.ts';
+import { csvLines } from '../src/extract/csv.ts';
 import { DATASETS, type Dataset } from '../src/extract/columns.ts';
 
 function textArg(name: string): string | undefined {
@@ -65,14 +65,14 @@ async function floor(store: Store, dataset: Dataset, format: ExtractFormat, out:
     } else {
       if (!header && r.rows[0]) {
         header = ['id', ...Object.keys(r.rows[0].data as object)];
-        text += stringify([header], CSV_OPTIONS);
+        text += csvLines([header]);
       }
-      text += stringify(
+      // The extract's own CSV writer: the floor differs from an extract only by the privacy work.
+      text += csvLines(
         r.rows.map((row) => header!.map((h) => {
           const v = h === 'id' ? row.id : (row.data as Record<string, unknown>)[h];
           return Array.isArray(v) ? v.join(';') : (v as string | number | boolean | null | undefined) ?? null;
         })),
-        CSV_OPTIONS,
       );
     }
     n += r.rows.length;

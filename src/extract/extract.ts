@@ -15,7 +15,6 @@
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
-import { stringify } from 'csv-stringify/sync';
 import { RostergateError } from '../errors.ts';
 import type { Privacy } from '../graphql/privacy.ts';
 import { auditLogFor } from '../graphql/privacy.ts';
@@ -24,6 +23,8 @@ import type { SourceType } from '../../connectors/types.ts';
 import { columnsFor, type Column, type Dataset } from './columns.ts';
 import { compileProjection, projectedPages, type ProjectedPage } from './projection.ts';
 import { Spill } from './spill.ts';
+import { csvLines } from './csv.ts';
+import { KeyMemo } from '../graphql/loaders.ts';
 import { generalise, groupKey, planK, type KPolicy, type Value } from './kanonymity.ts';
 
 export type ExtractFormat = 'csv' | 'ndjson';
@@ -84,11 +85,6 @@ type Page = Pick<ProjectedPage, 'cells' | 'people'> & { ids?: string[] };
  * with = + - @, tab, carriage return or NUL (OWASP ASVS 1.2.10), and the full-width = + - @ that
  * some East Asian spreadsheet locales read as formula signs too.
  */
-/**
- * Booleans as `true`/`false`, as NDJSON and GraphQL give them: csv-stringify's default writes `1`
- * and an empty cell, and an empty cell is what null is.
- */
-export const CSV_OPTIONS = { cast: { boolean: (v: boolean) => (v ? 'true' : 'false') } };
 
 /**
  * Rows per page read from the store: big enough that per-page costs vanish, small enough to stay
@@ -159,8 +155,10 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractReport> {
   const applicable = direct.length === 0;
   const people = new Set<string>();
   const pageSize = o.pageSize ?? pageSizeFor(o.store);
-  // A fresh context per page: its loaders' caches (and pseudonyms) are dropped with the page.
-  const newContext = () => o.privacy.context(o.store, o.sourceTypes, { client: o.client, purpose }, { sharedCache: false });
+  // A fresh context per page: its loaders' caches (and pseudonyms) are dropped with the page; only
+  // the keys of related records found (bounded) carry over, so a class is not looked up on every page.
+  const keyMemo = new KeyMemo();
+  const newContext = () => o.privacy.context(o.store, o.sourceTypes, { client: o.client, purpose }, { sharedCache: false, keyMemo });
 
   const qiNames = qi.map((c) => c.name);
   const qiAt = qi.map((c) => columns.indexOf(c));
@@ -210,7 +208,7 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractReport> {
   const writtenGroups = new Map<string, number>();
   const names = columns.map((c) => c.name);
   async function* text(): AsyncGenerator<string> {
-    if (o.format === 'csv') yield stringify([names], CSV_OPTIONS);
+    if (o.format === 'csv') yield csvLines([names]);
     for await (const { cells, people: rendered, ids } of spill ? fromSpill(spill) : (fromStore() as AsyncIterable<Page>)) {
       const out: Value[][] = [];
       for (let r = 0; r < cells.length; r++) {
@@ -234,7 +232,7 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractReport> {
       written += out.length;
       o.onProgress?.({ pass: 'write', rows: seen });
       if (!out.length) continue;
-      if (o.format === 'csv') yield stringify(out.map((r) => r.map(protectCell)), CSV_OPTIONS);
+      if (o.format === 'csv') yield csvLines(out, protectCell);
       else yield ndjson(names, out);
     }
   }

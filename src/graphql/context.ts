@@ -3,7 +3,7 @@
  * across requests would leak one consumer's cache to another.
  */
 import type { Store } from '../store/types.ts';
-import { createLoaders, type Loaders } from './loaders.ts';
+import { createLoaders, type KeyMemo, type Loaders } from './loaders.ts';
 import type { PseudonymCache } from '../privacy/pseudonym-cache.ts';
 import type { SourceType } from '../../connectors/types.ts';
 import { plainCursors, type CursorCodec } from './connection.ts';
@@ -83,6 +83,8 @@ export function createContext(
     pseudonymDomain?: { domain: string; version: number };
     /** The serving process's cache of materialised pseudonyms (src/privacy/pseudonym-cache.ts). */
     pseudonymCache?: PseudonymCache;
+    /** Keys of related records found by earlier pages of the same extract (Loaders.entityKey). */
+    keyMemo?: KeyMemo;
   } = {},
 ): GraphQLContext {
   if (extra.signal) store = abortable(store, extra.signal);
@@ -91,7 +93,7 @@ export function createContext(
     store,
     signal: extra.signal,
     audit: extra.audit,
-    loaders: createLoaders(store, extra.pseudonymDomain, extra.view?.name, extra.pseudonymCache),
+    loaders: createLoaders(store, extra.pseudonymDomain, extra.view?.name, extra.pseudonymCache, extra.keyMemo),
     sourceTypes,
     cursors: extra.cursors ?? plainCursors,
     resolvePersonId: extra.resolvePersonId ?? (async (id) => id),

@@ -32,6 +32,7 @@ import { GRAPHQL_TYPE } from '../model/names.ts';
 import { fieldFeeds } from '../privacy/relevance.ts';
 import { ViewTimes, type NamedView } from './view-times.ts';
 import { PseudonymCache } from '../privacy/pseudonym-cache.ts';
+import type { KeyMemo } from './loaders.ts';
 import type { PrivacyPolicy } from '../privacy/privacy-policy.ts';
 import { ApiKeyCache } from '../privacy/api-key-cache.ts';
 
@@ -87,6 +88,8 @@ export interface Privacy extends PrivacyPolicy {
     store: Store, sourceTypes: ReadonlyMap<string, SourceType>, who: { client: string; purpose: Purpose },
     opts?: {
       sharedCache?: boolean; signal?: AbortSignal;
+      /** Keys of related records found by earlier pages of the same extract (src/graphql/loaders.ts). */
+      keyMemo?: KeyMemo;
       /** The tenant's configured source ids (an admin erasure holds their leases); default: the config's own sources. */
       sources?: readonly string[];
     },
@@ -286,6 +289,7 @@ export function setupPrivacy(
           client: { id: who.client, purpose: who.purpose.id },
           pseudonymDomain: domain,
           ...(opts?.sharedCache === false ? {} : { pseudonymCache }),
+          ...(opts?.keyMemo ? { keyMemo: opts.keyMemo } : {}),
           view: views.get(who.purpose.id)!,
           signal: opts?.signal,
           // Tenant management only for an admin of every tenant (the vendor's operator): an admin of one

@@ -103,10 +103,17 @@ async function rowsOf(ctx: GraphQLContext, ids: readonly string[]): Promise<Enti
   return (await ctx.loaders.entity.loadMany(ids)).filter((r): r is EntityRow => !!r && !(r instanceof Error));
 }
 
-async function one(ctx: GraphQLContext, id: unknown): Promise<EntityRow | null> {
+/**
+ * A related record by id, null when there is none. Not an async function: resolvers call it for
+ * every related field of every row (an extract's `class.id`, `person.id`), and an async frame with
+ * its await made about half of what such a field allocated; one `then` on the loader's promise does
+ * the same.
+ */
+function one(ctx: GraphQLContext, id: unknown): Promise<EntityRow | null> | null {
   if (typeof id !== 'string') return null;
-  return (await ctx.loaders.entity.load(id)) ?? null;
+  return ctx.loaders.entity.load(id).then(orNull);
 }
+const orNull = (row: EntityRow | undefined) => row ?? null;
 
 async function many(ctx: GraphQLContext, ids: unknown): Promise<EntityRow[]> {
   if (!Array.isArray(ids)) return [];

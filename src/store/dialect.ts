@@ -41,6 +41,16 @@ export interface StoreDialect {
   fromJson<T = unknown>(raw: unknown): T;
   /** A boolean as the store keeps it (SQLite: 0/1; better-sqlite3 refuses to bind booleans). */
   bool(v: boolean): number | boolean;
+  /**
+   * `FROM from CROSS JOIN (the entities `e` reached through `path` where `on` holds)`, walked in the
+   * order of `from`, row by row: the FROM clause of a list in pseudonym order, whose page must be a
+   * walk of the pseudonyms_order index from its cursor on. SQLite keeps a CROSS JOIN's order as
+   * written (`on` joins the WHERE clause). PostgreSQL's planner reorders joins by its estimates, and
+   * from the middle of the list on it hash-joined every remaining enrollment and sorted them
+   * (50–180 ms a page instead of mostly 10–40): there `path` is a LATERAL subquery behind OFFSET 0
+   * (which it does not flatten), so each pseudonym leads to its own rows and the LIMIT stops the walk.
+   */
+  orderedWalk(from: RawBuilder<unknown>, path: RawBuilder<unknown>, on: RawBuilder<SqlBool>): { from: RawBuilder<unknown>; on: RawBuilder<SqlBool>[] };
   /** Text in byte order for ORDER BY and keyset comparisons (PostgreSQL: COLLATE "C", whatever the locale). */
   byteOrder(expr: Expression<string>): RawBuilder<string>;
   /** A JSON column's member as text (SQLite json_extract, PostgreSQL ->>), null where absent. */

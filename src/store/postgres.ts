@@ -123,6 +123,7 @@ export const postgresDialect: StoreDialect = {
     sql<SqlBool>`(${sql.join(es)}) IN (SELECT * FROM unnest(${sql.join(es.map((_, i) => sql`${rows.map((r) => r[i])}::text[]`))}))`,
   fromJson: <T>(raw: unknown) => raw as T,
   bool: (v) => v,
+  orderedWalk: (from, path, on) => ({ from: sql`${from} CROSS JOIN LATERAL (SELECT e.* FROM ${path} WHERE ${on} OFFSET 0) e`, on: [] }),
   byteOrder: (e) => sql<string>`${e} COLLATE "C"`,
   jsonText: (col, field) => sql<string | null>`${col} ->> ${field}::text`,
   jsonMember: (col, field) => sql`${col} -> ${field}::text`,

@@ -49,6 +49,7 @@ export const sqliteDialect: StoreDialect = {
     sql<SqlBool>`(${sql.join(es)}) IN (SELECT ${sql.raw(es.map((_, i) => `value ->> ${i}`).join(', '))} FROM json_each(${JSON.stringify(rows)}))`,
   fromJson: <T>(raw: unknown) => JSON.parse(raw as string) as T,
   bool: (v) => (v ? 1 : 0),
+  orderedWalk: (from, path, on) => ({ from: sql`${from} CROSS JOIN ${path}`, on: [on] }),
   byteOrder: (e) => sql<string>`${e}`,
   jsonText: (col, field) => sql<string | null>`json_extract(${col}, ${`$.${field}`})`,
   jsonMember: (col, field) => sql`json_extract(${col}, ${`$.${field}`})`,

@@ -15,18 +15,22 @@ import { isRostergateError } from '../../src/errors.ts';
 import { privateGateway, type PrivateGateway } from '../support/privacy.ts';
 import { storeKinds } from '../support/stores.ts';
 import { graphqlExtract, type ReferenceRows } from '../support/extract-reference.ts';
+import { KeyMemo } from '../../src/graphql/loaders.ts';
 
 const DATASET_NAMES = Object.keys(DATASETS) as Dataset[];
 const clientOf = (purpose: string) => DEMO_CLIENTS.find((c) => c.purpose === purpose)!.id;
 
-/** The compiled projection's rows (pages of an odd size, so page boundaries differ from the reference's). */
-async function projected(g: PrivateGateway, client: string, dataset: Dataset, schema?: GraphQLSchema): Promise<ReferenceRows> {
+/**
+ * The compiled projection's rows (pages of an odd size, so page boundaries differ from the
+ * reference's), related records' keys remembered across pages as runExtract does.
+ */
+async function projected(g: PrivateGateway, client: string, dataset: Dataset, schema?: GraphQLSchema, keyMemo = new KeyMemo()): Promise<ReferenceRows> {
   const purpose = g.privacy.clientPurpose(client)!;
   const own = g.privacy.schemas.get(purpose.id)!.schema;
   const { columns } = columnsFor(own, dataset);
   const projection = compileProjection(schema ?? own, dataset, columns);
   const out: ReferenceRows = { columns: columns.map((c) => c.name), cells: [], people: new Set() };
-  const newContext = () => g.privacy.context(g.store, new Map(), { client, purpose }, { sharedCache: false });
+  const newContext = () => g.privacy.context(g.store, new Map(), { client, purpose }, { sharedCache: false, keyMemo });
   for await (const page of projectedPages(projection, newContext, 37)) {
     out.cells.push(...page.cells);
     for (const id of page.people) out.people.add(id);
@@ -139,6 +143,33 @@ describe.each(storeKinds())('compiled extract projections equal GraphQL, on %s',
     }
     expect(differences(mine, reference)).toEqual([]);
     expect([...whole].some((id) => id.startsWith('cls_'))).toBe(true);
+  });
+
+  it('a related record found on one page is not looked up again on the next, within the memo\'s bound', { timeout: 120_000 }, async () => {
+    const client = clientOf('analytics');
+    const reference = await graphqlExtract(g.store, g.privacy, client, 'enrollments');
+    const asked = new Map<string, number>();
+    const store = g.store as { entityKeys: typeof g.store.entityKeys };
+    const { entityKeys } = store;
+    store.entityKeys = (ids) => (ids.forEach((id) => asked.set(id, (asked.get(id) ?? 0) + 1)), entityKeys.call(g.store, ids));
+    const count = async (keyMemo: KeyMemo) => {
+      asked.clear();
+      const rows = await projected(g, client, 'enrollments', undefined, keyMemo);
+      expect(differences(rows, reference)).toEqual([]);
+      return { classes: [...asked].filter(([id]) => id.startsWith('cls_')), lookups: [...asked.values()].reduce((a, b) => a + b, 0) };
+    };
+    try {
+      const roomy = await count(new KeyMemo());
+      // Classes recur on many pages of 37 enrollments in pseudonym order: each was asked once.
+      expect(roomy.classes.length).toBeGreaterThan(1);
+      expect(roomy.classes.every(([, n]) => n === 1)).toBe(true);
+      // A memo of one key cannot hold them: the same values, from more lookups (the bound holds).
+      const tight = await count(new KeyMemo(1));
+      expect(tight.classes.some(([, n]) => n > 1)).toBe(true);
+      expect(tight.lookups).toBeGreaterThan(roomy.lookups);
+    } finally {
+      store.entityKeys = entityKeys;
+    }
   });
 
   // Last in this suite: it deletes a class from the shared store.
