@@ -9,14 +9,18 @@
  * Requests stay sequential (one `next()` at a time, as the connectors' paging and the vendors'
  * rate limits expect), in order; a source's failure is kept and raised after the pages read
  * before it, so what was read is still applied.
+ *
+ * On SQLite a group's apply blocks the thread, so nothing arrives meanwhile but the one response
+ * already on its way, and the next page takes a round trip after it: the runner waits a short
+ * grace for it (`ready`) before it takes the group as complete.
  */
 import type { Page } from '../../connectors/types.ts';
 
 export interface ReadAhead {
   /** The next page in order, undefined at the end; throws the source's failure after the pages before it. */
   take(): Promise<Page | undefined>;
-  /** Whether the next page (or the end, or a failure) is there now, after one turn of the event loop. */
-  ready(): Promise<boolean>;
+  /** Whether the next page (or the end, or a failure) is there, waiting for it at most `graceMs`. */
+  ready(graceMs: number): Promise<boolean>;
   /** Stops reading; the source is told (not awaited: a page in flight would hold it up to its deadline). */
   close(): void;
 }
@@ -27,12 +31,13 @@ export function readAhead(pages: AsyncIterator<Page>, next: (pages: AsyncIterato
   let ended = false;
   let failure: { error: unknown } | undefined;
   let stopped = false;
-  let arrived: (() => void) | undefined;
+  const waiting = new Set<() => void>();
   let drained: (() => void) | undefined;
   const wake = () => {
-    arrived?.();
-    arrived = undefined;
+    for (const w of waiting) w();
+    waiting.clear();
   };
+  const arrival = () => new Promise<void>((r) => waiting.add(r));
 
   void (async () => {
     try {
@@ -57,7 +62,7 @@ export function readAhead(pages: AsyncIterator<Page>, next: (pages: AsyncIterato
   const there = () => buffer.length > 0 || ended;
   return {
     async take() {
-      while (!there()) await new Promise<void>((r) => (arrived = r));
+      while (!there()) await arrival();
       const page = buffer.shift();
       if (page) {
         buffered -= page.records.length;
@@ -68,9 +73,12 @@ export function readAhead(pages: AsyncIterator<Page>, next: (pages: AsyncIterato
       if (failure) throw failure.error;
       return undefined;
     },
-    ready() {
-      if (there()) return Promise.resolve(true);
-      return new Promise((resolve) => setImmediate(() => resolve(there())));
+    async ready(graceMs) {
+      if (there()) return true;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([arrival(), new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
+      clearTimeout(timer);
+      return there();
     },
     close() {
       stopped = true;

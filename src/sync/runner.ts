@@ -42,6 +42,13 @@ export type RunMode = 'full' | 'incremental' | 'resumed';
  * crash costs little refetching and a transaction holds the write lock briefly.
  */
 export const GROUP_RECORDS = 5000;
+/**
+ * How long a group waits for its next page before it is committed without it: a source faster
+ * than this (a file, a vendor's sandbox, a vendor on the same network) fills groups; a slower one
+ * (a vendor over the internet: 100 ms a page and more) is committed page by page, so what it
+ * delivered is kept without waiting for what it has not.
+ */
+export const NEXT_PAGE_GRACE_MS = 25;
 
 export interface SyncOptions extends PolicyParts {
   /** Records applied per transaction, in whole pages (default GROUP_RECORDS; 1: a transaction per page). */
@@ -229,7 +236,7 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
     };
     // Pages are read ahead of the store, up to a group's worth of records (src/sync/read-ahead.ts),
     // so the source works while the store does. A group is committed when the next page is not
-    // there yet (a source slower than the store commits page by page, as before), when it is full,
+    // there within NEXT_PAGE_GRACE_MS (a slow source commits page by page, as before), when it is full,
     // or when a page completes a listing; and before a failure of the source is raised, so what
     // was read is kept.
     const groupMax = opts.groupRecords ?? GROUP_RECORDS;
@@ -249,7 +256,7 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
         report.addNotes(page.resource, page.notes);
         group.push({ page, checked: report.checkPage(page.resource, page.records) });
         groupRecords += page.records.length;
-        if (groupRecords >= groupMax || page.completes?.length || !(await ahead.ready())) await applyGroup();
+        if (groupRecords >= groupMax || page.completes?.length || !(await ahead.ready(NEXT_PAGE_GRACE_MS))) await applyGroup();
       }
       if (group.length) await applyGroup();
     } finally {

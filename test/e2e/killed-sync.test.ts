@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { RosterDataset } from '../../src/demo/dataset.ts';
@@ -19,6 +20,20 @@ import { tempDir } from '../support/stores.ts';
 import { expectedRoster, rosterViaGraphQL } from '../support/roster.ts';
 
 const bin = join(import.meta.dirname, '../../bin/rostergate.mjs');
+
+/** People committed to the store so far, read beside the syncing process (WAL: a reader does not block it). */
+function committedPeople(file: string): number {
+  try {
+    const db = new Database(file, { readonly: true, fileMustExist: true });
+    try {
+      return (db.prepare("SELECT count(*) AS n FROM entities WHERE type = 'person'").get() as { n: number }).n;
+    } finally {
+      db.close();
+    }
+  } catch {
+    return 0; // not created (or not migrated) yet
+  }
+}
 const TYPES = ['org', 'person', 'demographics', 'class', 'enrollment', 'guardianship'] as const;
 
 interface Child {
@@ -69,10 +84,13 @@ describe('a sync process killed mid-listing resumes without loss or duplicates',
       writeFileSync(cfg, stringify({ store: './rg.db', server: { openAccess: true }, sources: [{ id: c.id, ...c.block(), pageSize: 20 }] }));
       const usersHits = () => sandbox.faults.hits.filter((h) => h === c.usersPath).length;
       const before = usersHits();
-      // The third users request hangs: two pages of users are committed when it is sent.
+      // The third users request hangs: the two pages of users before it are committed (once the
+      // group has waited its short grace for the next page, NEXT_PAGE_GRACE_MS), and the process
+      // is killed while that request is still in flight.
       sandbox.faults.inject({ kind: 'hang', ms: 120_000 }, { match: new RegExp(`^${c.usersPath}$`), after: 2 });
       const first = rostergate(['sync', '--config', cfg]);
       await until('the third users request', () => usersHits() >= before + 3);
+      await until('the users read before it committed', () => committedPeople(join(dir, 'rg.db')) > 0);
       first.kill();
       const killed = await first.done;
       expect(killed.signal).toBe('SIGKILL');

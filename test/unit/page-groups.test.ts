@@ -77,9 +77,10 @@ describe.each(storeKinds())('pages applied in groups (%s)', (kind) => {
   });
 
   it('commits the pages of a slow source one by one', async () => {
+    // 150 ms a page: well past the grace a group waits for its next page (NEXT_PAGE_GRACE_MS).
     const base = await overhead();
     const { store, transactions } = await counted(kind);
-    const r = await syncSource(store, throttled(directConnector('demo', ds, { pageSize: 100 }), { delayMs: 40 }));
+    const r = await syncSource(store, throttled(directConnector('demo', ds, { pageSize: 100 }), { delayMs: 150 }));
     expect(r.status).toBe('complete');
     expect(transactions() - base).toBe(r.pages);
   });
