@@ -336,13 +336,8 @@ export function setupPrivacy(
                     categories, fields, people: ctx.people.size,
                   },
                   [...ctx.people],
-                ).catch((e: unknown) => {
-                  // The store's own message can quote values (ids in a constraint error): it stays in the cause.
-                  throw new RostergateError('STORE', 'the audit entry of this request could not be committed, so its answer was withheld', {}, { retryable: true, cause: e });
-                });
-                // Handled where the answer waits for it; never an unhandled rejection meanwhile.
-                audited.catch(() => undefined);
-                ctx.audited.push(audited);
+                );
+                ctx.audited.push(withheldIfFailed(audited));
               },
             };
           },
@@ -359,6 +354,23 @@ export function setupPrivacy(
   bound.set(home, root);
   return root;
 }
+
+/**
+ * The commit an answer waits for, failing as an error that says the answer was withheld. Out here,
+ * not a closure in the audit hook: a closure there would keep the request's context (its loaders
+ * and rows) alive until the commit. Handled at once, so that it is never an unhandled rejection
+ * before the gateway awaits it.
+ */
+function withheldIfFailed(commit: Promise<unknown>): Promise<unknown> {
+  const p = commit.catch(asWithheld);
+  p.catch(ignore);
+  return p;
+}
+function asWithheld(e: unknown): never {
+  // The store's own message can quote values (ids in a constraint error): it stays in the cause.
+  throw new RostergateError('STORE', 'the audit entry of this request could not be committed, so its answer was withheld', {}, { retryable: true, cause: e });
+}
+function ignore(): void {}
 
 /** The audited hash of an operation's text (the text itself may carry ids, so it is not kept). */
 function operationHash(source: string): string {

@@ -213,7 +213,7 @@ export async function startGateway<C extends BaseContext>(opts: GatewayOptions<C
     // Parsing, validation and execution in one span: store reads made by resolvers are its children.
     const result = await withSpan('graphql.execute', { 'rostergate.purpose': schemaName }, () => apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest: { method: req.method!, headers, search: url.search, body },
-      context: async () => ctx,
+      context: resolvesTo(ctx),
     }));
     const held = opts.holdAnswer?.(ctx);
     // Returned, not awaited in this frame: while the answer waits, the request's context (its
@@ -241,6 +241,15 @@ export async function startGateway<C extends BaseContext>(opts: GatewayOptions<C
       for (const a of apollos.values()) await a.stop();
     },
   };
+}
+
+/**
+ * `async () => value`, made out here: an arrow in `handle` would share its scope with the
+ * connection's close listener, which lives as long as the response, and so keep the request's
+ * context (its loaders and their rows) alive while the answer waits for its audit entry.
+ */
+function resolvesTo<T>(value: T): () => Promise<T> {
+  return async () => value;
 }
 
 /** Sends what Apollo answered. */
