@@ -74,6 +74,14 @@ export interface GraphQLContext {
   signal?: AbortSignal;
   /** Records the request's audit entry in its tenant's audit log (set by the privacy layer's contexts). */
   audit?: (entry: AuditInput, people: string[]) => Promise<number>;
+  /**
+   * The commits of the request's audit entries (one per operation; the audit plugin adds them once
+   * each has run), each rejecting if its commit failed. The server sends no byte of the answer
+   * before all have settled, and an error without the data if one rejected (src/tenants/serving.ts
+   * gives them to the gateway's `holdAnswer`). An array made with the context: Apollo hands its
+   * hooks a shallow copy of the context, which shares it.
+   */
+  audited: Promise<unknown>[];
 }
 
 export function createContext(
@@ -93,6 +101,7 @@ export function createContext(
     store,
     signal: extra.signal,
     audit: extra.audit,
+    audited: [],
     loaders: createLoaders(store, extra.pseudonymDomain, extra.view?.name, extra.pseudonymCache, extra.keyMemo),
     sourceTypes,
     cursors: extra.cursors ?? plainCursors,

@@ -94,6 +94,10 @@ export interface Privacy extends PrivacyPolicy {
       sources?: readonly string[];
     },
   ): Promise<GraphQLContext>;
+  /**
+   * Audits each request of a purpose's clients. The entry's commit goes into the context's `audited`:
+   * the server must hold the answer until it settles (serveTenants gives it to the gateway's `holdAnswer`).
+   */
   auditPlugin(purpose: Purpose, schema: GraphQLSchema): ApolloServerPlugin<GraphQLContext>;
   /** Waits until every audit entry handed over so far, of every tenant, is committed (serve's shutdown, after the last request). */
   drainAudit(): Promise<void>;
@@ -321,11 +325,13 @@ export function setupPrivacy(
                 const ctx = rc.contextValue;
                 if (!ctx.client) return;
                 const { fields, categories, hash } = shapeOf(rc.document, rc.source);
-                // The tenant's own log (the context's); resolves once the entry is committed (group
-                // commit: ./group-commit.ts): until then the answer is held, and if the commit fails
-                // the client gets an error instead of the data.
+                // The tenant's own log (the context's); settles once the entry is committed (group
+                // commit: src/privacy/group-commit.ts). Not awaited here: the gateway holds the
+                // finished answer until then (`holdAnswer`, src/server/gateway.ts), and sends an
+                // error instead of the data if the commit fails. Waiting here instead kept the whole
+                // execution (its loaders' rows, the result tree) alive for the wait.
                 const record = ctx.audit ?? ((e: AuditInput, people: string[]) => auditOf(rawStore(ctx.store)).record(e, people));
-                await record(
+                const audited = record(
                   {
                     at: new Date().toISOString(), client: ctx.client.id, purpose: purpose.id, kind: 'query',
                     // A request refused in validation has no resolved operation: take its name from the request or document.
@@ -334,10 +340,8 @@ export function setupPrivacy(
                     categories, fields, people: ctx.people.size,
                   },
                   [...ctx.people],
-                ).catch((e: unknown) => {
-                  // The store's own message can quote values (ids in a constraint error): it stays in the cause.
-                  throw new RostergateError('STORE', 'the audit entry of this request could not be committed, so its answer was withheld', {}, { retryable: true, cause: e });
-                });
+                );
+                ctx.audited.push(withheldIfFailed(audited));
               },
             };
           },
@@ -354,6 +358,23 @@ export function setupPrivacy(
   bound.set(home, root);
   return root;
 }
+
+/**
+ * The commit an answer waits for, failing as an error that says the answer was withheld. Out here,
+ * not a closure in the audit hook: a closure there would keep the request's context (its loaders
+ * and rows) alive until the commit. Handled at once, so that it is never an unhandled rejection
+ * before the gateway awaits it.
+ */
+function withheldIfFailed(commit: Promise<unknown>): Promise<unknown> {
+  const p = commit.catch(asWithheld);
+  p.catch(ignore);
+  return p;
+}
+function asWithheld(e: unknown): never {
+  // The store's own message can quote values (ids in a constraint error): it stays in the cause.
+  throw new RostergateError('STORE', 'the audit entry of this request could not be committed, so its answer was withheld', {}, { retryable: true, cause: e });
+}
+function ignore(): void {}
 
 /** The audited hash of an operation's text (the text itself may carry ids, so it is not kept). */
 function operationHash(source: string): string {

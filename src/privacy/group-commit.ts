@@ -8,8 +8,15 @@
  * answers only after its own entry is durable — so a crash or kill -9 loses no disclosure that a
  * client received.
  *
- * No timer: when nothing is being written an item starts a write at once (no added latency on a
- * quiet gateway); under load the queue fills during the write before, which is the batching.
+ * No timer: a write starts at the end of the event-loop turn in which its first item arrived
+ * (`setImmediate`), so the items handed over in that turn — the requests that finished in the same
+ * round of I/O callbacks — share it; items arriving while a write runs go into the next, which starts
+ * at the end of the turn that write finishes in. On a quiet gateway that turn ends at once.
+ * Why not at once: a SQLite commit takes microseconds, so a write started at once almost never
+ * overlapped the next request and batches stayed at one entry under load — a BEGIN, a chain-head
+ * read and a COMMIT (a WAL append on the event loop) per request; ending the turn first shares them
+ * among ~7 (docs/serving.md). What waits meanwhile must be small: the gateway holds a request's
+ * finished answer (its text), not its execution (src/server/gateway.ts, `holdAnswer`).
  * A failed write fails every caller of that batch with its error; later items get a fresh attempt.
  * Hand-written (some 60 lines) rather than a library: what it must guarantee (settle only after the
  * write, in order, drain on shutdown) is the whole of it, and a generic batching library (DataLoader's
@@ -65,6 +72,7 @@ export class GroupCommitter<T, R> {
 
   private async run(): Promise<void> {
     while (this.queue.length) {
+      await endOfTurn();
       const batch = this.queue.splice(0, this.maxBatch);
       let results: R[];
       try {
@@ -77,4 +85,9 @@ export class GroupCommitter<T, R> {
       batch.forEach((p, i) => p.resolve(results[i]!));
     }
   }
+}
+
+/** Resolves once the I/O callbacks of the current event-loop turn (and the microtasks they queued) have run. */
+function endOfTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }

@@ -5,7 +5,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
-import { ApolloServer, HeaderMap, type ApolloServerPlugin, type BaseContext } from '@apollo/server';
+import { ApolloServer, HeaderMap, type ApolloServerPlugin, type BaseContext, type HTTPGraphQLResponse } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { unwrapResolverError } from '@apollo/server/errors';
 import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
@@ -46,6 +46,13 @@ export interface GatewayOptions<C extends BaseContext> {
   context(req: IncomingMessage, signal: AbortSignal): Promise<C>;
   /** Picks the schema for a request from its context (default: 'default'). */
   schemaFor?: (ctx: C) => string;
+  /**
+   * What a request's answer must wait for once it has run (its audit entry's commit): no byte of it
+   * is sent before this settles, and if it rejects the client gets a 500 `internal error` without
+   * the data. Held here rather than inside Apollo's hooks so that the wait keeps only the answer's
+   * text alive, not the execution that made it.
+   */
+  holdAnswer?: (ctx: C) => Promise<unknown> | undefined;
   port?: number;
   host?: string;
   log: Logger;
@@ -206,15 +213,12 @@ export async function startGateway<C extends BaseContext>(opts: GatewayOptions<C
     // Parsing, validation and execution in one span: store reads made by resolvers are its children.
     const result = await withSpan('graphql.execute', { 'rostergate.purpose': schemaName }, () => apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest: { method: req.method!, headers, search: url.search, body },
-      context: async () => ctx,
+      context: resolvesTo(ctx),
     }));
-    // Answers carry personal data: never stored by a browser or a proxy.
-    res.setHeader('cache-control', 'no-store');
-    for (const [k, v] of result.headers) res.setHeader(k, v);
-    res.statusCode = result.status ?? 200;
-    if (result.body.kind === 'complete') return void res.end(result.body.string);
-    for await (const chunk of result.body.asyncIterator) res.write(chunk);
-    res.end();
+    const held = opts.holdAnswer?.(ctx);
+    // Returned, not awaited in this frame: while the answer waits, the request's context (its
+    // loaders and the rows they read) is no longer reachable, only the answer itself.
+    return held ? answerWhenSettled(held, res, result, log) : answer(res, result);
   }
 
   await listen(server, opts.port ?? 4000, opts.host ?? '127.0.0.1');
@@ -240,8 +244,44 @@ export async function startGateway<C extends BaseContext>(opts: GatewayOptions<C
 }
 
 /**
- * A request that fails after it ran (its audit entry could not be committed, say) is answered 500
- * by Apollo, which logs only the message; this logs the error and its cause by kind and code.
+ * `async () => value`, made out here: an arrow in `handle` would share its scope with the
+ * connection's close listener, which lives as long as the response, and so keep the request's
+ * context (its loaders and their rows) alive while the answer waits for its audit entry.
+ */
+function resolvesTo<T>(value: T): () => Promise<T> {
+  return async () => value;
+}
+
+/** Sends what Apollo answered. */
+async function answer(res: ServerResponse, result: HTTPGraphQLResponse): Promise<void> {
+  // Answers carry personal data: never stored by a browser or a proxy.
+  res.setHeader('cache-control', 'no-store');
+  for (const [k, v] of result.headers) res.setHeader(k, v);
+  res.statusCode = result.status ?? 200;
+  if (result.body.kind === 'complete') return void res.end(result.body.string);
+  for await (const chunk of result.body.asyncIterator) res.write(chunk);
+  res.end();
+}
+
+/**
+ * Sends the answer once `held` (its audit entry's commit) has settled; if that failed, a 500 without
+ * the data instead, logged with the cause's kind and code, never its message.
+ */
+async function answerWhenSettled(held: Promise<unknown>, res: ServerResponse, result: HTTPGraphQLResponse, log: Logger): Promise<void> {
+  try {
+    await held;
+  } catch (e) {
+    log.error({ ...errorForLog(e), cause: errorForLog((e as { cause?: unknown }).cause) }, 'request failed after it ran: its answer was withheld');
+    noteRequestError('INTERNAL_SERVER_ERROR');
+    res.setHeader('cache-control', 'no-store');
+    return sendJson(res, 500, { errors: [{ message: 'internal error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
+  }
+  return answer(res, result);
+}
+
+/**
+ * A request that fails after it ran, inside Apollo, is answered 500 by Apollo, which logs only the
+ * message; this logs the error and its cause by kind and code.
  */
 function failureLog<C extends BaseContext>(log: Logger): ApolloServerPlugin<C> {
   return {

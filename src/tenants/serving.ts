@@ -119,6 +119,8 @@ export async function serveTenants(tenants: Tenants, cfg: Config, log: Logger, o
       return s.privacy.context(s.store, s.sourceTypes, s.who, { signal, sources: s.tenant.sources.map((x) => x.id) });
     },
     schemaFor: (ctx) => ctx.client!.purpose,
+    // Nothing is answered before its audit entry is committed (the audit plugin sets `audited`).
+    holdAnswer: (ctx) => (ctx.audited.length ? Promise.all(ctx.audited) : undefined),
   });
   // The other tenants are prepared in the background, now that requests are being answered.
   const warmUp = startWarmUp(tenants, prepared, log, opts.warmUpEveryMs);

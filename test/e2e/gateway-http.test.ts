@@ -149,6 +149,50 @@ describe('gateway shutdown', () => {
     await expect(request(`${g.url}/healthz`)).rejects.toThrow(/ECONNREFUSED/);
   });
 
+  it('holds an answer until what it waits for settles (holdAnswer), and withholds its data if that fails', async () => {
+    // The hold of each request: released or failed by the test, as the audit commit would be.
+    const holds: { release(): void; fail(e: Error): void }[] = [];
+    const schema = makeExecutableSchema({ typeDefs: 'type Query { secret: String }', resolvers: { Query: { secret: () => 'the data' } } });
+    const g = await startGateway<{ hold: Promise<void> }>({
+      schemas: { default: { schema } },
+      context: async () => {
+        const h = { release: () => undefined as void, fail: (_: Error) => undefined as void };
+        const hold = new Promise<void>((resolve, reject) => Object.assign(h, { release: resolve, fail: reject }));
+        holds.push(h);
+        return { hold };
+      },
+      holdAnswer: (ctx) => ctx.hold,
+      port: 0,
+      log: createLogger({ level: 'silent' }),
+    });
+    try {
+      const ask = () => request(`${g.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ secret }' }) });
+      let answered = false;
+      const first = ask().then((r) => ((answered = true), r));
+      await new Promise((r) => setTimeout(r, 200));
+      // The query has run, yet not even the status line has been sent.
+      expect(holds).toHaveLength(1);
+      expect(answered).toBe(false);
+      holds[0]!.release();
+      const ok = await first;
+      expect(ok.statusCode).toBe(200);
+      expect(await ok.body.json()).toEqual({ data: { secret: 'the data' } });
+
+      const second = ask();
+      while (holds.length < 2) await new Promise((r) => setTimeout(r, 10));
+      holds[1]!.fail(new Error('the commit failed'));
+      const refused = await second;
+      expect(refused.statusCode).toBe(500);
+      expect(refused.headers['cache-control']).toBe('no-store');
+      const text = await refused.body.text();
+      expect(JSON.parse(text)).toEqual({ errors: [{ message: 'internal error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
+      expect(text).not.toContain('the data');
+      expect(text).not.toContain('commit failed');
+    } finally {
+      await g.close();
+    }
+  });
+
   it('is ready while its store answers, not ready when it does not or hangs, and draining while it shuts down', async () => {
     const schema = makeExecutableSchema({ typeDefs: 'type Query { ok: String }', resolvers: { Query: { ok: () => 'ok' } } });
     let state: 'up' | 'down' | 'hung' = 'up';
