@@ -216,7 +216,7 @@ export class PostgresStore extends QueryStore {
         try {
           await sql`BEGIN`.execute(c);
           await sql`SELECT pg_advisory_xact_lock(${this.writeLock.toString()})`.execute(c);
-          const out = await fn(new WriteTx(c, postgresDialect));
+          const out = await fn(new WriteTx(c, postgresDialect, true));
           await sql`COMMIT`.execute(c);
           return out;
         } catch (e) {

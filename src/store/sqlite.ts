@@ -13,7 +13,7 @@
 import Database from 'better-sqlite3';
 import { closeSync, mkdirSync, openSync, statfsSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Kysely, SqliteDialect, sql, type CompiledQuery, type SqlBool } from 'kysely';
+import { Kysely, SqliteDialect, sql, type CompiledQuery, type KyselyPlugin, type SqlBool } from 'kysely';
 import type { EntityType } from '../model/records.ts';
 import { RostergateError } from '../errors.ts';
 import { SQLITE_MIGRATIONS, type RowRepair } from './migrations.ts';
@@ -24,6 +24,7 @@ import { CachedStatements } from './sqlite-statements.ts';
 import { QueryStore } from './queries/store-reads.ts';
 import { WriteTx } from './queries/write-tx.ts';
 import { observedRead, observedTransaction } from './observe.ts';
+import { yieldIfBusy } from '../kernel/yield-turn.ts';
 
 type Db = Database.Database;
 
@@ -81,6 +82,19 @@ function kyselyOn(statements: CachedStatements): Kysely<Tables> {
 }
 
 /**
+ * The writer's statements hand the event loop back now and then (src/kernel/yield-turn.ts): each
+ * runs on this thread, and a sync's flush and its reads are seconds of them at a large district.
+ * Only where reads go to a connection of their own, so nothing sees a transaction's writes early.
+ */
+const yieldBetweenStatements: KyselyPlugin = {
+  transformQuery: (args) => args.node,
+  transformResult: async (args) => {
+    await yieldIfBusy();
+    return args.result;
+  },
+};
+
+/**
  * Memory for each connection's page cache (64 MiB, SQLite's default is 2 MiB) and reads through a
  * memory map: a district's store runs to hundreds of MiB, and paging through it (extracts, the
  * change feed) otherwise decodes the same pages again and again.
@@ -114,7 +128,7 @@ export class SqliteStore extends QueryStore {
     this.reader = reader;
     this.readerStatements = readerStatements;
     this.writerStatements = reader === writer ? readerStatements : new CachedStatements(writer);
-    this.wdb = kyselyOn(this.writerStatements);
+    this.wdb = reader === writer ? kyselyOn(this.writerStatements) : kyselyOn(this.writerStatements).withPlugin(yieldBetweenStatements);
   }
 
   /**
@@ -180,7 +194,7 @@ export class SqliteStore extends QueryStore {
         throw storeConditionError(e, this.label) ?? e;
       }
       try {
-        const out = await fn(new WriteTx(this.wdb, sqliteDialect));
+        const out = await fn(new WriteTx(this.wdb, sqliteDialect, this.reader !== this.writer));
         this.writer.exec('COMMIT');
         return out;
       } catch (e) {

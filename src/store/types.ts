@@ -234,6 +234,14 @@ export interface BatchTx {
 
 /** Operations inside one write transaction. All are synchronous-looking but async for PostgreSQL parity. */
 export interface StoreTx extends BatchTx {
+  /**
+   * Hands the event loop back when the work of this transaction has kept it for a while
+   * (src/kernel/yield-turn.ts), so that I/O waiting in the process (the next pages of a sync, a
+   * gateway's requests) goes on. The transaction stays open and its writes unseen meanwhile; a
+   * store where a read could see them (an in-memory SQLite store reads on its one connection)
+   * does not yield.
+   */
+  yieldTurn(): Promise<void>;
   getSourceRecord(source: string, type: EntityType, key: string): Promise<SourceRecordRow | undefined>;
   putSourceRecord(row: SourceRecordRow): Promise<void>;
   deleteSourceRecord(source: string, type: EntityType, key: string): Promise<void>;

@@ -213,6 +213,9 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
         for (const { page, checked } of pages) {
           for (const r of checked.heldBack) await keepHeldBack(unit, ctx, r.type, r.key);
           for (const r of checked.records) {
+            // Planning a group is seconds of work without I/O at a large district: the pages read
+            // ahead and anything else in the process get their turn meanwhile.
+            await tx.yieldTurn();
             try {
               await applyRecord(unit, ctx, r);
             } catch (e) {

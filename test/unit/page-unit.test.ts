@@ -32,7 +32,8 @@ async function open(kind: StoreKind) {
 /**
  * The store with every call made on a transaction counted, per transaction: a singular operation
  * is one round trip, a set-at-a-time BatchTx call is one call (the store may chunk it, by a
- * bound that does not depend on the page).
+ * bound that does not depend on the page). `yieldTurn` is not counted: it hands the event loop
+ * back and asks nothing of the store.
  */
 function counting(store: Store): { store: Store; perTx: number[] } {
   const perTx: number[] = [];
@@ -45,7 +46,8 @@ function counting(store: Store): { store: Store; perTx: number[] } {
             const counted = new Proxy(tx, {
               get(t, p) {
                 const v = Reflect.get(t, p) as unknown;
-                if (typeof v !== 'function') return v;
+                // Handing the event loop back (yieldTurn) asks nothing of the store.
+                if (typeof v !== 'function' || p === 'yieldTurn') return typeof v === 'function' ? v.bind(t) : v;
                 return (...args: unknown[]) => {
                   perTx[i]!++;
                   return (v as (...a: unknown[]) => unknown).apply(t, args);

@@ -16,6 +16,7 @@ import type {
   AuditRow, ChangeRow, IdentityConflict, LeaseRow, SourceRecordRef, SourceRecordRow, StoreTx, SuppressionRow, SyncStateRow, ViewTime, ViewTimeRow,
 } from '../types.ts';
 import { BatchOps, chunks } from './batch-tx.ts';
+import { yieldIfBusy } from '../../kernel/yield-turn.ts';
 import { compiledOnce } from './compiled-once.ts';
 import { json, jsonOrNull, toChange, toEntity, toSource } from './rows.ts';
 
@@ -78,8 +79,17 @@ const PSEUDONYMS_OF = compiledOnce(1, (db, _d, entityId: string) =>
     .select(['p.domain', 'p.value']).where('p.entity_id', '=', entityId));
 
 export class WriteTx extends BatchOps implements StoreTx {
-  constructor(db: Kysely<Database>, d: StoreDialect) {
+  constructor(
+    db: Kysely<Database>,
+    d: StoreDialect,
+    /** Whether other code may run while this transaction is open (see `yieldTurn`). */
+    private readonly mayYield: boolean,
+  ) {
     super(db, d);
+  }
+
+  async yieldTurn(): Promise<void> {
+    if (this.mayYield) await yieldIfBusy();
   }
 
   async getSourceRecord(source: string, type: EntityType, key: string) {
