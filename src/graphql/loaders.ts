@@ -3,7 +3,7 @@
  * reverse links (classes of a school, enrollments of a class) by target id, each batched per tick.
  */
 import DataLoader from 'dataloader';
-import type { EntityRow, Store, ViewTime } from '../store/types.ts';
+import type { EntityRow, LinkedPage, LinkedPageQuery, Store, ViewTime } from '../store/types.ts';
 import { PseudonymCache } from '../privacy/pseudonym-cache.ts';
 
 export interface Loaders {
@@ -17,6 +17,13 @@ export interface Loaders {
   entityKey: DataLoader<string, EntityRow | undefined>;
   /** For a link name (e.g. 'enrollment.class'), the ids of entities linking to each target id. */
   linkedFrom(rel: string): DataLoader<string, string[]>;
+  /**
+   * For a nested list in pseudonym order (its link, filters, page size and cursor: every parent of
+   * one field shares them), each parent's page (`store.linkedPages`): one read for all the parents.
+   */
+  linkedPage(q: LinkedPageQuery): DataLoader<string, LinkedPage>;
+  /** How many children such a list has per parent, all pages together (`store.linkedCounts`), for totalCount. */
+  linkedCount(q: Omit<LinkedPageQuery, 'first' | 'afterKey'>): DataLoader<string, number>;
   sources: DataLoader<string, { source: string; key: string; lastModified: string | null }[]>;
   /** Person gateway id → pseudonym in the request's domain (materialised at sync time: no HMAC here). */
   pseudonym: DataLoader<string, string | undefined>;
@@ -93,6 +100,8 @@ export function createLoaders(
   store: Store, domain?: { domain: string; version: number }, view?: string, cache?: PseudonymCache, keyMemo?: KeyMemo,
 ): Loaders {
   const byRel = new Map<string, DataLoader<string, string[]>>();
+  const pages = new Map<string, DataLoader<string, LinkedPage>>();
+  const counts = new Map<string, DataLoader<string, number>>();
   // Without the process's cache, one for this request still lets Person.id resolve without a promise.
   const known = domain ? (cache ?? new PseudonymCache()) : undefined;
   const fetchPseudonyms = async (ids: readonly string[]) => {
@@ -119,6 +128,30 @@ export function createLoaders(
           return ids.map((id) => m.get(id) ?? []);
         }, { maxBatchSize: 5000 });
         byRel.set(rel, l);
+      }
+      return l;
+    },
+    linkedPage(q) {
+      const key = JSON.stringify(q);
+      let l = pages.get(key);
+      if (!l) {
+        l = new DataLoader(async (parents) => {
+          const m = await store.linkedPages(q, parents);
+          return parents.map((id) => m.get(id)!);
+        }, { maxBatchSize: 5000 });
+        pages.set(key, l);
+      }
+      return l;
+    },
+    linkedCount(q) {
+      const key = JSON.stringify(q);
+      let l = counts.get(key);
+      if (!l) {
+        l = new DataLoader(async (parents) => {
+          const m = await store.linkedCounts(q, parents);
+          return parents.map((id) => m.get(id)!);
+        }, { maxBatchSize: 5000 });
+        counts.set(key, l);
       }
       return l;
     },

@@ -19,7 +19,7 @@ import type { Database } from '../db.ts';
 import type { StoreDialect } from '../dialect.ts';
 import { isPseudonymOrdered, type PseudonymOrderedType } from '../order.ts';
 import type {
-  ChangeRow, EntityRow, IdentityConflict, ListQuery, ListResult, SourceRecordRef, Store, SubjectRows, SyncStateRow, ViewTime, WebhookStore,
+  ChangeRow, EntityRow, IdentityConflict, LinkedPage, LinkedPageQuery, ListQuery, ListResult, SourceRecordRef, Store, SubjectRows, SyncStateRow, ViewTime, WebhookStore,
   TenantCatalogStore,
 } from '../types.ts';
 import { tombstoneOf } from '../types.ts';
@@ -158,6 +158,74 @@ export abstract class QueryStore implements Store {
       .where('rel', '=', rel).where(this.d.inList(sql.ref('to_id'), toIds)).orderBy(this.d.byteOrder(sql.ref('from_id'))).compile());
     for (const r of rows) out.get(r.to_id)!.push(r.from_id);
     return out;
+  }
+
+  async linkedPages(q: LinkedPageQuery, parents: readonly string[]): Promise<Map<string, LinkedPage>> {
+    const out = new Map<string, LinkedPage>(parents.map((id) => [id, { rows: [], keys: [], hasNext: false }]));
+    if (parents.length === 0) return out;
+    const { from, where, keys } = this.linkedOrdered(q, parents);
+    if (q.afterKey) where.push(sql<SqlBool>`(${sql.join(keys)}) > (${sql.join(q.afterKey.map((k) => sql`CAST(${k} AS TEXT)`))})`);
+    // Every parent's children are read and numbered in key order, but only first + 1 of each leave
+    // the store (the +1 tells hasNext): a class of 27 enrollments asked for 10 decodes 10 rows.
+    const rows = await this.executeRead(sql<ListRow & { parent: string; rn: number | string }>`SELECT * FROM (
+      SELECT l.to_id AS parent, e.*, ${sql.join(keys.map((k, i) => sql`${k} AS ${sql.raw(`sk${i}`)}`))},
+        row_number() OVER (PARTITION BY l.to_id ORDER BY ${sql.join(keys)}) AS rn
+      FROM ${from} WHERE ${and(where)}) t
+      WHERE rn <= ${q.first + 1} ORDER BY parent, rn`.compile(this.rdb));
+    for (const r of rows) {
+      const page = out.get(r.parent)!;
+      if (page.rows.length === q.first) {
+        page.hasNext = true;
+        continue;
+      }
+      page.rows.push(toEntity(this.d, r));
+      page.keys.push(keys.map((_, i) => r[`sk${i}`]!));
+    }
+    return out;
+  }
+
+  async linkedCounts(q: Omit<LinkedPageQuery, 'first' | 'afterKey'>, parents: readonly string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>(parents.map((id) => [id, 0]));
+    if (parents.length === 0) return out;
+    const { from, where } = this.linkedOrdered(q, parents);
+    const rows = await this.executeRead(sql<{ parent: string; n: number | string }>`SELECT l.to_id AS parent, count(*) AS n
+      FROM ${from} WHERE ${and(where)} GROUP BY l.to_id`.compile(this.rdb));
+    for (const r of rows) out.set(r.parent, Number(r.n));
+    return out;
+  }
+
+  /**
+   * The children of `parents` through `q.rel` joined to the pseudonyms they are ordered by, and
+   * their sort key parts (src/store/order.ts). Unlike a root list (`pseudonymFrom`, which walks the
+   * pseudonyms index from a cursor through the links table), each person comes from the row's own
+   * data, as `sortKeyOf` takes it, so a nested list orders exactly as it did in memory. CROSS JOIN
+   * keeps SQLite's join order as written: the parents' links first (the links primary key), then
+   * each child and its pseudonyms by primary key; PostgreSQL plans it as any inner join.
+   */
+  private linkedOrdered(q: Omit<LinkedPageQuery, 'first' | 'afterKey'>, parents: readonly string[]) {
+    const d = this.d;
+    const data = sql.ref('e.data');
+    const pseudonym = (alias: string, person: RawBuilder<unknown>) => {
+      const a = sql.raw(alias);
+      return {
+        from: sql`pseudonyms ${a}`,
+        on: sql<SqlBool>`${a}.domain = ${q.order.domain} AND ${a}.version = ${q.order.version} AND ${a}.entity_id = ${person}`,
+        key: d.byteOrder(sql`${a}.value`),
+      };
+    };
+    const people = q.type === 'person' ? [pseudonym('k0', sql.ref('e.id'))]
+      : q.type === 'enrollment' ? [pseudonym('k0', d.jsonText(data, 'personId'))]
+      : [pseudonym('k0', d.jsonText(data, 'studentId')), pseudonym('k1', d.jsonText(data, 'guardianId'))];
+    const keys = q.type === 'person' ? [people[0]!.key]
+      : q.type === 'enrollment' ? [people[0]!.key, d.byteOrder(sql`coalesce(${d.jsonText(data, 'classId')}, '')`), d.byteOrder(sql.ref('e.id'))]
+      : [people[0]!.key, people[1]!.key, d.byteOrder(sql.ref('e.id'))];
+    const where: RawBuilder<SqlBool>[] = [
+      sql<SqlBool>`l.rel = ${q.rel}`, d.inList(sql.ref('l.to_id'), parents), sql<SqlBool>`e.id = l.from_id`, ...people.map((p) => p.on),
+    ];
+    if (q.hasValue) where.push(d.jsonArrayHas(data, q.hasValue.field, q.hasValue.value));
+    if (q.fieldEquals) where.push(sql<SqlBool>`${d.jsonText(data, q.fieldEquals.field)} = ${q.fieldEquals.value}`);
+    const from = sql`links l CROSS JOIN entities e ${sql.join(people.map((p) => sql`CROSS JOIN ${p.from}`), sql` `)}`;
+    return { from, where, keys };
   }
 
   async sourcesOf(entityIds: readonly string[]) {
