@@ -67,7 +67,7 @@ export async function rootListPage(ctx: GraphQLContext, type: EntityType, q: Omi
   if (order && r.keys) {
     const known = new Map<string, string>();
     r.rows.forEach((row, i) => {
-      for (const [id, p] of pseudonymsInKey(order.type, row, r.keys![i]!)) known.set(id, p);
+      for (const [id, p] of pseudonymsInKey(order.type, row, r.keys![i]!, r.keyPeople?.[i])) known.set(id, p);
     });
     ctx.loaders.primePseudonyms(known);
   }
