@@ -23,7 +23,7 @@ import type {
   TenantCatalogStore,
 } from '../types.ts';
 import { tombstoneOf } from '../types.ts';
-import { ENTITY_COLUMNS, entityOfColumns, toAudit, toChange, toEntity, toSource, toSync } from './rows.ts';
+import { ENTITY_COLUMNS, entityOfColumns, toAudit, toChange, toSource, toSync } from './rows.ts';
 import { StoreWebhooks } from './webhooks.ts';
 import { StoreTenantCatalog } from './tenant-catalog.ts';
 import type { WriteTx } from './write-tx.ts';
@@ -69,9 +69,9 @@ export abstract class QueryStore implements Store {
 
   async getEntities(ids: readonly string[]): Promise<(EntityRow | undefined)[]> {
     if (ids.length === 0) return [];
-    const rows = await this.executeRead(this.rdb.selectFrom('entities').selectAll().where(this.d.inList(sql.ref('id'), ids)).compile());
+    const rows = await this.executeReadArrays(this.rdb.selectFrom('entities').select(ENTITY_COLUMNS).where(this.d.inList(sql.ref('id'), ids)).compile());
     const byId = new Map<string, EntityRow>();
-    for (const r of rows) byId.set(r.id, toEntity(this.d, r));
+    for (const r of rows) byId.set(r[0] as string, entityOfColumns(this.d, r));
     return ids.map((id) => byId.get(id));
   }
 
