@@ -15,6 +15,19 @@ export interface Loaders {
    * src/extract/projection.ts); absent ids are undefined, as with `entity`.
    */
   entityKey: DataLoader<string, EntityRow | undefined>;
+  /**
+   * A record known at once, without a read or a promise, or undefined (then load it). Only the
+   * key-only view of an extract answers (`entityKeyNow`, put here by src/extract/projection.ts);
+   * for every other request this is undefined.
+   */
+  entityNow?(id: string): EntityRow | undefined;
+  /**
+   * `entityKey`'s answer for a record an earlier page of the same extract found (the `KeyMemo`), at
+   * once: the row `entityKey` would give, without a batch and its promises. Undefined for an id the
+   * memo does not hold, and for a person whose pseudonym this process does not hold yet (the
+   * batch reads it with the key, so `Person.id` answers synchronously).
+   */
+  entityKeyNow(id: string): EntityRow | undefined;
   /** For a link name (e.g. 'enrollment.class'), the ids of entities linking to each target id. */
   linkedFrom(rel: string): DataLoader<string, string[]>;
   /**
@@ -120,6 +133,11 @@ export function createLoaders(
       if (domain) await fetchPseudonyms(keys.flatMap((k) => (k?.type === 'person' ? [k.id] : [])));
       return keys.map((k) => k && (new KeyOnlyRow(k.id, k.type) as unknown as EntityRow));
     }, { maxBatchSize: 5000 }),
+    entityKeyNow: (id) => {
+      const type = keyMemo?.get(id);
+      if (type === undefined || (type === 'person' && domain && known!.get(domain.domain, domain.version, id) === undefined)) return undefined;
+      return new KeyOnlyRow(id, type) as unknown as EntityRow;
+    },
     linkedFrom(rel) {
       let l = byRel.get(rel);
       if (!l) {

@@ -67,7 +67,7 @@ export async function rootListPage(ctx: GraphQLContext, type: EntityType, q: Omi
   if (order && r.keys) {
     const known = new Map<string, string>();
     r.rows.forEach((row, i) => {
-      for (const [id, p] of pseudonymsInKey(order.type, row, r.keys![i]!)) known.set(id, p);
+      for (const [id, p] of pseudonymsInKey(order.type, row, r.keys![i]!, r.keyPeople?.[i])) known.set(id, p);
     });
     ctx.loaders.primePseudonyms(known);
   }
@@ -141,8 +141,11 @@ async function rowsOf(ctx: GraphQLContext, ids: readonly string[]): Promise<Enti
  * its await made about half of what such a field allocated; one `then` on the loader's promise does
  * the same.
  */
-function one(ctx: GraphQLContext, id: unknown): Promise<EntityRow | null> | null {
+function one(ctx: GraphQLContext, id: unknown): Promise<EntityRow | null> | EntityRow | null {
   if (typeof id !== 'string') return null;
+  // A record the request knows at once (an extract's related keys found on an earlier page): no promise.
+  const now = ctx.loaders.entityNow?.(id);
+  if (now) return now;
   return ctx.loaders.entity.load(id).then(orNull);
 }
 const orNull = (row: EntityRow | undefined) => row ?? null;

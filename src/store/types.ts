@@ -163,6 +163,11 @@ export interface ListResult {
   times?: Map<string, ViewTime>;
   /** In pseudonym order: each row's sort key (its cursor's position), parallel to `rows`. */
   keys?: string[][];
+  /**
+   * In pseudonym order: the person whose pseudonym leads each row's key (`keys[i][0]` is that
+   * person's pseudonym, read from the same pseudonyms row), parallel to `rows`.
+   */
+  keyPeople?: string[];
 }
 
 /**

@@ -23,14 +23,13 @@ import type {
   TenantCatalogStore,
 } from '../types.ts';
 import { tombstoneOf } from '../types.ts';
-import { toAudit, toChange, toEntity, toSource, toSync } from './rows.ts';
+import { ENTITY_COLUMNS, entityOfColumns, toAudit, toChange, toSource, toSync } from './rows.ts';
 import { StoreWebhooks } from './webhooks.ts';
 import { StoreTenantCatalog } from './tenant-catalog.ts';
 import type { WriteTx } from './write-tx.ts';
 import { observedRead } from '../observe.ts';
 
 type Selected<T extends keyof Database> = import('kysely').Selectable<Database[T]>;
-type ListRow = Selected<'entities'> & { view_at?: string; view_seq?: number } & Record<`sk${number}`, string>;
 
 const and = (parts: RawBuilder<SqlBool>[]) => sql.join(parts, sql` AND `);
 
@@ -61,11 +60,18 @@ export abstract class QueryStore implements Store {
     return observedRead(this.kind, async () => (await this.rdb.executeQuery(q)).rows);
   }
 
+  /**
+   * Runs one read statement whose rows come back as arrays, values in the order the statement
+   * selects them: for the hottest reads (a list's pages), where a row object per row cost more than
+   * its values (better-sqlite3 sets a property at a time; measured in docs/extract-engine.md).
+   */
+  abstract executeReadArrays(q: CompiledQuery<unknown>): Promise<unknown[][]>;
+
   async getEntities(ids: readonly string[]): Promise<(EntityRow | undefined)[]> {
     if (ids.length === 0) return [];
-    const rows = await this.executeRead(this.rdb.selectFrom('entities').selectAll().where(this.d.inList(sql.ref('id'), ids)).compile());
+    const rows = await this.executeReadArrays(this.rdb.selectFrom('entities').select(ENTITY_COLUMNS).where(this.d.inList(sql.ref('id'), ids)).compile());
     const byId = new Map<string, EntityRow>();
-    for (const r of rows) byId.set(r.id, toEntity(this.d, r));
+    for (const r of rows) byId.set(r[0] as string, entityOfColumns(this.d, r));
     return ids.map((id) => byId.get(id));
   }
 
@@ -108,18 +114,22 @@ export abstract class QueryStore implements Store {
         ? sql`(${keys[0]!} > ${text(a0!)} OR (${sql.join(keys.slice(1))}) > (${sql.join(restA.map(text))}))`
         : sql`${keys[0]!} > ${text(a0!)}`}`);
     } else if (!ordered && q.afterId) where.push(sql<SqlBool>`${keys[0]!} > ${q.afterId}`);
+    // Columns by position (rows come back as arrays): the entity's, then the view times, the sort
+    // key's parts and the person whose pseudonym leads the key.
+    const n = ENTITY_COLUMNS.length;
     const extra = [
-      ...(byView ? [sql`v.updated_at AS view_at`, sql`v.updated_seq AS view_seq`] : []),
-      ...(ordered ? keys.map((k, i) => sql`${k} AS ${sql.raw(`sk${i}`)}`) : []),
+      ...(byView ? [sql`v.updated_at`, sql`v.updated_seq`] : []),
+      ...(ordered ? [...keys, sql`k0.entity_id`] : []),
     ];
-    const rows = await this.executeRead(sql<ListRow>`SELECT e.*${extra.length ? sql`, ${sql.join(extra)}` : sql``} FROM ${from}
-      WHERE ${and(where)} ORDER BY ${sql.join(keys)} LIMIT ${q.first + 1}`.compile(this.rdb));
+    const rows = await this.executeReadArrays(sql`SELECT ${sql.join(ENTITY_COLUMNS.map((c) => sql.ref(`e.${c}`)))}${extra.length ? sql`, ${sql.join(extra)}` : sql``}
+      FROM ${from} WHERE ${and(where)} ORDER BY ${sql.join(keys)} LIMIT ${q.first + 1}`.compile(this.rdb));
     const page = rows.length > q.first ? rows.slice(0, q.first) : rows;
-    const times = byView ? new Map(page.map((r) => [r.id, { updatedAt: r.view_at!, updatedSeq: Number(r.view_seq!) }])) : undefined;
+    const times = byView ? new Map(page.map((r) => [r[0] as string, { updatedAt: r[n] as string, updatedSeq: Number(r[n + 1]) }])) : undefined;
+    const k = n + (byView ? 2 : 0);
     return {
-      rows: page.map((r) => toEntity(d, r)), hasNext: rows.length > q.first, count,
+      rows: page.map((r) => entityOfColumns(d, r)), hasNext: rows.length > q.first, count,
       ...(times ? { times } : {}),
-      ...(ordered ? { keys: page.map((r) => keys.map((_, i) => r[`sk${i}`]!)) } : {}),
+      ...(ordered ? { keys: page.map((r) => r.slice(k, k + keys.length) as string[]), keyPeople: page.map((r) => r[k + keys.length] as string) } : {}),
     };
   }
 
