@@ -177,19 +177,21 @@ export abstract class QueryStore implements Store {
     if (q.afterKey) where.push(sql<SqlBool>`(${sql.join(keys)}) > (${sql.join(q.afterKey.map((k) => sql`CAST(${k} AS TEXT)`))})`);
     // Every parent's children are read and numbered in key order, but only first + 1 of each leave
     // the store (the +1 tells hasNext): a class of 27 enrollments asked for 10 decodes 10 rows.
-    const rows = await this.executeRead(sql<ListRow & { parent: string; rn: number | string }>`SELECT * FROM (
-      SELECT l.to_id AS parent, e.*, ${sql.join(keys.map((k, i) => sql`${k} AS ${sql.raw(`sk${i}`)}`))},
-        row_number() OVER (PARTITION BY l.to_id ORDER BY ${sql.join(keys)}) AS rn
+    // Columns by position (rows come back as arrays): the entity's, the sort key's parts, the parent.
+    const n = ENTITY_COLUMNS.length;
+    const rows = await this.executeReadArrays(sql`SELECT * FROM (
+      SELECT ${sql.join(ENTITY_COLUMNS.map((c) => sql.ref(`e.${c}`)))}, ${sql.join(keys.map((k, i) => sql`${k} AS ${sql.raw(`sk${i}`)}`))},
+        l.to_id AS parent, row_number() OVER (PARTITION BY l.to_id ORDER BY ${sql.join(keys)}) AS rn
       FROM ${from} WHERE ${and(where)}) t
       WHERE rn <= ${q.first + 1} ORDER BY parent, rn`.compile(this.rdb));
     for (const r of rows) {
-      const page = out.get(r.parent)!;
+      const page = out.get(r[n + keys.length] as string)!;
       if (page.rows.length === q.first) {
         page.hasNext = true;
         continue;
       }
-      page.rows.push(toEntity(this.d, r));
-      page.keys.push(keys.map((_, i) => r[`sk${i}`]!));
+      page.rows.push(entityOfColumns(this.d, r));
+      page.keys.push(r.slice(n, n + keys.length) as string[]);
     }
     return out;
   }
