@@ -156,7 +156,9 @@ const keyColumn = (c: Column) => c.path.length === 2 && c.path[1] === 'id';
  * The page's context with the related records served as keys only (Loaders.entityKey): the same
  * request (people noted, pseudonyms, view) but `one`/`many` in the resolvers read no data.
  */
-const keyOnlyContext = (ctx: GraphQLContext): GraphQLContext => ({ ...ctx, loaders: { ...ctx.loaders, entity: ctx.loaders.entityKey } });
+const keyOnlyContext = (ctx: GraphQLContext): GraphQLContext => ({
+  ...ctx, loaders: { ...ctx.loaders, entity: ctx.loaders.entityKey, entityNow: ctx.loaders.entityKeyNow },
+});
 
 /** Compiles the projection of a dataset's columns (all of them, or the few a k-anonymity pass needs). */
 export function compileProjection(schema: GraphQLSchema, dataset: Dataset, columns: Column[]): Projection {

@@ -3,7 +3,7 @@
  * reverse links (classes of a school, enrollments of a class) by target id, each batched per tick.
  */
 import DataLoader from 'dataloader';
-import type { EntityRow, Store, ViewTime } from '../store/types.ts';
+import type { EntityRow, LinkedPage, LinkedPageQuery, Store, ViewTime } from '../store/types.ts';
 import { PseudonymCache } from '../privacy/pseudonym-cache.ts';
 
 export interface Loaders {
@@ -15,8 +15,28 @@ export interface Loaders {
    * src/extract/projection.ts); absent ids are undefined, as with `entity`.
    */
   entityKey: DataLoader<string, EntityRow | undefined>;
+  /**
+   * A record known at once, without a read or a promise, or undefined (then load it). Only the
+   * key-only view of an extract answers (`entityKeyNow`, put here by src/extract/projection.ts);
+   * for every other request this is undefined.
+   */
+  entityNow?(id: string): EntityRow | undefined;
+  /**
+   * `entityKey`'s answer for a record an earlier page of the same extract found (the `KeyMemo`), at
+   * once: the row `entityKey` would give, without a batch and its promises. Undefined for an id the
+   * memo does not hold, and for a person whose pseudonym this process does not hold yet (the
+   * batch reads it with the key, so `Person.id` answers synchronously).
+   */
+  entityKeyNow(id: string): EntityRow | undefined;
   /** For a link name (e.g. 'enrollment.class'), the ids of entities linking to each target id. */
   linkedFrom(rel: string): DataLoader<string, string[]>;
+  /**
+   * For a nested list in pseudonym order (its link, filters, page size and cursor: every parent of
+   * one field shares them), each parent's page (`store.linkedPages`): one read for all the parents.
+   */
+  linkedPage(q: LinkedPageQuery): DataLoader<string, LinkedPage>;
+  /** How many children such a list has per parent, all pages together (`store.linkedCounts`), for totalCount. */
+  linkedCount(q: Omit<LinkedPageQuery, 'first' | 'afterKey'>): DataLoader<string, number>;
   sources: DataLoader<string, { source: string; key: string; lastModified: string | null }[]>;
   /** Person gateway id → pseudonym in the request's domain (materialised at sync time: no HMAC here). */
   pseudonym: DataLoader<string, string | undefined>;
@@ -93,6 +113,8 @@ export function createLoaders(
   store: Store, domain?: { domain: string; version: number }, view?: string, cache?: PseudonymCache, keyMemo?: KeyMemo,
 ): Loaders {
   const byRel = new Map<string, DataLoader<string, string[]>>();
+  const pages = new Map<string, DataLoader<string, LinkedPage>>();
+  const counts = new Map<string, DataLoader<string, number>>();
   // Without the process's cache, one for this request still lets Person.id resolve without a promise.
   const known = domain ? (cache ?? new PseudonymCache()) : undefined;
   const fetchPseudonyms = async (ids: readonly string[]) => {
@@ -111,6 +133,11 @@ export function createLoaders(
       if (domain) await fetchPseudonyms(keys.flatMap((k) => (k?.type === 'person' ? [k.id] : [])));
       return keys.map((k) => k && (new KeyOnlyRow(k.id, k.type) as unknown as EntityRow));
     }, { maxBatchSize: 5000 }),
+    entityKeyNow: (id) => {
+      const type = keyMemo?.get(id);
+      if (type === undefined || (type === 'person' && domain && known!.get(domain.domain, domain.version, id) === undefined)) return undefined;
+      return new KeyOnlyRow(id, type) as unknown as EntityRow;
+    },
     linkedFrom(rel) {
       let l = byRel.get(rel);
       if (!l) {
@@ -119,6 +146,30 @@ export function createLoaders(
           return ids.map((id) => m.get(id) ?? []);
         }, { maxBatchSize: 5000 });
         byRel.set(rel, l);
+      }
+      return l;
+    },
+    linkedPage(q) {
+      const key = JSON.stringify(q);
+      let l = pages.get(key);
+      if (!l) {
+        l = new DataLoader(async (parents) => {
+          const m = await store.linkedPages(q, parents);
+          return parents.map((id) => m.get(id)!);
+        }, { maxBatchSize: 5000 });
+        pages.set(key, l);
+      }
+      return l;
+    },
+    linkedCount(q) {
+      const key = JSON.stringify(q);
+      let l = counts.get(key);
+      if (!l) {
+        l = new DataLoader(async (parents) => {
+          const m = await store.linkedCounts(q, parents);
+          return parents.map((id) => m.get(id)!);
+        }, { maxBatchSize: 5000 });
+        counts.set(key, l);
       }
       return l;
     },

@@ -1,7 +1,9 @@
 /**
  * Pseudonym order on the GraphQL side (the rule and its sort keys: src/store/order.ts): which of a
- * request's lists follow it, their keyset cursors, and the same order for nested lists paged in
- * memory, so `Class.enrollments` or `Organization.people` cannot be paired by position either.
+ * request's lists follow it, their keyset cursors, and the same order for lists cut in memory, so
+ * `Class.enrollments` or `Organization.people` cannot be paired by position either. Nested lists
+ * are ordered by the store (`store.linkedPages`, test/e2e/nested-order-sql.test.ts holds it to
+ * `sortKeys` + `sliceKeyed`); these two still cut `updatedSince` pages and `Person.guardianships`.
  *
  * A cursor in pseudonym order carries the list, the key version it was issued under and the sort
  * key of its row, sealed per domain like every cursor of a purpose with a key ring. A sync that

@@ -10,7 +10,7 @@ import { GRAPHQL_TYPE } from '../model/names.ts';
 import type { EntityRow, ListQuery, ListResult } from '../store/types.ts';
 import { demographicsIdFor, typeOfId } from '../sync/ids.ts';
 import { checkFirst, fromList, fromRows, sliceIds, toConnection } from './connection.ts';
-import { pseudonymsInKey } from '../store/order.ts';
+import { peopleOrderedBy, pseudonymsInKey } from '../store/order.ts';
 import { decodeIdCursor, decodeKeyCursor, encodeKeyCursor, orderOf, sliceKeyed, sortKeys } from './order.ts';
 import type { GraphQLContext } from './context.ts';
 import type { Resolvers } from './generated.ts';
@@ -67,7 +67,7 @@ export async function rootListPage(ctx: GraphQLContext, type: EntityType, q: Omi
   if (order && r.keys) {
     const known = new Map<string, string>();
     r.rows.forEach((row, i) => {
-      for (const [id, p] of pseudonymsInKey(order.type, row, r.keys![i]!)) known.set(id, p);
+      for (const [id, p] of pseudonymsInKey(order.type, row, r.keys![i]!, r.keyPeople?.[i])) known.set(id, p);
     });
     ctx.loaders.primePseudonyms(known);
   }
@@ -77,14 +77,46 @@ export async function rootListPage(ctx: GraphQLContext, type: EntityType, q: Omi
 /** Only schools among organisations: the `schools` root list, and the extract dataset of the same name. */
 export const SCHOOLS_ONLY = { fieldEquals: { field: 'type', value: 'school' } } as const;
 
-/** A nested connection: ids from a batched reverse-link loader, rows from the entity loader; ordered as rootList orders. */
-async function nestedList(ctx: GraphQLContext, rel: string, parentId: string, args: ListArgs, keep?: (row: EntityRow) => boolean) {
+/** A nested list's filter on its rows: the same shapes as a root list's (ListQuery). */
+type NestedFilter = Pick<ListQuery, 'hasValue' | 'fieldEquals'>;
+
+/** The filter in memory, as the store applies it in SQL (`jsonArrayHas`, `jsonText … =`). */
+function matches(row: EntityRow, f: NestedFilter): boolean {
+  const data = d(row);
+  if (f.hasValue && !((data[f.hasValue.field] as unknown[] | undefined) ?? []).includes(f.hasValue.value)) return false;
+  if (f.fieldEquals && data[f.fieldEquals.field] !== f.fieldEquals.value) return false;
+  return true;
+}
+
+/**
+ * A nested connection, ordered as rootList orders. In pseudonym order the store orders and cuts
+ * each parent's page (`linkedPage`: one read for every parent of the field, only the rows returned
+ * leave the store). Otherwise — id order, or `updatedSince`, which compares the purpose's view
+ * times — ids come from the batched reverse-link loader and the page is cut in memory.
+ */
+async function nestedList(ctx: GraphQLContext, rel: string, parentId: string, args: ListArgs, filter: NestedFilter = {}) {
   const order = orderOf(ctx, rel.slice(0, rel.indexOf('.')) as EntityType);
-  let ids = await ctx.loaders.linkedFrom(rel).load(parentId);
   const updatedSince = since(args.updatedSince);
+  if (order && !updatedSince) {
+    const first = checkFirst(args.first);
+    const q = { rel, type: order.type, order: { domain: order.domain, version: order.version }, ...filter };
+    const page = await ctx.loaders.linkedPage({ ...q, first, afterKey: decodeKeyCursor(ctx, order.type, args.after) }).load(parentId);
+    const known = new Map<string, string>();
+    page.rows.forEach((row, i) => {
+      ctx.loaders.entity.prime(row.id, row);
+      // The key's pseudonyms are those of the people the row names in its data, in key order.
+      peopleOrderedBy(order.type, row).forEach((id, part) => known.set(id, page.keys[i]![part]!));
+    });
+    ctx.loaders.primePseudonyms(known);
+    return toConnection(
+      { rows: page.rows, hasNext: page.hasNext, count: () => ctx.loaders.linkedCount(q).load(parentId) },
+      (_, i) => encodeKeyCursor(ctx, order.type, page.keys[i]!),
+    );
+  }
+  let ids = await ctx.loaders.linkedFrom(rel).load(parentId);
   let rows: EntityRow[] | undefined;
-  if (keep || updatedSince) {
-    const matching = (await rowsOf(ctx, ids)).filter((r) => !keep || keep(r));
+  if (filter.hasValue || filter.fieldEquals || updatedSince) {
+    const matching = (await rowsOf(ctx, ids)).filter((r) => matches(r, filter));
     rows = updatedSince ? await changedSince(ctx, matching, updatedSince) : matching;
     ids = rows.map((r) => r.id);
   }
@@ -109,8 +141,11 @@ async function rowsOf(ctx: GraphQLContext, ids: readonly string[]): Promise<Enti
  * its await made about half of what such a field allocated; one `then` on the loader's promise does
  * the same.
  */
-function one(ctx: GraphQLContext, id: unknown): Promise<EntityRow | null> | null {
+function one(ctx: GraphQLContext, id: unknown): Promise<EntityRow | null> | EntityRow | null {
   if (typeof id !== 'string') return null;
+  // A record the request knows at once (an extract's related keys found on an earlier page): no promise.
+  const now = ctx.loaders.entityNow?.(id);
+  if (now) return now;
   return ctx.loaders.entity.load(id).then(orNull);
 }
 const orNull = (row: EntityRow | undefined) => row ?? null;
@@ -199,7 +234,7 @@ export const resolvers: Resolvers = {
     parent: (row, _, ctx) => one(ctx, d(row).parentId),
     children: async (row, _, ctx) => many(ctx, await ctx.loaders.linkedFrom('org.parent').load(row.id)),
     classes: (row, args, ctx) => nestedList(ctx, 'class.school', row.id, args),
-    people: (row, args, ctx) => nestedList(ctx, 'person.org', row.id, args, args.role ? (r) => ((d(r).roles as string[] | undefined) ?? []).includes(args.role as string) : undefined),
+    people: (row, args, ctx) => nestedList(ctx, 'person.org', row.id, args, args.role ? { hasValue: { field: 'roles', value: args.role as string } } : {}),
     sources,
   },
   AcademicSession: {
@@ -221,7 +256,7 @@ export const resolvers: Resolvers = {
     school: (row, _, ctx) => one(ctx, d(row).schoolId),
     course: (row, _, ctx) => one(ctx, d(row).courseId),
     terms: (row, _, ctx) => many(ctx, d(row).termIds),
-    enrollments: (row, args, ctx) => nestedList(ctx, 'enrollment.class', row.id, args, args.role ? (r) => d(r).role === args.role : undefined),
+    enrollments: (row, args, ctx) => nestedList(ctx, 'enrollment.class', row.id, args, args.role ? { fieldEquals: { field: 'role', value: args.role as string } } : {}),
     sources,
   },
   Person: {
@@ -231,7 +266,7 @@ export const resolvers: Resolvers = {
     organizations: (row, _, ctx) => many(ctx, d(row).orgIds),
     primaryOrganization: (row, _, ctx) => one(ctx, d(row).primaryOrgId),
     demographics: (row, _, ctx) => one(ctx, demographicsIdFor(row.id)),
-    enrollments: (row, args, ctx) => nestedList(ctx, 'enrollment.person', row.id, args, args.role ? (r) => d(r).role === args.role : undefined),
+    enrollments: (row, args, ctx) => nestedList(ctx, 'enrollment.person', row.id, args, args.role ? { fieldEquals: { field: 'role', value: args.role as string } } : {}),
     guardianships: async (row, _, ctx) => {
       const [asGuardian, asStudent] = await Promise.all([
         ctx.loaders.linkedFrom('guardianship.guardian').load(row.id),

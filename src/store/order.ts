@@ -98,14 +98,20 @@ export function peopleOrderedBy(type: PseudonymOrderedType, row: { id: string; d
 
 /**
  * The people whose pseudonyms a sort key of a store's list holds, with those pseudonyms: a list in
- * pseudonym order thereby tells them without another read. Only where the stores take the key part
- * from the row itself (a person's own pseudonym, a guardianship's guardian by its data); the parts
- * they reach through the links table (an enrollment's or guardianship's student) are left out, so a
- * pseudonym learnt here can never be one a stale link pointed at.
+ * pseudonym order thereby tells them without another read. `leader` is the person the store read
+ * the key's first part for (the pseudonyms row's own entity id, `ListResult.keyPeople`), so that
+ * pair is a row of the pseudonyms table whatever link led to it: a person's own pseudonym, an
+ * enrollment's or a guardianship's student. A guardianship's guardian is taken by its data, where the
+ * store took it too; nothing is paired with a person id the row's data merely names.
  */
-export function pseudonymsInKey(type: PseudonymOrderedType, row: { id: string; data: unknown }, key: readonly string[]): [personId: string, pseudonym: string][] {
-  const guardian = (row.data as Record<string, unknown>).guardianId;
-  if (type === 'person' && key[0] !== undefined) return [[row.id, key[0]]];
-  if (type === 'guardianship' && typeof guardian === 'string' && key[1] !== undefined) return [[guardian, key[1]]];
-  return [];
+export function pseudonymsInKey(
+  type: PseudonymOrderedType, row: { id: string; data: unknown }, key: readonly string[], leader: string | undefined,
+): [personId: string, pseudonym: string][] {
+  const out: [string, string][] = [];
+  if (leader !== undefined && key[0] !== undefined) out.push([leader, key[0]]);
+  if (type === 'guardianship') {
+    const guardian = (row.data as Record<string, unknown>).guardianId;
+    if (typeof guardian === 'string' && key[1] !== undefined) out.push([guardian, key[1]]);
+  }
+  return out;
 }

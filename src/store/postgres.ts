@@ -19,7 +19,7 @@
  */
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { Kysely, PostgresDialect, sql, type SqlBool } from 'kysely';
+import { Kysely, PostgresDialect, sql, type CompiledQuery, type SqlBool } from 'kysely';
 import type { EntityType } from '../model/records.ts';
 import { RostergateError } from '../errors.ts';
 import { POSTGRES_MIGRATIONS, type RowRepair } from './migrations.ts';
@@ -28,7 +28,7 @@ import type { Database as Tables } from './db.ts';
 import type { StoreDialect } from './dialect.ts';
 import { QueryStore } from './queries/store-reads.ts';
 import { WriteTx } from './queries/write-tx.ts';
-import { observedTransaction } from './observe.ts';
+import { observedRead, observedTransaction } from './observe.ts';
 
 /** How errors name this store: never its URL, which may carry a password. */
 const LABEL = 'the PostgreSQL store';
@@ -157,6 +157,19 @@ export class PostgresStore extends QueryStore {
   private constructor(private readonly pool: StorePool) {
     super(new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) }), postgresDialect);
     this.writeLock = storeLockKeys(pool.schema).write;
+  }
+
+  /** executeRead with rows as arrays (pg's rowMode 'array'), on a connection of the pool as Kysely takes them. */
+  override async executeReadArrays(q: CompiledQuery<unknown>): Promise<unknown[][]> {
+    this.readCount++;
+    return observedRead(this.kind, async () => {
+      const c = await this.pool.connect();
+      try {
+        return (await c.query({ text: q.sql, values: q.parameters as unknown[], rowMode: 'array' })).rows as unknown[][];
+      } finally {
+        c.release();
+      }
+    });
   }
 
   /** The store in the database's default schema, on a pool of its own. */

@@ -145,6 +145,21 @@ export class SqliteStore extends QueryStore {
     });
   }
 
+  /** executeRead with rows as arrays: the cached statement in raw mode for this one synchronous call. */
+  override async executeReadArrays(q: CompiledQuery<unknown>): Promise<unknown[][]> {
+    this.readCount++;
+    return observedRead(this.kind, () => {
+      const statements = this.writer.inTransaction ? this.readerStatements : this.writerStatements;
+      const st = statements.prepare(q.sql) as unknown as Database.Statement;
+      // Statements are shared by SQL text: back to object rows before anyone else runs this one.
+      try {
+        return st.raw(true).all(q.parameters as unknown[]) as unknown[][];
+      } finally {
+        st.raw(false);
+      }
+    });
+  }
+
   static open(path: string): SqliteStore {
     if (path !== ':memory:') {
       // The store holds personal data: what the gateway creates is its owner's alone (folders 0700,

@@ -10,7 +10,7 @@
  * Every change to an entity appends to the change log, in commit order.
  */
 import type { EntityData, EntityType } from '../model/records.ts';
-import type { PseudonymOrder } from './order.ts';
+import type { PseudonymOrder, PseudonymOrderedType } from './order.ts';
 
 type ResolvedName<K> = K extends `${infer P}Keys` ? `${P}Ids` : K extends `${infer P}Key` ? `${P}Id` : K;
 /** Entity data as stored: the source's `xxxKey` references become gateway `xxxId`s. */
@@ -163,6 +163,38 @@ export interface ListResult {
   times?: Map<string, ViewTime>;
   /** In pseudonym order: each row's sort key (its cursor's position), parallel to `rows`. */
   keys?: string[][];
+  /**
+   * In pseudonym order: the person whose pseudonym leads each row's key (`keys[i][0]` is that
+   * person's pseudonym, read from the same pseudonyms row), parallel to `rows`.
+   */
+  keyPeople?: string[];
+}
+
+/**
+ * The children of many parents through one link (enrollments of classes: rel 'enrollment.class'),
+ * each parent's list in pseudonym order (src/store/order.ts) and cut to its page in the store, so a
+ * nested list reads the rows it returns rather than every child. The sort key takes each person from
+ * the row's own data (`personId`; `studentId`, `guardianId`), as the order in memory does
+ * (`sortKeyOf`); rows whose person has no pseudonym in the order's version are left out.
+ */
+export interface LinkedPageQuery {
+  /** The link from child to parent, e.g. 'enrollment.class'; its first part is the children's type. */
+  rel: string;
+  type: PseudonymOrderedType;
+  order: PseudonymOrder;
+  /** The same filters as a root list's (ListQuery), on the children. */
+  hasValue?: { field: string; value: string };
+  fieldEquals?: { field: string; value: string };
+  first: number;
+  /** Each parent's rows whose sort key is greater than this one. */
+  afterKey?: string[];
+}
+
+/** One parent's page of a LinkedPageQuery: rows in order, their sort keys, and whether more follow. */
+export interface LinkedPage {
+  rows: EntityRow[];
+  keys: string[][];
+  hasNext: boolean;
 }
 
 export interface IdentityConflict {
@@ -389,6 +421,10 @@ export interface Store {
   list(q: ListQuery): Promise<ListResult>;
   /** For each target id, the ids of entities linking to it through `rel` (ordered by id). */
   linkedFrom(rel: string, toIds: readonly string[]): Promise<Map<string, string[]>>;
+  /** For each parent id, its page of children in pseudonym order (one statement for all of them). */
+  linkedPages(q: LinkedPageQuery, parents: readonly string[]): Promise<Map<string, LinkedPage>>;
+  /** For each parent id, how many children a LinkedPageQuery orders, all pages together (totalCount). */
+  linkedCounts(q: Omit<LinkedPageQuery, 'first' | 'afterKey'>, parents: readonly string[]): Promise<Map<string, number>>;
   /** Source references of entities, for provenance. */
   sourcesOf(entityIds: readonly string[]): Promise<Map<string, { source: string; key: string; lastModified: string | null }[]>>;
   getSyncState(source: string): Promise<SyncStateRow | undefined>;

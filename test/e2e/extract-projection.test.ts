@@ -145,6 +145,44 @@ describe.each(storeKinds())('compiled extract projections equal GraphQL, on %s',
     expect([...whole].some((id) => id.startsWith('cls_'))).toBe(true);
   });
 
+  it('a key remembered from an earlier page is served at once, and a chain reading more of it still gets the whole record', { timeout: 120_000 }, async () => {
+    const client = clientOf('analytics');
+    const own = g.privacy.schemas.get('analytics')!.schema;
+    const reference = await graphqlExtract(g.store, g.privacy, client, 'enrollments');
+    // A memo that already holds every class: Enrollment.class answers from it without a promise.
+    const keyMemo = new KeyMemo();
+    expect(differences(await projected(g, client, 'enrollments', undefined, keyMemo), reference)).toEqual([]);
+    let synchronous = 0;
+    // Made to look at the class's data, synchronously: the key-only row served at once must throw,
+    // not answer from nothing, and the cell be made again from the whole class.
+    const reading = mapSchema(own, {
+      [MapperKind.OBJECT_FIELD]: (f, name, type) => {
+        if (type !== 'Enrollment' || name !== 'class') return f;
+        const inner = f.resolve!;
+        const look = (c: { data: unknown } | null) => (c && c.data ? c : null);
+        return { ...f, resolve: (...a: Parameters<typeof inner>) => {
+          const c = inner(...a) as { data: unknown } | null | Promise<{ data: unknown } | null>;
+          if (c instanceof Promise) return c.then(look);
+          synchronous++;
+          return look(c);
+        } };
+      },
+    });
+    const whole = new Set<string>();
+    const store = g.store as { getEntities: typeof g.store.getEntities };
+    const { getEntities } = store;
+    store.getEntities = (ids) => (ids.forEach((id) => whole.add(id)), getEntities.call(g.store, ids));
+    let mine: ReferenceRows;
+    try {
+      mine = await projected(g, client, 'enrollments', reading, keyMemo);
+    } finally {
+      store.getEntities = getEntities;
+    }
+    expect(synchronous).toBeGreaterThan(0);
+    expect(differences(mine, reference)).toEqual([]);
+    expect([...whole].some((id) => id.startsWith('cls_'))).toBe(true);
+  });
+
   it('a related record found on one page is not looked up again on the next, within the memo\'s bound', { timeout: 120_000 }, async () => {
     const client = clientOf('analytics');
     const reference = await graphqlExtract(g.store, g.privacy, client, 'enrollments');

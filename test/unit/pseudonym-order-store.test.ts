@@ -21,11 +21,13 @@ describe.each(storeKinds())('on %s', (kind) => {
   async function all(q: Omit<ListQuery, 'first'>, first: number) {
     const keys: string[][] = [];
     const ids: string[] = [];
+    const keyPeople: string[] = [];
     for (let afterKey: string[] | undefined; ; ) {
       const r = await g.store.list({ ...q, first, afterKey });
       keys.push(...r.keys!);
+      keyPeople.push(...r.keyPeople!);
       ids.push(...r.rows.map((x) => x.id));
-      if (!r.hasNext) return { keys, ids, count: await r.count() };
+      if (!r.hasNext) return { keys, ids, keyPeople, count: await r.count() };
       afterKey = r.keys!.at(-1);
     }
   }
@@ -44,11 +46,14 @@ describe.each(storeKinds())('on %s', (kind) => {
       if (expected !== undefined) expect(r.ids.length, type).toBe(expected);
       expect(r.count, type).toBe(r.ids.length);
       expect(r.keys.every((k, i) => i === 0 || compareKeys(r.keys[i - 1]!, k) < 0), type).toBe(true);
-      // The leading key is the pseudonym of the person the row leads to, in the order's domain and version.
-      const rows = await g.store.getEntities(r.ids.slice(0, 5));
+      // The leading key is the pseudonym of the person the row leads to, in the order's domain and
+      // version, and keyPeople names that person (rootListPage primes the pseudonym with it).
+      expect(r.keyPeople.length, type).toBe(r.ids.length);
+      const rows = await g.store.getEntities(r.ids);
       rows.forEach((row, i) => {
         const d = row!.data as Record<string, string>;
         const person = type === 'person' ? row!.id : type === 'enrollment' ? d.personId! : d.studentId!;
+        expect(r.keyPeople[i], type).toBe(person);
         expect(r.keys[i]![0]).toBe(g.privacy.keyring.pseudonym('analytics', 1, person));
       });
     }
@@ -61,8 +66,9 @@ describe.each(storeKinds())('on %s', (kind) => {
   it('reads a page by walking the pseudonyms_order index from the cursor, not by sorting the whole list', async () => {
     const seen: { sql: string; params: unknown[] }[] = [];
     const s = g.store as any;
-    // Every read of the store goes through executeRead (src/store/queries/store-reads.ts).
-    const method = 'executeRead';
+    // Every read of the store goes through executeRead, a list's page through executeReadArrays
+    // (src/store/queries/store-reads.ts).
+    const method = 'executeReadArrays';
     const orig = s[method].bind(s);
     s[method] = (q: { sql: string; parameters: readonly unknown[] }) => (seen.push({ sql: q.sql, params: [...q.parameters] }), orig(q));
     try {

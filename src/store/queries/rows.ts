@@ -14,6 +14,14 @@ export function toEntity(d: StoreDialect, r: Row<'entities'>): EntityRow {
   return { id: r.id, type: r.type, data: d.fromJson(r.data), updatedAt: r.updated_at, updatedSeq: r.updated_seq };
 }
 
+/** The entities table's columns in the order `entityOfColumns` reads them from a row given as an array. */
+export const ENTITY_COLUMNS = ['id', 'type', 'data', 'updated_at', 'updated_seq'] as const;
+
+/** `toEntity` of a row read as an array of ENTITY_COLUMNS (QueryStore.executeReadArrays). */
+export function entityOfColumns(d: StoreDialect, r: readonly unknown[]): EntityRow {
+  return { id: r[0] as string, type: r[1] as EntityRow['type'], data: d.fromJson(r[2]), updatedAt: r[3] as string, updatedSeq: r[4] as number };
+}
+
 export function toSource(d: StoreDialect, r: Row<'source_records'>): SourceRecordRow {
   return {
     source: r.source, type: r.type, key: r.key, entityId: r.entity_id, data: d.fromJson(r.data), hash: r.hash, lastModified: r.last_modified, seenRun: r.seen_run,

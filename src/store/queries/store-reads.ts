@@ -19,18 +19,17 @@ import type { Database } from '../db.ts';
 import type { StoreDialect } from '../dialect.ts';
 import { isPseudonymOrdered, type PseudonymOrderedType } from '../order.ts';
 import type {
-  ChangeRow, EntityRow, IdentityConflict, ListQuery, ListResult, SourceRecordRef, Store, SubjectRows, SyncStateRow, ViewTime, WebhookStore,
+  ChangeRow, EntityRow, IdentityConflict, LinkedPage, LinkedPageQuery, ListQuery, ListResult, SourceRecordRef, Store, SubjectRows, SyncStateRow, ViewTime, WebhookStore,
   TenantCatalogStore,
 } from '../types.ts';
 import { tombstoneOf } from '../types.ts';
-import { toAudit, toChange, toEntity, toSource, toSync } from './rows.ts';
+import { ENTITY_COLUMNS, entityOfColumns, toAudit, toChange, toSource, toSync } from './rows.ts';
 import { StoreWebhooks } from './webhooks.ts';
 import { StoreTenantCatalog } from './tenant-catalog.ts';
 import type { WriteTx } from './write-tx.ts';
 import { observedRead } from '../observe.ts';
 
 type Selected<T extends keyof Database> = import('kysely').Selectable<Database[T]>;
-type ListRow = Selected<'entities'> & { view_at?: string; view_seq?: number } & Record<`sk${number}`, string>;
 
 const and = (parts: RawBuilder<SqlBool>[]) => sql.join(parts, sql` AND `);
 
@@ -61,11 +60,18 @@ export abstract class QueryStore implements Store {
     return observedRead(this.kind, async () => (await this.rdb.executeQuery(q)).rows);
   }
 
+  /**
+   * Runs one read statement whose rows come back as arrays, values in the order the statement
+   * selects them: for the hottest reads (a list's pages), where a row object per row cost more than
+   * its values (better-sqlite3 sets a property at a time; measured in docs/extract-engine.md).
+   */
+  abstract executeReadArrays(q: CompiledQuery<unknown>): Promise<unknown[][]>;
+
   async getEntities(ids: readonly string[]): Promise<(EntityRow | undefined)[]> {
     if (ids.length === 0) return [];
-    const rows = await this.executeRead(this.rdb.selectFrom('entities').selectAll().where(this.d.inList(sql.ref('id'), ids)).compile());
+    const rows = await this.executeReadArrays(this.rdb.selectFrom('entities').select(ENTITY_COLUMNS).where(this.d.inList(sql.ref('id'), ids)).compile());
     const byId = new Map<string, EntityRow>();
-    for (const r of rows) byId.set(r.id, toEntity(this.d, r));
+    for (const r of rows) byId.set(r[0] as string, entityOfColumns(this.d, r));
     return ids.map((id) => byId.get(id));
   }
 
@@ -108,18 +114,22 @@ export abstract class QueryStore implements Store {
         ? sql`(${keys[0]!} > ${text(a0!)} OR (${sql.join(keys.slice(1))}) > (${sql.join(restA.map(text))}))`
         : sql`${keys[0]!} > ${text(a0!)}`}`);
     } else if (!ordered && q.afterId) where.push(sql<SqlBool>`${keys[0]!} > ${q.afterId}`);
+    // Columns by position (rows come back as arrays): the entity's, then the view times, the sort
+    // key's parts and the person whose pseudonym leads the key.
+    const n = ENTITY_COLUMNS.length;
     const extra = [
-      ...(byView ? [sql`v.updated_at AS view_at`, sql`v.updated_seq AS view_seq`] : []),
-      ...(ordered ? keys.map((k, i) => sql`${k} AS ${sql.raw(`sk${i}`)}`) : []),
+      ...(byView ? [sql`v.updated_at`, sql`v.updated_seq`] : []),
+      ...(ordered ? [...keys, sql`k0.entity_id`] : []),
     ];
-    const rows = await this.executeRead(sql<ListRow>`SELECT e.*${extra.length ? sql`, ${sql.join(extra)}` : sql``} FROM ${from}
-      WHERE ${and(where)} ORDER BY ${sql.join(keys)} LIMIT ${q.first + 1}`.compile(this.rdb));
+    const rows = await this.executeReadArrays(sql`SELECT ${sql.join(ENTITY_COLUMNS.map((c) => sql.ref(`e.${c}`)))}${extra.length ? sql`, ${sql.join(extra)}` : sql``}
+      FROM ${from} WHERE ${and(where)} ORDER BY ${sql.join(keys)} LIMIT ${q.first + 1}`.compile(this.rdb));
     const page = rows.length > q.first ? rows.slice(0, q.first) : rows;
-    const times = byView ? new Map(page.map((r) => [r.id, { updatedAt: r.view_at!, updatedSeq: Number(r.view_seq!) }])) : undefined;
+    const times = byView ? new Map(page.map((r) => [r[0] as string, { updatedAt: r[n] as string, updatedSeq: Number(r[n + 1]) }])) : undefined;
+    const k = n + (byView ? 2 : 0);
     return {
-      rows: page.map((r) => toEntity(d, r)), hasNext: rows.length > q.first, count,
+      rows: page.map((r) => entityOfColumns(d, r)), hasNext: rows.length > q.first, count,
       ...(times ? { times } : {}),
-      ...(ordered ? { keys: page.map((r) => keys.map((_, i) => r[`sk${i}`]!)) } : {}),
+      ...(ordered ? { keys: page.map((r) => r.slice(k, k + keys.length) as string[]), keyPeople: page.map((r) => r[k + keys.length] as string) } : {}),
     };
   }
 
@@ -158,6 +168,76 @@ export abstract class QueryStore implements Store {
       .where('rel', '=', rel).where(this.d.inList(sql.ref('to_id'), toIds)).orderBy(this.d.byteOrder(sql.ref('from_id'))).compile());
     for (const r of rows) out.get(r.to_id)!.push(r.from_id);
     return out;
+  }
+
+  async linkedPages(q: LinkedPageQuery, parents: readonly string[]): Promise<Map<string, LinkedPage>> {
+    const out = new Map<string, LinkedPage>(parents.map((id) => [id, { rows: [], keys: [], hasNext: false }]));
+    if (parents.length === 0) return out;
+    const { from, where, keys } = this.linkedOrdered(q, parents);
+    if (q.afterKey) where.push(sql<SqlBool>`(${sql.join(keys)}) > (${sql.join(q.afterKey.map((k) => sql`CAST(${k} AS TEXT)`))})`);
+    // Every parent's children are read and numbered in key order, but only first + 1 of each leave
+    // the store (the +1 tells hasNext): a class of 27 enrollments asked for 10 decodes 10 rows.
+    // Columns by position (rows come back as arrays): the entity's, the sort key's parts, the parent.
+    const n = ENTITY_COLUMNS.length;
+    const rows = await this.executeReadArrays(sql`SELECT * FROM (
+      SELECT ${sql.join(ENTITY_COLUMNS.map((c) => sql.ref(`e.${c}`)))}, ${sql.join(keys.map((k, i) => sql`${k} AS ${sql.raw(`sk${i}`)}`))},
+        l.to_id AS parent, row_number() OVER (PARTITION BY l.to_id ORDER BY ${sql.join(keys)}) AS rn
+      FROM ${from} WHERE ${and(where)}) t
+      WHERE rn <= ${q.first + 1} ORDER BY parent, rn`.compile(this.rdb));
+    for (const r of rows) {
+      const page = out.get(r[n + keys.length] as string)!;
+      if (page.rows.length === q.first) {
+        page.hasNext = true;
+        continue;
+      }
+      page.rows.push(entityOfColumns(this.d, r));
+      page.keys.push(r.slice(n, n + keys.length) as string[]);
+    }
+    return out;
+  }
+
+  async linkedCounts(q: Omit<LinkedPageQuery, 'first' | 'afterKey'>, parents: readonly string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>(parents.map((id) => [id, 0]));
+    if (parents.length === 0) return out;
+    const { from, where } = this.linkedOrdered(q, parents);
+    const rows = await this.executeRead(sql<{ parent: string; n: number | string }>`SELECT l.to_id AS parent, count(*) AS n
+      FROM ${from} WHERE ${and(where)} GROUP BY l.to_id`.compile(this.rdb));
+    for (const r of rows) out.set(r.parent, Number(r.n));
+    return out;
+  }
+
+  /**
+   * The children of `parents` through `q.rel` joined to the pseudonyms they are ordered by, and
+   * their sort key parts (src/store/order.ts). Unlike a root list (`pseudonymFrom`, which walks the
+   * pseudonyms index from a cursor through the links table), each person comes from the row's own
+   * data, as `sortKeyOf` takes it, so a nested list orders exactly as it did in memory. CROSS JOIN
+   * keeps SQLite's join order as written: the parents' links first (the links primary key), then
+   * each child and its pseudonyms by primary key; PostgreSQL plans it as any inner join.
+   */
+  private linkedOrdered(q: Omit<LinkedPageQuery, 'first' | 'afterKey'>, parents: readonly string[]) {
+    const d = this.d;
+    const data = sql.ref('e.data');
+    const pseudonym = (alias: string, person: RawBuilder<unknown>) => {
+      const a = sql.raw(alias);
+      return {
+        from: sql`pseudonyms ${a}`,
+        on: sql<SqlBool>`${a}.domain = ${q.order.domain} AND ${a}.version = ${q.order.version} AND ${a}.entity_id = ${person}`,
+        key: d.byteOrder(sql`${a}.value`),
+      };
+    };
+    const people = q.type === 'person' ? [pseudonym('k0', sql.ref('e.id'))]
+      : q.type === 'enrollment' ? [pseudonym('k0', d.jsonText(data, 'personId'))]
+      : [pseudonym('k0', d.jsonText(data, 'studentId')), pseudonym('k1', d.jsonText(data, 'guardianId'))];
+    const keys = q.type === 'person' ? [people[0]!.key]
+      : q.type === 'enrollment' ? [people[0]!.key, d.byteOrder(sql`coalesce(${d.jsonText(data, 'classId')}, '')`), d.byteOrder(sql.ref('e.id'))]
+      : [people[0]!.key, people[1]!.key, d.byteOrder(sql.ref('e.id'))];
+    const where: RawBuilder<SqlBool>[] = [
+      sql<SqlBool>`l.rel = ${q.rel}`, d.inList(sql.ref('l.to_id'), parents), sql<SqlBool>`e.id = l.from_id`, ...people.map((p) => p.on),
+    ];
+    if (q.hasValue) where.push(d.jsonArrayHas(data, q.hasValue.field, q.hasValue.value));
+    if (q.fieldEquals) where.push(sql<SqlBool>`${d.jsonText(data, q.fieldEquals.field)} = ${q.fieldEquals.value}`);
+    const from = sql`links l CROSS JOIN entities e ${sql.join(people.map((p) => sql`CROSS JOIN ${p.from}`), sql` `)}`;
+    return { from, where, keys };
   }
 
   async sourcesOf(entityIds: readonly string[]) {
