@@ -109,6 +109,13 @@ export class KeyMemo {
   }
 }
 
+/** The request's loader for one kind of batched read (a link, a nested list's page shape), made on first use. */
+function loaderFor<V>(loaders: Map<string, DataLoader<string, V>>, key: string, batch: (ids: readonly string[]) => Promise<V[]>): DataLoader<string, V> {
+  let l = loaders.get(key);
+  if (!l) loaders.set(key, (l = new DataLoader(batch, { maxBatchSize: 5000 })));
+  return l;
+}
+
 export function createLoaders(
   store: Store, domain?: { domain: string; version: number }, view?: string, cache?: PseudonymCache, keyMemo?: KeyMemo,
 ): Loaders {
@@ -138,41 +145,18 @@ export function createLoaders(
       if (type === undefined || (type === 'person' && domain && known!.get(domain.domain, domain.version, id) === undefined)) return undefined;
       return new KeyOnlyRow(id, type) as unknown as EntityRow;
     },
-    linkedFrom(rel) {
-      let l = byRel.get(rel);
-      if (!l) {
-        l = new DataLoader(async (ids) => {
-          const m = await store.linkedFrom(rel, ids);
-          return ids.map((id) => m.get(id) ?? []);
-        }, { maxBatchSize: 5000 });
-        byRel.set(rel, l);
-      }
-      return l;
-    },
-    linkedPage(q) {
-      const key = JSON.stringify(q);
-      let l = pages.get(key);
-      if (!l) {
-        l = new DataLoader(async (parents) => {
-          const m = await store.linkedPages(q, parents);
-          return parents.map((id) => m.get(id)!);
-        }, { maxBatchSize: 5000 });
-        pages.set(key, l);
-      }
-      return l;
-    },
-    linkedCount(q) {
-      const key = JSON.stringify(q);
-      let l = counts.get(key);
-      if (!l) {
-        l = new DataLoader(async (parents) => {
-          const m = await store.linkedCounts(q, parents);
-          return parents.map((id) => m.get(id)!);
-        }, { maxBatchSize: 5000 });
-        counts.set(key, l);
-      }
-      return l;
-    },
+    linkedFrom: (rel) => loaderFor(byRel, rel, async (ids) => {
+      const m = await store.linkedFrom(rel, ids);
+      return ids.map((id) => m.get(id) ?? []);
+    }),
+    linkedPage: (q) => loaderFor(pages, JSON.stringify(q), async (parents) => {
+      const m = await store.linkedPages(q, parents);
+      return parents.map((id) => m.get(id)!);
+    }),
+    linkedCount: (q) => loaderFor(counts, JSON.stringify(q), async (parents) => {
+      const m = await store.linkedCounts(q, parents);
+      return parents.map((id) => m.get(id)!);
+    }),
     sources: new DataLoader(async (ids) => {
       const m = await store.sourcesOf(ids);
       return ids.map((id) => m.get(id) ?? []);

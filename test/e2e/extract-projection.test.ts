@@ -38,6 +38,19 @@ async function projected(g: PrivateGateway, client: string, dataset: Dataset, sc
   return out;
 }
 
+/** The rows `run` projects, and the ids of every record the store was asked for whole meanwhile. */
+async function readingWhole(g: PrivateGateway, run: () => Promise<ReferenceRows>): Promise<{ rows: ReferenceRows; whole: Set<string> }> {
+  const whole = new Set<string>();
+  const store = g.store as { getEntities: typeof g.store.getEntities };
+  const { getEntities } = store;
+  store.getEntities = (ids) => (ids.forEach((id) => whole.add(id)), getEntities.call(g.store, ids));
+  try {
+    return { rows: await run(), whole };
+  } finally {
+    store.getEntities = getEntities;
+  }
+}
+
 /** Every cell where the two disagree, as "row i, column: projection ≠ reference". */
 function differences(a: ReferenceRows, b: ReferenceRows): string[] {
   const out: string[] = [];
@@ -131,16 +144,7 @@ describe.each(storeKinds())('compiled extract projections equal GraphQL, on %s',
         } };
       },
     });
-    const whole = new Set<string>();
-    const store = g.store as { getEntities: typeof g.store.getEntities };
-    const { getEntities } = store;
-    store.getEntities = (ids) => (ids.forEach((id) => whole.add(id)), getEntities.call(g.store, ids));
-    let mine: ReferenceRows;
-    try {
-      mine = await projected(g, client, 'enrollments', reading);
-    } finally {
-      store.getEntities = getEntities;
-    }
+    const { rows: mine, whole } = await readingWhole(g, () => projected(g, client, 'enrollments', reading));
     expect(differences(mine, reference)).toEqual([]);
     expect([...whole].some((id) => id.startsWith('cls_'))).toBe(true);
   });
@@ -168,16 +172,7 @@ describe.each(storeKinds())('compiled extract projections equal GraphQL, on %s',
         } };
       },
     });
-    const whole = new Set<string>();
-    const store = g.store as { getEntities: typeof g.store.getEntities };
-    const { getEntities } = store;
-    store.getEntities = (ids) => (ids.forEach((id) => whole.add(id)), getEntities.call(g.store, ids));
-    let mine: ReferenceRows;
-    try {
-      mine = await projected(g, client, 'enrollments', reading, keyMemo);
-    } finally {
-      store.getEntities = getEntities;
-    }
+    const { rows: mine, whole } = await readingWhole(g, () => projected(g, client, 'enrollments', reading, keyMemo));
     expect(synchronous).toBeGreaterThan(0);
     expect(differences(mine, reference)).toEqual([]);
     expect([...whole].some((id) => id.startsWith('cls_'))).toBe(true);
