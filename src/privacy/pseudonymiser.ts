@@ -50,6 +50,8 @@ export class Pseudonymiser {
   async backfillAll(store: Store): Promise<number> {
     let n = 0;
     for (const [d, v] of await this.versions(store)) n += await this.backfill(store, d, v);
+    // A new domain's pseudonyms are a version the planner has no statistics for yet: see rotate.
+    if (n > 0) await store.refreshStatistics(n);
     return n;
   }
 
@@ -88,6 +90,11 @@ export class Pseudonymiser {
       for (let v = from - 1; v >= 1; v--) if ((await tx.deletePseudonyms(domain, v)) === 0) break;
       return n;
     });
+    // Every person now has a pseudonym of a version PostgreSQL's planner has never seen, and lists
+    // in pseudonym order filter on it: planned as if it matched nothing (a scan of the entities
+    // for each nested page, docs/serving.md) until statistics are renewed. Renew them now rather
+    // than at the next large sync or autovacuum.
+    await store.refreshStatistics(people);
     return { from, to, people, tombstones };
   }
 
