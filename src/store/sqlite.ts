@@ -111,6 +111,8 @@ export class SqliteStore extends QueryStore {
   private readonly path: string;
   /** Queries through the writer connection (inside write transactions). */
   private readonly wdb: Kysely<Tables>;
+  /** Whether write transactions may hand the event loop back (not in memory: one connection for reads and writes). */
+  private readonly yields: boolean;
   /** Each connection's prepared statements, shared by its Kysely and by executeRead. */
   private readonly writerStatements: CachedStatements;
   private readonly readerStatements: CachedStatements;
@@ -128,7 +130,10 @@ export class SqliteStore extends QueryStore {
     this.reader = reader;
     this.readerStatements = readerStatements;
     this.writerStatements = reader === writer ? readerStatements : new CachedStatements(writer);
-    this.wdb = reader === writer ? kyselyOn(this.writerStatements) : kyselyOn(this.writerStatements).withPlugin(yieldBetweenStatements);
+    // Reads go to a connection of their own unless the store is in memory: only then may a write
+    // transaction hand the event loop back (src/kernel/yield-turn.ts) without a read seeing it early.
+    this.yields = reader !== writer;
+    this.wdb = this.yields ? kyselyOn(this.writerStatements).withPlugin(yieldBetweenStatements) : kyselyOn(this.writerStatements);
   }
 
   /**
@@ -209,7 +214,7 @@ export class SqliteStore extends QueryStore {
         throw storeConditionError(e, this.label) ?? e;
       }
       try {
-        const out = await fn(new WriteTx(this.wdb, sqliteDialect, this.reader !== this.writer));
+        const out = await fn(new WriteTx(this.wdb, sqliteDialect, this.yields));
         this.writer.exec('COMMIT');
         return out;
       } catch (e) {
