@@ -25,6 +25,7 @@ import { QueryStore } from './queries/store-reads.ts';
 import { WriteTx } from './queries/write-tx.ts';
 import { observedRead, observedTransaction } from './observe.ts';
 import { yieldIfBusy } from '../kernel/yield-turn.ts';
+import { BACKSTOP_PAGES, BackgroundCheckpointer, WAL_SIZE_LIMIT_BYTES, type CheckpointStats } from './sqlite-checkpointer.ts';
 
 type Db = Database.Database;
 
@@ -117,6 +118,8 @@ export class SqliteStore extends QueryStore {
   private readonly writerStatements: CachedStatements;
   private readonly readerStatements: CachedStatements;
   private queue: Promise<unknown> = Promise.resolve();
+  /** WAL checkpoints on a thread of their own (a file store only: src/store/sqlite-checkpointer.ts). */
+  private readonly checkpointer: BackgroundCheckpointer | undefined;
 
   /** How errors name this store (its path; never anything secret). */
   private readonly label: string;
@@ -134,6 +137,17 @@ export class SqliteStore extends QueryStore {
     // transaction hand the event loop back (src/kernel/yield-turn.ts) without a read seeing it early.
     this.yields = reader !== writer;
     this.wdb = this.yields ? kyselyOn(this.writerStatements).withPlugin(yieldBetweenStatements) : kyselyOn(this.writerStatements);
+    if (path !== ':memory:') {
+      // SQLite's default automatic checkpoint (1,000 pages) again, should the thread be gone.
+      this.checkpointer = new BackgroundCheckpointer(path, () => writer.pragma('wal_autocheckpoint = 1000'));
+      writer.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`);
+      writer.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
+    }
+  }
+
+  /** The background checkpoints so far, and a promise of the moment none is running (tests; undefined in memory). */
+  walCheckpoints(): { stats: CheckpointStats; idle: Promise<void> } | undefined {
+    return this.checkpointer && { stats: this.checkpointer.snapshot(), idle: this.checkpointer.idle() };
   }
 
   /**
@@ -216,6 +230,7 @@ export class SqliteStore extends QueryStore {
       try {
         const out = await fn(new WriteTx(this.wdb, sqliteDialect, this.yields));
         this.writer.exec('COMMIT');
+        this.checkpointer?.committed();
         return out;
       } catch (e) {
         // SQLite rolls a transaction back itself on some errors (SQLITE_FULL, SQLITE_IOERR): a
@@ -270,6 +285,7 @@ export class SqliteStore extends QueryStore {
 
   async close(): Promise<void> {
     await this.queue;
+    await this.checkpointer?.stop();
     if (this.reader !== this.writer) this.reader.close();
     this.writer.close();
   }
