@@ -23,8 +23,10 @@
  *   Should the thread die, the writer goes back to SQLite's default. Durability never depends on
  *   the thread: a checkpoint only moves committed pages from one file to the other.
  *
- * The thread is started lazily on the first commit, so a short command that writes nothing (most
- * of the CLI) never starts one. It is unref'd, so it never keeps a process alive, and `stop()` ends it.
+ * One thread serves every file store of the process (a file per tenant), each through a connection
+ * of its own there. It is started on the first commit, so a short command that writes nothing
+ * (most of the CLI) never starts one; it is unref'd, so it never keeps a process alive; and it ends
+ * when the last store stops.
  * Its code is plain JavaScript evaluated in the worker, not a module: it then runs the same from
  * the TypeScript sources and from the compiled image.
  */
@@ -54,30 +56,102 @@ export interface CheckpointStats {
   /** Checkpoints run on the thread. */
   runs: number;
   last: CheckpointResult | undefined;
-  /** The last failure, if any (the next commit tries again; the writer's backstop still holds). */
+  /** The last failure, if any (after one that is not for good, the next commit tries again; the writer's backstop holds meanwhile). */
   error: string | undefined;
 }
 
+/**
+ * The thread's code: one connection per store file, opened on its first checkpoint and closed when
+ * the store closes. Messages are handled one at a time, so the stores of a process take turns.
+ */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.module);
-const db = new Database(workerData.path);
-db.pragma('busy_timeout = 0');
-parentPort.on('message', (m) => {
-  if (m !== 'checkpoint') return;
+const dbs = new Map();
+parentPort.on('message', ({ op, id, path }) => {
+  if (op === 'close') {
+    dbs.get(id)?.close();
+    dbs.delete(id);
+    return;
+  }
+  let db = dbs.get(id);
+  if (!db) {
+    try {
+      db = new Database(path, { fileMustExist: true });
+      db.pragma('busy_timeout = 0');
+      dbs.set(id, db);
+    } catch (e) {
+      parentPort.postMessage({ id, error: String((e && e.message) || e), fatal: true });
+      return;
+    }
+  }
   try {
     const r = db.pragma('wal_checkpoint(PASSIVE)')[0];
-    parentPort.postMessage({ walFrames: r.log, checkpointedFrames: r.checkpointed });
+    parentPort.postMessage({ id, walFrames: r.log, checkpointedFrames: r.checkpointed });
   } catch (e) {
-    parentPort.postMessage({ error: String((e && e.message) || e) });
+    parentPort.postMessage({ id, error: String((e && e.message) || e) });
   }
 });
 `;
 
 const betterSqlite = createRequire(import.meta.url).resolve('better-sqlite3');
 
+type Reply = { id: number } & (CheckpointResult | { error: string; fatal?: boolean });
+
+/**
+ * The process's one checkpoint thread, shared by its file stores: a deployment on SQLite keeps a
+ * file per tenant (src/tenants/catalog-tenants.ts), and a thread each would cost hundreds of
+ * threads' memory. Started with the first store that commits; ended when the last one stops.
+ */
+const shared = {
+  worker: undefined as Worker | undefined,
+  /** By store, not by file: a process may open one file twice (each has its connection there). */
+  users: new Map<number, BackgroundCheckpointer>(),
+  nextId: 1,
+
+  post(user: BackgroundCheckpointer, op: 'checkpoint' | 'close'): void {
+    if (op === 'checkpoint') this.users.set(user.id, user);
+    if (!this.worker) {
+      if (op === 'close') return;
+      this.worker = this.start();
+    }
+    this.worker.postMessage({ op, id: user.id, path: user.path });
+  },
+
+  async leave(user: BackgroundCheckpointer): Promise<void> {
+    if (this.users.get(user.id) !== user) return;
+    this.post(user, 'close');
+    this.users.delete(user.id);
+    if (this.users.size === 0 && this.worker) {
+      const w = this.worker;
+      this.worker = undefined;
+      await w.terminate();
+    }
+  },
+
+  start(): Worker {
+    const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { module: betterSqlite } });
+    w.unref();
+    w.on('message', (m: Reply) => this.users.get(m.id)?.reply(m));
+    // A thread that cannot start or dies is not started again on every commit: every store's
+    // writer takes its checkpoints back, as SQLite does by default.
+    w.on('error', (e) => {
+      if (this.worker === w) this.worker = undefined;
+      for (const user of this.users.values()) user.reply({ id: user.id, error: e.message, fatal: true });
+      this.users.clear();
+    });
+    return w;
+  },
+};
+
+/** How many stores the process's checkpoint thread serves now, and whether it runs (tests, diagnostics). */
+export function checkpointThread(): { running: boolean; stores: number } {
+  return { running: shared.worker !== undefined, stores: shared.users.size };
+}
+
+/** One store's side: when to ask the shared thread for a checkpoint, and what came of it. */
 export class BackgroundCheckpointer {
-  private worker: Worker | undefined;
+  readonly id = shared.nextId++;
   private running = false;
   /** A commit came after the running checkpoint began (or while one waits for its turn). */
   private again = false;
@@ -87,9 +161,9 @@ export class BackgroundCheckpointer {
   private waiters: (() => void)[] = [];
   private readonly stats: CheckpointStats = { runs: 0, last: undefined, error: undefined };
 
-  /** `onFailure`: the thread is gone for good (it could not start, or died); the writer checkpoints again. */
+  /** `onFailure`: checkpoints on the thread are over for this store (the file cannot be opened there, or the thread died); the writer checkpoints again. */
   constructor(
-    private readonly path: string,
+    readonly path: string,
     private readonly onFailure: (message: string) => void,
   ) {}
 
@@ -121,52 +195,40 @@ export class BackgroundCheckpointer {
     return { ...this.stats };
   }
 
-  /** Lets a running checkpoint finish (one waiting for its turn runs now), then ends the thread. */
+  /** Lets a running checkpoint finish (one waiting for its turn runs now), then leaves the thread. */
   async stop(): Promise<void> {
     if (this.timer) {
       clearTimeout(this.timer);
       this.run();
     }
     this.again = false;
-    this.failed = true;
     await this.idle();
-    const w = this.worker;
-    this.worker = undefined;
-    await w?.terminate();
+    this.failed = true;
+    await shared.leave(this);
+  }
+
+  /** The thread's answer to this store's checkpoint (or news that it is gone). */
+  reply(m: Reply): void {
+    if ('error' in m) {
+      this.stats.error = m.error;
+      if (m.fatal && !this.failed) {
+        this.failed = true;
+        this.again = false;
+        this.onFailure(m.error);
+      }
+    } else {
+      this.stats.runs++;
+      this.stats.last = { walFrames: m.walFrames, checkpointedFrames: m.checkpointedFrames };
+      this.stats.error = undefined;
+    }
+    this.finished();
   }
 
   private run(): void {
     this.timer = undefined;
     this.again = false;
     this.running = true;
-    this.start().postMessage('checkpoint');
-  }
-
-  private start(): Worker {
-    if (this.worker) return this.worker;
-    const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { path: this.path, module: betterSqlite } });
-    w.unref();
-    w.on('message', (m: CheckpointResult | { error: string }) => {
-      if ('error' in m) this.stats.error = m.error;
-      else {
-        this.stats.runs++;
-        this.stats.last = m;
-        this.stats.error = undefined;
-      }
-      this.finished();
-    });
-    // A thread that cannot start or dies is not started again on every commit: the writer takes
-    // its checkpoints back (onFailure), as SQLite does by default.
-    w.on('error', (e) => {
-      this.stats.error = e.message;
-      this.failed = true;
-      this.worker = undefined;
-      this.again = false;
-      this.onFailure(e.message);
-      this.finished();
-    });
-    this.worker = w;
-    return w;
+    shared.post(this, 'checkpoint');
   }
 
   private finished(): void {

@@ -7,7 +7,7 @@ import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BackgroundCheckpointer } from '../../src/store/sqlite-checkpointer.ts';
+import { BackgroundCheckpointer, checkpointThread } from '../../src/store/sqlite-checkpointer.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 
 const stores: SqliteStore[] = [];
@@ -55,6 +55,29 @@ describe('background WAL checkpoints (SQLite file store)', () => {
     stores.push(again);
     const rows = await again.getEntities(Array.from({ length: 60 }, (_, i) => `org_ckpt${i}`));
     expect(rows.filter(Boolean)).toHaveLength(60);
+  });
+
+  it('one thread serves every file store of the process, the same file opened twice included, and ends with the last', async () => {
+    const a = fileStore();
+    const b = fileStore();
+    const twice = SqliteStore.open(a.path);
+    stores.push(twice);
+    await commit(a.store, 3);
+    await commit(b.store, 3);
+    await commit(twice, 3, 100);
+    await Promise.all([a.store, b.store, twice].map((s) => s.walCheckpoints()!.idle));
+    expect(checkpointThread()).toEqual({ running: true, stores: 3 });
+    for (const s of [a.store, b.store, twice]) expect(s.walCheckpoints()!.stats.runs).toBeGreaterThan(0);
+    // One store closing leaves the others their checkpoints.
+    await a.store.close();
+    stores.splice(stores.indexOf(a.store), 1);
+    const before = b.store.walCheckpoints()!.stats.runs;
+    await commit(b.store, 1, 50);
+    await b.store.walCheckpoints()!.idle;
+    expect(b.store.walCheckpoints()!.stats.runs).toBe(before + 1);
+    expect(checkpointThread()).toEqual({ running: true, stores: 2 });
+    for (const s of stores.splice(0)) await s.close();
+    expect(checkpointThread()).toEqual({ running: false, stores: 0 });
   });
 
   it('does not start a thread for a store in memory', async () => {
