@@ -18,7 +18,8 @@ export type JsonColumn = unknown;
 export type BoolColumn = number | boolean;
 
 export interface Database {
-  entities: { id: string; type: EntityType; data: JsonColumn; updated_at: string; updated_seq: number };
+  /** `k`: the store's own key of the entity, in insertion order; never leaves the store (the public id is `id`). */
+  entities: { k: Generated<number>; id: string; type: EntityType; data: JsonColumn; updated_at: string; updated_seq: number };
   links: { from_id: string; rel: string; to_id: string };
   source_records: {
     source: string; type: EntityType; key: string; entity_id: string | null; data: JsonColumn; hash: string; last_modified: string | null; seen_run: number;
@@ -50,7 +51,8 @@ export interface Database {
     status: 'pending' | 'delivered' | 'dead'; attempts: Generated<number>; next_attempt_at: string; last_status: number | null;
     last_error: string | null; created_at: string; delivered_at: string | null;
   };
-  entity_views: { entity_id: string; view: string; type: EntityType; updated_at: string; updated_seq: number };
+  /** Keyed by the entity's `k`: a view's rows are written with every change, at the end of the table, not all over it. */
+  entity_views: { entity_k: number; view: string; type: EntityType; updated_at: string; updated_seq: number };
   view_fingerprints: { view: string; fingerprint: string; built_at: string };
   identity_overrides: { source: string; type: EntityType; key: string; entity_id: string; decided_at: string };
   sync_leases: {

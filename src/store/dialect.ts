@@ -28,7 +28,8 @@ export interface StoreDialect {
    */
   listTable(values: readonly string[], alias: string): RawBuilder<unknown>;
   /**
-   * `SELECT c0, c1, … FROM rows`: rows given as values in column order, bound as one parameter
+   * `SELECT c0, c1, … FROM rows` (the columns named so in both stores, for a statement that joins
+   * them): rows given as values in column order, bound as one parameter
    * (SQLite: a JSON array of arrays read by json_each) or one array per column (PostgreSQL:
    * unnest). The source of a multi-row `INSERT … SELECT` whose text does not depend on the row
    * count, so Kysely builds no node per value and each store prepares or parses one text per

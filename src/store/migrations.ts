@@ -343,6 +343,46 @@ export const SQLITE_MIGRATIONS: Migration[] = [
     // NULL: the key serves every tenant its client may use (clients[].tenants); a tenant id: only that one.
     sql: `ALTER TABLE api_keys ADD COLUMN tenant TEXT;`,
   },
+  {
+    version: 16,
+    description: 'internal integer keys: entities get k (insertion order), and per-purpose view times are keyed by it',
+    // Why: every index keyed by a random public id takes each insert at a random place, so each
+    // commit rewrites index pages spread over the whole store (docs/data-engine.md, "Internal
+    // keys"). View times are the largest such index a sync writes (a row per record and purpose).
+    // k never leaves the store: every surface still names records by id, and orders lists by it.
+    // The entities table is rebuilt (SQLite cannot give an existing table an INTEGER PRIMARY KEY),
+    // keeping each row's rowid as its k. AUTOINCREMENT: a k is never used again after its entity is
+    // deleted, as in PostgreSQL, so a row left behind could never name another entity.
+    sql: `
+      CREATE TABLE entities_new (
+        k INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        type TEXT NOT NULL,
+        data TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        updated_seq INTEGER NOT NULL
+      );
+      INSERT INTO entities_new (k, id, type, data, updated_at, updated_seq) SELECT rowid, id, type, data, updated_at, updated_seq FROM entities ORDER BY rowid;
+      DROP TABLE entities;
+      ALTER TABLE entities_new RENAME TO entities;
+      CREATE INDEX entities_type_id ON entities (type, id);
+      CREATE INDEX entities_type_updated ON entities (type, updated_at);
+
+      CREATE TABLE entity_views_new (
+        entity_k INTEGER NOT NULL,
+        view TEXT NOT NULL,
+        type TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        updated_seq INTEGER NOT NULL,
+        PRIMARY KEY (entity_k, view)
+      ) WITHOUT ROWID;
+      INSERT INTO entity_views_new (entity_k, view, type, updated_at, updated_seq)
+        SELECT e.k, v.view, v.type, v.updated_at, v.updated_seq FROM entity_views v JOIN entities e ON e.id = v.entity_id;
+      DROP TABLE entity_views;
+      ALTER TABLE entity_views_new RENAME TO entity_views;
+      CREATE INDEX entity_views_updated ON entity_views (view, type, updated_at, entity_k);
+    `,
+  },
 ];
 
 /** The same schema for PostgreSQL. Timestamps stay ISO text so both stores compare them alike. */
@@ -496,5 +536,22 @@ export const POSTGRES_MIGRATIONS: Migration[] = [
     version: 15,
     description: 'API keys narrowed to one tenant of their client (keys create --tenant)',
     sql: `ALTER TABLE api_keys ADD COLUMN tenant text;`,
+  },
+  {
+    version: 16,
+    description: 'internal integer keys: entities get k (insertion order), and per-purpose view times are keyed by it',
+    // As in SQLite (see there). Existing rows get their k in whatever order the table is read.
+    sql: `
+      ALTER TABLE entities ADD COLUMN k bigint GENERATED ALWAYS AS IDENTITY;
+      CREATE UNIQUE INDEX entities_k ON entities (k);
+      CREATE TABLE entity_views_new (entity_k bigint NOT NULL, view text NOT NULL, type text NOT NULL, updated_at text NOT NULL, updated_seq bigint NOT NULL,
+        PRIMARY KEY (entity_k, view));
+      INSERT INTO entity_views_new (entity_k, view, type, updated_at, updated_seq)
+        SELECT e.k, v.view, v.type, v.updated_at, v.updated_seq FROM entity_views v JOIN entities e ON e.id = v.entity_id;
+      DROP TABLE entity_views;
+      ALTER TABLE entity_views_new RENAME TO entity_views;
+      ALTER INDEX entity_views_new_pkey RENAME TO entity_views_pkey;
+      CREATE INDEX entity_views_updated ON entity_views (view, type, updated_at, entity_k);
+    `,
   },
 ];

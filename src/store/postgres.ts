@@ -114,7 +114,7 @@ export const postgresDialect: StoreDialect = {
   maxParams: 65535,
   inList: (e, values) => sql<SqlBool>`${e} = ANY(${[...values]}::text[])`,
   rowsSelect: (kinds, rows) => {
-    const cols = kinds.map((k, i) => sql.raw(k === 'json' ? `c${i}::jsonb` : `c${i}`));
+    const cols = kinds.map((k, i) => sql.raw(k === 'json' ? `c${i}::jsonb AS c${i}` : `c${i}`));
     const arrays = kinds.map((k, i) => sql`${rows.map((r) => r[i] ?? null)}::${sql.raw(k === 'int' ? 'bigint[]' : 'text[]')}`);
     return sql`SELECT ${sql.join(cols)} FROM unnest(${sql.join(arrays)}) AS t(${sql.raw(kinds.map((_, i) => `c${i}`).join(', '))}) WHERE true`;
   },

@@ -145,6 +145,53 @@ describe.each(storeKinds())('upgrading a store on %s', (kind) => {
   });
 });
 
+describe.each(storeKinds())('internal keys (schema 16) on %s', (kind) => {
+  const places: Place[] = [];
+  afterAll(async () => {
+    for (const p of places) await p.drop();
+  });
+
+  it('a store of schema 15 keeps its records and their per-purpose view times, now keyed by k, and new records follow', async () => {
+    const p = await place(kind);
+    places.push(p);
+    const migrations = kind === 'sqlite' ? SQLITE_MIGRATIONS : POSTGRES_MIGRATIONS;
+    await p.script(`CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at text NOT NULL);
+      ${migrations.filter((m) => m.version <= 15).map((m) => `${m.sql};\nINSERT INTO schema_migrations VALUES (${m.version}, '2025-01-01T00:00:00Z');`).join('\n')}
+      INSERT INTO entities (id, type, data, updated_at, updated_seq) VALUES
+        ('per_b', 'person', '{"givenName":"Test","familyName":"Two","roles":["student"]}', '2025-01-02T00:00:00Z', 2),
+        ('per_a', 'person', '{"givenName":"Test","familyName":"One","roles":["student"]}', '2025-01-01T00:00:00Z', 1);
+      INSERT INTO entity_views (entity_id, view, type, updated_at, updated_seq) VALUES
+        ('per_a', 'analytics', 'person', '2025-01-01T00:00:00Z', 1),
+        ('per_b', 'analytics', 'person', '2025-01-02T00:00:00Z', 2),
+        ('per_b', 'lms', 'person', '2025-01-01T12:00:00Z', 1),
+        ('per_gone', 'analytics', 'person', '2025-01-03T00:00:00Z', 3);`);
+    const store = (await p.open()) as unknown as import('../../src/store/types.ts').Store;
+    try {
+      const times = await store.viewTimes('analytics', ['per_a', 'per_b', 'per_gone']);
+      expect(Object.fromEntries(times)).toEqual({
+        per_a: { updatedAt: '2025-01-01T00:00:00Z', updatedSeq: 1 },
+        per_b: { updatedAt: '2025-01-02T00:00:00Z', updatedSeq: 2 },
+      });
+      // A purpose's updatedSince still reads its own view times (lms saw per_b change earlier).
+      const since = await store.list({ type: 'person', first: 10, updatedSince: '2025-01-01T06:00:00Z', view: 'lms' });
+      expect(since.rows.map((r) => r.id)).toEqual(['per_b']);
+      // A record written after the upgrade gets a key after every existing one, and its view time sticks to it.
+      await store.transaction(async (tx) => {
+        await tx.putEntity({ id: 'per_c', type: 'person', data: { givenName: 'Test', familyName: 'Three', roles: ['student'] }, updatedAt: '2025-02-01T00:00:00Z', updatedSeq: 4 });
+        await tx.putViewTimes([{ view: 'analytics', entityId: 'per_c', type: 'person', updatedAt: '2025-02-01T00:00:00Z', updatedSeq: 4 }]);
+      });
+      const keys = Object.fromEntries((await p.sql<{ id: string; k: number | string }>(`SELECT id, k FROM entities`)).map((r) => [r.id, Number(r.k)]));
+      expect(keys.per_c).toBeGreaterThan(Math.max(keys.per_a!, keys.per_b!));
+      expect(Object.fromEntries(await store.viewTimes('analytics', ['per_c']))).toEqual({ per_c: { updatedAt: '2025-02-01T00:00:00Z', updatedSeq: 4 } });
+      // Deleting a record deletes its view times with it (found through its key before the row goes).
+      await store.transaction((tx) => tx.deleteEntity('per_b'));
+      expect(await p.sql(`SELECT view FROM entity_views WHERE entity_k = ${keys.per_b}`)).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe.each(storeKinds())('repairing stored values on %s', (kind) => {
   const places: Place[] = [];
   afterAll(async () => {

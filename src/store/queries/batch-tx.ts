@@ -18,6 +18,7 @@ import type { EntityType } from '../../model/records.ts';
 import type { Database } from '../db.ts';
 import type { StoreDialect } from '../dialect.ts';
 import type { BatchTx, ChangeRow, EntityRow, SourceRecordRef, SourceRecordRow } from '../types.ts';
+import { entityKeys } from './entity-keys.ts';
 import { json, jsonOrNull, toEntity, toSource } from './rows.ts';
 
 type EntityWrite = Parameters<BatchTx['putEntities']>[0][number];
@@ -172,9 +173,11 @@ export class BatchOps implements BatchTx {
     if (entityIds.length === 0) return;
     const list = ids(entityIds);
     await this.db.deleteFrom('links').where(this.d.inList(sql.ref('from_id'), list)).execute();
-    for (const t of ['match_keys', 'pseudonyms', 'entity_views'] as const) {
+    for (const t of ['match_keys', 'pseudonyms'] as const) {
       await this.db.deleteFrom(t).where(this.d.inList(sql.ref('entity_id'), list)).execute();
     }
+    // Before the entities: their keys are found through them.
+    await this.db.deleteFrom('entity_views').where('entity_k', 'in', entityKeys(this.db, this.d, list)).execute();
     await this.db.deleteFrom('entities').where(this.d.inList(sql.ref('id'), list)).execute();
   }
 

@@ -94,7 +94,7 @@ export abstract class QueryStore implements Store {
     // A purpose's updatedSince compares the last change it could see (entity_views), not the entity's own.
     const byView = q.updatedSince !== undefined && q.view !== undefined;
     if (byView) {
-      from = sql`${from} JOIN entity_views v ON v.view = ${q.view} AND v.type = ${q.type} AND v.entity_id = e.id`;
+      from = sql`${from} JOIN entity_views v ON v.view = ${q.view} AND v.type = ${q.type} AND v.entity_k = e.k`;
       where.push(sql<SqlBool>`v.updated_at >= ${q.updatedSince}`);
     } else if (q.updatedSince) where.push(sql<SqlBool>`e.updated_at >= ${q.updatedSince}`);
     if (q.hasValue) where.push(d.jsonArrayHas(sql.ref('e.data'), q.hasValue.field, q.hasValue.value));
@@ -379,9 +379,9 @@ export abstract class QueryStore implements Store {
   async viewTimes(view: string, entityIds: readonly string[]) {
     const out = new Map<string, ViewTime>();
     if (entityIds.length === 0) return out;
-    const rows = await this.executeRead(this.rdb.selectFrom('entity_views').select(['entity_id', 'updated_at', 'updated_seq'])
-      .where('view', '=', view).where(this.d.inList(sql.ref('entity_id'), entityIds)).compile());
-    for (const r of rows) out.set(r.entity_id, { updatedAt: r.updated_at, updatedSeq: Number(r.updated_seq) });
+    const rows = await this.executeRead(this.rdb.selectFrom('entities as e').innerJoin('entity_views as v', (j) => j.onRef('v.entity_k', '=', 'e.k').on('v.view', '=', view))
+      .select(['e.id', 'v.updated_at', 'v.updated_seq']).where(this.d.inList(sql.ref('e.id'), entityIds)).compile());
+    for (const r of rows) out.set(r.id, { updatedAt: r.updated_at, updatedSeq: Number(r.updated_seq) });
     return out;
   }
 

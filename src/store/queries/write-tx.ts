@@ -18,6 +18,7 @@ import type {
 import { BatchOps, chunks } from './batch-tx.ts';
 import { yieldIfBusy } from '../../kernel/yield-turn.ts';
 import { compiledOnce } from './compiled-once.ts';
+import { entityKey, entityKeys } from './entity-keys.ts';
 import { json, jsonOrNull, toChange, toEntity, toSource } from './rows.ts';
 
 const count = (n: bigint | undefined) => Number(n ?? 0n);
@@ -54,7 +55,7 @@ const LINKS_TO = compiledOnce(2, (db, d, rel: string, toId: string) =>
 const DELETE_BY_ENTITY = {
   match_keys: compiledOnce(1, (db, _d, id: string) => db.deleteFrom('match_keys').where('entity_id', '=', id)),
   pseudonyms: compiledOnce(1, (db, _d, id: string) => db.deleteFrom('pseudonyms').where('entity_id', '=', id)),
-  entity_views: compiledOnce(1, (db, _d, id: string) => db.deleteFrom('entity_views').where('entity_id', '=', id)),
+  entity_views: compiledOnce(1, (db, _d, id: string) => db.deleteFrom('entity_views').where('entity_k', '=', entityKey(db, id))),
   entities: compiledOnce(1, (db, _d, id: string) => db.deleteFrom('entities').where('id', '=', id)),
 };
 const MATCHES = compiledOnce(2, (db, d, kind: string, value: string) =>
@@ -65,8 +66,10 @@ const INSERT_CHANGE = compiledOnce(8, (db, _d, at: string, entityId: string, typ
   before: string | null, generalised: string | null) =>
   db.insertInto('change_log').values({ at, entity_id: entityId, type, op, fields, source, before, generalised }).returning('seq'));
 const UPSERT_VIEW_TIME = compiledOnce(5, (db, _d, view: string, entityId: string, type: EntityType, updatedAt: string, updatedSeq: number) =>
-  db.insertInto('entity_views').values({ view, entity_id: entityId, type, updated_at: updatedAt, updated_seq: updatedSeq })
-    .onConflict((oc) => oc.columns(['entity_id', 'view']).doUpdateSet((eb) => ({
+  db.insertInto('entity_views').columns(['view', 'entity_k', 'type', 'updated_at', 'updated_seq'])
+    .expression(db.selectFrom('entities').select([sql.val(view).as('view'), 'k', sql.val(type).as('type'), sql.val(updatedAt).as('updated_at'), sql.val(updatedSeq).as('updated_seq')])
+      .where('id', '=', entityId))
+    .onConflict((oc) => oc.columns(['entity_k', 'view']).doUpdateSet((eb) => ({
       type: eb.ref('excluded.type'), updated_at: eb.ref('excluded.updated_at'), updated_seq: eb.ref('excluded.updated_seq'),
     }))));
 const OVERRIDE_OF = compiledOnce(3, (db, _d, source: string, type: EntityType, key: string) =>
@@ -182,9 +185,11 @@ export class WriteTx extends BatchOps implements StoreTx {
     const last = new Map<string, ViewTimeRow>();
     for (const r of rows) last.set(`${r.entityId}\u0000${r.view}`, r);
     for (const part of chunks([...last.values()], 5, this.d.maxParams)) {
-      await this.db.insertInto('entity_views').columns(['view', 'entity_id', 'type', 'updated_at', 'updated_seq'])
-        .expression(this.d.rowsSelect(['text', 'text', 'text', 'text', 'int'], part.map((r) => [r.view, r.entityId, r.type, r.updatedAt, r.updatedSeq])))
-        .onConflict((oc) => oc.columns(['entity_id', 'view']).doUpdateSet((eb) => ({
+      // The rows name entities by id; the table keys them by k, looked up in the same statement.
+      const rows = this.d.rowsSelect(['text', 'text', 'text', 'text', 'int'], part.map((r) => [r.view, r.entityId, r.type, r.updatedAt, r.updatedSeq]));
+      await this.db.insertInto('entity_views').columns(['view', 'entity_k', 'type', 'updated_at', 'updated_seq'])
+        .expression(sql`SELECT r.c0, e.k, r.c2, r.c3, r.c4 FROM (${rows}) AS r JOIN entities e ON e.id = r.c1 WHERE true`)
+        .onConflict((oc) => oc.columns(['entity_k', 'view']).doUpdateSet((eb) => ({
           type: eb.ref('excluded.type'), updated_at: eb.ref('excluded.updated_at'), updated_seq: eb.ref('excluded.updated_seq'),
         })))
         .execute();
@@ -196,7 +201,7 @@ export class WriteTx extends BatchOps implements StoreTx {
       .where(this.d.inList(sql.ref('e.type'), types))
       .where(this.d.byteOrder(sql.ref('e.id')), '>', q.afterId ?? '')
       .$if(q.missingOnly, (qb) => qb.where(({ not, exists, selectFrom }) =>
-        not(exists(selectFrom('entity_views as v').select(sql.lit(1).as('one')).where('v.view', '=', view).whereRef('v.entity_id', '=', 'e.id')))))
+        not(exists(selectFrom('entity_views as v').select(sql.lit(1).as('one')).where('v.view', '=', view).whereRef('v.entity_k', '=', 'e.k')))))
       .orderBy(this.d.byteOrder(sql.ref('e.id'))).limit(q.limit)
       .execute();
   }
@@ -429,7 +434,8 @@ export class WriteTx extends BatchOps implements StoreTx {
     if (entityIds.length === 0) return;
     const ids = [...entityIds];
     await this.db.deleteFrom('links').where((eb) => eb.or([this.d.inList(sql.ref('from_id'), ids), this.d.inList(sql.ref('to_id'), ids)])).execute();
-    for (const t of ['match_keys', 'pseudonyms', 'entity_views', 'identity_overrides', 'disclosures'] as const) {
+    await this.db.deleteFrom('entity_views').where('entity_k', 'in', entityKeys(this.db, this.d, ids)).execute();
+    for (const t of ['match_keys', 'pseudonyms', 'identity_overrides', 'disclosures'] as const) {
       await this.db.deleteFrom(t).where(this.d.inList(sql.ref('entity_id'), ids)).execute();
     }
     for (const id of ids) {
