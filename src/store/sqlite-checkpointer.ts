@@ -14,12 +14,13 @@
  * - After each commit the store calls `committed()`. That costs one message to the thread. A
  *   checkpoint still running absorbs the commits that arrive meanwhile, and the next starts when it
  *   ends.
- * - The thread has its own connection and runs `wal_checkpoint(PASSIVE)`. PASSIVE never waits for
- *   readers or writers: it copies what it can, and the rest waits for the next one. The connection
- *   is thread-safe on its own (better-sqlite3 builds SQLite for one connection per thread).
- * - The writer keeps an automatic checkpoint as a backstop, at `BACKSTOP_PAGES` (128 MiB of WAL,
- *   and why) instead of 1,000 pages, so the WAL cannot grow without end should the thread fall
- *   behind.
+ * - The thread runs `wal_checkpoint(PASSIVE)` on a connection of its own to the store's file.
+ *   PASSIVE never waits for readers or writers: it copies what it can, and the rest waits for the
+ *   next one. Connections on different threads are safe (better-sqlite3 builds SQLite for one
+ *   connection per thread).
+ * - The writer keeps an automatic checkpoint as a backstop, at `BACKSTOP_PAGES` (128 MiB of WAL;
+ *   why so large is said there) instead of 1,000 pages, so the WAL cannot grow without end should
+ *   the thread fall behind.
  *   Should the thread die, the writer goes back to SQLite's default. Durability never depends on
  *   the thread: a checkpoint only moves committed pages from one file to the other.
  *

@@ -85,6 +85,13 @@ async function place(kind: StoreKind): Promise<Place> {
   };
 }
 
+/** A store as schema `version` left it: that version's migrations and their schema_migrations rows, as a script. */
+function schemaUpTo(kind: StoreKind, version: number): string {
+  const migrations = kind === 'sqlite' ? SQLITE_MIGRATIONS : POSTGRES_MIGRATIONS;
+  return `CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at text NOT NULL);
+    ${migrations.filter((m) => m.version <= version).map((m) => `${m.sql};\nINSERT INTO schema_migrations VALUES (${m.version}, '2025-01-01T00:00:00Z');`).join('\n')}`;
+}
+
 describe.each(storeKinds())('store migrations on %s', (kind) => {
   const places: Place[] = [];
   afterAll(async () => {
@@ -129,9 +136,7 @@ describe.each(storeKinds())('upgrading a store on %s', (kind) => {
     const p = await place(kind);
     places.push(p);
     // A store as version 6 left it, with two subscriptions.
-    const migrations = kind === 'sqlite' ? SQLITE_MIGRATIONS : POSTGRES_MIGRATIONS;
-    await p.script(`CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at text NOT NULL);
-      ${migrations.filter((m) => m.version <= 6).map((m) => `${m.sql};\nINSERT INTO schema_migrations VALUES (${m.version}, '2025-01-01T00:00:00Z');`).join('\n')}
+    await p.script(`${schemaUpTo(kind, 6)}
       INSERT INTO webhooks (id, client, url, types, secret, cursor_seq, created_at) VALUES
         ('wh_some', 'lms', 'https://lms.example/hooks', '["PERSON","ACADEMIC_SESSION"]', 'sealed', 0, '2025-01-01T00:00:00Z'),
         ('wh_all', 'lms', 'https://lms.example/all', '[]', 'sealed', 0, '2025-01-01T00:00:00Z');`);
@@ -154,9 +159,7 @@ describe.each(storeKinds())('internal keys (schema 16) on %s', (kind) => {
   it('a store of schema 15 keeps its records and their per-purpose view times, now keyed by k, and new records follow', async () => {
     const p = await place(kind);
     places.push(p);
-    const migrations = kind === 'sqlite' ? SQLITE_MIGRATIONS : POSTGRES_MIGRATIONS;
-    await p.script(`CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at text NOT NULL);
-      ${migrations.filter((m) => m.version <= 15).map((m) => `${m.sql};\nINSERT INTO schema_migrations VALUES (${m.version}, '2025-01-01T00:00:00Z');`).join('\n')}
+    await p.script(`${schemaUpTo(kind, 15)}
       INSERT INTO entities (id, type, data, updated_at, updated_seq) VALUES
         ('per_b', 'person', '{"givenName":"Test","familyName":"Two","roles":["student"]}', '2025-01-02T00:00:00Z', 2),
         ('per_a', 'person', '{"givenName":"Test","familyName":"One","roles":["student"]}', '2025-01-01T00:00:00Z', 1);
@@ -207,8 +210,7 @@ describe.each(storeKinds())('repairing stored values on %s', (kind) => {
     expect(migrations.filter((m) => m.repair).map((m) => m.version)).toEqual([12]);
     const person = (email: string) => JSON.stringify({ givenName: 'Test', familyName: 'Person', roles: ['student'], email });
     const src = (raw: string) => `{"raw":${raw},"resolved":${raw}}`;
-    await p.script(`CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at text NOT NULL);
-      ${migrations.filter((m) => m.version <= 11).map((m) => `${m.sql};\nINSERT INTO schema_migrations VALUES (${m.version}, '2025-01-01T00:00:00Z');`).join('\n')}
+    await p.script(`${schemaUpTo(kind, 11)}
       INSERT INTO entities (id, type, data, updated_at, updated_seq) VALUES
         ('per_quote', 'person', '${person('ab"c.test@example.com')}', '2025-01-01T00:00:00Z', 1),
         ('per_noat', 'person', '${person('d_e.example.org')}', '2025-01-01T00:00:00Z', 2),
