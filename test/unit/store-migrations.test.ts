@@ -148,15 +148,8 @@ describe.each(storeKinds())('upgrading a store on %s', (kind) => {
       await store.close();
     }
   });
-});
 
-describe.each(storeKinds())('internal keys (schema 16) on %s', (kind) => {
-  const places: Place[] = [];
-  afterAll(async () => {
-    for (const p of places) await p.drop();
-  });
-
-  it('a store of schema 15 keeps its records and their per-purpose view times, now keyed by k, and new records follow', async () => {
+  it('internal keys (schema 16): a store of schema 15 keeps its records and their per-purpose view times, now keyed by k, and new records follow', async () => {
     const p = await place(kind);
     places.push(p);
     await p.script(`${schemaUpTo(kind, 15)}
