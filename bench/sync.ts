@@ -39,6 +39,7 @@ import { syncSource, type SyncHooks } from '../src/sync/runner.ts';
 import { sandboxSourceConfig } from '../connectors/oneroster/index.ts';
 import { startSandboxWorker } from './sandbox-worker.ts';
 import { floorPages, postgresFloor, sqliteFloor, type FloorPages } from './floor.ts';
+import { probeStatements, replayPostgres, replaySqlite, type Recording } from './statement-floor.ts';
 
 type Kind = 'sqlite' | 'postgres';
 
@@ -63,46 +64,16 @@ const n0 = (x: number) => Math.round(x).toLocaleString('en');
 const verdict = (ok: boolean) => (ok ? 'PASS' : 'BELOW');
 const seconds = (from: bigint) => Number(process.hrtime.bigint() - from) / 1e9;
 
-/**
- * Counts SQL statements run through better-sqlite3 and queries sent through pg (each one round
- * trip), by wrapping their prototypes once: cheap, and blind to which query layer sits above them.
- * Installed when this bench runs, so the other benchmarks run unwrapped.
- */
-const statements = { sqlite: 0, postgres: 0 };
-let counting = false;
-function countStatements(): void {
-  if (counting) return;
-  counting = true;
-  const counter = statements;
-  const probe = new Database(':memory:');
-  const proto = Object.getPrototypeOf(probe.prepare('SELECT 1')) as Record<string, (...a: unknown[]) => unknown>;
-  probe.close();
-  for (const m of ['run', 'get', 'all', 'iterate']) {
-    const orig = proto[m]!;
-    proto[m] = function (this: unknown, ...a: unknown[]) {
-      counter.sqlite++;
-      return orig.apply(this, a);
-    };
-  }
-  const dbProto = Database.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
-  const exec = dbProto.exec!;
-  dbProto.exec = function (this: unknown, ...a: unknown[]) {
-    counter.sqlite++;
-    return exec.apply(this, a);
-  };
-  const clientProto = pg.Client.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
-  const query = clientProto.query!;
-  clientProto.query = function (this: unknown, ...a: unknown[]) {
-    counter.postgres++;
-    return query.apply(this, a);
-  };
-}
+/** Statements counted (and, during a direct sync, recorded for the statement floor): bench/statement-floor.ts. */
+let probe: ReturnType<typeof probeStatements> | undefined;
 
 /** Fresh, empty stores of a kind; PostgreSQL ones are databases created on the server and dropped after. */
 interface StoreMaker {
   kind: Kind;
   open(): Promise<Store>;
   floorUrl?: string;
+  /** A fresh, empty database (PostgreSQL): the statement floor's replay. */
+  freshUrl?: () => Promise<string>;
   cleanup(): Promise<void>;
 }
 
@@ -133,6 +104,7 @@ async function postgresStores(admin: string): Promise<StoreMaker> {
     kind: 'postgres',
     open: async () => PostgresStore.open(await create()),
     floorUrl: await create(),
+    freshUrl: create,
     async cleanup() {
       const c = new pg.Client({ connectionString: admin });
       await c.connect();
@@ -161,7 +133,7 @@ async function timedSync(kind: Kind, capSeconds: number, fn: (hooks: SyncHooks, 
   const abort = new AbortController();
   const t = process.hrtime.bigint();
   const timer = capSeconds > 0 ? setTimeout(() => abort.abort(new Error('bench time cap')), capSeconds * 1000) : undefined;
-  const stmt0 = statements[kind];
+  const stmt0 = probe!.counts[kind];
   const hooks: SyncHooks = {
     pageDidStore: (e) => {
       records += e.records;
@@ -176,11 +148,11 @@ async function timedSync(kind: Kind, capSeconds: number, fn: (hooks: SyncHooks, 
   } finally {
     clearTimeout(timer);
   }
-  return { records, seconds: seconds(t), capped: abort.signal.aborted, statements: statements[kind] - stmt0 };
+  return { records, seconds: seconds(t), capped: abort.signal.aborted, statements: probe!.counts[kind] - stmt0 };
 }
 
 export async function benchSync(): Promise<void> {
-  countStatements();
+  probe ??= probeStatements();
   const quick = flag('quick');
   const students = arg('students', quick ? 2_000 : 50_000);
   const caps: Record<Kind, number> = { sqlite: arg('cap', 0), postgres: arg('pg-cap', 0) };
@@ -227,7 +199,10 @@ export async function benchSync(): Promise<void> {
         let store = await stores.open();
         const privacy = setupPrivacy(benchConfig(':memory:'), buildUnifiedSchema(), { keyring: keyring() });
         const ingest = await privacy.ingest(store);
+        const recording: Recording = { sqlite: [], postgres: [] };
+        probe.record(recording);
         const direct = await timedSync(kind, cap, (hooks, signal) => syncSource(store, directConnector('bench-direct', dataset), { ...ingest, hooks, signal }));
+        probe.record(undefined);
         await store.close();
         const directRate = direct.records / direct.seconds;
         const share = directRate / floor.recordsPerSecond;
@@ -237,6 +212,21 @@ export async function benchSync(): Promise<void> {
             `   target ≥ ${n0(TARGETS.direct[kind])} rec/s ${verdict(directRate >= TARGETS.direct[kind])}, ≥ ${TARGETS.directShareOfFloor}× floor ${verdict(share >= TARGETS.directShareOfFloor)}${capNote(direct)}`,
         );
         console.log(`    ${kind === 'sqlite' ? 'SQL statements' : 'round trips'} per record (direct sync): ${(direct.statements / Math.max(1, direct.records)).toFixed(2)}`);
+
+        // The same statements replayed with none of the engine's work (bench/statement-floor.ts).
+        const replayDir = mkdtempSync(join(tmpdir(), 'rostergate-bench-replay-'));
+        const replay = kind === 'sqlite'
+          ? await replaySqlite(recording.sqlite, direct.records, replayDir)
+          : await replayPostgres(recording.postgres, direct.records, await stores.freshUrl!());
+        rmSync(replayDir, { recursive: true, force: true });
+        recording.sqlite.length = 0;
+        recording.postgres.length = 0;
+        const replayShare = replay.recordsPerSecond / floor.recordsPerSecond;
+        console.log(
+          `    statement floor (the direct sync's own SQL replayed in its transactions, none of the engine's JavaScript): ${n0(replay.recordsPerSecond)} rec/s (${replay.seconds.toFixed(2)} s), ` +
+            `${replayShare.toFixed(3)}× floor; the sync runs at ${(directRate / replay.recordsPerSecond).toFixed(2)}× its own statements` +
+            (replayShare < TARGETS.directShareOfFloor ? ` — the statements alone are below the ${TARGETS.directShareOfFloor}× target` : ''),
+        );
 
         // End to end: `rostergate sync` of the OneRoster sandbox over HTTP into a fresh store, then an incremental run.
         store = await stores.open();
