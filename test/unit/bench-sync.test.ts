@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 const run = promisify(execFile);
 
 describe('npm run bench sync -- --quick', () => {
-  it('prints the floor, direct, end-to-end and incremental figures on SQLite, and says PostgreSQL was skipped', async () => {
+  it('prints the floor, direct, statement-floor, end-to-end and incremental figures on SQLite, and says PostgreSQL was skipped', async () => {
     const env = { ...process.env };
     delete env.ROSTERGATE_BENCH_POSTGRES;
     delete env.ROSTERGATE_TEST_POSTGRES;
@@ -25,6 +25,9 @@ describe('npm run bench sync -- --quick', () => {
     expect(figure(/direct connector, full sync: ([\d,]+) rec\/s/)).toBeGreaterThan(0);
     expect(figure(/direct connector, full sync: [\d,]+ rec\/s, ([\d.]+)× floor/)).toBeGreaterThan(0);
     expect(figure(/SQL statements per record \(direct sync\): ([\d.]+)/)).toBeGreaterThan(0);
+    // The same statements replayed without the engine (bench/statement-floor.ts), with the sync's share of them.
+    expect(figure(/statement floor \([^)]*\): ([\d,]+) rec\/s/)).toBeGreaterThan(0);
+    expect(figure(/the sync runs at ([\d.]+)× its own statements/)).toBeGreaterThan(0);
     expect(figure(/end to end, OneRoster[^:]*: ([\d,]+) rec\/s/)).toBeGreaterThan(0);
     expect(figure(/incremental sync, 1 % of students changed \(([\d,]+);/)).toBeGreaterThan(0);
     expect(figure(/incremental sync, 1 % of students changed [^:]*: ([\d.]+) s/)).toBeGreaterThan(0);
