@@ -19,7 +19,8 @@
  * event loop and measure that instead. On a shared machine (2 cores here) the figures are what that
  * machine gave; the floor and the interleaving make them comparable within one run.
  *
- * `npm run bench tenants -- --tenants 20 --students 100 [--postgres URL] [--seconds 3] [--rounds 3] [--clients 8]`
+ * `npm run bench tenants -- --tenants 20 --students 100 [--postgres URL] [--seconds 3] [--rounds 3] [--clients 8] [--work-share 1]`
+ * `--work-share S` paces tenant B's syncs in (b) to `sync.workShare` S (src/sync/pace.ts).
  * The URL (or ROSTERGATE_BENCH_POSTGRES / ROSTERGATE_TEST_POSTGRES) names a server the bench may
  * create databases on; each phase makes its own and drops it.
  */
@@ -46,6 +47,8 @@ export interface TenantsBenchArgs {
   seconds: number;
   rounds: number;
   clients: number;
+  /** `sync.workShare` of tenant B's syncs beside the gateway (1: unpaced, the default). */
+  workShare: number;
 }
 
 /** The bench's flags; the PostgreSQL server from --postgres or the environment. */
@@ -61,6 +64,13 @@ export function parseTenantsArgs(argv: string[], env: NodeJS.ProcessEnv = proces
     if (!Number.isFinite(n) || n < min) throw new Error(`--${name}: a number of at least ${min}, not "${v}"`);
     return n;
   };
+  const share = (name: string) => {
+    const v = value(name);
+    if (v === undefined) return 1;
+    const n = Number(v);
+    if (!(n > 0 && n <= 1)) throw new Error(`--${name}: more than 0 and at most 1, not "${v}"`);
+    return n;
+  };
   const tenants = num('tenants', 20, 2);
   if (tenants % 2) throw new Error(`--tenants: an even number (one worker syncs half of them), not ${tenants}`);
   return {
@@ -70,6 +80,7 @@ export function parseTenantsArgs(argv: string[], env: NodeJS.ProcessEnv = proces
     seconds: num('seconds', 3, 0.5),
     rounds: num('rounds', 3, 1),
     clients: num('clients', 8, 1),
+    workShare: share('work-share'),
   };
 }
 
@@ -102,10 +113,10 @@ async function database(admin: string): Promise<{ url: string; drop(): Promise<v
 }
 
 /** A deployment: a config file over `url`, and `count` tenants (ids t0…), each with its CSV drop, added paused. */
-async function deployment(dir: string, url: string, drops: string[], count: number): Promise<{ cfgFile: string; tenants: CatalogTenants; home: PostgresStore }> {
+async function deployment(dir: string, url: string, drops: string[], count: number, workShare = 1): Promise<{ cfgFile: string; tenants: CatalogTenants; home: PostgresStore }> {
   const cfgFile = join(dir, `rostergate-${randomBytes(3).toString('hex')}.json`);
   writeFileSync(cfgFile, JSON.stringify({
-    store: url, privacy: { tenant: HOME }, purposes: DEMO_PURPOSES,
+    store: url, privacy: { tenant: HOME }, purposes: DEMO_PURPOSES, sync: { workShare },
     clients: [{ id: 'vendor', purpose: 'roster-sync', tenants: ['*'] }],
     worker: { tickSeconds: 1, pollSeconds: 0.5 },
   }));
@@ -177,7 +188,7 @@ function load(url: string, headers: Record<string, string>, body: string, client
 /** (b) Tenant A's throughput through a gateway process, without and with a sync of tenant B running. */
 async function servingPhase(admin: string, dir: string, drops: string[], o: TenantsBenchArgs): Promise<{ without: number; withSync: number; withSpin: number; syncs: number }> {
   const db = await database(admin);
-  const { cfgFile, tenants, home } = await deployment(dir, db.url, drops, 2);
+  const { cfgFile, tenants, home } = await deployment(dir, db.url, drops, 2, o.workShare);
   let serve: ReturnType<typeof rostergate> | undefined;
   try {
     for (const id of ['t0', 't1']) {
@@ -278,7 +289,8 @@ export async function benchTenants(argv: string[] = process.argv): Promise<void>
     console.log(`  tenants per second, 2 workers / 1 worker: ${((2 * one) / two).toFixed(2)}× (linear scaling: 2×; the target needs ≥ 3.33×)`);
     const s = await servingPhase(o.postgres, dir, drops, o);
     const share = s.withSync / s.without;
-    console.log(`  gateway, tenant A, keyed GraphQL, ${o.clients} concurrent clients, median of ${o.rounds} interleaved rounds of ${o.seconds} s:`);
+    console.log(`  gateway, tenant A, keyed GraphQL, ${o.clients} concurrent clients, median of ${o.rounds} interleaved rounds of ${o.seconds} s` +
+      `${o.workShare < 1 ? `; tenant B's syncs paced to sync.workShare ${o.workShare}` : ''}:`);
     console.log(`    without a sync: ${Math.round(s.without)} req/s; while tenant B syncs (${s.syncs} full syncs in all): ${Math.round(s.withSync)} req/s`);
     console.log(`    ratio ${share.toFixed(2)}×   target ≥ 0.8× ${verdict(share >= 0.8)}`);
     console.log(`    CPU floor: beside a process spinning on one core (no database): ${Math.round(s.withSpin)} req/s, ${(s.withSpin / s.without).toFixed(2)}× without;` +

@@ -85,6 +85,7 @@ async function syncSources(store: Store, cfg: Config, log: Logger, opts: SyncAll
           full: opts.full,
           allowMassDelete: opts.allowMassDelete,
           maxDeleteShare: cfg.sync.maxDeleteShare,
+          workShare: cfg.sync.workShare,
           precedence: cfg.sources.map((s) => s.id),
           matchRules: cfg.identity.match,
           orgMatchRules: cfg.identity.matchOrgs,

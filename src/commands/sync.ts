@@ -117,6 +117,7 @@ export function reportDocument(summaries: SyncSummary[]): unknown {
   return {
     sources: summaries.map((s) => ({
       source: s.source, runId: s.runId, mode: s.mode, status: s.status, startedAt: s.startedAt, endedAt: s.endedAt,
+      ...(s.restedMs ? { restedMs: s.restedMs } : {}),
       ...(s.error ? { error: s.error } : {}),
       counts: s.report.counts,
       entries: s.report.entries,

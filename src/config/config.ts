@@ -100,9 +100,11 @@ export const configSchema = z
         maxDeleteShare: z.number().min(0).max(1).default(0.2),
         /** The nice value `sync` and `worker` lower their CPU priority to, so a gateway beside them serves first (src/kernel/cpu-priority.ts). */
         nice: z.number().int().min(0).max(19).default(10),
+        /** The share of wall-clock time a sync may spend applying records; it rests between groups for the rest (src/sync/pace.ts). */
+        workShare: z.number().gt(0, 'sync.workShare is more than 0 (1: no rests)').max(1).default(1),
       })
       .strict()
-      .default({ maxDeleteShare: 0.2, nice: 10 }),
+      .default({ maxDeleteShare: 0.2, nice: 10, workShare: 1 }),
     /** Scheduled syncs (`sources[].schedule`): `rostergate worker`, and `serve` on SQLite (docs/scheduling.md). */
     worker: workerConfigSchema.default(workerConfigSchema.parse({})),
   })

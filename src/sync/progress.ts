@@ -127,6 +127,7 @@ export function formatSummary(s: SyncSummary, opts: { reportFile?: string } = {}
     s.unresolved ? `${s.unresolved} records wait for references that never arrived: ${waiting(s)}` : '',
     s.report.entries.length ? `report: ${reportCounts(s.report.counts)} (${opts.reportFile ? `every entry in ${opts.reportFile}` : 'every entry with --report FILE'})` : '',
     s.dropped?.length ? `not stored (no purpose may receive them): ${s.dropped.join(', ')}` : '',
+    s.restedMs ? `rested ${(s.restedMs / 1000).toFixed(1)} s between groups (sync.workShare)` : '',
   ].filter(Boolean);
   return [head, ...extra.map((x) => `  ${x}`), ...(s.error ? [`  ${s.error}`] : [])].join('\n');
 }

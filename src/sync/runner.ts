@@ -18,6 +18,7 @@ import { readAhead } from './read-ahead.ts';
 import { acquireSourceLease, type LeaseOptions } from '../store/lease.ts';
 import { secondsSince, syncDuration, syncRecords, syncRuns, tenantLabel } from '../kernel/metrics.ts';
 import { failSpan, startSpan, withActive, withSpan, type Span } from '../kernel/tracing.ts';
+import { pacer } from './pace.ts';
 
 export interface SyncHooks {
   syncWillStart?(e: { source: string; runId: number; mode: RunMode }): void;
@@ -69,6 +70,11 @@ export interface SyncOptions extends PolicyParts {
   now?: () => Date;
   /** The source's lease (one run per source at a time): wait for a holder instead of refusing, TTL, heartbeat. */
   lease?: LeaseOptions;
+  /**
+   * The share of wall-clock time the run may spend applying records (0 < share ≤ 1, default 1):
+   * after each group it rests in proportion to the group's work (`sync.workShare`, src/sync/pace.ts).
+   */
+  workShare?: number;
 }
 
 export interface SyncSummary {
@@ -87,6 +93,8 @@ export interface SyncSummary {
   error?: string;
   /** Fields ingest minimisation kept out of the store (no purpose may receive them), as type.field. */
   dropped?: string[];
+  /** Milliseconds the run rested between groups to keep to its work share (only when `workShare` < 1). */
+  restedMs?: number;
   /** What the run found wrong with the source's data, entry by entry (src/sync/report.ts), and its counts by kind. */
   report: { entries: ReportEntry[]; counts: Partial<Record<ReportKind, number>> };
   startedAt: string;
@@ -201,7 +209,9 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
     type Checked = ReturnType<SyncReport['checkPage']>;
     let group: { page: Page; checked: Checked }[] = [];
     let groupRecords = 0;
+    const pace = pacer(opts.workShare ?? 1, opts.signal);
     const applyGroup = async () => {
+      pace.begin();
       const pages = group;
       group = [];
       groupRecords = 0;
@@ -236,6 +246,9 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
         br.records += page.records.length;
         opts.hooks?.pageDidStore?.({ source, resource: page.resource, records: page.records.length, listed: page.listed ?? page.records.length, total: page.total, counters });
       }
+      // Outside the transaction: the write lock is not held while the run rests.
+      await pace.rest();
+      if (opts.workShare !== undefined && opts.workShare < 1) summary.restedMs = Math.round(pace.restedMs);
     };
     // Pages are read ahead of the store, up to a group's worth of records (src/sync/read-ahead.ts),
     // so the source works while the store does. A group is committed when the next page is not
