@@ -19,8 +19,8 @@
  * event loop and measure that instead. On a shared machine (2 cores here) the figures are what that
  * machine gave; the floor and the interleaving make them comparable within one run.
  *
- * `npm run bench tenants -- --tenants 20 --students 100 [--postgres URL] [--seconds 3] [--rounds 3] [--clients 8] [--work-share 1]`
- * `--work-share S` paces tenant B's syncs in (b) to `sync.workShare` S (src/sync/pace.ts).
+ * `npm run bench tenants -- --tenants 20 --students 100 [--postgres URL] [--seconds 3] [--rounds 3] [--clients 8] [--work-share 1] [--sync-students 2000]`
+ * `--work-share S` paces tenant B's syncs in (b) to `sync.workShare` S (src/sync/pace.ts); `--sync-students` sizes tenant B.
  * The URL (or ROSTERGATE_BENCH_POSTGRES / ROSTERGATE_TEST_POSTGRES) names a server the bench may
  * create databases on; each phase makes its own and drops it.
  */
@@ -49,6 +49,8 @@ export interface TenantsBenchArgs {
   clients: number;
   /** `sync.workShare` of tenant B's syncs beside the gateway (1: unpaced, the default). */
   workShare: number;
+  /** Students of tenant B, whose syncs run beside the gateway: a sync long enough that process start-up is not most of it. */
+  syncStudents: number;
 }
 
 /** The bench's flags; the PostgreSQL server from --postgres or the environment. */
@@ -81,6 +83,7 @@ export function parseTenantsArgs(argv: string[], env: NodeJS.ProcessEnv = proces
     rounds: num('rounds', 3, 1),
     clients: num('clients', 8, 1),
     workShare: share('work-share'),
+    syncStudents: num('sync-students', 2000, 10),
   };
 }
 
@@ -186,9 +189,13 @@ function load(url: string, headers: Record<string, string>, body: string, client
 }
 
 /** (b) Tenant A's throughput through a gateway process, without and with a sync of tenant B running. */
-async function servingPhase(admin: string, dir: string, drops: string[], o: TenantsBenchArgs): Promise<{ without: number; withSync: number; withSpin: number; syncs: number }> {
+async function servingPhase(admin: string, dir: string, drops: string[], o: TenantsBenchArgs): Promise<{ without: number; withSync: number; withSpin: number; syncs: number; syncSeconds: number }> {
   const db = await database(admin);
-  const { cfgFile, tenants, home } = await deployment(dir, db.url, drops, 2, o.workShare);
+  // Tenant B's district is its own size: repeated syncs of a small one would mostly measure process start-up.
+  const bDrop = join(dir, 'drop-b');
+  mkdirSync(bDrop, { recursive: true });
+  writeOneRosterDrop(district(2000, o.syncStudents), bDrop);
+  const { cfgFile, tenants, home } = await deployment(dir, db.url, [drops[0]!, bDrop], 2, o.workShare);
   let serve: ReturnType<typeof rostergate> | undefined;
   try {
     for (const id of ['t0', 't1']) {
@@ -211,6 +218,7 @@ async function servingPhase(admin: string, dir: string, drops: string[], o: Tena
     const withSync: number[] = [];
     const withSpin: number[] = [];
     let syncs = 0;
+    let syncMs = 0;
     for (let round = 0; round < o.rounds; round++) {
       const a = await load(url!, headers, body, o.clients, o.seconds);
       if (a.failures) throw new Error(`tenant A: ${a.failures} failed requests, e.g. ${a.sample}`);
@@ -219,8 +227,10 @@ async function servingPhase(admin: string, dir: string, drops: string[], o: Tena
       let stop = false;
       const syncing = (async () => {
         while (!stop) {
+          const t0 = performance.now();
           const s = rostergate(['sync', '--tenant', 't1', '--full', '--config', cfgFile]);
           if ((await s.exited) !== 0) throw new Error('sync --tenant t1 failed');
+          syncMs += performance.now() - t0;
           syncs++;
         }
       })();
@@ -241,7 +251,7 @@ async function servingPhase(admin: string, dir: string, drops: string[], o: Tena
       withSpin.push(c.requests / c.seconds);
     }
     const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
-    return { without: median(without), withSync: median(withSync), withSpin: median(withSpin), syncs };
+    return { without: median(without), withSync: median(withSync), withSpin: median(withSpin), syncs, syncSeconds: syncMs / 1000 / Math.max(1, syncs) };
   } finally {
     serve?.child.kill('SIGTERM');
     await serve?.exited;
@@ -291,7 +301,7 @@ export async function benchTenants(argv: string[] = process.argv): Promise<void>
     const share = s.withSync / s.without;
     console.log(`  gateway, tenant A, keyed GraphQL, ${o.clients} concurrent clients, median of ${o.rounds} interleaved rounds of ${o.seconds} s` +
       `${o.workShare < 1 ? `; tenant B's syncs paced to sync.workShare ${o.workShare}` : ''}:`);
-    console.log(`    without a sync: ${Math.round(s.without)} req/s; while tenant B syncs (${s.syncs} full syncs in all): ${Math.round(s.withSync)} req/s`);
+    console.log(`    without a sync: ${Math.round(s.without)} req/s; while tenant B (${o.syncStudents} students) syncs (${s.syncs} full syncs in all, ${s.syncSeconds.toFixed(1)} s each, process start included): ${Math.round(s.withSync)} req/s`);
     console.log(`    ratio ${share.toFixed(2)}×   target ≥ 0.8× ${verdict(share >= 0.8)}`);
     console.log(`    CPU floor: beside a process spinning on one core (no database): ${Math.round(s.withSpin)} req/s, ${(s.withSpin / s.without).toFixed(2)}× without;` +
       ` with B's sync / beside the spinner: ${(s.withSync / s.withSpin).toFixed(2)}× (below 1: the sync costs A more than a core's worth of CPU taken away)`);

@@ -11,7 +11,7 @@ const run = promisify(execFile);
 
 describe('bench tenants', () => {
   it('reads its flags, with defaults small enough for a shared machine', () => {
-    expect(parseTenantsArgs([], {})).toEqual({ tenants: 20, students: 100, postgres: undefined, seconds: 3, rounds: 3, clients: 8, workShare: 1 });
+    expect(parseTenantsArgs([], {})).toEqual({ tenants: 20, students: 100, postgres: undefined, seconds: 3, rounds: 3, clients: 8, workShare: 1, syncStudents: 2000 });
     expect(parseTenantsArgs(['--work-share', '0.25'], {}).workShare).toBe(0.25);
     expect(() => parseTenantsArgs(['--work-share', '0'], {})).toThrow(/--work-share: more than 0 and at most 1/);
     expect(parseTenantsArgs(['tenants', '--tenants', '200', '--students', '500', '--postgres', 'postgres://x/y', '--clients', '4'], {}))
