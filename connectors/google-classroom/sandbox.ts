@@ -6,7 +6,7 @@
  * SUSPENDED, pageToken), students and teachers (30 per page unless asked), user profiles
  * and guardians, with Google's {error:{code,message,status}} bodies.
  */
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, type KeyPairKeyObjectResult } from 'node:crypto';
 import { jwtVerify } from 'jose';
 import type { DatasetRow, DatasetView } from '../dataset-view.ts';
 import { bearer, perVersion, renderPage, vendorId, type SandboxApp, type SandboxRequest, type SandboxResponse } from '../sandbox-kit.ts';
@@ -15,16 +15,19 @@ import { COURSE_STATES, type ServiceAccountKey } from './config.ts';
 export const GOOGLE_SANDBOX_ADMIN = 'admin@rostergate-demo.example';
 export const googleId = (key: string) => vendorId('google', key, 'digits21');
 
-// The demo service account's key pair, made once per process: the sandbox and the demo config of
-// that process share it. It signs nothing but sandbox tokens.
-const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
+// The demo service account's key pair, made once per process when first needed: the sandbox and
+// the demo config of that process share it. It signs nothing but sandbox tokens. Not at import:
+// every command imports the connectors, and an RSA key costs tens to hundreds of milliseconds of
+// CPU that a `sync` or `serve` without the Google sandbox would pay for nothing.
+let madePair: KeyPairKeyObjectResult | undefined;
+const pair = (): KeyPairKeyObjectResult => (madePair ??= generateKeyPairSync('rsa', { modulusLength: 2048 }));
 const CLIENT_EMAIL = 'rostergate-demo@rostergate-demo.iam.gserviceaccount.example';
 
 /** The demo service account key JSON (what Google's console downloads), token_uri set per sandbox. */
 export function sandboxServiceAccountKey(tokenUri: string): ServiceAccountKey {
   return {
     type: 'service_account', client_email: CLIENT_EMAIL, private_key_id: 'demo-key-1', token_uri: tokenUri,
-    private_key: pair.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    private_key: pair().privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
   };
 }
 
@@ -78,7 +81,7 @@ export function googleSandbox(options: GoogleSandboxOptions = {}): SandboxApp {
             if (form.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:jwt-bearer') return { status: 400, body: { error: 'unsupported_grant_type', error_description: 'Invalid grant_type.' } };
             let claims: Record<string, unknown>;
             try {
-              ({ payload: claims } = await jwtVerify(form.get('assertion') ?? '', pair.publicKey, { algorithms: ['RS256'], audience: [tokenUrl, `${baseUrl}/oauth2/v4/token`] }));
+              ({ payload: claims } = await jwtVerify(form.get('assertion') ?? '', pair().publicKey, { algorithms: ['RS256'], audience: [tokenUrl, `${baseUrl}/oauth2/v4/token`] }));
             } catch {
               return { status: 400, body: { error: 'invalid_grant', error_description: 'Invalid JWT Signature.' } };
             }

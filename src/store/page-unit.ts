@@ -423,11 +423,16 @@ export class PageUnit implements IngestTx {
 
     const deletedRecords: SourceRecordRef[] = [];
     const putRecords: SourceRecordRow[] = [];
+    // Stored records whose only change is the run that saw them (a full sync's unchanged records,
+    // most of a nightly full drop): their seen_run is set, and their data not written again.
+    const seenOnly = new Map<number, SourceRecordRef[]>();
     for (const [k, row] of this.records) {
-      if (row) putRecords.push(row);
-      else deletedRecords.push(refOf(k));
+      if (!row) deletedRecords.push(refOf(k));
+      else if (onlySeenBy(this.baseRecord.get(k), row)) (seenOnly.get(row.seenRun) ?? seenOnly.set(row.seenRun, []).get(row.seenRun)!).push(row);
+      else putRecords.push(row);
     }
     if (deletedRecords.length) await this.batch.deleteSourceRecords(deletedRecords);
+    for (const [runId, refs] of seenOnly) await this.batch.markSourceRecordsSeen(runId, refs);
     // Everything a step deleted goes first (with its links, match keys, pseudonyms, view times);
     // an entity deleted and then written again is written again below.
     if (this.deletedAt.size) await this.batch.deleteEntities([...this.deletedAt.keys()]);
@@ -461,6 +466,16 @@ export class PageUnit implements IngestTx {
     for (const m of [this.baseRecord, this.baseRecordsOf, this.baseEntity, this.baseLinksTo, this.baseMatch, this.basePseudonyms, this.baseEntityIdOf, this.baseMayBeSuppressed, this.records, this.recordsByEntity, this.entities, this.links, this.linkIndex, this.matchKeys, this.matchIndex, this.deletedAt, this.createdAt]) m.clear();
     this.changes = [];
   }
+}
+
+/**
+ * Whether a planned source record differs from the stored one only in the run that saw it. Its data
+ * is the stored row's own object (a step marks a record seen by copying the row it read), so an
+ * identical reference means identical content without comparing it.
+ */
+function onlySeenBy(base: SourceRecordRow | null | undefined, row: SourceRecordRow): boolean {
+  return !!base && base.data === row.data && base.hash === row.hash && base.entityId === row.entityId &&
+    base.lastModified === row.lastModified && base.seenRun !== row.seenRun;
 }
 
 /** Ids from the store, less entities whose links (or keys) the plan replaced, plus the plan's own; sorted like the store's answer. */

@@ -248,6 +248,8 @@ export interface BatchTx {
   pseudonymsOfEntities(entityIds: readonly string[]): Promise<Map<string, Record<string, string>>>;
 
   putSourceRecords(rows: readonly SourceRecordRow[]): Promise<void>;
+  /** Marks stored source records as seen by a run, and changes nothing else of them (a full sync's unchanged records). */
+  markSourceRecordsSeen(runId: number, refs: readonly SourceRecordRef[]): Promise<void>;
   deleteSourceRecords(refs: readonly SourceRecordRef[]): Promise<void>;
   putEntities(rows: readonly { id: string; type: EntityType; data: unknown; updatedAt: string; updatedSeq: number }[]): Promise<void>;
   deleteEntities(ids: readonly string[]): Promise<void>;

@@ -147,6 +147,12 @@ export class BatchOps implements BatchTx {
     }
   }
 
+  async markSourceRecordsSeen(runId: number, refs: readonly SourceRecordRef[]): Promise<void> {
+    if (refs.length === 0) return;
+    await this.db.updateTable('source_records').set({ seen_run: runId })
+      .where(this.d.inTuples([sql.ref('source'), sql.ref('type'), sql.ref('key')], refTuples(refs))).execute();
+  }
+
   async deleteSourceRecords(refs: readonly SourceRecordRef[]): Promise<void> {
     if (refs.length === 0) return;
     await this.db.deleteFrom('source_records').where(this.d.inTuples([sql.ref('source'), sql.ref('type'), sql.ref('key')], refTuples(refs))).execute();
