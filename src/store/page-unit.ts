@@ -38,6 +38,8 @@ export type IngestTx = Pick<
   declareNew(entityId: string): void;
   /** Prefetches what the next records will read (see PageNeeds). */
   load(needs: PageNeeds): Promise<void>;
+  /** Prefetches source records by key alone, without their entities: what deciding whether a delivered record changed needs. */
+  loadRecords(refs: readonly SourceRecordRef[]): Promise<void>;
   /**
    * Whether any record of this source may be suppressed (an erasure left suppressions for it). Asked
    * once per unit: when none, nothing needs a suppression key (an HMAC per record and per person it names).
@@ -114,11 +116,7 @@ export class PageUnit implements IngestTx {
 
   /** Prefetches what a page will read, in a few set-at-a-time reads. */
   async load(needs: PageNeeds): Promise<void> {
-    const wanted = uniqueRefs(needs.records).filter((r) => !this.baseRecord.has(recKey(r.source, r.type, r.key)));
-    if (wanted.length) {
-      for (const r of wanted) this.baseRecord.set(recKey(r.source, r.type, r.key), null);
-      for (const row of await this.batch.getSourceRecords(wanted)) this.baseRecord.set(recKey(row.source, row.type, row.key), row);
-    }
+    await this.loadRecords(needs.records);
     const referenced = uniqueRefs(needs.references ?? []).filter((r) => !this.baseRecord.has(recKey(r.source, r.type, r.key)) && !this.baseEntityIdOf.has(recKey(r.source, r.type, r.key)));
     if (referenced.length) {
       for (const r of referenced) this.baseEntityIdOf.set(recKey(r.source, r.type, r.key), null);
@@ -179,6 +177,13 @@ export class PageUnit implements IngestTx {
       const found = await this.batch.pseudonymsOfEntities(people);
       for (const id of people) this.basePseudonyms.set(id, found.get(id) ?? {});
     }
+  }
+
+  async loadRecords(refs: readonly SourceRecordRef[]): Promise<void> {
+    const wanted = uniqueRefs(refs).filter((r) => !this.baseRecord.has(recKey(r.source, r.type, r.key)));
+    if (!wanted.length) return;
+    for (const r of wanted) this.baseRecord.set(recKey(r.source, r.type, r.key), null);
+    for (const row of await this.batch.getSourceRecords(wanted)) this.baseRecord.set(recKey(row.source, row.type, row.key), row);
   }
 
   /** Entities and all their source records, for ids not yet known. */

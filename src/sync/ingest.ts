@@ -113,8 +113,25 @@ async function dropDisowned(tx: StoreTx, ctx: IngestContext, type: EntityType, k
   }
 }
 
-async function upsertSourceRecord(tx: StoreTx, ctx: IngestContext, record: Exclude<SourceRecord, { deleted: true }>): Promise<void> {
-  const existing = await tx.getSourceRecord(ctx.source, record.type, record.key);
+type Delivered = Exclude<SourceRecord, { deleted: true }>;
+
+/** A delivered record as it would be stored (minimised, kept fields filled in), its match keys and content hash. */
+interface DeliveredForm {
+  raw: Record<string, unknown>;
+  match: MatchKey[] | undefined;
+  hash: string;
+}
+
+/**
+ * Computed once per record: the prefetch needs it to tell unchanged records (which need nothing
+ * more loaded) from the rest, and applying the record needs it again. Kept with the context and
+ * the stored row it was computed against, since kept fields come from that row.
+ */
+const deliveredForms = new WeakMap<Delivered, DeliveredForm & { ctx: IngestContext; existing: SourceRecordRow | undefined }>();
+
+function deliveredForm(ctx: IngestContext, record: Delivered, existing: SourceRecordRow | undefined): DeliveredForm {
+  const memo = deliveredForms.get(record);
+  if (memo && memo.ctx === ctx && memo.existing === existing) return memo;
   let raw = ctx.policy.minimise(record.type, record.data as unknown as Record<string, unknown>);
   // Fields this delivery does not carry keep what the source said last time.
   if (record.keep?.length && existing) {
@@ -125,9 +142,31 @@ async function upsertSourceRecord(tx: StoreTx, ctx: IngestContext, record: Exclu
   // Match keys come from the record as delivered: minimisation may drop the email it matches on.
   const match = matchKeysOfRecord(ctx, record.type, record.data);
   const hash = contentHash(record.type, match ? { raw, match } : raw);
-  // Unchanged costs one lookup — unless the stored version still misses a reference that may
-  // resolve now (its target skipped or late last time): then it is resolved again.
-  if (existing && existing.hash === hash && existing.entityId && !unresolvedOf(existing)?.length) {
+  deliveredForms.set(record, { raw, match, hash, ctx, existing });
+  return { raw, match, hash };
+}
+
+/** The delivered form, or nothing if the record cannot take one: applying it then fails, naming the record. */
+function formOrNothing(ctx: IngestContext, record: Delivered, existing: SourceRecordRow | undefined): DeliveredForm | undefined {
+  try {
+    return deliveredForm(ctx, record, existing);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Unchanged costs one lookup — unless the stored version still misses a reference that may
+ * resolve now (its target skipped or late last time): then it is resolved again.
+ */
+function isUnchanged(existing: SourceRecordRow, hash: string): boolean {
+  return existing.hash === hash && !!existing.entityId && !unresolvedOf(existing)?.length;
+}
+
+async function upsertSourceRecord(tx: StoreTx, ctx: IngestContext, record: Delivered): Promise<void> {
+  const existing = await tx.getSourceRecord(ctx.source, record.type, record.key);
+  const { raw, match, hash } = deliveredForm(ctx, record, existing);
+  if (existing && isUnchanged(existing, hash)) {
     ctx.counters.unchanged++;
     if (existing.seenRun !== ctx.runId) await tx.putSourceRecord({ ...existing, seenRun: ctx.runId });
     return;
@@ -389,28 +428,36 @@ export async function prefetchRecords(tx: StoreTx, ctx: IngestContext, records: 
   const suppressions: { type: EntityType; keyHash: string }[] = [];
   const demographicsOf: SourceRecordRef[] = [];
   const sk = ctx.policy.suppressionKey && (await tx.mayBeSuppressed(source)) ? ctx.policy.suppressionKey : undefined;
-  for (const h of heldBack) needs.records.push({ source, type: h.type, key: h.key });
+  // First the records themselves (held-back ones need nothing more): an unchanged record is only
+  // marked seen, so what applying a changed one reads — its entity and that entity's other
+  // records, what its references name, match-key holders — is loaded for the others alone. Most
+  // records of a full sync (every CSV drop) are unchanged.
+  await tx.loadRecords([...heldBack.map((h) => ({ source, type: h.type, key: h.key })), ...records.map((r) => ({ source, type: r.type, key: r.key }))]);
   for (const r of records) {
     const self = { source, type: r.type, key: r.key };
-    needs.records.push(self);
     if (r.deleted) {
+      needs.records.push(self);
       needs.linksTo.push({ rels: dependentRels(r.type), of: self });
       if (r.type === 'person') needs.pseudonymsOf.push(self);
       continue;
     }
     const data = r.data as unknown as Record<string, unknown>;
-    for (const ref of referencedRecords(source, r.type, data)) needs.references.push(ref);
-    if (r.type === 'demographics' && typeof data.personKey === 'string') demographicsOf.push({ source, type: 'person', key: data.personKey });
-    const match = matchKeysOfRecord(ctx, r.type, r.data);
-    if (match) {
-      needs.matchKeys.push(...match);
-      needs.overrides.push(self);
-    }
     if (sk) {
       suppressions.push({ type: r.type, keyHash: sk(source, r.type, r.key) });
       for (const f of PERSON_REFS[r.type] ?? []) if (typeof data[f] === 'string') suppressions.push({ type: 'person', keyHash: sk(source, 'person', data[f]) });
     }
     for (const o of r.owns ?? []) needs.linksTo.push({ rels: [o.rel], of: self });
+    const existing = await tx.getSourceRecord(source, r.type, r.key);
+    const form = formOrNothing(ctx, r, existing);
+    if (existing && form && isUnchanged(existing, form.hash)) continue;
+    const match = form?.match;
+    needs.records.push(self);
+    for (const ref of referencedRecords(source, r.type, data)) needs.references.push(ref);
+    if (r.type === 'demographics' && typeof data.personKey === 'string') demographicsOf.push({ source, type: 'person', key: data.personKey });
+    if (match) {
+      needs.matchKeys.push(...match);
+      needs.overrides.push(self);
+    }
   }
   await tx.load({
     ...needs,
