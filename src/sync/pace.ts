@@ -1,7 +1,8 @@
 /**
  * Pacing a sync to a share of the machine (`sync.workShare`): after each group of pages it applied,
  * a run rests for as long as that work took × (1 / share − 1), so over the run it spends at most
- * `share` of the wall-clock time applying records.
+ * `share` of the wall-clock time applying records. Its groups are smaller by the same share
+ * (src/sync/runner.ts), so work and rests alternate in short steps.
  *
  * Why, beside `sync.nice`: a lower CPU priority helps only against the sync's own process. On
  * PostgreSQL most of a sync's cost is the server's work on its statements (about three quarters at

@@ -255,7 +255,9 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
     // there within NEXT_PAGE_GRACE_MS (a slow source commits page by page, as before), when it is full,
     // or when a page completes a listing; and before a failure of the source is raised, so what
     // was read is kept.
-    const groupMax = opts.groupRecords ?? GROUP_RECORDS;
+    // A paced run commits smaller groups too, so its work comes in bursts a share as long, each
+    // followed by its rest, rather than seconds of work and then longer seconds of nothing.
+    const groupMax = opts.groupRecords ?? Math.max(1, Math.round(GROUP_RECORDS * (opts.workShare ?? 1)));
     const ahead = readAhead(connector.read(startState, { full: mode === 'full', signal: opts.signal })[Symbol.asyncIterator](), nextPage, groupMax);
     try {
       for (;;) {

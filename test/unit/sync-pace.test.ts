@@ -106,4 +106,23 @@ describe('a paced sync', () => {
     const count = async (s: Store, type: 'person' | 'enrollment') => (await s.list({ type, first: 1 })).count();
     for (const type of ['person', 'enrollment'] as const) expect(await count(paced, type)).toBe(await count(unpaced, type));
   });
+
+  it('commits smaller groups, by the same share, so work and rests alternate in short steps', async () => {
+    const dataset = RosterDataset.generate({ students: 200 });
+    const transactions = async (workShare?: number) => {
+      const store = await openTestStore('sqlite');
+      stores.push(store);
+      let n = 0;
+      const tx = store.transaction.bind(store);
+      store.transaction = ((fn: Parameters<Store['transaction']>[0]) => (n++, tx(fn))) as Store['transaction'];
+      const s = await syncSource(store, directConnector('demo', dataset, { pageSize: 50 }), workShare ? { workShare } : {});
+      expect(s.status).toBe('complete');
+      return { n, records: s.records };
+    };
+    const unpaced = await transactions();
+    const paced = await transactions(0.05);
+    // 5,000 × 0.05 = 250 records a group: at least one commit per 250 records.
+    expect(paced.n).toBeGreaterThan(unpaced.n);
+    expect(paced.n).toBeGreaterThanOrEqual(Math.floor(paced.records / 250));
+  });
 });
