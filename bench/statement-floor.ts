@@ -18,7 +18,7 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { SqliteStore } from '../src/store/sqlite.ts';
+import { SqliteStore, writerSettings } from '../src/store/sqlite.ts';
 import { PostgresStore } from '../src/store/postgres.ts';
 import { BACKSTOP_PAGES, BackgroundCheckpointer, WAL_SIZE_LIMIT_BYTES } from '../src/store/sqlite-checkpointer.ts';
 import type { FloorResult } from './floor.ts';
@@ -38,9 +38,15 @@ export interface Recording {
   postgres: PostgresCall[];
 }
 
-/** Parameters copied at the call: a caller may reuse its arrays. */
-const copyArgs = (a: readonly unknown[]): unknown[] =>
-  a.map((x) => (Array.isArray(x) ? [...x] : x !== null && typeof x === 'object' && !Buffer.isBuffer(x) ? { ...x, ...('values' in x && Array.isArray(x.values) ? { values: [...x.values] } : {}) } : x));
+/** A parameter copied at the call, since a caller may reuse its arrays (pg's config objects carry theirs in `values`). */
+function copyArg(x: unknown): unknown {
+  if (Array.isArray(x)) return [...x];
+  if (x === null || typeof x !== 'object' || Buffer.isBuffer(x)) return x;
+  const o = { ...(x as Record<string, unknown>) };
+  if (Array.isArray(o.values)) o.values = [...o.values];
+  return o;
+}
+const copyArgs = (a: readonly unknown[]): unknown[] => a.map(copyArg);
 
 /**
  * Wraps better-sqlite3's and pg's prototypes once: every statement counts, and while `recording`
@@ -87,12 +93,8 @@ export async function replaySqlite(calls: readonly SqliteCall[], records: number
   const path = join(dir, 'replay.db');
   await (SqliteStore.open(path)).close();
   const db = new Database(path);
-  // The writer's settings, as src/store/sqlite.ts gives them (the schema's migrations are done above).
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
-  db.pragma('foreign_keys = ON');
-  db.pragma('cache_size = -65536');
-  db.pragma('mmap_size = 268435456');
+  // The writer's settings, as the store gives them (the schema's migrations are done above).
+  writerSettings(db);
   db.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`);
   db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
   const checkpointer = new BackgroundCheckpointer(path, () => db.pragma('wal_autocheckpoint = 1000'));

@@ -105,6 +105,19 @@ function tune(db: Db): void {
   db.pragma('mmap_size = 268435456');
 }
 
+/**
+ * The writer connection's settings: WAL with synchronous=NORMAL (a commit waits for no fsync; a
+ * crash loses at most the last commits, never the file), foreign keys, a busy timeout, the page
+ * cache and memory map. Exported for the sync bench's statement floor, which must write as the store does.
+ */
+export function writerSettings(db: Db): void {
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  tune(db);
+}
+
 export class SqliteStore extends QueryStore {
   readonly kind = 'sqlite' as const;
   private readonly writer: Db;
@@ -200,11 +213,7 @@ export class SqliteStore extends QueryStore {
     let writer: Db;
     try {
       writer = new Database(path);
-      writer.pragma('journal_mode = WAL');
-      writer.pragma('synchronous = NORMAL');
-      writer.pragma('foreign_keys = ON');
-      writer.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-      tune(writer);
+      writerSettings(writer);
       migrate(writer);
     } catch (e) {
       if (e instanceof RostergateError) throw e;
