@@ -230,13 +230,13 @@ async function floorServer(kind: 'sqlite' | 'postgres', storeRef: string): Promi
       for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers.set(k, v);
       const ctx: Ctx = {
         enrollmentsOf: new DataLoader(async (classIds) => {
-          const rows = await query(`SELECT l.to_id AS k, e.id, e.data FROM links l JOIN entities e ON e.id = l.from_id WHERE l.rel = 'enrollment.class' AND l.to_id IN ${inList} ORDER BY e.id`, [ids(classIds)]);
+          const rows = await query(`SELECT l.to_id AS k, e.id, e.data FROM links l JOIN entities e ON e.k = l.from_k WHERE l.rel = 'enrollment.class' AND l.to_id IN ${inList} ORDER BY e.id`, [ids(classIds)]);
           const by = new Map<string, Row[]>();
           for (const r of rows) (by.get(r.k!) ?? by.set(r.k!, []).get(r.k!)!).push(r);
           return classIds.map((k) => by.get(k) ?? []);
         }),
         personOf: new DataLoader(async (enrollmentIds) => {
-          const rows = await query(`SELECT from_id AS k, to_id AS id FROM links WHERE rel = 'enrollment.person' AND from_id IN ${inList}`, [ids(enrollmentIds)]);
+          const rows = await query(`SELECT e.id AS k, l.to_id AS id FROM links l JOIN entities e ON e.k = l.from_k WHERE l.rel = 'enrollment.person' AND e.id IN ${inList}`, [ids(enrollmentIds)]);
           const by = new Map(rows.map((r) => [r.k!, r.id]));
           return enrollmentIds.map((k) => by.get(k));
         }),

@@ -20,7 +20,8 @@ export type BoolColumn = number | boolean;
 export interface Database {
   /** `k`: the store's own key of the entity, in insertion order; never leaves the store (the public id is `id`). */
   entities: { k: Generated<number>; id: string; type: EntityType; data: JsonColumn; updated_at: string; updated_seq: number };
-  links: { from_id: string; rel: string; to_id: string };
+  /** Keyed by the linking entity's `k` (deleted with it); the target stays a public id, since links to a record outlive it. */
+  links: { from_k: number; rel: string; to_id: string };
   source_records: {
     source: string; type: EntityType; key: string; entity_id: string | null; data: JsonColumn; hash: string; last_modified: string | null; seen_run: number;
   };
@@ -38,7 +39,8 @@ export interface Database {
   };
   api_keys: { hash: string; client: string; created_at: string; revoked_at: string | null; tenant: string | null };
   pseudonym_domains: { domain: string; version: number; rotated_at: string };
-  pseudonyms: { domain: string; version: number; entity_id: string; value: string };
+  /** Keyed by the person's `k`: a new person's rows are written at the end of the table, not all over it. */
+  pseudonyms: { domain: string; version: number; entity_k: number; value: string };
   audit_log: {
     seq: Generated<number>; at: string; client: string; purpose: string; kind: string; operation: string | null; operation_hash: string | null;
     categories: JsonColumn; fields: JsonColumn; people: number; prev_hash: string; hash: string;

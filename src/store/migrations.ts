@@ -383,6 +383,44 @@ export const SQLITE_MIGRATIONS: Migration[] = [
       CREATE INDEX entity_views_updated ON entity_views (view, type, updated_at, entity_k);
     `,
   },
+  {
+    version: 17,
+    description: 'internal integer keys: links are keyed by the linking entity\'s k, pseudonyms by the person\'s k',
+    // The next tables after view times (docs/data-engine.md, "Internal keys"): rows that live and
+    // die with one entity. A link's source and a pseudonym's person are deleted before their entity
+    // row, and k is never used again, so neither can come to name another entity. A link's target
+    // stays a public id: links to a record outlive it (an enrollment keeps its link to a class that
+    // went away). WITHOUT ROWID: the primary key is the table, and pseudonyms_order then carries
+    // entity_k with it, so the walk in pseudonym order reads no table row to reach the person.
+    // Rows naming an entity that is no longer stored (none should exist) are dropped by the join.
+    sql: `
+      CREATE TABLE links_new (
+        from_k INTEGER NOT NULL,
+        rel TEXT NOT NULL,
+        to_id TEXT NOT NULL,
+        PRIMARY KEY (rel, to_id, from_k)
+      ) WITHOUT ROWID;
+      INSERT INTO links_new (from_k, rel, to_id) SELECT e.k, l.rel, l.to_id FROM links l JOIN entities e ON e.id = l.from_id;
+      DROP TABLE links;
+      ALTER TABLE links_new RENAME TO links;
+      CREATE INDEX links_from ON links (from_k);
+
+      CREATE TABLE pseudonyms_new (
+        domain TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        entity_k INTEGER NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (domain, version, entity_k)
+      ) WITHOUT ROWID;
+      INSERT INTO pseudonyms_new (domain, version, entity_k, value)
+        SELECT p.domain, p.version, e.k, p.value FROM pseudonyms p JOIN entities e ON e.id = p.entity_id;
+      DROP TABLE pseudonyms;
+      ALTER TABLE pseudonyms_new RENAME TO pseudonyms;
+      CREATE UNIQUE INDEX pseudonyms_value ON pseudonyms (domain, value);
+      CREATE INDEX pseudonyms_order ON pseudonyms (domain, version, value);
+      CREATE INDEX pseudonyms_entity ON pseudonyms (entity_k);
+    `,
+  },
 ];
 
 /** The same schema for PostgreSQL. Timestamps stay ISO text so both stores compare them alike. */
@@ -552,6 +590,31 @@ export const POSTGRES_MIGRATIONS: Migration[] = [
       ALTER TABLE entity_views_new RENAME TO entity_views;
       ALTER INDEX entity_views_new_pkey RENAME TO entity_views_pkey;
       CREATE INDEX entity_views_updated ON entity_views (view, type, updated_at, entity_k);
+    `,
+  },
+  {
+    version: 17,
+    description: 'internal integer keys: links are keyed by the linking entity\'s k, pseudonyms by the person\'s k',
+    // As in SQLite (see there). pseudonyms_order INCLUDEs entity_k, so the walk in pseudonym order can
+    // reach the person from the index alone.
+    sql: `
+      CREATE TABLE links_new (from_k bigint NOT NULL, rel text NOT NULL, to_id text NOT NULL, PRIMARY KEY (rel, to_id, from_k));
+      INSERT INTO links_new (from_k, rel, to_id) SELECT e.k, l.rel, l.to_id FROM links l JOIN entities e ON e.id = l.from_id;
+      DROP TABLE links;
+      ALTER TABLE links_new RENAME TO links;
+      ALTER INDEX links_new_pkey RENAME TO links_pkey;
+      CREATE INDEX links_from ON links (from_k);
+
+      CREATE TABLE pseudonyms_new (domain text NOT NULL, version integer NOT NULL, entity_k bigint NOT NULL, value text NOT NULL,
+        PRIMARY KEY (domain, version, entity_k));
+      INSERT INTO pseudonyms_new (domain, version, entity_k, value)
+        SELECT p.domain, p.version, e.k, p.value FROM pseudonyms p JOIN entities e ON e.id = p.entity_id;
+      DROP TABLE pseudonyms;
+      ALTER TABLE pseudonyms_new RENAME TO pseudonyms;
+      ALTER INDEX pseudonyms_new_pkey RENAME TO pseudonyms_pkey;
+      CREATE UNIQUE INDEX pseudonyms_value ON pseudonyms (domain, value);
+      CREATE INDEX pseudonyms_order ON pseudonyms (domain, version, value COLLATE "C") INCLUDE (entity_k);
+      CREATE INDEX pseudonyms_entity ON pseudonyms (entity_k);
     `,
   },
 ];

@@ -135,7 +135,7 @@ describe.each(storeKinds())('on %s', (kind) => {
     const people = await g.store.personIds(undefined, 100_000);
     const half = people.filter((_, i) => i % 2 === 0);
     await g.store.transaction(async (tx) => {
-      await (tx as WriteTx).db.insertInto('pseudonyms').values(half.map((id, i) => ({ domain: 'analytics', version: 77, entity_id: id, value: `p${String((i * 7919) % 100_003).padStart(6, '0')}-${i}` }))).execute();
+      await tx.putPseudonyms(half.map((id, i) => ({ domain: 'analytics', version: 77, entityId: id, value: `p${String((i * 7919) % 100_003).padStart(6, '0')}-${i}` })));
     });
     try {
       await compare({ domain: 'analytics', version: 77 }, parents);

@@ -82,8 +82,8 @@ export class BatchOps implements BatchTx {
   async linksToMany(rel: string, toIds: readonly string[]): Promise<{ from: string; to: string }[]> {
     if (toIds.length === 0) return [];
     const order = new Map(ids(toIds).map((id, i) => [id, i]));
-    const rows = await this.db.selectFrom('links').select(['from_id', 'to_id'])
-      .where('rel', '=', rel).where(this.d.inList(sql.ref('to_id'), [...order.keys()])).execute();
+    const rows = await this.db.selectFrom('links as l').innerJoin('entities as e', 'e.k', 'l.from_k').select(['e.id as from_id', 'l.to_id'])
+      .where('l.rel', '=', rel).where(this.d.inList(sql.ref('l.to_id'), [...order.keys()])).execute();
     // As linksTo once per target, in order: grouped by target in the order asked, each by source id.
     rows.sort((a, b) => order.get(a.to_id)! - order.get(b.to_id)! || byteCompare(a.from_id, b.from_id));
     return rows.map((r) => ({ from: r.from_id, to: r.to_id }));
@@ -122,8 +122,9 @@ export class BatchOps implements BatchTx {
     // The current version of each domain, as pseudonymsOfEntity: what the domain's clients know the person by.
     const rows = await this.db.selectFrom('pseudonyms as p')
       .innerJoin('pseudonym_domains as d', (j) => j.onRef('d.domain', '=', 'p.domain').onRef('d.version', '=', 'p.version'))
-      .select(['p.entity_id', 'p.domain', 'p.value'])
-      .where(this.d.inList(sql.ref('p.entity_id'), ids(entityIds))).execute();
+      .innerJoin('entities as e', 'e.k', 'p.entity_k')
+      .select(['e.id as entity_id', 'p.domain', 'p.value'])
+      .where(this.d.inList(sql.ref('e.id'), ids(entityIds))).execute();
     for (const r of rows) {
       let m = out.get(r.entity_id);
       if (!m) out.set(r.entity_id, (m = {}));
@@ -178,12 +179,12 @@ export class BatchOps implements BatchTx {
   async deleteEntities(entityIds: readonly string[]): Promise<void> {
     if (entityIds.length === 0) return;
     const list = ids(entityIds);
-    await this.db.deleteFrom('links').where(this.d.inList(sql.ref('from_id'), list)).execute();
-    for (const t of ['match_keys', 'pseudonyms'] as const) {
-      await this.db.deleteFrom(t).where(this.d.inList(sql.ref('entity_id'), list)).execute();
-    }
+    await this.db.deleteFrom('match_keys').where(this.d.inList(sql.ref('entity_id'), list)).execute();
     // Before the entities: their keys are found through them.
-    await this.db.deleteFrom('entity_views').where('entity_k', 'in', entityKeys(this.db, this.d, list)).execute();
+    const keys = entityKeys(this.db, this.d, list);
+    await this.db.deleteFrom('links').where('from_k', 'in', keys).execute();
+    await this.db.deleteFrom('pseudonyms').where('entity_k', 'in', keys).execute();
+    await this.db.deleteFrom('entity_views').where('entity_k', 'in', keys).execute();
     await this.db.deleteFrom('entities').where(this.d.inList(sql.ref('id'), list)).execute();
   }
 
@@ -191,11 +192,14 @@ export class BatchOps implements BatchTx {
     if (entries.length === 0) return;
     const last = new Map<string, { rel: string; to: string }[]>();
     for (const e of entries) last.set(e.fromId, e.links);
-    await this.db.deleteFrom('links').where(this.d.inList(sql.ref('from_id'), [...last.keys()])).execute();
+    await this.db.deleteFrom('links').where('from_k', 'in', entityKeys(this.db, this.d, [...last.keys()])).execute();
     const rows = new Map<string, [string, string, string]>();
     for (const [from, links] of last) for (const l of links) rows.set(`${from}\u0000${l.rel}\u0000${l.to}`, [from, l.rel, l.to]);
     for (const part of chunks([...rows.values()], 3, this.d.maxParams)) {
-      await this.db.insertInto('links').columns(['from_id', 'rel', 'to_id']).expression(this.d.rowsSelect(['text', 'text', 'text'], part))
+      // The rows name their sources by id; the table keys them by k, looked up in the same statement
+      // (the flush writes the entities first).
+      await this.db.insertInto('links').columns(['from_k', 'rel', 'to_id'])
+        .expression(sql`SELECT e.k, r.c1, r.c2 FROM (${this.d.rowsSelect(['text', 'text', 'text'], part)}) AS r JOIN entities e ON e.id = r.c0 WHERE true`)
         .onConflict((oc) => oc.doNothing()).execute();
     }
   }
