@@ -188,6 +188,68 @@ describe.each(storeKinds())('upgrading a store on %s', (kind) => {
   });
 });
 
+describe.each(storeKinds())('internal keys for links and pseudonyms (schema 17) on %s', (kind) => {
+  const places: Place[] = [];
+  afterAll(async () => {
+    for (const p of places) await p.drop();
+  });
+
+  it('a store of schema 16 keeps its links and pseudonyms, now keyed by k; rows of records gone are dropped; new rows follow', async () => {
+    const p = await place(kind);
+    places.push(p);
+    const person = (n: string) => `'{"givenName":"Test","familyName":"${n}","roles":["student"]}'`;
+    await p.script(`${schemaUpTo(kind, 16)}
+      INSERT INTO entities (id, type, data, updated_at, updated_seq) VALUES
+        ('per_b', 'person', ${person('Two')}, '2025-01-01T00:00:00Z', 1),
+        ('per_a', 'person', ${person('One')}, '2025-01-01T00:00:00Z', 2),
+        ('cls_1', 'class', '{"title":"Class","orgId":"org_1"}', '2025-01-01T00:00:00Z', 3),
+        ('enr_2', 'enrollment', '{"role":"student","classId":"cls_1","personId":"per_b"}', '2025-01-01T00:00:00Z', 4),
+        ('enr_1', 'enrollment', '{"role":"student","classId":"cls_1","personId":"per_a"}', '2025-01-01T00:00:00Z', 5);
+      INSERT INTO links (from_id, rel, to_id) VALUES
+        ('enr_1', 'enrollment.class', 'cls_1'), ('enr_1', 'enrollment.person', 'per_a'),
+        ('enr_2', 'enrollment.class', 'cls_1'), ('enr_2', 'enrollment.person', 'per_b'),
+        ('enr_gone', 'enrollment.class', 'cls_1');
+      INSERT INTO pseudonym_domains (domain, version, rotated_at) VALUES ('analytics', 1, '2025-01-01T00:00:00Z');
+      INSERT INTO pseudonyms (domain, version, entity_id, value) VALUES
+        ('analytics', 1, 'per_a', 'p1_zzz'), ('analytics', 1, 'per_b', 'p1_aaa'), ('analytics', 1, 'per_gone', 'p1_mmm');`);
+    const store = (await p.open()) as unknown as import('../../src/store/types.ts').Store;
+    try {
+      // Links: found by target, sources named by id in id order; the link of a record gone is dropped.
+      expect(Object.fromEntries(await store.linkedFrom('enrollment.class', ['cls_1']))).toEqual({ cls_1: ['enr_1', 'enr_2'] });
+      expect(Number((await p.sql<{ n: number | string }>(`SELECT count(*) AS n FROM links`))[0]!.n)).toBe(4);
+      expect((await store.list({ type: 'enrollment', first: 10, linkedTo: { rel: 'enrollment.person', to: 'per_b' } })).rows.map((r) => r.id)).toEqual(['enr_2']);
+      // Pseudonyms: by person, by value, and in pseudonym order; the pseudonym of a person gone is dropped.
+      expect(Object.fromEntries(await store.pseudonymsOf('analytics', 1, ['per_a', 'per_b', 'per_gone']))).toEqual({ per_a: 'p1_zzz', per_b: 'p1_aaa' });
+      expect(await store.entityByPseudonym('analytics', 'p1_aaa')).toBe('per_b');
+      expect(await store.entityByPseudonym('analytics', 'p1_mmm')).toBeUndefined();
+      const order = { domain: 'analytics', version: 1 };
+      const people = await store.list({ type: 'person', first: 10, order });
+      expect(people.rows.map((r) => r.id)).toEqual(['per_b', 'per_a']);
+      expect(people.keyPeople).toEqual(['per_b', 'per_a']);
+      const enrollments = await store.list({ type: 'enrollment', first: 10, order });
+      expect(enrollments.rows.map((r) => r.id)).toEqual(['enr_2', 'enr_1']);
+      expect(enrollments.keyPeople).toEqual(['per_b', 'per_a']);
+      // New rows are keyed by their entity's k, and go with it.
+      await store.transaction(async (tx) => {
+        await tx.putEntity({ id: 'per_c', type: 'person', data: { givenName: 'Test', familyName: 'Three', roles: ['student'] }, updatedAt: '2025-02-01T00:00:00Z', updatedSeq: 6 });
+        await tx.putPseudonyms([{ domain: 'analytics', version: 1, entityId: 'per_c', value: 'p1_ccc' }]);
+        await tx.putEntity({ id: 'enr_3', type: 'enrollment', data: { role: 'student', classId: 'cls_1', personId: 'per_c' }, updatedAt: '2025-02-01T00:00:00Z', updatedSeq: 7 });
+        await tx.setLinks('enr_3', [{ rel: 'enrollment.class', to: 'cls_1' }, { rel: 'enrollment.person', to: 'per_c' }]);
+      });
+      expect((await store.list({ type: 'enrollment', first: 10, order })).rows.map((r) => r.id)).toEqual(['enr_2', 'enr_3', 'enr_1']);
+      await store.transaction(async (tx) => {
+        await tx.deleteEntity('enr_3');
+        await tx.deleteEntity('per_c');
+      });
+      expect(Object.fromEntries(await store.linkedFrom('enrollment.class', ['cls_1']))).toEqual({ cls_1: ['enr_1', 'enr_2'] });
+      expect(Number((await p.sql<{ n: number | string }>(`SELECT count(*) AS n FROM pseudonyms`))[0]!.n)).toBe(2);
+      expect(await store.entityByPseudonym('analytics', 'p1_ccc')).toBeUndefined();
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe.each(storeKinds())('repairing stored values on %s', (kind) => {
   const places: Place[] = [];
   afterAll(async () => {
