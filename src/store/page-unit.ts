@@ -446,7 +446,9 @@ export class PageUnit implements IngestTx {
     const live = [...this.entities.values()].filter((e): e is EntityRow => !!e);
     if (live.length) await this.batch.putEntities(live.map((e) => ({ id: e.id, type: e.type, data: e.data, updatedAt: e.updatedAt, updatedSeq: seqOf(e.updatedSeq) })));
     const finallyDeleted = (id: string) => this.entities.get(id) === null;
-    const links = [...this.links].filter(([id]) => !finallyDeleted(id)).map(([fromId, l]) => ({ fromId, links: l }));
+    // A record known not to be stored before this unit, or deleted above, has no stored links to replace.
+    const noneStored = (id: string) => this.baseEntity.get(id) === null || this.deletedAt.has(id);
+    const links = [...this.links].filter(([id]) => !finallyDeleted(id)).map(([fromId, l]) => ({ fromId, links: l, noneStored: noneStored(fromId) }));
     if (links.length) await this.batch.replaceLinks(links);
     const keys = [...this.matchKeys].filter(([id]) => !finallyDeleted(id)).map(([entityId, k]) => ({ entityId, keys: k }));
     if (keys.length) await this.batch.replaceMatchKeys(keys);

@@ -253,8 +253,11 @@ export interface BatchTx {
   deleteSourceRecords(refs: readonly SourceRecordRef[]): Promise<void>;
   putEntities(rows: readonly { id: string; type: EntityType; data: unknown; updatedAt: string; updatedSeq: number }[]): Promise<void>;
   deleteEntities(ids: readonly string[]): Promise<void>;
-  /** As setLinks for each entry: replaces each entity's outgoing links. */
-  replaceLinks(entries: readonly { fromId: string; links: { rel: string; to: string }[] }[]): Promise<void>;
+  /**
+   * As setLinks for each entry: replaces each entity's outgoing links. `noneStored`: the caller
+   * knows the store holds no link from it (a record new in this transaction), so none is deleted.
+   */
+  replaceLinks(entries: readonly { fromId: string; links: { rel: string; to: string }[]; noneStored?: boolean }[]): Promise<void>;
   /** As setMatchKeys for each entry. */
   replaceMatchKeys(entries: readonly { entityId: string; keys: { kind: string; value: string }[] }[]): Promise<void>;
   /**

@@ -109,6 +109,27 @@ describe.each(storeKinds())('page unit of work on %s', (kind) => {
     expect(third.counters.unchanged).toBe(third.records);
   }, 60_000);
 
+  it('a record already stored has its links replaced when it moves; a new one gets its links without anything deleted first', async () => {
+    const ds = RosterDataset.generate({ students: 30, teachers: 3, classes: 4, schools: 1 });
+    const store = await open(kind);
+    const ingest = await privacyFor().ingest(store);
+    await syncSource(store, directConnector('demo', ds), { ...ingest });
+    const idOf = async (type: 'class' | 'enrollment', key: string) => (await store.entityOfRecord({ source: 'demo', type, key }))!;
+    const moved = ds.list('enrollment')[0]!;
+    const [from, to] = [moved.data.classKey, ds.list('class').find((c) => c.key !== moved.data.classKey)!.key];
+    const [fromId, toId, enrollmentId] = [await idOf('class', from), await idOf('class', to), await idOf('enrollment', moved.key)];
+    expect((await store.linkedFrom('enrollment.class', [fromId])).get(fromId)).toContain(enrollmentId);
+    // The same enrollment record now names another class: its stored link to the first one must go.
+    ds.upsert('enrollment', moved.key, { classKey: to });
+    ds.upsert('enrollment', 'new-enrollment', { ...moved.data, classKey: to, personKey: ds.list('person').find((p) => p.data.roles?.includes('student'))!.key });
+    const s = await syncSource(store, directConnector('demo', ds), { ...ingest, full: true });
+    expect(s.counters.updated).toBeGreaterThanOrEqual(1);
+    const links = await store.linkedFrom('enrollment.class', [fromId, toId]);
+    expect(links.get(fromId)).not.toContain(enrollmentId);
+    expect(links.get(toId)).toContain(enrollmentId);
+    expect(links.get(toId)).toContain(await idOf('enrollment', 'new-enrollment'));
+  }, 60_000);
+
   it('a page takes a bounded number of store calls, not a number that grows with its records', async () => {
     const ds = RosterDataset.generate({ students: 900, teachers: 30, classes: 40, schools: 2 });
     const privacy = privacyFor();
