@@ -39,8 +39,7 @@ export interface Database {
   };
   api_keys: { hash: string; client: string; created_at: string; revoked_at: string | null; tenant: string | null };
   pseudonym_domains: { domain: string; version: number; rotated_at: string };
-  /** Keyed by the person's `k`: a new person's rows are written at the end of the table, not all over it. */
-  pseudonyms: { domain: string; version: number; entity_k: number; value: string };
+  pseudonyms: { domain: string; version: number; entity_id: string; value: string };
   audit_log: {
     seq: Generated<number>; at: string; client: string; purpose: string; kind: string; operation: string | null; operation_hash: string | null;
     categories: JsonColumn; fields: JsonColumn; people: number; prev_hash: string; hash: string;

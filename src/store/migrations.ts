@@ -385,14 +385,14 @@ export const SQLITE_MIGRATIONS: Migration[] = [
   },
   {
     version: 17,
-    description: 'internal integer keys: links are keyed by the linking entity\'s k, pseudonyms by the person\'s k',
-    // The next tables after view times (docs/data-engine.md, "Internal keys"): rows that live and
-    // die with one entity. A link's source and a pseudonym's person are deleted before their entity
-    // row, and k is never used again, so neither can come to name another entity. A link's target
-    // stays a public id: links to a record outlive it (an enrollment keeps its link to a class that
-    // went away). WITHOUT ROWID: the primary key is the table, and pseudonyms_order then carries
-    // entity_k with it, so the walk in pseudonym order reads no table row to reach the person.
-    // Rows naming an entity that is no longer stored (none should exist) are dropped by the join.
+    description: 'internal integer keys: links are keyed by the linking entity\'s k; pseudonyms indexed by person (as in PostgreSQL)',
+    // The next table after view times (docs/data-engine.md, "Internal keys"): a link lives and dies
+    // with the entity it goes from, whose links are deleted before its row, and k is never used
+    // again, so a link cannot come to name another entity. Its target stays a public id: links to a
+    // record outlive it (an enrollment keeps its link to a class that went away). WITHOUT ROWID: the
+    // primary key is the table. Links of an entity no longer stored (none should exist) are dropped
+    // by the join. pseudonyms_entity: a person's pseudonyms (a tombstone's, an erasure's, a deletion's)
+    // were found by scanning the whole table, since the primary key starts with the domain.
     sql: `
       CREATE TABLE links_new (
         from_k INTEGER NOT NULL,
@@ -404,21 +404,7 @@ export const SQLITE_MIGRATIONS: Migration[] = [
       DROP TABLE links;
       ALTER TABLE links_new RENAME TO links;
       CREATE INDEX links_from ON links (from_k);
-
-      CREATE TABLE pseudonyms_new (
-        domain TEXT NOT NULL,
-        version INTEGER NOT NULL,
-        entity_k INTEGER NOT NULL,
-        value TEXT NOT NULL,
-        PRIMARY KEY (domain, version, entity_k)
-      ) WITHOUT ROWID;
-      INSERT INTO pseudonyms_new (domain, version, entity_k, value)
-        SELECT p.domain, p.version, e.k, p.value FROM pseudonyms p JOIN entities e ON e.id = p.entity_id;
-      DROP TABLE pseudonyms;
-      ALTER TABLE pseudonyms_new RENAME TO pseudonyms;
-      CREATE UNIQUE INDEX pseudonyms_value ON pseudonyms (domain, value);
-      CREATE INDEX pseudonyms_order ON pseudonyms (domain, version, value);
-      CREATE INDEX pseudonyms_entity ON pseudonyms (entity_k);
+      CREATE INDEX pseudonyms_entity ON pseudonyms (entity_id);
     `,
   },
 ];
@@ -594,9 +580,8 @@ export const POSTGRES_MIGRATIONS: Migration[] = [
   },
   {
     version: 17,
-    description: 'internal integer keys: links are keyed by the linking entity\'s k, pseudonyms by the person\'s k',
-    // As in SQLite (see there). pseudonyms_order INCLUDEs entity_k, so the walk in pseudonym order can
-    // reach the person from the index alone.
+    description: 'internal integer keys: links are keyed by the linking entity\'s k',
+    // As in SQLite (see there); pseudonyms_entity exists here since version 2.
     sql: `
       CREATE TABLE links_new (from_k bigint NOT NULL, rel text NOT NULL, to_id text NOT NULL, PRIMARY KEY (rel, to_id, from_k));
       INSERT INTO links_new (from_k, rel, to_id) SELECT e.k, l.rel, l.to_id FROM links l JOIN entities e ON e.id = l.from_id;
@@ -604,17 +589,6 @@ export const POSTGRES_MIGRATIONS: Migration[] = [
       ALTER TABLE links_new RENAME TO links;
       ALTER INDEX links_new_pkey RENAME TO links_pkey;
       CREATE INDEX links_from ON links (from_k);
-
-      CREATE TABLE pseudonyms_new (domain text NOT NULL, version integer NOT NULL, entity_k bigint NOT NULL, value text NOT NULL,
-        PRIMARY KEY (domain, version, entity_k));
-      INSERT INTO pseudonyms_new (domain, version, entity_k, value)
-        SELECT p.domain, p.version, e.k, p.value FROM pseudonyms p JOIN entities e ON e.id = p.entity_id;
-      DROP TABLE pseudonyms;
-      ALTER TABLE pseudonyms_new RENAME TO pseudonyms;
-      ALTER INDEX pseudonyms_new_pkey RENAME TO pseudonyms_pkey;
-      CREATE UNIQUE INDEX pseudonyms_value ON pseudonyms (domain, value);
-      CREATE INDEX pseudonyms_order ON pseudonyms (domain, version, value COLLATE "C") INCLUDE (entity_k);
-      CREATE INDEX pseudonyms_entity ON pseudonyms (entity_k);
     `,
   },
 ];

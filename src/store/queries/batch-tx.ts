@@ -122,9 +122,8 @@ export class BatchOps implements BatchTx {
     // The current version of each domain, as pseudonymsOfEntity: what the domain's clients know the person by.
     const rows = await this.db.selectFrom('pseudonyms as p')
       .innerJoin('pseudonym_domains as d', (j) => j.onRef('d.domain', '=', 'p.domain').onRef('d.version', '=', 'p.version'))
-      .innerJoin('entities as e', 'e.k', 'p.entity_k')
-      .select(['e.id as entity_id', 'p.domain', 'p.value'])
-      .where(this.d.inList(sql.ref('e.id'), ids(entityIds))).execute();
+      .select(['p.entity_id', 'p.domain', 'p.value'])
+      .where(this.d.inList(sql.ref('p.entity_id'), ids(entityIds))).execute();
     for (const r of rows) {
       let m = out.get(r.entity_id);
       if (!m) out.set(r.entity_id, (m = {}));
@@ -179,11 +178,12 @@ export class BatchOps implements BatchTx {
   async deleteEntities(entityIds: readonly string[]): Promise<void> {
     if (entityIds.length === 0) return;
     const list = ids(entityIds);
-    await this.db.deleteFrom('match_keys').where(this.d.inList(sql.ref('entity_id'), list)).execute();
+    for (const t of ['match_keys', 'pseudonyms'] as const) {
+      await this.db.deleteFrom(t).where(this.d.inList(sql.ref('entity_id'), list)).execute();
+    }
     // Before the entities: their keys are found through them.
     const keys = entityKeys(this.db, this.d, list);
     await this.db.deleteFrom('links').where('from_k', 'in', keys).execute();
-    await this.db.deleteFrom('pseudonyms').where('entity_k', 'in', keys).execute();
     await this.db.deleteFrom('entity_views').where('entity_k', 'in', keys).execute();
     await this.db.deleteFrom('entities').where(this.d.inList(sql.ref('id'), list)).execute();
   }

@@ -119,7 +119,7 @@ export abstract class QueryStore implements Store {
     const n = ENTITY_COLUMNS.length;
     const extra = [
       ...(byView ? [sql`v.updated_at`, sql`v.updated_seq`] : []),
-      ...(ordered ? [...keys, ordered.person] : []),
+      ...(ordered ? [...keys, sql`k0.entity_id`] : []),
     ];
     const rows = await this.executeReadArrays(sql`SELECT ${sql.join(ENTITY_COLUMNS.map((c) => sql.ref(`e.${c}`)))}${extra.length ? sql`, ${sql.join(extra)}` : sql``}
       FROM ${from} WHERE ${and(where)} ORDER BY ${sql.join(keys)} LIMIT ${q.first + 1}`.compile(this.rdb));
@@ -140,25 +140,23 @@ export abstract class QueryStore implements Store {
    * join order in SQLite: without statistics its planner would rather scan every enrollment by type
    * and sort them all on every page. `on` are the join conditions, `keys` the sort key parts in order.
    */
-  private pseudonymFrom(type: PseudonymOrderedType): { from: RawBuilder<unknown>; on: RawBuilder<SqlBool>[]; keys: RawBuilder<string>[]; person: RawBuilder<unknown> } {
+  private pseudonymFrom(type: PseudonymOrderedType): { from: RawBuilder<unknown>; on: RawBuilder<SqlBool>[]; keys: RawBuilder<string>[] } {
     const d = this.d;
     const k0 = d.byteOrder(sql.ref('k0.value'));
-    // The pseudonyms row names its person by k; `p` is that person, reached by key (k is SQLite's rowid).
-    const walkFrom = sql`pseudonyms k0 JOIN entities p ON p.k = k0.entity_k`;
     switch (type) {
       case 'person':
-        return { from: sql`pseudonyms k0 JOIN entities e ON e.k = k0.entity_k`, on: [], keys: [k0], person: sql`e.id` };
+        return { from: sql`pseudonyms k0 JOIN entities e ON e.id = k0.entity_id`, on: [], keys: [k0] };
       case 'enrollment': {
-        const walk = d.orderedWalk(walkFrom, sql`links kl CROSS JOIN entities e`, sql<SqlBool>`kl.rel = 'enrollment.person' AND kl.to_id = p.id AND e.k = kl.from_k`);
-        return { ...walk, keys: [k0, d.byteOrder(sql`coalesce(${d.jsonText(sql.ref('e.data'), 'classId')}, '')`), d.byteOrder(sql.ref('e.id'))], person: sql`p.id` };
+        // Links are keyed by their source's k: each enrollment is found by key (SQLite's rowid).
+        const walk = d.orderedWalk(sql`pseudonyms k0`, sql`links kl CROSS JOIN entities e`, sql<SqlBool>`kl.rel = 'enrollment.person' AND kl.to_id = k0.entity_id AND e.k = kl.from_k`);
+        return { ...walk, keys: [k0, d.byteOrder(sql`coalesce(${d.jsonText(sql.ref('e.data'), 'classId')}, '')`), d.byteOrder(sql.ref('e.id'))] };
       }
       case 'guardianship': {
-        const walk = d.orderedWalk(walkFrom, sql`links kl CROSS JOIN entities e`, sql<SqlBool>`kl.rel = 'guardianship.student' AND kl.to_id = p.id AND e.k = kl.from_k`);
+        const walk = d.orderedWalk(sql`pseudonyms k0`, sql`links kl CROSS JOIN entities e`, sql<SqlBool>`kl.rel = 'guardianship.student' AND kl.to_id = k0.entity_id AND e.k = kl.from_k`);
         return {
           from: sql`${walk.from} CROSS JOIN pseudonyms k1`,
-          on: [...walk.on, sql<SqlBool>`k1.domain = k0.domain AND k1.version = k0.version AND k1.entity_k = (SELECT g.k FROM entities g WHERE g.id = ${d.jsonText(sql.ref('e.data'), 'guardianId')})`],
+          on: [...walk.on, sql<SqlBool>`k1.domain = k0.domain AND k1.version = k0.version AND k1.entity_id = ${d.jsonText(sql.ref('e.data'), 'guardianId')}`],
           keys: [k0, d.byteOrder(sql.ref('k1.value')), d.byteOrder(sql.ref('e.id'))],
-          person: sql`p.id`,
         };
       }
     }
@@ -220,19 +218,17 @@ export abstract class QueryStore implements Store {
   private linkedOrdered(q: Omit<LinkedPageQuery, 'first' | 'afterKey'>, parents: readonly string[]) {
     const d = this.d;
     const data = sql.ref('e.data');
-    // `person` is the person's k: the row's own, or looked up from the id its data names.
     const pseudonym = (alias: string, person: RawBuilder<unknown>) => {
       const a = sql.raw(alias);
       return {
         from: sql`pseudonyms ${a}`,
-        on: sql<SqlBool>`${a}.domain = ${q.order.domain} AND ${a}.version = ${q.order.version} AND ${a}.entity_k = ${person}`,
+        on: sql<SqlBool>`${a}.domain = ${q.order.domain} AND ${a}.version = ${q.order.version} AND ${a}.entity_id = ${person}`,
         key: d.byteOrder(sql`${a}.value`),
       };
     };
-    const keyOf = (id: RawBuilder<string | null>) => sql`(SELECT pk.k FROM entities pk WHERE pk.id = ${id})`;
-    const people = q.type === 'person' ? [pseudonym('k0', sql.ref('e.k'))]
-      : q.type === 'enrollment' ? [pseudonym('k0', keyOf(d.jsonText(data, 'personId')))]
-      : [pseudonym('k0', keyOf(d.jsonText(data, 'studentId'))), pseudonym('k1', keyOf(d.jsonText(data, 'guardianId')))];
+    const people = q.type === 'person' ? [pseudonym('k0', sql.ref('e.id'))]
+      : q.type === 'enrollment' ? [pseudonym('k0', d.jsonText(data, 'personId'))]
+      : [pseudonym('k0', d.jsonText(data, 'studentId')), pseudonym('k1', d.jsonText(data, 'guardianId'))];
     const keys = q.type === 'person' ? [people[0]!.key]
       : q.type === 'enrollment' ? [people[0]!.key, d.byteOrder(sql`coalesce(${d.jsonText(data, 'classId')}, '')`), d.byteOrder(sql.ref('e.id'))]
       : [people[0]!.key, people[1]!.key, d.byteOrder(sql.ref('e.id'))];
@@ -359,15 +355,14 @@ export abstract class QueryStore implements Store {
   async pseudonymsOf(domain: string, version: number, entityIds: readonly string[]) {
     const out = new Map<string, string>();
     if (entityIds.length === 0) return out;
-    const rows = await this.executeRead(this.rdb.selectFrom('pseudonyms as p').innerJoin('entities as e', 'e.k', 'p.entity_k').select(['e.id', 'p.value'])
-      .where('p.domain', '=', domain).where('p.version', '=', version).where(this.d.inList(sql.ref('e.id'), entityIds)).compile());
-    for (const r of rows) out.set(r.id, r.value);
+    const rows = await this.executeRead(this.rdb.selectFrom('pseudonyms').select(['entity_id', 'value'])
+      .where('domain', '=', domain).where('version', '=', version).where(this.d.inList(sql.ref('entity_id'), entityIds)).compile());
+    for (const r of rows) out.set(r.entity_id, r.value);
     return out;
   }
 
   async entityByPseudonym(domain: string, value: string) {
-    return (await this.executeRead(this.rdb.selectFrom('pseudonyms as p').innerJoin('entities as e', 'e.k', 'p.entity_k').select('e.id')
-      .where('p.domain', '=', domain).where('p.value', '=', value).compile()))[0]?.id;
+    return (await this.executeRead(this.rdb.selectFrom('pseudonyms').select('entity_id').where('domain', '=', domain).where('value', '=', value).compile()))[0]?.entity_id;
   }
 
   async peopleWithoutPseudonym(domain: string, version: number, limit: number) {
@@ -377,7 +372,7 @@ export abstract class QueryStore implements Store {
     // two indexes. SQLite walks the type index either way.
     const rows = await this.executeRead(this.rdb.selectFrom('entities as e').select('e.id').where('e.type', '=', 'person')
       .where(({ not, exists, selectFrom }) => not(exists(selectFrom('pseudonyms as p').select(sql.lit(1).as('one'))
-        .where('p.domain', '=', domain).where('p.version', '=', version).whereRef('p.entity_k', '=', 'e.k'))))
+        .where('p.domain', '=', domain).where('p.version', '=', version).whereRef('p.entity_id', '=', 'e.id'))))
       .limit(limit).compile());
     return rows.map((r) => r.id);
   }
@@ -427,9 +422,9 @@ export abstract class QueryStore implements Store {
       this.executeRead(this.rdb.selectFrom('source_records').selectAll().where(among('entity_id')).orderBy(by('source')).orderBy(by('type')).orderBy(by('key')).compile()),
       this.executeRead(this.rdb.selectFrom('match_keys').select(['entity_id', 'kind', 'value']).where(among('entity_id'))
         .orderBy(by('entity_id')).orderBy(by('kind')).orderBy(by('value')).compile()),
-      this.executeRead(this.rdb.selectFrom('pseudonyms as p').innerJoin('entities as e', 'e.k', 'p.entity_k').leftJoin('pseudonym_domains as pd', 'pd.domain', 'p.domain')
-        .select(['e.id as entity_id', 'p.domain', 'p.version', 'p.value', sql<number | boolean | null>`(pd.version = p.version)`.as('current')])
-        .where(among('e.id')).orderBy(by('p.domain')).orderBy('p.version').orderBy(by('e.id')).compile()),
+      this.executeRead(this.rdb.selectFrom('pseudonyms as p').leftJoin('pseudonym_domains as pd', 'pd.domain', 'p.domain')
+        .select(['p.entity_id', 'p.domain', 'p.version', 'p.value', sql<number | boolean | null>`(pd.version = p.version)`.as('current')])
+        .where(among('p.entity_id')).orderBy(by('p.domain')).orderBy('p.version').orderBy(by('p.entity_id')).compile()),
       this.executeRead(this.rdb.selectFrom('identity_overrides').selectAll().where(among('entity_id')).orderBy(by('source')).orderBy(by('type')).orderBy(by('key')).compile()),
       this.executeRead(this.rdb.selectFrom('change_log').selectAll().where(among('entity_id')).orderBy('seq').compile()),
       this.executeRead(this.rdb.selectFrom('disclosures').select(['entity_id', 'client', 'first_at', 'last_at']).where(among('entity_id'))

@@ -47,7 +47,7 @@ const INSERT_AUDIT = compiledOnce(11, (db, _d, at: string, client: string, purpo
   db.insertInto('audit_log')
     .values({ at, client, purpose, kind, operation, operation_hash: operationHash, categories, fields, people, prev_hash: prevHash, hash })
     .returning('seq'));
-// Links and pseudonyms are keyed by the entity's k (./entity-keys.ts): looked up in each statement.
+// Links are keyed by their source entity's k (./entity-keys.ts): looked up in each statement.
 const DELETE_LINKS_FROM = compiledOnce(1, (db, _d, fromId: string) => db.deleteFrom('links').where('from_k', '=', entityKey(db, fromId)));
 const INSERT_LINK = compiledOnce(3, (db, _d, fromId: string, rel: string, to: string) =>
   db.insertInto('links').columns(['from_k', 'rel', 'to_id'])
@@ -59,7 +59,7 @@ const LINKS_TO = compiledOnce(2, (db, d, rel: string, toId: string) =>
 // In this order: the rows keyed by k find it through the entity row, which goes last.
 const DELETE_BY_ENTITY = {
   match_keys: compiledOnce(1, (db, _d, id: string) => db.deleteFrom('match_keys').where('entity_id', '=', id)),
-  pseudonyms: compiledOnce(1, (db, _d, id: string) => db.deleteFrom('pseudonyms').where('entity_k', '=', entityKey(db, id))),
+  pseudonyms: compiledOnce(1, (db, _d, id: string) => db.deleteFrom('pseudonyms').where('entity_id', '=', id)),
   entity_views: compiledOnce(1, (db, _d, id: string) => db.deleteFrom('entity_views').where('entity_k', '=', entityKey(db, id))),
   entities: compiledOnce(1, (db, _d, id: string) => db.deleteFrom('entities').where('id', '=', id)),
 };
@@ -84,7 +84,7 @@ const SUPPRESSED = compiledOnce(3, (db, _d, source: string, type: EntityType, ke
 const PSEUDONYMS_OF = compiledOnce(1, (db, _d, entityId: string) =>
   db.selectFrom('pseudonyms as p')
     .innerJoin('pseudonym_domains as pd', (j) => j.onRef('pd.domain', '=', 'p.domain').onRef('pd.version', '=', 'p.version'))
-    .where('p.entity_k', '=', entityKey(db, entityId)).select(['p.domain', 'p.value']));
+    .select(['p.domain', 'p.value']).where('p.entity_id', '=', entityId));
 
 export class WriteTx extends BatchOps implements StoreTx {
   constructor(
@@ -315,11 +315,9 @@ export class WriteTx extends BatchOps implements StoreTx {
     const last = new Map<string, (typeof rows)[number]>();
     for (const r of rows) last.set(`${r.domain}\u0000${r.version}\u0000${r.entityId}`, r);
     for (const part of chunks([...last.values()], 4, this.d.maxParams)) {
-      // The rows name people by id; the table keys them by k, looked up in the same statement.
-      const rows = this.d.rowsSelect(['text', 'int', 'text', 'text'], part.map((r) => [r.domain, r.version, r.entityId, r.value]));
-      await this.db.insertInto('pseudonyms').columns(['domain', 'version', 'entity_k', 'value'])
-        .expression(sql`SELECT r.c0, r.c1, e.k, r.c3 FROM (${rows}) AS r JOIN entities e ON e.id = r.c2 WHERE true`)
-        .onConflict((oc) => oc.columns(['domain', 'version', 'entity_k']).doUpdateSet((eb) => ({ value: eb.ref('excluded.value') })))
+      await this.db.insertInto('pseudonyms').columns(['domain', 'version', 'entity_id', 'value'])
+        .expression(this.d.rowsSelect(['text', 'int', 'text', 'text'], part.map((r) => [r.domain, r.version, r.entityId, r.value])))
+        .onConflict((oc) => oc.columns(['domain', 'version', 'entity_id']).doUpdateSet((eb) => ({ value: eb.ref('excluded.value') })))
         .execute();
     }
   }
@@ -440,14 +438,13 @@ export class WriteTx extends BatchOps implements StoreTx {
   async eraseTraces(entityIds: readonly string[], pseudonyms: readonly string[]) {
     if (entityIds.length === 0) return;
     const ids = [...entityIds];
-    // Rows keyed by k (links from these records, their pseudonyms and view times) went with the
-    // entity rows (deleteEntity), and a k is never used again; these statements find any still
-    // stored. Links *to* them name them by id.
+    // Rows keyed by k (links from these records, their view times) went with the entity rows
+    // (deleteEntity), and a k is never used again; these statements find any still stored. Links
+    // *to* them name them by id.
     const keys = entityKeys(this.db, this.d, ids);
     await this.db.deleteFrom('links').where((eb) => eb.or([eb('from_k', 'in', keys), this.d.inList(sql.ref('to_id'), ids)])).execute();
     await this.db.deleteFrom('entity_views').where('entity_k', 'in', keys).execute();
-    await this.db.deleteFrom('pseudonyms').where('entity_k', 'in', keys).execute();
-    for (const t of ['match_keys', 'identity_overrides', 'disclosures'] as const) {
+    for (const t of ['match_keys', 'pseudonyms', 'identity_overrides', 'disclosures'] as const) {
       await this.db.deleteFrom(t).where(this.d.inList(sql.ref('entity_id'), ids)).execute();
     }
     for (const id of ids) {
