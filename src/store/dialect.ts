@@ -21,6 +21,8 @@ export interface StoreDialect {
   readonly maxParams: number;
   /** `expr IN (values)`, the values bound as one parameter. */
   inList(expr: Expression<unknown>, values: readonly string[]): RawBuilder<SqlBool>;
+  /** `expr IN (keys)` for whole-number keys (`entities.k`), bound as one parameter (PostgreSQL: a bigint array). */
+  inKeys(expr: Expression<unknown>, keys: readonly (number | string)[]): RawBuilder<SqlBool>;
   /**
    * A list of text values as a one-column table named `alias` with the column `value`, bound as one
    * parameter (SQLite: json_each; PostgreSQL: unnest): `INSERT … SELECT … FROM` it writes any number

@@ -444,12 +444,13 @@ export class PageUnit implements IngestTx {
     if (numbered.length) await this.batch.appendChanges(numbered);
     if (putRecords.length) await this.batch.putSourceRecords(putRecords);
     const live = [...this.entities.values()].filter((e): e is EntityRow => !!e);
-    if (live.length) await this.batch.putEntities(live.map((e) => ({ id: e.id, type: e.type, data: e.data, updatedAt: e.updatedAt, updatedSeq: seqOf(e.updatedSeq) })));
+    // Their keys: the links and view times below name them by key rather than look each id up again.
+    const entityKeys = live.length ? await this.batch.putEntities(live.map((e) => ({ id: e.id, type: e.type, data: e.data, updatedAt: e.updatedAt, updatedSeq: seqOf(e.updatedSeq) }))) : undefined;
     const finallyDeleted = (id: string) => this.entities.get(id) === null;
     // A record known not to be stored before this unit, or deleted above, has no stored links to replace.
     const noneStored = (id: string) => this.baseEntity.get(id) === null || this.deletedAt.has(id);
     const links = [...this.links].filter(([id]) => !finallyDeleted(id)).map(([fromId, l]) => ({ fromId, links: l, noneStored: noneStored(fromId) }));
-    if (links.length) await this.batch.replaceLinks(links);
+    if (links.length) await this.batch.replaceLinks(links, entityKeys);
     const keys = [...this.matchKeys].filter(([id]) => !finallyDeleted(id)).map(([entityId, k]) => ({ entityId, keys: k }));
     if (keys.length) await this.batch.replaceMatchKeys(keys);
 
@@ -463,7 +464,7 @@ export class PageUnit implements IngestTx {
       for (const row of this.policy.changeLogged(numbered)) {
         if (survives(row.entityId, row.updatedSeq - numbered[0]!.seq + 1)) times.set(pairKey(row.view, row.entityId), row);
       }
-      if (times.size) await this.tx.putViewTimes([...times.values()]);
+      if (times.size) await this.tx.putViewTimes([...times.values()], entityKeys);
     }
     this.reset();
     return numbered;

@@ -113,6 +113,7 @@ export const postgresDialect: StoreDialect = {
   kind: 'postgres',
   maxParams: 65535,
   inList: (e, values) => sql<SqlBool>`${e} = ANY(${[...values]}::text[])`,
+  inKeys: (e, keys) => sql<SqlBool>`${e} = ANY(${keys.map(String)}::bigint[])`,
   rowsSelect: (kinds, rows) => {
     const cols = kinds.map((k, i) => sql.raw(k === 'json' ? `c${i}::jsonb AS c${i}` : `c${i}`));
     const arrays = kinds.map((k, i) => sql`${rows.map((r) => r[i] ?? null)}::${sql.raw(k === 'int' ? 'bigint[]' : 'text[]')}`);

@@ -44,6 +44,7 @@ export const sqliteDialect: StoreDialect = {
   kind: 'sqlite',
   maxParams: 32766,
   inList: (e, values) => sql<SqlBool>`${e} IN (SELECT value FROM json_each(${JSON.stringify(values)}))`,
+  inKeys: (e, keys) => sql<SqlBool>`${e} IN (SELECT value FROM json_each(${JSON.stringify(keys.map(Number))}))`,
   // WHERE true: an INSERT … SELECT followed by ON CONFLICT needs it to parse (SQLite's upsert rule).
   rowsSelect: (kinds, rows) => sql`SELECT ${sql.raw(kinds.map((_, i) => `value ->> ${i} AS c${i}`).join(', '))} FROM json_each(${JSON.stringify(rows)}) WHERE true`,
   listTable: (values, alias) => sql`json_each(${JSON.stringify(values)}) AS ${sql.id(alias)}`,

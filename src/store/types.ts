@@ -39,6 +39,12 @@ export interface ViewTime {
 }
 
 /** One record's time in one purpose's view (`view` is the purpose id). */
+/**
+ * The store's own keys of entities a transaction wrote (`entities.k`, docs/data-engine.md "Internal
+ * keys"), by id: opaque outside the store, handed back to the same transaction's later writes.
+ */
+export type EntityKeys = ReadonlyMap<string, number | string>;
+
 export interface ViewTimeRow extends ViewTime {
   view: string;
   entityId: string;
@@ -251,13 +257,17 @@ export interface BatchTx {
   /** Marks stored source records as seen by a run, and changes nothing else of them (a full sync's unchanged records). */
   markSourceRecordsSeen(runId: number, refs: readonly SourceRecordRef[]): Promise<void>;
   deleteSourceRecords(refs: readonly SourceRecordRef[]): Promise<void>;
-  putEntities(rows: readonly { id: string; type: EntityType; data: unknown; updatedAt: string; updatedSeq: number }[]): Promise<void>;
+  /**
+   * Inserts or updates entities, and gives back their keys (`EntityKeys`) for the writes that follow
+   * in the same transaction, so those need not look each id up again.
+   */
+  putEntities(rows: readonly { id: string; type: EntityType; data: unknown; updatedAt: string; updatedSeq: number }[]): Promise<EntityKeys>;
   deleteEntities(ids: readonly string[]): Promise<void>;
   /**
    * As setLinks for each entry: replaces each entity's outgoing links. `noneStored`: the caller
    * knows the store holds no link from it (a record new in this transaction), so none is deleted.
    */
-  replaceLinks(entries: readonly { fromId: string; links: { rel: string; to: string }[]; noneStored?: boolean }[]): Promise<void>;
+  replaceLinks(entries: readonly { fromId: string; links: { rel: string; to: string }[]; noneStored?: boolean }[], keys?: EntityKeys): Promise<void>;
   /** As setMatchKeys for each entry. */
   replaceMatchKeys(entries: readonly { entityId: string; keys: { kind: string; value: string }[] }[]): Promise<void>;
   /**
@@ -308,8 +318,8 @@ export interface StoreTx extends BatchTx {
    */
   changeHorizon(): Promise<ViewTime | undefined>;
 
-  /** Inserts or replaces view times (one row per view and entity in a call). */
-  putViewTimes(rows: ViewTimeRow[]): Promise<void>;
+  /** Inserts or replaces view times (one row per view and entity in a call); `keys` from putEntities in this transaction. */
+  putViewTimes(rows: ViewTimeRow[], keys?: EntityKeys): Promise<void>;
   /**
    * Entities of `types` in id order after `afterId`, for (re)computing a view; with `missingOnly`,
    * only those without a time in the view.

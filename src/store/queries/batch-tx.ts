@@ -17,8 +17,8 @@ import { sql, type Kysely } from 'kysely';
 import type { EntityType } from '../../model/records.ts';
 import type { Database } from '../db.ts';
 import type { StoreDialect } from '../dialect.ts';
-import type { BatchTx, ChangeRow, EntityRow, SourceRecordRef, SourceRecordRow } from '../types.ts';
-import { entityKeys } from './entity-keys.ts';
+import type { BatchTx, ChangeRow, EntityKeys, EntityRow, SourceRecordRef, SourceRecordRow } from '../types.ts';
+import { byKey, entityKeys } from './entity-keys.ts';
 import { json, jsonOrNull, toEntity, toSource } from './rows.ts';
 
 type EntityWrite = Parameters<BatchTx['putEntities']>[0][number];
@@ -158,21 +158,25 @@ export class BatchOps implements BatchTx {
     await this.db.deleteFrom('source_records').where(this.d.inTuples([sql.ref('source'), sql.ref('type'), sql.ref('key')], refTuples(refs))).execute();
   }
 
-  async putEntities(rows: readonly EntityWrite[]): Promise<void> {
+  async putEntities(rows: readonly EntityWrite[]): Promise<EntityKeys> {
     const last = new Map<string, EntityWrite>();
     for (const r of rows) {
       const before = last.get(r.id);
       // An update keeps the type the row was inserted with (the upsert does not set it).
       last.set(r.id, before ? { ...r, type: before.type } : r);
     }
+    const keys = new Map<string, number | string>();
     for (const part of chunks([...last.values()], 5, this.d.maxParams)) {
-      await this.db.insertInto('entities').columns(['id', 'type', 'data', 'updated_at', 'updated_seq'])
+      const written = await this.db.insertInto('entities').columns(['id', 'type', 'data', 'updated_at', 'updated_seq'])
         .expression(this.d.rowsSelect(['text', 'text', 'json', 'text', 'int'], part.map((r) => [r.id, r.type, json(r.data), r.updatedAt, r.updatedSeq])))
         .onConflict((oc) => oc.column('id').doUpdateSet((eb) => ({
           data: eb.ref('excluded.data'), updated_at: eb.ref('excluded.updated_at'), updated_seq: eb.ref('excluded.updated_seq'),
         })))
+        .returning(['id', 'k'])
         .execute();
+      for (const r of written) keys.set(r.id, r.k);
     }
+    return keys;
   }
 
   async deleteEntities(entityIds: readonly string[]): Promise<void> {
@@ -188,19 +192,25 @@ export class BatchOps implements BatchTx {
     await this.db.deleteFrom('entities').where(this.d.inList(sql.ref('id'), list)).execute();
   }
 
-  async replaceLinks(entries: readonly { fromId: string; links: { rel: string; to: string }[]; noneStored?: boolean }[]): Promise<void> {
+  async replaceLinks(entries: readonly { fromId: string; links: { rel: string; to: string }[]; noneStored?: boolean }[], keys?: EntityKeys): Promise<void> {
     if (entries.length === 0) return;
     const last = new Map<string, { rel: string; to: string }[]>();
     for (const e of entries) last.set(e.fromId, e.links);
-    // Only the links of records stored before: finding their keys costs an index search each, and
-    // PostgreSQL, told of thousands, scans the whole table instead (most of a first sync is new).
-    const stored = entries.filter((e) => !e.noneStored).map((e) => e.fromId);
-    if (stored.length) await this.db.deleteFrom('links').where('from_k', 'in', entityKeys(this.db, this.d, stored)).execute();
+    // Only the links of records stored before (most of a first sync is new).
+    const stored = byKey(entries.filter((e) => !e.noneStored).map((e) => e.fromId), keys);
+    if (stored.keys.length) await this.db.deleteFrom('links').where(this.d.inKeys(sql.ref('from_k'), stored.keys)).execute();
+    if (stored.ids.length) await this.db.deleteFrom('links').where('from_k', 'in', entityKeys(this.db, this.d, stored.ids)).execute();
     const rows = new Map<string, [string, string, string]>();
     for (const [from, links] of last) for (const l of links) rows.set(`${from}\u0000${l.rel}\u0000${l.to}`, [from, l.rel, l.to]);
-    for (const part of chunks([...rows.values()], 3, this.d.maxParams)) {
-      // The rows name their sources by id; the table keys them by k, looked up in the same statement
-      // (the flush writes the entities first).
+    const known = [...rows.values()].filter(([from]) => keys?.has(from));
+    const unknown = [...rows.values()].filter(([from]) => !keys?.has(from));
+    for (const part of chunks(known, 3, this.d.maxParams)) {
+      await this.db.insertInto('links').columns(['from_k', 'rel', 'to_id'])
+        .expression(this.d.rowsSelect(['int', 'text', 'text'], part.map(([from, rel, to]) => [keys!.get(from)!, rel, to])))
+        .onConflict((oc) => oc.doNothing()).execute();
+    }
+    for (const part of chunks(unknown, 3, this.d.maxParams)) {
+      // Sources named by id alone: their keys looked up in the same statement.
       await this.db.insertInto('links').columns(['from_k', 'rel', 'to_id'])
         .expression(sql`SELECT e.k, r.c1, r.c2 FROM (${this.d.rowsSelect(['text', 'text', 'text'], part)}) AS r JOIN entities e ON e.id = r.c0 WHERE true`)
         .onConflict((oc) => oc.doNothing()).execute();

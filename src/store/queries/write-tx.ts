@@ -13,7 +13,7 @@ import type { EntityType } from '../../model/records.ts';
 import type { Database } from '../db.ts';
 import type { StoreDialect } from '../dialect.ts';
 import type {
-  AuditRow, ChangeRow, IdentityConflict, LeaseRow, SourceRecordRef, SourceRecordRow, StoreTx, SuppressionRow, SyncStateRow, ViewTime, ViewTimeRow,
+  AuditRow, ChangeRow, EntityKeys, IdentityConflict, LeaseRow, SourceRecordRef, SourceRecordRow, StoreTx, SuppressionRow, SyncStateRow, ViewTime, ViewTimeRow,
 } from '../types.ts';
 import { BatchOps, chunks } from './batch-tx.ts';
 import { yieldIfBusy } from '../../kernel/yield-turn.ts';
@@ -180,8 +180,8 @@ export class WriteTx extends BatchOps implements StoreTx {
     return newest && { updatedAt: newest.updated_at, updatedSeq: Number(newest.updated_seq) };
   }
 
-  async putViewTimes(rows: ViewTimeRow[]) {
-    if (rows.length === 1) {
+  async putViewTimes(rows: ViewTimeRow[], keys?: EntityKeys) {
+    if (rows.length === 1 && !keys?.has(rows[0]!.entityId)) {
       const r = rows[0]!;
       await UPSERT_VIEW_TIME(this.db, this.d, r.view, r.entityId, r.type, r.updatedAt, r.updatedSeq);
       return;
@@ -189,15 +189,21 @@ export class WriteTx extends BatchOps implements StoreTx {
     // One row per (entity, view): the last given wins, as upserting them one by one would leave it.
     const last = new Map<string, ViewTimeRow>();
     for (const r of rows) last.set(`${r.entityId}\u0000${r.view}`, r);
-    for (const part of chunks([...last.values()], 5, this.d.maxParams)) {
-      // The rows name entities by id; the table keys them by k, looked up in the same statement.
-      const rows = this.d.rowsSelect(['text', 'text', 'text', 'text', 'int'], part.map((r) => [r.view, r.entityId, r.type, r.updatedAt, r.updatedSeq]));
-      await this.db.insertInto('entity_views').columns(['view', 'entity_k', 'type', 'updated_at', 'updated_seq'])
-        .expression(sql`SELECT r.c0, e.k, r.c2, r.c3, r.c4 FROM (${rows}) AS r JOIN entities e ON e.id = r.c1 WHERE true`)
+    const upsert = (source: ReturnType<StoreDialect['rowsSelect']>) =>
+      this.db.insertInto('entity_views').columns(['view', 'entity_k', 'type', 'updated_at', 'updated_seq']).expression(source)
         .onConflict((oc) => oc.columns(['entity_k', 'view']).doUpdateSet((eb) => ({
           type: eb.ref('excluded.type'), updated_at: eb.ref('excluded.updated_at'), updated_seq: eb.ref('excluded.updated_seq'),
         })))
         .execute();
+    const all = [...last.values()];
+    // Entities this transaction wrote are named by the keys putEntities gave back (./entity-keys.ts `byKey`).
+    for (const part of chunks(all.filter((r) => keys?.has(r.entityId)), 5, this.d.maxParams)) {
+      await upsert(this.d.rowsSelect(['text', 'int', 'text', 'text', 'int'], part.map((r) => [r.view, keys!.get(r.entityId)!, r.type, r.updatedAt, r.updatedSeq])));
+    }
+    for (const part of chunks(all.filter((r) => !keys?.has(r.entityId)), 5, this.d.maxParams)) {
+      // The rows name entities by id; the table keys them by k, looked up in the same statement.
+      const rows = this.d.rowsSelect(['text', 'text', 'text', 'text', 'int'], part.map((r) => [r.view, r.entityId, r.type, r.updatedAt, r.updatedSeq]));
+      await upsert(sql`SELECT r.c0, e.k, r.c2, r.c3, r.c4 FROM (${rows}) AS r JOIN entities e ON e.id = r.c1 WHERE true`);
     }
   }
 
