@@ -185,10 +185,13 @@ export class BatchOps implements BatchTx {
     for (const t of ['match_keys', 'pseudonyms'] as const) {
       await this.db.deleteFrom(t).where(this.d.inList(sql.ref('entity_id'), list)).execute();
     }
-    // Before the entities: their keys are found through them.
-    const keys = entityKeys(this.db, this.d, list);
-    await this.db.deleteFrom('links').where('from_k', 'in', keys).execute();
-    await this.db.deleteFrom('entity_views').where('entity_k', 'in', keys).execute();
+    // Before the entities: their keys are found through them. Read first, then named: as a subquery
+    // over thousands of ids, PostgreSQL planned each delete as a hash join over the whole table.
+    const keys = (await entityKeys(this.db, this.d, list).execute()).map((r) => r.k);
+    if (keys.length) {
+      await this.db.deleteFrom('links').where(this.d.inKeys(sql.ref('from_k'), keys)).execute();
+      await this.db.deleteFrom('entity_views').where(this.d.inKeys(sql.ref('entity_k'), keys)).execute();
+    }
     await this.db.deleteFrom('entities').where(this.d.inList(sql.ref('id'), list)).execute();
   }
 
