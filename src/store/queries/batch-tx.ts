@@ -200,19 +200,18 @@ export class BatchOps implements BatchTx {
     const last = new Map<string, { rel: string; to: string }[]>();
     for (const e of entries) last.set(e.fromId, e.links);
     // Only the links of records stored before (most of a first sync is new).
-    const stored = byKey(entries.filter((e) => !e.noneStored).map((e) => e.fromId), keys);
-    if (stored.keys.length) await this.db.deleteFrom('links').where(this.d.inKeys(sql.ref('from_k'), stored.keys)).execute();
-    if (stored.ids.length) await this.db.deleteFrom('links').where('from_k', 'in', entityKeys(this.db, this.d, stored.ids)).execute();
+    const stored = byKey(entries.filter((e) => !e.noneStored).map((e) => e.fromId), (id) => id, keys);
+    if (stored.keyed.length) await this.db.deleteFrom('links').where(this.d.inKeys(sql.ref('from_k'), stored.keyed.map(([, k]) => k))).execute();
+    if (stored.unkeyed.length) await this.db.deleteFrom('links').where('from_k', 'in', entityKeys(this.db, this.d, stored.unkeyed)).execute();
     const rows = new Map<string, [string, string, string]>();
     for (const [from, links] of last) for (const l of links) rows.set(`${from}\u0000${l.rel}\u0000${l.to}`, [from, l.rel, l.to]);
-    const known = [...rows.values()].filter(([from]) => keys?.has(from));
-    const unknown = [...rows.values()].filter(([from]) => !keys?.has(from));
-    for (const part of chunks(known, 3, this.d.maxParams)) {
+    const { keyed, unkeyed } = byKey([...rows.values()], ([from]) => from, keys);
+    for (const part of chunks(keyed, 3, this.d.maxParams)) {
       await this.db.insertInto('links').columns(['from_k', 'rel', 'to_id'])
-        .expression(this.d.rowsSelect(['int', 'text', 'text'], part.map(([from, rel, to]) => [keys!.get(from)!, rel, to])))
+        .expression(this.d.rowsSelect(['int', 'text', 'text'], part.map(([[, rel, to], k]) => [k, rel, to])))
         .onConflict((oc) => oc.doNothing()).execute();
     }
-    for (const part of chunks(unknown, 3, this.d.maxParams)) {
+    for (const part of chunks(unkeyed, 3, this.d.maxParams)) {
       // Sources named by id alone: their keys looked up in the same statement.
       await this.db.insertInto('links').columns(['from_k', 'rel', 'to_id'])
         .expression(sql`SELECT e.k, r.c1, r.c2 FROM (${this.d.rowsSelect(['text', 'text', 'text'], part)}) AS r JOIN entities e ON e.id = r.c0 WHERE true`)

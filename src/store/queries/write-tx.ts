@@ -18,7 +18,7 @@ import type {
 import { BatchOps, chunks } from './batch-tx.ts';
 import { yieldIfBusy } from '../../kernel/yield-turn.ts';
 import { compiledOnce } from './compiled-once.ts';
-import { entityKey, entityKeys } from './entity-keys.ts';
+import { byKey, entityKey, entityKeys } from './entity-keys.ts';
 import { json, jsonOrNull, toChange, toEntity, toSource } from './rows.ts';
 
 const count = (n: bigint | undefined) => Number(n ?? 0n);
@@ -195,12 +195,12 @@ export class WriteTx extends BatchOps implements StoreTx {
           type: eb.ref('excluded.type'), updated_at: eb.ref('excluded.updated_at'), updated_seq: eb.ref('excluded.updated_seq'),
         })))
         .execute();
-    const all = [...last.values()];
     // Entities this transaction wrote are named by the keys putEntities gave back (./entity-keys.ts `byKey`).
-    for (const part of chunks(all.filter((r) => keys?.has(r.entityId)), 5, this.d.maxParams)) {
-      await upsert(this.d.rowsSelect(['text', 'int', 'text', 'text', 'int'], part.map((r) => [r.view, keys!.get(r.entityId)!, r.type, r.updatedAt, r.updatedSeq])));
+    const { keyed, unkeyed } = byKey([...last.values()], (r) => r.entityId, keys);
+    for (const part of chunks(keyed, 5, this.d.maxParams)) {
+      await upsert(this.d.rowsSelect(['text', 'int', 'text', 'text', 'int'], part.map(([r, k]) => [r.view, k, r.type, r.updatedAt, r.updatedSeq])));
     }
-    for (const part of chunks(all.filter((r) => !keys?.has(r.entityId)), 5, this.d.maxParams)) {
+    for (const part of chunks(unkeyed, 5, this.d.maxParams)) {
       // The rows name entities by id; the table keys them by k, looked up in the same statement.
       const rows = this.d.rowsSelect(['text', 'text', 'text', 'text', 'int'], part.map((r) => [r.view, r.entityId, r.type, r.updatedAt, r.updatedSeq]));
       await upsert(sql`SELECT r.c0, e.k, r.c2, r.c3, r.c4 FROM (${rows}) AS r JOIN entities e ON e.id = r.c1 WHERE true`);
