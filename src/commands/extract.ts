@@ -1,5 +1,6 @@
 import { createWriteStream, existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
+import { availableParallelism } from 'node:os';
 import { RostergateError } from '../errors.ts';
 import { buildUnifiedSchema } from '../graphql/schema.ts';
 import { setupPrivacy } from '../graphql/privacy.ts';
@@ -8,13 +9,14 @@ import { isPostgresUrl, openStore, sourceTypes } from '../runtime.ts';
 import { datasetOf } from '../extract/columns.ts';
 import { FORMATS, humanSummary, prepareExtract, runExtract, type ExtractFormat } from '../extract/extract.ts';
 import { extractProgress } from '../extract/progress.ts';
+import { closeExtractThreads, defaultThreads } from '../extract/parallel.ts';
 import { loadConfig } from './serve.ts';
 
 /**
  * `rostergate extract`: writes to OUT.partial and renames when complete, so a failed extract
  * leaves no half file behind; the report goes to OUT.report.json.
  */
-export async function extractCommand(opts: { config?: string; client: string; dataset: string; format: string; out: string; force?: boolean; k?: string }): Promise<void> {
+export async function extractCommand(opts: { config?: string; client: string; dataset: string; format: string; out: string; force?: boolean; k?: string; threads?: number }): Promise<void> {
   const dataset = datasetOf(opts.dataset);
   if (!FORMATS.includes(opts.format as ExtractFormat)) throw new RostergateError('CONFIG_INVALID', `unknown format "${opts.format}" (formats: ${FORMATS.join(', ')})`);
   const reportPath = `${opts.out}.report.json`;
@@ -41,7 +43,8 @@ export async function extractCommand(opts: { config?: string; client: string; da
   const out = createWriteStream(partial, { mode: 0o600, flags: 'wx' });
   const progress = extractProgress(dataset, await store.counts());
   try {
-    const report = await runExtract({ ...request, store, privacy, sourceTypes: sourceTypes(cfg), out, onProgress: progress.onProgress });
+    const threads = opts.threads ?? (availableParallelism() > 1 ? defaultThreads(availableParallelism()) : 1);
+    const report = await runExtract({ ...request, store, privacy, sourceTypes: sourceTypes(cfg), out, onProgress: progress.onProgress, threads });
     progress.stop();
     out.end();
     await once(out, 'finish');
@@ -55,6 +58,7 @@ export async function extractCommand(opts: { config?: string; client: string; da
     rmSync(partial, { force: true });
     throw e;
   } finally {
+    await closeExtractThreads();
     await store.close();
   }
 }

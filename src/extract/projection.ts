@@ -214,15 +214,25 @@ export function compileProjection(schema: GraphQLSchema, dataset: Dataset, colum
 }
 
 /**
+ * Part of a list, for a parallel extract (./parallel.ts): the rows whose leading sort key is in
+ * `lead` (ListQuery.lead), cut under the pseudonym key `version` (none in id order).
+ */
+export interface ListRange {
+  lead: { above?: string; upTo?: string };
+  version?: number;
+}
+
+/**
  * Pages of a dataset as the purpose lists it (the root list's order and filter), projected. Each
  * page is read with a fresh context (its loaders' caches go with it: the heap stays flat), and the
- * next page is read while the caller writes this one.
+ * next page is read while the caller writes this one. With `range`, only that part of the list.
  */
 export async function* projectedPages(
-  projection: Projection, newContext: () => Promise<GraphQLContext>, pageSize: number,
+  projection: Projection, newContext: () => Promise<GraphQLContext>, pageSize: number, range?: ListRange,
 ): AsyncGenerator<ProjectedPage> {
   const { entity, where } = DATASETS[projection.dataset] as { entity: EntityRow['type']; where?: object };
   type Position = { afterId?: string } | { afterKey: string[]; version: number };
+  const first: Position = range?.version !== undefined ? { afterKey: [], version: range.version } : {};
   const read = async (after: Position) => {
     const ctx = await newContext();
     const order = orderOf(ctx, entity);
@@ -234,12 +244,12 @@ export async function* projectedPages(
       } catch (e) {
         throw new RostergateError('STORE', `extract ${projection.dataset}: ${(e as Error).message}`, {}, { retryable: true });
       }
-      position = { afterKey: after.afterKey };
+      position = after.afterKey.length ? { afterKey: after.afterKey } : {};
     }
     let r: Awaited<ReturnType<typeof rootListPage>>;
     let cells: Awaited<ReturnType<Projection['project']>>;
     try {
-      r = await rootListPage(ctx, entity, { first: pageSize, ...position, ...where });
+      r = await rootListPage(ctx, entity, { first: pageSize, ...position, ...where, ...(range ? { lead: range.lead } : {}) });
       cells = await projection.project(r.rows, ctx);
     } catch (e) {
       if (e instanceof RostergateError) throw e;
@@ -251,7 +261,7 @@ export async function* projectedPages(
       !r.hasNext || last < 0 ? undefined : order ? { afterKey: r.keys![last]!, version: order.version } : { afterId: r.rows[last]!.id };
     return { page: { rows: r.rows, cells, people: ctx.people }, next };
   };
-  let pending = read({});
+  let pending = read(first);
   for (;;) {
     const { page, next } = await pending;
     if (next) {

@@ -81,6 +81,11 @@ export interface Privacy extends PrivacyPolicy {
    */
   forTenant(tenant: string, keyring: KeyRing): Privacy;
   /**
+   * What builds this privacy again on another thread of this process (`privacyFromRecipe`): the
+   * purposes and clients of the config, this tenant, and its key ring's master key. In memory only.
+   */
+  threadRecipe(): PrivacyRecipe;
+  /**
    * A request's context. `sharedCache: false` for work that reads everything once (extracts):
    * it keeps its pseudonyms to itself instead of filling the serving process's cache.
    */
@@ -127,6 +132,22 @@ const DEFAULT_API_KEY_CACHE_MS = 5000;
  * config — purposes, their schemas, classification, views, client authentication — is built here
  * once; `forTenant` binds it to another tenant's key ring without building any of it again.
  */
+/** See Privacy.threadRecipe. Structured-cloneable: no functions, no JWT verifier (a worker authenticates nobody). */
+export interface PrivacyRecipe {
+  config: PrivacyConfig;
+  /** The tenant this privacy is bound to, and the label its key ring derives keys under (the same but in tests). */
+  tenant: string;
+  keyTenant: string;
+  master: Buffer;
+}
+
+/** The privacy a recipe describes: as `setupPrivacy` built it, bound to the recipe's tenant. */
+export function privacyFromRecipe(r: PrivacyRecipe, base: GraphQLSchema): Privacy {
+  const keyring = new KeyRing(r.master, r.keyTenant);
+  if (r.tenant === r.config.privacy.tenant) return setupPrivacy(r.config, base, { keyring });
+  return setupPrivacy(r.config, base, { keyring: keyring.forTenant(r.config.privacy.tenant) }).forTenant(r.tenant, keyring);
+}
+
 export function setupPrivacy(
   cfg: PrivacyConfig,
   base: GraphQLSchema,
@@ -248,6 +269,16 @@ export function setupPrivacy(
 
     const self: Privacy = {
       tenant, keyring, classification, purposes, schemas, pseudonymiser, viewTimes, received,
+
+      threadRecipe() {
+        const config: PrivacyConfig = {
+          ...(cfg.file ? { file: cfg.file } : {}),
+          privacy: { tenant: home }, purposes: cfg.purposes, clients: cfg.clients, auth: {},
+          webhooks: cfg.webhooks, sources: cfg.sources.map((src) => ({ id: src.id })), server: { openAccess: cfg.server.openAccess },
+        };
+        const { master, tenant: keyTenant } = keyring.material();
+        return { config, tenant, keyTenant, master };
+      },
 
       async recordDisclosure(store, client, purpose, people, kind, events, rendered) {
         const fields = rendered ? touchedFields(rendered.schema, rendered.document, classification) : [];

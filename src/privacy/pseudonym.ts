@@ -28,6 +28,14 @@ export class KeyRing {
     this.tenant = tenant;
   }
 
+  /**
+   * The master key and tenant, to build the same key ring on another thread of this process (a
+   * parallel extract's workers, src/extract/parallel.ts): handed over in memory, never written.
+   */
+  material(): { master: Buffer; tenant: string } {
+    return { master: this.master, tenant: this.tenant };
+  }
+
   /** The key ring of another tenant under the same master key (src/tenants/tenants.ts: keys per tenant). */
   forTenant(tenant: string): KeyRing {
     return new KeyRing(this.master, tenant);

@@ -25,6 +25,7 @@ import { RostergateError } from '../errors.ts';
 import { POSTGRES_MIGRATIONS, type RowRepair } from './migrations.ts';
 import { storeConditionError } from './conditions.ts';
 import type { Database as Tables } from './db.ts';
+import type { StoreLocation } from './types.ts';
 import type { StoreDialect } from './dialect.ts';
 import { QueryStore } from './queries/store-reads.ts';
 import { WriteTx } from './queries/write-tx.ts';
@@ -158,6 +159,11 @@ export class PostgresStore extends QueryStore {
   private constructor(private readonly pool: StorePool) {
     super(new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) }), postgresDialect);
     this.writeLock = storeLockKeys(pool.schema).write;
+  }
+
+  location(): StoreLocation | undefined {
+    const url = (this.pool.pool as unknown as { options: { connectionString?: string } }).options.connectionString;
+    return url ? { kind: 'postgres', url, ...(this.pool.schema !== undefined ? { schema: this.pool.schema } : {}) } : undefined;
   }
 
   /** executeRead with rows as arrays (pg's rowMode 'array'), on a connection of the pool as Kysely takes them. */

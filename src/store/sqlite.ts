@@ -19,6 +19,7 @@ import { RostergateError } from '../errors.ts';
 import { SQLITE_MIGRATIONS, type RowRepair } from './migrations.ts';
 import { storeConditionError } from './conditions.ts';
 import type { Database as Tables } from './db.ts';
+import type { StoreLocation } from './types.ts';
 import type { StoreDialect } from './dialect.ts';
 import { CachedStatements } from './sqlite-statements.ts';
 import { QueryStore } from './queries/store-reads.ts';
@@ -191,6 +192,10 @@ export class SqliteStore extends QueryStore {
         st.raw(false);
       }
     });
+  }
+
+  location(): StoreLocation | undefined {
+    return this.path === ':memory:' ? undefined : { kind: 'sqlite', path: this.path };
   }
 
   static open(path: string): SqliteStore {

@@ -158,6 +158,12 @@ export interface ListQuery {
   order?: PseudonymOrder;
   /** Keyset pagination in pseudonym order: rows whose sort key is greater than this one. */
   afterKey?: string[];
+  /**
+   * A range of the order's leading key (the person's pseudonym in pseudonym order, else the id):
+   * rows whose leading key is greater than `above` and at most `upTo`. A parallel extract cuts a
+   * list into such ranges (`leadBoundaries`) and pages each range on its own.
+   */
+  lead?: { above?: string; upTo?: string };
 }
 
 export interface ListResult {
@@ -422,8 +428,16 @@ export interface AuditRow {
   hash: string;
 }
 
+/**
+ * Where a store lives, for opening it again from another thread of this process (a parallel
+ * extract's workers: src/extract/parallel.ts). It may hold the database password: never log it.
+ */
+export type StoreLocation = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string; schema?: string };
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
+  /** Where to open this store again; undefined for one that cannot be (SQLite in memory). */
+  location(): StoreLocation | undefined;
   /** Runs `fn` in one write transaction; commits if it resolves, rolls back if it throws. */
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
 
@@ -465,6 +479,13 @@ export interface Store {
   meta(key: string): Promise<string | undefined>;
   conflicts(): Promise<IdentityConflict[]>;
   counts(): Promise<Record<EntityType, number>>;
+  /**
+   * Every `every`-th value of a list's leading sort key, in order: the pseudonyms of the order's
+   * (domain, version) with `order`, else the ids of `type`. Any increasing values cut a list into
+   * ranges (`ListQuery.lead`) that together hold every row once, whatever the list's filter: the
+   * ranges only come out even in size when the leading key is the row's own.
+   */
+  leadBoundaries(q: { type: EntityType; order?: PseudonymOrder; every: number }): Promise<string[]>;
 
   /** `tenant`: the key serves only that tenant of its client's (issue 15); left out, every tenant the client may use. */
   addApiKey(hash: string, client: string, at: string, tenant?: string): Promise<void>;

@@ -17,10 +17,10 @@ import { sql, type CompiledQuery, type Kysely, type RawBuilder, type SqlBool } f
 import { ENTITY_TYPES, type EntityType } from '../../model/records.ts';
 import type { Database } from '../db.ts';
 import type { StoreDialect } from '../dialect.ts';
-import { isPseudonymOrdered, type PseudonymOrderedType } from '../order.ts';
+import { isPseudonymOrdered, type PseudonymOrder, type PseudonymOrderedType } from '../order.ts';
 import type {
   ChangeRow, EntityRow, IdentityConflict, LinkedPage, LinkedPageQuery, ListQuery, ListResult, SourceRecordRef, Store, SubjectRows, SyncStateRow, ViewTime, WebhookStore,
-  TenantCatalogStore,
+  TenantCatalogStore, StoreLocation,
 } from '../types.ts';
 import { tombstoneOf } from '../types.ts';
 import { ENTITY_COLUMNS, entityOfColumns, toAudit, toChange, toSource, toSync } from './rows.ts';
@@ -35,6 +35,7 @@ const and = (parts: RawBuilder<SqlBool>[]) => sql.join(parts, sql` AND `);
 
 export abstract class QueryStore implements Store {
   abstract readonly kind: 'sqlite' | 'postgres';
+  abstract location(): StoreLocation | undefined;
   /** Read statements executed (tests assert loaders keep this bounded). */
   readCount = 0;
   readonly webhooks: WebhookStore;
@@ -114,6 +115,8 @@ export abstract class QueryStore implements Store {
         ? sql`(${keys[0]!} > ${text(a0!)} OR (${sql.join(keys.slice(1))}) > (${sql.join(restA.map(text))}))`
         : sql`${keys[0]!} > ${text(a0!)}`}`);
     } else if (!ordered && q.afterId) where.push(sql<SqlBool>`${keys[0]!} > ${q.afterId}`);
+    if (q.lead?.above !== undefined) where.push(sql<SqlBool>`${keys[0]!} > ${q.lead.above}`);
+    if (q.lead?.upTo !== undefined) where.push(sql<SqlBool>`${keys[0]!} <= ${q.lead.upTo}`);
     // Columns by position (rows come back as arrays): the entity's, then the view times, the sort
     // key's parts and the person whose pseudonym leads the key.
     const n = ENTITY_COLUMNS.length;
@@ -131,6 +134,16 @@ export abstract class QueryStore implements Store {
       ...(times ? { times } : {}),
       ...(ordered ? { keys: page.map((r) => r.slice(k, k + keys.length) as string[]), keyPeople: page.map((r) => r[k + keys.length] as string) } : {}),
     };
+  }
+
+  async leadBoundaries(q: { type: EntityType; order?: PseudonymOrder; every: number }): Promise<string[]> {
+    const every = Math.max(1, Math.floor(q.every));
+    const lead = q.order && isPseudonymOrdered(q.type)
+      ? sql`SELECT k0.value AS v, row_number() OVER (ORDER BY ${this.d.byteOrder(sql.ref('k0.value'))}) AS rn
+          FROM pseudonyms k0 WHERE k0.domain = ${q.order.domain} AND k0.version = ${q.order.version}`
+      : sql`SELECT e.id AS v, row_number() OVER (ORDER BY ${this.d.byteOrder(sql.ref('e.id'))}) AS rn FROM entities e WHERE e.type = ${q.type}`;
+    const rows = await this.executeRead(sql<{ v: string }>`SELECT t.v FROM (${lead}) t WHERE t.rn % ${every} = 0 ORDER BY t.rn`.compile(this.rdb));
+    return rows.map((r) => r.v);
   }
 
   /**

@@ -1,0 +1,82 @@
+/**
+ * A parallel extract's worker thread (./parallel.ts). It opens the same store and builds the same
+ * privacy as the extracting thread (from a recipe handed over in memory), then answers ranges of a
+ * list: their pages projected through the purpose schema (./projection.ts) and formatted
+ * (./format.ts), with the people each range disclosed. It writes nothing: the extracting thread
+ * writes the text in list order and keeps the audit entry and the disclosure ledger.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import pg from 'pg';
+import { RostergateError } from '../errors.ts';
+import { buildUnifiedSchema } from '../graphql/schema.ts';
+import { privacyFromRecipe, type Privacy } from '../graphql/privacy.ts';
+import { KeyMemo } from '../graphql/loaders.ts';
+import { SqliteStore } from '../store/sqlite.ts';
+import { PostgresStore } from '../store/postgres.ts';
+import type { Store, StoreLocation } from '../store/types.ts';
+import { prepareExtract } from './extract.ts';
+import { compileProjection, projectedPages, type Projection } from './projection.ts';
+import { formatRows } from './format.ts';
+import type { RangeJob, ThreadRecipe, WorkerReply, WorkerRequest } from './parallel.ts';
+
+async function openStore(where: StoreLocation): Promise<Store> {
+  if (where.kind === 'sqlite') return SqliteStore.open(where.path);
+  if (where.schema === undefined) return PostgresStore.open(where.url);
+  // A pool this thread owns for the tenant's schema; closed with the thread.
+  const pool = new pg.Pool({ connectionString: where.url, max: 2 });
+  pool.on('error', () => undefined);
+  return PostgresStore.openInSchema(pool, where.schema);
+}
+
+const recipe = workerData as ThreadRecipe;
+const port = parentPort!;
+let ready: Promise<{ store: Store; privacy: Privacy }>;
+try {
+  ready = (async () => ({ store: await openStore(recipe.store), privacy: privacyFromRecipe(recipe.privacy, buildUnifiedSchema()) }))();
+} catch (e) {
+  ready = Promise.reject(e);
+}
+const sourceTypes = new Map(recipe.sourceTypes);
+/** Per extract: the compiled projection, and the related keys found so far (as the extracting thread keeps them). */
+const extracts = new Map<string, { projection: Projection; names: string[]; memo: KeyMemo }>();
+
+async function run(job: RangeJob) {
+  const { store, privacy } = await ready;
+  let e = extracts.get(job.extractId);
+  if (!e) {
+    const { ps, columns } = prepareExtract(privacy, job);
+    const names = columns.map((c) => c.name);
+    if (names.join('\0') !== job.names.join('\0')) throw new RostergateError('STORE', `extract ${job.dataset}: a worker thread made other columns than the extract's`);
+    extracts.set(job.extractId, (e = { projection: compileProjection(ps.schema, job.dataset, columns), names, memo: new KeyMemo() }));
+  }
+  const purpose = privacy.clientPurpose(job.client)!;
+  const memo = e.memo;
+  const newContext = () => privacy.context(store, sourceTypes, { client: job.client, purpose }, { sharedCache: false, keyMemo: memo });
+  let text = '';
+  let rows = 0;
+  const people = new Set<string>();
+  for await (const page of projectedPages(e.projection, newContext, job.pageSize, job.range)) {
+    text += formatRows(job.format, e.names, page.cells);
+    rows += page.cells.length;
+    for (const id of page.people) people.add(id);
+  }
+  return { text, rows, people: [...people] };
+}
+
+port.on('message', (m: WorkerRequest) => {
+  if ('done' in m) {
+    extracts.delete(m.done);
+    return;
+  }
+  run(m.job).then(
+    (result) => port.postMessage({ id: m.id, result } satisfies WorkerReply),
+    (err: unknown) => {
+      // Named by kind, not by the driver's message, which may quote a stored value (as projectedPages does).
+      const error = err instanceof RostergateError
+        ? { code: err.code, message: err.message, retryable: err.retryable }
+        : { code: 'STORE', message: `extract ${m.job.dataset}: a worker thread failed (${(err as Error)?.name ?? 'error'})`, retryable: false };
+      port.postMessage({ id: m.id, error } satisfies WorkerReply);
+    },
+  );
+});
+port.postMessage({ ready: true } satisfies WorkerReply);
