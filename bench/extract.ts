@@ -6,10 +6,14 @@
  * On SQLite, and on PostgreSQL when ROSTERGATE_BENCH_POSTGRES (or ROSTERGATE_TEST_POSTGRES) names a
  * server (a new database is made and dropped). Target: extract ≥ 0.5× the floor, live heap flat.
  *
- *   npm run bench extract -- --students 50000 [--pg-students 5000] [--rounds 2] [--store file.db] [--postgres-only]
+ *   npm run bench extract -- --students 50000 [--pg-students 5000] [--rounds 2] [--threads N] [--store file.db] [--postgres-only]
  *
  * `--store`: a SQLite file to keep the synced district in, reused when it exists (a 50,000-student
  * sync takes minutes; the extracts read it only).
+ *
+ * `--threads`: each extract also runs on that many worker threads (src/extract/parallel.ts; default
+ * the cores, 2 to 4; 1: not), printed beside the floor as well. The threads start once, before the
+ * rounds (the start-up is printed), as they stay up between a gateway's or a script's extracts.
  *
  * Floor and extract alternate round by round, so load from other processes hits both alike; the
  * best round of each is reported (the least disturbed one). Rates per CPU second (user + system of
@@ -17,7 +21,7 @@
  */
 import { join } from 'node:path';
 import { createWriteStream, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import type { Writable } from 'node:stream';
@@ -36,6 +40,7 @@ import { syncSource } from '../src/sync/runner.ts';
 import { pageSizeFor, runExtract, type ExtractFormat } from '../src/extract/extract.ts';
 import { csvLines } from '../src/extract/csv.ts';
 import { DATASETS, type Dataset } from '../src/extract/columns.ts';
+import { closeExtractThreads, defaultThreads } from '../src/extract/parallel.ts';
 
 function textArg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -109,37 +114,53 @@ async function timed(dir: string, fn: (out: Writable) => Promise<number>) {
   return { rate: rows / sec, perCpu: rows / ((cpu.user + cpu.system) / 1e6), rows, heap: { before, peak: Math.max(peak, after), after } };
 }
 
-async function benchStore(kind: 'sqlite' | 'postgres', store: Store, privacy: Privacy, students: number, rounds: number, dir: string) {
+async function benchStore(kind: 'sqlite' | 'postgres', store: Store, privacy: Privacy, students: number, rounds: number, dir: string, threads: number) {
   const counts = await store.counts();
   console.log(`extract — ${kind}, ${students} students: ${counts.person} people, ${counts.enrollment} enrollments, ${counts.class} classes (client analytics-demo, pages of ${pageSizeFor(store)})`);
+  const extract = (dataset: Dataset, format: ExtractFormat, out: Writable, n: number) =>
+    // parallelFrom 0: the threads at this size too (the CLI's default starts them from PARALLEL_FROM rows).
+    runExtract({ store, privacy, sourceTypes: new Map(), client: 'analytics-demo', dataset, format, out, threads: n, parallelFrom: 0 });
+  if (threads > 1) {
+    // The threads start once (opening the store, building the purpose schemas) and stay for the rounds.
+    const t = process.hrtime.bigint();
+    await timed(dir, async (out) => (await extract('classes', 'csv', out, threads)).rows);
+    console.log(`  ${threads} extract threads started (with a first extract of the classes) in ${(Number(process.hrtime.bigint() - t) / 1e9).toFixed(1)} s`);
+  }
   for (const [dataset, format] of RUNS) {
-    let best = { floor: 0, extract: 0, floorCpu: 0, extractCpu: 0 };
+    let best = { floor: 0, extract: 0, floorCpu: 0, extractCpu: 0, par: 0, parCpu: 0 };
     let heap = '';
     let rows = 0;
     let written = '';
     for (let r = 0; r < rounds; r++) {
       const f = await timed(dir, (out) => floor(store, dataset, format, out));
       const e = await timed(dir, async (out) => {
-        const report = await runExtract({ store, privacy, sourceTypes: new Map(), client: 'analytics-demo', dataset, format, out });
+        const report = await extract(dataset, format, out, 1);
         written = `${report.written} written, ${report.suppressed} suppressed`;
         return report.rows;
       });
       if (f.rows !== e.rows) throw new Error(`${dataset}: the floor read ${f.rows} rows, the extract ${e.rows}`);
+      const p = threads > 1 ? await timed(dir, async (out) => (await extract(dataset, format, out, threads)).rows) : undefined;
+      if (p && p.rows !== e.rows) throw new Error(`${dataset}: the extract on threads read ${p.rows} rows, on one ${e.rows}`);
       rows = e.rows;
       best = {
         floor: Math.max(best.floor, f.rate), extract: Math.max(best.extract, e.rate),
         floorCpu: Math.max(best.floorCpu, f.perCpu), extractCpu: Math.max(best.extractCpu, e.perCpu),
+        par: Math.max(best.par, p?.rate ?? 0), parCpu: Math.max(best.parCpu, p?.perCpu ?? 0),
       };
       heap = gc ? `live heap ${MiB(e.heap.before)} → max ${MiB(e.heap.peak)} → ${MiB(e.heap.after)} MiB` : 'run with node --expose-gc for the heap';
+      if (p && gc) heap += `; on threads (this thread's heap) ${MiB(p.heap.before)} → max ${MiB(p.heap.peak)} → ${MiB(p.heap.after)} MiB`;
     }
     const fmt = (n: number) => Math.round(n).toLocaleString('en').padStart(8);
     console.log(
       `  ${`${dataset}.${format}`.padEnd(19)} ${String(rows).padStart(7)} rows (${written})\n` +
         `    extract ${fmt(best.extract)} rows/s, floor ${fmt(best.floor)} rows/s: ratio ${(best.extract / best.floor).toFixed(2)} (target ≥ 0.5)\n` +
-        `    per CPU second: extract ${fmt(best.extractCpu)}, floor ${fmt(best.floorCpu)}: ratio ${(best.extractCpu / best.floorCpu).toFixed(2)}\n` +
+        (threads > 1 ? `    on ${threads} threads ${fmt(best.par)} rows/s: ratio ${(best.par / best.floor).toFixed(2)} (target ≥ 0.5); ${(best.par / best.extract).toFixed(2)}× one thread\n` : '') +
+        `    per CPU second: extract ${fmt(best.extractCpu)}, floor ${fmt(best.floorCpu)}: ratio ${(best.extractCpu / best.floorCpu).toFixed(2)}` +
+        (threads > 1 ? `; on threads ${fmt(best.parCpu)} (every thread's CPU): ratio ${(best.parCpu / best.floorCpu).toFixed(2)}` : '') + '\n' +
         `    ${heap}`,
     );
   }
+  await closeExtractThreads();
 }
 
 async function synced(store: Store, privacy: Privacy, students: number) {
@@ -153,6 +174,7 @@ async function synced(store: Store, privacy: Privacy, students: number) {
 export async function benchExtract(): Promise<void> {
   const students = arg('students', 50_000);
   const rounds = arg('rounds', 2);
+  const threads = arg('threads', defaultThreads(availableParallelism()));
   const dir = mkdtempSync(join(tmpdir(), 'rostergate-bench-'));
   const file = textArg('store');
   const reuse = !!file && existsSync(file);
@@ -163,7 +185,7 @@ export async function benchExtract(): Promise<void> {
     const sqlite = SqliteStore.open(cfg.store);
     const p1 = privacy();
     if (!reuse) await synced(sqlite, p1, students);
-    await benchStore('sqlite', sqlite, p1, students, rounds, dir);
+    await benchStore('sqlite', sqlite, p1, students, rounds, dir, threads);
     await sqlite.close();
   }
 
@@ -184,7 +206,7 @@ export async function benchExtract(): Promise<void> {
   try {
     const p2 = privacy();
     await synced(store, p2, pgStudents);
-    await benchStore('postgres', store, p2, pgStudents, rounds, dir);
+    await benchStore('postgres', store, p2, pgStudents, rounds, dir, threads);
   } finally {
     await store.close();
     await admin.query(`DROP DATABASE IF EXISTS ${name}`);

@@ -5,7 +5,8 @@
  * (./format.ts), with the people each range disclosed. It writes nothing: the extracting thread
  * writes the text in list order and keeps the audit entry and the disclosure ledger.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { existsSync } from 'node:fs';
 import pg from 'pg';
 import { RostergateError } from '../errors.ts';
 import { buildUnifiedSchema } from '../graphql/schema.ts';
@@ -17,10 +18,16 @@ import type { Store, StoreLocation } from '../store/types.ts';
 import { prepareExtract } from './extract.ts';
 import { compileProjection, projectedPages, type Projection } from './projection.ts';
 import { formatRows } from './format.ts';
-import type { RangeJob, ThreadRecipe, WorkerReply, WorkerRequest } from './parallel.ts';
+import { groupKey } from './kanonymity.ts';
+import { THREAD_ROLE, type RangeJob, type RangeResult, type ThreadRecipe, type WorkerReply, type WorkerRequest } from './parallel.ts';
+import type { SourceType } from '../../connectors/types.ts';
 
 async function openStore(where: StoreLocation): Promise<Store> {
-  if (where.kind === 'sqlite') return SqliteStore.open(where.path);
+  if (where.kind === 'sqlite') {
+    // Never a new, empty store in its place (SqliteStore.open would make one): that would be an empty extract.
+    if (!existsSync(where.path)) throw new RostergateError('DATA_FOLDER', `parallel extract: no store at ${where.path} any more`);
+    return SqliteStore.open(where.path);
+  }
   if (where.schema === undefined) return PostgresStore.open(where.url);
   // A pool this thread owns for the tenant's schema; closed with the thread.
   const pool = new pg.Pool({ connectionString: where.url, max: 2 });
@@ -28,19 +35,16 @@ async function openStore(where: StoreLocation): Promise<Store> {
   return PostgresStore.openInSchema(pool, where.schema);
 }
 
-const recipe = workerData as ThreadRecipe;
-const port = parentPort!;
-let ready: Promise<{ store: Store; privacy: Privacy }>;
-try {
-  ready = (async () => ({ store: await openStore(recipe.store), privacy: privacyFromRecipe(recipe.privacy, buildUnifiedSchema()) }))();
-} catch (e) {
-  ready = Promise.reject(e);
+/** Set up when this module runs as an extract thread (./parallel.ts starts it so); loaded anywhere else, it does nothing. */
+function thread(): { recipe: ThreadRecipe; port: MessagePort } | undefined {
+  const data = workerData as { role?: string; recipe?: ThreadRecipe } | null;
+  return parentPort && data?.role === THREAD_ROLE ? { recipe: data.recipe!, port: parentPort } : undefined;
 }
-const sourceTypes = new Map(recipe.sourceTypes);
+
 /** Per extract: the compiled projection, and the related keys found so far (as the extracting thread keeps them). */
 const extracts = new Map<string, { projection: Projection; names: string[]; memo: KeyMemo }>();
 
-async function run(job: RangeJob) {
+async function run(ready: Promise<{ store: Store; privacy: Privacy }>, sourceTypes: ReadonlyMap<string, SourceType>, job: RangeJob) {
   const { store, privacy } = await ready;
   let e = extracts.get(job.extractId);
   if (!e) {
@@ -52,31 +56,56 @@ async function run(job: RangeJob) {
   const purpose = privacy.clientPurpose(job.client)!;
   const memo = e.memo;
   const newContext = () => privacy.context(store, sourceTypes, { client: job.client, purpose }, { sharedCache: false, keyMemo: memo });
-  let text = '';
+  const pages = projectedPages(e.projection, newContext, job.pageSize, job.range);
   let rows = 0;
+  if (job.check) {
+    const { qiAt } = job.check;
+    let spill = '';
+    const tuples = new Map<string, number>();
+    const held: { ids?: string[]; people: string[] }[] = [];
+    for await (const page of pages) {
+      for (const values of page.cells) {
+        const key = groupKey(qiAt.map((i) => values[i]!));
+        tuples.set(key, (tuples.get(key) ?? 0) + 1);
+      }
+      spill += JSON.stringify(page.cells) + '\n';
+      held.push({ ...(job.dataset === 'people' ? { ids: page.rows.map((r) => r.id) } : {}), people: [...page.people] });
+      rows += page.cells.length;
+    }
+    return { kind: 'check', spill, rows, tuples: [...tuples], pages: held } satisfies RangeResult;
+  }
+  let text = '';
   const people = new Set<string>();
-  for await (const page of projectedPages(e.projection, newContext, job.pageSize, job.range)) {
+  for await (const page of pages) {
     text += formatRows(job.format, e.names, page.cells);
     rows += page.cells.length;
     for (const id of page.people) people.add(id);
   }
-  return { text, rows, people: [...people] };
+  return { kind: 'text', text, rows, people: [...people] } satisfies RangeResult;
 }
 
-port.on('message', (m: WorkerRequest) => {
-  if ('done' in m) {
-    extracts.delete(m.done);
-    return;
-  }
-  run(m.job).then(
-    (result) => port.postMessage({ id: m.id, result } satisfies WorkerReply),
-    (err: unknown) => {
-      // Named by kind, not by the driver's message, which may quote a stored value (as projectedPages does).
-      const error = err instanceof RostergateError
-        ? { code: err.code, message: err.message, retryable: err.retryable }
-        : { code: 'STORE', message: `extract ${m.job.dataset}: a worker thread failed (${(err as Error)?.name ?? 'error'})`, retryable: false };
-      port.postMessage({ id: m.id, error } satisfies WorkerReply);
-    },
-  );
-});
-port.postMessage({ ready: true } satisfies WorkerReply);
+const self = thread();
+if (self) {
+  const { recipe, port } = self;
+  // Opened once, used by every range; a failure here fails each range with its error (below).
+  const ready = (async () => ({ store: await openStore(recipe.store), privacy: privacyFromRecipe(recipe.privacy, buildUnifiedSchema()) }))();
+  ready.catch(() => {});
+  const sourceTypes = new Map(recipe.sourceTypes);
+  port.on('message', (m: WorkerRequest) => {
+    if ('done' in m) {
+      extracts.delete(m.done);
+      return;
+    }
+    run(ready, sourceTypes, m.job).then(
+      (result) => port.postMessage({ id: m.id, result } satisfies WorkerReply),
+      (err: unknown) => {
+        // Named by kind, not by the driver's message, which may quote a stored value (as projectedPages does).
+        const error = err instanceof RostergateError
+          ? { code: err.code, message: err.message, retryable: err.retryable }
+          : { code: 'STORE', message: `extract ${m.job.dataset}: a worker thread failed (${(err as Error)?.name ?? 'error'})`, retryable: false };
+        port.postMessage({ id: m.id, error } satisfies WorkerReply);
+      },
+    );
+  });
+  port.postMessage({ ready: true } satisfies WorkerReply);
+}

@@ -28,7 +28,7 @@ import { formatRows, type ExtractFormat } from './format.ts';
 import { KeyMemo } from '../graphql/loaders.ts';
 import type { GraphQLContext } from '../graphql/context.ts';
 import { orderOf } from '../graphql/order.ts';
-import { extractThreads, inOrder, listRanges, listTypeOf, type RangeResult } from './parallel.ts';
+import { extractThreads, inOrder, listRanges, listTypeOf, type RangeJob, type RangeResult } from './parallel.ts';
 import { generalise, groupKey, planK, type KPolicy, type Value } from './kanonymity.ts';
 
 export { FORMATS, protectCell, type ExtractFormat } from './format.ts';
@@ -77,8 +77,8 @@ export interface ExtractOptions extends ExtractRequest {
   onProgress?: (e: { pass: ExtractPass; rows: number }) => void;
   /**
    * Worker threads to project the pages on (./parallel.ts); 1 (the default) keeps the extract on
-   * this thread. Used only for extracts without a k-anonymity check, from `parallelFrom` rows on,
-   * on a store another thread can open (not SQLite in memory).
+   * this thread. Used from `parallelFrom` rows on, on a store another thread can open (not SQLite
+   * in memory); under k-anonymity for the check pass (the writing pass replays the spill here).
    */
   threads?: number;
   /** Rows from which `threads` are used (default PARALLEL_FROM): below it, starting threads costs more than they save. */
@@ -146,7 +146,7 @@ export function prepareExtract(privacy: Privacy, r: ExtractRequest) {
  * cannot be (see ExtractOptions.threads).
  */
 async function parallelRanges(
-  o: ExtractOptions, names: string[], newContext: () => Promise<GraphQLContext>, pageSize: number,
+  o: ExtractOptions, names: string[], newContext: () => Promise<GraphQLContext>, pageSize: number, check?: RangeJob['check'],
 ): Promise<AsyncGenerator<RangeResult> | undefined> {
   const threads = o.threads ?? 1;
   const where = o.store.location();
@@ -161,7 +161,7 @@ async function parallelRanges(
   const ranges = await listRanges(o.store, { type, ...(order ? { order } : {}) }, rows, leadRatio, pageSize, threads);
   const pool = extractThreads({ store: where, privacy: o.privacy.threadRecipe(), sourceTypes: [...o.sourceTypes] }, threads);
   const extractId = randomUUID();
-  const jobs = ranges.map((range) => ({ extractId, client: o.client, dataset: o.dataset, format: o.format, pageSize, range, names }));
+  const jobs = ranges.map((range): RangeJob => ({ extractId, client: o.client, dataset: o.dataset, format: o.format, pageSize, range, names, ...(check ? { check } : {}) }));
   return inOrder(pool, jobs, 2 * pool.size);
 }
 
@@ -193,7 +193,17 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractReport> {
     spill = await Spill.create<Value[][]>();
     try {
       let checked = 0;
-      for await (const { rows, cells, people: rendered } of fromStore()) {
+      const parallel = await parallelRanges(o, columns.map((c) => c.name), newContext, pageSize, { qiAt });
+      // On threads: the same counts, spill lines and pages' people, made there range by range.
+      for await (const r of parallel ?? []) {
+        if (r.kind !== 'check') throw new RostergateError('STORE', `extract ${o.dataset}: a worker thread answered the check pass with text`);
+        for (const [key, n] of r.tuples) tuples.set(key, (tuples.get(key) ?? 0) + n);
+        await spill.writeLines(r.spill);
+        held.push(...r.pages);
+        checked += r.rows;
+        o.onProgress?.({ pass: 'check', rows: checked });
+      }
+      for await (const { rows, cells, people: rendered } of parallel ? [] : fromStore()) {
         for (const values of cells) {
           const key = groupKey(qiAt.map((i) => values[i]!));
           tuples.set(key, (tuples.get(key) ?? 0) + 1);
@@ -231,6 +241,7 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractReport> {
     if (parallel) {
       // Projected and formatted on the threads; no k-anonymity plan applies (that runs on one thread).
       for await (const r of parallel) {
+        if (r.kind !== 'text') throw new RostergateError('STORE', `extract ${o.dataset}: a worker thread answered the writing pass with a check`);
         for (const id of r.people) people.add(id);
         seen += r.rows;
         written += r.rows;

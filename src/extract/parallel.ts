@@ -5,10 +5,11 @@
  * formatting) runs on as many cores as there are threads; SQLite reads on each thread's own
  * connection, PostgreSQL serves each thread's reads on a backend of its own.
  *
- * What stays on the extracting thread: the k-anonymity check (it must count every row before the
- * first is written: extracts with quasi-identifiers run on one thread, ./extract.ts), the order of
- * the output, the audit entry and the disclosure ledger (the workers send back the people each
- * range disclosed).
+ * Under k-anonymity the threads make the check pass: each range's projected pages come back as
+ * spill lines with the counts of their quasi-identifier tuples; the extracting thread adds the
+ * counts up, plans the generalisation and writes the spill as before (./extract.ts). What stays on
+ * the extracting thread: that plan and the writing pass, the order of the output, the audit entry
+ * and the disclosure ledger (the workers send back the people each page disclosed).
  *
  * Where it pays. A thread has to open the store and build the purpose schemas before its first
  * range (about 0.3 s compiled, 2–3 s from the TypeScript sources through tsx), so an extract runs
@@ -51,14 +52,31 @@ export interface RangeJob {
   range: ListRange;
   /** The extract's column names: a thread that made others refuses (it would write other cells). */
   names: string[];
+  /**
+   * The k-anonymity check pass (./extract.ts) instead of text: the range's pages as spill lines,
+   * with the counts of the quasi-identifier tuples (the cells at `qiAt`) and each page's people.
+   */
+  check?: { qiAt: number[] };
 }
 
-export interface RangeResult {
-  text: string;
-  rows: number;
-  /** Gateway ids of the people the range disclosed. */
-  people: string[];
-}
+export type RangeResult =
+  | {
+    kind: 'text';
+    text: string;
+    rows: number;
+    /** Gateway ids of the people the range disclosed. */
+    people: string[];
+  }
+  | {
+    kind: 'check';
+    /** One JSON line of cells per page (Spill's format). */
+    spill: string;
+    rows: number;
+    /** Distinct quasi-identifier tuples (groupKey) and how many rows had each. */
+    tuples: [string, number][];
+    /** Per page, in order: the people it disclosed and (people dataset) its rows' ids. */
+    pages: { ids?: string[]; people: string[] }[];
+  };
 
 export type WorkerRequest = { id: number; job: RangeJob } | { done: string };
 export type WorkerReply =
@@ -74,16 +92,22 @@ export function defaultThreads(cores: number): number {
   return Math.max(2, Math.min(4, cores));
 }
 
+/** What marks a worker as an extract thread (./extract-worker.ts does nothing when loaded otherwise). */
+export const THREAD_ROLE = 'rostergate-extract-thread';
+
 function startWorker(recipe: ThreadRecipe): Worker {
   const here = import.meta.url;
-  if (!here.endsWith('.ts')) return new Worker(new URL('./extract-worker.js', here), { workerData: recipe });
+  // No node options of the process: flags for its main module (--input-type, an entry's loader) do
+  // not apply to this one, and some refuse to start a worker at all; the thread sets itself up.
+  const options = { workerData: { role: THREAD_ROLE, recipe }, execArgv: [] };
+  if (!here.endsWith('.ts')) return new Worker(new URL('./extract-worker.js', here), options);
   // From the TypeScript sources: a worker does not inherit the loader, so its first module registers tsx.
   // The ESM entry of tsx's API (a test runner's import.meta may lack resolve: then the package's
   // require entry, whose ESM sibling its exports name).
   const tsx = import.meta.resolve?.('tsx/esm/api') ?? pathToFileURL(createRequire(here).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
   const target = new URL('./extract-worker.ts', here).href;
   const boot = `const { register } = await import(${JSON.stringify(tsx)}); register(); await import(${JSON.stringify(target)});`;
-  return new Worker(new URL(`data:text/javascript,${encodeURIComponent(boot)}`), { workerData: recipe });
+  return new Worker(new URL(`data:text/javascript,${encodeURIComponent(boot)}`), options);
 }
 
 interface Thread {

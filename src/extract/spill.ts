@@ -42,6 +42,12 @@ export class Spill<T> {
     await this.handle.write(JSON.stringify(page) + '\n');
   }
 
+  /** Appends pages already made JSON, a line each (a parallel extract's thread made them: ./parallel.ts). */
+  async writeLines(lines: string): Promise<void> {
+    if (!this.handle) throw new Error('spill: written after it was read');
+    if (lines) await this.handle.write(lines);
+  }
+
   /** The pages in the order written; the file takes no more writes. */
   async *pages(): AsyncGenerator<T> {
     await this.handle?.close();

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { createServer } from 'node:net';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { newPostgresDatabase, storeKinds, tempDir } from '../support/stores.ts';
@@ -92,6 +93,49 @@ describe('the compiled build', { timeout: 120_000 }, () => {
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', `import { createRequire } from 'node:module'; const require = createRequire(import.meta.url); ${script}`, JSON.stringify(files)], { encoding: 'utf8', env: userEnv(), timeout: 60_000 });
     expect(r.stderr).toBe('');
     expect(r.stdout.trim()).toBe('loaded');
+  });
+
+  it('runs a parallel extract on worker threads started from the compiled code, writing what one thread writes', () => {
+    // The threads load dist/src/extract/extract-worker.js: no TypeScript loader anywhere.
+    const dir = tempDir();
+    const m = (p: string) => JSON.stringify(pathToFileURL(join(out, p)).href);
+    const script = `
+      import { Writable } from 'node:stream';
+      import { createHash } from 'node:crypto';
+      const { RosterDataset } = await import(${m('src/demo/dataset.js')});
+      const { directConnector } = await import(${m('src/demo/direct-connector.js')});
+      const { DEMO_CLIENTS, DEMO_PURPOSES } = await import(${m('src/demo/demo-policy.js')});
+      const { parseConfig } = await import(${m('src/config/config.js')});
+      const { buildUnifiedSchema } = await import(${m('src/graphql/schema.js')});
+      const { KeyRing } = await import(${m('src/privacy/pseudonym.js')});
+      const { setupPrivacy } = await import(${m('src/graphql/privacy.js')});
+      const { SqliteStore } = await import(${m('src/store/sqlite.js')});
+      const { syncSource } = await import(${m('src/sync/runner.js')});
+      const { runExtract } = await import(${m('src/extract/extract.js')});
+      const { closeExtractThreads } = await import(${m('src/extract/parallel.js')});
+      const cfg = parseConfig({ store: ${JSON.stringify(join(dir, 'rg.db'))}, privacy: { tenant: 't' }, purposes: DEMO_PURPOSES, clients: DEMO_CLIENTS });
+      const store = SqliteStore.open(cfg.store);
+      const privacy = setupPrivacy(cfg, buildUnifiedSchema(), { keyring: new KeyRing(Buffer.alloc(32, 7), 't') });
+      await syncSource(store, directConnector('demo', RosterDataset.generate({ students: 60, teachers: 4, classes: 6, schools: 1 })), { ...(await privacy.ingest(store)) });
+      let cut = 0;
+      const { leadBoundaries } = store;
+      store.leadBoundaries = (q) => (cut++, leadBoundaries.call(store, q));
+      const hashes = [];
+      for (const threads of [1, 2]) {
+        const h = createHash('sha256');
+        const out = new Writable({ write(c, _e, done) { h.update(c); done(); } });
+        const r = await runExtract({ store, privacy, sourceTypes: new Map(), client: 'analytics-demo', dataset: 'enrollments', format: 'csv', out, threads, parallelFrom: 0, pageSize: 9 });
+        hashes.push(h.digest('hex') + ' ' + r.written);
+      }
+      await closeExtractThreads();
+      await store.close();
+      console.log(JSON.stringify({ hashes, cut }));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: userEnv(), timeout: 90_000 });
+    expect(r.stderr).toBe('');
+    const { hashes, cut } = JSON.parse(r.stdout.trim()) as { hashes: string[]; cut: number };
+    expect(cut).toBe(1);
+    expect(Number(hashes[0]!.split(' ')[1])).toBeGreaterThan(0);
+    expect(hashes[1]).toBe(hashes[0]);
   });
 
   it('answers --help and a command\'s own --help', () => {
