@@ -97,7 +97,7 @@ export function buildProgram(): Command {
     .requiredOption('--out <file>', 'output file (refused if it exists, unless --force)')
     .option('--force', 'overwrite an existing output file')
     .option('--k <n>', 'k for the k-anonymity check (default: the purpose\'s, 5)')
-    .option('--threads <n>', 'worker threads for an extract of 50,000 rows or more (default: the cores, 2 to 4; 1: none)', count)
+    .option('--threads <n>', 'worker threads for an extract of 200,000 rows or more (default: the cores, 2 to 4; 1: none)', count)
     .option('-c, --config <file>', CONFIG)
     .action(async (opts) => (await import('./commands/extract.ts')).extractCommand(opts));
 

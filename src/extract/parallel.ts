@@ -11,11 +11,13 @@
  * the extracting thread: that plan and the writing pass, the order of the output, the audit entry
  * and the disclosure ledger (the workers send back the people each page disclosed).
  *
- * Where it pays. A thread has to open the store and build the purpose schemas before its first
- * range (about 0.3 s compiled, 2–3 s from the TypeScript sources through tsx), so an extract runs
- * in parallel only from `parallelFrom` rows on, and the threads stay up for the next extract of the
- * same store and privacy for `IDLE_MS` (a gateway's HTTP extracts, a bench's rounds), unref'd, so
- * they never keep a process alive.
+ * Where it pays. A thread has to load the code, open the store and build the purpose schemas
+ * before its first range: measured 1.2 s compiled and 2.4 s from the TypeScript sources through tsx
+ * (5,000-student SQLite store, 2 cores). On two cores two threads made extracts 1.15–1.35× faster
+ * (docs/extract-engine.md), about 5 µs saved a row, so a one-off extract runs in parallel only from
+ * `parallelFrom` rows on (PARALLEL_FROM in ./extract.ts), and the threads stay up for the next
+ * extract of the same store and privacy for `IDLE_MS` (a script's or a bench's extracts), unref'd,
+ * so they never keep a process alive.
  *
  * Consistency is that of a one-thread extract: pages were never one snapshot (./projection.ts).
  * Every range is cut under the pseudonym key version the extract began with, and a range read
