@@ -57,6 +57,15 @@ export const configSchema = z
          */
         apiKeyCacheSeconds: z.number().min(0).max(300).default(5),
         /**
+         * HTTP extracts (GET /extracts/…) on worker threads (src/extract/parallel.ts): `threads` 1
+         * keeps them on the serving thread, whose cores then stay with GraphQL requests; more runs
+         * extracts of `fromRows` rows or more on that many threads.
+         */
+        extracts: z
+          .object({ threads: z.number().int().min(1).max(16).default(1), fromRows: z.number().int().min(0).default(200_000) })
+          .strict()
+          .default({ threads: 1, fromRows: 200_000 }),
+        /**
          * Prometheus metrics (docs/observability.md): on a port of their own, or on the API port
          * behind a bearer token, or both. Left out: no /metrics anywhere.
          */
@@ -74,7 +83,7 @@ export const configSchema = z
           .optional(),
       })
       .strict()
-      .default({ port: 4000, host: '127.0.0.1', openAccess: false, drainSeconds: 0, apiKeyCacheSeconds: 5 }),
+      .default({ port: 4000, host: '127.0.0.1', openAccess: false, drainSeconds: 0, apiKeyCacheSeconds: 5, extracts: { threads: 1, fromRows: 200_000 } }),
     privacy: privacySectionSchema,
     /** Client authentication besides API keys: JWT bearer tokens from an identity provider. */
     auth: z.object({ jwt: jwtConfigSchema.optional() }).strict().default({}),

@@ -26,7 +26,7 @@ export interface ExtractScope {
  * `scope` authenticates the request (counting it against the client's rate limit, when the server
  * has one) and picks its tenant; it throws the refusals of src/errors.ts' `refusalAnswer`.
  */
-export function extractRoute(scope: (req: IncomingMessage) => Promise<ExtractScope>, log: Logger) {
+export function extractRoute(scope: (req: IncomingMessage) => Promise<ExtractScope>, log: Logger, parallel: { threads: number; fromRows: number } = { threads: 1, fromRows: 0 }) {
   return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> => {
     const m = /^\/extracts\/([a-z]+)\.([a-z]+)$/.exec(url.pathname);
     if (!m) return false;
@@ -73,7 +73,7 @@ export function extractRoute(scope: (req: IncomingMessage) => Promise<ExtractSco
       trailer: 'x-rostergate-extract-report',
     });
     try {
-      const report = await runExtract({ ...request, store, privacy, sourceTypes, out: res });
+      const report = await runExtract({ ...request, store, privacy, sourceTypes, out: res, threads: parallel.threads, parallelFrom: parallel.fromRows });
       res.addTrailers({ 'x-rostergate-extract-report': JSON.stringify(report) });
       res.end();
     } catch (e) {

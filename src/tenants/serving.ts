@@ -112,7 +112,7 @@ export async function serveTenants(tenants: Tenants, cfg: Config, log: Logger, o
   const gw = await startGateway<GraphQLContext>({
     port: opts.port ?? cfg.server.port, host: opts.host ?? cfg.server.host, log, ready, drainMs: cfg.server.drainSeconds * 1000,
     demoKeys: opts.demoKeys, examples: opts.examples, metrics: metricsAccess(cfg),
-    routes: [extractRoute(scope, log)],
+    routes: [extractRoute(scope, log, cfg.server.extracts)],
     schemas,
     context: async (req, signal) => {
       const s = await scope(req);

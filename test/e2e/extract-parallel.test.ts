@@ -17,6 +17,8 @@ import type { EntityType } from '../../src/model/records.ts';
 import type { ListQuery, Store } from '../../src/store/types.ts';
 import { privateGateway, type PrivateGateway } from '../support/privacy.ts';
 import { storeKinds, tempDir } from '../support/stores.ts';
+import { serveStore } from '../../src/runtime.ts';
+import { createLogger } from '../../src/log.ts';
 
 const clientOf = (purpose: string) => DEMO_CLIENTS.find((c) => c.purpose === purpose)!.id;
 
@@ -113,6 +115,33 @@ describe.each(storeKinds())('parallel extracts, on %s', (kind) => {
       const cut = await byRanges(g.store, q, counts[q.type as EntityType], leadRatio, 2);
       expect(cut.ids, JSON.stringify(q)).toEqual(whole);
       if (q.type !== 'org') expect(cut.ranges, JSON.stringify(q)).toBeGreaterThan(2);
+    }
+  });
+
+  it('serves HTTP extracts on threads when server.extracts asks for them, the same bytes and report as on the serving thread', { timeout: 120_000 }, async () => {
+    const cfg = { ...g.config, server: { ...g.config.server, extracts: { threads: 2, fromRows: 0 } } };
+    const threaded = await serveStore(g.store, cfg, createLogger({ level: 'silent' }), { port: 0, privacy: g.privacy });
+    const cut: string[] = [];
+    const { leadBoundaries } = g.store;
+    g.store.leadBoundaries = (q) => (cut.push(q.type), leadBoundaries.call(g.store, q));
+    try {
+      for (const [client, path] of [[clientOf('analytics'), '/extracts/enrollments.csv'], [clientOf('analytics'), '/extracts/people.ndjson'], [clientOf('admin'), '/extracts/people.csv']] as const) {
+        const get = async (url: string) => {
+          const res = await fetch(`${url}${path}`, { headers: { 'x-api-key': g.keys[client]! } });
+          const body = await res.text();
+          return { status: res.status, body };
+        };
+        const one = await get(g.gw.url);
+        const two = await get(threaded.url);
+        expect(one.status, path).toBe(200);
+        expect(one.body.length, path).toBeGreaterThan(100);
+        expect(two.body, `${client} ${path}`).toBe(one.body);
+      }
+      // Only the threaded gateway cut its lists into ranges.
+      expect(cut).toEqual(['enrollment', 'person', 'person']);
+    } finally {
+      g.store.leadBoundaries = leadBoundaries;
+      await threaded.close();
     }
   });
 
