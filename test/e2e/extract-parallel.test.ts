@@ -9,7 +9,8 @@ import { Writable } from 'node:stream';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEMO_CLIENTS } from '../../src/demo/demo-policy.ts';
-import { runExtract, type ExtractFormat } from '../../src/extract/extract.ts';
+import { prepareExtract, runExtract, type ExtractFormat } from '../../src/extract/extract.ts';
+import { compileProjection, projectedPages } from '../../src/extract/projection.ts';
 import { closeExtractThreads, listRanges } from '../../src/extract/parallel.ts';
 import type { Dataset } from '../../src/extract/columns.ts';
 import { isRostergateError } from '../../src/errors.ts';
@@ -116,6 +117,20 @@ describe.each(storeKinds())('parallel extracts, on %s', (kind) => {
       expect(cut.ids, JSON.stringify(q)).toEqual(whole);
       if (q.type !== 'org') expect(cut.ranges, JSON.stringify(q)).toBeGreaterThan(2);
     }
+  });
+
+  it('refuses a range cut under another pseudonym key version (a rotation since the extract began), as retryable', async () => {
+    const client = clientOf('analytics');
+    const purpose = g.privacy.clientPurpose(client)!;
+    const newContext = () => g.privacy.context(g.store, new Map(), { client, purpose }, { sharedCache: false });
+    const version = (await newContext()).listOrder!.version;
+    const { ps, columns } = prepareExtract(g.privacy, { client, dataset: 'enrollments', format: 'csv' });
+    const projection = compileProjection(ps.schema, 'enrollments', columns);
+    const read = (v: number) => projectedPages(projection, newContext, 50, { lead: {}, version: v }).next();
+    expect((await read(version)).value!.cells.length).toBeGreaterThan(0);
+    const e = await read(version + 1).catch((err: unknown) => err);
+    expect(isRostergateError(e) && e.code).toBe('STORE');
+    expect((e as { retryable?: boolean }).retryable).toBe(true);
   });
 
   it('serves HTTP extracts on threads when server.extracts asks for them, the same bytes and report as on the serving thread', { timeout: 120_000 }, async () => {
