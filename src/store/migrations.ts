@@ -591,4 +591,18 @@ export const POSTGRES_MIGRATIONS: Migration[] = [
       CREATE INDEX links_from ON links (from_k);
     `,
   },
+  {
+    version: 18,
+    description: 'lists in id order walk an index in byte order (COLLATE "C") instead of sorting the type on every page',
+    // A list in id order is ORDER BY id COLLATE "C" (byte order, as SQLite). The index was in the
+    // database's collation (C.UTF-8, en_US.UTF-8, …), which PostgreSQL cannot use for another
+    // collation's order: every page sorted every remaining row of its type (a full scan of the
+    // entities), so paging a list cost the square of its length. At 50,000 students the raw read
+    // of the 318,254 enrollments ran at 14,090 rows/s; one page of 2,001 at 5,000 students took
+    // 69 ms against 2.7 ms with this index (EXPLAIN ANALYZE).
+    sql: `
+      DROP INDEX entities_type_id;
+      CREATE INDEX entities_type_id ON entities (type, id COLLATE "C");
+    `,
+  },
 ];
