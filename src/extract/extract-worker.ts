@@ -15,10 +15,11 @@ import { KeyMemo } from '../graphql/loaders.ts';
 import { SqliteStore } from '../store/sqlite.ts';
 import { PostgresStore } from '../store/postgres.ts';
 import type { Store, StoreLocation } from '../store/types.ts';
-import { prepareExtract } from './extract.ts';
+import { heldOf, prepareExtract } from './extract.ts';
 import { compileProjection, projectedPages, type Projection } from './projection.ts';
 import { formatRows } from './format.ts';
-import { groupKey } from './kanonymity.ts';
+import { Spill } from './spill.ts';
+import { countTuples } from './kanonymity.ts';
 import { THREAD_ROLE, type RangeJob, type RangeResult, type ThreadRecipe, type WorkerReply, type WorkerRequest } from './parallel.ts';
 import type { SourceType } from '../../connectors/types.ts';
 
@@ -64,12 +65,9 @@ async function run(ready: Promise<{ store: Store; privacy: Privacy }>, sourceTyp
     const tuples = new Map<string, number>();
     const held: { ids?: string[]; people: string[] }[] = [];
     for await (const page of pages) {
-      for (const values of page.cells) {
-        const key = groupKey(qiAt.map((i) => values[i]!));
-        tuples.set(key, (tuples.get(key) ?? 0) + 1);
-      }
-      spill += JSON.stringify(page.cells) + '\n';
-      held.push({ ...(job.dataset === 'people' ? { ids: page.rows.map((r) => r.id) } : {}), people: [...page.people] });
+      countTuples(tuples, page.cells, qiAt);
+      spill += Spill.line(page.cells);
+      held.push(heldOf(job.dataset, page));
       rows += page.cells.length;
     }
     return { kind: 'check', spill, rows, tuples: [...tuples], pages: held } satisfies RangeResult;

@@ -29,7 +29,7 @@ import { KeyMemo } from '../graphql/loaders.ts';
 import type { GraphQLContext } from '../graphql/context.ts';
 import { orderOf } from '../graphql/order.ts';
 import { extractThreads, inOrder, listRanges, listTypeOf, type RangeJob, type RangeResult } from './parallel.ts';
-import { generalise, groupKey, planK, type KPolicy, type Value } from './kanonymity.ts';
+import { countTuples, generalise, groupKey, planK, type KPolicy, type Value } from './kanonymity.ts';
 
 export { FORMATS, protectCell, type ExtractFormat } from './format.ts';
 
@@ -97,6 +97,14 @@ export type ExtractPass = 'check' | 'write';
 
 /** A page on its way to the writing pass: cells in column order, the people it disclosed, and (people dataset, k check) its rows' ids. */
 type Page = Pick<ProjectedPage, 'cells' | 'people'> & { ids?: string[] };
+
+/**
+ * What the check pass keeps in memory of a page for the writing pass: the people it disclosed and,
+ * for the people dataset, its rows' ids (a suppressed row takes its person out of the disclosed set).
+ */
+export function heldOf(dataset: Dataset, page: Pick<ProjectedPage, 'rows' | 'people'>): { ids?: string[]; people: string[] } {
+  return { ...(dataset === 'people' ? { ids: page.rows.map((r) => r.id) } : {}), people: [...page.people] };
+}
 
 /**
  * Rows per page read from the store: big enough that per-page costs vanish, small enough to stay
@@ -207,14 +215,11 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractReport> {
         checked += r.rows;
         o.onProgress?.({ pass: 'check', rows: checked });
       }
-      for await (const { rows, cells, people: rendered } of parallel ? [] : fromStore()) {
-        for (const values of cells) {
-          const key = groupKey(qiAt.map((i) => values[i]!));
-          tuples.set(key, (tuples.get(key) ?? 0) + 1);
-        }
-        await spill.write(cells);
-        held.push({ ...(o.dataset === 'people' ? { ids: rows.map((r) => r.id) } : {}), people: [...rendered] });
-        checked += cells.length;
+      for await (const page of parallel ? [] : fromStore()) {
+        countTuples(tuples, page.cells, qiAt);
+        await spill.write(page.cells);
+        held.push(heldOf(o.dataset, page));
+        checked += page.cells.length;
         o.onProgress?.({ pass: 'check', rows: checked });
       }
     } catch (e) {

@@ -61,6 +61,14 @@ export function generalise(values: Value[], qi: string[], levels: Record<string,
 
 export const groupKey = (values: Value[]) => JSON.stringify(values);
 
+/** Adds the quasi-identifier tuples (the cells at `qiAt`) of rows to `tuples`, the check pass's counts. */
+export function countTuples(tuples: Map<string, number>, rows: readonly Value[][], qiAt: readonly number[]): void {
+  for (const values of rows) {
+    const key = groupKey(qiAt.map((i) => values[i]!));
+    tuples.set(key, (tuples.get(key) ?? 0) + 1);
+  }
+}
+
 /**
  * Chooses generalisation levels from the counts of the original quasi-identifier tuples (pass one
  * of an extract), without holding rows: only distinct tuples and their counts are in memory.

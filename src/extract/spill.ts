@@ -36,13 +36,17 @@ export class Spill<T> {
     }
   }
 
-  /** Appends one page (JSON: strings, finite numbers, booleans and null come back as they went). */
-  async write(page: T): Promise<void> {
-    if (!this.handle) throw new Error('spill: written after it was read');
-    await this.handle.write(JSON.stringify(page) + '\n');
+  /** A page as the file holds it: one JSON line (strings, finite numbers, booleans and null come back as they went). */
+  static line(page: unknown): string {
+    return JSON.stringify(page) + '\n';
   }
 
-  /** Appends pages already made JSON, a line each (a parallel extract's thread made them: ./parallel.ts). */
+  /** Appends one page. */
+  async write(page: T): Promise<void> {
+    await this.writeLines(Spill.line(page));
+  }
+
+  /** Appends pages already made lines (`line`: a parallel extract's thread makes them, ./parallel.ts). */
   async writeLines(lines: string): Promise<void> {
     if (!this.handle) throw new Error('spill: written after it was read');
     if (lines) await this.handle.write(lines);
