@@ -187,6 +187,11 @@ export class ExtractThreads {
     for (const t of this.threads) void t.worker.terminate();
   }
 
+  /** Starts the idle time again: a pool handed to an extract is not closed before its first range. */
+  keepAlive(): void {
+    if (this.pending.size === 0) this.armIdle();
+  }
+
   private armIdle() {
     clearTimeout(this.idle);
     this.idle = setTimeout(() => void this.close(), IDLE_MS);
@@ -207,6 +212,7 @@ export function extractThreads(recipe: ThreadRecipe, size: number): ExtractThrea
     });
     pools.set(key, (pool = made));
   }
+  pool.keepAlive();
   return pool;
 }
 
@@ -216,7 +222,7 @@ export async function closeExtractThreads(): Promise<void> {
 }
 
 /**
- * The ranges a list is cut into: about `rows / (threads × 4)` rows each (so every thread gets
+ * The ranges a list is cut into: about `rows / (threads × 8)` rows each (so every thread gets
  * several and a slow one holds up little), at least half a page and at most four pages.
  * `leadRatio` is how many leading keys there are per row (people per enrollment for a list in a
  * person's pseudonym order; 1 where the key is the row's own).
