@@ -43,7 +43,7 @@ export async function extractCommand(opts: { config?: string; client: string; da
   const out = createWriteStream(partial, { mode: 0o600, flags: 'wx' });
   const progress = extractProgress(dataset, await store.counts());
   try {
-    const threads = opts.threads ?? (availableParallelism() > 1 ? defaultThreads(availableParallelism()) : 1);
+    const threads = opts.threads ?? defaultThreads(availableParallelism());
     const report = await runExtract({ ...request, store, privacy, sourceTypes: sourceTypes(cfg), out, onProgress: progress.onProgress, threads });
     progress.stop();
     out.end();

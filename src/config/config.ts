@@ -62,9 +62,10 @@ export const configSchema = z
          * extracts of `fromRows` rows or more on that many threads.
          */
         extracts: z
-          .object({ threads: z.number().int().min(1).max(16).default(1), fromRows: z.number().int().min(0).default(200_000) })
+          // fromRows left out: the extract's own default (PARALLEL_FROM in src/extract/extract.ts).
+          .object({ threads: z.number().int().min(1).max(16).default(1), fromRows: z.number().int().min(0).optional() })
           .strict()
-          .default({ threads: 1, fromRows: 200_000 }),
+          .default({ threads: 1 }),
         /**
          * Prometheus metrics (docs/observability.md): on a port of their own, or on the API port
          * behind a bearer token, or both. Left out: no /metrics anywhere.
@@ -83,7 +84,7 @@ export const configSchema = z
           .optional(),
       })
       .strict()
-      .default({ port: 4000, host: '127.0.0.1', openAccess: false, drainSeconds: 0, apiKeyCacheSeconds: 5, extracts: { threads: 1, fromRows: 200_000 } }),
+      .default({ port: 4000, host: '127.0.0.1', openAccess: false, drainSeconds: 0, apiKeyCacheSeconds: 5, extracts: { threads: 1 } }),
     privacy: privacySectionSchema,
     /** Client authentication besides API keys: JWT bearer tokens from an identity provider. */
     auth: z.object({ jwt: jwtConfigSchema.optional() }).strict().default({}),

@@ -26,7 +26,7 @@ export interface ExtractScope {
  * `scope` authenticates the request (counting it against the client's rate limit, when the server
  * has one) and picks its tenant; it throws the refusals of src/errors.ts' `refusalAnswer`.
  */
-export function extractRoute(scope: (req: IncomingMessage) => Promise<ExtractScope>, log: Logger, parallel: { threads: number; fromRows: number } = { threads: 1, fromRows: 0 }) {
+export function extractRoute(scope: (req: IncomingMessage) => Promise<ExtractScope>, log: Logger, parallel: { threads: number; fromRows?: number } = { threads: 1 }) {
   return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> => {
     const m = /^\/extracts\/([a-z]+)\.([a-z]+)$/.exec(url.pathname);
     if (!m) return false;

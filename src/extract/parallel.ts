@@ -89,9 +89,9 @@ export type WorkerReply =
 /** How long idle threads wait for the next extract of the same store and privacy. */
 export const IDLE_MS = 30_000;
 
-/** Threads a parallel extract uses when not told: the cores, at most 4, and not below 2. */
+/** Threads a parallel extract uses when not told: the cores, at most 4 (1, none, on a single core). */
 export function defaultThreads(cores: number): number {
-  return Math.max(2, Math.min(4, cores));
+  return cores < 2 ? 1 : Math.min(4, cores);
 }
 
 /** What marks a worker as an extract thread (./extract-worker.ts does nothing when loaded otherwise). */
