@@ -442,13 +442,17 @@ export class PageUnit implements IngestTx {
     // an entity deleted and then written again is written again below.
     if (this.deletedAt.size) await this.batch.deleteEntities([...this.deletedAt.keys()]);
     if (numbered.length) await this.batch.appendChanges(numbered);
-    if (putRecords.length) await this.batch.putSourceRecords(putRecords);
+    // Rows known not to be stored (loaded as absent, or deleted above) are inserted without a
+    // conflict check (FreshRows in ./types.ts): most of a first sync.
+    if (putRecords.length) await this.batch.putSourceRecords(putRecords, { fresh: (r) => this.baseRecord.get(recKey(r.source, r.type, r.key)) === null });
+    // An entity known not to be stored before this unit, or deleted above: no row, links or view times of it are stored.
+    const noneStored = (id: string) => this.baseEntity.get(id) === null || this.deletedAt.has(id);
     const live = [...this.entities.values()].filter((e): e is EntityRow => !!e);
     // Their keys: the links and view times below name them by key rather than look each id up again.
-    const entityKeys = live.length ? await this.batch.putEntities(live.map((e) => ({ id: e.id, type: e.type, data: e.data, updatedAt: e.updatedAt, updatedSeq: seqOf(e.updatedSeq) }))) : undefined;
+    const entityKeys = live.length
+      ? await this.batch.putEntities(live.map((e) => ({ id: e.id, type: e.type, data: e.data, updatedAt: e.updatedAt, updatedSeq: seqOf(e.updatedSeq) })), { fresh: noneStored })
+      : undefined;
     const finallyDeleted = (id: string) => this.entities.get(id) === null;
-    // A record known not to be stored before this unit, or deleted above, has no stored links to replace.
-    const noneStored = (id: string) => this.baseEntity.get(id) === null || this.deletedAt.has(id);
     const links = [...this.links].filter(([id]) => !finallyDeleted(id)).map(([fromId, l]) => ({ fromId, links: l, noneStored: noneStored(fromId) }));
     if (links.length) await this.batch.replaceLinks(links, entityKeys);
     const keys = [...this.matchKeys].filter(([id]) => !finallyDeleted(id)).map(([entityId, k]) => ({ entityId, keys: k }));
@@ -464,7 +468,7 @@ export class PageUnit implements IngestTx {
       for (const row of this.policy.changeLogged(numbered)) {
         if (survives(row.entityId, row.updatedSeq - numbered[0]!.seq + 1)) times.set(pairKey(row.view, row.entityId), row);
       }
-      if (times.size) await this.tx.putViewTimes([...times.values()], entityKeys);
+      if (times.size) await this.tx.putViewTimes([...times.values()], entityKeys, { fresh: noneStored });
     }
     this.reset();
     return numbered;

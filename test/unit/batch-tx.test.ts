@@ -250,6 +250,46 @@ describe.each(storeKinds())('BatchTx on %s', (kind) => {
     }
   });
 
+  it('inserts rows claimed fresh without a conflict check, upserts the rest, and fails on a false claim', async () => {
+    const s = await open(kind);
+    await seed(s);
+    const view = (entityId: string, seq: number) => ({ view: 'roster', entityId, type: 'person' as const, updatedAt: T1, updatedSeq: seq });
+    await s.transaction(async (tx) => {
+      // New rows (per_7, k7) beside stored ones (per_4, k4) in the same calls: only the new are claimed fresh.
+      await tx.putSourceRecords([src('k7', 'per_7', 3), src('k4', 'per_4', 3)], { fresh: (r) => r.key === 'k7' });
+      const keys = await tx.putEntities([ent('per_7', 'person', 3), ent('per_4', 'person', 3)], { fresh: (id) => id === 'per_7' });
+      expect([...keys.keys()].sort()).toEqual(['per_4', 'per_7']);
+      await tx.replaceLinks([
+        { fromId: 'per_7', links: [{ rel: 'person.school', to: 'sch_2' }], noneStored: true },
+        { fromId: 'per_4', links: [{ rel: 'person.school', to: 'sch_2' }] },
+      ], keys);
+      await tx.putViewTimes([view('per_7', 7), view('per_4', 8)], keys, { fresh: (id) => id === 'per_7' });
+    });
+    const sources = await s.transaction((tx) => tx.getSourceRecords([ref('k7'), ref('k4')]));
+    expect(sources.map((r) => [r.key, r.seenRun]).sort()).toEqual([['k4', 3], ['k7', 3]]);
+    expect((await s.getEntities(['per_7', 'per_4'])).map((e) => (e!.data as unknown as { v: number }).v)).toEqual([3, 3]);
+    expect((await s.linkedFrom('person.school', ['sch_1', 'sch_2'])).get('sch_2')).toEqual(['per_4', 'per_7']);
+    const times = await s.viewTimes('roster', ['per_7', 'per_4']);
+    expect([times.get('per_7')?.updatedSeq, times.get('per_4')?.updatedSeq]).toEqual([7, 8]);
+
+    // A row claimed fresh that is stored fails its statement, rather than being written twice or
+    // silently kept (each in a transaction of its own: PostgreSQL ends one at its first error).
+    const falseClaims: ((tx: StoreTx) => Promise<unknown>)[] = [
+      (tx) => tx.putSourceRecords([src('k2', 'per_2', 9)], { fresh: () => true }),
+      (tx) => tx.putEntities([ent('per_2', 'person', 9)], { fresh: () => true }),
+      async (tx) => tx.putViewTimes([view('per_4', 9)], await tx.putEntities([ent('per_4', 'person', 9)]), { fresh: () => true }),
+    ];
+    for (const claim of falseClaims) await expect(s.transaction(claim)).rejects.toThrow();
+    // A stored link claimed fresh (named by the key its entity's write gave back) is met again.
+    await expect(s.transaction(async (tx) => {
+      const keys = await tx.putEntities([ent('enr_1', 'enrollment', 2)]);
+      await tx.replaceLinks([{ fromId: 'enr_1', links: [{ rel: 'enrollment.class', to: 'cls_1' }], noneStored: true }], keys);
+    })).rejects.toThrow();
+    // Nothing of the failed transactions stayed.
+    expect((await s.getEntities(['per_2']))[0]!.data).toEqual({ v: 1 });
+    expect((await s.viewTimes('roster', ['per_4'])).get('per_4')?.updatedSeq).toBe(8);
+  });
+
   it('chunks writes larger than one statement can bind, and reads them back in one call', async () => {
     const s = await open(kind);
     // 8 parameters a row: more rows than one statement binds on either store (SQLite 32766, PostgreSQL 65535), and than one statement takes.

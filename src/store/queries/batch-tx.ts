@@ -17,7 +17,7 @@ import { sql, type Kysely } from 'kysely';
 import type { EntityType } from '../../model/records.ts';
 import type { Database } from '../db.ts';
 import type { StoreDialect } from '../dialect.ts';
-import type { BatchTx, ChangeRow, EntityKeys, EntityRow, SourceRecordRef, SourceRecordRow } from '../types.ts';
+import type { BatchTx, ChangeRow, EntityKeys, EntityRow, FreshRows, SourceRecordRef, SourceRecordRow } from '../types.ts';
 import { byKey, entityKeys } from './entity-keys.ts';
 import { json, jsonOrNull, toEntity, toSource } from './rows.ts';
 
@@ -36,6 +36,20 @@ export function chunks<T>(rows: readonly T[], paramsPerRow: number, maxParams: n
   const out: T[][] = [];
   for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size));
   return out;
+}
+
+/**
+ * The rows in chunks, each with whether it holds only rows the caller knows are not stored yet
+ * (FreshRows): those chunks are inserted without a conflict check, the others upserted.
+ */
+export function freshChunks<T>(rows: readonly T[], fresh: ((row: T) => boolean) | undefined, paramsPerRow: number, maxParams: number): [T[], boolean][] {
+  if (!fresh) return chunks(rows, paramsPerRow, maxParams).map((c) => [c, false]);
+  const [yes, no] = [[] as T[], [] as T[]];
+  for (const r of rows) (fresh(r) ? yes : no).push(r);
+  return [
+    ...chunks(yes, paramsPerRow, maxParams).map((c): [T[], boolean] => [c, true]),
+    ...chunks(no, paramsPerRow, maxParams).map((c): [T[], boolean] => [c, false]),
+  ];
 }
 
 const refKey = (r: SourceRecordRef) => `${r.source}\u0000${r.type}\u0000${r.key}`;
@@ -132,17 +146,17 @@ export class BatchOps implements BatchTx {
     return out;
   }
 
-  async putSourceRecords(rows: readonly SourceRecordRow[]): Promise<void> {
+  async putSourceRecords(rows: readonly SourceRecordRow[], opts?: FreshRows<SourceRecordRef>): Promise<void> {
     const last = new Map<string, SourceRecordRow>();
     for (const r of rows) last.set(refKey(r), r);
-    for (const part of chunks([...last.values()], 8, this.d.maxParams)) {
+    for (const [part, fresh] of freshChunks([...last.values()], opts?.fresh, 8, this.d.maxParams)) {
       await this.db.insertInto('source_records').columns(['source', 'type', 'key', 'entity_id', 'data', 'hash', 'last_modified', 'seen_run'])
         .expression(this.d.rowsSelect(['text', 'text', 'text', 'text', 'json', 'text', 'text', 'int'],
           part.map((r) => [r.source, r.type, r.key, r.entityId, json(r.data), r.hash, r.lastModified, r.seenRun])))
-        .onConflict((oc) => oc.columns(['source', 'type', 'key']).doUpdateSet((eb) => ({
+        .$if(!fresh, (qb) => qb.onConflict((oc) => oc.columns(['source', 'type', 'key']).doUpdateSet((eb) => ({
           entity_id: eb.ref('excluded.entity_id'), data: eb.ref('excluded.data'), hash: eb.ref('excluded.hash'),
           last_modified: eb.ref('excluded.last_modified'), seen_run: eb.ref('excluded.seen_run'),
-        })))
+        }))))
         .execute();
     }
   }
@@ -158,7 +172,7 @@ export class BatchOps implements BatchTx {
     await this.db.deleteFrom('source_records').where(this.d.inTuples([sql.ref('source'), sql.ref('type'), sql.ref('key')], refTuples(refs))).execute();
   }
 
-  async putEntities(rows: readonly EntityWrite[]): Promise<EntityKeys> {
+  async putEntities(rows: readonly EntityWrite[], opts?: FreshRows<string>): Promise<EntityKeys> {
     const last = new Map<string, EntityWrite>();
     for (const r of rows) {
       const before = last.get(r.id);
@@ -166,12 +180,13 @@ export class BatchOps implements BatchTx {
       last.set(r.id, before ? { ...r, type: before.type } : r);
     }
     const keys = new Map<string, number | string>();
-    for (const part of chunks([...last.values()], 5, this.d.maxParams)) {
+    const isFresh = opts?.fresh;
+    for (const [part, fresh] of freshChunks([...last.values()], isFresh && ((r) => isFresh(r.id)), 5, this.d.maxParams)) {
       const written = await this.db.insertInto('entities').columns(['id', 'type', 'data', 'updated_at', 'updated_seq'])
         .expression(this.d.rowsSelect(['text', 'text', 'json', 'text', 'int'], part.map((r) => [r.id, r.type, json(r.data), r.updatedAt, r.updatedSeq])))
-        .onConflict((oc) => oc.column('id').doUpdateSet((eb) => ({
+        .$if(!fresh, (qb) => qb.onConflict((oc) => oc.column('id').doUpdateSet((eb) => ({
           data: eb.ref('excluded.data'), updated_at: eb.ref('excluded.updated_at'), updated_seq: eb.ref('excluded.updated_seq'),
-        })))
+        }))))
         .returning(['id', 'k'])
         .execute();
       for (const r of written) keys.set(r.id, r.k);
@@ -206,10 +221,12 @@ export class BatchOps implements BatchTx {
     const rows = new Map<string, [string, string, string]>();
     for (const [from, links] of last) for (const l of links) rows.set(`${from}\u0000${l.rel}\u0000${l.to}`, [from, l.rel, l.to]);
     const { keyed, unkeyed } = byKey([...rows.values()], ([from]) => from, keys);
-    for (const part of chunks(keyed, 3, this.d.maxParams)) {
+    // Links from a record new in this transaction: none stored, so none to meet (FreshRows).
+    const none = new Set(entries.filter((e) => e.noneStored).map((e) => e.fromId));
+    for (const [part, fresh] of freshChunks(keyed, ([[from]]) => none.has(from), 3, this.d.maxParams)) {
       await this.db.insertInto('links').columns(['from_k', 'rel', 'to_id'])
         .expression(this.d.rowsSelect(['int', 'text', 'text'], part.map(([[, rel, to], k]) => [k, rel, to])))
-        .onConflict((oc) => oc.doNothing()).execute();
+        .$if(!fresh, (qb) => qb.onConflict((oc) => oc.doNothing())).execute();
     }
     for (const part of chunks(unkeyed, 3, this.d.maxParams)) {
       // Sources named by id alone: their keys looked up in the same statement.

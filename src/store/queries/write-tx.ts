@@ -13,9 +13,9 @@ import type { EntityType } from '../../model/records.ts';
 import type { Database } from '../db.ts';
 import type { StoreDialect } from '../dialect.ts';
 import type {
-  AuditRow, ChangeRow, EntityKeys, IdentityConflict, LeaseRow, SourceRecordRef, SourceRecordRow, StoreTx, SuppressionRow, SyncStateRow, ViewTime, ViewTimeRow,
+  AuditRow, ChangeRow, EntityKeys, FreshRows, IdentityConflict, LeaseRow, SourceRecordRef, SourceRecordRow, StoreTx, SuppressionRow, SyncStateRow, ViewTime, ViewTimeRow,
 } from '../types.ts';
-import { BatchOps, chunks } from './batch-tx.ts';
+import { BatchOps, chunks, freshChunks } from './batch-tx.ts';
 import { yieldIfBusy } from '../../kernel/yield-turn.ts';
 import { compiledOnce } from './compiled-once.ts';
 import { byKey, entityKey, entityKeys } from './entity-keys.ts';
@@ -180,7 +180,7 @@ export class WriteTx extends BatchOps implements StoreTx {
     return newest && { updatedAt: newest.updated_at, updatedSeq: Number(newest.updated_seq) };
   }
 
-  async putViewTimes(rows: ViewTimeRow[], keys?: EntityKeys) {
+  async putViewTimes(rows: ViewTimeRow[], keys?: EntityKeys, opts?: FreshRows<string>) {
     if (rows.length === 1 && !keys?.has(rows[0]!.entityId)) {
       const r = rows[0]!;
       await UPSERT_VIEW_TIME(this.db, this.d, r.view, r.entityId, r.type, r.updatedAt, r.updatedSeq);
@@ -189,16 +189,17 @@ export class WriteTx extends BatchOps implements StoreTx {
     // One row per (entity, view): the last given wins, as upserting them one by one would leave it.
     const last = new Map<string, ViewTimeRow>();
     for (const r of rows) last.set(`${r.entityId}\u0000${r.view}`, r);
-    const upsert = (source: ReturnType<StoreDialect['rowsSelect']>) =>
+    const upsert = (source: ReturnType<StoreDialect['rowsSelect']>, fresh = false) =>
       this.db.insertInto('entity_views').columns(['view', 'entity_k', 'type', 'updated_at', 'updated_seq']).expression(source)
-        .onConflict((oc) => oc.columns(['entity_k', 'view']).doUpdateSet((eb) => ({
+        .$if(!fresh, (qb) => qb.onConflict((oc) => oc.columns(['entity_k', 'view']).doUpdateSet((eb) => ({
           type: eb.ref('excluded.type'), updated_at: eb.ref('excluded.updated_at'), updated_seq: eb.ref('excluded.updated_seq'),
-        })))
+        }))))
         .execute();
     // Entities this transaction wrote are named by the keys putEntities gave back (./entity-keys.ts `byKey`).
     const { keyed, unkeyed } = byKey([...last.values()], (r) => r.entityId, keys);
-    for (const part of chunks(keyed, 5, this.d.maxParams)) {
-      await upsert(this.d.rowsSelect(['text', 'int', 'text', 'text', 'int'], part.map(([r, k]) => [r.view, k, r.type, r.updatedAt, r.updatedSeq])));
+    const isFresh = opts?.fresh;
+    for (const [part, fresh] of freshChunks(keyed, isFresh && (([r]) => isFresh(r.entityId)), 5, this.d.maxParams)) {
+      await upsert(this.d.rowsSelect(['text', 'int', 'text', 'text', 'int'], part.map(([r, k]) => [r.view, k, r.type, r.updatedAt, r.updatedSeq])), fresh);
     }
     for (const part of chunks(unkeyed, 5, this.d.maxParams)) {
       // The rows name entities by id; the table keys them by k, looked up in the same statement.
