@@ -26,7 +26,7 @@ import { POSTGRES_MIGRATIONS, type RowRepair } from './migrations.ts';
 import { storeConditionError } from './conditions.ts';
 import type { Database as Tables } from './db.ts';
 import type { StoreLocation } from './types.ts';
-import type { StoreDialect } from './dialect.ts';
+import type { ColumnKind, StoreDialect } from './dialect.ts';
 import { QueryStore } from './queries/store-reads.ts';
 import { WriteTx } from './queries/write-tx.ts';
 import { observedRead, observedTransaction } from './observe.ts';
@@ -123,6 +123,34 @@ const types = {
 };
 
 /**
+ * The rows of a multi-row write as one JSON array of arrays, bound as one jsonb parameter. JSON
+ * columns arrive as JSON text and go in as they are (not quoted as strings): the server parses
+ * each record once, into the jsonb it stores. Why not one array per column (unnest), as before
+ * December 2026: pg quotes every element of a text array with two regular expressions, and a
+ * record's JSON, full of quotes, grew and was copied for it; the server then parsed it twice (the
+ * array, then the element as jsonb). At 20,000 students that quoting was the client's largest
+ * single cost after garbage collection (docs/data-engine.md, "Rows as one JSON parameter").
+ */
+function rowsJson(kinds: readonly ColumnKind[], rows: readonly (readonly (string | number | null)[])[], wellFormed = false): string {
+  let out = '[';
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r]!;
+    out += r ? ',[' : '[';
+    for (let i = 0; i < kinds.length; i++) {
+      const v = row[i] ?? null;
+      if (i) out += ',';
+      out += kinds[i] === 'json' ? (v === null ? '[]' : `[${v as string}]`) : JSON.stringify(wellFormed && typeof v === 'string' ? v.replace(LONE_SURROGATE, '\ufffd') : v);
+    }
+    out += ']';
+  }
+  out += ']';
+  // JSON.stringify writes a lone surrogate as an escape that jsonb refuses; text bound as a text
+  // parameter always arrived with U+FFFD in its place (UTF-8 cannot hold one), and still does.
+  return !wellFormed && out.includes('\\ud') ? rowsJson(kinds, rows, true) : out;
+}
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
  * PostgreSQL's side of the query layer (src/store/dialect.ts): lists as arrays (`= ANY`, unnest),
  * JSON as jsonb (pg parses it on read), booleans as booleans, byte order by COLLATE "C" (the
  * database's locale would order otherwise), and the change log's bigserial: after a page appended
@@ -135,9 +163,11 @@ export const postgresDialect: StoreDialect = {
   inList: (e, values) => sql<SqlBool>`${e} = ANY(${[...values]}::text[])`,
   inKeys: (e, keys) => sql<SqlBool>`${e} = ANY(${keys.map(String)}::bigint[])`,
   rowsSelect: (kinds, rows) => {
-    const cols = kinds.map((k, i) => sql.raw(k === 'json' ? `c${i}::jsonb AS c${i}` : `c${i}`));
-    const arrays = kinds.map((k, i) => sql`${rows.map((r) => r[i] ?? null)}::${sql.raw(k === 'int' ? 'bigint[]' : 'text[]')}`);
-    return sql`SELECT ${sql.join(cols)} FROM unnest(${sql.join(arrays)}) AS t(${sql.raw(kinds.map((_, i) => `c${i}`).join(', '))}) WHERE true`;
+    // A JSON column's value is wrapped in an array of one, and SQL NULL is an empty array (`-> 0`
+    // finds nothing), so it stays apart from a JSON null value (`[null]`). Not a bare `null`: `-> 0`
+    // of a scalar jsonb gives the scalar back.
+    const cols = kinds.map((k, i) => sql.raw(k === 'json' ? `(t.r -> ${i}) -> 0 AS c${i}` : k === 'int' ? `(t.r ->> ${i})::bigint AS c${i}` : `t.r ->> ${i} AS c${i}`));
+    return sql`SELECT ${sql.join(cols)} FROM jsonb_array_elements(${rowsJson(kinds, rows)}::jsonb) AS t(r) WHERE true`;
   },
   listTable: (values, alias) => sql`unnest(${[...values]}::text[]) AS ${sql.id(alias)}(value)`,
   inTuples: (es, rows) =>
