@@ -169,6 +169,47 @@ function checkValue(field: string, r: FieldRule, v: unknown): { value: unknown; 
 }
 
 /**
+ * Text that is not Unicode: half of a UTF-16 surrogate pair without its other half, which JSON's
+ * `\ud800` escape delivers as readily as a character. No store can keep one: UTF-8 has no encoding
+ * for it, so PostgreSQL refused the record's JSON (failing the page it came in, at every retry) and
+ * a text column held U+FFFD, or three, in its place. So text is made Unicode at the boundary, each
+ * lone half replaced by U+FFFD (the replacement character, what a decoder puts for bytes it cannot
+ * read), and the repair reported.
+ */
+const SURROGATE = /[\ud800-\udfff]/;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const NOT_UNICODE = 'not Unicode text (a lone surrogate)';
+export const wellFormed = (s: string): string => s.replace(LONE_SURROGATE, '\ufffd');
+
+/**
+ * The value with its text made Unicode (strings in lists and objects too); the same value when
+ * nothing changes. A value met again inside itself (a connector's bug: JSON cannot make one) is
+ * left as it is, for the store to refuse, naming the record.
+ */
+function wellFormedValue(v: unknown, inside?: Set<object>): unknown {
+  if (typeof v === 'string') return SURROGATE.test(v) ? wellFormed(v) : v;
+  if (!v || typeof v !== 'object' || inside?.has(v)) return v;
+  // The objects above this one, made only when an object is met below it (lists of text are most).
+  let path: Set<object> | undefined;
+  const inner = (x: unknown) => (x && typeof x === 'object' ? wellFormedValue(x, (path ??= new Set(inside).add(v))) : wellFormedValue(x));
+  if (Array.isArray(v)) {
+    let out: unknown[] | undefined;
+    for (let i = 0; i < v.length; i++) {
+      const y = inner(v[i]);
+      if (y !== v[i]) (out ??= [...v])[i] = y;
+    }
+    return out ?? v;
+  }
+  let out: Record<string, unknown> | undefined;
+  for (const k of Object.keys(v)) {
+    const x = (v as Record<string, unknown>)[k];
+    const y = inner(x);
+    if (y !== x) (out ??= { ...(v as Record<string, unknown>) })[k] = y;
+  }
+  return out ?? v;
+}
+
+/**
  * Checks a record against the unified types: returns it with values repaired or dropped, or null
  * when it must be held back (a required value or reference missing or unusable), and what was found.
  */
@@ -193,8 +234,18 @@ export function checkRecord<R extends SourceRecord>(record: R): { record: R | nu
   };
   // A type the model does not know cannot be stored (a connector bug): held back, not thrown.
   if (!(record.type in FIELD_RULES)) return { record: null, issues: [...issues, { field: 'type', problem: 'not a record type of the model', action: 'held-back' }] };
+  // A key is the record's identity: repairing it could make it another record's.
+  if (typeof record.key === 'string' && SURROGATE.test(record.key) && wellFormed(record.key) !== record.key) {
+    return { record: null, issues: [...issues, { field: 'key', problem: NOT_UNICODE, action: 'held-back' }] };
+  }
   if (record.deleted) return { record: withTime(record), issues };
   const data = { ...(record.data as unknown as Record<string, unknown>) };
+  for (const field of Object.keys(data)) {
+    const v = wellFormedValue(data[field]);
+    if (v === data[field]) continue;
+    data[field] = v;
+    issues.push({ field, problem: `${NOT_UNICODE}, replaced by U+FFFD`, action: 'repaired' });
+  }
   let held = false;
   for (const [field, rule] of Object.entries(FIELD_RULES[record.type])) {
     // A field this delivery does not carry (`keep`) stands as stored: nothing to check.

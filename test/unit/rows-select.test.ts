@@ -5,7 +5,7 @@
  * null value. On PostgreSQL the rows travel as one jsonb array, where a JSON column's text is
  * spliced in unquoted, so a value that broke out of its cell would show here.
  */
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/store/types.ts';
 import { sqliteDialect } from '../../src/store/sqlite.ts';
@@ -27,7 +27,7 @@ describe.each(storeKinds())('rowsSelect on %s', (kind) => {
   async function roundTrip(rows: (string | number | null)[][]): Promise<Row[]> {
     const s = await openTestStore(kind);
     stores.push(s);
-    const r = await sql<Row>`SELECT r.c0, r.c1, r.c2, r.c2 IS NULL AS c2null FROM (${d.rowsSelect(['text', 'int', 'json'], rows)}) AS r`.execute(s.rdb);
+    const r = await sql<Row>`SELECT r.c0, r.c1, r.c2, r.c2 IS NULL AS c2null FROM (${d.rowsSelect(['text', 'int', 'json'], rows)}) AS r`.execute((s as unknown as { rdb: Kysely<unknown> }).rdb);
     return r.rows;
   }
 

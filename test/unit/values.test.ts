@@ -128,6 +128,35 @@ describe('values at the mapping boundary', () => {
   });
 });
 
+describe('text that is not Unicode (a lone surrogate)', () => {
+  it('is repaired to U+FFFD in any field, list or object, and the repair reported; a pair is kept', () => {
+    const person: SourceRecord = {
+      type: 'person', key: 'u-1',
+      data: { givenName: 'Ann\ud800', familyName: 'Fine 😀', roles: ['student'], orgKeys: ['s-1', '\udc00s-2'], extra: { note: [{ n: 'x\ud800y' }], ok: 'z' } } as never,
+    };
+    const out = checkRecord(person);
+    expect(out.record?.data).toEqual({
+      givenName: 'Ann\ufffd', familyName: 'Fine 😀', roles: ['student'], orgKeys: ['s-1', '\ufffds-2'], extra: { note: [{ n: 'x\ufffdy' }], ok: 'z' },
+    });
+    expect(out.issues).toEqual(['givenName', 'orgKeys', 'extra'].map((field) => ({ field, problem: 'not Unicode text (a lone surrogate), replaced by U+FFFD', action: 'repaired' })));
+    // What is made of it can be written as UTF-8 and read back the same.
+    expect(Buffer.from(JSON.stringify(out.record), 'utf8').toString('utf8')).toBe(JSON.stringify(out.record));
+    // Clean records are passed through unchanged, not copied field by field.
+    const clean: SourceRecord = { type: 'person', key: 'u-2', data: { givenName: 'Bo', familyName: 'Lee', roles: ['teacher'] } };
+    expect(checkRecord(clean)).toEqual({ record: clean, issues: [] });
+  });
+
+  it('in a key, holds the record back (repairing a key could make it another record), deletions too', () => {
+    for (const r of [
+      { type: 'person', key: 'u-\ud83d', data: { givenName: 'Cy', roles: ['student'] } },
+      { type: 'person', key: 'u-\ud83d', deleted: true },
+    ] as SourceRecord[]) {
+      expect(checkRecord(r)).toEqual({ record: null, issues: [{ field: 'key', problem: 'not Unicode text (a lone surrogate)', action: 'held-back' }] });
+    }
+    expect(checkRecord({ type: 'person', key: 'u-😀', deleted: true }).record).not.toBeNull();
+  });
+});
+
 describe('the demo district at the boundary', () => {
   it('passes untouched: the check finds nothing in clean data', () => {
     const d = generateDistrict({ students: 300 });
