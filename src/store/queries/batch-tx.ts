@@ -5,7 +5,7 @@
  * - reads bind their keys as one parameter (dialect.inList / inTuples), so one statement answers a
  *   whole page whatever its size;
  * - writes are INSERT … SELECT from the dialect's rowsSelect: the rows bound as one JSON parameter
- *   (SQLite) or one array per column (PostgreSQL unnest), one statement text per shape whatever the
+ *   (SQLite json_each, PostgreSQL jsonb_array_elements), one statement text per shape whatever the
  *   row count, chunked at MAX_ROWS_PER_STATEMENT rows. Elements with
  *   the same key are folded first, as applying them one after another would leave the row: the last
  *   wins (an entity keeps the type its first insert gave it, as the singular upsert does) — and
