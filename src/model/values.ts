@@ -21,6 +21,7 @@
 import { DateResolver, DateTimeResolver, EmailAddressResolver } from 'graphql-scalars';
 import type { GraphQLScalarType } from 'graphql';
 import { REFERENCES, type EntityType, type SourceRecord } from './records.ts';
+import { SURROGATE, wellFormed } from './unicode.ts';
 
 /** The scalars GraphQL serves these values with (src/graphql/scalars.ts wraps exactly these for input). */
 export const SCALARS = { Date: DateResolver, DateTime: DateTimeResolver, EmailAddress: EmailAddressResolver } as const;
@@ -169,17 +170,12 @@ function checkValue(field: string, r: FieldRule, v: unknown): { value: unknown; 
 }
 
 /**
- * Text that is not Unicode: half of a UTF-16 surrogate pair without its other half, which JSON's
- * `\ud800` escape delivers as readily as a character. No store can keep one: UTF-8 has no encoding
- * for it, so PostgreSQL refused the record's JSON (failing the page it came in, at every retry) and
- * a text column held U+FFFD, or three, in its place. So text is made Unicode at the boundary, each
- * lone half replaced by U+FFFD (the replacement character, what a decoder puts for bytes it cannot
- * read), and the repair reported.
+ * Text that is not Unicode (src/model/unicode.ts) cannot be stored as it is: PostgreSQL refused the
+ * record's JSON (failing the page it came in, at every retry) and SQLite kept U+FFFD three times in
+ * its place. So text is made Unicode at the boundary, each lone half replaced by U+FFFD (what a
+ * decoder puts for bytes it cannot read), and the repair reported.
  */
-const SURROGATE = /[\ud800-\udfff]/;
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 const NOT_UNICODE = 'not Unicode text (a lone surrogate)';
-export const wellFormed = (s: string): string => s.replace(LONE_SURROGATE, '\ufffd');
 
 /**
  * The value with its text made Unicode (strings in lists and objects too); the same value when

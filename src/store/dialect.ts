@@ -33,9 +33,9 @@ export interface StoreDialect {
    * `SELECT c0, c1, … FROM rows` (the columns named so in both stores, for a statement that joins
    * them): rows given as values in column order, bound as one parameter
    * (SQLite: a JSON array of arrays read by json_each; PostgreSQL: the same as jsonb, read by
-   * jsonb_array_elements, JSON columns' text spliced in as it is). The source of a multi-row `INSERT … SELECT` whose text does not depend on the row
-   * count, so Kysely builds no node per value and each store prepares or parses one text per
-   * shape. `json` columns take JSON text (or null).
+   * jsonb_array_elements, JSON columns' text spliced in as it is). The source of a multi-row
+   * `INSERT … SELECT` whose text does not depend on the row count, so Kysely builds no node per
+   * value and each store prepares or parses one text per shape. `json` columns take JSON text (or null).
    */
   rowsSelect(kinds: readonly ColumnKind[], rows: readonly (readonly (string | number | null)[])[]): RawBuilder<unknown>;
   /** `(exprs…) IN (rows…)` for composite keys, the rows bound as one parameter per column. */

@@ -22,6 +22,7 @@ import pg from 'pg';
 import { Kysely, PostgresDialect, sql, type CompiledQuery, type SqlBool } from 'kysely';
 import type { EntityType } from '../model/records.ts';
 import { RostergateError } from '../errors.ts';
+import { wellFormed } from '../model/unicode.ts';
 import { POSTGRES_MIGRATIONS, type RowRepair } from './migrations.ts';
 import { storeConditionError } from './conditions.ts';
 import type { Database as Tables } from './db.ts';
@@ -131,7 +132,7 @@ const types = {
  * array, then the element as jsonb). At 20,000 students that quoting was the client's largest
  * single cost after garbage collection (docs/data-engine.md, "Rows as one JSON parameter").
  */
-function rowsJson(kinds: readonly ColumnKind[], rows: readonly (readonly (string | number | null)[])[], wellFormed = false): string {
+function rowsJson(kinds: readonly ColumnKind[], rows: readonly (readonly (string | number | null)[])[], repairText = false): string {
   let out = '[';
   for (let r = 0; r < rows.length; r++) {
     const row = rows[r]!;
@@ -139,16 +140,15 @@ function rowsJson(kinds: readonly ColumnKind[], rows: readonly (readonly (string
     for (let i = 0; i < kinds.length; i++) {
       const v = row[i] ?? null;
       if (i) out += ',';
-      out += kinds[i] === 'json' ? (v === null ? '[]' : `[${v as string}]`) : JSON.stringify(wellFormed && typeof v === 'string' ? v.replace(LONE_SURROGATE, '\ufffd') : v);
+      out += kinds[i] === 'json' ? (v === null ? '[]' : `[${v as string}]`) : JSON.stringify(repairText && typeof v === 'string' ? wellFormed(v) : v);
     }
     out += ']';
   }
   out += ']';
   // JSON.stringify writes a lone surrogate as an escape that jsonb refuses; text bound as a text
   // parameter always arrived with U+FFFD in its place (UTF-8 cannot hold one), and still does.
-  return !wellFormed && out.includes('\\ud') ? rowsJson(kinds, rows, true) : out;
+  return !repairText && out.includes('\\ud') ? rowsJson(kinds, rows, true) : out;
 }
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
 /**
  * PostgreSQL's side of the query layer (src/store/dialect.ts): lists as arrays (`= ANY`, unnest),
