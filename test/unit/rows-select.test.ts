@@ -52,8 +52,12 @@ describe.each(storeKinds())('rowsSelect on %s', (kind) => {
     expect(d.fromJson(by.get('json-null')!.c2)).toBeNull();
   });
 
-  it.runIf(kind === 'postgres')('writes a lone surrogate in text as U+FFFD, as a text parameter always did', async () => {
-    const back = await roundTrip([['k\ud800', 1, '{}'], ['\udc00x', 2, '{}'], ['ok 😀', 3, '{}']]);
-    expect(back.map((r) => r.c0).sort()).toEqual(['k\ufffd', 'ok 😀', '\ufffdx'].sort());
-  });
+  // PostgreSQL only: what SQLite keeps of a lone surrogate is its own affair (the mapping boundary
+  // repairs them before any store sees one: test/unit/sync-not-unicode.test.ts).
+  if (kind === 'postgres') {
+    it('writes a lone surrogate in text as U+FFFD, as a text parameter always did', async () => {
+      const back = await roundTrip([['k\ud800', 1, '{}'], ['\udc00x', 2, '{}'], ['ok 😀', 3, '{}']]);
+      expect(back.map((r) => r.c0).sort()).toEqual(['k\ufffd', 'ok 😀', '\ufffdx'].sort());
+    });
+  }
 });
