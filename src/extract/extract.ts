@@ -17,7 +17,6 @@ import { pipeline } from 'node:stream/promises';
 import { createHash, randomUUID } from 'node:crypto';
 import { RostergateError } from '../errors.ts';
 import type { Privacy } from '../graphql/privacy.ts';
-import { auditLogFor } from '../graphql/privacy.ts';
 import type { Store } from '../store/types.ts';
 import type { SourceType } from '../../connectors/types.ts';
 import { columnsFor, type Column, type Dataset } from './columns.ts';
@@ -320,7 +319,7 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractReport> {
     await spill?.remove();
     // Audited whether or not it completed: rows that went out before a failure were disclosed.
     if (complete || people.size) {
-      await auditLogFor(o.store, o.privacy.keyring).record(
+      await o.privacy.auditLog(o.store).record(
         {
           at: new Date().toISOString(), client: o.client, purpose: purpose.id, kind: 'extract',
           operation: `extract:${o.dataset}:${o.format}${complete ? '' : ':incomplete'}`,

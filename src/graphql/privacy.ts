@@ -62,6 +62,12 @@ export interface Privacy extends PrivacyPolicy {
     rendered?: { schema: GraphQLSchema; document: DocumentNode; source: string },
   ): Promise<void>;
   /**
+   * The audit log this tenant writes in `store`: one per store, shared by requests, webhooks and
+   * extracts, so a person disclosed again within the ledger's resolution (an hour) costs no ledger
+   * write whichever of them disclosed it first, and shutdown (`drainAudit`) waits for all of it.
+   */
+  auditLog(store: Store): AuditLog;
+  /**
    * The client of a request, by API key (x-api-key or Bearer rgk_…) or JWT bearer token (auth.jwt).
    * Throws AuthenticationError (401, with a reason) or AUTH_UNAVAILABLE (503: the issuer's keys could not be fetched).
    */
@@ -253,6 +259,7 @@ export function setupPrivacy(
     };
     const auditByStore = new WeakMap<Store, AuditLog>();
     const auditOf = (store: Store) => {
+      store = rawStore(store);
       let audit = auditByStore.get(store);
       if (!audit) {
         auditByStore.set(store, (audit = auditLogFor(store, keyring)));
@@ -279,6 +286,8 @@ export function setupPrivacy(
         const { master, tenant: keyTenant } = keyring.material();
         return { config, tenant, keyTenant, master };
       },
+
+      auditLog: auditOf,
 
       async recordDisclosure(store, client, purpose, people, kind, events, rendered) {
         const fields = rendered ? touchedFields(rendered.schema, rendered.document, classification) : [];
@@ -331,7 +340,7 @@ export function setupPrivacy(
           // district must not add, list or remove the others.
           admin: who.purpose.admin ? { store, privacy: self, webhooks: cfg.webhooks, sources: opts?.sources ?? cfg.sources.map((x) => x.id), tenants: clientTenants(who.client) === '*' ? tenantAdmin : undefined } : undefined,
           tenant,
-          audit: (entry: AuditInput, people: string[]) => auditOf(rawStore(store)).record(entry, people),
+          audit: (entry: AuditInput, people: string[]) => auditOf(store).record(entry, people),
           cursors: sealedCursors((p) => keyring.sealCursor(who.purpose.domain, p), (s) => keyring.openCursor(who.purpose.domain, s)),
           resolvePersonId: domain ? (id) => store.entityByPseudonym(domain.domain, id) : async (id) => id,
         });
@@ -361,7 +370,7 @@ export function setupPrivacy(
                 // finished answer until then (`holdAnswer`, src/server/gateway.ts), and sends an
                 // error instead of the data if the commit fails. Waiting here instead kept the whole
                 // execution (its loaders' rows, the result tree) alive for the wait.
-                const record = ctx.audit ?? ((e: AuditInput, people: string[]) => auditOf(rawStore(ctx.store)).record(e, people));
+                const record = ctx.audit ?? ((e: AuditInput, people: string[]) => auditOf(ctx.store).record(e, people));
                 const audited = record(
                   {
                     at: new Date().toISOString(), client: ctx.client.id, purpose: purpose.id, kind: 'query',
