@@ -54,6 +54,14 @@ export interface StoreDialect {
    * (which it does not flatten), so each pseudonym leads to its own rows and the LIMIT stops the walk.
    */
   orderedWalk(from: RawBuilder<unknown>, path: RawBuilder<unknown>, on: RawBuilder<SqlBool>): { from: RawBuilder<unknown>; on: RawBuilder<SqlBool>[] };
+  /**
+   * How a page of people in pseudonym order finds its people: undefined to walk the pseudonyms and
+   * join each to its person as it goes (SQLite, whose index probes cost little), or the condition
+   * that finds them all by the ids of the page's pseudonyms in one index scan (PostgreSQL:
+   * `id = ANY(ARRAY(subquery))`, whose array it reads once and looks up in index order).
+   * src/store/queries/store-reads.ts, `peopleKeysFirst`.
+   */
+  peopleByIds?: (id: Expression<string>, ids: RawBuilder<unknown>) => RawBuilder<SqlBool>;
   /** Text in byte order for ORDER BY and keyset comparisons (PostgreSQL: COLLATE "C", whatever the locale). */
   byteOrder(expr: Expression<string>): RawBuilder<string>;
   /** A JSON column's member as text (SQLite json_extract, PostgreSQL ->>), null where absent. */

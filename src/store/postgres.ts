@@ -175,6 +175,7 @@ export const postgresDialect: StoreDialect = {
   fromJson: <T>(raw: unknown) => raw as T,
   bool: (v) => v,
   orderedWalk: (from, path, on) => ({ from: sql`${from} CROSS JOIN LATERAL (SELECT e.* FROM ${path} WHERE ${on} OFFSET 0) e`, on: [] }),
+  peopleByIds: (id, ids) => sql<SqlBool>`${id} = ANY(ARRAY(${ids}))`,
   byteOrder: (e) => sql<string>`${e} COLLATE "C"`,
   jsonText: (col, field) => sql<string | null>`${col} ->> ${field}::text`,
   jsonMember: (col, field) => sql`${col} -> ${field}::text`,
