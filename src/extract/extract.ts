@@ -163,7 +163,8 @@ async function parallelRanges(
   const where = o.store.location();
   if (threads < 2 || !where) return undefined;
   const type = listTypeOf(o.dataset);
-  const counts = await o.store.counts();
+  // The listed type, and the people a range of another type in pseudonym order is cut by.
+  const counts = await o.store.counts(type === 'person' ? [type] : [type, 'person']);
   const rows = counts[type];
   if (rows < (o.parallelFrom ?? PARALLEL_FROM)) return undefined;
   const order = orderOf(await newContext(), type);

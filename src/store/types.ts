@@ -495,7 +495,12 @@ export interface Store {
   /** A metadata value, if the key has one. */
   meta(key: string): Promise<string | undefined>;
   conflicts(): Promise<IdentityConflict[]>;
-  counts(): Promise<Record<EntityType, number>>;
+  /**
+   * Stored entities per type. With `types`, only those are counted (every other type reads 0): a
+   * range of the (type, …) index each, not a pass over every entity (a parallel extract needs one
+   * or two types: 155 ms → a few ms on SQLite at 50,000 students).
+   */
+  counts(types?: readonly EntityType[]): Promise<Record<EntityType, number>>;
   /**
    * Every `every`-th value of a list's leading sort key, in order: the pseudonyms of the order's
    * (domain, version) with `order`, else the ids of `type`. Any increasing values cut a list into

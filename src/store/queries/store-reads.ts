@@ -380,9 +380,12 @@ export abstract class QueryStore implements Store {
     }));
   }
 
-  async counts(): Promise<Record<EntityType, number>> {
+  async counts(types?: readonly EntityType[]): Promise<Record<EntityType, number>> {
     const out = Object.fromEntries(ENTITY_TYPES.map((t) => [t, 0])) as Record<EntityType, number>;
-    const rows = await this.executeRead(this.rdb.selectFrom('entities').select(['type', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('type').compile());
+    if (types?.length === 0) return out;
+    let q = this.rdb.selectFrom('entities').select(['type', (eb) => eb.fn.countAll<number>().as('n')]);
+    if (types) q = q.where(this.d.inList(sql.ref('type'), [...new Set(types)]));
+    const rows = await this.executeRead(q.groupBy('type').compile());
     for (const r of rows) out[r.type] = Number(r.n);
     return out;
   }
