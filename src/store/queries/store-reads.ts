@@ -145,9 +145,9 @@ export abstract class QueryStore implements Store {
    * a third (a page of 2,001 people at 50,000 students: 60 → 23 ms in psql, docs/data-engine.md).
    * So the page's pseudonyms are read first (an index-only scan of pseudonyms_order), then their
    * people in one index scan, joined back and sorted in key order (the page only: a sort of at most
-   * `first + 1` rows, not of the list). The limit falls on the pseudonyms: one
-   * without its person (none should exist; the walk leaves such rows out too) leaves the page
-   * short, and the page reads on from its last pseudonym until it is full or the list ends.
+   * `first + 1` rows, not of the list). The limit falls on the pseudonyms: one without its person
+   * (none should exist; the walk leaves such rows out too) leaves the page short, and the page
+   * reads on from its last pseudonym until it is full or the list ends.
    */
   private async peopleKeysFirst(
     q: ListQuery, byIds: NonNullable<StoreDialect['peopleByIds']>, count: () => Promise<number>,
