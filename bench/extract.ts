@@ -128,6 +128,9 @@ async function benchStore(kind: 'sqlite' | 'postgres', store: Store, privacy: Pr
   }
   for (const [dataset, format] of RUNS) {
     let best = { floor: 0, extract: 0, floorCpu: 0, extractCpu: 0, par: 0, parCpu: 0 };
+    // The first round's extract: the only one that may write ledger rows (a person sent again within
+    // the hour costs none: src/privacy/audit.ts), so the best round can hide that cost.
+    let first = 0;
     let heap = '';
     let rows = 0;
     let written = '';
@@ -142,6 +145,7 @@ async function benchStore(kind: 'sqlite' | 'postgres', store: Store, privacy: Pr
       const p = threads > 1 ? await timed(dir, async (out) => (await extract(dataset, format, out, threads)).rows) : undefined;
       if (p && p.rows !== e.rows) throw new Error(`${dataset}: the extract on threads read ${p.rows} rows, on one ${e.rows}`);
       rows = e.rows;
+      if (r === 0) first = e.rate;
       best = {
         floor: Math.max(best.floor, f.rate), extract: Math.max(best.extract, e.rate),
         floorCpu: Math.max(best.floorCpu, f.perCpu), extractCpu: Math.max(best.extractCpu, e.perCpu),
@@ -153,7 +157,8 @@ async function benchStore(kind: 'sqlite' | 'postgres', store: Store, privacy: Pr
     const fmt = (n: number) => Math.round(n).toLocaleString('en').padStart(8);
     console.log(
       `  ${`${dataset}.${format}`.padEnd(19)} ${String(rows).padStart(7)} rows (${written})\n` +
-        `    extract ${fmt(best.extract)} rows/s, floor ${fmt(best.floor)} rows/s: ratio ${(best.extract / best.floor).toFixed(2)} (target ≥ 0.5)\n` +
+        `    extract ${fmt(best.extract)} rows/s, floor ${fmt(best.floor)} rows/s: ratio ${(best.extract / best.floor).toFixed(2)} (target ≥ 0.5)` +
+        `; first round ${fmt(first).trim()} rows/s\n` +
         (threads > 1 ? `    on ${threads} threads ${fmt(best.par)} rows/s: ratio ${(best.par / best.floor).toFixed(2)} (target ≥ 0.5); ${(best.par / best.extract).toFixed(2)}× one thread\n` : '') +
         `    per CPU second: extract ${fmt(best.extractCpu)}, floor ${fmt(best.floorCpu)}: ratio ${(best.extractCpu / best.floorCpu).toFixed(2)}` +
         (threads > 1 ? `; on threads ${fmt(best.parCpu)} (every thread's CPU): ratio ${(best.parCpu / best.floorCpu).toFixed(2)}` : '') + '\n' +
