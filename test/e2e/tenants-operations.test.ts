@@ -207,28 +207,39 @@ describe.each(storeKinds())('a gateway of many tenants, operated, on %s', (kind)
     try {
       // A is visited first each round (the home tenant): a dispatch in turn would wait 60 s on it.
       await serving(new FixedTenants('a', [a, b]), {}, async () => {
-        const caughtUp = async (atLeast: number) => {
-          const c = await b.store.webhooks.counts(subB);
-          return c.pending === 0 && c.delivered > atLeast;
-        };
-        await until('B\'s deliveries', () => caughtUp(0), 10_000, 50);
-        expect(hung.length).toBe(1);
-        const first = (await b.store.webhooks.counts(subB)).delivered;
-        // New changes in B, while A's first delivery still hangs: a later round delivers them too.
-        await syncInto(b, privacyOf(cfg), 4);
-        await until('B\'s next deliveries', () => caughtUp(first), 10_000, 50);
-        const delivered = (await b.store.webhooks.counts(subB)).delivered;
-        expect(received.length).toBe(delivered);
-        // A's dispatch is one, still waiting: never a second one beside it.
-        expect(hung.length).toBe(1);
-        expect((await a.store.webhooks.counts(subA)).delivered).toBe(0);
-        const during = await registry.metrics();
-        expect(metricValue(during, 'rostergate_webhook_deliveries_total', { tenant: 'b', outcome: 'delivered' }) - metricValue(before, 'rostergate_webhook_deliveries_total', { tenant: 'b', outcome: 'delivered' })).toBe(delivered);
-        // A's consumer goes away (so its next attempts are refused, not hung): its attempt fails
-        // and is counted under A, as a retry.
-        hanging.close();
-        hanging.closeAllConnections();
-        await until('A\'s failed attempt counted', async () => metricValue(await registry.metrics(), 'rostergate_webhook_deliveries_total', { tenant: 'a', outcome: 'retry' }) > metricValue(before, 'rostergate_webhook_deliveries_total', { tenant: 'a', outcome: 'retry' }), 10_000, 50);
+        try {
+          // Caught up: every change of B's log rendered for the subscription (its cursor at the log's
+          // head) and delivered. Without the cursor, a round could still be rendering the last changes
+          // of a sync while the counts below are read, and one more delivery would land between them.
+          const caughtUp = async (atLeast: number) => {
+            const c = await b.store.webhooks.counts(subB);
+            const cursor = (await b.store.webhooks.list()).find((x) => x.id === subB)!.cursorSeq;
+            return c.pending === 0 && c.delivered > atLeast && cursor >= (await b.store.headSeq());
+          };
+          await until('B\'s deliveries', () => caughtUp(0), 10_000, 50);
+          expect(hung.length).toBe(1);
+          const first = (await b.store.webhooks.counts(subB)).delivered;
+          // New changes in B, while A's first delivery still hangs: a later round delivers them too.
+          await syncInto(b, privacyOf(cfg), 4);
+          await until('B\'s next deliveries', () => caughtUp(first), 10_000, 50);
+          const delivered = (await b.store.webhooks.counts(subB)).delivered;
+          expect(received.length).toBe(delivered);
+          // A's dispatch is one, still waiting: never a second one beside it.
+          expect(hung.length).toBe(1);
+          expect((await a.store.webhooks.counts(subA)).delivered).toBe(0);
+          const during = await registry.metrics();
+          expect(metricValue(during, 'rostergate_webhook_deliveries_total', { tenant: 'b', outcome: 'delivered' }) - metricValue(before, 'rostergate_webhook_deliveries_total', { tenant: 'b', outcome: 'delivered' })).toBe(delivered);
+          // A's consumer goes away (so its next attempts are refused, not hung): its attempt fails
+          // and is counted under A, as a retry.
+          hanging.close();
+          hanging.closeAllConnections();
+          await until('A\'s failed attempt counted', async () => metricValue(await registry.metrics(), 'rostergate_webhook_deliveries_total', { tenant: 'a', outcome: 'retry' }) > metricValue(before, 'rostergate_webhook_deliveries_total', { tenant: 'a', outcome: 'retry' }), 10_000, 50);
+        } finally {
+          // Before the gateway closes, which waits for A's delivery in flight: should anything above
+          // fail while it hangs, the failure is reported, not a wait of the delivery's 60 s timeout.
+          hanging.close();
+          hanging.closeAllConnections();
+        }
       });
     } finally {
       hanging.closeAllConnections();
