@@ -123,11 +123,6 @@ export class AuditLog {
     return this.committer.drain();
   }
 
-  /** After an erasure the ledger rows of a person go; forget them here too. */
-  forget(entityId: string): void {
-    for (const s of this.recent.values()) s.delete(entityId);
-  }
-
   /**
    * Walks the chain; the first entry whose hash or link does not match is reported. A chain can
    * only prove what it still holds: entries cut from its end leave a shorter, valid chain. So the
