@@ -2,11 +2,14 @@
  * A parallel extract's worker thread (./parallel.ts). It opens the same store and builds the same
  * privacy as the extracting thread (from a recipe handed over in memory), then answers ranges of a
  * list: their pages projected through the purpose schema (./projection.ts) and formatted
- * (./format.ts), with the people each range disclosed. It writes nothing: the extracting thread
- * writes the text in list order and keeps the audit entry and the disclosure ledger.
+ * (./format.ts), with the people each range disclosed. Under k-anonymity it spills the checked
+ * ranges to a file of its own in the extract's private folder and, in the writing pass, recodes
+ * ranges read back from any thread's file. It writes nothing else: the extracting thread writes the
+ * text in list order and keeps the audit entry and the disclosure ledger.
  */
-import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { parentPort, threadId, workerData, type MessagePort } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import pg from 'pg';
 import { RostergateError } from '../errors.ts';
 import { buildUnifiedSchema } from '../graphql/schema.ts';
@@ -18,9 +21,11 @@ import type { Store, StoreLocation } from '../store/types.ts';
 import { heldOf, prepareExtract } from './extract.ts';
 import { compileProjection, projectedPages, type Projection } from './projection.ts';
 import { formatRows } from './format.ts';
-import { Spill } from './spill.ts';
-import { countTuples } from './kanonymity.ts';
-import { THREAD_ROLE, type RangeJob, type RangeResult, type ThreadRecipe, type WorkerReply, type WorkerRequest } from './parallel.ts';
+import { readPart, Spill, SpillAppender } from './spill.ts';
+import { countTuples, recodePage, type Value } from './kanonymity.ts';
+import {
+  THREAD_ROLE, type Job, type RangeJob, type RangeResult, type RecodeJob, type SharedRecoding, type ThreadRecipe, type WorkerReply, type WorkerRequest,
+} from './parallel.ts';
 import type { SourceType } from '../../connectors/types.ts';
 
 async function openStore(where: StoreLocation): Promise<Store> {
@@ -42,10 +47,36 @@ function thread(): { recipe: ThreadRecipe; port: MessagePort } | undefined {
   return parentPort && data?.role === THREAD_ROLE ? { recipe: data.recipe!, port: parentPort } : undefined;
 }
 
-/** Per extract: the compiled projection, and the related keys found so far (as the extracting thread keeps them). */
-const extracts = new Map<string, { projection: Projection; names: string[]; memo: KeyMemo }>();
+/**
+ * Per extract: the compiled projection, the related keys found so far (as the extracting thread
+ * keeps them) and, in a check pass, this thread's spill file.
+ */
+const extracts = new Map<string, { projection: Projection; names: string[]; memo: KeyMemo; spill?: SpillAppender }>();
+/** Per writing pass: the plan the extracting thread shared. */
+const recodings = new Map<string, SharedRecoding & { suppressed: Set<string> }>();
 
-async function run(ready: Promise<{ store: Store; privacy: Privacy }>, sourceTypes: ReadonlyMap<string, SourceType>, job: RangeJob) {
+/** The writing pass of one range: read back, recoded under the shared plan, formatted. */
+function recode(job: RecodeJob): RangeResult {
+  const r = recodings.get(job.extractId);
+  if (!r) throw new RostergateError('STORE', 'parallel extract: a range of a writing pass came before its plan');
+  const groups = new Map<string, number>();
+  const suppress = (key: string) => r.suppressed.has(key);
+  let text = '';
+  let rows = 0;
+  let written = 0;
+  const dropped: number[][] = [];
+  for (const cells of readPart<Value[][]>(job.recode)) {
+    const page = recodePage(cells, r, suppress, groups);
+    rows += cells.length;
+    written += page.kept.length;
+    dropped.push(page.dropped);
+    if (page.kept.length) text += formatRows(r.format, r.names, page.kept);
+  }
+  return { kind: 'recoded', text, rows, written, groups: [...groups], dropped };
+}
+
+async function run(ready: Promise<{ store: Store; privacy: Privacy }>, sourceTypes: ReadonlyMap<string, SourceType>, job: Job) {
+  if ('recode' in job) return recode(job);
   const { store, privacy } = await ready;
   let e = extracts.get(job.extractId);
   if (!e) {
@@ -60,7 +91,7 @@ async function run(ready: Promise<{ store: Store; privacy: Privacy }>, sourceTyp
   const pages = projectedPages(e.projection, newContext, job.pageSize, job.range);
   let rows = 0;
   if (job.check) {
-    const { qiAt } = job.check;
+    const { qiAt, folder } = job.check;
     let spill = '';
     const tuples = new Map<string, number>();
     const held: { ids?: string[]; people: string[] }[] = [];
@@ -70,7 +101,8 @@ async function run(ready: Promise<{ store: Store; privacy: Privacy }>, sourceTyp
       held.push(heldOf(job.dataset, page));
       rows += page.cells.length;
     }
-    return { kind: 'check', spill, rows, tuples: [...tuples], pages: held } satisfies RangeResult;
+    e.spill ??= new SpillAppender(join(folder, `thread-${threadId}.ndjson`));
+    return { kind: 'check', part: e.spill.append(spill), rows, tuples: [...tuples], pages: held } satisfies RangeResult;
   }
   let text = '';
   const people = new Set<string>();
@@ -91,7 +123,13 @@ if (self) {
   const sourceTypes = new Map(recipe.sourceTypes);
   port.on('message', (m: WorkerRequest) => {
     if ('done' in m) {
+      extracts.get(m.done)?.spill?.close();
       extracts.delete(m.done);
+      recodings.delete(m.done);
+      return;
+    }
+    if ('share' in m) {
+      recodings.set(m.share, { ...m.recoding, suppressed: new Set(m.recoding.suppress) });
       return;
     }
     run(ready, sourceTypes, m.job).then(
@@ -100,7 +138,7 @@ if (self) {
         // Named by kind, not by the driver's message, which may quote a stored value (as projectedPages does).
         const error = err instanceof RostergateError
           ? { code: err.code, message: err.message, retryable: err.retryable }
-          : { code: 'STORE', message: `extract ${m.job.dataset}: a worker thread failed (${(err as Error)?.name ?? 'error'})`, retryable: false };
+          : { code: 'STORE', message: `extract${'dataset' in m.job ? ` ${m.job.dataset}` : ''}: a worker thread failed (${(err as Error)?.name ?? 'error'})`, retryable: false };
         port.postMessage({ id: m.id, error } satisfies WorkerReply);
       },
     );

@@ -21,14 +21,14 @@ import type { Store } from '../store/types.ts';
 import type { SourceType } from '../../connectors/types.ts';
 import { columnsFor, type Column, type Dataset } from './columns.ts';
 import { compileProjection, projectedPages, type ProjectedPage } from './projection.ts';
-import { Spill } from './spill.ts';
+import { Spill, SpillFolder, type SpillPart } from './spill.ts';
 import { csvLines } from './csv.ts';
 import { formatRows, type ExtractFormat } from './format.ts';
 import { KeyMemo } from '../graphql/loaders.ts';
 import type { GraphQLContext } from '../graphql/context.ts';
 import { orderOf } from '../graphql/order.ts';
-import { extractThreads, inOrder, listRanges, listTypeOf, type RangeJob, type RangeResult } from './parallel.ts';
-import { countTuples, generalise, groupKey, planK, type KPolicy, type Value } from './kanonymity.ts';
+import { extractThreads, inOrder, listRanges, listTypeOf, type Job, type RangeJob, type RangeResult } from './parallel.ts';
+import { countTuples, planK, recodePage, type KPolicy, type Value } from './kanonymity.ts';
 
 export { FORMATS, protectCell, type ExtractFormat } from './format.ts';
 
@@ -77,7 +77,7 @@ export interface ExtractOptions extends ExtractRequest {
   /**
    * Worker threads to project the pages on (./parallel.ts); 1 (the default) keeps the extract on
    * this thread. Used from `parallelFrom` rows on, on a store another thread can open (not SQLite
-   * in memory); under k-anonymity for the check pass (the writing pass replays the spill here).
+   * in memory); under k-anonymity for both passes (each thread spills the ranges it checked).
    */
   threads?: number;
   /** Rows from which `threads` are used (default PARALLEL_FROM): below it, starting threads costs more than they save. */
@@ -95,7 +95,7 @@ export const PARALLEL_FROM = 200_000;
 export type ExtractPass = 'check' | 'write';
 
 /** A page on its way to the writing pass: cells in column order, the people it disclosed, and (people dataset, k check) its rows' ids. */
-type Page = Pick<ProjectedPage, 'cells' | 'people'> & { ids?: string[] };
+type Page = Pick<ProjectedPage, 'cells'> & { people: Iterable<string>; ids?: string[] };
 
 /**
  * What the check pass keeps in memory of a page for the writing pass: the people it disclosed and,
@@ -153,12 +153,10 @@ export function prepareExtract(privacy: Privacy, r: ExtractRequest) {
 }
 
 /**
- * The ranges of a parallel extract, as results in list order; undefined where it would not pay or
- * cannot be (see ExtractOptions.threads).
+ * The threads and ranges of a parallel extract; undefined where it would not pay or cannot be (see
+ * ExtractOptions.threads). `jobs` makes a pass's jobs over the ranges, `results` runs them in list order.
  */
-async function parallelRanges(
-  o: ExtractOptions, names: string[], newContext: () => Promise<GraphQLContext>, pageSize: number, check?: RangeJob['check'],
-): Promise<AsyncGenerator<RangeResult> | undefined> {
+async function parallelPlan(o: ExtractOptions, names: string[], newContext: () => Promise<GraphQLContext>, pageSize: number) {
   const threads = o.threads ?? 1;
   const where = o.store.location();
   if (threads < 2 || !where) return undefined;
@@ -172,9 +170,20 @@ async function parallelRanges(
   const leadRatio = order && type !== 'person' ? counts.person / Math.max(1, rows) : 1;
   const ranges = await listRanges(o.store, { type, ...(order ? { order } : {}) }, rows, leadRatio, pageSize, threads);
   const pool = extractThreads({ store: where, privacy: o.privacy.threadRecipe(), sourceTypes: [...o.sourceTypes] }, threads);
-  const extractId = randomUUID();
-  const jobs = ranges.map((range): RangeJob => ({ extractId, client: o.client, dataset: o.dataset, format: o.format, pageSize, range, names, ...(check ? { check } : {}) }));
-  return inOrder(pool, jobs, 2 * pool.size);
+  return {
+    pool,
+    jobs(check?: RangeJob['check']): RangeJob[] {
+      const extractId = randomUUID();
+      return ranges.map((range) => ({ extractId, client: o.client, dataset: o.dataset, format: o.format, pageSize, range, names, ...(check ? { check } : {}) }));
+    },
+    results: (jobs: Job[]) => inOrder(pool, jobs, 2 * pool.size),
+  };
+}
+
+/** A parallel pass's result of the kind it asked for (a thread that answered otherwise is a bug, named as such). */
+function expect<K extends RangeResult['kind']>(r: RangeResult, kind: K, dataset: Dataset): Extract<RangeResult, { kind: K }> {
+  if (r.kind !== kind) throw new RostergateError('STORE', `extract ${dataset}: a worker thread answered a ${kind} job with ${r.kind}`);
+  return r as Extract<RangeResult, { kind: K }>;
 }
 
 export async function runExtract(o: ExtractOptions): Promise<ExtractReport> {
@@ -189,68 +198,105 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractReport> {
   const keyMemo = new KeyMemo();
   const newContext = () => o.privacy.context(o.store, o.sourceTypes, { client: o.client, purpose }, { sharedCache: false, keyMemo });
 
+  const names = columns.map((c) => c.name);
   const qiNames = qi.map((c) => c.name);
   const qiAt = qi.map((c) => columns.indexOf(c));
   const projection = compileProjection(ps.schema, o.dataset, columns);
   const fromStore = () => projectedPages(projection, newContext, pageSize);
+  const parallel = await parallelPlan(o, names, newContext, pageSize);
 
   // Pass 1 (only when there is something to protect): the one read of the store, every column
   // projected; counts of quasi-identifier tuples, the pages spilled to a private file (./spill.ts)
   // for the writing pass. Gateway ids stay in memory: the disclosed people per page, and for the
   // people dataset the row ids, so a suppressed row can take its person out of the disclosed set.
+  // On threads: the same counts and pages' people, each thread spilling its ranges to a file of its
+  // own in a private folder (`parts` says where each range lies).
   const tuples = new Map<string, number>();
   let spill: Spill<Value[][]> | undefined;
+  let folder: SpillFolder | undefined;
+  const parts: SpillPart[] = [];
   const held: { ids?: string[]; people: string[] }[] = [];
-  if (applicable && qi.length) {
-    spill = await Spill.create<Value[][]>();
+  const checking = applicable && qi.length > 0;
+  if (checking) {
     try {
       let checked = 0;
-      const parallel = await parallelRanges(o, columns.map((c) => c.name), newContext, pageSize, { qiAt });
-      // On threads: the same counts, spill lines and pages' people, made there range by range.
-      for await (const r of parallel ?? []) {
-        if (r.kind !== 'check') throw new RostergateError('STORE', `extract ${o.dataset}: a worker thread answered the check pass with text`);
-        for (const [key, n] of r.tuples) tuples.set(key, (tuples.get(key) ?? 0) + n);
-        await spill.writeLines(r.spill);
-        held.push(...r.pages);
-        checked += r.rows;
-        o.onProgress?.({ pass: 'check', rows: checked });
-      }
-      for await (const page of parallel ? [] : fromStore()) {
-        countTuples(tuples, page.cells, qiAt);
-        await spill.write(page.cells);
-        held.push(heldOf(o.dataset, page));
-        checked += page.cells.length;
-        o.onProgress?.({ pass: 'check', rows: checked });
+      if (parallel) {
+        folder = await SpillFolder.create();
+        for await (const result of parallel.results(parallel.jobs({ qiAt, folder: folder.path }))) {
+          const r = expect(result, 'check', o.dataset);
+          for (const [key, n] of r.tuples) tuples.set(key, (tuples.get(key) ?? 0) + n);
+          parts.push(r.part);
+          held.push(...r.pages);
+          checked += r.rows;
+          o.onProgress?.({ pass: 'check', rows: checked });
+        }
+      } else {
+        spill = await Spill.create<Value[][]>();
+        for await (const page of fromStore()) {
+          countTuples(tuples, page.cells, qiAt);
+          await spill.write(page.cells);
+          held.push(heldOf(o.dataset, page));
+          checked += page.cells.length;
+          o.onProgress?.({ pass: 'check', rows: checked });
+        }
       }
     } catch (e) {
-      await spill.remove();
+      await spill?.remove();
+      await folder?.remove();
       throw e;
     }
   }
-  const plan = applicable && qi.length ? planK(tuples, qiNames, policy) : undefined;
+  const plan = checking ? planK(tuples, qiNames, policy) : undefined;
   tuples.clear();
+  const recoding = plan && { levels: plan.levels, qi: qiNames, qiAt };
+  const suppress = (group: string) => (plan!.groups.get(group) ?? 0) < policy.k;
   async function* fromSpill(s: Spill<Value[][]>): AsyncGenerator<Page> {
     let i = 0;
     for await (const cells of s.pages()) {
       const page = held[i]!;
       held[i++] = { people: [] };
-      yield { cells, people: new Set(page.people), ids: page.ids };
+      yield { cells, ...page };
     }
   }
-
-  const parallel = !spill ? await parallelRanges(o, columns.map((c) => c.name), newContext, pageSize) : undefined;
+  /** The people a page disclosed, less the rows the writing pass left out (only people carry quasi-identifiers). */
+  const disclosed = (page: Omit<Page, 'cells'>, dropped: readonly number[]) => {
+    const rendered = new Set(page.people);
+    // The audit log and disclosure ledger count the people sent, so not those suppressed: a
+    // suppressed row is one person, rendered in no other row.
+    if (page.ids) for (const i of dropped) rendered.delete(page.ids[i]!);
+    for (const id of rendered) people.add(id);
+  };
 
   // Pass 2: write, counting the groups actually written.
   let written = 0;
   let seen = 0;
   const writtenGroups = new Map<string, number>();
-  const names = columns.map((c) => c.name);
   async function* text(): AsyncGenerator<string> {
     if (o.format === 'csv') yield csvLines([names]);
-    if (parallel) {
-      // Projected and formatted on the threads; no k-anonymity plan applies (that runs on one thread).
-      for await (const r of parallel) {
-        if (r.kind !== 'text') throw new RostergateError('STORE', `extract ${o.dataset}: a worker thread answered the writing pass with a check`);
+    if (parallel && checking) {
+      // Read back, recoded and formatted on the threads; the plan goes to each of them first.
+      const extractId = randomUUID();
+      parallel.pool.share(extractId, { ...recoding!, suppress: [...plan!.groups.keys()].filter(suppress), format: o.format, names });
+      const jobs = parts.map((part) => ({ extractId, recode: part }));
+      let h = 0;
+      for await (const result of parallel.results(jobs)) {
+        const r = expect(result, 'recoded', o.dataset);
+        for (const dropped of r.dropped) {
+          disclosed(held[h]!, dropped);
+          held[h++] = { people: [] };
+        }
+        for (const [key, n] of r.groups) writtenGroups.set(key, (writtenGroups.get(key) ?? 0) + n);
+        seen += r.rows;
+        written += r.written;
+        o.onProgress?.({ pass: 'write', rows: seen });
+        if (r.text) yield r.text;
+      }
+      return;
+    }
+    if (parallel && !checking) {
+      // Projected and formatted on the threads.
+      for await (const result of parallel.results(parallel.jobs())) {
+        const r = expect(result, 'text', o.dataset);
         for (const id of r.people) people.add(id);
         seen += r.rows;
         written += r.rows;
@@ -259,30 +305,15 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractReport> {
       }
       return;
     }
-    for await (const { cells, people: rendered, ids } of spill ? fromSpill(spill) : (fromStore() as AsyncIterable<Page>)) {
-      const out: Value[][] = [];
-      for (let r = 0; r < cells.length; r++) {
-        const values = cells[r]!;
-        seen++;
-        if (plan) {
-          const q = generalise(qiAt.map((i) => values[i]!), qiNames, plan.levels);
-          const key = groupKey(q);
-          if ((plan.groups.get(key) ?? 0) < policy.k) {
-            // The audit log and disclosure ledger count the people sent, so not those suppressed.
-            // Only people carry quasi-identifiers, so a suppressed row is one person, rendered in no other row.
-            if (ids) rendered.delete(ids[r]!);
-            continue;
-          }
-          writtenGroups.set(key, (writtenGroups.get(key) ?? 0) + 1);
-          qiAt.forEach((i, j) => (values[i] = q[j]!));
-        }
-        out.push(values);
-      }
-      for (const id of rendered) people.add(id);
-      written += out.length;
+    for await (const page of spill ? fromSpill(spill) : (fromStore() as AsyncIterable<Page>)) {
+      const { cells } = page;
+      seen += cells.length;
+      const { kept, dropped } = recoding ? recodePage(cells, recoding, suppress, writtenGroups) : { kept: cells, dropped: [] };
+      disclosed(page, dropped);
+      written += kept.length;
       o.onProgress?.({ pass: 'write', rows: seen });
-      if (!out.length) continue;
-      yield formatRows(o.format, names, out);
+      if (!kept.length) continue;
+      yield formatRows(o.format, names, kept);
     }
   }
 
@@ -318,6 +349,7 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractReport> {
     };
   } finally {
     await spill?.remove();
+    await folder?.remove();
     // Audited whether or not it completed: rows that went out before a failure were disclosed.
     if (complete || people.size) {
       await o.privacy.auditLog(o.store).record(

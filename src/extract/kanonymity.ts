@@ -105,3 +105,36 @@ export function planK(tuples: Map<string, number>, qi: string[], policy: KPolicy
   }
   return { levels, groups, suppressedRows: small(groups), rows };
 }
+
+/** What the writing pass applies to every page: the plan's levels on the quasi-identifier cells (at `qiAt`, named `qi`). */
+export interface Recoding {
+  levels: Record<string, number>;
+  qi: string[];
+  qiAt: number[];
+}
+
+/**
+ * The writing pass over one page: each row's quasi-identifiers generalised to the plan's levels, the
+ * row left out when its group is one to suppress, the groups written counted in `written`. The rows
+ * kept (their cells recoded in place) and the positions of those left out. One definition for the
+ * extracting thread and a parallel extract's threads (./parallel.ts), which must write the same.
+ */
+export function recodePage(
+  cells: Value[][], r: Recoding, suppress: (group: string) => boolean, written: Map<string, number>,
+): { kept: Value[][]; dropped: number[] } {
+  const kept: Value[][] = [];
+  const dropped: number[] = [];
+  for (let i = 0; i < cells.length; i++) {
+    const values = cells[i]!;
+    const q = generalise(r.qiAt.map((at) => values[at]!), r.qi, r.levels);
+    const key = groupKey(q);
+    if (suppress(key)) {
+      dropped.push(i);
+      continue;
+    }
+    written.set(key, (written.get(key) ?? 0) + 1);
+    r.qiAt.forEach((at, j) => (values[at] = q[j]!));
+    kept.push(values);
+  }
+  return { kept, dropped };
+}

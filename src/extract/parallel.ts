@@ -5,11 +5,14 @@
  * formatting) runs on as many cores as there are threads; SQLite reads on each thread's own
  * connection, PostgreSQL serves each thread's reads on a backend of its own.
  *
- * Under k-anonymity the threads make the check pass: each range's projected pages come back as
- * spill lines with the counts of their quasi-identifier tuples; the extracting thread adds the
- * counts up, plans the generalisation and writes the spill as before (./extract.ts). What stays on
- * the extracting thread: that plan and the writing pass, the order of the output, the audit entry
- * and the disclosure ledger (the workers send back the people each page disclosed).
+ * Under k-anonymity the threads make both passes. In the check pass each thread spills the
+ * projected pages of its ranges to a file of its own (./spill.ts) and sends back where they lie,
+ * with the counts of their quasi-identifier tuples and each page's people; the extracting thread
+ * adds the counts up and plans the generalisation (./extract.ts). In the writing pass the threads
+ * read the ranges back, recode them under the plan (`recodePage`, ./kanonymity.ts) and format them.
+ * What stays on the extracting thread: the plan, the order of the output, the audit entry and the
+ * disclosure ledger (gateway ids never leave memory: the threads send back the people each page
+ * disclosed, and which rows the writing pass left out).
  *
  * Where it pays. A thread has to load the code, open the store and build the purpose schemas
  * before its first range: measured 1.2 s compiled and 2.4 s from the TypeScript sources through tsx
@@ -36,6 +39,8 @@ import type { Store, StoreLocation } from '../store/types.ts';
 import { DATASETS, type Dataset } from './columns.ts';
 import type { ExtractFormat } from './format.ts';
 import type { ListRange } from './projection.ts';
+import type { Recoding } from './kanonymity.ts';
+import type { SpillPart } from './spill.ts';
 
 /** Everything a worker needs to open the store and build the privacy: structured-cloneable, in memory only. */
 export interface ThreadRecipe {
@@ -55,10 +60,28 @@ export interface RangeJob {
   /** The extract's column names: a thread that made others refuses (it would write other cells). */
   names: string[];
   /**
-   * The k-anonymity check pass (./extract.ts) instead of text: the range's pages as spill lines,
-   * with the counts of the quasi-identifier tuples (the cells at `qiAt`) and each page's people.
+   * The k-anonymity check pass (./extract.ts) instead of text: the range's pages spilled to this
+   * thread's file in `folder`, with the counts of the quasi-identifier tuples (the cells at `qiAt`)
+   * and each page's people.
    */
-  check?: { qiAt: number[] };
+  check?: { qiAt: number[]; folder: string };
+}
+
+/**
+ * The writing pass of a range under k-anonymity: its spilled pages recoded under the plan shared
+ * for `extractId` (ExtractThreads.share) and formatted.
+ */
+export interface RecodeJob {
+  extractId: string;
+  recode: SpillPart;
+}
+
+/** The plan a writing pass shares with every thread: how to recode, which groups to leave out, how to format. */
+export interface SharedRecoding extends Recoding {
+  /** The groups (groupKey) below k: their rows are left out. */
+  suppress: string[];
+  format: ExtractFormat;
+  names: string[];
 }
 
 export type RangeResult =
@@ -71,16 +94,28 @@ export type RangeResult =
   }
   | {
     kind: 'check';
-    /** One JSON line of cells per page (Spill's format). */
-    spill: string;
+    /** Where the range's pages were spilled: one JSON line of cells per page (Spill's format). */
+    part: SpillPart;
     rows: number;
     /** Distinct quasi-identifier tuples (groupKey) and how many rows had each. */
     tuples: [string, number][];
     /** Per page, in order: the people it disclosed and (people dataset) its rows' ids. */
     pages: { ids?: string[]; people: string[] }[];
+  }
+  | {
+    kind: 'recoded';
+    text: string;
+    /** Rows read back, and how many of them were written. */
+    rows: number;
+    written: number;
+    /** The groups written and their rows. */
+    groups: [string, number][];
+    /** Per page, in order: the positions of the rows left out. */
+    dropped: number[][];
   };
 
-export type WorkerRequest = { id: number; job: RangeJob } | { done: string };
+export type Job = RangeJob | RecodeJob;
+export type WorkerRequest = { id: number; job: Job } | { done: string } | { share: string; recoding: SharedRecoding };
 export type WorkerReply =
   | { ready: true }
   | { id: number; result: RangeResult }
@@ -143,7 +178,7 @@ export class ExtractThreads {
     return this.threads.length;
   }
 
-  run(job: RangeJob): Promise<RangeResult> {
+  run(job: Job): Promise<RangeResult> {
     if (this.broken) return Promise.reject(this.broken);
     clearTimeout(this.idle);
     const thread = this.threads.reduce((a, b) => (b.busy < a.busy ? b : a));
@@ -153,6 +188,11 @@ export class ExtractThreads {
       this.pending.set(id, { thread, resolve, reject });
       thread.worker.postMessage({ id, job } satisfies WorkerRequest);
     });
+  }
+
+  /** Hands every thread the plan of a writing pass, before its jobs (a port delivers in order). */
+  share(extractId: string, recoding: SharedRecoding): void {
+    for (const t of this.threads) t.worker.postMessage({ share: extractId, recoding } satisfies WorkerRequest);
   }
 
   /** The extract is over: the threads drop what they kept for it. */
@@ -242,7 +282,7 @@ export async function listRanges(
  * The ranges' results in list order, `window` of them in flight (so memory stays bounded: a range's
  * text waits only for those before it).
  */
-export async function* inOrder(pool: ExtractThreads, jobs: RangeJob[], window: number): AsyncGenerator<RangeResult> {
+export async function* inOrder(pool: ExtractThreads, jobs: Job[], window: number): AsyncGenerator<RangeResult> {
   const inFlight: Promise<RangeResult>[] = [];
   let next = 0;
   const fill = () => {

@@ -6,12 +6,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Writable } from 'node:stream';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEMO_CLIENTS } from '../../src/demo/demo-policy.ts';
 import { prepareExtract, runExtract, type ExtractFormat } from '../../src/extract/extract.ts';
 import { compileProjection, projectedPages } from '../../src/extract/projection.ts';
 import { closeExtractThreads, listRanges } from '../../src/extract/parallel.ts';
+import { SpillFolder } from '../../src/extract/spill.ts';
 import type { Dataset } from '../../src/extract/columns.ts';
 import { isRostergateError } from '../../src/errors.ts';
 import type { EntityType } from '../../src/model/records.ts';
@@ -24,12 +25,17 @@ import { createLogger } from '../../src/log.ts';
 const clientOf = (purpose: string) => DEMO_CLIENTS.find((c) => c.purpose === purpose)!.id;
 
 /** An extract's text, report and the audit entry it made, with `threads`. */
-async function extract(g: PrivateGateway, client: string, dataset: Dataset, format: ExtractFormat, threads: number, store: Store = g.store) {
+async function extract(
+  g: PrivateGateway, client: string, dataset: Dataset, format: ExtractFormat, threads: number, store: Store = g.store,
+  more: { k?: number; onChunk?: () => void } = {},
+) {
   let text = '';
-  const out = new Writable({ write(chunk, _enc, done) { text += String(chunk); done(); } });
+  const out = new Writable({ write(chunk, _enc, done) { text += String(chunk); more.onChunk?.(); done(); } });
   const before = (await g.store.auditEntries({})).at(-1)?.seq ?? 0;
   // Tiny pages and no row threshold: many ranges, several per thread, even in a small district.
-  const report = await runExtract({ store, privacy: g.privacy, sourceTypes: new Map(), client, dataset, format, out, threads, parallelFrom: 0, pageSize: 7 });
+  const report = await runExtract({
+    store, privacy: g.privacy, sourceTypes: new Map(), client, dataset, format, out, threads, parallelFrom: 0, pageSize: 7, ...(more.k ? { k: more.k } : {}),
+  });
   const audit = (await g.store.auditEntries({ afterSeq: before })).map((a) => ({ operation: a.operation, people: a.people, fields: a.fields }));
   const { startedAt: _s, endedAt: _e, ...rest } = report;
   return { text, report: rest, audit };
@@ -78,7 +84,7 @@ describe.each(storeKinds())('parallel extracts, on %s', (kind) => {
     g.store.leadBoundaries = (q) => (cut.push(q.type), leadBoundaries.call(g.store, q));
     try {
       // admin: id order, direct identifiers (no k-anonymity check); analytics: pseudonym order, and
-      // people under k-anonymity (the check pass on the threads, the writing pass from the spill).
+      // people under k-anonymity (both passes on the threads, each spilling to a file of its own).
       const cases: [string, Dataset, ExtractFormat][] = [
         ['admin', 'people', 'csv'], ['admin', 'enrollments', 'ndjson'], ['admin', 'classes', 'csv'], ['admin', 'schools', 'csv'],
         ['analytics', 'enrollments', 'csv'], ['analytics', 'enrollments', 'ndjson'], ['analytics', 'guardianships', 'csv'], ['analytics', 'people', 'csv'],
@@ -97,6 +103,42 @@ describe.each(storeKinds())('parallel extracts, on %s', (kind) => {
       expect(cut).toEqual(['person', 'enrollment', 'class', 'org', 'enrollment', 'enrollment', 'guardianship', 'person']);
     } finally {
       g.store.leadBoundaries = leadBoundaries;
+    }
+  });
+
+  it('under k-anonymity, recodes and leaves out on the threads what one thread does, audits only the people written, and removes its spill folder', { timeout: 300_000 }, async () => {
+    const folders: string[] = [];
+    const create = SpillFolder.create;
+    SpillFolder.create = async () => {
+      const f = await create.call(SpillFolder);
+      folders.push(f.path);
+      return f;
+    };
+    try {
+      const client = clientOf('analytics');
+      for (const format of ['csv', 'ndjson'] as const) {
+        // A k this district cannot meet everywhere: groups are generalised and some rows left out.
+        const one = await extract(g, client, 'people', format, 1, g.store, { k: 25 });
+        let spilled: string[] = [];
+        const two = await extract(g, client, 'people', format, 2, g.store, { k: 25, onChunk: () => (spilled = readdirSync(folders.at(-1)!)) });
+        expect(one.report.suppressed, format).toBeGreaterThan(0);
+        expect(Object.keys(one.report.kAnonymity.generalised).length, format).toBeGreaterThan(0);
+        expect(two.text, format).toBe(one.text);
+        expect(two.report).toEqual(one.report);
+        expect(two.audit).toEqual(one.audit);
+        // The people left out were not disclosed: fewer in the audit than rows read.
+        expect(two.audit[0]!.people).toBe(one.report.written);
+        // Each thread spilled to a file of its own in the folder, which is gone with the extract.
+        expect(spilled.length, format).toBe(2);
+        expect(existsSync(folders.at(-1)!)).toBe(false);
+      }
+      // A client that goes away in the writing pass: the extract fails and its folder goes too.
+      const e = await extract(g, client, 'people', 'csv', 2, g.store, { k: 25, onChunk: () => { throw new Error('the client went away'); } }).catch((err: unknown) => err);
+      expect((e as Error).message).toMatch(/went away/);
+      expect(folders.length).toBe(3);
+      expect(existsSync(folders.at(-1)!)).toBe(false);
+    } finally {
+      SpillFolder.create = create;
     }
   });
 
