@@ -205,6 +205,41 @@ describe.each(storeKinds())('compiled extract projections equal GraphQL, on %s',
     }
   });
 
+  it('lists the next page while this one waits for its related records, and still projects pages one after another', { timeout: 120_000 }, async () => {
+    const client = clientOf('analytics');
+    const reference = await projected(g, client, 'people');
+    // A store whose whole-record reads (the people's demographics) answer late, as a server's would.
+    const events: string[] = [];
+    const store = g.store as { list: typeof g.store.list; getEntities: typeof g.store.getEntities };
+    const { list, getEntities } = store;
+    let lists = 0;
+    let reads = 0;
+    store.list = async (q) => {
+      const n = ++lists;
+      events.push(`list ${n}`);
+      return list.call(g.store, q);
+    };
+    store.getEntities = async (ids) => {
+      const n = ++reads;
+      events.push(`read ${n}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      events.push(`read ${n} done`);
+      return getEntities.call(g.store, ids);
+    };
+    try {
+      const rows = await projected(g, client, 'people');
+      expect(differences(rows, reference)).toEqual([]);
+      expect(reads).toBeGreaterThan(3);
+      // The second page was listed before the first page's related records came back.
+      expect(events.indexOf('list 2')).toBeLessThan(events.indexOf('read 1 done'));
+      // Pages are projected in order, each after the one before it: no page's reads overlap another's.
+      for (let n = 1; n < reads; n++) expect(events.indexOf(`read ${n} done`)).toBeLessThan(events.indexOf(`read ${n + 1}`));
+    } finally {
+      store.list = list;
+      store.getEntities = getEntities;
+    }
+  });
+
   // Last in this suite: it deletes a class from the shared store.
   it('a related record read as its key only: a reference to one that is gone gives an empty cell, as in GraphQL', { timeout: 120_000 }, async () => {
     const client = clientOf('analytics');
