@@ -222,7 +222,7 @@ describe.each(storeKinds())('compiled extract projections equal GraphQL, on %s',
     store.getEntities = async (ids) => {
       const n = ++reads;
       events.push(`read ${n}`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await new Promise((resolve) => setTimeout(resolve, 250));
       events.push(`read ${n} done`);
       return getEntities.call(g.store, ids);
     };
