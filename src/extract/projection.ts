@@ -261,7 +261,7 @@ export async function* projectedPages(
     }
     let r: Listed['r'];
     try {
-      r = await rootListPage(ctx, entity, { first: pageSize, ...position, ...where, ...(range ? { lead: range.lead } : {}) });
+      r = await rootListPage(ctx, entity, { first: pageSize, ...position, ...where, ...(range ? { lead: range.lead } : {}), keyPeopleStored: true });
     } catch (e) {
       throw unreadable(e);
     }

@@ -28,6 +28,11 @@ export interface Loaders {
    * batch reads it with the key, so `Person.id` answers synchronously).
    */
   entityKeyNow(id: string): EntityRow | undefined;
+  /**
+   * Records a read found stored (a list in pseudonym order tells whether each row's leading person
+   * is): `entityKey` and `entityKeyNow` answer them without a lookup of their own.
+   */
+  primeKeys(keys: Iterable<{ id: string; type: EntityRow['type'] }>): void;
   /** For a link name (e.g. 'enrollment.class'), the ids of entities linking to each target id. */
   linkedFrom(rel: string): DataLoader<string, string[]>;
   /**
@@ -128,6 +133,12 @@ export function createLoaders(
     const missing = ids.filter((id) => known!.get(domain!.domain, domain!.version, id) === undefined);
     if (missing.length) known!.set(domain!.domain, domain!.version, await store.pseudonymsOf(domain!.domain, domain!.version, missing));
   };
+  const primed = new Map<string, EntityRow['type']>();
+  const entityKey = new DataLoader<string, EntityRow | undefined>(async (ids) => {
+    const keys = keyMemo ? await memoKeys(store, keyMemo, ids) : await store.entityKeys(ids);
+    if (domain) await fetchPseudonyms(keys.flatMap((k) => (k?.type === 'person' ? [k.id] : [])));
+    return keys.map((k) => k && (new KeyOnlyRow(k.id, k.type) as unknown as EntityRow));
+  }, { maxBatchSize: 5000 });
   return {
     entity: new DataLoader(async (ids) => {
       const rows = await store.getEntities(ids);
@@ -135,15 +146,19 @@ export function createLoaders(
       if (domain) await fetchPseudonyms(rows.flatMap((r) => (r?.type === 'person' ? [r.id] : [])));
       return rows;
     }, { maxBatchSize: 5000 }),
-    entityKey: new DataLoader(async (ids) => {
-      const keys = keyMemo ? await memoKeys(store, keyMemo, ids) : await store.entityKeys(ids);
-      if (domain) await fetchPseudonyms(keys.flatMap((k) => (k?.type === 'person' ? [k.id] : [])));
-      return keys.map((k) => k && (new KeyOnlyRow(k.id, k.type) as unknown as EntityRow));
-    }, { maxBatchSize: 5000 }),
+    entityKey,
     entityKeyNow: (id) => {
-      const type = keyMemo?.get(id);
+      const type = primed.get(id) ?? keyMemo?.get(id);
       if (type === undefined || (type === 'person' && domain && known!.get(domain.domain, domain.version, id) === undefined)) return undefined;
       return new KeyOnlyRow(id, type) as unknown as EntityRow;
+    },
+    primeKeys: (keys) => {
+      // Kept with the loaders (a page's), not in the extract's memo: a page's people are met once,
+      // and would push out of the memo the classes that every page asks for.
+      for (const k of keys) {
+        primed.set(k.id, k.type);
+        entityKey.prime(k.id, new KeyOnlyRow(k.id, k.type) as unknown as EntityRow);
+      }
     },
     linkedFrom: (rel) => loaderFor(byRel, rel, async (ids) => {
       const m = await store.linkedFrom(rel, ids);

@@ -70,6 +70,9 @@ export async function rootListPage(ctx: GraphQLContext, type: EntityType, q: Omi
       for (const [id, p] of pseudonymsInKey(order.type, row, r.keys![i]!, r.keyPeople?.[i])) known.set(id, p);
     });
     ctx.loaders.primePseudonyms(known);
+    // The people leading the keys that the walk found stored: an enrollment's `person` needs no lookup.
+    const stored = r.keyPeopleStored;
+    if (stored) ctx.loaders.primeKeys(r.keyPeople!.flatMap((id, i) => (stored[i] ? [{ id, type: 'person' as const }] : [])));
   }
   return r;
 }

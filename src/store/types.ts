@@ -175,6 +175,12 @@ export interface ListQuery {
    * list into such ranges (`leadBoundaries`) and pages each range on its own.
    */
   lead?: { above?: string; upTo?: string };
+  /**
+   * In pseudonym order of enrollments or guardianships: also tell whether each row's leading person
+   * is stored (`ListResult.keyPeopleStored`). An extract asks, to spare its `person.id` column a
+   * lookup per page; a GraphQL request reads people whole anyway and does not pay for the probe.
+   */
+  keyPeopleStored?: boolean;
 }
 
 export interface ListResult {
@@ -191,6 +197,12 @@ export interface ListResult {
    * person's pseudonym, read from the same pseudonyms row), parallel to `rows`.
    */
   keyPeople?: string[];
+  /**
+   * Asked for (`ListQuery.keyPeopleStored`) in pseudonym order of a type whose rows are not people:
+   * whether the person of `keyPeople` is stored, parallel to `rows`. The walk reads it as it goes
+   * (an index probe), so a page's people need no lookup of their own (an extract's `person.id`).
+   */
+  keyPeopleStored?: boolean[];
 }
 
 /**

@@ -162,6 +162,32 @@ describe.each(storeKinds())('on %s', (kind) => {
     }
   });
 
+  it('tells, when asked, whether the person leading each enrollment and guardianship is stored (an extract then looks none of them up)', async () => {
+    for (const type of ['enrollment', 'guardianship'] as const) {
+      const plain = await g.store.list({ type, order, first: 50 });
+      expect(plain.keyPeopleStored, type).toBeUndefined();
+      const asked = await g.store.list({ type, order, first: 50, keyPeopleStored: true });
+      expect(asked.rows.map((x) => x.id), type).toEqual(plain.rows.map((x) => x.id));
+      expect(asked.keyPeopleStored, type).toEqual(asked.rows.map(() => true));
+    }
+    // An enrollment led by a pseudonym whose person is not stored (it should not happen): said so, not claimed.
+    const someClass = (await g.store.list({ type: 'class', first: 1 })).rows[0]!.id;
+    await g.store.transaction(async (tx) => {
+      await tx.putEntity({ id: 'enr_ghost', type: 'enrollment', data: { personId: 'per_ghost', classId: someClass, role: 'student' }, updatedAt: new Date().toISOString(), updatedSeq: 1 });
+      await tx.setLinks('enr_ghost', [{ rel: 'enrollment.person', to: 'per_ghost' }]);
+      // '!' sorts before every character of a pseudonym: the first row of the list.
+      await tx.putPseudonyms([{ ...order, entityId: 'per_ghost', value: '!ghost' }]);
+    });
+    try {
+      const r = await g.store.list({ type: 'enrollment', order, first: 4, keyPeopleStored: true });
+      expect(r.rows.map((x) => x.id)[0]).toBe('enr_ghost');
+      expect(r.keyPeople![0]).toBe('per_ghost');
+      expect(r.keyPeopleStored).toEqual([false, true, true, true]);
+    } finally {
+      await g.store.transaction((tx) => tx.deleteEntity('enr_ghost'));
+    }
+  });
+
   // Last: it adds pseudonyms to the store. A pseudonym whose person is gone should not exist, but the
   // page must not come back short or end early where one does: PostgreSQL reads a page's pseudonyms
   // before their people (peopleKeysFirst in src/store/queries/store-reads.ts) and must read on.

@@ -122,9 +122,16 @@ export abstract class QueryStore implements Store {
     // Columns by position (rows come back as arrays): the entity's, then the view times, the sort
     // key's parts and the person whose pseudonym leads the key.
     const n = ENTITY_COLUMNS.length;
+    // Led by a person who is not the row: whether that person is stored, probed in the (type, id)
+    // index for each row of the page (PostgreSQL: index-only, both sides in byte order as the index
+    // is). A scalar subquery, not EXISTS: PostgreSQL planned EXISTS as a hash of every person, built
+    // for each page (100 ms a page of 2,000 enrollments at 50,000 students, against 13 ms for the walk).
+    const leaderStored = ordered && q.type !== 'person' && q.keyPeopleStored
+      ? [sql`(SELECT 1 FROM entities p WHERE p.type = 'person' AND ${d.byteOrder(sql.ref('p.id'))} = ${d.byteOrder(sql.ref('k0.entity_id'))} LIMIT 1)`]
+      : [];
     const extra = [
       ...(byView ? [sql`v.updated_at`, sql`v.updated_seq`] : []),
-      ...(ordered ? [...keys, sql`k0.entity_id`] : []),
+      ...(ordered ? [...keys, sql`k0.entity_id`, ...leaderStored] : []),
     ];
     const rows = await this.executeReadArrays(sql`SELECT ${sql.join(ENTITY_COLUMNS.map((c) => sql.ref(`e.${c}`)))}${extra.length ? sql`, ${sql.join(extra)}` : sql``}
       FROM ${from} WHERE ${and(where)} ORDER BY ${sql.join(keys)} LIMIT ${q.first + 1}`.compile(this.rdb));
@@ -135,6 +142,8 @@ export abstract class QueryStore implements Store {
       rows: page.map((r) => entityOfColumns(d, r)), hasNext: rows.length > q.first, count,
       ...(times ? { times } : {}),
       ...(ordered ? { keys: page.map((r) => r.slice(k, k + keys.length) as string[]), keyPeople: page.map((r) => r[k + keys.length] as string) } : {}),
+      // 1 where the person is stored, null where not.
+      ...(leaderStored.length ? { keyPeopleStored: page.map((r) => r[k + keys.length + 1] !== null) } : {}),
     };
   }
 
