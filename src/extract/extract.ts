@@ -181,7 +181,7 @@ async function parallelPlan(o: ExtractOptions, names: string[], newContext: () =
 }
 
 /** A parallel pass's result of the kind it asked for (a thread that answered otherwise is a bug, named as such). */
-function expect<K extends RangeResult['kind']>(r: RangeResult, kind: K, dataset: Dataset): Extract<RangeResult, { kind: K }> {
+function answered<K extends RangeResult['kind']>(r: RangeResult, kind: K, dataset: Dataset): Extract<RangeResult, { kind: K }> {
   if (r.kind !== kind) throw new RostergateError('STORE', `extract ${dataset}: a worker thread answered a ${kind} job with ${r.kind}`);
   return r as Extract<RangeResult, { kind: K }>;
 }
@@ -223,7 +223,7 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractReport> {
       if (parallel) {
         folder = await SpillFolder.create();
         for await (const result of parallel.results(parallel.jobs({ qiAt, folder: folder.path }))) {
-          const r = expect(result, 'check', o.dataset);
+          const r = answered(result, 'check', o.dataset);
           for (const [key, n] of r.tuples) tuples.set(key, (tuples.get(key) ?? 0) + n);
           parts.push(r.part);
           held.push(...r.pages);
@@ -260,11 +260,10 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractReport> {
   }
   /** The people a page disclosed, less the rows the writing pass left out (only people carry quasi-identifiers). */
   const disclosed = (page: Omit<Page, 'cells'>, dropped: readonly number[]) => {
-    const rendered = new Set(page.people);
     // The audit log and disclosure ledger count the people sent, so not those suppressed: a
     // suppressed row is one person, rendered in no other row.
-    if (page.ids) for (const i of dropped) rendered.delete(page.ids[i]!);
-    for (const id of rendered) people.add(id);
+    const out = page.ids && dropped.length ? new Set(dropped.map((i) => page.ids![i]!)) : undefined;
+    for (const id of page.people) if (!out?.has(id)) people.add(id);
   };
 
   // Pass 2: write, counting the groups actually written.
@@ -280,7 +279,7 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractReport> {
       const jobs = parts.map((part) => ({ extractId, recode: part }));
       let h = 0;
       for await (const result of parallel.results(jobs)) {
-        const r = expect(result, 'recoded', o.dataset);
+        const r = answered(result, 'recoded', o.dataset);
         for (const dropped of r.dropped) {
           disclosed(held[h]!, dropped);
           held[h++] = { people: [] };
@@ -296,7 +295,7 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractReport> {
     if (parallel && !checking) {
       // Projected and formatted on the threads.
       for await (const result of parallel.results(parallel.jobs())) {
-        const r = expect(result, 'text', o.dataset);
+        const r = answered(result, 'text', o.dataset);
         for (const id of r.people) people.add(id);
         seen += r.rows;
         written += r.rows;

@@ -54,13 +54,8 @@ export class Spill<T> {
 
   /** Appends one page. */
   async write(page: T): Promise<void> {
-    await this.writeLines(Spill.line(page));
-  }
-
-  /** Appends pages already made lines (`line`: a parallel extract's thread makes them, ./parallel.ts). */
-  async writeLines(lines: string): Promise<void> {
     if (!this.handle) throw new Error('spill: written after it was read');
-    if (lines) await this.handle.write(lines);
+    await this.handle.write(Spill.line(page));
   }
 
   /** The pages in the order written; the file takes no more writes. */
