@@ -246,6 +246,8 @@ export async function* projectedPages(
     ? e
     : new RostergateError('STORE', `extract ${projection.dataset}: a page could not be read from the store (${(e as Error).name})`, {}, { cause: e });
   const first: Position = range?.version !== undefined ? { afterKey: [], version: range.version } : {};
+  // People read with their demographics where a column shows them: no lookup of their own per page.
+  const withDemographics = entity === 'person' && projection.columns.some((c) => c.path[0] === 'demographics');
   const list = async (after: Position): Promise<Listed> => {
     const ctx = await newContext();
     const order = orderOf(ctx, entity);
@@ -261,7 +263,7 @@ export async function* projectedPages(
     }
     let r: Listed['r'];
     try {
-      r = await rootListPage(ctx, entity, { first: pageSize, ...position, ...where, ...(range ? { lead: range.lead } : {}), keyPeopleStored: true });
+      r = await rootListPage(ctx, entity, { first: pageSize, ...position, ...where, ...(range ? { lead: range.lead } : {}), keyPeopleStored: true, withDemographics });
     } catch (e) {
       throw unreadable(e);
     }

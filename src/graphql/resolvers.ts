@@ -61,6 +61,8 @@ export async function rootListPage(ctx: GraphQLContext, type: EntityType, q: Omi
     view: ctx.view.name,
   });
   for (const row of r.rows) ctx.loaders.entity.prime(row.id, row);
+  // Read with the people when asked (an extract's demographics columns); absent ones primed as absent.
+  if (r.demographics) r.rows.forEach((row, i) => ctx.loaders.entity.prime(demographicsIdFor(row.id), r.demographics![i]));
   if (r.times) for (const [id, t] of r.times) ctx.loaders.viewTime?.prime(id, t);
   // In pseudonym order the sort keys are the people's pseudonyms of this very (domain, version):
   // Person.id of these rows, and of the people they lead to, resolves without reading them again.

@@ -181,6 +181,12 @@ export interface ListQuery {
    * lookup per page; a GraphQL request reads people whole anyway and does not pay for the probe.
    */
   keyPeopleStored?: boolean;
+  /**
+   * For people: also read each person's demographics record with the page (`ListResult.demographics`),
+   * found by the id rule of `demographicsIdFor` (src/sync/ids.ts). An extract with demographics
+   * columns asks, to spare them a lookup per page; a GraphQL request does not pay for the join.
+   */
+  withDemographics?: boolean;
 }
 
 export interface ListResult {
@@ -203,6 +209,8 @@ export interface ListResult {
    * (an index probe), so a page's people need no lookup of their own (an extract's `person.id`).
    */
   keyPeopleStored?: boolean[];
+  /** Asked for (`ListQuery.withDemographics`) in a list of people: each person's demographics record, undefined where none is stored; parallel to `rows`. */
+  demographics?: (EntityRow | undefined)[];
 }
 
 /**

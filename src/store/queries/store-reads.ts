@@ -33,6 +33,17 @@ type Selected<T extends keyof Database> = import('kysely').Selectable<Database[T
 
 const and = (parts: RawBuilder<SqlBool>[]) => sql.join(parts, sql` AND `);
 
+/**
+ * The id of a person's demographics record, in SQL: `dem_` and the person's id after its `per_`
+ * prefix, the rule of `demographicsIdFor` (src/sync/ids.ts), which the store, a layer below sync,
+ * does not import. test/unit/list-demographics.test.ts checks the two name the same record.
+ */
+const demographicsIdOf = (personId: RawBuilder<unknown>) => sql<string>`'dem_' || substr(${personId}, 5)`;
+const DEMOGRAPHICS_COLUMNS = sql.join(ENTITY_COLUMNS.map((c) => sql.ref(`dm.${c}`)));
+/** The demographics record of a row read with DEMOGRAPHICS_COLUMNS from `at` on, or undefined (none, or not a demographics record). */
+const demographicsAt = (d: StoreDialect, r: readonly unknown[], at: number) =>
+  r[at + 1] === 'demographics' ? entityOfColumns(d, r.slice(at, at + ENTITY_COLUMNS.length)) : undefined;
+
 export abstract class QueryStore implements Store {
   abstract readonly kind: 'sqlite' | 'postgres';
   abstract location(): StoreLocation | undefined;
@@ -129,12 +140,16 @@ export abstract class QueryStore implements Store {
     const leaderStored = ordered && q.type !== 'person' && q.keyPeopleStored
       ? [sql`(SELECT 1 FROM entities p WHERE p.type = 'person' AND ${d.byteOrder(sql.ref('p.id'))} = ${d.byteOrder(sql.ref('k0.entity_id'))} LIMIT 1)`]
       : [];
+    // A person's demographics, joined by id after the rest (an index probe a row): last in the row.
+    const demographics = q.type === 'person' && q.withDemographics;
     const extra = [
       ...(byView ? [sql`v.updated_at`, sql`v.updated_seq`] : []),
       ...(ordered ? [...keys, sql`k0.entity_id`, ...leaderStored] : []),
+      ...(demographics ? [DEMOGRAPHICS_COLUMNS] : []),
     ];
     const rows = await this.executeReadArrays(sql`SELECT ${sql.join(ENTITY_COLUMNS.map((c) => sql.ref(`e.${c}`)))}${extra.length ? sql`, ${sql.join(extra)}` : sql``}
-      FROM ${from} WHERE ${and(where)} ORDER BY ${sql.join(keys)} LIMIT ${q.first + 1}`.compile(this.rdb));
+      FROM ${from}${demographics ? sql` LEFT JOIN entities dm ON dm.id = ${demographicsIdOf(sql.ref('e.id'))}` : sql``}
+      WHERE ${and(where)} ORDER BY ${sql.join(keys)} LIMIT ${q.first + 1}`.compile(this.rdb));
     const page = rows.length > q.first ? rows.slice(0, q.first) : rows;
     const times = byView ? new Map(page.map((r) => [r[0] as string, { updatedAt: r[n] as string, updatedSeq: Number(r[n + 1]) }])) : undefined;
     const k = n + (byView ? 2 : 0);
@@ -144,6 +159,7 @@ export abstract class QueryStore implements Store {
       ...(ordered ? { keys: page.map((r) => r.slice(k, k + keys.length) as string[]), keyPeople: page.map((r) => r[k + keys.length] as string) } : {}),
       // 1 where the person is stored, null where not.
       ...(leaderStored.length ? { keyPeopleStored: page.map((r) => r[k + keys.length + 1] !== null) } : {}),
+      ...(demographics ? { demographics: page.map((r) => demographicsAt(d, r, r.length - ENTITY_COLUMNS.length)) } : {}),
     };
   }
 
@@ -170,14 +186,24 @@ export abstract class QueryStore implements Store {
     const rows: EntityRow[] = [];
     const keys: string[][] = [];
     const keyPeople: string[] = [];
+    const demographics: (EntityRow | undefined)[] | undefined = q.withDemographics ? [] : undefined;
+    // Their demographics found as their people are: by the ids of the page, in one index scan.
+    const withDemographics = demographics
+      ? sql`, ${DEMOGRAPHICS_COLUMNS}`
+      : sql``;
+    const joinDemographics = demographics
+      ? sql` LEFT JOIN entities dm ON dm.id = ${demographicsIdOf(sql.ref('k.entity_id'))}
+          AND ${byIds(sql.ref('dm.id'), sql`SELECT ${demographicsIdOf(sql.ref('entity_id'))} FROM k`)}`
+      : sql``;
     for (let after = q.afterKey?.[0]; ;) {
       const want = q.first + 1 - rows.length;
       const where = after === undefined ? bounds : [...bounds, sql<SqlBool>`${k0} > ${after}`];
-      // Columns by position: the entity's (null for a pseudonym without its person), the key, the person.
+      // Columns by position: the entity's (null for a pseudonym without its person), the key, the
+      // person, and where asked the person's demographics.
       const page = await this.executeReadArrays(sql`WITH k AS MATERIALIZED (
           SELECT ${k0} AS v, k0.entity_id FROM pseudonyms k0 WHERE ${and(where)} ORDER BY ${k0} LIMIT ${want})
-        SELECT ${sql.join(ENTITY_COLUMNS.map((c) => sql.ref(`e.${c}`)))}, k.v, k.entity_id
-        FROM k LEFT JOIN entities e ON e.id = k.entity_id AND ${byIds(sql.ref('e.id'), sql`SELECT entity_id FROM k`)}
+        SELECT ${sql.join(ENTITY_COLUMNS.map((c) => sql.ref(`e.${c}`)))}, k.v, k.entity_id${withDemographics}
+        FROM k LEFT JOIN entities e ON e.id = k.entity_id AND ${byIds(sql.ref('e.id'), sql`SELECT entity_id FROM k`)}${joinDemographics}
         ORDER BY ${d.byteOrder(sql.ref('k.v'))}`.compile(this.rdb));
       for (const r of page) {
         // The type is checked here, not in SQL: there the planner may intersect the scan by id with
@@ -186,6 +212,7 @@ export abstract class QueryStore implements Store {
         rows.push(entityOfColumns(d, r));
         keys.push([r[n] as string]);
         keyPeople.push(r[n + 1] as string);
+        demographics?.push(demographicsAt(d, r, n + 2));
       }
       if (page.length < want || rows.length > q.first) break;
       after = page.at(-1)![n] as string;
@@ -195,8 +222,9 @@ export abstract class QueryStore implements Store {
       rows.length = q.first;
       keys.length = q.first;
       keyPeople.length = q.first;
+      if (demographics) demographics.length = q.first;
     }
-    return { rows, hasNext, count, keys, keyPeople };
+    return { rows, hasNext, count, keys, keyPeople, ...(demographics ? { demographics } : {}) };
   }
 
   async leadBoundaries(q: { type: EntityType; order?: PseudonymOrder; every: number }): Promise<string[]> {
