@@ -188,9 +188,7 @@ export abstract class QueryStore implements Store {
     const keyPeople: string[] = [];
     const demographics: (EntityRow | undefined)[] | undefined = q.withDemographics ? [] : undefined;
     // Their demographics found as their people are: by the ids of the page, in one index scan.
-    const withDemographics = demographics
-      ? sql`, ${DEMOGRAPHICS_COLUMNS}`
-      : sql``;
+    const withDemographics = demographics ? sql`, ${DEMOGRAPHICS_COLUMNS}` : sql``;
     const joinDemographics = demographics
       ? sql` LEFT JOIN entities dm ON dm.id = ${demographicsIdOf(sql.ref('k.entity_id'))}
           AND ${byIds(sql.ref('dm.id'), sql`SELECT ${demographicsIdOf(sql.ref('entity_id'))} FROM k`)}`
