@@ -2,7 +2,8 @@
  * Benchmark (prints figures; not a test): extract throughput per dataset and format beside the raw
  * floor measured in the same run — the same rows read from the store in the same pages and written
  * as CSV / NDJSON with no privacy at all (no purpose view, pseudonyms, related records, k-anonymity
- * or audit; a person's demographics are read and written where the extract shows them) — with the ratio, and the live heap before, at most during, and after each extract.
+ * or audit; a person's demographics are read and written where the extract shows them) — with the
+ * ratio, and the live heap before, at most during, and after each extract.
  * On SQLite, and on PostgreSQL when ROSTERGATE_BENCH_POSTGRES (or ROSTERGATE_TEST_POSTGRES) names a
  * server (a new database is made and dropped). Target: extract ≥ 0.5× the floor, live heap flat.
  *
@@ -39,7 +40,7 @@ import type { Store } from '../src/store/types.ts';
 import { syncSource } from '../src/sync/runner.ts';
 import { pageSizeFor, runExtract, type ExtractFormat } from '../src/extract/extract.ts';
 import { csvLines } from '../src/extract/csv.ts';
-import { columnsFor, DATASETS, type Dataset } from '../src/extract/columns.ts';
+import { columnsFor, DATASETS, showsDemographics, type Dataset } from '../src/extract/columns.ts';
 import { closeExtractThreads, defaultThreads } from '../src/extract/parallel.ts';
 
 function textArg(name: string): string | undefined {
@@ -75,7 +76,7 @@ async function floor(store: Store, dataset: Dataset, format: ExtractFormat, out:
     let text = '';
     if (format === 'ndjson') {
       r.rows.forEach((row, i) => {
-        text += JSON.stringify(demographics ? { id: row.id, ...(row.data as object), demographics: dem(i) ?? null } : { id: row.id, ...(row.data as object) }) + '\n';
+        text += JSON.stringify({ id: row.id, ...(row.data as object), ...(demographics ? { demographics: dem(i) ?? null } : {}) }) + '\n';
       });
     } else {
       if (!header && r.rows[0]) {
@@ -140,9 +141,8 @@ async function benchStore(kind: 'sqlite' | 'postgres', store: Store, privacy: Pr
     console.log(`  ${threads} extract threads started (with a first extract of the classes) in ${(Number(process.hrtime.bigint() - t) / 1e9).toFixed(1)} s`);
   }
   const purpose = privacy.clientPurpose('analytics-demo')!;
-  // As projectedPages decides: the floor reads people's demographics where the extract shows them.
-  const showsDemographics = (dataset: Dataset) =>
-    DATASETS[dataset].entity === 'person' && columnsFor(privacy.schemas.get(purpose.id)!.schema, dataset).columns.some((c) => c.path[0] === 'demographics');
+  // The floor reads people's demographics where the extract shows them (and so reads them too).
+  const withDemographics = (dataset: Dataset) => showsDemographics(dataset, columnsFor(privacy.schemas.get(purpose.id)!.schema, dataset).columns);
   for (const [dataset, format] of RUNS) {
     let best = { floor: 0, extract: 0, floorCpu: 0, extractCpu: 0, par: 0, parCpu: 0 };
     // The first round's extract: the only one that may write ledger rows (a person sent again within
@@ -152,7 +152,7 @@ async function benchStore(kind: 'sqlite' | 'postgres', store: Store, privacy: Pr
     let rows = 0;
     let written = '';
     for (let r = 0; r < rounds; r++) {
-      const f = await timed(dir, (out) => floor(store, dataset, format, out, showsDemographics(dataset)));
+      const f = await timed(dir, (out) => floor(store, dataset, format, out, withDemographics(dataset)));
       const e = await timed(dir, async (out) => {
         const report = await extract(dataset, format, out, 1);
         written = `${report.written} written, ${report.suppressed} suppressed`;
@@ -174,7 +174,7 @@ async function benchStore(kind: 'sqlite' | 'postgres', store: Store, privacy: Pr
     const fmt = (n: number) => Math.round(n).toLocaleString('en').padStart(8);
     console.log(
       `  ${`${dataset}.${format}`.padEnd(19)} ${String(rows).padStart(7)} rows (${written})` +
-        (showsDemographics(dataset) ? '; the floor reads and writes their demographics too, as the extract does\n' : '\n') +
+        (withDemographics(dataset) ? '; the floor reads and writes their demographics too, as the extract does\n' : '\n') +
         `    extract ${fmt(best.extract)} rows/s, floor ${fmt(best.floor)} rows/s: ratio ${(best.extract / best.floor).toFixed(2)} (target ≥ 0.5)` +
         `; first round ${fmt(first).trim()} rows/s\n` +
         (threads > 1 ? `    on ${threads} threads ${fmt(best.par)} rows/s: ratio ${(best.par / best.floor).toFixed(2)} (target ≥ 0.5); ${(best.par / best.extract).toFixed(2)}× one thread\n` : '') +

@@ -47,7 +47,7 @@ import { rootListPage } from '../graphql/resolvers.ts';
 import { fieldResolver } from '../graphql/schema.ts';
 import { checkKeyVersion, orderOf } from '../graphql/order.ts';
 import type { EntityRow } from '../store/types.ts';
-import { cellOf, DATASETS, type Column, type Dataset } from './columns.ts';
+import { cellOf, DATASETS, showsDemographics, type Column, type Dataset } from './columns.ts';
 import type { Value } from './kanonymity.ts';
 
 /** One column's completed value of one row (cellOf makes it a cell): synchronous where no related record is read. */
@@ -247,7 +247,7 @@ export async function* projectedPages(
     : new RostergateError('STORE', `extract ${projection.dataset}: a page could not be read from the store (${(e as Error).name})`, {}, { cause: e });
   const first: Position = range?.version !== undefined ? { afterKey: [], version: range.version } : {};
   // People read with their demographics where a column shows them: no lookup of their own per page.
-  const withDemographics = entity === 'person' && projection.columns.some((c) => c.path[0] === 'demographics');
+  const withDemographics = showsDemographics(projection.dataset, projection.columns);
   const list = async (after: Position): Promise<Listed> => {
     const ctx = await newContext();
     const order = orderOf(ctx, entity);
