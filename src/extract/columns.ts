@@ -50,15 +50,15 @@ export function datasetOf(name: string): Dataset {
   return name as Dataset;
 }
 
-/**
- * `tenant`: include the `tenant` column (clients of several tenants, whose extracts must say whose
- * rows they are); otherwise it is left out, as every row of a one-tenant client's extract has the same.
- */
 /** Whether a dataset's rows show their people's demographics: the store then reads them with each page (`ListQuery.withDemographics`). */
 export function showsDemographics(dataset: Dataset, columns: readonly Column[]): boolean {
   return DATASETS[dataset].entity === 'person' && columns.some((c) => c.path[0] === 'demographics');
 }
 
+/**
+ * `tenant`: include the `tenant` column (clients of several tenants, whose extracts must say whose
+ * rows they are); otherwise it is left out, as every row of a one-tenant client's extract has the same.
+ */
 export function columnsFor(schema: GraphQLSchema, dataset: Dataset, opts: { tenant?: boolean } = {}): { columns: Column[]; selection: string } {
   const { type: typeName, root } = DATASETS[dataset];
   const type = schema.getType(typeName);
