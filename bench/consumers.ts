@@ -18,11 +18,7 @@ import { setupPrivacy } from '../src/graphql/privacy.ts';
 import { SqliteStore } from '../src/store/sqlite.ts';
 import { syncSource } from '../src/sync/runner.ts';
 import { runExtract } from '../src/extract/extract.ts';
-
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-}
+import { arg } from './args.ts';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 

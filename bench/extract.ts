@@ -42,16 +42,7 @@ import { pageSizeFor, runExtract, type ExtractFormat } from '../src/extract/extr
 import { csvLines } from '../src/extract/csv.ts';
 import { columnsFor, DATASETS, showsDemographics, type Dataset } from '../src/extract/columns.ts';
 import { closeExtractThreads, defaultThreads } from '../src/extract/parallel.ts';
-
-function textArg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : undefined;
-}
-
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-}
+import { arg, textArg } from './args.ts';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 const MiB = (n: number) => (n / 2 ** 20).toFixed(0);
@@ -218,7 +209,7 @@ export async function benchExtract(): Promise<void> {
     console.log('extract — postgres: skipped (set ROSTERGATE_BENCH_POSTGRES to a server URL)');
     return;
   }
-  // Syncing into PostgreSQL is slow until the page unit of work lands: a smaller district by default.
+  // The same district as SQLite's unless `--pg-students` says otherwise.
   const pgStudents = arg('pg-students', students);
   const name = `rg_bench_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: server });

@@ -4,8 +4,8 @@
  * inherit the tsx loader the benchmark runs under.
  *
  * Input (workerData): url, headers, body, clients (concurrent requests), seconds.
- * Posts { requests, failures, seconds } when done; a non-200 answer or an answer with errors counts
- * as a failure (and its first body is posted as `sample`, for the benchmark to show).
+ * Posts { requests, failures, seconds } when done; a non-200 answer, an answer with errors or no
+ * answer at all (a connection reset) counts as a failure (and its first body is posted as `sample`, for the benchmark to show).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { Pool } from 'undici';
@@ -21,8 +21,16 @@ const until = started + seconds * 1000;
 
 async function client() {
   while (performance.now() < until) {
-    const r = await pool.request({ method: 'POST', path: u.pathname, headers: { 'content-type': 'application/json', ...headers }, body });
-    const text = await r.body.text();
+    let r, text;
+    try {
+      r = await pool.request({ method: 'POST', path: u.pathname, headers: { 'content-type': 'application/json', ...headers }, body });
+      text = await r.body.text();
+    } catch (e) {
+      // A connection the server reset or closed is a failed request, named, not a crash of the bench.
+      failures++;
+      sample ??= `no answer: ${e.code ?? e.name} ${e.message}`;
+      continue;
+    }
     if (r.statusCode !== 200 || text.includes('"errors"')) {
       failures++;
       sample ??= `${r.statusCode} ${text.slice(0, 300)}`;

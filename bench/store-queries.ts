@@ -10,11 +10,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteStore } from '../src/store/sqlite.ts';
-
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-}
+import { arg } from './args.ts';
 
 const T = '2030-01-01T00:00:00.000Z';
 const perSec = (n: number, ms: number) => `${Math.round((n / ms) * 1000).toLocaleString('en')}/s`;

@@ -40,6 +40,7 @@ import { sandboxSourceConfig } from '../connectors/oneroster/index.ts';
 import { startSandboxWorker } from './sandbox-worker.ts';
 import { floorPages, postgresFloor, sqliteFloor, type FloorPages } from './floor.ts';
 import { probeStatements, replayPostgres, replaySqlite, type Recording } from './statement-floor.ts';
+import { arg, flag } from './args.ts';
 
 type Kind = 'sqlite' | 'postgres';
 
@@ -49,16 +50,6 @@ const TARGETS = {
   endToEnd: 25_000,
   incrementalSeconds: 2,
 };
-
-function flag(name: string): boolean {
-  return process.argv.includes(`--${name}`);
-}
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i > 0 ? Number(process.argv[i + 1]) : dflt;
-  if (!Number.isFinite(v) || v < 0) throw new Error(`--${name} takes a number`);
-  return v;
-}
 
 const n0 = (x: number) => Math.round(x).toLocaleString('en');
 const verdict = (ok: boolean) => (ok ? 'PASS' : 'BELOW');
