@@ -12,11 +12,12 @@
  * does not share the measured event loop. Runs on SQLite, and on PostgreSQL too when
  * ROSTERGATE_BENCH_POSTGRES (or ROSTERGATE_TEST_POSTGRES) names a server (a fresh database is made).
  *
- * `npm run bench serving -- --students 5000 [--pg-students N] --seconds 3 --rounds 3 --clients 16 [--only lms,open] [--store file.db] [--postgres-only]`
+ * `npm run bench serving -- --students 5000 [--pg-students N] --seconds 3 --rounds 3 --clients 16 [--only lms,open] [--store file.db] [--pg-store URL] [--postgres-only]`
  *
  * `--store`: a SQLite file to keep the synced district in, reused when it exists (a 50,000-student
  * sync takes minutes; serving only reads it, apart from the API keys and audit entries it adds).
- * PostgreSQL serves a district of `--pg-students` (default: the same as SQLite) in a fresh database.
+ * PostgreSQL serves a district of `--pg-students` (default: the same as SQLite) in a fresh database,
+ * or the one a database URL `--pg-store` already holds (used as it is, not dropped).
  */
 import { join } from 'node:path';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -76,11 +77,11 @@ export async function benchServing(hooks: RoundHooks = {}): Promise<void> {
 
 async function benchOn(kind: 'sqlite' | 'postgres', o: { students: number; seconds: number; rounds: number; clients: number; hooks: RoundHooks }, pgAdmin?: string) {
   const dir = mkdtempSync(join(tmpdir(), 'rostergate-bench-serving-'));
-  const kept = kind === 'sqlite' ? textArg('store') : undefined;
-  const reuse = !!kept && existsSync(kept);
+  const kept = kind === 'sqlite' ? textArg('store') : textArg('pg-store');
+  const reuse = !!kept && (kind === 'postgres' || existsSync(kept));
   let storeRef = kept ?? join(dir, 'serving.db');
   let dropDb: (() => Promise<void>) | undefined;
-  if (kind === 'postgres') {
+  if (kind === 'postgres' && !kept) {
     const name = `rg_serving_bench_${randomBytes(5).toString('hex')}`;
     const admin = new pg.Client({ connectionString: pgAdmin });
     await admin.connect();
@@ -153,7 +154,7 @@ async function benchOn(kind: 'sqlite' | 'postgres', o: { students: number; secon
     const audit = await auditLogFor(store, keyring).verify();
     const fmt = (n: number | undefined) => (n === undefined ? '-' : Math.round(n).toLocaleString('en')).padStart(7);
     const ratio = (x: number | undefined, y: number | undefined) => (x === undefined || y === undefined ? '  -  ' : `${(x / y).toFixed(2)}×`);
-    console.log(`serving on ${kind} — ${reuse ? `the district kept in ${kept}` : `${o.students} students`}, ${o.clients} concurrent clients, ${o.rounds} interleaved rounds of ${o.seconds} s (median round);`);
+    console.log(`serving on ${kind} — ${reuse ? `the district kept in ${kind === 'sqlite' ? kept : `database ${new URL(kept!).pathname.slice(1)}`}` : `${o.students} students`}, ${o.clients} concurrent clients, ${o.rounds} interleaved rounds of ${o.seconds} s (median round);`);
     console.log(`  req/s, and requests per busy second of the gateway's event loop (steadier on a shared machine):`);
     const line = (label: string, k: string, target = '') =>
       console.log(`  ${label.padEnd(34)}${fmt(m[k])} req/s ${ratio(m[k], m.open)} open   ${fmt(b[k])} /busy s ${ratio(b[k], b.open)} open${target}`);
@@ -241,7 +242,7 @@ async function floorServer(kind: 'sqlite' | 'postgres', storeRef: string): Promi
         personOf: new DataLoader(async (enrollmentIds) => {
           // From the enrollments to their links (CROSS JOIN keeps that order in SQLite): joined the other
           // way, SQLite read every person link of the store for each batch (318,000 at 50,000 students).
-          const rows = await query(`SELECT e.id AS k, l.to_id AS id FROM entities e CROSS JOIN links l ON l.from_k = e.k WHERE e.id IN ${inList} AND l.rel = 'enrollment.person'`, [ids(enrollmentIds)]);
+          const rows = await query(`SELECT e.id AS k, l.to_id AS id FROM entities e CROSS JOIN links l WHERE e.id IN ${inList} AND l.from_k = e.k AND l.rel = 'enrollment.person'`, [ids(enrollmentIds)]);
           const by = new Map(rows.map((r) => [r.k!, r.id]));
           return enrollmentIds.map((k) => by.get(k));
         }),

@@ -509,6 +509,9 @@ function uniqueRefs(refs: readonly SourceRecordRef[]): SourceRecordRef[] {
 
 function uniqueBy<T>(xs: readonly T[], key: (x: T) => string): T[] {
   const seen = new Map<string, T>();
-  for (const x of xs) if (!seen.has(key(x))) seen.set(key(x), x);
+  for (const x of xs) {
+    const k = key(x);
+    if (!seen.has(k)) seen.set(k, x);
+  }
   return [...seen.values()];
 }
