@@ -7,10 +7,11 @@
  * On SQLite, and on PostgreSQL when ROSTERGATE_BENCH_POSTGRES (or ROSTERGATE_TEST_POSTGRES) names a
  * server (a new database is made and dropped). Target: extract ≥ 0.5× the floor, live heap flat.
  *
- *   npm run bench extract -- --students 50000 [--pg-students 5000] [--rounds 2] [--threads N] [--store file.db] [--postgres-only]
+ *   npm run bench extract -- --students 50000 [--pg-students 5000] [--rounds 2] [--threads N] [--store file.db] [--pg-store URL] [--postgres-only]
  *
  * `--store`: a SQLite file to keep the synced district in, reused when it exists (a 50,000-student
- * sync takes minutes; the extracts read it only).
+ * sync takes minutes; the extracts read it only). `--pg-store URL`: a PostgreSQL database that
+ * already holds a district, read as it is and kept (the server URL still has to be set).
  *
  * `--threads`: each extract also runs on that many worker threads (src/extract/parallel.ts; default
  * the cores, 2 to 4; 1: not), printed beside the floor as well. The threads start once, before the
@@ -211,20 +212,22 @@ export async function benchExtract(): Promise<void> {
   }
   // The same district as SQLite's unless `--pg-students` says otherwise.
   const pgStudents = arg('pg-students', students);
+  // A database that already holds a district (`--pg-store`) is read as it is and kept.
+  const kept = textArg('pg-store');
   const name = `rg_bench_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: server });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
+  const admin = kept ? undefined : new pg.Client({ connectionString: server });
+  await admin?.connect();
+  await admin?.query(`CREATE DATABASE ${name}`);
   const url = new URL(server);
   url.pathname = `/${name}`;
-  const store = await PostgresStore.open(url.toString());
+  const store = await PostgresStore.open(kept ?? url.toString());
   try {
     const p2 = privacy();
-    await synced(store, p2, pgStudents);
+    if (!kept) await synced(store, p2, pgStudents);
     await benchStore('postgres', store, p2, pgStudents, rounds, dir, threads);
   } finally {
     await store.close();
-    await admin.query(`DROP DATABASE IF EXISTS ${name}`);
-    await admin.end();
+    await admin?.query(`DROP DATABASE IF EXISTS ${name}`);
+    await admin?.end();
   }
 }
