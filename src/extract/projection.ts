@@ -239,6 +239,15 @@ export function probesLeadingPeople(store: Pick<GraphQLContext['store'], 'kind'>
   return store.kind === 'sqlite';
 }
 
+/** Awaited later; if the consumer stops first, its failure is not an unhandled one. */
+const quiet = <T>(p: Promise<T>) => (p.catch(() => {}), p);
+
+/** The stored ones among a page's leading people, primed in its loaders (Loaders.primeKeys). */
+async function primeLeaders(ctx: GraphQLContext, people: readonly string[]): Promise<void> {
+  const keys = await ctx.store.entityKeys([...new Set(people)]);
+  ctx.loaders.primeKeys(keys.flatMap((k) => (k?.type === 'person' ? [k] : [])));
+}
+
 /**
  * Pages of a dataset as the purpose lists it (the root list's order and filter), projected. Each
  * page is read with a fresh context (its loaders' caches go with it: the heap stays flat). With
@@ -257,7 +266,7 @@ export async function* projectedPages(
 ): AsyncGenerator<ProjectedPage> {
   const { entity, where } = DATASETS[projection.dataset] as { entity: EntityRow['type']; where?: object };
   type Position = { afterId?: string } | { afterKey: string[]; version: number };
-  type Listed = { ctx: GraphQLContext; r: Awaited<ReturnType<typeof rootListPage>>; next: Position | undefined };
+  type Listed = { ctx: GraphQLContext; r: Awaited<ReturnType<typeof rootListPage>>; next: Position | undefined; leaders?: Promise<void> };
   // Named by kind and place, not by the driver's message, which may quote a stored value.
   const unreadable = (e: unknown) => e instanceof RostergateError
     ? e
@@ -279,29 +288,33 @@ export async function* projectedPages(
       position = after.afterKey.length ? { afterKey: after.afterKey } : {};
     }
     let r: Listed['r'];
+    const probes = probesLeadingPeople(ctx.store);
     try {
-      r = await rootListPage(ctx, entity, { first: pageSize, ...position, ...where, ...(range ? { lead: range.lead } : {}), keyPeopleStored: probesLeadingPeople(ctx.store), withDemographics });
+      r = await rootListPage(ctx, entity, { first: pageSize, ...position, ...where, ...(range ? { lead: range.lead } : {}), keyPeopleStored: probes, withDemographics });
     } catch (e) {
       throw unreadable(e);
     }
     const last = r.rows.length - 1;
     const next: Position | undefined =
       !r.hasNext || last < 0 ? undefined : order ? { afterKey: r.keys![last]!, version: order.version } : { afterId: r.rows[last]!.id };
-    return { ctx, r, next };
+    // Where the walk did not probe its leading people, they are looked up in one read that runs while
+    // the next page is listed, and primed before this page is projected: their cells then resolve at
+    // once, as with the probe, not through a promise each.
+    const leaders = !probes && r.keyPeople?.length && entity !== 'person' ? quiet(primeLeaders(ctx, r.keyPeople)) : undefined;
+    return { ctx, r, next, ...(leaders ? { leaders } : {}) };
   };
   // A page is projected after the one before it: the related keys that page found (KeyMemo) then
   // spare this one their lookups.
   const project = async (listed: Promise<Listed>, before?: Promise<unknown>): Promise<ProjectedPage> => {
-    const { ctx, r } = await listed;
+    const { ctx, r, leaders } = await listed;
     await before;
     try {
+      await leaders;
       return { rows: r.rows, cells: await projection.project(r.rows, ctx), people: ctx.people };
     } catch (e) {
       throw unreadable(e);
     }
   };
-  // Awaited later; if the consumer stops first, their failure is not an unhandled one.
-  const quiet = <T>(p: Promise<T>) => (p.catch(() => {}), p);
   let listing = quiet(list(first));
   let page = quiet(project(listing));
   for (;;) {
