@@ -216,10 +216,7 @@ async function memoKeys(store: Store, memo: KeyMemo, ids: readonly string[]): Pr
     for (let j = 0; j < found.length; j++) {
       const k = found[j];
       keys[at[j]!] = k;
-      // People are not kept: each leads its own rows, so an extract meets most of them on one page
-      // only, and 785 a page (an enrollments extract on PostgreSQL, which looks them up) would push
-      // out the classes that every page asks for.
-      if (k && k.type !== 'person') memo.set(k.id, k.type);
+      if (k) memo.set(k.id, k.type);
     }
   }
   return keys;
