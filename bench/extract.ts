@@ -11,7 +11,7 @@
  *
  * `--store`: a SQLite file to keep the synced district in, reused when it exists (a 50,000-student
  * sync takes minutes; the extracts read it only). `--pg-store URL`: a PostgreSQL database that
- * already holds a district, read as it is and kept (the server URL still has to be set).
+ * already holds a district, read as it is and kept (no server URL needed then).
  *
  * `--threads`: each extract also runs on that many worker threads (src/extract/parallel.ts; default
  * the cores, 2 to 4; 1: not), printed beside the floor as well. The threads start once, before the
@@ -206,21 +206,24 @@ export async function benchExtract(): Promise<void> {
   }
 
   const server = process.env.ROSTERGATE_BENCH_POSTGRES ?? process.env.ROSTERGATE_TEST_POSTGRES;
-  if (!server) {
+  // A database that already holds a district (`--pg-store`) is read as it is and kept.
+  const kept = textArg('pg-store');
+  if (!server && !kept) {
     console.log('extract — postgres: skipped (set ROSTERGATE_BENCH_POSTGRES to a server URL)');
     return;
   }
   // The same district as SQLite's unless `--pg-students` says otherwise.
   const pgStudents = arg('pg-students', students);
-  // A database that already holds a district (`--pg-store`) is read as it is and kept.
-  const kept = textArg('pg-store');
   const name = `rg_bench_${randomBytes(6).toString('hex')}`;
   const admin = kept ? undefined : new pg.Client({ connectionString: server });
   await admin?.connect();
   await admin?.query(`CREATE DATABASE ${name}`);
-  const url = new URL(server);
-  url.pathname = `/${name}`;
-  const store = await PostgresStore.open(kept ?? url.toString());
+  const fresh = (): string => {
+    const url = new URL(server!);
+    url.pathname = `/${name}`;
+    return url.toString();
+  };
+  const store = await PostgresStore.open(kept ?? fresh());
   try {
     const p2 = privacy();
     if (!kept) await synced(store, p2, pgStudents);

@@ -71,7 +71,8 @@ export async function benchServing(hooks: RoundHooks = {}): Promise<void> {
   const opts = { students: arg('students', 5000), seconds: arg('seconds', 3), rounds: arg('rounds', 3), clients: arg('clients', 16), hooks };
   if (!flag('postgres-only')) await benchOn('sqlite', opts);
   const pgAdmin = process.env.ROSTERGATE_BENCH_POSTGRES ?? process.env.ROSTERGATE_TEST_POSTGRES;
-  if (pgAdmin) await benchOn('postgres', { ...opts, students: arg('pg-students', opts.students) }, pgAdmin);
+  // A kept database (`--pg-store`) is enough on its own: no server is needed to make one.
+  if (pgAdmin || textArg('pg-store')) await benchOn('postgres', { ...opts, students: arg('pg-students', opts.students) }, pgAdmin);
   else console.log('serving — PostgreSQL skipped (set ROSTERGATE_BENCH_POSTGRES to a server URL to include it)');
 }
 
