@@ -18,6 +18,7 @@ import { setupPrivacy } from '../src/graphql/privacy.ts';
 import { SqliteStore } from '../src/store/sqlite.ts';
 import { syncSource } from '../src/sync/runner.ts';
 import { runExtract } from '../src/extract/extract.ts';
+import { benchDistrict } from './district.ts';
 import { arg } from './args.ts';
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -68,7 +69,7 @@ export async function benchConsumers(): Promise<void> {
   const store = SqliteStore.open(cfg.store);
   const privacy = setupPrivacy(cfg, buildUnifiedSchema(), { keyring: new KeyRing(Buffer.alloc(32, 5), 'bench') });
   let t = Date.now();
-  let district: RosterDataset | undefined = RosterDataset.generate({ students, teachers: Math.round(students / 19), classes: Math.round(students / 4.5), schools: Math.max(3, Math.round(students / 500)) });
+  let district: RosterDataset | undefined = benchDistrict(students);
   const genMs = Date.now() - t;
   const ingest = await privacy.ingest(store);
   t = Date.now();

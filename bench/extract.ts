@@ -9,9 +9,10 @@
  *
  *   npm run bench extract -- --students 50000 [--pg-students 5000] [--rounds 2] [--threads N] [--store file.db] [--pg-store URL] [--postgres-only]
  *
- * `--store`: a SQLite file to keep the synced district in, reused when it exists (a 50,000-student
- * sync takes minutes; the extracts read it only). `--pg-store URL`: a PostgreSQL database that
- * already holds a district, read as it is and kept (no server URL needed then).
+ * `--store`: a SQLite file to keep the synced district in, reused when it holds one (a 50,000-student
+ * sync takes minutes; the extracts read it only). `--pg-store URL`: the same for a PostgreSQL
+ * database (made beforehand, e.g. `createdb`): synced when empty, read as it is after, never dropped;
+ * no server URL is needed then.
  *
  * `--threads`: each extract also runs on that many worker threads (src/extract/parallel.ts; default
  * the cores, 2 to 4; 1: not), printed beside the floor as well. The threads start once, before the
@@ -22,14 +23,12 @@
  * this process; SQLite runs in it) are printed too: on a shared machine they swing much less.
  */
 import { join } from 'node:path';
-import { createWriteStream, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import pg from 'pg';
-import { RosterDataset } from '../src/demo/dataset.ts';
-import { directConnector } from '../src/demo/direct-connector.ts';
 import { DEMO_CLIENTS, DEMO_PURPOSES } from '../src/demo/demo-policy.ts';
 import { parseConfig } from '../src/config/config.ts';
 import { buildUnifiedSchema } from '../src/graphql/schema.ts';
@@ -38,12 +37,12 @@ import { setupPrivacy, type Privacy } from '../src/graphql/privacy.ts';
 import { SqliteStore } from '../src/store/sqlite.ts';
 import { PostgresStore } from '../src/store/postgres.ts';
 import type { Store } from '../src/store/types.ts';
-import { syncSource } from '../src/sync/runner.ts';
 import { pageSizeFor, runExtract, type ExtractFormat } from '../src/extract/extract.ts';
 import { csvLines } from '../src/extract/csv.ts';
 import { columnsFor, DATASETS, showsDemographics, type Dataset } from '../src/extract/columns.ts';
 import { closeExtractThreads, defaultThreads } from '../src/extract/parallel.ts';
 import { arg, textArg } from './args.ts';
+import { holdsDistrict, syncDistrict } from './district.ts';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 const MiB = (n: number) => (n / 2 ** 20).toFixed(0);
@@ -180,11 +179,8 @@ async function benchStore(kind: 'sqlite' | 'postgres', store: Store, privacy: Pr
 }
 
 async function synced(store: Store, privacy: Privacy, students: number) {
-  const district = RosterDataset.generate({ students, teachers: Math.round(students / 19), classes: Math.round(students / 4.5), schools: Math.max(3, Math.round(students / 500)) });
-  const ingest = await privacy.ingest(store);
-  const t = Date.now();
-  const s = await syncSource(store, directConnector('bench', district, { pageSize: 2000 }), { ...ingest });
-  console.log(`  (synced ${s.records} records in ${((Date.now() - t) / 1000).toFixed(1)} s)`);
+  const s = await syncDistrict(store, privacy, students);
+  console.log(`  (synced ${s.records} records in ${s.seconds.toFixed(1)} s)`);
 }
 
 export async function benchExtract(): Promise<void> {
@@ -193,20 +189,19 @@ export async function benchExtract(): Promise<void> {
   const threads = arg('threads', defaultThreads(availableParallelism()));
   const dir = mkdtempSync(join(tmpdir(), 'rostergate-bench-'));
   const file = textArg('store');
-  const reuse = !!file && existsSync(file);
   const cfg = parseConfig({ store: file ?? join(dir, 'b.db'), privacy: { tenant: 'bench' }, purposes: DEMO_PURPOSES, clients: DEMO_CLIENTS });
   const privacy = () => setupPrivacy(cfg, buildUnifiedSchema(), { keyring: new KeyRing(Buffer.alloc(32, 5), 'bench') });
 
   if (!process.argv.includes('--postgres-only')) {
     const sqlite = SqliteStore.open(cfg.store);
     const p1 = privacy();
-    if (!reuse) await synced(sqlite, p1, students);
+    if (!(await holdsDistrict(sqlite))) await synced(sqlite, p1, students);
     await benchStore('sqlite', sqlite, p1, students, rounds, dir, threads);
     await sqlite.close();
   }
 
   const server = process.env.ROSTERGATE_BENCH_POSTGRES ?? process.env.ROSTERGATE_TEST_POSTGRES;
-  // A database that already holds a district (`--pg-store`) is read as it is and kept.
+  // A kept database (`--pg-store`) is read as it is when it holds a district, else synced first; never dropped.
   const kept = textArg('pg-store');
   if (!server && !kept) {
     console.log('extract — postgres: skipped (set ROSTERGATE_BENCH_POSTGRES to a server URL)');
@@ -226,7 +221,7 @@ export async function benchExtract(): Promise<void> {
   const store = await PostgresStore.open(kept ?? fresh());
   try {
     const p2 = privacy();
-    if (!kept) await synced(store, p2, pgStudents);
+    if (!(await holdsDistrict(store))) await synced(store, p2, pgStudents);
     await benchStore('postgres', store, p2, pgStudents, rounds, dir, threads);
   } finally {
     await store.close();

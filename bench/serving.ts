@@ -14,13 +14,13 @@
  *
  * `npm run bench serving -- --students 5000 [--pg-students N] --seconds 3 --rounds 3 --clients 16 [--only lms,open] [--store file.db] [--pg-store URL] [--postgres-only]`
  *
- * `--store`: a SQLite file to keep the synced district in, reused when it exists (a 50,000-student
+ * `--store`: a SQLite file to keep the synced district in, reused when it holds one (a 50,000-student
  * sync takes minutes; serving only reads it, apart from the API keys and audit entries it adds).
  * PostgreSQL serves a district of `--pg-students` (default: the same as SQLite) in a fresh database,
- * or the one a database URL `--pg-store` already holds (used as it is, not dropped).
+ * or in the database a URL `--pg-store` names: synced when empty, used as it is after, never dropped.
  */
 import { join } from 'node:path';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
@@ -31,8 +31,6 @@ import pg from 'pg';
 import Database from 'better-sqlite3';
 import DataLoader from 'dataloader';
 import { ApolloServer, HeaderMap } from '@apollo/server';
-import { RosterDataset } from '../src/demo/dataset.ts';
-import { directConnector } from '../src/demo/direct-connector.ts';
 import { DEMO_CLIENTS, DEMO_PURPOSES } from '../src/demo/demo-policy.ts';
 import { parseConfig } from '../src/config/config.ts';
 import { buildUnifiedSchema } from '../src/graphql/schema.ts';
@@ -42,12 +40,12 @@ import { hashApiKey, newApiKey } from '../src/privacy/api-keys.ts';
 import { SqliteStore } from '../src/store/sqlite.ts';
 import { PostgresStore } from '../src/store/postgres.ts';
 import type { Store } from '../src/store/types.ts';
-import { syncSource } from '../src/sync/runner.ts';
 import { serveStore } from '../src/runtime.ts';
 import { createLogger } from '../src/log.ts';
 import type { RunningGateway } from '../src/server/gateway.ts';
 import { auditLogFor } from '../src/graphql/privacy.ts';
 import { arg, flag, textArg } from './args.ts';
+import { holdsDistrict, syncDistrict } from './district.ts';
 
 /** The query every mode sends: one page of classes, their students, each student's id. */
 const QUERY = `{ classes(first: 10) { edges { node { id subjects enrollments(role: STUDENT, first: 10) { edges { node { role person { id } } } } } } } }`;
@@ -79,7 +77,6 @@ export async function benchServing(hooks: RoundHooks = {}): Promise<void> {
 async function benchOn(kind: 'sqlite' | 'postgres', o: { students: number; seconds: number; rounds: number; clients: number; hooks: RoundHooks }, pgAdmin?: string) {
   const dir = mkdtempSync(join(tmpdir(), 'rostergate-bench-serving-'));
   const kept = kind === 'sqlite' ? textArg('store') : textArg('pg-store');
-  const reuse = !!kept && (kind === 'postgres' || existsSync(kept));
   let storeRef = kept ?? join(dir, 'serving.db');
   let dropDb: (() => Promise<void>) | undefined;
   if (kind === 'postgres' && !kept) {
@@ -106,11 +103,9 @@ async function benchOn(kind: 'sqlite' | 'postgres', o: { students: number; secon
     const keyring = new KeyRing(Buffer.alloc(32, 5), 'bench');
     const cfg = parseConfig({ store: storeRef, privacy: { tenant: 'bench' }, purposes: DEMO_PURPOSES, clients: DEMO_CLIENTS });
     const privacy = setupPrivacy(cfg, buildUnifiedSchema(), { keyring });
-    if (!reuse) {
-      const district = RosterDataset.generate({ students: o.students, teachers: Math.round(o.students / 19), classes: Math.round(o.students / 4.5), schools: Math.max(3, Math.round(o.students / 500)) });
-      const ingest = await privacy.ingest(store);
-      await syncSource(store, directConnector('bench', district, { pageSize: 2000 }), { ...ingest });
-    }
+    // A kept store is read as it is once it holds a district; an empty one is synced first.
+    const reuse = await holdsDistrict(store);
+    if (!reuse) await syncDistrict(store, privacy, o.students);
     const keys: Record<string, string> = {};
     for (const c of ['lms-demo', 'analytics-demo', 'admin-demo']) {
       keys[c] = newApiKey();
