@@ -20,14 +20,14 @@ import type { Privacy } from '../graphql/privacy.ts';
 import type { Store } from '../store/types.ts';
 import type { SourceType } from '../../connectors/types.ts';
 import { columnsFor, type Column, type Dataset } from './columns.ts';
-import { compileProjection, projectedPages, type ProjectedPage } from './projection.ts';
+import { compileProjection, projectedPages, type ListRange, type ProjectedPage } from './projection.ts';
 import { Spill, SpillFolder, type SpillPart } from './spill.ts';
 import { csvLines } from './csv.ts';
 import { formatRows, type ExtractFormat } from './format.ts';
 import { KeyMemo } from '../graphql/loaders.ts';
 import type { GraphQLContext } from '../graphql/context.ts';
 import { orderOf } from '../graphql/order.ts';
-import { extractThreads, inOrder, listRanges, listTypeOf, type Job, type RangeJob, type RangeResult } from './parallel.ts';
+import { extractThreads, inOrder, listRanges, listTypeOf, rowsPerThreadRange, type Job, type RangeJob, type RangeResult } from './parallel.ts';
 import { countTuples, planK, recodePage, type KPolicy, type Value } from './kanonymity.ts';
 
 export { FORMATS, protectCell, type ExtractFormat } from './format.ts';
@@ -152,23 +152,32 @@ export function prepareExtract(privacy: Privacy, r: ExtractRequest) {
   return { purpose, ps, columns, selection, policy, qi: columns.filter((c) => category(c) === 'QUASI'), direct: columns.filter((c) => category(c) === 'DIRECT') };
 }
 
+/** What cutting a dataset's list into ranges needs: its type, rows, order, and leading keys per row. */
+type ListShape = Awaited<ReturnType<typeof listShape>>;
+async function listShape(store: Store, dataset: Dataset, newContext: () => Promise<GraphQLContext>) {
+  const type = listTypeOf(dataset);
+  // The listed type, and the people a range of another type in pseudonym order is cut by.
+  const counts = await store.counts(type === 'person' ? [type] : [type, 'person']);
+  const rows = counts[type];
+  const order = orderOf(await newContext(), type);
+  // A list walked through its people's pseudonyms (enrollments, guardianships in pseudonym order)
+  // is cut between people: so many people per row.
+  const throughPeople = !!order && type !== 'person';
+  const leadRatio = throughPeople ? counts.person / Math.max(1, rows) : 1;
+  return { type, rows, leadRatio, throughPeople, q: { type, ...(order ? { order } : {}) } };
+}
+
 /**
  * The threads and ranges of a parallel extract; undefined where it would not pay or cannot be (see
  * ExtractOptions.threads). `jobs` makes a pass's jobs over the ranges, `results` runs them in list order.
  */
-async function parallelPlan(o: ExtractOptions, names: string[], newContext: () => Promise<GraphQLContext>, pageSize: number) {
+async function parallelPlan(o: ExtractOptions, names: string[], listed: () => Promise<ListShape>, pageSize: number) {
   const threads = o.threads ?? 1;
   const where = o.store.location();
   if (threads < 2 || !where) return undefined;
-  const type = listTypeOf(o.dataset);
-  // The listed type, and the people a range of another type in pseudonym order is cut by.
-  const counts = await o.store.counts(type === 'person' ? [type] : [type, 'person']);
-  const rows = counts[type];
-  if (rows < (o.parallelFrom ?? PARALLEL_FROM)) return undefined;
-  const order = orderOf(await newContext(), type);
-  // In a person's pseudonym order a range is cut between people: so many people per row.
-  const leadRatio = order && type !== 'person' ? counts.person / Math.max(1, rows) : 1;
-  const ranges = await listRanges(o.store, { type, ...(order ? { order } : {}) }, rows, leadRatio, pageSize, threads);
+  const shape = await listed();
+  if (shape.rows < (o.parallelFrom ?? PARALLEL_FROM)) return undefined;
+  const ranges = await listRanges(o.store, shape.q, rowsPerThreadRange(shape.rows, pageSize, threads), shape.leadRatio);
   const pool = extractThreads({ store: where, privacy: o.privacy.threadRecipe(), sourceTypes: [...o.sourceTypes] }, threads);
   return {
     pool,
@@ -178,6 +187,36 @@ async function parallelPlan(o: ExtractOptions, names: string[], newContext: () =
     },
     results: (jobs: Job[]) => inOrder(pool, jobs, 2 * pool.size),
   };
+}
+
+/**
+ * The ranges an extract on this thread reads its list in (projectedPages), or undefined to read it
+ * in one chain of pages. Only on PostgreSQL, for a list of more than two pages walked through its
+ * people's pseudonyms (enrollments, guardianships for a pseudonymising purpose). There each page's
+ * listing is a walk of some 15 ms of the server's time that starts from the last key of the page
+ * before: the listings are the extract's critical path, while the server has a core to spare. In
+ * ranges of about a page, the next range's first page is listed beside this one's. Elsewhere it
+ * did not pay (docs/extract-engine.md): a list in id order is one index range a page, cheaper than
+ * cutting it into ranges (classes: 0.38× against 0.46× the floor); the people list took as long
+ * and 15 % more CPU (pages waiting longer outlive more collections). SQLite reads on this thread:
+ * nothing to overlap.
+ */
+async function pipelinedRanges(o: ExtractOptions, listed: () => Promise<ListShape>, pageSize: number): Promise<ListRange[] | undefined> {
+  if (o.store.kind !== 'postgres') return undefined;
+  const shape = await listed();
+  if (!shape.throughPeople || shape.rows <= 2 * pageSize) return undefined;
+  return pageRanges(o.store, shape, pageSize);
+}
+
+/**
+ * A list cut into ranges of nine tenths of a page on average, so that few of them (those a little
+ * denser than the average) need a second listing for their last rows.
+ */
+const pageRanges = (store: Store, shape: ListShape, pageSize: number) => listRanges(store, shape.q, Math.floor(0.9 * pageSize), shape.leadRatio);
+
+/** The ranges a pipelined extract of `dataset` reads with pages of `pageSize` (see pipelinedRanges), on any store: for tests. */
+export async function pageRangesOf(store: Store, dataset: Dataset, newContext: () => Promise<GraphQLContext>, pageSize: number): Promise<ListRange[]> {
+  return pageRanges(store, await listShape(store, dataset, newContext), pageSize);
 }
 
 /** A parallel pass's result of the kind it asked for (a thread that answered otherwise is a bug, named as such). */
@@ -202,8 +241,11 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractReport> {
   const qiNames = qi.map((c) => c.name);
   const qiAt = qi.map((c) => columns.indexOf(c));
   const projection = compileProjection(ps.schema, o.dataset, columns);
-  const fromStore = () => projectedPages(projection, newContext, pageSize);
-  const parallel = await parallelPlan(o, names, newContext, pageSize);
+  let shape: Promise<ListShape> | undefined;
+  const listed = () => (shape ??= listShape(o.store, o.dataset, newContext));
+  const parallel = await parallelPlan(o, names, listed, pageSize);
+  const ranges = parallel ? undefined : await pipelinedRanges(o, listed, pageSize);
+  const fromStore = () => projectedPages(projection, newContext, pageSize, ranges);
 
   // Pass 1 (only when there is something to protect): the one read of the store, every column
   // projected; counts of quasi-identifier tuples, the pages spilled to a private file (./spill.ts)

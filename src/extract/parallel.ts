@@ -262,15 +262,22 @@ export async function closeExtractThreads(): Promise<void> {
 }
 
 /**
- * The ranges a list is cut into: about `rows / (threads × 8)` rows each (so every thread gets
- * several and a slow one holds up little), at least half a page and at most four pages.
- * `leadRatio` is how many leading keys there are per row (people per enrollment for a list in a
- * person's pseudonym order; 1 where the key is the row's own).
+ * Rows per range for `threads`: about `rows / (threads × 8)` (so every thread gets several and a
+ * slow one holds up little), at least half a page and at most four pages.
+ */
+export function rowsPerThreadRange(rows: number, pageSize: number, threads: number): number {
+  return Math.min(4 * pageSize, Math.max(Math.ceil(pageSize / 2), Math.ceil(rows / (threads * 8))));
+}
+
+/**
+ * The consecutive ranges a list is cut into, of about `perRange` rows each. `leadRatio` is how many
+ * leading keys there are per row (people per enrollment for a list in a person's pseudonym order; 1
+ * where the key is the row's own): a range is cut between leading keys, so its rows are counted
+ * through them.
  */
 export async function listRanges(
-  store: Pick<Store, 'leadBoundaries'>, q: { type: EntityType; order?: PseudonymOrder & { version: number } }, rows: number, leadRatio: number, pageSize: number, threads: number,
+  store: Pick<Store, 'leadBoundaries'>, q: { type: EntityType; order?: PseudonymOrder & { version: number } }, perRange: number, leadRatio: number,
 ): Promise<ListRange[]> {
-  const perRange = Math.min(4 * pageSize, Math.max(Math.ceil(pageSize / 2), Math.ceil(rows / (threads * 8))));
   const every = Math.max(1, Math.round(perRange * leadRatio));
   const bounds = await store.leadBoundaries({ type: q.type, ...(q.order ? { order: q.order } : {}), every });
   const version = q.order?.version;

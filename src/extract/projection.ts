@@ -33,8 +33,11 @@ import {
   isListType,
   isNonNullType,
   isObjectType,
+  isScalarType,
+  isSpecifiedScalarType,
   type GraphQLField,
   type GraphQLFieldResolver,
+  type GraphQLLeafType,
   type GraphQLObjectType,
   type GraphQLOutputType,
   type GraphQLResolveInfo,
@@ -114,15 +117,44 @@ function completer(type: GraphQLOutputType, where: string, next: Step | undefine
     };
   }
   if (isLeafType(type)) {
+    const serialize = servedOnce(type);
     return (v) => {
       if (v === null || v === undefined) return null;
-      const out = type.serialize(v);
+      const out = serialize(v);
       if (out === null || out === undefined) throw new Error(`Expected \`${type.name}.serialize\` to return non-nullable value for ${where}.`);
       return out;
     };
   }
   if (isObjectType(type) && next) return (v, ctx) => (v === null || v === undefined ? null : next(v, ctx));
   throw new Error(`${where}: an extract column cannot end on ${String(type)}`);
+}
+
+/** How many distinct values a column's serialize memo keeps before it gives up on the column. */
+const SERIALIZED_KEPT = 256;
+
+/**
+ * A leaf type's `serialize`, remembered per text value for the custom scalars (Date, DateTime,
+ * EmailAddress: graphql-scalars checks each value with a regular expression and substrings, about
+ * 130 bytes of garbage a cell). An extract's date columns repeat a handful of term dates over
+ * hundreds of thousands of rows. Only a value serialize returned for is kept (a refusal is thrown
+ * again each time), and a column with more than SERIALIZED_KEPT distinct values (e-mail addresses)
+ * stops being remembered, so the memo stays small. The built-in scalars and enums are cheap as they
+ * are. Exact because a scalar's serialize is a function of its value alone.
+ */
+export function servedOnce(type: GraphQLLeafType): (v: unknown) => unknown {
+  const serialize = (v: unknown) => type.serialize(v);
+  if (!isScalarType(type) || isSpecifiedScalarType(type)) return serialize;
+  let seen: Map<string, unknown> | undefined = new Map();
+  return (v) => {
+    if (typeof v !== 'string' || !seen) return serialize(v);
+    let out = seen.get(v);
+    if (out === undefined) {
+      out = serialize(v);
+      if (seen.size < SERIALIZED_KEPT) seen.set(v, out);
+      else seen = undefined;
+    }
+    return out;
+  };
 }
 
 /** Compiles a column's path to the chain of the purpose schema's resolvers that makes its value. */
@@ -250,7 +282,8 @@ async function primeLeaders(ctx: GraphQLContext, people: readonly string[]): Pro
 /**
  * Pages of a dataset as the purpose lists it (the root list's order and filter), projected. Each
  * page is read with a fresh context (its loaders' caches go with it: the heap stays flat). With
- * `range`, only that part of the list.
+ * `ranges`, only those parts of the list, one after the other (consecutive ranges, as listRanges in
+ * ./parallel.ts cuts them, make the whole list).
  *
  * Read ahead in two steps. A page's listing gives the position of the next page, so the next
  * listing starts as soon as this one returns, before this page is projected; the next page is
@@ -259,9 +292,14 @@ async function primeLeaders(ctx: GraphQLContext, people: readonly string[]): Pro
  * then its related records); with one page read ahead at a time this thread sat idle through both,
  * and now the server lists the next page meanwhile (0.85× the time of a people extract with 3 ms to
  * the server; docs/extract-engine.md). SQLite reads on this thread, so there nothing changes.
+ *
+ * The listings of one range form a chain (each starts from the last key of the one before), but
+ * the next range's first page needs nothing from this range: it is listed from the start, beside
+ * this range's listings, so two listings run on the server at once (`ahead`). With ranges of about a
+ * page each the chain is broken at every page (`pipelinedRanges`).
  */
 export async function* projectedPages(
-  projection: Projection, newContext: () => Promise<GraphQLContext>, pageSize: number, range?: ListRange,
+  projection: Projection, newContext: () => Promise<GraphQLContext>, pageSize: number, ranges?: ListRange | readonly ListRange[],
 ): AsyncGenerator<ProjectedPage> {
   const { entity, where } = DATASETS[projection.dataset] as { entity: EntityRow['type']; where?: object };
   type Position = { afterId?: string } | { afterKey: string[]; version: number };
@@ -270,10 +308,12 @@ export async function* projectedPages(
   const unreadable = (e: unknown) => e instanceof RostergateError
     ? e
     : new RostergateError('STORE', `extract ${projection.dataset}: a page could not be read from the store (${(e as Error).name})`, {}, { cause: e });
-  const first: Position = range?.version !== undefined ? { afterKey: [], version: range.version } : {};
+  const parts: readonly (ListRange | undefined)[] = ranges === undefined ? [undefined] : 'lead' in ranges ? [ranges] : ranges;
+  if (parts.length === 0) return;
+  const first = (range: ListRange | undefined): Position => (range?.version !== undefined ? { afterKey: [], version: range.version } : {});
   // People read with their demographics where a column shows them: no lookup of their own per page.
   const withDemographics = showsDemographics(projection.dataset, projection.columns);
-  const list = async (after: Position): Promise<Listed> => {
+  const list = async (range: ListRange | undefined, after: Position): Promise<Listed> => {
     const ctx = await newContext();
     const order = orderOf(ctx, entity);
     let position: { afterId?: string; afterKey?: string[] } = after;
@@ -314,13 +354,18 @@ export async function* projectedPages(
       throw unreadable(e);
     }
   };
-  let listing = quiet(list(first));
+  let at = 0;
+  const opening = (i: number) => (i < parts.length ? quiet(list(parts[i], first(parts[i]))) : undefined);
+  let listing = opening(0)!;
+  let ahead = opening(1);
   let page = quiet(project(listing));
   for (;;) {
     const { next } = await listing;
     let following: Promise<ProjectedPage> | undefined;
-    if (next) {
-      listing = quiet(list(next));
+    const nextListing = next ? quiet(list(parts[at], next)) : ahead;
+    if (!next && ahead) ahead = opening(++at + 1);
+    if (nextListing) {
+      listing = nextListing;
       following = quiet(project(listing, page));
     }
     yield await page;
