@@ -8,8 +8,6 @@ import type { Connector, SourceType } from '../connectors/types.ts';
 import type { Config, SourceConfig } from './config/config.ts';
 import { RostergateError, isRostergateError } from './errors.ts';
 import { errorForLog, type Logger } from './log.ts';
-import { SqliteStore } from './store/sqlite.ts';
-import { PostgresStore } from './store/postgres.ts';
 import type { Store } from './store/types.ts';
 import { syncSource, type SyncHooks, type SyncSummary } from './sync/runner.ts';
 import { buildUnifiedSchema } from './graphql/schema.ts';
@@ -28,15 +26,6 @@ import { runForTenant } from './kernel/tenant-scope.ts';
 import { noteRequestCaller } from './kernel/request-context.ts';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
-
-export function isPostgresUrl(store: string): boolean {
-  return store.startsWith('postgres://') || store.startsWith('postgresql://');
-}
-
-/** A `postgres://` URL opens PostgreSQL; anything else is a SQLite file path. */
-export async function openStore(cfg: Pick<Config, 'store'>): Promise<Store> {
-  return isPostgresUrl(cfg.store) ? PostgresStore.open(cfg.store) : SqliteStore.open(cfg.store);
-}
 
 export function createConnector(source: SourceConfig, log: Logger): { connector: Connector; http: HttpClient } {
   const def = definitionOf(source.type);

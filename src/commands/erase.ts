@@ -9,8 +9,8 @@ import { buildUnifiedSchema } from '../graphql/schema.ts';
 import { erasePerson, liftSuppression } from '../privacy/erasure.ts';
 import { setupPrivacy } from '../graphql/privacy.ts';
 import { assertStoreKey } from '../privacy/store-key.ts';
-import { isPostgresUrl, openStore } from '../runtime.ts';
-import { loadConfig } from './serve.ts';
+import { isPostgresUrl, openStore } from '../store/open.ts';
+import { loadConfig } from '../config/config.ts';
 
 export interface EraseOptions {
   config?: string;

@@ -5,12 +5,13 @@ import { RostergateError } from '../errors.ts';
 import { buildUnifiedSchema } from '../graphql/schema.ts';
 import { setupPrivacy } from '../graphql/privacy.ts';
 import { assertStoreKey } from '../privacy/store-key.ts';
-import { isPostgresUrl, openStore, sourceTypes } from '../runtime.ts';
+import { sourceTypes } from '../runtime.ts';
+import { isPostgresUrl, openStore } from '../store/open.ts';
 import { datasetOf } from '../extract/columns.ts';
 import { FORMATS, humanSummary, prepareExtract, runExtract, type ExtractFormat } from '../extract/extract.ts';
 import { extractProgress } from '../extract/progress.ts';
 import { closeExtractThreads, defaultThreads } from '../extract/parallel.ts';
-import { loadConfig } from './serve.ts';
+import { loadConfig } from '../config/config.ts';
 
 /**
  * `rostergate extract`: writes to OUT.partial and renames when complete, so a failed extract

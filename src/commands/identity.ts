@@ -4,12 +4,12 @@ import { buildUnifiedSchema } from '../graphql/schema.ts';
 import type { EntityType } from '../model/records.ts';
 import { setupPrivacy } from '../graphql/privacy.ts';
 import { assertStoreKey } from '../privacy/store-key.ts';
-import { isPostgresUrl, openStore } from '../runtime.ts';
+import { isPostgresUrl, openStore } from '../store/open.ts';
 import type { SourceRecordRef, Store } from '../store/types.ts';
 import { typeOfId } from '../sync/ids.ts';
 import { IDENTITY_TYPES, linkRecord, unlinkRecord, type OperatorOptions } from '../sync/overrides.ts';
 import type { Config } from '../config/config.ts';
-import { loadConfig } from './serve.ts';
+import { loadConfig } from '../config/config.ts';
 
 const out = (s: string): void => void process.stdout.write(s + '\n');
 

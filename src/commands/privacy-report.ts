@@ -10,7 +10,7 @@ import { KeyRing } from '../privacy/pseudonym.ts';
 import { buildReportModel, renderReport, REPORT_FORMATS, type ReportFormat } from '../privacy/report.ts';
 import { setupPrivacy } from '../graphql/privacy.ts';
 import { demoReportConfig } from '../demo/demo.ts';
-import { loadConfig } from './serve.ts';
+import { loadConfig } from '../config/config.ts';
 
 export async function privacyReportCommand(opts: { config?: string; demo?: boolean; format: string; out?: string }): Promise<void> {
   // commander checks --format against the choices; this keeps the function honest when called directly.

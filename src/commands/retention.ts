@@ -5,8 +5,8 @@
 import { KeyRing } from '../privacy/pseudonym.ts';
 import { assertStoreKey } from '../privacy/store-key.ts';
 import { runRetention } from '../privacy/retention.ts';
-import { openStore } from '../runtime.ts';
-import { loadConfig } from './serve.ts';
+import { openStore } from '../store/open.ts';
+import { loadConfig } from '../config/config.ts';
 
 const out = (s: string) => process.stdout.write(s + '\n');
 

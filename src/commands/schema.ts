@@ -9,7 +9,7 @@ import { buildUnifiedSchema } from '../graphql/schema.ts';
 import { KeyRing } from '../privacy/pseudonym.ts';
 import { setupPrivacy } from '../graphql/privacy.ts';
 import { demoReportConfig } from '../demo/demo.ts';
-import { loadConfig } from './serve.ts';
+import { loadConfig } from '../config/config.ts';
 
 export async function schemaCommand(opts: { client: string; config?: string; demo?: boolean }): Promise<void> {
   if (opts.demo && opts.config) throw new RostergateError('CONFIG_INVALID', 'pass either --demo or --config, not both');

@@ -1,7 +1,8 @@
-import { configPath, loadConfigFile, type Config } from '../config/config.ts';
+import { loadConfig, type Config } from '../config/config.ts';
 import { RostergateError } from '../errors.ts';
 import { errorForLog, log } from '../log.ts';
-import { isPostgresUrl, openStore, serveStore } from '../runtime.ts';
+import { serveStore } from '../runtime.ts';
+import { isPostgresUrl, openStore } from '../store/open.ts';
 import { KeyRing } from '../privacy/pseudonym.ts';
 import type { Store } from '../store/types.ts';
 import { existsSync } from 'node:fs';
@@ -13,20 +14,6 @@ import type { Tenants } from '../tenants/tenants.ts';
 import { lazyKeyRing } from '../tenants/home-tenant.ts';
 import { startInProcessSchedule, type InProcessSchedule } from '../jobs/in-process.ts';
 import { syncJobRunner } from '../jobs/sync-job.ts';
-
-/**
- * The config a command works on. Every command that reads the store or the sources needs one: the
- * defaults alone name no sources, purposes or clients, and a store at the default path would be
- * created rather than found. So a missing one is a refusal that says what to pass.
- * `alternative` names another way the command accepts (e.g. "--demo for the demo's configuration").
- */
-export function loadConfig(flag: string | undefined, command: string, alternative?: string): Config {
-  const path = configPath(flag);
-  if (!path) {
-    throw new RostergateError('CONFIG_INVALID', `${command} needs a config file: pass --config FILE, or set ROSTERGATE_CONFIG=FILE${alternative ? `, or ${alternative}` : ''} (see docs/configuration.md)`);
-  }
-  return loadConfigFile(path);
-}
 
 export async function serveCommand(opts: { config?: string; port?: number; host?: string }): Promise<void> {
   const cfg = loadConfig(opts.config, 'serve');

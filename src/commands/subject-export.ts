@@ -11,9 +11,10 @@ import { appendAudit } from '../privacy/audit.ts';
 import { setupPrivacy } from '../graphql/privacy.ts';
 import { buildSubjectExport, exportedCategories, subjectRef } from '../privacy/subject-export.ts';
 import { subjectSummary } from '../privacy/subject-summary.ts';
-import { isPostgresUrl, openStore, sourceTypes } from '../runtime.ts';
+import { sourceTypes } from '../runtime.ts';
+import { isPostgresUrl, openStore } from '../store/open.ts';
 import type { Store } from '../store/types.ts';
-import { loadConfig } from './serve.ts';
+import { loadConfig } from '../config/config.ts';
 
 export interface SubjectExportOptions {
   config?: string;

@@ -1,9 +1,10 @@
 import { chmodSync, writeFileSync } from 'node:fs';
 import { log } from '../log.ts';
 import { lowerCpuPriority } from '../kernel/cpu-priority.ts';
-import { openStore, syncAll } from '../runtime.ts';
+import { syncAll } from '../runtime.ts';
+import { openStore } from '../store/open.ts';
 import { formatSummary, progressHooks } from '../sync/progress.ts';
-import { loadConfig } from './serve.ts';
+import { loadConfig } from '../config/config.ts';
 import { RostergateError } from '../errors.ts';
 import { EXIT } from '../exit-codes.ts';
 import { privacyForSync, type Privacy } from '../graphql/privacy.ts';

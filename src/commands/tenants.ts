@@ -10,10 +10,10 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { Config } from '../config/config.ts';
 import { RostergateError } from '../errors.ts';
-import { openStore } from '../runtime.ts';
+import { openStore } from '../store/open.ts';
 import { CatalogTenants } from '../tenants/catalog-tenants.ts';
 import type { TenantInfo } from '../tenants/tenants.ts';
-import { loadConfig } from './serve.ts';
+import { loadConfig } from '../config/config.ts';
 
 const out = (s: string) => process.stdout.write(s + '\n');
 

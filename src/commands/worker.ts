@@ -8,13 +8,14 @@
 import { RostergateError } from '../errors.ts';
 import { log } from '../log.ts';
 import { lowerCpuPriority } from '../kernel/cpu-priority.ts';
-import { isPostgresUrl, openStore } from '../runtime.ts';
+import { isPostgresUrl, openStore } from '../store/open.ts';
 import { SyncQueue } from '../jobs/queue.ts';
 import { syncJobRunner } from '../jobs/sync-job.ts';
 import { startWorker } from '../jobs/worker.ts';
 import { onQueueDepth } from '../kernel/metrics.ts';
 import { startMetricsServer } from '../server/metrics-endpoint.ts';
-import { loadConfig, onShutdown, servedTenants } from './serve.ts';
+import { loadConfig } from '../config/config.ts';
+import { onShutdown, servedTenants } from './serve.ts';
 
 export async function workerCommand(opts: { config?: string; concurrency?: number }): Promise<void> {
   const cfg = loadConfig(opts.config, 'worker');

@@ -232,3 +232,17 @@ function formatIssues(err: z.ZodError, fromEnv: ReadonlyMap<string, string> = ne
 export function configPath(flag?: string): string | undefined {
   return flag ?? process.env.ROSTERGATE_CONFIG ?? undefined;
 }
+
+/**
+ * The config a command works on. Every command that reads the store or the sources needs one: the
+ * defaults alone name no sources, purposes or clients, and a store at the default path would be
+ * created rather than found. So a missing one is a refusal that says what to pass.
+ * `alternative` names another way the command accepts (e.g. "--demo for the demo's configuration").
+ */
+export function loadConfig(flag: string | undefined, command: string, alternative?: string): Config {
+  const path = configPath(flag);
+  if (!path) {
+    throw new RostergateError('CONFIG_INVALID', `${command} needs a config file: pass --config FILE, or set ROSTERGATE_CONFIG=FILE${alternative ? `, or ${alternative}` : ''} (see docs/configuration.md)`);
+  }
+  return loadConfigFile(path);
+}

@@ -9,7 +9,8 @@ import { startSandboxServer, type RunningSandbox } from '../../connectors/sandbo
 import { parseConfig, type Config } from '../config/config.ts';
 import type { Logger } from '../log.ts';
 import { RostergateError } from '../errors.ts';
-import { openStore, syncAll } from '../runtime.ts';
+import { syncAll } from '../runtime.ts';
+import { openStore } from '../store/open.ts';
 import type { Store } from '../store/types.ts';
 import type { SyncHooks, SyncSummary } from '../sync/runner.ts';
 import { RosterDataset } from './dataset.ts';

@@ -21,7 +21,7 @@ import { openSharedPool, PostgresStore } from '../store/postgres.ts';
 import { SqliteStore } from '../store/sqlite.ts';
 import type { Store, TenantRow } from '../store/types.ts';
 import type { SourceConfig } from '../config/config.ts';
-import { isPostgresUrl } from '../runtime.ts';
+import { isPostgresUrl } from '../store/open.ts';
 import { TenantCatalog, toTenantInfo } from './catalog.ts';
 import type { Tenant, TenantInfo, Tenants } from './tenants.ts';
 

@@ -16,7 +16,7 @@ import { buildUnifiedSchema } from '../../src/graphql/schema.ts';
 import { hashApiKey, newApiKey } from '../../src/privacy/api-keys.ts';
 import { KeyRing } from '../../src/privacy/pseudonym.ts';
 import { auditLogFor, setupPrivacy } from '../../src/graphql/privacy.ts';
-import { openStore } from '../../src/runtime.ts';
+import { openStore } from '../../src/store/open.ts';
 import { syncSource } from '../../src/sync/runner.ts';
 import { newPostgresDatabase, storeKinds, tempDir } from '../support/stores.ts';
 

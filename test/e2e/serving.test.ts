@@ -23,7 +23,8 @@ import { buildUnifiedSchema } from '../../src/graphql/schema.ts';
 import { createLogger } from '../../src/log.ts';
 import { hashApiKey, newApiKey } from '../../src/privacy/api-keys.ts';
 import { KeyRing } from '../../src/privacy/pseudonym.ts';
-import { openStore, serveStore } from '../../src/runtime.ts';
+import { serveStore } from '../../src/runtime.ts';
+import { openStore } from '../../src/store/open.ts';
 import { syncSource } from '../../src/sync/runner.ts';
 import type { RunningGateway } from '../../src/server/gateway.ts';
 
