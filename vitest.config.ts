@@ -10,6 +10,8 @@ export default defineConfig({
   resolve: { alias: { graphql: require.resolve('graphql') } },
   test: {
     include: ['test/**/*.test.ts'],
+    // The CLI compiled once for the suites that start it as a process (test/support/global-build.ts).
+    globalSetup: ['test/support/global-build.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',

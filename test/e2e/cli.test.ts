@@ -10,8 +10,9 @@ import { FILES, writeDrop } from '../support/defective-drop.ts';
 import { RosterDataset } from '../../src/demo/dataset.ts';
 import { writeOneRosterDrop } from '../../connectors/oneroster-csv/index.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
+import { CLI_BIN, DEV_BIN } from '../support/cli-bin.ts';
 
-const bin = join(import.meta.dirname, '../../bin/rostergate.mjs');
+const bin = CLI_BIN;
 /**
  * The environment a user's shell gives the command: vitest's NODE_ENV=test is not passed on, since
  * libraries behave differently under it (Apollo Server installs its own signal handlers only outside tests).
@@ -26,6 +27,18 @@ const run = (args: string[], env: Record<string, string> = {}) =>
 
 // Each case runs the command in a process of its own that loads the gateway: seconds apiece on a loaded machine.
 describe('rostergate CLI', { timeout: 120_000 }, () => {
+  it('runs from the sources through tsx (bin/rostergate.mjs, the development entry point) as compiled', () => {
+    // The other cases run the CLI the test run compiled (test/support/global-build.ts); npm start runs this one.
+    const viaTsx = spawnSync(process.execPath, [DEV_BIN, 'keys', 'create'], { encoding: 'utf8', env: userEnv(), timeout: 60_000 });
+    const compiled = run(['keys', 'create']);
+    expect(viaTsx.status).toBe(2);
+    expect(viaTsx.stderr).toBe("error: required option '--client <id>' not specified (see `rostergate keys create --help`)\n");
+    expect([compiled.status, compiled.stderr]).toEqual([viaTsx.status, viaTsx.stderr]);
+    const help = spawnSync(process.execPath, [DEV_BIN, '--help'], { encoding: 'utf8', env: userEnv(), timeout: 60_000 });
+    expect(help.status).toBe(0);
+    expect(help.stdout).toBe(run(['--help']).stdout);
+  });
+
   it('rejects an unknown flag with one line and a non-zero exit', () => {
     const cases: [string[], string][] = [
       [['serve', '--bogus'], "error: unknown option '--bogus' (see `rostergate serve --help`)"],

@@ -19,9 +19,10 @@ import type { SourceType } from '../../connectors/types.ts';
 import type { RunningGateway } from '../../src/server/gateway.ts';
 import { testHttp } from '../support/connector-suite.ts';
 import { openTestStore, storeKinds, tempDir } from '../support/stores.ts';
+import { CLI_BIN } from '../support/cli-bin.ts';
 
 const log = createLogger({ level: 'silent' });
-const bin = join(import.meta.dirname, '../../bin/rostergate.mjs');
+const bin = CLI_BIN;
 
 interface Node { id: string; sisId: string | null; email: string | null; roles: string[]; sources: { source: string; system: string; sourcedId: string }[] }
 

@@ -26,8 +26,9 @@ import type { Store } from '../../src/store/types.ts';
 import { acquireSourceLease } from '../../src/store/lease.ts';
 import { syncSource } from '../../src/sync/runner.ts';
 import { newPostgresDatabase, storeKinds, tempDir } from '../support/stores.ts';
+import { CLI_BIN } from '../support/cli-bin.ts';
 
-const bin = join(import.meta.dirname, '../../bin/rostergate.mjs');
+const bin = CLI_BIN;
 const MASTER = Buffer.alloc(32, 11);
 const TENANT = 'erase-test';
 const SOURCES = ['district-sis', 'district-lms'];

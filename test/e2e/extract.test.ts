@@ -23,6 +23,7 @@ import { extractProgress } from '../../src/extract/progress.ts';
 import { fakeTerminal } from '../support/terminal.ts';
 import { cell, columnsFor, DATASETS, type Dataset } from '../../src/extract/columns.ts';
 import { getNamedType, GraphQLBoolean, type GraphQLObjectType } from 'graphql';
+import { CLI_BIN } from '../support/cli-bin.ts';
 
 let g: PrivateGateway;
 beforeAll(async () => {
@@ -355,7 +356,7 @@ describe('extracts', () => {
     const cfg = join(dir, 'rg.yaml');
     writeFileSync(cfg, stringify({ store: g.config.store, privacy: { tenant: 'test' }, purposes: DEMO_PURPOSES, clients: DEMO_CLIENTS }));
     const out = join(dir, 'people.csv');
-    const bin = join(import.meta.dirname, '../../bin/rostergate.mjs');
+    const bin = CLI_BIN;
     const env = { ...process.env, ROSTERGATE_MASTER_KEY: TEST_MASTER_KEY.toString('base64url'), ROSTERGATE_LOG_LEVEL: 'silent' };
     const run = (...args: string[]) => spawnSync(process.execPath, [bin, 'extract', '--config', cfg, ...args], { encoding: 'utf8', env, timeout: 60_000 });
     const ok = run('--client', 'analytics-demo', '--dataset', 'people', '--out', out);

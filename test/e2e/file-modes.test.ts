@@ -22,11 +22,12 @@ import { serveStore } from '../../src/runtime.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { syncSource } from '../../src/sync/runner.ts';
 import { tempDir } from '../support/stores.ts';
+import { CLI_BIN } from '../support/cli-bin.ts';
 
 const log = createLogger({ level: 'silent' });
 const mode = (f: string) => statSync(f).mode & 0o777;
 const MASTER = Buffer.alloc(32, 9);
-const bin = join(import.meta.dirname, '../../bin/rostergate.mjs');
+const bin = CLI_BIN;
 const run = (args: string[]) => {
   const env = { ...process.env, ROSTERGATE_LOG_LEVEL: 'silent', ROSTERGATE_MASTER_KEY: MASTER.toString('hex') } as Record<string, string>;
   delete env.ROSTERGATE_CONFIG;

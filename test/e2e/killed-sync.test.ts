@@ -18,8 +18,9 @@ import { oneRosterSandbox, sandboxSourceConfig as orSource, V11, V12 } from '../
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { tempDir } from '../support/stores.ts';
 import { expectedRoster, rosterViaGraphQL } from '../support/roster.ts';
+import { CLI_BIN } from '../support/cli-bin.ts';
 
-const bin = join(import.meta.dirname, '../../bin/rostergate.mjs');
+const bin = CLI_BIN;
 
 /** People committed to the store so far, read beside the syncing process (WAL: a reader does not block it). */
 function committedPeople(file: string): number {

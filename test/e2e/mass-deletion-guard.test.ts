@@ -13,8 +13,9 @@ import { RosterDataset } from '../../src/demo/dataset.ts';
 import { writeOneRosterDrop } from '../../connectors/oneroster-csv/index.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { tempDir } from '../support/stores.ts';
+import { CLI_BIN } from '../support/cli-bin.ts';
 
-const bin = join(import.meta.dirname, '../../bin/rostergate.mjs');
+const bin = CLI_BIN;
 const sync = (cfg: string, ...flags: string[]) =>
   spawnSync(process.execPath, [bin, 'sync', '--config', cfg, ...flags], { encoding: 'utf8', env: { ...process.env, ROSTERGATE_LOG_LEVEL: 'silent' }, timeout: 60_000 });
 

@@ -26,6 +26,7 @@ import type { Store } from '../../src/store/types.ts';
 import { syncSource } from '../../src/sync/runner.ts';
 import { openTestStore, storeKinds, tempDir } from '../support/stores.ts';
 import { demoPrivacyConfig } from '../support/privacy.ts';
+import { CLI_BIN } from '../support/cli-bin.ts';
 
 const log = createLogger({ level: 'silent' });
 const KEY_A = Buffer.alloc(32, 0xa1);
@@ -118,7 +119,7 @@ describe('the demo makes a new key on every start', () => {
 });
 
 describe('every command that opens the store with a key refuses another key (CLI)', () => {
-  const bin = join(import.meta.dirname, '../../bin/rostergate.mjs');
+  const bin = CLI_BIN;
   const run = (args: string[], key: Buffer) => {
     const env = { ...process.env, ROSTERGATE_LOG_LEVEL: 'silent', ROSTERGATE_MASTER_KEY: key.toString('hex') } as Record<string, string>;
     delete env.ROSTERGATE_CONFIG;

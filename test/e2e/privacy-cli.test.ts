@@ -17,8 +17,9 @@ import { parseConfig } from '../../src/config/config.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { syncSource } from '../../src/sync/runner.ts';
 import { tempDir } from '../support/stores.ts';
+import { CLI_BIN } from '../support/cli-bin.ts';
 
-const bin = join(import.meta.dirname, '../../bin/rostergate.mjs');
+const bin = CLI_BIN;
 const MASTER = Buffer.alloc(32, 5);
 const baseEnv = () => {
   const env = { ...process.env, ROSTERGATE_LOG_LEVEL: 'silent' } as Record<string, string>;

@@ -10,8 +10,9 @@ import { KeyRing } from '../../src/privacy/pseudonym.ts';
 import { auditLogFor } from '../../src/graphql/privacy.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { tempDir } from '../support/stores.ts';
+import { CLI_BIN } from '../support/cli-bin.ts';
 
-const bin = join(import.meta.dirname, '../../bin/rostergate.mjs');
+const bin = CLI_BIN;
 const MASTER = Buffer.alloc(32, 8);
 const env = () => {
   const e = { ...process.env, ROSTERGATE_LOG_LEVEL: 'silent', ROSTERGATE_MASTER_KEY: MASTER.toString('hex') } as Record<string, string>;

@@ -29,8 +29,9 @@ import { CatalogTenants } from '../../src/tenants/catalog-tenants.ts';
 import { QUEUE_SCHEMA, SYNC_QUEUE } from '../../src/jobs/queue.ts';
 import { newPostgresDatabase, storeKinds, tempDir } from '../support/stores.ts';
 import { TEST_MASTER_KEY } from '../support/privacy.ts';
+import { CLI_BIN } from '../support/cli-bin.ts';
 
-const bin = join(import.meta.dirname, '../../bin/rostergate.mjs');
+const bin = CLI_BIN;
 const TENANTS = ['north', 'south', 'east'] as const;
 const HOME = 'vendor-home';
 

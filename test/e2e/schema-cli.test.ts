@@ -16,9 +16,10 @@ import { KeyRing } from '../../src/privacy/pseudonym.ts';
 import { setupPrivacy } from '../../src/graphql/privacy.ts';
 import { demoReportConfig } from '../../src/demo/demo.ts';
 import { tempDir } from '../support/stores.ts';
+import { CLI_BIN } from '../support/cli-bin.ts';
 
 const root = join(import.meta.dirname, '../..');
-const bin = join(root, 'bin/rostergate.mjs');
+const bin = CLI_BIN;
 const example = join(root, 'docs/examples/typed-client');
 const run = (args: string[]) => {
   const env: NodeJS.ProcessEnv = { ...process.env, ROSTERGATE_LOG_LEVEL: 'silent' };

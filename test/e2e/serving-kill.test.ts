@@ -19,8 +19,9 @@ import { auditLogFor, setupPrivacy } from '../../src/graphql/privacy.ts';
 import { openStore } from '../../src/store/open.ts';
 import { syncSource } from '../../src/sync/runner.ts';
 import { newPostgresDatabase, storeKinds, tempDir } from '../support/stores.ts';
+import { CLI_BIN } from '../support/cli-bin.ts';
 
-const bin = join(import.meta.dirname, '../../bin/rostergate.mjs');
+const bin = CLI_BIN;
 const MASTER = Buffer.alloc(32, 13);
 const TENANT = 'kill-test';
 

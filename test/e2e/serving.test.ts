@@ -27,8 +27,9 @@ import { serveStore } from '../../src/runtime.ts';
 import { openStore } from '../../src/store/open.ts';
 import { syncSource } from '../../src/sync/runner.ts';
 import type { RunningGateway } from '../../src/server/gateway.ts';
+import { CLI_BIN } from '../support/cli-bin.ts';
 
-const bin = join(import.meta.dirname, '../../bin/rostergate.mjs');
+const bin = CLI_BIN;
 
 describe.each(storeKinds())('serving on %s', { timeout: 180_000 }, (kind) => {
   let g: PrivateGateway;

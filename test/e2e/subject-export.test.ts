@@ -25,8 +25,9 @@ import type { RunningGateway } from '../../src/server/gateway.ts';
 import type { Store } from '../../src/store/types.ts';
 import { syncSource } from '../../src/sync/runner.ts';
 import { newPostgresDatabase, storeKinds, tempDir, type StoreKind } from '../support/stores.ts';
+import { CLI_BIN } from '../support/cli-bin.ts';
 
-const bin = join(import.meta.dirname, '../../bin/rostergate.mjs');
+const bin = CLI_BIN;
 const MASTER = Buffer.alloc(32, 9);
 const TENANT = 'subject-test';
 const run = (args: string[]) => {

@@ -8,8 +8,9 @@ import { writeOneRosterDrop } from '../../connectors/oneroster-csv/index.ts';
 import { DEMO_CLIENTS, DEMO_PURPOSES } from '../../src/demo/demo-policy.ts';
 import { newPostgresDatabase, storeKinds, tempDir } from '../support/stores.ts';
 import { TEST_MASTER_KEY } from '../support/privacy.ts';
+import { CLI_BIN } from '../support/cli-bin.ts';
 
-const bin = join(import.meta.dirname, '../../bin/rostergate.mjs');
+const bin = CLI_BIN;
 
 function runner(config: string) {
   const env: NodeJS.ProcessEnv = { ...process.env, ROSTERGATE_LOG_LEVEL: 'silent', ROSTERGATE_MASTER_KEY: TEST_MASTER_KEY.toString('hex') };

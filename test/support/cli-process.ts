@@ -1,11 +1,9 @@
 /**
- * `rostergate …` as a process of its own (bin/rostergate.mjs), its output collected: for tests of
+ * `rostergate …` as a process of its own (./cli-bin.ts), its output collected: for tests of
  * long-running commands (serve, worker) that signal, kill or wait for them.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
-
-const bin = join(import.meta.dirname, '../../bin/rostergate.mjs');
+import { CLI_BIN } from './cli-bin.ts';
 
 export interface CliProcess {
   child: ChildProcess;
@@ -16,7 +14,7 @@ export interface CliProcess {
 }
 
 export function startCli(args: string[], env: Record<string, string> = {}): CliProcess {
-  const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, ROSTERGATE_LOG_LEVEL: 'silent', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI_BIN, ...args], { env: { ...process.env, ROSTERGATE_LOG_LEVEL: 'silent', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d) => (stdout += d));

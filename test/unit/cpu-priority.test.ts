@@ -8,9 +8,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CLI_BIN } from '../support/cli-bin.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const bin = join(root, 'bin/rostergate.mjs');
+const bin = CLI_BIN;
 const module = join(root, 'src/kernel/cpu-priority.ts');
 
 /** Runs lowerCpuPriority(asked) in a fresh process started at nice `start`; prints what it returned and the process's priority. */
