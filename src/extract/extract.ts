@@ -152,19 +152,26 @@ export function prepareExtract(privacy: Privacy, r: ExtractRequest) {
   return { purpose, ps, columns, selection, policy, qi: columns.filter((c) => category(c) === 'QUASI'), direct: columns.filter((c) => category(c) === 'DIRECT') };
 }
 
-/** What cutting a dataset's list into ranges needs: its type, rows, order, and leading keys per row. */
-type ListShape = Awaited<ReturnType<typeof listShape>>;
-async function listShape(store: Store, dataset: Dataset, newContext: () => Promise<GraphQLContext>) {
+/**
+ * A dataset's list as the purpose reads it: its type and order, and whether it is walked through its
+ * people's pseudonyms (enrollments, guardianships in pseudonym order). Read from the purpose, not the store.
+ */
+type ListOrder = Awaited<ReturnType<typeof listOrder>>;
+async function listOrder(dataset: Dataset, newContext: () => Promise<GraphQLContext>) {
   const type = listTypeOf(dataset);
-  // The listed type, and the people a range of another type in pseudonym order is cut by.
-  const counts = await store.counts(type === 'person' ? [type] : [type, 'person']);
-  const rows = counts[type];
   const order = orderOf(await newContext(), type);
-  // A list walked through its people's pseudonyms (enrollments, guardianships in pseudonym order)
-  // is cut between people: so many people per row.
-  const throughPeople = !!order && type !== 'person';
-  const leadRatio = throughPeople ? counts.person / Math.max(1, rows) : 1;
-  return { type, rows, leadRatio, throughPeople, q: { type, ...(order ? { order } : {}) } };
+  return { type, throughPeople: !!order && type !== 'person', q: { type, ...(order ? { order } : {}) } };
+}
+
+/**
+ * What cutting the list into ranges needs besides: its rows, and how many leading keys there are per
+ * row (a walk through people is cut between people: so many people per row).
+ */
+type ListShape = Awaited<ReturnType<typeof listShape>>;
+async function listShape(store: Store, list: ListOrder) {
+  const counts = await store.counts(list.type === 'person' ? [list.type] : [list.type, 'person']);
+  const rows = counts[list.type];
+  return { ...list, rows, leadRatio: list.throughPeople ? counts.person / Math.max(1, rows) : 1 };
 }
 
 /**
@@ -201,10 +208,13 @@ async function parallelPlan(o: ExtractOptions, names: string[], listed: () => Pr
  * and 15 % more CPU (pages waiting longer outlive more collections). SQLite reads on this thread:
  * nothing to overlap.
  */
-async function pipelinedRanges(o: ExtractOptions, listed: () => Promise<ListShape>, pageSize: number): Promise<ListRange[] | undefined> {
-  if (o.store.kind !== 'postgres') return undefined;
+async function pipelinedRanges(
+  o: ExtractOptions, ordering: () => Promise<ListOrder>, listed: () => Promise<ListShape>, pageSize: number,
+): Promise<ListRange[] | undefined> {
+  // Nothing is counted for a list that would not be cut.
+  if (o.store.kind !== 'postgres' || !(await ordering()).throughPeople) return undefined;
   const shape = await listed();
-  if (!shape.throughPeople || shape.rows <= 2 * pageSize) return undefined;
+  if (shape.rows <= 2 * pageSize) return undefined;
   return pageRanges(o.store, shape, pageSize);
 }
 
@@ -216,7 +226,7 @@ const pageRanges = (store: Store, shape: ListShape, pageSize: number) => listRan
 
 /** The ranges a pipelined extract of `dataset` reads with pages of `pageSize` (see pipelinedRanges), on any store: for tests. */
 export async function pageRangesOf(store: Store, dataset: Dataset, newContext: () => Promise<GraphQLContext>, pageSize: number): Promise<ListRange[]> {
-  return pageRanges(store, await listShape(store, dataset, newContext), pageSize);
+  return pageRanges(store, await listShape(store, await listOrder(dataset, newContext)), pageSize);
 }
 
 /** A parallel pass's result of the kind it asked for (a thread that answered otherwise is a bug, named as such). */
@@ -241,10 +251,13 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractReport> {
   const qiNames = qi.map((c) => c.name);
   const qiAt = qi.map((c) => columns.indexOf(c));
   const projection = compileProjection(ps.schema, o.dataset, columns);
+  // The list's order and size, each read once and only where a plan asks for it.
+  let ordered: Promise<ListOrder> | undefined;
   let shape: Promise<ListShape> | undefined;
-  const listed = () => (shape ??= listShape(o.store, o.dataset, newContext));
+  const ordering = () => (ordered ??= listOrder(o.dataset, newContext));
+  const listed = () => (shape ??= ordering().then((list) => listShape(o.store, list)));
   const parallel = await parallelPlan(o, names, listed, pageSize);
-  const ranges = parallel ? undefined : await pipelinedRanges(o, listed, pageSize);
+  const ranges = parallel ? undefined : await pipelinedRanges(o, ordering, listed, pageSize);
   const fromStore = () => projectedPages(projection, newContext, pageSize, ranges);
 
   // Pass 1 (only when there is something to protect): the one read of the store, every column

@@ -361,9 +361,15 @@ export async function* projectedPages(
   let page = quiet(project(listing));
   for (;;) {
     const { next } = await listing;
+    // This range goes on from where the page ended; once it is done, the next range (listed already).
+    let nextListing: Promise<Listed> | undefined;
+    if (next) nextListing = quiet(list(parts[at], next));
+    else if (ahead) {
+      nextListing = ahead;
+      at++;
+      ahead = opening(at + 1);
+    }
     let following: Promise<ProjectedPage> | undefined;
-    const nextListing = next ? quiet(list(parts[at], next)) : ahead;
-    if (!next && ahead) ahead = opening(++at + 1);
     if (nextListing) {
       listing = nextListing;
       following = quiet(project(listing, page));

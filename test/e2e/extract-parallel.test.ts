@@ -83,8 +83,11 @@ describe.each(storeKinds())('parallel extracts, on %s', (kind) => {
     const cutOne: string[] = [];
     const cutTwo: string[] = [];
     let cut = cutOne;
-    const { leadBoundaries } = g.store;
+    const { leadBoundaries, counts } = g.store;
     g.store.leadBoundaries = (q) => (cut.push(q.type), leadBoundaries.call(g.store, q));
+    // What the extracts on one thread counted: only the lists they go on to cut.
+    const countedOne: string[] = [];
+    g.store.counts = (types) => (cut === cutOne && countedOne.push(types!.join()), counts.call(g.store, types));
     try {
       // admin: id order, direct identifiers (no k-anonymity check); analytics: pseudonym order, and
       // people under k-anonymity (both passes on the threads, each spilling to a file of its own).
@@ -109,8 +112,10 @@ describe.each(storeKinds())('parallel extracts, on %s', (kind) => {
       // guardianships); SQLite never does.
       expect(cutTwo).toEqual(['person', 'enrollment', 'class', 'org', 'enrollment', 'enrollment', 'guardianship', 'person']);
       expect(cutOne).toEqual(kind === 'postgres' ? ['enrollment', 'enrollment', 'guardianship'] : []);
+      expect(countedOne).toEqual(kind === 'postgres' ? ['enrollment,person', 'enrollment,person', 'guardianship,person'] : []);
     } finally {
       g.store.leadBoundaries = leadBoundaries;
+      g.store.counts = counts;
     }
   });
 
@@ -190,8 +195,11 @@ describe.each(storeKinds())('parallel extracts, on %s', (kind) => {
     const cutOne: string[] = [];
     const cutTwo: string[] = [];
     let cut = cutOne;
-    const { leadBoundaries } = g.store;
+    const { leadBoundaries, counts } = g.store;
     g.store.leadBoundaries = (q) => (cut.push(q.type), leadBoundaries.call(g.store, q));
+    // What the extracts on one thread counted: only the lists they go on to cut.
+    const countedOne: string[] = [];
+    g.store.counts = (types) => (cut === cutOne && countedOne.push(types!.join()), counts.call(g.store, types));
     try {
       for (const [client, path] of [[clientOf('analytics'), '/extracts/enrollments.csv'], [clientOf('analytics'), '/extracts/people.ndjson'], [clientOf('admin'), '/extracts/people.csv']] as const) {
         const get = async (url: string) => {
