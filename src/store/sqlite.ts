@@ -109,14 +109,25 @@ function tune(db: Db): void {
 
 /**
  * The writer connection's settings: WAL with synchronous=NORMAL (a commit waits for no fsync; a
- * crash loses at most the last commits, never the file), foreign keys, a busy timeout, the page
- * cache and memory map. Exported for the sync bench's statement floor, which must write as the store does.
+ * crash loses at most the last commits, never the file), foreign keys, a busy timeout, temporary
+ * files in memory, the page cache and memory map. Exported for the sync bench's statement floor,
+ * which must write as the store does.
+ *
+ * temp_store = MEMORY: a statement that writes many rows and may fail half-way (every multi-row
+ * INSERT … SELECT of a page's flush: a UNIQUE or NOT NULL constraint can stop it at any row) keeps a
+ * statement journal, the pages it changed as they were, to undo just that statement. Past 64 KiB
+ * SQLite moves that journal to a file in the temporary directory (`/var/tmp/etilqs_…`, one per
+ * statement, each written through the file system and held open until the transaction ends). In
+ * memory it holds what one statement changed (a flush's statement touches a few thousand pages).
+ * Direct sync of 5,000 students, six alternating runs: 6,958 → 7,390 records/s (medians). Only the writer: the readers write nothing, and an
+ * extract's or a list's sort on a reader may spill to a file as before.
  */
 export function writerSettings(db: Db): void {
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
   db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  db.pragma('temp_store = MEMORY');
   tune(db);
 }
 
