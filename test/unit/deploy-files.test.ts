@@ -160,6 +160,13 @@ describe('Dockerfile', () => {
     expect(at('USER')).toBeGreaterThan(at('RUN'));
   });
 
+  it('gives Node the young generation docs/deployment.md asks for, as npm start and the bench do', () => {
+    expect(imageEnv.NODE_OPTIONS).toBe('--max-semi-space-size=32');
+    const scripts = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts as Record<string, string>;
+    for (const name of ['start', 'bench']) expect(scripts[name], name).toMatch(/^node (--expose-gc )?--max-semi-space-size=32 /);
+    expect(readFileSync(join(ROOT, 'docs/deployment.md'), 'utf8')).toContain('NODE_OPTIONS=--max-semi-space-size=32');
+  });
+
   it('listens where its health check looks, as the environment overrides say; stops on SIGTERM', () => {
     expect(imageEnv.ROSTERGATE_HOST).toBe('0.0.0.0');
     expect(last(runtime, 'EXPOSE')!.args).toBe(imageEnv.ROSTERGATE_PORT);
