@@ -6,7 +6,9 @@
  *   - full sync end to end from the OneRoster 1.2 sandbox over HTTP, as `rostergate sync` runs it (syncAll),
  *     the sandbox on a worker thread as a vendor would be on another machine;
  *   - incremental sync after 1 % of the students changed (dateLastModified filter), in seconds;
- *   - SQL statements (SQLite) or round trips (PostgreSQL) per record of the direct sync.
+ *   - SQL statements (SQLite) or round trips (PostgreSQL) per record of the direct sync;
+ *   - the direct sync's CPU: this process's, the rest of the machine's (bench/cpu.ts) and what
+ *     stayed idle, which shows whether the engine and the database ever worked at the same time.
  * Everything goes through public entry points (syncSource, syncAll, the privacy ingest hooks), so
  * it measures whatever the engine does.
  *
@@ -41,6 +43,7 @@ import { startSandboxWorker } from './sandbox-worker.ts';
 import { floorPages, postgresFloor, sqliteFloor, type FloorPages } from './floor.ts';
 import { probeStatements, replayPostgres, replaySqlite, type Recording } from './statement-floor.ts';
 import { arg, flag } from './args.ts';
+import { cpuMeter, describeCpu, type CpuSpent } from './cpu.ts';
 
 type Kind = 'sqlite' | 'postgres';
 
@@ -116,6 +119,7 @@ interface Timed {
   seconds: number;
   capped: boolean;
   statements: number;
+  cpu: CpuSpent;
 }
 
 /** Runs `fn` with hooks that count committed records and, past `capSeconds`, stop the run. */
@@ -123,6 +127,7 @@ async function timedSync(kind: Kind, capSeconds: number, fn: (hooks: SyncHooks, 
   let records = 0;
   const abort = new AbortController();
   const t = process.hrtime.bigint();
+  const meter = cpuMeter();
   const timer = capSeconds > 0 ? setTimeout(() => abort.abort(new Error('bench time cap')), capSeconds * 1000) : undefined;
   const stmt0 = probe!.counts[kind];
   const hooks: SyncHooks = {
@@ -139,7 +144,7 @@ async function timedSync(kind: Kind, capSeconds: number, fn: (hooks: SyncHooks, 
   } finally {
     clearTimeout(timer);
   }
-  return { records, seconds: seconds(t), capped: abort.signal.aborted, statements: probe!.counts[kind] - stmt0 };
+  return { records, seconds: seconds(t), capped: abort.signal.aborted, statements: probe!.counts[kind] - stmt0, cpu: meter() };
 }
 
 export async function benchSync(): Promise<void> {
@@ -203,6 +208,9 @@ export async function benchSync(): Promise<void> {
             `   target ≥ ${n0(TARGETS.direct[kind])} rec/s ${verdict(directRate >= TARGETS.direct[kind])}, ≥ ${TARGETS.directShareOfFloor}× floor ${verdict(share >= TARGETS.directShareOfFloor)}${capNote(direct)}`,
         );
         console.log(`    ${kind === 'sqlite' ? 'SQL statements' : 'round trips'} per record (direct sync): ${(direct.statements / Math.max(1, direct.records)).toFixed(2)}`);
+        // Whether the engine and the database worked at the same time: on PostgreSQL beside the
+        // bench, the server is most of "the rest of the machine".
+        console.log(`    CPU (direct sync): ${describeCpu(direct.cpu, kind === 'postgres' ? 'the server and the rest of the machine' : 'the rest of the machine')}`);
 
         // The same statements replayed with none of the engine's work (bench/statement-floor.ts).
         const replayDir = mkdtempSync(join(tmpdir(), 'rostergate-bench-replay-'));
