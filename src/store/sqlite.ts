@@ -119,8 +119,9 @@ function tune(db: Db): void {
  * SQLite moves that journal to a file in the temporary directory (`/var/tmp/etilqs_…`, one per
  * statement, each written through the file system and held open until the transaction ends). In
  * memory it holds what one statement changed (a flush's statement touches a few thousand pages).
- * Direct sync of 5,000 students, six alternating runs: 6,958 → 7,390 records/s (medians). Only the writer: the readers write nothing, and an
- * extract's or a list's sort on a reader may spill to a file as before.
+ * Direct sync of 5,000 students, six alternating runs: 6,958 → 7,390 records/s (medians). Reads
+ * that run on the idle writer (executeRead) keep a large sort in memory too: a people extract's is
+ * 12 MB at 50,000 students, where it was a file. The reader connection spills to files as before.
  */
 export function writerSettings(db: Db): void {
   db.pragma('journal_mode = WAL');
