@@ -126,7 +126,6 @@ interface Timed {
 async function timedSync(kind: Kind, capSeconds: number, fn: (hooks: SyncHooks, signal?: AbortSignal) => Promise<unknown>): Promise<Timed> {
   let records = 0;
   const abort = new AbortController();
-  const t = process.hrtime.bigint();
   const meter = cpuMeter();
   const timer = capSeconds > 0 ? setTimeout(() => abort.abort(new Error('bench time cap')), capSeconds * 1000) : undefined;
   const stmt0 = probe!.counts[kind];
@@ -144,7 +143,8 @@ async function timedSync(kind: Kind, capSeconds: number, fn: (hooks: SyncHooks, 
   } finally {
     clearTimeout(timer);
   }
-  return { records, seconds: seconds(t), capped: abort.signal.aborted, statements: probe!.counts[kind] - stmt0, cpu: meter() };
+  const cpu = meter();
+  return { records, seconds: cpu.wallSeconds, capped: abort.signal.aborted, statements: probe!.counts[kind] - stmt0, cpu };
 }
 
 export async function benchSync(): Promise<void> {
