@@ -290,6 +290,18 @@ describe.each(storeKinds())('BatchTx on %s', (kind) => {
     expect((await s.viewTimes('roster', ['per_4'])).get('per_4')?.updatedSeq).toBe(8);
   });
 
+  it('raises the first failure of a write sent in several statements, and keeps nothing of it', async () => {
+    const s = await open(kind);
+    await seed(s);
+    // 1,200 rows: three statements, sent without waiting for each answer (inOrder). The stored k2,
+    // falsely claimed fresh, fails the first; what is raised must be that failure, not PostgreSQL's
+    // refusal of the statements queued behind it ("current transaction is aborted").
+    const rows = [src('k2', 'per_2', 9), ...Array.from({ length: 1199 }, (_, i) => src(`f${i}`, `per_f${i}`, 9))];
+    await expect(s.transaction((tx) => tx.putSourceRecords(rows, { fresh: () => true }))).rejects.toThrow(/unique|duplicate/i);
+    const back = await s.transaction((tx) => tx.getSourceRecords([ref('k2'), ref('f0'), ref('f1198')]));
+    expect(back.map((r) => [r.key, r.seenRun])).toEqual([['k2', 1]]);
+  });
+
   it('chunks writes larger than one statement can bind, and reads them back in one call', async () => {
     const s = await open(kind);
     // 8 parameters a row: more rows than one statement binds on either store (SQLite 32766, PostgreSQL 65535), and than one statement takes.

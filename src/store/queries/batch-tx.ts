@@ -52,6 +52,36 @@ export function freshChunks<T>(rows: readonly T[], fresh: ((row: T) => boolean) 
   ];
 }
 
+/**
+ * Runs a write's statements one after another, in the order given. When `pipelined`, without
+ * waiting for each answer before building the next: the transaction's connection runs them one at
+ * a time and in order (Kysely queues a connection's queries), so on PostgreSQL the next chunk's rows
+ * are serialised and compiled while the server executes this one, where the server used to wait
+ * for them. Between statements the event loop gets a turn, so an answer that came back is taken and
+ * the next queued statement sent. The first failure is the one raised, and nothing more is sent
+ * after it: a failed write fails its transaction (PostgreSQL refuses the rest anyway).
+ */
+export async function inOrder<T, R>(parts: readonly T[], statement: (part: T) => Promise<R>, pipelined = true): Promise<R[]> {
+  if (!pipelined) {
+    const out: R[] = [];
+    for (const part of parts) out.push(await statement(part));
+    return out;
+  }
+  const sent: Promise<R>[] = [];
+  let failed = false;
+  for (const part of parts) {
+    if (sent.length) await nextTurn();
+    if (failed) break;
+    const p = statement(part);
+    // Marked handled at once: a failure met while the next statement is built is raised below.
+    p.catch(() => (failed = true));
+    sent.push(p);
+  }
+  return Promise.all(sent);
+}
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 const refKey = (r: SourceRecordRef) => `${r.source}\u0000${r.type}\u0000${r.key}`;
 const refTuples = (refs: readonly SourceRecordRef[]) => refs.map((r) => [r.source, r.type, r.key]);
 const ids = (xs: Iterable<string>) => [...new Set(xs)];
@@ -59,11 +89,23 @@ const ids = (xs: Iterable<string>) => [...new Set(xs)];
 const byteCompare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 export class BatchOps implements BatchTx {
+  /**
+   * Whether a write's statements go out without waiting for each answer (inOrder): only where they
+   * run elsewhere (PostgreSQL's server) and the transaction may hand the event loop back. SQLite runs
+   * each statement on this thread, so there is nothing to overlap; and an in-memory SQLite store must
+   * not hand the loop back inside a transaction (its one connection would show the writes early).
+   */
+  protected readonly pipelined: boolean;
+
   constructor(
     /** The transaction's connection (the store's own multi-statement writes run on it too). */
     readonly db: Kysely<Database>,
     protected readonly d: StoreDialect,
-  ) {}
+    /** Whether other code may run while this transaction is open (see WriteTx's `yieldTurn`). */
+    protected readonly mayYield: boolean,
+  ) {
+    this.pipelined = mayYield && d.kind === 'postgres';
+  }
 
   async getSourceRecords(refs: readonly SourceRecordRef[]): Promise<SourceRecordRow[]> {
     if (refs.length === 0) return [];
@@ -149,16 +191,15 @@ export class BatchOps implements BatchTx {
   async putSourceRecords(rows: readonly SourceRecordRow[], opts?: FreshRows<SourceRecordRef>): Promise<void> {
     const last = new Map<string, SourceRecordRow>();
     for (const r of rows) last.set(refKey(r), r);
-    for (const [part, fresh] of freshChunks([...last.values()], opts?.fresh, 8, this.d.maxParams)) {
-      await this.db.insertInto('source_records').columns(['source', 'type', 'key', 'entity_id', 'data', 'hash', 'last_modified', 'seen_run'])
+    await inOrder(freshChunks([...last.values()], opts?.fresh, 8, this.d.maxParams), ([part, fresh]) =>
+      this.db.insertInto('source_records').columns(['source', 'type', 'key', 'entity_id', 'data', 'hash', 'last_modified', 'seen_run'])
         .expression(this.d.rowsSelect(['text', 'text', 'text', 'text', 'json', 'text', 'text', 'int'],
           part.map((r) => [r.source, r.type, r.key, r.entityId, json(r.data), r.hash, r.lastModified, r.seenRun])))
         .$if(!fresh, (qb) => qb.onConflict((oc) => oc.columns(['source', 'type', 'key']).doUpdateSet((eb) => ({
           entity_id: eb.ref('excluded.entity_id'), data: eb.ref('excluded.data'), hash: eb.ref('excluded.hash'),
           last_modified: eb.ref('excluded.last_modified'), seen_run: eb.ref('excluded.seen_run'),
         }))))
-        .execute();
-    }
+        .execute(), this.pipelined);
   }
 
   async markSourceRecordsSeen(runId: number, refs: readonly SourceRecordRef[]): Promise<void> {
@@ -181,16 +222,15 @@ export class BatchOps implements BatchTx {
     }
     const keys = new Map<string, number | string>();
     const isFresh = opts?.fresh;
-    for (const [part, fresh] of freshChunks([...last.values()], isFresh && ((r) => isFresh(r.id)), 5, this.d.maxParams)) {
-      const written = await this.db.insertInto('entities').columns(['id', 'type', 'data', 'updated_at', 'updated_seq'])
+    const written = await inOrder(freshChunks([...last.values()], isFresh && ((r) => isFresh(r.id)), 5, this.d.maxParams), ([part, fresh]) =>
+      this.db.insertInto('entities').columns(['id', 'type', 'data', 'updated_at', 'updated_seq'])
         .expression(this.d.rowsSelect(['text', 'text', 'json', 'text', 'int'], part.map((r) => [r.id, r.type, json(r.data), r.updatedAt, r.updatedSeq])))
         .$if(!fresh, (qb) => qb.onConflict((oc) => oc.column('id').doUpdateSet((eb) => ({
           data: eb.ref('excluded.data'), updated_at: eb.ref('excluded.updated_at'), updated_seq: eb.ref('excluded.updated_seq'),
         }))))
         .returning(['id', 'k'])
-        .execute();
-      for (const r of written) keys.set(r.id, r.k);
-    }
+        .execute(), this.pipelined);
+    for (const rows of written) for (const r of rows) keys.set(r.id, r.k);
     return keys;
   }
 
@@ -223,11 +263,10 @@ export class BatchOps implements BatchTx {
     const { keyed, unkeyed } = byKey([...rows.values()], ([from]) => from, keys);
     // Links from a record new in this transaction: none stored, so none to meet (FreshRows).
     const none = new Set(entries.filter((e) => e.noneStored).map((e) => e.fromId));
-    for (const [part, fresh] of freshChunks(keyed, ([[from]]) => none.has(from), 3, this.d.maxParams)) {
-      await this.db.insertInto('links').columns(['from_k', 'rel', 'to_id'])
+    await inOrder(freshChunks(keyed, ([[from]]) => none.has(from), 3, this.d.maxParams), ([part, fresh]) =>
+      this.db.insertInto('links').columns(['from_k', 'rel', 'to_id'])
         .expression(this.d.rowsSelect(['int', 'text', 'text'], part.map(([[, rel, to], k]) => [k, rel, to])))
-        .$if(!fresh, (qb) => qb.onConflict((oc) => oc.doNothing())).execute();
-    }
+        .$if(!fresh, (qb) => qb.onConflict((oc) => oc.doNothing())).execute(), this.pipelined);
     for (const part of chunks(unkeyed, 3, this.d.maxParams)) {
       // Sources named by id alone: their keys looked up in the same statement.
       await this.db.insertInto('links').columns(['from_k', 'rel', 'to_id'])
@@ -243,10 +282,9 @@ export class BatchOps implements BatchTx {
     await this.db.deleteFrom('match_keys').where(this.d.inList(sql.ref('entity_id'), [...last.keys()])).execute();
     const rows = new Map<string, [string, string, string]>();
     for (const [entity, keys] of last) for (const k of keys) rows.set(`${k.kind}\u0000${k.value}\u0000${entity}`, [k.kind, k.value, entity]);
-    for (const part of chunks([...rows.values()], 3, this.d.maxParams)) {
-      await this.db.insertInto('match_keys').columns(['kind', 'value', 'entity_id']).expression(this.d.rowsSelect(['text', 'text', 'text'], part))
-        .onConflict((oc) => oc.doNothing()).execute();
-    }
+    await inOrder(chunks([...rows.values()], 3, this.d.maxParams), (part) =>
+      this.db.insertInto('match_keys').columns(['kind', 'value', 'entity_id']).expression(this.d.rowsSelect(['text', 'text', 'text'], part))
+        .onConflict((oc) => oc.doNothing()).execute(), this.pipelined);
   }
 
   nextChangeSeq(): Promise<number> {
@@ -264,12 +302,11 @@ export class BatchOps implements BatchTx {
       }
       prev = r.seq;
     }
-    for (const part of chunks(rows, 9, this.d.maxParams)) {
-      await this.db.insertInto('change_log').columns(['seq', 'at', 'entity_id', 'type', 'op', 'fields', 'source', 'before', 'generalised'])
+    await inOrder(chunks(rows, 9, this.d.maxParams), (part) =>
+      this.db.insertInto('change_log').columns(['seq', 'at', 'entity_id', 'type', 'op', 'fields', 'source', 'before', 'generalised'])
         .expression(this.d.rowsSelect(['int', 'text', 'text', 'text', 'text', 'json', 'text', 'json', 'json'],
           part.map((c) => [c.seq, c.at, c.entityId, c.type, c.op, json(c.fields), c.source, jsonOrNull(c.before), jsonOrNull(c.generalised)])))
-        .execute();
-    }
+        .execute(), this.pipelined);
     await this.d.changesAppended(this.db, prev);
   }
 }

@@ -15,7 +15,7 @@ import type { StoreDialect } from '../dialect.ts';
 import type {
   AuditRow, ChangeRow, EntityKeys, FreshRows, IdentityConflict, LeaseRow, SourceRecordRef, SourceRecordRow, StoreTx, SuppressionRow, SyncStateRow, ViewTime, ViewTimeRow,
 } from '../types.ts';
-import { BatchOps, chunks, freshChunks } from './batch-tx.ts';
+import { BatchOps, chunks, freshChunks, inOrder } from './batch-tx.ts';
 import { yieldIfBusy } from '../../kernel/yield-turn.ts';
 import { compiledOnce } from './compiled-once.ts';
 import { byKey, entityKey, entityKeys } from './entity-keys.ts';
@@ -90,10 +90,9 @@ export class WriteTx extends BatchOps implements StoreTx {
   constructor(
     db: Kysely<Database>,
     d: StoreDialect,
-    /** Whether other code may run while this transaction is open (see `yieldTurn`). */
-    private readonly mayYield: boolean,
+    mayYield: boolean,
   ) {
-    super(db, d);
+    super(db, d, mayYield);
   }
 
   async yieldTurn(): Promise<void> {
@@ -198,9 +197,8 @@ export class WriteTx extends BatchOps implements StoreTx {
     // Entities this transaction wrote are named by the keys putEntities gave back (./entity-keys.ts `byKey`).
     const { keyed, unkeyed } = byKey([...last.values()], (r) => r.entityId, keys);
     const isFresh = opts?.fresh;
-    for (const [part, fresh] of freshChunks(keyed, isFresh && (([r]) => isFresh(r.entityId)), 5, this.d.maxParams)) {
-      await upsert(this.d.rowsSelect(['text', 'int', 'text', 'text', 'int'], part.map(([r, k]) => [r.view, k, r.type, r.updatedAt, r.updatedSeq])), fresh);
-    }
+    await inOrder(freshChunks(keyed, isFresh && (([r]) => isFresh(r.entityId)), 5, this.d.maxParams), ([part, fresh]) =>
+      upsert(this.d.rowsSelect(['text', 'int', 'text', 'text', 'int'], part.map(([r, k]) => [r.view, k, r.type, r.updatedAt, r.updatedSeq])), fresh), this.pipelined);
     for (const part of chunks(unkeyed, 5, this.d.maxParams)) {
       // The rows name entities by id; the table keys them by k, looked up in the same statement.
       const rows = this.d.rowsSelect(['text', 'text', 'text', 'text', 'int'], part.map((r) => [r.view, r.entityId, r.type, r.updatedAt, r.updatedSeq]));
@@ -321,12 +319,11 @@ export class WriteTx extends BatchOps implements StoreTx {
   async putPseudonyms(rows: { domain: string; version: number; entityId: string; value: string }[]) {
     const last = new Map<string, (typeof rows)[number]>();
     for (const r of rows) last.set(`${r.domain}\u0000${r.version}\u0000${r.entityId}`, r);
-    for (const part of chunks([...last.values()], 4, this.d.maxParams)) {
-      await this.db.insertInto('pseudonyms').columns(['domain', 'version', 'entity_id', 'value'])
+    await inOrder(chunks([...last.values()], 4, this.d.maxParams), (part) =>
+      this.db.insertInto('pseudonyms').columns(['domain', 'version', 'entity_id', 'value'])
         .expression(this.d.rowsSelect(['text', 'int', 'text', 'text'], part.map((r) => [r.domain, r.version, r.entityId, r.value])))
         .onConflict((oc) => oc.columns(['domain', 'version', 'entity_id']).doUpdateSet((eb) => ({ value: eb.ref('excluded.value') })))
-        .execute();
-    }
+        .execute(), this.pipelined);
   }
 
   async deletePseudonyms(domain: string, version: number) {
