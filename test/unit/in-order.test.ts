@@ -30,7 +30,7 @@ afterEach(() => {
 describe('inOrder', () => {
   it('sends the next statement before the one before it is answered, in order, and returns the answers in order', async () => {
     const m = manual();
-    const all = inOrder([1, 2, 3], m.statement);
+    const all = inOrder([1, 2, 3], m.statement, true);
     await turn();
     await turn();
     await turn();
@@ -44,7 +44,7 @@ describe('inOrder', () => {
 
   it('raises the first failure, sends nothing after it, and leaves no unhandled rejection', async () => {
     const m = manual();
-    const all = inOrder([1, 2, 3, 4], m.statement);
+    const all = inOrder([1, 2, 3, 4], m.statement, true);
     const outcome = all.then(() => 'resolved', (e: Error) => e.message);
     await turn();
     m.pending.get(1)!.reject(new Error('unique violation in statement 1'));
@@ -73,9 +73,9 @@ describe('inOrder', () => {
   });
 
   it('sends nothing for no parts, and one statement at once', async () => {
-    expect(await inOrder([], async () => 1)).toEqual([]);
+    expect(await inOrder([], async () => 1, true)).toEqual([]);
     const m = manual();
-    const all = inOrder([7], m.statement);
+    const all = inOrder([7], m.statement, true);
     expect(m.log).toEqual(['sent 7']);
     m.pending.get(7)!.resolve(70);
     expect(await all).toEqual([70]);

@@ -61,7 +61,7 @@ export function freshChunks<T>(rows: readonly T[], fresh: ((row: T) => boolean) 
  * the next queued statement sent. The first failure is the one raised, and nothing more is sent
  * after it: a failed write fails its transaction (PostgreSQL refuses the rest anyway).
  */
-export async function inOrder<T, R>(parts: readonly T[], statement: (part: T) => Promise<R>, pipelined = true): Promise<R[]> {
+export async function inOrder<T, R>(parts: readonly T[], statement: (part: T) => Promise<R>, pipelined: boolean): Promise<R[]> {
   if (!pipelined) {
     const out: R[] = [];
     for (const part of parts) out.push(await statement(part));
