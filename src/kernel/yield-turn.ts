@@ -30,6 +30,11 @@ function restart(): void {
 export async function yieldIfBusy(): Promise<void> {
   if (turned) return restart();
   if (performance.now() - since < YIELD_EVERY_MS) return;
-  await new Promise<void>((resolve) => setImmediate(resolve));
+  await endOfTurn();
   restart();
+}
+
+/** Resolves once the I/O callbacks of the current event-loop turn (and the microtasks they queued) have run. */
+export function endOfTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }

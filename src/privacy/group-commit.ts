@@ -22,6 +22,7 @@
  * write, in order, drain on shutdown) is the whole of it, and a generic batching library (DataLoader's
  * batch function, for one) settles on a tick schedule and caches, which is not what a log needs.
  */
+import { endOfTurn } from '../kernel/yield-turn.ts';
 
 interface Pending<T, R> {
   item: T;
@@ -85,9 +86,4 @@ export class GroupCommitter<T, R> {
       batch.forEach((p, i) => p.resolve(results[i]!));
     }
   }
-}
-
-/** Resolves once the I/O callbacks of the current event-loop turn (and the microtasks they queued) have run. */
-function endOfTurn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }

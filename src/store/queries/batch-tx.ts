@@ -18,6 +18,7 @@ import type { EntityType } from '../../model/records.ts';
 import type { Database } from '../db.ts';
 import type { StoreDialect } from '../dialect.ts';
 import type { BatchTx, ChangeRow, EntityKeys, EntityRow, FreshRows, SourceRecordRef, SourceRecordRow } from '../types.ts';
+import { endOfTurn } from '../../kernel/yield-turn.ts';
 import { byKey, entityKeys } from './entity-keys.ts';
 import { json, jsonOrNull, toEntity, toSource } from './rows.ts';
 
@@ -70,7 +71,7 @@ export async function inOrder<T, R>(parts: readonly T[], statement: (part: T) =>
   const sent: Promise<R>[] = [];
   let failed = false;
   for (const part of parts) {
-    if (sent.length) await nextTurn();
+    if (sent.length) await endOfTurn();
     if (failed) break;
     const p = statement(part);
     // Marked handled at once: a failure met while the next statement is built is raised below.
@@ -79,8 +80,6 @@ export async function inOrder<T, R>(parts: readonly T[], statement: (part: T) =>
   }
   return Promise.all(sent);
 }
-
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 const refKey = (r: SourceRecordRef) => `${r.source}\u0000${r.type}\u0000${r.key}`;
 const refTuples = (refs: readonly SourceRecordRef[]) => refs.map((r) => [r.source, r.type, r.key]);
