@@ -5,7 +5,8 @@
  * failure met while the next statement is built never surfaces as an unhandled rejection. Where
  * they may not be pipelined (SQLite), each waits for the answer before it.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { endOfTurn as turn } from '../../src/kernel/yield-turn.ts';
 import { inOrder } from '../../src/store/queries/batch-tx.ts';
 
 /** A statement the test answers by hand: records when it was sent, settles when told. */
@@ -19,12 +20,14 @@ function manual() {
   return { log, pending, statement };
 }
 
-const turn = () => new Promise<void>((r) => setImmediate(r));
 const unhandled: unknown[] = [];
 const onUnhandled = (e: unknown) => unhandled.push(e);
 process.on('unhandledRejection', onUnhandled);
 afterEach(() => {
   unhandled.length = 0;
+});
+afterAll(() => {
+  process.off('unhandledRejection', onUnhandled);
 });
 
 describe('inOrder', () => {
