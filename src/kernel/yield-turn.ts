@@ -26,10 +26,14 @@ function restart(): void {
   });
 }
 
-/** Hands the event loop back when the work since it last had a turn has run YIELD_EVERY_MS or more. */
-export async function yieldIfBusy(): Promise<void> {
+/**
+ * Hands the event loop back when the work since it last had a turn has run `everyMs` (default
+ * YIELD_EVERY_MS) or more. Shorter when something waits on each turn: a sync that plans while its
+ * last writes are executed sends each next statement only when the loop turns.
+ */
+export async function yieldIfBusy(everyMs = YIELD_EVERY_MS): Promise<void> {
   if (turned) return restart();
-  if (performance.now() - since < YIELD_EVERY_MS) return;
+  if (performance.now() - since < everyMs) return;
   await endOfTurn();
   restart();
 }

@@ -107,6 +107,9 @@ export class PageUnit implements IngestTx {
   /** Reads that missed what `load` brought and went to the store (tests keep this small). */
   misses = 0;
 
+  /** The writes flushAhead started, until they are answered. */
+  private inFlight: Promise<void> | undefined;
+
   /** The transaction's set-at-a-time operations (StoreTx extends BatchTx), named for what they are used for. */
   private readonly batch: StoreTx;
 
@@ -120,7 +123,7 @@ export class PageUnit implements IngestTx {
     const referenced = uniqueRefs(needs.references ?? []).filter((r) => !this.baseRecord.has(recKey(r.source, r.type, r.key)) && !this.baseEntityIdOf.has(recKey(r.source, r.type, r.key)));
     if (referenced.length) {
       for (const r of referenced) this.baseEntityIdOf.set(recKey(r.source, r.type, r.key), null);
-      for (const r of await this.batch.entityIdsOfRecords(referenced)) this.baseEntityIdOf.set(recKey(r.source, r.type, r.key), r.entityId);
+      for (const r of await (await this.ready()).entityIdsOfRecords(referenced)) this.baseEntityIdOf.set(recKey(r.source, r.type, r.key), r.entityId);
     }
     const entityIds = new Set<string>();
     for (const r of needs.records) {
@@ -130,7 +133,7 @@ export class PageUnit implements IngestTx {
     const keys = uniqueBy(needs.matchKeys ?? [], (k) => pairKey(k.kind, k.value)).filter((k) => !this.baseMatch.has(pairKey(k.kind, k.value)));
     if (keys.length) {
       for (const k of keys) this.baseMatch.set(pairKey(k.kind, k.value), []);
-      for (const m of await this.batch.matchKeyEntities(keys)) this.baseMatch.get(pairKey(m.kind, m.value))?.push(m.entityId);
+      for (const m of await (await this.ready()).matchKeyEntities(keys)) this.baseMatch.get(pairKey(m.kind, m.value))?.push(m.entityId);
       for (const k of keys) {
         const ids = this.baseMatch.get(pairKey(k.kind, k.value))!.sort();
         for (const id of ids) entityIds.add(id);
@@ -139,7 +142,7 @@ export class PageUnit implements IngestTx {
     const overrides = uniqueRefs(needs.overrides ?? []).filter((r) => !this.baseOverride.has(recKey(r.source, r.type, r.key)));
     if (overrides.length) {
       for (const r of overrides) this.baseOverride.set(recKey(r.source, r.type, r.key), null);
-      for (const o of await this.batch.identityOverridesOf(overrides)) {
+      for (const o of await (await this.ready()).identityOverridesOf(overrides)) {
         this.baseOverride.set(recKey(o.source, o.type, o.key), o.entityId);
         entityIds.add(o.entityId);
       }
@@ -148,7 +151,7 @@ export class PageUnit implements IngestTx {
       const { source } = needs.suppressions;
       const entries = uniqueBy(needs.suppressions.entries, (e) => pairKey(e.type, e.keyHash)).filter((e) => !this.baseSuppressed.has(recKey(source, e.type, e.keyHash)));
       for (const e of entries) this.baseSuppressed.set(recKey(source, e.type, e.keyHash), false);
-      if (entries.length) for (const e of await this.batch.suppressedOf(source, entries)) this.baseSuppressed.set(recKey(source, e.type, e.keyHash), true);
+      if (entries.length) for (const e of await (await this.ready()).suppressedOf(source, entries)) this.baseSuppressed.set(recKey(source, e.type, e.keyHash), true);
     }
     const resolve = (r: SourceRecordRef) => this.baseResolved(recKey(r.source, r.type, r.key)) ?? undefined;
     for (const id of needs.moreEntities?.(resolve) ?? []) entityIds.add(id);
@@ -164,7 +167,7 @@ export class PageUnit implements IngestTx {
     const linked = new Set<string>();
     for (const [rel, tos] of byRel) {
       for (const to of tos) this.baseLinksTo.set(pairKey(rel, to), []);
-      for (const l of await this.batch.linksToMany(rel, [...tos])) {
+      for (const l of await (await this.ready()).linksToMany(rel, [...tos])) {
         this.baseLinksTo.get(pairKey(rel, l.to))!.push(l.from);
         linked.add(l.from);
       }
@@ -174,7 +177,7 @@ export class PageUnit implements IngestTx {
 
     const people = [...new Set((needs.pseudonymsOf ?? []).map(resolve).filter((id): id is string => !!id && !this.basePseudonyms.has(id)))];
     if (people.length) {
-      const found = await this.batch.pseudonymsOfEntities(people);
+      const found = await (await this.ready()).pseudonymsOfEntities(people);
       for (const id of people) this.basePseudonyms.set(id, found.get(id) ?? {});
     }
   }
@@ -183,7 +186,7 @@ export class PageUnit implements IngestTx {
     const wanted = uniqueRefs(refs).filter((r) => !this.baseRecord.has(recKey(r.source, r.type, r.key)));
     if (!wanted.length) return;
     for (const r of wanted) this.baseRecord.set(recKey(r.source, r.type, r.key), null);
-    for (const row of await this.batch.getSourceRecords(wanted)) this.baseRecord.set(recKey(row.source, row.type, row.key), row);
+    for (const row of await (await this.ready()).getSourceRecords(wanted)) this.baseRecord.set(recKey(row.source, row.type, row.key), row);
   }
 
   /** Entities and all their source records, for ids not yet known. */
@@ -194,8 +197,8 @@ export class PageUnit implements IngestTx {
       this.baseEntity.set(id, this.baseEntity.get(id) ?? null);
       this.baseRecordsOf.set(id, []);
     }
-    for (const e of await this.batch.entitiesById(unloaded)) this.baseEntity.set(e.id, e);
-    for (const r of await this.batch.sourceRecordsOfEntities(unloaded)) {
+    for (const e of await (await this.ready()).entitiesById(unloaded)) this.baseEntity.set(e.id, e);
+    for (const r of await (await this.ready()).sourceRecordsOfEntities(unloaded)) {
       this.baseRecordsOf.get(r.entityId!)?.push(r);
       this.baseRecord.set(recKey(r.source, r.type, r.key), r);
     }
@@ -211,7 +214,7 @@ export class PageUnit implements IngestTx {
   async getSourceRecord(source: string, type: EntityType, key: string): Promise<SourceRecordRow | undefined> {
     const k = recKey(source, type, key);
     if (this.records.has(k)) return this.records.get(k) ?? undefined;
-    return (await this.baseRecordOf(k, () => this.tx.getSourceRecord(source, type, key))) ?? undefined;
+    return (await this.baseRecordOf(k, async () => (await this.ready()).getSourceRecord(source, type, key))) ?? undefined;
   }
 
   private async baseRecordOf(k: string, read: () => Promise<SourceRecordRow | undefined>): Promise<SourceRecordRow | null> {
@@ -253,7 +256,7 @@ export class PageUnit implements IngestTx {
     let base = this.baseRecordsOf.get(entityId);
     if (!base) {
       this.misses++;
-      base = await this.tx.sourceRecordsOf(entityId);
+      base = await (await this.ready()).sourceRecordsOf(entityId);
       this.baseRecordsOf.set(entityId, base);
       for (const r of base) this.baseRecord.set(recKey(r.source, r.type, r.key), r);
     }
@@ -263,7 +266,7 @@ export class PageUnit implements IngestTx {
   }
 
   async pendingSourceRecords(source: string): Promise<SourceRecordRow[]> {
-    const stored = await this.tx.pendingSourceRecords(source);
+    const stored = await (await this.ready()).pendingSourceRecords(source);
     for (const r of stored) if (!this.baseRecord.has(recKey(r.source, r.type, r.key))) this.baseRecord.set(recKey(r.source, r.type, r.key), r);
     return [
       ...stored.filter((r) => !this.records.has(recKey(r.source, r.type, r.key))),
@@ -272,13 +275,13 @@ export class PageUnit implements IngestTx {
   }
 
   async unseenSourceRecords(source: string, types: EntityType[], runId: number): Promise<{ type: EntityType; key: string }[]> {
-    const stored = (await this.tx.unseenSourceRecords(source, types, runId)).filter((r) => !this.records.has(recKey(source, r.type, r.key)));
+    const stored = (await (await this.ready()).unseenSourceRecords(source, types, runId)).filter((r) => !this.records.has(recKey(source, r.type, r.key)));
     const planned = [...this.records.values()].filter((r): r is SourceRecordRow => !!r && r.source === source && types.includes(r.type) && r.seenRun !== runId);
     return [...stored, ...planned.map((r) => ({ type: r.type, key: r.key }))].sort((a, b) => (a.type < b.type ? -1 : a.type > b.type ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
   async countSourceRecords(source: string, types: EntityType[]): Promise<number> {
-    let n = await this.tx.countSourceRecords(source, types);
+    let n = await (await this.ready()).countSourceRecords(source, types);
     const planned = [...this.records].filter(([k]) => {
       const [s, t] = k.split('\0');
       return s === source && types.includes(t as EntityType);
@@ -286,7 +289,7 @@ export class PageUnit implements IngestTx {
     const unknown = planned.filter(([k]) => !this.baseRecord.has(k)).map(([k]) => refOf(k));
     if (unknown.length) {
       for (const r of unknown) this.baseRecord.set(recKey(r.source, r.type, r.key), null);
-      for (const row of await this.batch.getSourceRecords(unknown)) this.baseRecord.set(recKey(row.source, row.type, row.key), row);
+      for (const row of await (await this.ready()).getSourceRecords(unknown)) this.baseRecord.set(recKey(row.source, row.type, row.key), row);
     }
     for (const [k, row] of planned) n += (row ? 1 : 0) - (this.baseRecord.get(k) ? 1 : 0);
     return n;
@@ -298,7 +301,7 @@ export class PageUnit implements IngestTx {
     if (this.entities.has(id)) return this.entities.get(id) ?? undefined;
     if (!this.baseEntity.has(id)) {
       this.misses++;
-      this.baseEntity.set(id, (await this.tx.getEntity(id)) ?? null);
+      this.baseEntity.set(id, (await (await this.ready()).getEntity(id)) ?? null);
     }
     return this.baseEntity.get(id) ?? undefined;
   }
@@ -329,7 +332,7 @@ export class PageUnit implements IngestTx {
     let base = this.baseLinksTo.get(k);
     if (!base) {
       this.misses++;
-      base = await this.tx.linksTo(rel, toId);
+      base = await (await this.ready()).linksTo(rel, toId);
       this.baseLinksTo.set(k, base);
     }
     return overlay(base, this.links, this.linkIndex.get(k));
@@ -349,7 +352,7 @@ export class PageUnit implements IngestTx {
     let base = this.baseMatch.get(k);
     if (!base) {
       this.misses++;
-      base = await this.tx.findByMatchKey(kind, value);
+      base = await (await this.ready()).findByMatchKey(kind, value);
       this.baseMatch.set(k, base);
     }
     return overlay(base, this.matchKeys, this.matchIndex.get(k));
@@ -365,27 +368,27 @@ export class PageUnit implements IngestTx {
     for (const m of keys) (this.matchIndex.get(pairKey(m.kind, m.value)) ?? this.matchIndex.set(pairKey(m.kind, m.value), new Set()).get(pairKey(m.kind, m.value))!).add(entityId);
   }
 
-  addConflict(c: Omit<IdentityConflict, 'id' | 'resolvedAt' | 'resolution'>): Promise<void> {
-    return this.tx.addConflict(c);
+  async addConflict(c: Omit<IdentityConflict, 'id' | 'resolvedAt' | 'resolution'>): Promise<void> {
+    await (await this.ready()).addConflict(c);
   }
 
   async identityOverride(r: SourceRecordRef): Promise<string | undefined> {
     const k = recKey(r.source, r.type, r.key);
     if (!this.baseOverride.has(k)) {
       this.misses++;
-      this.baseOverride.set(k, (await this.tx.identityOverride(r)) ?? null);
+      this.baseOverride.set(k, (await (await this.ready()).identityOverride(r)) ?? null);
     }
     return this.baseOverride.get(k) ?? undefined;
   }
 
   async setIdentityOverride(r: SourceRecordRef, entityId: string, at: string): Promise<void> {
-    await this.tx.setIdentityOverride(r, entityId, at);
+    await (await this.ready()).setIdentityOverride(r, entityId, at);
     this.baseOverride.set(recKey(r.source, r.type, r.key), entityId);
   }
 
   async mayBeSuppressed(source: string): Promise<boolean> {
     let any = this.baseMayBeSuppressed.get(source);
-    if (any === undefined) this.baseMayBeSuppressed.set(source, (any = await this.batch.hasSuppressions(source)));
+    if (any === undefined) this.baseMayBeSuppressed.set(source, (any = await (await this.ready()).hasSuppressions(source)));
     return any;
   }
 
@@ -393,7 +396,7 @@ export class PageUnit implements IngestTx {
     const k = recKey(source, type, keyHash);
     if (!this.baseSuppressed.has(k)) {
       this.misses++;
-      this.baseSuppressed.set(k, await this.tx.isSuppressed(source, type, keyHash));
+      this.baseSuppressed.set(k, await (await this.ready()).isSuppressed(source, type, keyHash));
     }
     return this.baseSuppressed.get(k)!;
   }
@@ -406,7 +409,7 @@ export class PageUnit implements IngestTx {
     if (deleted >= 0) return {};
     if (!this.basePseudonyms.has(entityId)) {
       this.misses++;
-      this.basePseudonyms.set(entityId, await this.tx.pseudonymsOfEntity(entityId));
+      this.basePseudonyms.set(entityId, await (await this.ready()).pseudonymsOfEntity(entityId));
     }
     return this.basePseudonyms.get(entityId)!;
   }
@@ -418,9 +421,59 @@ export class PageUnit implements IngestTx {
    * plan (what was loaded is forgotten: the store now holds the plan). Returns the changes logged, numbered.
    */
   async flush(): Promise<ChangeRow[]> {
+    const sealed = await this.seal();
+    this.reset();
+    await this.write(sealed);
+    return sealed.numbered;
+  }
+
+  /**
+   * Starts writing the plan so far and returns before the store has answered, so that the next
+   * records are planned while it writes (PostgreSQL: the server executes, the process plans). What
+   * was planned becomes what the unit knows the store holds (`absorb`), so later steps read it as
+   * loaded. Until the writes are answered, every read or write of the unit's own waits for them
+   * first (`ready`): it runs after them, and a failure of theirs is the one it raises. The caller
+   * must `settle()` before its transaction ends, whether it ends in COMMIT or ROLLBACK.
+   */
+  async flushAhead(): Promise<void> {
+    const sealed = await this.seal();
+    this.absorb(sealed);
+    const writing = this.write(sealed);
+    // Handled here; settle() (and every access after it) raises the failure.
+    writing.catch(() => undefined);
+    this.inFlight = writing;
+  }
+
+  /** Waits for the writes flushAhead started; raises their failure (again on every later call). */
+  async settle(): Promise<void> {
+    const writing = this.inFlight;
+    if (!writing) return;
+    await writing;
+    if (this.inFlight === writing) this.inFlight = undefined;
+  }
+
+  /** Whether writes started by flushAhead may still be running (the runner hands the loop back more often meanwhile). */
+  get writing(): boolean {
+    return this.inFlight !== undefined;
+  }
+
+  /** The transaction, once the writes in flight are answered: nothing of the unit's own overtakes them. */
+  private async ready(): Promise<StoreTx> {
+    if (this.inFlight) await this.settle();
+    return this.tx;
+  }
+
+  /**
+   * The plan's final state as rows to write, decided now: which rows are fresh, which entities had
+   * nothing stored, the changes numbered from the store's next seq (read here, after any writes in
+   * flight). Everything that depends on what the unit knew before this flush is computed here,
+   * because flushAhead changes that knowledge before the writes run.
+   */
+  private async seal(): Promise<Sealed> {
+    const tx = await this.ready();
     const numbered: ChangeRow[] = [];
     if (this.changes.length) {
-      const first = await this.batch.nextChangeSeq();
+      const first = await tx.nextChangeSeq();
       this.changes.forEach((c, i) => numbered.push({ ...c, seq: first + i }));
     }
     const seqOf = (s: number) => (s < 0 ? numbered[-s - 1]!.seq : s);
@@ -428,56 +481,130 @@ export class PageUnit implements IngestTx {
 
     const deletedRecords: SourceRecordRef[] = [];
     const putRecords: SourceRecordRow[] = [];
+    const freshRecords = new Set<SourceRecordRef>();
     // Stored records whose only change is the run that saw them (a full sync's unchanged records,
     // most of a nightly full drop): their seen_run is set, and their data not written again.
     const seenOnly = new Map<number, SourceRecordRef[]>();
     for (const [k, row] of this.records) {
+      const base = this.baseRecord.get(k);
       if (!row) deletedRecords.push(refOf(k));
-      else if (onlySeenBy(this.baseRecord.get(k), row)) (seenOnly.get(row.seenRun) ?? seenOnly.set(row.seenRun, []).get(row.seenRun)!).push(row);
-      else putRecords.push(row);
+      else if (onlySeenBy(base, row)) (seenOnly.get(row.seenRun) ?? seenOnly.set(row.seenRun, []).get(row.seenRun)!).push(row);
+      else {
+        putRecords.push(row);
+        // Known not to be stored (loaded as absent): inserted without a conflict check (FreshRows in ./types.ts).
+        if (base === null) freshRecords.add(row);
+      }
     }
-    if (deletedRecords.length) await this.batch.deleteSourceRecords(deletedRecords);
-    for (const [runId, refs] of seenOnly) await this.batch.markSourceRecordsSeen(runId, refs);
-    // Everything a step deleted goes first (with its links, match keys, pseudonyms, view times);
-    // an entity deleted and then written again is written again below.
-    if (this.deletedAt.size) await this.batch.deleteEntities([...this.deletedAt.keys()]);
-    if (numbered.length) await this.batch.appendChanges(numbered);
-    // Rows known not to be stored (loaded as absent, or deleted above) are inserted without a
-    // conflict check (FreshRows in ./types.ts): most of a first sync.
-    if (putRecords.length) await this.batch.putSourceRecords(putRecords, { fresh: (r) => this.baseRecord.get(recKey(r.source, r.type, r.key)) === null });
-    // An entity known not to be stored before this unit, or deleted above: no row, links or view times of it are stored.
-    const noneStored = (id: string) => this.baseEntity.get(id) === null || this.deletedAt.has(id);
-    const live = [...this.entities.values()].filter((e): e is EntityRow => !!e);
-    // Their keys: the links and view times below name them by key rather than look each id up again.
-    const entityKeys = live.length
-      ? await this.batch.putEntities(live.map((e) => ({ id: e.id, type: e.type, data: e.data, updatedAt: e.updatedAt, updatedSeq: seqOf(e.updatedSeq) })), { fresh: noneStored })
-      : undefined;
+    // An entity known not to be stored before this unit, or deleted first: no row, links or view times of it are stored.
+    const noneStored = new Set<string>();
+    const isNoneStored = (id: string) => this.baseEntity.get(id) === null || this.deletedAt.has(id);
+    const live: EntityRow[] = [];
+    for (const e of this.entities.values()) {
+      if (!e) continue;
+      live.push({ ...e, updatedSeq: seqOf(e.updatedSeq) });
+      if (isNoneStored(e.id)) noneStored.add(e.id);
+    }
     const finallyDeleted = (id: string) => this.entities.get(id) === null;
-    const links = [...this.links].filter(([id]) => !finallyDeleted(id)).map(([fromId, l]) => ({ fromId, links: l, noneStored: noneStored(fromId) }));
-    if (links.length) await this.batch.replaceLinks(links, entityKeys);
+    const links = [...this.links].filter(([id]) => !finallyDeleted(id)).map(([fromId, l]) => ({ fromId, links: l, noneStored: isNoneStored(fromId) }));
     const keys = [...this.matchKeys].filter(([id]) => !finallyDeleted(id)).map(([entityId, k]) => ({ entityId, keys: k }));
-    if (keys.length) await this.batch.replaceMatchKeys(keys);
-
     const created = [...this.createdAt].filter(([id, at]) => survives(id, at)).map(([id]) => id);
     const pseudonyms = created.length ? this.policy.personCreated(created) : [];
-    if (pseudonyms.length) await this.tx.putPseudonyms(pseudonyms);
+    const times = new Map<string, ViewTimeRow>();
     if (numbered.length) {
-      const times = new Map<string, ViewTimeRow>();
       // Each row is kept if the change that moved it came after its entity's last deletion; the
       // last change per (view, entity) wins, as row-by-row upserts would leave it.
       for (const row of this.policy.changeLogged(numbered)) {
-        if (survives(row.entityId, row.updatedSeq - numbered[0]!.seq + 1)) times.set(pairKey(row.view, row.entityId), row);
+        if (survives(row.entityId, row.updatedSeq - numbered[0]!.seq + 1)) {
+          times.set(pairKey(row.view, row.entityId), row);
+          if (isNoneStored(row.entityId)) noneStored.add(row.entityId);
+        }
       }
-      if (times.size) await this.tx.putViewTimes([...times.values()], entityKeys, { fresh: noneStored });
     }
-    this.reset();
-    return numbered;
+    return {
+      numbered, deletedRecords, seenOnly, putRecords, freshRecords, deletedEntities: [...this.deletedAt.keys()], live, noneStored,
+      links, keys, pseudonyms, viewTimes: [...times.values()],
+    };
+  }
+
+  /** Writes sealed rows, in the order a row-by-row run would have left them. */
+  private async write(p: Sealed): Promise<void> {
+    if (p.deletedRecords.length) await this.batch.deleteSourceRecords(p.deletedRecords);
+    for (const [runId, refs] of p.seenOnly) await this.batch.markSourceRecordsSeen(runId, refs);
+    // Everything a step deleted goes first (with its links, match keys, pseudonyms, view times);
+    // an entity deleted and then written again is written again below.
+    if (p.deletedEntities.length) await this.batch.deleteEntities(p.deletedEntities);
+    if (p.numbered.length) await this.batch.appendChanges(p.numbered);
+    if (p.putRecords.length) await this.batch.putSourceRecords(p.putRecords, { fresh: (r) => p.freshRecords.has(r) });
+    const noneStored = (id: string) => p.noneStored.has(id);
+    // Their keys: the links and view times below name them by key rather than look each id up again.
+    const entityKeys = p.live.length ? await this.batch.putEntities(p.live, { fresh: noneStored }) : undefined;
+    if (p.links.length) await this.batch.replaceLinks(p.links, entityKeys);
+    if (p.keys.length) await this.batch.replaceMatchKeys(p.keys);
+    if (p.pseudonyms.length) await this.tx.putPseudonyms(p.pseudonyms);
+    if (p.viewTimes.length) await this.tx.putViewTimes(p.viewTimes, entityKeys, { fresh: noneStored });
+  }
+
+  /**
+   * Makes the sealed plan what the unit knows the store holds, then starts a fresh plan: each
+   * loaded answer is overlaid with the plan as a read would have seen it (the reverse indexes of
+   * links and match keys included), the entities get their numbered seqs, and people get the
+   * pseudonyms written for them. What was never loaded stays unloaded: a later read of it goes to
+   * the store after the writes, and finds them there.
+   */
+  private absorb(p: Sealed): void {
+    const touched = new Set<string>();
+    for (const [k, row] of this.records) {
+      const before = this.baseRecord.get(k)?.entityId;
+      if (before) touched.add(before);
+      if (row?.entityId) touched.add(row.entityId);
+    }
+    for (const id of touched) {
+      const base = this.baseRecordsOf.get(id);
+      if (!base) continue;
+      const out = base.filter((r) => !this.records.has(recKey(r.source, r.type, r.key)));
+      for (const k of this.recordsByEntity.get(id) ?? []) out.push(this.records.get(k)!);
+      this.baseRecordsOf.set(id, out);
+    }
+    for (const [k, row] of this.records) this.baseRecord.set(k, row);
+    const live = new Map(p.live.map((e) => [e.id, e]));
+    for (const [id, e] of this.entities) this.baseEntity.set(id, e ? live.get(id)! : null);
+    for (const [k, base] of this.baseLinksTo) this.baseLinksTo.set(k, overlay(base, this.links, this.linkIndex.get(k)));
+    for (const [k, base] of this.baseMatch) this.baseMatch.set(k, overlay(base, this.matchKeys, this.matchIndex.get(k)));
+    // New objects, never changed in place: an answer handed out before stays what it was.
+    const written = new Map<string, Record<string, string>>();
+    for (const row of p.pseudonyms) (written.get(row.entityId) ?? written.set(row.entityId, {}).get(row.entityId)!)[row.domain] = row.value;
+    for (const id of this.deletedAt.keys()) this.basePseudonyms.set(id, {});
+    for (const [id, pseudonyms] of written) this.basePseudonyms.set(id, pseudonyms);
+    this.resetPlan();
   }
 
   private reset(): void {
-    for (const m of [this.baseRecord, this.baseRecordsOf, this.baseEntity, this.baseLinksTo, this.baseMatch, this.basePseudonyms, this.baseEntityIdOf, this.baseMayBeSuppressed, this.records, this.recordsByEntity, this.entities, this.links, this.linkIndex, this.matchKeys, this.matchIndex, this.deletedAt, this.createdAt]) m.clear();
+    for (const m of [this.baseRecord, this.baseRecordsOf, this.baseEntity, this.baseLinksTo, this.baseMatch, this.basePseudonyms, this.baseEntityIdOf, this.baseMayBeSuppressed]) m.clear();
+    this.resetPlan();
+  }
+
+  private resetPlan(): void {
+    for (const m of [this.records, this.recordsByEntity, this.entities, this.links, this.linkIndex, this.matchKeys, this.matchIndex, this.deletedAt, this.createdAt]) m.clear();
     this.changes = [];
   }
+}
+
+/** A plan's rows as flush writes them, decided before the unit plans on (see seal). */
+interface Sealed {
+  numbered: ChangeRow[];
+  deletedRecords: SourceRecordRef[];
+  seenOnly: Map<number, SourceRecordRef[]>;
+  putRecords: SourceRecordRow[];
+  /** The rows (by identity) known not to be stored. */
+  freshRecords: Set<SourceRecordRef>;
+  deletedEntities: string[];
+  live: EntityRow[];
+  /** Entities of which nothing was stored (new in this unit, or deleted by it first). */
+  noneStored: Set<string>;
+  links: { fromId: string; links: Link[]; noneStored: boolean }[];
+  keys: { entityId: string; keys: MatchKey[] }[];
+  pseudonyms: ReturnType<IngestPolicy['personCreated']>;
+  viewTimes: ViewTimeRow[];
 }
 
 /**

@@ -269,6 +269,12 @@ export interface SourceRecordRef {
  * large calls to stay under their bound-parameter limits.
  */
 export interface BatchTx {
+  /**
+   * Whether a write's statements go out without waiting for each answer (PostgreSQL, whose server
+   * executes them while the process goes on): a sync then also plans its next records while the
+   * last ones are written (PageUnit.flushAhead).
+   */
+  readonly pipelined: boolean;
   /** Source records by (source, type, key); unknown ones are absent. */
   getSourceRecords(refs: readonly SourceRecordRef[]): Promise<SourceRecordRow[]>;
   /** Source records of these entities, in no particular order. */
@@ -327,7 +333,7 @@ export interface StoreTx extends BatchTx {
    * store where a read could see them (an in-memory SQLite store reads on its one connection)
    * does not yield.
    */
-  yieldTurn(): Promise<void>;
+  yieldTurn(everyMs?: number): Promise<void>;
   getSourceRecord(source: string, type: EntityType, key: string): Promise<SourceRecordRow | undefined>;
   putSourceRecord(row: SourceRecordRow): Promise<void>;
   deleteSourceRecord(source: string, type: EntityType, key: string): Promise<void>;

@@ -50,10 +50,28 @@ export const GROUP_RECORDS = 5000;
  * delivered is kept without waiting for what it has not.
  */
 export const NEXT_PAGE_GRACE_MS = 25;
+/**
+ * Where writes are pipelined (PostgreSQL), a group is written a slice of this many records at a
+ * time, each while the next is planned (PageUnit.flushAhead): the server executes one slice's
+ * statements while the process plans the next, where each waited for the other. Small enough that
+ * most of a group's planning overlaps its writes, large enough that each statement still carries
+ * hundreds of rows.
+ */
+export const SLICE_RECORDS = 1000;
+/**
+ * How often planning hands the event loop back while a slice is being written: each statement of
+ * the slice is sent, and each answer taken, only when the loop turns.
+ */
+const WRITING_YIELD_MS = 2;
 
 export interface SyncOptions extends PolicyParts {
   /** Records applied per transaction, in whole pages (default GROUP_RECORDS; 1: a transaction per page). */
   groupRecords?: number;
+  /**
+   * Records planned between two writes of a group while the last are executed (default: SLICE_RECORDS
+   * where the store pipelines writes, else the whole group in one write).
+   */
+  sliceRecords?: number;
   /** Force a full read even when an incremental cursor exists. */
   full?: boolean;
   /** Largest share of a source's records of a type a full sync may delete (default 0.2). */
@@ -219,22 +237,27 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
         // The group as one unit of work: loaded in a few reads, planned in memory, flushed in
         // multi-row writes with the policy's rows, then its cursor — all in this transaction.
         const unit = openPageUnit(tx, ctx.policy);
-        await prefetchRecords(unit, ctx, pages.flatMap((p) => p.checked.records), pages.flatMap((p) => p.checked.heldBack));
-        for (const { page, checked } of pages) {
-          for (const r of checked.heldBack) await keepHeldBack(unit, ctx, r.type, r.key);
-          for (const r of checked.records) {
-            // Planning a group is seconds of work without I/O at a large district: the pages read
-            // ahead and anything else in the process get their turn meanwhile.
-            await tx.yieldTurn();
-            try {
-              await applyRecord(unit, ctx, r);
-            } catch (e) {
-              throw new RostergateError('STORE', `could not store a ${r.type} record: ${oneLine(e)}`, { source, resource: page.resource, record: `${r.type} #${checked.records.indexOf(r)}` }, { cause: e });
+        const slice = opts.sliceRecords ?? (tx.pipelined ? SLICE_RECORDS : Infinity);
+        let planned = 0;
+        await settlingFirst(unit, source, async () => {
+          await prefetchRecords(unit, ctx, pages.flatMap((p) => p.checked.records), pages.flatMap((p) => p.checked.heldBack));
+          for (const { page, checked } of pages) {
+            for (const r of checked.heldBack) await keepHeldBack(unit, ctx, r.type, r.key);
+            for (const r of checked.records) {
+              // Planning a group is seconds of work without I/O at a large district: the pages read
+              // ahead, the slice being written and anything else in the process get their turn meanwhile.
+              await tx.yieldTurn(unit.writing ? WRITING_YIELD_MS : undefined);
+              try {
+                await applyRecord(unit, ctx, r);
+              } catch (e) {
+                throw new RostergateError('STORE', `could not store a ${r.type} record: ${oneLine(e)}`, { source, resource: page.resource, record: `${r.type} #${checked.records.indexOf(r)}` }, { cause: e });
+              }
+              if (++planned % slice === 0) await flushNaming(unit, source, page.resource, { ahead: true });
             }
+            if (page.completes?.length) await sweepCompleted(unit, ctx, page, opts, guarded);
           }
-          if (page.completes?.length) await sweepCompleted(unit, ctx, page, opts, guarded);
-        }
-        await flushNaming(unit, source, pages[pages.length - 1]!.page.resource);
+          await flushNaming(unit, source, pages[pages.length - 1]!.page.resource);
+        });
         await tx.setSyncState(state({ state: pages[pages.length - 1]!.page.state }));
       }));
       for (const { page } of pages) {
@@ -344,11 +367,34 @@ async function sweepCompleted(
  * Flushes a unit of work, naming the source (and resource) in what fails: the store's condition
  * errors (STORE_FULL …) keep that context when they wrap this one (src/store/conditions.ts).
  */
-async function flushNaming(unit: PageUnit, source: string, resource?: string): Promise<void> {
+async function flushNaming(unit: PageUnit, source: string, resource?: string, opts: { ahead?: boolean } = {}): Promise<void> {
   try {
-    await unit.flush();
+    await (opts.ahead ? unit.flushAhead() : unit.flush());
   } catch (e) {
-    throw new RostergateError('STORE', `could not store the page: ${oneLine(e)}`, { source, ...(resource ? { resource } : {}) }, { cause: e });
+    throw storeFailure(e, source, resource);
+  }
+}
+
+function storeFailure(e: unknown, source: string, resource?: string): RostergateError {
+  return new RostergateError('STORE', `could not store the page: ${oneLine(e)}`, { source, ...(resource ? { resource } : {}) }, { cause: e });
+}
+
+/**
+ * Runs a group's work and, however it ends, waits for the writes it started ahead
+ * (PageUnit.flushAhead) before the transaction may end: a ROLLBACK sent while they were still
+ * being sent would leave the rest of them to run outside it. A failure of those writes is what
+ * failed first, so it is the one raised; the error planning met after it is only its echo.
+ */
+async function settlingFirst(unit: PageUnit, source: string, work: () => Promise<void>): Promise<void> {
+  try {
+    await work();
+  } catch (e) {
+    try {
+      await unit.settle();
+    } catch (writeFailure) {
+      throw storeFailure(writeFailure, source);
+    }
+    throw e;
   }
 }
 

@@ -94,7 +94,7 @@ export class BatchOps implements BatchTx {
    * each statement on this thread, so there is nothing to overlap; and an in-memory SQLite store must
    * not hand the loop back inside a transaction (its one connection would show the writes early).
    */
-  protected readonly pipelined: boolean;
+  readonly pipelined: boolean;
 
   constructor(
     /** The transaction's connection (the store's own multi-statement writes run on it too). */

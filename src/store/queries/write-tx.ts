@@ -95,8 +95,8 @@ export class WriteTx extends BatchOps implements StoreTx {
     super(db, d, mayYield);
   }
 
-  async yieldTurn(): Promise<void> {
-    if (this.mayYield) await yieldIfBusy();
+  async yieldTurn(everyMs?: number): Promise<void> {
+    if (this.mayYield) await yieldIfBusy(everyMs);
   }
 
   async getSourceRecord(source: string, type: EntityType, key: string) {
