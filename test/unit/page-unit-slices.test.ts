@@ -17,6 +17,7 @@ import { openPageUnit, type PageUnit } from '../../src/store/page-unit.ts';
 import type { Store, StoreTx } from '../../src/store/types.ts';
 import { RosterDataset } from '../../src/demo/dataset.ts';
 import { directConnector } from '../../src/demo/direct-connector.ts';
+import { prng } from '../../src/demo/generator.ts';
 import { syncSource } from '../../src/sync/runner.ts';
 import { demoPrivacyConfig, TEST_MASTER_KEY } from '../support/privacy.ts';
 import { openTestStore, storeKinds } from '../support/stores.ts';
@@ -27,25 +28,13 @@ const TARGETS = ['cls_t1', 'cls_t2', 'cls_t3'];
 const MATCH = ['m1', 'm2', 'm3'];
 const AT = '2030-01-01T00:00:00.000Z';
 
-/** A small deterministic generator (mulberry32), so a failing seed can be run again. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * One transaction's worth of random operations. `flushAt(i)` says whether to flush ahead before
  * operation i. Returns what every read answered, seqs left out (a seq read before its flush is
  * provisional, after it final: both become the same seq when written).
  */
 async function run(unit: PageUnit, seed: number, ops: number, created: Set<string>, flushAt: (i: number) => boolean): Promise<unknown[]> {
-  const rnd = random(seed);
+  const rnd = prng(seed);
   const pick = <T>(xs: readonly T[]) => xs[Math.floor(rnd() * xs.length)]!;
   const seen: unknown[] = [];
   const withoutSeq = (e: { updatedSeq: number } | undefined) => e && { ...e, updatedSeq: 0 };
@@ -124,6 +113,24 @@ async function dump(store: Store, views: string[]) {
   return { changes, viewTimes, rest };
 }
 
+type TxMethod = (...args: unknown[]) => Promise<unknown>;
+/** The store, with methods of its transactions replaced where `replace` gives a replacement for the original. */
+function replacingTx(store: Store, replace: (name: string | symbol, original: TxMethod) => TxMethod | undefined): Store {
+  return new Proxy(store, {
+    get(target, prop) {
+      if (prop !== 'transaction') return Reflect.get(target, prop, target);
+      return <T>(fn: (tx: StoreTx) => Promise<T>) => target.transaction((tx) => fn(new Proxy(tx, {
+        get(t, p) {
+          const v = Reflect.get(t, p, t) as unknown;
+          if (typeof v !== 'function') return v;
+          const original = (v as TxMethod).bind(t);
+          return replace(p, original) ?? original;
+        },
+      })));
+    },
+  });
+}
+
 let stores: Store[] = [];
 afterEach(async () => {
   for (const s of stores) await s.close();
@@ -141,7 +148,7 @@ describe.each(storeKinds())('page unit written in slices on %s', (kind) => {
     let flushes = 0;
     // One transaction per seed, on the same two stores: later seeds start from what earlier ones stored.
     for (let seed = 1; seed <= 40; seed++) {
-      const points = random(seed * 7919);
+      const points = prng(seed * 7919);
       const a = await whole.transaction((tx) => run(openPageUnit(tx, wholePolicy), seed, 60, wholeCreated, () => false));
       const b = await sliced.transaction((tx) => run(openPageUnit(tx, slicedPolicy), seed, 60, slicedCreated, (i) => i > 0 && points() < 0.15 && ++flushes > 0));
       expect(b, `reads of seed ${seed}`).toEqual(a);
@@ -188,23 +195,12 @@ describe.each(storeKinds())('page unit written in slices on %s', (kind) => {
     // The third write of people fails: two slices of the people's group were written before it, and
     // the next slice is planned while it runs.
     let entityWrites = 0;
-    const failing = new Proxy(store, {
-      get(target, prop) {
-        if (prop !== 'transaction') return Reflect.get(target, prop, target);
-        return <T>(fn: (tx: StoreTx) => Promise<T>) => target.transaction((tx) => fn(new Proxy(tx, {
-          get(t, p) {
-            const v = Reflect.get(t, p, t) as unknown;
-            if (p === 'putEntities') {
-              return async (...args: unknown[]) => {
-                if ((args[0] as { type: string }[])[0]?.type === 'person' && ++entityWrites === 3) throw new Error('the disk is on fire');
-                return (v as (...a: unknown[]) => Promise<unknown>).apply(t, args);
-              };
-            }
-            return typeof v === 'function' ? v.bind(t) : v;
-          },
-        })));
-      },
-    });
+    const failing = replacingTx(store, (name, original) => name === 'putEntities'
+      ? async (...args) => {
+        if ((args[0] as { type: string }[])[0]?.type === 'person' && ++entityWrites === 3) throw new Error('the disk is on fire');
+        return original(...args);
+      }
+      : undefined);
     const s = await syncSource(failing, directConnector('demo', ds, { pageSize: 500 }), { ...(await privacy.ingest(store)), sliceRecords: 20, onFailure: 'return' });
     expect(s.status).toBe('failed');
     expect(s.error).toMatch(/could not store the page: the disk is on fire/);
@@ -232,29 +228,21 @@ describe.each(storeKinds())('page unit written in slices on %s', (kind) => {
     // the rest of the slice's statements to run outside the transaction.
     let pending = false;
     let late: Promise<unknown> | undefined;
-    const failing = new Proxy(store, {
-      get(target, prop) {
-        if (prop !== 'transaction') return Reflect.get(target, prop, target);
-        return <T>(fn: (tx: StoreTx) => Promise<T>) => target.transaction((tx) => fn(new Proxy(tx, {
-          get(t, p) {
-            const v = Reflect.get(t, p, t) as unknown;
-            if (p === 'appendChanges') {
-              return async (...args: unknown[]) => {
-                if ((args[0] as { type: string }[])[0]?.type !== 'person' || late) return (v as (...a: unknown[]) => Promise<unknown>).apply(t, args);
-                pending = true;
-                late = new Promise((r) => setTimeout(r, 100)).then(() => (v as (...a: unknown[]) => Promise<unknown>).apply(t, args));
-                return late.finally(() => (pending = false));
-              };
-            }
-            if (p === 'yieldTurn') {
-              return async () => {
-                if (pending) throw new Error('planning broke');
-              };
-            }
-            return typeof v === 'function' ? v.bind(t) : v;
-          },
-        })));
-      },
+    const failing = replacingTx(store, (name, original) => {
+      if (name === 'appendChanges') {
+        return async (...args) => {
+          if ((args[0] as { type: string }[])[0]?.type !== 'person' || late) return original(...args);
+          pending = true;
+          late = new Promise((r) => setTimeout(r, 100)).then(() => original(...args));
+          return late.finally(() => (pending = false));
+        };
+      }
+      if (name === 'yieldTurn') {
+        return async () => {
+          if (pending) throw new Error('planning broke');
+        };
+      }
+      return undefined;
     });
     const s = await syncSource(failing, directConnector('demo', ds, { pageSize: 500 }), { ...(await privacy.ingest(store)), sliceRecords: 20, onFailure: 'return' });
     expect(s.status).toBe('failed');
