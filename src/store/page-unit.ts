@@ -439,9 +439,11 @@ export class PageUnit implements IngestTx {
     const sealed = await this.seal();
     this.absorb(sealed);
     const writing = this.write(sealed);
-    // Handled here; settle() (and every access after it) raises the failure.
-    writing.catch(() => undefined);
     this.inFlight = writing;
+    // Done once answered. A failure stays, handled here: settle() (and every access after it) raises it.
+    writing.then(() => {
+      if (this.inFlight === writing) this.inFlight = undefined;
+    }, () => undefined);
   }
 
   /** Waits for the writes flushAhead started; raises their failure (again on every later call). */
@@ -452,7 +454,7 @@ export class PageUnit implements IngestTx {
     if (this.inFlight === writing) this.inFlight = undefined;
   }
 
-  /** Whether writes started by flushAhead may still be running (the runner hands the loop back more often meanwhile). */
+  /** Whether writes started by flushAhead are still running, or failed (the runner hands the loop back more often meanwhile). */
   get writing(): boolean {
     return this.inFlight !== undefined;
   }
