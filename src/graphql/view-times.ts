@@ -7,15 +7,24 @@
  * visible demographics change moves its person, a created record counts for every purpose that
  * sees its type, a deleted record leaves every view with it).
  *
+ * Stored only where a view's time differs from the record's own (docs/data-engine.md, "View times
+ * only where they differ"): most changes are seen by every purpose that sees the record (a created
+ * record always is), so a first sync writes a row only per person whose demographics a purpose sees.
+ * An update a purpose does not see holds that purpose's time where it was (a row with the record's
+ * time before the change, unless one is stored); a seen change where it is the record's last drops
+ * the row.
+ *
  * Maintained at sync time, in the transaction that logs the change (`changeLogged`, applied by the
- * page unit of work's flush); computed from
- * the retained change log for stores and purposes that predate that (`backfill`, at start-up).
+ * page unit of work's flush); computed from the retained change log for purposes whose policy is
+ * new or changed (`backfill`, at start-up). A view is read only once computed: its fingerprint is
+ * stored (the store's `viewTimes` and `list` answer nothing for it before), so the records' own
+ * times never stand in for a view that was never built.
  * Sync reaches it only through the `changeLogged` hook it is given, so it sits with `updatedAt`.
  */
 import { createHash } from 'node:crypto';
 import { ENTITY_TYPES, type EntityType } from '../model/records.ts';
 import type { PurposeView } from './context.ts';
-import type { ChangeRow, Store, StoreTx, ViewTime, ViewTimeRow } from '../store/types.ts';
+import type { ChangeRow, Store, StoreTx, ViewTime, ViewTimeEffect, ViewTimeRow } from '../store/types.ts';
 import { demographicsIdFor } from '../sync/ids.ts';
 import { toEvent } from './changes.ts';
 import { ENTITY_OF_RECORD_TYPE } from '../model/names.ts';
@@ -58,25 +67,31 @@ export class ViewTimes {
   constructor(readonly views: readonly NamedView[]) {}
 
   /**
-   * Ingest policy part (src/store/ingest-policy.ts): the view times a page's logged changes move, in
-   * change order; the page unit of work writes them in the transaction that logs the changes.
+   * Ingest policy part (src/store/ingest-policy.ts): what a page's logged changes do to each view's
+   * times, in change order: a change the view sees moves its time (a demographics change, its
+   * person's); an update of a record it has times of but does not see holds its time while the
+   * record's own moves. A deletion removes the record's times with it. The page unit of work turns
+   * these into rows, held rows and dropped rows, in the transaction that logs the changes.
    */
-  readonly changeLogged = (changes: readonly ChangeRow[]): ViewTimeRow[] => {
-    const rows: ViewTimeRow[] = [];
+  readonly changeLogged = (changes: readonly ChangeRow[]): ViewTimeEffect[] => {
+    const out: ViewTimeEffect[] = [];
     for (const row of changes) {
       for (const v of this.views) {
         const moved = movedBy(v, row);
-        if (moved) rows.push({ view: v.name, ...moved, updatedAt: row.at, updatedSeq: row.seq });
+        if (moved) out.push({ view: v.name, ...moved, updatedAt: row.at, updatedSeq: row.seq, seen: true });
+        else if (row.op === 'updated' && row.type !== 'demographics' && v.typeVisible(row.type)) {
+          out.push({ view: v.name, entityId: row.entityId, type: row.type, updatedAt: row.at, updatedSeq: row.seq, seen: false });
+        }
       }
     }
-    return rows;
+    return out;
   };
 
   /**
    * Brings every view up to date with the store: a view whose policy changed (or that is new) is
-   * recomputed for all its records, one that matches gets times for records that have none (a
-   * store synced before view times existed, or by a sync without the hooks); views of purposes no
-   * longer configured are dropped, since nothing maintains them. Batched, one transaction per batch.
+   * recomputed for all its records, and one that matches is left as the syncs kept it; views of
+   * purposes no longer configured are dropped, since nothing maintains them. Batched, one
+   * transaction per batch; the fingerprint is stored last, so a view is read only once built.
    */
   async backfill(store: Store, now = () => new Date().toISOString()): Promise<{ view: string; rebuilt: boolean; records: number }[]> {
     const stored = await store.viewFingerprints();
@@ -89,11 +104,15 @@ export class ViewTimes {
       const rebuilt = stored.get(v.name) !== fingerprint;
       const types = viewTypes(v);
       let records = 0;
-      for (let afterId: string | undefined; ; ) {
+      for (let afterId: string | undefined; rebuilt; ) {
         const n = await store.transaction(async (tx) => {
-          const batch = await tx.entitiesForView(v.name, types, { afterId, limit: BATCH, missingOnly: !rebuilt });
+          const batch = await tx.entitiesForView(types, { afterId, limit: BATCH });
           if (batch.length === 0) return 0;
-          await tx.putViewTimes(await computeTimes(tx, v, batch));
+          // Rows only where the view's time is not the entity's own; a row stored from before goes.
+          const times = await computeTimes(tx, v, batch);
+          const own = new Map(batch.map((e) => [e.id, e.updatedSeq]));
+          await tx.putViewTimes(times.filter((t) => t.updatedSeq !== own.get(t.entityId)));
+          await tx.deleteViewTimes(times.filter((t) => t.updatedSeq === own.get(t.entityId)));
           afterId = batch[batch.length - 1]!.id;
           return batch.length;
         });

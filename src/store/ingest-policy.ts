@@ -9,7 +9,7 @@
  * page of changes needs at flush, written in multi-row statements.
  */
 import type { EntityType } from '../model/records.ts';
-import type { ChangeRow, ViewTimeRow } from './types.ts';
+import type { ChangeRow, ViewTimeEffect } from './types.ts';
 
 export interface PseudonymRow {
   domain: string;
@@ -25,8 +25,11 @@ export interface IngestPolicy {
   hashMatchKey: ((kind: string, value: string) => string) | null;
   /** Pseudonyms, in each domain's current version, of people created (no domains: none). */
   personCreated: (entityIds: readonly string[]) => PseudonymRow[];
-  /** Each purpose's view times moved by logged changes (numbered: `seq` set). */
-  changeLogged: (changes: readonly ChangeRow[]) => ViewTimeRow[];
+  /**
+   * What logged changes (numbered: `seq` set) do to each purpose's view times, in change order: for
+   * every view with times of the changed record, whether the change moves its time or leaves it.
+   */
+  changeLogged: (changes: readonly ChangeRow[]) => ViewTimeEffect[];
   /**
    * Keyed hash of a source record's key for the erasure suppression list (KeyRing.suppressionKey);
    * null where nothing can be erased (no key ring: open access).

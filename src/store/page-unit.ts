@@ -499,7 +499,7 @@ export class PageUnit implements IngestTx {
     }
     // An entity known not to be stored before this unit, or deleted first: no row, links or view times of it are stored.
     const noneStored = new Set<string>();
-    const isNoneStored = (id: string) => this.baseEntity.get(id) === null || this.deletedAt.has(id);
+    const isNoneStored = (id: string) => this.isNoneStored(id);
     const live: EntityRow[] = [];
     for (const e of this.entities.values()) {
       if (!e) continue;
@@ -511,21 +511,52 @@ export class PageUnit implements IngestTx {
     const keys = [...this.matchKeys].filter(([id]) => !finallyDeleted(id)).map(([entityId, k]) => ({ entityId, keys: k }));
     const created = [...this.createdAt].filter(([id, at]) => survives(id, at)).map(([id]) => id);
     const pseudonyms = created.length ? this.policy.personCreated(created) : [];
-    const times = new Map<string, ViewTimeRow>();
-    if (numbered.length) {
-      // Each row is kept if the change that moved it came after its entity's last deletion; the
-      // last change per (view, entity) wins, as row-by-row upserts would leave it.
-      for (const row of this.policy.changeLogged(numbered)) {
-        if (survives(row.entityId, row.updatedSeq - numbered[0]!.seq + 1)) {
-          times.set(pairKey(row.view, row.entityId), row);
-          if (isNoneStored(row.entityId)) noneStored.add(row.entityId);
-        }
-      }
-    }
+    const viewTimes = numbered.length ? this.sealViewTimes(numbered, survives, seqOf) : { put: [], held: [], own: [] };
+    for (const row of viewTimes.put) if (isNoneStored(row.entityId)) noneStored.add(row.entityId);
     return {
       numbered, deletedRecords, seenOnly, putRecords, freshRecords, deletedEntities: [...this.deletedAt.keys()], live, noneStored,
-      links, keys, pseudonyms, viewTimes: [...times.values()],
+      links, keys, pseudonyms, viewTimes,
     };
+  }
+
+  /**
+   * The view times the changes leave, stored only where they differ from the entity's own
+   * (src/graphql/view-times.ts). Per view and entity, the last change that survives its entity's
+   * last deletion decides: the last one the view sees, if any, is its time, and a row is written
+   * unless the entity's own time is that same change (then a stored row goes); with none seen, the
+   * entity's own time moved past the view's, so the time it had before this plan is held (a row,
+   * unless one is stored: that one is older and true).
+   */
+  private sealViewTimes(numbered: ChangeRow[], survives: (id: string, position: number) => boolean, seqOf: (s: number) => number): Sealed['viewTimes'] {
+    const first = numbered[0]!.seq;
+    const seen = new Map<string, ViewTimeRow>();
+    const unseen = new Map<string, ViewTimeRow>();
+    for (const effect of this.policy.changeLogged(numbered)) {
+      if (!survives(effect.entityId, effect.updatedSeq - first + 1)) continue;
+      const { seen: isSeen, ...row } = effect;
+      (isSeen ? seen : unseen).set(pairKey(row.view, row.entityId), row);
+    }
+    const out: Sealed['viewTimes'] = { put: [], held: [], own: [] };
+    for (const [pair, row] of seen) {
+      const e = this.entities.get(row.entityId);
+      if (e && seqOf(e.updatedSeq) === row.updatedSeq) {
+        // Stored rows only: an entity new in this plan has none.
+        if (!this.isNoneStored(row.entityId)) out.own.push(row);
+      } else out.put.push(row);
+      unseen.delete(pair);
+    }
+    for (const row of unseen.values()) {
+      const before = this.baseEntity.get(row.entityId);
+      // An update is logged only of an entity read first; one created in this plan was seen created.
+      if (!before) throw new Error(`view time of ${row.entityId} in ${row.view}: its time before this change was not read`);
+      out.held.push({ ...row, updatedAt: before.updatedAt, updatedSeq: before.updatedSeq });
+    }
+    return out;
+  }
+
+  /** Whether nothing of an entity is stored before this plan: known absent, or deleted by it first. */
+  private isNoneStored(id: string): boolean {
+    return this.baseEntity.get(id) === null || this.deletedAt.has(id);
   }
 
   /** Writes sealed rows, in the order a row-by-row run would have left them. */
@@ -543,7 +574,10 @@ export class PageUnit implements IngestTx {
     if (p.links.length) await this.batch.replaceLinks(p.links, entityKeys);
     if (p.keys.length) await this.batch.replaceMatchKeys(p.keys);
     if (p.pseudonyms.length) await this.tx.putPseudonyms(p.pseudonyms);
-    if (p.viewTimes.length) await this.tx.putViewTimes(p.viewTimes, entityKeys, { fresh: noneStored });
+    const times = p.viewTimes;
+    if (times.put.length) await this.tx.putViewTimes(times.put, entityKeys, { fresh: noneStored });
+    if (times.held.length) await this.tx.putViewTimes(times.held, entityKeys, { keepStored: true });
+    if (times.own.length) await this.tx.deleteViewTimes(times.own, entityKeys);
   }
 
   /**
@@ -606,7 +640,8 @@ interface Sealed {
   links: { fromId: string; links: Link[]; noneStored: boolean }[];
   keys: { entityId: string; keys: MatchKey[] }[];
   pseudonyms: ReturnType<IngestPolicy['personCreated']>;
-  viewTimes: ViewTimeRow[];
+  /** Rows to write, rows to write unless one is stored (held), rows to drop (the entity's own time). */
+  viewTimes: { put: ViewTimeRow[]; held: ViewTimeRow[]; own: ViewTimeRow[] };
 }
 
 /**

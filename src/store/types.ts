@@ -31,7 +31,8 @@ export interface EntityRow<T extends EntityType = EntityType> {
 /**
  * When a record last changed as one purpose sees it: the change-log time and seq of the last
  * change visible to the purpose (src/graphql/view-times.ts), or a later bound where the log no
- * longer tells.
+ * longer tells. Stored sparsely: a view holds a row only where its time differs from the entity's
+ * own (`updated_at`, `updated_seq`); no row means the entity's own time.
  */
 export interface ViewTime {
   updatedAt: string;
@@ -60,6 +61,15 @@ export interface ViewTimeRow extends ViewTime {
   view: string;
   entityId: string;
   type: EntityType;
+}
+
+/**
+ * What one logged change does to one view's time of a record: moves it to the change (`seen`), or
+ * leaves it where it was while the record's own time moves (an update the purpose does not see).
+ * For a change the view does not see, the time is the change's, kept only for its order.
+ */
+export interface ViewTimeEffect extends ViewTimeRow {
+  seen: boolean;
 }
 
 export interface SourceRecordRow {
@@ -367,13 +377,14 @@ export interface StoreTx extends BatchTx {
    * Inserts or replaces view times (one row per view and entity in a call); `keys` from putEntities
    * in this transaction. `fresh` (by entity id): entities putEntities inserted in this transaction,
    * which hold no view time yet; only rows named by such a key are inserted without a check.
+   * `keepStored`: a row already stored for the view and entity stays as it is (a time held where it
+   * was: the stored row is the older, true one).
    */
-  putViewTimes(rows: ViewTimeRow[], keys?: EntityKeys, opts?: FreshRows<string>): Promise<void>;
-  /**
-   * Entities of `types` in id order after `afterId`, for (re)computing a view; with `missingOnly`,
-   * only those without a time in the view.
-   */
-  entitiesForView(view: string, types: EntityType[], q: { afterId?: string; limit: number; missingOnly: boolean }): Promise<{ id: string; type: EntityType }[]>;
+  putViewTimes(rows: ViewTimeRow[], keys?: EntityKeys, opts?: FreshRows<string> & { keepStored?: boolean }): Promise<void>;
+  /** Drops view times that became their entity's own (`keys` from putEntities in this transaction). */
+  deleteViewTimes(rows: readonly { view: string; entityId: string }[], keys?: EntityKeys): Promise<void>;
+  /** Entities of `types` in id order after `afterId`, with their own times, for (re)computing a view. */
+  entitiesForView(types: EntityType[], q: { afterId?: string; limit: number }): Promise<({ id: string; type: EntityType } & ViewTime)[]>;
   /** Drops a view's times of types outside `keep` (a policy that no longer sees them). */
   deleteViewTimesExcept(view: string, keep: EntityType[]): Promise<number>;
   /** Drops a view altogether: its times and its fingerprint. */
@@ -547,7 +558,11 @@ export interface Store {
   entityByPseudonym(domain: string, value: string): Promise<string | undefined>;
   /** Up to `limit` people without a pseudonym in (domain, version), in no particular order, for backfills after a new domain or a rotation. */
   peopleWithoutPseudonym(domain: string, version: number, limit: number): Promise<string[]>;
-  /** The purposes' view times of entities (ids without one are absent). */
+  /**
+   * A purpose's view times of entities: the stored row, or the entity's own time where there is
+   * none. Empty for a view not computed (no fingerprint: src/graphql/view-times.ts), and ids not
+   * stored and demographics (which have no time of their own in a view) are absent.
+   */
   viewTimes(view: string, entityIds: readonly string[]): Promise<Map<string, ViewTime>>;
   /** Views with times in the store, and the fingerprint of the visibility they were computed for. */
   viewFingerprints(): Promise<Map<string, string>>;

@@ -11,6 +11,7 @@ import type { Store } from '../../src/store/types.ts';
 import { syncSource } from '../../src/sync/runner.ts';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { sql, type Kysely } from 'kysely';
 
 export type StoreKind = 'sqlite' | 'postgres';
 
@@ -67,4 +68,15 @@ export async function syncedStore(district: DistrictOptions = {}, path = ':memor
   const store = kind === 'postgres' ? await openTestStore('postgres') : SqliteStore.open(path);
   await syncSource(store, directConnector('demo', dataset));
   return { store, dataset };
+}
+
+/**
+ * The per-purpose view-time rows as stored (`view id seq`, sorted), each with its entity's own seq:
+ * what the store holds beneath `viewTimes`, which fills the gaps with the entities' own times.
+ */
+export async function storedViewRows(store: Store): Promise<{ row: string; own: number }[]> {
+  const db = (store as unknown as { rdb: Kysely<unknown> }).rdb;
+  const r = await sql<{ view: string; id: string; seq: number | string; own: number | string }>`
+    SELECT v.view, e.id, v.updated_seq AS seq, e.updated_seq AS own FROM entity_views v JOIN entities e ON e.k = v.entity_k`.execute(db);
+  return r.rows.map((x) => ({ row: `${x.view} ${x.id} ${Number(x.seq)}`, own: Number(x.own) })).sort((a, b) => (a.row < b.row ? -1 : 1));
 }

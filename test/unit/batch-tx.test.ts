@@ -57,6 +57,7 @@ async function seed(s: Store): Promise<void> {
       { domain: 'lms', version: 2, entityId: 'per_4', value: 'lms4' },
     ]);
     await tx.putViewTimes([{ view: 'roster', entityId: 'per_4', type: 'person', updatedAt: T0, updatedSeq: 1 }]);
+    await tx.setViewFingerprint('roster', 'test', T0);
     await tx.setIdentityOverride(ref('k4'), 'per_4', T0);
     await tx.setIdentityOverride(ref('k7'), 'per_2', T0);
     await tx.addSuppressions([{ source: 'sis', type: 'person', keyHash: 'hx', erasure: 'er1', createdAt: T0 }]);

@@ -13,7 +13,7 @@ import { setupPrivacy, type Privacy } from '../../src/graphql/privacy.ts';
 import type { Store, StoreTx } from '../../src/store/types.ts';
 import { syncSource } from '../../src/sync/runner.ts';
 import { demoPrivacyConfig, TEST_MASTER_KEY } from '../support/privacy.ts';
-import { openTestStore, storeKinds, type StoreKind } from '../support/stores.ts';
+import { openTestStore, storedViewRows, storeKinds, type StoreKind } from '../support/stores.ts';
 
 const schema = buildUnifiedSchema();
 const privacyFor = (): Privacy => setupPrivacy(demoPrivacyConfig(':memory:'), schema, { keyring: new KeyRing(TEST_MASTER_KEY, 'test') });
@@ -157,6 +157,7 @@ describe.each(storeKinds())('page unit of work on %s', (kind) => {
     // Written a few records at a time (PageUnit.flushAhead), each slice's writes still running
     // (PostgreSQL) while the next is planned: what a write left must read as stored afterwards.
     const sliced = await open(kind);
+    for (const s of [one, many, sliced]) await privacy.viewTimes.backfill(s);
     const sync = async (store: Store, pageSize: number, at: string, sliceRecords?: number) => {
       const ingest = await privacy.ingest(store);
       const s = await syncSource(store, directConnector('demo', ds, { pageSize }), { ...ingest, full: true, allowMassDelete: true, now: () => new Date(at), sliceRecords });
@@ -224,6 +225,8 @@ async function dump(store: Store, privacy: Privacy) {
     changes: changes.map(rename),
     entities: entities.sort(),
     viewTimes: viewTimes.sort(),
+    // Beneath them, the rows stored: only where a time is not the entity's own.
+    viewRows: (await storedViewRows(store)).map((r) => rename(r.row)).sort(),
     pseudonyms: pseudonyms.sort(),
     counts: await store.counts(),
     conflicts: (await store.conflicts()).map((c) => rename({ ...c, id: 0 })),

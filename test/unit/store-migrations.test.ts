@@ -10,7 +10,7 @@ import pg from 'pg';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { PostgresStore } from '../../src/store/postgres.ts';
 import { POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS } from '../../src/store/migrations.ts';
-import { storeKinds, tempDir, type StoreKind } from '../support/stores.ts';
+import { storedViewRows, storeKinds, tempDir, type StoreKind } from '../support/stores.ts';
 import { isRostergateError } from '../../src/errors.ts';
 
 /** A store location that can be opened several times, and plain SQL against it outside the store. */
@@ -160,7 +160,8 @@ describe.each(storeKinds())('upgrading a store on %s', (kind) => {
         ('per_a', 'analytics', 'person', '2025-01-01T00:00:00Z', 1),
         ('per_b', 'analytics', 'person', '2025-01-02T00:00:00Z', 2),
         ('per_b', 'lms', 'person', '2025-01-01T12:00:00Z', 1),
-        ('per_gone', 'analytics', 'person', '2025-01-03T00:00:00Z', 3);`);
+        ('per_gone', 'analytics', 'person', '2025-01-03T00:00:00Z', 3);
+      INSERT INTO view_fingerprints (view, fingerprint, built_at) VALUES ('analytics', 'f1', '2025-01-01T00:00:00Z'), ('lms', 'f2', '2025-01-01T00:00:00Z');`);
     const store = (await p.open()) as unknown as import('../../src/store/types.ts').Store;
     try {
       const times = await store.viewTimes('analytics', ['per_a', 'per_b', 'per_gone']);
@@ -182,6 +183,41 @@ describe.each(storeKinds())('upgrading a store on %s', (kind) => {
       // Deleting a record deletes its view times with it (found through its key before the row goes).
       await store.transaction((tx) => tx.deleteEntity('per_b'));
       expect(await p.sql(`SELECT view FROM entity_views WHERE entity_k = ${keys.per_b}`)).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe.each(storeKinds())('view times only where they differ (SQLite schema 19, PostgreSQL 21) on %s', (kind) => {
+  const places: Place[] = [];
+  afterAll(async () => {
+    for (const p of places) await p.drop();
+  });
+
+  it('rows equal to their record\'s own time are dropped; every purpose reads the same times as before', async () => {
+    const p = await place(kind);
+    places.push(p);
+    const person = (n: string) => `'{"givenName":"Test","familyName":"${n}","roles":["student"]}'`;
+    await p.script(`${schemaUpTo(kind, kind === 'sqlite' ? 18 : 20)}
+      INSERT INTO entities (id, type, data, updated_at, updated_seq) VALUES
+        ('per_a', 'person', ${person('One')}, '2025-01-01T00:00:00Z', 1),
+        ('per_b', 'person', ${person('Two')}, '2025-01-03T00:00:00Z', 3);
+      INSERT INTO entity_views (entity_k, view, type, updated_at, updated_seq)
+        SELECT k, 'analytics', 'person', updated_at, updated_seq FROM entities;
+      INSERT INTO entity_views (entity_k, view, type, updated_at, updated_seq)
+        SELECT k, 'lms', 'person', '2025-01-02T00:00:00Z', 2 FROM entities WHERE id = 'per_b';
+      INSERT INTO view_fingerprints (view, fingerprint, built_at) VALUES ('analytics', 'f1', '2025-01-01T00:00:00Z'), ('lms', 'f2', '2025-01-01T00:00:00Z');`);
+    const store = (await p.open()) as unknown as import('../../src/store/types.ts').Store;
+    try {
+      expect((await storedViewRows(store)).map((r) => r.row)).toEqual(['lms per_b 2']);
+      const read = async (view: string) => Object.fromEntries([...(await store.viewTimes(view, ['per_a', 'per_b']))].map(([id, t]) => [id, t.updatedSeq]));
+      expect(await read('analytics')).toEqual({ per_a: 1, per_b: 3 });
+      expect(await read('lms')).toEqual({ per_a: 1, per_b: 2 });
+      const since = async (view: string) => (await store.list({ type: 'person', first: 10, updatedSince: '2025-01-01T12:00:00Z', view })).rows.map((r) => r.id);
+      expect(await since('analytics')).toEqual(['per_b']);
+      expect(await since('lms')).toEqual(['per_b']);
+      expect((await store.list({ type: 'person', first: 10, updatedSince: '2025-01-02T12:00:00Z', view: 'lms' })).rows).toEqual([]);
     } finally {
       await store.close();
     }

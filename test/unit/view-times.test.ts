@@ -1,7 +1,8 @@
 /**
  * Each purpose's view times (the last change it could see of each record, src/graphql/view-times.ts):
  * kept by the sync hook, and recomputed from the change log at start-up for purposes and stores
- * that predate them — the same times either way; where the log no longer tells, its horizon.
+ * that predate them — the same times either way; where the log no longer tells, its horizon. Stored
+ * only where they differ from the record's own time, and read only once a view is computed.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { RosterDataset } from '../../src/demo/dataset.ts';
@@ -15,7 +16,7 @@ import { setupPrivacy, type Privacy } from '../../src/graphql/privacy.ts';
 import type { Store } from '../../src/store/types.ts';
 import { syncSource } from '../../src/sync/runner.ts';
 import { demoPrivacyConfig, TEST_MASTER_KEY } from '../support/privacy.ts';
-import { openTestStore, storeKinds, type StoreKind } from '../support/stores.ts';
+import { openTestStore, storedViewRows, storeKinds, type StoreKind } from '../support/stores.ts';
 
 const T1 = '2030-01-01T00:00:00.000Z';
 /** An unrelated change, after the purge point of the horizon test. */
@@ -47,11 +48,13 @@ interface Scenario {
   ids: Record<'a' | 'b' | 'c' | 'd' | 'n', string>;
 }
 
-async function sync(s: Pick<Scenario, 'store' | 'privacy' | 'ds'>, at: string, hooks = true) {
+async function sync(s: Pick<Scenario, 'store' | 'privacy' | 'ds'>, at: string) {
   const ingest = await s.privacy.ingest(s.store);
-  const r = await syncSource(s.store, directConnector('demo', s.ds), { ...ingest, ...(hooks ? {} : { changeLogged: undefined }), now: () => new Date(at) });
+  const r = await syncSource(s.store, directConnector('demo', s.ds), { ...ingest, now: () => new Date(at) });
   expect(r.status).toBe('complete');
 }
+
+const storedRows = storedViewRows;
 
 async function idOfSis(store: Store, sisId: string): Promise<string> {
   const row = (await store.list({ type: 'person', first: 100_000 })).rows.find((r) => (r.data as { sisId?: string }).sisId === sisId);
@@ -69,6 +72,8 @@ async function scenario(kind: StoreKind): Promise<Scenario> {
   const ds = RosterDataset.generate({ students: 24, teachers: 2, classes: 3, schools: 1 });
   const privacy = privacyFor();
   const s = { store, privacy, ds };
+  // As the gateway's start-up does: each purpose's view is computed (empty) before the first sync.
+  await privacy.viewTimes.backfill(store);
   await sync(s, T1);
   const students = ds.list('person').filter((p) => p.data.roles.includes('student') && ds.get('demographics', p.key));
   const [a, b, c, d, leaver] = students;
@@ -129,33 +134,56 @@ describe.each(storeKinds())('view times on %s', (kind) => {
     expect(Object.keys(all).filter((k) => k.includes(' per_')).every((k) => live.has(k.split(' ')[1]!))).toBe(true);
   });
 
-  it('the start-up backfill computes from the change log the same times the sync kept', async () => {
-    const { store, privacy } = await scenario(kind);
-    const kept = await snapshot(store);
-    expect(Object.keys(kept).length).toBeGreaterThan(100);
-    await dropViews(store);
-    expect(await snapshot(store)).toEqual({});
-    const report = await privacy.viewTimes.backfill(store);
-    expect(report.map((r) => [r.view, r.rebuilt])).toEqual(VIEWS.map((v) => [v, true]));
-    expect(await snapshot(store)).toEqual(kept);
-    // Once built, a second start finds nothing to do.
-    expect((await privacy.viewTimes.backfill(store)).map((r) => [r.rebuilt, r.records])).toEqual(VIEWS.map(() => [false, 0]));
+  it('stores a time only where it differs from the record\'s own: an unseen update holds it, a seen one drops it', async () => {
+    const { store, ids } = await scenario(kind);
+    const rows = await storedRows(store);
+    expect(rows.filter((r) => Number(r.row.split(' ')[2]) === r.own)).toEqual([]);
+    const own = async (id: string) => (await store.getEntities([id]))[0]!.updatedSeq;
+    const rowsOf = (id: string) => rows.filter((r) => r.row.split(' ')[1] === id).map((r) => r.row.split(' ')[0]!).sort();
+    // A's email change: analytics (and sso) do not see it, so their time is held at A's creation.
+    expect(rowsOf(ids.a)).toEqual(['analytics', 'sso']);
+    expect((await store.viewTimes('analytics', [ids.a])).get(ids.a)!.updatedSeq).toBeLessThan(await own(ids.a));
+    expect((await store.viewTimes('roster-sync', [ids.a])).get(ids.a)!.updatedSeq).toBe(await own(ids.a));
+    // B's grade band, after its email: seen by analytics, so the row held since T2 is gone; sso sees neither.
+    expect(rowsOf(ids.b)).toEqual(['sso']);
+    // D's birth year moves D in the views that receive it, not D's own time: rows for those.
+    expect(rowsOf(ids.d).length).toBeGreaterThan(0);
+    for (const v of rowsOf(ids.d)) expect(await at(store, v, ids.d)).toBe(T3);
+    // C, untouched since T1: rows only where its demographics, created after it, moved it (still T1).
+    for (const v of rowsOf(ids.c)) expect(await at(store, v, ids.c)).toBe(T1);
+    const entities = (await Promise.all(ENTITY_TYPES.map(async (t) => (await store.list({ type: t, first: 100_000 })).rows.length))).reduce((a, b) => a + b);
+    expect(rows.length).toBeLessThan(entities);
   });
 
-  it('records stored by a sync without the hooks get their times; the others are left as they are', async () => {
+  it('a view not yet computed answers nothing: the records\' own times do not stand in for it', async () => {
     const store = await openTestStore(kind);
     stores.push(store);
     const ds = RosterDataset.generate({ students: 12, teachers: 1, classes: 2, schools: 1 });
     const privacy = privacyFor();
     await sync({ store, privacy, ds }, T1);
-    await privacy.viewTimes.backfill(store);
-    ds.upsert('person', 'stu-late', { givenName: 'Late', familyName: 'Comer', roles: ['student'], sisId: 'S990002', orgKeys: ['sch-01'], grades: ['04'] });
-    await sync({ store, privacy, ds }, T2, false);
-    const late = await idOfSis(store, 'S990002');
-    expect(await at(store, 'analytics', late)).toBeUndefined();
+    const people = (await store.list({ type: 'person', first: 100 })).rows.map((r) => r.id);
+    expect(await store.viewTimes('analytics', people)).toEqual(new Map());
+    expect((await store.list({ type: 'person', first: 100, updatedSince: T1, view: 'analytics' })).rows).toEqual([]);
     const report = await privacy.viewTimes.backfill(store);
-    expect(report.find((r) => r.view === 'analytics')).toEqual({ view: 'analytics', rebuilt: false, records: 1 });
-    expect(await at(store, 'analytics', late)).toBe(T2);
+    expect(report.find((r) => r.view === 'analytics')).toMatchObject({ rebuilt: true });
+    expect((await store.viewTimes('analytics', people)).size).toBe(people.length);
+    expect((await store.list({ type: 'person', first: 100, updatedSince: T1, view: 'analytics' })).rows.map((r) => r.id).sort()).toEqual([...people].sort());
+  });
+
+  it('the start-up backfill computes from the change log the same times the sync kept', async () => {
+    const { store, privacy } = await scenario(kind);
+    const kept = await snapshot(store);
+    expect(Object.keys(kept).length).toBeGreaterThan(100);
+    const keptRows = await storedRows(store);
+    await dropViews(store);
+    expect(await snapshot(store)).toEqual({});
+    const report = await privacy.viewTimes.backfill(store);
+    expect(report.map((r) => [r.view, r.rebuilt])).toEqual(VIEWS.map((v) => [v, true]));
+    expect(await snapshot(store)).toEqual(kept);
+    // The same rows too: none where a time is the record's own.
+    expect(await storedRows(store)).toEqual(keptRows);
+    // Once built, a second start finds nothing to do.
+    expect((await privacy.viewTimes.backfill(store)).map((r) => [r.rebuilt, r.records])).toEqual(VIEWS.map(() => [false, 0]));
   });
 
   it('where the log no longer shows the last visible change, its horizon stands in: never earlier, and nothing of invisible changes', async () => {

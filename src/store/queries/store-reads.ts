@@ -44,6 +44,9 @@ const DEMOGRAPHICS_COLUMNS = sql.join(ENTITY_COLUMNS.map((c) => sql.ref(`dm.${c}
 const demographicsAt = (d: StoreDialect, r: readonly unknown[], at: number) =>
   r[at + 1] === 'demographics' ? entityOfColumns(d, r.slice(at, at + ENTITY_COLUMNS.length)) : undefined;
 
+/** Whether a view's times were computed (its fingerprint is stored): before that, no entity's own time may stand in for it. */
+const viewComputed = (view: string) => sql<SqlBool>`EXISTS (SELECT 1 FROM view_fingerprints f WHERE f.view = ${view})`;
+
 export abstract class QueryStore implements Store {
   abstract readonly kind: 'sqlite' | 'postgres';
   abstract location(): StoreLocation | undefined;
@@ -103,11 +106,22 @@ export abstract class QueryStore implements Store {
     const where: RawBuilder<SqlBool>[] = [sql<SqlBool>`e.type = ${q.type}`, ...(ordered?.on ?? [])];
     if (ordered) where.push(sql<SqlBool>`k0.domain = ${q.order!.domain} AND k0.version = ${q.order!.version}`);
     if (q.linkedTo) from = sql`${from} JOIN links l ON l.from_k = e.k AND l.rel = ${q.linkedTo.rel} AND l.to_id = ${q.linkedTo.to}`;
-    // A purpose's updatedSince compares the last change it could see (entity_views), not the entity's own.
+    // A purpose's updatedSince compares the last change it could see, not the entity's own: the
+    // view's row where it has one, else the entity's time. Two index ranges, not a scan of the
+    // type: the view's rows changed since (entity_views_updated), and the entities changed since
+    // (entities_type_updated) that have no row. A row's time is never later than its entity's, so
+    // no entity is in both.
     const byView = q.updatedSince !== undefined && q.view !== undefined;
     if (byView) {
-      from = sql`${from} JOIN entity_views v ON v.view = ${q.view} AND v.type = ${q.type} AND v.entity_k = e.k`;
-      where.push(sql<SqlBool>`v.updated_at >= ${q.updatedSince}`);
+      from = sql`${from} JOIN (
+        SELECT v.entity_k AS k, v.updated_at, v.updated_seq FROM entity_views v
+          WHERE v.view = ${q.view} AND v.type = ${q.type} AND v.updated_at >= ${q.updatedSince}
+        UNION ALL
+        SELECT o.k, o.updated_at, o.updated_seq FROM entities o
+          WHERE o.type = ${q.type} AND o.updated_at >= ${q.updatedSince}
+            AND NOT EXISTS (SELECT 1 FROM entity_views x WHERE x.entity_k = o.k AND x.view = ${q.view})
+      ) v ON v.k = e.k`;
+      where.push(viewComputed(q.view!));
     } else if (q.updatedSince) where.push(sql<SqlBool>`e.updated_at >= ${q.updatedSince}`);
     if (q.hasValue) where.push(d.jsonArrayHas(sql.ref('e.data'), q.hasValue.field, q.hasValue.value));
     if (q.fieldEquals) where.push(sql<SqlBool>`${d.jsonText(sql.ref('e.data'), q.fieldEquals.field)} = ${q.fieldEquals.value}`);
@@ -487,8 +501,10 @@ export abstract class QueryStore implements Store {
   async viewTimes(view: string, entityIds: readonly string[]) {
     const out = new Map<string, ViewTime>();
     if (entityIds.length === 0) return out;
-    const rows = await this.executeRead(this.rdb.selectFrom('entities as e').innerJoin('entity_views as v', (j) => j.onRef('v.entity_k', '=', 'e.k').on('v.view', '=', view))
-      .select(['e.id', 'v.updated_at', 'v.updated_seq']).where(this.d.inList(sql.ref('e.id'), entityIds)).compile());
+    // The view's row where it differs, else the entity's own time (src/graphql/view-times.ts); nothing for a view not computed.
+    const rows = await this.executeRead(this.rdb.selectFrom('entities as e').leftJoin('entity_views as v', (j) => j.onRef('v.entity_k', '=', 'e.k').on('v.view', '=', view))
+      .select(['e.id', sql<string>`coalesce(v.updated_at, e.updated_at)`.as('updated_at'), sql<number>`coalesce(v.updated_seq, e.updated_seq)`.as('updated_seq')])
+      .where(this.d.inList(sql.ref('e.id'), entityIds)).where('e.type', '<>', 'demographics').where(viewComputed(view)).compile());
     for (const r of rows) out.set(r.id, { updatedAt: r.updated_at, updatedSeq: Number(r.updated_seq) });
     return out;
   }

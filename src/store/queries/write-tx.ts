@@ -179,8 +179,10 @@ export class WriteTx extends BatchOps implements StoreTx {
     return newest && { updatedAt: newest.updated_at, updatedSeq: Number(newest.updated_seq) };
   }
 
-  async putViewTimes(rows: ViewTimeRow[], keys?: EntityKeys, opts?: FreshRows<string>) {
-    if (rows.length === 1 && !keys?.has(rows[0]!.entityId)) {
+  async putViewTimes(rows: ViewTimeRow[], keys?: EntityKeys, opts?: FreshRows<string> & { keepStored?: boolean }) {
+    if (rows.length === 0) return;
+    const keepStored = opts?.keepStored ?? false;
+    if (rows.length === 1 && !keys?.has(rows[0]!.entityId) && !keepStored) {
       const r = rows[0]!;
       await UPSERT_VIEW_TIME(this.db, this.d, r.view, r.entityId, r.type, r.updatedAt, r.updatedSeq);
       return;
@@ -190,7 +192,8 @@ export class WriteTx extends BatchOps implements StoreTx {
     for (const r of rows) last.set(`${r.entityId}\u0000${r.view}`, r);
     const upsert = (source: ReturnType<StoreDialect['rowsSelect']>, fresh = false) =>
       this.db.insertInto('entity_views').columns(['view', 'entity_k', 'type', 'updated_at', 'updated_seq']).expression(source)
-        .$if(!fresh, (qb) => qb.onConflict((oc) => oc.columns(['entity_k', 'view']).doUpdateSet((eb) => ({
+        .$if(!fresh && keepStored, (qb) => qb.onConflict((oc) => oc.columns(['entity_k', 'view']).doNothing()))
+        .$if(!fresh && !keepStored, (qb) => qb.onConflict((oc) => oc.columns(['entity_k', 'view']).doUpdateSet((eb) => ({
           type: eb.ref('excluded.type'), updated_at: eb.ref('excluded.updated_at'), updated_seq: eb.ref('excluded.updated_seq'),
         }))))
         .execute();
@@ -206,14 +209,28 @@ export class WriteTx extends BatchOps implements StoreTx {
     }
   }
 
-  async entitiesForView(view: string, types: EntityType[], q: { afterId?: string; limit: number; missingOnly: boolean }) {
-    return this.db.selectFrom('entities as e').select(['e.id', 'e.type'])
+  async deleteViewTimes(rows: readonly { view: string; entityId: string }[], keys?: EntityKeys) {
+    // A statement per view (a handful of purposes), naming the entities by key where this transaction wrote them.
+    const byView = new Map<string, { entityId: string }[]>();
+    for (const r of rows) (byView.get(r.view) ?? byView.set(r.view, []).get(r.view)!).push(r);
+    for (const [view, of] of byView) {
+      const { keyed, unkeyed } = byKey(of, (r) => r.entityId, keys);
+      await inOrder(chunks(keyed, 1, this.d.maxParams), (part) =>
+        this.db.deleteFrom('entity_views').where('view', '=', view).where(this.d.inKeys(sql.ref('entity_k'), part.map(([, k]) => k))).execute(), this.pipelined);
+      for (const part of chunks(unkeyed, 1, this.d.maxParams)) {
+        const ks = (await entityKeys(this.db, this.d, part.map((r) => r.entityId)).execute()).map((r) => r.k);
+        if (ks.length) await this.db.deleteFrom('entity_views').where('view', '=', view).where(this.d.inKeys(sql.ref('entity_k'), ks)).execute();
+      }
+    }
+  }
+
+  async entitiesForView(types: EntityType[], q: { afterId?: string; limit: number }) {
+    const rows = await this.db.selectFrom('entities as e').select(['e.id', 'e.type', 'e.updated_at', 'e.updated_seq'])
       .where(this.d.inList(sql.ref('e.type'), types))
       .where(this.d.byteOrder(sql.ref('e.id')), '>', q.afterId ?? '')
-      .$if(q.missingOnly, (qb) => qb.where(({ not, exists, selectFrom }) =>
-        not(exists(selectFrom('entity_views as v').select(sql.lit(1).as('one')).where('v.view', '=', view).whereRef('v.entity_k', '=', 'e.k')))))
       .orderBy(this.d.byteOrder(sql.ref('e.id'))).limit(q.limit)
       .execute();
+    return rows.map((r) => ({ id: r.id, type: r.type, updatedAt: r.updated_at, updatedSeq: Number(r.updated_seq) }));
   }
 
   async deleteViewTimesExcept(view: string, keep: EntityType[]) {
