@@ -52,8 +52,8 @@ export class PreparedTenants {
     const privacy = this.privacy.forTenant(t.id, t.keyring);
     await assertStoreKey(t.store, t.keyring);
     await privacy.pseudonymiser.backfillAll(t.store);
-    // Each purpose's updatedAt / updatedSince: computed for purposes and records that have none yet,
-    // recomputed for a purpose whose policy changed (src/graphql/view-times.ts).
+    // Each purpose's updatedAt / updatedSince: computed for a purpose new to the store, recomputed
+    // for one whose policy changed (src/graphql/view-times.ts); until then it has no times to read.
     for (const v of await privacy.viewTimes.backfill(t.store)) {
       if (v.records) this.log.info({ tenant: t.id, purpose: v.view, records: v.records, rebuilt: v.rebuilt }, 'view times computed from the change log');
     }
