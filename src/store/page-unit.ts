@@ -24,7 +24,7 @@
  * last deletion — the order a row-by-row run would have left.
  */
 import type { EntityType } from '../model/records.ts';
-import type { ChangeRow, EntityRow, IdentityConflict, SourceRecordRef, SourceRecordRow, StoreTx, ViewTimeRow } from './types.ts';
+import type { ChangeRow, EntityRow, IdentityConflict, SourceRecordRef, SourceRecordRow, StoreTx, ViewTimeEffect, ViewTimeRow } from './types.ts';
 import type { IngestPolicy } from './ingest-policy.ts';
 
 /** What ingest reads and writes through: the unit of work (a subset of StoreTx, plus `declareNew`). */
@@ -529,27 +529,31 @@ export class PageUnit implements IngestTx {
    */
   private sealViewTimes(numbered: ChangeRow[], survives: (id: string, position: number) => boolean, seqOf: (s: number) => number): Sealed['viewTimes'] {
     const first = numbered[0]!.seq;
-    const seen = new Map<string, ViewTimeRow>();
-    const unseen = new Map<string, ViewTimeRow>();
+    // Per view (a handful), the last effect per entity, seen or not: nested maps rather than a key
+    // string per effect (several per change), and the effects themselves kept as rows.
+    const last = new Map<string, Map<string, ViewTimeEffect>>();
     for (const effect of this.policy.changeLogged(numbered)) {
       if (!survives(effect.entityId, effect.updatedSeq - first + 1)) continue;
-      const { seen: isSeen, ...row } = effect;
-      (isSeen ? seen : unseen).set(pairKey(row.view, row.entityId), row);
+      const ofView = last.get(effect.view) ?? last.set(effect.view, new Map()).get(effect.view)!;
+      // An unseen change after a seen one leaves the seen one deciding (the view's time is still it).
+      const before = ofView.get(effect.entityId);
+      if (effect.seen || !before?.seen) ofView.set(effect.entityId, effect);
     }
     const out: Sealed['viewTimes'] = { put: [], held: [], own: [] };
-    for (const [pair, row] of seen) {
-      const e = this.entities.get(row.entityId);
-      if (e && seqOf(e.updatedSeq) === row.updatedSeq) {
-        // Stored rows only: an entity new in this plan has none.
-        if (!this.isNoneStored(row.entityId)) out.own.push(row);
-      } else out.put.push(row);
-      unseen.delete(pair);
-    }
-    for (const row of unseen.values()) {
-      const before = this.baseEntity.get(row.entityId);
-      // An update is logged only of an entity read first; one created in this plan was seen created.
-      if (!before) throw new Error(`view time of ${row.entityId} in ${row.view}: its time before this change was not read`);
-      out.held.push({ ...row, updatedAt: before.updatedAt, updatedSeq: before.updatedSeq });
+    for (const ofView of last.values()) {
+      for (const row of ofView.values()) {
+        if (row.seen) {
+          const e = this.entities.get(row.entityId);
+          if (!e || seqOf(e.updatedSeq) !== row.updatedSeq) out.put.push(row);
+          // The entity's own time: a stored row goes (an entity new in this plan has none).
+          else if (!this.isNoneStored(row.entityId)) out.own.push(row);
+          continue;
+        }
+        const before = this.baseEntity.get(row.entityId);
+        // An update is logged only of an entity read first; one created in this plan was seen created.
+        if (!before) throw new Error(`view time of ${row.entityId} in ${row.view}: its time before this change was not read`);
+        out.held.push({ ...row, updatedAt: before.updatedAt, updatedSeq: before.updatedSeq });
+      }
     }
     return out;
   }
