@@ -109,8 +109,7 @@ export abstract class QueryStore implements Store {
     // A purpose's updatedSince compares the last change it could see, not the entity's own: the
     // view's row where it has one, else the entity's time. Two index ranges, not a scan of the
     // type: the view's rows changed since (entity_views_updated), and the entities changed since
-    // (entities_type_updated) that have no row. A row's time is never later than its entity's, so
-    // no entity is in both.
+    // (entities_type_updated) that have no row, so no entity is in both.
     const byView = q.updatedSince !== undefined && q.view !== undefined;
     if (byView) {
       from = sql`${from} JOIN (
