@@ -24,7 +24,7 @@
 import { createHash } from 'node:crypto';
 import { ENTITY_TYPES, type EntityType } from '../model/records.ts';
 import type { PurposeView } from './context.ts';
-import type { ChangeRow, Store, StoreTx, ViewTime, ViewTimeEffect, ViewTimeRow } from '../store/types.ts';
+import type { ChangeRow, Store, ViewTime, ViewTimeEffect, ViewTimeRow } from '../store/types.ts';
 import { demographicsIdFor } from '../sync/ids.ts';
 import { toEvent } from './changes.ts';
 import { ENTITY_OF_RECORD_TYPE } from '../model/names.ts';
@@ -98,36 +98,55 @@ export class ViewTimes {
     for (const name of stored.keys()) {
       if (!this.views.some((v) => v.name === name)) await store.transaction((tx) => tx.dropView(name));
     }
-    const out = [];
-    for (const v of this.views) {
+    const plans = this.views.map((v) => {
       const fingerprint = viewFingerprint(v);
-      const rebuilt = stored.get(v.name) !== fingerprint;
-      const types = viewTypes(v);
-      let records = 0;
-      for (let afterId: string | undefined; rebuilt; ) {
+      return { v, fingerprint, types: viewTypes(v), rebuilt: stored.get(v.name) !== fingerprint, records: 0 };
+    });
+    const todo = plans.filter((p) => p.rebuilt);
+    // Every view to rebuild in one walk of the entities, each batch's change log read once for all
+    // of them (a first start after a sync from the command line rebuilds every view). A type at a
+    // time, in id order: the walk of one type is a range of its index, where a walk of several in
+    // one id order made PostgreSQL sort every remaining entity of them for each batch.
+    for (const type of ENTITY_TYPES) {
+      const views = todo.filter((p) => p.types.includes(type));
+      for (let afterId: string | undefined; views.length; ) {
         const n = await store.transaction(async (tx) => {
-          const batch = await tx.entitiesForView(types, { afterId, limit: BATCH });
+          const batch = await tx.entitiesForView(type, { afterId, limit: BATCH });
           if (batch.length === 0) return 0;
-          // Rows only where the view's time is not the entity's own; a row stored from before goes.
-          const times = await computeTimes(tx, v, batch);
-          const own = new Map(batch.map((e) => [e.id, e.updatedSeq]));
-          await tx.putViewTimes(times.filter((t) => t.updatedSeq !== own.get(t.entityId)));
-          await tx.deleteViewTimes(times.filter((t) => t.updatedSeq === own.get(t.entityId)));
+          const changes = await tx.changesOf(batch.flatMap((e) => (e.type === 'person' ? [e.id, demographicsIdFor(e.id)] : [e.id])));
+          let horizon: Promise<ViewTime | undefined> | undefined;
+          const horizonOnce = () => (horizon ??= tx.changeHorizon());
+          const byId = new Map(batch.map((e) => [e.id, e]));
+          for (const p of views) {
+            // Rows only where the view's time is not the entity's own, and a stored row goes where it
+            // is; nothing is written where the store holds it already (what a sync kept before the
+            // view's fingerprint was stored).
+            const put: ViewTimeRow[] = [];
+            const drop: ViewTimeRow[] = [];
+            for (const t of await timesOf(p.v, batch, changes, horizonOnce)) {
+              const e = byId.get(t.entityId)!;
+              const stored = e.stored?.get(p.v.name);
+              if (t.updatedSeq === e.updatedSeq) {
+                if (stored !== undefined) drop.push(t);
+              } else if (stored !== t.updatedSeq) put.push(t);
+            }
+            await tx.putViewTimes(put);
+            await tx.deleteViewTimes(drop);
+            p.records += batch.length;
+          }
           afterId = batch[batch.length - 1]!.id;
           return batch.length;
         });
         if (n === 0) break;
-        records += n;
       }
-      if (rebuilt) {
-        await store.transaction(async (tx) => {
-          await tx.deleteViewTimesExcept(v.name, types);
-          await tx.setViewFingerprint(v.name, fingerprint, now());
-        });
-      }
-      out.push({ view: v.name, rebuilt, records });
     }
-    return out;
+    for (const p of todo) {
+      await store.transaction(async (tx) => {
+        await tx.deleteViewTimesExcept(p.v.name, p.types);
+        await tx.setViewFingerprint(p.v.name, p.fingerprint, now());
+      });
+    }
+    return plans.map((p) => ({ view: p.v.name, rebuilt: p.rebuilt, records: p.records }));
   }
 }
 
@@ -139,13 +158,13 @@ export class ViewTimes {
  * nothing about changes the purpose does not see (the record's own time would). Never earlier than
  * the true time, so a client polling `updatedSince` may see a record again but misses none.
  */
-async function computeTimes(tx: StoreTx, view: NamedView, batch: { id: string; type: EntityType }[]): Promise<ViewTimeRow[]> {
-  const ids = batch.flatMap((e) => (e.type === 'person' ? [e.id, demographicsIdFor(e.id)] : [e.id]));
+async function timesOf(view: NamedView, batch: { id: string; type: EntityType }[], changes: readonly ChangeRow[], horizon: () => Promise<ViewTime | undefined>): Promise<ViewTimeRow[]> {
   const found = new Map<string, ViewTime>();
-  for (const row of await tx.changesOf(ids)) {
+  for (const row of changes) {
     const moved = movedBy(view, row);
     if (moved) found.set(moved.entityId, { updatedAt: row.at, updatedSeq: row.seq });
   }
-  const horizon = found.size < batch.length ? await tx.changeHorizon() : undefined;
-  return batch.map((e) => ({ view: view.name, entityId: e.id, type: e.type, ...(found.get(e.id) ?? horizon!) }));
+  const missing = batch.some((e) => !found.has(e.id));
+  const bound = missing ? await horizon() : undefined;
+  return batch.map((e) => ({ view: view.name, entityId: e.id, type: e.type, ...(found.get(e.id) ?? bound!) }));
 }

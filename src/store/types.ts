@@ -383,8 +383,11 @@ export interface StoreTx extends BatchTx {
   putViewTimes(rows: ViewTimeRow[], keys?: EntityKeys, opts?: FreshRows<string> & { keepStored?: boolean }): Promise<void>;
   /** Drops view times that became their entity's own (`keys` from putEntities in this transaction). */
   deleteViewTimes(rows: readonly { view: string; entityId: string }[], keys?: EntityKeys): Promise<void>;
-  /** Entities of `types` in id order after `afterId`, with their own times, for (re)computing a view. */
-  entitiesForView(types: EntityType[], q: { afterId?: string; limit: number }): Promise<({ id: string; type: EntityType } & ViewTime)[]>;
+  /**
+   * Entities of a type in id order after `afterId`, for (re)computing views: with their own times,
+   * and the seq of each view time stored for them (by view; absent where none is).
+   */
+  entitiesForView(type: EntityType, q: { afterId?: string; limit: number }): Promise<({ id: string; type: EntityType; stored?: ReadonlyMap<string, number> } & ViewTime)[]>;
   /** Drops a view's times of types outside `keep` (a policy that no longer sees them). */
   deleteViewTimesExcept(view: string, keep: EntityType[]): Promise<number>;
   /** Drops a view altogether: its times and its fingerprint. */

@@ -224,13 +224,22 @@ export class WriteTx extends BatchOps implements StoreTx {
     }
   }
 
-  async entitiesForView(types: EntityType[], q: { afterId?: string; limit: number }) {
+  async entitiesForView(type: EntityType, q: { afterId?: string; limit: number }) {
+    // One type, compared with `=`: a range of entities_type_id in its order (PostgreSQL sorted every
+    // remaining entity for each batch given `type = ANY(…)`, even of one element).
+    const byteId = this.d.byteOrder(sql.ref('e.id'));
     const rows = await this.db.selectFrom('entities as e').select(['e.id', 'e.type', 'e.updated_at', 'e.updated_seq'])
-      .where(this.d.inList(sql.ref('e.type'), types))
-      .where(this.d.byteOrder(sql.ref('e.id')), '>', q.afterId ?? '')
-      .orderBy(this.d.byteOrder(sql.ref('e.id'))).limit(q.limit)
+      .where('e.type', '=', type).where(byteId, '>', q.afterId ?? '')
+      .orderBy(byteId).limit(q.limit)
       .execute();
-    return rows.map((r) => ({ id: r.id, type: r.type, updatedAt: r.updated_at, updatedSeq: Number(r.updated_seq) }));
+    if (rows.length === 0) return [];
+    // The rows the views hold for them, read over the same range of the index (not by a list of ids).
+    const stored = new Map<string, Map<string, number>>();
+    const held = await this.db.selectFrom('entities as e').innerJoin('entity_views as v', 'v.entity_k', 'e.k').select(['e.id', 'v.view', 'v.updated_seq'])
+      .where('e.type', '=', type).where(byteId, '>', q.afterId ?? '').where(byteId, '<=', rows[rows.length - 1]!.id)
+      .execute();
+    for (const r of held) (stored.get(r.id) ?? stored.set(r.id, new Map()).get(r.id)!).set(r.view, Number(r.updated_seq));
+    return rows.map((r) => ({ id: r.id, type: r.type, updatedAt: r.updated_at, updatedSeq: Number(r.updated_seq), stored: stored.get(r.id) }));
   }
 
   async deleteViewTimesExcept(view: string, keep: EntityType[]) {
