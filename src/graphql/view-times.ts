@@ -102,13 +102,13 @@ export class ViewTimes {
       const fingerprint = viewFingerprint(v);
       return { v, fingerprint, types: viewTypes(v), rebuilt: stored.get(v.name) !== fingerprint, records: 0 };
     });
-    const todo = plans.filter((p) => p.rebuilt);
+    const rebuilding = plans.filter((p) => p.rebuilt);
     // Every view to rebuild in one walk of the entities, each batch's change log read once for all
     // of them (a first start after a sync from the command line rebuilds every view). A type at a
     // time, in id order: the walk of one type is a range of its index, where a walk of several in
     // one id order made PostgreSQL sort every remaining entity of them for each batch.
     for (const type of ENTITY_TYPES) {
-      const views = todo.filter((p) => p.types.includes(type));
+      const views = rebuilding.filter((p) => p.types.includes(type));
       for (let afterId: string | undefined; views.length; ) {
         const n = await store.transaction(async (tx) => {
           const batch = await tx.entitiesForView(type, { afterId, limit: BATCH });
@@ -140,7 +140,7 @@ export class ViewTimes {
         if (n === 0) break;
       }
     }
-    for (const p of todo) {
+    for (const p of rebuilding) {
       await store.transaction(async (tx) => {
         await tx.deleteViewTimesExcept(p.v.name, p.types);
         await tx.setViewFingerprint(p.v.name, p.fingerprint, now());
