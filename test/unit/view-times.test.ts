@@ -54,7 +54,6 @@ async function sync(s: Pick<Scenario, 'store' | 'privacy' | 'ds'>, at: string) {
   expect(r.status).toBe('complete');
 }
 
-const storedRows = storedViewRows;
 
 async function idOfSis(store: Store, sisId: string): Promise<string> {
   const row = (await store.list({ type: 'person', first: 100_000 })).rows.find((r) => (r.data as { sisId?: string }).sisId === sisId);
@@ -136,7 +135,7 @@ describe.each(storeKinds())('view times on %s', (kind) => {
 
   it('stores a time only where it differs from the record\'s own: an unseen update holds it, a seen one drops it', async () => {
     const { store, ids } = await scenario(kind);
-    const rows = await storedRows(store);
+    const rows = await storedViewRows(store);
     expect(rows.filter((r) => Number(r.row.split(' ')[2]) === r.own)).toEqual([]);
     const own = async (id: string) => (await store.getEntities([id]))[0]!.updatedSeq;
     const rowsOf = (id: string) => rows.filter((r) => r.row.split(' ')[1] === id).map((r) => r.row.split(' ')[0]!).sort();
@@ -165,10 +164,10 @@ describe.each(storeKinds())('view times on %s', (kind) => {
     expect(await store.viewTimes('analytics', people)).toEqual(new Map());
     expect((await store.list({ type: 'person', first: 100, updatedSince: T1, view: 'analytics' })).rows).toEqual([]);
     // The sync kept the rows all the same: computing the views from the change log finds them right.
-    const kept = await storedRows(store);
+    const kept = await storedViewRows(store);
     expect(kept.length).toBeGreaterThan(0);
     const report = await privacy.viewTimes.backfill(store);
-    expect(await storedRows(store)).toEqual(kept);
+    expect(await storedViewRows(store)).toEqual(kept);
     expect(report.find((r) => r.view === 'analytics')).toMatchObject({ rebuilt: true });
     expect((await store.viewTimes('analytics', people)).size).toBe(people.length);
     expect((await store.list({ type: 'person', first: 100, updatedSince: T1, view: 'analytics' })).rows.map((r) => r.id).sort()).toEqual([...people].sort());
@@ -178,14 +177,14 @@ describe.each(storeKinds())('view times on %s', (kind) => {
     const { store, privacy } = await scenario(kind);
     const kept = await snapshot(store);
     expect(Object.keys(kept).length).toBeGreaterThan(100);
-    const keptRows = await storedRows(store);
+    const keptRows = await storedViewRows(store);
     await dropViews(store);
     expect(await snapshot(store)).toEqual({});
     const report = await privacy.viewTimes.backfill(store);
     expect(report.map((r) => [r.view, r.rebuilt])).toEqual(VIEWS.map((v) => [v, true]));
     expect(await snapshot(store)).toEqual(kept);
     // The same rows too: none where a time is the record's own.
-    expect(await storedRows(store)).toEqual(keptRows);
+    expect(await storedViewRows(store)).toEqual(keptRows);
     // Once built, a second start finds nothing to do.
     expect((await privacy.viewTimes.backfill(store)).map((r) => [r.rebuilt, r.records])).toEqual(VIEWS.map(() => [false, 0]));
   });
