@@ -91,13 +91,14 @@ export class AuditLog {
   private readonly committer: GroupCommitter<{ entry: AuditInput; disclosed: string[] }, number>;
 
   constructor(private readonly store: Store, private readonly key: Buffer) {
+    // The audit log's lock only (TransactionOptions): a sync's group holding the roster's does not hold up the answers.
     this.committer = new GroupCommitter((batch) =>
       store.transaction(async (tx) => {
         const seqs = await appendAudits(tx, key, batch.map((b) => b.entry));
         // In entry order, so a person's first_at is the earliest entry's time.
         for (const { entry, disclosed } of batch) if (disclosed.length) await tx.recordDisclosures(entry.client, disclosed, entry.at);
         return seqs;
-      }),
+      }, { scope: 'audit' }),
     );
   }
 

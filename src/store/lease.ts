@@ -50,7 +50,7 @@ export async function acquireSourceLease(store: Store, source: string, opts: Lea
       const at = now.toISOString();
       await tx.putLease({ key: source, ...mine, acquiredAt: at, heartbeatAt: at, expiresAt: new Date(now.getTime() + ttl).toISOString() });
       return undefined;
-    });
+    }, { scope: 'roster' });
     if (!held) break;
     if (!opts.wait) throw busyError(source, held);
     await sleep(opts.pollMs ?? 2_000);
@@ -69,7 +69,7 @@ function startHeartbeat(store: Store, source: string, token: string, ttl: number
         const now = clock();
         await tx.putLease({ ...cur, heartbeatAt: now.toISOString(), expiresAt: new Date(now.getTime() + ttl).toISOString() });
         return undefined;
-      })
+      }, { scope: 'roster' })
       .then((other) => {
         if (other === undefined) return;
         clearInterval(timer);
@@ -86,7 +86,7 @@ function startHeartbeat(store: Store, source: string, token: string, ttl: number
     async release() {
       clearInterval(timer);
       await beating;
-      await store.transaction((tx) => tx.deleteLease(source, token)).catch(() => undefined);
+      await store.transaction((tx) => tx.deleteLease(source, token), { scope: 'roster' }).catch(() => undefined);
     },
   };
 }

@@ -654,4 +654,20 @@ export const POSTGRES_MIGRATIONS: Migration[] = [
     // As SQLite's version 19.
     sql: `DELETE FROM entity_views v USING entities e WHERE e.k = v.entity_k AND e.updated_seq = v.updated_seq;`,
   },
+  {
+    version: 22,
+    description: 'an audit entry has at most one successor (the audit log has a write lock of its own)',
+    // Audit entries now commit under a lock of their own, not the roster's (TransactionOptions in
+    // src/store/types.ts). A replica of an older version still appends them under the roster's lock
+    // alone, so while both run, two appends could read the same head. The index makes the second
+    // one fail (its batch's answers are withheld) instead of forking the chain. A chain already
+    // forked would fail the index; it is then left without one (\`audit verify\` reports the fork).
+    sql: `DO $$ BEGIN
+      IF NOT EXISTS (SELECT 1 FROM audit_log GROUP BY prev_hash HAVING count(*) > 1) THEN
+        CREATE UNIQUE INDEX audit_log_successor ON audit_log (prev_hash);
+      ELSE
+        RAISE WARNING 'the audit log is forked (two entries link to one): run rostergate audit verify';
+      END IF;
+    END $$;`,
+  },
 ];

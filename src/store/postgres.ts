@@ -26,7 +26,7 @@ import { wellFormed } from '../model/unicode.ts';
 import { POSTGRES_MIGRATIONS, type RowRepair } from './migrations.ts';
 import { storeConditionError } from './conditions.ts';
 import type { Database as Tables } from './db.ts';
-import type { StoreLocation } from './types.ts';
+import type { StoreLocation, TransactionOptions } from './types.ts';
 import type { ColumnKind, StoreDialect } from './dialect.ts';
 import { QueryStore } from './queries/store-reads.ts';
 import { WriteTx } from './queries/write-tx.ts';
@@ -45,11 +45,13 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
  * The advisory lock keys of a store: the default schema keeps the keys it always had (replicas of
  * an older version still serialise with this one); a named schema's are derived from its name, so
  * two stores never share a lock (64-bit keys: a collision among thousands of schemas is ~1e-13).
+ * `write` is the roster's write lock, `audit` the audit log's and disclosure ledger's
+ * (TransactionOptions in ./types.ts).
  */
-export function storeLockKeys(schema: string | undefined): { write: bigint; migrate: bigint } {
-  if (schema === undefined) return { write: WRITE_LOCK, migrate: WRITE_LOCK + 1n };
+export function storeLockKeys(schema: string | undefined): { write: bigint; audit: bigint; migrate: bigint } {
+  if (schema === undefined) return { write: WRITE_LOCK, migrate: WRITE_LOCK + 1n, audit: WRITE_LOCK + 2n };
   const key = (what: string) => BigInt.asIntN(64, createHash('sha256').update(`rostergate ${what} lock\0${schema}`).digest().readBigUInt64BE(0));
-  return { write: key('write'), migrate: key('migration') };
+  return { write: key('write'), migrate: key('migration'), audit: key('audit') };
 }
 
 /** Which connection serves which schema now: set on checkout when it differs (src/store/postgres.ts header). */
@@ -212,10 +214,11 @@ export const postgresDialect: StoreDialect = {
 export class PostgresStore extends QueryStore {
   readonly kind = 'postgres' as const;
   private readonly writeLock: bigint;
+  private readonly auditLock: bigint;
 
   private constructor(private readonly pool: StorePool) {
     super(new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) }), postgresDialect);
-    this.writeLock = storeLockKeys(pool.schema).write;
+    ({ write: this.writeLock, audit: this.auditLock } = storeLockKeys(pool.schema));
   }
 
   location(): StoreLocation | undefined {
@@ -287,13 +290,20 @@ export class PostgresStore extends QueryStore {
     return (await pool.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema])).rowCount === 1;
   }
 
-  async transaction<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T> {
+  /**
+   * A write transaction under the locks of what it writes (TransactionOptions): the roster's, the
+   * audit log's, or both, in that order (one order everywhere, so two transactions never wait for
+   * each other's). An older replica takes only the roster lock for its audit entries: while replicas
+   * of both versions run, their audit writes are serialised by the roster lock alone.
+   */
+  async transaction<T>(fn: (tx: WriteTx) => Promise<T>, opts: TransactionOptions = {}): Promise<T> {
+    const locks = opts.scope === 'roster' ? [this.writeLock] : opts.scope === 'audit' ? [this.auditLock] : [this.writeLock, this.auditLock];
     try {
       return await observedTransaction(this.kind, () => this.rdb.connection().execute(async (c) => {
         try {
           await sql`BEGIN`.execute(c);
-          await sql`SELECT pg_advisory_xact_lock(${this.writeLock.toString()})`.execute(c);
-          const out = await fn(new WriteTx(c, postgresDialect, true));
+          for (const lock of locks) await sql`SELECT pg_advisory_xact_lock(${lock.toString()})`.execute(c);
+          const out = await fn(new WriteTx(c, postgresDialect, true, opts.scope));
           await sql`COMMIT`.execute(c);
           return out;
         } catch (e) {

@@ -19,7 +19,7 @@ import { RostergateError } from '../errors.ts';
 import { SQLITE_MIGRATIONS, type RowRepair } from './migrations.ts';
 import { storeConditionError } from './conditions.ts';
 import type { Database as Tables } from './db.ts';
-import type { StoreLocation } from './types.ts';
+import type { StoreLocation, TransactionOptions } from './types.ts';
 import type { StoreDialect } from './dialect.ts';
 import { CachedStatements } from './sqlite-statements.ts';
 import { QueryStore } from './queries/store-reads.ts';
@@ -246,8 +246,13 @@ export class SqliteStore extends QueryStore {
     return new SqliteStore(writer, reader, path);
   }
 
-  async transaction<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T> {
-    // One write transaction at a time: chain them, since async work happens between statements.
+  /**
+   * One write transaction at a time, whatever its scope (TransactionOptions: SQLite has one writer,
+   * so a keyed request's audit entry waits for a sync's group to commit; docs/serving.md). The scope
+   * still keeps a roster transaction off the audit log and ledger, as on PostgreSQL.
+   */
+  async transaction<T>(fn: (tx: WriteTx) => Promise<T>, opts: TransactionOptions = {}): Promise<T> {
+    // Chained, since async work happens between statements.
     const run = this.queue.then(() => observedTransaction(this.kind, async () => {
       try {
         this.writer.exec('BEGIN IMMEDIATE');
@@ -255,7 +260,7 @@ export class SqliteStore extends QueryStore {
         throw storeConditionError(e, this.label) ?? e;
       }
       try {
-        const out = await fn(new WriteTx(this.wdb, sqliteDialect, this.yields));
+        const out = await fn(new WriteTx(this.wdb, sqliteDialect, this.yields, opts.scope));
         this.writer.exec('COMMIT');
         this.checkpointer?.committed();
         return out;

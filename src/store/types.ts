@@ -491,12 +491,25 @@ export interface AuditRow {
  */
 export type StoreLocation = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string; schema?: string };
 
+/**
+ * What a write transaction writes, when less than everything (`scope`):
+ * - `roster`: the roster and what derives from it (a sync's groups): never the audit log or the
+ *   disclosure ledger; the transaction refuses those operations.
+ * - `audit`: the audit log and the disclosure ledger only (the group commit of served requests).
+ * PostgreSQL then takes only that part's write lock, so a request's audit entry does not wait for a
+ * sync's group to commit (docs/serving.md); a transaction of neither scope takes both, the roster's
+ * first. SQLite has one writer: its transactions run one at a time whatever their scope.
+ */
+export interface TransactionOptions {
+  scope?: 'roster' | 'audit';
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   /** Where to open this store again; undefined for one that cannot be (SQLite in memory). */
   location(): StoreLocation | undefined;
   /** Runs `fn` in one write transaction; commits if it resolves, rolls back if it throws. */
-  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>, opts?: TransactionOptions): Promise<T>;
 
   getEntities(ids: readonly string[]): Promise<(EntityRow | undefined)[]>;
   /**

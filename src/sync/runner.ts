@@ -215,7 +215,7 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
     source, state: startState, runId, runStatus: 'running', runFull: full, startedAt, updatedAt: now(), error: null, ...s,
   });
   let lastState: ConnectorState | null = startState;
-  await store.transaction((tx) => tx.setSyncState(state({ state: lastState })));
+  await store.transaction((tx) => tx.setSyncState(state({ state: lastState })), { scope: 'roster' });
   opts.hooks?.syncWillStart?.({ source, runId, mode });
 
   const guarded: NonNullable<SyncSummary['guarded']> = [];
@@ -260,7 +260,8 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
           await flushNaming(unit, source, pages[pages.length - 1]!.page.resource);
         });
         await tx.setSyncState(state({ state: pages[pages.length - 1]!.page.state }));
-      }));
+        // The roster's lock only: a keyed request's audit entry commits meanwhile (TransactionOptions).
+      }, { scope: 'roster' }));
       for (const { page } of pages) {
         lastState = page.state;
         summary.pages++;
@@ -309,7 +310,7 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
       summary.unresolved = await resolvePending(unit, ctx, { final: true });
       await flushNaming(unit, source);
       await tx.setSyncState(state({ state: lastState, runStatus: guarded.length ? 'guarded' : 'complete' }));
-    });
+    }, { scope: 'roster' });
     if (guarded.length) {
       summary.status = 'guarded';
       summary.guarded = guarded;
@@ -326,7 +327,7 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
     // error is what must surface, and the next run resumes from the state left 'running'. A run
     // that lost its lease leaves the state to the run that holds it now.
     if (!isRostergateError(e, 'SYNC_BUSY')) {
-      await store.transaction((tx) => tx.setSyncState(state({ state: lastState, runStatus: 'failed', error: summary.error ?? null, ...(appliedNothing ? { startedAt: '' } : {}) }))).catch(() => undefined);
+      await store.transaction((tx) => tx.setSyncState(state({ state: lastState, runStatus: 'failed', error: summary.error ?? null, ...(appliedNothing ? { startedAt: '' } : {}) })), { scope: 'roster' }).catch(() => undefined);
     }
     summary.endedAt = now();
     summary.report.counts = report.counts();

@@ -222,6 +222,23 @@ describe.each(storeKinds())('view times only where they differ (SQLite schema 19
       await store.close();
     }
   });
+
+  // PostgreSQL only: SQLite's appends were never unserialised (one writer), so its schema is unchanged.
+  if (kind === 'postgres') it('schema 22: an audit entry gets at most one successor; a chain already forked is left as it is, without the index', async () => {
+    const row = (prev: string, hash: string) => `('2025-01-01T00:00:00Z', 'c', 'p', 'query', NULL, NULL, '{}', '[]', 0, '${prev}', '${hash}')`;
+    const cols = 'at, client, purpose, kind, operation, operation_hash, categories, fields, people, prev_hash, hash';
+    const whole = await place(kind);
+    const forked = await place(kind);
+    places.push(whole, forked);
+    await whole.script(`${schemaUpTo(kind, 21)} INSERT INTO audit_log (${cols}) VALUES ${row('g', 'h1')}, ${row('h1', 'h2')};`);
+    await forked.script(`${schemaUpTo(kind, 21)} INSERT INTO audit_log (${cols}) VALUES ${row('g', 'h1')}, ${row('h1', 'h2')}, ${row('h1', 'h3')};`);
+    for (const p of [whole, forked]) await (await p.open()).close();
+    const index = (p: Place) => p.sql<{ indexname: string }>(`SELECT indexname FROM pg_indexes WHERE tablename = 'audit_log' AND indexname = 'audit_log_successor'`);
+    expect(await index(whole)).toHaveLength(1);
+    await expect(whole.sql(`INSERT INTO audit_log (${cols}) VALUES ${row('h2', 'h4')}, ${row('h2', 'h5')}`)).rejects.toMatchObject({ code: '23505' });
+    expect(await index(forked)).toHaveLength(0);
+    expect(await forked.sql(`SELECT hash FROM audit_log ORDER BY seq`)).toEqual([{ hash: 'h1' }, { hash: 'h2' }, { hash: 'h3' }]);
+  });
 });
 
 describe.each(storeKinds())('internal keys for links (schema 17) on %s', (kind) => {

@@ -20,7 +20,7 @@ import type { StoreDialect } from '../dialect.ts';
 import { isPseudonymOrdered, type PseudonymOrder, type PseudonymOrderedType } from '../order.ts';
 import type {
   ChangeRow, EntityRow, IdentityConflict, LinkedPage, LinkedPageQuery, ListQuery, ListResult, SourceRecordRef, Store, SubjectRows, SyncStateRow, ViewTime, WebhookStore,
-  TenantCatalogStore, StoreLocation,
+  TenantCatalogStore, StoreLocation, TransactionOptions,
 } from '../types.ts';
 import { tombstoneOf } from '../types.ts';
 import { ENTITY_COLUMNS, entityOfColumns, toAudit, toChange, toSource, toSync } from './rows.ts';
@@ -64,7 +64,7 @@ export abstract class QueryStore implements Store {
     this.tenantCatalog = new StoreTenantCatalog(this, d);
   }
 
-  abstract transaction<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T>;
+  abstract transaction<T>(fn: (tx: WriteTx) => Promise<T>, opts?: TransactionOptions): Promise<T>;
   abstract writable(): Promise<void>;
   abstract refreshStatistics(changedRecords: number): Promise<void>;
   abstract close(): Promise<void>;

@@ -13,7 +13,7 @@ import type { EntityType } from '../../model/records.ts';
 import type { Database } from '../db.ts';
 import type { StoreDialect } from '../dialect.ts';
 import type {
-  AuditRow, ChangeRow, EntityKeys, FreshRows, IdentityConflict, LeaseRow, SourceRecordRef, SourceRecordRow, StoreTx, SuppressionRow, SyncStateRow, ViewTime, ViewTimeRow,
+  AuditRow, ChangeRow, EntityKeys, FreshRows, IdentityConflict, LeaseRow, SourceRecordRef, SourceRecordRow, StoreTx, SuppressionRow, SyncStateRow, TransactionOptions, ViewTime, ViewTimeRow,
 } from '../types.ts';
 import { BatchOps, chunks, freshChunks, inOrder } from './batch-tx.ts';
 import { yieldIfBusy } from '../../kernel/yield-turn.ts';
@@ -91,8 +91,18 @@ export class WriteTx extends BatchOps implements StoreTx {
     db: Kysely<Database>,
     d: StoreDialect,
     mayYield: boolean,
+    /** What the transaction may write (TransactionOptions): a roster transaction holds no lock on the audit log and ledger. */
+    private readonly scope: TransactionOptions['scope'] = undefined,
   ) {
     super(db, d, mayYield);
+  }
+
+  /**
+   * Refuses to touch the audit log or the disclosure ledger in a roster transaction: on PostgreSQL it
+   * does not hold their lock, so a concurrent group commit of audit entries could interleave.
+   */
+  private auditAllowed(operation: string): void {
+    if (this.scope === 'roster') throw new Error(`${operation} touches the audit log or the disclosure ledger, which a roster transaction may not write`);
   }
 
   async yieldTurn(everyMs?: number): Promise<void> {
@@ -378,11 +388,13 @@ export class WriteTx extends BatchOps implements StoreTx {
   }
 
   async lastAudit() {
+    this.auditAllowed('lastAudit');
     const r = (await LAST_AUDIT(this.db, this.d)).rows[0];
     return r && { seq: Number(r.seq), hash: r.hash };
   }
 
   async insertAudit(r: AuditRow) {
+    this.auditAllowed('insertAudit');
     const row = (await INSERT_AUDIT(this.db, this.d, r.at, r.client, r.purpose, r.kind, r.operation, r.operationHash,
       json(r.categories), json(r.fields), r.people, r.prevHash, r.hash)).rows[0]!;
     return Number(row.seq);
@@ -394,6 +406,7 @@ export class WriteTx extends BatchOps implements StoreTx {
    * has to prepare and Kysely to build value by value (a people extract writes thousands at once).
    */
   async recordDisclosures(client: string, entityIds: string[], at: string) {
+    this.auditAllowed('recordDisclosures');
     const ids = [...new Set(entityIds)];
     if (!ids.length) return;
     await this.db.insertInto('disclosures').columns(['client', 'entity_id', 'first_at', 'last_at'])
@@ -403,6 +416,7 @@ export class WriteTx extends BatchOps implements StoreTx {
   }
 
   async transferDisclosures(fromId: string, toId: string, mode: 'move' | 'copy') {
+    this.auditAllowed('transferDisclosures');
     await this.db.insertInto('disclosures').columns(['client', 'entity_id', 'first_at', 'last_at'])
       .expression((eb) => eb.selectFrom('disclosures').select(['client', sql<string>`${toId}`.as('entity_id'), 'first_at', 'last_at']).where('entity_id', '=', fromId))
       .onConflict((oc) => oc.columns(['client', 'entity_id']).doUpdateSet((eb) => ({
@@ -433,6 +447,7 @@ export class WriteTx extends BatchOps implements StoreTx {
   }
 
   async auditLastBefore(beforeIso: string) {
+    this.auditAllowed('auditLastBefore');
     const r = await this.db.selectFrom('audit_log').select(['seq', 'hash'])
       .where('seq', '=', (eb) => eb.selectFrom('audit_log').select((e) => e.fn.max('seq').as('m')).where('at', '<', beforeIso))
       .executeTakeFirst();
@@ -440,6 +455,7 @@ export class WriteTx extends BatchOps implements StoreTx {
   }
 
   async deleteAuditThrough(seq: number) {
+    this.auditAllowed('deleteAuditThrough');
     await this.d.auditDeleteGuard(this.db, false);
     const r = await this.db.deleteFrom('audit_log').where('seq', '<=', seq).executeTakeFirst();
     await this.d.auditDeleteGuard(this.db, true);
@@ -466,6 +482,7 @@ export class WriteTx extends BatchOps implements StoreTx {
   }
 
   async eraseTraces(entityIds: readonly string[], pseudonyms: readonly string[]) {
+    this.auditAllowed('eraseTraces');
     if (entityIds.length === 0) return;
     const ids = [...entityIds];
     // Rows keyed by k (links from these records, their view times) went with the entity rows
