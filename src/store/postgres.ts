@@ -291,6 +291,14 @@ export class PostgresStore extends QueryStore {
   }
 
   /**
+   * None are counted: PostgreSQL's transactions wait for each other on the server, and the one a sync
+   * would end its group for, a served request's audit entry, no longer waits for a sync (`transaction`).
+   */
+  waitingWriters(): number {
+    return 0;
+  }
+
+  /**
    * A write transaction under the locks of what it writes (TransactionOptions): the roster's, the
    * audit log's, or both, in that order (one order everywhere, so two transactions never wait for
    * each other's). An older replica takes only the roster lock for its audit entries: while replicas

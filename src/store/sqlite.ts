@@ -145,6 +145,8 @@ export class SqliteStore extends QueryStore {
   private readonly writerStatements: CachedStatements;
   private readonly readerStatements: CachedStatements;
   private queue: Promise<unknown> = Promise.resolve();
+  /** Write transactions (and readiness probes) queued behind the one running: `waitingWriters`. */
+  private queued = 0;
   /** WAL checkpoints on a thread of their own (a file store only: src/store/sqlite-checkpointer.ts). */
   private readonly checkpointer: BackgroundCheckpointer | undefined;
 
@@ -246,6 +248,11 @@ export class SqliteStore extends QueryStore {
     return new SqliteStore(writer, reader, path);
   }
 
+  /** Write transactions waiting for the one running: a sync ends its group early for them (src/sync/runner.ts). */
+  waitingWriters(): number {
+    return this.queued;
+  }
+
   /**
    * One write transaction at a time, whatever its scope (TransactionOptions: SQLite has one writer,
    * so a keyed request's audit entry waits for a sync's group to commit; docs/serving.md). The scope
@@ -253,7 +260,9 @@ export class SqliteStore extends QueryStore {
    */
   async transaction<T>(fn: (tx: WriteTx) => Promise<T>, opts: TransactionOptions = {}): Promise<T> {
     // Chained, since async work happens between statements.
+    this.queued++;
     const run = this.queue.then(() => observedTransaction(this.kind, async () => {
+      this.queued--;
       try {
         this.writer.exec('BEGIN IMMEDIATE');
       } catch (e) {
@@ -286,7 +295,9 @@ export class SqliteStore extends QueryStore {
   async refreshStatistics(_changedRecords: number): Promise<void> {}
 
   async writable(): Promise<void> {
+    this.queued++;
     const probe = this.queue.then(() => {
+      this.queued--;
       this.writer.pragma('busy_timeout = 0');
       try {
         this.writer.exec('BEGIN IMMEDIATE');

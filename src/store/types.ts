@@ -510,6 +510,12 @@ export interface Store {
   location(): StoreLocation | undefined;
   /** Runs `fn` in one write transaction; commits if it resolves, rolls back if it throws. */
   transaction<T>(fn: (tx: StoreTx) => Promise<T>, opts?: TransactionOptions): Promise<T>;
+  /**
+   * How many write transactions wait for the one running, in this process: SQLite's one writer
+   * takes them in turn, so a sync commits its group at the next page boundary when one waits (a
+   * served request's audit entry, say). PostgreSQL: 0.
+   */
+  waitingWriters(): number;
 
   getEntities(ids: readonly string[]): Promise<(EntityRow | undefined)[]>;
   /**

@@ -229,9 +229,16 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
     let group: { page: Page; checked: Checked }[] = [];
     let groupRecords = 0;
     const pace = pacer(opts.workShare ?? 1, opts.signal);
+    // A group is applied in one transaction, unless another write waits for the writer (SQLite: a
+    // served request's audit entry, which holds its answer until committed). Then the transaction
+    // ends after the page being applied, with that page's cursor, and the rest of the group follows
+    // in the next: a waiting answer waits for one page, not for the whole group.
     const applyGroup = async () => {
+      while (group.length) await applyPages();
+    };
+    const applyPages = async () => {
       pace.begin();
-      const pages = group;
+      let pages = group;
       group = [];
       groupRecords = 0;
       await withSpan('sync.apply', { 'rostergate.pages': pages.length, 'rostergate.records': pages.reduce((n, p) => n + p.page.records.length, 0) }, () => store.transaction(async (tx) => {
@@ -242,7 +249,7 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
         let planned = 0;
         await settlingFirst(unit, source, async () => {
           await prefetchRecords(unit, ctx, pages.flatMap((p) => p.checked.records), pages.flatMap((p) => p.checked.heldBack));
-          for (const { page, checked } of pages) {
+          for (const [at, { page, checked }] of pages.entries()) {
             for (const r of checked.heldBack) await keepHeldBack(unit, ctx, r.type, r.key);
             for (const r of checked.records) {
               // Planning a group is seconds of work without I/O at a large district: the pages read
@@ -256,6 +263,12 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
               if (++planned % slice === 0) await flushNaming(unit, source, page.resource, { ahead: true });
             }
             if (page.completes?.length) await sweepCompleted(unit, ctx, page, opts, guarded);
+            if (at < pages.length - 1 && store.waitingWriters() > 0) {
+              group = pages.slice(at + 1);
+              groupRecords = group.reduce((n, p) => n + p.page.records.length, 0);
+              pages = pages.slice(0, at + 1);
+              break;
+            }
           }
           await flushNaming(unit, source, pages[pages.length - 1]!.page.resource);
         });

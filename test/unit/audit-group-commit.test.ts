@@ -9,7 +9,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { AuditLog, type AuditInput } from '../../src/privacy/audit.ts';
 import { KeyRing } from '../../src/privacy/pseudonym.ts';
-import type { Store, StoreTx } from '../../src/store/types.ts';
+import type { Store, StoreTx, TransactionOptions } from '../../src/store/types.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { openTestStore, storeKinds } from '../support/stores.ts';
 
@@ -35,7 +35,7 @@ function controlled(store: Store) {
     store: new Proxy(store, {
       get(target, prop) {
         if (prop === 'transaction') {
-          return async <T>(fn: (tx: StoreTx) => Promise<T>) => {
+          return async <T>(fn: (tx: StoreTx) => Promise<T>, opts?: TransactionOptions) => {
             c.transactions++;
             return target.transaction(async (tx) => {
               const out = await fn(tx);
@@ -43,7 +43,7 @@ function controlled(store: Store) {
               if (gate) await gate;
               if (c.failWith) throw c.failWith;
               return out;
-            });
+            }, opts);
           };
         }
         const v = Reflect.get(target, prop, target) as unknown;

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Connector, Page } from '../../connectors/types.ts';
 import { RosterDataset } from '../../src/demo/dataset.ts';
 import { directConnector } from '../../src/demo/direct-connector.ts';
-import type { Store } from '../../src/store/types.ts';
+import type { Store, StoreTx, TransactionOptions } from '../../src/store/types.ts';
 import { syncSource } from '../../src/sync/runner.ts';
 import { openTestStore, storeKinds, type StoreKind } from '../support/stores.ts';
 
@@ -24,9 +24,9 @@ async function counted(kind: StoreKind): Promise<{ store: Store; transactions: (
   stores.push(store);
   let n = 0;
   const tx = store.transaction.bind(store);
-  store.transaction = ((fn: Parameters<Store['transaction']>[0]) => {
+  store.transaction = ((fn: Parameters<Store['transaction']>[0], opts?: TransactionOptions) => {
     n++;
-    return tx(fn);
+    return tx(fn, opts);
   }) as Store['transaction'];
   return { store, transactions: () => n };
 }
@@ -67,6 +67,45 @@ describe.each(storeKinds())('pages applied in groups (%s)', (kind) => {
     expect(r.pages).toBeGreaterThan(20);
     expect(transactions() - base).toBeLessThan(r.pages / 2);
     expect((await store.counts()).person).toBe(ds.list('person').length);
+  });
+
+  // A served request's audit entry holds its answer until committed; on SQLite it waits for the writer.
+  it('ends a group after the page being applied when another write waits for the writer (SQLite), and not otherwise', async () => {
+    const store = await openTestStore(kind);
+    stores.push(store);
+    const events: string[] = [];
+    const stored = () => events.filter((e) => e === 'page').length;
+    let waiter: Promise<unknown> | undefined;
+    let asked = -1;
+    const transaction = store.transaction.bind(store);
+    store.transaction = (<T>(fn: (tx: StoreTx) => Promise<T>, opts?: TransactionOptions) =>
+      transaction((tx) => {
+        // Once a few pages are stored (the first groups are a resource of one page each, closed by
+        // its listing's end), another write asks for the writer while a group plans a record.
+        const watched = new Proxy(tx, {
+          get(target, prop) {
+            if (prop === 'yieldTurn' && !waiter && stored() >= 3) {
+              asked = stored();
+              waiter = transaction((t) => t.setSyncState({ source: 'other', state: null, runId: 1, runStatus: 'running', runFull: false, startedAt: '', updatedAt: new Date().toISOString(), error: null }))
+                .then(() => events.push('other write'));
+            }
+            const v = Reflect.get(target, prop, target) as unknown;
+            return typeof v === 'function' ? v.bind(target) : v;
+          },
+        });
+        return fn(watched);
+      }, opts)) as Store['transaction'];
+    const r = await syncSource(store, directConnector('demo', ds, { pageSize: 10 }), { groupRecords: 10_000, hooks: { pageDidStore: () => events.push('page') } });
+    await waiter;
+    expect(r.status).toBe('complete');
+    expect(r.pages).toBeGreaterThan(5);
+    expect((await store.counts()).person).toBe(ds.list('person').length);
+    // SQLite: the other write waits for the page being applied; PostgreSQL's writes wait on the
+    // server, not counted here, so they wait for the group.
+    expect(asked).toBeGreaterThanOrEqual(3);
+    const pagesBefore = events.indexOf('other write');
+    if (kind === 'sqlite') expect(pagesBefore).toBe(asked + 1);
+    else expect(pagesBefore).toBeGreaterThan(asked + 1);
   });
 
   it('with groupRecords 1 commits each page alone', async () => {

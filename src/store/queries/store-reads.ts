@@ -65,6 +65,7 @@ export abstract class QueryStore implements Store {
   }
 
   abstract transaction<T>(fn: (tx: WriteTx) => Promise<T>, opts?: TransactionOptions): Promise<T>;
+  abstract waitingWriters(): number;
   abstract writable(): Promise<void>;
   abstract refreshStatistics(changedRecords: number): Promise<void>;
   abstract close(): Promise<void>;
