@@ -14,8 +14,7 @@ import type { Store, StoreTx, TransactionOptions } from '../../src/store/types.t
 import { RosterDataset } from '../../src/demo/dataset.ts';
 import { directConnector } from '../../src/demo/direct-connector.ts';
 import { syncSource } from '../../src/sync/runner.ts';
-import { newPostgresDatabase, openTestStore, storeKinds } from '../support/stores.ts';
-import { PostgresStore } from '../../src/store/postgres.ts';
+import { openTestStore, storeKinds } from '../support/stores.ts';
 
 const key = new KeyRing(Buffer.alloc(32, 9), 'lock').auditKey();
 const entry = (i: number): AuditInput => ({
@@ -112,16 +111,9 @@ describe.each(storeKinds())('the audit log\'s write lock on %s', (kind) => {
     });
 
     it('two entries linked to one head cannot both be stored (an older replica appending under the roster lock alone)', async () => {
-      const db = await newPostgresDatabase();
-      const opened = await PostgresStore.open(db.url);
-      store = opened;
-      const close = opened.close.bind(opened);
-      opened.close = async () => {
-        await close();
-        await db.drop();
-      };
+      store = await openTestStore(kind);
       await new AuditLog(store, key).record(entry(1));
-      const c = new pg.Client({ connectionString: db.url });
+      const c = new pg.Client({ connectionString: (store.location() as { url: string }).url });
       await c.connect();
       try {
         const copy = `INSERT INTO audit_log (at, client, purpose, kind, operation, operation_hash, categories, fields, people, prev_hash, hash)
