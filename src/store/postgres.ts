@@ -301,8 +301,9 @@ export class PostgresStore extends QueryStore {
   /**
    * A write transaction under the locks of what it writes (TransactionOptions): the roster's, the
    * audit log's, or both, in that order (one order everywhere, so two transactions never wait for
-   * each other's). An older replica takes only the roster lock for its audit entries: while replicas
-   * of both versions run, their audit writes are serialised by the roster lock alone.
+   * each other's). An older replica appends audit entries under the roster lock alone, so while both
+   * versions run an append of each may read the same chain head: schema 22's unique index on
+   * `prev_hash` fails the second (its answers are withheld) rather than fork the chain.
    */
   async transaction<T>(fn: (tx: WriteTx) => Promise<T>, opts: TransactionOptions = {}): Promise<T> {
     const locks = opts.scope === 'roster' ? [this.writeLock] : opts.scope === 'audit' ? [this.auditLock] : [this.writeLock, this.auditLock];

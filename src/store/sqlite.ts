@@ -255,8 +255,9 @@ export class SqliteStore extends QueryStore {
 
   /**
    * One write transaction at a time, whatever its scope (TransactionOptions: SQLite has one writer,
-   * so a keyed request's audit entry waits for a sync's group to commit; docs/serving.md). The scope
-   * still keeps a roster transaction off the audit log and ledger, as on PostgreSQL.
+   * so a keyed request's audit entry waits for the sync's transaction, which ends at its next page
+   * when one waits: `waitingWriters`, docs/serving.md). The scope still keeps a roster transaction
+   * off the audit log and ledger, as on PostgreSQL.
    */
   async transaction<T>(fn: (tx: WriteTx) => Promise<T>, opts: TransactionOptions = {}): Promise<T> {
     // Chained, since async work happens between statements.
