@@ -6,6 +6,7 @@ import { benchStoreQueries } from './store-queries.ts';
 import { benchExtract } from './extract.ts';
 import { benchServing } from './serving.ts';
 import { benchTenants } from './tenants.ts';
+import { benchContention } from './contention.ts';
 
 const benches: Record<string, () => Promise<void>> = {
   privacy: benchPrivacy,
@@ -15,6 +16,7 @@ const benches: Record<string, () => Promise<void>> = {
   extract: benchExtract,
   serving: benchServing,
   tenants: () => benchTenants(),
+  contention: benchContention,
 };
 const names = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !all[i - 1]?.startsWith('--'));
 const chosen = names.length ? names : Object.keys(benches);
