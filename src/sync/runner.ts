@@ -232,15 +232,19 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
     // A group is applied in one transaction, unless another write waits for the writer (SQLite: a
     // served request's audit entry, which holds its answer until committed). Then the transaction
     // ends after the page being applied, with that page's cursor, and the rest of the group follows
-    // in the next: a waiting answer waits for one page, not for the whole group.
+    // in the next: a waiting answer waits for one page, not for the whole group. While writes keep
+    // waiting (`contended`), the rest goes a page a transaction, so that each loads its own page's
+    // records, not the whole rest of the group again; once a page ends with none waiting, the rest
+    // goes together.
+    let contended = false;
     const applyGroup = async () => {
       while (group.length) await applyPages();
     };
     const applyPages = async () => {
       pace.begin();
-      let pages = group;
-      group = [];
-      groupRecords = 0;
+      let pages = contended ? group.slice(0, 1) : group;
+      group = group.slice(pages.length);
+      groupRecords = group.reduce((n, p) => n + p.page.records.length, 0);
       await withSpan('sync.apply', { 'rostergate.pages': pages.length, 'rostergate.records': pages.reduce((n, p) => n + p.page.records.length, 0) }, () => store.transaction(async (tx) => {
         // The group as one unit of work: loaded in a few reads, planned in memory, flushed in
         // multi-row writes with the policy's rows, then its cursor — all in this transaction.
@@ -263,8 +267,9 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
               if (++planned % slice === 0) await flushNaming(unit, source, page.resource, { ahead: true });
             }
             if (page.completes?.length) await sweepCompleted(unit, ctx, page, opts, guarded);
-            if (at < pages.length - 1 && store.waitingWriters() > 0) {
-              group = pages.slice(at + 1);
+            contended = store.waitingWriters() > 0;
+            if (contended && at < pages.length - 1) {
+              group = [...pages.slice(at + 1), ...group];
               groupRecords = group.reduce((n, p) => n + p.page.records.length, 0);
               pages = pages.slice(0, at + 1);
               break;
