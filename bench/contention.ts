@@ -15,8 +15,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { DEMO_CLIENTS, DEMO_PURPOSES } from '../src/demo/demo-policy.ts';
 import { parseConfig } from '../src/config/config.ts';
 import { buildUnifiedSchema } from '../src/graphql/schema.ts';
@@ -31,6 +29,7 @@ import { createLogger } from '../src/log.ts';
 import { directConnector } from '../src/demo/direct-connector.ts';
 import { syncSource } from '../src/sync/runner.ts';
 import { arg } from './args.ts';
+import { freshDatabase } from './databases.ts';
 import { benchDistrict, syncDistrict } from './district.ts';
 
 const QUERY = JSON.stringify({ query: '{ classes(first: 5) { edges { node { id enrollments(first: 5) { edges { node { role } } } } } } }' });
@@ -51,20 +50,8 @@ async function freshStore(kind: 'sqlite' | 'postgres', server?: string): Promise
     const store = SqliteStore.open(ref);
     return { ref, store, remove: async () => rmSync(dir, { recursive: true, force: true }) };
   }
-  const name = `rg_contention_${randomBytes(5).toString('hex')}`;
-  const admin = async (q: string) => {
-    const c = new pg.Client({ connectionString: server });
-    await c.connect();
-    try {
-      await c.query(q);
-    } finally {
-      await c.end();
-    }
-  };
-  await admin(`CREATE DATABASE ${name}`);
-  const url = new URL(server!);
-  url.pathname = `/${name}`;
-  return { ref: url.toString(), store: await PostgresStore.open(url.toString()), remove: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+  const db = await freshDatabase(server!, 'rg_contention');
+  return { ref: db.url, store: await PostgresStore.open(db.url), remove: db.drop };
 }
 
 async function contentionOn(kind: 'sqlite' | 'postgres', o: { students: number; syncStudents: number; page: number }, server?: string): Promise<void> {

@@ -28,7 +28,6 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import type { Writable } from 'node:stream';
-import pg from 'pg';
 import { DEMO_CLIENTS, DEMO_PURPOSES } from '../src/demo/demo-policy.ts';
 import { parseConfig } from '../src/config/config.ts';
 import { buildUnifiedSchema } from '../src/graphql/schema.ts';
@@ -42,6 +41,7 @@ import { csvLines } from '../src/extract/csv.ts';
 import { columnsFor, DATASETS, showsDemographics, type Dataset } from '../src/extract/columns.ts';
 import { closeExtractThreads, defaultThreads } from '../src/extract/parallel.ts';
 import { arg, textArg } from './args.ts';
+import { freshDatabase } from './databases.ts';
 import { holdsDistrict, syncDistrict } from './district.ts';
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -209,23 +209,14 @@ export async function benchExtract(): Promise<void> {
   }
   // The same district as SQLite's unless `--pg-students` says otherwise.
   const pgStudents = arg('pg-students', students);
-  const name = `rg_bench_${randomBytes(6).toString('hex')}`;
-  const admin = kept ? undefined : new pg.Client({ connectionString: server });
-  await admin?.connect();
-  await admin?.query(`CREATE DATABASE ${name}`);
-  const fresh = (): string => {
-    const url = new URL(server!);
-    url.pathname = `/${name}`;
-    return url.toString();
-  };
-  const store = await PostgresStore.open(kept ?? fresh());
+  const fresh = kept ? undefined : await freshDatabase(server!);
+  const store = await PostgresStore.open(kept ?? fresh!.url);
   try {
     const p2 = privacy();
     if (!(await holdsDistrict(store))) await synced(store, p2, pgStudents);
     await benchStore('postgres', store, p2, pgStudents, rounds, dir, threads);
   } finally {
     await store.close();
-    await admin?.query(`DROP DATABASE IF EXISTS ${name}`);
-    await admin?.end();
+    await fresh?.drop();
   }
 }

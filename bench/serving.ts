@@ -24,7 +24,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
@@ -45,6 +44,7 @@ import { createLogger } from '../src/log.ts';
 import type { RunningGateway } from '../src/server/gateway.ts';
 import { auditLogFor } from '../src/graphql/privacy.ts';
 import { arg, flag, textArg } from './args.ts';
+import { freshDatabase } from './databases.ts';
 import { holdsDistrict, syncDistrict } from './district.ts';
 
 /** The query every mode sends: one page of classes, their students, each student's id. */
@@ -80,20 +80,9 @@ async function benchOn(kind: 'sqlite' | 'postgres', o: { students: number; secon
   let storeRef = kept ?? join(dir, 'serving.db');
   let dropDb: (() => Promise<void>) | undefined;
   if (kind === 'postgres' && !kept) {
-    const name = `rg_serving_bench_${randomBytes(5).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: pgAdmin });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${name}`);
-    await admin.end();
-    const u = new URL(pgAdmin!);
-    u.pathname = `/${name}`;
-    storeRef = u.toString();
-    dropDb = async () => {
-      const c = new pg.Client({ connectionString: pgAdmin });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
-    };
+    const db = await freshDatabase(pgAdmin!, 'rg_serving_bench');
+    storeRef = db.url;
+    dropDb = db.drop;
   }
   const store: Store = kind === 'sqlite' ? SqliteStore.open(storeRef) : await PostgresStore.open(storeRef);
   let keyed: RunningGateway | undefined;

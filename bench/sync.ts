@@ -21,9 +21,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
-import pg from 'pg';
 import { RosterDataset } from '../src/demo/dataset.ts';
 import { directConnector } from '../src/demo/direct-connector.ts';
 import { DEMO_CLIENTS, DEMO_PURPOSES } from '../src/demo/demo-policy.ts';
@@ -43,6 +41,7 @@ import { startSandboxWorker } from './sandbox-worker.ts';
 import { floorPages, postgresFloor, sqliteFloor, type FloorPages } from './floor.ts';
 import { probeStatements, replayPostgres, replaySqlite, type Recording } from './statement-floor.ts';
 import { arg, flag } from './args.ts';
+import { freshDatabase, type BenchDatabase } from './databases.ts';
 import { cpuMeter, describeCpu, type CpuSpent } from './cpu.ts';
 
 type Kind = 'sqlite' | 'postgres';
@@ -82,17 +81,11 @@ function sqliteStores(): StoreMaker {
 }
 
 async function postgresStores(admin: string): Promise<StoreMaker> {
-  const made: string[] = [];
+  const made: BenchDatabase[] = [];
   const create = async () => {
-    const name = `rg_bench_${randomBytes(6).toString('hex')}`;
-    const c = new pg.Client({ connectionString: admin });
-    await c.connect();
-    await c.query(`CREATE DATABASE ${name}`);
-    await c.end();
-    made.push(name);
-    const url = new URL(admin);
-    url.pathname = `/${name}`;
-    return url.toString();
+    const db = await freshDatabase(admin);
+    made.push(db);
+    return db.url;
   };
   return {
     kind: 'postgres',
@@ -100,10 +93,7 @@ async function postgresStores(admin: string): Promise<StoreMaker> {
     floorUrl: await create(),
     freshUrl: create,
     async cleanup() {
-      const c = new pg.Client({ connectionString: admin });
-      await c.connect();
-      for (const name of made) await c.query(`DROP DATABASE IF EXISTS ${name}`).catch(() => undefined);
-      await c.end();
+      for (const db of made) await db.drop().catch(() => undefined);
     },
   };
 }

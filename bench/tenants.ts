@@ -39,6 +39,7 @@ import { hashApiKey, newApiKey } from '../src/privacy/api-keys.ts';
 import { PostgresStore } from '../src/store/postgres.ts';
 import { CatalogTenants } from '../src/tenants/catalog-tenants.ts';
 import { floorPages, postgresFloor } from './floor.ts';
+import { freshDatabase } from './databases.ts';
 
 export interface TenantsBenchArgs {
   tenants: number;
@@ -95,25 +96,7 @@ const verdict = (ok: boolean) => (ok ? 'PASS' : 'BELOW');
 const district = (seed: number, students: number) =>
   RosterDataset.generate({ seed, students, teachers: Math.max(2, Math.round(students / 19)), classes: Math.max(2, Math.round(students / 4.5)), schools: 1 });
 
-/** A fresh database on the server, and how to drop it. */
-async function database(admin: string): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `rg_tenants_bench_${randomBytes(5).toString('hex')}`;
-  const c = new pg.Client({ connectionString: admin });
-  await c.connect();
-  await c.query(`CREATE DATABASE ${name}`);
-  await c.end();
-  const u = new URL(admin);
-  u.pathname = `/${name}`;
-  return {
-    url: u.toString(),
-    async drop() {
-      const d = new pg.Client({ connectionString: admin });
-      await d.connect();
-      await d.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await d.end();
-    },
-  };
-}
+const database = (admin: string) => freshDatabase(admin, 'rg_tenants_bench');
 
 /** A deployment: a config file over `url`, and `count` tenants (ids t0…), each with its CSV drop, added paused. */
 async function deployment(dir: string, url: string, drops: string[], count: number, workShare = 1): Promise<{ cfgFile: string; tenants: CatalogTenants; home: PostgresStore }> {
