@@ -15,6 +15,16 @@ import type { Database } from './db.ts';
 /** How `rowsSelect` binds a column: text, a whole number, or JSON text for a JSON column. */
 export type ColumnKind = 'text' | 'int' | 'json';
 
+/** A row's cells in its columns' order, as `rowsSelect` takes them: text, whole numbers, JSON text, or null. */
+export type RowCells = readonly (string | number | null)[];
+
+/**
+ * Writes rows known to be new (FreshRows) into a table in one stream, inside the transaction: what
+ * a store that has a faster way than a multi-row INSERT offers its transactions (PostgreSQL: COPY,
+ * src/store/postgres-copy.ts). It has no conflict clause and gives nothing back.
+ */
+export type CopyRows = (table: string, columns: readonly string[], rows: readonly RowCells[]) => Promise<void>;
+
 export interface StoreDialect {
   readonly kind: 'sqlite' | 'postgres';
   /** Bound parameters one statement may carry (SQLite 32766, PostgreSQL 65535): multi-row writes chunk under it. */

@@ -31,6 +31,7 @@ import type { ColumnKind, StoreDialect } from './dialect.ts';
 import { QueryStore } from './queries/store-reads.ts';
 import { WriteTx } from './queries/write-tx.ts';
 import { observedRead, observedTransaction } from './observe.ts';
+import { copyInto } from './postgres-copy.ts';
 
 /** How errors name this store: never its URL, which may carry a password. */
 const LABEL = 'the PostgreSQL store';
@@ -83,6 +84,14 @@ class StorePool {
     private readonly owned: boolean,
   ) {}
 
+  /**
+   * The clients this pool handed out, by their server process id. Kysely keeps a transaction's
+   * client to itself, and the transaction needs it for COPY (./postgres-copy.ts): it asks the server
+   * for its process id with its first lock, and finds its client here. A client checked out again is
+   * entered again, so an id the server gave to a later process names that process's client.
+   */
+  readonly byProcess = new Map<number, pg.PoolClient>();
+
   async connect(): Promise<pg.PoolClient> {
     const c = await this.pool.connect();
     if (!sessionSet.has(c)) {
@@ -104,6 +113,9 @@ class StorePool {
       }
       schemaOf.set(c, this.schema);
     }
+    // By its server process, which a transaction reads with its lock (`transaction`, for COPY).
+    const pid = (c as unknown as { processID: number | null }).processID;
+    if (pid !== null) this.byProcess.set(pid, c);
     return c;
   }
 
@@ -311,8 +323,14 @@ export class PostgresStore extends QueryStore {
       return await observedTransaction(this.kind, () => this.rdb.connection().execute(async (c) => {
         try {
           await sql`BEGIN`.execute(c);
-          for (const lock of locks) await sql`SELECT pg_advisory_xact_lock(${lock.toString()})`.execute(c);
-          const out = await fn(new WriteTx(c, postgresDialect, true, opts.scope));
+          let pid: number | undefined;
+          for (const lock of locks) {
+            // The first lock also names the server process, and so the client (COPY runs on it).
+            const [row] = (await sql<{ pid: number }>`SELECT pg_advisory_xact_lock(${lock.toString()}), pg_backend_pid() AS pid`.execute(c)).rows;
+            pid ??= row?.pid;
+          }
+          const client = pid === undefined ? undefined : this.pool.byProcess.get(pid);
+          const out = await fn(new WriteTx(c, postgresDialect, true, opts.scope, client && copyInto(client)));
           await sql`COMMIT`.execute(c);
           return out;
         } catch (e) {

@@ -16,7 +16,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { EntityType } from '../../model/records.ts';
 import type { Database } from '../db.ts';
-import type { StoreDialect } from '../dialect.ts';
+import type { CopyRows, RowCells, StoreDialect } from '../dialect.ts';
 import type { BatchTx, ChangeRow, EntityKeys, EntityRow, FreshRows, SourceRecordRef, SourceRecordRow } from '../types.ts';
 import { endOfTurn } from '../../kernel/yield-turn.ts';
 import { byKey, entityKeys } from './entity-keys.ts';
@@ -102,8 +102,31 @@ export class BatchOps implements BatchTx {
     protected readonly d: StoreDialect,
     /** Whether other code may run while this transaction is open (see WriteTx's `yieldTurn`). */
     protected readonly mayYield: boolean,
+    /** Where the store has it (PostgreSQL's COPY): how rows known to be new are written. */
+    private readonly copy?: CopyRows,
   ) {
     this.pipelined = mayYield && d.kind === 'postgres';
+    this.copies = copy !== undefined;
+  }
+
+  /** Whether rows known to be new go by COPY (PostgreSQL's write transactions). */
+  readonly copies: boolean;
+
+  /**
+   * A write's chunks (freshChunks: each with whether all its rows are known to be new), in order.
+   * Where the store offers COPY, the new rows go in one COPY first (freshChunks puts them first),
+   * then the others as multi-row statements; elsewhere every chunk is its statement.
+   */
+  protected async writeRows<T>(parts: [T[], boolean][], statement: (part: [T[], boolean]) => Promise<unknown>, copy: { table: string; columns: readonly string[]; row: (r: T) => RowCells }): Promise<void> {
+    if (this.copy) {
+      const fresh: RowCells[] = [];
+      for (const [part, isFresh] of parts) if (isFresh) for (const r of part) fresh.push(copy.row(r));
+      if (fresh.length) {
+        await this.copy(copy.table, copy.columns, fresh);
+        parts = parts.filter(([, isFresh]) => !isFresh);
+      }
+    }
+    await inOrder(parts, statement, this.pipelined);
   }
 
   async getSourceRecords(refs: readonly SourceRecordRef[]): Promise<SourceRecordRow[]> {
@@ -190,15 +213,16 @@ export class BatchOps implements BatchTx {
   async putSourceRecords(rows: readonly SourceRecordRow[], opts?: FreshRows<SourceRecordRef>): Promise<void> {
     const last = new Map<string, SourceRecordRow>();
     for (const r of rows) last.set(refKey(r), r);
-    await inOrder(freshChunks([...last.values()], opts?.fresh, 8, this.d.maxParams), ([part, fresh]) =>
-      this.db.insertInto('source_records').columns(['source', 'type', 'key', 'entity_id', 'data', 'hash', 'last_modified', 'seen_run'])
-        .expression(this.d.rowsSelect(['text', 'text', 'text', 'text', 'json', 'text', 'text', 'int'],
-          part.map((r) => [r.source, r.type, r.key, r.entityId, json(r.data), r.hash, r.lastModified, r.seenRun])))
+    const cells = (r: SourceRecordRow): RowCells => [r.source, r.type, r.key, r.entityId, json(r.data), r.hash, r.lastModified, r.seenRun];
+    const columns = ['source', 'type', 'key', 'entity_id', 'data', 'hash', 'last_modified', 'seen_run'] as const;
+    await this.writeRows(freshChunks([...last.values()], opts?.fresh, 8, this.d.maxParams), ([part, fresh]) =>
+      this.db.insertInto('source_records').columns(columns)
+        .expression(this.d.rowsSelect(['text', 'text', 'text', 'text', 'json', 'text', 'text', 'int'], part.map(cells)))
         .$if(!fresh, (qb) => qb.onConflict((oc) => oc.columns(['source', 'type', 'key']).doUpdateSet((eb) => ({
           entity_id: eb.ref('excluded.entity_id'), data: eb.ref('excluded.data'), hash: eb.ref('excluded.hash'),
           last_modified: eb.ref('excluded.last_modified'), seen_run: eb.ref('excluded.seen_run'),
         }))))
-        .execute(), this.pipelined);
+        .execute(), { table: 'source_records', columns, row: cells });
   }
 
   async markSourceRecordsSeen(runId: number, refs: readonly SourceRecordRef[]): Promise<void> {
@@ -262,10 +286,11 @@ export class BatchOps implements BatchTx {
     const { keyed, unkeyed } = byKey([...rows.values()], ([from]) => from, keys);
     // Links from a record new in this transaction: none stored, so none to meet (FreshRows).
     const none = new Set(entries.filter((e) => e.noneStored).map((e) => e.fromId));
-    await inOrder(freshChunks(keyed, ([[from]]) => none.has(from), 3, this.d.maxParams), ([part, fresh]) =>
+    const cells = ([[, rel, to], k]: (typeof keyed)[number]): RowCells => [k, rel, to];
+    await this.writeRows(freshChunks(keyed, ([[from]]) => none.has(from), 3, this.d.maxParams), ([part, fresh]) =>
       this.db.insertInto('links').columns(['from_k', 'rel', 'to_id'])
-        .expression(this.d.rowsSelect(['int', 'text', 'text'], part.map(([[, rel, to], k]) => [k, rel, to])))
-        .$if(!fresh, (qb) => qb.onConflict((oc) => oc.doNothing())).execute(), this.pipelined);
+        .expression(this.d.rowsSelect(['int', 'text', 'text'], part.map(cells)))
+        .$if(!fresh, (qb) => qb.onConflict((oc) => oc.doNothing())).execute(), { table: 'links', columns: ['from_k', 'rel', 'to_id'], row: cells });
     for (const part of chunks(unkeyed, 3, this.d.maxParams)) {
       // Sources named by id alone: their keys looked up in the same statement.
       await this.db.insertInto('links').columns(['from_k', 'rel', 'to_id'])
@@ -301,11 +326,13 @@ export class BatchOps implements BatchTx {
       }
       prev = r.seq;
     }
-    await inOrder(chunks(rows, 9, this.d.maxParams), (part) =>
-      this.db.insertInto('change_log').columns(['seq', 'at', 'entity_id', 'type', 'op', 'fields', 'source', 'before', 'generalised'])
-        .expression(this.d.rowsSelect(['int', 'text', 'text', 'text', 'text', 'json', 'text', 'json', 'json'],
-          part.map((c) => [c.seq, c.at, c.entityId, c.type, c.op, json(c.fields), c.source, jsonOrNull(c.before), jsonOrNull(c.generalised)])))
-        .execute(), this.pipelined);
+    // Every change is a new row (its seq follows the log), so all of them may go by COPY.
+    const cells = (c: ChangeRow): RowCells => [c.seq, c.at, c.entityId, c.type, c.op, json(c.fields), c.source, jsonOrNull(c.before), jsonOrNull(c.generalised)];
+    const columns = ['seq', 'at', 'entity_id', 'type', 'op', 'fields', 'source', 'before', 'generalised'] as const;
+    await this.writeRows(chunks(rows, 9, this.d.maxParams).map((part): [ChangeRow[], boolean] => [part, true]), ([part]) =>
+      this.db.insertInto('change_log').columns(columns)
+        .expression(this.d.rowsSelect(['int', 'text', 'text', 'text', 'text', 'json', 'text', 'json', 'json'], part.map(cells)))
+        .execute(), { table: 'change_log', columns, row: cells });
     await this.d.changesAppended(this.db, prev);
   }
 }
