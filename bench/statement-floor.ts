@@ -9,7 +9,8 @@
  * write (identity, merging, minimisation, hashing, planning).
  *
  * How: the bench records every statement the direct sync sends through better-sqlite3 or pg (the
- * SQL, the method, the parameters, in order, transaction statements included), then replays them
+ * SQL, the method, the parameters, in order, transaction statements included; a COPY with the data
+ * written to it), then replays them
  * verbatim, in the same order and the same transactions, into a fresh store of the same schema
  * opened as the store opens it. The replay reads nothing and decides nothing, so what it costs is
  * the statements alone. Its answers are the same as the sync's: the same statements on the same
@@ -18,6 +19,9 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
+import { Readable, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { from as copyFrom } from 'pg-copy-streams';
 import { SqliteStore, writerSettings } from '../src/store/sqlite.ts';
 import { PostgresStore } from '../src/store/postgres.ts';
 import { BACKSTOP_PAGES, BackgroundCheckpointer, WAL_SIZE_LIMIT_BYTES } from '../src/store/sqlite-checkpointer.ts';
@@ -30,8 +34,14 @@ export interface SqliteCall {
   args: unknown[];
 }
 
-/** One query as pg's client sent it: its arguments (text or a config object, then values). */
-export type PostgresCall = unknown[];
+/**
+ * One query as pg's client sent it: its arguments (text or a config object, then values), or a COPY
+ * (rows known to be new, src/store/postgres-copy.ts) with the data written to it.
+ */
+export type PostgresCall = unknown[] | { copy: string; data: unknown[] };
+
+/** The class of pg-copy-streams' COPY FROM queries, to tell them from other queries. */
+const CopyFromQuery = copyFrom('COPY x FROM STDIN').constructor as new (...a: unknown[]) => Writable & { text: string };
 
 export interface Recording {
   sqlite: SqliteCall[];
@@ -77,6 +87,17 @@ export function probeStatements(): { counts: { sqlite: number; postgres: number 
   const query = clientProto.query!;
   clientProto.query = function (this: unknown, ...a: unknown[]) {
     counts.postgres++;
+    if (a[0] instanceof CopyFromQuery) {
+      // A COPY: its text, and the data as it is written to the stream.
+      const q = a[0];
+      const call = { copy: q.text, data: [] as unknown[] };
+      if (recording) {
+        recording.postgres.push(call);
+        const write = q.write.bind(q) as (...w: unknown[]) => boolean;
+        q.write = ((chunk: unknown, ...rest: unknown[]) => (call.data.push(chunk), write(chunk, ...rest))) as typeof q.write;
+      }
+      return query.apply(this, a);
+    }
     // Only what names a query: a callback argument (pg's own internals) is not replayable, nor needed.
     recording?.postgres.push(copyArgs(a.filter((x) => typeof x !== 'function')));
     return query.apply(this, a);
@@ -130,7 +151,10 @@ export async function replayPostgres(calls: readonly PostgresCall[], records: nu
   await client.connect();
   const t = process.hrtime.bigint();
   try {
-    for (const c of calls) await (client.query as (...a: unknown[]) => Promise<unknown>)(...c);
+    for (const c of calls) {
+      if (Array.isArray(c)) await (client.query as (...a: unknown[]) => Promise<unknown>)(...c);
+      else await pipeline(Readable.from(c.data), client.query(copyFrom(c.copy)));
+    }
   } finally {
     await client.end();
   }
