@@ -115,7 +115,13 @@ class StorePool {
     }
     // By its server process, which a transaction reads with its lock (`transaction`, for COPY).
     const pid = (c as unknown as { processID: number | null }).processID;
-    if (pid !== null) this.byProcess.set(pid, c);
+    if (pid !== null && this.byProcess.get(pid) !== c) {
+      this.byProcess.set(pid, c);
+      // A client that ends leaves the map (a pool replaces idle clients over a gateway's life).
+      c.once('end', () => {
+        if (this.byProcess.get(pid) === c) this.byProcess.delete(pid);
+      });
+    }
     return c;
   }
 

@@ -53,6 +53,16 @@ describe.each(storeKinds())('rows known to be new on %s', (kind) => {
     expect(copies).toBe(kind === 'postgres');
   });
 
+  // The transaction finds its client by server process id; a client that ends must leave that map.
+  if (kind === 'postgres') it('forget the clients of a pool that ended', async () => {
+    const s = await openTestStore(kind);
+    await s.transaction(async () => undefined);
+    const byProcess = (s as unknown as { pool: { byProcess: Map<number, unknown> } }).pool.byProcess;
+    expect(byProcess.size).toBeGreaterThan(0);
+    await s.close();
+    expect(byProcess.size).toBe(0);
+  });
+
   it('come back as given: awkward text, JSON, a JSON null value, SQL NULL', async () => {
     const s = await store();
     const rows = AWKWARD.map((t, i) => record(`k${i}\t${t}`, { text: t, list: [t, i, null], nested: { n: i } }));
