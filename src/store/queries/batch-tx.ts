@@ -10,6 +10,9 @@
  *   the same key are folded first, as applying them one after another would leave the row: the last
  *   wins (an entity keeps the type its first insert gave it, as the singular upsert does) — and
  *   PostgreSQL refuses an ON CONFLICT DO UPDATE that meets one row twice in a statement.
+ *   On PostgreSQL, the source records, links and view times known to be new (FreshRows), and every
+ *   change, go by COPY instead (`writeRows`, ../postgres-copy.ts); entities stay INSERTs, since their
+ *   keys come back with RETURNING.
  * Change seqs are explicit: a page numbers its changes from nextChangeSeq() under the write lock,
  * and the store's own numbering (SQLite AUTOINCREMENT, PostgreSQL's sequence) continues after them.
  */

@@ -11,7 +11,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { EntityType } from '../../model/records.ts';
 import type { Database } from '../db.ts';
-import type { CopyRows, StoreDialect } from '../dialect.ts';
+import type { CopyRows, RowCells, StoreDialect } from '../dialect.ts';
 import type {
   AuditRow, ChangeRow, EntityKeys, FreshRows, IdentityConflict, LeaseRow, SourceRecordRef, SourceRecordRow, StoreTx, SuppressionRow, SyncStateRow, TransactionOptions, ViewTime, ViewTimeRow,
 } from '../types.ts';
@@ -212,9 +212,10 @@ export class WriteTx extends BatchOps implements StoreTx {
     // Entities this transaction wrote are named by the keys putEntities gave back (./entity-keys.ts `byKey`).
     const { keyed, unkeyed } = byKey([...last.values()], (r) => r.entityId, keys);
     const isFresh = opts?.fresh;
+    const cells = ([r, k]: (typeof keyed)[number]): RowCells => [r.view, k, r.type, r.updatedAt, r.updatedSeq];
     await this.writeRows(freshChunks(keyed, isFresh && (([r]) => isFresh(r.entityId)), 5, this.d.maxParams), ([part, fresh]) =>
-      upsert(this.d.rowsSelect(['text', 'int', 'text', 'text', 'int'], part.map(([r, k]) => [r.view, k, r.type, r.updatedAt, r.updatedSeq])), fresh),
-    { table: 'entity_views', columns: ['view', 'entity_k', 'type', 'updated_at', 'updated_seq'], row: ([r, k]) => [r.view, k, r.type, r.updatedAt, r.updatedSeq] });
+      upsert(this.d.rowsSelect(['text', 'int', 'text', 'text', 'int'], part.map(cells)), fresh),
+    { table: 'entity_views', columns: ['view', 'entity_k', 'type', 'updated_at', 'updated_seq'], row: cells });
     for (const part of chunks(unkeyed, 5, this.d.maxParams)) {
       // The rows name entities by id; the table keys them by k, looked up in the same statement.
       const rows = this.d.rowsSelect(['text', 'text', 'text', 'text', 'int'], part.map((r) => [r.view, r.entityId, r.type, r.updatedAt, r.updatedSeq]));
