@@ -296,7 +296,8 @@ export async function rematerialise(tx: StoreTx, ctx: IngestContext, entityId: s
     const i = ctx.precedence.indexOf(s);
     return i < 0 ? ctx.precedence.length : i;
   };
-  rows.sort((a, b) => rank(a.source) - rank(b.source) || (a.key < b.key ? -1 : 1));
+  // Most entities have one source record: no sort (its work copy is garbage per record).
+  if (rows.length > 1) rows.sort((a, b) => rank(a.source) - rank(b.source) || (a.key < b.key ? -1 : 1));
   const merged = mergeData(rows.map((r) => resolvedOf(r)!));
   const changed = changedFields(before?.data as Record<string, unknown> | undefined, merged);
   const fields = before && opts.sourcesChanged ? [...changed, 'sources'].sort() : changed;

@@ -29,6 +29,16 @@ describe('stableJson', () => {
     }), { numRuns: 3000 });
   });
 
+  it('sorts few and many keys alike, integer-like keys as text', () => {
+    // stableJson sorts up to 32 keys by insertion and more with Array#sort: both must give sort()'s order.
+    for (const n of [2, 31, 32, 33, 200]) {
+      const keys = Array.from({ length: n }, (_, i) => (i % 3 === 0 ? String(i * 7) : i % 3 === 1 ? `k${(i * 13) % n}-\u00e9${i}` : `K${i}\ud83d\ude00`));
+      const shuffled = fc.sample(fc.shuffledSubarray(keys, { minLength: n, maxLength: n }), { numRuns: 1, seed: n })[0]!;
+      const v = Object.fromEntries(shuffled.map((k, i) => [k, i]));
+      expect(stableJson(v)).toBe(firstVersion(v));
+    }
+  });
+
   it('sorts keys and leaves out undefined members, so equal content gives equal text', () => {
     expect(stableJson({ b: 1, a: [1, undefined, { d: undefined, c: 'x' }], z: undefined })).toBe('{"a":[1,,{"c":"x"}],"b":1}');
     expect(stableJson({ a: 1, b: 2 })).toBe(stableJson({ b: 2, a: 1 }));
