@@ -35,7 +35,8 @@ import { createConnector, syncAll } from '../src/runtime.ts';
 import { SqliteStore } from '../src/store/sqlite.ts';
 import { PostgresStore } from '../src/store/postgres.ts';
 import type { Store } from '../src/store/types.ts';
-import { syncSource, type SyncHooks } from '../src/sync/runner.ts';
+import { syncSource, type SyncHooks, type SyncSummary } from '../src/sync/runner.ts';
+import { timesText } from '../src/sync/progress.ts';
 import { sandboxSourceConfig } from '../connectors/oneroster/index.ts';
 import { startSandboxWorker } from './sandbox-worker.ts';
 import { floorPages, postgresFloor, sqliteFloor, type FloorPages } from './floor.ts';
@@ -187,7 +188,10 @@ export async function benchSync(): Promise<void> {
         const ingest = await privacy.ingest(store);
         const recording: Recording = { sqlite: [], postgres: [] };
         probe.record(recording);
-        const direct = await timedSync(kind, cap, (hooks, signal) => syncSource(store, directConnector('bench-direct', dataset), { ...ingest, hooks, signal }));
+        let directRun: SyncSummary | undefined;
+        const direct = await timedSync(kind, cap, async (hooks, signal) => {
+          directRun = await syncSource(store, directConnector('bench-direct', dataset), { ...ingest, hooks, signal });
+        });
         probe.record(undefined);
         await store.close();
         const directRate = direct.records / direct.seconds;
@@ -201,6 +205,9 @@ export async function benchSync(): Promise<void> {
         // Whether the engine and the database worked at the same time: on PostgreSQL beside the
         // bench, the server is most of "the rest of the machine".
         console.log(`    CPU (direct sync): ${describeCpu(direct.cpu, kind === 'postgres' ? 'the server and the rest of the machine' : 'the rest of the machine')}`);
+        // The run's own account (src/sync/phase-clock.ts): plan is this process's work; load and write
+        // are the waits for the store's reads and writes (on SQLite, its statements running here).
+        if (directRun) console.log(`    phases (direct sync): ${timesText(directRun.times)}`);
 
         // The same statements replayed with none of the engine's work (bench/statement-floor.ts).
         const replayDir = mkdtempSync(join(tmpdir(), 'rostergate-bench-replay-'));

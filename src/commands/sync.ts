@@ -119,6 +119,7 @@ export function reportDocument(summaries: SyncSummary[]): unknown {
     sources: summaries.map((s) => ({
       source: s.source, runId: s.runId, mode: s.mode, status: s.status, startedAt: s.startedAt, endedAt: s.endedAt,
       ...(s.restedMs ? { restedMs: s.restedMs } : {}),
+      timesMs: s.times,
       ...(s.error ? { error: s.error } : {}),
       counts: s.report.counts,
       entries: s.report.entries,

@@ -48,7 +48,7 @@ export function syncJobRunner(deps: { cfg: Config; tenants: Tenants; log: Logger
       const [summary] = await syncTenant(tenant, deps.tenants.home, deps.cfg, log, { only: job.source, privacyFor, signal });
       if (!summary) throw new Error(`source ${job.source}: the sync returned no summary`);
       if (summary.status === 'guarded') log.warn({ runId: summary.runId }, `scheduled sync stopped by the mass-deletion guard: ${summary.error ?? ''}`);
-      else log.info({ runId: summary.runId, records: summary.records }, 'scheduled sync complete');
+      else log.info({ runId: summary.runId, records: summary.records, timesMs: summary.times }, 'scheduled sync complete');
       return { outcome: 'synced', status: summary.status === 'guarded' ? 'guarded' : 'complete', runId: summary.runId, records: summary.records };
     } catch (e) {
       if (isRostergateError(e, 'SYNC_BUSY')) {

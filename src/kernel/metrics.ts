@@ -77,6 +77,14 @@ export const syncRecords = new Counter({
   registers: [registry],
 });
 
+/** Where sync runs' time went (src/sync/phase-clock.ts): a slow vendor, a busy store or a busy gateway. */
+export const syncPhaseSeconds = new Counter({
+  name: `${PREFIX}sync_phase_seconds_total`,
+  help: 'Time sync runs spent per phase (source, check, lock, load, plan, write, rest), by tenant, source and phase',
+  labelNames: ['tenant', 'source', 'phase'] as const,
+  registers: [registry],
+});
+
 export const syncDuration = new Histogram({
   name: `${PREFIX}sync_run_duration_seconds`,
   help: 'Length of sync runs, by source and status',

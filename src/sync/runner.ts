@@ -16,7 +16,8 @@ import { ingestPolicy, type PolicyParts } from '../store/ingest-policy.ts';
 import { SyncReport, type ReportEntry, type ReportKind } from './report.ts';
 import { readAhead } from './read-ahead.ts';
 import { acquireSourceLease, type LeaseOptions } from '../store/lease.ts';
-import { secondsSince, syncDuration, syncRecords, syncRuns, tenantLabel } from '../kernel/metrics.ts';
+import { secondsSince, syncDuration, syncPhaseSeconds, syncRecords, syncRuns, tenantLabel } from '../kernel/metrics.ts';
+import { PhaseClock, SYNC_PHASES, type SyncTimes } from './phase-clock.ts';
 import { failSpan, startSpan, withActive, withSpan, type Span } from '../kernel/tracing.ts';
 import { pacer } from './pace.ts';
 
@@ -114,6 +115,8 @@ export interface SyncSummary {
   dropped?: string[];
   /** Milliseconds the run rested between groups to keep to its work share (only when `workShare` < 1). */
   restedMs?: number;
+  /** Where the run's time went, in milliseconds per phase; they add up to the run (src/sync/phase-clock.ts). */
+  times: SyncTimes;
   /** What the run found wrong with the source's data, entry by entry (src/sync/report.ts), and its counts by kind. */
   report: { entries: ReportEntry[]; counts: Partial<Record<ReportKind, number>> };
   startedAt: string;
@@ -135,7 +138,7 @@ export async function syncSource(store: Store, connector: Connector, opts: SyncO
         countRun(connector.sourceId, 'failed', started);
         throw e;
       });
-      countRun(connector.sourceId, summary.status, started, summary.records);
+      countRun(connector.sourceId, summary.status, started, summary.records, summary.times);
       const c = summary.counters;
       await store.refreshStatistics(c.created + c.updated + c.deleted);
       span?.setAttributes({ 'rostergate.sync.mode': summary.mode, 'rostergate.sync.status': summary.status, 'rostergate.sync.pages': summary.pages, 'rostergate.sync.records': summary.records });
@@ -148,11 +151,12 @@ export async function syncSource(store: Store, connector: Connector, opts: SyncO
 }
 
 /** A run's metrics: how it ended, how long it took, how many records it stored (under the tenant syncing, see syncAll). */
-function countRun(source: string, status: SyncSummary['status'], started: bigint, records = 0): void {
+function countRun(source: string, status: SyncSummary['status'], started: bigint, records = 0, times?: SyncTimes): void {
   const tenant = tenantLabel();
   syncRuns.inc({ tenant, source, status });
   syncDuration.observe({ source, status }, secondsSince(started));
   if (records) syncRecords.inc({ tenant, source }, records);
+  for (const phase of SYNC_PHASES) if (times?.[phase]) syncPhaseSeconds.inc({ tenant, source, phase }, times[phase] / 1000);
 }
 
 /**
@@ -207,15 +211,22 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
     counters,
     dangling: (r, fields, heldBack) => report.dangling(r, fields, heldBack),
   };
+  // Where the run's time goes (its phases add up to the run): in this process unless marked otherwise.
+  const phases = new PhaseClock('plan');
   const summary: SyncSummary = {
     source, runId, mode, status: 'complete', pages: 0, records: 0, byResource: {}, counters, unresolved: 0, startedAt, endedAt: startedAt,
-    report: { entries: report.entries, counts: {} },
+    report: { entries: report.entries, counts: {} }, times: phases.totals(),
   };
   const state = (s: Partial<SyncStateRow>): SyncStateRow => ({
     source, state: startState, runId, runStatus: 'running', runFull: full, startedAt, updatedAt: now(), error: null, ...s,
   });
   let lastState: ConnectorState | null = startState;
-  await store.transaction((tx) => tx.setSyncState(state({ state: lastState })), { scope: 'roster' });
+  phases.enter('lock');
+  await store.transaction((tx) => {
+    phases.enter('write');
+    return tx.setSyncState(state({ state: lastState }));
+  }, { scope: 'roster' });
+  phases.enter('plan');
   opts.hooks?.syncWillStart?.({ source, runId, mode });
 
   const guarded: NonNullable<SyncSummary['guarded']> = [];
@@ -245,14 +256,17 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
       let pages = contended ? group.slice(0, 1) : group;
       group = group.slice(pages.length);
       groupRecords = group.reduce((n, p) => n + p.page.records.length, 0);
+      phases.enter('lock');
       await withSpan('sync.apply', { 'rostergate.pages': pages.length, 'rostergate.records': pages.reduce((n, p) => n + p.page.records.length, 0) }, () => store.transaction(async (tx) => {
         // The group as one unit of work: loaded in a few reads, planned in memory, flushed in
         // multi-row writes with the policy's rows, then its cursor — all in this transaction.
+        phases.enter('load');
         const unit = openPageUnit(tx, ctx.policy);
         const slice = opts.sliceRecords ?? (tx.pipelined ? SLICE_RECORDS : Infinity);
         let planned = 0;
         await settlingFirst(unit, source, async () => {
           await prefetchRecords(unit, ctx, pages.flatMap((p) => p.checked.records), pages.flatMap((p) => p.checked.heldBack));
+          phases.enter('plan');
           for (const [at, { page, checked }] of pages.entries()) {
             for (const r of checked.heldBack) await keepHeldBack(unit, ctx, r.type, r.key);
             for (const r of checked.records) {
@@ -264,7 +278,7 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
               } catch (e) {
                 throw new RostergateError('STORE', `could not store a ${r.type} record: ${oneLine(e)}`, { source, resource: page.resource, record: `${r.type} #${checked.records.indexOf(r)}` }, { cause: e });
               }
-              if (++planned % slice === 0) await flushNaming(unit, source, page.resource, { ahead: true });
+              if (++planned % slice === 0) await phases.during('write', () => flushNaming(unit, source, page.resource, { ahead: true }));
             }
             if (page.completes?.length) await sweepCompleted(unit, ctx, page, opts, guarded);
             contended = store.waitingWriters() > 0;
@@ -275,11 +289,14 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
               break;
             }
           }
+          phases.enter('write');
           await flushNaming(unit, source, pages[pages.length - 1]!.page.resource);
         });
         await tx.setSyncState(state({ state: pages[pages.length - 1]!.page.state }));
         // The roster's lock only: a keyed request's audit entry commits meanwhile (TransactionOptions).
       }, { scope: 'roster' }));
+      // The COMMIT was the store's writing too; what follows is this process's.
+      phases.enter('plan');
       for (const { page } of pages) {
         lastState = page.state;
         summary.pages++;
@@ -290,7 +307,7 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
         opts.hooks?.pageDidStore?.({ source, resource: page.resource, records: page.records.length, listed: page.listed ?? page.records.length, total: page.total, counters });
       }
       // Outside the transaction: the write lock is not held while the run rests.
-      await pace.rest();
+      await phases.during('rest', () => pace.rest());
       if (opts.workShare !== undefined && opts.workShare < 1) summary.restedMs = Math.round(pace.restedMs);
     };
     // Pages are read ahead of the store, up to a group's worth of records (src/sync/read-ahead.ts),
@@ -306,7 +323,7 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
       for (;;) {
         let page: Page | undefined;
         try {
-          page = await ahead.take();
+          page = await phases.during('source', () => ahead.take());
         } catch (e) {
           if (group.length) await applyGroup();
           throw e;
@@ -314,21 +331,27 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
         if (!page) break;
         if (opts.signal?.aborted) throw isRostergateError(opts.signal.reason) ? opts.signal.reason : new RostergateError('SYNC_ABORTED', 'sync aborted', { source });
         // The mapping boundary: every record is checked against its unified types before it is stored.
+        phases.enter('check');
         report.addNotes(page.resource, page.notes);
         group.push({ page, checked: report.checkPage(page.resource, page.records) });
+        phases.enter('plan');
         groupRecords += page.records.length;
-        if (groupRecords >= groupMax || page.completes?.length || !(await ahead.ready(NEXT_PAGE_GRACE_MS))) await applyGroup();
+        if (groupRecords >= groupMax || page.completes?.length || !(await phases.during('source', () => ahead.ready(NEXT_PAGE_GRACE_MS)))) await applyGroup();
       }
       if (group.length) await applyGroup();
     } finally {
       ahead.close();
     }
+    phases.enter('lock');
     await store.transaction(async (tx) => {
+      phases.enter('plan');
       const unit = openPageUnit(tx, ctx.policy);
       summary.unresolved = await resolvePending(unit, ctx, { final: true });
+      phases.enter('write');
       await flushNaming(unit, source);
       await tx.setSyncState(state({ state: lastState, runStatus: guarded.length ? 'guarded' : 'complete' }));
     }, { scope: 'roster' });
+    phases.enter('plan');
     if (guarded.length) {
       summary.status = 'guarded';
       summary.guarded = guarded;
@@ -348,12 +371,14 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
       await store.transaction((tx) => tx.setSyncState(state({ state: lastState, runStatus: 'failed', error: summary.error ?? null, ...(appliedNothing ? { startedAt: '' } : {}) })), { scope: 'roster' }).catch(() => undefined);
     }
     summary.endedAt = now();
+    summary.times = phases.totals();
     summary.report.counts = report.counts();
     opts.hooks?.syncDidEnd?.(summary);
     if (opts.onFailure === 'return') return summary;
     throw e;
   }
   summary.endedAt = now();
+  summary.times = phases.totals();
   summary.report.counts = report.counts();
   opts.hooks?.syncDidEnd?.(summary);
   return summary;

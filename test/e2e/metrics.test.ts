@@ -114,6 +114,11 @@ describe.each(storeKinds())('metrics on %s', (kind) => {
     expect(metricValue(text, 'rostergate_sync_runs_total', { source, status: 'complete' })).toBe(1);
     expect(metricValue(text, 'rostergate_sync_run_duration_seconds_count', { source, status: 'complete' })).toBe(1);
     expect(metricValue(text, 'rostergate_sync_records_total', { source })).toBe(summary.records);
+    // Where the run's time went, phase by phase, as its summary says (src/sync/phase-clock.ts).
+    for (const phase of ['source', 'load', 'plan', 'write'] as const) {
+      expect(summary.times[phase]).toBeGreaterThan(0);
+      expect(metricValue(text, 'rostergate_sync_phase_seconds_total', { source, phase })).toBeCloseTo(summary.times[phase] / 1000, 6);
+    }
     expect(metricValue(text, 'rostergate_upstream_rate_limited_total', { source })).toBe(2);
     expect(metricValue(text, 'rostergate_upstream_requests_total', { source, status: '429' })).toBe(2);
     const hits = sandbox.faults.hits.filter((h) => h.startsWith('/clever')).length;
