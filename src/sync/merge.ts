@@ -55,6 +55,44 @@ export async function resolveRefs(
   return { data: out, unresolved: opts.dropUnresolved ? [] : [...new Set(unresolved)] };
 }
 
+/**
+ * How a source record keeps its resolved form: the reference fields alone (`refs`: for each
+ * reference `raw` names, its resolved field as `resolved` has it), from which `withRefs` gives the
+ * form back. Whole (`resolved`) where `raw` itself has a field named like a resolved reference
+ * (`classId` beside `classKey`): which of the two the form holds then depends on their order,
+ * which the fields alone do not keep.
+ */
+export function keptResolved(type: EntityType, raw: Record<string, unknown>, resolved: Record<string, unknown>): { refs: Record<string, unknown> } | { resolved: Record<string, unknown> } {
+  const refs = REFERENCES[type] as Record<string, EntityType>;
+  const out: Record<string, unknown> = {};
+  for (const field in raw) {
+    if (!refs[field] || raw[field] === undefined || raw[field] === null) continue;
+    const name = resolvedName(field);
+    if (name in raw) return { resolved };
+    if (name in resolved) out[name] = resolved[name];
+  }
+  return { refs: out };
+}
+
+/**
+ * The resolved form of `raw` given its `refsOf`: the fields in `raw`'s order, each reference
+ * replaced by its resolved field (left out where it did not resolve), as resolveRefs built it.
+ */
+export function withRefs(type: EntityType, raw: Record<string, unknown>, resolvedRefs: Record<string, unknown>): Record<string, unknown> {
+  const refs = REFERENCES[type] as Record<string, EntityType>;
+  const out: Record<string, unknown> = {};
+  for (const field in raw) {
+    const value = raw[field];
+    if (!refs[field] || value === undefined || value === null) {
+      out[field] = value;
+      continue;
+    }
+    const name = resolvedName(field);
+    if (name in resolvedRefs) out[name] = resolvedRefs[name];
+  }
+  return out;
+}
+
 const UNION_FIELDS = new Set(['roles', 'orgIds', 'grades', 'termIds', 'subjects', 'periods']);
 
 /** Merges resolved data of several sources; `parts` are in precedence order (first wins). */
