@@ -68,15 +68,15 @@ export function keptResolved(type: EntityType, raw: Record<string, unknown>, res
   for (const field in raw) {
     if (!refs[field] || raw[field] === undefined || raw[field] === null) continue;
     const name = resolvedName(field);
-    if (name in raw) return { resolved };
+    if (name !== field && name in raw) return { resolved };
     if (name in resolved) out[name] = resolved[name];
   }
   return { refs: out };
 }
 
 /**
- * The resolved form of `raw` given its `refsOf`: the fields in `raw`'s order, each reference
- * replaced by its resolved field (left out where it did not resolve), as resolveRefs built it.
+ * The resolved form of `raw` given the `refs` keptResolved kept: the fields in `raw`'s order, each
+ * reference replaced by its resolved field (left out where it did not resolve), as resolveRefs built it.
  */
 export function withRefs(type: EntityType, raw: Record<string, unknown>, resolvedRefs: Record<string, unknown>): Record<string, unknown> {
   const refs = REFERENCES[type] as Record<string, EntityType>;
