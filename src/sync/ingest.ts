@@ -297,6 +297,17 @@ async function chooseEntityId(
   return mint(tx, type);
 }
 
+/**
+ * The fields a created record's change names. A consumer of a created record reads the record, so
+ * the change feed lists no fields for it (src/graphql/changes.ts, `toEvent`), and its change keeps
+ * none (they were 40 % of a first sync's change log, and never read). Demographics keep theirs:
+ * their creation reaches the feed as an update of their person, naming the fields a purpose sees,
+ * and a purpose that sees none of them is not told.
+ */
+function createdFields(type: EntityType, data: Record<string, unknown>): string[] {
+  return type === 'demographics' ? changedFields(undefined, data) : [];
+}
+
 /** A new entity id, declared to the unit of work so nothing is read for it. */
 function mint(tx: StoreTx, type: EntityType): string {
   const id = newEntityId(type);
@@ -323,8 +334,11 @@ export async function rematerialise(tx: StoreTx, ctx: IngestContext, entityId: s
   // Most entities have one source record: no sort (its work copy is garbage per record).
   if (rows.length > 1) rows.sort((a, b) => rank(a.source) - rank(b.source) || (a.key < b.key ? -1 : 1));
   const merged = mergeData(rows.map((r) => resolvedOf(r)!));
-  const changed = changedFields(before?.data as Record<string, unknown> | undefined, merged);
-  const fields = before && opts.sourcesChanged ? [...changed, 'sources'].sort() : changed;
+  const fields = before ? changedFields(before.data as Record<string, unknown>, merged) : createdFields(type, merged);
+  if (before && opts.sourcesChanged) {
+    fields.push('sources');
+    fields.sort();
+  }
   // Match keys follow the source records even when no stored field moved (an email minimisation
   // does not keep, a record joining or leaving the entity with the same values).
   const keys = type === 'person' || type === 'org' ? dedupe(rows.flatMap((r) => matchOf(r) ?? [])) : undefined;

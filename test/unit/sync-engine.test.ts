@@ -50,6 +50,12 @@ describe.each(storeKinds())('sync engine on %s', (k) => {
     expect(s.unresolved).toBe(0);
     const changes = await store.changes({ afterSeq: 0, limit: 100_000 });
     expect(changes.filter((c) => c.op === 'created').length).toBe(Object.values(counts).reduce((a, b) => a + b, 0));
+    // A created record's change names no fields (the feed shows none); demographics name theirs,
+    // since their creation reaches the feed as an update of their person's fields.
+    for (const c of changes) {
+      if (c.type === 'demographics') expect(c.fields, c.entityId).toEqual(Object.keys((await store.getEntities([c.entityId]))[0]!.data).sort());
+      else expect(c.fields, c.entityId).toEqual([]);
+    }
   });
 
   it('a second identical run changes nothing', async () => {
