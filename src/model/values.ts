@@ -35,8 +35,28 @@ function serialises(scalar: GraphQLScalarType, v: unknown): boolean {
   }
 }
 export const acceptsEmail = (v: unknown): boolean => typeof v === 'string' && serialises(SCALARS.EmailAddress, v);
-export const acceptsDate = (v: unknown): boolean => typeof v === 'string' && serialises(SCALARS.Date, v);
-export const acceptsDateTime = (v: unknown): boolean => typeof v === 'string' && serialises(SCALARS.DateTime, v);
+/**
+ * The scalar's answer for each text it was asked about, up to `MEMO_LIMIT` texts (a district's
+ * dates repeat: terms, enrollments' first and last days, one sync's timestamps). Each answer costs
+ * a regular expression and a Date otherwise, per value of every record a sync checks. The scalars'
+ * serialize depends on the text alone, so a remembered answer is the answer.
+ */
+const MEMO_LIMIT = 4096;
+function remembered(scalar: GraphQLScalarType): (v: string) => boolean {
+  const memo = new Map<string, boolean>();
+  return (v) => {
+    let ok = memo.get(v);
+    if (ok === undefined) {
+      ok = serialises(scalar, v);
+      if (memo.size < MEMO_LIMIT) memo.set(v, ok);
+    }
+    return ok;
+  };
+}
+const dateServes = remembered(SCALARS.Date);
+const dateTimeServes = remembered(SCALARS.DateTime);
+export const acceptsDate = (v: unknown): boolean => typeof v === 'string' && dateServes(v);
+export const acceptsDateTime = (v: unknown): boolean => typeof v === 'string' && dateTimeServes(v);
 
 /** The outcome for one value: kept (maybe repaired, saying how) or not storable (saying why). */
 export type Verdict = { ok: true; value: string; repaired?: string } | { ok: false; problem: string };

@@ -6,8 +6,16 @@
 import { REFERENCES, type EntityType } from '../model/records.ts';
 import { stableJson } from '../model/stable-json.ts';
 
+/** Resolved names of the reference fields seen so far: a sync asks for each several times per record. */
+const RESOLVED_NAMES = new Map<string, string>();
+
 export function resolvedName(field: string): string {
-  return field.endsWith('Keys') ? `${field.slice(0, -4)}Ids` : field.endsWith('Key') ? `${field.slice(0, -3)}Id` : field;
+  const known = RESOLVED_NAMES.get(field);
+  if (known !== undefined) return known;
+  const name = field.endsWith('Keys') ? `${field.slice(0, -4)}Ids` : field.endsWith('Key') ? `${field.slice(0, -3)}Id` : field;
+  // Reference fields are a fixed, small set (the model's REFERENCES); other names are not kept.
+  if (name !== field) RESOLVED_NAMES.set(field, name);
+  return name;
 }
 
 /** Reference fields without which the record means nothing (an enrollment without its class). */
@@ -32,7 +40,9 @@ export async function resolveRefs(
   const out: Record<string, unknown> = {};
   const unresolved: string[] = [];
   const refs = REFERENCES[type] as Record<string, EntityType>;
-  for (const [field, value] of Object.entries(data)) {
+  // `for … in` over a record's own fields (plain JSON objects), without a [key, value] pair per field.
+  for (const field in data) {
+    const value = data[field];
     const target = refs[field];
     if (!target || value === undefined || value === null) {
       out[field] = value;
@@ -121,13 +131,21 @@ export function changedFields(before: Record<string, unknown> | undefined, after
 
 const relName = (type: EntityType, field: string) => `${type}.${resolvedName(field).replace(/Ids?$/, '')}`;
 
+/** Per type, each reference field's resolved name and link name, worked out once (linksOf runs per record). */
+const LINK_FIELDS = new Map<EntityType, { resolved: string; rel: string }[]>();
+function linkFields(type: EntityType): { resolved: string; rel: string }[] {
+  let fields = LINK_FIELDS.get(type);
+  if (!fields) LINK_FIELDS.set(type, (fields = Object.keys(REFERENCES[type]).map((field) => ({ resolved: resolvedName(field), rel: relName(type, field) }))));
+  return fields;
+}
+
 /** Link rows of an entity: one per resolved reference, named `<type>.<field without Id/Ids>`. */
 export function linksOf(type: EntityType, data: Record<string, unknown>): { rel: string; to: string }[] {
   const out: { rel: string; to: string }[] = [];
-  for (const field of Object.keys(REFERENCES[type])) {
-    const v = data[resolvedName(field)];
-    const rel = relName(type, field);
-    for (const to of Array.isArray(v) ? (v as string[]) : v ? [v as string] : []) out.push({ rel, to });
+  for (const { resolved, rel } of linkFields(type)) {
+    const v = data[resolved];
+    if (Array.isArray(v)) for (const to of v as string[]) out.push({ rel, to });
+    else if (v) out.push({ rel, to: v as string });
   }
   return out;
 }

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { GraphQLScalarType } from 'graphql';
-import { checkDate, checkDateTime, checkEmail, checkRecord, SCALARS } from '../../src/model/values.ts';
+import { acceptsDate, acceptsDateTime, checkDate, checkDateTime, checkEmail, checkRecord, SCALARS } from '../../src/model/values.ts';
 import type { SourceRecord } from '../../src/model/records.ts';
 import { resolvers } from '../../src/graphql/resolvers.ts';
 import { generateDistrict } from '../../src/demo/generator.ts';
@@ -100,6 +100,22 @@ describe('values at the mapping boundary', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+
+  it('remembered answers are the scalars\' answers, before the memo is full and after (asked twice each)', () => {
+    // Dates and date-times, valid and not, more distinct texts than the memo keeps (4,096).
+    const texts: string[] = [];
+    for (let i = 0; i < 6000; i++) {
+      const y = 1990 + (i % 40), m = (i % 14), d = (i * 7) % 33;
+      texts.push(`${y}-${String(m).padStart(2, '0')}-${String(d).padStart(2, '0')}`, `${y}-${String(m).padStart(2, '0')}-${String(d).padStart(2, '0')}T0${i % 10}:00:00Z`);
+    }
+    texts.push('', ' 2023-05-01', '2023-02-29', '2024-02-29', 'not a date');
+    for (const round of [1, 2]) {
+      for (const v of texts) {
+        expect(acceptsDate(v), `${v} (round ${round})`).toBe(serialises('Date', v));
+        expect(acceptsDateTime(v), `${v} (round ${round})`).toBe(serialises('DateTime', v));
+      }
+    }
   });
 
   it('a record keeps its good values, loses the bad optional ones, and is held back without a required one', () => {
