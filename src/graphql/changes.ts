@@ -46,7 +46,11 @@ export function toEvent(row: ChangeRow, feeds: FieldFeeds, received: Set<string>
   if (row.op === 'updated' && fields.length === 0) return undefined;
   const tombstone = row.op === 'deleted' ? tombstoneOf(row) : undefined;
   const mergedInto = mergedIntoOf(row);
-  return { op, type: RECORD_TYPE[row.type], at: row.at, fields, entityId: row.entityId, tombstone, ...(mergedInto ? { mergedInto } : {}), seq: row.seq };
+  // Two literals rather than a spread: a sync's view times ask this of every change for every purpose.
+  const type = RECORD_TYPE[row.type];
+  return mergedInto
+    ? { op, type, at: row.at, fields, entityId: row.entityId, tombstone, mergedInto, seq: row.seq }
+    : { op, type, at: row.at, fields, entityId: row.entityId, tombstone, seq: row.seq };
 }
 
 export interface FeedPage {

@@ -203,7 +203,8 @@ async function materialiseSourceRecord(
   // A new record waits for an optional reference until the run ends (its target may be on a later
   // page); a stored one is updated now without it, so its entity is neither stale nor orphaned.
   const dropOptional = opts.final || row.entityId !== null;
-  const blocking = dropOptional ? unresolved.filter((f) => required.includes(f)) : unresolved;
+  // Most records resolve every reference: no filtered copies of an empty list for them.
+  const blocking = dropOptional && unresolved.length ? unresolved.filter((f) => required.includes(f)) : unresolved;
   if (blocking.length > 0) {
     if (opts.final) ctx.dangling?.(row, blocking, true);
     // Wait for the referenced records (a later page, or a later run); keep what was delivered.
@@ -215,7 +216,7 @@ async function materialiseSourceRecord(
   }
   let entityId = row.entityId;
   if (!entityId) entityId = await chooseEntityId(tx, ctx, row, data, match ?? []);
-  const dropped = unresolved.filter((f) => !required.includes(f));
+  const dropped = unresolved.length ? unresolved.filter((f) => !required.includes(f)) : unresolved;
   if (dropped.length) ctx.dangling?.(row, dropped, false);
   const stored: WithForm = { raw, ...keptResolved(row.type, raw, data), match, ...(dropped.length ? { unresolved: dropped } : {}), [RESOLVED_FORM]: data };
   await tx.putSourceRecord({ ...row, entityId, data: stored });

@@ -62,7 +62,7 @@ export async function resolveRefs(
       else unresolved.push(field);
     }
   }
-  return { data: out, unresolved: opts.dropUnresolved ? [] : [...new Set(unresolved)] };
+  return { data: out, unresolved: opts.dropUnresolved || unresolved.length === 0 ? [] : [...new Set(unresolved)] };
 }
 
 /**
