@@ -6,16 +6,13 @@
 import { REFERENCES, type EntityType } from '../model/records.ts';
 import { stableJson } from '../model/stable-json.ts';
 
-/** Resolved names of the reference fields seen so far: a sync asks for each several times per record. */
-const RESOLVED_NAMES = new Map<string, string>();
+const nameOfResolved = (field: string) => (field.endsWith('Keys') ? `${field.slice(0, -4)}Ids` : field.endsWith('Key') ? `${field.slice(0, -3)}Id` : field);
+
+/** The model's reference fields' resolved names, worked out once: a sync asks for each several times per record. */
+const RESOLVED_NAMES = new Map(Object.values(REFERENCES).flatMap((refs) => Object.keys(refs)).map((f) => [f, nameOfResolved(f)]));
 
 export function resolvedName(field: string): string {
-  const known = RESOLVED_NAMES.get(field);
-  if (known !== undefined) return known;
-  const name = field.endsWith('Keys') ? `${field.slice(0, -4)}Ids` : field.endsWith('Key') ? `${field.slice(0, -3)}Id` : field;
-  // Reference fields are a fixed, small set (the model's REFERENCES); other names are not kept.
-  if (name !== field) RESOLVED_NAMES.set(field, name);
-  return name;
+  return RESOLVED_NAMES.get(field) ?? nameOfResolved(field);
 }
 
 /** Reference fields without which the record means nothing (an enrollment without its class). */
