@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execute, parse } from 'graphql';
 import { buildUnifiedSchema, fieldResolver } from '../../src/graphql/schema.ts';
 import { createContext } from '../../src/graphql/context.ts';
+import { resolvers } from '../../src/graphql/resolvers.ts';
+import type { EntityRow } from '../../src/store/types.ts';
 import { storeKinds, syncedStore } from '../support/stores.ts';
 import type { Store } from '../../src/store/types.ts';
 import type { RosterDataset } from '../../src/demo/dataset.ts';
@@ -102,5 +104,29 @@ describe.each(storeKinds())('nested queries through loaders on %s', (kind) => {
       expect(e.node.guardian.roles).toContain('GUARDIAN');
       expect(e.node.student.roles).toContain('STUDENT');
     }
+  });
+
+  it('answers a list of related records at once when the request knows every one, else through the loader', async () => {
+    const ctx = createContext(store, new Map([['demo', 'oneroster-csv']]));
+    const cls = (await store.list({ type: 'class', first: 30 })).rows.find((r) => ((r.data as { termIds?: string[] }).termIds ?? []).length > 0)!;
+    const termIds = (cls.data as { termIds: string[] }).termIds;
+    const terms = resolvers.Class!.terms as unknown as (row: EntityRow, args: object, c: typeof ctx) => EntityRow[] | Promise<EntityRow[]>;
+    // Without an `entityNow` (every GraphQL request): through the loader.
+    const loaded = terms(cls, {}, ctx);
+    expect(loaded).toBeInstanceOf(Promise);
+    const rows = await loaded;
+    expect(rows.map((r) => r.id)).toEqual(termIds);
+    // An extract's memo knows them all: the same rows, with no promise.
+    const known = new Map(rows.map((r) => [r.id, r]));
+    const withNow = (has: (id: string) => boolean) => ({ ...ctx, loaders: { ...ctx.loaders, entityNow: (id: string) => (has(id) ? known.get(id) : undefined) } });
+    const now = terms(cls, {}, withNow(() => true));
+    expect(now).not.toBeInstanceOf(Promise);
+    expect(now).toEqual(rows);
+    // One it does not know (not yet found, or not stored at all): the loader answers for the list, in the same order.
+    const partly = terms(cls, {}, withNow((id) => id !== termIds[termIds.length - 1]));
+    expect(partly).toBeInstanceOf(Promise);
+    expect(await partly).toEqual(rows);
+    const dangling = terms({ ...cls, data: { ...cls.data, termIds: [termIds[0]!, 'ses_notStoredAnywhere'] } as EntityRow['data'] }, {}, withNow(() => true));
+    expect((await dangling).map((r) => r.id)).toEqual([termIds[0]]);
   });
 });
