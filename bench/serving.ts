@@ -127,8 +127,8 @@ async function benchOn(kind: 'sqlite' | 'postgres', o: { students: number; secon
     const names = Object.keys(modes);
     for (let round = 0; round < o.rounds; round++) {
       // Each round starts one mode further on, so no mode always follows the same one; and each mode
-      // starts on a collected heap, so none pays for the garbage the mode before it left behind (a
-      // major collection falling into the next round cost that mode up to a tenth of its rate).
+      // starts on a collected heap, so none pays for garbage the mode before it left behind (every
+      // server runs in this process).
       for (const name of names.map((_, i) => names[(i + round) % names.length]!)) {
         const m = modes[name]!;
         gc?.();

@@ -3,9 +3,8 @@ import { execute, parse } from 'graphql';
 import { buildUnifiedSchema, fieldResolver } from '../../src/graphql/schema.ts';
 import { createContext } from '../../src/graphql/context.ts';
 import { resolvers } from '../../src/graphql/resolvers.ts';
-import type { EntityRow } from '../../src/store/types.ts';
 import { storeKinds, syncedStore } from '../support/stores.ts';
-import type { Store } from '../../src/store/types.ts';
+import type { EntityRow, Store } from '../../src/store/types.ts';
 import type { RosterDataset } from '../../src/demo/dataset.ts';
 
 let store: Store & { readCount: number };
