@@ -136,9 +136,10 @@ async function nestedList(ctx: GraphQLContext, rel: string, parentId: string, ar
 }
 
 /** Records by id through the request's loader (cached: loading the same ids again reads nothing). */
-async function rowsOf(ctx: GraphQLContext, ids: readonly string[]): Promise<EntityRow[]> {
-  return (await ctx.loaders.entity.loadMany(ids)).filter((r): r is EntityRow => !!r && !(r instanceof Error));
+function rowsOf(ctx: GraphQLContext, ids: readonly unknown[]): Promise<EntityRow[]> {
+  return ctx.loaders.entity.loadMany(ids as readonly string[]).then(existing);
 }
+const existing = (rows: (EntityRow | undefined | Error)[]) => rows.filter((r): r is EntityRow => !!r && !(r instanceof Error));
 
 /**
  * A related record by id, null when there is none. Not an async function: resolvers call it for
@@ -168,15 +169,13 @@ function many(ctx: GraphQLContext, ids: unknown): Promise<EntityRow[]> | EntityR
     const rows: EntityRow[] = [];
     for (const id of ids) {
       const row = typeof id === 'string' ? now(id) : undefined;
-      if (!row) return loadedMany(ctx, ids);
+      if (!row) return rowsOf(ctx, ids);
       rows.push(row);
     }
     return rows;
   }
-  return loadedMany(ctx, ids);
+  return rowsOf(ctx, ids);
 }
-const loadedMany = (ctx: GraphQLContext, ids: unknown[]) => ctx.loaders.entity.loadMany(ids as string[]).then(existing);
-const existing = (rows: (EntityRow | undefined | Error)[]) => rows.filter((r): r is EntityRow => !!r && !(r instanceof Error));
 
 const d = (row: EntityRow) => row.data as Record<string, unknown>;
 // Enum-typed values are the internal lower-case ones (mapped to GraphQL enum names above), which

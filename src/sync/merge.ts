@@ -128,18 +128,16 @@ export function changedFields(before: Record<string, unknown> | undefined, after
 
 const relName = (type: EntityType, field: string) => `${type}.${resolvedName(field).replace(/Ids?$/, '')}`;
 
-/** Per type, each reference field's resolved name and link name, worked out once (linksOf runs per record). */
-const LINK_FIELDS = new Map<EntityType, { resolved: string; rel: string }[]>();
-function linkFields(type: EntityType): { resolved: string; rel: string }[] {
-  let fields = LINK_FIELDS.get(type);
-  if (!fields) LINK_FIELDS.set(type, (fields = Object.keys(REFERENCES[type]).map((field) => ({ resolved: resolvedName(field), rel: relName(type, field) }))));
-  return fields;
-}
+/** Per type, each reference field's resolved name and link name, worked out once up front (linksOf runs per record). */
+const LINK_FIELDS = new Map(Object.entries(REFERENCES).map(([type, refs]) => [
+  type as EntityType,
+  Object.keys(refs).map((field) => ({ resolved: resolvedName(field), rel: relName(type as EntityType, field) })),
+]));
 
 /** Link rows of an entity: one per resolved reference, named `<type>.<field without Id/Ids>`. */
 export function linksOf(type: EntityType, data: Record<string, unknown>): { rel: string; to: string }[] {
   const out: { rel: string; to: string }[] = [];
-  for (const { resolved, rel } of linkFields(type)) {
+  for (const { resolved, rel } of LINK_FIELDS.get(type) ?? []) {
     const v = data[resolved];
     if (Array.isArray(v)) for (const to of v as string[]) out.push({ rel, to });
     else if (v) out.push({ rel, to: v as string });
