@@ -11,6 +11,7 @@
  */
 import type { EntityData, EntityType } from '../model/records.ts';
 import type { PseudonymOrder, PseudonymOrderedType } from './order.ts';
+import type { MissedMember } from './partial-data.ts';
 
 type ResolvedName<K> = K extends `${infer P}Keys` ? `${P}Ids` : K extends `${infer P}Key` ? `${P}Id` : K;
 /** Entity data as stored: the source's `xxxKey` references become gateway `xxxId`s. */
@@ -197,6 +198,14 @@ export interface ListQuery {
    * columns asks, to spare them a lookup per page; a GraphQL request does not pay for the join.
    */
   withDemographics?: boolean;
+  /**
+   * Decode only these members of each row's `data` (names as in the model: letters, digits, `_`);
+   * the rest are parsed from the record's text on first use, and `missedFields` is told
+   * (src/store/partial-data.ts). A row reads as the whole record whatever is read of it. An extract
+   * asks for the members its columns have read so far; a GraphQL request reads whole records.
+   */
+  fields?: readonly string[];
+  missedFields?: MissedMember;
 }
 
 export interface ListResult {

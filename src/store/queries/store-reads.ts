@@ -28,6 +28,7 @@ import { StoreWebhooks } from './webhooks.ts';
 import { StoreTenantCatalog } from './tenant-catalog.ts';
 import type { WriteTx } from './write-tx.ts';
 import { observedRead } from '../observe.ts';
+import { partialRecords } from '../partial-data.ts';
 
 type Selected<T extends keyof Database> = import('kysely').Selectable<Database[T]>;
 
@@ -43,6 +44,33 @@ const DEMOGRAPHICS_COLUMNS = sql.join(ENTITY_COLUMNS.map((c) => sql.ref(`dm.${c}
 /** The demographics record of a row read with DEMOGRAPHICS_COLUMNS from `at` on, or undefined (none, or not a demographics record). */
 const demographicsAt = (d: StoreDialect, r: readonly unknown[], at: number) =>
   r[at + 1] === 'demographics' ? entityOfColumns(d, r.slice(at, at + ENTITY_COLUMNS.length)) : undefined;
+
+/** A member name the dialects can put in a JSON path as it is (ListQuery.fields). */
+const MEMBER_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * The entity columns of a list's SELECT (`e`), and how a row's values make its EntityRow: whole, or
+ * with only `q.fields` decoded (the record's text, then each member's JSON text; partial-data.ts).
+ * `width` is how many values of a row they take.
+ */
+function entityColumnsOf(d: StoreDialect, q: Pick<ListQuery, 'fields' | 'missedFields'>) {
+  if (!q.fields) {
+    return { select: sql.join(ENTITY_COLUMNS.map((c) => sql.ref(`e.${c}`))), width: ENTITY_COLUMNS.length, entityOf: (r: readonly unknown[]) => entityOfColumns(d, r) };
+  }
+  const fields = q.fields;
+  const bad = fields.find((f) => !MEMBER_NAME.test(f));
+  if (bad !== undefined) throw new Error(`list: a member to read must be a plain name, not ${JSON.stringify(bad)}`);
+  const data = sql.ref('e.data');
+  const make = partialRecords(fields, q.missedFields ?? (() => {}));
+  const n = ENTITY_COLUMNS.length;
+  return {
+    select: sql.join([sql.ref('e.id'), sql.ref('e.type'), d.jsonAsText(data), sql.ref('e.updated_at'), sql.ref('e.updated_seq'), ...fields.map((f) => d.jsonMemberText(data, f))]),
+    width: n + fields.length,
+    entityOf: (r: readonly unknown[]): EntityRow => ({
+      id: r[0] as string, type: r[1] as EntityRow['type'], data: make(r[2] as string, r, n) as EntityRow['data'], updatedAt: r[3] as string, updatedSeq: r[4] as number,
+    }),
+  };
+}
 
 /** Whether a view's times were computed (its fingerprint is stored): before that, no entity's own time may stand in for it. */
 const viewComputed = (view: string) => sql<SqlBool>`EXISTS (SELECT 1 FROM view_fingerprints f WHERE f.view = ${view})`;
@@ -146,7 +174,8 @@ export abstract class QueryStore implements Store {
     if (q.lead?.upTo !== undefined) where.push(sql<SqlBool>`${keys[0]!} <= ${q.lead.upTo}`);
     // Columns by position (rows come back as arrays): the entity's, then the view times, the sort
     // key's parts and the person whose pseudonym leads the key.
-    const n = ENTITY_COLUMNS.length;
+    const entity = entityColumnsOf(d, q);
+    const n = entity.width;
     // Led by a person who is not the row: whether that person is stored, probed in the id's unique
     // index for each row of the page, index-only in both stores. No type test: a pseudonym's entity
     // is a person, and testing the type made SQLite read each person's row (its id index does not
@@ -163,14 +192,14 @@ export abstract class QueryStore implements Store {
       ...(ordered ? [...keys, sql`k0.entity_id`, ...leaderStored] : []),
       ...(demographics ? [DEMOGRAPHICS_COLUMNS] : []),
     ];
-    const rows = await this.executeReadArrays(sql`SELECT ${sql.join(ENTITY_COLUMNS.map((c) => sql.ref(`e.${c}`)))}${extra.length ? sql`, ${sql.join(extra)}` : sql``}
+    const rows = await this.executeReadArrays(sql`SELECT ${entity.select}${extra.length ? sql`, ${sql.join(extra)}` : sql``}
       FROM ${from}${demographics ? sql` LEFT JOIN entities dm ON dm.id = ${demographicsIdOf(sql.ref('e.id'))}` : sql``}
       WHERE ${and(where)} ORDER BY ${sql.join(keys)} LIMIT ${q.first + 1}`.compile(this.rdb));
     const page = rows.length > q.first ? rows.slice(0, q.first) : rows;
     const times = byView ? new Map(page.map((r) => [r[0] as string, { updatedAt: r[n] as string, updatedSeq: Number(r[n + 1]) }])) : undefined;
     const k = n + (byView ? 2 : 0);
     return {
-      rows: page.map((r) => entityOfColumns(d, r)), hasNext: rows.length > q.first, count,
+      rows: page.map(entity.entityOf), hasNext: rows.length > q.first, count,
       ...(times ? { times } : {}),
       ...(ordered ? { keys: page.map((r) => r.slice(k, k + keys.length) as string[]), keyPeople: page.map((r) => r[k + keys.length] as string) } : {}),
       // 1 where the person is stored, null where not.
@@ -198,7 +227,8 @@ export abstract class QueryStore implements Store {
     const bounds: RawBuilder<SqlBool>[] = [sql<SqlBool>`k0.domain = ${q.order!.domain} AND k0.version = ${q.order!.version}`];
     if (q.lead?.above !== undefined) bounds.push(sql<SqlBool>`${k0} > ${q.lead.above}`);
     if (q.lead?.upTo !== undefined) bounds.push(sql<SqlBool>`${k0} <= ${q.lead.upTo}`);
-    const n = ENTITY_COLUMNS.length;
+    const entity = entityColumnsOf(d, q);
+    const n = entity.width;
     const rows: EntityRow[] = [];
     const keys: string[][] = [];
     const keyPeople: string[] = [];
@@ -216,14 +246,14 @@ export abstract class QueryStore implements Store {
       // person, and where asked the person's demographics.
       const page = await this.executeReadArrays(sql`WITH k AS MATERIALIZED (
           SELECT ${k0} AS v, k0.entity_id FROM pseudonyms k0 WHERE ${and(where)} ORDER BY ${k0} LIMIT ${want})
-        SELECT ${sql.join(ENTITY_COLUMNS.map((c) => sql.ref(`e.${c}`)))}, k.v, k.entity_id${withDemographics}
+        SELECT ${entity.select}, k.v, k.entity_id${withDemographics}
         FROM k LEFT JOIN entities e ON e.id = k.entity_id AND ${byIds(sql.ref('e.id'), sql`SELECT entity_id FROM k`)}${joinDemographics}
         ORDER BY ${d.byteOrder(sql.ref('k.v'))}`.compile(this.rdb));
       for (const r of page) {
         // The type is checked here, not in SQL: there the planner may intersect the scan by id with
         // one of every person (the (type, …) indexes), which costs the whole type.
         if (r[0] === null || r[1] !== 'person') continue;
-        rows.push(entityOfColumns(d, r));
+        rows.push(entity.entityOf(r));
         keys.push([r[n] as string]);
         keyPeople.push(r[n + 1] as string);
         demographics?.push(demographicsAt(d, r, n + 2));
