@@ -49,7 +49,7 @@ import { KeyOnlyRead } from '../graphql/loaders.ts';
 import { rootListPage } from '../graphql/resolvers.ts';
 import { fieldResolver } from '../graphql/schema.ts';
 import { checkKeyVersion, orderOf } from '../graphql/order.ts';
-import type { EntityRow } from '../store/types.ts';
+import type { EntityRow, ListQuery } from '../store/types.ts';
 import { cellOf, DATASETS, showsDemographics, type Column, type Dataset } from './columns.ts';
 import type { Value } from './kanonymity.ts';
 
@@ -67,6 +67,8 @@ export interface ProjectedPage {
 export interface Projection {
   dataset: Dataset;
   columns: Column[];
+  /** The members of the listed records' data its columns read (ListQuery.fields): learnt from the reads. */
+  members: MembersRead;
   /** Cells of one page of rows, read through `ctx` (a context of the purpose: its loaders batch the reads). */
   project(rows: EntityRow[], ctx: GraphQLContext): Promise<Value[][]>;
 }
@@ -192,6 +194,55 @@ const keyOnlyContext = (ctx: GraphQLContext): GraphQLContext => ({
   ...ctx, loaders: { ...ctx.loaders, entity: ctx.loaders.entityKey, entityNow: ctx.loaders.entityKeyNow },
 });
 
+/** A member name a store can read on its own (src/store/queries/store-reads.ts checks the same). */
+const MEMBER_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * Which members of the listed records' data a projection's columns read, learnt from the reads
+ * themselves (src/store/partial-data.ts): a page is listed with the members found so far decoded,
+ * and any read beyond them, which the partial record answers from the whole one, adds its member
+ * for the pages listed after it. The first pages decode whole records (nothing is known yet); from
+ * then on a page decodes what the columns read. Nothing here has to describe what a resolver reads,
+ * so it cannot drift from the resolvers: a member missed is a slower read, never a wrong value.
+ * A read that needs every member (keys listed, a spread) stops the partial reads for good.
+ */
+export class MembersRead {
+  private readonly names = new Set<string>();
+  private whole = false;
+  private sorted: string[] | undefined = [];
+
+  readonly missed = (member: string | null): void => {
+    if (member === null || !MEMBER_NAME.test(member)) this.whole = true;
+    else if (!this.names.has(member)) {
+      this.names.add(member);
+      this.sorted = undefined;
+    }
+  };
+
+  /** What a page's listing asks of the store: the members to decode, or nothing (whole records). */
+  listQuery(): Pick<ListQuery, 'fields' | 'missedFields'> {
+    if (this.whole) return {};
+    this.sorted ??= [...this.names].sort();
+    return { fields: this.sorted, missedFields: this.missed };
+  }
+}
+
+/**
+ * The members learnt per (purpose schema, dataset, columns), kept across extracts: a purpose's next
+ * extract of a dataset decodes only what its columns read from its first page on. Purpose schemas
+ * are built once per purpose and kept; a WeakMap lets a replaced one go.
+ */
+const LEARNT = new WeakMap<GraphQLSchema, Map<string, MembersRead>>();
+
+function membersFor(schema: GraphQLSchema, dataset: Dataset, columns: readonly Column[]): MembersRead {
+  let bySchema = LEARNT.get(schema);
+  if (!bySchema) LEARNT.set(schema, (bySchema = new Map()));
+  const key = `${dataset}\0${columns.map((c) => c.name).join('\0')}`;
+  let m = bySchema.get(key);
+  if (!m) bySchema.set(key, (m = new MembersRead()));
+  return m;
+}
+
 /** Compiles the projection of a dataset's columns (all of them, or the few a k-anonymity pass needs). */
 export function compileProjection(schema: GraphQLSchema, dataset: Dataset, columns: Column[]): Projection {
   const typeName = DATASETS[dataset].type;
@@ -201,6 +252,7 @@ export function compileProjection(schema: GraphQLSchema, dataset: Dataset, colum
   return {
     dataset,
     columns,
+    members: membersFor(schema, dataset, columns),
     async project(rows, ctx) {
       const keyCtx = keyed.some(Boolean) ? keyOnlyContext(ctx) : ctx;
       // The whole record after all: this column reads full rows from now on, and this cell again.
@@ -329,7 +381,9 @@ export async function* projectedPages(
     let r: Listed['r'];
     const probes = probesLeadingPeople(ctx.store);
     try {
-      r = await rootListPage(ctx, entity, { first: pageSize, ...position, ...where, ...(range ? { lead: range.lead } : {}), keyPeopleStored: probes, withDemographics });
+      r = await rootListPage(ctx, entity, {
+        first: pageSize, ...position, ...where, ...(range ? { lead: range.lead } : {}), keyPeopleStored: probes, withDemographics, ...projection.members.listQuery(),
+      });
     } catch (e) {
       throw unreadable(e);
     }

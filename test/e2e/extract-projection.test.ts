@@ -19,6 +19,7 @@ import { storeKinds } from '../support/stores.ts';
 import { graphqlExtract, type ReferenceRows } from '../support/extract-reference.ts';
 import { KeyMemo } from '../../src/graphql/loaders.ts';
 import { typeOfId } from '../../src/sync/ids.ts';
+import type { EntityRow } from '../../src/store/types.ts';
 
 const DATASET_NAMES = Object.keys(DATASETS) as Dataset[];
 const clientOf = (purpose: string) => DEMO_CLIENTS.find((c) => c.purpose === purpose)!.id;
@@ -409,5 +410,90 @@ describe.each(storeKinds())('compiled extract projections equal GraphQL, on %s',
     // The classes (the gone one too) were asked as keys only, never read whole.
     expect(asked.keys.has(gone)).toBe(true);
     expect([...asked.whole].filter((id) => id.startsWith('cls_'))).toEqual([]);
+  });
+
+  /**
+   * The analytics people projected through `schema`, every listing's asked members recorded and
+   * the reads beyond them counted by member; with the reference GraphQL gives through the same schema.
+   */
+  async function listingMembers(schema: GraphQLSchema) {
+    const client = clientOf('analytics');
+    const reference = await graphqlExtract(g.store, g.privacy, client, 'people', 50, schema);
+    const listings: (readonly string[] | undefined)[] = [];
+    const missed = new Map<string | null, number>();
+    const store = g.store as { list: typeof g.store.list };
+    const { list } = store;
+    store.list = (q) => {
+      if (q.type !== 'person') return list.call(g.store, q);
+      listings.push(q.fields);
+      const tell = q.missedFields;
+      return list.call(g.store, { ...q, ...(tell ? { missedFields: (m) => (missed.set(m, (missed.get(m) ?? 0) + 1), tell(m)) } : {}) });
+    };
+    try {
+      return { mine: await projected(g, client, 'people', schema), reference, listings, missed };
+    } finally {
+      store.list = list;
+    }
+  }
+
+  /** The people from the 100th on in the analytics list's order: the rows of the third page of 37 and later. */
+  async function laterPeople(): Promise<(id: string) => boolean> {
+    const ids: string[] = [];
+    const store = g.store as { list: typeof g.store.list };
+    const { list } = store;
+    store.list = async (q) => {
+      const r = await list.call(g.store, q);
+      if (q.type === 'person') ids.push(...r.rows.map((row) => row.id));
+      return r;
+    };
+    try {
+      await projected(g, clientOf('analytics'), 'people');
+    } finally {
+      store.list = list;
+    }
+    expect(ids.length).toBeGreaterThan(250);
+    const later = new Set(ids.slice(100));
+    return (id) => later.has(id);
+  }
+
+  /** The analytics schema with Person.enabled made, from the `later` people on, by `value` of the stored record. */
+  function enabledBy(later: (id: string) => boolean, value: (data: Record<string, unknown>) => boolean): GraphQLSchema {
+    return mapSchema(g.privacy.schemas.get('analytics')!.schema, {
+      [MapperKind.OBJECT_FIELD]: (f, name, type) => {
+        if (type !== 'Person' || name !== 'enabled') return f;
+        const inner = f.resolve!;
+        return { ...f, resolve: (src: EntityRow, ...rest: unknown[]) =>
+          (later(src.id) ? value(src.data as Record<string, unknown>) : (inner as (...a: unknown[]) => unknown)(src, ...rest)) };
+      },
+    });
+  }
+
+  it('decodes only the members the columns read, learns a member read by later rows only, and gives the same values', { timeout: 120_000 }, async () => {
+    // From the 100th person on, Person.enabled depends on the family name (a member no analytics column reads).
+    const { mine, reference, listings, missed } = await listingMembers(enabledBy(await laterPeople(), (d) => String(d.familyName).length % 2 === 1));
+    expect(differences(mine, reference)).toEqual([]);
+    // The first listing knows nothing yet; later ones decode the members read, without the family
+    // name at first; rows from the 100th on read it from their whole records, and the listings after
+    // decode it.
+    expect(listings[0]).toEqual([]);
+    const without = listings.findIndex((f) => f && f.length > 0 && !f.includes('familyName'));
+    const withName = listings.findIndex((f) => f?.includes('familyName'));
+    expect(without).toBeGreaterThan(0);
+    expect(withName).toBeGreaterThan(without);
+    expect(listings.slice(withName).every((f) => f?.includes('familyName'))).toBe(true);
+    expect(listings[withName]).toEqual(expect.arrayContaining(['roles']));
+    // Members no column reads stay in the records' text.
+    expect(listings.at(-1)).not.toContain('givenName');
+    expect(missed.get('familyName')).toBeGreaterThan(0);
+    expect(missed.has(null)).toBe(false);
+  });
+
+  it('a column that lists a record’s members makes the later pages read whole records, with the same values', { timeout: 120_000 }, async () => {
+    // From the 100th person on, Person.enabled depends on how many members the record has.
+    const { mine, reference, listings, missed } = await listingMembers(enabledBy(await laterPeople(), (d) => Object.keys(d).length % 2 === 1));
+    expect(differences(mine, reference)).toEqual([]);
+    expect(missed.get(null)).toBeGreaterThan(0);
+    expect(listings.findIndex((f) => f && f.length > 0)).toBeGreaterThan(0);
+    expect(listings.at(-1)).toBeUndefined();
   });
 });

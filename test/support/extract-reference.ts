@@ -18,9 +18,8 @@ export interface ReferenceRows {
   people: Set<string>;
 }
 
-export async function graphqlExtract(store: Store, privacy: Privacy, client: string, dataset: Dataset, pageSize = 50): Promise<ReferenceRows> {
+export async function graphqlExtract(store: Store, privacy: Privacy, client: string, dataset: Dataset, pageSize = 50, schema = privacy.schemas.get(privacy.clientPurpose(client)!.id)!.schema): Promise<ReferenceRows> {
   const purpose = privacy.clientPurpose(client)!;
-  const { schema } = privacy.schemas.get(purpose.id)!;
   const { columns, selection } = columnsFor(schema, dataset);
   const root = DATASETS[dataset].root;
   const document = parse(
