@@ -8,6 +8,7 @@ import { CursorScalar, DateScalar, DateTimeScalar, EmailAddressScalar, Pseudonym
 import type { EntityType } from '../model/records.ts';
 import { GRAPHQL_TYPE } from '../model/names.ts';
 import type { EntityRow, ListQuery, ListResult } from '../store/types.ts';
+import { MemberNotRead } from '../store/partial-data.ts';
 import { demographicsIdFor, typeOfId } from '../sync/ids.ts';
 import { checkFirst, fromList, fromRows, sliceIds, toConnection } from './connection.ts';
 import { peopleOrderedBy, pseudonymsInKey } from '../store/order.ts';
@@ -60,7 +61,9 @@ export async function rootListPage(ctx: GraphQLContext, type: EntityType, q: Omi
     ...(order ? { order: { domain: order.domain, version: order.version }, afterKey } : { afterId }),
     view: ctx.view.name,
   });
-  for (const row of r.rows) ctx.loaders.entity.prime(row.id, row);
+  // Rows read with only some members (an extract's, ListQuery.fields) are not the records a related
+  // read may ask for: those are read whole.
+  if (!q.fields) for (const row of r.rows) ctx.loaders.entity.prime(row.id, row);
   // Read with the people when asked (an extract's demographics columns); absent ones primed as absent.
   if (r.demographics) r.rows.forEach((row, i) => ctx.loaders.entity.prime(demographicsIdFor(row.id), r.demographics![i]));
   if (r.times) for (const [id, t] of r.times) ctx.loaders.viewTime?.prime(id, t);
@@ -69,7 +72,12 @@ export async function rootListPage(ctx: GraphQLContext, type: EntityType, q: Omi
   if (order && r.keys) {
     const known = new Map<string, string>();
     r.rows.forEach((row, i) => {
-      for (const [id, p] of pseudonymsInKey(order.type, row, r.keys![i]!, r.keyPeople?.[i])) known.set(id, p);
+      try {
+        for (const [id, p] of pseudonymsInKey(order.type, row, r.keys![i]!, r.keyPeople?.[i])) known.set(id, p);
+      } catch (e) {
+        // A row read without the member its key names (ListQuery.fields): that pseudonym is read when needed.
+        if (!(e instanceof MemberNotRead)) throw e;
+      }
     });
     ctx.loaders.primePseudonyms(known);
     // The people leading the keys that the walk found stored: an enrollment's `person` needs no lookup.

@@ -83,8 +83,6 @@ export interface StoreDialect {
    * it is JSON null (so a reader can tell the two apart; src/store/partial-data.ts).
    */
   jsonMemberText(col: Expression<unknown>, field: string): RawBuilder<string | null>;
-  /** A JSON column as JSON text (SQLite keeps it so; PostgreSQL's jsonb cast), which the driver does not parse. */
-  jsonAsText(col: Expression<unknown>): RawBuilder<string>;
   /** The JSON column with one member set to a value given as JSON text. */
   jsonWith(col: Expression<unknown>, field: string, jsonText: string): RawBuilder<unknown>;
   /** Whether a JSON column's array member holds a text value. */

@@ -1,74 +1,88 @@
 /**
- * A record's `data` read with only some of its members decoded (ListQuery.fields): the members the
- * caller expects to read come from the store one by one, the rest stay in the record's JSON text,
- * parsed on first use. Why: an extract reads a handful of the fields of each record (an analytics
- * classes extract 5 of 10), and decoding whole records was most of what its young collections found
- * alive (docs/extract-engine.md, "Reading only the fields a purpose reads").
+ * The `data` of listed records as an extract reads it (ListQuery.fields, ListQuery.memberReads):
+ * either whole, with every member read told to the caller, or with only some members decoded, so
+ * that the rest are neither sent as text nor parsed. Why: an extract's columns read a few members
+ * of each record (an analytics classes extract 5 of 10), and the whole records it decoded were most
+ * of what its young collections found alive (docs/extract-engine.md, "Reading only the members a
+ * purpose reads").
  *
- * Exact by construction, not by a list of what each reader reads. The object is a Proxy over the
- * decoded members. A read of a member that was asked for answers from them: present, it has the
- * stored value; absent from the record, it is absent here too (the store tells absent from JSON
- * null). Any other read — another member, `in`, `Object.keys`, a spread, `JSON.stringify`, a write —
- * parses the whole record once and answers from it, and is reported (`missed`), so the caller can
- * ask for that member on its next page. A reader therefore sees the whole record whatever it does;
- * reading only what was asked for is what makes it cheap.
+ * Exact by construction, not by a list of what each reader reads. Both kinds are a Proxy:
+ * - a *recorded* record is the whole record; each read of a member (`get`, `in`) is told, and so is
+ *   a read that needs every member (keys listed, a spread, JSON text) as `null`;
+ * - a *partial* record holds the members asked for, present or absent as stored (the store tells
+ *   an absent member from JSON null). A read of any other member, or of every member, is told and
+ *   then throws `MemberNotRead`, as a key-only row throws KeyOnlyRead: a reader can never answer
+ *   from members that were not read. The caller reads the whole record and makes its value again.
  *
  * Symbols are not members (JSON has none): a symbol reads as on any plain object.
  */
 
-/**
- * Called when a read needed more than the members asked for: the member's name, or null when the
- * read needed every member (keys listed, the object spread or written to).
- */
-export type MissedMember = (member: string | null) => void;
+/** A read of listed records' data: a member by name, or every member (null). */
+export interface MemberReads {
+  read(member: string | null): void;
+  /** A recorded record's number of members (how much a partial read would leave out). */
+  members?(count: number): void;
+}
 
-/** The record's JSON text, until a read needs the whole record; then the parsed record. */
-const TEXT = Symbol('record text');
-const WHOLE = Symbol('whole record');
+/** A read of a partial record that needed a member it was not read with (null: every member). */
+export class MemberNotRead extends Error {
+  constructor(readonly member: string | null) {
+    super(member === null ? 'every member of a record read with only some' : `member "${member}" of a record read without it`);
+    this.name = 'MemberNotRead';
+  }
+}
 
-type Target = Record<string, unknown> & { [TEXT]?: string; [WHOLE]?: Record<string, unknown> };
+type Data = Record<string, unknown>;
 
-/**
- * A maker of partial records for one list call: `fields` the members decoded, `missed` told of any
- * read beyond them. The handler is shared by the page's records (one Proxy each, no closure).
- */
-export function partialRecords(fields: readonly string[], missed: MissedMember): (text: string, row: readonly unknown[], from: number) => object {
-  const asked = new Set(fields);
-  const whole = (t: Target, member: string | null): Record<string, unknown> => {
-    missed(member);
-    let w = t[WHOLE];
-    if (!w) {
-      w = JSON.parse(t[TEXT]!) as Record<string, unknown>;
-      t[WHOLE] = w;
-      t[TEXT] = undefined;
-    }
-    return w;
-  };
-  const handler: ProxyHandler<Target> = {
+/** Whole records whose every read is told (`reads`). */
+export function recordedRecords(reads: MemberReads): (data: Data) => object {
+  const every = (t: Data) => (reads.read(null), t);
+  const handler: ProxyHandler<Data> = {
     get(t, key) {
-      if (typeof key === 'symbol') return key === TEXT || key === WHOLE ? undefined : Reflect.get(Object.prototype, key);
-      // Absent from the record, an asked-for member reads through the prototype as it would on the
-      // whole record (both are plain objects).
-      if (asked.has(key)) return t[WHOLE] ? t[WHOLE][key] : t[key];
-      return whole(t, key)[key];
+      if (typeof key === 'string') reads.read(key);
+      return t[key as string];
     },
     has(t, key) {
-      if (typeof key === 'symbol') return key in Object.prototype;
-      if (asked.has(key)) return t[WHOLE] ? key in t[WHOLE] : key in t;
-      return key in whole(t, key);
+      if (typeof key === 'string') reads.read(key);
+      return key in t;
     },
-    // Listing, describing or changing members needs every one of them.
-    ownKeys: (t) => Reflect.ownKeys(whole(t, null)),
-    getOwnPropertyDescriptor: (t, key) => (typeof key === 'symbol' ? undefined : Reflect.getOwnPropertyDescriptor(whole(t, null), key)),
-    set: (t, key, value) => Reflect.set(whole(t, null), key, value),
-    defineProperty: (t, key, d) => Reflect.defineProperty(whole(t, null), key, d),
-    deleteProperty: (t, key) => Reflect.deleteProperty(whole(t, null), key),
-    // Freezing would bind the Proxy's answers to the decoded members only: refused.
-    preventExtensions: () => false,
+    ownKeys: (t) => Reflect.ownKeys(every(t)),
+    getOwnPropertyDescriptor: (t, key) => Reflect.getOwnPropertyDescriptor(every(t), key),
+    set: (t, key, value) => Reflect.set(every(t), key, value),
+    defineProperty: (t, key, d) => Reflect.defineProperty(every(t), key, d),
+    deleteProperty: (t, key) => Reflect.deleteProperty(every(t), key),
   };
-  // The members are the row's values from `from` on, as JSON text, in the order of `fields`.
-  return (text, row, from) => {
-    const t: Target = { [TEXT]: text };
+  return (data) => {
+    reads.members?.(Object.keys(data).length);
+    return new Proxy(data, handler);
+  };
+}
+
+/**
+ * Partial records of one list call: `fields` the members decoded, taken from a row's values as JSON
+ * text (SQL NULL where absent) from `from` on, in the order of `fields`. The handler is shared by
+ * the page's records (one Proxy each, no closure).
+ */
+export function partialRecords(fields: readonly string[], reads: MemberReads): (row: readonly unknown[], from: number) => object {
+  const asked = new Set(fields);
+  const notRead = (member: string | null): never => {
+    reads.read(member);
+    throw new MemberNotRead(member);
+  };
+  const handler: ProxyHandler<Data> = {
+    // Absent from the record, an asked-for member reads through the prototype as it would on the
+    // whole record (both are plain objects).
+    get: (t, key) => (typeof key === 'symbol' || asked.has(key) ? t[key as string] : notRead(key)),
+    has: (t, key) => (typeof key === 'symbol' || asked.has(key) ? key in t : notRead(key)),
+    ownKeys: () => notRead(null),
+    getOwnPropertyDescriptor: () => notRead(null),
+    set: () => notRead(null),
+    defineProperty: () => notRead(null),
+    deleteProperty: () => notRead(null),
+    preventExtensions: () => notRead(null),
+  };
+  return (row, from) => {
+    const t: Data = {};
     for (let i = 0; i < fields.length; i++) {
       const m = row[from + i] as string | null | undefined;
       // SQL NULL: the record has no such member (JSON null comes as the text "null").

@@ -207,7 +207,6 @@ export const postgresDialect: StoreDialect = {
   jsonText: (col, field) => sql<string | null>`${col} ->> ${field}::text`,
   jsonMember: (col, field) => sql`${col} -> ${field}::text`,
   jsonMemberText: (col, field) => sql<string | null>`(${col} -> ${field}::text)::text`,
-  jsonAsText: (col) => sql<string>`${col}::text`,
   jsonWith: (col, field, text) => sql`jsonb_set(${col}, ARRAY[${field}::text], ${text}::jsonb)`,
   jsonArrayHas: (col, field, value) => sql<SqlBool>`(${col} -> ${field}::text) @> jsonb_build_array(${value}::text)`,
   textHas: (col, needle) => sql<SqlBool>`strpos(coalesce(${col}::text, ''), ${needle}::text) > 0`,

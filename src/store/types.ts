@@ -11,7 +11,7 @@
  */
 import type { EntityData, EntityType } from '../model/records.ts';
 import type { PseudonymOrder, PseudonymOrderedType } from './order.ts';
-import type { MissedMember } from './partial-data.ts';
+import type { MemberReads } from './partial-data.ts';
 
 type ResolvedName<K> = K extends `${infer P}Keys` ? `${P}Ids` : K extends `${infer P}Key` ? `${P}Id` : K;
 /** Entity data as stored: the source's `xxxKey` references become gateway `xxxId`s. */
@@ -199,13 +199,13 @@ export interface ListQuery {
    */
   withDemographics?: boolean;
   /**
-   * Decode only these members of each row's `data` (names as in the model: letters, digits, `_`);
-   * the rest are parsed from the record's text on first use, and `missedFields` is told
-   * (src/store/partial-data.ts). A row reads as the whole record whatever is read of it. An extract
-   * asks for the members its columns have read so far; a GraphQL request reads whole records.
+   * An extract's reads of the rows' `data` (src/store/partial-data.ts). With `fields` (names as in
+   * the model: letters, digits, `_`), only those members are decoded, and reading another throws
+   * `MemberNotRead`; without, the rows are whole. Either way `memberReads` is told of each member
+   * read beyond `fields`. A GraphQL request reads whole records and asks for neither.
    */
   fields?: readonly string[];
-  missedFields?: MissedMember;
+  memberReads?: MemberReads;
 }
 
 export interface ListResult {

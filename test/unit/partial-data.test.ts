@@ -1,22 +1,24 @@
 /**
- * Rows listed with only some members of their data decoded (ListQuery.fields,
- * src/store/partial-data.ts), on both stores: every way of reading a row's data gives what the
- * whole record gives — asked-for members present, absent or JSON null, other members, `in`, key
- * listing, spreading, JSON text — and only reads beyond the asked-for members are reported.
+ * Listed records' data as an extract reads it (ListQuery.fields / memberReads,
+ * src/store/partial-data.ts), on both stores:
+ * - recorded: the whole record, every way of reading it the same as a plain one, each member read
+ *   told (and `null` for a read of every member);
+ * - partial: the asked-for members read as in the whole record (present, absent, JSON null, falsy),
+ *   and any other read told and refused with MemberNotRead, never answered from what is missing.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestStore, storeKinds } from '../support/stores.ts';
 import type { EntityRow, ListQuery, Store } from '../../src/store/types.ts';
-import { partialRecords } from '../../src/store/partial-data.ts';
+import { MemberNotRead, partialRecords, recordedRecords, type MemberReads } from '../../src/store/partial-data.ts';
 
 const AT = '2026-12-07T00:00:00.000Z';
-/** Synthetic classes: members present, absent and JSON null, nested values, a member named like Object.prototype's. */
+/** Synthetic classes: members present, absent and JSON null, nested values, falsy values, a member named like Object.prototype's. */
 const DATA: Record<string, unknown>[] = [
   { title: 'Synthetic 1', classType: 'scheduled', periods: ['1', '2'], subjects: null, grades: ['05'], location: 'R 1' },
   { title: 'Synthetic 2', periods: [], meta: { a: [1, { b: null }] }, primary: false, n: 0 },
   { title: 'Synthetic 3', classType: null, constructor: 'not the prototype’s', location: '' },
 ];
-const ASKED = ['classType', 'periods', 'subjects', 'constructor', 'then'];
+const ASKED = ['classType', 'periods', 'subjects', 'constructor', 'primary', 'n', 'then'];
 
 /** Everything a reader can learn of a record's data, in a form toEqual compares. */
 function observe(data: Record<string, unknown>) {
@@ -32,48 +34,73 @@ function observe(data: Record<string, unknown>) {
   };
 }
 
-describe('partialRecords', () => {
+/** The asked-for members as a reader finds them. */
+const asked = (data: Record<string, unknown>) => ASKED.map((f) => [f, data[f], f in data]);
+
+/** A MemberReads that keeps what it is told. */
+function told() {
+  const reads: (string | null)[] = [];
+  const sizes: number[] = [];
+  return { reads, sizes, memberReads: { read: (m) => void reads.push(m), members: (n) => void sizes.push(n) } satisfies MemberReads };
+}
+
+/** Every way a reader can go beyond the asked-for members. */
+const BEYOND: [string, (d: Record<string, unknown>) => unknown][] = [
+  ['get', (d) => d.title],
+  ['in', (d) => 'title' in d],
+  ['keys', (d) => Object.keys(d)],
+  ['spread', (d) => ({ ...d })],
+  ['JSON', (d) => JSON.stringify(d)],
+  ['own', (d) => Object.prototype.hasOwnProperty.call(d, 'classType')],
+  ['write', (d) => (d.classType = 'homeroom')],
+  ['delete', (d) => delete d.classType],
+  ['freeze', (d) => Object.freeze(d)],
+];
+
+describe('partial and recorded records', () => {
   const whole = DATA.map((d) => JSON.parse(JSON.stringify(d)) as Record<string, unknown>);
-  /** A partial record as the store makes it: the text, and each asked member's JSON text or null where absent. */
-  const partial = (d: Record<string, unknown>, missed: (m: string | null) => void) => {
-    const text = JSON.stringify(d);
-    const row = ['x', ...ASKED.map((f) => (Object.hasOwn(d, f) ? JSON.stringify(d[f]) : null))];
-    return partialRecords(ASKED, missed)(text, row, 1) as Record<string, unknown>;
-  };
+  /** A partial record as the store makes it: each asked member's JSON text, null where absent. */
+  const partial = (d: Record<string, unknown>, reads: MemberReads) =>
+    partialRecords(ASKED, reads)(['x', ...ASKED.map((f) => (Object.hasOwn(d, f) ? JSON.stringify(d[f]) : null))], 1) as Record<string, unknown>;
 
-  it('answers asked-for members from what was decoded, and reports nothing', () => {
+  it('a partial record answers the asked-for members as the whole one does, and is told nothing', () => {
     for (const d of whole) {
-      const missed: (string | null)[] = [];
-      const p = partial(d, (m) => missed.push(m));
-      for (const f of ASKED) {
-        expect(p[f], f).toEqual(d[f]);
-        expect(f in p, f).toBe(f in d);
+      const t = told();
+      expect(asked(partial(d, t.memberReads))).toEqual(asked(d));
+      expect(t.reads).toEqual([]);
+    }
+  });
+
+  it('a partial record refuses every other read, and tells which', () => {
+    for (const [how, read] of BEYOND) {
+      const t = told();
+      const p = partial(whole[0]!, t.memberReads);
+      let thrown: unknown;
+      try {
+        read(p);
+      } catch (e) {
+        thrown = e;
       }
-      expect(missed).toEqual([]);
+      expect(thrown, how).toBeInstanceOf(MemberNotRead);
+      // JSON.stringify looks for a toJSON member first.
+      expect(t.reads, how).toEqual(how === 'get' || how === 'in' ? ['title'] : how === 'JSON' ? ['toJSON'] : [null]);
     }
   });
 
-  it('answers every other read from the whole record, and reports it', () => {
+  it('a recorded record reads as the whole one in every way, and tells each member read and its size', () => {
     for (const d of whole) {
-      const missed: (string | null)[] = [];
-      expect(observe(partial(d, (m) => missed.push(m)))).toEqual(observe(d));
-      expect(missed).toContain('title');
-      expect(missed).toContain(null);
+      const t = told();
+      const r = recordedRecords(t.memberReads)(JSON.parse(JSON.stringify(d))) as Record<string, unknown>;
+      expect(t.sizes).toEqual([Object.keys(d).length]);
+      expect(r.title).toEqual(d.title);
+      expect(t.reads).toEqual(['title']);
+      expect(observe(r)).toEqual(observe(d));
+      expect(t.reads).toContain(null);
     }
-  });
-
-  it('keeps writes, and refuses to be frozen', () => {
-    const p = partial(whole[0]!, () => {});
-    p.classType = 'homeroom';
-    p.title = 'Synthetic 9';
-    expect([p.classType, p.title]).toEqual(['homeroom', 'Synthetic 9']);
-    delete p.periods;
-    expect('periods' in p).toBe(false);
-    expect(() => Object.freeze(p)).toThrow(TypeError);
   });
 });
 
-describe.each(storeKinds())('a list with only some members decoded on %s', (kind) => {
+describe.each(storeKinds())('a list read for an extract on %s', (kind) => {
   let store: Store;
   beforeAll(async () => {
     store = await openTestStore(kind);
@@ -84,19 +111,29 @@ describe.each(storeKinds())('a list with only some members decoded on %s', (kind
   afterAll(() => store?.close());
 
   const listed = async (q: Partial<ListQuery>) => (await store.list({ type: 'class', first: 10, ...q })).rows;
+  const rest = (rows: EntityRow[]) => rows.map(({ data, ...r }) => r);
+  const data = (r: EntityRow) => r.data as Record<string, unknown>;
 
-  it('gives rows that read as the whole ones, and reports only reads beyond the members asked for', async () => {
+  it('with some members: the same rows, the asked-for members as stored, every other read refused', async () => {
     const whole = await listed({});
-    const missed = new Set<string | null>();
-    const partial = await listed({ fields: ASKED, missedFields: (m) => missed.add(m) });
-    expect(partial.map(({ data, ...r }) => r)).toEqual(whole.map(({ data, ...r }) => r));
-    // The asked-for members as stored (absent, JSON null, empty list), and nothing reported.
-    const asked = (rows: EntityRow[]) => rows.map((r) => ASKED.map((f) => [f, (r.data as Record<string, unknown>)[f], f in (r.data as object)]));
-    expect(asked(partial)).toEqual(asked(whole));
-    expect(missed.size).toBe(0);
-    // Then everything else.
-    expect(partial.map((r) => observe(r.data as Record<string, unknown>))).toEqual(whole.map((r) => observe(r.data as Record<string, unknown>)));
-    expect(missed.has('title') && missed.has(null)).toBe(true);
+    const t = told();
+    const partial = await listed({ fields: ASKED, memberReads: t.memberReads });
+    expect(rest(partial)).toEqual(rest(whole));
+    expect(partial.map((r) => asked(data(r)))).toEqual(whole.map((r) => asked(data(r))));
+    expect(t.reads).toEqual([]);
+    expect(() => data(partial[0]!).title).toThrow(MemberNotRead);
+    expect(() => Object.keys(data(partial[1]!))).toThrow(MemberNotRead);
+    expect(t.reads).toEqual(['title', null]);
+  });
+
+  it('recorded: the whole rows, each read told, each record’s size told', async () => {
+    const whole = await listed({});
+    const t = told();
+    const recorded = await listed({ memberReads: t.memberReads });
+    expect(t.sizes).toEqual(DATA.map((d) => Object.keys(d).length));
+    expect(recorded.map((r) => observe(data(r)))).toEqual(whole.map((r) => observe(data(r))));
+    expect(rest(recorded)).toEqual(rest(whole));
+    expect(new Set(t.reads)).toEqual(new Set(['title', 'classType', 'periods', 'subjects', 'grades', 'location', 'meta', 'primary', 'n', 'constructor', 'then', 'toString', 'hasOwnProperty', 'toJSON', null]));
   });
 
   it('refuses a member name it cannot put in a JSON path', async () => {

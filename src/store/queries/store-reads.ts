@@ -28,7 +28,7 @@ import { StoreWebhooks } from './webhooks.ts';
 import { StoreTenantCatalog } from './tenant-catalog.ts';
 import type { WriteTx } from './write-tx.ts';
 import { observedRead } from '../observe.ts';
-import { partialRecords } from '../partial-data.ts';
+import { partialRecords, recordedRecords } from '../partial-data.ts';
 
 type Selected<T extends keyof Database> = import('kysely').Selectable<Database[T]>;
 
@@ -49,25 +49,29 @@ const demographicsAt = (d: StoreDialect, r: readonly unknown[], at: number) =>
 const MEMBER_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /**
- * The entity columns of a list's SELECT (`e`), and how a row's values make its EntityRow: whole, or
- * with only `q.fields` decoded (the record's text, then each member's JSON text; partial-data.ts).
- * `width` is how many values of a row they take.
+ * The entity columns of a list's SELECT (`e`), and how a row's values make its EntityRow: whole;
+ * whole with its reads told (`q.memberReads`); or with only `q.fields` decoded, each member's JSON
+ * text read on its own in place of the record (partial-data.ts). `width` is how many values of a
+ * row they take.
  */
-function entityColumnsOf(d: StoreDialect, q: Pick<ListQuery, 'fields' | 'missedFields'>) {
+function entityColumnsOf(d: StoreDialect, q: Pick<ListQuery, 'fields' | 'memberReads'>) {
+  const whole = { select: sql.join(ENTITY_COLUMNS.map((c) => sql.ref(`e.${c}`))), width: ENTITY_COLUMNS.length };
   if (!q.fields) {
-    return { select: sql.join(ENTITY_COLUMNS.map((c) => sql.ref(`e.${c}`))), width: ENTITY_COLUMNS.length, entityOf: (r: readonly unknown[]) => entityOfColumns(d, r) };
+    if (!q.memberReads) return { ...whole, entityOf: (r: readonly unknown[]) => entityOfColumns(d, r) };
+    const recorded = recordedRecords(q.memberReads);
+    return { ...whole, entityOf: (r: readonly unknown[]): EntityRow => ({ ...entityOfColumns(d, r), data: recorded(d.fromJson(r[2])) as EntityRow['data'] }) };
   }
   const fields = q.fields;
   const bad = fields.find((f) => !MEMBER_NAME.test(f));
   if (bad !== undefined) throw new Error(`list: a member to read must be a plain name, not ${JSON.stringify(bad)}`);
-  const data = sql.ref('e.data');
-  const make = partialRecords(fields, q.missedFields ?? (() => {}));
+  const make = partialRecords(fields, q.memberReads ?? { read() {} });
   const n = ENTITY_COLUMNS.length;
   return {
-    select: sql.join([sql.ref('e.id'), sql.ref('e.type'), d.jsonAsText(data), sql.ref('e.updated_at'), sql.ref('e.updated_seq'), ...fields.map((f) => d.jsonMemberText(data, f))]),
+    // NULL where the record would be, so the columns after keep their places.
+    select: sql.join([sql.ref('e.id'), sql.ref('e.type'), sql`NULL`, sql.ref('e.updated_at'), sql.ref('e.updated_seq'), ...fields.map((f) => d.jsonMemberText(sql.ref('e.data'), f))]),
     width: n + fields.length,
     entityOf: (r: readonly unknown[]): EntityRow => ({
-      id: r[0] as string, type: r[1] as EntityRow['type'], data: make(r[2] as string, r, n) as EntityRow['data'], updatedAt: r[3] as string, updatedSeq: r[4] as number,
+      id: r[0] as string, type: r[1] as EntityRow['type'], data: make(r, n) as EntityRow['data'], updatedAt: r[3] as string, updatedSeq: r[4] as number,
     }),
   };
 }
