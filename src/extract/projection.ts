@@ -199,13 +199,22 @@ const keyOnlyContext = (ctx: GraphQLContext): GraphQLContext => ({
 const MEMBER_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /**
+ * The share of a record's members up to which reading only those pays, by store (measured at
+ * 50,000 students; docs/extract-engine.md). PostgreSQL picks the members out on the server, beside
+ * this process: a classes extract (5 members of 10) took 0.89× the time, people (3 of 14) 0.74×.
+ * SQLite picks them out on this thread, and each comes back as a string of its own: people took
+ * 0.89× the time, but classes 1.07×.
+ */
+const PARTIAL_UP_TO = { sqlite: 1 / 3, postgres: 1 / 2 } as const;
+
+/**
  * Which members of the listed records' data a projection's columns read, learnt from the reads
  * themselves (src/store/partial-data.ts), and whether reading only those pays:
  * - Until a page listed whole has been projected, pages are listed whole with their reads told.
- * - Then, where the columns read at most half the members a record has on average (an analytics
- *   classes extract 5 of 10, people 3 of 14), pages are listed with only those members decoded.
+ * - Then, where the columns read few of the members a record has on average (PARTIAL_UP_TO: an
+ *   analytics people extract 3 of 14), pages are listed with only those members decoded.
  *   A row that needs another throws MemberNotRead; `project` makes that row again from its whole
- *   record, and the member is decoded on the pages listed after. Where the columns read most of
+ *   record, and the member is decoded on the pages listed after. Where the columns read more of
  *   each record (enrollments: 6 of 7), decoding them one by one costs more than the whole record,
  *   and pages are listed whole.
  * - A read that needs every member (keys listed, a spread) lists whole records for good.
@@ -235,11 +244,11 @@ export class MembersRead implements MemberReads {
     this.memberTotal += count;
   }
 
-  /** What a page's listing asks of the store: whole records with their reads told, only some members, or plain whole records. */
-  listQuery(): Pick<ListQuery, 'fields' | 'memberReads'> {
+  /** What a page's listing asks of `store`: whole records with their reads told, only some members, or plain whole records. */
+  listQuery(store: Pick<GraphQLContext['store'], 'kind'>): Pick<ListQuery, 'fields' | 'memberReads'> {
     if (this.every) return {};
     if (!this.learnt || this.recorded === 0) return { memberReads: this };
-    if (this.names.size * 2 > this.memberTotal / this.recorded) return {};
+    if (this.names.size > (this.memberTotal / this.recorded) * PARTIAL_UP_TO[store.kind]) return {};
     return { fields: (this.sorted ??= [...this.names].sort()), memberReads: this };
   }
 
@@ -442,7 +451,7 @@ export async function* projectedPages(
     }
     let r: Listed['r'];
     const probes = probesLeadingPeople(ctx.store);
-    const members = projection.members.listQuery();
+    const members = projection.members.listQuery(ctx.store);
     try {
       r = await rootListPage(ctx, entity, {
         first: pageSize, ...position, ...where, ...(range ? { lead: range.lead } : {}), keyPeopleStored: probes, withDemographics, ...members,
