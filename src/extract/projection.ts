@@ -200,10 +200,11 @@ const MEMBER_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /**
  * The share of a record's members up to which reading only those pays, by store (measured at
- * 50,000 students; docs/extract-engine.md). PostgreSQL picks the members out on the server, beside
- * this process: a classes extract (5 members of 10) took 0.89× the time, people (3 of 14) 0.74×.
- * SQLite picks them out on this thread, and each comes back as a string of its own: people took
- * 0.89× the time, but classes 1.07×.
+ * 50,000 students, old and new builds in alternating processes; docs/extract-engine.md, "Reading only
+ * the members a purpose reads"). PostgreSQL picks the members out on the server, beside this
+ * process: a classes extract (5 members of 10) took 0.81–0.89× the time, people (3 of 14) 0.91×
+ * with 0.85× the CPU. SQLite picks them out on this thread, each member a string of its own: people
+ * took 0.89–1.00× the time, but classes 1.07×.
  */
 const PARTIAL_UP_TO = { sqlite: 1 / 3, postgres: 1 / 2 } as const;
 
