@@ -50,7 +50,7 @@ import { rootListPage } from '../graphql/resolvers.ts';
 import { fieldResolver } from '../graphql/schema.ts';
 import { checkKeyVersion, orderOf } from '../graphql/order.ts';
 import type { EntityRow, ListQuery } from '../store/types.ts';
-import { MemberNotRead, type MemberReads } from '../store/partial-data.ts';
+import { isMemberName, MemberNotRead, type MemberReads } from '../store/partial-data.ts';
 import { cellOf, DATASETS, showsDemographics, type Column, type Dataset } from './columns.ts';
 import type { Value } from './kanonymity.ts';
 
@@ -195,9 +195,6 @@ const keyOnlyContext = (ctx: GraphQLContext): GraphQLContext => ({
   ...ctx, loaders: { ...ctx.loaders, entity: ctx.loaders.entityKey, entityNow: ctx.loaders.entityKeyNow },
 });
 
-/** A member name a store can read on its own (src/store/queries/store-reads.ts checks the same). */
-const MEMBER_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-
 /**
  * The share of a record's members up to which reading only those pays, by store (measured at
  * 50,000 students, old and new builds in alternating processes; docs/extract-engine.md, "Reading only
@@ -233,7 +230,7 @@ export class MembersRead implements MemberReads {
   private learnt = false;
 
   read(member: string | null): void {
-    if (member === null || !MEMBER_NAME.test(member)) this.every = true;
+    if (member === null || !isMemberName(member)) this.every = true;
     else if (!this.names.has(member)) {
       this.names.add(member);
       this.sorted = undefined;

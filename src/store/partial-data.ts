@@ -34,6 +34,9 @@ export class MemberNotRead extends Error {
 
 type Data = Record<string, unknown>;
 
+/** Whether a member can be read on its own (ListQuery.fields): a name both stores put in a JSON path as it is. */
+export const isMemberName = (name: string): boolean => /^[A-Za-z_][A-Za-z0-9_]*$/.test(name);
+
 /** Whole records whose every read is told (`reads`). */
 export function recordedRecords(reads: MemberReads): (data: Data) => object {
   const every = (t: Data) => (reads.read(null), t);

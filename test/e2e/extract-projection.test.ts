@@ -493,6 +493,24 @@ describe.each(storeKinds())('compiled extract projections equal GraphQL, on %s',
     expect(told.has(null)).toBe(false);
   });
 
+  it('a row to be made again from its whole record that is gone by then fails the extract as retryable', { timeout: 120_000 }, async () => {
+    const schema = enabledBy(await laterPeople(), (d) => String(d.familyName).length % 2 === 1);
+    const store = g.store as { getEntities: typeof g.store.getEntities };
+    const { getEntities } = store;
+    let gone = 0;
+    // Every person read whole is gone by the time it is read.
+    store.getEntities = async (ids) => (await getEntities.call(g.store, ids)).map((r) => (r?.type === 'person' ? (gone++, undefined) : r));
+    try {
+      const e = await projected(g, clientOf('analytics'), 'people', schema).then(() => undefined, (x: unknown) => x);
+      expect(isRostergateError(e, 'STORE')).toBe(true);
+      expect((e as { retryable: boolean }).retryable).toBe(true);
+      expect((e as Error).message).toMatch(/deleted while its page was read/);
+      expect(gone).toBeGreaterThan(0);
+    } finally {
+      store.getEntities = getEntities;
+    }
+  });
+
   it('a column that lists a record’s members makes the later pages read whole records, with the same values', { timeout: 120_000 }, async () => {
     // From the 100th person on, Person.enabled depends on how many members the record has.
     const { mine, reference, listings, told } = await listingMembers(enabledBy(await laterPeople(), (d) => Object.keys(d).length % 2 === 1));

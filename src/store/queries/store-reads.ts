@@ -28,7 +28,7 @@ import { StoreWebhooks } from './webhooks.ts';
 import { StoreTenantCatalog } from './tenant-catalog.ts';
 import type { WriteTx } from './write-tx.ts';
 import { observedRead } from '../observe.ts';
-import { partialRecords, recordedRecords } from '../partial-data.ts';
+import { isMemberName, partialRecords, recordedRecords } from '../partial-data.ts';
 
 type Selected<T extends keyof Database> = import('kysely').Selectable<Database[T]>;
 
@@ -45,9 +45,6 @@ const DEMOGRAPHICS_COLUMNS = sql.join(ENTITY_COLUMNS.map((c) => sql.ref(`dm.${c}
 const demographicsAt = (d: StoreDialect, r: readonly unknown[], at: number) =>
   r[at + 1] === 'demographics' ? entityOfColumns(d, r.slice(at, at + ENTITY_COLUMNS.length)) : undefined;
 
-/** A member name the dialects can put in a JSON path as it is (ListQuery.fields). */
-const MEMBER_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-
 /**
  * The entity columns of a list's SELECT (`e`), and how a row's values make its EntityRow: whole;
  * whole with its reads told (`q.memberReads`); or with only `q.fields` decoded, each member's JSON
@@ -62,7 +59,7 @@ function entityColumnsOf(d: StoreDialect, q: Pick<ListQuery, 'fields' | 'memberR
     return { ...whole, entityOf: (r: readonly unknown[]): EntityRow => ({ ...entityOfColumns(d, r), data: recorded(d.fromJson(r[2])) as EntityRow['data'] }) };
   }
   const fields = q.fields;
-  const bad = fields.find((f) => !MEMBER_NAME.test(f));
+  const bad = fields.find((f) => !isMemberName(f));
   if (bad !== undefined) throw new Error(`list: a member to read must be a plain name, not ${JSON.stringify(bad)}`);
   const make = partialRecords(fields, q.memberReads ?? { read() {} });
   const n = ENTITY_COLUMNS.length;
