@@ -19,8 +19,10 @@
  * rounds (the start-up is printed), as they stay up between a gateway's or a script's extracts.
  *
  * Floor and extract alternate round by round, so load from other processes hits both alike; the
- * best round of each is reported (the least disturbed one). Rates per CPU second (user + system of
- * this process; SQLite runs in it) are printed too: on a shared machine they swing much less.
+ * best round of each is reported (the least disturbed one), and the median of each round's extract
+ * over that round's floor. A small dataset runs more rounds than `--rounds` (roundsFor). Rates per
+ * CPU second (user + system of this process; SQLite runs in it) are printed too: on a shared
+ * machine they swing much less.
  */
 import { join } from 'node:path';
 import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
@@ -92,6 +94,21 @@ async function floor(store: Store, dataset: Dataset, format: ExtractFormat, out:
   }
 }
 
+/**
+ * Rounds for a dataset of `rows`: at least `rounds`, and for a small one (the classes, 11,111 rows
+ * at 50,000 students: about 0.2 s an extract) enough that its rounds read about 200,000 rows, at
+ * most 20. Two rounds of a dataset that small measured the machine's swings more than the extract
+ * (its ratio went from 0.41 to 0.67 between runs of one build).
+ */
+function roundsFor(rows: number, rounds: number): number {
+  return Math.max(rounds, Math.min(20, Math.ceil(200_000 / Math.max(1, rows))));
+}
+
+const median = (xs: readonly number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
 /** Rows/s of `fn` writing to a file, with the live heap (after a full collection) before, at most during, and after. */
 async function timed(dir: string, fn: (out: Writable) => Promise<number>) {
   const file = join(dir, `out-${randomBytes(4).toString('hex')}`);
@@ -143,7 +160,11 @@ async function benchStore(kind: 'sqlite' | 'postgres', store: Store, privacy: Pr
     let heap = '';
     let rows = 0;
     let written = '';
-    for (let r = 0; r < rounds; r++) {
+    // Each round's extract over its own floor: the two ran back to back, so the machine's drift
+    // between rounds (the floors moved by up to 40 % between runs) cancels out of the median.
+    const paired: number[] = [];
+    let roundsHere = rounds;
+    for (let r = 0; r < roundsHere; r++) {
       const f = await timed(dir, (out) => floor(store, dataset, format, out, demographics));
       const e = await timed(dir, async (out) => {
         const report = await extract(dataset, format, out, 1);
@@ -154,7 +175,11 @@ async function benchStore(kind: 'sqlite' | 'postgres', store: Store, privacy: Pr
       const p = threads > 1 ? await timed(dir, async (out) => (await extract(dataset, format, out, threads)).rows) : undefined;
       if (p && p.rows !== e.rows) throw new Error(`${dataset}: the extract on threads read ${p.rows} rows, on one ${e.rows}`);
       rows = e.rows;
-      if (r === 0) first = e.rate;
+      paired.push(e.rate / f.rate);
+      if (r === 0) {
+        first = e.rate;
+        roundsHere = roundsFor(rows, rounds);
+      }
       best = {
         floor: Math.max(best.floor, f.rate), extract: Math.max(best.extract, e.rate),
         floorCpu: Math.max(best.floorCpu, f.perCpu), extractCpu: Math.max(best.extractCpu, e.perCpu),
@@ -169,6 +194,7 @@ async function benchStore(kind: 'sqlite' | 'postgres', store: Store, privacy: Pr
         (demographics ? '; the floor reads and writes their demographics too, as the extract does\n' : '\n') +
         `    extract ${fmt(best.extract)} rows/s, floor ${fmt(best.floor)} rows/s: ratio ${(best.extract / best.floor).toFixed(2)} (target ≥ 0.5)` +
         `; first round ${fmt(first).trim()} rows/s\n` +
+        `    each round's extract over its floor: median ${median(paired).toFixed(2)} of ${paired.length} rounds (${Math.min(...paired).toFixed(2)}–${Math.max(...paired).toFixed(2)})\n` +
         (threads > 1 ? `    on ${threads} threads ${fmt(best.par)} rows/s: ratio ${(best.par / best.floor).toFixed(2)} (target ≥ 0.5); ${(best.par / best.extract).toFixed(2)}× one thread\n` : '') +
         `    per CPU second: extract ${fmt(best.extractCpu)}, floor ${fmt(best.floorCpu)}: ratio ${(best.extractCpu / best.floorCpu).toFixed(2)}` +
         (threads > 1 ? `; on threads ${fmt(best.parCpu)} (every thread's CPU): ratio ${(best.parCpu / best.floorCpu).toFixed(2)}` : '') + '\n' +
