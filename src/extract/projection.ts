@@ -197,24 +197,28 @@ const keyOnlyContext = (ctx: GraphQLContext): GraphQLContext => ({
 
 /**
  * The share of a record's members up to which reading only those pays, by store (measured at
- * 50,000 students, old and new builds in alternating processes; docs/extract-engine.md, "Reading only
- * the members a purpose reads"). PostgreSQL picks the members out on the server, beside this
- * process: a classes extract (5 members of 10) took 0.81–0.89× the time, people (3 of 14) 0.91×
- * with 0.85× the CPU. SQLite picks them out on this thread, each member a string of its own: people
- * took 0.89–1.00× the time, but classes 1.07×.
+ * 50,000 students, builds in alternating processes; docs/extract-engine.md, "Reading only the
+ * members a purpose reads"). PostgreSQL leaves the rest out on the server, beside this process: a
+ * classes extract (5 members of 10) took 0.81–0.89× the time, people (3 of 14) 0.87–0.91×.
+ * SQLite does it on this thread: people took 0.89–1.00× the time, classes read partially the same
+ * as whole. Enrollments (6 of 7) read partially took 1.03× on PostgreSQL (1.09× in a first encoding).
  */
 const PARTIAL_UP_TO = { sqlite: 1 / 3, postgres: 1 / 2 } as const;
+
+/** How many member names MembersRead keeps of the records it saw whole. */
+const SEEN_KEPT = 256;
 
 /**
  * Which members of the listed records' data a projection's columns read, learnt from the reads
  * themselves (src/store/partial-data.ts), and whether reading only those pays:
  * - Until a page listed whole has been projected, pages are listed whole with their reads told.
  * - Then, where the columns read few of the members a record has on average (PARTIAL_UP_TO: an
- *   analytics people extract 3 of 14), pages are listed with only those members decoded.
+ *   analytics people extract 3 of 14), pages are listed without the other members seen
+ *   (ListQuery.leaveOut), readable only for those the columns read.
  *   A row that needs another throws MemberNotRead; `project` makes that row again from its whole
- *   record, and the member is decoded on the pages listed after. Where the columns read more of
- *   each record (enrollments: 6 of 7), decoding them one by one costs more than the whole record,
- *   and pages are listed whole.
+ *   record, and the member is read on the pages listed after. Where the columns read more of
+ *   each record (enrollments: 6 of 7), leaving out the rest costs more than it saves, and pages
+ *   are listed whole.
  * - A read that needs every member (keys listed, a spread) lists whole records for good.
  * Nothing here describes what a resolver reads, so it cannot drift from the resolvers: a member
  * missed costs a second read of that row, never a wrong value.
@@ -226,6 +230,9 @@ export class MembersRead implements MemberReads {
   /** Records listed whole with their reads told, and their members: the average record's size. */
   private recorded = 0;
   private memberTotal = 0;
+  /** The members those records had: what a partial read leaves out (bounded, in case a record's keys are not a model's). */
+  private readonly seen = new Set<string>();
+  private leaveOut: string[] | undefined;
   /** Whether a page listed whole with its reads told has been projected: the reads are known. */
   private learnt = false;
 
@@ -237,17 +244,27 @@ export class MembersRead implements MemberReads {
     }
   }
 
-  members(count: number): void {
+  members(names: readonly string[]): void {
     this.recorded++;
-    this.memberTotal += count;
+    this.memberTotal += names.length;
+    for (const m of names) {
+      if (this.seen.size >= SEEN_KEPT || this.seen.has(m)) continue;
+      this.seen.add(m);
+      this.leaveOut = undefined;
+    }
   }
 
   /** What a page's listing asks of `store`: whole records with their reads told, only some members, or plain whole records. */
-  listQuery(store: Pick<GraphQLContext['store'], 'kind'>): Pick<ListQuery, 'fields' | 'memberReads'> {
+  listQuery(store: Pick<GraphQLContext['store'], 'kind'>): Pick<ListQuery, 'fields' | 'leaveOut' | 'memberReads'> {
     if (this.every) return {};
     if (!this.learnt || this.recorded === 0) return { memberReads: this };
     if (this.names.size > (this.memberTotal / this.recorded) * PARTIAL_UP_TO[store.kind]) return {};
-    return { fields: (this.sorted ??= [...this.names].sort()), memberReads: this };
+    if (!this.sorted) {
+      this.sorted = [...this.names].sort();
+      this.leaveOut = undefined;
+    }
+    this.leaveOut ??= [...this.seen].filter((m) => !this.names.has(m) && isMemberName(m)).sort();
+    return { fields: this.sorted, leaveOut: this.leaveOut, memberReads: this };
   }
 
   /** A page listed as `q` (listQuery's answer) has been projected. */
@@ -423,7 +440,7 @@ export async function* projectedPages(
   type Position = { afterId?: string } | { afterKey: string[]; version: number };
   type Listed = {
     ctx: GraphQLContext; r: Awaited<ReturnType<typeof rootListPage>>; next: Position | undefined; leaders?: Promise<void>;
-    members: Pick<ListQuery, 'fields' | 'memberReads'>;
+    members: Pick<ListQuery, 'fields' | 'leaveOut' | 'memberReads'>;
   };
   // Named by kind and place, not by the driver's message, which may quote a stored value.
   const unreadable = (e: unknown) => e instanceof RostergateError

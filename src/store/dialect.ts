@@ -79,10 +79,10 @@ export interface StoreDialect {
   /** A JSON column's member as the column keeps JSON (decode with fromJson), null where absent. */
   jsonMember(col: Expression<unknown>, field: string): RawBuilder<unknown>;
   /**
-   * A JSON column's member as JSON text: SQL NULL where the member is absent, the text `null` where
-   * it is JSON null (so a reader can tell the two apart; src/store/partial-data.ts).
+   * A JSON object column without some members (plain names), as the column keeps JSON (decode with
+   * fromJson): the rest as stored, absent members absent and JSON nulls null (src/store/partial-data.ts).
    */
-  jsonMemberText(col: Expression<unknown>, field: string): RawBuilder<string | null>;
+  jsonWithout(col: Expression<unknown>, members: readonly string[]): RawBuilder<unknown>;
   /** The JSON column with one member set to a value given as JSON text. */
   jsonWith(col: Expression<unknown>, field: string, jsonText: string): RawBuilder<unknown>;
   /** Whether a JSON column's array member holds a text value. */

@@ -1,7 +1,7 @@
 /**
  * The `data` of listed records as an extract reads it (ListQuery.fields, ListQuery.memberReads):
- * either whole, with every member read told to the caller, or with only some members decoded, so
- * that the rest are neither sent as text nor parsed. Why: an extract's columns read a few members
+ * either whole, with every member read told to the caller, or without the members the caller does
+ * not read, so that those are neither sent nor parsed. Why: an extract's columns read a few members
  * of each record (an analytics classes extract 5 of 10), and the whole records it decoded were most
  * of what its young collections found alive (docs/extract-engine.md, "Reading only the members a
  * purpose reads").
@@ -9,10 +9,11 @@
  * Exact by construction, not by a list of what each reader reads. Both kinds are a Proxy:
  * - a *recorded* record is the whole record; each read of a member (`get`, `in`) is told, and so is
  *   a read that needs every member (keys listed, a spread, JSON text) as `null`;
- * - a *partial* record holds the members asked for, present or absent as stored (the store tells
- *   an absent member from JSON null). A read of any other member, or of every member, is told and
- *   then throws `MemberNotRead`, as a key-only row throws KeyOnlyRead: a reader can never answer
- *   from members that were not read. The caller reads the whole record and makes its value again.
+ * - a *partial* record is the record as stored without the members the caller left out (the store
+ *   removes them in SQL, so absent stays absent and JSON null stays null). Only the members asked
+ *   for may be read: a read of any other, or of every member, is told and then throws
+ *   `MemberNotRead`, as a key-only row throws KeyOnlyRead, so a reader can never answer from
+ *   members that were not read. The caller reads the whole record and makes its value again.
  *
  * Symbols are not members (JSON has none): a symbol reads as on any plain object.
  */
@@ -20,8 +21,8 @@
 /** A read of listed records' data: a member by name, or every member (null). */
 export interface MemberReads {
   read(member: string | null): void;
-  /** A recorded record's number of members (how much a partial read would leave out). */
-  members?(count: number): void;
+  /** A recorded record's members (what a partial read could leave out, and how much). */
+  members?(names: readonly string[]): void;
 }
 
 /** A read of a partial record that needed a member it was not read with (null: every member). */
@@ -56,24 +57,25 @@ export function recordedRecords(reads: MemberReads): (data: Data) => object {
     deleteProperty: (t, key) => Reflect.deleteProperty(every(t), key),
   };
   return (data) => {
-    reads.members?.(Object.keys(data).length);
+    reads.members?.(Object.keys(data));
     return new Proxy(data, handler);
   };
 }
 
 /**
- * Partial records of one list call: `fields` the members decoded, taken from a row's values as JSON
- * text (SQL NULL where absent) from `from` on, in the order of `fields`. The handler is shared by
- * the page's records (one Proxy each, no closure).
+ * Partial records of one list call: a record's data as the store read it, without some of its
+ * members (ListQuery.leaveOut), of which `fields` may be read. Only `fields` may be read, whatever
+ * else the data holds: what a read may see does not depend on what the store left out, only its
+ * cost does. The handler is shared by the page's records (one Proxy each, no closure).
  */
-export function partialRecords(fields: readonly string[], reads: MemberReads): (row: readonly unknown[], from: number) => object {
+export function partialRecords(fields: readonly string[], reads: MemberReads): (data: Data) => object {
   const asked = new Set(fields);
   const notRead = (member: string | null): never => {
     reads.read(member);
     throw new MemberNotRead(member);
   };
   const handler: ProxyHandler<Data> = {
-    // Absent from the record, an asked-for member reads through the prototype as it would on the
+    // An asked-for member absent from the record reads through the prototype, as it would on the
     // whole record (both are plain objects).
     get: (t, key) => (typeof key === 'symbol' || asked.has(key) ? t[key as string] : notRead(key)),
     has: (t, key) => (typeof key === 'symbol' || asked.has(key) ? key in t : notRead(key)),
@@ -84,13 +86,5 @@ export function partialRecords(fields: readonly string[], reads: MemberReads): (
     deleteProperty: () => notRead(null),
     preventExtensions: () => notRead(null),
   };
-  return (row, from) => {
-    const t: Data = {};
-    for (let i = 0; i < fields.length; i++) {
-      const m = row[from + i] as string | null | undefined;
-      // SQL NULL: the record has no such member (JSON null comes as the text "null").
-      if (m !== null && m !== undefined) t[fields[i]!] = JSON.parse(m);
-    }
-    return new Proxy(t, handler);
-  };
+  return (data) => new Proxy(data, handler);
 }

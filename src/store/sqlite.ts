@@ -57,8 +57,7 @@ export const sqliteDialect: StoreDialect = {
   byteOrder: (e) => sql<string>`${e}`,
   jsonText: (col, field) => sql<string | null>`json_extract(${col}, ${`$.${field}`})`,
   jsonMember: (col, field) => sql`json_extract(${col}, ${`$.${field}`})`,
-  // `->` gives JSON text, and NULL only where the member is absent (json_extract gives NULL for JSON null too).
-  jsonMemberText: (col, field) => sql<string | null>`${col} -> ${`$.${field}`}`,
+  jsonWithout: (col, members) => (members.length ? sql`json_remove(${col}, ${sql.join(members.map((m) => `$.${m}`))})` : sql`${col}`),
   jsonWith: (col, field, text) => sql`json_set(${col}, ${`$.${field}`}, json(${text}))`,
   jsonArrayHas: (col, field, value) => sql<SqlBool>`EXISTS (SELECT 1 FROM json_each(${col}, ${`$.${field}`}) WHERE value = ${value})`,
   textHas: (col, needle) => sql<SqlBool>`instr(coalesce(${col}, ''), ${needle}) > 0`,

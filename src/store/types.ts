@@ -199,12 +199,14 @@ export interface ListQuery {
    */
   withDemographics?: boolean;
   /**
-   * An extract's reads of the rows' `data` (src/store/partial-data.ts). With `fields` (names as in
-   * the model: letters, digits, `_`), only those members are decoded, and reading another throws
-   * `MemberNotRead`; without, the rows are whole. Either way `memberReads` is told of each member
-   * read beyond `fields`. A GraphQL request reads whole records and asks for neither.
+   * An extract's reads of the rows' `data` (src/store/partial-data.ts). With `fields`, a row's data
+   * may be read only for those members (reading another throws `MemberNotRead`), and is read from
+   * the store without the members in `leaveOut` (names as in the model: letters, digits, `_`);
+   * without `fields`, the rows are whole. Either way `memberReads` is told of each member read
+   * beyond `fields`, and of each whole record's members. A GraphQL request asks for none of this.
    */
   fields?: readonly string[];
+  leaveOut?: readonly string[];
   memberReads?: MemberReads;
 }
 

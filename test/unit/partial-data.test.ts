@@ -3,7 +3,8 @@
  * src/store/partial-data.ts), on both stores:
  * - recorded: the whole record, every way of reading it the same as a plain one, each member read
  *   told (and `null` for a read of every member);
- * - partial: the asked-for members read as in the whole record (present, absent, JSON null, falsy),
+ * - partial: the record without the members left out in SQL, absent and JSON null members as
+ *   stored; the asked-for members read as in the whole record (present, absent, JSON null, falsy),
  *   and any other read told and refused with MemberNotRead, never answered from what is missing.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -41,7 +42,7 @@ const asked = (data: Record<string, unknown>) => ASKED.map((f) => [f, data[f], f
 function told() {
   const reads: (string | null)[] = [];
   const sizes: number[] = [];
-  return { reads, sizes, memberReads: { read: (m) => void reads.push(m), members: (n) => void sizes.push(n) } satisfies MemberReads };
+  return { reads, sizes, memberReads: { read: (m) => void reads.push(m), members: (names) => void sizes.push(names.length) } satisfies MemberReads };
 }
 
 /** Every way a reader can go beyond the asked-for members. */
@@ -59,9 +60,9 @@ const BEYOND: [string, (d: Record<string, unknown>) => unknown][] = [
 
 describe('partial and recorded records', () => {
   const whole = DATA.map((d) => JSON.parse(JSON.stringify(d)) as Record<string, unknown>);
-  /** A partial record as the store makes it: each asked member's JSON text, null where absent. */
+  /** A partial record as the store makes it: the record without the members not asked for (some are left in: they still may not be read). */
   const partial = (d: Record<string, unknown>, reads: MemberReads) =>
-    partialRecords(ASKED, reads)(['x', ...ASKED.map((f) => (Object.hasOwn(d, f) ? JSON.stringify(d[f]) : null))], 1) as Record<string, unknown>;
+    partialRecords(ASKED, reads)(Object.fromEntries(Object.entries(d).filter(([k]) => ASKED.includes(k) || k === 'location'))) as Record<string, unknown>;
 
   it('a partial record answers the asked-for members as the whole one does, and is told nothing', () => {
     for (const d of whole) {
@@ -117,13 +118,27 @@ describe.each(storeKinds())('a list read for an extract on %s', (kind) => {
   it('with some members: the same rows, the asked-for members as stored, every other read refused', async () => {
     const whole = await listed({});
     const t = told();
-    const partial = await listed({ fields: ASKED, memberReads: t.memberReads });
+    const partial = await listed({ fields: ASKED, leaveOut: ['title', 'grades', 'meta'], memberReads: t.memberReads });
     expect(rest(partial)).toEqual(rest(whole));
     expect(partial.map((r) => asked(data(r)))).toEqual(whole.map((r) => asked(data(r))));
     expect(t.reads).toEqual([]);
+    // Not asked for: refused, whether the store left it out (title) or not (location).
     expect(() => data(partial[0]!).title).toThrow(MemberNotRead);
+    expect(() => data(partial[0]!).location).toThrow(MemberNotRead);
     expect(() => Object.keys(data(partial[1]!))).toThrow(MemberNotRead);
-    expect(t.reads).toEqual(['title', null]);
+    expect(t.reads).toEqual(['title', 'location', null]);
+  });
+
+  it('leaves out in SQL exactly the members named: absent and JSON null members of the rest as stored', async () => {
+    const whole = await listed({});
+    // Asked for everything, so the test can look at what the store sent.
+    const all = ['title', 'classType', 'periods', 'subjects', 'grades', 'location', 'meta', 'primary', 'n', 'constructor'];
+    const rows = await listed({ fields: all, leaveOut: ['title', 'meta', 'absentEverywhere'] });
+    const seen = (o: Record<string, unknown>) => Object.fromEntries(all.filter((m) => m in o).map((m) => [m, o[m]]));
+    expect(rows.map((r) => seen(data(r)))).toEqual(whole.map((r) => {
+      const { title, meta, ...rest } = data(r);
+      return seen(rest);
+    }));
   });
 
   it('recorded: the whole rows, each read told, each record’s size told', async () => {
@@ -136,7 +151,7 @@ describe.each(storeKinds())('a list read for an extract on %s', (kind) => {
     expect(new Set(t.reads)).toEqual(new Set(['title', 'classType', 'periods', 'subjects', 'grades', 'location', 'meta', 'primary', 'n', 'constructor', 'then', 'toString', 'hasOwnProperty', 'toJSON', null]));
   });
 
-  it('refuses a member name it cannot put in a JSON path', async () => {
-    await expect(listed({ fields: ['classType', 'a.b'] })).rejects.toThrow(/plain name/);
+  it('refuses to leave out a member name it cannot put in a JSON path', async () => {
+    await expect(listed({ fields: ['classType'], leaveOut: ['a.b'] })).rejects.toThrow(/plain name/);
   });
 });

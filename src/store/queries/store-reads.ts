@@ -47,29 +47,23 @@ const demographicsAt = (d: StoreDialect, r: readonly unknown[], at: number) =>
 
 /**
  * The entity columns of a list's SELECT (`e`), and how a row's values make its EntityRow: whole;
- * whole with its reads told (`q.memberReads`); or with only `q.fields` decoded, each member's JSON
- * text read on its own in place of the record (partial-data.ts). `width` is how many values of a
- * row they take.
+ * whole with its reads told (`q.memberReads`); or, with `q.fields`, without the members in
+ * `q.leaveOut`, removed in SQL, and readable only for `q.fields` (partial-data.ts).
  */
-function entityColumnsOf(d: StoreDialect, q: Pick<ListQuery, 'fields' | 'memberReads'>) {
-  const whole = { select: sql.join(ENTITY_COLUMNS.map((c) => sql.ref(`e.${c}`))), width: ENTITY_COLUMNS.length };
+function entityColumnsOf(d: StoreDialect, q: Pick<ListQuery, 'fields' | 'leaveOut' | 'memberReads'>) {
   if (!q.fields) {
-    if (!q.memberReads) return { ...whole, entityOf: (r: readonly unknown[]) => entityOfColumns(d, r) };
+    const select = sql.join(ENTITY_COLUMNS.map((c) => sql.ref(`e.${c}`)));
+    if (!q.memberReads) return { select, entityOf: (r: readonly unknown[]) => entityOfColumns(d, r) };
     const recorded = recordedRecords(q.memberReads);
-    return { ...whole, entityOf: (r: readonly unknown[]): EntityRow => ({ ...entityOfColumns(d, r), data: recorded(d.fromJson(r[2])) as EntityRow['data'] }) };
+    return { select, entityOf: (r: readonly unknown[]): EntityRow => ({ ...entityOfColumns(d, r), data: recorded(d.fromJson(r[2])) as EntityRow['data'] }) };
   }
-  const fields = q.fields;
-  const bad = fields.find((f) => !isMemberName(f));
-  if (bad !== undefined) throw new Error(`list: a member to read must be a plain name, not ${JSON.stringify(bad)}`);
-  const make = partialRecords(fields, q.memberReads ?? { read() {} });
-  const n = ENTITY_COLUMNS.length;
+  const leaveOut = q.leaveOut ?? [];
+  const bad = leaveOut.find((f) => !isMemberName(f));
+  if (bad !== undefined) throw new Error(`list: a member to leave out must be a plain name, not ${JSON.stringify(bad)}`);
+  const partial = partialRecords(q.fields, q.memberReads ?? { read() {} });
   return {
-    // NULL where the record would be, so the columns after keep their places.
-    select: sql.join([sql.ref('e.id'), sql.ref('e.type'), sql`NULL`, sql.ref('e.updated_at'), sql.ref('e.updated_seq'), ...fields.map((f) => d.jsonMemberText(sql.ref('e.data'), f))]),
-    width: n + fields.length,
-    entityOf: (r: readonly unknown[]): EntityRow => ({
-      id: r[0] as string, type: r[1] as EntityRow['type'], data: make(r, n) as EntityRow['data'], updatedAt: r[3] as string, updatedSeq: r[4] as number,
-    }),
+    select: sql.join(ENTITY_COLUMNS.map((c) => (c === 'data' ? d.jsonWithout(sql.ref('e.data'), leaveOut) : sql.ref(`e.${c}`)))),
+    entityOf: (r: readonly unknown[]): EntityRow => ({ ...entityOfColumns(d, r), data: partial(d.fromJson(r[2])) as EntityRow['data'] }),
   };
 }
 
@@ -176,7 +170,7 @@ export abstract class QueryStore implements Store {
     // Columns by position (rows come back as arrays): the entity's, then the view times, the sort
     // key's parts and the person whose pseudonym leads the key.
     const entity = entityColumnsOf(d, q);
-    const n = entity.width;
+    const n = ENTITY_COLUMNS.length;
     // Led by a person who is not the row: whether that person is stored, probed in the id's unique
     // index for each row of the page, index-only in both stores. No type test: a pseudonym's entity
     // is a person, and testing the type made SQLite read each person's row (its id index does not
@@ -229,7 +223,7 @@ export abstract class QueryStore implements Store {
     if (q.lead?.above !== undefined) bounds.push(sql<SqlBool>`${k0} > ${q.lead.above}`);
     if (q.lead?.upTo !== undefined) bounds.push(sql<SqlBool>`${k0} <= ${q.lead.upTo}`);
     const entity = entityColumnsOf(d, q);
-    const n = entity.width;
+    const n = ENTITY_COLUMNS.length;
     const rows: EntityRow[] = [];
     const keys: string[][] = [];
     const keyPeople: string[] = [];
