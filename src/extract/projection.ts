@@ -196,14 +196,13 @@ const keyOnlyContext = (ctx: GraphQLContext): GraphQLContext => ({
 });
 
 /**
- * The share of a record's members up to which reading only those pays, by store (measured at
- * 50,000 students, builds in alternating processes; docs/extract-engine.md, "Reading only the
- * members a purpose reads"). PostgreSQL leaves the rest out on the server, beside this process: a
- * classes extract (5 members of 10) took 0.81–0.89× the time, people (3 of 14) 0.87–0.91×.
- * SQLite does it on this thread: people took 0.89–1.00× the time, classes read partially the same
- * as whole. Enrollments (6 of 7) read partially took 1.03× on PostgreSQL (1.09× in a first encoding).
+ * The share of a record's members up to which reading only those pays (measured at 50,000
+ * students, builds in alternating processes; docs/extract-engine.md, "Reading only the members a
+ * purpose reads"). Classes (5 members of 10) took 0.81–0.89× the time of whole records on
+ * PostgreSQL and 0.94× on SQLite, people (3 of 14) 0.87–0.91× and 0.92×; enrollments (6 of 7)
+ * 1.03× on PostgreSQL, so they are read whole.
  */
-const PARTIAL_UP_TO = { sqlite: 1 / 3, postgres: 1 / 2 } as const;
+const PARTIAL_UP_TO = 1 / 2;
 
 /** How many member names MembersRead keeps of the records it saw whole. */
 const SEEN_KEPT = 256;
@@ -254,11 +253,11 @@ export class MembersRead implements MemberReads {
     }
   }
 
-  /** What a page's listing asks of `store`: whole records with their reads told, only some members, or plain whole records. */
-  listQuery(store: Pick<GraphQLContext['store'], 'kind'>): Pick<ListQuery, 'fields' | 'leaveOut' | 'memberReads'> {
+  /** What a page's listing asks of the store: whole records with their reads told, only some members, or plain whole records. */
+  listQuery(): Pick<ListQuery, 'fields' | 'leaveOut' | 'memberReads'> {
     if (this.every) return {};
     if (!this.learnt || this.recorded === 0) return { memberReads: this };
-    if (this.names.size > (this.memberTotal / this.recorded) * PARTIAL_UP_TO[store.kind]) return {};
+    if (this.names.size > (this.memberTotal / this.recorded) * PARTIAL_UP_TO) return {};
     if (!this.sorted) {
       this.sorted = [...this.names].sort();
       this.leaveOut = undefined;
@@ -466,7 +465,7 @@ export async function* projectedPages(
     }
     let r: Listed['r'];
     const probes = probesLeadingPeople(ctx.store);
-    const members = projection.members.listQuery(ctx.store);
+    const members = projection.members.listQuery();
     try {
       r = await rootListPage(ctx, entity, {
         first: pageSize, ...position, ...where, ...(range ? { lead: range.lead } : {}), keyPeopleStored: probes, withDemographics, ...members,

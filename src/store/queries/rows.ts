@@ -19,7 +19,12 @@ export const ENTITY_COLUMNS = ['id', 'type', 'data', 'updated_at', 'updated_seq'
 
 /** `toEntity` of a row read as an array of ENTITY_COLUMNS (QueryStore.executeReadArrays). */
 export function entityOfColumns(d: StoreDialect, r: readonly unknown[]): EntityRow {
-  return { id: r[0] as string, type: r[1] as EntityRow['type'], data: d.fromJson(r[2]), updatedAt: r[3] as string, updatedSeq: r[4] as number };
+  return entityWithData(r, d.fromJson(r[2]));
+}
+
+/** The same with its data decoded already (a list's partial or recorded records: src/store/partial-data.ts). */
+export function entityWithData(r: readonly unknown[], data: unknown): EntityRow {
+  return { id: r[0] as string, type: r[1] as EntityRow['type'], data: data as EntityRow['data'], updatedAt: r[3] as string, updatedSeq: r[4] as number };
 }
 
 export function toSource(d: StoreDialect, r: Row<'source_records'>): SourceRecordRow {

@@ -23,7 +23,7 @@ import type {
   TenantCatalogStore, StoreLocation, TransactionOptions,
 } from '../types.ts';
 import { tombstoneOf } from '../types.ts';
-import { ENTITY_COLUMNS, entityOfColumns, toAudit, toChange, toSource, toSync } from './rows.ts';
+import { ENTITY_COLUMNS, entityOfColumns, entityWithData, toAudit, toChange, toSource, toSync } from './rows.ts';
 import { StoreWebhooks } from './webhooks.ts';
 import { StoreTenantCatalog } from './tenant-catalog.ts';
 import type { WriteTx } from './write-tx.ts';
@@ -55,7 +55,7 @@ function entityColumnsOf(d: StoreDialect, q: Pick<ListQuery, 'fields' | 'leaveOu
     const select = sql.join(ENTITY_COLUMNS.map((c) => sql.ref(`e.${c}`)));
     if (!q.memberReads) return { select, entityOf: (r: readonly unknown[]) => entityOfColumns(d, r) };
     const recorded = recordedRecords(q.memberReads);
-    return { select, entityOf: (r: readonly unknown[]): EntityRow => ({ ...entityOfColumns(d, r), data: recorded(d.fromJson(r[2])) as EntityRow['data'] }) };
+    return { select, entityOf: (r: readonly unknown[]) => entityWithData(r, recorded(d.fromJson(r[2]))) };
   }
   const leaveOut = q.leaveOut ?? [];
   const bad = leaveOut.find((f) => !isMemberName(f));
@@ -63,7 +63,7 @@ function entityColumnsOf(d: StoreDialect, q: Pick<ListQuery, 'fields' | 'leaveOu
   const partial = partialRecords(q.fields, q.memberReads ?? { read() {} });
   return {
     select: sql.join(ENTITY_COLUMNS.map((c) => (c === 'data' ? d.jsonWithout(sql.ref('e.data'), leaveOut) : sql.ref(`e.${c}`)))),
-    entityOf: (r: readonly unknown[]): EntityRow => ({ ...entityOfColumns(d, r), data: partial(d.fromJson(r[2])) as EntityRow['data'] }),
+    entityOf: (r: readonly unknown[]) => entityWithData(r, partial(d.fromJson(r[2]))),
   };
 }
 
