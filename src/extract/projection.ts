@@ -10,6 +10,10 @@
  * a path and a completion step per field of every row) was most of what extracts spent, and of the
  * garbage they made.
  *
+ * The listed records themselves are read without the members no column reads, where that pays
+ * (MembersRead below, src/store/partial-data.ts): a read of such a member is refused, and the row
+ * is made again from its whole record.
+ *
  * Why call the resolvers rather than re-implement the transforms here: a value has one definition,
  * the one GraphQL serves; test/e2e/extract-projection.test.ts compares the two column by column.
  *
@@ -274,7 +278,7 @@ export class MembersRead implements MemberReads {
 
 /**
  * The members learnt per (purpose schema, dataset, columns), kept across extracts: a purpose's next
- * extract of a dataset decodes only what its columns read from its first page on. Purpose schemas
+ * extract of a dataset reads only what its columns read from its first page on. Purpose schemas
  * are built once per purpose and kept; a WeakMap lets a replaced one go.
  */
 const LEARNT = new WeakMap<GraphQLSchema, Map<string, MembersRead>>();
