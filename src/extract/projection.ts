@@ -392,30 +392,8 @@ export interface ListRange {
   version?: number;
 }
 
-/**
- * Whether the walk of an enrollments or guardianships extract should tell which of its leading
- * people are stored (ListQuery.keyPeopleStored), sparing the page a lookup of them. It depends on
- * where the reads run:
- * - SQLite reads on this thread, and the probe is one index step in the statement the page reads
- *   anyway: an enrollments extract took 0.90× the time with it (docs/extract-engine.md).
- * - On PostgreSQL a page's listing waits for the one before it, so the listings are the extract's
- *   critical path, while a page's related reads overlap the next listing. The probe made each
- *   listing about 5 ms of server CPU longer (21 against 16 ms a page of 2,000 enrollments); the
- *   page's people looked up in one statement beside the next listing (`primeLeaders`) are off that
- *   path: at 50,000 students an enrollments extract went from 0.33× to 0.45× the floor.
- */
-export function probesLeadingPeople(store: Pick<GraphQLContext['store'], 'kind'>): boolean {
-  return store.kind === 'sqlite';
-}
-
 /** Awaited later; if the consumer stops first, its failure is not an unhandled one. */
 const quiet = <T>(p: Promise<T>) => (p.catch(() => {}), p);
-
-/** The stored ones among a page's leading people, primed in its loaders (Loaders.primeKeys). */
-async function primeLeaders(ctx: GraphQLContext, people: readonly string[]): Promise<void> {
-  const keys = await ctx.store.entityKeys([...new Set(people)]);
-  ctx.loaders.primeKeys(keys.flatMap((k) => (k?.type === 'person' ? [k] : [])));
-}
 
 /**
  * Pages of a dataset as the purpose lists it (the root list's order and filter), projected. Each
@@ -442,7 +420,7 @@ export async function* projectedPages(
   const { entity, where } = DATASETS[projection.dataset] as { entity: EntityRow['type']; where?: object };
   type Position = { afterId?: string } | { afterKey: string[]; version: number };
   type Listed = {
-    ctx: GraphQLContext; r: Awaited<ReturnType<typeof rootListPage>>; next: Position | undefined; leaders?: Promise<void>;
+    ctx: GraphQLContext; r: Awaited<ReturnType<typeof rootListPage>>; next: Position | undefined;
     members: Pick<ListQuery, 'fields' | 'leaveOut' | 'memberReads'>;
   };
   // Named by kind and place, not by the driver's message, which may quote a stored value.
@@ -468,11 +446,10 @@ export async function* projectedPages(
       position = after.afterKey.length ? { afterKey: after.afterKey } : {};
     }
     let r: Listed['r'];
-    const probes = probesLeadingPeople(ctx.store);
     const members = projection.members.listQuery();
     try {
       r = await rootListPage(ctx, entity, {
-        first: pageSize, ...position, ...where, ...(range ? { lead: range.lead } : {}), keyPeopleStored: probes, withDemographics, ...members,
+        first: pageSize, ...position, ...where, ...(range ? { lead: range.lead } : {}), withDemographics, ...members,
       });
     } catch (e) {
       throw unreadable(e);
@@ -480,19 +457,17 @@ export async function* projectedPages(
     const last = r.rows.length - 1;
     const next: Position | undefined =
       !r.hasNext || last < 0 ? undefined : order ? { afterKey: r.keys![last]!, version: order.version } : { afterId: r.rows[last]!.id };
-    // Where the walk did not probe its leading people, they are looked up in one read that runs while
-    // the next page is listed, and primed before this page is projected: their cells then resolve at
-    // once, as with the probe, not through a promise each.
-    const leaders = !probes && r.keyPeople?.length && entity !== 'person' ? quiet(primeLeaders(ctx, r.keyPeople)) : undefined;
-    return { ctx, r, next, members, ...(leaders ? { leaders } : {}) };
+    // The people leading an enrollments or guardianships walk are stored people (ListResult.keyPeople):
+    // primed as such, their `person.id` cells resolve at once, with no lookup of them.
+    if (r.keyPeople && entity !== 'person') ctx.loaders.primeKeys(r.keyPeople.map((id) => ({ id, type: 'person' as const })));
+    return { ctx, r, next, members };
   };
   // A page is projected after the one before it: the related keys that page found (KeyMemo) then
   // spare this one their lookups.
   const project = async (listed: Promise<Listed>, before?: Promise<unknown>): Promise<ProjectedPage> => {
-    const { ctx, r, leaders, members } = await listed;
+    const { ctx, r, members } = await listed;
     await before;
     try {
-      await leaders;
       const cells = await projection.project(r.rows, ctx);
       projection.members.projected(members);
       return { rows: r.rows, cells, people: ctx.people };

@@ -80,9 +80,6 @@ export async function rootListPage(ctx: GraphQLContext, type: EntityType, q: Omi
       }
     });
     ctx.loaders.primePseudonyms(known);
-    // The people leading the keys that the walk found stored: an enrollment's `person` needs no lookup.
-    const stored = r.keyPeopleStored;
-    if (stored) ctx.loaders.primeKeys(r.keyPeople!.flatMap((id, i) => (stored[i] ? [{ id, type: 'person' as const }] : [])));
   }
   return r;
 }

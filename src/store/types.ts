@@ -187,12 +187,6 @@ export interface ListQuery {
    */
   lead?: { above?: string; upTo?: string };
   /**
-   * In pseudonym order of enrollments or guardianships: also tell whether each row's leading person
-   * is stored (`ListResult.keyPeopleStored`). An extract asks, to spare its `person.id` column a
-   * lookup per page; a GraphQL request reads people whole anyway and does not pay for the probe.
-   */
-  keyPeopleStored?: boolean;
-  /**
    * For people: also read each person's demographics record with the page (`ListResult.demographics`),
    * found by the id rule of `demographicsIdFor` (src/sync/ids.ts). An extract with demographics
    * columns asks, to spare them a lookup per page; a GraphQL request does not pay for the join.
@@ -221,15 +215,11 @@ export interface ListResult {
   keys?: string[][];
   /**
    * In pseudonym order: the person whose pseudonym leads each row's key (`keys[i][0]` is that
-   * person's pseudonym, read from the same pseudonyms row), parallel to `rows`.
+   * person's pseudonym, read from the same pseudonyms row), parallel to `rows`. A stored person, as
+   * the walk's statement saw the store: a pseudonym is stored only while its person is
+   * (`StoreTx.putPseudonyms`), so an extract's `person.id` column needs no lookup of them.
    */
   keyPeople?: string[];
-  /**
-   * Asked for (`ListQuery.keyPeopleStored`) in pseudonym order of a type whose rows are not people:
-   * whether the person of `keyPeople` is stored, parallel to `rows`. The walk reads it as it goes
-   * (an index probe), so a page's people need no lookup of their own (an extract's `person.id`).
-   */
-  keyPeopleStored?: boolean[];
   /** Asked for (`ListQuery.withDemographics`) in a list of people: each person's demographics record, undefined where none is stored; parallel to `rows`. */
   demographics?: (EntityRow | undefined)[];
 }
@@ -425,6 +415,12 @@ export interface StoreTx extends BatchTx {
 
   getDomainVersion(domain: string): Promise<number | undefined>;
   setDomainVersion(domain: string, version: number, at: string): Promise<void>;
+  /**
+   * Stores pseudonyms (a row replaces the one of its domain, version and person), each only where its
+   * entity is a stored person: others are dropped. With every deletion of a person taking their
+   * pseudonyms along in the same transaction, a stored pseudonym always has its person stored. A walk
+   * in pseudonym order relies on that (ListResult.keyPeople).
+   */
   putPseudonyms(rows: { domain: string; version: number; entityId: string; value: string }[]): Promise<void>;
   deletePseudonyms(domain: string, version: number): Promise<number>;
   pseudonymsOfEntity(entityId: string): Promise<Record<string, string>>;

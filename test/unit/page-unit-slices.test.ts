@@ -103,7 +103,13 @@ async function dump(store: Store, views: string[]) {
   for (const view of views) viewTimes.push(...[...(await store.viewTimes(view, ENTITIES))].sort());
   const rest = await store.transaction(async (tx: StoreTx) => {
     const out: unknown[] = [];
-    for (const id of ENTITIES) out.push(await tx.getEntity(id), (await tx.sourceRecordsOf(id)).map((r) => r.key).sort(), await tx.pseudonymsOfEntity(id));
+    for (const id of ENTITIES) {
+      const entity = await tx.getEntity(id);
+      const pseudonyms = await tx.pseudonymsOfEntity(id);
+      // A stored pseudonym's person is stored (StoreTx.putPseudonyms): walks in pseudonym order rely on it.
+      if (entity?.type !== 'person') expect(pseudonyms, `pseudonyms of ${id}, not a stored person`).toEqual({});
+      out.push(entity, (await tx.sourceRecordsOf(id)).map((r) => r.key).sort(), pseudonyms);
+    }
     for (const key of RECORDS) out.push(await tx.getSourceRecord('a', 'person', key));
     for (const to of TARGETS) out.push(await tx.linksTo('enrollment.class', to));
     for (const value of MATCH) out.push(await tx.findByMatchKey('email', value));

@@ -171,20 +171,11 @@ export abstract class QueryStore implements Store {
     // key's parts and the person whose pseudonym leads the key.
     const entity = entityColumnsOf(d, q);
     const n = ENTITY_COLUMNS.length;
-    // Led by a person who is not the row: whether that person is stored, probed in the id's unique
-    // index for each row of the page, index-only in both stores. No type test: a pseudonym's entity
-    // is a person, and testing the type made SQLite read each person's row (its id index does not
-    // hold the type; the walk of an enrollments extract then spent 10-15 % on the probe). A scalar
-    // subquery, not EXISTS: PostgreSQL planned EXISTS as a hash of every person, built for each page
-    // (100 ms a page of 2,000 enrollments at 50,000 students, against 13 ms for the walk).
-    const leaderStored = ordered && q.type !== 'person' && q.keyPeopleStored
-      ? [sql`(SELECT 1 FROM entities p WHERE p.id = k0.entity_id LIMIT 1)`]
-      : [];
     // A person's demographics, joined by id after the rest (an index probe a row): last in the row.
     const demographics = q.type === 'person' && q.withDemographics;
     const extra = [
       ...(byView ? [sql`v.updated_at`, sql`v.updated_seq`] : []),
-      ...(ordered ? [...keys, sql`k0.entity_id`, ...leaderStored] : []),
+      ...(ordered ? [...keys, sql`k0.entity_id`] : []),
       ...(demographics ? [DEMOGRAPHICS_COLUMNS] : []),
     ];
     const rows = await this.executeReadArrays(sql`SELECT ${entity.select}${extra.length ? sql`, ${sql.join(extra)}` : sql``}
@@ -197,8 +188,6 @@ export abstract class QueryStore implements Store {
       rows: page.map(entity.entityOf), hasNext: rows.length > q.first, count,
       ...(times ? { times } : {}),
       ...(ordered ? { keys: page.map((r) => r.slice(k, k + keys.length) as string[]), keyPeople: page.map((r) => r[k + keys.length] as string) } : {}),
-      // 1 where the person is stored, null where not.
-      ...(leaderStored.length ? { keyPeopleStored: page.map((r) => r[k + keys.length + 1] !== null) } : {}),
       ...(demographics ? { demographics: page.map((r) => demographicsAt(d, r, r.length - ENTITY_COLUMNS.length)) } : {}),
     };
   }

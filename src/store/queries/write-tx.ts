@@ -359,9 +359,12 @@ export class WriteTx extends BatchOps implements StoreTx {
   async putPseudonyms(rows: { domain: string; version: number; entityId: string; value: string }[]) {
     const last = new Map<string, (typeof rows)[number]>();
     for (const r of rows) last.set(`${r.domain}\u0000${r.version}\u0000${r.entityId}`, r);
+    // Only for people stored in this transaction's view (Store.putPseudonyms): a row for anyone else
+    // is dropped here, so no writer (a backfill racing an erasure, a caller's mistake) can leave one.
     await inOrder(chunks([...last.values()], 4, this.d.maxParams), (part) =>
       this.db.insertInto('pseudonyms').columns(['domain', 'version', 'entity_id', 'value'])
-        .expression(this.d.rowsSelect(['text', 'int', 'text', 'text'], part.map((r) => [r.domain, r.version, r.entityId, r.value])))
+        .expression(sql`SELECT r.c0, r.c1, r.c2, r.c3 FROM (${this.d.rowsSelect(['text', 'int', 'text', 'text'], part.map((r) => [r.domain, r.version, r.entityId, r.value]))}) r
+          WHERE EXISTS (SELECT 1 FROM entities p WHERE p.id = r.c2 AND p.type = 'person')`)
         .onConflict((oc) => oc.columns(['domain', 'version', 'entity_id']).doUpdateSet((eb) => ({ value: eb.ref('excluded.value') })))
         .execute(), this.pipelined);
   }
