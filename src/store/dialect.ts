@@ -76,6 +76,12 @@ export interface StoreDialect {
   byteOrder(expr: Expression<string>): RawBuilder<string>;
   /** A JSON column's member as text (SQLite json_extract, PostgreSQL ->>), null where absent. */
   jsonText(col: Expression<unknown>, field: string): RawBuilder<string | null>;
+  /**
+   * `jsonText` of a member where it is neither a JSON string nor null nor absent (a number, a
+   * boolean, an object, an array: text the database writes its own way), else null. A sort key's
+   * part that the row holds is sent only in those cases (src/store/queries/store-reads.ts, KeyPart).
+   */
+  jsonTextUnlessString(col: Expression<unknown>, field: string): RawBuilder<unknown>;
   /** A JSON column's member as the column keeps JSON (decode with fromJson), null where absent. */
   jsonMember(col: Expression<unknown>, field: string): RawBuilder<unknown>;
   /**

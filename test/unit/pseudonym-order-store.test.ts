@@ -10,6 +10,7 @@ import { storeKinds } from '../support/stores.ts';
 import { compareKeys, type PseudonymOrderedType } from '../../src/store/order.ts';
 import type { ListQuery } from '../../src/store/types.ts';
 import type { WriteTx } from '../../src/store/queries/write-tx.ts';
+import { sql } from 'kysely';
 
 describe.each(storeKinds())('on %s', (kind) => {
   let g: PrivateGateway;
@@ -23,7 +24,9 @@ describe.each(storeKinds())('on %s', (kind) => {
     const keys: string[][] = [];
     const ids: string[] = [];
     const keyPeople: string[] = [];
-    for (let afterKey: string[] | undefined; ; ) {
+    for (let afterKey: string[] | undefined, pages = 0; ; ) {
+      // A cursor that does not move on would page for ever: fail instead.
+      if (++pages > 5_000) throw new Error(`paging ${q.type} in pages of ${first} does not end`);
       const r = await g.store.list({ ...q, first, afterKey });
       keys.push(...r.keys!);
       keyPeople.push(...r.keyPeople!);
@@ -195,6 +198,42 @@ describe.each(storeKinds())('on %s', (kind) => {
         await tx.deleteEntity('enr_ghost');
         await (tx as WriteTx).db.deleteFrom('pseudonyms').where('domain', '=', 'elsewhere').execute();
       });
+    }
+  });
+
+  it('makes the parts of an enrollment\'s key that the row holds as the SQL does, whatever its class id holds', async () => {
+    const lead = await g.store.list({ type: 'person', order, first: 1 });
+    const person = lead.rows[0]!.id;
+    const odd: [string, unknown][] = [
+      ['num', 12], ['dec', 1.5], ['big', 12345678901234567890], ['true', true], ['false', false], ['obj', { a: 1, b: [2, 'x'] }],
+      ['arr', [1, 'cls_a']], ['null', null], ['empty', ''], ['str', 'zz'], ['quote', 'cls_"q"\\ü'],
+    ];
+    const ids = [...odd.map(([name]) => `enr_odd_${name}`), 'enr_odd_absent'];
+    await g.store.transaction(async (tx) => {
+      for (const [name, classId] of [...odd, ['absent', undefined] as const]) {
+        const data: Record<string, unknown> = { personId: person, role: 'student' };
+        if (classId !== undefined) data['classId'] = classId;
+        await tx.putEntity({ id: `enr_odd_${name}`, type: 'enrollment', data, updatedAt: new Date().toISOString(), updatedSeq: 1 });
+        await tx.setLinks(`enr_odd_${name}`, [{ rel: 'enrollment.person', to: person }]);
+      }
+    });
+    try {
+      // The key's second part as the database makes it, for every enrollment of the person.
+      const text = kind === 'postgres' ? sql`coalesce(data ->> 'classId', '')` : sql`coalesce(CAST(json_extract(data, '$.classId') AS TEXT), '')`;
+      const expected = new Map((await g.store.transaction((tx) => sql<{ id: string; c: string }>`SELECT id, ${text} AS c FROM entities WHERE type = 'enrollment'`
+        .execute((tx as WriteTx).db))).rows.map((r) => [r.id, r.c]));
+      for (const first of [1, 2, 3, 500]) {
+        const got = await all({ type: 'enrollment', order }, first);
+        got.ids.forEach((id, i) => {
+          expect(got.keys[i]![1], `${id}, pages of ${first}`).toEqual(expected.get(id));
+          expect(got.keys[i]![2]).toBe(id);
+        });
+        expect(got.ids.filter((id) => id.startsWith('enr_odd_')).sort(), `pages of ${first}: ${JSON.stringify(got.keys.filter((k) => k[2]!.startsWith('enr_odd')))}`).toEqual([...ids].sort());
+        expect(new Set(got.ids).size).toBe(got.ids.length);
+        for (let i = 1; i < got.keys.length; i++) expect(compareKeys(got.keys[i - 1]!, got.keys[i]!)).toBeLessThan(0);
+      }
+    } finally {
+      await g.store.transaction(async (tx) => { for (const id of ids) await tx.deleteEntity(id); });
     }
   });
 

@@ -50,12 +50,16 @@ const demographicsAt = (d: StoreDialect, r: readonly unknown[], at: number) =>
  * whole with its reads told (`q.memberReads`); or, with `q.fields`, without the members in
  * `q.leaveOut`, removed in SQL, and readable only for `q.fields` (partial-data.ts).
  */
-function entityColumnsOf(d: StoreDialect, q: Pick<ListQuery, 'fields' | 'leaveOut' | 'memberReads'>) {
+function entityColumnsOf(d: StoreDialect, q: Pick<ListQuery, 'fields' | 'leaveOut' | 'memberReads'>): {
+  select: RawBuilder<unknown>;
+  /** The row's EntityRow, its data decoded already (`d.fromJson` of the data column). */
+  entityWith: (r: readonly unknown[], data: unknown) => EntityRow;
+} {
   if (!q.fields) {
     const select = sql.join(ENTITY_COLUMNS.map((c) => sql.ref(`e.${c}`)));
-    if (!q.memberReads) return { select, entityOf: (r: readonly unknown[]) => entityOfColumns(d, r) };
+    if (!q.memberReads) return { select, entityWith: entityWithData };
     const recorded = recordedRecords(q.memberReads);
-    return { select, entityOf: (r: readonly unknown[]) => entityWithData(r, recorded(d.fromJson(r[2]))) };
+    return { select, entityWith: (r, data) => entityWithData(r, recorded(data as Parameters<typeof recorded>[0])) };
   }
   const leaveOut = q.leaveOut ?? [];
   const bad = leaveOut.find((f) => !isMemberName(f));
@@ -63,8 +67,21 @@ function entityColumnsOf(d: StoreDialect, q: Pick<ListQuery, 'fields' | 'leaveOu
   const partial = partialRecords(q.fields, q.memberReads ?? { read() {} });
   return {
     select: sql.join(ENTITY_COLUMNS.map((c) => (c === 'data' ? d.jsonWithout(sql.ref('e.data'), leaveOut) : sql.ref(`e.${c}`)))),
-    entityOf: (r: readonly unknown[]) => entityWithData(r, partial(d.fromJson(r[2]))),
+    entityWith: (r, data) => entityWithData(r, partial(data as Parameters<typeof partial>[0])),
   };
+}
+
+/**
+ * A part of a pseudonym-order sort key (src/store/order.ts) in SQL, and where the row itself holds
+ * it: its id, or a member of its data as the key's SQL reads it as text. Such parts are made from
+ * the row instead of being sent with each one (a walk of 2,000 enrollments sent each class id and
+ * id twice). `odd` is the one case the row cannot tell the same way: a member that is neither a
+ * JSON string nor null or absent (a number, a boolean, an object), whose text the database writes
+ * its own way; the SQL sends that text, and null for every other row.
+ */
+interface KeyPart {
+  sql: RawBuilder<string>;
+  fromRow?: { id: true } | { member: string; odd: RawBuilder<unknown> };
 }
 
 /** Whether a view's times were computed (its fingerprint is stored): before that, no entity's own time may stand in for it. */
@@ -126,7 +143,7 @@ export abstract class QueryStore implements Store {
     const d = this.d;
     const ordered = q.order && isPseudonymOrdered(q.type) ? this.pseudonymFrom(q.type) : undefined;
     let from = ordered?.from ?? sql`entities e`;
-    const keys = ordered?.keys ?? [d.byteOrder(sql.ref('e.id'))];
+    const keys = ordered?.keys.map((k) => k.sql) ?? [d.byteOrder(sql.ref('e.id'))];
     const where: RawBuilder<SqlBool>[] = [sql<SqlBool>`e.type = ${q.type}`, ...(ordered?.on ?? [])];
     if (ordered) where.push(sql<SqlBool>`k0.domain = ${q.order!.domain} AND k0.version = ${q.order!.version}`);
     if (q.linkedTo) from = sql`${from} JOIN links l ON l.from_k = e.k AND l.rel = ${q.linkedTo.rel} AND l.to_id = ${q.linkedTo.to}`;
@@ -168,14 +185,17 @@ export abstract class QueryStore implements Store {
     if (q.lead?.above !== undefined) where.push(sql<SqlBool>`${keys[0]!} > ${q.lead.above}`);
     if (q.lead?.upTo !== undefined) where.push(sql<SqlBool>`${keys[0]!} <= ${q.lead.upTo}`);
     // Columns by position (rows come back as arrays): the entity's, then the view times, the sort
-    // key's parts and the person whose pseudonym leads the key.
+    // key's parts the row does not hold (KeyPart) and the person whose pseudonym leads the key.
     const entity = entityColumnsOf(d, q);
     const n = ENTITY_COLUMNS.length;
+    // A member left out of the rows (ListQuery.leaveOut) is sent as the key's SQL reads it.
+    const parts = ordered?.keys.map((k) => (k.fromRow && 'member' in k.fromRow && q.leaveOut?.includes(k.fromRow.member) ? { sql: k.sql } : k));
+    const sent = parts?.flatMap((k) => (!k.fromRow ? [k.sql] : 'member' in k.fromRow ? [k.fromRow.odd] : []));
     // A person's demographics, joined by id after the rest (an index probe a row): last in the row.
     const demographics = q.type === 'person' && q.withDemographics;
     const extra = [
       ...(byView ? [sql`v.updated_at`, sql`v.updated_seq`] : []),
-      ...(ordered ? [...keys, sql`k0.entity_id`] : []),
+      ...(sent ? [...sent, sql`k0.entity_id`] : []),
       ...(demographics ? [DEMOGRAPHICS_COLUMNS] : []),
     ];
     const rows = await this.executeReadArrays(sql`SELECT ${entity.select}${extra.length ? sql`, ${sql.join(extra)}` : sql``}
@@ -184,10 +204,26 @@ export abstract class QueryStore implements Store {
     const page = rows.length > q.first ? rows.slice(0, q.first) : rows;
     const times = byView ? new Map(page.map((r) => [r[0] as string, { updatedAt: r[n] as string, updatedSeq: Number(r[n + 1]) }])) : undefined;
     const k = n + (byView ? 2 : 0);
+    const out: EntityRow[] = [];
+    const sortKeys: string[][] = [];
+    for (const r of page) {
+      const data = d.fromJson(r[2]);
+      out.push(entity.entityWith(r, data));
+      if (!parts) continue;
+      let at = k;
+      sortKeys.push(parts.map((p) => {
+        if (!p.fromRow) return r[at++] as string;
+        if ('id' in p.fromRow) return r[0] as string;
+        // The text `coalesce(member as text, '')` gives: the string itself, '' for null or absent.
+        const odd = r[at++] as string | null;
+        const v = typeof data === 'object' && data !== null ? (data as Record<string, unknown>)[p.fromRow.member] : undefined;
+        return odd ?? (typeof v === 'string' ? v : '');
+      }));
+    }
     return {
-      rows: page.map(entity.entityOf), hasNext: rows.length > q.first, count,
+      rows: out, hasNext: rows.length > q.first, count,
       ...(times ? { times } : {}),
-      ...(ordered ? { keys: page.map((r) => r.slice(k, k + keys.length) as string[]), keyPeople: page.map((r) => r[k + keys.length] as string) } : {}),
+      ...(sent ? { keys: sortKeys, keyPeople: page.map((r) => r[k + sent.length] as string) } : {}),
       ...(demographics ? { demographics: page.map((r) => demographicsAt(d, r, r.length - ENTITY_COLUMNS.length)) } : {}),
     };
   }
@@ -237,7 +273,7 @@ export abstract class QueryStore implements Store {
         // The type is checked here, not in SQL: there the planner may intersect the scan by id with
         // one of every person (the (type, …) indexes), which costs the whole type.
         if (r[0] === null || r[1] !== 'person') continue;
-        rows.push(entity.entityOf(r));
+        rows.push(entity.entityWith(r, d.fromJson(r[2])));
         keys.push([r[n] as string]);
         keyPeople.push(r[n + 1] as string);
         demographics?.push(demographicsAt(d, r, n + 2));
@@ -272,23 +308,25 @@ export abstract class QueryStore implements Store {
    * join order in SQLite: without statistics its planner would rather scan every enrollment by type
    * and sort them all on every page. `on` are the join conditions, `keys` the sort key parts in order.
    */
-  private pseudonymFrom(type: PseudonymOrderedType): { from: RawBuilder<unknown>; on: RawBuilder<SqlBool>[]; keys: RawBuilder<string>[] } {
+  private pseudonymFrom(type: PseudonymOrderedType): { from: RawBuilder<unknown>; on: RawBuilder<SqlBool>[]; keys: KeyPart[] } {
     const d = this.d;
-    const k0 = d.byteOrder(sql.ref('k0.value'));
+    const k0 = { sql: d.byteOrder(sql.ref('k0.value')) };
+    const id: KeyPart = { sql: d.byteOrder(sql.ref('e.id')), fromRow: { id: true } };
     switch (type) {
       case 'person':
         return { from: sql`pseudonyms k0 JOIN entities e ON e.id = k0.entity_id`, on: [], keys: [k0] };
       case 'enrollment': {
         // Links are keyed by their source's k: each enrollment is found by key (SQLite's rowid).
         const walk = d.orderedWalk(sql`pseudonyms k0`, sql`links kl CROSS JOIN entities e`, sql<SqlBool>`kl.rel = 'enrollment.person' AND kl.to_id = k0.entity_id AND e.k = kl.from_k`);
-        return { ...walk, keys: [k0, d.byteOrder(sql`coalesce(${d.jsonText(sql.ref('e.data'), 'classId')}, '')`), d.byteOrder(sql.ref('e.id'))] };
+        const classId = { sql: d.byteOrder(sql`coalesce(${d.jsonText(sql.ref('e.data'), 'classId')}, '')`), fromRow: { member: 'classId', odd: d.jsonTextUnlessString(sql.ref('e.data'), 'classId') } };
+        return { ...walk, keys: [k0, classId, id] };
       }
       case 'guardianship': {
         const walk = d.orderedWalk(sql`pseudonyms k0`, sql`links kl CROSS JOIN entities e`, sql<SqlBool>`kl.rel = 'guardianship.student' AND kl.to_id = k0.entity_id AND e.k = kl.from_k`);
         return {
           from: sql`${walk.from} CROSS JOIN pseudonyms k1`,
           on: [...walk.on, sql<SqlBool>`k1.domain = k0.domain AND k1.version = k0.version AND k1.entity_id = ${d.jsonText(sql.ref('e.data'), 'guardianId')}`],
-          keys: [k0, d.byteOrder(sql.ref('k1.value')), d.byteOrder(sql.ref('e.id'))],
+          keys: [k0, { sql: d.byteOrder(sql.ref('k1.value')) }, id],
         };
       }
     }
