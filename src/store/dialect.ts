@@ -77,11 +77,14 @@ export interface StoreDialect {
   /** A JSON column's member as text (SQLite json_extract, PostgreSQL ->>), null where absent. */
   jsonText(col: Expression<unknown>, field: string): RawBuilder<string | null>;
   /**
-   * `jsonText` of a member where it is neither a JSON string nor null nor absent (a number, a
-   * boolean, an object, an array: text the database writes its own way), else null. A sort key's
-   * part that the row holds is sent only in those cases (src/store/queries/store-reads.ts, KeyPart).
+   * A sort key's part that a member of the row holds (`coalesce(jsonText, '')`), as a list sends it
+   * with each row (src/store/queries/store-reads.ts, KeyPart): either always, or null where the row
+   * tells the same text itself (the member is a JSON string, null or absent). PostgreSQL sends it
+   * only where the row cannot tell (a number, a boolean, an object: text the database writes its own
+   * way), sparing the driver a string a row. SQLite sends it always: telling the cases apart would
+   * parse each row's JSON again, which costs more than the column.
    */
-  jsonTextUnlessString(col: Expression<unknown>, field: string): RawBuilder<unknown>;
+  heldKeyText(col: Expression<unknown>, field: string): RawBuilder<unknown>;
   /** A JSON column's member as the column keeps JSON (decode with fromJson), null where absent. */
   jsonMember(col: Expression<unknown>, field: string): RawBuilder<unknown>;
   /**

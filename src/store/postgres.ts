@@ -206,7 +206,7 @@ export const postgresDialect: StoreDialect = {
   byteOrder: (e) => sql<string>`${e} COLLATE "C"`,
   jsonText: (col, field) => sql<string | null>`${col} ->> ${field}::text`,
   jsonMember: (col, field) => sql`${col} -> ${field}::text`,
-  jsonTextUnlessString: (col, field) =>
+  heldKeyText: (col, field) =>
     sql`CASE WHEN jsonb_typeof(${col} -> ${field}::text) NOT IN ('string', 'null') THEN ${col} ->> ${field}::text END`,
   jsonWithout: (col, members) => (members.length ? sql`${col} - ${[...members]}::text[]` : sql`${col}`),
   jsonWith: (col, field, text) => sql`jsonb_set(${col}, ARRAY[${field}::text], ${text}::jsonb)`,

@@ -59,8 +59,7 @@ export const sqliteDialect: StoreDialect = {
   // compared with a cursor's text must be text too, or SQLite orders every number before any text.
   jsonText: (col, field) => sql<string | null>`CAST(json_extract(${col}, ${`$.${field}`}) AS TEXT)`,
   jsonMember: (col, field) => sql`json_extract(${col}, ${`$.${field}`})`,
-  jsonTextUnlessString: (col, field) =>
-    sql`CASE WHEN json_type(${col}, ${`$.${field}`}) NOT IN ('text', 'null') THEN CAST(json_extract(${col}, ${`$.${field}`}) AS TEXT) END`,
+  heldKeyText: (col, field) => sql`coalesce(CAST(json_extract(${col}, ${`$.${field}`}) AS TEXT), '')`,
   jsonWithout: (col, members) => (members.length ? sql`json_remove(${col}, ${sql.join(members.map((m) => `$.${m}`))})` : sql`${col}`),
   jsonWith: (col, field, text) => sql`json_set(${col}, ${`$.${field}`}, json(${text}))`,
   jsonArrayHas: (col, field, value) => sql<SqlBool>`EXISTS (SELECT 1 FROM json_each(${col}, ${`$.${field}`}) WHERE value = ${value})`,

@@ -73,15 +73,13 @@ function entityColumnsOf(d: StoreDialect, q: Pick<ListQuery, 'fields' | 'leaveOu
 
 /**
  * A part of a pseudonym-order sort key (src/store/order.ts) in SQL, and where the row itself holds
- * it: its id, or a member of its data as the key's SQL reads it as text. Such parts are made from
- * the row instead of being sent with each one (a walk of 2,000 enrollments sent each class id and
- * id twice). `odd` is the one case the row cannot tell the same way: a member that is neither a
- * JSON string nor null or absent (a number, a boolean, an object), whose text the database writes
- * its own way; the SQL sends that text, and null for every other row.
+ * it: its id, or a member of its data as the key's SQL reads it as text. The id is not sent with each
+ * row, and the member only as the dialect says (`heldKeyText`: on PostgreSQL only where the row
+ * cannot tell it the same way). A walk of 2,000 enrollments sent each one's class id and id twice.
  */
 interface KeyPart {
   sql: RawBuilder<string>;
-  fromRow?: { id: true } | { member: string; odd: RawBuilder<unknown> };
+  fromRow?: { id: true } | { member: string; sent: RawBuilder<unknown> };
 }
 
 /** Whether a view's times were computed (its fingerprint is stored): before that, no entity's own time may stand in for it. */
@@ -190,7 +188,7 @@ export abstract class QueryStore implements Store {
     const n = ENTITY_COLUMNS.length;
     // A member left out of the rows (ListQuery.leaveOut) is sent as the key's SQL reads it.
     const parts = ordered?.keys.map((k) => (k.fromRow && 'member' in k.fromRow && q.leaveOut?.includes(k.fromRow.member) ? { sql: k.sql } : k));
-    const sent = parts?.flatMap((k) => (!k.fromRow ? [k.sql] : 'member' in k.fromRow ? [k.fromRow.odd] : []));
+    const sent = parts?.flatMap((k) => (!k.fromRow ? [k.sql] : 'member' in k.fromRow ? [k.fromRow.sent] : []));
     // A person's demographics, joined by id after the rest (an index probe a row): last in the row.
     const demographics = q.type === 'person' && q.withDemographics;
     const extra = [
@@ -206,19 +204,25 @@ export abstract class QueryStore implements Store {
     const k = n + (byView ? 2 : 0);
     const out: EntityRow[] = [];
     const sortKeys: string[][] = [];
+    // Per part: a column sent (null), the row's id (''), or the member of the row's data named.
+    const held = parts?.map((p) => (!p.fromRow ? null : 'id' in p.fromRow ? '' : p.fromRow.member));
     for (const r of page) {
       const data = d.fromJson(r[2]);
       out.push(entity.entityWith(r, data));
-      if (!parts) continue;
-      let at = k;
-      sortKeys.push(parts.map((p) => {
-        if (!p.fromRow) return r[at++] as string;
-        if ('id' in p.fromRow) return r[0] as string;
-        // The text `coalesce(member as text, '')` gives: the string itself, '' for null or absent.
-        const odd = r[at++] as string | null;
-        const v = typeof data === 'object' && data !== null ? (data as Record<string, unknown>)[p.fromRow.member] : undefined;
-        return odd ?? (typeof v === 'string' ? v : '');
-      }));
+      if (!held) continue;
+      const key: string[] = [];
+      for (let j = 0, at = k; j < held.length; j++) {
+        const member = held[j] as string | null;
+        if (member === null) key.push(r[at++] as string);
+        else if (member === '') key.push(r[0] as string);
+        else {
+          // Sent, or the text `coalesce(member as text, '')` gives: the string itself, '' for null or absent.
+          const odd = r[at++] as string | null;
+          const v = typeof data === 'object' && data !== null ? (data as Record<string, unknown>)[member] : undefined;
+          key.push(odd ?? (typeof v === 'string' ? v : ''));
+        }
+      }
+      sortKeys.push(key);
     }
     return {
       rows: out, hasNext: rows.length > q.first, count,
@@ -318,7 +322,7 @@ export abstract class QueryStore implements Store {
       case 'enrollment': {
         // Links are keyed by their source's k: each enrollment is found by key (SQLite's rowid).
         const walk = d.orderedWalk(sql`pseudonyms k0`, sql`links kl CROSS JOIN entities e`, sql<SqlBool>`kl.rel = 'enrollment.person' AND kl.to_id = k0.entity_id AND e.k = kl.from_k`);
-        const classId = { sql: d.byteOrder(sql`coalesce(${d.jsonText(sql.ref('e.data'), 'classId')}, '')`), fromRow: { member: 'classId', odd: d.jsonTextUnlessString(sql.ref('e.data'), 'classId') } };
+        const classId = { sql: d.byteOrder(sql`coalesce(${d.jsonText(sql.ref('e.data'), 'classId')}, '')`), fromRow: { member: 'classId', sent: d.heldKeyText(sql.ref('e.data'), 'classId') } };
         return { ...walk, keys: [k0, classId, id] };
       }
       case 'guardianship': {
