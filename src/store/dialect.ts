@@ -27,12 +27,6 @@ export type CopyRows = (table: string, columns: readonly string[], rows: readonl
 
 export interface StoreDialect {
   readonly kind: 'sqlite' | 'postgres';
-  /**
-   * Where a store writes new entities by COPY (CopyRows): `n` keys for them, taken from the `k`
-   * column's own sequence in one statement, in increasing order. COPY gives nothing back, and a
-   * flush needs each new entity's key (BatchOps.putEntities).
-   */
-  entityKeysFor?(db: Kysely<Database>, n: number): Promise<(number | string)[]>;
   /** Bound parameters one statement may carry (SQLite 32766, PostgreSQL 65535): multi-row writes chunk under it. */
   readonly maxParams: number;
   /** `expr IN (values)`, the values bound as one parameter. */

@@ -203,8 +203,6 @@ export const postgresDialect: StoreDialect = {
   bool: (v) => v,
   orderedWalk: (from, path, on) => ({ from: sql`${from} CROSS JOIN LATERAL (SELECT e.* FROM ${path} WHERE ${on} OFFSET 0) e`, on: [] }),
   peopleByIds: (id, ids) => sql<SqlBool>`${id} = ANY(ARRAY(${ids}))`,
-  entityKeysFor: async (db, n) =>
-    (await sql<{ k: number | string }>`SELECT nextval(pg_get_serial_sequence('entities', 'k')) AS k FROM generate_series(1, ${n}::int) ORDER BY 1`.execute(db)).rows.map((r) => r.k),
   byteOrder: (e) => sql<string>`${e} COLLATE "C"`,
   jsonText: (col, field) => sql<string | null>`${col} ->> ${field}::text`,
   jsonMember: (col, field) => sql`${col} -> ${field}::text`,

@@ -10,9 +10,9 @@
  *   the same key are folded first, as applying them one after another would leave the row: the last
  *   wins (an entity keeps the type its first insert gave it, as the singular upsert does) — and
  *   PostgreSQL refuses an ON CONFLICT DO UPDATE that meets one row twice in a statement.
- *   On PostgreSQL, the entities, source records, links and view times known to be new (FreshRows),
- *   and every change, go by COPY instead (`writeRows`, ../postgres-copy.ts); new entities take their
- *   keys from the key sequence first (`StoreDialect.entityKeysFor`), since COPY gives nothing back.
+ *   On PostgreSQL, the source records, links and view times known to be new (FreshRows), and every
+ *   change, go by COPY instead (`writeRows`, ../postgres-copy.ts); entities stay INSERTs, since their
+ *   keys come back with RETURNING.
  * Change seqs are explicit: a page numbers its changes from nextChangeSeq() under the write lock,
  * and the store's own numbering (SQLite AUTOINCREMENT, PostgreSQL's sequence) continues after them.
  */
@@ -248,21 +248,7 @@ export class BatchOps implements BatchTx {
     }
     const keys = new Map<string, number | string>();
     const isFresh = opts?.fresh;
-    let parts = freshChunks([...last.values()], isFresh && ((r) => isFresh(r.id)), 5, this.d.maxParams);
-    // New entities by COPY where the store writes fresh rows so (PostgreSQL): their keys are taken
-    // from the key sequence first, since COPY gives nothing back. At 20,000 students the INSERT …
-    // RETURNING of the new entities was 4.1 s of the server's 20.4 s (docs/data-engine.md).
-    if (this.copy && this.d.entityKeysFor) {
-      const fresh = parts.flatMap(([part, f]) => (f ? part : []));
-      if (fresh.length) {
-        const taken = await this.d.entityKeysFor(this.db, fresh.length);
-        await this.copy('entities', ['k', 'id', 'type', 'data', 'updated_at', 'updated_seq'],
-          fresh.map((r, i) => [taken[i]!, r.id, r.type, json(r.data), r.updatedAt, r.updatedSeq]));
-        fresh.forEach((r, i) => keys.set(r.id, taken[i]!));
-        parts = parts.filter(([, f]) => !f);
-      }
-    }
-    const written = await inOrder(parts, ([part, fresh]) =>
+    const written = await inOrder(freshChunks([...last.values()], isFresh && ((r) => isFresh(r.id)), 5, this.d.maxParams), ([part, fresh]) =>
       this.db.insertInto('entities').columns(['id', 'type', 'data', 'updated_at', 'updated_seq'])
         .expression(this.d.rowsSelect(['text', 'text', 'json', 'text', 'int'], part.map((r) => [r.id, r.type, json(r.data), r.updatedAt, r.updatedSeq])))
         .$if(!fresh, (qb) => qb.onConflict((oc) => oc.column('id').doUpdateSet((eb) => ({
