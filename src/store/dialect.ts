@@ -77,14 +77,13 @@ export interface StoreDialect {
   /** A JSON column's member as text (SQLite json_extract, PostgreSQL ->>), null where absent. */
   jsonText(col: Expression<unknown>, field: string): RawBuilder<string | null>;
   /**
-   * A sort key's part that a member of the row holds (`coalesce(jsonText, '')`), as a list sends it
-   * with each row (src/store/queries/store-reads.ts, KeyPart): either always, or null where the row
-   * tells the same text itself (the member is a JSON string, null or absent). PostgreSQL sends it
-   * only where the row cannot tell (a number, a boolean, an object: text the database writes its own
-   * way), sparing the driver a string a row. SQLite sends it always: telling the cases apart would
-   * parse each row's JSON again, which costs more than the column.
+   * A JSON column's member as a sort key's part: its text where it holds a JSON string, '' where it
+   * holds anything else (null, absent, a number, a boolean, an object, an array). The same rule as
+   * `sortKeyOf` (src/store/order.ts) in memory, so a list reads each row's part from the row itself
+   * and orders exactly as a nested list sorted in memory; the text a database would write for a
+   * number or a boolean differs between SQLite and PostgreSQL, so no such text is ever a key.
    */
-  heldKeyText(col: Expression<unknown>, field: string): RawBuilder<unknown>;
+  keyText(col: Expression<unknown>, field: string): RawBuilder<string>;
   /** A JSON column's member as the column keeps JSON (decode with fromJson), null where absent. */
   jsonMember(col: Expression<unknown>, field: string): RawBuilder<unknown>;
   /**

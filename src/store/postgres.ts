@@ -206,8 +206,7 @@ export const postgresDialect: StoreDialect = {
   byteOrder: (e) => sql<string>`${e} COLLATE "C"`,
   jsonText: (col, field) => sql<string | null>`${col} ->> ${field}::text`,
   jsonMember: (col, field) => sql`${col} -> ${field}::text`,
-  heldKeyText: (col, field) =>
-    sql`CASE WHEN jsonb_typeof(${col} -> ${field}::text) NOT IN ('string', 'null') THEN ${col} ->> ${field}::text END`,
+  keyText: (col, field) => sql<string>`CASE WHEN jsonb_typeof(${col} -> ${field}::text) = 'string' THEN ${col} ->> ${field}::text ELSE '' END`,
   jsonWithout: (col, members) => (members.length ? sql`${col} - ${[...members]}::text[]` : sql`${col}`),
   jsonWith: (col, field, text) => sql`jsonb_set(${col}, ARRAY[${field}::text], ${text}::jsonb)`,
   jsonArrayHas: (col, field, value) => sql<SqlBool>`(${col} -> ${field}::text) @> jsonb_build_array(${value}::text)`,

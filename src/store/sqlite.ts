@@ -55,11 +55,12 @@ export const sqliteDialect: StoreDialect = {
   bool: (v) => (v ? 1 : 0),
   orderedWalk: (from, path, on) => ({ from: sql`${from} CROSS JOIN ${path}`, on: [on] }),
   byteOrder: (e) => sql<string>`${e}`,
-  // As text whatever the member holds (json_extract gives a number for a number): a sort key's part
-  // compared with a cursor's text must be text too, or SQLite orders every number before any text.
+  // As text whatever the member holds (json_extract gives a number for a number), as PostgreSQL's ->>
+  // gives it: a filter compares it with text (ListQuery.fieldEquals).
   jsonText: (col, field) => sql<string | null>`CAST(json_extract(${col}, ${`$.${field}`}) AS TEXT)`,
   jsonMember: (col, field) => sql`json_extract(${col}, ${`$.${field}`})`,
-  heldKeyText: (col, field) => sql`coalesce(CAST(json_extract(${col}, ${`$.${field}`}) AS TEXT), '')`,
+  // json_type, not typeof(json_extract): json_extract gives an object or array as text too.
+  keyText: (col, field) => sql<string>`CASE json_type(${col}, ${`$.${field}`}) WHEN 'text' THEN json_extract(${col}, ${`$.${field}`}) ELSE '' END`,
   jsonWithout: (col, members) => (members.length ? sql`json_remove(${col}, ${sql.join(members.map((m) => `$.${m}`))})` : sql`${col}`),
   jsonWith: (col, field, text) => sql`json_set(${col}, ${`$.${field}`}, json(${text}))`,
   jsonArrayHas: (col, field, value) => sql<SqlBool>`EXISTS (SELECT 1 FROM json_each(${col}, ${`$.${field}`}) WHERE value = ${value})`,

@@ -73,13 +73,13 @@ function entityColumnsOf(d: StoreDialect, q: Pick<ListQuery, 'fields' | 'leaveOu
 
 /**
  * A part of a pseudonym-order sort key (src/store/order.ts) in SQL, and where the row itself holds
- * it: its id, or a member of its data as the key's SQL reads it as text. The id is not sent with each
- * row, and the member only as the dialect says (`heldKeyText`: on PostgreSQL only where the row
- * cannot tell it the same way). A walk of 2,000 enrollments sent each one's class id and id twice.
+ * it: its id, or a member of its data (`keyText`: a JSON string's text, '' for anything else, as
+ * `sortKeyOf` reads it). Such a part is not sent with each row: a walk of 2,000 enrollments sent
+ * each one's class id and id twice.
  */
 interface KeyPart {
   sql: RawBuilder<string>;
-  fromRow?: { id: true } | { member: string; sent: RawBuilder<unknown> };
+  fromRow?: { id: true } | { member: string };
 }
 
 /** Whether a view's times were computed (its fingerprint is stored): before that, no entity's own time may stand in for it. */
@@ -188,7 +188,7 @@ export abstract class QueryStore implements Store {
     const n = ENTITY_COLUMNS.length;
     // A member left out of the rows (ListQuery.leaveOut) is sent as the key's SQL reads it.
     const parts = ordered?.keys.map((k) => (k.fromRow && 'member' in k.fromRow && q.leaveOut?.includes(k.fromRow.member) ? { sql: k.sql } : k));
-    const sent = parts?.flatMap((k) => (!k.fromRow ? [k.sql] : 'member' in k.fromRow ? [k.fromRow.sent] : []));
+    const sent = parts?.flatMap((k) => (k.fromRow ? [] : [k.sql]));
     // A person's demographics, joined by id after the rest (an index probe a row): last in the row.
     const demographics = q.type === 'person' && q.withDemographics;
     const extra = [
@@ -216,10 +216,9 @@ export abstract class QueryStore implements Store {
         if (member === null) key.push(r[at++] as string);
         else if (member === '') key.push(r[0] as string);
         else {
-          // Sent, or the text `coalesce(member as text, '')` gives: the string itself, '' for null or absent.
-          const odd = r[at++] as string | null;
+          // As keyText reads it: a JSON string's text, '' for anything else.
           const v = typeof data === 'object' && data !== null ? (data as Record<string, unknown>)[member] : undefined;
-          key.push(odd ?? (typeof v === 'string' ? v : ''));
+          key.push(typeof v === 'string' ? v : '');
         }
       }
       sortKeys.push(key);
@@ -322,7 +321,7 @@ export abstract class QueryStore implements Store {
       case 'enrollment': {
         // Links are keyed by their source's k: each enrollment is found by key (SQLite's rowid).
         const walk = d.orderedWalk(sql`pseudonyms k0`, sql`links kl CROSS JOIN entities e`, sql<SqlBool>`kl.rel = 'enrollment.person' AND kl.to_id = k0.entity_id AND e.k = kl.from_k`);
-        const classId = { sql: d.byteOrder(sql`coalesce(${d.jsonText(sql.ref('e.data'), 'classId')}, '')`), fromRow: { member: 'classId', sent: d.heldKeyText(sql.ref('e.data'), 'classId') } };
+        const classId = { sql: d.byteOrder(d.keyText(sql.ref('e.data'), 'classId')), fromRow: { member: 'classId' } };
         return { ...walk, keys: [k0, classId, id] };
       }
       case 'guardianship': {
@@ -404,7 +403,7 @@ export abstract class QueryStore implements Store {
       : q.type === 'enrollment' ? [pseudonym('k0', d.jsonText(data, 'personId'))]
       : [pseudonym('k0', d.jsonText(data, 'studentId')), pseudonym('k1', d.jsonText(data, 'guardianId'))];
     const keys = q.type === 'person' ? [people[0]!.key]
-      : q.type === 'enrollment' ? [people[0]!.key, d.byteOrder(sql`coalesce(${d.jsonText(data, 'classId')}, '')`), d.byteOrder(sql.ref('e.id'))]
+      : q.type === 'enrollment' ? [people[0]!.key, d.byteOrder(d.keyText(data, 'classId')), d.byteOrder(sql.ref('e.id'))]
       : [people[0]!.key, people[1]!.key, d.byteOrder(sql.ref('e.id'))];
     const where: RawBuilder<SqlBool>[] = [
       sql<SqlBool>`l.rel = ${q.rel}`, d.inList(sql.ref('l.to_id'), parents), sql<SqlBool>`e.k = l.from_k`, ...people.map((p) => p.on),
