@@ -428,6 +428,29 @@ export const SQLITE_MIGRATIONS: Migration[] = [
       DELETE FROM entity_views WHERE updated_seq = (SELECT e.updated_seq FROM entities e WHERE e.k = entity_views.entity_k);
     `,
   },
+  {
+    version: 20,
+    description: 'pseudonyms are stored in their primary key (WITHOUT ROWID): a person\'s pseudonym is one lookup',
+    // A nested list in pseudonym order (a class's enrollments, linkedPages) finds each child's
+    // pseudonym by (domain, version, person): that found the primary key's index entry, then the row
+    // by rowid for its value. Stored in the key, the value is where the entry is. The statement of a
+    // 50,000-student store's ten classes (`linkedPages`) went 1.87–1.91 → 1.75–1.83 ms a call (docs/serving.md).
+    sql: `
+      CREATE TABLE pseudonyms_new (
+        domain TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        entity_id TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (domain, version, entity_id)
+      ) WITHOUT ROWID;
+      INSERT INTO pseudonyms_new (domain, version, entity_id, value) SELECT domain, version, entity_id, value FROM pseudonyms;
+      DROP TABLE pseudonyms;
+      ALTER TABLE pseudonyms_new RENAME TO pseudonyms;
+      CREATE UNIQUE INDEX pseudonyms_value ON pseudonyms (domain, value);
+      CREATE INDEX pseudonyms_entity ON pseudonyms (entity_id);
+      CREATE INDEX pseudonyms_order ON pseudonyms (domain, version, value, entity_id);
+    `,
+  },
 ];
 
 /** The same schema for PostgreSQL. Timestamps stay ISO text so both stores compare them alike. */

@@ -241,6 +241,47 @@ describe.each(storeKinds())('view times only where they differ (SQLite schema 19
   });
 });
 
+describe('pseudonyms in their primary key (SQLite schema 20)', () => {
+  const places: Place[] = [];
+  afterAll(async () => {
+    for (const p of places) await p.drop();
+  });
+
+  it('a store of schema 19 keeps every pseudonym, now WITHOUT ROWID, with its indexes; lookups, the order walk and erasures read as before', async () => {
+    const p = await place('sqlite');
+    places.push(p);
+    const person = (n: string) => `'{"givenName":"Test","familyName":"${n}","roles":["student"]}'`;
+    await p.script(`${schemaUpTo('sqlite', 19)}
+      INSERT INTO entities (id, type, data, updated_at, updated_seq) VALUES
+        ('per_a', 'person', ${person('One')}, '2025-01-01T00:00:00Z', 1),
+        ('per_b', 'person', ${person('Two')}, '2025-01-01T00:00:00Z', 2);
+      INSERT INTO pseudonym_domains (domain, version, rotated_at) VALUES ('analytics', 2, '2025-01-01T00:00:00Z');
+      INSERT INTO pseudonyms (domain, version, entity_id, value) VALUES
+        ('analytics', 1, 'per_a', 'old_a'), ('analytics', 2, 'per_a', 'zz_a'), ('analytics', 2, 'per_b', 'aa_b');`);
+    const store = await p.open();
+    try {
+      const tables = await p.sql<{ sql: string }>(`SELECT sql FROM sqlite_master WHERE name = 'pseudonyms'`);
+      expect(tables[0]!.sql).toMatch(/WITHOUT ROWID\s*$/);
+      const indexes = (await p.sql<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'pseudonyms' AND sql IS NOT NULL ORDER BY name`)).map((r) => r.name);
+      expect(indexes).toEqual(['pseudonyms_entity', 'pseudonyms_order', 'pseudonyms_value']);
+      expect(await p.sql(`SELECT domain, version, entity_id, value FROM pseudonyms ORDER BY entity_id, version`)).toEqual([
+        { domain: 'analytics', version: 1, entity_id: 'per_a', value: 'old_a' },
+        { domain: 'analytics', version: 2, entity_id: 'per_a', value: 'zz_a' },
+        { domain: 'analytics', version: 2, entity_id: 'per_b', value: 'aa_b' },
+      ]);
+      // The walk in pseudonym order, and a value stays unique within its domain.
+      const s = store as unknown as import('../../src/store/types.ts').Store;
+      expect((await s.list({ type: 'person', first: 10, order: { domain: 'analytics', version: 2 } })).rows.map((r) => r.id)).toEqual(['per_b', 'per_a']);
+      await expect(p.sql(`INSERT INTO pseudonyms (domain, version, entity_id, value) VALUES ('analytics', 2, 'per_c', 'aa_b')`)).rejects.toThrow(/UNIQUE/);
+      // A deletion takes the person's pseudonyms along (found through pseudonyms_entity).
+      await s.transaction((tx) => tx.deleteEntity('per_a'));
+      expect(await p.sql(`SELECT entity_id FROM pseudonyms ORDER BY entity_id`)).toEqual([{ entity_id: 'per_b' }]);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe.each(storeKinds())('internal keys for links (schema 17) on %s', (kind) => {
   const places: Place[] = [];
   afterAll(async () => {
