@@ -79,7 +79,7 @@ export interface StoreDialect {
   /**
    * A JSON column's member as a sort key's part: its text where it holds a JSON string, '' where it
    * holds anything else (null, absent, a number, a boolean, an object, an array). The same rule as
-   * `sortKeyOf` (src/store/order.ts) in memory, so a list reads each row's part from the row itself
+   * `keyTextOf` (src/store/order.ts) in memory, so a list reads each row's part from the row itself
    * and orders exactly as a nested list sorted in memory; the text a database would write for a
    * number or a boolean differs between SQLite and PostgreSQL, so no such text is ever a key.
    */

@@ -54,6 +54,15 @@ export function compareKeys(a: readonly string[], b: readonly string[]): number 
 }
 
 /**
+ * A member of a record's data as a sort key's part: its text where it is a string, '' for anything
+ * else (a number, a boolean, an object, null, absent). The stores' SQL says the same (the dialect's
+ * `keyText`), so a list in SQL and a list sorted here order alike.
+ */
+export function keyTextOf(v: unknown): string {
+  return typeof v === 'string' ? v : '';
+}
+
+/**
  * The sort key of a record in pseudonym order, from its data and the pseudonyms of the people it
  * names; undefined when a person it orders by has no pseudonym in the order's version (a person
  * created while a rotation ran, until the backfill): such rows are left out, as the store's lists
@@ -72,7 +81,7 @@ export function sortKeyOf(
     }
     case 'enrollment': {
       const person = typeof d.personId === 'string' ? pseudonymOf(d.personId) : undefined;
-      return person === undefined ? undefined : [person, typeof d.classId === 'string' ? d.classId : '', row.id];
+      return person === undefined ? undefined : [person, keyTextOf(d.classId), row.id];
     }
     case 'guardianship': {
       const student = typeof d.studentId === 'string' ? pseudonymOf(d.studentId) : undefined;

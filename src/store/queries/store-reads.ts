@@ -17,7 +17,7 @@ import { sql, type CompiledQuery, type Kysely, type RawBuilder, type SqlBool } f
 import { ENTITY_TYPES, type EntityType } from '../../model/records.ts';
 import type { Database } from '../db.ts';
 import type { StoreDialect } from '../dialect.ts';
-import { isPseudonymOrdered, type PseudonymOrder, type PseudonymOrderedType } from '../order.ts';
+import { isPseudonymOrdered, keyTextOf, type PseudonymOrder, type PseudonymOrderedType } from '../order.ts';
 import type {
   ChangeRow, EntityRow, IdentityConflict, LinkedPage, LinkedPageQuery, ListQuery, ListResult, SourceRecordRef, Store, SubjectRows, SyncStateRow, ViewTime, WebhookStore,
   TenantCatalogStore, StoreLocation, TransactionOptions,
@@ -216,9 +216,7 @@ export abstract class QueryStore implements Store {
         if (member === null) key.push(r[at++] as string);
         else if (member === '') key.push(r[0] as string);
         else {
-          // As keyText reads it: a JSON string's text, '' for anything else.
-          const v = typeof data === 'object' && data !== null ? (data as Record<string, unknown>)[member] : undefined;
-          key.push(typeof v === 'string' ? v : '');
+          key.push(keyTextOf(typeof data === 'object' && data !== null ? (data as Record<string, unknown>)[member] : undefined));
         }
       }
       sortKeys.push(key);
