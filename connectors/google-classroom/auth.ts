@@ -48,9 +48,13 @@ export function jwtBearer(http: HttpClient, cfg: GoogleConfig, key: ServiceAccou
     let assertion: string;
     try {
       const pk = await importPKCS8(key.private_key, 'RS256');
+      // Both times from one reading of the clock: Google refuses an assertion whose exp is more than
+      // an hour after its iat, and jose's setIssuedAt() and setExpirationTime('1h') each read the
+      // clock, so a second boundary between them made it 3,601 s (invalid_grant, now and then).
+      const now = Math.floor(Date.now() / 1000);
       assertion = await new SignJWT({ scope: SCOPES.join(' ') })
         .setProtectedHeader({ alg: 'RS256', typ: 'JWT', ...(key.private_key_id ? { kid: key.private_key_id } : {}) })
-        .setIssuer(key.client_email).setSubject(cfg.subject).setAudience(tokenUrl).setIssuedAt().setExpirationTime('1h')
+        .setIssuer(key.client_email).setSubject(cfg.subject).setAudience(tokenUrl).setIssuedAt(now).setExpirationTime(now + 3600)
         .sign(pk);
     } catch (e) {
       throw new RostergateError('CONFIG_INVALID', `cannot sign with the service account key (${(e as Error).message.split('\n')[0]})`, { source: cfg.id });
