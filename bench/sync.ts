@@ -3,6 +3,8 @@
  * PostgreSQL, each figure beside the floor (bench/floor.ts) measured in the same run, and the
  * issue-13 targets beside that, marked PASS or BELOW:
  *   - full sync through the direct connector (no vendor format): records/s and ratio to the floor;
+ *   - the same full sync again with nothing changed (a nightly full drop of a district that did not
+ *     move): records/s beside the floor, no target of its own;
  *   - full sync end to end from the OneRoster 1.2 sandbox over HTTP, as `rostergate sync` runs it (syncAll),
  *     the sandbox on a worker thread as a vendor would be on another machine;
  *   - incremental sync after 1 % of the students changed (dateLastModified filter), in seconds;
@@ -193,6 +195,9 @@ export async function benchSync(): Promise<void> {
           directRun = await syncSource(store, directConnector('bench-direct', dataset), { ...ingest, hooks, signal });
         });
         probe.record(undefined);
+        // The same district again, nothing changed: a nightly full drop (OneRoster CSV, Clever) of a
+        // district that did not move. Each record costs its lookup, its content hash and being marked seen.
+        const again = direct.capped ? undefined : await timedSync(kind, cap, (hooks, signal) => syncSource(store, directConnector('bench-direct', dataset), { ...ingest, hooks, signal }));
         await store.close();
         const directRate = direct.records / direct.seconds;
         const share = directRate / floor.recordsPerSecond;
@@ -201,6 +206,10 @@ export async function benchSync(): Promise<void> {
           `    direct connector, full sync: ${n0(directRate)} rec/s, ${share.toFixed(3)}× floor` +
             `   target ≥ ${n0(TARGETS.direct[kind])} rec/s ${verdict(directRate >= TARGETS.direct[kind])}, ≥ ${TARGETS.directShareOfFloor}× floor ${verdict(share >= TARGETS.directShareOfFloor)}${capNote(direct)}`,
         );
+        if (again) {
+          const againRate = again.records / again.seconds;
+          console.log(`    direct connector, full sync again, nothing changed: ${n0(againRate)} rec/s, ${(againRate / floor.recordsPerSecond).toFixed(3)}× floor (${again.seconds.toFixed(2)} s)${capNote(again)}`);
+        }
         console.log(`    ${kind === 'sqlite' ? 'SQL statements' : 'round trips'} per record (direct sync): ${(direct.statements / Math.max(1, direct.records)).toFixed(2)}`);
         // Whether the engine and the database worked at the same time: on PostgreSQL beside the
         // bench, the server is most of "the rest of the machine".

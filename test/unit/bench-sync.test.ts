@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 const run = promisify(execFile);
 
 describe('npm run bench sync -- --quick', () => {
-  it('prints the floor, direct, statement-floor, end-to-end and incremental figures on SQLite, and says PostgreSQL was skipped', async () => {
+  it('prints the floor, direct, unchanged re-sync, statement-floor, end-to-end and incremental figures on SQLite, and says PostgreSQL was skipped', async () => {
     const env = { ...process.env };
     delete env.ROSTERGATE_BENCH_POSTGRES;
     delete env.ROSTERGATE_TEST_POSTGRES;
@@ -24,6 +24,9 @@ describe('npm run bench sync -- --quick', () => {
     expect(figure(/floor \([^)]*\): ([\d,]+) rec\/s/)).toBeGreaterThan(0);
     expect(figure(/direct connector, full sync: ([\d,]+) rec\/s/)).toBeGreaterThan(0);
     expect(figure(/direct connector, full sync: [\d,]+ rec\/s, ([\d.]+)× floor/)).toBeGreaterThan(0);
+    // The same district synced again with nothing changed (a nightly full drop).
+    expect(figure(/full sync again, nothing changed: ([\d,]+) rec\/s/)).toBeGreaterThan(0);
+    expect(figure(/full sync again, nothing changed: [\d,]+ rec\/s, ([\d.]+)× floor/)).toBeGreaterThan(0);
     expect(figure(/SQL statements per record \(direct sync\): ([\d.]+)/)).toBeGreaterThan(0);
     // The same statements replayed without the engine (bench/statement-floor.ts), with the sync's share of them.
     expect(figure(/statement floor \([^)]*\): ([\d,]+) rec\/s/)).toBeGreaterThan(0);
