@@ -40,6 +40,14 @@ export type IngestTx = Pick<
   load(needs: PageNeeds): Promise<void>;
   /** Prefetches source records by key alone, without their entities: what deciding whether a delivered record changed needs. */
   loadRecords(refs: readonly SourceRecordRef[]): Promise<void>;
+  /**
+   * Settles delivered records whose stored version is unchanged (the same content hash, an entity,
+   * no reference left unresolved) in one statement that marks them seen by the run, without loading
+   * them. Only for records nothing of this unit has read or planned yet.
+   */
+  settleUnchanged(runId: number, delivered: readonly (SourceRecordRef & { hash: string })[]): Promise<void>;
+  /** Whether settleUnchanged settled this record and nothing planned has touched it since: applying it is done. */
+  isSettled(source: string, type: EntityType, key: string): boolean;
 
   /**
    * Whether any record of this source may be suppressed (an erasure left suppressions for it). Asked
@@ -91,6 +99,8 @@ export class PageUnit implements IngestTx {
   /** Entity ids of records only referenced (loaded without their data); baseRecord has the rest. */
   private baseEntityIdOf = new Map<string, string | null>();
   private baseMayBeSuppressed = new Map<string, boolean>();
+  /** Records settleUnchanged found unchanged and marked seen in the store; a plan that touches one unsettles it. */
+  private settled = new Set<string>();
 
   // The plan: final state of what the steps wrote (null: deleted), with indexes for reads.
   private records = new Map<string, SourceRecordRow | null>();
@@ -196,6 +206,19 @@ export class PageUnit implements IngestTx {
     for (const row of await (await this.ready()).getSourceRecords(wanted)) this.baseRecord.set(recKey(row.source, row.type, row.key), row);
   }
 
+  async settleUnchanged(runId: number, delivered: readonly (SourceRecordRef & { hash: string })[]): Promise<void> {
+    const fresh = delivered.filter((r) => {
+      const k = recKey(r.source, r.type, r.key);
+      return !this.records.has(k) && !this.baseRecord.has(k) && !this.baseEntityIdOf.has(k);
+    });
+    if (!fresh.length) return;
+    for (const r of await (await this.ready()).markUnchangedSeen(runId, fresh)) this.settled.add(recKey(r.source, r.type, r.key));
+  }
+
+  isSettled(source: string, type: EntityType, key: string): boolean {
+    return this.settled.size > 0 && this.settled.has(recKey(source, type, key));
+  }
+
   /** Entities and all their source records, for ids not yet known. */
   private async loadEntities(ids: string[]): Promise<void> {
     const unloaded = ids.filter((id) => !this.baseEntity.has(id) || !this.baseRecordsOf.has(id));
@@ -253,6 +276,8 @@ export class PageUnit implements IngestTx {
   }
 
   private planRecord(k: string, row: SourceRecordRow | null): void {
+    // Planned now (deleted with its entity, written again): no longer settled as it was stored.
+    if (this.settled.size) this.settled.delete(k);
     const old = this.records.get(k);
     if (old?.entityId) this.recordsByEntity.get(old.entityId)?.delete(k);
     this.records.set(k, row);
@@ -636,7 +661,7 @@ export class PageUnit implements IngestTx {
   }
 
   private reset(): void {
-    for (const m of [this.baseRecord, this.baseRecordsOf, this.baseEntity, this.baseLinksTo, this.baseMatch, this.basePseudonyms, this.baseEntityIdOf, this.baseMayBeSuppressed]) m.clear();
+    for (const m of [this.baseRecord, this.baseRecordsOf, this.baseEntity, this.baseLinksTo, this.baseMatch, this.basePseudonyms, this.baseEntityIdOf, this.baseMayBeSuppressed, this.settled]) m.clear();
     this.resetPlan();
   }
 

@@ -311,6 +311,12 @@ export interface BatchTx {
   putSourceRecords(rows: readonly SourceRecordRow[], opts?: FreshRows<SourceRecordRef>): Promise<void>;
   /** Marks stored source records as seen by a run, and changes nothing else of them (a full sync's unchanged records). */
   markSourceRecordsSeen(runId: number, refs: readonly SourceRecordRef[]): Promise<void>;
+  /**
+   * Marks seen by a run those of these records that are stored unchanged: the same content hash,
+   * an entity, and no reference left unresolved (what a delivered record that changed nothing
+   * meets). Gives back the ones marked; reads none of their data.
+   */
+  markUnchangedSeen(runId: number, delivered: readonly (SourceRecordRef & { hash: string })[]): Promise<SourceRecordRef[]>;
   deleteSourceRecords(refs: readonly SourceRecordRef[]): Promise<void>;
   /**
    * Inserts or updates entities, and gives back their keys (`EntityKeys`) for the writes that follow

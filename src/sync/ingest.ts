@@ -72,6 +72,11 @@ export function contentHash(type: EntityType, data: unknown): string {
 
 export async function applyRecord(tx: StoreTx, ctx: IngestContext, record: SourceRecord): Promise<void> {
   if (record.deleted) return deleteSourceRecord(tx, ctx, record.type, record.key);
+  // Found unchanged and marked seen by the prefetch (settleUnchanged), and untouched since.
+  if (tx.isSettled(ctx.source, record.type, record.key)) {
+    ctx.counters.unchanged++;
+    return;
+  }
   if (ctx.policy.suppressionKey && (await tx.mayBeSuppressed(ctx.source)) && (await isSuppressed(tx, ctx, ctx.policy.suppressionKey, record))) {
     ctx.counters.suppressed++;
     return;
@@ -131,7 +136,8 @@ const deliveredForms = new WeakMap<Delivered, DeliveredForm & { ctx: IngestConte
 
 function deliveredForm(ctx: IngestContext, record: Delivered, existing: SourceRecordRow | undefined): DeliveredForm {
   const memo = deliveredForms.get(record);
-  if (memo && memo.ctx === ctx && memo.existing === existing) return memo;
+  // The stored row matters only for the fields the delivery keeps from it.
+  if (memo && memo.ctx === ctx && (memo.existing === existing || !record.keep?.length)) return memo;
   let raw = ctx.policy.minimise(record.type, record.data as unknown as Record<string, unknown>);
   // Fields this delivery does not carry keep what the source said last time.
   if (record.keep?.length && existing) {
@@ -468,13 +474,19 @@ export async function prefetchRecords(tx: StoreTx, ctx: IngestContext, records: 
   const suppressions: { type: EntityType; keyHash: string }[] = [];
   const demographicsOf: SourceRecordRef[] = [];
   const sk = ctx.policy.suppressionKey && (await tx.mayBeSuppressed(source)) ? ctx.policy.suppressionKey : undefined;
-  // First the records themselves (held-back ones need nothing more): an unchanged record is only
-  // marked seen, so what applying a changed one reads — its entity and that entity's other
-  // records, what its references name, match-key holders — is loaded for the others alone. Most
-  // records of a full sync (every CSV drop) are unchanged.
-  await tx.loadRecords([...heldBack.map((h) => ({ source, type: h.type, key: h.key })), ...records.map((r) => ({ source, type: r.type, key: r.key }))]);
+  // First the records stored unchanged, settled by their content hash in one statement that marks
+  // them seen: nothing of them is loaded, and applying them does nothing more. Most records of a full
+  // sync (every CSV drop) are unchanged. Not where more than the hash may decide (`settleable`), nor
+  // where the source has suppressions (each record is checked against them first).
+  // Then the other records themselves (held-back ones need nothing more): a record the hash finds
+  // unchanged is only marked seen, so what applying a changed one reads — its entity and that
+  // entity's other records, what its references name, match-key holders — is loaded for the others alone.
+  if (!sk) await tx.settleUnchanged(ctx.runId, settleable(ctx, records, heldBack));
+  const settled = (r: SourceRecord) => !r.deleted && tx.isSettled(source, r.type, r.key);
+  await tx.loadRecords([...heldBack.map((h) => ({ source, type: h.type, key: h.key })), ...records.filter((r) => !settled(r)).map((r) => ({ source, type: r.type, key: r.key }))]);
   for (const r of records) {
     const self = { source, type: r.type, key: r.key };
+    if (settled(r)) continue;
     if (r.deleted) {
       needs.records.push(self);
       needs.linksTo.push({ rels: dependentRels(r.type), of: self });
@@ -504,6 +516,29 @@ export async function prefetchRecords(tx: StoreTx, ctx: IngestContext, records: 
     suppressions: { source, entries: suppressions },
     moreEntities: (resolve) => demographicsOf.map(resolve).filter((id): id is string => !!id).map(demographicsIdFor),
   });
+}
+
+/**
+ * Delivered records that may be settled unchanged without being loaded, each with its content hash:
+ * the hash alone decides for them. Left out: deletions, records keeping fields from the stored
+ * version (their form needs it), owners (dropping what they no longer own needs their row), and
+ * keys the group holds more than once (held back included), whose order decides.
+ */
+function settleable(ctx: IngestContext, records: readonly SourceRecord[], heldBack: readonly { type: EntityType; key: string }[]): (SourceRecordRef & { hash: string })[] {
+  const times = new Map<string, number>();
+  const count = (type: string, key: string) => {
+    const k = `${type}\0${key}`;
+    times.set(k, (times.get(k) ?? 0) + 1);
+  };
+  for (const r of records) count(r.type, r.key);
+  for (const h of heldBack) count(h.type, h.key);
+  const out: (SourceRecordRef & { hash: string })[] = [];
+  for (const r of records) {
+    if (r.deleted || r.keep?.length || r.owns?.length || times.get(`${r.type}\0${r.key}`) !== 1) continue;
+    const form = formOrNothing(ctx, r, undefined);
+    if (form) out.push({ source: ctx.source, type: r.type, key: r.key, hash: form.hash });
+  }
+  return out;
 }
 
 /** The same for stored records about to be resolved again (pending ones): what their references name. */

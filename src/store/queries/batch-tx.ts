@@ -234,6 +234,17 @@ export class BatchOps implements BatchTx {
       .where(this.d.inTuples([sql.ref('source'), sql.ref('type'), sql.ref('key')], refTuples(refs))).execute();
   }
 
+  async markUnchangedSeen(runId: number, delivered: readonly (SourceRecordRef & { hash: string })[]): Promise<SourceRecordRef[]> {
+    if (delivered.length === 0) return [];
+    // As ingest's isUnchanged asks of a stored row: its hash, an entity, no `unresolved` member.
+    const rows = await this.db.updateTable('source_records').set({ seen_run: runId })
+      .where(this.d.inTuples([sql.ref('source'), sql.ref('type'), sql.ref('key'), sql.ref('hash')], delivered.map((r) => [r.source, r.type, r.key, r.hash])))
+      .where('entity_id', 'is not', null)
+      .where(sql<boolean>`${this.d.jsonMember(sql.ref('data'), 'unresolved')} IS NULL`)
+      .returning(['source', 'type', 'key']).execute();
+    return rows.map((r) => ({ source: r.source, type: r.type, key: r.key }));
+  }
+
   async deleteSourceRecords(refs: readonly SourceRecordRef[]): Promise<void> {
     if (refs.length === 0) return;
     await this.db.deleteFrom('source_records').where(this.d.inTuples([sql.ref('source'), sql.ref('type'), sql.ref('key')], refTuples(refs))).execute();
