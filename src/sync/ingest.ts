@@ -482,11 +482,10 @@ export async function prefetchRecords(tx: StoreTx, ctx: IngestContext, records: 
   // unchanged is only marked seen, so what applying a changed one reads — its entity and that
   // entity's other records, what its references name, match-key holders — is loaded for the others alone.
   if (!sk) await tx.settleUnchanged(ctx.runId, settleable(ctx, records, heldBack));
-  const settled = (r: SourceRecord) => !r.deleted && tx.isSettled(source, r.type, r.key);
-  await tx.loadRecords([...heldBack.map((h) => ({ source, type: h.type, key: h.key })), ...records.filter((r) => !settled(r)).map((r) => ({ source, type: r.type, key: r.key }))]);
-  for (const r of records) {
+  const open = records.filter((r) => r.deleted || !tx.isSettled(source, r.type, r.key));
+  await tx.loadRecords([...heldBack.map((h) => ({ source, type: h.type, key: h.key })), ...open.map((r) => ({ source, type: r.type, key: r.key }))]);
+  for (const r of open) {
     const self = { source, type: r.type, key: r.key };
-    if (settled(r)) continue;
     if (r.deleted) {
       needs.records.push(self);
       needs.linksTo.push({ rels: dependentRels(r.type), of: self });
