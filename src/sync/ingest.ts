@@ -477,13 +477,16 @@ export async function prefetchRecords(tx: StoreTx, ctx: IngestContext, records: 
   // First the records stored unchanged, settled by their content hash in one statement that marks
   // them seen: nothing of them is loaded, and applying them does nothing more. Most records of a full
   // sync (every CSV drop) are unchanged. Not where more than the hash may decide (`settleable`), nor
-  // where the source has suppressions (each record is checked against them first).
+  // where the source has suppressions (each record is checked against them first), nor after a group
+  // that found none of its records stored (a first sync's: the statement would find nothing; a group
+  // with any stored record turns it on again, so a re-sync loses one group at most).
   // Then the other records themselves (held-back ones need nothing more): a record the hash finds
   // unchanged is only marked seen, so what applying a changed one reads — its entity and that
   // entity's other records, what its references name, match-key holders — is loaded for the others alone.
-  if (!sk) await tx.settleUnchanged(ctx.runId, settleable(ctx, records, heldBack));
+  if (!sk && foundStored.get(ctx) !== false) await tx.settleUnchanged(ctx.runId, settleable(ctx, records, heldBack));
   const open = records.filter((r) => r.deleted || !tx.isSettled(source, r.type, r.key));
   await tx.loadRecords([...heldBack.map((h) => ({ source, type: h.type, key: h.key })), ...open.map((r) => ({ source, type: r.type, key: r.key }))]);
+  let stored = open.length < records.length;
   for (const r of open) {
     const self = { source, type: r.type, key: r.key };
     if (r.deleted) {
@@ -499,6 +502,7 @@ export async function prefetchRecords(tx: StoreTx, ctx: IngestContext, records: 
     }
     for (const o of r.owns ?? []) needs.linksTo.push({ rels: [o.rel], of: self });
     const existing = await tx.getSourceRecord(source, r.type, r.key);
+    if (existing) stored = true;
     const form = formOrNothing(ctx, r, existing);
     if (existing && form && isUnchanged(existing, form.hash)) continue;
     const match = form?.match;
@@ -510,12 +514,16 @@ export async function prefetchRecords(tx: StoreTx, ctx: IngestContext, records: 
       needs.overrides.push(self);
     }
   }
+  foundStored.set(ctx, stored);
   await tx.load({
     ...needs,
     suppressions: { source, entries: suppressions },
     moreEntities: (resolve) => demographicsOf.map(resolve).filter((id): id is string => !!id).map(demographicsIdFor),
   });
 }
+
+/** Per run (its context): whether the last group's prefetch found any of its records stored. */
+const foundStored = new WeakMap<IngestContext, boolean>();
 
 /**
  * Delivered records that may be settled unchanged without being loaded, each with its content hash:

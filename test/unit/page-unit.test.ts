@@ -66,10 +66,11 @@ function counting(store: Store): { store: Store; perTx: number[] } {
 }
 
 /** The store with the source records each transaction writes whole, those it only marks seen, and those it reads whole. */
-function sourceRecordWrites(store: Store): { store: Store; written: () => number; marked: () => number; read: () => number; reset(): void } {
+function sourceRecordWrites(store: Store): { store: Store; written: () => number; marked: () => number; read: () => number; settles: () => number; reset(): void } {
   let written = 0;
   let marked = 0;
   let read = 0;
+  let settles = 0;
   const wrapped = new Proxy(store, {
     get(target, prop) {
       if (prop === 'transaction') {
@@ -81,6 +82,7 @@ function sourceRecordWrites(store: Store): { store: Store; written: () => number
             if (p === 'markUnchangedSeen') {
               return async (run: number, delivered: Parameters<StoreTx['markUnchangedSeen']>[1]) => {
                 const settled = await tx.markUnchangedSeen(run, delivered);
+                settles++;
                 marked += settled.length;
                 return settled;
               };
@@ -100,7 +102,7 @@ function sourceRecordWrites(store: Store): { store: Store; written: () => number
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },
   });
-  return { store: wrapped, written: () => written, marked: () => marked, read: () => read, reset: () => void (written = marked = read = 0) };
+  return { store: wrapped, written: () => written, marked: () => marked, read: () => read, settles: () => settles, reset: () => void (written = marked = read = settles = 0) };
 }
 
 describe.each(storeKinds())('page unit of work on %s', (kind) => {
@@ -108,13 +110,17 @@ describe.each(storeKinds())('page unit of work on %s', (kind) => {
     const ds = RosterDataset.generate({ students: 60 });
     const spy = sourceRecordWrites(await open(kind));
     const ingest = await privacyFor().ingest(spy.store);
-    const first = await syncSource(spy.store, directConnector('demo', ds), { ...ingest });
+    // Groups of about 100 records: several per run.
+    const first = await syncSource(spy.store, directConnector('demo', ds, { pageSize: 50 }), { ...ingest, groupRecords: 100 });
     expect(spy.written()).toBe(first.records);
+    // A first sync asks the store for unchanged records once: its first group found none stored.
+    expect(spy.settles()).toBe(1);
     spy.reset();
-    const again = await syncSource(spy.store, directConnector('demo', ds), { ...ingest, full: true });
+    const again = await syncSource(spy.store, directConnector('demo', ds, { pageSize: 50 }), { ...ingest, full: true, groupRecords: 100 });
     expect(again.counters.unchanged).toBe(again.records);
     expect(spy.written()).toBe(0);
     expect(spy.marked()).toBe(again.records);
+    expect(spy.settles()).toBeGreaterThan(5);
     // Settled by their content hash in the store (markUnchangedSeen): not one of them read whole.
     expect(spy.read()).toBe(0);
     // The marks are what the sweep goes by: a record the next full sync does not see is deleted,
