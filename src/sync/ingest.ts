@@ -75,6 +75,8 @@ export async function applyRecord(tx: StoreTx, ctx: IngestContext, record: Sourc
   // Found unchanged and marked seen by the prefetch (settleUnchanged), and untouched since.
   if (tx.isSettled(ctx.source, record.type, record.key)) {
     ctx.counters.unchanged++;
+    // An owner's list of its dependents is not in its content hash: what it no longer lists goes.
+    if (record.owns?.length) await dropDisowned(tx, ctx, record.type, record.key, record.owns);
     return;
   }
   if (ctx.policy.suppressionKey && (await tx.mayBeSuppressed(ctx.source)) && (await isSuppressed(tx, ctx, ctx.policy.suppressionKey, record))) {
@@ -484,7 +486,16 @@ export async function prefetchRecords(tx: StoreTx, ctx: IngestContext, records: 
   // unchanged is only marked seen, so what applying a changed one reads — its entity and that
   // entity's other records, what its references name, match-key holders — is loaded for the others alone.
   if (!sk && foundStored.get(ctx) !== false) await tx.settleUnchanged(ctx.runId, settleable(ctx, records, heldBack));
-  const open = records.filter((r) => r.deleted || !tx.isSettled(source, r.type, r.key));
+  const open: SourceRecord[] = [];
+  for (const r of records) {
+    if (r.deleted || !tx.isSettled(source, r.type, r.key)) open.push(r);
+    else if (r.owns?.length) {
+      // A settled owner still drops what it no longer lists: its entity id (no data) and its dependents.
+      const self = { source, type: r.type, key: r.key };
+      needs.references.push(self);
+      for (const o of r.owns) needs.linksTo.push({ rels: [o.rel], of: self });
+    }
+  }
   await tx.loadRecords([...heldBack.map((h) => ({ source, type: h.type, key: h.key })), ...open.map((r) => ({ source, type: r.type, key: r.key }))]);
   let stored = open.length < records.length;
   for (const r of open) {
@@ -528,8 +539,8 @@ const foundStored = new WeakMap<IngestContext, boolean>();
 /**
  * Delivered records that may be settled unchanged without being loaded, each with its content hash:
  * the hash alone decides for them. Left out: deletions, records keeping fields from the stored
- * version (their form needs it), owners (dropping what they no longer own needs their row), and
- * keys the group holds more than once (held back included), whose order decides.
+ * version (their form needs it), and keys the group holds more than once (held back included),
+ * whose order decides. Owners are in: applying one still drops what it no longer lists.
  */
 function settleable(ctx: IngestContext, records: readonly SourceRecord[], heldBack: readonly { type: EntityType; key: string }[]): (SourceRecordRef & { hash: string })[] {
   const times = new Map<string, number>();
@@ -541,7 +552,7 @@ function settleable(ctx: IngestContext, records: readonly SourceRecord[], heldBa
   for (const h of heldBack) count(h.type, h.key);
   const out: (SourceRecordRef & { hash: string })[] = [];
   for (const r of records) {
-    if (r.deleted || r.keep?.length || r.owns?.length || times.get(`${r.type}\0${r.key}`) !== 1) continue;
+    if (r.deleted || r.keep?.length || times.get(`${r.type}\0${r.key}`) !== 1) continue;
     const form = formOrNothing(ctx, r, undefined);
     if (form) out.push({ source: ctx.source, type: r.type, key: r.key, hash: form.hash });
   }

@@ -66,11 +66,12 @@ function counting(store: Store): { store: Store; perTx: number[] } {
 }
 
 /** The store with the source records each transaction writes whole, those it only marks seen, and those it reads whole. */
-function sourceRecordWrites(store: Store): { store: Store; written: () => number; marked: () => number; read: () => number; settles: () => number; reset(): void } {
+function sourceRecordWrites(store: Store): { store: Store; written: () => number; marked: () => number; read: () => number; settles: () => number; settled: () => number; reset(): void } {
   let written = 0;
   let marked = 0;
   let read = 0;
   let settles = 0;
+  let settledRows = 0;
   const wrapped = new Proxy(store, {
     get(target, prop) {
       if (prop === 'transaction') {
@@ -83,6 +84,7 @@ function sourceRecordWrites(store: Store): { store: Store; written: () => number
               return async (run: number, delivered: Parameters<StoreTx['markUnchangedSeen']>[1]) => {
                 const settled = await tx.markUnchangedSeen(run, delivered);
                 settles++;
+                settledRows += settled.length;
                 marked += settled.length;
                 return settled;
               };
@@ -102,7 +104,10 @@ function sourceRecordWrites(store: Store): { store: Store; written: () => number
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },
   });
-  return { store: wrapped, written: () => written, marked: () => marked, read: () => read, settles: () => settles, reset: () => void (written = marked = read = settles = 0) };
+  return {
+    store: wrapped, written: () => written, marked: () => marked, read: () => read, settles: () => settles, settled: () => settledRows,
+    reset: () => void (written = marked = read = settles = settledRows = 0),
+  };
 }
 
 describe.each(storeKinds())('page unit of work on %s', (kind) => {
@@ -131,6 +136,27 @@ describe.each(storeKinds())('page unit of work on %s', (kind) => {
     expect(third.status).toBe('complete');
     expect(third.counters.deleted).toBe(1);
     expect(third.counters.unchanged).toBe(third.records);
+  }, 60_000);
+
+  it('an owner settled unchanged still drops the dependents it no longer lists', async () => {
+    const ds = RosterDataset.generate({ students: 20, teachers: 2, classes: 2, schools: 1 });
+    const withTwo = ds.list('person').find((p) => ds.list('guardianship').filter((g) => g.data.studentKey === p.key).length >= 2)!;
+    const theirs = ds.list('guardianship').filter((g) => g.data.studentKey === withTwo.key);
+    const [ended, ...kept] = theirs;
+    const spy = sourceRecordWrites(await open(kind));
+    const ingest = await privacyFor().ingest(spy.store);
+    await syncSource(spy.store, directConnector('demo', ds), { ...ingest });
+    // The student again as stored, its list of guardianships (not part of its content) one shorter.
+    const student = { type: 'person', key: withTwo.key, data: withTwo.data, lastModified: withTwo.lastModified, owns: [{ rel: 'guardianship.student', keys: kept.map((g) => g.key) }] } as SourceRecord;
+    const connector: Connector = { sourceId: 'demo', type: 'oneroster-csv', async *read() { yield { resource: 'person', records: [student], state: { page: 0 } }; } };
+    spy.reset();
+    const s = await syncSource(spy.store, connector, { ...ingest });
+    expect(s.status).toBe('complete');
+    expect(spy.settled()).toBe(1);
+    expect(s.counters.unchanged).toBe(1);
+    expect(s.counters.deleted).toBe(1);
+    expect(await spy.store.entityOfRecord({ source: 'demo', type: 'guardianship', key: ended!.key })).toBeFalsy();
+    for (const g of kept) expect(await spy.store.entityOfRecord({ source: 'demo', type: 'guardianship', key: g.key })).toBeTruthy();
   }, 60_000);
 
   it('a record settled unchanged before its group was planned is applied again when a record before it in the group deleted it', async () => {
