@@ -72,18 +72,17 @@ export function contentHash(type: EntityType, data: unknown): string {
 
 export async function applyRecord(tx: StoreTx, ctx: IngestContext, record: SourceRecord): Promise<void> {
   if (record.deleted) return deleteSourceRecord(tx, ctx, record.type, record.key);
-  // Found unchanged and marked seen by the prefetch (settleUnchanged), and untouched since.
-  if (tx.isSettled(ctx.source, record.type, record.key)) {
-    ctx.counters.unchanged++;
-    // An owner's list of its dependents is not in its content hash: what it no longer lists goes.
-    if (record.owns?.length) await dropDisowned(tx, ctx, record.type, record.key, record.owns);
-    return;
-  }
   if (ctx.policy.suppressionKey && (await tx.mayBeSuppressed(ctx.source)) && (await isSuppressed(tx, ctx, ctx.policy.suppressionKey, record))) {
     ctx.counters.suppressed++;
     return;
   }
-  await upsertSourceRecord(tx, ctx, record);
+  // Found unchanged and marked seen by the prefetch (settleUnchanged), and untouched since: nothing
+  // more to store. (The prefetch settles nothing for a source with suppressions, so the check above
+  // costs a settled record nothing.)
+  if (tx.isSettled(ctx.source, record.type, record.key)) ctx.counters.unchanged++;
+  else await upsertSourceRecord(tx, ctx, record);
+  // An owner's list of its dependents is not in its content hash: what it no longer lists goes,
+  // settled or not.
   if (record.owns?.length) await dropDisowned(tx, ctx, record.type, record.key, record.owns);
 }
 

@@ -237,8 +237,13 @@ export class BatchOps implements BatchTx {
   async markUnchangedSeen(runId: number, delivered: readonly (SourceRecordRef & { hash: string })[]): Promise<SourceRecordRef[]> {
     if (delivered.length === 0) return [];
     // As ingest's isUnchanged asks of a stored row: its hash, an entity, no `unresolved` member.
+    // Joined to the delivered rows (UPDATE … FROM), not `IN` them: SQLite builds and sorts a
+    // temporary index of an IN list's rows first (5,000 records: 24 against 17 ms a statement).
+    const d = this.d.rowsSelect(['text', 'text', 'text', 'text'], delivered.map((r) => [r.source, r.type, r.key, r.hash]));
     const rows = await this.db.updateTable('source_records').set({ seen_run: runId })
-      .where(this.d.inTuples([sql.ref('source'), sql.ref('type'), sql.ref('key'), sql.ref('hash')], delivered.map((r) => [r.source, r.type, r.key, r.hash])))
+      .from(sql<{ c0: string; c1: string; c2: string; c3: string }>`(${d})`.as('d'))
+      .whereRef('source', '=', sql.ref('d.c0')).whereRef('type', '=', sql.ref('d.c1'))
+      .whereRef('key', '=', sql.ref('d.c2')).whereRef('hash', '=', sql.ref('d.c3'))
       .where('entity_id', 'is not', null)
       .where(sql<boolean>`${this.d.jsonMember(sql.ref('data'), 'unresolved')} IS NULL`)
       .returning(['source', 'type', 'key']).execute();
