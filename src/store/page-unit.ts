@@ -26,6 +26,7 @@
 import type { EntityType } from '../model/records.ts';
 import type { ChangeRow, EntityRow, IdentityConflict, SourceRecordRef, SourceRecordRow, StoreTx, ViewTimeEffect, ViewTimeRow } from './types.ts';
 import type { IngestPolicy } from './ingest-policy.ts';
+import type { RunMemo } from './run-memo.ts';
 
 /** What ingest reads and writes through: the unit of work (a subset of StoreTx, plus `declareNew`). */
 export type IngestTx = Pick<
@@ -82,8 +83,8 @@ type Link = { rel: string; to: string };
 type MatchKey = { kind: string; value: string };
 
 /** A unit of work over a write transaction; the policy is required: its flush applies it. */
-export function openPageUnit(tx: StoreTx, policy: IngestPolicy): PageUnit {
-  return new PageUnit(tx, policy);
+export function openPageUnit(tx: StoreTx, policy: IngestPolicy, memo?: RunMemo): PageUnit {
+  return new PageUnit(tx, policy, memo);
 }
 
 export class PageUnit implements IngestTx {
@@ -130,17 +131,28 @@ export class PageUnit implements IngestTx {
   /** The transaction's set-at-a-time operations (StoreTx extends BatchTx), named for what they are used for. */
   private readonly batch: StoreTx;
 
-  constructor(private readonly tx: StoreTx, readonly policy: IngestPolicy) {
+  /** What the sync run knew the store held before this unit's transaction (checked by the run), if any. */
+  private readonly memo: RunMemo | undefined;
+
+  constructor(private readonly tx: StoreTx, readonly policy: IngestPolicy, memo?: RunMemo) {
     this.batch = tx;
+    this.memo = memo;
   }
 
   /** Prefetches what a page will read, in a few set-at-a-time reads. */
   async load(needs: PageNeeds): Promise<void> {
     await this.loadRecords(needs.records);
     const referenced = unknownBy(needs.references ?? [], refKey, (k) => this.baseRecord.has(k) || this.baseEntityIdOf.has(k));
-    if (referenced.length) {
-      for (const r of referenced) this.baseEntityIdOf.set(recKey(r.source, r.type, r.key), null);
-      for (const r of await (await this.ready()).entityIdsOfRecords(referenced)) this.baseEntityIdOf.set(recKey(r.source, r.type, r.key), r.entityId);
+    // What the run's earlier groups read or wrote is known without asking (src/store/run-memo.ts).
+    const asked = this.memo ? referenced.filter((r) => {
+      const k = refKey(r);
+      const id = this.memo!.entityIdOf(k);
+      if (id !== undefined) this.baseEntityIdOf.set(k, id);
+      return id === undefined;
+    }) : referenced;
+    if (asked.length) {
+      for (const r of asked) this.baseEntityIdOf.set(recKey(r.source, r.type, r.key), null);
+      for (const r of await (await this.ready()).entityIdsOfRecords(asked)) this.baseEntityIdOf.set(recKey(r.source, r.type, r.key), r.entityId);
     }
     const entityIds = new Set<string>();
     for (const r of needs.records) {
@@ -213,6 +225,18 @@ export class PageUnit implements IngestTx {
     });
     if (!fresh.length) return;
     for (const r of await (await this.ready()).markUnchangedSeen(runId, fresh)) this.settled.add(recKey(r.source, r.type, r.key));
+  }
+
+  /**
+   * Every source record's entity id the unit knows the store will hold once its plan is written
+   * (null: pending or absent), keyed as records are: what was loaded, with the plan over it. For the
+   * run's memo (src/store/run-memo.ts), taken before the last flush forgets it.
+   */
+  knownEntityIds(): [string, string | null][] {
+    const out = new Map<string, string | null>(this.baseEntityIdOf);
+    for (const [k, row] of this.baseRecord) out.set(k, row?.entityId ?? null);
+    for (const [k, row] of this.records) out.set(k, row?.entityId ?? null);
+    return [...out];
   }
 
   isSettled(source: string, type: EntityType, key: string): boolean {

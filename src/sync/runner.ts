@@ -12,6 +12,7 @@ import type { Store, SyncStateRow } from '../store/types.ts';
 import { DEFAULT_MATCH_RULES, DEFAULT_ORG_MATCH_RULES, type MatchRule, type OrgMatchRule } from './identity.ts';
 import { applyRecord, keepHeldBack, newCounters, prefetchRecords, resolvePending, sweepUnseen, type IngestContext, type IngestCounters } from './ingest.ts';
 import { openPageUnit, type PageUnit } from '../store/page-unit.ts';
+import { RunMemo } from '../store/run-memo.ts';
 import { ingestPolicy, type PolicyParts } from '../store/ingest-policy.ts';
 import { SyncReport, type ReportEntry, type ReportKind } from './report.ts';
 import { readAhead } from './read-ahead.ts';
@@ -248,6 +249,9 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
     // records, not the whole rest of the group again; once a page ends with none waiting, the rest
     // goes together.
     let contended = false;
+    // What the run's groups read and wrote, for the next group's references: it holds while no other
+    // writer moved the change log between them (src/store/run-memo.ts).
+    const memo = new RunMemo();
     const applyGroup = async () => {
       while (group.length) await applyPages();
     };
@@ -261,7 +265,8 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
         // The group as one unit of work: loaded in a few reads, planned in memory, flushed in
         // multi-row writes with the policy's rows, then its cursor — all in this transaction.
         phases.enter('load');
-        const unit = openPageUnit(tx, ctx.policy);
+        await memo.check(tx);
+        const unit = openPageUnit(tx, ctx.policy, memo);
         const slice = opts.sliceRecords ?? (tx.pipelined ? SLICE_RECORDS : Infinity);
         let planned = 0;
         await settlingFirst(unit, source, async () => {
@@ -290,11 +295,16 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
             }
           }
           phases.enter('write');
+          const known = unit.knownEntityIds();
           await flushNaming(unit, source, pages[pages.length - 1]!.page.resource);
+          memo.stage(known, await tx.nextChangeSeq());
         });
         await tx.setSyncState(state({ state: pages[pages.length - 1]!.page.state }));
         // The roster's lock only: a keyed request's audit entry commits meanwhile (TransactionOptions).
-      }, { scope: 'roster' }));
+      }, { scope: 'roster' }).then(() => memo.kept(), (e: unknown) => {
+        memo.forget();
+        throw e;
+      }));
       // The COMMIT was the store's writing too; what follows is this process's.
       phases.enter('plan');
       for (const { page } of pages) {
