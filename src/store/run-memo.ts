@@ -27,8 +27,6 @@ export class RunMemo {
   /** The change log's next seq when the run last committed; undefined: nothing known yet. */
   private nextSeq: number | undefined;
   private staged: { entries: [string, string | null][]; nextSeq: number } | undefined;
-  /** Answers given since the run started (tests and the run's report). */
-  hits = 0;
 
   constructor(private readonly limit = DEFAULT_LIMIT) {}
 
@@ -41,9 +39,7 @@ export class RunMemo {
 
   /** A record's entity id as the run left it (null: pending or absent); undefined: not known. `k` as the page unit keys records. */
   entityIdOf(k: string): string | null | undefined {
-    const id = this.entityIds.get(k);
-    if (id !== undefined) this.hits++;
-    return id;
+    return this.entityIds.get(k);
   }
 
   /**
