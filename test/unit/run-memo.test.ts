@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Connector } from '../../connectors/types.ts';
 import type { SourceRecord } from '../../src/model/records.ts';
 import type { SourceRecordRef, Store } from '../../src/store/types.ts';
+import { RunMemo } from '../../src/store/run-memo.ts';
 import { linkRecord } from '../../src/sync/overrides.ts';
 import { syncSource } from '../../src/sync/runner.ts';
 import { openTestStore, storeKinds } from '../support/stores.ts';
@@ -107,5 +108,34 @@ describe.each(storeKinds())('the run memo (%s)', (kind) => {
     expect(await personOf(store, 'p1-a')).toBe(into);
     expect(await personOf(store, 'p1-b')).toBe(into);
     expect(await personOf(store, 'p3-a')).toBe(await entityOf(store, 'person', 'p3'));
+  });
+});
+
+describe('the run memo itself', () => {
+  const k = (type: string, key: string) => `lms\0${type}\0${key}`;
+
+  it('learns only the types a reference can name, only once committed, and stops learning at its bound', () => {
+    const memo = new RunMemo(2);
+    memo.stage([[k('person', 'p1'), 'person_1'], [k('enrollment', 'e1'), 'enrollment_1']], 10);
+    // Not committed yet: nothing known.
+    expect(memo.entityIdOf(k('person', 'p1'))).toBeUndefined();
+    memo.kept();
+    expect(memo.entityIdOf(k('person', 'p1'))).toBe('person_1');
+    // Nothing names an enrollment: it is not kept.
+    expect(memo.entityIdOf(k('enrollment', 'e1'))).toBeUndefined();
+    memo.stage([[k('class', 'c1'), null], [k('person', 'p2'), 'person_2'], [k('person', 'p1'), 'person_9']], 11);
+    memo.kept();
+    // Pending or absent is known too; past the bound a new record is not learnt, a known one is updated.
+    expect(memo.entityIdOf(k('class', 'c1'))).toBeNull();
+    expect(memo.entityIdOf(k('person', 'p2'))).toBeUndefined();
+    expect(memo.entityIdOf(k('person', 'p1'))).toBe('person_9');
+  });
+
+  it('forgets everything when a transaction commits without staging', () => {
+    const memo = new RunMemo();
+    memo.stage([[k('person', 'p1'), 'person_1']], 10);
+    memo.kept();
+    memo.kept();
+    expect(memo.entityIdOf(k('person', 'p1'))).toBeUndefined();
   });
 });
