@@ -211,10 +211,15 @@ describe.each(storeKinds())('a gateway of many tenants, operated, on %s', (kind)
           // Caught up: every change of B's log rendered for the subscription (its cursor at the log's
           // head) and delivered. Without the cursor, a round could still be rendering the last changes
           // of a sync while the counts below are read, and one more delivery would land between them.
+          // The cursor is read before the counts: a round moves the cursor and queues its deliveries
+          // in one transaction, so once the cursor is at the head every delivery is queued, and no
+          // pending one after that means all were delivered. Read after the counts, the cursor could
+          // move (and queue one more delivery) between the two reads.
           const caughtUp = async (atLeast: number) => {
-            const c = await b.store.webhooks.counts(subB);
             const cursor = (await b.store.webhooks.list()).find((x) => x.id === subB)!.cursorSeq;
-            return c.pending === 0 && c.delivered > atLeast && cursor >= (await b.store.headSeq());
+            if (cursor < (await b.store.headSeq())) return false;
+            const c = await b.store.webhooks.counts(subB);
+            return c.pending === 0 && c.delivered > atLeast;
           };
           await until('B\'s deliveries', () => caughtUp(0), 10_000, 50);
           expect(hung.length).toBe(1);
