@@ -480,23 +480,31 @@ export async function* projectedPages(
   let listing = opening(0)!;
   let ahead = opening(1);
   let page = quiet(project(listing));
-  for (;;) {
-    const { next } = await listing;
-    // This range goes on from where the page ended; once it is done, the next range (listed already).
-    let nextListing: Promise<Listed> | undefined;
-    if (next) nextListing = quiet(list(parts[at], next));
-    else if (ahead) {
-      nextListing = ahead;
-      at++;
-      ahead = opening(at + 1);
+  let following: Promise<ProjectedPage> | undefined;
+  try {
+    for (;;) {
+      const { next } = await listing;
+      // This range goes on from where the page ended; once it is done, the next range (listed already).
+      let nextListing: Promise<Listed> | undefined;
+      if (next) nextListing = quiet(list(parts[at], next));
+      else if (ahead) {
+        nextListing = ahead;
+        at++;
+        ahead = opening(at + 1);
+      }
+      following = undefined;
+      if (nextListing) {
+        listing = nextListing;
+        following = quiet(project(listing, page));
+      }
+      yield await page;
+      if (!following) return;
+      page = following;
     }
-    let following: Promise<ProjectedPage> | undefined;
-    if (nextListing) {
-      listing = nextListing;
-      following = quiet(project(listing, page));
-    }
-    yield await page;
-    if (!following) return;
-    page = following;
+  } finally {
+    // A page that failed, or a caller that stopped reading (a consumer gone), leaves the reads ahead
+    // under way: they end before the extract does, so none reaches the store after it (a store
+    // closed meanwhile, or the next extract's reads). Each is one page; their outcome is dropped.
+    await Promise.allSettled([listing, ahead, page, following]);
   }
 }

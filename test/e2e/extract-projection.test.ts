@@ -481,21 +481,34 @@ describe.each(storeKinds())('compiled extract projections equal GraphQL, on %s',
     expect(told.has(null)).toBe(false);
   });
 
-  it('a row to be made again from its whole record that is gone by then fails the extract as retryable', { timeout: 120_000 }, async () => {
+  it('a row to be made again from its whole record that is gone by then fails the extract as retryable, with no read of the store left under way', { timeout: 120_000 }, async () => {
     const schema = enabledBy(await laterPeople(), (d) => String(d.familyName).length % 2 === 1);
-    const store = g.store as { getEntities: typeof g.store.getEntities };
-    const { getEntities } = store;
+    const store = g.store as { getEntities: typeof g.store.getEntities; list: typeof g.store.list };
+    const { getEntities, list } = store;
     let gone = 0;
     // Every person read whole is gone by the time it is read.
     store.getEntities = async (ids) => (await getEntities.call(g.store, ids)).map((r) => (r?.type === 'person' ? (gone++, undefined) : r));
+    // Contexts made slowly: the next page's listing, started before the failure, reaches the store
+    // well after it unless the extract waits for it before it ends.
+    const privacy = g.privacy as { context: typeof g.privacy.context };
+    const { context } = privacy;
+    privacy.context = async (...args) => (await new Promise((r) => setTimeout(r, 20)), context.apply(g.privacy, args));
+    let ended = false;
+    let listedAfter = 0;
+    store.list = (q) => (ended && listedAfter++, list.call(g.store, q));
     try {
       const e = await projected(g, clientOf('analytics'), 'people', schema).then(() => undefined, (x: unknown) => x);
+      ended = true;
       expect(isRostergateError(e, 'STORE')).toBe(true);
       expect((e as { retryable: boolean }).retryable).toBe(true);
       expect((e as Error).message).toMatch(/deleted while its page was read/);
       expect(gone).toBeGreaterThan(0);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(listedAfter).toBe(0);
     } finally {
       store.getEntities = getEntities;
+      store.list = list;
+      privacy.context = context;
     }
   });
 
