@@ -27,6 +27,14 @@ export class RunMemo {
   /** The change log's next seq when the run last committed; undefined: nothing known yet. */
   private nextSeq: number | undefined;
   private staged: { entries: [string, string | null][]; nextSeq: number } | undefined;
+  /**
+   * Whether the run's last group found any of its records stored (undefined: no group yet). The
+   * group after one that found none (a first sync's) does not try to settle unchanged records, since
+   * the statement would find nothing (src/sync/ingest.ts, `prefetchRecords`). Only a hint, so unlike
+   * the entity ids it needs no check and is not forgotten: a wrong guess costs one statement, or one
+   * group's settling.
+   */
+  foundStored: boolean | undefined;
 
   constructor(private readonly limit = DEFAULT_LIMIT) {}
 

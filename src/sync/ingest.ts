@@ -14,6 +14,7 @@ import { changedFields, keptResolved, linksOf, mergeData, REQUIRED_REFS, resolve
 import { stableJson } from '../model/stable-json.ts';
 import type { IngestTx, PageNeeds } from '../store/page-unit.ts';
 import type { IngestPolicy } from '../store/ingest-policy.ts';
+import type { RunMemo } from '../store/run-memo.ts';
 
 /** The transaction ingest works through: a page unit of work (src/store/page-unit.ts). */
 type StoreTx = IngestTx;
@@ -467,9 +468,10 @@ export async function sweepUnseen(tx: StoreTx, ctx: IngestContext, types: Entity
  * Loads what applying these records will read, in a few batched reads (src/store/page-unit.ts):
  * the records and those their references name, their entities, match-key holders, identity
  * overrides, suppressions, owners' dependents, and for deletions what goes with the entity. Only a
- * prefetch: a read it did not foresee still goes to the store.
+ * prefetch: a read it did not foresee still goes to the store. `memo`: the run's, when a sync's
+ * group loads (it keeps whether the group found any of its records stored, for the next group).
  */
-export async function prefetchRecords(tx: StoreTx, ctx: IngestContext, records: readonly SourceRecord[], heldBack: readonly { type: EntityType; key: string }[] = []): Promise<void> {
+export async function prefetchRecords(tx: StoreTx, ctx: IngestContext, records: readonly SourceRecord[], heldBack: readonly { type: EntityType; key: string }[] = [], memo?: RunMemo): Promise<void> {
   const source = ctx.source;
   const needs: Required<Omit<PageNeeds, 'suppressions' | 'moreEntities'>> = { records: [], references: [], matchKeys: [], overrides: [], linksTo: [], pseudonymsOf: [] };
   const suppressions: { type: EntityType; keyHash: string }[] = [];
@@ -480,11 +482,12 @@ export async function prefetchRecords(tx: StoreTx, ctx: IngestContext, records: 
   // sync (every CSV drop) are unchanged. Not where more than the hash may decide (`settleable`), nor
   // where the source has suppressions (each record is checked against them first), nor after a group
   // that found none of its records stored (a first sync's: the statement would find nothing; a group
-  // with any stored record turns it on again, so a re-sync loses one group at most).
+  // with any stored record turns it on again, so a re-sync loses one group at most). The run's memo
+  // carries that from group to group (`foundStored`, src/store/run-memo.ts).
   // Then the other records themselves (held-back ones need nothing more): a record the hash finds
   // unchanged is only marked seen, so what applying a changed one reads — its entity and that
   // entity's other records, what its references name, match-key holders — is loaded for the others alone.
-  if (!sk && foundStored.get(ctx) !== false) await tx.settleUnchanged(ctx.runId, settleable(ctx, records, heldBack));
+  if (!sk && memo?.foundStored !== false) await tx.settleUnchanged(ctx.runId, settleable(ctx, records, heldBack));
   const open: SourceRecord[] = [];
   for (const r of records) {
     if (r.deleted || !tx.isSettled(source, r.type, r.key)) open.push(r);
@@ -524,16 +527,13 @@ export async function prefetchRecords(tx: StoreTx, ctx: IngestContext, records: 
       needs.overrides.push(self);
     }
   }
-  foundStored.set(ctx, stored);
+  if (memo) memo.foundStored = stored;
   await tx.load({
     ...needs,
     suppressions: { source, entries: suppressions },
     moreEntities: (resolve) => demographicsOf.map(resolve).filter((id): id is string => !!id).map(demographicsIdFor),
   });
 }
-
-/** Per run (its context): whether the last group's prefetch found any of its records stored. */
-const foundStored = new WeakMap<IngestContext, boolean>();
 
 /**
  * Delivered records that may be settled unchanged without being loaded, each with its content hash:

@@ -270,7 +270,7 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
         const slice = opts.sliceRecords ?? (tx.pipelined ? SLICE_RECORDS : Infinity);
         let planned = 0;
         await settlingFirst(unit, source, async () => {
-          await prefetchRecords(unit, ctx, pages.flatMap((p) => p.checked.records), pages.flatMap((p) => p.checked.heldBack));
+          await prefetchRecords(unit, ctx, pages.flatMap((p) => p.checked.records), pages.flatMap((p) => p.checked.heldBack), memo);
           phases.enter('plan');
           for (const [at, { page, checked }] of pages.entries()) {
             for (const r of checked.heldBack) await keepHeldBack(unit, ctx, r.type, r.key);
