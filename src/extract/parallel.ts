@@ -287,9 +287,12 @@ export async function listRanges(
 
 /**
  * The ranges' results in list order, `window` of them in flight (so memory stays bounded: a range's
- * text waits only for those before it).
+ * text waits only for those before it). However it ends (a range failed, the caller stopped
+ * reading), the ranges still on the threads end before it does: none of them reads the store or
+ * writes to the extract's spill folder after the extract has failed and removed that folder, and
+ * the threads are free for the next extract. At most `window` ranges, their outcome dropped.
  */
-export async function* inOrder(pool: ExtractThreads, jobs: Job[], window: number): AsyncGenerator<RangeResult> {
+export async function* inOrder(pool: Pick<ExtractThreads, 'run' | 'done'>, jobs: Job[], window: number): AsyncGenerator<RangeResult> {
   const inFlight: Promise<RangeResult>[] = [];
   let next = 0;
   const fill = () => {
@@ -307,6 +310,7 @@ export async function* inOrder(pool: ExtractThreads, jobs: Job[], window: number
       yield r;
     }
   } finally {
+    await Promise.allSettled(inFlight);
     if (jobs[0]) pool.done(jobs[0].extractId);
   }
 }
