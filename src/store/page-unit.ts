@@ -146,7 +146,7 @@ export class PageUnit implements IngestTx {
     // What the run's earlier groups read or wrote is known without asking (src/store/run-memo.ts).
     const asked = this.memo ? referenced.filter((r) => {
       const k = refKey(r);
-      const id = this.memo!.entityIdOf(k);
+      const id = this.memo!.entityIdOf(k) ?? (this.memo!.knownAbsent(k) ? null : undefined);
       if (id !== undefined) this.baseEntityIdOf.set(k, id);
       return id === undefined;
     }) : referenced;
@@ -212,7 +212,13 @@ export class PageUnit implements IngestTx {
   }
 
   async loadRecords(refs: readonly SourceRecordRef[]): Promise<void> {
-    const wanted = unknownBy(refs, refKey, (k) => this.baseRecord.has(k));
+    // What the run knows absent is not asked for (a source's first sync: src/store/run-memo.ts).
+    const wanted = unknownBy(refs, refKey, (k) => {
+      if (this.baseRecord.has(k)) return true;
+      if (!this.memo?.knownAbsent(k)) return false;
+      this.baseRecord.set(k, null);
+      return true;
+    });
     if (!wanted.length) return;
     for (const r of wanted) this.baseRecord.set(recKey(r.source, r.type, r.key), null);
     for (const row of await (await this.ready()).getSourceRecords(wanted)) this.baseRecord.set(recKey(row.source, row.type, row.key), row);
@@ -221,7 +227,7 @@ export class PageUnit implements IngestTx {
   async settleUnchanged(runId: number, delivered: readonly (SourceRecordRef & { hash: string })[]): Promise<void> {
     const fresh = delivered.filter((r) => {
       const k = recKey(r.source, r.type, r.key);
-      return !this.records.has(k) && !this.baseRecord.has(k) && !this.baseEntityIdOf.has(k);
+      return !this.records.has(k) && !this.baseRecord.has(k) && !this.baseEntityIdOf.has(k) && !this.memo?.knownAbsent(k);
     });
     if (!fresh.length) return;
     for (const r of await (await this.ready()).markUnchangedSeen(runId, fresh)) this.settled.add(recKey(r.source, r.type, r.key));
@@ -273,6 +279,10 @@ export class PageUnit implements IngestTx {
 
   private async baseRecordOf(k: string, read: () => Promise<SourceRecordRow | undefined>): Promise<SourceRecordRow | null> {
     if (this.baseRecord.has(k)) return this.baseRecord.get(k)!;
+    if (this.memo?.knownAbsent(k)) {
+      this.baseRecord.set(k, null);
+      return null;
+    }
     this.misses++;
     const row = (await read()) ?? null;
     this.baseRecord.set(k, row);

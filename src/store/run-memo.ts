@@ -12,6 +12,15 @@
  * a counter of the roster's writes: each group checks, under the lock, that it is the one the run
  * left at its last commit, and forgets everything if not. A writer that logs a change the run does
  * not care about costs the run its memo, never a wrong answer.
+ *
+ * It also knows which of the run's own source records are absent, when the run began on a source
+ * with none stored (a source's first sync: a district onboarded). Only a run of a source creates
+ * source records of it (ingest; an operator's link moves stored records, an erasure deletes them),
+ * and a source has one run at a time (its lease). So a record of the source that none of the run's
+ * committed groups read or wrote is not stored, and a group need not ask for it: on PostgreSQL that
+ * read was a round trip a group and about a tenth of a first sync (docs/data-engine.md). Whether the
+ * source was empty is asked once, under the lock, at the run's first group; anything that makes the
+ * memo forget ends it for the rest of the run (the reads come back: never a wrong answer).
  */
 import { REFERENCES, type EntityType } from '../model/records.ts';
 import type { StoreTx } from './types.ts';
@@ -24,9 +33,18 @@ const DEFAULT_LIMIT = 2_000_000;
 
 export class RunMemo {
   private readonly entityIds = new Map<string, string | null>();
+  /**
+   * Whether the run's source held no source records when the run began: undefined until the first
+   * group asks, false once the memo forgot (or was never told the source).
+   */
+  private sourceEmpty: boolean | undefined;
+  /** Keys (as the page unit keys records) of the source's records the run's committed groups read or wrote: the only ones that may be stored. */
+  private readonly touched = new Set<string>();
   /** The change log's next seq when the run last committed; undefined: nothing known yet. */
   private nextSeq: number | undefined;
-  private staged: { entries: [string, string | null][]; nextSeq: number } | undefined;
+  private staged: { entries: [string, string | null][]; touched: string[]; nextSeq: number } | undefined;
+  /** The record-key prefix of the run's source (`source` NUL), or undefined: not told, so no record is known absent. */
+  private readonly prefix: string | undefined;
   /**
    * Whether the run's last group found any of its records stored (undefined: no group yet). The
    * group after one that found none (a first sync's) does not try to settle unchanged records, since
@@ -36,13 +54,32 @@ export class RunMemo {
    */
   foundStored: boolean | undefined;
 
-  constructor(private readonly limit = DEFAULT_LIMIT) {}
+  private readonly limit: number;
 
-  /** At a group's start, under the lock: forgets what it knew if anyone else wrote since the run's last commit. */
+  /** `source`: the run's, for the records it knows absent (left out: none is); `limit`: how many records it learns at most. */
+  constructor(opts: { source?: string; limit?: number } = {}) {
+    this.limit = opts.limit ?? DEFAULT_LIMIT;
+    this.prefix = opts.source === undefined ? undefined : `${opts.source}\0`;
+    if (opts.source === undefined) this.sourceEmpty = false;
+  }
+
+  /**
+   * At a group's start, under the lock: forgets what it knew if anyone else wrote since the run's last
+   * commit. At the run's first group, asks whether the source holds any record.
+   */
   async check(tx: StoreTx): Promise<void> {
     this.staged = undefined;
+    if (this.sourceEmpty === undefined) this.sourceEmpty = !(await tx.hasSourceRecords(this.prefix!.slice(0, -1)));
     if (this.nextSeq === undefined) return;
     if ((await tx.nextChangeSeq()) !== this.nextSeq) this.forget();
+  }
+
+  /**
+   * Whether the run knows this record of its source is not stored: the source held none when the run
+   * began, and no group the run committed read or wrote it. `k` as the page unit keys records.
+   */
+  knownAbsent(k: string): boolean {
+    return this.sourceEmpty === true && k.startsWith(this.prefix!) && !this.touched.has(k);
   }
 
   /** A record's entity id as the run left it (null: pending or absent); undefined: not known. `k` as the page unit keys records. */
@@ -56,8 +93,14 @@ export class RunMemo {
    */
   stage(entries: Iterable<[string, string | null]>, nextSeq: number): void {
     const out: [string, string | null][] = [];
-    for (const e of entries) if (REFERENCED.has(typeOf(e[0]))) out.push(e);
-    this.staged = { entries: out, nextSeq };
+    const touched: string[] = [];
+    const tracking = this.sourceEmpty === true;
+    for (const e of entries) {
+      if (REFERENCED.has(typeOf(e[0]))) out.push(e);
+      // Every key the unit knew, stored or not: what it read may have been found, what it planned written.
+      if (tracking && e[0].startsWith(this.prefix!)) touched.push(e[0]);
+    }
+    this.staged = { entries: out, touched, nextSeq };
   }
 
   /** The group's transaction committed: what it staged is what the store holds. */
@@ -66,6 +109,11 @@ export class RunMemo {
     this.staged = undefined;
     if (!s) return this.forget();
     for (const [k, id] of s.entries) if (this.entityIds.size < this.limit || this.entityIds.has(k)) this.entityIds.set(k, id);
+    if (this.sourceEmpty) {
+      // Past the bound, a key not kept would be taken for absent: the run stops knowing any.
+      if (this.touched.size + s.touched.length > this.limit) this.stopKnowingAbsent();
+      else for (const k of s.touched) this.touched.add(k);
+    }
     this.nextSeq = s.nextSeq;
   }
 
@@ -74,6 +122,13 @@ export class RunMemo {
     this.entityIds.clear();
     this.nextSeq = undefined;
     this.staged = undefined;
+    this.stopKnowingAbsent();
+  }
+
+  /** From here on every record of the source may be stored (the run has written some, so it is not asked again). */
+  private stopKnowingAbsent(): void {
+    this.sourceEmpty = false;
+    this.touched.clear();
   }
 }
 

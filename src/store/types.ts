@@ -300,6 +300,11 @@ export interface BatchTx {
   identityOverridesOf(refs: readonly SourceRecordRef[]): Promise<(SourceRecordRef & { entityId: string })[]>;
   /** The entity each of these source records belongs to (null: pending); records not stored are absent. Reads no data. */
   entityIdsOfRecords(refs: readonly SourceRecordRef[]): Promise<(SourceRecordRef & { entityId: string | null })[]>;
+  /**
+   * Whether the store holds any source record of this source (the first part of their primary key):
+   * a sync run asks once, and when none, knows the records it did not write are absent (src/store/run-memo.ts).
+   */
+  hasSourceRecords(source: string): Promise<boolean>;
   /** Whether an erasure suppressed anything of this source (when not, no record of it needs its suppression key computed). */
   hasSuppressions(source: string): Promise<boolean>;
   /** Which of these (type, keyHash) an erasure suppressed, for one source. */

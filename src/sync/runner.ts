@@ -249,9 +249,10 @@ async function runSource(store: Store, connector: Connector, opts: SyncOptions):
     // records, not the whole rest of the group again; once a page ends with none waiting, the rest
     // goes together.
     let contended = false;
-    // What the run's groups read and wrote, for the next group's references: it holds while no other
+    // What the run's groups read and wrote, for the next group's references (and, on a source that
+    // held no records when the run began, which of its records are absent): it holds while no other
     // writer moved the change log between them (src/store/run-memo.ts).
-    const memo = new RunMemo();
+    const memo = new RunMemo({ source });
     const applyGroup = async () => {
       while (group.length) await applyPages();
     };

@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Connector } from '../../connectors/types.ts';
 import type { SourceRecord } from '../../src/model/records.ts';
-import type { SourceRecordRef, Store } from '../../src/store/types.ts';
+import type { SourceRecordRef, Store, StoreTx } from '../../src/store/types.ts';
 import { RunMemo } from '../../src/store/run-memo.ts';
 import { linkRecord } from '../../src/sync/overrides.ts';
 import { syncSource } from '../../src/sync/runner.ts';
@@ -42,21 +42,36 @@ function lms(beforeSecond: () => Promise<void>, firstStored: Promise<void>): Con
   };
 }
 
-/** The store, with the references every transaction asked it for (their entity ids). */
-async function watched(kind: Parameters<typeof openTestStore>[0]): Promise<{ store: Store; asked: SourceRecordRef[] }> {
+/**
+ * The store, with the references every transaction asked it for (their entity ids), and the source
+ * records it asked for by key (`read`: whole, `settle`: by content hash).
+ */
+async function watched(kind: Parameters<typeof openTestStore>[0]): Promise<{ store: Store; asked: SourceRecordRef[]; read: SourceRecordRef[]; settle: SourceRecordRef[] }> {
   const store = await openTestStore(kind);
   stores.push(store);
   const asked: SourceRecordRef[] = [];
+  const read: SourceRecordRef[] = [];
+  const settle: SourceRecordRef[] = [];
   const transaction = store.transaction.bind(store);
   store.transaction = ((fn, opts) => transaction((tx) => {
-    const read = tx.entityIdsOfRecords.bind(tx);
+    const ids = tx.entityIdsOfRecords.bind(tx);
     tx.entityIdsOfRecords = async (refs) => {
       asked.push(...refs);
-      return read(refs);
+      return ids(refs);
+    };
+    const records = tx.getSourceRecords.bind(tx);
+    tx.getSourceRecords = async (refs) => {
+      read.push(...refs);
+      return records(refs);
+    };
+    const mark = tx.markUnchangedSeen.bind(tx);
+    tx.markUnchangedSeen = async (run, delivered) => {
+      settle.push(...delivered);
+      return mark(run, delivered);
     };
     return fn(tx);
   }, opts)) as Store['transaction'];
-  return { store, asked };
+  return { store, asked, read, settle };
 }
 
 describe.each(storeKinds())('the run memo (%s)', (kind) => {
@@ -90,7 +105,7 @@ describe.each(storeKinds())('the run memo (%s)', (kind) => {
   });
 
   it('forgets it when another writer changed the roster between two groups, and links to where the records are now', async () => {
-    const { store, asked } = await watched(kind);
+    const { store, asked, read } = await watched(kind);
     let merged: string | undefined;
     let into: string | undefined;
     await run(store, async () => {
@@ -105,9 +120,42 @@ describe.each(storeKinds())('the run memo (%s)', (kind) => {
     expect((await store.getEntities([merged!]))[0]).toBeUndefined();
     // The second group asked again (the change log had moved), and p1's enrollments follow the link.
     expect(asked.some((r) => r.type === 'person' && r.key === 'p1')).toBe(true);
+    // Nor does the run know its records absent any more: the enrollments, new, were asked for.
+    expect(read.map((r) => r.key)).toEqual(expect.arrayContaining(['p1-a', 'p1-b']));
     expect(await personOf(store, 'p1-a')).toBe(into);
     expect(await personOf(store, 'p1-b')).toBe(into);
     expect(await personOf(store, 'p3-a')).toBe(await entityOf(store, 'person', 'p3'));
+  });
+
+  it('on a source that held no records, asks for none of its own records but those an earlier group delivered', async () => {
+    const { store, read, settle } = await watched(kind);
+    // p2 comes again in the last page, renamed: the one record of the run a group must read.
+    const again: SourceRecord = { type: 'person', key: 'p2', data: { givenName: 'Renamed', familyName: 'Synthetic', roles: ['student'] } };
+    const connector: Connector = {
+      sourceId: 'lms',
+      type: 'oneroster-csv',
+      async *read() {
+        yield { resource: 'people', records: first, state: { page: 1 } };
+        yield { resource: 'enrollments', records: enrollments('a'), state: { page: 2 } };
+        yield { resource: 'people', records: [again, ...enrollments('b')], state: { page: 3 } };
+      },
+    };
+    const r = await syncSource(store, connector, { groupRecords: 1 });
+    expect(r.status).toBe('complete');
+    expect(read.map((x) => `${x.type}:${x.key}`)).toEqual(['person:p2']);
+    expect(settle).toEqual([]);
+    // Read, p2 was updated in place: one person, renamed, its enrollments on it.
+    const p2 = await entityOf(store, 'person', 'p2');
+    expect(((await store.getEntities([p2!]))[0]!.data as { givenName?: string }).givenName).toBe('Renamed');
+    expect(await personOf(store, 'p2-b')).toBe(p2);
+    expect(r.counters.created).toBe(first.length + 6);
+    expect(r.counters.updated).toBe(1);
+
+    // A second run of a source that holds records asks for them again (here, settled by their hash).
+    read.length = 0;
+    const second = await syncSource(store, connector, { groupRecords: 1, full: true });
+    expect(second.status).toBe('complete');
+    expect([...settle, ...read].map((x) => x.key)).toEqual(expect.arrayContaining(['s1', 'c1', 'p1', 'p1-a', 'p3-b']));
   });
 });
 
@@ -115,7 +163,7 @@ describe('the run memo itself', () => {
   const k = (type: string, key: string) => `lms\0${type}\0${key}`;
 
   it('learns only the types a reference can name, only once committed, and stops learning at its bound', () => {
-    const memo = new RunMemo(2);
+    const memo = new RunMemo({ limit: 2 });
     memo.stage([[k('person', 'p1'), 'person_1'], [k('enrollment', 'e1'), 'enrollment_1']], 10);
     // Not committed yet: nothing known.
     expect(memo.entityIdOf(k('person', 'p1'))).toBeUndefined();
@@ -129,6 +177,60 @@ describe('the run memo itself', () => {
     expect(memo.entityIdOf(k('class', 'c1'))).toBeNull();
     expect(memo.entityIdOf(k('person', 'p2'))).toBeUndefined();
     expect(memo.entityIdOf(k('person', 'p1'))).toBe('person_9');
+  });
+
+  /** The two reads the memo makes of a transaction: whether the source holds records, the change log's next seq. */
+  const txOf = (holds: boolean, nextSeq: number) => ({ hasSourceRecords: async () => holds, nextChangeSeq: async () => nextSeq }) as unknown as StoreTx;
+
+  it('knows absent the records of an empty source no committed group knew, until it forgets', async () => {
+    const memo = new RunMemo({ source: 'lms', limit: 3 });
+    // Not asked yet: nothing is known absent.
+    expect(memo.knownAbsent(k('person', 'p1'))).toBe(false);
+    await memo.check(txOf(false, 10));
+    expect(memo.knownAbsent(k('person', 'p1'))).toBe(true);
+    expect(memo.knownAbsent(k('enrollment', 'e1'))).toBe(true);
+    // Another source's records are not this run's to know.
+    expect(memo.knownAbsent(`sis\0person\0p1`)).toBe(false);
+    // What a group knew counts once its transaction commits, found or not, referenced type or not.
+    memo.stage([[k('person', 'p1'), 'person_1'], [k('enrollment', 'e1'), null]], 12);
+    expect(memo.knownAbsent(k('enrollment', 'e1'))).toBe(true);
+    memo.kept();
+    expect(memo.knownAbsent(k('person', 'p1'))).toBe(false);
+    expect(memo.knownAbsent(k('enrollment', 'e1'))).toBe(false);
+    expect(memo.knownAbsent(k('person', 'p2'))).toBe(true);
+    // A group that does not commit teaches nothing, and the memo forgets: nothing is known absent again.
+    await memo.check(txOf(true, 12));
+    memo.stage([[k('person', 'p2'), 'person_2']], 13);
+    memo.forget();
+    expect(memo.knownAbsent(k('person', 'p3'))).toBe(false);
+    // Not even after the next group's check, though the seq matches: the run wrote, so it is not asked again.
+    await memo.check(txOf(false, 12));
+    expect(memo.knownAbsent(k('person', 'p3'))).toBe(false);
+  });
+
+  it('knows nothing absent of a source that held records, after another writer moved the change log, or past its bound', async () => {
+    const held = new RunMemo({ source: 'lms' });
+    await held.check(txOf(true, 10));
+    expect(held.knownAbsent(k('person', 'p1'))).toBe(false);
+
+    const moved = new RunMemo({ source: 'lms' });
+    await moved.check(txOf(false, 10));
+    moved.stage([[k('person', 'p1'), 'person_1']], 11);
+    moved.kept();
+    await moved.check(txOf(false, 14));
+    expect(moved.knownAbsent(k('person', 'p2'))).toBe(false);
+
+    const bounded = new RunMemo({ source: 'lms', limit: 2 });
+    await bounded.check(txOf(false, 10));
+    bounded.stage([[k('person', 'p1'), 'person_1'], [k('person', 'p2'), 'person_2'], [k('person', 'p3'), 'person_3']], 11);
+    bounded.kept();
+    // p3 could not be learnt, so it cannot be told from a record never delivered: neither is known absent.
+    expect(bounded.knownAbsent(k('person', 'p3'))).toBe(false);
+    expect(bounded.knownAbsent(k('person', 'p4'))).toBe(false);
+
+    const untold = new RunMemo();
+    await untold.check(txOf(false, 10));
+    expect(untold.knownAbsent(k('person', 'p1'))).toBe(false);
   });
 
   it('forgets everything when a transaction commits without staging', () => {

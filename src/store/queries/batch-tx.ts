@@ -186,6 +186,10 @@ export class BatchOps implements BatchTx {
     return rows.map((r) => ({ source: r.source, type: r.type, key: r.key, entityId: r.entity_id }));
   }
 
+  async hasSourceRecords(source: string): Promise<boolean> {
+    return !!(await this.db.selectFrom('source_records').select(sql<number>`1`.as('one')).where('source', '=', source).limit(1).executeTakeFirst());
+  }
+
   async hasSuppressions(source: string): Promise<boolean> {
     return !!(await this.db.selectFrom('suppressions').select(sql<number>`1`.as('one')).where('source', '=', source).limit(1).executeTakeFirst());
   }
