@@ -228,6 +228,15 @@ describe('the run memo itself', () => {
     expect(bounded.knownAbsent(k('person', 'p3'))).toBe(false);
     expect(bounded.knownAbsent(k('person', 'p4'))).toBe(false);
 
+    // Keys are held by a 30-bit hash: p79823 and p303100 share one, so touching one makes the other
+    // look touched too. It is then asked for, never taken for absent.
+    const shared = new RunMemo({ source: 'lms' });
+    await shared.check(txOf(false, 10));
+    shared.stage([[k('person', 'p79823'), 'person_1']], 11);
+    shared.kept();
+    expect(shared.knownAbsent(k('person', 'p303100'))).toBe(false);
+    expect(shared.knownAbsent(k('person', 'p303101'))).toBe(true);
+
     const untold = new RunMemo();
     await untold.check(txOf(false, 10));
     expect(untold.knownAbsent(k('person', 'p1'))).toBe(false);
