@@ -18,7 +18,8 @@
  * source records of it (ingest; an operator's link moves stored records, an erasure deletes them),
  * and a source has one run at a time (its lease). So a record of the source that none of the run's
  * committed groups read or wrote is not stored, and a group need not ask for it: on PostgreSQL that
- * read was a round trip a group and about a tenth of a first sync (docs/data-engine.md). Whether the
+ * read was a round trip a group, about a second of a 30-second first sync of 20,000 students
+ * (docs/data-engine.md). Whether the
  * source was empty is asked once, under the lock, at the run's first group; anything that makes the
  * memo forget ends it for the rest of the run (the reads come back: never a wrong answer).
  */
