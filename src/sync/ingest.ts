@@ -71,7 +71,7 @@ const DEPENDENTS: { type: EntityType; rel: string }[] = [
  * What a source record is stored with, to tell an unchanged delivery (the same hash) at the next
  * sync: it must stay the same from release to release (test/unit/content-hash.test.ts). One call
  * of node:crypto's one-shot `hash`: SHA-256 of the same bytes the chained `createHash` hashed
- * before, at about a third of its cost for a record's few hundred bytes.
+ * before, at less than half its cost for a record's few hundred bytes.
  */
 export function contentHash(type: EntityType, data: unknown): string {
   return hashOnce('sha256', `${type}\0${stableJson(data)}`, 'base64url').slice(0, 32);
