@@ -213,15 +213,17 @@ export class PageUnit implements IngestTx {
 
   async loadRecords(refs: readonly SourceRecordRef[]): Promise<void> {
     // What the run knows absent is not asked for (a source's first sync: src/store/run-memo.ts).
-    const wanted = unknownBy(refs, refKey, (k) => {
-      if (this.baseRecord.has(k)) return true;
-      if (!this.memo?.knownAbsent(k)) return false;
-      this.baseRecord.set(k, null);
-      return true;
-    });
+    const wanted = unknownBy(refs, refKey, (k) => this.baseRecord.has(k) || this.absentByMemo(k));
     if (!wanted.length) return;
     for (const r of wanted) this.baseRecord.set(recKey(r.source, r.type, r.key), null);
     for (const row of await (await this.ready()).getSourceRecords(wanted)) this.baseRecord.set(recKey(row.source, row.type, row.key), row);
+  }
+
+  /** Whether the run knows this record of its source is not stored (src/store/run-memo.ts): then it is loaded as absent. */
+  private absentByMemo(k: string): boolean {
+    if (!this.memo?.knownAbsent(k)) return false;
+    this.baseRecord.set(k, null);
+    return true;
   }
 
   async settleUnchanged(runId: number, delivered: readonly (SourceRecordRef & { hash: string })[]): Promise<void> {
@@ -278,11 +280,7 @@ export class PageUnit implements IngestTx {
   }
 
   private async baseRecordOf(k: string, read: () => Promise<SourceRecordRow | undefined>): Promise<SourceRecordRow | null> {
-    if (this.baseRecord.has(k)) return this.baseRecord.get(k)!;
-    if (this.memo?.knownAbsent(k)) {
-      this.baseRecord.set(k, null);
-      return null;
-    }
+    if (this.baseRecord.has(k) || this.absentByMemo(k)) return this.baseRecord.get(k)!;
     this.misses++;
     const row = (await read()) ?? null;
     this.baseRecord.set(k, row);

@@ -49,8 +49,10 @@ export class RunMemo {
   /** The change log's next seq when the run last committed; undefined: nothing known yet. */
   private nextSeq: number | undefined;
   private staged: { entries: [string, string | null][]; touched: number[]; nextSeq: number } | undefined;
-  /** The record-key prefix of the run's source (`source` NUL), or undefined: not told, so no record is known absent. */
-  private readonly prefix: string | undefined;
+  /** The run's source, or undefined: not told, so no record is known absent. */
+  private readonly source: string | undefined;
+  /** The record-key prefix of the run's source (`source` NUL). */
+  private readonly prefix: string;
   /**
    * Whether the run's last group found any of its records stored (undefined: no group yet). The
    * group after one that found none (a first sync's) does not try to settle unchanged records, since
@@ -65,7 +67,8 @@ export class RunMemo {
   /** `source`: the run's, for the records it knows absent (left out: none is); `limit`: how many records it learns at most. */
   constructor(opts: { source?: string; limit?: number } = {}) {
     this.limit = opts.limit ?? DEFAULT_LIMIT;
-    this.prefix = opts.source === undefined ? undefined : `${opts.source}\0`;
+    this.source = opts.source;
+    this.prefix = `${opts.source ?? ''}\0`;
     if (opts.source === undefined) this.sourceEmpty = false;
   }
 
@@ -75,7 +78,7 @@ export class RunMemo {
    */
   async check(tx: StoreTx): Promise<void> {
     this.staged = undefined;
-    if (this.sourceEmpty === undefined) this.sourceEmpty = !(await tx.hasSourceRecords(this.prefix!.slice(0, -1)));
+    if (this.sourceEmpty === undefined) this.sourceEmpty = !(await tx.hasSourceRecords(this.source!));
     if (this.nextSeq === undefined) return;
     if ((await tx.nextChangeSeq()) !== this.nextSeq) this.forget();
   }
@@ -85,7 +88,7 @@ export class RunMemo {
    * began, and no group the run committed read or wrote it. `k` as the page unit keys records.
    */
   knownAbsent(k: string): boolean {
-    return this.sourceEmpty === true && k.startsWith(this.prefix!) && !this.touched.has(touchedHash(k));
+    return this.sourceEmpty === true && k.startsWith(this.prefix) && !this.touched.has(touchedHash(k));
   }
 
   /** A record's entity id as the run left it (null: pending or absent); undefined: not known. `k` as the page unit keys records. */
@@ -104,7 +107,7 @@ export class RunMemo {
     for (const e of entries) {
       if (REFERENCED.has(typeOf(e[0]))) out.push(e);
       // Every key the unit knew, stored or not: what it read may have been found, what it planned written.
-      if (tracking && e[0].startsWith(this.prefix!)) touched.push(touchedHash(e[0]));
+      if (tracking && e[0].startsWith(this.prefix)) touched.push(touchedHash(e[0]));
     }
     this.staged = { entries: out, touched, nextSeq };
   }
